@@ -7,6 +7,7 @@
  * expects. Orchestrators never read configuration: activities and triggers do, and pass values in.
  */
 import { z } from 'zod';
+import { registerSecret as defaultRegister } from './log';
 
 export type SettingArea =
   | 'host'
@@ -458,7 +459,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   const runtime = env.PIPELINE_RUNTIME?.trim() || 'local';
   for (const [key, spec] of Object.entries(SETTINGS) as Array<[SettingName, SettingSpec]>) {
     const raw = env[key];
-    const value = raw === undefined || raw.trim() === '' ? spec.default : raw;
+    const unset = raw === undefined || raw.trim() === '';
+    // In Azure a required setting must be set explicitly, even when it has a local default.
+    const value = unset ? (runtime === 'azure' && spec.requiredInAzure ? undefined : spec.default) : raw;
     if (value === undefined) {
       if (runtime === 'azure' && spec.requiredInAzure && !(key === 'BACKUP_STORAGE_ACCOUNT_URL' && env.BACKUP_STORAGE_CONNECTION)) {
         problems.push(`${key} is missing (expected ${spec.form}): ${spec.description}`);
@@ -498,3 +501,11 @@ export function unsetOptionalSettings(env: Record<string, string | undefined> = 
 export const SECRET_SETTINGS: SettingName[] = (Object.entries(SETTINGS) as Array<[SettingName, SettingSpec]>)
   .filter(([, spec]) => spec.secret)
   .map(([key]) => key);
+
+/** Register every configured secret with the log redactor, so no log line can carry one. */
+export function registerConfigSecrets(config: Config, register: (v: string) => void = defaultRegister): void {
+  for (const key of SECRET_SETTINGS) {
+    const v = (config as Record<string, unknown>)[key];
+    if (typeof v === 'string') register(v);
+  }
+}
