@@ -158,6 +158,13 @@ export const SETTINGS = {
     schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/),
     default: 'deploy-requests',
   }),
+  LOCAL_SERVICEBUS_URL: s({
+    area: 'queue',
+    description:
+      'Embedded host only: base URL of the local queue\'s Service Bus REST send endpoint (`POST {url}/{queue}/messages`). Unset: http://127.0.0.1:<LOCAL_HOST_PORT>/_local/servicebus.',
+    form: 'an absolute http(s) URL',
+    schema: url,
+  }),
 
   // --- github -----------------------------------------------------------------------------------
   GITHUB_WEBHOOK_SECRET: s({
