@@ -30,6 +30,12 @@ export interface SshdOptions {
   forceCommand?: string;
   /** port (default: a free one) */
   port?: number;
+  /**
+   * hide the user's ~/.bashrc from sessions (default true): bash sources it for every command run by
+   * sshd, and a slow one (pyenv init here) adds seconds per command. Done with a bind mount inside
+   * sshd's private mount namespace; the real file is untouched.
+   */
+  hideBashrc?: boolean;
 }
 
 export interface SshdHandle {
@@ -76,6 +82,15 @@ export function fingerprintOf(publicKeyLine: string): string {
     return fp;
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function bashrcOf(user: string): string {
+  try {
+    const home = execFileSync('getent', ['passwd', user], { encoding: 'utf8' }).split(':')[5];
+    return home ? path.join(home, '.bashrc') : '';
+  } catch {
+    throw new Error(`user ${user} does not exist on this machine`);
   }
 }
 
@@ -172,11 +187,12 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
     'mount -t tmpfs -o mode=0755 tmpfs /run',
     'for e in "$HOSTRUN"/* "$HOSTRUN"/.[!.]*; do [ -e "$e" ] || [ -L "$e" ] || continue; ln -s "$e" "/run/${e##*/}"; done',
     'mkdir -m 0755 /run/sshd',
+    'if [ -n "$HIDE_RC" ] && [ -f "$HIDE_RC" ]; then mount --bind /dev/null "$HIDE_RC"; fi',
     '"$SSHD" -t -f "$CONFIG"',
     `exec "$SSHD" -D -e -f "$CONFIG"`,
   ].join('\n');
   const child = spawn('unshare', ['-m', '--propagation', 'private', '/bin/sh', '-c', script], {
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOSTRUN: hostRun, SSHD: SSHD_BIN, CONFIG: config },
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOSTRUN: hostRun, SSHD: SSHD_BIN, CONFIG: config, HIDE_RC: opts.hideBashrc === false ? '' : bashrcOf(user) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
