@@ -1,0 +1,197 @@
+/**
+ * GitHub webhook intake, the pure part: signature verification (constant time, secret rotation), the
+ * fixed order of request checks with their HTTP statuses, and classification of a verified event into
+ * "merge to the default branch", "coverage update for a commit", "ping" or "ignored, because ...".
+ *
+ * Order of checks (octokit's middleware and GitHub's docs): body size (413) → signature over the raw
+ * bytes (401) → required headers (400) → content type (415) → JSON (400). Nothing is parsed before the
+ * signature is verified, so an unauthenticated client learns nothing beyond "401".
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+/** GitHub caps webhook payloads at 25 MB; anything larger is refused before it is buffered. */
+export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
+
+const SIG_PREFIX = 'sha256=';
+const HEX64 = /^[0-9a-f]{64}$/i;
+
+export function signPayload(secret: string, body: string | Uint8Array): string {
+  return SIG_PREFIX + createHmac('sha256', secret).update(body).digest('hex');
+}
+
+/**
+ * Verify `X-Hub-Signature-256` against each secret (current first, then the previous one during a
+ * rotation). Comparison of the digests is constant time; the header's shape is checked first
+ * (a malformed header cannot match anyway). Returns which secret matched, or undefined.
+ */
+export function verifySignature(
+  secrets: ReadonlyArray<string | undefined>,
+  body: Uint8Array,
+  header: string | null | undefined,
+): 'current' | 'previous' | undefined {
+  if (!header || !header.startsWith(SIG_PREFIX)) return undefined;
+  const hex = header.slice(SIG_PREFIX.length).trim();
+  if (!HEX64.test(hex)) return undefined;
+  const given = Buffer.from(hex, 'hex');
+  let matched: 'current' | 'previous' | undefined;
+  secrets.forEach((secret, i) => {
+    if (!secret) return;
+    const expected = createHmac('sha256', secret).update(body).digest();
+    // evaluate every secret (no early exit) so timing does not reveal which one matched
+    if (timingSafeEqual(expected, given) && matched === undefined) matched = i === 0 ? 'current' : 'previous';
+  });
+  return matched;
+}
+
+export type Rejection = { status: 400 | 401 | 413 | 415; code: string; message: string };
+
+export interface WebhookHeaders {
+  get(name: string): string | null;
+}
+
+/** Content-Length larger than the cap (checked before reading the body). */
+export function checkDeclaredLength(headers: WebhookHeaders): Rejection | undefined {
+  const raw = headers.get('content-length');
+  if (raw === null) return undefined;
+  const n = Number(raw);
+  if (Number.isFinite(n) && n > MAX_WEBHOOK_BYTES) return tooLarge();
+  return undefined;
+}
+
+export function tooLarge(): Rejection {
+  return { status: 413, code: 'WEBHOOK.TOO_LARGE', message: `payload larger than ${MAX_WEBHOOK_BYTES} bytes` };
+}
+
+export interface VerifiedRequest {
+  event: string;
+  deliveryId: string;
+  payload: Record<string, unknown>;
+  secretUsed: 'current' | 'previous';
+}
+
+const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
+const EVENT_NAME = /^[a-z_]{1,64}$/;
+
+/** Everything after the size check, in order. Returns the parsed event or the first rejection. */
+export function verifyRequest(
+  secrets: ReadonlyArray<string | undefined>,
+  headers: WebhookHeaders,
+  body: Uint8Array,
+): VerifiedRequest | Rejection {
+  if (body.byteLength > MAX_WEBHOOK_BYTES) return tooLarge();
+  const sigHeader = headers.get('x-hub-signature-256');
+  if (!sigHeader) return { status: 401, code: 'WEBHOOK.SIGNATURE_MISSING', message: 'X-Hub-Signature-256 header is missing' };
+  const secretUsed = verifySignature(secrets, body, sigHeader);
+  if (!secretUsed) return { status: 401, code: 'WEBHOOK.SIGNATURE_INVALID', message: 'signature does not match' };
+  const event = headers.get('x-github-event');
+  if (!event || !EVENT_NAME.test(event)) return { status: 400, code: 'WEBHOOK.EVENT_MISSING', message: 'X-GitHub-Event header is missing or malformed' };
+  const deliveryId = headers.get('x-github-delivery');
+  if (!deliveryId || !DELIVERY_ID.test(deliveryId)) {
+    return { status: 400, code: 'WEBHOOK.DELIVERY_MISSING', message: 'X-GitHub-Delivery header is missing or malformed' };
+  }
+  const contentType = (headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+  if (contentType !== 'application/json') {
+    return { status: 415, code: 'WEBHOOK.CONTENT_TYPE', message: 'content type must be application/json (set "Content type: application/json" on the webhook)' };
+  }
+  let payload: unknown;
+  try {
+    // fatal: true → invalid UTF-8 is an error, not silently replaced
+    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+  } catch {
+    return { status: 400, code: 'WEBHOOK.MALFORMED_JSON', message: 'body is not valid UTF-8 JSON' };
+  }
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    return { status: 400, code: 'WEBHOOK.MALFORMED_JSON', message: 'body is not a JSON object' };
+  }
+  return { event, deliveryId, payload: payload as Record<string, unknown>, secretUsed };
+}
+
+export function isRejection(v: VerifiedRequest | Rejection): v is Rejection {
+  return (v as Rejection).status !== undefined;
+}
+
+// --- classification ---------------------------------------------------------------------------
+
+export interface IntakeSettings {
+  /** owner/name; unset → every event is ignored */
+  repository?: string;
+  defaultBranch: string;
+  triggerEvent: 'push' | 'workflow_run';
+  imageWorkflow: string;
+  coverageContext: string;
+}
+
+export interface MergeEvent {
+  kind: 'merge';
+  trigger: 'push' | 'workflow_run';
+  repository: string;
+  branch: string;
+  sha: string;
+  mergedBy: string;
+}
+
+export type Classified =
+  | { kind: 'ping' }
+  | MergeEvent
+  | { kind: 'coverage-update'; repository: string; sha: string }
+  | { kind: 'ignore'; reason: string };
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const SHA = /^[0-9a-f]{40}$/;
+const ZERO_SHA = '0'.repeat(40);
+
+export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): Classified {
+  if (event === 'ping') return { kind: 'ping' };
+  const repo = str(obj(payload.repository).full_name);
+  if (!s.repository) return { kind: 'ignore', reason: 'GITHUB_REPOSITORY is not configured' };
+  if (!repo || repo.toLowerCase() !== s.repository.toLowerCase()) {
+    return { kind: 'ignore', reason: `repository ${repo ?? '(none)'} is not ${s.repository}` };
+  }
+  const sender = str(obj(payload.sender).login);
+  switch (event) {
+    case 'push': {
+      if (s.triggerEvent !== 'push') return { kind: 'ignore', reason: `push ignored: deploys are triggered by ${s.triggerEvent}` };
+      const ref = str(payload.ref) ?? '';
+      if (ref !== `refs/heads/${s.defaultBranch}`) return { kind: 'ignore', reason: `push to ${ref || '(no ref)'}, not refs/heads/${s.defaultBranch}` };
+      const after = str(payload.after) ?? '';
+      if (payload.deleted === true || after === ZERO_SHA) return { kind: 'ignore', reason: 'branch deletion' };
+      if (!SHA.test(after)) return { kind: 'ignore', reason: 'push without a valid "after" commit sha' };
+      const mergedBy = str(obj(payload.pusher).name) ?? sender ?? 'unknown';
+      return { kind: 'merge', trigger: 'push', repository: repo, branch: s.defaultBranch, sha: after, mergedBy };
+    }
+    case 'workflow_run': {
+      if (s.triggerEvent !== 'workflow_run') return { kind: 'ignore', reason: `workflow_run ignored: deploys are triggered by ${s.triggerEvent}` };
+      const run = obj(payload.workflow_run);
+      const name = str(run.name) ?? str(obj(payload.workflow).name);
+      if (name !== s.imageWorkflow) return { kind: 'ignore', reason: `workflow "${name ?? '(none)'}" is not the image workflow "${s.imageWorkflow}"` };
+      if (payload.action !== 'completed') return { kind: 'ignore', reason: `workflow_run ${str(payload.action) ?? '(no action)'}, not completed` };
+      if (run.conclusion !== 'success') return { kind: 'ignore', reason: `workflow_run concluded ${str(run.conclusion) ?? '(none)'}, not success` };
+      const branch = str(run.head_branch);
+      if (branch !== s.defaultBranch) return { kind: 'ignore', reason: `workflow_run on ${branch ?? '(no branch)'}, not ${s.defaultBranch}` };
+      if (run.event !== undefined && run.event !== 'push') return { kind: 'ignore', reason: `workflow_run triggered by ${str(run.event)}, not a push` };
+      const sha = str(run.head_sha) ?? '';
+      if (!SHA.test(sha)) return { kind: 'ignore', reason: 'workflow_run without a valid head_sha' };
+      const mergedBy = str(obj(run.triggering_actor).login) ?? str(obj(run.actor).login) ?? sender ?? 'unknown';
+      return { kind: 'merge', trigger: 'workflow_run', repository: repo, branch, sha, mergedBy };
+    }
+    case 'status': {
+      const context = str(payload.context);
+      if (context !== s.coverageContext) return { kind: 'ignore', reason: `status context "${context ?? '(none)'}" is not "${s.coverageContext}"` };
+      const sha = str(payload.sha) ?? '';
+      if (!SHA.test(sha)) return { kind: 'ignore', reason: 'status without a valid sha' };
+      return { kind: 'coverage-update', repository: repo, sha };
+    }
+    case 'check_run': {
+      const cr = obj(payload.check_run);
+      const name = str(cr.name);
+      if (name !== s.coverageContext) return { kind: 'ignore', reason: `check run "${name ?? '(none)'}" is not "${s.coverageContext}"` };
+      const sha = str(cr.head_sha) ?? '';
+      if (!SHA.test(sha)) return { kind: 'ignore', reason: 'check_run without a valid head_sha' };
+      return { kind: 'coverage-update', repository: repo, sha };
+    }
+    default:
+      return { kind: 'ignore', reason: `event ${event} is not used` };
+  }
+}
