@@ -1,0 +1,442 @@
+/**
+ * Backups in Blob Storage (`@azure/storage-blob`; DefaultAzureCredential in Azure, Azurite locally).
+ *
+ * Layout (container `backups` by default): `<env>/<timestamp>-<version>/` holding the parts
+ * (`db.dump[.zst]`, `filestore.tar[.zst]`), `manifest.json` (written last: a backup without a manifest
+ * is incomplete and never offered for a restore) and `logs/<name>`.
+ *
+ * - Streams end to end: a part is read from a Readable (e.g. `SshClient.stream()` of `odoo-ops
+ *   backup-db`) and sent with `uploadStream` (bounded buffers: bufferSize × (concurrency + 1)); its
+ *   sha256 and size are computed on the fly. No temp file.
+ * - Never overwrites: every part and the manifest are written with `If-None-Match: *`
+ *   ([BACKUP.EXISTS] otherwise).
+ * - Restores: call `assertRestorable(id)` (re-reads and hashes every part against the manifest) and
+ *   then stream with `openPart()`, which hashes again while streaming and ERRORS AT THE END on a size
+ *   or sha256 mismatch ([BACKUP.CORRUPT]). A restore must treat that error as fatal (the bytes already
+ *   handed to pg_restore are not trustworthy): fail the step, never start Odoo on that database.
+ * - Part encodings (e.g. `zstd`) are recorded in the manifest, not as HTTP Content-Encoding (HTTP
+ *   clients may decode that transparently, which would break the hashes).
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BlobServiceClient, ContainerClient, RestError } from '@azure/storage-blob';
+import { PipelineError } from '../domain/errors';
+import { planBackupRetention } from '../domain/retention';
+import { Logger } from '../log';
+
+export const MANIFEST = 'manifest.json';
+export const MANIFEST_FORMAT = 1;
+
+export interface BackupMeta {
+  version: string;
+  gitSha?: string;
+  imageDigest?: string;
+  odooVersion?: string;
+  pgVersion?: string;
+  modules?: string[];
+  /** free-form: reason (pre-deploy, refresh…), deployment id… */
+  [key: string]: unknown;
+}
+
+export interface PartInfo {
+  size: number;
+  sha256: string;
+  /** e.g. `zstd` when the part is compressed */
+  contentEncoding?: string;
+}
+
+export interface BackupManifest extends BackupMeta {
+  format: number;
+  id: string;
+  environment: string;
+  startedAt: string;
+  finishedAt: string;
+  parts: Record<string, PartInfo>;
+}
+
+export interface BackupSummary {
+  id: string;
+  environment: string;
+  version: string;
+  createdAt: Date;
+  /** manifest present */
+  complete: boolean;
+  totalSize?: number;
+  parts?: string[];
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  problems: string[];
+  manifest?: BackupManifest;
+}
+
+export type BackupStoreOptions = ({ containerClient: ContainerClient } | { connectionString: string; container: string } | { accountUrl: string; container: string }) & {
+  log?: Logger;
+  /** uploadStream buffer size (default 8 MiB) and concurrency (default 4): memory ≈ size × (concurrency + 1) */
+  bufferSize?: number;
+  concurrency?: number;
+  /** clock (tests) */
+  now?: () => Date;
+};
+
+const ENV_RE = /^[a-z][a-z0-9-]{0,31}$/;
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/;
+const PART_RE = /^[a-z0-9][a-z0-9._-]{0,99}$/;
+const ID_RE = /^([a-z][a-z0-9-]{0,31})\/(\d{8}T\d{6}Z)-([A-Za-z0-9][A-Za-z0-9._+-]{0,63})$/;
+
+function stamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+function parseStamp(s: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  if (!m) return new Date(NaN);
+  return new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+}
+
+/** Split a backup id `<env>/<timestamp>-<version>`; throws BACKUP.INVALID_ID. */
+export function parseBackupId(id: string): { environment: string; createdAt: Date; version: string } {
+  const m = ID_RE.exec(id ?? '');
+  if (!m) throw new PipelineError('BACKUP.INVALID_ID', `"${id}" is not a backup id (<env>/<yyyymmddThhmmssZ>-<version>)`);
+  return { environment: m[1], createdAt: parseStamp(m[2]), version: m[3] };
+}
+
+function blobError(err: unknown, what: string): PipelineError {
+  if (err instanceof PipelineError) return err;
+  const e = err as RestError & { code?: string };
+  const status = e?.statusCode;
+  if (status === 409 || status === 412) return new PipelineError('BACKUP.EXISTS', `${what}: already exists (backups are never overwritten)`);
+  if (status === 404) return new PipelineError('BACKUP.NOT_FOUND', `${what}: not found`);
+  if (status === 429 || status === 503) return new PipelineError('BLOB.THROTTLED', `${what}: storage is throttling (${status})`, true);
+  if (status === 401 || status === 403) return new PipelineError('BLOB.FORBIDDEN', `${what}: access denied (${status}) — check the identity's Storage Blob Data role`);
+  if (status && status >= 500) return new PipelineError('BLOB.UNAVAILABLE', `${what}: storage error ${status}`, true);
+  const msg = e instanceof Error ? e.message : String(err);
+  if (!status && /ECONN|ETIMEDOUT|ENOTFOUND|socket hang up|EAI_AGAIN/i.test(`${e?.code ?? ''} ${msg}`)) return new PipelineError('BLOB.UNAVAILABLE', `${what}: ${msg}`, true);
+  return new PipelineError('BACKUP.FAILED', `${what}: ${msg}`);
+}
+
+/** Pass-through that hashes and counts what flows through it. */
+class HashCounter extends Transform {
+  readonly hash = createHash('sha256');
+  size = 0;
+  constructor(private readonly expected?: { size: number; sha256: string; label: string }) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (!this.expected) return cb();
+    const sha = this.hash.digest('hex');
+    if (this.size !== this.expected.size || sha !== this.expected.sha256) {
+      return cb(
+        new PipelineError(
+          'BACKUP.CORRUPT',
+          `${this.expected.label} does not match its manifest (size ${this.size} vs ${this.expected.size}, sha256 ${sha.slice(0, 12)}… vs ${this.expected.sha256.slice(0, 12)}…): the restore must be abandoned`,
+        ),
+      );
+    }
+    cb();
+  }
+}
+
+export class BackupWriter {
+  private readonly parts: Record<string, PartInfo> = {};
+  private readonly pending = new Set<string>();
+  private finished = false;
+  readonly startedAt: Date;
+
+  constructor(
+    private readonly store: BackupStore,
+    readonly id: string,
+    readonly environment: string,
+    private readonly meta: BackupMeta,
+    startedAt: Date,
+  ) {
+    this.startedAt = startedAt;
+  }
+
+  /** Stream one part to Blob (If-None-Match: *); resolves with its size and sha256. */
+  async part(name: string, source: NodeJS.ReadableStream, o: { contentEncoding?: string } = {}): Promise<PartInfo> {
+    if (this.finished) throw new PipelineError('BACKUP.FINISHED', `backup ${this.id} is already finished`);
+    if (!PART_RE.test(name) || name === MANIFEST || name === 'logs') throw new PipelineError('BACKUP.INVALID_PART', `invalid part name "${name}"`);
+    if (this.parts[name] || this.pending.has(name)) throw new PipelineError('BACKUP.EXISTS', `part ${name} of ${this.id} was already written`);
+    this.pending.add(name);
+    const counter = new HashCounter();
+    const blob = this.store.container.getBlockBlobClient(`${this.id}/${name}`);
+    const started = Date.now();
+    const src = source as Readable;
+    // propagate source errors (e.g. the SSH command failed) into the upload so it is never committed
+    src.on('error', (e) => counter.destroy(e));
+    src.pipe(counter);
+    try {
+      await blob.uploadStream(counter, this.store.bufferSize, this.store.concurrency, {
+        conditions: { ifNoneMatch: '*' },
+        blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
+        metadata: o.contentEncoding ? { encoding: o.contentEncoding } : undefined,
+      });
+    } catch (err) {
+      src.unpipe(counter);
+      if (!src.destroyed) (src as Readable).destroy?.();
+      throw blobError(err, `uploading ${this.id}/${name}`);
+    } finally {
+      this.pending.delete(name);
+    }
+    const info: PartInfo = { size: counter.size, sha256: counter.hash.digest('hex'), ...(o.contentEncoding ? { contentEncoding: o.contentEncoding } : {}) };
+    this.parts[name] = info;
+    const secs = (Date.now() - started) / 1000;
+    this.store.log?.info('backup part stored', { backup: this.id, part: name, size: info.size, mbPerS: +(info.size / 1e6 / Math.max(secs, 0.001)).toFixed(1) });
+    return info;
+  }
+
+  /** Write manifest.json (last): the backup becomes complete and restorable. */
+  async finish(extra: Partial<BackupMeta> = {}): Promise<BackupManifest> {
+    if (this.finished) throw new PipelineError('BACKUP.FINISHED', `backup ${this.id} is already finished`);
+    if (this.pending.size) throw new PipelineError('BACKUP.INCOMPLETE', `parts still uploading: ${[...this.pending].join(', ')}`);
+    if (!Object.keys(this.parts).length) throw new PipelineError('BACKUP.INCOMPLETE', `backup ${this.id} has no parts`);
+    const manifest: BackupManifest = {
+      ...this.meta,
+      ...extra,
+      format: MANIFEST_FORMAT,
+      id: this.id,
+      environment: this.environment,
+      version: this.meta.version,
+      startedAt: this.startedAt.toISOString(),
+      finishedAt: this.store.now().toISOString(),
+      parts: { ...this.parts },
+    };
+    const body = JSON.stringify(manifest, null, 2);
+    try {
+      await this.store.container.getBlockBlobClient(`${this.id}/${MANIFEST}`).upload(body, Buffer.byteLength(body), {
+        conditions: { ifNoneMatch: '*' },
+        blobHTTPHeaders: { blobContentType: 'application/json' },
+      });
+    } catch (err) {
+      throw blobError(err, `writing ${this.id}/${MANIFEST}`);
+    }
+    this.finished = true;
+    this.store.log?.info('backup complete', { backup: this.id, parts: Object.keys(this.parts), totalSize: Object.values(this.parts).reduce((a, p) => a + p.size, 0) });
+    return manifest;
+  }
+}
+
+export class BackupStore {
+  readonly container: ContainerClient;
+  readonly log?: Logger;
+  readonly bufferSize: number;
+  readonly concurrency: number;
+  readonly now: () => Date;
+  private ensured = false;
+
+  constructor(o: BackupStoreOptions) {
+    if ('containerClient' in o) this.container = o.containerClient;
+    else if ('connectionString' in o) this.container = BlobServiceClient.fromConnectionString(o.connectionString).getContainerClient(o.container);
+    else {
+      // DefaultAzureCredential: managed identity in Azure, developer credentials elsewhere
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { DefaultAzureCredential } = require('@azure/identity') as typeof import('@azure/identity');
+      this.container = new BlobServiceClient(o.accountUrl, new DefaultAzureCredential()).getContainerClient(o.container);
+    }
+    this.log = o.log;
+    this.bufferSize = o.bufferSize ?? 8 * 1024 * 1024;
+    this.concurrency = o.concurrency ?? 4;
+    this.now = o.now ?? (() => new Date());
+  }
+
+  /** Create the container when missing (local/Azurite; in Azure Bicep creates it). */
+  async ensureContainer(): Promise<void> {
+    if (this.ensured) return;
+    try {
+      await this.container.createIfNotExists();
+    } catch (err) {
+      throw blobError(err, `creating container ${this.container.containerName}`);
+    }
+    this.ensured = true;
+  }
+
+  /** Start a backup `<env>/<timestamp>-<version>`. */
+  begin(environment: string, meta: BackupMeta): BackupWriter {
+    if (!ENV_RE.test(environment ?? '')) throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
+    if (!VERSION_RE.test(meta?.version ?? '')) throw new PipelineError('BACKUP.INVALID', `invalid version "${meta?.version}" for a backup id`);
+    const startedAt = this.now();
+    const id = `${environment}/${stamp(startedAt)}-${meta.version}`;
+    return new BackupWriter(this, id, environment, meta, startedAt);
+  }
+
+  /** Backups of an environment, newest first (incomplete ones flagged `complete: false`). */
+  async list(environment: string): Promise<BackupSummary[]> {
+    if (!ENV_RE.test(environment ?? '')) throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
+    const ids: string[] = [];
+    try {
+      for await (const item of this.container.listBlobsByHierarchy('/', { prefix: `${environment}/` })) {
+        if (item.kind === 'prefix') {
+          const id = item.name.replace(/\/$/, '');
+          if (ID_RE.test(id)) ids.push(id);
+        }
+      }
+    } catch (err) {
+      if ((err as RestError).statusCode === 404) return [];
+      throw blobError(err, `listing backups of ${environment}`);
+    }
+    const out: BackupSummary[] = [];
+    for (const id of ids) {
+      const p = parseBackupId(id);
+      const m = await this.manifest(id).catch((e) => {
+        if (e instanceof PipelineError && (e.code === 'BACKUP.NOT_FOUND' || e.code === 'BACKUP.MANIFEST_INVALID')) return undefined;
+        throw e;
+      });
+      out.push({
+        id,
+        environment: p.environment,
+        version: p.version,
+        createdAt: p.createdAt,
+        complete: !!m,
+        ...(m ? { totalSize: Object.values(m.parts).reduce((a, x) => a + x.size, 0), parts: Object.keys(m.parts) } : {}),
+      });
+    }
+    return out.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1));
+  }
+
+  /** The newest complete backup of an environment. */
+  async latest(environment: string): Promise<BackupSummary | undefined> {
+    return (await this.list(environment)).find((b) => b.complete);
+  }
+
+  async manifest(id: string): Promise<BackupManifest> {
+    parseBackupId(id);
+    let text: string;
+    try {
+      const buf = await this.container.getBlockBlobClient(`${id}/${MANIFEST}`).downloadToBuffer();
+      text = buf.toString('utf8');
+    } catch (err) {
+      const e = blobError(err, `reading the manifest of ${id}`);
+      if (e.code === 'BACKUP.NOT_FOUND') throw new PipelineError('BACKUP.NOT_FOUND', `backup ${id} has no manifest (missing or incomplete)`);
+      throw e;
+    }
+    let m: BackupManifest;
+    try {
+      m = JSON.parse(text) as BackupManifest;
+    } catch {
+      throw new PipelineError('BACKUP.MANIFEST_INVALID', `manifest of ${id} is not JSON`);
+    }
+    const partsOk =
+      m && typeof m.parts === 'object' && m.parts !== null && Object.entries(m.parts).every(([n, p]) => PART_RE.test(n) && Number.isInteger(p?.size) && /^[0-9a-f]{64}$/.test(p?.sha256 ?? ''));
+    if (!partsOk || m.id !== id || m.format !== MANIFEST_FORMAT) throw new PipelineError('BACKUP.MANIFEST_INVALID', `manifest of ${id} is malformed or belongs to another backup`);
+    return m;
+  }
+
+  /** Re-read every part and compare size and sha256 with the manifest. */
+  async verify(id: string): Promise<VerifyResult> {
+    let manifest: BackupManifest;
+    try {
+      manifest = await this.manifest(id);
+    } catch (err) {
+      return { ok: false, problems: [(err as Error).message] };
+    }
+    const problems: string[] = [];
+    for (const [name, info] of Object.entries(manifest.parts)) {
+      try {
+        const body = await this.download(`${id}/${name}`);
+        const counter = new HashCounter();
+        await pipeline(body, counter, async function* (src) {
+          for await (const _ of src) void _;
+        });
+        const sha = counter.hash.digest('hex');
+        if (counter.size !== info.size) problems.push(`${name}: size ${counter.size} differs from the manifest (${info.size})`);
+        else if (sha !== info.sha256) problems.push(`${name}: sha256 ${sha} differs from the manifest (${info.sha256})`);
+      } catch (err) {
+        const e = blobError(err, `${id}/${name}`);
+        if (e.retryable) throw e;
+        problems.push(`${name}: ${e.code === 'BACKUP.NOT_FOUND' ? 'missing' : e.message}`);
+      }
+    }
+    return { ok: problems.length === 0, problems, manifest };
+  }
+
+  /** verify() and throw [BACKUP.CORRUPT] unless every part matches: call before any restore. */
+  async assertRestorable(id: string): Promise<BackupManifest> {
+    const v = await this.verify(id);
+    if (!v.ok || !v.manifest) throw new PipelineError('BACKUP.CORRUPT', `backup ${id} cannot be used for a restore: ${v.problems.join('; ')}`);
+    return v.manifest;
+  }
+
+  /**
+   * Stream a part for a restore. The stream is hashed as it flows and errors with [BACKUP.CORRUPT]
+   * at the end when size or sha256 differ from the manifest: treat that error as fatal.
+   */
+  async openPart(id: string, name: string, manifest?: BackupManifest): Promise<Readable> {
+    const m = manifest ?? (await this.manifest(id));
+    const info = m.parts[name];
+    if (!info) throw new PipelineError('BACKUP.NOT_FOUND', `backup ${id} has no part ${name} (parts: ${Object.keys(m.parts).join(', ')})`);
+    const body = await this.download(`${id}/${name}`).catch((err) => {
+      throw blobError(err, `${id}/${name}`);
+    });
+    const check = new HashCounter({ size: info.size, sha256: info.sha256, label: `${id}/${name}` });
+    body.on('error', (e) => check.destroy(blobError(e, `${id}/${name}`)));
+    return body.pipe(check);
+  }
+
+  /** Save a log next to the backup (`<id>/logs/<name>`); logs may be replaced. */
+  async saveLog(id: string, name: string, content: string | NodeJS.ReadableStream): Promise<void> {
+    parseBackupId(id);
+    if (!PART_RE.test(name)) throw new PipelineError('BACKUP.INVALID_PART', `invalid log name "${name}"`);
+    const blob = this.container.getBlockBlobClient(`${id}/logs/${name}`);
+    try {
+      if (typeof content === 'string') {
+        await blob.upload(content, Buffer.byteLength(content), { blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' } });
+      } else {
+        const pass = new PassThrough();
+        (content as Readable).on('error', (e) => pass.destroy(e));
+        (content as Readable).pipe(pass);
+        await blob.uploadStream(pass, 1024 * 1024, 2, { blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' } });
+      }
+    } catch (err) {
+      throw blobError(err, `saving log ${name} of ${id}`);
+    }
+  }
+
+  async readLog(id: string, name: string): Promise<string> {
+    try {
+      return (await this.container.getBlockBlobClient(`${id}/logs/${name}`).downloadToBuffer()).toString('utf8');
+    } catch (err) {
+      throw blobError(err, `reading log ${name} of ${id}`);
+    }
+  }
+
+  /** Delete every blob of a backup. */
+  async delete(id: string): Promise<number> {
+    parseBackupId(id);
+    let n = 0;
+    try {
+      for await (const b of this.container.listBlobsFlat({ prefix: `${id}/` })) {
+        await this.container.deleteBlob(b.name, { deleteSnapshots: 'include' });
+        n++;
+      }
+    } catch (err) {
+      throw blobError(err, `deleting backup ${id}`);
+    }
+    return n;
+  }
+
+  /**
+   * Delete backups older than keepDays (the newest complete one is always kept; incomplete ones after a
+   * day). In Azure a lifecycle rule does the same as a safety net.
+   */
+  async applyRetention(environment: string, keepDays: number, now: Date = this.now(), opts: { keepAtLeast?: number; dryRun?: boolean } = {}): Promise<{ kept: string[]; deleted: string[] }> {
+    const backups = await this.list(environment);
+    const plan = planBackupRetention(backups, keepDays, now, { keepAtLeast: opts.keepAtLeast });
+    if (!opts.dryRun) for (const id of plan.deleted) await this.delete(id);
+    this.log?.info('backup retention applied', { environment, keepDays, kept: plan.kept.length, deleted: plan.deleted, dryRun: !!opts.dryRun });
+    return plan;
+  }
+
+  private async download(blobName: string): Promise<Readable> {
+    const res = await this.container.getBlockBlobClient(blobName).download(0, undefined, { maxRetryRequests: 5 });
+    if (!res.readableStreamBody) throw new PipelineError('BACKUP.FAILED', `no body for ${blobName}`);
+    return res.readableStreamBody as Readable;
+  }
+}
