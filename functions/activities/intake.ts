@@ -215,8 +215,10 @@ export function createIntake(p: IntakePorts): Intake {
 
   async function onMerge(ev: MergeEvent, deliveryId: string, log: Logger, ctx?: InvocationContext): Promise<DeliveryAnswer> {
     const existing = await p.store.commit(ev.sha);
-    if (existing && existing.value.state !== 'blocked') {
-      const reason = `commit ${ev.sha.slice(0, 7)} already ${existing.value.state === 'passed' ? 'accepted' : 'waiting for coverage'}`;
+    // waiting (e.g. a first attempt failed on a GitHub outage): a redelivery or a second merge event re-runs the gate
+    if (existing?.value.state === 'waiting') return evaluate(existing, log, deliveryId, true, ctx);
+    if (existing?.value.state === 'passed') {
+      const reason = `commit ${ev.sha.slice(0, 7)} already accepted`;
       await record({ deliveryId, sha: ev.sha, decision: 'ignored', reason, status: 200 }, log);
       return { status: 200, body: { decision: 'ignored', reason, sha: ev.sha } };
     }

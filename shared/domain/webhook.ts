@@ -164,13 +164,16 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
     case 'workflow_run': {
       if (s.triggerEvent !== 'workflow_run') return { kind: 'ignore', reason: `workflow_run ignored: deploys are triggered by ${s.triggerEvent}` };
       const run = obj(payload.workflow_run);
-      const name = str(run.name) ?? str(obj(payload.workflow).name);
+      const name = str(run.name) || str(obj(payload.workflow).name);
       if (name !== s.imageWorkflow) return { kind: 'ignore', reason: `workflow "${name ?? '(none)'}" is not the image workflow "${s.imageWorkflow}"` };
       if (payload.action !== 'completed') return { kind: 'ignore', reason: `workflow_run ${str(payload.action) ?? '(no action)'}, not completed` };
       if (run.conclusion !== 'success') return { kind: 'ignore', reason: `workflow_run concluded ${str(run.conclusion) ?? '(none)'}, not success` };
       const branch = str(run.head_branch);
       if (branch !== s.defaultBranch) return { kind: 'ignore', reason: `workflow_run on ${branch ?? '(no branch)'}, not ${s.defaultBranch}` };
-      if (run.event !== undefined && run.event !== 'push') return { kind: 'ignore', reason: `workflow_run triggered by ${str(run.event)}, not a push` };
+      const trigger = str(run.event) ?? '';
+      if (trigger.startsWith('pull_request')) return { kind: 'ignore', reason: `workflow_run triggered by ${trigger}, not a merge` };
+      const headRepo = str(obj(run.head_repository).full_name);
+      if (headRepo && headRepo.toLowerCase() !== repo.toLowerCase()) return { kind: 'ignore', reason: `workflow_run built ${headRepo}, not ${repo}` };
       const sha = str(run.head_sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'workflow_run without a valid head_sha' };
       const mergedBy = str(obj(run.triggering_actor).login) ?? str(obj(run.actor).login) ?? sender ?? 'unknown';
