@@ -1,0 +1,194 @@
+/**
+ * Personal data verification after a PROD → UAT refresh (pure logic; the database side is
+ * shared/adapters/pii-verifier.ts).
+ *
+ * Before the refresh the pipeline samples PROD's real identifying values (e-mails, phones, names, VATs,
+ * IBANs, logins) into memory; after anonymization every text column of every table is searched for
+ * them, and for e-mail addresses outside the allowed (anonymized) domains. Values are compared in a
+ * normalized form so that "+32 475 12 34 56" in a message body matches "+32475123456" on a partner,
+ * and "BE71 0961 2345 6769" matches "be71096123456769". A report names table.column and a count,
+ * never a value: it goes to logs, Slack and the API.
+ */
+
+export type PiiKind = 'email' | 'phone' | 'name' | 'vat' | 'iban' | 'login';
+
+export interface PiiSource {
+  table: string;
+  column: string;
+  kind: PiiKind;
+}
+
+/** Where PROD's identifying values are sampled from (absent tables/columns are skipped). */
+export const PII_SOURCES: readonly PiiSource[] = [
+  { table: 'res_partner', column: 'email', kind: 'email' },
+  { table: 'res_partner', column: 'phone', kind: 'phone' },
+  { table: 'res_partner', column: 'mobile', kind: 'phone' },
+  { table: 'res_partner', column: 'name', kind: 'name' },
+  { table: 'res_partner', column: 'vat', kind: 'vat' },
+  { table: 'res_partner_bank', column: 'acc_number', kind: 'iban' },
+  { table: 'res_partner_bank', column: 'acc_holder_name', kind: 'name' },
+  { table: 'res_users', column: 'login', kind: 'login' },
+  { table: 'hr_employee', column: 'name', kind: 'name' },
+  { table: 'hr_employee', column: 'work_email', kind: 'email' },
+  { table: 'hr_employee', column: 'private_email', kind: 'email' },
+  { table: 'hr_employee', column: 'private_phone', kind: 'phone' },
+  { table: 'hr_employee', column: 'mobile_phone', kind: 'phone' },
+  { table: 'hr_employee', column: 'emergency_phone', kind: 'phone' },
+  { table: 'hr_employee', column: 'ssnid', kind: 'vat' },
+  { table: 'hr_employee', column: 'identification_id', kind: 'vat' },
+  { table: 'hr_employee', column: 'passport_id', kind: 'vat' },
+];
+
+/** Reserved domains (RFC 2606/6761) that no real person uses; anonymized addresses use example.invalid. */
+export const DEFAULT_ALLOWED_EMAIL_DOMAINS: readonly string[] = ['example.invalid', 'example.com', 'example.org', 'example.net'];
+
+/** E-mail address inside any text, as a PostgreSQL ARE (also valid as a JS RegExp source). */
+export const EMAIL_PATTERN = '[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}';
+/** A phone number inside any text: digits with the usual separators, at least 7 characters. */
+export const PHONE_PATTERN = '\\+?[0-9][0-9 ()./-]{5,}[0-9]';
+
+/** Digits a phone key keeps: the last 9 (drops country prefixes and trunk zeros). */
+export const PHONE_KEY_DIGITS = 9;
+const MIN_PHONE_DIGITS = 7;
+const MIN_TEXT_LENGTH = 5;
+const MIN_CODE_LENGTH = 6;
+
+/** lower case, trimmed, inner whitespace collapsed */
+export function normalizeText(value: string): string {
+  return value.trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/** upper-case letters and digits only (VATs, IBANs, ID numbers) */
+export function normalizeCode(value: string): string {
+  return value.toUpperCase().replace(/[^A-Z0-9]/g, '');
+}
+
+/** last 9 digits of a phone number, or undefined when it has fewer than 7 digits */
+export function phoneKey(value: string): string | undefined {
+  const digits = value.replace(/\D/g, '');
+  return digits.length >= MIN_PHONE_DIGITS ? digits.slice(-PHONE_KEY_DIGITS) : undefined;
+}
+
+export function emailDomain(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/** The in-memory sample: normalized keys only, grouped by how they are matched. Never persisted. */
+export interface PiiSample {
+  /** whole values compared lower-cased and trimmed (names, logins, e-mails) */
+  texts: string[];
+  /** whole values compared as upper-case alphanumerics (VATs, IBANs, ID numbers) */
+  codes: string[];
+  /** phone keys, matched against every phone-looking run of digits in any text */
+  phones: string[];
+  /** e-mail addresses, matched against every address found in any text */
+  emails: string[];
+  /** how many values of each kind were sampled (for the report; no values) */
+  counts: Record<PiiKind, number>;
+}
+
+export interface SampleOptions {
+  /** logins kept by the anonymization (REFRESH_KEEP_LOGINS): never counted as leaks */
+  keepLogins?: readonly string[];
+  /** e-mail domains that are not personal data (default: reserved example domains) */
+  allowedEmailDomains?: readonly string[];
+}
+
+/** Build the sample from raw values; too-short or generic values are dropped (they would match anything). */
+export function buildSample(values: readonly { kind: PiiKind; value: string | null | undefined }[], opts: SampleOptions = {}): PiiSample {
+  const keep = new Set((opts.keepLogins ?? ['admin']).map(normalizeText));
+  const allowed = new Set((opts.allowedEmailDomains ?? DEFAULT_ALLOWED_EMAIL_DOMAINS).map((d) => d.toLowerCase()));
+  const texts = new Set<string>();
+  const codes = new Set<string>();
+  const phones = new Set<string>();
+  const emails = new Set<string>();
+  const counts: Record<PiiKind, number> = { email: 0, phone: 0, name: 0, vat: 0, iban: 0, login: 0 };
+  for (const { kind, value } of values) {
+    if (value === null || value === undefined) continue;
+    const text = normalizeText(value);
+    if (!text) continue;
+    let added = false;
+    switch (kind) {
+      case 'email':
+      case 'login': {
+        if (kind === 'login' && (keep.has(text) || text.startsWith('__'))) break;
+        const isEmail = new RegExp(`^${EMAIL_PATTERN}$`).test(text);
+        if (isEmail && allowed.has(emailDomain(text))) break;
+        if (isEmail) emails.add(text);
+        if (text.length >= MIN_TEXT_LENGTH || isEmail) {
+          texts.add(text);
+          added = true;
+        }
+        break;
+      }
+      case 'name':
+        if (text.length >= MIN_TEXT_LENGTH && /\p{L}/u.test(text)) {
+          texts.add(text);
+          added = true;
+        }
+        break;
+      case 'phone': {
+        const key = phoneKey(value);
+        if (key) {
+          phones.add(key);
+          added = true;
+        }
+        break;
+      }
+      case 'vat':
+      case 'iban': {
+        const code = normalizeCode(value);
+        if (code.length >= MIN_CODE_LENGTH) {
+          codes.add(code);
+          added = true;
+        }
+        break;
+      }
+    }
+    if (added) counts[kind]++;
+  }
+  return { texts: [...texts], codes: [...codes], phones: [...phones], emails: [...emails], counts };
+}
+
+export function sampleSize(sample: PiiSample): number {
+  return sample.texts.length + sample.codes.length + sample.phones.length + sample.emails.length;
+}
+
+/** One column where something was found: where and how many values, never which. */
+export interface ColumnCount {
+  table: string;
+  column: string;
+  count: number;
+}
+
+export interface PiiReport {
+  ok: boolean;
+  /** columns holding one of the sampled PROD values */
+  hits: ColumnCount[];
+  /** columns holding e-mail addresses outside the allowed domains */
+  foreignEmails: ColumnCount[];
+  /** what was searched */
+  scanned: { tables: number; columns: number; sampled: Record<PiiKind, number> };
+}
+
+function byPlace(a: ColumnCount, b: ColumnCount): number {
+  return a.table.localeCompare(b.table) || a.column.localeCompare(b.column);
+}
+
+export function buildReport(hits: ColumnCount[], foreignEmails: ColumnCount[], scanned: PiiReport['scanned']): PiiReport {
+  const h = hits.filter((x) => x.count > 0).sort(byPlace);
+  const f = foreignEmails.filter((x) => x.count > 0).sort(byPlace);
+  return { ok: h.length === 0 && f.length === 0, hits: h, foreignEmails: f, scanned };
+}
+
+/** One line per finding, for logs, alerts and the refresh result (no values, by construction). */
+export function formatReport(report: PiiReport): string {
+  const { tables, columns, sampled } = report.scanned;
+  const total = Object.values(sampled).reduce((a, b) => a + b, 0);
+  const head = `PII verification ${report.ok ? 'passed' : 'FAILED'}: ${columns} columns of ${tables} tables searched for ${total} sampled values`;
+  const lines = [
+    ...report.hits.map((h) => `  ${h.table}.${h.column}: ${h.count} value(s) from PROD`),
+    ...report.foreignEmails.map((h) => `  ${h.table}.${h.column}: ${h.count} e-mail address(es) outside the anonymized domains`),
+  ];
+  return [head, ...lines].join('\n');
+}
