@@ -1,0 +1,176 @@
+/**
+ * End to end through the embedded host: a signed push over HTTP → gate (fake GitHub) → deploy queue
+ * (local Service Bus) → queue trigger → lane orchestration → deploy sub-orchestration. The deploy
+ * itself is a test-only `deployUat` orchestrator that waits for a `finish` event, so the test decides
+ * when each deploy ends and can queue newer requests meanwhile.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as df from 'durable-functions';
+import type { OrchestrationContext } from 'durable-functions';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import { deployInstanceId } from '../../shared/domain/coverage-gate';
+import { example, pushTo, webhookHeaders } from '../support/github-events';
+import { startFakeGitHub, type FakeGitHub } from '../support/fake-github';
+import { resetDefaultIntake } from '../../functions/activities/intake';
+
+const SECRET = 'host-webhook-secret-0001';
+const saved = { ...process.env };
+let host: LocalHost;
+let github: FakeGitHub;
+let tmp: string;
+const started: string[] = [];
+
+// test-only deploy: records that it started, then waits for the test to finish it
+df.app.orchestration('deployUat', function* (context: OrchestrationContext) {
+  const input = context.df.getInput() as { version: string; sha: string };
+  if (!context.df.isReplaying) started.push(`${input.version}`);
+  const r = (yield context.df.waitForExternalEvent('finish')) as { fail?: string } | undefined;
+  if (r?.fail) throw new Error(`deploy failed: ${r.fail}`);
+  return { outcome: 'Succeeded', version: input.version };
+});
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'intake-host-'));
+  github = await startFakeGitHub('Codertocat/Hello-World');
+  host = await startLocalHost({
+    dataDir: tmp,
+    port: 0,
+    functionsDir: path.join(__dirname, '..', 'fixtures', 'intake-app'),
+    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    env: {
+      GITHUB_WEBHOOK_SECRET: SECRET,
+      GITHUB_REPOSITORY: 'Codertocat/Hello-World',
+      GITHUB_TOKEN: 'ghs_hosttest_token_value',
+      GITHUB_API_URL: github.url,
+      GITHUB_DEFAULT_BRANCH: 'master',
+      GITHUB_TRIGGER_EVENT: 'push',
+      COVERAGE_WAIT_MINUTES: '30',
+      DEPLOY_QUEUE_NAME: 'deploy-requests',
+      LOG_LEVEL: 'error',
+    },
+  });
+}, 60000);
+
+afterAll(async () => {
+  resetDefaultIntake();
+  await host?.stop();
+  await github?.stop();
+  process.env = saved;
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+let n = 0;
+async function deliver(event: string, payload: unknown, id = `host-${++n}`): Promise<{ status: number; body: Record<string, unknown> }> {
+  const body = JSON.stringify(payload);
+  const res = await fetch(`${host.baseUrl}/api/github/webhook`, { method: 'POST', headers: webhookHeaders(event, id, body, SECRET), body });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function merge(version: string, coverage = '86%'): string {
+  const sha = (version.replace(/\D/g, '') + 'e'.repeat(40)).slice(0, 40);
+  github.setCoverage(sha, coverage);
+  github.setVersion(sha, version);
+  return sha;
+}
+
+const running = (id: string) => host.engine.getStatus(id)?.runtimeStatus === 'Running' || undefined;
+
+describe('intake through the embedded host', () => {
+  it('ping answers 200; unsigned requests 401; deliveries needs the function key', async () => {
+    expect((await deliver('ping', example('ping'))).status).toBe(200);
+    const unsigned = await fetch(`${host.baseUrl}/api/github/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(unsigned.status).toBe(401);
+    expect((await fetch(`${host.baseUrl}/api/deliveries?limit=5`)).status).toBe(401);
+    const list = await fetch(`${host.baseUrl}/api/deliveries?limit=5`, { headers: { 'x-functions-key': host.keys.functionKey } });
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as { items: Array<{ decision: string }> }).items[0]).toMatchObject({ decision: 'ignored', reason: 'ping: webhook is configured' });
+  });
+
+  it('signed push → gate → queue → lane → one deploy; newer requests supersede older waiting ones', async () => {
+    // 1. first merge starts the lane and its deploy
+    const shaA = merge('1.0.0');
+    const a = await deliver('push', pushTo(shaA));
+    expect(a).toMatchObject({ status: 202, body: { decision: 'accepted', version: '1.0.0' } });
+    const idA = deployInstanceId('uat', '1.0.0', shaA);
+    await until('deploy A running', () => running(idA));
+    expect(host.engine.getStatus('lane-uat')?.runtimeStatus).toBe('Running');
+
+    // 2. while A runs, B then C are merged: B waits, then C supersedes it
+    const shaB = merge('1.1.0');
+    expect((await deliver('push', pushTo(shaB))).body.decision).toBe('accepted');
+    await until('B waiting in the lane', () => (JSON.stringify(host.engine.getStatus('lane-uat')?.customStatus ?? '').includes('1.1.0') ? true : undefined));
+    const shaC = merge('1.2.0');
+    expect((await deliver('push', pushTo(shaC))).body.decision).toBe('accepted');
+    await until('C waiting in the lane', () => (JSON.stringify(host.engine.getStatus('lane-uat')?.customStatus ?? '').includes('1.2.0') ? true : undefined));
+
+    // a redelivery of C's message id is dropped by the queue; a second delivery of the same merge is ignored
+    expect((await deliver('push', pushTo(shaC))).body).toMatchObject({ decision: 'ignored' });
+
+    // 3. A finishes → the lane runs C, never B
+    await host.engine.raiseEvent(idA, 'finish', {});
+    const idC = deployInstanceId('uat', '1.2.0', shaC);
+    await until('deploy C running', () => running(idC));
+    expect(host.engine.getStatus(deployInstanceId('uat', '1.1.0', shaB))).toBeUndefined();
+    expect(host.engine.getStatus(idA)?.runtimeStatus).toBe('Completed');
+
+    // 4. C fails: recorded, lane idles and stays ready for the next merge
+    await host.engine.raiseEvent(idC, 'finish', { fail: 'health check' });
+    await until('C failed', () => host.engine.getStatus(idC)?.runtimeStatus === 'Failed' || undefined);
+    const decisions = await until('lane decisions recorded', async () => {
+      const res = await fetch(`${host.baseUrl}/api/deliveries?limit=50`, { headers: { 'x-functions-key': host.keys.functionKey } });
+      const items = ((await res.json()) as { items: Array<Record<string, string>> }).items;
+      return items.some((d) => d.decision === 'deploy-finished' && d.version === '1.2.0') ? items : undefined;
+    });
+    expect(decisions.find((d) => d.decision === 'superseded')).toMatchObject({ version: '1.1.0', reason: 'superseded by 1.2.0 (' + shaC.slice(0, 7) + ') while 1.0.0 (' + shaA.slice(0, 7) + ') was deploying' });
+    expect(decisions.find((d) => d.decision === 'deploy-finished' && d.version === '1.2.0')?.reason).toMatch(/failed: .*health check/);
+    expect(started).toEqual(['1.0.0', '1.2.0']);
+
+    // 5. the next merge runs in the same lane
+    const shaD = merge('1.3.0');
+    expect((await deliver('push', pushTo(shaD))).body.decision).toBe('accepted');
+    const idD = deployInstanceId('uat', '1.3.0', shaD);
+    await until('deploy D running', () => running(idD));
+    await host.engine.raiseEvent(idD, 'finish', {});
+    await until('D completed', () => host.engine.getStatus(idD)?.runtimeStatus === 'Completed' || undefined);
+    expect(started).toEqual(['1.0.0', '1.2.0', '1.3.0']);
+  }, 60000);
+
+  it('50 concurrent deliveries of one event over HTTP → one message, one deploy orchestration', async () => {
+    const sha = merge('2.0.0');
+    const payload = pushTo(sha);
+    const results = await Promise.all(Array.from({ length: 50 }, () => deliver('push', payload, 'same-delivery-2-0-0')));
+    expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
+    expect(results[0]).toMatchObject({ status: 202, body: { decision: 'accepted' } });
+    const id = deployInstanceId('uat', '2.0.0', sha);
+    await until('deploy running', () => running(id));
+    await host.engine.raiseEvent(id, 'finish', {});
+    await until('deploy completed', () => host.engine.getStatus(id)?.runtimeStatus === 'Completed' || undefined);
+    await host.engine.idle();
+    const deploys = host.engine.listInstances({ top: 1000 }).instances.filter((i) => i.instanceId.startsWith('deploy-uat-2.0.0-'));
+    expect(deploys).toHaveLength(1);
+    expect(started.filter((v) => v === '2.0.0')).toHaveLength(1);
+    expect(github.posted.filter((p) => p.sha === sha && p.context === 'deploy/uat')).toHaveLength(1);
+  }, 60000);
+
+  it('missing coverage starts the coverage timer orchestration for the commit', async () => {
+    const sha = 'c0ffee'.padEnd(40, '1');
+    github.setVersion(sha, '3.0.0');
+    const res = await deliver('push', pushTo(sha));
+    expect(res.body).toMatchObject({ decision: 'waiting' });
+    await until('coverage-wait timer', () => host.engine.getStatus(`coverage-wait-${sha}`) ?? undefined);
+    expect(host.engine.getStatus(`coverage-wait-${sha}`)?.runtimeStatus).toBe('Running');
+    await host.engine.terminate(`coverage-wait-${sha}`, 'test done');
+  });
+});
