@@ -4,7 +4,7 @@
  * prefixed "ut" to stay unique), driven with a TestClock so day-long timers fire without waiting.
  */
 import * as df from 'durable-functions';
-import type { OrchestrationContext, ActivityHandler } from 'durable-functions';
+import type { OrchestrationContext, ActivityHandler, Task } from 'durable-functions';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +113,7 @@ df.app.orchestration('utRetryTimeout', function* (context: OrchestrationContext)
   }
 });
 
-function* approval(context: OrchestrationContext, cancel: boolean): Generator<unknown, unknown, unknown> {
+function* approval(context: OrchestrationContext, cancel: boolean): Generator<Task, unknown, unknown> {
   const deadline = new Date(context.df.currentUtcDateTime.getTime() + 24 * 3600_000);
   const timer = context.df.createTimer(deadline);
   const ev = context.df.waitForExternalEvent('Approval');
