@@ -144,13 +144,14 @@ export function createIntake(p: IntakePorts): Intake {
    * Evaluate the gate for a commit in state `waiting` and act once: the transition out of `waiting` is
    * an If-Match write, so only one evaluator (concurrent events for the same commit) acts on it.
    */
-  async function evaluate(cur: { value: CommitGateState; etag: string }, log: Logger, deliveryId: string, fresh: boolean, ctx?: InvocationContext): Promise<DeliveryAnswer> {
+  async function evaluate(cur: { value: CommitGateState; etag: string }, log: Logger, deliveryId: string, fresh: boolean, ctx?: InvocationContext, deadlinePassed = false): Promise<DeliveryAnswer> {
     const st = cur.value;
     if (!p.github) throw Object.assign(new Error('[GITHUB.NOT_CONFIGURED] GITHUB_TOKEN or a GitHub App is required to read coverage'), { code: 'GITHUB.NOT_CONFIGURED' });
     const ctxName = p.settings.coverageContext;
     const [statuses, runs, uat] = await Promise.all([p.github.commitStatuses(st.sha), p.github.checkRuns(st.sha, ctxName), p.ledger.current(UAT)]);
     const reading = readCoverage(statuses, runs, ctxName);
-    const waitedMinutes = (now() - Date.parse(st.firstSeenAt)) / 60000;
+    // the durable timer firing is what says the deadline passed (its clock, not ours, is authoritative)
+    const waitedMinutes = Math.max((now() - Date.parse(st.firstSeenAt)) / 60000, deadlinePassed ? p.policy.waitMinutes : 0);
     let decision: GateDecision = decideGate({ reading, policy: p.policy, uatCoverage: typeof uat?.coverage === 'number' ? uat.coverage : undefined, waitedMinutes });
     const base = { deliveryId, sha: st.sha };
 
@@ -326,7 +327,7 @@ export function createIntake(p: IntakePorts): Intake {
       const log = p.log.child({ function: 'intakeGateTimeout', sha });
       const cur = await p.store.commit(sha);
       if (!cur || cur.value.state !== 'waiting') return { decision: 'none', reason: `commit already ${cur?.value.state ?? 'unknown'}` };
-      const a = await evaluate(cur, log, `timeout-${sha.slice(0, 12)}`, false);
+      const a = await evaluate(cur, log, `timeout-${sha.slice(0, 12)}`, false, undefined, true);
       return { decision: String(a.body.decision), reason: String(a.body.reason) };
     },
 

@@ -13,7 +13,9 @@ import { startLocalHost, type LocalHost } from '../../local/host';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { example, pushTo, webhookHeaders } from '../support/github-events';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github';
-import { resetDefaultIntake } from '../../functions/activities/intake';
+import { InvocationContext } from '@azure/functions';
+import { resetDefaultIntake, type DeployRequest } from '../../functions/activities/intake';
+import { routeToLane } from '../../functions/deployQueueTrigger';
 
 const SECRET = 'host-webhook-secret-0001';
 const saved = { ...process.env };
@@ -170,7 +172,55 @@ describe('intake through the embedded host', () => {
     const res = await deliver('push', pushTo(sha));
     expect(res.body).toMatchObject({ decision: 'waiting' });
     await until('coverage-wait timer', () => host.engine.getStatus(`coverage-wait-${sha}`) ?? undefined);
-    expect(host.engine.getStatus(`coverage-wait-${sha}`)?.runtimeStatus).toBe('Running');
+    const timer = host.engine.getStatus(`coverage-wait-${sha}`);
+    expect(timer?.runtimeStatus).toBe('Running');
+    expect(Date.parse((timer?.input as { deadline: string }).deadline) - Date.now()).toBeGreaterThan(29 * 60000);
     await host.engine.terminate(`coverage-wait-${sha}`, 'test done');
   });
+
+  it('when the coverage timer fires the merge is blocked with the reason on the commit', async () => {
+    const sha = 'c0ffee'.padEnd(40, '2');
+    github.setVersion(sha, '3.0.1');
+    expect((await deliver('push', pushTo(sha))).body).toMatchObject({ decision: 'waiting' });
+    await host.engine.terminate(`coverage-wait-${sha}`, 'replaced by a short timer for the test');
+    await host.engine.waitForCompletion(`coverage-wait-${sha}`, 10000);
+    // the same orchestrator with a deadline 300 ms away (the 30-minute one is checked above)
+    await host.engine.startNew('coverageWait', { instanceId: `coverage-wait-short-${sha}`, input: { sha, deadline: new Date(Date.now() + 300).toISOString() } });
+    const done = await host.engine.waitForCompletion(`coverage-wait-short-${sha}`, 20000);
+    expect(done.runtimeStatus).toBe('Completed');
+    expect(done.output).toEqual({ decision: 'blocked', reason: 'no coverage status after 30 min' });
+    expect(github.posted.filter((p) => p.sha === sha).at(-1)).toMatchObject({ state: 'failure', context: 'deploy/uat', description: 'no coverage status after 30 min' });
+  });
+
+  it('concurrent requests for an idle lane: one start, the rest raised; never two deploys at once', async () => {
+    const binding = df.input.durableClient();
+    const ctx = new InvocationContext({ functionName: 'deployQueueTrigger', options: { extraInputs: [binding] } });
+    ctx.extraInputs.set(binding, host.engine.clientData(host.rpcBaseUrl));
+    const client = df.getClient(ctx);
+    const req = (i: number): DeployRequest => ({
+      type: 'deploy-uat', environment: 'race', repository: 'Codertocat/Hello-World', version: `9.0.${i}`, sha: String(i).repeat(40).slice(0, 40),
+      imageRef: `odoo-mta:uat-v9.0.${i}`, coverage: 90, mergedBy: 'me', trigger: 'push', deliveryId: `race-${i}`, requestedAt: new Date().toISOString(),
+    });
+    const outcomes = await Promise.all([1, 2, 3, 4, 5].map((i) => routeToLane(client, req(i))));
+    expect(outcomes.filter((o) => o === 'started')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'raised')).toHaveLength(4);
+    const raceDeploys = () => host.engine.listInstances({ top: 1000 }).instances.filter((i) => i.instanceId.startsWith('deploy-race-'));
+    const first = await until('one race deploy running', () => raceDeploys().find((d) => d.runtimeStatus === 'Running'));
+    await until('four requests handled by the lane', async () => {
+      const res = await fetch(`${host.baseUrl}/api/deliveries?limit=100`, { headers: { 'x-functions-key': host.keys.functionKey } });
+      const items = ((await res.json()) as { items: Array<Record<string, string>> }).items.filter((d) => d.lane === 'lane-race' && d.decision === 'superseded');
+      return items.length === 3 || undefined;
+    });
+    expect(raceDeploys()).toHaveLength(1);
+    // the running one is not deployed twice
+    const runningReq = req(Number(first.instanceId.split('-')[2].split('.')[2]));
+    expect(await routeToLane(client, runningReq)).toBe('duplicate');
+    await host.engine.raiseEvent(first.instanceId, 'finish', {});
+    const second = await until('the newest waiting one runs next', () => raceDeploys().find((d) => d.runtimeStatus === 'Running' && d.instanceId !== first.instanceId));
+    expect(raceDeploys()).toHaveLength(2);
+    await host.engine.raiseEvent(second.instanceId, 'finish', {});
+    await until('second done', () => host.engine.getStatus(second.instanceId)?.runtimeStatus === 'Completed' || undefined);
+    await host.engine.idle();
+    expect(raceDeploys()).toHaveLength(2);
+  }, 60000);
 });
