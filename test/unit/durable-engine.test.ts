@@ -218,6 +218,32 @@ df.app.orchestration('utNondeterministic', function* (context: OrchestrationCont
   return 'done';
 });
 
+act('utLogs', (input: unknown, context) => {
+  context.log('activity says', input);
+  context.warn('activity warns');
+  return 'logged';
+});
+df.app.orchestration('utMixed', function* (context: OrchestrationContext) {
+  context.log('orchestrator line');
+  const ro = new df.RetryOptions(200, 3);
+  const t0 = context.df.currentUtcDateTime.getTime();
+  const [flaky, plain] = (yield context.df.Task.all([
+    context.df.callActivityWithRetry('utFlaky', ro, { key: context.df.getInput() as string, failTimes: 2 }),
+    context.df.callActivity('utEcho', 'plain'),
+    context.df.createTimer(new Date(t0 + 300)),
+  ])) as unknown[];
+  const child = yield context.df.callSubOrchestratorWithRetry('utChild', new df.RetryOptions(100, 2), 5);
+  const logged = yield context.df.callActivity('utLogs', 'x');
+  return { flaky, plain, child, logged };
+});
+df.app.orchestration('utLongCancel', function* (context: OrchestrationContext) {
+  const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + 30 * 24 * 3600_000));
+  const ev = context.df.waitForExternalEvent('Stop');
+  const winner = yield context.df.Task.any([timer, ev]);
+  if (winner === ev) timer.cancel();
+  return winner === ev ? 'stopped' : 'expired';
+});
+
 // ---------------------------------------------------------------- harness
 const lines: string[] = [];
 const log = createLogger({ level: 'debug', sink: (l) => lines.push(l) });
@@ -518,6 +544,36 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
     const id = await run('utWaitForever');
     await expect(engine.waitForCompletion(id, 20)).rejects.toMatchObject({ code: 'DURABLE.WAIT_TIMEOUT' });
     await expect(engine.waitForCompletion('nope', 20)).rejects.toMatchObject({ code: 'DURABLE.NOT_FOUND' });
+  });
+
+  test('retries, a plain activity and a timer inside Task.all, then a sub-orchestration with retry', async () => {
+    lines.length = 0;
+    const id = await run('utMixed', 'mixed-1');
+    await clock.advance(200); // retry 1 of utFlaky
+    await clock.advance(400); // retry 2 (backoff 1 → 200 again) and the 300 ms timer
+    const s = await engine.waitForCompletion(id, 5000);
+    expect(s.runtimeStatus).toBe('Completed');
+    expect(s.output).toEqual({ flaky: { key: 'mixed-1', attempts: 3 }, plain: 'plain', child: 10, logged: 'logged' });
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const fromActivity = parsed.find((l) => l.msg === 'activity says x');
+    expect(fromActivity).toMatchObject({ instanceId: id, function: 'utLogs', level: 'info' });
+    expect(parsed.some((l) => l.msg === 'activity warns' && l.level === 'warn')).toBe(true);
+    // verbose engine: orchestrator lines (also on replay) and episode detail are logged
+    expect(parsed.filter((l) => l.msg === 'orchestrator line').length).toBeGreaterThan(1);
+    expect(parsed.some((l) => l.msg === 'orchestrator episode' && l.instanceId === id)).toBe(true);
+  });
+
+  test('a cancelled 30-day timer (split into segments) does not keep the instance running', async () => {
+    const id = await run('utLongCancel');
+    await clock.advance(4 * DAY); // first 3-day segment fired, the next one is armed
+    expect(engine.getStatus(id)?.runtimeStatus).toBe('Running');
+    await engine.raiseEvent(id, 'Stop', null);
+    const s = await engine.waitForCompletion(id, 5000);
+    expect(s.output).toBe('stopped');
+    expect(clock.pendingTimers()).toBe(0);
+    const other = await run('utLongCancel');
+    await clock.advance(30 * DAY);
+    expect(engine.getStatus(other)?.output).toBe('expired');
   });
 
   test('getStatus hides the input when asked and returns undefined for unknown ids', async () => {
