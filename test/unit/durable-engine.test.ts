@@ -244,6 +244,15 @@ df.app.orchestration('utLongCancel', function* (context: OrchestrationContext) {
   return winner === ev ? 'stopped' : 'expired';
 });
 
+df.app.orchestration('utParentOfWaiter', function* (context: OrchestrationContext) {
+  try {
+    yield context.df.callSubOrchestrator('utWaitForever', undefined, `${context.df.instanceId}-child`);
+    return 'child finished';
+  } catch (e) {
+    return `caught: ${(e as Error).message}`;
+  }
+});
+
 // ---------------------------------------------------------------- harness
 const lines: string[] = [];
 const log = createLogger({ level: 'debug', sink: (l) => lines.push(l) });
@@ -574,6 +583,14 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
     const other = await run('utLongCancel');
     await clock.advance(30 * DAY);
     expect(engine.getStatus(other)?.output).toBe('expired');
+  });
+
+  test('terminating a sub-orchestration fails the task the parent awaits', async () => {
+    const id = await run('utParentOfWaiter', undefined, 'pw');
+    expect(engine.getStatus('pw-child')?.runtimeStatus).toBe('Running');
+    await engine.terminate('pw-child', 'operator stop');
+    const s = await engine.waitForCompletion(id, 5000);
+    expect(s.output).toMatch(/caught: .*'utWaitForever' was terminated: operator stop/);
   });
 
   test('getStatus hides the input when asked and returns undefined for unknown ids', async () => {
