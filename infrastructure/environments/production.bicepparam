@@ -1,0 +1,52 @@
+// The production system: the function app, UAT and PROD VMs as run for real.
+//   az deployment sub create -l westeurope -f infrastructure/main.bicep -p infrastructure/environments/production.bicepparam
+using '../main.bicep'
+
+param environmentName = 'prod'
+param location = 'westeurope'
+param principalType = 'ServicePrincipal'
+param principalId = readEnvironmentVariable('AZURE_PRINCIPAL_ID', '')
+
+param githubRepository = readEnvironmentVariable('ODOO_REPOSITORY', 'example-org/odoo-mta')
+param registryKind = 'dockerhub'
+param registryUrl = 'https://index.docker.io'
+param registryRepository = readEnvironmentVariable('REGISTRY_REPOSITORY', 'example-org/odoo-mta')
+param registryUsername = readEnvironmentVariable('REGISTRY_USERNAME', '')
+param approvers = readEnvironmentVariable('APPROVERS', 'release-manager,cto')
+param approvalsRequired = 1
+
+param uatVmSize = 'Standard_B2ms'
+param prodVmSize = 'Standard_D4s_v5'
+param uatDataDiskSizeGB = 64
+param prodDataDiskSizeGB = 256
+param prodDataDiskSku = 'Premium_LRS'
+
+param backupStorageSku = 'Standard_GZRS'
+param backupRetentionDaysUat = 14
+param backupRetentionDaysProd = 90
+param prodBackupCoolAfterDays = 30
+param backupSoftDeleteDays = 14
+param enableBackupImmutability = true
+param keyVaultPurgeProtection = true
+param logRetentionDays = 90
+param durableAlwaysReady = 1
+param prodDiskSnapshot = true
+
+// Secrets and keys come from the environment of the deploying shell or workflow (GitHub secrets,
+// azd environment); a required one that is unset stops the build naming the variable.
+param vmAdminSshPublicKey = readEnvironmentVariable('VM_ADMIN_SSH_PUBLIC_KEY')
+param pipelineSshPublicKey = readEnvironmentVariable('PIPELINE_SSH_PUBLIC_KEY')
+param uatSshHostPublicKey = readEnvironmentVariable('UAT_SSH_HOST_PUBLIC_KEY')
+param uatSshHostKeyFingerprint = readEnvironmentVariable('UAT_SSH_HOST_KEY')
+param prodSshHostPublicKey = readEnvironmentVariable('PROD_SSH_HOST_PUBLIC_KEY')
+param prodSshHostKeyFingerprint = readEnvironmentVariable('PROD_SSH_HOST_KEY')
+param githubWebhookSecret = readEnvironmentVariable('WEBHOOK_SECRET')
+param approvalSigningKey = readEnvironmentVariable('APPROVAL_SIGNING_KEY')
+param sshPrivateKey = readEnvironmentVariable('SSH_PRIVATE_KEY')
+param uatSshHostPrivateKey = readEnvironmentVariable('UAT_SSH_HOST_PRIVATE_KEY')
+param prodSshHostPrivateKey = readEnvironmentVariable('PROD_SSH_HOST_PRIVATE_KEY')
+param githubToken = readEnvironmentVariable('ODOO_GITHUB_TOKEN', '')
+param registryPassword = readEnvironmentVariable('REGISTRY_PASSWORD', '')
+param slackWebhookUrl = readEnvironmentVariable('SLACK_WEBHOOK_URL', '')
+param slackBotToken = readEnvironmentVariable('SLACK_BOT_TOKEN', '')
+param slackSigningSecret = readEnvironmentVariable('SLACK_SIGNING_SECRET', '')

@@ -1,0 +1,51 @@
+// A full, smaller copy of the system to try template changes and rehearse a disaster recovery.
+//   az deployment sub create -l westeurope -f infrastructure/main.bicep -p infrastructure/environments/staging.bicepparam
+using '../main.bicep'
+
+param environmentName = 'staging'
+param location = 'westeurope'
+param principalType = 'ServicePrincipal'
+param principalId = readEnvironmentVariable('AZURE_PRINCIPAL_ID', '')
+
+param githubRepository = readEnvironmentVariable('ODOO_REPOSITORY', 'example-org/odoo-mta')
+param registryKind = 'dockerhub'
+param registryUrl = 'https://index.docker.io'
+param registryRepository = readEnvironmentVariable('REGISTRY_REPOSITORY', 'example-org/odoo-mta')
+param registryUsername = readEnvironmentVariable('REGISTRY_USERNAME', '')
+param approvers = readEnvironmentVariable('APPROVERS', 'release-manager')
+
+param uatVmSize = 'Standard_B2s'
+param prodVmSize = 'Standard_B2ms'
+param uatDataDiskSizeGB = 32
+param prodDataDiskSizeGB = 64
+param prodDataDiskSku = 'StandardSSD_LRS'
+
+param backupStorageSku = 'Standard_LRS'
+param backupRetentionDaysUat = 7
+param backupRetentionDaysProd = 14
+param prodBackupCoolAfterDays = 0
+param backupSoftDeleteDays = 7
+param enableBackupImmutability = false
+param keyVaultPurgeProtection = false
+param logRetentionDays = 30
+param durableAlwaysReady = 1
+param prodDiskSnapshot = false
+
+// Secrets and keys come from the environment of the deploying shell or workflow (GitHub secrets,
+// azd environment); a required one that is unset stops the build naming the variable.
+param vmAdminSshPublicKey = readEnvironmentVariable('VM_ADMIN_SSH_PUBLIC_KEY')
+param pipelineSshPublicKey = readEnvironmentVariable('PIPELINE_SSH_PUBLIC_KEY')
+param uatSshHostPublicKey = readEnvironmentVariable('UAT_SSH_HOST_PUBLIC_KEY')
+param uatSshHostKeyFingerprint = readEnvironmentVariable('UAT_SSH_HOST_KEY')
+param prodSshHostPublicKey = readEnvironmentVariable('PROD_SSH_HOST_PUBLIC_KEY')
+param prodSshHostKeyFingerprint = readEnvironmentVariable('PROD_SSH_HOST_KEY')
+param githubWebhookSecret = readEnvironmentVariable('WEBHOOK_SECRET')
+param approvalSigningKey = readEnvironmentVariable('APPROVAL_SIGNING_KEY')
+param sshPrivateKey = readEnvironmentVariable('SSH_PRIVATE_KEY')
+param uatSshHostPrivateKey = readEnvironmentVariable('UAT_SSH_HOST_PRIVATE_KEY')
+param prodSshHostPrivateKey = readEnvironmentVariable('PROD_SSH_HOST_PRIVATE_KEY')
+param githubToken = readEnvironmentVariable('ODOO_GITHUB_TOKEN', '')
+param registryPassword = readEnvironmentVariable('REGISTRY_PASSWORD', '')
+param slackWebhookUrl = readEnvironmentVariable('SLACK_WEBHOOK_URL', '')
+param slackBotToken = readEnvironmentVariable('SLACK_BOT_TOKEN', '')
+param slackSigningSecret = readEnvironmentVariable('SLACK_SIGNING_SECRET', '')

@@ -1,0 +1,37 @@
+// azd reads this file (`azd provision` / `azd up`): every value comes from the azd environment
+// (`azd env set NAME value`), secrets included, so nothing secret is committed.
+using './main.bicep'
+
+param environmentName = readEnvironmentVariable('AZURE_ENV_NAME', 'prod')
+param location = readEnvironmentVariable('AZURE_LOCATION', 'westeurope')
+param principalId = readEnvironmentVariable('AZURE_PRINCIPAL_ID', '')
+param principalType = readEnvironmentVariable('AZURE_PRINCIPAL_TYPE', 'User')
+
+param githubRepository = readEnvironmentVariable('ODOO_REPOSITORY', 'example-org/odoo-mta')
+param registryUrl = readEnvironmentVariable('REGISTRY_URL', 'https://index.docker.io')
+param registryKind = readEnvironmentVariable('REGISTRY_KIND', 'dockerhub')
+param registryRepository = readEnvironmentVariable('REGISTRY_REPOSITORY', 'odoo-mta')
+param registryUsername = readEnvironmentVariable('REGISTRY_USERNAME', '')
+param approvers = readEnvironmentVariable('APPROVERS', 'release-manager')
+param uatUrl = readEnvironmentVariable('UAT_URL', '')
+param prodUrl = readEnvironmentVariable('PROD_URL', '')
+
+param vmAdminSshPublicKey = readEnvironmentVariable('VM_ADMIN_SSH_PUBLIC_KEY')
+param pipelineSshPublicKey = readEnvironmentVariable('PIPELINE_SSH_PUBLIC_KEY')
+param uatSshHostPublicKey = readEnvironmentVariable('UAT_SSH_HOST_PUBLIC_KEY')
+param uatSshHostKeyFingerprint = readEnvironmentVariable('UAT_SSH_HOST_KEY')
+param prodSshHostPublicKey = readEnvironmentVariable('PROD_SSH_HOST_PUBLIC_KEY')
+param prodSshHostKeyFingerprint = readEnvironmentVariable('PROD_SSH_HOST_KEY')
+
+// Secrets (infrastructure/scripts/new-secrets.sh puts them in the azd environment). A required value
+// that is unset stops the build naming the variable, before anything is deployed.
+param githubWebhookSecret = readEnvironmentVariable('WEBHOOK_SECRET')
+param approvalSigningKey = readEnvironmentVariable('APPROVAL_SIGNING_KEY')
+param sshPrivateKey = readEnvironmentVariable('SSH_PRIVATE_KEY')
+param uatSshHostPrivateKey = readEnvironmentVariable('UAT_SSH_HOST_PRIVATE_KEY')
+param prodSshHostPrivateKey = readEnvironmentVariable('PROD_SSH_HOST_PRIVATE_KEY')
+param githubToken = readEnvironmentVariable('ODOO_GITHUB_TOKEN', '')
+param registryPassword = readEnvironmentVariable('REGISTRY_PASSWORD', '')
+param slackWebhookUrl = readEnvironmentVariable('SLACK_WEBHOOK_URL', '')
+param slackBotToken = readEnvironmentVariable('SLACK_BOT_TOKEN', '')
+param slackSigningSecret = readEnvironmentVariable('SLACK_SIGNING_SECRET', '')

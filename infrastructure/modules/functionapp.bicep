@@ -1,0 +1,129 @@
+metadata description = 'The pipeline function app on Flex Consumption: Node 22, user-assigned identity, identity-based connections, Key Vault references, VNet integration, always-ready instance for Durable.'
+
+@description('Azure region.')
+param location string
+
+@description('Tags put on every resource (the site also gets azd-service-name).')
+param tags object
+
+@description('Plan name.')
+param planName string
+
+@description('Function app name.')
+param name string
+
+@description('azd service name (tag `azd-service-name`).')
+param azdServiceName string
+
+@description('Resource id of the user-assigned identity.')
+param identityId string
+
+@description('Client id of the user-assigned identity.')
+param identityClientId string
+
+@description('Runtime storage account name (AzureWebJobsStorage__accountName).')
+param runtimeStorageName string
+
+@description('Blob container URL of the deployment package.')
+param deploymentContainerUrl string
+
+@description('Subnet for VNet integration (delegated to Microsoft.App/environments).')
+param subnetId string
+
+@description('Node.js version (Node 20 is end of life: deploy on 22; the code stays Node 20 compatible).')
+@allowed(['20', '22'])
+param nodeVersion string
+
+@description('Maximum instances of the app (40-1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int
+
+@description('Instance memory in MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int
+
+@description('Always-ready instances of the `durable` group (1 keeps orchestrations moving without a cold start).')
+@minValue(0)
+@maxValue(10)
+param durableAlwaysReady int
+
+@description('Public base URL; empty: https:// + the default host name of the app.')
+param publicBaseUrl string
+
+@description('Pipeline settings (names from shared/config.ts): plain values and Key Vault references.')
+param pipelineSettings object
+
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource site 'Microsoft.Web/sites@2025-03-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': azdServiceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: subnetId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: { type: 'UserAssignedIdentity', userAssignedIdentityResourceId: identityId }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+        alwaysReady: durableAlwaysReady > 0 ? [{ name: 'durable', instanceCount: durableAlwaysReady }] : []
+      }
+      runtime: { name: 'node', version: nodeVersion }
+    }
+  }
+}
+
+// Platform settings for Flex: no FUNCTIONS_WORKER_RUNTIME / WEBSITE_RUN_FROM_PACKAGE / content share.
+var platformSettings = {
+  AzureWebJobsStorage__accountName: runtimeStorageName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  ServiceBusConnection__credential: 'managedidentity'
+  ServiceBusConnection__clientId: identityClientId
+  AZURE_CLIENT_ID: identityClientId
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  PIPELINE_RUNTIME: 'azure'
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(platformSettings, pipelineSettings, {
+    PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${site.properties.defaultHostName}' : publicBaseUrl
+  })
+}
+
+@description('Function app resource id.')
+output id string = site.id
+
+@description('Function app name.')
+output name string = site.name
+
+@description('Default host name of the function app.')
+output defaultHostName string = site.properties.defaultHostName

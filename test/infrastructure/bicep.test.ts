@@ -1,0 +1,391 @@
+/**
+ * The Bicep templates, checked with the real Bicep CLI (scripts/install-bicep.sh):
+ *  - every .bicep and .bicepparam compiles and passes the strict linter with zero diagnostics;
+ *  - drift: every setting shared/config.ts needs in Azure is set on the function app, secrets only as
+ *    Key Vault references, nothing unknown or forbidden on Flex Consumption;
+ *  - a role assignment for every resource the code talks to, nothing broader;
+ *  - the VMs are closed to the internet;
+ *  - the workbook queries only events and metrics that shared/telemetry.ts sends.
+ * Without the CLI these tests fail (never skip) and say how to install it.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SETTINGS, type SettingSpec } from '../../shared/config';
+import { TELEMETRY_EVENTS, TELEMETRY_METRICS } from '../../shared/telemetry';
+import { calls, isExpression, modules, parameterSources, parseExpression, resolveObject, type Json, type Node, type Resource, type Scope, type Template } from './arm';
+import { diagnostics, findBicep, INFRA, ROOT, runBicep, type RunResult } from './bicep-cli';
+
+function walk(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = path.join(dir, f);
+    return statSync(p).isDirectory() ? walk(p) : [p];
+  });
+}
+
+/** NAME='value' lines written by infrastructure/scripts/new-secrets.sh --env (values may span lines). */
+function readEnvFile(file: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of readFileSync(file, 'utf8').matchAll(/^([A-Z0-9_]+)='([^']*)'$/gm)) out[m[1]] = m[2];
+  return out;
+}
+
+let bicepError: Error | undefined;
+let lintBicep: RunResult;
+let lintParams: RunResult;
+let buildParams: RunResult;
+let missingSecret: RunResult;
+let top: Scope;
+let deployEnv: Record<string, string> = {};
+let tmp = '';
+
+beforeAll(async () => {
+  let bicep: string;
+  try {
+    bicep = findBicep();
+  } catch (err) {
+    bicepError = err as Error;
+    return;
+  }
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'bicep-test-'));
+  // The same script an operator runs before the first deployment makes the keys and secrets.
+  execFileSync('bash', [path.join(INFRA, 'scripts', 'new-secrets.sh'), '--env', path.join(tmp, 'env')], { stdio: 'ignore' });
+  deployEnv = readEnvFile(path.join(tmp, 'env'));
+  deployEnv.VM_ADMIN_SSH_PUBLIC_KEY = deployEnv.PIPELINE_SSH_PUBLIC_KEY;
+  deployEnv.AZURE_ENV_NAME = 'citest';
+  deployEnv.AZURE_LOCATION = 'westeurope';
+
+
+  [lintBicep, lintParams, buildParams, missingSecret] = await Promise.all([
+    runBicep(bicep, ['lint', '--pattern', 'infrastructure/**/*.bicep']),
+    runBicep(bicep, ['lint', '--pattern', 'infrastructure/**/*.bicepparam'], deployEnv),
+    runBicep(bicep, ['build-params', 'infrastructure/main.bicepparam', '--stdout'], deployEnv),
+    // undefined removes the variable from the child's environment
+    runBicep(bicep, ['build-params', 'infrastructure/main.bicepparam', '--stdout'], { ...deployEnv, WEBHOOK_SECRET: undefined }),
+  ]);
+  if (buildParams.code === 0) {
+    const out = JSON.parse(buildParams.stdout) as { templateJson: string };
+    top = { template: JSON.parse(out.templateJson) as Template, name: 'main' };
+  }
+}, 600_000);
+
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+function requireCli(): void {
+  if (bicepError) throw bicepError;
+}
+
+function module(name: string): Scope {
+  const m = modules(top).get(name);
+  if (!m) throw new Error(`module ${name} is not in main.bicep`);
+  return m;
+}
+
+function resources(scope: Scope, type: string): Resource[] {
+  return scope.template.resources.filter((r) => r.type.toLowerCase() === type.toLowerCase());
+}
+
+describe('Bicep CLI', () => {
+  it('compiles and lints every .bicep file with zero diagnostics', () => {
+    requireCli();
+    const files = walk(INFRA).filter((f) => f.endsWith('.bicep'));
+    expect(files.length).toBeGreaterThanOrEqual(10);
+    expect(diagnostics(lintBicep.stdout + lintBicep.stderr)).toEqual([]);
+    expect(lintBicep.code).toBe(0);
+  });
+
+  it('compiles and lints every .bicepparam file with zero diagnostics', () => {
+    requireCli();
+    const files = walk(INFRA).filter((f) => f.endsWith('.bicepparam'));
+    expect(files.map((f) => path.relative(INFRA, f)).sort()).toEqual(['environments/production.bicepparam', 'environments/staging.bicepparam', 'main.bicepparam']);
+    expect(diagnostics(lintParams.stdout + lintParams.stderr)).toEqual([]);
+    expect(lintParams.code).toBe(0);
+    expect(buildParams.stderr.trim()).toBe('');
+    expect(buildParams.code).toBe(0);
+  });
+
+  it('a parameters file without a required secret stops the build naming the variable', () => {
+    requireCli();
+    expect(missingSecret.code).not.toBe(0);
+    expect(missingSecret.stderr).toMatch(/WEBHOOK_SECRET/);
+    expect(missingSecret.stdout).not.toMatch(/BEGIN OPENSSH PRIVATE KEY/);
+  });
+
+  it('uses only local modules (the build works offline) and declares @description on every parameter and output', () => {
+    for (const file of walk(INFRA).filter((f) => f.endsWith('.bicep'))) {
+      const text = readFileSync(file, 'utf8');
+      expect({ file, registry: /['"]br[:/]|['"]ts[:/]/.test(text) }).toEqual({ file, registry: false });
+      const lines = text.split('\n');
+      lines.forEach((line, i) => {
+        if (/^(param|output) /.test(line)) {
+          // decorators sit on the lines above; the closest @description may be a few lines up
+          const above = lines.slice(Math.max(0, i - 4), i).join('\n');
+          expect({ file, line, described: /@description\(/.test(above) }).toEqual({ file, line, described: true });
+        }
+      });
+    }
+  });
+});
+
+describe('function app settings (drift against shared/config.ts)', () => {
+  const FLEX_FORBIDDEN = ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'AzureWebJobsStorage'];
+  const PLATFORM = ['AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__credential', 'AzureWebJobsStorage__clientId', 'ServiceBusConnection__credential', 'ServiceBusConnection__clientId', 'AZURE_CLIENT_ID', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'];
+
+  function appSettings() {
+    const fn = module('functionapp');
+    const config = resources(fn, 'Microsoft.Web/sites/config').find((r) => String(r.name).includes('appsettings'));
+    if (!config?.properties) throw new Error('no appsettings resource on the function app');
+    return resolveObject(config.properties as unknown as Json, fn);
+  }
+
+  it('sets every setting marked requiredInAzure, unconditionally', () => {
+    requireCli();
+    const settings = appSettings();
+    const required = (Object.entries(SETTINGS) as Array<[string, SettingSpec]>).filter(([, s]) => s.requiredInAzure).map(([k]) => k);
+    expect(required.length).toBeGreaterThan(10);
+    const missing = required.filter((k) => !settings.has(k) || settings.get(k)?.optional);
+    expect(missing).toEqual([]);
+  });
+
+  it('sets the Azure runtime settings: PIPELINE_RUNTIME=azure, identity-based storage and Service Bus, task hub, queue, backup URL', () => {
+    requireCli();
+    const settings = appSettings();
+    for (const k of [...PLATFORM, 'PIPELINE_RUNTIME', 'TASK_HUB_NAME', 'ServiceBusConnection__fullyQualifiedNamespace', 'DEPLOY_QUEUE_NAME', 'BACKUP_STORAGE_ACCOUNT_URL']) {
+      expect({ k, set: settings.has(k) && !settings.get(k)?.optional }).toEqual({ k, set: true });
+    }
+    expect(settings.get('PIPELINE_RUNTIME')?.value).toBe('azure');
+    expect(settings.get('AzureWebJobsStorage__credential')?.value).toBe('managedidentity');
+    expect(settings.get('ServiceBusConnection__credential')?.value).toBe('managedidentity');
+    // host.json reads %TASK_HUB_NAME%
+    expect(readFileSync(path.join(ROOT, 'host.json'), 'utf8')).toContain('%TASK_HUB_NAME%');
+  });
+
+  it('sets only settings that shared/config.ts or the Functions platform knows, none that Flex Consumption forbids', () => {
+    requireCli();
+    const keys = [...appSettings().keys()];
+    const unknown = keys.filter((k) => !(k in SETTINGS) && !PLATFORM.includes(k));
+    expect(unknown).toEqual([]);
+    expect(keys.filter((k) => FLEX_FORBIDDEN.includes(k))).toEqual([]);
+  });
+
+  it('sets every secret as a Key Vault reference, never as a plain value', () => {
+    requireCli();
+    const settings = appSettings();
+    const secrets = (Object.entries(SETTINGS) as Array<[string, SettingSpec]>).filter(([, s]) => s.secret).map(([k]) => k);
+    for (const [key, winner] of settings) {
+      const isSecret = secrets.includes(key);
+      // every value the key can get, also those a later union() argument replaces under a condition
+      for (const setting of [winner, ...(winner.shadowed ?? [])]) {
+        const node: Node | undefined = typeof setting.value === 'string' ? (isExpression(setting.value) ? parseExpression(setting.value) : undefined) : (setting.value as Node | undefined);
+        const formats = node && typeof node === 'object' && 'kind' in node ? calls(node, 'format') : [];
+        const kvRef = formats.some((f) => f.args[0]?.kind === 'str' && f.args[0].value.startsWith('@Microsoft.KeyVault(SecretUri='));
+        if (isSecret) expect({ key, kvRef }).toEqual({ key, kvRef: true });
+        // a plain value never reads a secure parameter
+        const secure = parameterSources(setting.value, setting.scope).filter((p) => /^secure/i.test(p.type));
+        if (!kvRef) expect({ key, secure: secure.map((p) => p.name) }).toEqual({ key, secure: [] });
+      }
+    }
+    // the required secrets are there (as references), and each referenced secret is written to Key Vault
+    for (const k of ['GITHUB_WEBHOOK_SECRET', 'APPROVAL_SIGNING_KEY', 'SSH_PRIVATE_KEY']) expect(settings.get(k)?.optional).toBe(false);
+    const kv = modules(top).get('keyvault');
+    const written = Object.keys((kv?.values?.secrets?.value ?? {}) as Record<string, Json>);
+    for (const [, s] of settings) if (s.item?.secret) expect(written).toContain(String(s.item.secret));
+  });
+
+  it('runs on Flex Consumption with Node 22, a user-assigned identity, Key Vault references, VNet integration and an always-ready durable instance', () => {
+    requireCli();
+    const fn = module('functionapp');
+    const plan = resources(fn, 'Microsoft.Web/serverfarms')[0];
+    expect(plan.sku).toMatchObject({ name: 'FC1', tier: 'FlexConsumption' });
+    const site = resources(fn, 'Microsoft.Web/sites')[0];
+    expect(site.kind).toBe('functionapp,linux');
+    expect((site.identity as { type: string }).type).toBe('UserAssigned');
+    const props = site.properties as Record<string, Json>;
+    expect(props.keyVaultReferenceIdentity).toBeTruthy();
+    expect(props.virtualNetworkSubnetId).toBeTruthy();
+    expect(props.httpsOnly).toBe(true);
+    const cfg = props.functionAppConfig as { runtime: { name: string; version: string }; scaleAndConcurrency: { alwaysReady: Json }; deployment: { storage: { authentication: { type: string } } } };
+    expect(cfg.runtime.name).toBe('node');
+    expect(top.template.parameters?.nodeVersion?.defaultValue).toBe('22');
+    expect(String(cfg.scaleAndConcurrency.alwaysReady)).toContain("'durable'");
+    expect(cfg.deployment.storage.authentication.type).toBe('UserAssignedIdentity');
+  });
+});
+
+describe('role assignments', () => {
+  const ROLE = {
+    storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+    storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+    storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+    storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+    serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0',
+    serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
+    keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
+    monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+  };
+  const BROAD = ['8e3af657-a8ff-443c-a75c-2fe8c4bcb635', 'b24988ac-6180-42a0-ab88-20f7382dd24c', '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9', '9980e02c-c2be-4d73-94e8-173b1dc7cf3c'];
+
+  function assignments() {
+    const roles = module('roles');
+    const ids = (roles.template.variables?.roles ?? {}) as Record<string, string>;
+    return resources(roles, 'Microsoft.Authorization/roleAssignments').map((r) => {
+      const def = String((r.properties as Record<string, Json>).roleDefinitionId);
+      const builtIn = Object.entries(ids).find(([name]) => def.includes(`.${name})`) || def.includes(`'${name}'`));
+      const custom = /roleDefinitions'.*guid\(resourceGroup\(\)\.id, '([^']+)'\)/.exec(def)?.[1];
+      return {
+        scope: r.scope ?? 'resourceGroup',
+        role: builtIn ? builtIn[1] : custom ? `custom:${custom}` : def,
+        principal: String((r.properties as Record<string, Json>).principalId),
+        condition: (r as { condition?: unknown }).condition,
+      };
+    });
+  }
+
+  it('gives the function identity a role on every resource the code talks to', () => {
+    requireCli();
+    const list = assignments().filter((a) => a.principal.includes('functionIdentity') || a.principal.includes("'Microsoft.ManagedIdentity/userAssignedIdentities'"));
+    const has = (scopeParam: string, role: string) => list.some((a) => a.scope.includes(`parameters('${scopeParam}')`) && a.role === role);
+    expect(has('runtimeStorageName', ROLE.storageBlobDataOwner)).toBe(true);
+    expect(has('runtimeStorageName', ROLE.storageQueueDataContributor)).toBe(true);
+    expect(has('runtimeStorageName', ROLE.storageTableDataContributor)).toBe(true);
+    expect(has('backupStorageName', ROLE.storageBlobDataContributor)).toBe(true);
+    expect(has('queueName', ROLE.serviceBusDataSender)).toBe(true);
+    expect(has('queueName', ROLE.serviceBusDataReceiver)).toBe(true);
+    expect(has('keyVaultName', ROLE.keyVaultSecretsUser)).toBe(true);
+    expect(has('applicationInsightsName', ROLE.monitoringMetricsPublisher)).toBe(true);
+    expect(has('uatVmName', 'custom:odoo-mta-vm-operator')).toBe(true);
+    expect(has('prodVmName', 'custom:odoo-mta-vm-operator')).toBe(true);
+    expect(list.some((a) => a.scope === 'resourceGroup' && a.role === 'custom:odoo-mta-snapshot-writer')).toBe(true);
+  });
+
+  it('assigns the roles on the very resources main.bicep creates (same names)', () => {
+    requireCli();
+    const given = module('roles').values ?? {};
+    const same = (rolesParam: string, mod: string, modParam: string) => expect({ rolesParam, v: given[rolesParam]?.value }).toEqual({ rolesParam, v: module(mod).values?.[modParam]?.value });
+    same('runtimeStorageName', 'runtime-storage', 'name');
+    same('backupStorageName', 'backup-storage', 'name');
+    same('serviceBusName', 'servicebus', 'name');
+    same('queueName', 'servicebus', 'queueName');
+    same('keyVaultName', 'keyvault', 'name');
+    same('applicationInsightsName', 'monitoring', 'applicationInsightsName');
+    same('uatVmName', 'vm-uat', 'name');
+    same('prodVmName', 'vm-prod', 'name');
+    same('functionIdentityName', 'identity', 'name');
+  });
+
+  it('grants no broad role (Owner, Contributor, User Access Administrator, VM Contributor) and custom roles only in the resource group', () => {
+    requireCli();
+    const text = JSON.stringify(module('roles').template);
+    for (const id of BROAD) expect(text).not.toContain(id);
+    const defs = resources(module('roles'), 'Microsoft.Authorization/roleDefinitions');
+    expect(defs.length).toBe(2);
+    for (const d of defs) {
+      const props = d.properties as { assignableScopes: string[]; permissions: Array<{ actions: string[] }> };
+      expect(props.assignableScopes).toEqual(['[resourceGroup().id]']);
+      for (const a of props.permissions.flatMap((p) => p.actions)) expect(a).not.toMatch(/\*|delete|deallocate|\/write$(?<!snapshots\/write)/);
+    }
+  });
+});
+
+describe('network: the VMs are closed to the internet', () => {
+  const INTERNET = ['*', 'internet', '0.0.0.0/0', 'any', '::/0'];
+
+  it('no NSG rule allows inbound traffic from the internet; SSH only from the function subnet', () => {
+    requireCli();
+    const net = module('network');
+    const nsgs = resources(net, 'Microsoft.Network/networkSecurityGroups');
+    expect(nsgs.length).toBe(2);
+    const rules = nsgs.flatMap((n) => ((n.properties as { securityRules: Array<{ name: string; properties: Record<string, Json> }> }).securityRules));
+    for (const r of rules.filter((x) => x.properties.direction === 'Inbound' && x.properties.access === 'Allow')) {
+      const sources = [r.properties.sourceAddressPrefix, ...((r.properties.sourceAddressPrefixes as string[] | undefined) ?? [])].filter((s) => s !== undefined).map((s) => String(s).toLowerCase());
+      expect({ rule: r.name, internet: sources.some((s) => INTERNET.includes(s)) }).toEqual({ rule: r.name, internet: false });
+    }
+    const ssh = rules.find((r) => r.name === 'allow-ssh-from-function-subnet');
+    expect(ssh?.properties.sourceAddressPrefix).toBe("[parameters('functionSubnetPrefix')]");
+    expect(rules.some((r) => r.properties.direction === 'Inbound' && r.properties.access === 'Deny' && String(r.properties.sourceAddressPrefix).toLowerCase() === 'internet')).toBe(true);
+  });
+
+  it('the VMs have no public IP; the only public IP is the NAT gateway (outbound)', () => {
+    requireCli();
+    for (const vm of ['vm-uat', 'vm-prod']) {
+      const m = module(vm);
+      expect(resources(m, 'Microsoft.Network/publicIPAddresses')).toEqual([]);
+      const nic = resources(m, 'Microsoft.Network/networkInterfaces')[0];
+      expect(JSON.stringify(nic.properties)).not.toContain('publicIPAddress');
+    }
+    const net = module('network');
+    const pips = resources(net, 'Microsoft.Network/publicIPAddresses');
+    expect(pips.length).toBe(1);
+    const nat = resources(net, 'Microsoft.Network/natGateways')[0];
+    expect(JSON.stringify(nat.properties)).toContain('publicIPAddresses');
+  });
+
+  it('cloud-init installs Docker, mounts the data disk, pins the host key and lays down odoo-ops', () => {
+    const cloudInit = readFileSync(path.join(INFRA, 'cloud-init', 'odoo-vm.yaml'), 'utf8');
+    for (const needle of ['docker.io', '/dev/disk/azure/scsi1/lun0', 'ssh_keys:', 'ed25519_private', 'PasswordAuthentication no', 'install-odoo-ops']) expect(cloudInit).toContain(needle);
+    const main = readFileSync(path.join(INFRA, 'main.bicep'), 'utf8');
+    expect(main).toContain("loadTextContent('../docker/ops/odoo-ops')");
+  });
+});
+
+describe('storage, queue and Key Vault', () => {
+  it('lifecycle rules per environment follow the retention parameters; soft delete and versioning are on', () => {
+    requireCli();
+    const st = module('backup-storage');
+    const policy = resources(st, 'Microsoft.Storage/storageAccounts/managementPolicies')[0];
+    const rules = (policy.properties as { policy: { rules: Array<{ name: string; definition: { filters: { prefixMatch: string[] }; actions: Record<string, Json> } }> } }).policy.rules;
+    const uat = rules.find((r) => r.name === 'uat-backups');
+    const prod = rules.find((r) => r.name === 'prod-backups');
+    expect(JSON.stringify(uat?.definition.actions)).toContain("parameters('uatRetentionDays')");
+    expect(JSON.stringify(prod?.definition.actions)).toContain("parameters('prodRetentionDays')");
+    expect(String(uat?.definition.filters.prefixMatch[0])).toContain('/uat/');
+    expect(top.template.parameters?.backupRetentionDaysUat?.defaultValue).toBe(14);
+    expect(top.template.parameters?.backupRetentionDaysProd?.defaultValue).toBe(90);
+    const blob = resources(st, 'Microsoft.Storage/storageAccounts/blobServices')[0].properties as Record<string, { enabled?: boolean } | boolean>;
+    expect(blob.isVersioningEnabled).toBe(true);
+    expect((blob.deleteRetentionPolicy as { enabled: boolean }).enabled).toBe(true);
+    const account = resources(st, 'Microsoft.Storage/storageAccounts')[0].properties as Record<string, Json>;
+    expect(account.allowSharedKeyAccess).toBe(false);
+    expect(account.allowBlobPublicAccess).toBe(false);
+  });
+
+  it('the deploy queue has sessions, duplicate detection, dead-lettering and a max delivery count on a Standard namespace', () => {
+    requireCli();
+    const sb = module('servicebus');
+    expect(resources(sb, 'Microsoft.ServiceBus/namespaces')[0].sku).toMatchObject({ name: 'Standard' });
+    const q = resources(sb, 'Microsoft.ServiceBus/namespaces/queues')[0].properties as Record<string, Json>;
+    expect(q).toMatchObject({ requiresSession: true, requiresDuplicateDetection: true, deadLetteringOnMessageExpiration: true });
+    expect(q.maxDeliveryCount).toBe("[parameters('maxDeliveryCount')]");
+    expect(module('servicebus').values?.queueName?.value).toBe("[variables('deployQueueName')]");
+    expect(top.template.variables?.deployQueueName).toBe(SETTINGS.DEPLOY_QUEUE_NAME.default);
+  });
+
+  it('Key Vault is in RBAC mode and secrets are @secure() parameters, never outputs', () => {
+    requireCli();
+    const kv = resources(module('keyvault'), 'Microsoft.KeyVault/vaults')[0].properties as Record<string, Json>;
+    expect(kv.enableRbacAuthorization).toBe(true);
+    const params = top.template.parameters ?? {};
+    for (const p of ['githubWebhookSecret', 'approvalSigningKey', 'sshPrivateKey', 'registryPassword', 'slackWebhookUrl', 'slackBotToken', 'githubToken', 'uatSshHostPrivateKey', 'prodSshHostPrivateKey']) {
+      expect({ p, type: params[p]?.type }).toEqual({ p, type: 'securestring' });
+    }
+    for (const [name, out] of Object.entries(top.template.outputs ?? {})) {
+      const secure = parameterSources(out.value, top).filter((s) => /^secure/i.test(s.type));
+      expect({ name, secure }).toEqual({ name, secure: [] });
+    }
+  });
+});
+
+describe('workbook and telemetry agree', () => {
+  it('every query reads an event or metric shared/telemetry.ts sends, and each one is shown', () => {
+    const wb = JSON.parse(readFileSync(path.join(INFRA, 'workbooks', 'pipeline.workbook.json'), 'utf8')) as { items: Array<{ content: { query?: string } }> };
+    const queries = wb.items.map((i) => i.content.query).filter((q): q is string => !!q);
+    const used = new Set(queries.flatMap((q) => [...q.matchAll(/'(odoo_mta\.[a-z_.]+)'/g)].map((m) => m[1])));
+    const known = new Set<string>([...Object.values(TELEMETRY_EVENTS), ...Object.values(TELEMETRY_METRICS)]);
+    expect([...used].filter((u) => !known.has(u))).toEqual([]);
+    expect([...known].filter((k) => !used.has(k))).toEqual([]);
+    expect(queries.filter((q) => /customMetrics/.test(q)).length).toBeGreaterThan(0);
+  });
+});
