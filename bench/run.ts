@@ -1,4 +1,3 @@
-/* eslint-disable no-console */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Bench, machine } from './harness';

@@ -37,10 +37,13 @@ function azuriteBin(): string {
 export async function startAzurite(opts: { dir: string; port?: number; timeoutMs?: number }): Promise<AzuriteHandle> {
   mkdirSync(opts.dir, { recursive: true });
   const port = opts.port || (await freePort());
+  // Azurite runs in a child that watches its stdin: when the parent dies (even by SIGKILL) the pipe
+  // closes and the child stops itself with SIGTERM (so its metadata is flushed) — no orphaned Azurite.
+  const watchdog = `const m=process.argv[1];process.argv=[process.argv[0],m,...process.argv.slice(2)];process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>process.kill(process.pid,'SIGTERM'));process.stdin.resume();require(m);`;
   const child: ChildProcess = spawn(
     process.execPath,
-    [azuriteBin(), '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', opts.dir, '--skipApiVersionCheck', '--loose', '--disableTelemetry', '--silent'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    ['-e', watchdog, azuriteBin(), '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', opts.dir, '--skipApiVersionCheck', '--loose', '--disableTelemetry', '--silent'],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let output = '';
   child.stdout?.on('data', (d) => (output += d.toString()));

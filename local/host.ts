@@ -18,9 +18,10 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { loadConfig, registerConfigSecrets, unsetOptionalSettings } from '../shared/config';
+import { loadConfig, registerConfigSecrets, SETTINGS, unsetOptionalSettings } from '../shared/config';
 import { createLogger, Logger } from '../shared/log';
 import { AzuriteHandle, startAzurite } from './azurite';
+import { registeredFunctions } from './functions-core';
 import { Clock, realClock } from './durable/clock';
 import { DurableEngine } from './durable/engine';
 import { authorized, HostKeys, loadOrCreateKeys, loadOrCreateLocalSecrets } from './keys';
@@ -81,14 +82,15 @@ export function readLocalSettings(cwd = process.cwd()): Record<string, string> {
     throw new Error(`[CONFIG.INVALID] local.settings.json is not valid JSON: ${(err as Error).message}`);
   }
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(parsed.Values ?? {})) if (v !== undefined && v !== null) out[k] = String(v);
+  for (const [k, v] of Object.entries(parsed.Values ?? {}))
+    if (v !== undefined && v !== null) out[k] = String(v);
   return out;
 }
 
 function resolveSetting(value: unknown, env: NodeJS.ProcessEnv): string {
   const s = String(value ?? '');
   return s.replace(/%([A-Za-z0-9_]+)%/g, (_m, key: string) => {
-    const v = env[key];
+    const v = env[key] || (SETTINGS as Record<string, { default?: string }>)[key]?.default;
     if (v === undefined) throw new Error(`[CONFIG.INVALID] binding refers to %${key}% but ${key} is not set`);
     return v;
   });
@@ -119,10 +121,19 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | 'too
   });
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) return;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8', ...headers });
+  res.writeHead(status, {
+    'content-type':
+      typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -157,7 +168,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   });
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;
-  if (!opts.env?.PUBLIC_BASE_URL && !readLocalSettings().PUBLIC_BASE_URL) process.env.PUBLIC_BASE_URL = baseUrl;
+  if (!opts.env?.PUBLIC_BASE_URL && !readLocalSettings().PUBLIC_BASE_URL)
+    process.env.PUBLIC_BASE_URL = baseUrl;
   process.env.LOCAL_HOST_PORT = String(port);
   process.env.LOCAL_SERVICEBUS_URL = `${baseUrl}/_local/servicebus`;
   process.env.LOCAL_HOST_KEY = keys.masterKey;
@@ -191,30 +203,52 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     throw err;
   }
 
-  const clientInputFor = (fn: FunctionInfo) => fn.extraInputs.filter((b) => b.type === 'durableClient' || b.type === 'orchestrationClient');
+  const clientInputFor = (fn: FunctionInfo) =>
+    fn.extraInputs.filter((b) => b.type === 'durableClient' || b.type === 'orchestrationClient');
   const engine = new DurableEngine({
     dbPath: path.join(dataDir, 'durable.db'),
-    functions: () => require('./functions-core').registeredFunctions(),
+    functions: () => registeredFunctions(),
     clock,
     log: log.child({ component: 'durable' }),
     verbose: opts.verbose,
     prepareContext: (ctx, fn) => {
       const info = functions.find((f) => f.name === fn.metadata.name);
-      if (info) for (const b of clientInputFor(info)) ctx.extraInputs.set(b.name, engine.clientData(rpcBaseUrl));
+      if (info)
+        for (const b of clientInputFor(info)) ctx.extraInputs.set(b.name, engine.clientData(rpcBaseUrl));
     },
   });
-  const queue = new LocalQueue({ dbPath: path.join(dataDir, 'queue.db'), clock, log: log.child({ component: 'queue' }) });
+  const queue = new LocalQueue({
+    dbPath: path.join(dataDir, 'queue.db'),
+    clock,
+    log: log.child({ component: 'queue' }),
+  });
 
-  const makeContext = (fn: FunctionInfo, extra: Partial<ConstructorParameters<typeof InvocationContext>[0]> = {}) => {
+  const makeContext = (
+    fn: FunctionInfo,
+    extra: Partial<ConstructorParameters<typeof InvocationContext>[0]> = {},
+  ) => {
     const invocationId = randomUUID();
     const flog = log.child({ function: fn.name, invocationId });
     const ctx = new InvocationContext({
       invocationId,
       functionName: fn.name,
-      options: { trigger: fn.trigger as any, extraInputs: fn.extraInputs as any, extraOutputs: fn.extraOutputs as any },
+      options: {
+        trigger: fn.trigger as any,
+        extraInputs: fn.extraInputs as any,
+        extraOutputs: fn.extraOutputs as any,
+      },
       logHandler: (level, ...args) => {
-        const msg = args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a))).join(' ');
-        const lvl = level === 'error' || level === 'critical' ? 'error' : level === 'warning' ? 'warn' : level === 'trace' || level === 'debug' ? 'debug' : 'info';
+        const msg = args
+          .map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : JSON.stringify(a)))
+          .join(' ');
+        const lvl =
+          level === 'error' || level === 'critical'
+            ? 'error'
+            : level === 'warning'
+              ? 'warn'
+              : level === 'trace' || level === 'debug'
+                ? 'debug'
+                : 'info';
         flog[lvl](msg);
       },
       ...extra,
@@ -239,34 +273,61 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     .filter((f) => f.trigger.type === 'httpTrigger')
     .map((f) => ({
       fn: f,
-      methods: ((f.trigger.methods as string[] | undefined) ?? ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']).map((m) => m.toUpperCase()),
+      methods: (
+        (f.trigger.methods as string[] | undefined) ?? [
+          'GET',
+          'POST',
+          'PUT',
+          'PATCH',
+          'DELETE',
+          'HEAD',
+          'OPTIONS',
+        ]
+      ).map((m) => m.toUpperCase()),
       authLevel: String(f.trigger.authLevel ?? 'function').toLowerCase(),
       route: compileRoute(String(f.trigger.route ?? f.name)) as CompiledRoute,
     }));
-  const routes: HttpRouteInfo[] = httpFns.map((h) => ({ name: h.fn.name, methods: h.methods, route: `/api/${h.route.template}`, authLevel: h.authLevel }));
+  const routes: HttpRouteInfo[] = httpFns.map((h) => ({
+    name: h.fn.name,
+    methods: h.methods,
+    route: `/api/${h.route.template}`,
+    authLevel: h.authLevel,
+  }));
 
   server.on('request', (req, res) => {
     const started = Date.now();
     void (async () => {
       const url = new URL(req.url ?? '/', baseUrl);
       const method = (req.method ?? 'GET').toUpperCase();
-      const presentedKey = (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? undefined;
+      const presentedKey =
+        (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? undefined;
 
       if (url.pathname.startsWith('/_local/servicebus/')) {
         const m = /^\/_local\/servicebus\/([^/]+)\/messages\/?$/.exec(url.pathname);
         if (!m || method !== 'POST') return send(res, 404, { error: 'not found' });
-        if (!authorized('admin', presentedKey, keys)) return send(res, 401, { error: 'the master key is required' });
+        if (!authorized('admin', presentedKey, keys))
+          return send(res, 401, { error: 'the master key is required' });
         const body = await readBody(req, 256 * 1024);
-        if (body === 'too-large') return send(res, 413, { error: 'a Service Bus message is limited to 256 KiB' });
-        const out = queue.handleRestSend(decodeURIComponent(m[1]), { headers: req.headers as Record<string, string | undefined>, body });
+        if (body === 'too-large')
+          return send(res, 413, { error: 'a Service Bus message is limited to 256 KiB' });
+        const out = queue.handleRestSend(decodeURIComponent(m[1]), {
+          headers: req.headers as Record<string, string | undefined>,
+          body,
+        });
         res.writeHead(out.status, { 'content-type': 'text/plain; charset=utf-8' });
         return res.end(out.body ?? '');
       }
       if (url.pathname === '/admin/functions' && method === 'GET') {
-        if (!authorized('admin', presentedKey, keys)) return send(res, 401, { error: 'the master key is required' });
-        return send(res, 200, functions.map((f) => ({ name: f.name, trigger: f.trigger.type })));
+        if (!authorized('admin', presentedKey, keys))
+          return send(res, 401, { error: 'the master key is required' });
+        return send(
+          res,
+          200,
+          functions.map((f) => ({ name: f.name, trigger: f.trigger.type })),
+        );
       }
-      if (!url.pathname.startsWith('/api/') && url.pathname !== '/api') return send(res, 404, { error: `no route for ${url.pathname}` });
+      if (!url.pathname.startsWith('/api/') && url.pathname !== '/api')
+        return send(res, 404, { error: `no route for ${url.pathname}` });
       const sub = url.pathname.slice('/api'.length);
       let matched: { h: (typeof httpFns)[number]; params: Record<string, string> } | undefined;
       let methodMismatch = false;
@@ -280,18 +341,31 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         matched = { h, params };
         break;
       }
-      if (!matched) return send(res, methodMismatch ? 405 : 404, { error: methodMismatch ? `method ${method} not allowed` : `no function serves ${url.pathname}` });
+      if (!matched)
+        return send(res, methodMismatch ? 405 : 404, {
+          error: methodMismatch ? `method ${method} not allowed` : `no function serves ${url.pathname}`,
+        });
       const { h, params } = matched;
       if (!authorized(h.authLevel, presentedKey, keys)) {
-        return send(res, 401, { error: `this route needs a ${h.authLevel === 'admin' ? 'master' : 'function'} key (x-functions-key header or code query parameter)` });
+        return send(res, 401, {
+          error: `this route needs a ${h.authLevel === 'admin' ? 'master' : 'function'} key (x-functions-key header or code query parameter)`,
+        });
       }
       const body = await readBody(req, maxBody);
       if (body === 'too-large') return send(res, 413, { error: `request body larger than ${maxBody} bytes` });
       const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      for (const [k, v] of Object.entries(req.headers))
+        if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const query: Record<string, string> = {};
       url.searchParams.forEach((v, k) => (query[k] = v));
-      const request = new HttpRequest({ method, url: url.toString(), headers, query, params, body: body.length ? { bytes: body } : undefined });
+      const request = new HttpRequest({
+        method,
+        url: url.toString(),
+        headers,
+        query,
+        params,
+        body: body.length ? { bytes: body } : undefined,
+      });
       const ctx = makeContext(h.fn);
       let status = 500;
       try {
@@ -308,7 +382,13 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         log.error('function failed', { function: h.fn.name, error: (err as Error).message });
         send(res, 500, { error: 'internal error', invocationId: ctx.invocationId });
       } finally {
-        log.debug('http', { function: h.fn.name, method, path: url.pathname, status, durationMs: Date.now() - started });
+        log.debug('http', {
+          function: h.fn.name,
+          method,
+          path: url.pathname,
+          status,
+          durationMs: Date.now() - started,
+        });
       }
     })().catch((err) => {
       log.error('request failed', { error: (err as Error).message });
@@ -323,43 +403,72 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       if (!url.pathname.startsWith('/durabletask/')) return send(res, 404, { error: 'not found' });
       const body = await readBody(req, 16 * 1024 * 1024);
       if (body === 'too-large') return send(res, 413, { error: 'too large' });
-      const out = await engine.handleClientRequest({ method: (req.method ?? 'GET').toUpperCase(), path: url.pathname.slice('/durabletask/'.length), query: url.searchParams, body: body.toString('utf8') });
-      res.writeHead(out.status, { 'content-type': 'application/json; charset=utf-8', ...(out.headers ?? {}) });
+      const out = await engine.handleClientRequest({
+        method: (req.method ?? 'GET').toUpperCase(),
+        path: url.pathname.slice('/durabletask/'.length),
+        query: url.searchParams,
+        body: body.toString('utf8'),
+      });
+      res.writeHead(out.status, {
+        'content-type': 'application/json; charset=utf-8',
+        ...(out.headers ?? {}),
+      });
       res.end(out.body ?? '');
     })().catch((err) => send(res, 500, { error: (err as Error).message }));
   });
 
   // 8. Service Bus triggers.
   const subscriptions: Array<{ close(): Promise<void> }> = [];
-  for (const fn of functions.filter((f) => f.trigger.type === 'serviceBusTrigger')) {
-    const queueName = resolveSetting(fn.trigger.queueName ?? fn.trigger.topicName, process.env);
-    subscriptions.push(
-      queue.subscribe(
-        queueName,
-        async (msg: ReceivedMessage) => {
-          const ctx = makeContext(fn, {
-            triggerMetadata: {
-              messageId: msg.messageId,
-              sessionId: msg.sessionId,
-              deliveryCount: msg.deliveryCount,
-              enqueuedTimeUtc: msg.enqueuedTimeUtc.toISOString(),
-              sequenceNumber: msg.sequenceNumber,
-              applicationProperties: msg.applicationProperties,
-              contentType: msg.contentType,
-            },
-          });
-          await fn.handler(msg.body, ctx);
-          flushOutputs(fn, ctx);
-        },
-        { sessions: fn.trigger.isSessionsEnabled === true },
-      ),
-    );
+  try {
+    for (const fn of functions.filter((f) => f.trigger.type === 'serviceBusTrigger')) {
+      const queueName = resolveSetting(fn.trigger.queueName ?? fn.trigger.topicName, process.env);
+      subscriptions.push(
+        queue.subscribe(
+          queueName,
+          async (msg: ReceivedMessage) => {
+            const ctx = makeContext(fn, {
+              triggerMetadata: {
+                messageId: msg.messageId,
+                sessionId: msg.sessionId,
+                deliveryCount: msg.deliveryCount,
+                enqueuedTimeUtc: msg.enqueuedTimeUtc.toISOString(),
+                sequenceNumber: msg.sequenceNumber,
+                applicationProperties: msg.applicationProperties,
+                contentType: msg.contentType,
+              },
+            });
+            await fn.handler(msg.body, ctx);
+            flushOutputs(fn, ctx);
+          },
+          { sessions: fn.trigger.isSessionsEnabled === true },
+        ),
+      );
+    }
+
+    await engine.start();
+  } catch (err) {
+    await Promise.all(subscriptions.map((sub) => sub.close()));
+    await engine.stop().catch(() => undefined);
+    queue.close();
+    await cleanup();
+    throw err;
   }
 
-  await engine.start();
-
-  const unsupported = functions.filter((f) => !['httpTrigger', 'serviceBusTrigger', 'orchestrationTrigger', 'activityTrigger', 'entityTrigger'].includes(f.trigger.type));
-  for (const f of unsupported) log.warn('trigger type not supported by the local host; function not served', { function: f.name, trigger: f.trigger.type });
+  const unsupported = functions.filter(
+    (f) =>
+      ![
+        'httpTrigger',
+        'serviceBusTrigger',
+        'orchestrationTrigger',
+        'activityTrigger',
+        'entityTrigger',
+      ].includes(f.trigger.type),
+  );
+  for (const f of unsupported)
+    log.warn('trigger type not supported by the local host; function not served', {
+      function: f.name,
+      trigger: f.trigger.type,
+    });
 
   let stopped = false;
   return {
@@ -391,17 +500,23 @@ export function describeHost(host: LocalHost): string[] {
   lines.push(`odoo-mta local host on ${host.baseUrl}  (data: ${host.dataDir})`);
   lines.push('');
   lines.push('HTTP functions:');
-  for (const r of host.routes) lines.push(`  ${r.methods.join(',').padEnd(12)} ${host.baseUrl}${r.route}  [${r.authLevel}] (${r.name})`);
+  for (const r of host.routes)
+    lines.push(`  ${r.methods.join(',').padEnd(12)} ${host.baseUrl}${r.route}  [${r.authLevel}] (${r.name})`);
   const others = host.functions.filter((f) => f.trigger.type !== 'httpTrigger');
   if (others.length) {
     lines.push('');
     lines.push('Other functions:');
-    for (const f of others) lines.push(`  ${f.trigger.type.padEnd(20)} ${f.name}${f.trigger.queueName ? ` (queue ${String(f.trigger.queueName)})` : ''}`);
+    for (const f of others)
+      lines.push(
+        `  ${f.trigger.type.padEnd(20)} ${f.name}${f.trigger.queueName ? ` (queue ${String(f.trigger.queueName)})` : ''}`,
+      );
   }
   lines.push('');
   lines.push(`Function key: ${host.keys.functionKey}`);
   lines.push(`Master key:   ${host.keys.masterKey}`);
-  lines.push('  (send as the x-functions-key header or ?code=; kept in ' + path.join(host.dataDir, 'keys.json') + ')');
+  lines.push(
+    '  (send as the x-functions-key header or ?code=; kept in ' + path.join(host.dataDir, 'keys.json') + ')',
+  );
   const unset = unsetOptionalSettings(process.env);
   if (unset.length) {
     lines.push('');

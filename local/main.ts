@@ -1,4 +1,3 @@
-/* eslint-disable no-console */
 /**
  * `npm start`: the embedded local host. Flags: --port N, --data-dir DIR, --functions DIR, --verbose.
  * Stops cleanly on SIGINT/SIGTERM (history and queue are on disk either way: a SIGKILL loses nothing).

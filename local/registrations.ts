@@ -67,6 +67,7 @@ export function describe(fn: core.RegisteredFunction): FunctionInfo {
 export function loadFunctions(dir: string): FunctionInfo[] {
   installFunctionsCoreHook();
   for (const file of listFunctionModules(dir)) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loading function modules by path is the point
     require(file);
   }
   return core.registeredFunctions().map(describe);

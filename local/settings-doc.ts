@@ -1,4 +1,3 @@
-/* eslint-disable no-console */
 /**
  * Keeps local.settings.example.json and README's configuration table in step with shared/config.ts.
  * `node dist/local/settings-doc.js --write` rewrites both; a test fails when either drifts.

@@ -1,0 +1,133 @@
+/**
+ * The embedded host end to end, in-process: real registrations, real durable-functions client and
+ * orchestrators, real queue, real Azurite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { app, HttpRequest, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { describeHost, LocalHost, startLocalHost } from '../../local/host';
+import { ConfigError } from '../../shared/config';
+
+// test-only functions, registered through the real @azure/functions and durable-functions APIs
+df.app.activity('lhGreet', { handler: async (name: string) => `hello ${name}` });
+df.app.orchestration('lhHello', function* (context) {
+  const a: string = yield context.df.callActivity('lhGreet', 'uat');
+  const b: string = yield context.df.callActivity('lhGreet', 'prod');
+  return [a, b];
+});
+app.http('lhStart', {
+  route: 'lh/start/{name}',
+  methods: ['POST'],
+  authLevel: 'function',
+  extraInputs: [df.input.durableClient()],
+  handler: async (req: HttpRequest, ctx: InvocationContext) => {
+    const client = df.getClient(ctx);
+    const id = await client.startNew(req.params.name, { input: await req.text() });
+    return { status: 202, jsonBody: { id } };
+  },
+});
+app.http('lhAdminOnly', { route: 'lh/admin', methods: ['GET'], authLevel: 'admin', handler: async () => ({ body: 'admin ok' }) });
+app.http('lhBoom', { route: 'lh/boom', methods: ['GET'], authLevel: 'anonymous', handler: async () => { throw new Error('secret detail'); } });
+app.http('lhEcho', {
+  route: 'lh/echo/{*rest}',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  handler: async (req: HttpRequest) => ({ jsonBody: { rest: req.params.rest, q: req.query.get('q'), len: (await req.arrayBuffer()).byteLength } }),
+});
+const received: unknown[] = [];
+app.serviceBusQueue('lhConsumer', { queueName: '%LH_QUEUE%', connection: 'ServiceBusConnection', handler: async (m: unknown) => void received.push(m) });
+
+describe('local host', () => {
+  let dir: string;
+  let host: LocalHost;
+  const functionsDir = path.resolve(__dirname, '..', '..', 'functions');
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lh-'));
+    host = await startLocalHost({ dataDir: dir, port: 0, functionsDir, env: { LH_QUEUE: 'lh-queue', LOG_LEVEL: 'warn' }, maxRequestBytes: 1024 * 1024 });
+  });
+  afterAll(async () => {
+    await host?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const key = () => ({ 'x-functions-key': host.keys.functionKey });
+
+  it('serves GET /api/health anonymously and prints its routes', async () => {
+    const res = await fetch(`${host.baseUrl}/api/health`);
+    expect(res.status).toBe(200);
+    expect((await res.json()).status).toBe('ok');
+    const text = describeHost(host).join('\n');
+    expect(text).toContain('/api/health');
+    expect(text).toContain('/api/lh/start/{name}');
+    expect(text).toContain(host.keys.functionKey);
+  });
+
+  it('honours auth levels: function key, master key, code query', async () => {
+    expect((await fetch(`${host.baseUrl}/api/lh/admin`)).status).toBe(401);
+    expect((await fetch(`${host.baseUrl}/api/lh/admin`, { headers: key() })).status).toBe(401);
+    expect((await fetch(`${host.baseUrl}/api/lh/admin?code=${host.keys.masterKey}`)).status).toBe(200);
+    expect((await fetch(`${host.baseUrl}/api/lh/start/lhHello`, { method: 'POST' })).status).toBe(401);
+  });
+
+  it('answers 404 for unknown routes and 405 for wrong methods', async () => {
+    expect((await fetch(`${host.baseUrl}/api/nope`)).status).toBe(404);
+    expect((await fetch(`${host.baseUrl}/elsewhere`)).status).toBe(404);
+    expect((await fetch(`${host.baseUrl}/api/health`, { method: 'DELETE' })).status).toBe(405);
+  });
+
+  it('passes route params, query and raw body; refuses oversized bodies with 413', async () => {
+    const res = await fetch(`${host.baseUrl}/api/lh/echo/a/b?q=1`, { method: 'POST', body: Buffer.alloc(1000, 1) });
+    expect(await res.json()).toEqual({ rest: 'a/b', q: '1', len: 1000 });
+    const big = await fetch(`${host.baseUrl}/api/lh/echo/x`, { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024) });
+    expect(big.status).toBe(413);
+  });
+
+  it('turns a function crash into a 500 without leaking the error', async () => {
+    const res = await fetch(`${host.baseUrl}/api/lh/boom`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).not.toContain('secret detail');
+  });
+
+  it('runs an orchestration started through the real durable client', async () => {
+    const res = await fetch(`${host.baseUrl}/api/lh/start/lhHello`, { method: 'POST', headers: key(), body: 'x' });
+    expect(res.status).toBe(202);
+    const { id } = await res.json();
+    const status = await host.engine.waitForCompletion(id, 20000);
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(status.output).toEqual(['hello uat', 'hello prod']);
+  });
+
+  it('routes Service Bus REST sends to the queue trigger (master key required)', async () => {
+    const url = `${host.baseUrl}/_local/servicebus/lh-queue/messages`;
+    expect((await fetch(url, { method: 'POST', body: '{}' })).status).toBe(401);
+    const send = (id: string) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'x-functions-key': host.keys.masterKey, 'content-type': 'application/json', BrokerProperties: JSON.stringify({ MessageId: id }) },
+        body: JSON.stringify({ hello: id }),
+      });
+    expect((await send('m1')).status).toBe(201);
+    expect((await send('m1')).status).toBe(201); // duplicate detection drops it silently, like Service Bus
+    for (let i = 0; i < 100 && received.length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received).toEqual([{ hello: 'm1' }]);
+  });
+});
+
+describe('local host start-up failures', () => {
+  it('fails fast naming a malformed setting, and releases its port', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lh-bad-'));
+    const before = process.env.COVERAGE_MIN;
+    try {
+      await expect(startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } })).rejects.toThrow(ConfigError);
+      await expect(startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } })).rejects.toThrow(/COVERAGE_MIN is malformed/);
+    } finally {
+      if (before === undefined) delete process.env.COVERAGE_MIN;
+      else process.env.COVERAGE_MIN = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
