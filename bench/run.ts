@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   let failed = 0;
   for (const name of chosen) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- benchmarks are loaded by name
     const mod = require(path.join(dir, `${name}.js`)) as { default: Bench };
     const bench = mod.default;
     console.log(`\n== ${bench.name}: ${bench.description}`);
