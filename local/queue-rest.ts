@@ -61,9 +61,12 @@ const NOT_PROPERTIES = new Set([
 const NOT_PROPERTY_PREFIXES = ['x-ms-', 'x-forwarded-', 'proxy-', 'sec-', 'if-', 'access-control-'];
 
 /** RFC 1123 date as Service Bus writes it: `Sun, 06 Nov 1994 08:49:37 GMT`. */
-const RFC1123 = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+const RFC1123 =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
-export type RestParse = { ok: true; message: QueueMessageInput } | { ok: false; status: number; reason: string };
+export type RestParse =
+  | { ok: true; message: QueueMessageInput }
+  | { ok: false; status: number; reason: string };
 
 export function isValidQueueName(name: string): boolean {
   return QUEUE_NAME.test(name) && !name.includes('//') && !name.endsWith('/');
@@ -99,12 +102,17 @@ function propertyValue(raw: string): string | number | boolean {
   return raw;
 }
 
-function optionalString(props: Record<string, unknown>, key: string, maxLength: number): string | undefined | { error: string } {
+function optionalString(
+  props: Record<string, unknown>,
+  key: string,
+  maxLength: number,
+): string | undefined | { error: string } {
   const v = props[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'string') return { error: `BrokerProperties.${key} must be a string (got ${typeof v})` };
   if (v.length === 0) return { error: `BrokerProperties.${key} must not be empty` };
-  if (v.length > maxLength) return { error: `BrokerProperties.${key} is longer than ${maxLength} characters` };
+  if (v.length > maxLength)
+    return { error: `BrokerProperties.${key} is longer than ${maxLength} characters` };
   return v;
 }
 
@@ -113,15 +121,26 @@ function isError(v: unknown): v is { error: string } {
 }
 
 /** Parse a REST send request. Never throws: bad input gives a status and a reason. */
-export function parseRestSend(queue: string, req: { headers: Record<string, string | string[] | undefined>; body: Buffer | undefined }): RestParse {
-  if (!isValidQueueName(queue)) return fail(400, `invalid queue name ${JSON.stringify(queue.slice(0, 80))}: expected letters, digits, '.', '-', '_', '/' (at most 260)`);
+export function parseRestSend(
+  queue: string,
+  req: { headers: Record<string, string | string[] | undefined>; body: Buffer | undefined },
+): RestParse {
+  if (!isValidQueueName(queue))
+    return fail(
+      400,
+      `invalid queue name ${JSON.stringify(queue.slice(0, 80))}: expected letters, digits, '.', '-', '_', '/' (at most 260)`,
+    );
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined) continue;
     headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
   }
   const body = req.body ?? Buffer.alloc(0);
-  if (body.length > MAX_MESSAGE_BYTES) return fail(403, `message body of ${body.length} bytes exceeds the maximum message size of ${MAX_MESSAGE_BYTES} bytes`);
+  if (body.length > MAX_MESSAGE_BYTES)
+    return fail(
+      403,
+      `message body of ${body.length} bytes exceeds the maximum message size of ${MAX_MESSAGE_BYTES} bytes`,
+    );
 
   let props: Record<string, unknown> = {};
   const rawProps = headers['brokerproperties'];
@@ -132,7 +151,8 @@ export function parseRestSend(queue: string, req: { headers: Record<string, stri
     } catch (err) {
       return fail(400, `BrokerProperties header is not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail(400, 'BrokerProperties header must be a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      return fail(400, 'BrokerProperties header must be a JSON object');
     props = parsed as Record<string, unknown>;
   }
 
@@ -143,7 +163,10 @@ export function parseRestSend(queue: string, req: { headers: Record<string, stri
   const partitionKey = optionalString(props, 'PartitionKey', MAX_ID_LENGTH);
   if (isError(partitionKey)) return fail(400, partitionKey.error);
   if (sessionId !== undefined && partitionKey !== undefined && sessionId !== partitionKey) {
-    return fail(400, 'BrokerProperties.SessionId and BrokerProperties.PartitionKey must be the same value when both are set');
+    return fail(
+      400,
+      'BrokerProperties.SessionId and BrokerProperties.PartitionKey must be the same value when both are set',
+    );
   }
   const label = optionalString(props, 'Label', 1024);
   if (isError(label)) return fail(400, label.error);
@@ -153,8 +176,15 @@ export function parseRestSend(queue: string, req: { headers: Record<string, stri
   let scheduled: Date | undefined;
   const rawScheduled = props['ScheduledEnqueueTimeUtc'];
   if (rawScheduled !== undefined && rawScheduled !== null) {
-    if (typeof rawScheduled !== 'string' || !RFC1123.test(rawScheduled.trim()) || Number.isNaN(Date.parse(rawScheduled))) {
-      return fail(400, `BrokerProperties.ScheduledEnqueueTimeUtc must be an RFC 1123 date like "Sun, 06 Nov 1994 08:49:37 GMT" (got ${JSON.stringify(String(rawScheduled).slice(0, 60))})`);
+    if (
+      typeof rawScheduled !== 'string' ||
+      !RFC1123.test(rawScheduled.trim()) ||
+      Number.isNaN(Date.parse(rawScheduled))
+    ) {
+      return fail(
+        400,
+        `BrokerProperties.ScheduledEnqueueTimeUtc must be an RFC 1123 date like "Sun, 06 Nov 1994 08:49:37 GMT" (got ${JSON.stringify(String(rawScheduled).slice(0, 60))})`,
+      );
     }
     scheduled = new Date(Date.parse(rawScheduled));
   }

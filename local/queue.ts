@@ -80,7 +80,10 @@ export interface ReceivedMessage {
   scheduledEnqueueTimeUtc?: Date;
 }
 
-export type DeadLetteredMessage = ReceivedMessage & { deadLetterReason: string; deadLetterErrorDescription?: string };
+export type DeadLetteredMessage = ReceivedMessage & {
+  deadLetterReason: string;
+  deadLetterErrorDescription?: string;
+};
 
 export interface LocalQueueOptions {
   dbPath: string;
@@ -196,9 +199,21 @@ export class LocalQueue {
     this.lockMs = opts.lockDurationMs ?? DEFAULT_LOCK_MS;
     this.maxDelivery = opts.maxDeliveryCount ?? DEFAULT_MAX_DELIVERY;
     this.pollMs = opts.pollIntervalMs ?? 250;
-    if (!(this.lockMs > 0)) throw new PipelineError('QUEUE.INVALID_OPTIONS', `lockDurationMs must be > 0 (got ${opts.lockDurationMs})`);
-    if (!(this.windowMs >= 0)) throw new PipelineError('QUEUE.INVALID_OPTIONS', `duplicateDetectionWindowMs must be >= 0 (got ${opts.duplicateDetectionWindowMs})`);
-    if (!Number.isInteger(this.maxDelivery) || this.maxDelivery < 1) throw new PipelineError('QUEUE.INVALID_OPTIONS', `maxDeliveryCount must be an integer >= 1 (got ${opts.maxDeliveryCount})`);
+    if (!(this.lockMs > 0))
+      throw new PipelineError(
+        'QUEUE.INVALID_OPTIONS',
+        `lockDurationMs must be > 0 (got ${opts.lockDurationMs})`,
+      );
+    if (!(this.windowMs >= 0))
+      throw new PipelineError(
+        'QUEUE.INVALID_OPTIONS',
+        `duplicateDetectionWindowMs must be >= 0 (got ${opts.duplicateDetectionWindowMs})`,
+      );
+    if (!Number.isInteger(this.maxDelivery) || this.maxDelivery < 1)
+      throw new PipelineError(
+        'QUEUE.INVALID_OPTIONS',
+        `maxDeliveryCount must be an integer >= 1 (got ${opts.maxDeliveryCount})`,
+      );
     if (opts.knownQueues) this.known = new Set(opts.knownQueues);
     this.events.setMaxListeners(0);
     this.db = new Database(opts.dbPath);
@@ -208,7 +223,10 @@ export class LocalQueue {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {
       this.db.close();
-      throw new PipelineError('QUEUE.SCHEMA', `queue file ${opts.dbPath} has schema version ${version}, newer than this code (${SCHEMA_VERSION})`);
+      throw new PipelineError(
+        'QUEUE.SCHEMA',
+        `queue file ${opts.dbPath} has schema version ${version}, newer than this code (${SCHEMA_VERSION})`,
+      );
     }
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -231,26 +249,40 @@ export class LocalQueue {
       try {
         bodyJson = JSON.stringify(msg.body) ?? null;
       } catch (err) {
-        throw new PipelineError('QUEUE.INVALID_MESSAGE', `message body cannot be serialized as JSON: ${messageOf(err)}`);
+        throw new PipelineError(
+          'QUEUE.INVALID_MESSAGE',
+          `message body cannot be serialized as JSON: ${messageOf(err)}`,
+        );
       }
-      if (bodyJson === null) throw new PipelineError('QUEUE.INVALID_MESSAGE', `message body must be JSON-serializable or bytes (got ${typeof msg.body})`);
+      if (bodyJson === null)
+        throw new PipelineError(
+          'QUEUE.INVALID_MESSAGE',
+          `message body must be JSON-serializable or bytes (got ${typeof msg.body})`,
+        );
     }
     let visibleAt = now;
     if (msg.scheduledEnqueueTimeUtc !== undefined) {
       const t = msg.scheduledEnqueueTimeUtc instanceof Date ? msg.scheduledEnqueueTimeUtc.getTime() : NaN;
-      if (Number.isNaN(t)) throw new PipelineError('QUEUE.INVALID_MESSAGE', 'scheduledEnqueueTimeUtc must be a valid Date');
+      if (Number.isNaN(t))
+        throw new PipelineError('QUEUE.INVALID_MESSAGE', 'scheduledEnqueueTimeUtc must be a valid Date');
       visibleAt = Math.max(now, t);
     }
     const props = msg.applicationProperties ?? {};
     for (const [k, v] of Object.entries(props)) {
-      if (!['string', 'number', 'boolean'].includes(typeof v)) throw new PipelineError('QUEUE.INVALID_MESSAGE', `application property ${k} must be a string, number or boolean`);
+      if (!['string', 'number', 'boolean'].includes(typeof v))
+        throw new PipelineError(
+          'QUEUE.INVALID_MESSAGE',
+          `application property ${k} must be a string, number or boolean`,
+        );
     }
 
     const result = this.db
       .transaction(() => {
         if (this.windowMs > 0) {
           this.db.prepare('DELETE FROM dedup WHERE queue = ? AND expires_at <= ?').run(queue, now);
-          const seen = this.db.prepare('SELECT seq FROM dedup WHERE queue = ? AND message_id = ?').get(queue, messageId) as { seq: number } | undefined;
+          const seen = this.db
+            .prepare('SELECT seq FROM dedup WHERE queue = ? AND message_id = ?')
+            .get(queue, messageId) as { seq: number } | undefined;
           if (seen) return { sequenceNumber: seen.seq, duplicate: true };
         }
         const info = this.db
@@ -258,24 +290,52 @@ export class LocalQueue {
             `INSERT INTO messages (queue, message_id, session_id, body_json, body_bytes, content_type, subject, correlation_id, app_props, enqueued_at, visible_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
           )
-          .run(queue, messageId, msg.sessionId ?? null, bodyJson, bodyBytes, msg.contentType ?? null, msg.subject ?? null, msg.correlationId ?? null, JSON.stringify(props), now, visibleAt);
+          .run(
+            queue,
+            messageId,
+            msg.sessionId ?? null,
+            bodyJson,
+            bodyBytes,
+            msg.contentType ?? null,
+            msg.subject ?? null,
+            msg.correlationId ?? null,
+            JSON.stringify(props),
+            now,
+            visibleAt,
+          );
         const seq = Number(info.lastInsertRowid);
-        if (this.windowMs > 0) this.db.prepare('INSERT INTO dedup (queue, message_id, expires_at, seq) VALUES (?, ?, ?, ?)').run(queue, messageId, now + this.windowMs, seq);
+        if (this.windowMs > 0)
+          this.db
+            .prepare('INSERT INTO dedup (queue, message_id, expires_at, seq) VALUES (?, ?, ?, ?)')
+            .run(queue, messageId, now + this.windowMs, seq);
         return { sequenceNumber: seq, duplicate: false };
       })
       .immediate();
     if (result.duplicate) {
       this.log?.info('queue: duplicate message dropped', { queue, messageId, sessionId: msg.sessionId });
     } else {
-      this.log?.debug('queue: message enqueued', { queue, messageId, sessionId: msg.sessionId, sequenceNumber: result.sequenceNumber, scheduledFor: visibleAt > now ? new Date(visibleAt).toISOString() : undefined });
+      this.log?.debug('queue: message enqueued', {
+        queue,
+        messageId,
+        sessionId: msg.sessionId,
+        sequenceNumber: result.sequenceNumber,
+        scheduledFor: visibleAt > now ? new Date(visibleAt).toISOString() : undefined,
+      });
       this.events.emit('sent', queue);
     }
     return result;
   }
 
   /** Service Bus REST "Send Message" (see queue-rest.ts for the mapping). */
-  handleRestSend(queue: string, req: { headers: Record<string, string | string[] | undefined>; body: Buffer | undefined }): { status: number; body?: string } {
-    if (this.known && !this.known.has(queue)) return { status: 410, body: restErrorBody(410, `queue ${JSON.stringify(queue.slice(0, 80))} does not exist`) };
+  handleRestSend(
+    queue: string,
+    req: { headers: Record<string, string | string[] | undefined>; body: Buffer | undefined },
+  ): { status: number; body?: string } {
+    if (this.known && !this.known.has(queue))
+      return {
+        status: 410,
+        body: restErrorBody(410, `queue ${JSON.stringify(queue.slice(0, 80))} does not exist`),
+      };
     const parsed = parseRestSend(queue, req);
     if (!parsed.ok) {
       this.log?.warn('queue: REST send refused', { queue, status: parsed.status, reason: parsed.reason });
@@ -315,8 +375,17 @@ export class LocalQueue {
         if (!row) return undefined;
         const token = randomUUID();
         const until = now + this.lockMs;
-        this.db.prepare('UPDATE messages SET lock_token = ?, locked_until = ?, delivery_count = delivery_count + 1 WHERE seq = ?').run(token, until, row.seq);
-        return toMessage({ ...row, lock_token: token, locked_until: until, delivery_count: row.delivery_count + 1 });
+        this.db
+          .prepare(
+            'UPDATE messages SET lock_token = ?, locked_until = ?, delivery_count = delivery_count + 1 WHERE seq = ?',
+          )
+          .run(token, until, row.seq);
+        return toMessage({
+          ...row,
+          lock_token: token,
+          locked_until: until,
+          delivery_count: row.delivery_count + 1,
+        });
       })
       .immediate();
   }
@@ -330,10 +399,25 @@ export class LocalQueue {
   abandon(lockToken: string, reason?: string): void {
     this.settle(lockToken, 'abandon', (row, now) => {
       if (row.delivery_count >= this.maxDelivery) {
-        this.moveToDeadLetter(row.seq, 'MaxDeliveryCountExceeded', maxDeliveryDescription(row.delivery_count, reason ?? row.last_error ?? undefined), now);
-        this.log?.warn('queue: message dead-lettered', { queue: row.queue, messageId: row.message_id, sessionId: row.session_id, reason: 'MaxDeliveryCountExceeded', deliveryCount: row.delivery_count });
+        this.moveToDeadLetter(
+          row.seq,
+          'MaxDeliveryCountExceeded',
+          maxDeliveryDescription(row.delivery_count, reason ?? row.last_error ?? undefined),
+          now,
+        );
+        this.log?.warn('queue: message dead-lettered', {
+          queue: row.queue,
+          messageId: row.message_id,
+          sessionId: row.session_id,
+          reason: 'MaxDeliveryCountExceeded',
+          deliveryCount: row.delivery_count,
+        });
       } else {
-        this.db.prepare('UPDATE messages SET lock_token = NULL, locked_until = NULL, last_error = COALESCE(?, last_error) WHERE seq = ?').run(reason ?? null, row.seq);
+        this.db
+          .prepare(
+            'UPDATE messages SET lock_token = NULL, locked_until = NULL, last_error = COALESCE(?, last_error) WHERE seq = ?',
+          )
+          .run(reason ?? null, row.seq);
       }
     });
     this.events.emit('sent', '*');
@@ -343,7 +427,13 @@ export class LocalQueue {
     if (!reason) throw new PipelineError('QUEUE.INVALID_ARGUMENT', 'deadLetter needs a reason');
     this.settle(lockToken, 'deadLetter', (row, now) => {
       this.moveToDeadLetter(row.seq, reason, description ?? null, now);
-      this.log?.warn('queue: message dead-lettered', { queue: row.queue, messageId: row.message_id, sessionId: row.session_id, reason, deliveryCount: row.delivery_count });
+      this.log?.warn('queue: message dead-lettered', {
+        queue: row.queue,
+        messageId: row.message_id,
+        sessionId: row.session_id,
+        reason,
+        deliveryCount: row.delivery_count,
+      });
     });
     this.events.emit('sent', '*');
   }
@@ -359,7 +449,11 @@ export class LocalQueue {
 
   // --- dispatch ------------------------------------------------------------------------------------
 
-  subscribe(queue: string, handler: (msg: ReceivedMessage) => Promise<void>, opts: SubscribeOptions = {}): { close(): Promise<void> } {
+  subscribe(
+    queue: string,
+    handler: (msg: ReceivedMessage) => Promise<void>,
+    opts: SubscribeOptions = {},
+  ): { close(): Promise<void> } {
     this.assertOpen();
     this.assertQueue(queue);
     const concurrency = Math.max(1, Math.floor(opts.concurrency ?? 8));
@@ -380,10 +474,12 @@ export class LocalQueue {
           return;
         }
         if (!msg) return;
-        const p: Promise<void> = this.dispatch(queue, msg, handler, opts.sessions === true, renewFor).finally(() => {
-          inflight.delete(p);
-          wake();
-        });
+        const p: Promise<void> = this.dispatch(queue, msg, handler, opts.sessions === true, renewFor).finally(
+          () => {
+            inflight.delete(p);
+            wake();
+          },
+        );
         inflight.add(p);
       }
     };
@@ -415,23 +511,43 @@ export class LocalQueue {
     };
   }
 
-  private async dispatch(queue: string, msg: ReceivedMessage, handler: (msg: ReceivedMessage) => Promise<void>, sessions: boolean, renewFor: number): Promise<void> {
-    const fields = { queue, messageId: msg.messageId, sessionId: msg.sessionId, deliveryCount: msg.deliveryCount };
+  private async dispatch(
+    queue: string,
+    msg: ReceivedMessage,
+    handler: (msg: ReceivedMessage) => Promise<void>,
+    sessions: boolean,
+    renewFor: number,
+  ): Promise<void> {
+    const fields = {
+      queue,
+      messageId: msg.messageId,
+      sessionId: msg.sessionId,
+      deliveryCount: msg.deliveryCount,
+    };
     if (sessions && msg.sessionId === undefined) {
-      this.trySettle(fields, () => this.deadLetter(msg.lockToken, 'SessionIdMissing', 'a message without a session id reached a session-enabled trigger; Service Bus refuses such a send'));
+      this.trySettle(fields, () =>
+        this.deadLetter(
+          msg.lockToken,
+          'SessionIdMissing',
+          'a message without a session id reached a session-enabled trigger; Service Bus refuses such a send',
+        ),
+      );
       return;
     }
     const started = Date.now();
     const renewTimer =
       renewFor > 0
-        ? setInterval(() => {
-            if (Date.now() - started > renewFor || this.closed) return;
-            try {
-              this.renewLock(msg.lockToken);
-            } catch (err) {
-              this.log?.warn('queue: lock renewal failed', { ...fields, error: messageOf(err) });
-            }
-          }, Math.max(10, Math.floor(this.lockMs / 2)))
+        ? setInterval(
+            () => {
+              if (Date.now() - started > renewFor || this.closed) return;
+              try {
+                this.renewLock(msg.lockToken);
+              } catch (err) {
+                this.log?.warn('queue: lock renewal failed', { ...fields, error: messageOf(err) });
+              }
+            },
+            Math.max(10, Math.floor(this.lockMs / 2)),
+          )
         : undefined;
     renewTimer?.unref();
     let error: unknown;
@@ -455,13 +571,19 @@ export class LocalQueue {
 
   private trySettle(fields: Record<string, unknown>, fn: () => void): void {
     if (this.closed) {
-      this.log?.warn('queue: closed before the message was settled; it is redelivered after its lock expires', fields);
+      this.log?.warn(
+        'queue: closed before the message was settled; it is redelivered after its lock expires',
+        fields,
+      );
       return;
     }
     try {
       fn();
     } catch (err) {
-      this.log?.warn('queue: could not settle message; it is redelivered after its lock expires', { ...fields, error: messageOf(err) });
+      this.log?.warn('queue: could not settle message; it is redelivered after its lock expires', {
+        ...fields,
+        error: messageOf(err),
+      });
     }
   }
 
@@ -469,22 +591,37 @@ export class LocalQueue {
 
   deadLetters(queue: string): DeadLetteredMessage[] {
     this.assertOpen();
-    const rows = this.db.prepare(`SELECT * FROM messages WHERE queue = ? AND state = 'deadletter' ORDER BY seq`).all(queue) as Array<Row & { dl_at: number }>;
+    const rows = this.db
+      .prepare(`SELECT * FROM messages WHERE queue = ? AND state = 'deadletter' ORDER BY seq`)
+      .all(queue) as Array<Row & { dl_at: number }>;
     return rows.map((r) => {
-      const m: DeadLetteredMessage = { ...toMessage({ ...r, lock_token: '', locked_until: r.dl_at }), deadLetterReason: r.dl_reason ?? '' };
+      const m: DeadLetteredMessage = {
+        ...toMessage({ ...r, lock_token: '', locked_until: r.dl_at }),
+        deadLetterReason: r.dl_reason ?? '',
+      };
       if (r.dl_description !== null) m.deadLetterErrorDescription = r.dl_description;
       return m;
     });
   }
 
   /** Messages still in the queue (not dead-lettered), in sequence order, without locking them. */
-  peek(queue: string): Array<Omit<ReceivedMessage, 'lockToken' | 'lockedUntilUtc'> & { state: 'active' | 'scheduled' | 'locked' }> {
+  peek(
+    queue: string,
+  ): Array<
+    Omit<ReceivedMessage, 'lockToken' | 'lockedUntilUtc'> & { state: 'active' | 'scheduled' | 'locked' }
+  > {
     this.assertOpen();
     const now = this.clock.now();
     this.db.transaction(() => this.sweep(now)).immediate();
-    const rows = this.db.prepare(`SELECT * FROM messages WHERE queue = ? AND state = 'active' ORDER BY seq`).all(queue) as Row[];
+    const rows = this.db
+      .prepare(`SELECT * FROM messages WHERE queue = ? AND state = 'active' ORDER BY seq`)
+      .all(queue) as Row[];
     return rows.map((r) => {
-      const { lockToken: _t, lockedUntilUtc: _u, ...rest } = toMessage({ ...r, lock_token: '', locked_until: 0 });
+      const {
+        lockToken: _t,
+        lockedUntilUtc: _u,
+        ...rest
+      } = toMessage({ ...r, lock_token: '', locked_until: 0 });
       const state = r.lock_token !== null ? 'locked' : r.visible_at > now ? 'scheduled' : 'active';
       return { ...rest, state };
     });
@@ -521,21 +658,48 @@ export class LocalQueue {
 
   /** Expired locks: back to available, or dead-lettered once the delivery budget is used up. */
   private sweep(now: number): void {
-    const expired = this.db.prepare(`SELECT seq, queue, message_id, session_id, delivery_count, last_error FROM messages WHERE lock_token IS NOT NULL AND locked_until <= ?`).all(now) as Row[];
+    const expired = this.db
+      .prepare(
+        `SELECT seq, queue, message_id, session_id, delivery_count, last_error FROM messages WHERE lock_token IS NOT NULL AND locked_until <= ?`,
+      )
+      .all(now) as Row[];
     for (const row of expired) {
       if (row.delivery_count >= this.maxDelivery) {
-        this.moveToDeadLetter(row.seq, 'MaxDeliveryCountExceeded', maxDeliveryDescription(row.delivery_count, row.last_error ?? 'the lock expired before the message was settled'), now);
-        this.log?.warn('queue: message dead-lettered', { queue: row.queue, messageId: row.message_id, sessionId: row.session_id, reason: 'MaxDeliveryCountExceeded', deliveryCount: row.delivery_count });
+        this.moveToDeadLetter(
+          row.seq,
+          'MaxDeliveryCountExceeded',
+          maxDeliveryDescription(
+            row.delivery_count,
+            row.last_error ?? 'the lock expired before the message was settled',
+          ),
+          now,
+        );
+        this.log?.warn('queue: message dead-lettered', {
+          queue: row.queue,
+          messageId: row.message_id,
+          sessionId: row.session_id,
+          reason: 'MaxDeliveryCountExceeded',
+          deliveryCount: row.delivery_count,
+        });
       } else {
-        this.db.prepare('UPDATE messages SET lock_token = NULL, locked_until = NULL WHERE seq = ?').run(row.seq);
-        this.log?.info('queue: lock expired, message available again', { queue: row.queue, messageId: row.message_id, sessionId: row.session_id, deliveryCount: row.delivery_count });
+        this.db
+          .prepare('UPDATE messages SET lock_token = NULL, locked_until = NULL WHERE seq = ?')
+          .run(row.seq);
+        this.log?.info('queue: lock expired, message available again', {
+          queue: row.queue,
+          messageId: row.message_id,
+          sessionId: row.session_id,
+          deliveryCount: row.delivery_count,
+        });
       }
     }
   }
 
   private moveToDeadLetter(seq: number, reason: string, description: string | null, now: number): void {
     this.db
-      .prepare(`UPDATE messages SET state = 'deadletter', lock_token = NULL, locked_until = NULL, dl_reason = ?, dl_description = ?, dl_at = ? WHERE seq = ?`)
+      .prepare(
+        `UPDATE messages SET state = 'deadletter', lock_token = NULL, locked_until = NULL, dl_reason = ?, dl_description = ?, dl_at = ? WHERE seq = ?`,
+      )
       .run(reason, description, now, seq);
   }
 
@@ -544,7 +708,9 @@ export class LocalQueue {
     const now = this.clock.now();
     const settled = this.db
       .transaction(() => {
-        const row = this.db.prepare(`SELECT * FROM messages WHERE lock_token = ? AND state = 'active'`).get(lockToken) as Row | undefined;
+        const row = this.db
+          .prepare(`SELECT * FROM messages WHERE lock_token = ? AND state = 'active'`)
+          .get(lockToken) as Row | undefined;
         if (!row || (row.locked_until ?? 0) <= now) {
           this.sweep(now);
           return false;
@@ -553,7 +719,11 @@ export class LocalQueue {
         return true;
       })
       .immediate();
-    if (!settled) throw new PipelineError('QUEUE.LOCK_LOST', `${op}: the lock has expired or the message was already settled (lock token ${String(lockToken).slice(0, 8)}...)`);
+    if (!settled)
+      throw new PipelineError(
+        'QUEUE.LOCK_LOST',
+        `${op}: the lock has expired or the message was already settled (lock token ${String(lockToken).slice(0, 8)}...)`,
+      );
   }
 
   private assertOpen(): void {
@@ -561,14 +731,25 @@ export class LocalQueue {
   }
 
   private assertQueue(queue: string): void {
-    if (!isValidQueueName(queue)) throw new PipelineError('QUEUE.INVALID_ARGUMENT', `invalid queue name ${JSON.stringify(queue.slice(0, 80))}`);
-    if (this.known && !this.known.has(queue)) throw new PipelineError('QUEUE.NOT_FOUND', `queue ${queue} does not exist (known: ${[...this.known].join(', ')})`);
+    if (!isValidQueueName(queue))
+      throw new PipelineError(
+        'QUEUE.INVALID_ARGUMENT',
+        `invalid queue name ${JSON.stringify(queue.slice(0, 80))}`,
+      );
+    if (this.known && !this.known.has(queue))
+      throw new PipelineError(
+        'QUEUE.NOT_FOUND',
+        `queue ${queue} does not exist (known: ${[...this.known].join(', ')})`,
+      );
   }
 }
 
 function checkId(name: string, v: unknown): void {
   if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID_LENGTH) {
-    throw new PipelineError('QUEUE.INVALID_MESSAGE', `${name} must be a non-empty string of at most ${MAX_ID_LENGTH} characters`);
+    throw new PipelineError(
+      'QUEUE.INVALID_MESSAGE',
+      `${name} must be a non-empty string of at most ${MAX_ID_LENGTH} characters`,
+    );
   }
 }
 
@@ -578,7 +759,12 @@ function maxDeliveryDescription(count: number, lastError: string | undefined): s
 
 function toMessage(row: Row): ReceivedMessage {
   const m: ReceivedMessage = {
-    body: row.body_bytes !== null ? Buffer.from(row.body_bytes) : row.body_json === null ? null : JSON.parse(row.body_json),
+    body:
+      row.body_bytes !== null
+        ? Buffer.from(row.body_bytes)
+        : row.body_json === null
+          ? null
+          : JSON.parse(row.body_json),
     messageId: row.message_id,
     deliveryCount: row.delivery_count,
     enqueuedTimeUtc: new Date(row.enqueued_at),

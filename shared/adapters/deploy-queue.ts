@@ -38,10 +38,16 @@ function validate(msg: DeployQueueMessage): void {
   for (const key of ['messageId', 'sessionId'] as const) {
     const v = msg[key];
     if (typeof v !== 'string' || v.length === 0 || v.length > MAX_ID) {
-      throw new PipelineError('QUEUE.REJECTED', `deploy message ${key} must be a non-empty string of at most ${MAX_ID} characters`);
+      throw new PipelineError(
+        'QUEUE.REJECTED',
+        `deploy message ${key} must be a non-empty string of at most ${MAX_ID} characters`,
+      );
     }
   }
-  if (msg.scheduledEnqueueTimeUtc !== undefined && !(msg.scheduledEnqueueTimeUtc instanceof Date && !Number.isNaN(msg.scheduledEnqueueTimeUtc.getTime()))) {
+  if (
+    msg.scheduledEnqueueTimeUtc !== undefined &&
+    !(msg.scheduledEnqueueTimeUtc instanceof Date && !Number.isNaN(msg.scheduledEnqueueTimeUtc.getTime()))
+  ) {
     throw new PipelineError('QUEUE.REJECTED', 'deploy message scheduledEnqueueTimeUtc must be a valid Date');
   }
   if (msg.body === undefined) throw new PipelineError('QUEUE.REJECTED', 'deploy message has no body');
@@ -63,7 +69,12 @@ export function toServiceBusMessage(msg: DeployQueueMessage): ServiceBusMessage 
 }
 
 const RETRYABLE = new Set(['ServiceBusy', 'ServiceTimeout', 'ServiceCommunicationProblem', 'QuotaExceeded']);
-const NOT_RETRYABLE = new Set(['MessagingEntityNotFound', 'MessagingEntityDisabled', 'UnauthorizedAccess', 'MessageSizeExceeded']);
+const NOT_RETRYABLE = new Set([
+  'MessagingEntityNotFound',
+  'MessagingEntityDisabled',
+  'UnauthorizedAccess',
+  'MessageSizeExceeded',
+]);
 
 /** Maps an `@azure/service-bus` error (ServiceBusError / MessagingError carry `retryable`) to a code. */
 export function mapServiceBusError(err: unknown, queueName: string): PipelineError {
@@ -72,9 +83,13 @@ export function mapServiceBusError(err: unknown, queueName: string): PipelineErr
   const code = typeof e?.code === 'string' ? e.code : undefined;
   // The code decides when it is known (a constructed ServiceBusError defaults to retryable = true);
   // otherwise the SDK's own retryable flag (set when it translates AMQP/network errors).
-  const retryable = NOT_RETRYABLE.has(code ?? '') ? false : RETRYABLE.has(code ?? '') || e?.retryable === true;
+  const retryable = NOT_RETRYABLE.has(code ?? '')
+    ? false
+    : RETRYABLE.has(code ?? '') || e?.retryable === true;
   const text = `Service Bus send to ${queueName} failed${code ? ` (${code})` : ''}: ${redact(messageOf(err))}`;
-  return retryable ? new PipelineError('QUEUE.UNAVAILABLE', text, true) : new PipelineError('QUEUE.REJECTED', text, false);
+  return retryable
+    ? new PipelineError('QUEUE.UNAVAILABLE', text, true)
+    : new PipelineError('QUEUE.REJECTED', text, false);
 }
 
 /** The slice of `ServiceBusSender` this adapter uses (tests pass a stand-in). */
@@ -88,12 +103,20 @@ export class AzureDeployQueueSender implements DeployQueueSender {
   private readonly sender: ServiceBusSenderLike;
   private readonly queueName: string;
 
-  constructor(opts: { fullyQualifiedNamespace: string; queueName: string; credential?: TokenCredential; sender?: ServiceBusSenderLike }) {
+  constructor(opts: {
+    fullyQualifiedNamespace: string;
+    queueName: string;
+    credential?: TokenCredential;
+    sender?: ServiceBusSenderLike;
+  }) {
     this.queueName = opts.queueName;
     if (opts.sender) {
       this.sender = opts.sender;
     } else {
-      this.client = new ServiceBusClient(opts.fullyQualifiedNamespace, opts.credential ?? new DefaultAzureCredential());
+      this.client = new ServiceBusClient(
+        opts.fullyQualifiedNamespace,
+        opts.credential ?? new DefaultAzureCredential(),
+      );
       this.sender = this.client.createSender(opts.queueName);
     }
   }
@@ -130,7 +153,8 @@ export function toRestRequest(msg: DeployQueueMessage): { headers: Record<string
   validate(msg);
   const brokerProperties: Record<string, string> = { MessageId: msg.messageId, SessionId: msg.sessionId };
   // Service Bus REST wants RFC 1123 dates; toUTCString() writes exactly that form.
-  if (msg.scheduledEnqueueTimeUtc) brokerProperties.ScheduledEnqueueTimeUtc = msg.scheduledEnqueueTimeUtc.toUTCString();
+  if (msg.scheduledEnqueueTimeUtc)
+    brokerProperties.ScheduledEnqueueTimeUtc = msg.scheduledEnqueueTimeUtc.toUTCString();
   let body: string;
   try {
     body = JSON.stringify(msg.body);
@@ -138,7 +162,10 @@ export function toRestRequest(msg: DeployQueueMessage): { headers: Record<string
     throw new PipelineError('QUEUE.REJECTED', `deploy message body cannot be serialized: ${messageOf(err)}`);
   }
   return {
-    headers: { 'content-type': 'application/json; charset=utf-8', brokerproperties: JSON.stringify(brokerProperties) },
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      brokerproperties: JSON.stringify(brokerProperties),
+    },
     body,
   };
 }
@@ -159,7 +186,10 @@ export class LocalDeployQueueSender implements DeployQueueSender {
     try {
       base = new URL(opts.baseUrl);
     } catch {
-      throw new PipelineError('QUEUE.REJECTED', `local Service Bus URL is not a URL: ${JSON.stringify(opts.baseUrl)}`);
+      throw new PipelineError(
+        'QUEUE.REJECTED',
+        `local Service Bus URL is not a URL: ${JSON.stringify(opts.baseUrl)}`,
+      );
     }
     this.url = `${base.toString().replace(/\/+$/, '')}/${encodeURIComponent(opts.queueName)}/messages`;
     this.fetchImpl = opts.fetchImpl ?? fetch;
@@ -172,10 +202,18 @@ export class LocalDeployQueueSender implements DeployQueueSender {
     if (this.opts.hostKey) headers['x-functions-key'] = this.opts.hostKey;
     let res: Response;
     try {
-      res = await this.fetchImpl(this.url, { method: 'POST', headers, body: req.body, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await this.fetchImpl(this.url, {
+        method: 'POST',
+        headers,
+        body: req.body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code;
-      const why = (err as { name?: string }).name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : `${messageOf(err)}${cause ? ` (${cause})` : ''}`;
+      const why =
+        (err as { name?: string }).name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs} ms`
+          : `${messageOf(err)}${cause ? ` (${cause})` : ''}`;
       throw new PipelineError('QUEUE.UNAVAILABLE', `local queue at ${this.url} unreachable: ${why}`, true);
     }
     const text = await res.text().catch(() => '');
@@ -184,7 +222,11 @@ export class LocalDeployQueueSender implements DeployQueueSender {
     if (res.status >= 500 || res.status === 429) {
       throw new PipelineError('QUEUE.UNAVAILABLE', `local queue answered ${res.status}: ${detail}`, true);
     }
-    throw new PipelineError('QUEUE.REJECTED', `local queue refused message ${msg.messageId} (${res.status}): ${detail}`, false);
+    throw new PipelineError(
+      'QUEUE.REJECTED',
+      `local queue refused message ${msg.messageId} (${res.status}): ${detail}`,
+      false,
+    );
   }
 
   async close(): Promise<void> {
@@ -195,15 +237,30 @@ export class LocalDeployQueueSender implements DeployQueueSender {
 // --- factory ---------------------------------------------------------------------------------------
 
 /** Picks the sender for PIPELINE_RUNTIME: Service Bus in Azure, the embedded host's REST endpoint locally. */
-export function createDeployQueueSender(config: Config, env: Record<string, string | undefined> = process.env, deps: { credential?: TokenCredential } = {}): DeployQueueSender {
+export function createDeployQueueSender(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+  deps: { credential?: TokenCredential } = {},
+): DeployQueueSender {
   // Config marks every key optional in its type; DEPLOY_QUEUE_NAME and LOCAL_HOST_PORT have defaults.
   const queueName = config.DEPLOY_QUEUE_NAME ?? 'deploy-requests';
   if (config.PIPELINE_RUNTIME === 'azure') {
     const ns = config.ServiceBusConnection__fullyQualifiedNamespace;
-    if (!ns) throw new PipelineError('CONFIG.INVALID', 'ServiceBusConnection__fullyQualifiedNamespace is missing (expected <namespace>.servicebus.windows.net)');
-    return new AzureDeployQueueSender({ fullyQualifiedNamespace: ns, queueName, credential: deps.credential });
+    if (!ns)
+      throw new PipelineError(
+        'CONFIG.INVALID',
+        'ServiceBusConnection__fullyQualifiedNamespace is missing (expected <namespace>.servicebus.windows.net)',
+      );
+    return new AzureDeployQueueSender({
+      fullyQualifiedNamespace: ns,
+      queueName,
+      credential: deps.credential,
+    });
   }
-  const baseUrl = config.LOCAL_SERVICEBUS_URL ?? env.LOCAL_SERVICEBUS_URL ?? `http://127.0.0.1:${config.LOCAL_HOST_PORT ?? 7071}/_local/servicebus`;
+  const baseUrl =
+    config.LOCAL_SERVICEBUS_URL ??
+    env.LOCAL_SERVICEBUS_URL ??
+    `http://127.0.0.1:${config.LOCAL_HOST_PORT ?? 7071}/_local/servicebus`;
   const hostKey = env.LOCAL_HOST_KEY?.trim() || undefined;
   return new LocalDeployQueueSender({ baseUrl, queueName, hostKey });
 }

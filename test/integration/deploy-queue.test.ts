@@ -9,13 +9,22 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalQueue } from '../../local/queue';
-import { LocalDeployQueueSender, createDeployQueueSender, AzureDeployQueueSender } from '../../shared/adapters/deploy-queue';
+import {
+  LocalDeployQueueSender,
+  createDeployQueueSender,
+  AzureDeployQueueSender,
+} from '../../shared/adapters/deploy-queue';
 import { loadConfig } from '../../shared/config';
 import { errorCode, isRetryable } from '../../shared/domain/errors';
 
 const Q = 'deploy-requests';
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
-const clock = { t: T0, now() { return this.t; } };
+const clock = {
+  t: T0,
+  now() {
+    return this.t;
+  },
+};
 const KEY = `k-${Math.random().toString(36).slice(2)}-${Date.now()}`;
 
 let dir: string;
@@ -37,8 +46,14 @@ beforeAll(async () => {
       if (override?.(req, res)) return;
       const m = /^\/_local\/servicebus\/([^/]+)\/messages$/.exec(req.url ?? '');
       if (!m || req.method !== 'POST') return void res.writeHead(404).end();
-      if (req.headers['x-functions-key'] !== KEY) return void res.writeHead(401).end('<Error><Code>401</Code><Detail>the master key is required</Detail></Error>');
-      const out = queue.handleRestSend(decodeURIComponent(m[1]), { headers: req.headers, body: Buffer.concat(chunks) });
+      if (req.headers['x-functions-key'] !== KEY)
+        return void res
+          .writeHead(401)
+          .end('<Error><Code>401</Code><Detail>the master key is required</Detail></Error>');
+      const out = queue.handleRestSend(decodeURIComponent(m[1]), {
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+      });
       res.writeHead(out.status).end(out.body ?? '');
     });
   });
@@ -58,7 +73,7 @@ beforeEach(() => {
   requests.length = 0;
   clock.t = T0;
   // drain the queue between tests
-  for (let m = queue.receive(Q); m; m = queue.receive(Q)) queue.complete(m.lockToken);
+  for (let m = queue.receive(Q), n = 0; m && n < 100; m = queue.receive(Q), n++) queue.complete(m.lockToken);
 });
 
 async function caught(p: Promise<unknown>): Promise<Error> {
@@ -72,12 +87,24 @@ async function caught(p: Promise<unknown>): Promise<Error> {
 
 test('a deploy request arrives with its idempotency key, environment session and body', async () => {
   const sender = new LocalDeployQueueSender({ baseUrl: base, queueName: Q, hostKey: KEY });
-  await sender.send({ body: { version: '1.4.0', sha: 'abc123', requestedBy: 'github' }, messageId: 'push:abc123', sessionId: 'uat' });
+  await sender.send({
+    body: { version: '1.4.0', sha: 'abc123', requestedBy: 'github' },
+    messageId: 'push:abc123',
+    sessionId: 'uat',
+  });
   await sender.close();
   const m = queue.receive(Q)!;
-  expect(m).toMatchObject({ body: { version: '1.4.0', sha: 'abc123', requestedBy: 'github' }, messageId: 'push:abc123', sessionId: 'uat', deliveryCount: 1 });
+  expect(m).toMatchObject({
+    body: { version: '1.4.0', sha: 'abc123', requestedBy: 'github' },
+    messageId: 'push:abc123',
+    sessionId: 'uat',
+    deliveryCount: 1,
+  });
   expect(requests[0].headers['content-type']).toBe('application/json; charset=utf-8');
-  expect(JSON.parse(String(requests[0].headers['brokerproperties']))).toEqual({ MessageId: 'push:abc123', SessionId: 'uat' });
+  expect(JSON.parse(String(requests[0].headers['brokerproperties']))).toEqual({
+    MessageId: 'push:abc123',
+    SessionId: 'uat',
+  });
   queue.complete(m.lockToken);
 });
 
@@ -91,8 +118,15 @@ test('a resend with the same message id is dropped by duplicate detection', asyn
 test('a scheduled request is not delivered before its time (RFC 1123 on the wire)', async () => {
   const sender = new LocalDeployQueueSender({ baseUrl: base, queueName: Q, hostKey: KEY });
   const at = new Date(T0 + 10 * 60_000);
-  await sender.send({ body: { retry: true }, messageId: 'later-1', sessionId: 'prod', scheduledEnqueueTimeUtc: at });
-  expect(JSON.parse(String(requests[0].headers['brokerproperties'])).ScheduledEnqueueTimeUtc).toBe('Mon, 05 Jan 2026 09:10:00 GMT');
+  await sender.send({
+    body: { retry: true },
+    messageId: 'later-1',
+    sessionId: 'prod',
+    scheduledEnqueueTimeUtc: at,
+  });
+  expect(JSON.parse(String(requests[0].headers['brokerproperties'])).ScheduledEnqueueTimeUtc).toBe(
+    'Mon, 05 Jan 2026 09:10:00 GMT',
+  );
   expect(queue.receive(Q)).toBeUndefined();
   clock.t = at.getTime();
   expect(queue.receive(Q)).toMatchObject({ messageId: 'later-1', sessionId: 'prod' });
@@ -109,7 +143,7 @@ test('a refused key is QUEUE.REJECTED, not retryable, and the key is not in the 
   expect(queue.counts(Q).active).toBe(0);
 });
 
-test('an unknown queue is QUEUE.REJECTED with the server\'s reason', async () => {
+test("an unknown queue is QUEUE.REJECTED with the server's reason", async () => {
   const sender = new LocalDeployQueueSender({ baseUrl: base, queueName: 'deploy-typo', hostKey: KEY });
   const err = await caught(sender.send({ body: 1, messageId: 'a', sessionId: 'uat' }));
   expect(errorCode(err)).toBe('QUEUE.REJECTED');
@@ -117,7 +151,10 @@ test('an unknown queue is QUEUE.REJECTED with the server\'s reason', async () =>
 });
 
 test('a server error is QUEUE.UNAVAILABLE and retryable', async () => {
-  override = (_req, res) => (res.writeHead(503).end('<Error><Code>503</Code><Detail>busy</Detail></Error>'), true);
+  override = (_req, res) => (
+    res.writeHead(503).end('<Error><Code>503</Code><Detail>busy</Detail></Error>'),
+    true
+  );
   const sender = new LocalDeployQueueSender({ baseUrl: base, queueName: Q, hostKey: KEY });
   const err = await caught(sender.send({ body: 1, messageId: 'a', sessionId: 'uat' }));
   expect(errorCode(err)).toBe('QUEUE.UNAVAILABLE');
@@ -140,7 +177,10 @@ test('a host that is not running is QUEUE.UNAVAILABLE (connection refused)', asy
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const port = (probe.address() as AddressInfo).port;
   await new Promise((r) => probe.close(r));
-  const sender = new LocalDeployQueueSender({ baseUrl: `http://127.0.0.1:${port}/_local/servicebus`, queueName: Q });
+  const sender = new LocalDeployQueueSender({
+    baseUrl: `http://127.0.0.1:${port}/_local/servicebus`,
+    queueName: Q,
+  });
   const err = await caught(sender.send({ body: 1, messageId: 'a', sessionId: 'uat' }));
   expect(errorCode(err)).toBe('QUEUE.UNAVAILABLE');
   expect(err.message).toMatch(/ECONNREFUSED/);
@@ -178,11 +218,17 @@ describe('createDeployQueueSender', () => {
   });
 
   test('azure runtime: the Service Bus sender on the configured namespace (no connection until a send)', async () => {
-    const config = { ...loadConfig({}), PIPELINE_RUNTIME: 'azure', ServiceBusConnection__fullyQualifiedNamespace: 'sb-odoo-test.servicebus.windows.net' } as ReturnType<typeof loadConfig>;
+    const config = {
+      ...loadConfig({}),
+      PIPELINE_RUNTIME: 'azure',
+      ServiceBusConnection__fullyQualifiedNamespace: 'sb-odoo-test.servicebus.windows.net',
+    } as ReturnType<typeof loadConfig>;
     const sender = createDeployQueueSender(config, {}, { credential: { getToken: async () => null } });
     expect(sender).toBeInstanceOf(AzureDeployQueueSender);
     await sender.close();
     const missing = { ...loadConfig({}), PIPELINE_RUNTIME: 'azure' } as ReturnType<typeof loadConfig>;
-    expect(() => createDeployQueueSender(missing, {})).toThrow(/ServiceBusConnection__fullyQualifiedNamespace is missing/);
+    expect(() => createDeployQueueSender(missing, {})).toThrow(
+      /ServiceBusConnection__fullyQualifiedNamespace is missing/,
+    );
   });
 });

@@ -20,29 +20,49 @@ const children = new Set<ChildProcess>();
 
 function ensureBuilt(): void {
   const out = path.join(root, 'dist', 'local', 'queue.js');
-  const sources = ['local/queue.ts', 'local/queue-rest.ts'].map((f) => fs.statSync(path.join(root, f)).mtimeMs);
-  const fresh = fs.existsSync(out) && fs.statSync(out).mtimeMs >= Math.max(...sources) && fs.existsSync(path.join(root, 'dist', 'local', 'queue-rest.js'));
+  const sources = ['local/queue.ts', 'local/queue-rest.ts'].map(
+    (f) => fs.statSync(path.join(root, f)).mtimeMs,
+  );
+  const fresh =
+    fs.existsSync(out) &&
+    fs.statSync(out).mtimeMs >= Math.max(...sources) &&
+    fs.existsSync(path.join(root, 'dist', 'local', 'queue-rest.js'));
   // `npm test` builds first; a lone `npx jest` on this file builds here (tsc emits even if other files have type errors).
   if (!fresh) {
     try {
-      execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe' });
+      execFileSync(
+        process.execPath,
+        [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+        { cwd: root, stdio: 'pipe' },
+      );
     } catch {
       /* type errors elsewhere still emit; checked below */
     }
   }
-  if (!fs.existsSync(out)) throw new Error('dist/local/queue.js is missing: run `npx tsc -p tsconfig.build.json`');
+  if (!fs.existsSync(out))
+    throw new Error('dist/local/queue.js is missing: run `npx tsc -p tsconfig.build.json`');
 }
 
-function run(args: string[], env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
-  const child = spawn(process.execPath, [worker, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): {
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+} {
+  const child = spawn(process.execPath, [worker, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.add(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.on('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, stderr });
-    }),
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>(
+    (resolve) =>
+      child.on('exit', (code, signal) => {
+        children.delete(child);
+        resolve({ code, signal, stderr });
+      }),
   );
   return { child, exited };
 }
@@ -51,7 +71,11 @@ function lines(file: string): string[] {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-async function waitForLine(file: string, pred: (l: string[]) => boolean, exited: Promise<unknown>): Promise<void> {
+async function waitForLine(
+  file: string,
+  pred: (l: string[]) => boolean,
+  exited: Promise<unknown>,
+): Promise<void> {
   let done = false;
   void exited.then(() => (done = true));
   for (;;) {
@@ -98,7 +122,9 @@ test('a sender killed mid-way keeps every acknowledged message; resending after 
   const second = run(['send', db, log2, String(N)]);
   const r2 = await second.exited;
   expect(r2).toMatchObject({ code: 0 });
-  const dups = lines(log2).filter((l) => l.startsWith('dup ')).map((l) => l.split(' ')[1]);
+  const dups = lines(log2)
+    .filter((l) => l.startsWith('dup '))
+    .map((l) => l.split(' ')[1]);
   const present = lines(log2).length;
   expect(present).toBe(N);
   expect(new Set(dups).size).toBeGreaterThanOrEqual(acknowledged.length);

@@ -13,7 +13,12 @@ const Q = 'deploy-requests';
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 let dir: string;
 let q: LocalQueue;
-const clock = { t: T0, now() { return this.t; } };
+const clock = {
+  t: T0,
+  now() {
+    return this.t;
+  },
+};
 
 beforeEach(() => {
   clock.t = T0;
@@ -32,7 +37,16 @@ test('a full send: BrokerProperties, custom properties and a JSON body reach the
   const out = q.handleRestSend(Q, {
     headers: {
       'content-type': 'application/json; charset=utf-8',
-      brokerproperties: JSON.stringify({ MessageId: 'gh-delivery-1', SessionId: 'uat', PartitionKey: 'uat', ScheduledEnqueueTimeUtc: at.toUTCString(), Label: 'deploy', CorrelationId: 'corr-1', TimeToLive: 90, Unknown: 'ignored' }),
+      brokerproperties: JSON.stringify({
+        MessageId: 'gh-delivery-1',
+        SessionId: 'uat',
+        PartitionKey: 'uat',
+        ScheduledEnqueueTimeUtc: at.toUTCString(),
+        Label: 'deploy',
+        CorrelationId: 'corr-1',
+        TimeToLive: 90,
+        Unknown: 'ignored',
+      }),
       priority: '"High"',
       customer: '12345,ABC',
       attempt: '3',
@@ -60,19 +74,35 @@ test('a full send: BrokerProperties, custom properties and a JSON body reach the
     deliveryCount: 1,
     scheduledEnqueueTimeUtc: at,
   });
-  expect(m.applicationProperties).toEqual({ priority: 'High', customer: '12345,ABC', attempt: 3, urgent: true });
+  expect(m.applicationProperties).toEqual({
+    priority: 'High',
+    customer: '12345,ABC',
+    attempt: 3,
+    urgent: true,
+  });
 });
 
 test('a duplicate REST send answers 201 and enqueues nothing more', () => {
-  const req = { headers: { brokerproperties: '{"MessageId":"same","SessionId":"uat"}' }, body: Buffer.from('{"a":1}') };
+  const req = {
+    headers: { brokerproperties: '{"MessageId":"same","SessionId":"uat"}' },
+    body: Buffer.from('{"a":1}'),
+  };
   expect(q.handleRestSend(Q, req).status).toBe(201);
   expect(q.handleRestSend(Q, req).status).toBe(201);
   expect(q.counts(Q)).toEqual({ ...empty, active: 1 });
 });
 
 test('without BrokerProperties: a generated message id; text stays text; octet-stream stays bytes', () => {
-  expect(q.handleRestSend(Q, { headers: { 'content-type': 'text/plain' }, body: Buffer.from('hello world') }).status).toBe(201);
-  expect(q.handleRestSend(Q, { headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from('{"x":1}') }).status).toBe(201);
+  expect(
+    q.handleRestSend(Q, { headers: { 'content-type': 'text/plain' }, body: Buffer.from('hello world') })
+      .status,
+  ).toBe(201);
+  expect(
+    q.handleRestSend(Q, {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.from('{"x":1}'),
+    }).status,
+  ).toBe(201);
   expect(q.handleRestSend(Q, { headers: { brokerproperties: '  ' }, body: undefined }).status).toBe(201);
   const a = q.receive(Q)!;
   const b = q.receive(Q)!;
@@ -85,19 +115,58 @@ test('without BrokerProperties: a generated message id; text stays text; octet-s
 
 describe('malformed requests: 400 (or 403/410) with a reason, nothing enqueued', () => {
   const cases: Array<[string, string, Record<string, string>, number, RegExp]> = [
-    ['BrokerProperties is not JSON', Q, { brokerproperties: '{MessageId: abc' }, 400, /BrokerProperties header is not valid JSON/],
+    [
+      'BrokerProperties is not JSON',
+      Q,
+      { brokerproperties: '{MessageId: abc' },
+      400,
+      /BrokerProperties header is not valid JSON/,
+    ],
     ['BrokerProperties is an array', Q, { brokerproperties: '["a"]' }, 400, /must be a JSON object/],
-    ['MessageId is a number', Q, { brokerproperties: '{"MessageId":42}' }, 400, /MessageId must be a string \(got number\)/],
+    [
+      'MessageId is a number',
+      Q,
+      { brokerproperties: '{"MessageId":42}' },
+      400,
+      /MessageId must be a string \(got number\)/,
+    ],
     ['MessageId is empty', Q, { brokerproperties: '{"MessageId":""}' }, 400, /MessageId must not be empty/],
-    ['SessionId is too long', Q, { brokerproperties: JSON.stringify({ SessionId: 's'.repeat(129) }) }, 400, /SessionId is longer than 128/],
-    ['SessionId and PartitionKey differ', Q, { brokerproperties: '{"SessionId":"uat","PartitionKey":"prod"}' }, 400, /must be the same value/],
-    ['ScheduledEnqueueTimeUtc is ISO 8601', Q, { brokerproperties: '{"ScheduledEnqueueTimeUtc":"2026-01-05T09:00:00Z"}' }, 400, /RFC 1123 date/],
-    ['ScheduledEnqueueTimeUtc is a number', Q, { brokerproperties: '{"ScheduledEnqueueTimeUtc":1700000000}' }, 400, /RFC 1123 date/],
+    [
+      'SessionId is too long',
+      Q,
+      { brokerproperties: JSON.stringify({ SessionId: 's'.repeat(129) }) },
+      400,
+      /SessionId is longer than 128/,
+    ],
+    [
+      'SessionId and PartitionKey differ',
+      Q,
+      { brokerproperties: '{"SessionId":"uat","PartitionKey":"prod"}' },
+      400,
+      /must be the same value/,
+    ],
+    [
+      'ScheduledEnqueueTimeUtc is ISO 8601',
+      Q,
+      { brokerproperties: '{"ScheduledEnqueueTimeUtc":"2026-01-05T09:00:00Z"}' },
+      400,
+      /RFC 1123 date/,
+    ],
+    [
+      'ScheduledEnqueueTimeUtc is a number',
+      Q,
+      { brokerproperties: '{"ScheduledEnqueueTimeUtc":1700000000}' },
+      400,
+      /RFC 1123 date/,
+    ],
     ['Label is not a string', Q, { brokerproperties: '{"Label":{"a":1}}' }, 400, /Label must be a string/],
     ['the queue name is invalid', 'bad queue!', {}, 400, /invalid queue name/],
   ];
   test.each(cases)('%s', (_what, queue, headers, status, reason) => {
-    const out = q.handleRestSend(queue, { headers: { 'content-type': 'application/json', ...headers }, body: Buffer.from('{"v":1}') });
+    const out = q.handleRestSend(queue, {
+      headers: { 'content-type': 'application/json', ...headers },
+      body: Buffer.from('{"v":1}'),
+    });
     expect(out.status).toBe(status);
     expect(out.body).toMatch(/^<Error><Code>\d+<\/Code><Detail>.*<\/Detail><\/Error>$/);
     expect(out.body).toMatch(reason);
@@ -123,14 +192,26 @@ describe('malformed requests: 400 (or 403/410) with a reason, nothing enqueued',
   });
 
   test('the reason is XML-escaped', () => {
-    const out = q.handleRestSend(Q, { headers: { brokerproperties: '{"ScheduledEnqueueTimeUtc":"<script>"}' }, body: Buffer.from('1') });
+    const out = q.handleRestSend(Q, {
+      headers: { brokerproperties: '{"ScheduledEnqueueTimeUtc":"<script>"}' },
+      body: Buffer.from('1'),
+    });
     expect(out.body).toContain('&lt;script&gt;');
     expect(out.body).not.toContain('<script>');
   });
 });
 
 test('header parsing details: arrays joined, a quoted value that is not JSON keeps its text, undefined skipped', () => {
-  const r = parseRestSend(Q, { headers: { 'x-tag': ['a', 'b'], note: '"unterminated \\"', skip: undefined, big: '1e400', neg: '-2.5' }, body: Buffer.from('x') });
+  const r = parseRestSend(Q, {
+    headers: { 'x-tag': ['a', 'b'], note: '"unterminated \\"', skip: undefined, big: '1e400', neg: '-2.5' },
+    body: Buffer.from('x'),
+  });
   expect(r.ok).toBe(true);
-  if (r.ok) expect(r.message.applicationProperties).toEqual({ 'x-tag': 'a, b', note: 'unterminated \\', big: '1e400', neg: -2.5 });
+  if (r.ok)
+    expect(r.message.applicationProperties).toEqual({
+      'x-tag': 'a, b',
+      note: 'unterminated \\',
+      big: '1e400',
+      neg: -2.5,
+    });
 });
