@@ -31,12 +31,25 @@ export interface ClientResponse {
 /** The part of the engine the client API needs. */
 export interface ClientApiEngine {
   startNew(name: string, opts?: { instanceId?: string; input?: unknown }): Promise<string>;
-  getStatus(instanceId: string, opts?: { showHistory?: boolean; showInput?: boolean }): DurableStatus | undefined;
-  listInstances(filter?: { runtimeStatus?: string[]; createdFrom?: Date; createdTo?: Date; top?: number; continuationToken?: string }): {
+  getStatus(
+    instanceId: string,
+    opts?: { showHistory?: boolean; showInput?: boolean },
+  ): DurableStatus | undefined;
+  listInstances(filter?: {
+    runtimeStatus?: string[];
+    createdFrom?: Date;
+    createdTo?: Date;
+    top?: number;
+    continuationToken?: string;
+  }): {
     instances: DurableStatus[];
     continuationToken?: string;
   };
-  raiseEvent(instanceId: string, eventName: string, data: unknown): Promise<'accepted' | 'not-found' | 'gone'>;
+  raiseEvent(
+    instanceId: string,
+    eventName: string,
+    data: unknown,
+  ): Promise<'accepted' | 'not-found' | 'gone'>;
   terminate(instanceId: string, reason: string): Promise<'accepted' | 'not-found' | 'gone'>;
   purge(instanceId: string): number;
   purgeBy(filter: { runtimeStatus?: string[]; createdFrom?: Date; createdTo?: Date }): number;
@@ -82,11 +95,16 @@ function parseDate(q: URLSearchParams, key: string): Date | undefined {
 const KNOWN_STATUSES = Object.values(RuntimeStatus) as string[];
 
 function parseStatuses(q: URLSearchParams): string[] | undefined {
-  const all = q.getAll('runtimeStatus').flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
+  const all = q
+    .getAll('runtimeStatus')
+    .flatMap((v) => v.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (all.length === 0) return undefined;
   return all.map((s) => {
     const hit = KNOWN_STATUSES.find((k) => k.toLowerCase() === s.toLowerCase());
-    if (!hit) throw new BadRequest(`unknown runtimeStatus "${s}" (expected one of ${KNOWN_STATUSES.join(', ')})`);
+    if (!hit)
+      throw new BadRequest(`unknown runtimeStatus "${s}" (expected one of ${KNOWN_STATUSES.join(', ')})`);
     return hit;
   });
 }
@@ -94,7 +112,8 @@ function parseStatuses(q: URLSearchParams): string[] | undefined {
 function parseTop(q: URLSearchParams): number | undefined {
   const v = q.get('top');
   if (v === null || v === '') return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new BadRequest(`query parameter top must be a positive integer, got "${v}"`);
+  if (!/^\d+$/.test(v) || Number(v) < 1)
+    throw new BadRequest(`query parameter top must be a positive integer, got "${v}"`);
   return Number(v);
 }
 
@@ -119,7 +138,10 @@ function statusCodeFor(s: DurableStatus): number {
   }
 }
 
-export async function handleClientRequest(engine: ClientApiEngine, req: ClientRequest): Promise<ClientResponse> {
+export async function handleClientRequest(
+  engine: ClientApiEngine,
+  req: ClientRequest,
+): Promise<ClientResponse> {
   try {
     return await route(engine, req);
   } catch (e) {
@@ -140,7 +162,8 @@ async function route(engine: ClientApiEngine, req: ClientRequest): Promise<Clien
 
   if (segs[0] === 'orchestrators') {
     if (method !== 'POST') return bad(`${method} is not allowed on orchestrators/ (use POST)`, 405);
-    if (segs.length < 2 || segs.length > 3 || !segs[1]) return bad('expected orchestrators/{functionName}[/{instanceId}]');
+    if (segs.length < 2 || segs.length > 3 || !segs[1])
+      return bad('expected orchestrators/{functionName}[/{instanceId}]');
     const name = segs[1];
     const instanceId = segs[2] || undefined;
     const input = parseBody(req.body);
@@ -161,13 +184,20 @@ async function route(engine: ClientApiEngine, req: ClientRequest): Promise<Clien
       const top = parseTop(q);
       const h = req.headers?.['x-ms-continuation-token'];
       const token = (Array.isArray(h) ? h[0] : h) || req.query.get('continuationToken') || undefined;
-      const page = engine.listInstances({ runtimeStatus, createdFrom, createdTo, top, continuationToken: token });
+      const page = engine.listInstances({
+        runtimeStatus,
+        createdFrom,
+        createdTo,
+        top,
+        continuationToken: token,
+      });
       const headers: Record<string, string> = {};
       if (page.continuationToken) headers['x-ms-continuation-token'] = page.continuationToken;
       return json(200, page.instances, headers);
     }
     if (method === 'DELETE') {
-      if (!runtimeStatus && !createdFrom && !createdTo) return bad('purge by filter needs createdTimeFrom, createdTimeTo or runtimeStatus');
+      if (!runtimeStatus && !createdFrom && !createdTo)
+        return bad('purge by filter needs createdTimeFrom, createdTimeTo or runtimeStatus');
       const n = engine.purgeBy({ runtimeStatus, createdFrom, createdTo });
       return n === 0 ? json(404, { instancesDeleted: 0 }) : json(200, { instancesDeleted: n });
     }
@@ -176,7 +206,10 @@ async function route(engine: ClientApiEngine, req: ClientRequest): Promise<Clien
 
   if (segs.length === 2) {
     if (method === 'GET') {
-      const s = engine.getStatus(id, { showHistory: parseBool(q, 'showHistory'), showInput: parseBool(q, 'showInput') });
+      const s = engine.getStatus(id, {
+        showHistory: parseBool(q, 'showHistory'),
+        showInput: parseBool(q, 'showInput'),
+      });
       if (!s) return json(404, { error: `no instance with id '${id}'` });
       return json(statusCodeFor(s), s);
     }
@@ -202,7 +235,8 @@ async function route(engine: ClientApiEngine, req: ClientRequest): Promise<Clien
     const r = await engine.terminate(id, q.get('reason') ?? '');
     return outcome(r, id);
   }
-  if (['rewind', 'suspend', 'resume'].includes(op)) return bad(`${op} is not supported by the local durable engine`, 501);
+  if (['rewind', 'suspend', 'resume'].includes(op))
+    return bad(`${op} is not supported by the local durable engine`, 501);
   return bad(`unknown durable API path "${req.path}"`, 404);
 }
 

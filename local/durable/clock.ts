@@ -24,9 +24,12 @@ export const realClock: Clock = {
       if (delay > MAX_TIMEOUT_MS) {
         handle = setTimeout(arm, MAX_TIMEOUT_MS);
       } else {
-        handle = setTimeout(() => {
-          if (!cancelled) fn();
-        }, Math.max(0, delay));
+        handle = setTimeout(
+          () => {
+            if (!cancelled) fn();
+          },
+          Math.max(0, delay),
+        );
       }
       handle.unref();
     };

@@ -30,7 +30,12 @@ import { randomUUID } from 'node:crypto';
 import type { RegisteredFunction } from '../functions-core';
 import { PipelineError } from '../../shared/domain/errors';
 import { createLogger, type Logger } from '../../shared/log';
-import { clientData as buildClientData, handleClientRequest as routeClientRequest, type ClientRequest, type ClientResponse } from './client-api';
+import {
+  clientData as buildClientData,
+  handleClientRequest as routeClientRequest,
+  type ClientRequest,
+  type ClientResponse,
+} from './client-api';
 import { realClock, TestClock, type Clock } from './clock';
 import {
   ActionType,
@@ -46,7 +51,13 @@ import {
   MAXIMUM_SHORT_TIMER_MS,
   RuntimeStatus,
 } from './enums';
-import { HistoryStore, type ActivityRow, type InboxRow, type InstanceRow, type TimerRow } from './history-store';
+import {
+  HistoryStore,
+  type ActivityRow,
+  type InboxRow,
+  type InstanceRow,
+  type TimerRow,
+} from './history-store';
 
 export interface DurableEngineOptions {
   /** better-sqlite3 file (WAL); ':memory:' allowed in unit tests */
@@ -89,7 +100,10 @@ export interface FailureDetailsPayload {
   InnerFailure?: FailureDetailsPayload;
 }
 
-type HistoryEvent = { EventType: number; EventId: number; IsPlayed?: boolean; Timestamp: string } & Record<string, unknown>;
+type HistoryEvent = { EventType: number; EventId: number; IsPlayed?: boolean; Timestamp: string } & Record<
+  string,
+  unknown
+>;
 
 interface RetryState {
   first: number;
@@ -150,10 +164,23 @@ interface OrchestratorStateLike {
 
 /** Side effects decided by an episode, applied inside its transaction. */
 type Op =
-  | { kind: 'activity'; taskId: number; name: string; input: string | null; immediateFailure?: { reason: string; details: FailureDetailsPayload } }
+  | {
+      kind: 'activity';
+      taskId: number;
+      name: string;
+      input: string | null;
+      immediateFailure?: { reason: string; details: FailureDetailsPayload };
+    }
   | { kind: 'timer'; taskId: number; fireAt: number }
   | { kind: 'cancelTimer'; taskId: number }
-  | { kind: 'sub'; taskId: number; name: string; input: string | null; childId: string; immediateFailure?: { reason: string; details: FailureDetailsPayload } };
+  | {
+      kind: 'sub';
+      taskId: number;
+      name: string;
+      input: string | null;
+      childId: string;
+      immediateFailure?: { reason: string; details: FailureDetailsPayload };
+    };
 
 const emptyModel = (): Model => ({ nextId: 0, actionCount: 0, sigs: [], groups: [], open: {} });
 
@@ -172,7 +199,10 @@ function toJsonText(v: unknown, what: string): string | null {
   try {
     s = JSON.stringify(v);
   } catch (e) {
-    throw new PipelineError('DURABLE.NOT_SERIALIZABLE', `${what} is not JSON-serializable: ${(e as Error).message}`);
+    throw new PipelineError(
+      'DURABLE.NOT_SERIALIZABLE',
+      `${what} is not JSON-serializable: ${(e as Error).message}`,
+    );
   }
   return s === undefined ? null : s;
 }
@@ -215,13 +245,21 @@ export function failureFromThrown(err: unknown): FailureDetailsPayload {
           ErrorMessage: p.errorMessage,
           StackTrace: typeof p.stackTrace === 'string' ? p.stackTrace : err.stack,
           IsNonRetriable: p.isNonRetriable === true,
-          Properties: p.properties && typeof p.properties === 'object' ? (p.properties as Record<string, unknown>) : undefined,
+          Properties:
+            p.properties && typeof p.properties === 'object'
+              ? (p.properties as Record<string, unknown>)
+              : undefined,
         };
       }
     } catch {
       /* a plain message */
     }
-    return { ErrorType: err.name || 'Error', ErrorMessage: err.message, StackTrace: err.stack, IsNonRetriable: false };
+    return {
+      ErrorType: err.name || 'Error',
+      ErrorMessage: err.message,
+      StackTrace: err.stack,
+      IsNonRetriable: false,
+    };
   }
   const msg = typeof err === 'string' ? err : err === undefined ? 'undefined was thrown' : safeStringify(err);
   return { ErrorType: 'Error', ErrorMessage: msg, IsNonRetriable: false };
@@ -230,19 +268,33 @@ export function failureFromThrown(err: unknown): FailureDetailsPayload {
 const OUT_OF_PROC_LABEL = '$OutOfProcData$:';
 
 /** The orchestrator handler throws OrchestrationFailureError: "<x>\n\n$OutOfProcData$:<state JSON>". */
-function parseOrchestratorError(e: unknown): { message: string; details?: FailureDetailsPayload; customStatus?: unknown; hasCustomStatus: boolean } {
+function parseOrchestratorError(e: unknown): {
+  message: string;
+  details?: FailureDetailsPayload;
+  customStatus?: unknown;
+  hasCustomStatus: boolean;
+} {
   const raw = e instanceof Error ? e.message : String(e);
   const i = raw.indexOf(OUT_OF_PROC_LABEL);
   if (i >= 0) {
     try {
       const st = JSON.parse(raw.slice(i + OUT_OF_PROC_LABEL.length)) as OrchestratorStateLike;
       const message = typeof st.error === 'string' && st.error ? st.error : raw.slice(0, i).trim();
-      return { message, details: st.failureDetails, customStatus: st.customStatus, hasCustomStatus: 'customStatus' in st };
+      return {
+        message,
+        details: st.failureDetails,
+        customStatus: st.customStatus,
+        hasCustomStatus: 'customStatus' in st,
+      };
     } catch {
       /* fall through */
     }
   }
-  return { message: raw, details: e instanceof Error ? failureFromThrown(e) : undefined, hasCustomStatus: false };
+  return {
+    message: raw,
+    details: e instanceof Error ? failureFromThrown(e) : undefined,
+    hasCustomStatus: false,
+  };
 }
 
 function flattenActions(state: OrchestratorStateLike): ActionLike[] {
@@ -316,14 +368,19 @@ export class DurableEngine {
 
   /** Resumes pending work found in the database (crash recovery). */
   async start(): Promise<void> {
-    if (this.stopped) throw new PipelineError('DURABLE.STOPPED', 'the durable engine was stopped; create a new one');
+    if (this.stopped)
+      throw new PipelineError('DURABLE.STOPPED', 'the durable engine was stopped; create a new one');
     if (this.started) return;
     this.started = true;
     const timers = this.store.allTimers();
     const acts = this.store.allActivities();
     const work = this.store.instancesWithWork();
     if (timers.length || acts.length || work.length) {
-      this.log.info('durable engine resuming', { timers: timers.length, activities: acts.length, instancesWithWork: work.length });
+      this.log.info('durable engine resuming', {
+        timers: timers.length,
+        activities: acts.length,
+        instancesWithWork: work.length,
+      });
     }
     for (const t of timers) this.armTimer(t);
     for (const a of acts) this.enqueueActivity(a);
@@ -347,7 +404,10 @@ export class DurableEngine {
       }),
     ]);
     if (timer) clearTimeout(timer);
-    if (this.busy > 0) this.log.warn('durable engine stopped with work in flight; it resumes on the next start', { inFlight: this.busy });
+    if (this.busy > 0)
+      this.log.warn('durable engine stopped with work in flight; it resumes on the next start', {
+        inFlight: this.busy,
+      });
     this.detachSettler?.();
     this.store.close();
     for (const ws of this.completionWaiters.values()) for (const w of ws) w();
@@ -371,21 +431,31 @@ export class DurableEngine {
 
   async startNew(name: string, opts: { instanceId?: string; input?: unknown } = {}): Promise<string> {
     this.assertOpen();
-    if (typeof name !== 'string' || !name.trim()) throw new PipelineError('DURABLE.BAD_REQUEST', 'orchestrator name must be a non-empty string');
+    if (typeof name !== 'string' || !name.trim())
+      throw new PipelineError('DURABLE.BAD_REQUEST', 'orchestrator name must be a non-empty string');
     const fn = this.findFunction(name, 'orchestrationTrigger');
     if (!fn) {
-      throw new PipelineError('DURABLE.UNKNOWN_ORCHESTRATOR', `no orchestrator function named '${name}' is registered (registered: ${this.namesOf('orchestrationTrigger').join(', ') || 'none'})`);
+      throw new PipelineError(
+        'DURABLE.UNKNOWN_ORCHESTRATOR',
+        `no orchestrator function named '${name}' is registered (registered: ${this.namesOf('orchestrationTrigger').join(', ') || 'none'})`,
+      );
     }
     const id = opts.instanceId ?? randomUUID().replace(/-/g, '');
     if (typeof id !== 'string' || !INSTANCE_ID_RE.test(id) || id.trim() !== id) {
-      throw new PipelineError('DURABLE.INVALID_INSTANCE_ID', `instance id ${JSON.stringify(id)} is invalid: 1-256 characters, no '/', '\\', '#', '?', control characters or surrounding spaces`);
+      throw new PipelineError(
+        'DURABLE.INVALID_INSTANCE_ID',
+        `instance id ${JSON.stringify(id)} is invalid: 1-256 characters, no '/', '\\', '#', '?', control characters or surrounding spaces`,
+      );
     }
     const input = toJsonText(opts.input, 'orchestration input');
     const now = this.clock.now();
     this.store.tx(() => {
       const existing = this.store.getInstance(id);
       if (existing && !isTerminal(existing.status)) {
-        throw new PipelineError('DURABLE.INSTANCE_EXISTS', `an instance with id '${id}' already exists and is ${existing.status}; wait for it to finish or terminate it first`);
+        throw new PipelineError(
+          'DURABLE.INSTANCE_EXISTS',
+          `an instance with id '${id}' already exists and is ${existing.status}; wait for it to finish or terminate it first`,
+        );
       }
       if (existing) this.store.deleteInstance(id);
       this.createInstanceRow(id, fn.metadata.name, input, now, null);
@@ -395,14 +465,25 @@ export class DurableEngine {
     return id;
   }
 
-  getStatus(instanceId: string, opts: { showHistory?: boolean; showInput?: boolean } = {}): DurableStatus | undefined {
+  getStatus(
+    instanceId: string,
+    opts: { showHistory?: boolean; showInput?: boolean } = {},
+  ): DurableStatus | undefined {
     this.assertOpen();
     const row = this.store.getInstance(instanceId);
     if (!row) return undefined;
     return this.toStatus(row, opts.showHistory ?? false, opts.showInput ?? true);
   }
 
-  listInstances(filter: { runtimeStatus?: string[]; createdFrom?: Date; createdTo?: Date; top?: number; continuationToken?: string } = {}): {
+  listInstances(
+    filter: {
+      runtimeStatus?: string[];
+      createdFrom?: Date;
+      createdTo?: Date;
+      top?: number;
+      continuationToken?: string;
+    } = {},
+  ): {
     instances: DurableStatus[];
     continuationToken?: string;
   } {
@@ -410,11 +491,16 @@ export class DurableEngine {
     let afterSeq: number | undefined;
     if (filter.continuationToken) {
       try {
-        const parsed = JSON.parse(Buffer.from(filter.continuationToken, 'base64url').toString('utf8')) as { after?: unknown };
+        const parsed = JSON.parse(Buffer.from(filter.continuationToken, 'base64url').toString('utf8')) as {
+          after?: unknown;
+        };
         if (typeof parsed.after !== 'number') throw new Error('no position');
         afterSeq = parsed.after;
       } catch {
-        throw new PipelineError('DURABLE.BAD_REQUEST', 'the continuation token is not one this engine issued');
+        throw new PipelineError(
+          'DURABLE.BAD_REQUEST',
+          'the continuation token is not one this engine issued',
+        );
       }
     }
     const top = filter.top ?? this.pageSize;
@@ -429,20 +515,32 @@ export class DurableEngine {
     const more = rows.length > top;
     return {
       instances: page.map((r) => this.toStatus(r, false, true)),
-      continuationToken: more ? Buffer.from(JSON.stringify({ after: page[page.length - 1].seq })).toString('base64url') : undefined,
+      continuationToken: more
+        ? Buffer.from(JSON.stringify({ after: page[page.length - 1].seq })).toString('base64url')
+        : undefined,
     };
   }
 
-  async raiseEvent(instanceId: string, eventName: string, data: unknown): Promise<'accepted' | 'not-found' | 'gone'> {
+  async raiseEvent(
+    instanceId: string,
+    eventName: string,
+    data: unknown,
+  ): Promise<'accepted' | 'not-found' | 'gone'> {
     this.assertOpen();
-    if (typeof eventName !== 'string' || !eventName.trim()) throw new PipelineError('DURABLE.BAD_REQUEST', 'event name must be a non-empty string');
+    if (typeof eventName !== 'string' || !eventName.trim())
+      throw new PipelineError('DURABLE.BAD_REQUEST', 'event name must be a non-empty string');
     const input = toJsonText(data, `event '${eventName}' data`);
     const now = this.clock.now();
     const r = this.store.tx(() => {
       const row = this.store.getInstance(instanceId);
       if (!row) return 'not-found' as const;
       if (isTerminal(row.status)) return 'gone' as const;
-      const ev: Record<string, unknown> = { EventType: HistoryEventType.EventRaised, EventId: -1, Timestamp: iso(now), Name: eventName };
+      const ev: Record<string, unknown> = {
+        EventType: HistoryEventType.EventRaised,
+        EventId: -1,
+        Timestamp: iso(now),
+        Name: eventName,
+      };
       if (input !== null) ev.Input = input;
       this.store.addInbox(instanceId, null, 'event', ev, now);
       return 'accepted' as const;
@@ -475,7 +573,10 @@ export class DurableEngine {
       const row = this.store.getInstance(instanceId);
       if (!row) return 0;
       if (!isTerminal(row.status)) {
-        throw new PipelineError('DURABLE.INSTANCE_RUNNING', `instance '${instanceId}' is ${row.status}; only finished instances can be purged (terminate it first)`);
+        throw new PipelineError(
+          'DURABLE.INSTANCE_RUNNING',
+          `instance '${instanceId}' is ${row.status}; only finished instances can be purged (terminate it first)`,
+        );
       }
       return this.store.deleteInstance(instanceId);
     });
@@ -488,7 +589,13 @@ export class DurableEngine {
       let n = 0;
       let after: number | undefined;
       for (;;) {
-        const rows = this.store.listInstances({ statuses: filter.runtimeStatus, createdFrom: filter.createdFrom?.getTime(), createdTo: filter.createdTo?.getTime(), afterSeq: after, limit: 500 });
+        const rows = this.store.listInstances({
+          statuses: filter.runtimeStatus,
+          createdFrom: filter.createdFrom?.getTime(),
+          createdTo: filter.createdTo?.getTime(),
+          afterSeq: after,
+          limit: 500,
+        });
         if (rows.length === 0) break;
         for (const r of rows) if (isTerminal(r.status)) n += this.store.deleteInstance(r.instance_id);
         after = rows[rows.length - 1].seq;
@@ -507,13 +614,19 @@ export class DurableEngine {
       const timer = setTimeout(() => {
         remove();
         const s = this.store.db.open ? this.getStatus(instanceId) : undefined;
-        reject(new PipelineError('DURABLE.WAIT_TIMEOUT', `instance '${instanceId}' did not finish within ${timeoutMs} ms (status ${s?.runtimeStatus ?? 'unknown'})`));
+        reject(
+          new PipelineError(
+            'DURABLE.WAIT_TIMEOUT',
+            `instance '${instanceId}' did not finish within ${timeoutMs} ms (status ${s?.runtimeStatus ?? 'unknown'})`,
+          ),
+        );
       }, timeoutMs);
       timer.unref();
       const waiter = () => {
         clearTimeout(timer);
         remove();
-        if (!this.store.db.open) return reject(new PipelineError('DURABLE.STOPPED', 'the durable engine stopped'));
+        if (!this.store.db.open)
+          return reject(new PipelineError('DURABLE.STOPPED', 'the durable engine stopped'));
         const s = this.getStatus(instanceId);
         if (!s) return reject(new PipelineError('DURABLE.NOT_FOUND', `instance '${instanceId}' was purged`));
         resolve(s);
@@ -546,14 +659,24 @@ export class DurableEngine {
 
   private triggerBinding(fn: RegisteredFunction): { type: string; name: string } | undefined {
     for (const b of Object.values(fn.metadata.bindings ?? {})) {
-      if (b && (b.type === 'orchestrationTrigger' || b.type === 'activityTrigger' || b.type === 'entityTrigger')) return b as unknown as { type: string; name: string };
+      if (
+        b &&
+        (b.type === 'orchestrationTrigger' || b.type === 'activityTrigger' || b.type === 'entityTrigger')
+      )
+        return b as unknown as { type: string; name: string };
     }
     return undefined;
   }
 
-  private findFunction(name: string, type: 'orchestrationTrigger' | 'activityTrigger'): RegisteredFunction | undefined {
+  private findFunction(
+    name: string,
+    type: 'orchestrationTrigger' | 'activityTrigger',
+  ): RegisteredFunction | undefined {
     const fns = this.opts.functions().filter((f) => this.triggerBinding(f)?.type === type);
-    return fns.find((f) => f.metadata.name === name) ?? fns.find((f) => f.metadata.name.toLowerCase() === name.toLowerCase());
+    return (
+      fns.find((f) => f.metadata.name === name) ??
+      fns.find((f) => f.metadata.name.toLowerCase() === name.toLowerCase())
+    );
   }
 
   private namesOf(type: string): string[] {
@@ -564,7 +687,13 @@ export class DurableEngine {
       .sort();
   }
 
-  private createInstanceRow(id: string, name: string, input: string | null, now: number, parent: { id: string; taskId: number; generation: number } | null): void {
+  private createInstanceRow(
+    id: string,
+    name: string,
+    input: string | null,
+    now: number,
+    parent: { id: string; taskId: number; generation: number } | null,
+  ): void {
     this.store.insertInstance({
       instance_id: id,
       name,
@@ -582,9 +711,16 @@ export class DurableEngine {
       parent_generation: parent?.generation ?? null,
       model: JSON.stringify(emptyModel()),
     });
-    const ev: Record<string, unknown> = { EventType: HistoryEventType.ExecutionStarted, EventId: -1, Timestamp: iso(now), Name: name, Version: '' };
+    const ev: Record<string, unknown> = {
+      EventType: HistoryEventType.ExecutionStarted,
+      EventId: -1,
+      Timestamp: iso(now),
+      Name: name,
+      Version: '',
+    };
     if (input !== null) ev.Input = input;
-    if (parent) ev.ParentInstance = { OrchestrationInstance: { InstanceId: parent.id }, TaskScheduleId: parent.taskId };
+    if (parent)
+      ev.ParentInstance = { OrchestrationInstance: { InstanceId: parent.id }, TaskScheduleId: parent.taskId };
     this.store.addInbox(id, 0, 'start', ev, now);
   }
 
@@ -630,7 +766,10 @@ export class DurableEngine {
         try {
           progressed = await this.episode(instanceId);
         } catch (e) {
-          this.log.error('durable episode failed unexpectedly', { instanceId, error: e instanceof Error ? e.message : String(e) });
+          this.log.error('durable episode failed unexpectedly', {
+            instanceId,
+            error: e instanceof Error ? e.message : String(e),
+          });
           this.failAfterEngineError(instanceId, e);
           progressed = false;
         }
@@ -653,10 +792,22 @@ export class DurableEngine {
       if (!row || isTerminal(row.status)) return;
       const message = `[DURABLE.ENGINE_ERROR] the local durable engine failed while running '${row.name}': ${e instanceof Error ? e.message : String(e)}`;
       const now = this.clock.now();
-      const done = this.store.tx(() => this.finish(row, RuntimeStatus.Failed, JSON.stringify(`Orchestrator function '${row.name}' failed: ${message}`), { ErrorType: 'Error', ErrorMessage: message, IsNonRetriable: true }, Math.max(now, row.last_ts), []));
+      const done = this.store.tx(() =>
+        this.finish(
+          row,
+          RuntimeStatus.Failed,
+          JSON.stringify(`Orchestrator function '${row.name}' failed: ${message}`),
+          { ErrorType: 'Error', ErrorMessage: message, IsNonRetriable: true },
+          Math.max(now, row.last_ts),
+          [],
+        ),
+      );
       this.afterFinish(done);
     } catch (e2) {
-      this.log.error('durable engine could not record a failure', { instanceId, error: e2 instanceof Error ? e2.message : String(e2) });
+      this.log.error('durable engine could not record a failure', {
+        instanceId,
+        error: e2 instanceof Error ? e2.message : String(e2),
+      });
     }
   }
 
@@ -683,7 +834,19 @@ export class DurableEngine {
       this.store.deleteTimer(t.id);
       const inst = this.store.getInstance(t.instance_id);
       if (!inst || inst.generation !== t.generation || isTerminal(inst.status)) return undefined;
-      this.store.addInbox(t.instance_id, t.generation, 'completion', { EventType: HistoryEventType.TimerFired, EventId: -1, Timestamp: iso(now), TimerId: t.task_id, FireAt: iso(t.fire_at) }, now);
+      this.store.addInbox(
+        t.instance_id,
+        t.generation,
+        'completion',
+        {
+          EventType: HistoryEventType.TimerFired,
+          EventId: -1,
+          Timestamp: iso(now),
+          TimerId: t.task_id,
+          FireAt: iso(t.fire_at),
+        },
+        now,
+      );
       return t.instance_id;
     });
     if (instanceId) {
@@ -712,9 +875,17 @@ export class DurableEngine {
     }
   }
 
-  private contextFor(fn: RegisteredFunction, instanceId: string, isOrchestrator: boolean, replaying: () => boolean): InvocationContext {
+  private contextFor(
+    fn: RegisteredFunction,
+    instanceId: string,
+    isOrchestrator: boolean,
+    replaying: () => boolean,
+  ): InvocationContext {
     const bindings = Object.values(fn.metadata.bindings ?? {});
-    const trigger = this.triggerBinding(fn) ?? { type: isOrchestrator ? 'orchestrationTrigger' : 'activityTrigger', name: 'context' };
+    const trigger = this.triggerBinding(fn) ?? {
+      type: isOrchestrator ? 'orchestrationTrigger' : 'activityTrigger',
+      name: 'context',
+    };
     const extraInputs = bindings.filter((b) => b !== (trigger as unknown) && b.direction === 'in');
     const extraOutputs = bindings.filter((b) => b.direction === 'out');
     const log = this.log;
@@ -724,10 +895,16 @@ export class DurableEngine {
     return new InvocationContext({
       invocationId,
       functionName,
-      options: { trigger: trigger as never, extraInputs: extraInputs as never, extraOutputs: extraOutputs as never },
+      options: {
+        trigger: trigger as never,
+        extraInputs: extraInputs as never,
+        extraOutputs: extraOutputs as never,
+      },
       logHandler: (level, ...args) => {
         if (isOrchestrator && replaying() && !verbose) return;
-        const msg = args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : safeStringify(a))).join(' ');
+        const msg = args
+          .map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.message : safeStringify(a)))
+          .join(' ');
         const fields = { instanceId, function: functionName, invocationId };
         if (level === 'error' || level === 'critical') log.error(msg, fields);
         else if (level === 'warning') log.warn(msg, fields);
@@ -762,7 +939,11 @@ export class DurableEngine {
           try {
             resultText = JSON.stringify(out === undefined ? null : out);
           } catch (e) {
-            failure = { ErrorType: 'Error', ErrorMessage: `[DURABLE.NOT_SERIALIZABLE] the result of activity '${row.name}' is not JSON-serializable: ${(e as Error).message}`, IsNonRetriable: true };
+            failure = {
+              ErrorType: 'Error',
+              ErrorMessage: `[DURABLE.NOT_SERIALIZABLE] the result of activity '${row.name}' is not JSON-serializable: ${(e as Error).message}`,
+              IsNonRetriable: true,
+            };
           }
         } catch (e) {
           failure = failureFromThrown(e);
@@ -779,8 +960,22 @@ export class DurableEngine {
       const inst = this.store.getInstance(row.instance_id);
       if (!inst || inst.generation !== row.generation || isTerminal(inst.status)) return false;
       const ev: Record<string, unknown> = failure
-        ? { EventType: HistoryEventType.TaskFailed, EventId: -1, Timestamp: iso(now), TaskScheduledId: row.task_id, Reason: reason, Details: failure.StackTrace ?? '', FailureDetails: failure }
-        : { EventType: HistoryEventType.TaskCompleted, EventId: -1, Timestamp: iso(now), TaskScheduledId: row.task_id, Result: resultText };
+        ? {
+            EventType: HistoryEventType.TaskFailed,
+            EventId: -1,
+            Timestamp: iso(now),
+            TaskScheduledId: row.task_id,
+            Reason: reason,
+            Details: failure.StackTrace ?? '',
+            FailureDetails: failure,
+          }
+        : {
+            EventType: HistoryEventType.TaskCompleted,
+            EventId: -1,
+            Timestamp: iso(now),
+            TaskScheduledId: row.task_id,
+            Result: resultText,
+          };
       this.store.addInbox(row.instance_id, row.generation, 'completion', ev, now);
       return true;
     });
@@ -836,7 +1031,9 @@ export class DurableEngine {
     const scheduledEvents: HistoryEvent[] = [];
 
     if (row.kind === 'completion') {
-      const taskId = (event.EventType === HistoryEventType.TimerFired ? event.TimerId : event.TaskScheduledId) as number;
+      const taskId = (
+        event.EventType === HistoryEventType.TimerFired ? event.TimerId : event.TaskScheduledId
+      ) as number;
       const ref = model.open[String(taskId)];
       if (!ref) {
         // a cancelled timer or a stale completion: nothing waits for it
@@ -849,7 +1046,11 @@ export class DurableEngine {
     event.Timestamp = event.Timestamp ?? iso(ts);
 
     const fn = this.findFunction(inst.name, 'orchestrationTrigger');
-    const orchestratorStarted: HistoryEvent = { EventType: HistoryEventType.OrchestratorStarted, EventId: -1, Timestamp: iso(ts) };
+    const orchestratorStarted: HistoryEvent = {
+      EventType: HistoryEventType.OrchestratorStarted,
+      EventId: -1,
+      Timestamp: iso(ts),
+    };
     const newEvents: HistoryEvent[] = [orchestratorStarted, event];
 
     if (!fn) {
@@ -857,17 +1058,29 @@ export class DurableEngine {
       const done = this.store.tx(() => {
         this.store.deleteInbox(row.id);
         this.store.appendHistory(instanceId, newEvents);
-        return this.finish(inst, RuntimeStatus.Failed, JSON.stringify(`Orchestrator function '${inst.name}' failed: ${message}`), { ErrorType: 'Error', ErrorMessage: message, IsNonRetriable: true }, ts, []);
+        return this.finish(
+          inst,
+          RuntimeStatus.Failed,
+          JSON.stringify(`Orchestrator function '${inst.name}' failed: ${message}`),
+          { ErrorType: 'Error', ErrorMessage: message, IsNonRetriable: true },
+          ts,
+          [],
+        );
       });
       this.afterFinish(done);
       return true;
     }
 
     // ---- run the real orchestrator handler
-    const history = [...stored.map((t) => ({ ...(JSON.parse(t) as HistoryEvent), IsPlayed: true })), ...newEvents.map((e) => ({ ...JSON.parse(JSON.stringify(e)), IsPlayed: false }))];
+    const history = [
+      ...stored.map((t) => ({ ...(JSON.parse(t) as HistoryEvent), IsPlayed: true })),
+      ...newEvents.map((e) => ({ ...JSON.parse(JSON.stringify(e)), IsPlayed: false })),
+    ];
     const input = parseJsonText(inst.input);
     const holder: { ctx?: InvocationContext } = {};
-    const ctx = this.contextFor(fn, instanceId, true, () => Boolean((holder.ctx as unknown as { df?: { isReplaying?: boolean } } | undefined)?.df?.isReplaying));
+    const ctx = this.contextFor(fn, instanceId, true, () =>
+      Boolean((holder.ctx as unknown as { df?: { isReplaying?: boolean } } | undefined)?.df?.isReplaying),
+    );
     holder.ctx = ctx;
     const trigger = {
       history,
@@ -889,7 +1102,9 @@ export class DurableEngine {
     try {
       const r = (await fn.handler(trigger, ctx)) as OrchestratorStateLike | undefined;
       if (!r || typeof r !== 'object' || !Array.isArray(r.actions)) {
-        failure = { message: `[DURABLE.BAD_ORCHESTRATOR_RESULT] '${inst.name}' did not return an orchestrator state; register orchestrators with df.app.orchestration(name, function* (context) {...})` };
+        failure = {
+          message: `[DURABLE.BAD_ORCHESTRATOR_RESULT] '${inst.name}' did not return an orchestrator state; register orchestrators with df.app.orchestration(name, function* (context) {...})`,
+        };
       } else {
         state = r;
         customStatus = r.customStatus;
@@ -930,10 +1145,15 @@ export class DurableEngine {
       actionCount = flat.length;
       const unsupported = flat.find((a) => UNSUPPORTED[a.actionType] !== undefined);
       if (unsupported) {
-        failure = { message: `[DURABLE.UNSUPPORTED_ACTION] '${inst.name}' uses ${UNSUPPORTED[unsupported.actionType]}, which the local durable engine does not support (entities and durable HTTP are not available locally)` };
+        failure = {
+          message: `[DURABLE.UNSUPPORTED_ACTION] '${inst.name}' uses ${UNSUPPORTED[unsupported.actionType]}, which the local durable engine does not support (entities and durable HTTP are not available locally)`,
+        };
       } else {
         const sigs = model.sigs ?? [];
-        const diverged = flat.length < model.actionCount ? model.actionCount : sigs.findIndex((sig, i) => i < flat.length && actionSignature(flat[i]) !== sig);
+        const diverged =
+          flat.length < model.actionCount
+            ? model.actionCount
+            : sigs.findIndex((sig, i) => i < flat.length && actionSignature(flat[i]) !== sig);
         if (diverged >= 0) {
           const now = flat[diverged] ? actionSignature(flat[diverged]) : 'nothing';
           failure = {
@@ -951,7 +1171,8 @@ export class DurableEngine {
       }
       if (!failure) {
         this.cancelTimers(model, flat, ops);
-        const seq = (ctx as unknown as { df?: { taskOrchestratorExecutor?: { sequenceNumber?: unknown } } }).df?.taskOrchestratorExecutor?.sequenceNumber;
+        const seq = (ctx as unknown as { df?: { taskOrchestratorExecutor?: { sequenceNumber?: unknown } } })
+          .df?.taskOrchestratorExecutor?.sequenceNumber;
         if (!state.isDone && !model.returned && typeof seq === 'number' && seq !== model.nextId) {
           failure = {
             message: `[DURABLE.REPLAY_MISMATCH] the orchestrator numbered ${seq} tasks but the local engine expected ${model.nextId}; the orchestration would hang. Is '${inst.name}' deterministic (same yields in the same order on every replay)?`,
@@ -978,12 +1199,22 @@ export class DurableEngine {
     }
 
     if (this.verbose) {
-      this.log.debug('orchestrator episode', { instanceId, function: inst.name, delivered: historyEventName(event.EventType), historyLength: history.length, actions: actionCount, newOps: ops.length, durationMs: episodeMs });
+      this.log.debug('orchestrator episode', {
+        instanceId,
+        function: inst.name,
+        delivered: historyEventName(event.EventType),
+        historyLength: history.length,
+        actions: actionCount,
+        newOps: ops.length,
+        durationMs: episodeMs,
+      });
     }
 
     // ---- commit
     if (!this.store.db.open) return false;
-    const endEvents: HistoryEvent[] = [{ EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, Timestamp: iso(ts) }];
+    const endEvents: HistoryEvent[] = [
+      { EventType: HistoryEventType.OrchestratorCompleted, EventId: -1, Timestamp: iso(ts) },
+    ];
 
     if (failure) {
       const message = failure.message;
@@ -993,7 +1224,14 @@ export class DurableEngine {
         this.store.deleteInbox(row.id);
         this.store.appendHistory(instanceId, [...newEvents, ...endEvents]);
         if (customText !== undefined) this.store.updateInstance(instanceId, { custom_status: customText });
-        return this.finish(inst, RuntimeStatus.Failed, JSON.stringify(`Orchestrator function '${inst.name}' failed: ${message}`), details, ts, []);
+        return this.finish(
+          inst,
+          RuntimeStatus.Failed,
+          JSON.stringify(`Orchestrator function '${inst.name}' failed: ${message}`),
+          details,
+          ts,
+          [],
+        );
       });
       this.afterFinish(done);
       return true;
@@ -1018,7 +1256,13 @@ export class DurableEngine {
           model: JSON.stringify(emptyModel()),
           ...(customText !== undefined ? { custom_status: customText } : {}),
         });
-        const ev: Record<string, unknown> = { EventType: HistoryEventType.ExecutionStarted, EventId: -1, Timestamp: iso(ts), Name: inst.name, Version: '' };
+        const ev: Record<string, unknown> = {
+          EventType: HistoryEventType.ExecutionStarted,
+          EventId: -1,
+          Timestamp: iso(ts),
+          Name: inst.name,
+          Version: '',
+        };
         if (continueInput !== null) ev.Input = continueInput;
         this.store.addInbox(instanceId, gen, 'start', ev, now);
         return timerIds;
@@ -1069,7 +1313,12 @@ export class DurableEngine {
           };
           activities.push({ id: this.store.addActivity(a), ...a });
         } else if (op.kind === 'timer') {
-          const t = { instance_id: instanceId, generation: inst.generation, task_id: op.taskId, fire_at: op.fireAt };
+          const t = {
+            instance_id: instanceId,
+            generation: inst.generation,
+            task_id: op.taskId,
+            fire_at: op.fireAt,
+          };
           armed.push({ id: this.store.addTimer(t), ...t });
         } else if (op.kind === 'cancelTimer') {
           cancelledRowIds.push(...this.store.deleteTimerByTask(instanceId, inst.generation, op.taskId));
@@ -1085,11 +1334,27 @@ export class DurableEngine {
         model: JSON.stringify(model),
         ...(customText !== undefined ? { custom_status: customText } : {}),
       });
-      if (finalStatus) return this.finish({ ...inst, status: RuntimeStatus.Running }, finalStatus, output, undefined, ts, []);
-      return { instanceId, parentKick: undefined as string | undefined, removedTimers: [] as number[], status: RuntimeStatus.Running, name: inst.name, createdAt: inst.created_at };
+      if (finalStatus)
+        return this.finish(
+          { ...inst, status: RuntimeStatus.Running },
+          finalStatus,
+          output,
+          undefined,
+          ts,
+          [],
+        );
+      return {
+        instanceId,
+        parentKick: undefined as string | undefined,
+        removedTimers: [] as number[],
+        status: RuntimeStatus.Running,
+        name: inst.name,
+        createdAt: inst.created_at,
+      };
     });
     if (!result) return true;
-    if (inst.status === RuntimeStatus.Pending) this.log.info('orchestration started', { instanceId, function: inst.name });
+    if (inst.status === RuntimeStatus.Pending)
+      this.log.info('orchestration started', { instanceId, function: inst.name });
     this.disarm(cancelledRowIds);
     for (const t of armed) this.armTimer(t);
     for (const a of activities) this.enqueueActivity(a);
@@ -1104,15 +1369,29 @@ export class DurableEngine {
   }
 
   /** The library allocates ids itself while processing some completions; mirror it. */
-  private mirrorDynamicIds(model: Model, ref: TaskRef, event: HistoryEvent, ts: number, ops: Op[], scheduled: HistoryEvent[], inst: InstanceRow): void {
+  private mirrorDynamicIds(
+    model: Model,
+    ref: TaskRef,
+    event: HistoryEvent,
+    ts: number,
+    ops: Op[],
+    scheduled: HistoryEvent[],
+    inst: InstanceRow,
+  ): void {
     const g = model.groups[ref.g];
     if (!g || g.canceled) return;
-    const failed = event.EventType === HistoryEventType.TaskFailed || event.EventType === HistoryEventType.SubOrchestrationInstanceFailed;
+    const failed =
+      event.EventType === HistoryEventType.TaskFailed ||
+      event.EventType === HistoryEventType.SubOrchestrationInstanceFailed;
     if (g.retry) {
       const r = g.retry;
       if (ref.role === 'attempt') {
         if (!failed) return;
-        r.lastFailure = (event.FailureDetails as FailureDetailsPayload | undefined) ?? { ErrorType: 'Error', ErrorMessage: String(event.Reason ?? 'failed'), IsNonRetriable: false };
+        r.lastFailure = (event.FailureDetails as FailureDetailsPayload | undefined) ?? {
+          ErrorType: 'Error',
+          ErrorMessage: String(event.Reason ?? 'failed'),
+          IsNonRetriable: false,
+        };
         r.lastReason = typeof event.Reason === 'string' ? event.Reason : r.lastFailure.ErrorMessage;
         const attemptsMade = r.attemptNumber;
         r.attemptNumber++;
@@ -1120,13 +1399,24 @@ export class DurableEngine {
         model.open[String(id)] = { g: ref.g, role: 'retryTimer' };
         const fireAt = ts + this.retryDelay(r, attemptsMade, ts);
         ops.push({ kind: 'timer', taskId: id, fireAt });
-        scheduled.push({ EventType: HistoryEventType.TimerCreated, EventId: id, Timestamp: iso(ts), FireAt: iso(fireAt) });
+        scheduled.push({
+          EventType: HistoryEventType.TimerCreated,
+          EventId: id,
+          Timestamp: iso(ts),
+          FireAt: iso(fireAt),
+        });
       } else if (ref.role === 'retryTimer') {
         if (r.attemptNumber > r.max) return; // the library now fails the task with the last error
         const id = model.nextId++;
         model.open[String(id)] = { g: ref.g, role: 'attempt' };
         const expired = r.timeout > 0 && ts >= r.firstAttemptAt + r.timeout;
-        const immediateFailure = expired && r.lastFailure ? { reason: `${r.lastReason ?? r.lastFailure.ErrorMessage} (retry timeout of ${r.timeout} ms expired)`, details: r.lastFailure } : undefined;
+        const immediateFailure =
+          expired && r.lastFailure
+            ? {
+                reason: `${r.lastReason ?? r.lastFailure.ErrorMessage} (retry timeout of ${r.timeout} ms expired)`,
+                details: r.lastFailure,
+              }
+            : undefined;
         this.scheduleAttempt(g, id, ts, ops, scheduled, inst, immediateFailure);
       }
       return;
@@ -1136,7 +1426,12 @@ export class DurableEngine {
       model.open[String(id)] = { g: ref.g, role: 'timer' };
       const next = g.fireAt - ts > MAXIMUM_SHORT_TIMER_MS ? ts + LONG_RUNNING_TIMER_INTERVAL_MS : g.fireAt;
       ops.push({ kind: 'timer', taskId: id, fireAt: next });
-      scheduled.push({ EventType: HistoryEventType.TimerCreated, EventId: id, Timestamp: iso(ts), FireAt: iso(next) });
+      scheduled.push({
+        EventType: HistoryEventType.TimerCreated,
+        EventId: id,
+        Timestamp: iso(ts),
+        FireAt: iso(next),
+      });
     }
   }
 
@@ -1150,22 +1445,61 @@ export class DurableEngine {
     return Math.round(d);
   }
 
-  private scheduleAttempt(g: Group, id: number, ts: number, ops: Op[], scheduled: HistoryEvent[], inst: InstanceRow, immediateFailure?: { reason: string; details: FailureDetailsPayload }): void {
+  private scheduleAttempt(
+    g: Group,
+    id: number,
+    ts: number,
+    ops: Op[],
+    scheduled: HistoryEvent[],
+    inst: InstanceRow,
+    immediateFailure?: { reason: string; details: FailureDetailsPayload },
+  ): void {
     if (g.kind === 'activity') {
-      ops.push({ kind: 'activity', taskId: id, name: g.name as string, input: g.input ?? null, immediateFailure });
-      const ev: HistoryEvent = { EventType: HistoryEventType.TaskScheduled, EventId: id, Timestamp: iso(ts), Name: g.name };
+      ops.push({
+        kind: 'activity',
+        taskId: id,
+        name: g.name as string,
+        input: g.input ?? null,
+        immediateFailure,
+      });
+      const ev: HistoryEvent = {
+        EventType: HistoryEventType.TaskScheduled,
+        EventId: id,
+        Timestamp: iso(ts),
+        Name: g.name,
+      };
       if (g.input !== null && g.input !== undefined) ev.Input = g.input;
       scheduled.push(ev);
     } else {
       const childId = g.childId ?? `${inst.instance_id}:${id}`;
-      ops.push({ kind: 'sub', taskId: id, name: g.name as string, input: g.input ?? null, childId, immediateFailure });
-      const ev: HistoryEvent = { EventType: HistoryEventType.SubOrchestrationInstanceCreated, EventId: id, Timestamp: iso(ts), Name: g.name, InstanceId: childId };
+      ops.push({
+        kind: 'sub',
+        taskId: id,
+        name: g.name as string,
+        input: g.input ?? null,
+        childId,
+        immediateFailure,
+      });
+      const ev: HistoryEvent = {
+        EventType: HistoryEventType.SubOrchestrationInstanceCreated,
+        EventId: id,
+        Timestamp: iso(ts),
+        Name: g.name,
+        InstanceId: childId,
+      };
       if (g.input !== null && g.input !== undefined) ev.Input = g.input;
       scheduled.push(ev);
     }
   }
 
-  private scheduleNewActions(model: Model, flat: ActionLike[], ts: number, inst: InstanceRow, ops: Op[], scheduled: HistoryEvent[]): void {
+  private scheduleNewActions(
+    model: Model,
+    flat: ActionLike[],
+    ts: number,
+    inst: InstanceRow,
+    ops: Op[],
+    scheduled: HistoryEvent[],
+  ): void {
     for (let i = model.actionCount; i < flat.length; i++) {
       const a = flat[i];
       switch (a.actionType) {
@@ -1173,12 +1507,22 @@ export class DurableEngine {
         case ActionType.CallActivityWithRetry:
         case ActionType.CallSubOrchestrator:
         case ActionType.CallSubOrchestratorWithRetry: {
-          const isSub = a.actionType === ActionType.CallSubOrchestrator || a.actionType === ActionType.CallSubOrchestratorWithRetry;
+          const isSub =
+            a.actionType === ActionType.CallSubOrchestrator ||
+            a.actionType === ActionType.CallSubOrchestratorWithRetry;
           const name = String(a.functionName);
           const rawInput = isSub ? a.input : decodeProcessedInput(a.input);
-          const g: Group = { kind: isSub ? 'sub' : 'activity', actionIndex: i, name, input: toJsonText(rawInput, `input of '${name}'`) };
+          const g: Group = {
+            kind: isSub ? 'sub' : 'activity',
+            actionIndex: i,
+            name,
+            input: toJsonText(rawInput, `input of '${name}'`),
+          };
           if (isSub && typeof a.instanceId === 'string' && a.instanceId) g.childId = a.instanceId;
-          if (a.actionType === ActionType.CallActivityWithRetry || a.actionType === ActionType.CallSubOrchestratorWithRetry) {
+          if (
+            a.actionType === ActionType.CallActivityWithRetry ||
+            a.actionType === ActionType.CallSubOrchestratorWithRetry
+          ) {
             const ro = (a.retryOptions ?? {}) as Record<string, unknown>;
             const num = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
             g.retry = {
@@ -1199,7 +1543,8 @@ export class DurableEngine {
         }
         case ActionType.CreateTimer: {
           const fireAt = new Date(a.fireAt as string | Date).getTime();
-          if (Number.isNaN(fireAt)) throw new Error(`[DURABLE.BAD_TIMER] '${inst.name}' created a timer without a valid fireAt`);
+          if (Number.isNaN(fireAt))
+            throw new Error(`[DURABLE.BAD_TIMER] '${inst.name}' created a timer without a valid fireAt`);
           const long = fireAt - ts > MAXIMUM_SHORT_TIMER_MS;
           const g: Group = { kind: 'timer', actionIndex: i, fireAt, long, canceled: a.isCanceled === true };
           model.groups.push(g);
@@ -1208,14 +1553,21 @@ export class DurableEngine {
           model.open[String(id)] = { g: model.groups.length - 1, role: 'timer' };
           const first = long ? ts + LONG_RUNNING_TIMER_INTERVAL_MS : fireAt;
           ops.push({ kind: 'timer', taskId: id, fireAt: first });
-          scheduled.push({ EventType: HistoryEventType.TimerCreated, EventId: id, Timestamp: iso(ts), FireAt: iso(first) });
+          scheduled.push({
+            EventType: HistoryEventType.TimerCreated,
+            EventId: id,
+            Timestamp: iso(ts),
+            FireAt: iso(first),
+          });
           break;
         }
         case ActionType.WaitForExternalEvent:
         case ActionType.ContinueAsNew:
           break;
         default:
-          throw new Error(`[DURABLE.UNSUPPORTED_ACTION] '${inst.name}' returned an action of unknown type ${a.actionType}`);
+          throw new Error(
+            `[DURABLE.UNSUPPORTED_ACTION] '${inst.name}' returned an action of unknown type ${a.actionType}`,
+          );
       }
     }
     model.actionCount = Math.max(model.actionCount, flat.length);
@@ -1237,9 +1589,27 @@ export class DurableEngine {
   }
 
   /** Inside a transaction: creates the child instance of a sub-orchestration (or reports its failure). */
-  private createChild(parent: InstanceRow, op: Extract<Op, { kind: 'sub' }>, now: number): string | undefined {
+  private createChild(
+    parent: InstanceRow,
+    op: Extract<Op, { kind: 'sub' }>,
+    now: number,
+  ): string | undefined {
     const fail = (reason: string, details: FailureDetailsPayload) => {
-      this.store.addInbox(parent.instance_id, parent.generation, 'completion', { EventType: HistoryEventType.SubOrchestrationInstanceFailed, EventId: -1, Timestamp: iso(now), TaskScheduledId: op.taskId, Reason: reason, Details: details.StackTrace ?? '', FailureDetails: details }, now);
+      this.store.addInbox(
+        parent.instance_id,
+        parent.generation,
+        'completion',
+        {
+          EventType: HistoryEventType.SubOrchestrationInstanceFailed,
+          EventId: -1,
+          Timestamp: iso(now),
+          TaskScheduledId: op.taskId,
+          Reason: reason,
+          Details: details.StackTrace ?? '',
+          FailureDetails: details,
+        },
+        now,
+      );
       return parent.instance_id;
     };
     if (op.immediateFailure) return fail(op.immediateFailure.reason, op.immediateFailure.details);
@@ -1254,18 +1624,49 @@ export class DurableEngine {
       return fail(m, { ErrorType: 'Error', ErrorMessage: m, IsNonRetriable: true });
     }
     if (existing) this.store.deleteInstance(op.childId);
-    this.createInstanceRow(op.childId, fn.metadata.name, op.input, now, { id: parent.instance_id, taskId: op.taskId, generation: parent.generation });
+    this.createInstanceRow(op.childId, fn.metadata.name, op.input, now, {
+      id: parent.instance_id,
+      taskId: op.taskId,
+      generation: parent.generation,
+    });
     return op.childId;
   }
 
   /** Inside a transaction: records a terminal status, drops pending work, notifies the parent. */
-  private finish(inst: InstanceRow, status: string, output: string | null, failure: FailureDetailsPayload | undefined, ts: number, extraHistory: HistoryEvent[]): FinishResult {
+  private finish(
+    inst: InstanceRow,
+    status: string,
+    output: string | null,
+    failure: FailureDetailsPayload | undefined,
+    ts: number,
+    extraHistory: HistoryEvent[],
+  ): FinishResult {
     const now = Math.max(this.clock.now(), ts);
     const hist: HistoryEvent[] = [...extraHistory];
-    if (status === RuntimeStatus.Completed) hist.push({ EventType: HistoryEventType.ExecutionCompleted, EventId: -1, Timestamp: iso(ts), OrchestrationStatus: status, Result: output ?? undefined });
-    else if (status === RuntimeStatus.Failed) hist.push({ EventType: HistoryEventType.ExecutionFailed, EventId: -1, Timestamp: iso(ts), OrchestrationStatus: status, FailureDetails: failure });
+    if (status === RuntimeStatus.Completed)
+      hist.push({
+        EventType: HistoryEventType.ExecutionCompleted,
+        EventId: -1,
+        Timestamp: iso(ts),
+        OrchestrationStatus: status,
+        Result: output ?? undefined,
+      });
+    else if (status === RuntimeStatus.Failed)
+      hist.push({
+        EventType: HistoryEventType.ExecutionFailed,
+        EventId: -1,
+        Timestamp: iso(ts),
+        OrchestrationStatus: status,
+        FailureDetails: failure,
+      });
     this.store.appendHistory(inst.instance_id, hist);
-    this.store.updateInstance(inst.instance_id, { status, output, failure: failure ? JSON.stringify(failure) : null, updated_at: now, last_ts: ts });
+    this.store.updateInstance(inst.instance_id, {
+      status,
+      output,
+      failure: failure ? JSON.stringify(failure) : null,
+      updated_at: now,
+      last_ts: ts,
+    });
     this.store.deleteActivitiesOf(inst.instance_id);
     const removedTimers = this.store.deleteTimersOf(inst.instance_id);
     this.store.deleteInboxOf(inst.instance_id, ['completion', 'event', 'start']);
@@ -1274,23 +1675,69 @@ export class DurableEngine {
       const parent = this.store.getInstance(inst.parent_instance_id);
       if (parent && parent.generation === inst.parent_generation && !isTerminal(parent.status)) {
         if (status === RuntimeStatus.Completed) {
-          this.store.addInbox(parent.instance_id, parent.generation, 'completion', { EventType: HistoryEventType.SubOrchestrationInstanceCompleted, EventId: -1, Timestamp: iso(now), TaskScheduledId: inst.parent_task_id, Result: output ?? 'null' }, now);
+          this.store.addInbox(
+            parent.instance_id,
+            parent.generation,
+            'completion',
+            {
+              EventType: HistoryEventType.SubOrchestrationInstanceCompleted,
+              EventId: -1,
+              Timestamp: iso(now),
+              TaskScheduledId: inst.parent_task_id,
+              Result: output ?? 'null',
+            },
+            now,
+          );
         } else {
-          const msg = status === RuntimeStatus.Terminated ? `Orchestrator function '${inst.name}' was terminated: ${parseJsonText(output) ?? ''}` : (parseJsonText(output) as string) ?? `Orchestrator function '${inst.name}' failed`;
-          const details: FailureDetailsPayload = { ErrorType: failure?.ErrorType ?? 'Error', ErrorMessage: msg, IsNonRetriable: false, InnerFailure: failure };
-          this.store.addInbox(parent.instance_id, parent.generation, 'completion', { EventType: HistoryEventType.SubOrchestrationInstanceFailed, EventId: -1, Timestamp: iso(now), TaskScheduledId: inst.parent_task_id, Reason: msg, Details: '', FailureDetails: details }, now);
+          const msg =
+            status === RuntimeStatus.Terminated
+              ? `Orchestrator function '${inst.name}' was terminated: ${parseJsonText(output) ?? ''}`
+              : ((parseJsonText(output) as string) ?? `Orchestrator function '${inst.name}' failed`);
+          const details: FailureDetailsPayload = {
+            ErrorType: failure?.ErrorType ?? 'Error',
+            ErrorMessage: msg,
+            IsNonRetriable: false,
+            InnerFailure: failure,
+          };
+          this.store.addInbox(
+            parent.instance_id,
+            parent.generation,
+            'completion',
+            {
+              EventType: HistoryEventType.SubOrchestrationInstanceFailed,
+              EventId: -1,
+              Timestamp: iso(now),
+              TaskScheduledId: inst.parent_task_id,
+              Reason: msg,
+              Details: '',
+              FailureDetails: details,
+            },
+            now,
+          );
         }
         parentKick = parent.instance_id;
       }
     }
-    return { instanceId: inst.instance_id, parentKick, removedTimers, status, name: inst.name, createdAt: inst.created_at };
+    return {
+      instanceId: inst.instance_id,
+      parentKick,
+      removedTimers,
+      status,
+      name: inst.name,
+      createdAt: inst.created_at,
+    };
   }
 
   private afterFinish(r: FinishResult | undefined): void {
     if (!r) return;
     this.disarm(r.removedTimers);
     const level = r.status === RuntimeStatus.Completed ? 'info' : 'warn';
-    this.log[level](`orchestration ${r.status.toLowerCase()}`, { instanceId: r.instanceId, function: r.name, status: r.status, durationMs: Math.max(0, this.clock.now() - r.createdAt) });
+    this.log[level](`orchestration ${r.status.toLowerCase()}`, {
+      instanceId: r.instanceId,
+      function: r.name,
+      status: r.status,
+      durationMs: Math.max(0, this.clock.now() - r.createdAt),
+    });
     if (r.parentKick) this.kick(r.parentKick);
     const ws = this.completionWaiters.get(r.instanceId);
     if (ws) for (const w of [...ws]) w();
@@ -1300,7 +1747,14 @@ export class DurableEngine {
     const ts = Math.max(this.clock.now(), inst.last_ts);
     const done = this.store.tx(() => {
       this.store.deleteInboxOf(inst.instance_id, ['terminate']);
-      return this.finish(inst, RuntimeStatus.Terminated, JSON.stringify(reason), undefined, ts, [{ EventType: HistoryEventType.ExecutionTerminated, EventId: -1, Timestamp: iso(ts), Input: JSON.stringify(reason) }]);
+      return this.finish(inst, RuntimeStatus.Terminated, JSON.stringify(reason), undefined, ts, [
+        {
+          EventType: HistoryEventType.ExecutionTerminated,
+          EventId: -1,
+          Timestamp: iso(ts),
+          Input: JSON.stringify(reason),
+        },
+      ]);
     });
     this.afterFinish(done);
   }

@@ -76,7 +76,12 @@ export const RuntimeStatus = {
 } as const;
 export type RuntimeStatusValue = (typeof RuntimeStatus)[keyof typeof RuntimeStatus];
 
-export const TERMINAL_STATUSES: readonly string[] = [RuntimeStatus.Completed, RuntimeStatus.Failed, RuntimeStatus.Terminated, RuntimeStatus.Canceled];
+export const TERMINAL_STATUSES: readonly string[] = [
+  RuntimeStatus.Completed,
+  RuntimeStatus.Failed,
+  RuntimeStatus.Terminated,
+  RuntimeStatus.Canceled,
+];
 
 export function isTerminal(status: string): boolean {
   return TERMINAL_STATUSES.includes(status);

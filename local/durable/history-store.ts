@@ -123,10 +123,15 @@ export class HistoryStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
-    const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('format') as { value: string } | undefined;
-    if (!v) this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('format', STORE_FORMAT_VERSION);
+    const v = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('format') as
+      | { value: string }
+      | undefined;
+    if (!v)
+      this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('format', STORE_FORMAT_VERSION);
     else if (v.value !== STORE_FORMAT_VERSION) {
-      throw new Error(`[DURABLE.STORE_FORMAT] durable store ${dbPath} has format ${v.value}, this engine reads format ${STORE_FORMAT_VERSION}; move the file away to start fresh.`);
+      throw new Error(
+        `[DURABLE.STORE_FORMAT] durable store ${dbPath} has format ${v.value}, this engine reads format ${STORE_FORMAT_VERSION}; move the file away to start fresh.`,
+      );
     }
   }
 
@@ -139,7 +144,9 @@ export class HistoryStore {
   }
 
   getInstance(id: string): InstanceRow | undefined {
-    return this.db.prepare('SELECT * FROM instances WHERE instance_id = ?').get(id) as InstanceRow | undefined;
+    return this.db.prepare('SELECT * FROM instances WHERE instance_id = ?').get(id) as
+      | InstanceRow
+      | undefined;
   }
 
   insertInstance(r: Omit<InstanceRow, 'seq'>): void {
@@ -155,7 +162,9 @@ export class HistoryStore {
     const keys = Object.keys(fields);
     if (keys.length === 0) return;
     const set = keys.map((k) => `${k} = @${k}`).join(', ');
-    this.db.prepare(`UPDATE instances SET ${set} WHERE instance_id = @instance_id`).run({ ...fields, instance_id: id });
+    this.db
+      .prepare(`UPDATE instances SET ${set} WHERE instance_id = @instance_id`)
+      .run({ ...fields, instance_id: id });
   }
 
   /** Deletes everything of an instance. Returns 1 if the instance existed. */
@@ -168,7 +177,13 @@ export class HistoryStore {
     return n;
   }
 
-  listInstances(where: { statuses?: string[]; createdFrom?: number; createdTo?: number; afterSeq?: number; limit: number }): InstanceRow[] {
+  listInstances(where: {
+    statuses?: string[];
+    createdFrom?: number;
+    createdTo?: number;
+    afterSeq?: number;
+    limit: number;
+  }): InstanceRow[] {
     const cond: string[] = [];
     const args: unknown[] = [];
     if (where.statuses && where.statuses.length > 0) {
@@ -192,16 +207,26 @@ export class HistoryStore {
   }
 
   instancesWithWork(): string[] {
-    return (this.db.prepare('SELECT DISTINCT instance_id FROM inbox ORDER BY instance_id').all() as Array<{ instance_id: string }>).map((r) => r.instance_id);
+    return (
+      this.db.prepare('SELECT DISTINCT instance_id FROM inbox ORDER BY instance_id').all() as Array<{
+        instance_id: string;
+      }>
+    ).map((r) => r.instance_id);
   }
 
   // ---- history
   history(id: string): string[] {
-    return (this.db.prepare('SELECT event FROM history WHERE instance_id = ? ORDER BY idx').all(id) as Array<{ event: string }>).map((r) => r.event);
+    return (
+      this.db.prepare('SELECT event FROM history WHERE instance_id = ? ORDER BY idx').all(id) as Array<{
+        event: string;
+      }>
+    ).map((r) => r.event);
   }
 
   appendHistory(id: string, events: unknown[]): void {
-    const row = this.db.prepare('SELECT COALESCE(MAX(idx), -1) AS m FROM history WHERE instance_id = ?').get(id) as { m: number };
+    const row = this.db
+      .prepare('SELECT COALESCE(MAX(idx), -1) AS m FROM history WHERE instance_id = ?')
+      .get(id) as { m: number };
     const ins = this.db.prepare('INSERT INTO history (instance_id, idx, event) VALUES (?, ?, ?)');
     let idx = row.m + 1;
     for (const e of events) ins.run(id, idx++, JSON.stringify(e));
@@ -213,11 +238,19 @@ export class HistoryStore {
 
   // ---- inbox
   addInbox(instanceId: string, generation: number | null, kind: string, event: unknown, now: number): number {
-    return Number(this.db.prepare('INSERT INTO inbox (instance_id, generation, kind, event, created_at) VALUES (?, ?, ?, ?, ?)').run(instanceId, generation, kind, JSON.stringify(event), now).lastInsertRowid);
+    return Number(
+      this.db
+        .prepare(
+          'INSERT INTO inbox (instance_id, generation, kind, event, created_at) VALUES (?, ?, ?, ?, ?)',
+        )
+        .run(instanceId, generation, kind, JSON.stringify(event), now).lastInsertRowid,
+    );
   }
 
   inbox(instanceId: string): InboxRow[] {
-    return this.db.prepare('SELECT * FROM inbox WHERE instance_id = ? ORDER BY id').all(instanceId) as InboxRow[];
+    return this.db
+      .prepare('SELECT * FROM inbox WHERE instance_id = ? ORDER BY id')
+      .all(instanceId) as InboxRow[];
   }
 
   deleteInbox(id: number): void {
@@ -226,14 +259,19 @@ export class HistoryStore {
 
   deleteInboxOf(instanceId: string, kinds?: string[]): void {
     if (!kinds) this.db.prepare('DELETE FROM inbox WHERE instance_id = ?').run(instanceId);
-    else this.db.prepare(`DELETE FROM inbox WHERE instance_id = ? AND kind IN (${kinds.map(() => '?').join(',')})`).run(instanceId, ...kinds);
+    else
+      this.db
+        .prepare(`DELETE FROM inbox WHERE instance_id = ? AND kind IN (${kinds.map(() => '?').join(',')})`)
+        .run(instanceId, ...kinds);
   }
 
   // ---- activities
   addActivity(a: Omit<ActivityRow, 'id'>): number {
     return Number(
       this.db
-        .prepare('INSERT INTO activities (instance_id, generation, task_id, name, input, immediate_failure, created_at) VALUES (@instance_id, @generation, @task_id, @name, @input, @immediate_failure, @created_at)')
+        .prepare(
+          'INSERT INTO activities (instance_id, generation, task_id, name, input, immediate_failure, created_at) VALUES (@instance_id, @generation, @task_id, @name, @input, @immediate_failure, @created_at)',
+        )
         .run(a).lastInsertRowid,
     );
   }
@@ -256,7 +294,13 @@ export class HistoryStore {
 
   // ---- timers
   addTimer(t: Omit<TimerRow, 'id'>): number {
-    return Number(this.db.prepare('INSERT INTO timers (instance_id, generation, task_id, fire_at) VALUES (@instance_id, @generation, @task_id, @fire_at)').run(t).lastInsertRowid);
+    return Number(
+      this.db
+        .prepare(
+          'INSERT INTO timers (instance_id, generation, task_id, fire_at) VALUES (@instance_id, @generation, @task_id, @fire_at)',
+        )
+        .run(t).lastInsertRowid,
+    );
   }
 
   getTimer(id: number): TimerRow | undefined {
@@ -268,7 +312,9 @@ export class HistoryStore {
   }
 
   timersOf(instanceId: string): TimerRow[] {
-    return this.db.prepare('SELECT * FROM timers WHERE instance_id = ? ORDER BY id').all(instanceId) as TimerRow[];
+    return this.db
+      .prepare('SELECT * FROM timers WHERE instance_id = ? ORDER BY id')
+      .all(instanceId) as TimerRow[];
   }
 
   deleteTimer(id: number): number {
@@ -276,13 +322,17 @@ export class HistoryStore {
   }
 
   deleteTimerByTask(instanceId: string, generation: number, taskId: number): number[] {
-    const rows = this.db.prepare('SELECT id FROM timers WHERE instance_id = ? AND generation = ? AND task_id = ?').all(instanceId, generation, taskId) as Array<{ id: number }>;
+    const rows = this.db
+      .prepare('SELECT id FROM timers WHERE instance_id = ? AND generation = ? AND task_id = ?')
+      .all(instanceId, generation, taskId) as Array<{ id: number }>;
     for (const r of rows) this.deleteTimer(r.id);
     return rows.map((r) => r.id);
   }
 
   deleteTimersOf(instanceId: string): number[] {
-    const rows = this.db.prepare('SELECT id FROM timers WHERE instance_id = ?').all(instanceId) as Array<{ id: number }>;
+    const rows = this.db.prepare('SELECT id FROM timers WHERE instance_id = ?').all(instanceId) as Array<{
+      id: number;
+    }>;
     this.db.prepare('DELETE FROM timers WHERE instance_id = ?').run(instanceId);
     return rows.map((r) => r.id);
   }

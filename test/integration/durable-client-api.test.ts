@@ -46,7 +46,10 @@ let client: DurableClient;
 
 function contextWithClient(): InvocationContext {
   const clientInput = df.input.durableClient();
-  const ctx = new InvocationContext({ functionName: 'caHttp', options: { trigger: { type: 'httpTrigger', name: 'req' }, extraInputs: [clientInput] } });
+  const ctx = new InvocationContext({
+    functionName: 'caHttp',
+    options: { trigger: { type: 'httpTrigger', name: 'req' }, extraInputs: [clientInput] },
+  });
   ctx.extraInputs.set(clientInput, engine.clientData(base));
   return ctx;
 }
@@ -60,7 +63,8 @@ beforeAll(async () => {
     queryPageSize: 2,
     prepareContext: (ctx, fn) => {
       for (const b of Object.values(fn.metadata.bindings)) {
-        if (b.type === 'durableClient' && b.direction === 'in') ctx.extraInputs.set(b.name as string, engine.clientData(base));
+        if (b.type === 'durableClient' && b.direction === 'in')
+          ctx.extraInputs.set(b.name as string, engine.clientData(base));
       }
     },
   });
@@ -76,7 +80,13 @@ beforeAll(async () => {
       }
       const headers: Record<string, string | string[] | undefined> = req.headers;
       engine
-        .handleClientRequest({ method: req.method ?? 'GET', path: url.pathname.slice(PREFIX.length), query: url.searchParams, body: Buffer.concat(chunks).toString('utf8'), headers })
+        .handleClientRequest({
+          method: req.method ?? 'GET',
+          path: url.pathname.slice(PREFIX.length),
+          query: url.searchParams,
+          body: Buffer.concat(chunks).toString('utf8'),
+          headers,
+        })
         .then((r) => {
           res.writeHead(r.status, r.headers ?? {});
           res.end(r.body ?? '');
@@ -125,17 +135,29 @@ describe('durable client HTTP API through the real DurableClient', () => {
     expect(done.customStatus).toBe('done');
     expect(done.input).toEqual({ order: 'A-1' });
     // the real client only sends showInput when true; the API honours showInput=false
-    const hidden = JSON.parse((await raw('GET', `instances/${id}?showInput=false`)).text) as { input: unknown };
+    const hidden = JSON.parse((await raw('GET', `instances/${id}?showInput=false`)).text) as {
+      input: unknown;
+    };
     expect(hidden.input).toBeNull();
     const types = (done.history as Array<{ EventType: string }>).map((e) => e.EventType);
-    expect(types).toEqual(expect.arrayContaining(['ExecutionStarted', 'EventRaised', 'TaskScheduled', 'TaskCompleted', 'ExecutionCompleted']));
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'ExecutionStarted',
+        'EventRaised',
+        'TaskScheduled',
+        'TaskCompleted',
+        'ExecutionCompleted',
+      ]),
+    );
     // raising to a finished instance is accepted silently (410), as with the extension
     await expect(client.raiseEvent(id, 'Go', 1)).resolves.toBeUndefined();
   });
 
   test('getStatus of an unknown id throws (404); raiseEvent/terminate on unknown ids reject', async () => {
     await expect(client.getStatus('no-such-instance')).rejects.toThrow(/404/);
-    await expect(client.raiseEvent('no-such-instance', 'Go', 1)).rejects.toThrow(/No instance with ID 'no-such-instance'/);
+    await expect(client.raiseEvent('no-such-instance', 'Go', 1)).rejects.toThrow(
+      /No instance with ID 'no-such-instance'/,
+    );
     await expect(client.terminate('no-such-instance', 'why')).rejects.toThrow(/No instance with ID/);
   });
 
@@ -155,14 +177,17 @@ describe('durable client HTTP API through the real DurableClient', () => {
   test('startNew refuses unknown orchestrators and ids in use', async () => {
     await expect(client.startNew('caNoSuchOrchestrator')).rejects.toThrow(/DURABLE.UNKNOWN_ORCHESTRATOR/);
     await client.startNew('caWaitThenDouble', { instanceId: 'client-dup' });
-    await expect(client.startNew('caWaitThenDouble', { instanceId: 'client-dup' })).rejects.toThrow(/409.*DURABLE.INSTANCE_EXISTS/);
+    await expect(client.startNew('caWaitThenDouble', { instanceId: 'client-dup' })).rejects.toThrow(
+      /409.*DURABLE.INSTANCE_EXISTS/,
+    );
     await client.terminate('client-dup', 'cleanup');
     await engine.waitForCompletion('client-dup', 10000);
   });
 
   test('getStatusBy / getStatusAll follow x-ms-continuation-token pages', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push(await client.startNew('caSimple', { instanceId: `q-${i}`, input: i }));
+    for (let i = 0; i < 5; i++)
+      ids.push(await client.startNew('caSimple', { instanceId: `q-${i}`, input: i }));
     for (const id of ids) await engine.waitForCompletion(id, 10000);
     const page = await raw('GET', 'instances/?runtimeStatus=Completed');
     expect(page.headers.get('x-ms-continuation-token')).toBeTruthy();
@@ -174,9 +199,14 @@ describe('durable client HTTP API through the real DurableClient', () => {
     expect(all.length).toBeGreaterThanOrEqual(5);
     const none = await client.getStatusBy({ createdTimeFrom: new Date(Date.now() + 3600_000) });
     expect(none).toEqual([]);
-    const purged = await client.purgeInstanceHistoryBy({ createdTimeFrom: new Date(0), runtimeStatus: [df.OrchestrationRuntimeStatus.Completed] });
+    const purged = await client.purgeInstanceHistoryBy({
+      createdTimeFrom: new Date(0),
+      runtimeStatus: [df.OrchestrationRuntimeStatus.Completed],
+    });
     expect(purged.instancesDeleted).toBeGreaterThanOrEqual(5);
-    expect(await client.getStatusBy({ runtimeStatus: [df.OrchestrationRuntimeStatus.Completed] })).toEqual([]);
+    expect(await client.getStatusBy({ runtimeStatus: [df.OrchestrationRuntimeStatus.Completed] })).toEqual(
+      [],
+    );
   });
 
   test('activities get the durable client through prepareContext', async () => {

@@ -24,7 +24,9 @@ const children: ChildProcess[] = [];
 
 beforeAll(() => {
   if (!existsSync(join(DIST, 'local', 'durable', 'engine.js'))) {
-    throw new Error('dist/local/durable/engine.js is missing: run `npm run build` (npm test does) before this test');
+    throw new Error(
+      'dist/local/durable/engine.js is missing: run `npm run build` (npm test does) before this test',
+    );
   }
   dir = mkdtempSync(join(tmpdir(), 'durable-crash-'));
   dbPath = join(dir, 'durable.sqlite');
@@ -37,17 +39,24 @@ afterAll(() => {
 });
 
 function startChild(mode: 'start' | 'resume', env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [CHILD, DIST, dbPath, linesFile, mode], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CHILD, DIST, dbPath, linesFile, mode], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   return { child, exited, out: () => stdout, err: () => stderr };
 }
 
-const lines = () => (existsSync(linesFile) ? readFileSync(linesFile, 'utf8').split('\n').filter(Boolean) : []);
+const lines = () =>
+  existsSync(linesFile) ? readFileSync(linesFile, 'utf8').split('\n').filter(Boolean) : [];
 const countOf = (l: string) => lines().filter((x) => x === l).length;
 
 function query<T>(sql: string): T | undefined {
@@ -86,7 +95,10 @@ test('SIGKILL while a timer is pending and while an activity is in flight: resum
   // run 2: the timer fires, a3 hangs (in flight), a4 completes and is committed -> kill
   const r2 = startChild('resume', { BLOCK: 'a3' });
   await until(
-    () => countOf('start a3') === 1 && countOf('done a4') === 1 && query<{ n: number }>(`SELECT count(*) AS n FROM activities WHERE input = '"a4"'`)?.n === 0,
+    () =>
+      countOf('start a3') === 1 &&
+      countOf('done a4') === 1 &&
+      query<{ n: number }>(`SELECT count(*) AS n FROM activities WHERE input = '"a4"'`)?.n === 0,
     'a3 to be in flight and a4 committed',
     r2,
   );
@@ -97,12 +109,18 @@ test('SIGKILL while a timer is pending and while an activity is in flight: resum
   const r3 = startChild('resume');
   const { code } = await r3.exited;
   expect({ code, stderr: code === 0 ? '' : r3.err() }).toEqual({ code: 0, stderr: '' });
-  const final = JSON.parse(r3.out().trim().split('\n').pop() as string) as { final: { runtimeStatus: string; output: unknown } };
+  const final = JSON.parse(r3.out().trim().split('\n').pop() as string) as {
+    final: { runtimeStatus: string; output: unknown };
+  };
   expect(final.final.runtimeStatus).toBe('Completed');
   expect(final.final.output).toEqual(['a1 ok', 'go!', 'a2 ok', 'a3 ok', 'a4 ok', 'a5 ok']);
 
   for (const step of ['a1', 'a2', 'a4', 'a5']) {
-    expect({ step, starts: countOf(`start ${step}`), dones: countOf(`done ${step}`) }).toEqual({ step, starts: 1, dones: 1 });
+    expect({ step, starts: countOf(`start ${step}`), dones: countOf(`done ${step}`) }).toEqual({
+      step,
+      starts: 1,
+      dones: 1,
+    });
   }
   // a3 was in flight at the second kill: it ran again (at-least-once) and completed once
   expect(countOf('start a3')).toBe(2);

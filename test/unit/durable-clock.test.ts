@@ -44,9 +44,25 @@ describe('durable clocks', () => {
 describe('failure details of thrown values', () => {
   test('Error, structured provider payload, string, object, undefined', () => {
     const e = new TypeError('bad type');
-    expect(failureFromThrown(e)).toMatchObject({ ErrorType: 'TypeError', ErrorMessage: 'bad type', IsNonRetriable: false });
-    const payload = new Error(JSON.stringify({ errorType: 'PipelineError', errorMessage: '[SSH.AUTH_FAILED] denied', isNonRetriable: true, properties: { code: 'SSH.AUTH_FAILED' } }));
-    expect(failureFromThrown(payload)).toMatchObject({ ErrorType: 'PipelineError', ErrorMessage: '[SSH.AUTH_FAILED] denied', IsNonRetriable: true, Properties: { code: 'SSH.AUTH_FAILED' } });
+    expect(failureFromThrown(e)).toMatchObject({
+      ErrorType: 'TypeError',
+      ErrorMessage: 'bad type',
+      IsNonRetriable: false,
+    });
+    const payload = new Error(
+      JSON.stringify({
+        errorType: 'PipelineError',
+        errorMessage: '[SSH.AUTH_FAILED] denied',
+        isNonRetriable: true,
+        properties: { code: 'SSH.AUTH_FAILED' },
+      }),
+    );
+    expect(failureFromThrown(payload)).toMatchObject({
+      ErrorType: 'PipelineError',
+      ErrorMessage: '[SSH.AUTH_FAILED] denied',
+      IsNonRetriable: true,
+      Properties: { code: 'SSH.AUTH_FAILED' },
+    });
     expect(failureFromThrown('just text')).toMatchObject({ ErrorType: 'Error', ErrorMessage: 'just text' });
     expect(failureFromThrown({ a: 1 }).ErrorMessage).toBe('{"a":1}');
     expect(failureFromThrown(undefined).ErrorMessage).toBe('undefined was thrown');

@@ -180,7 +180,13 @@ df.app.orchestration('utWaitForever', function* (context: OrchestrationContext) 
 
 df.app.orchestration('utErrors', function* (context: OrchestrationContext) {
   const out: Record<string, string> = {};
-  for (const name of ['utThrowsString', 'utThrowsObject', 'utThrowsUndefined', 'utNoSuchActivity', 'utUnserializable']) {
+  for (const name of [
+    'utThrowsString',
+    'utThrowsObject',
+    'utThrowsUndefined',
+    'utNoSuchActivity',
+    'utUnserializable',
+  ]) {
     try {
       yield context.df.callActivity(name);
       out[name] = 'no error';
@@ -237,7 +243,9 @@ df.app.orchestration('utMixed', function* (context: OrchestrationContext) {
   return { flaky, plain, child, logged };
 });
 df.app.orchestration('utLongCancel', function* (context: OrchestrationContext) {
-  const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + 30 * 24 * 3600_000));
+  const timer = context.df.createTimer(
+    new Date(context.df.currentUtcDateTime.getTime() + 30 * 24 * 3600_000),
+  );
   const ev = context.df.waitForExternalEvent('Stop');
   const winner = yield context.df.Task.any([timer, ev]);
   if (winner === ev) timer.cancel();
@@ -261,7 +269,13 @@ let engine: DurableEngine;
 
 beforeEach(async () => {
   clock = new TestClock();
-  engine = new DurableEngine({ dbPath: ':memory:', functions: registeredFunctions, clock, log, verbose: true });
+  engine = new DurableEngine({
+    dbPath: ':memory:',
+    functions: registeredFunctions,
+    clock,
+    log,
+    verbose: true,
+  });
   await engine.start();
 });
 
@@ -284,7 +298,10 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
   throw new Error(`gave up waiting for ${what}`);
 }
-const gateStarted = (id: string) => () => (engine.getStatus(id, { showHistory: true })?.history ?? []).some((e) => (e as { EventType: string }).EventType === 'TaskScheduled');
+const gateStarted = (id: string) => () =>
+  (engine.getStatus(id, { showHistory: true })?.history ?? []).some(
+    (e) => (e as { EventType: string }).EventType === 'TaskScheduled',
+  );
 
 // ---------------------------------------------------------------- tests
 describe('durable engine conformance (real durable-functions handlers)', () => {
@@ -293,13 +310,21 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
     const id = await run('utChain', { who: 'me' });
     const s = await engine.waitForCompletion(id, 5000);
     expect(s.runtimeStatus).toBe('Completed');
-    expect(s.output).toEqual(['Hello Tokyo', 'Hello Seattle', { n: 1, nested: { list: [1, 2] } }, null, { who: 'me' }]);
+    expect(s.output).toEqual([
+      'Hello Tokyo',
+      'Hello Seattle',
+      { n: 1, nested: { list: [1, 2] } },
+      null,
+      { who: 'me' },
+    ]);
     expect(received).toEqual(['Tokyo', 'Seattle']);
     const hist = engine.getStatus(id, { showHistory: true })?.history as Array<{ EventType: string }>;
     expect(hist.filter((e) => e.EventType === 'TaskScheduled')).toHaveLength(4);
     expect(hist.filter((e) => e.EventType === 'TaskCompleted')).toHaveLength(4);
     expect(hist[hist.length - 1].EventType).toBe('ExecutionCompleted');
-    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'activity completed' && l.instanceId === id);
+    const logged = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'activity completed' && l.instanceId === id);
     expect(logged).toHaveLength(4);
     expect(typeof logged[0].durationMs).toBe('number');
     expect(logged[0].function).toBe('utHello');
@@ -406,7 +431,9 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
     const s = engine.getStatus(id, { showHistory: true });
     expect(s?.runtimeStatus).toBe('Completed');
     expect(s?.output).toBe(10 * DAY);
-    const created = (s?.history as Array<{ EventType: string }>).filter((e) => e.EventType === 'TimerCreated');
+    const created = (s?.history as Array<{ EventType: string }>).filter(
+      (e) => e.EventType === 'TimerCreated',
+    );
     expect(created).toHaveLength(3); // +3d, +3d, then the last 4 days
   });
 
@@ -463,7 +490,9 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
 
   test('startNew with an id that is still running is refused; reusable once finished', async () => {
     await run('utWaitForever', undefined, 'dup-1');
-    await expect(engine.startNew('utWaitForever', { instanceId: 'dup-1' })).rejects.toMatchObject({ code: 'DURABLE.INSTANCE_EXISTS' });
+    await expect(engine.startNew('utWaitForever', { instanceId: 'dup-1' })).rejects.toMatchObject({
+      code: 'DURABLE.INSTANCE_EXISTS',
+    });
     await engine.terminate('dup-1', 'done');
     await engine.idle();
     await expect(engine.startNew('utChain', { instanceId: 'dup-1' })).resolves.toBe('dup-1');
@@ -473,16 +502,24 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
   });
 
   test('bad input to startNew and raiseEvent is refused with clear errors', async () => {
-    await expect(engine.startNew('utNoSuchOrchestrator')).rejects.toMatchObject({ code: 'DURABLE.UNKNOWN_ORCHESTRATOR' });
+    await expect(engine.startNew('utNoSuchOrchestrator')).rejects.toMatchObject({
+      code: 'DURABLE.UNKNOWN_ORCHESTRATOR',
+    });
     await expect(engine.startNew('utNoSuchOrchestrator')).rejects.toThrow(/utChain/);
-    await expect(engine.startNew('utChain', { instanceId: 'bad/id' })).rejects.toMatchObject({ code: 'DURABLE.INVALID_INSTANCE_ID' });
+    await expect(engine.startNew('utChain', { instanceId: 'bad/id' })).rejects.toMatchObject({
+      code: 'DURABLE.INVALID_INSTANCE_ID',
+    });
     await expect(engine.startNew('')).rejects.toMatchObject({ code: 'DURABLE.BAD_REQUEST' });
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    await expect(engine.startNew('utChain', { input: circular })).rejects.toMatchObject({ code: 'DURABLE.NOT_SERIALIZABLE' });
+    await expect(engine.startNew('utChain', { input: circular })).rejects.toMatchObject({
+      code: 'DURABLE.NOT_SERIALIZABLE',
+    });
     const id = await run('utWaitForever');
     await expect(engine.raiseEvent(id, '', 1)).rejects.toMatchObject({ code: 'DURABLE.BAD_REQUEST' });
-    await expect(engine.raiseEvent(id, 'x', circular)).rejects.toMatchObject({ code: 'DURABLE.NOT_SERIALIZABLE' });
+    await expect(engine.raiseEvent(id, 'x', circular)).rejects.toMatchObject({
+      code: 'DURABLE.NOT_SERIALIZABLE',
+    });
     expect(engine.getStatus(id)?.runtimeStatus).toBe('Running'); // nothing lost
   });
 
@@ -532,7 +569,9 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
     const running = await run('utWaitForever');
     await engine.waitForCompletion(done1, 5000);
     await engine.waitForCompletion(done2, 5000);
-    const completed = engine.listInstances({ runtimeStatus: ['Completed'] }).instances.map((s) => s.instanceId);
+    const completed = engine
+      .listInstances({ runtimeStatus: ['Completed'] })
+      .instances.map((s) => s.instanceId);
     expect(completed).toEqual([done1, done2]);
     const p1 = engine.listInstances({ top: 2 });
     expect(p1.instances).toHaveLength(2);
@@ -562,7 +601,12 @@ describe('durable engine conformance (real durable-functions handlers)', () => {
     await clock.advance(400); // retry 2 (backoff 1 → 200 again) and the 300 ms timer
     const s = await engine.waitForCompletion(id, 5000);
     expect(s.runtimeStatus).toBe('Completed');
-    expect(s.output).toEqual({ flaky: { key: 'mixed-1', attempts: 3 }, plain: 'plain', child: 10, logged: 'logged' });
+    expect(s.output).toEqual({
+      flaky: { key: 'mixed-1', attempts: 3 },
+      plain: 'plain',
+      child: 10,
+      logged: 'logged',
+    });
     const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const fromActivity = parsed.find((l) => l.msg === 'activity says x');
     expect(fromActivity).toMatchObject({ instanceId: id, function: 'utLogs', level: 'info' });
@@ -635,7 +679,11 @@ describe('durable engine persistence', () => {
     const id = await e1.startNew('utWaitForever');
     await e1.idle();
     await e1.stop();
-    const e2 = new DurableEngine({ dbPath, functions: () => registeredFunctions().filter((f) => f.metadata.name !== 'utWaitForever'), log });
+    const e2 = new DurableEngine({
+      dbPath,
+      functions: () => registeredFunctions().filter((f) => f.metadata.name !== 'utWaitForever'),
+      log,
+    });
     await e2.start();
     await e2.raiseEvent(id, 'Never', 1);
     const s = await e2.waitForCompletion(id, 5000);
