@@ -184,6 +184,18 @@ async function route(engine: ClientApiEngine, req: ClientRequest): Promise<Clien
       const top = parseTop(q);
       const h = req.headers?.['x-ms-continuation-token'];
       const token = (Array.isArray(h) ? h[0] : h) || req.query.get('continuationToken') || undefined;
+      if (req.headers === undefined && top === undefined && !token) {
+        // The caller cannot pass x-ms-continuation-token back (no headers given): answer with every
+        // match in one response, so the client does not loop on the first page.
+        const instances: DurableStatus[] = [];
+        let next: string | undefined;
+        do {
+          const p = engine.listInstances({ runtimeStatus, createdFrom, createdTo, continuationToken: next });
+          instances.push(...p.instances);
+          next = p.continuationToken;
+        } while (next);
+        return json(200, instances);
+      }
       const page = engine.listInstances({
         runtimeStatus,
         createdFrom,

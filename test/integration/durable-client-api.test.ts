@@ -209,6 +209,33 @@ describe('durable client HTTP API through the real DurableClient', () => {
     );
   });
 
+  test('a host that does not pass request headers gets all matches in one response (no paging loop)', async () => {
+    for (let i = 0; i < 3; i++)
+      await engine.waitForCompletion(
+        await client.startNew('caSimple', { instanceId: `nh-${i}`, input: i }),
+        10000,
+      );
+    const r = await engine.handleClientRequest({
+      method: 'GET',
+      path: 'instances/',
+      query: new URLSearchParams('runtimeStatus=Completed'),
+      body: '',
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers?.['x-ms-continuation-token']).toBeUndefined();
+    const ids = (JSON.parse(r.body as string) as Array<{ instanceId: string }>)
+      .map((s) => s.instanceId)
+      .filter((i) => i.startsWith('nh-'));
+    expect(ids).toEqual(['nh-0', 'nh-1', 'nh-2']);
+    const paged = await engine.handleClientRequest({
+      method: 'GET',
+      path: 'instances/',
+      query: new URLSearchParams('runtimeStatus=Completed&top=1'),
+      body: '',
+    });
+    expect(paged.headers?.['x-ms-continuation-token']).toBeTruthy();
+  });
+
   test('activities get the durable client through prepareContext', async () => {
     const id = await client.startNew('caUsesActivityClient');
     const s = await engine.waitForCompletion(id, 10000);
