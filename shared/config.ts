@@ -239,6 +239,13 @@ export const SETTINGS = {
     schema: z.enum(['push', 'workflow_run']),
     default: 'workflow_run',
   }),
+  WEBHOOK_DUPLICATE_WAIT_SECONDS: s({
+    area: 'github',
+    description: 'How long a concurrent copy of a webhook delivery waits for the first copy\'s answer before answering 202 "processing" (keep under GitHub\'s 10 s).',
+    form: 'an integer 0-60',
+    schema: int(0, 60),
+    default: '8',
+  }),
   GITHUB_IMAGE_WORKFLOW: s({
     area: 'github',
     description: 'Name of the Odoo repository workflow that builds and pushes the image.',

@@ -254,22 +254,6 @@ export function createIntake(p: IntakePorts): Intake {
     return evaluate(cur, log, deliveryId, false);
   }
 
-  async function process(event: string, deliveryId: string, payload: Record<string, unknown>, log: Logger, ctx?: InvocationContext): Promise<DeliveryAnswer> {
-    const c = classifyEvent(event, payload, p.settings);
-    switch (c.kind) {
-      case 'ping':
-        await record({ deliveryId, event, decision: 'ignored', reason: 'ping: webhook is configured', status: 200 }, log);
-        return { status: 200, body: { decision: 'ignored', reason: 'ping: webhook is configured' } };
-      case 'ignore':
-        await record({ deliveryId, event, decision: 'ignored', reason: c.reason, status: 200 }, log);
-        return { status: 200, body: { decision: 'ignored', reason: c.reason } };
-      case 'merge':
-        return onMerge(c, deliveryId, log, ctx);
-      case 'coverage-update':
-        return onCoverageUpdate(c.sha, deliveryId, log);
-    }
-  }
-
   return {
     async handle(req, ctx) {
       const log = p.log.child({ function: 'githubWebhook', invocationId: ctx?.invocationId });
@@ -291,6 +275,15 @@ export function createIntake(p: IntakePorts): Intake {
       const dlog = log.child({ deliveryId: v.deliveryId, event: v.event });
       if (v.secretUsed === 'previous') dlog.warn('webhook signed with the previous secret: finish the rotation in GitHub');
 
+      // Ignored events (and ping) have no side effect and their answer is a pure function of the
+      // payload, so a redelivery answers the same without the dedupe claim: they cost one write.
+      const classified = classifyEvent(v.event, v.payload, p.settings);
+      if (classified.kind === 'ping' || classified.kind === 'ignore') {
+        const reason = classified.kind === 'ping' ? 'ping: webhook is configured' : classified.reason;
+        await record({ deliveryId: v.deliveryId, event: v.event, decision: 'ignored', reason, status: 200 }, dlog);
+        return json(200, { decision: 'ignored', reason });
+      }
+
       for (let attempt = 0; attempt < 3; attempt++) {
         let claimed: boolean;
         try {
@@ -311,7 +304,7 @@ export function createIntake(p: IntakePorts): Intake {
           continue; // the first copy gave up its claim: try to take it
         }
         try {
-          const answer = await process(v.event, v.deliveryId, v.payload, dlog, ctx);
+          const answer = classified.kind === 'merge' ? await onMerge(classified, v.deliveryId, dlog, ctx) : await onCoverageUpdate(classified.sha, v.deliveryId, dlog);
           await p.store.complete(v.deliveryId, v.event, answer);
           return json(answer.status, answer.body);
         } catch (err) {
@@ -371,6 +364,7 @@ export function createIntakeFromConfig(config: Config, wiring: IntakeWiring): In
     store: createDeliveriesStore(container),
     queue: wiring.queue,
     scheduleTimeout: wiring.scheduleTimeout ?? scheduleWithDurable,
+    duplicateWaitMs: (config.WEBHOOK_DUPLICATE_WAIT_SECONDS ?? 8) * 1000,
     log: wiring.log ?? createLogger(),
   });
 }

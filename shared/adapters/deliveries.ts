@@ -75,6 +75,39 @@ const MAX_TS = 9_999_999_999_999;
 export function createDeliveriesStore(container: ContainerClient): DeliveriesStore {
   const ensure = ensureContainer(container);
   const deliveryBlob = (id: string) => `intake/deliveries/${id}.json`;
+  /**
+   * Group commit of decision records: a record is durable before `record()` resolves, but records that
+   * arrive while a write is in flight share the next write (one blob per batch, newest first). At low
+   * load every record is written at once; under load the Blob writes stay few.
+   */
+  let pending: Array<{ rec: DecisionRecord; done: (err?: unknown) => void }> = [];
+  let writing = false;
+  const flush = async (): Promise<void> => {
+    if (writing || !pending.length) return;
+    writing = true;
+    const batch = pending;
+    pending = [];
+    try {
+      await ensure();
+      const recs = batch.map((b) => b.rec).sort((a, b) => b.at.localeCompare(a.at));
+      const newest = recs[0];
+      const inv = String(MAX_TS - Date.parse(recs[recs.length - 1].at)).padStart(13, '0');
+      const id = (newest.deliveryId ?? newest.instanceId ?? newest.sha ?? 'x').replace(/[^A-Za-z0-9-]/g, '_').slice(0, 80);
+      await writeJson(container, `intake/log/${inv}-${id}-${randomBytes(4).toString('hex')}.json`, recs);
+      for (const b of batch) b.done();
+    } catch (err) {
+      for (const b of batch) b.done(err);
+    } finally {
+      writing = false;
+      void flush();
+    }
+  };
+  const groupCommit = (rec: DecisionRecord) =>
+    new Promise<void>((resolve, reject) => {
+      pending.push({ rec, done: (err) => (err ? reject(err) : resolve()) });
+      void flush();
+    });
+
   const store: DeliveriesStore = {
     async claim(deliveryId, event) {
       await ensure();
@@ -108,11 +141,8 @@ export function createDeliveriesStore(container: ContainerClient): DeliveriesSto
       }
     },
     async record(rec) {
-      await ensure();
       const full = { ...rec, at: rec.at ?? new Date().toISOString() } as DecisionRecord;
-      const inv = String(MAX_TS - Date.parse(full.at)).padStart(13, '0');
-      const id = (full.deliveryId ?? full.instanceId ?? full.sha ?? 'x').replace(/[^A-Za-z0-9-]/g, '_').slice(0, 80);
-      await writeJson(container, `intake/log/${inv}-${id}-${randomBytes(4).toString('hex')}.json`, full);
+      await groupCommit(full);
       return full;
     },
     async list(limit) {
@@ -127,8 +157,9 @@ export function createDeliveriesStore(container: ContainerClient): DeliveriesSto
         if ((err as { statusCode?: number }).statusCode === 404) return [];
         throw blobError(err, 'listing intake decisions');
       }
-      const recs = await Promise.all(names.map((name) => readJson<DecisionRecord>(container, name)));
-      return recs.filter((r): r is DecisionRecord => r !== undefined);
+      const batches = await Promise.all(names.map((name) => readJson<DecisionRecord | DecisionRecord[]>(container, name)));
+      const recs = batches.flatMap((b) => (Array.isArray(b) ? b : b ? [b] : []));
+      return recs.sort((a, b) => b.at.localeCompare(a.at)).slice(0, n);
     },
     async commit(sha) {
       return readJsonWithEtag<CommitGateState>(container, `intake/commits/${sha}.json`);

@@ -6,6 +6,12 @@
 import { HttpRequest, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { registeredFunctions } from '../../local/functions-core';
 import { example, pushTo, sign } from '../support/github-events';
+// registration happens at import; the intake reads its settings lazily, on the first request
+import '../../functions/githubWebhook';
+import '../../functions/deliveries';
+import '../../functions/deployQueueTrigger';
+import '../../functions/orchestrators/coverageWait';
+import { resetDefaultIntake } from '../../functions/activities/intake';
 import { deliveryId, QUEUE, SECRET, Services, signedRequest, startServices } from '../support/intake-rig';
 
 let svc: Services;
@@ -30,14 +36,10 @@ beforeAll(async () => {
     REGISTRY_URL: 'http://registry.local:5000',
     LOG_LEVEL: 'error',
   });
-  await import('../../functions/githubWebhook');
-  await import('../../functions/deliveries');
-  await import('../../functions/deployQueueTrigger');
-  await import('../../functions/orchestrators/coverageWait');
   for (const f of registeredFunctions()) fns[f.metadata.name] = f.handler as Handler;
 });
 afterAll(async () => {
-  (await import('../../functions/activities/intake')).resetDefaultIntake();
+  resetDefaultIntake();
   process.env = saved;
   await svc?.stop();
 });
@@ -82,7 +84,6 @@ describe('githubWebhook + deliveries from settings', () => {
   });
 
   it('a bad setting gives 503 naming nothing secret, not a crash', async () => {
-    const { resetDefaultIntake } = await import('../../functions/activities/intake');
     resetDefaultIntake();
     const old = process.env.GITHUB_API_URL;
     process.env.GITHUB_API_URL = 'not a url';

@@ -50,6 +50,7 @@ beforeAll(async () => {
       GITHUB_TRIGGER_EVENT: 'push',
       COVERAGE_WAIT_MINUTES: '30',
       DEPLOY_QUEUE_NAME: 'deploy-requests',
+      WEBHOOK_DUPLICATE_WAIT_SECONDS: '60', // a loaded CI machine can be slow; the answer must still be the same
       LOG_LEVEL: 'error',
     },
   });

@@ -76,6 +76,15 @@ describe('accepted merge', () => {
     expect(messagesFor(sha)).toHaveLength(1);
   });
 
+  it('a copy that arrives while the first is still being processed, past the wait, is told so (202 processing)', async () => {
+    const r = makeRig(svc, { duplicateWaitMs: 30 });
+    const id = deliveryId();
+    expect(await r.ports.store.claim(id, 'push')).toBe(true); // the first copy, still at work
+    const res = await r.intake.handle(signedRequest('push', pushTo(newSha()), { id }), ctx());
+    expect(res.status).toBe(202);
+    expect(body(res)).toEqual({ decision: 'processing', reason: `delivery ${id} is being processed` });
+  });
+
   it('a second delivery for an accepted commit is ignored, not deployed twice', async () => {
     const sha = newSha();
     mergeable(sha);

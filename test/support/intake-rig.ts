@@ -109,6 +109,8 @@ export function makeRig(svc: Services, over: Partial<IntakePorts> = {}): Rig {
     scheduleTimeout: async (input) => void scheduled.push(input),
     log: createLogger({ level: 'debug', sink: (line) => logs.push(line) }),
     now: () => clock.t,
+    // generous: on a loaded CI machine the first copy may take seconds (production uses 8 s, under GitHub's 10 s)
+    duplicateWaitMs: 60000,
     ...over,
   };
   return { intake: createIntake(ports), ports, scheduled, clock, container, logs };

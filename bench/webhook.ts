@@ -1,0 +1,206 @@
+/**
+ * `npm run bench -- webhook`: throughput and p50/p99 latency of signed 8 KiB `push` deliveries against
+ * the embedded host, next to a bare node:http server that only verifies the HMAC and answers 202 (the
+ * practical limit), both measured in the same run with the same closed-loop client (100 connections,
+ * keep-alive).
+ *
+ * Two mixes are measured against the host:
+ * - `push (other branch)`: signed pushes to a non-default branch — verify, classify, record the
+ *   decision (one Blob write), answer 200. This is the headline value compared with the bare server.
+ * - `merge (default branch)`: signed pushes to the default branch with coverage present — verify,
+ *   dedupe claim, gate (4 GitHub reads from a local fake GitHub, ledger read), commit state, status
+ *   post, deploy-uat message to the local queue, decision record. Reported in details.
+ */
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import examples from '@octokit/webhooks-examples';
+import { Bench, BenchResult, percentile } from './harness';
+import { startLocalHost } from '../local/host';
+import { startFakeGitHub } from '../test/support/fake-github';
+
+const SECRET = 'bench-webhook-secret-' + randomUUID();
+const REPO = 'Codertocat/Hello-World';
+const CONNECTIONS = 100;
+const PAYLOAD_BYTES = 8 * 1024;
+
+function pushPayload(branch: string, sha: string): Buffer {
+  const group = (examples as Array<{ name: string; examples: Array<Record<string, any>> }>).find((g) => g.name === 'push')!;
+  const p = structuredClone(group.examples.find((e) => e.ref === 'refs/heads/master')!);
+  p.ref = `refs/heads/${branch}`;
+  p.after = sha;
+  p.head_commit.id = sha;
+  // pad the commit message so the body is exactly 8 KiB, like a typical merge push
+  p.head_commit.message = 'Merge pull request';
+  const base = Buffer.byteLength(JSON.stringify(p));
+  p.head_commit.message += ' ' + 'x'.repeat(Math.max(0, PAYLOAD_BYTES - base - 1));
+  return Buffer.from(JSON.stringify(p));
+}
+
+const sign = (body: Buffer) => 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+
+interface Load {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  statuses: Record<string, number>;
+}
+
+/** Closed loop: CONNECTIONS workers, each sends the next request when the previous one answered. */
+async function load(url: string, seconds: number, make: () => { body: Buffer; headers: Record<string, string> }): Promise<Load> {
+  const u = new URL(url);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const end = Date.now() + seconds * 1000;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const { body, headers } = make();
+      const t0 = process.hrtime.bigint();
+      const req = http.request(
+        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+            statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        statuses.error = (statuses.error ?? 0) + 1;
+        resolve();
+      });
+      req.end(body);
+    });
+  const started = Date.now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (Date.now() < end) await one();
+    }),
+  );
+  const took = (Date.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const r2 = (n: number) => Math.round(n * 100) / 100;
+  return { requests: latencies.length, seconds: r2(took), rps: r2(latencies.length / took), p50ms: r2(percentile(latencies, 50)), p99ms: r2(percentile(latencies, 99)), statuses };
+}
+
+/** The practical limit: read the body, verify the HMAC in constant time, answer 202. */
+async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const given = Buffer.from(String(req.headers['x-hub-signature-256'] ?? ''));
+      const expected = Buffer.from(sign(body));
+      const ok = given.length === expected.length && timingSafeEqual(given, expected);
+      res.writeHead(ok ? 202 : 401, { 'content-type': 'application/json' });
+      res.end(ok ? '{"accepted":true}' : '{"error":"signature"}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+const bench: Bench = {
+  name: 'webhook',
+  description: 'signed 8 KiB push deliveries: embedded host vs a bare HMAC-verifying node:http server (100 connections)',
+  async run({ quick, log }): Promise<BenchResult> {
+    const seconds = quick ? 3 : 10;
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'bench-webhook-'));
+    const github = await startFakeGitHub(REPO);
+    const saved = { ...process.env };
+    const noop = () => undefined;
+    const quiet = { debug: noop, info: noop, warn: noop, error: noop, child: () => quiet };
+    const host = await startLocalHost({
+      dataDir: tmp,
+      port: 0,
+      functionsDir: path.join(__dirname, 'webhook-app'),
+      log: quiet,
+      env: {
+        GITHUB_WEBHOOK_SECRET: SECRET,
+        GITHUB_REPOSITORY: REPO,
+        GITHUB_TOKEN: 'ghs_bench_' + randomUUID().replace(/-/g, ''),
+        GITHUB_API_URL: github.url,
+        GITHUB_DEFAULT_BRANCH: 'master',
+        GITHUB_TRIGGER_EVENT: 'push',
+        DEPLOY_QUEUE_NAME: 'deploy-requests',
+        LOG_LEVEL: 'error',
+      },
+    });
+    const bare = await startBare();
+    try {
+      const feature = pushPayload('feature/bench', 'b'.repeat(40));
+      const featureSig = sign(feature);
+      const headersFor = (body: Buffer, sig: string) => ({
+        'content-type': 'application/json',
+        'x-github-event': 'push',
+        'x-github-delivery': randomUUID(),
+        'x-hub-signature-256': sig,
+        'user-agent': 'GitHub-Hookshot/bench',
+      });
+      log(`payload ${feature.length} bytes, ${CONNECTIONS} connections, ${seconds}s per run`);
+
+      // warm-up both (JIT, connections, Azurite container creation)
+      await load(bare.url, 1, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
+      await load(`${host.baseUrl}/api/github/webhook`, 1, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
+
+      const bareRun = await load(bare.url, seconds, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
+      log(`bare HMAC server: ${bareRun.rps} req/s, p50 ${bareRun.p50ms} ms, p99 ${bareRun.p99ms} ms ${JSON.stringify(bareRun.statuses)}`);
+      const hostRun = await load(`${host.baseUrl}/api/github/webhook`, seconds, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
+      log(`host, push to another branch: ${hostRun.rps} req/s, p50 ${hostRun.p50ms} ms, p99 ${hostRun.p99ms} ms ${JSON.stringify(hostRun.statuses)}`);
+
+      // merges: a fresh commit each, coverage and VERSION present in the fake GitHub
+      let i = 0;
+      const mergeRun = await load(`${host.baseUrl}/api/github/webhook`, seconds, () => {
+        const sha = (++i).toString(16).padStart(40, 'a');
+        github.setCoverage(sha, '85.0%');
+        github.setVersion(sha, `1.0.${i}`);
+        const body = pushPayload('master', sha);
+        return { body, headers: headersFor(body, sign(body)) };
+      });
+      log(`host, merges to the default branch (full gate + enqueue): ${mergeRun.rps} req/s, p50 ${mergeRun.p50ms} ms, p99 ${mergeRun.p99ms} ms ${JSON.stringify(mergeRun.statuses)}`);
+      const queued = host.queue.counts('deploy-requests');
+
+      const ratio = Math.round((hostRun.rps / bareRun.rps) * 1000) / 1000;
+      const unexpected = Object.entries(hostRun.statuses).filter(([s]) => s !== '200');
+      if (unexpected.length) throw new Error(`host answered unexpected statuses: ${JSON.stringify(hostRun.statuses)}`);
+      return {
+        name: 'webhook',
+        unit: 'req/s',
+        value: hostRun.rps,
+        baseline: bareRun.rps,
+        ratio,
+        description: 'value: signed 8 KiB pushes (to a non-default branch: verify + classify + recorded decision) through the embedded host; baseline: bare node:http server verifying the HMAC and answering 202; same client, same run',
+        targets: {
+          throughputVsBare: { target: '>= 0.5 x bare server', actual: ratio, met: ratio >= 0.5 },
+          p99: { target: '<= 50 ms at 100 connections', actual: hostRun.p99ms, met: hostRun.p99ms <= 50 },
+        },
+        details: { connections: CONNECTIONS, payloadBytes: feature.length, secondsPerRun: seconds, bare: bareRun, hostPush: hostRun, hostMerge: mergeRun, queueAfter: queued },
+      };
+    } finally {
+      await bare.stop();
+      await host.stop();
+      await github.stop();
+      process.env = saved;
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  },
+};
+
+export default bench;
