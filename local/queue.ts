@@ -2,8 +2,9 @@
  * The embedded host's persistent queue, with the Service Bus semantics the deploy queue relies on.
  *
  * ## Semantics
- * - **Persistence**: one SQLite file (better-sqlite3, WAL, synchronous=FULL). Every send, receive,
- *   settle and lock change is one transaction, so a SIGKILLed host loses nothing it acknowledged.
+ * - **Persistence**: one SQLite file (better-sqlite3, WAL). Every send, receive, settle and lock
+ *   change is one transaction, so a SIGKILLed host loses nothing it acknowledged (an OS crash or power
+ *   loss can drop the last commits unless `fsync: true`).
  *   Several processes may open the same file (sends from a CLI while the host receives).
  * - **Duplicate detection**: a message id seen on the same queue within `duplicateDetectionWindowMs`
  *   (default 10 min, counted from the first send) is dropped and `send` reports `duplicate: true`
@@ -99,6 +100,8 @@ export interface LocalQueueOptions {
   pollIntervalMs?: number;
   /** when set, only these queues exist; sends to others are refused */
   knownQueues?: string[];
+  /** fsync every commit (survives an OS crash, not only a killed process); default false */
+  fsync?: boolean;
 }
 
 export interface SubscribeOptions {
@@ -218,7 +221,10 @@ export class LocalQueue {
     this.events.setMaxListeners(0);
     this.db = new Database(opts.dbPath);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // WAL + NORMAL: a committed transaction is in the WAL file before the call returns, so a killed
+    // process loses nothing; only an OS crash or power loss can drop the last commits (`fsync: true`
+    // syncs every commit, ~10x slower).
+    this.db.pragma(`synchronous = ${opts.fsync ? 'FULL' : 'NORMAL'}`);
     this.db.pragma('busy_timeout = 10000');
     const version = this.db.pragma('user_version', { simple: true }) as number;
     if (version > SCHEMA_VERSION) {

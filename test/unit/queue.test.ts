@@ -72,7 +72,7 @@ describe('duplicate detection', () => {
 
   test('the same id is a duplicate after the queue is restarted on the same file, and after completion', () => {
     const clock = new Clock();
-    const q1 = makeQueue({ clock });
+    const q1 = makeQueue({ clock, fsync: true });
     q1.send(Q, { body: 'a', messageId: 'k1' });
     q1.close();
     const q2 = makeQueue({ clock });
