@@ -1,0 +1,522 @@
+/**
+ * The side effects of a UAT deploy, one activity per runbook step. Built by `createDeployActivities(ports)`
+ * so tests wire a real SSH server / Azurite / registry or in-memory stand-ins, and production wires
+ * Azure (`deployPortsFromConfig`). On the VM every step is one `odoo-ops --json <verb>` call over SSH
+ * (docker/ops/odoo-ops: exit codes 4 health, 5 migration, 6 backup, 7 restore, 8 image, 3 lock, 9 state).
+ *
+ * Failure contract with the orchestrator: an activity THROWS only transient failures (SSH connect,
+ * registry 5xx, Blob throttling — `isRetryable`) so `callActivityWithRetry` retries them with back-off;
+ * a deterministic failure is RETURNED as `{ failed: { code, message } }` and never retried.
+ */
+import * as df from 'durable-functions';
+import type { Readable } from 'node:stream';
+import { loadConfig, type Config } from '../../shared/config';
+import { BackupStore } from '../../shared/adapters/backup-store';
+import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
+import { createRegistryClient, keepLastN, type RegistryClient } from '../../shared/adapters/registry';
+import { SshClient, shellQuote, type SshRunOptions, type SshRunResult } from '../../shared/adapters/ssh';
+import { createVmControl, type VmControl } from '../../shared/adapters/vm';
+import { createDeployNotifier, type DeployNotifier } from '../../shared/adapters/deploy-notify';
+import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
+import { modulesToUpdate, repositoryOf, tagOf, type DeploySettings, type ReleaseRef } from '../../shared/domain/deploy-plan';
+import { createLogger, type Logger } from '../../shared/log';
+
+// ------------------------------------------------------------------------------------ shapes --
+
+export interface ActivityFailure {
+  code: string;
+  message: string;
+}
+export type Failable<T> = T | { failed: ActivityFailure };
+
+export interface PrepareOut {
+  settings: DeploySettings;
+  running?: ReleaseRef;
+}
+export interface PreflightOut {
+  vmStarted: boolean;
+  diskFreeGb?: number;
+  imagePresent: boolean;
+  imageDigest?: string;
+  /** the image odoo-ops recorded as running (fallback for the rollback when the ledger has none) */
+  runningImage?: string;
+}
+export interface BackupOut {
+  backupId: string;
+  bytes: number;
+  parts: Record<string, { size: number; sha256: string }>;
+}
+export interface PullOut {
+  digest?: string;
+  version?: string;
+}
+export interface HealthOut {
+  healthy: boolean;
+  failures: string[];
+}
+export type CompensationAction = { action: 'stop-new' } | { action: 'restore'; backupId: string } | { action: 'start-previous'; image?: string } | { action: 'health' };
+
+export type NotifyKind = 'started' | 'succeeded' | 'failed' | 'rolled-back' | 'needs-attention';
+export interface NotifyEvent {
+  kind: NotifyKind;
+  environment: string;
+  version: string;
+  sha: string;
+  imageRef?: string;
+  mergedBy?: string;
+  instanceId: string;
+  githubDeploymentId?: number;
+  url?: string;
+  previous?: ReleaseRef;
+  reason?: string;
+  code?: string;
+  failedStep?: string;
+  logs?: string[];
+  backupId?: string;
+  durations?: Record<string, number>;
+  totalMs?: number;
+  downtimeMs?: number;
+}
+
+// ------------------------------------------------------------------------------------- ports --
+
+/** What the activities need of an SSH session (SshClient satisfies it). */
+export interface RemoteShell {
+  run(command: string, o?: SshRunOptions): Promise<SshRunResult>;
+  stream(command: string, o?: Omit<SshRunOptions, 'stdout'>): { stdout: Readable; done: Promise<SshRunResult> };
+  close(): Promise<void>;
+}
+
+export interface DeployPorts {
+  /** settings of an environment (what `deployPrepare` hands the orchestrator) */
+  settings(environment: string): DeploySettings;
+  ssh: { connect(environment: string): Promise<RemoteShell> };
+  backups: BackupStore;
+  registry?: RegistryClient;
+  vm?: { control: VmControl; resourceId?: string; autoStart: boolean };
+  ledger: Ledger;
+  notify: DeployNotifier;
+  /** files changed between two commits (GitHub compare); undefined when unknown */
+  changedFiles?(base: string, head: string): Promise<string[] | undefined>;
+  /** HTTP check of the key URLs (defaults to fetch) */
+  fetchStatus?(url: string): Promise<number>;
+  /** the odoo-ops command on the VM */
+  opsCommand?: string;
+  /** remote command timeout (ms) */
+  commandTimeoutMs?: number;
+  log: Logger;
+}
+
+// -------------------------------------------------------------------------------- helpers --
+
+const OPS_EXIT: Record<number, string> = { 1: 'OPS.ERROR', 2: 'OPS.USAGE', 3: 'OPS.LOCKED', 4: 'DEPLOY.UNHEALTHY', 5: 'DEPLOY.MIGRATION_FAILED', 6: 'BACKUP.FAILED', 7: 'RESTORE.FAILED', 8: 'REGISTRY.IMAGE_MISSING', 9: 'OPS.STATE', 10: 'OPS.CONFIG' };
+
+export interface OpsResult {
+  code: number;
+  json: Record<string, unknown>;
+  stderrTail: string;
+}
+
+/** The odoo-ops result line: the last line of `text` that parses as a JSON object. */
+export function parseOpsJson(text: string): Record<string, unknown> | undefined {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      const v = JSON.parse(lines[i]) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    } catch {
+      /* not the result line */
+    }
+  }
+  return undefined;
+}
+
+/** A failed odoo-ops call as a coded error: lock busy is transient, the rest is deterministic. */
+export function opsError(verb: string, r: OpsResult): PipelineError {
+  const code = OPS_EXIT[r.code] ?? 'OPS.ERROR';
+  const msg = typeof r.json.message === 'string' ? r.json.message : r.stderrTail.trim().split('\n').slice(-3).join(' | ');
+  return new PipelineError(code, `odoo-ops ${verb} failed (exit ${r.code}): ${msg}`.slice(0, 1500), code === 'OPS.LOCKED');
+}
+
+/** Turn a deterministic failure into a value (never retried); rethrow a transient one (retried). */
+async function guarded<T>(log: Logger, what: string, fn: () => Promise<T>): Promise<Failable<T>> {
+  try {
+    return await fn();
+  } catch (err) {
+    const code = errorCode(err) ?? 'DEPLOY.FAILED';
+    if (isRetryable(err)) {
+      log.warn(`${what}: transient failure, will be retried`, { code, error: messageOf(err) });
+      throw err instanceof Error ? err : new Error(String(err));
+    }
+    log.error(`${what} failed`, { code, error: messageOf(err) });
+    const m = messageOf(err);
+    return { failed: { code, message: m.startsWith('[') ? m : `[${code}] ${m}` } };
+  }
+}
+
+// ------------------------------------------------------------------------------- activities --
+
+export interface DeployActivities {
+  prepare(i: { environment: string }): Promise<Failable<PrepareOut>>;
+  preflight(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<PreflightOut>>;
+  checkImage(i: { imageRef: string }): Promise<{ imageDigest?: string }>;
+  modules(i: { previous?: ReleaseRef; sha: string; force: boolean }): Promise<{ modules: string; reason: string }>;
+  backup(i: { environment: string; version: string; sha: string; imageDigest?: string; runningVersion?: string; instanceId: string }): Promise<Failable<BackupOut>>;
+  pull(i: { environment: string; imageRef: string }): Promise<Failable<PullOut>>;
+  stop(i: { environment: string }): Promise<Failable<{ changed: boolean }>>;
+  migrate(i: { environment: string; imageRef: string; modules: string }): Promise<Failable<{ log?: string }>>;
+  start(i: { environment: string; imageRef: string }): Promise<Failable<{ changed: boolean }>>;
+  health(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<HealthOut>>;
+  record(i: NotifyEvent & { imageDigest?: string; coverage?: number; backupId: string; modules?: string; previousVersion?: string }): Promise<Failable<{ recorded: true }>>;
+  retention(i: { settings: DeploySettings; running: string; previous?: string }): Promise<{ kept: string[]; deleted: string[] }>;
+  compensate(i: CompensationAction & { settings: DeploySettings }): Promise<Failable<{ healthy?: boolean; failures?: string[] }>>;
+  saveLogs(i: { backupId?: string; environment: string; instanceId: string }): Promise<{ logs: string[] }>;
+  notify(e: NotifyEvent): Promise<Record<string, unknown>>;
+}
+
+export function createDeployActivities(p: DeployPorts): DeployActivities {
+  const ops = p.opsCommand ?? 'odoo-ops';
+  const timeoutMs = p.commandTimeoutMs ?? 3600_000;
+  const fetchStatus =
+    p.fetchStatus ??
+    (async (url: string) => {
+      const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(10_000) });
+      await res.arrayBuffer().catch(() => undefined);
+      return res.status;
+    });
+
+  async function withShell<T>(env: string, fn: (sh: RemoteShell) => Promise<T>): Promise<T> {
+    const sh = await p.ssh.connect(env);
+    try {
+      return await fn(sh);
+    } finally {
+      await sh.close().catch(() => undefined);
+    }
+  }
+
+  async function runOps(sh: RemoteShell, args: string, o: SshRunOptions = {}): Promise<OpsResult> {
+    const r = await sh.run(`${ops} --json ${args}`, { timeoutMs, ...o });
+    const json = parseOpsJson(r.stdout ?? '') ?? parseOpsJson(r.stderrTail) ?? {};
+    return { code: r.code, json, stderrTail: r.stderrTail };
+  }
+  async function mustOps(sh: RemoteShell, verb: string, args: string, o: SshRunOptions = {}): Promise<OpsResult> {
+    const r = await runOps(sh, `${verb} ${args}`.trim(), o);
+    if (r.code !== 0) throw opsError(verb, r);
+    return r;
+  }
+
+  async function resolveImage(imageRef: string): Promise<string | undefined> {
+    const tag = tagOf(imageRef);
+    if (!p.registry || !tag) return imageRef.includes('@') ? imageRef.slice(imageRef.indexOf('@') + 1) : undefined;
+    const r = await p.registry.resolve(repositoryOf(imageRef), tag);
+    return r?.digest;
+  }
+
+  async function restoreFromBackup(sh: RemoteShell, backupId: string): Promise<void> {
+    const manifest = await p.backups.assertRestorable(backupId);
+    const db = await p.backups.openPart(backupId, 'db.dump', manifest);
+    await mustOps(sh, 'restore-db', '', { stdin: db });
+    if (manifest.parts['filestore.tar']) {
+      const fs = await p.backups.openPart(backupId, 'filestore.tar', manifest);
+      await mustOps(sh, 'restore-filestore', '', { stdin: fs });
+    }
+  }
+
+  async function checkHealth(sh: RemoteShell, settings: DeploySettings, waitSeconds: number): Promise<HealthOut> {
+    const r = await runOps(sh, `health --wait ${Math.max(0, Math.round(waitSeconds))} --interval 1`, { timeoutMs: (waitSeconds + 120) * 1000 });
+    if (r.code !== 0 && r.code !== 4) throw opsError('health', r);
+    const failures: string[] = [];
+    if (r.code === 4) failures.push(typeof r.json.failures === 'string' && r.json.failures ? r.json.failures : String(r.json.message ?? 'unhealthy'));
+    if (r.code === 0) {
+      // validation: DB reachable and no module left mid-migration (odoo-ops status), key URLs answer
+      const st = await mustOps(sh, 'status', '');
+      if (st.json.db_reachable !== true) failures.push('database not reachable');
+      if (typeof st.json.pending_modules === 'string' && st.json.pending_modules) failures.push(`modules left mid-migration: ${st.json.pending_modules}`);
+      if (settings.url) {
+        for (const path of settings.keyUrls ?? []) {
+          const url = new URL(path, settings.url).toString();
+          try {
+            const status = await fetchStatus(url);
+            if (status >= 400) failures.push(`${path} answered ${status}`);
+          } catch (err) {
+            failures.push(`${path}: ${messageOf(err)}`);
+          }
+        }
+      }
+    }
+    return { healthy: failures.length === 0, failures };
+  }
+
+  return {
+    prepare: (i) =>
+      guarded(p.log, 'prepare', async () => {
+        const settings = p.settings(i.environment);
+        const cur = await p.ledger.current(i.environment);
+        const running: ReleaseRef | undefined = cur ? { version: cur.version, sha: cur.sha, imageRef: cur.imageRef, imageDigest: cur.imageDigest, coverage: cur.coverage } : undefined;
+        return { settings, running };
+      }),
+
+    preflight: (i) =>
+      guarded(p.log, 'preflight', async () => {
+        let vmStarted = false;
+        if (p.vm?.resourceId) {
+          const state = await p.vm.control.powerState(p.vm.resourceId);
+          if (state !== 'running') {
+            if (!p.vm.autoStart) throw new PipelineError('PREFLIGHT.VM_NOT_RUNNING', `the ${i.settings.environment} VM is ${state} and VM_AUTO_START is off`);
+            p.log.info('starting the VM', { state });
+            await p.vm.control.start(p.vm.resourceId);
+            vmStarted = true;
+          }
+        }
+        const imageDigest = await resolveImage(i.imageRef);
+        return withShell(i.settings.environment, async (sh) => {
+          const st = await mustOps(sh, 'status', '');
+          if (typeof st.json.lock === 'string' && st.json.lock) throw new PipelineError('PREFLIGHT.LOCKED', `another odoo-ops run holds the lock on ${i.settings.environment}: ${st.json.lock}`, true);
+          if (typeof st.json.pending_modules === 'string' && st.json.pending_modules) throw new PipelineError('PREFLIGHT.HALF_MIGRATED', `the running database is half-migrated (${st.json.pending_modules}): fix it before deploying`);
+          const df = await sh.run('df -Pk "${ODOO_OPS_DIR:-/opt/odoo}" 2>/dev/null | tail -n 1', { timeoutMs: 30000 });
+          const avail = Number((df.stdout ?? '').trim().split(/\s+/)[3]);
+          const diskFreeGb = Number.isFinite(avail) ? +(avail / 1024 / 1024).toFixed(2) : undefined;
+          if (diskFreeGb !== undefined && diskFreeGb < i.settings.minFreeDiskGb) throw new PipelineError('PREFLIGHT.DISK_LOW', `only ${diskFreeGb} GB free on the ${i.settings.environment} VM (minimum ${i.settings.minFreeDiskGb} GB)`);
+          const runningImage = typeof st.json.image === 'string' && st.json.image ? st.json.image : undefined;
+          return { vmStarted, diskFreeGb, imagePresent: !!imageDigest, imageDigest, runningImage };
+        });
+      }),
+
+    checkImage: async (i) => ({ imageDigest: await resolveImage(i.imageRef) }),
+
+    modules: async (i) => {
+      if (i.force) return { modules: 'all', reason: 'forced' };
+      if (!i.previous?.sha || !p.changedFiles) return { modules: 'all', reason: 'no running release known' };
+      if (i.previous.sha === i.sha) return { modules: 'all', reason: 'redeploy of the running commit' };
+      try {
+        const files = await p.changedFiles(i.previous.sha, i.sha);
+        const m = modulesToUpdate(files);
+        return { modules: m, reason: files ? `${files.length} files changed since ${i.previous.sha.slice(0, 7)}` : 'compare unavailable' };
+      } catch (err) {
+        p.log.warn('compare failed: updating all modules', { error: messageOf(err) });
+        return { modules: 'all', reason: 'compare failed' };
+      }
+    },
+
+    backup: (i) =>
+      guarded(p.log, 'backup', async () => {
+        await p.backups.ensureContainer();
+        const writer = p.backups.begin(i.environment, { version: i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version, gitSha: i.sha, imageDigest: i.imageDigest, deployInstance: i.instanceId });
+        await withShell(i.environment, async (sh) => {
+          for (const [verb, part] of [
+            ['backup-db', 'db.dump'],
+            ['backup-filestore', 'filestore.tar'],
+          ] as const) {
+            const s = sh.stream(`${ops} --json ${verb}`, { timeoutMs });
+            try {
+              await Promise.all([writer.part(part, s.stdout), s.done]);
+            } catch (err) {
+              s.stdout.destroy();
+              await s.done.catch(() => undefined);
+              const code = errorCode(err);
+              if (code === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb} failed: ${messageOf(err)}`);
+              throw err;
+            }
+          }
+        });
+        const manifest = await writer.finish();
+        const v = await p.backups.verify(manifest.id);
+        if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
+        const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
+        return { backupId: manifest.id, bytes, parts: manifest.parts };
+      }),
+
+    pull: (i) =>
+      guarded(p.log, 'pull', () =>
+        withShell(i.environment, async (sh) => {
+          const r = await mustOps(sh, 'pull', shellQuote(i.imageRef));
+          const d = typeof r.json.digest === 'string' ? r.json.digest : '';
+          return { digest: d.includes('@') ? d.slice(d.indexOf('@') + 1) : d || undefined, version: typeof r.json.version === 'string' ? r.json.version : undefined };
+        }),
+      ),
+
+    stop: (i) => guarded(p.log, 'stop', () => withShell(i.environment, async (sh) => ({ changed: (await mustOps(sh, 'stop', '')).json.changed === true }))),
+
+    migrate: (i) =>
+      guarded(p.log, 'migrate', () =>
+        withShell(i.environment, async (sh) => {
+          try {
+            const r = await mustOps(sh, 'migrate', `${shellQuote(i.imageRef)} ${shellQuote(i.modules)}`);
+            return { log: typeof r.json.log === 'string' ? r.json.log : undefined };
+          } catch (err) {
+            // a migration is never retried, whatever broke it (SSH dropped mid-way included): roll back
+            if (isRetryable(err)) throw new PipelineError('DEPLOY.MIGRATION_INTERRUPTED', `migration interrupted: ${messageOf(err)}`);
+            throw err;
+          }
+        }),
+      ),
+
+    start: (i) => guarded(p.log, 'start', () => withShell(i.environment, async (sh) => ({ changed: (await mustOps(sh, 'start', shellQuote(i.imageRef))).json.changed === true }))),
+
+    health: (i) => guarded(p.log, 'health', () => withShell(i.settings.environment, (sh) => checkHealth(sh, i.settings, i.settings.healthTimeoutSeconds))),
+
+    record: (i) =>
+      guarded(p.log, 'record', async () => {
+        await p.ledger.record(i.environment, {
+          version: i.version,
+          sha: i.sha,
+          imageRef: i.imageRef,
+          imageDigest: i.imageDigest,
+          coverage: i.coverage,
+          backupId: i.backupId,
+          deployedAt: new Date().toISOString(),
+          instanceId: i.instanceId,
+          mergedBy: i.mergedBy,
+          durations: i.durations,
+          totalMs: i.totalMs,
+          downtimeMs: i.downtimeMs,
+          modules: i.modules,
+          previousVersion: i.previousVersion,
+        });
+        return { recorded: true as const };
+      }),
+
+    retention: async (i) => {
+      if (!p.registry) return { kept: [], deleted: [] };
+      const protect = [tagOf(i.running), i.previous ? tagOf(i.previous) : undefined].filter((t): t is string => !!t);
+      const r = await keepLastN(p.registry, repositoryOf(i.running), 'uat-v', i.settings.keepCount, protect);
+      p.log.info('image retention', { kept: r.kept, deleted: r.deleted });
+      return r;
+    },
+
+    compensate: (i) =>
+      guarded(p.log, `rollback ${i.action}`, () =>
+        withShell(i.settings.environment, async (sh) => {
+          switch (i.action) {
+            case 'stop-new':
+              await mustOps(sh, 'stop', '');
+              return {};
+            case 'restore':
+              await mustOps(sh, 'stop', '');
+              await restoreFromBackup(sh, i.backupId);
+              return {};
+            case 'start-previous': {
+              const img = i.image ?? (await mustOps(sh, 'current', '')).json.previous;
+              if (typeof img !== 'string' || !img) throw new PipelineError('ROLLBACK.NO_PREVIOUS', 'no previous image known to roll back to');
+              await mustOps(sh, 'start', shellQuote(img));
+              return {};
+            }
+            case 'health':
+              return checkHealth(sh, i.settings, i.settings.healthTimeoutSeconds);
+          }
+        }),
+      ),
+
+    saveLogs: async (i) => {
+      const saved: string[] = [];
+      if (!i.backupId) return { logs: saved };
+      try {
+        await withShell(i.environment, async (sh) => {
+          for (const [args, name] of [
+            ['logs --migration --tail 2000', 'migration.log'],
+            ['logs --tail 2000', 'container.log'],
+            ['history --tail 50', 'ops-history.log'],
+          ] as const) {
+            try {
+              const r = await runOps(sh, args, { timeoutMs: 60000 });
+              const text = typeof r.json.text === 'string' ? r.json.text : String(r.json.message ?? r.stderrTail);
+              await p.backups.saveLog(i.backupId!, name, `# ${i.instanceId}: odoo-ops ${args} (exit ${r.code})\n${text}\n`);
+              saved.push(`${i.backupId}/logs/${name}`);
+            } catch (err) {
+              p.log.warn('could not save a log', { name, error: messageOf(err) });
+            }
+          }
+        });
+      } catch (err) {
+        p.log.warn('could not save logs', { error: messageOf(err) });
+      }
+      return { logs: saved };
+    },
+
+    notify: async (e) => {
+      try {
+        return await p.notify.notify(e);
+      } catch (err) {
+        p.log.warn('notification failed (ignored)', { kind: e.kind, error: messageOf(err) });
+        return {};
+      }
+    },
+  };
+}
+
+// ------------------------------------------------------------------------- production wiring --
+
+export function deploySettingsFromConfig(config: Config, environment: string): DeploySettings {
+  return {
+    environment,
+    url: environment === 'prod' ? config.PROD_URL : config.UAT_URL,
+    minFreeDiskGb: config.MIN_FREE_DISK_GB ?? 5,
+    imageWaitMinutes: config.IMAGE_WAIT_MINUTES ?? 30,
+    imagePollSeconds: config.IMAGE_POLL_SECONDS ?? 30,
+    healthTimeoutSeconds: config.HEALTH_TIMEOUT_SECONDS ?? 300,
+    keyUrls: config.HEALTH_KEY_URLS ?? [],
+    keepCount: config.IMAGE_KEEP_COUNT ?? 5,
+    retryFirstMs: Math.round((config.DEPLOY_RETRY_FIRST_SECONDS ?? 5) * 1000),
+    retryAttempts: config.DEPLOY_RETRY_ATTEMPTS ?? 4,
+  };
+}
+
+export function deployPortsFromConfig(config: Config, log: Logger = createLogger()): DeployPorts {
+  const registry = config.REGISTRY_URL
+    ? createRegistryClient({ kind: config.REGISTRY_KIND ?? 'oci', url: config.REGISTRY_URL, username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD, log })
+    : undefined;
+  const backups = config.BACKUP_STORAGE_CONNECTION
+    ? new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION, container: config.BACKUP_CONTAINER ?? 'backups', log })
+    : new BackupStore({ accountUrl: config.BACKUP_STORAGE_ACCOUNT_URL ?? '', container: config.BACKUP_CONTAINER ?? 'backups', log });
+  const notify = createDeployNotifier(config, log);
+  return {
+    settings: (env) => deploySettingsFromConfig(config, env),
+    ssh: {
+      async connect(env) {
+        if (env !== 'uat') throw new PipelineError('DEPLOY.BAD_ENVIRONMENT', `deployUat targets uat only (got ${env})`);
+        if (!config.UAT_SSH_HOST || !config.UAT_SSH_HOST_KEY || !config.SSH_PRIVATE_KEY) throw new PipelineError('CONFIG.SSH_MISSING', 'UAT_SSH_HOST, UAT_SSH_HOST_KEY and SSH_PRIVATE_KEY must be set');
+        return SshClient.connect(
+          { host: config.UAT_SSH_HOST, port: config.UAT_SSH_PORT ?? 22, username: config.UAT_SSH_USER ?? 'odoo-ops', privateKey: config.SSH_PRIVATE_KEY, hostKeyFingerprint: config.UAT_SSH_HOST_KEY },
+          { connectTimeoutMs: (config.SSH_CONNECT_TIMEOUT_SECONDS ?? 20) * 1000, log },
+        );
+      },
+    },
+    backups,
+    registry,
+    vm: config.UAT_VM_RESOURCE_ID ? { control: createVmControl({ endpoint: config.ARM_ENDPOINT, log }), resourceId: config.UAT_VM_RESOURCE_ID, autoStart: config.VM_AUTO_START ?? true } : undefined,
+    ledger: createLedger(ledgerContainer(config)),
+    notify,
+    changedFiles: notify.changedFiles,
+    commandTimeoutMs: (config.SSH_COMMAND_TIMEOUT_SECONDS ?? 3600) * 1000,
+    log,
+  };
+}
+
+// ------------------------------------------------------------------------------ registration --
+
+let current: DeployActivities | undefined;
+
+/** Wire the activities to other ports (tests); production builds them from settings on first use. */
+export function setDeployPorts(ports: DeployPorts | undefined): void {
+  current = ports ? createDeployActivities(ports) : undefined;
+}
+function acts(): DeployActivities {
+  current ??= createDeployActivities(deployPortsFromConfig(loadConfig(process.env)));
+  return current;
+}
+
+df.app.activity('deployPrepare', { handler: (i: { environment: string }) => acts().prepare(i) });
+df.app.activity('deployPreflight', { handler: (i: Parameters<DeployActivities['preflight']>[0]) => acts().preflight(i) });
+df.app.activity('deployCheckImage', { handler: (i: { imageRef: string }) => acts().checkImage(i) });
+df.app.activity('deployModules', { handler: (i: Parameters<DeployActivities['modules']>[0]) => acts().modules(i) });
+df.app.activity('deployBackup', { handler: (i: Parameters<DeployActivities['backup']>[0]) => acts().backup(i) });
+df.app.activity('deployPull', { handler: (i: Parameters<DeployActivities['pull']>[0]) => acts().pull(i) });
+df.app.activity('deployStop', { handler: (i: { environment: string }) => acts().stop(i) });
+df.app.activity('deployMigrate', { handler: (i: Parameters<DeployActivities['migrate']>[0]) => acts().migrate(i) });
+df.app.activity('deployStart', { handler: (i: Parameters<DeployActivities['start']>[0]) => acts().start(i) });
+df.app.activity('deployHealth', { handler: (i: Parameters<DeployActivities['health']>[0]) => acts().health(i) });
+df.app.activity('deployRecord', { handler: (i: Parameters<DeployActivities['record']>[0]) => acts().record(i) });
+df.app.activity('deployRetention', { handler: (i: Parameters<DeployActivities['retention']>[0]) => acts().retention(i) });
+df.app.activity('deployCompensate', { handler: (i: Parameters<DeployActivities['compensate']>[0]) => acts().compensate(i) });
+df.app.activity('deploySaveLogs', { handler: (i: Parameters<DeployActivities['saveLogs']>[0]) => acts().saveLogs(i) });
+df.app.activity('deployNotify', { handler: (e: NotifyEvent) => acts().notify(e) });

@@ -1,0 +1,238 @@
+/**
+ * deployUat's logic through the REAL embedded host (durable engine driving the real durable-functions
+ * orchestrator), real Azurite (backups + ledger), with an in-memory VM (odoo-ops answers), an in-memory
+ * registry and a recording notifier. Outcomes, compensation order, retries, custom status.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import { setDeployPorts, type DeployPorts, type NotifyEvent } from '../../functions/activities/deploy';
+import '../../functions/orchestrators/deployUat';
+import { BackupStore } from '../../shared/adapters/backup-store';
+import { createLedger } from '../../shared/adapters/ledger';
+import { BlobServiceClient } from '@azure/storage-blob';
+import type { RegistryClient } from '../../shared/adapters/registry';
+import type { DeployCustomStatus, DeployResult, DeploySettings } from '../../shared/domain/deploy-plan';
+import { createLogger } from '../../shared/log';
+import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
+
+const SHA_OLD = 'a'.repeat(40);
+const SHA_NEW = 'b'.repeat(40);
+const IMG = (v: string) => `reg.local/odoo-mta:uat-v${v}`;
+
+function memoryRegistry(tags: string[]): RegistryClient & { tags: Set<string>; deleted: string[] } {
+  const set = new Set(tags);
+  const deleted: string[] = [];
+  return {
+    kind: 'memory',
+    tags: set,
+    deleted,
+    async listTags() {
+      return [...set];
+    },
+    async resolve(_repo, tag) {
+      return set.has(tag) ? { digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' } : undefined;
+    },
+    async retag() {
+      throw new Error('not used');
+    },
+    async deleteTag(_repo, tag) {
+      set.delete(tag);
+      deleted.push(tag);
+    },
+  };
+}
+
+describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () => {
+  let dir: string;
+  let host: LocalHost;
+  let backups: BackupStore;
+  let ledgerConn: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'deploy-orch-'));
+    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error' } });
+    ledgerConn = host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!;
+  }, 60000);
+  afterAll(async () => {
+    setDeployPorts(undefined);
+    await host?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  interface Rig {
+    vm: FakeVm;
+    registry: ReturnType<typeof memoryRegistry>;
+    notices: NotifyEvent[];
+    ledger: ReturnType<typeof createLedger>;
+    run(version?: string, extra?: Record<string, unknown>): Promise<{ result: DeployResult; status: DeployCustomStatus; runtime: string }>;
+  }
+
+  async function rig(o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean } = {}): Promise<Rig> {
+    const env = `uat${++n}`; // a ledger and backup folder per test
+    const vm = createFakeVm(...(o.vm ?? []));
+    const registry = memoryRegistry(o.tags ?? ['uat-v1.0.0', 'uat-v1.1.0']);
+    const container = BlobServiceClient.fromConnectionString(ledgerConn).getContainerClient('ledger');
+    await container.createIfNotExists();
+    const ledger = createLedger(container);
+    await ledger.record(env, { version: '1.0.0', sha: SHA_OLD, imageRef: IMG('1.0.0'), deployedAt: new Date().toISOString(), coverage: 85 });
+    backups = new BackupStore({ connectionString: ledgerConn, container: 'backups' });
+    const notices: NotifyEvent[] = [];
+    const settings: DeploySettings = { environment: env, url: 'http://uat.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 3, ...o.settings };
+    const ports: DeployPorts = {
+      settings: () => settings,
+      ssh: { connect: () => vm.connect() },
+      backups,
+      registry,
+      ledger,
+      notify: {
+        async notify(e) {
+          notices.push(e as NotifyEvent);
+          if (o.notifyThrows) throw new Error('[SLACK.UNAVAILABLE] slack is down');
+          return { githubDeploymentId: 42 };
+        },
+      },
+      changedFiles: async () => ['addons/sale_custom/models/sale.py', 'README.md'],
+      log: createLogger({ level: 'error', sink: () => undefined }),
+    };
+    setDeployPorts(ports);
+    return {
+      vm,
+      registry,
+      notices,
+      ledger,
+      async run(version = '1.1.0', extra = {}) {
+        const id = await host.engine.startNew('deployUat', { input: { environment: env, version, sha: SHA_NEW, imageRef: IMG(version), coverage: 90, mergedBy: 'alice', ...extra } });
+        const st = await host.engine.waitForCompletion(id, 30000);
+        return { result: st.output as DeployResult, status: st.customStatus as DeployCustomStatus, runtime: st.runtimeStatus };
+      },
+    };
+  }
+
+  it('succeeds: backup, pull before stop, changed modules only, ledger, notices, retention', async () => {
+    const r = await rig({ tags: ['uat-v0.1.0', 'uat-v0.2.0', 'uat-v0.3.0', 'uat-v0.4.0', 'uat-v0.5.0', 'uat-v1.0.0', 'uat-v1.1.0'] });
+    const { result, status, runtime } = await r.run();
+    expect(runtime).toBe('Completed');
+    expect(result.outcome).toBe('Succeeded');
+    const verbs = r.vm.calls.map((c) => c.split(' ')[0]);
+    expect(verbs.indexOf('backup-db')).toBeLessThan(verbs.indexOf('pull'));
+    expect(verbs.indexOf('pull')).toBeLessThan(verbs.indexOf('stop'));
+    expect(r.vm.calls).toContain(`migrate ${IMG('1.1.0')} sale_custom`);
+    expect(r.vm.state.image).toBe(IMG('1.1.0'));
+    expect(r.vm.state.webRunning).toBe(true);
+    const cur = await r.ledger.current(result.environment);
+    expect(cur).toMatchObject({ version: '1.1.0', sha: SHA_NEW, coverage: 90, backupId: result.backupId, previousVersion: '1.0.0' });
+    expect(cur?.imageDigest).toMatch(/^sha256:/);
+    // the backup is complete and verifies
+    expect((await backups.verify(result.backupId!)).ok).toBe(true);
+    expect(status).toMatchObject({ step: 'done', outcome: 'Succeeded', backupBytes: 'DB@1.0.0'.length + 'FS@1.0.0'.length });
+    expect(r.notices.map((x) => x.kind)).toEqual(['started', 'succeeded']);
+    expect(r.notices[1]).toMatchObject({ githubDeploymentId: 42, mergedBy: 'alice' });
+    // retention: 5 newest kept, running + previous never deleted
+    expect([...r.registry.tags].sort()).toEqual(['uat-v0.2.0', 'uat-v0.3.0', 'uat-v0.4.0', 'uat-v0.5.0', 'uat-v1.0.0', 'uat-v1.1.0'].filter((t) => t !== 'uat-v0.2.0').sort());
+    expect(r.registry.deleted.sort()).toEqual(['uat-v0.1.0', 'uat-v0.2.0']);
+  }, 60000);
+
+  it('a failure before the stop (backup fails) ends Failed with nothing stopped', async () => {
+    const r = await rig({ vm: [{}, { failBackup: true }] });
+    const { result } = await r.run();
+    expect(result.outcome).toBe('Failed');
+    expect(result.failedStep).toBe('backup');
+    expect(r.vm.calls).not.toContain('stop');
+    expect(r.vm.state.webRunning).toBe(true);
+    expect(r.vm.state.image).toBe(IMG('1.0.0'));
+    expect((await r.ledger.current(result.environment))?.version).toBe('1.0.0');
+    expect(r.notices.map((x) => x.kind)).toEqual(['started', 'failed']);
+  }, 60000);
+
+  it('a missing image (no wait allowed) fails before anything is backed up or stopped', async () => {
+    const r = await rig({ tags: ['uat-v1.0.0'] });
+    const { result } = await r.run();
+    expect(result).toMatchObject({ outcome: 'Failed', code: 'DEPLOY.IMAGE_MISSING' });
+    expect(r.vm.calls.some((c) => c.startsWith('backup') || c === 'stop')).toBe(false);
+  }, 60000);
+
+  it('waits for the image with durable timers when the build is still running', async () => {
+    const r = await rig({ tags: ['uat-v1.0.0'], settings: { imageWaitMinutes: 1, imagePollSeconds: 1 } });
+    setTimeout(() => r.registry.tags.add('uat-v1.1.0'), 1500);
+    const { result } = await r.run();
+    expect(result.outcome).toBe('Succeeded');
+    expect(result.durations['wait-image']).toBeDefined();
+  }, 60000);
+
+  it('migration fails → compensations newest first, DB restored from the backup, RolledBack, logs saved', async () => {
+    const r = await rig({ vm: [{}, { failMigration: true }] });
+    const before = r.vm.state.db;
+    const { result } = await r.run();
+    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_FAILED' });
+    const after = r.vm.calls.slice(r.vm.calls.findIndex((c) => c.startsWith('migrate')) + 1).map((c) => c.split(' ')[0]);
+    // restore (stop, restore-db, restore-filestore) → start previous → health → logs
+    expect(after.slice(0, 6)).toEqual(['stop', 'restore-db', 'restore-filestore', 'start', 'health', 'status']);
+    expect(r.vm.calls).toContain(`start ${IMG('1.0.0')}`);
+    expect(r.vm.calls.filter((c) => c.startsWith('migrate'))).toHaveLength(1); // never retried
+    expect(r.vm.state.db).toBe(before);
+    expect(r.vm.state.image).toBe(IMG('1.0.0'));
+    expect(r.vm.state.webRunning).toBe(true);
+    expect(result.logs).toEqual(expect.arrayContaining([`${result.backupId}/logs/migration.log`]));
+    expect(await backups.readLog(result.backupId!, 'migration.log')).toContain('CRITICAL boom');
+    expect((await r.ledger.current(result.environment))?.version).toBe('1.0.0');
+    expect(r.notices.map((x) => x.kind)).toEqual(['started', 'rolled-back']);
+    expect(r.notices[1].reason).toContain('MIGRATION_FAILED');
+  }, 60000);
+
+  it('unhealthy after start → stop new, restore, previous started and healthy, RolledBack', async () => {
+    const r = await rig({ vm: [{}, { unhealthyImage: IMG('1.1.0') }] });
+    const before = r.vm.state.db;
+    const { result } = await r.run();
+    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'health', code: 'DEPLOY.UNHEALTHY' });
+    const i = r.vm.calls.lastIndexOf(`start ${IMG('1.1.0')}`);
+    expect(r.vm.calls.slice(i + 1).map((c) => c.split(' ')[0]).slice(0, 6)).toEqual(['health', 'stop', 'stop', 'restore-db', 'restore-filestore', 'start']);
+    expect(r.vm.state).toMatchObject({ image: IMG('1.0.0'), webRunning: true, db: before });
+  }, 60000);
+
+  it('SSH dropped mid-migration → not retried, rolled back', async () => {
+    const r = await rig({ vm: [{}, { dropDuringMigrate: true }] });
+    const before = r.vm.state.db;
+    const { result } = await r.run();
+    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_INTERRUPTED' });
+    expect(r.vm.state.db).toBe(before);
+    expect(r.vm.state.image).toBe(IMG('1.0.0'));
+  }, 60000);
+
+  it('the rollback itself fails → NeedsAttention, nothing else touched', async () => {
+    const r = await rig({ vm: [{}, { failMigration: true, failRestore: true }] });
+    const { result } = await r.run();
+    expect(result.outcome).toBe('NeedsAttention');
+    expect(result.reason).toMatch(/ROLLBACK FAILED: restore failed: \[RESTORE.FAILED\]/);
+    const afterRestore = r.vm.calls.slice(r.vm.calls.findIndex((c) => c.startsWith('restore-db')) + 1);
+    expect(afterRestore.some((c) => c.startsWith('start'))).toBe(false);
+    expect(r.notices.map((x) => x.kind)).toEqual(['started', 'needs-attention']);
+  }, 60000);
+
+  it('retries transient SSH connect failures with back-off; notification failures never fail a deploy', async () => {
+    const r = await rig({ vm: [{}, { connectFailures: 2 }], notifyThrows: true });
+    const { result } = await r.run();
+    expect(result.outcome).toBe('Succeeded');
+    expect(r.vm.connects).toBeGreaterThanOrEqual(3);
+  }, 60000);
+
+  it('a deterministic failure before the stop is not retried (pull: image missing on the VM)', async () => {
+    const r = await rig({ vm: [{}, { failPull: true }] });
+    const { result } = await r.run();
+    expect(result).toMatchObject({ outcome: 'Failed', failedStep: 'pull', code: 'REGISTRY.IMAGE_MISSING' });
+    expect(r.vm.calls.filter((c) => c.startsWith('pull'))).toHaveLength(1);
+    expect(r.vm.state.webRunning).toBe(true);
+  }, 60000);
+
+  it('force migrates all modules; bad input is refused with a clear reason', async () => {
+    const r = await rig();
+    const { result } = await r.run('1.1.0', { force: true });
+    expect(result.outcome).toBe('Succeeded');
+    expect(r.vm.calls).toContain(`migrate ${IMG('1.1.0')} all`);
+    const bad = await r.run('1.1.0', { sha: 'not-a-sha' });
+    expect(bad.result).toMatchObject({ outcome: 'Failed', code: 'DEPLOY.BAD_INPUT' });
+    expect(bad.result.reason).toContain('sha');
+  }, 60000);
+});

@@ -1,0 +1,178 @@
+/**
+ * An in-memory stand-in of a VM reached over SSH, answering `odoo-ops --json <verb>` the way
+ * docker/ops/odoo-ops does (exit codes, JSON result line, streamed backups, restores from stdin).
+ * For the ORCHESTRATION-LOGIC tests only (outcomes, compensation order, retries); the e2e tests use the
+ * sandbox VM (real sshd + docker + odoo-ops).
+ */
+import { PassThrough, Readable } from 'node:stream';
+import type { RemoteShell } from '../../functions/activities/deploy';
+import { PipelineError } from '../../shared/domain/errors';
+import type { SshRunOptions, SshRunResult } from '../../shared/adapters/ssh';
+
+export interface FakeVmState {
+  webRunning: boolean;
+  image: string;
+  previousImage?: string;
+  /** the "database": any string; a migration appends to it */
+  db: string;
+  filestore: string;
+  pending: string;
+  lock: string;
+  diskFreeKb: number;
+}
+
+export interface FakeVmBehaviour {
+  /** `migrate` exits 5 leaving the DB half-migrated */
+  failMigration?: boolean;
+  /** `health` exits 4 for this image */
+  unhealthyImage?: string;
+  /** `backup-db` exits 6 */
+  failBackup?: boolean;
+  /** `restore-db` exits 7 (the rollback fails) */
+  failRestore?: boolean;
+  /** the next N connects fail with [SSH.CONNECT] (transient) */
+  connectFailures?: number;
+  /** `pull` exits 8 */
+  failPull?: boolean;
+  /** the SSH connection drops during `migrate` */
+  dropDuringMigrate?: boolean;
+}
+
+export interface FakeVm {
+  state: FakeVmState;
+  behaviour: FakeVmBehaviour;
+  /** every verb run, in order (e.g. `stop`, `migrate img all`, `restore-db`) */
+  calls: string[];
+  connects: number;
+  connect(): Promise<RemoteShell>;
+}
+
+async function readAll(s: NodeJS.ReadableStream | Buffer | string | undefined): Promise<string> {
+  if (s === undefined) return '';
+  if (typeof s === 'string') return s;
+  if (Buffer.isBuffer(s)) return s.toString('utf8');
+  const chunks: Buffer[] = [];
+  for await (const c of s as Readable) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function createFakeVm(initial: Partial<FakeVmState> = {}, behaviour: FakeVmBehaviour = {}): FakeVm {
+  const state: FakeVmState = { webRunning: true, image: 'reg.local/odoo-mta:uat-v1.0.0', db: 'DB@1.0.0', filestore: 'FS@1.0.0', pending: '', lock: '', diskFreeKb: 50 * 1024 * 1024, ...initial };
+  const vm: FakeVm = {
+    state,
+    behaviour,
+    calls: [],
+    connects: 0,
+    async connect() {
+      vm.connects++;
+      if ((behaviour.connectFailures ?? 0) > 0) {
+        behaviour.connectFailures!--;
+        throw new PipelineError('SSH.CONNECT', 'connect ECONNREFUSED 127.0.0.1:22 (fake)', true);
+      }
+      return shell();
+    },
+  };
+
+  const result = (verb: string, code: number, fields: Record<string, unknown> = {}, message = code === 0 ? 'ok' : 'failed'): SshRunResult => {
+    const line = JSON.stringify({ verb, ok: code === 0, exit: code, message, ...fields });
+    return { code, stdout: line + '\n', stderrTail: code === 0 ? '' : message, durationMs: 1 } as SshRunResult;
+  };
+
+  function shell(): RemoteShell {
+    let closed = false;
+    return {
+      async close() {
+        closed = true;
+      },
+      stream(command: string, o: Omit<SshRunOptions, 'stdout'> = {}) {
+        void o;
+        const verb = command.replace(/^odoo-ops --json /, '').split(' ')[0];
+        vm.calls.push(verb);
+        const out = new PassThrough();
+        const fail = (verb === 'backup-db' && behaviour.failBackup) || closed;
+        const data = verb === 'backup-db' ? state.db : state.filestore;
+        const done = new Promise<SshRunResult>((resolve, reject) => {
+          setImmediate(() => {
+            if (fail) {
+              const err = new PipelineError('SSH.COMMAND_FAILED', `${verb} exited 6: pg_dump failed (fake)`);
+              out.destroy(err);
+              reject(err);
+              return;
+            }
+            out.end(Buffer.from(data));
+            resolve({ code: 0, stderrTail: '', durationMs: 1 } as SshRunResult);
+          });
+        });
+        done.catch(() => undefined);
+        return { stdout: out, done };
+      },
+      async run(command: string, o: SshRunOptions = {}) {
+        if (closed) throw new PipelineError('SSH.DISCONNECTED', 'closed', true);
+        if (command.startsWith('df ')) return { code: 0, stdout: `/dev/sda1 100000000 1000 ${state.diskFreeKb} 1% /opt/odoo\n`, stderrTail: '', durationMs: 1 } as SshRunResult;
+        const args = command.replace(/^odoo-ops --json /, '').split(' ').map((a) => a.replace(/^'(.*)'$/, '$1'));
+        const verb = args[0];
+        vm.calls.push(args.join(' '));
+        switch (verb) {
+          case 'status':
+            return result(verb, 0, { image: state.image, previous: state.previousImage ?? '', web_state: state.webRunning ? 'running' : 'exited', db_reachable: true, pending_modules: state.pending, lock: state.lock });
+          case 'current':
+            return result(verb, 0, { image: state.image, previous: state.previousImage ?? '' });
+          case 'pull':
+            if (behaviour.failPull) return result(verb, 8, {}, `docker pull ${args[1]} failed: manifest unknown`);
+            return result(verb, 0, { image: args[1], digest: `${args[1].split(':')[0]}@sha256:${'a'.repeat(64)}` });
+          case 'stop': {
+            const changed = state.webRunning;
+            state.webRunning = false;
+            return result(verb, 0, { changed });
+          }
+          case 'migrate': {
+            if (state.webRunning) return result(verb, 9, {}, 'web is running');
+            if (behaviour.dropDuringMigrate) {
+              state.db += '+half';
+              state.pending = 'sale:to upgrade';
+              closed = true;
+              throw new PipelineError('SSH.DISCONNECTED', 'connection to 127.0.0.1 closed (fake)', true);
+            }
+            if (behaviour.failMigration) {
+              state.db += '+half';
+              state.pending = 'sale:to upgrade';
+              return result(verb, 5, { log: '/opt/odoo/state/logs/migrate-x.log' }, 'migration failed (odoo exit 1, CRITICAL: boom)');
+            }
+            state.db += `+migrated(${args[1]},${args[2]})`;
+            return result(verb, 0, { log: '/opt/odoo/state/logs/migrate-x.log' });
+          }
+          case 'start': {
+            if (state.pending) return result(verb, 9, {}, `database is half-migrated (pending: ${state.pending})`);
+            if (state.webRunning && state.image === args[1]) return result(verb, 0, { changed: false });
+            if (state.image !== args[1]) state.previousImage = state.image;
+            state.image = args[1];
+            state.webRunning = true;
+            return result(verb, 0, { changed: true, image: args[1] });
+          }
+          case 'health':
+            if (!state.webRunning) return result(verb, 4, { failures: 'web not running' }, 'unhealthy');
+            if (behaviour.unhealthyImage === state.image) return result(verb, 4, { failures: '/web/health: 503' }, 'unhealthy after 1s: /web/health: 503');
+            return result(verb, 0);
+          case 'restore-db': {
+            const data = await readAll(o.stdin);
+            if (behaviour.failRestore) return result(verb, 7, {}, 'pg_restore failed: nothing swapped');
+            if (state.webRunning) return result(verb, 9, {}, 'web is running');
+            state.db = data;
+            state.pending = '';
+            return result(verb, 0);
+          }
+          case 'restore-filestore':
+            state.filestore = await readAll(o.stdin);
+            return result(verb, 0);
+          case 'logs':
+            return result(verb, 0, { text: args.includes('--migration') ? 'CRITICAL boom in sale' : 'web log lines' });
+          case 'history':
+            return result(verb, 0, { text: '{"verb":"migrate"}' });
+          default:
+            return result(verb, 2, {}, `unknown verb ${verb}`);
+        }
+      },
+    };
+  }
+  return vm;
+}
