@@ -388,6 +388,9 @@ export const SETTINGS = {
   // --- deploy -----------------------------------------------------------------------------------
   MIN_FREE_DISK_GB: s({ area: 'deploy', description: 'Preflight: minimum free disk on the VM.', form: 'a number 0-100000', schema: num(0, 100000), default: '5' }),
   IMAGE_WAIT_MINUTES: s({ area: 'deploy', description: 'How long a deploy waits for its image tag to appear in the registry.', form: 'an integer 0-1440', schema: int(0, 1440), default: '30' }),
+  IMAGE_POLL_SECONDS: s({ area: 'deploy', description: 'While waiting for the image tag: seconds between registry checks (durable timer).', form: 'an integer 1-3600', schema: int(1, 3600), default: '30' }),
+  DEPLOY_RETRY_FIRST_SECONDS: s({ area: 'deploy', description: 'Deploy steps: first retry delay of a transient failure (SSH connect, registry 5xx, Blob throttling); doubles each attempt.', form: 'a number 0.001-600', schema: num(0.001, 600), default: '5' }),
+  DEPLOY_RETRY_ATTEMPTS: s({ area: 'deploy', description: 'Deploy steps: attempts for a transient failure (1 = no retry). Deterministic failures (migration failed) are never retried.', form: 'an integer 1-20', schema: int(1, 20), default: '4' }),
   HEALTH_TIMEOUT_SECONDS: s({ area: 'deploy', description: 'How long to wait for `/web/health` after start.', form: 'an integer 1-3600', schema: int(1, 3600), default: '300' }),
   HEALTH_KEY_URLS: s({ area: 'deploy', description: 'Extra paths that must answer 2xx/3xx after a deploy (comma-separated).', form: 'comma-separated paths', schema: list, default: '/web/login' }),
   PROD_HEALTH_STABLE_SECONDS: s({ area: 'deploy', description: 'PROD extended health check: how long it must stay healthy.', form: 'an integer 0-3600', schema: int(0, 3600), default: '30' }),
