@@ -154,7 +154,8 @@ const bench: Bench = {
         'x-hub-signature-256': sig,
         'user-agent': 'GitHub-Hookshot/bench',
       });
-      log(`payload ${feature.length} bytes, ${CONNECTIONS} connections, ${seconds}s per run`);
+      const loadBefore = os.loadavg().map((l) => Math.round(l * 100) / 100);
+      log(`payload ${feature.length} bytes, ${CONNECTIONS} connections, ${seconds}s per run; load average ${loadBefore.join(' ')} on ${os.cpus().length} CPUs`);
 
       // warm-up both (JIT, connections, Azurite container creation)
       await load(bare.url, 1, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
@@ -191,7 +192,7 @@ const bench: Bench = {
           throughputVsBare: { target: '>= 0.5 x bare server', actual: ratio, met: ratio >= 0.5 },
           p99: { target: '<= 50 ms at 100 connections', actual: hostRun.p99ms, met: hostRun.p99ms <= 50 },
         },
-        details: { connections: CONNECTIONS, payloadBytes: feature.length, secondsPerRun: seconds, bare: bareRun, hostPush: hostRun, hostMerge: mergeRun, queueAfter: queued },
+        details: { loadAverageBefore: loadBefore, loadAverageAfter: os.loadavg().map((l) => Math.round(l * 100) / 100), connections: CONNECTIONS, payloadBytes: feature.length, secondsPerRun: seconds, bare: bareRun, hostPush: hostRun, hostMerge: mergeRun, queueAfter: queued },
       };
     } finally {
       await bare.stop();
