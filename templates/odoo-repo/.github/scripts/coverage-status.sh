@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage gate of the Odoo repository CI, and the commit status the pipeline's intake gate reads.
-#   coverage-status.sh coverage.json      gate the measured coverage, publish it
+#   coverage-status.sh coverage-total.txt gate the measured coverage (`coverage report --format=total`), publish it
 #   coverage-status.sh --carry-forward    no addon changed: publish the base commit's coverage again
 # Env: GH_TOKEN, GITHUB_REPOSITORY, GITHUB_SHA, GITHUB_API_URL (set by Actions), BASE_SHA,
 # COVERAGE_MIN (80), COVERAGE_CONTEXT (coverage), COVERAGE_TOLERANCE (0 points), ADDONS (description).
@@ -17,15 +17,13 @@ CURL=(curl -fsS --retry 3 -H "Authorization: Bearer $GH_TOKEN" -H "Accept: appli
 base_percent() {
   [ -n "${BASE_SHA:-}" ] || return 0
   "${CURL[@]}" "$API/repos/$GITHUB_REPOSITORY/commits/$BASE_SHA/status" 2>/dev/null \
-    | CONTEXT="$CONTEXT" python3 -c '
-import json, os, re, sys
-for s in json.load(sys.stdin).get("statuses", []):
-    if s.get("context") == os.environ["CONTEXT"] and s.get("state") == "success":
-        m = re.search(r"(\d{1,3}(?:[.,]\d+)?)\s*%", s.get("description") or "")
-        if m:
-            print(m.group(1).replace(",", "."))
-        break
-' || true
+    | CONTEXT="$CONTEXT" node -e '
+let raw = "";
+process.stdin.on("data", (c) => (raw += c)).on("end", () => {
+  const s = (JSON.parse(raw).statuses || []).find((x) => x.context === process.env.CONTEXT && x.state === "success");
+  const m = /(\d{1,3}(?:[.,]\d+)?)\s*%/.exec((s && s.description) || "");
+  if (m) console.log(m[1].replace(",", "."));
+});' || true
 }
 
 json_string() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
@@ -48,12 +46,13 @@ if [ "${1:-}" = "--carry-forward" ]; then
   exit 0
 fi
 
-FILE="${1:?usage: coverage-status.sh coverage.json | --carry-forward}"
-if [ ! -s "$FILE" ]; then
+FILE="${1:?usage: coverage-status.sh coverage-total.txt | --carry-forward}"
+RAW="$(tr -d ' \r\n%' < "$FILE" 2>/dev/null || true)"
+if ! [[ "$RAW" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
   publish error "Coverage: no report (tests did not run to the end)"
   exit 1
 fi
-PCT="$(python3 -c 'import json,sys; print("%.1f" % json.load(open(sys.argv[1]))["totals"]["percent_covered"])' "$FILE")"
+PCT="$(awk -v p="$RAW" 'BEGIN { printf "%.1f", p }')"
 LABEL="Coverage: ${PCT} % of lines${ADDONS:+ (${ADDONS})}"
 
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
