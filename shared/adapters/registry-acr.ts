@@ -4,6 +4,7 @@
  * checks digests itself), per-tag delete (ACR untags without touching other tags on the same digest).
  */
 import type { TokenCredential } from '@azure/core-auth';
+import type { CommonClientOptions } from '@azure/core-client';
 import { ContainerRegistryClient, ContainerRegistryContentClient } from '@azure/container-registry';
 import { PipelineError } from '../domain/errors';
 import { Logger } from '../log';
@@ -24,20 +25,20 @@ export class AcrClient implements RegistryClient {
   private readonly credential: TokenCredential;
   private readonly contents = new Map<string, ContainerRegistryContentClient>();
 
-  constructor(private readonly o: { url: string; credential?: TokenCredential; log?: Logger }) {
+  constructor(private readonly o: { url: string; credential?: TokenCredential; log?: Logger; clientOptions?: CommonClientOptions }) {
     if (o.credential) this.credential = o.credential;
     else {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { DefaultAzureCredential } = require('@azure/identity') as typeof import('@azure/identity');
       this.credential = new DefaultAzureCredential();
     }
-    this.client = new ContainerRegistryClient(o.url, this.credential);
+    this.client = new ContainerRegistryClient(o.url, this.credential, o.clientOptions);
   }
 
   private content(repo: string): ContainerRegistryContentClient {
     let c = this.contents.get(repo);
     if (!c) {
-      c = new ContainerRegistryContentClient(this.o.url, repo, this.credential);
+      c = new ContainerRegistryContentClient(this.o.url, repo, this.credential, this.o.clientOptions);
       this.contents.set(repo, c);
     }
     return c;

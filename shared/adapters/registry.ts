@@ -7,6 +7,7 @@
  * - `acr`: Azure Container Registry through `@azure/container-registry` (registry-acr.ts)
  */
 import type { TokenCredential } from '@azure/core-auth';
+import type { CommonClientOptions } from '@azure/core-client';
 import { PipelineError } from '../domain/errors';
 import { planTagRetention } from '../domain/retention';
 import { Stage } from '../domain/versions';
@@ -40,6 +41,8 @@ export interface RegistryConfig {
   hubUrl?: string;
   /** acr: a token credential (default DefaultAzureCredential / managed identity) */
   credential?: TokenCredential;
+  /** acr: extra Azure SDK client options (pipeline policies, retry options) */
+  acrClientOptions?: CommonClientOptions;
   timeoutMs?: number;
   log?: Logger;
 }
@@ -51,7 +54,7 @@ export function createRegistryClient(config: RegistryConfig): RegistryClient {
     case 'dockerhub':
       return new DockerHubClient(config);
     case 'acr':
-      return new AcrClient(config);
+      return new AcrClient({ ...config, clientOptions: config.acrClientOptions });
     default:
       throw new PipelineError('REGISTRY.INVALID', `unknown registry kind "${(config as { kind?: string }).kind}" (oci, dockerhub or acr)`);
   }

@@ -72,7 +72,9 @@ beforeAll(async () => {
   mkdirSync(path.join(fs, 'ab'), { recursive: true });
   writeFileSync(path.join(fs, 'ab', 'abcdef'), Buffer.alloc(300_000, 3));
   writeFileSync(path.join(fs, 'readme.txt'), 'filestore');
-}, 120000);
+}, 300000);
+
+jest.setTimeout(180000); // real PG + sshd + Azurite on a possibly busy machine
 
 afterAll(async () => {
   await ssh?.close();

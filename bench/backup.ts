@@ -1,0 +1,263 @@
+/**
+ * Backup benchmark: a mixed text + bytea PostgreSQL database (~1 GiB and ~2 GiB; --quick: 200/400 MiB)
+ * backed up the way a deploy does it — `odoo-ops backup-db` on the "VM" (a real sshd on loopback;
+ * pg_dump -Fc -Z0 | zstd -1 -T2) → SshClient stream → BackupStore (sha256 on the fly) → Azurite — next
+ * to the limit measured in the same run: `pg_dump -Fc -Z0 > /dev/null` on the same database.
+ * Then the restore, Blob → SSH stdin → zstd -d → pg_restore, timed.
+ *
+ * The pipeline (SSH client + Blob upload) runs in a separate Node process per run so its peak RSS
+ * (sampled + getrusage maxRSS) and its disk writes (/proc/self/io write_bytes: no temp file) belong to
+ * that run only.
+ */
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Bench, BenchResult } from './harness';
+import { BackupStore } from '../shared/adapters/backup-store';
+import { SshClient, SshTarget } from '../shared/adapters/ssh';
+import { startAzurite } from '../local/azurite';
+import { PG_BIN, startPostgres, PgServer } from '../test/support/postgres';
+import { generateKeyPair, startSshd } from '../test/support/sshd';
+
+const MiB = 1024 * 1024;
+
+interface WorkerInput {
+  mode: 'backup' | 'restore';
+  target: SshTarget;
+  connectionString: string;
+  container: string;
+  env: string;
+  version: string;
+  command: string;
+  backupId?: string;
+}
+
+interface WorkerOutput {
+  ok: boolean;
+  error?: string;
+  ms: number;
+  bytes: number;
+  backupId?: string;
+  peakRssMiB: number;
+  maxRssMiB: number;
+  writeBytes: number;
+}
+
+function ioWriteBytes(): number {
+  try {
+    const m = /write_bytes:\s*(\d+)/.exec(readFileSync('/proc/self/io', 'utf8'));
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1;
+  }
+}
+
+/** Child-process side: one backup or one restore, reporting time, bytes, RSS and disk writes. */
+async function worker(input: WorkerInput): Promise<WorkerOutput> {
+  let peak = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 25);
+  const writes0 = ioWriteBytes();
+  const store = new BackupStore({ connectionString: input.connectionString, container: input.container });
+  await store.ensureContainer();
+  const ssh = await SshClient.connect(input.target);
+  const started = Date.now();
+  let bytes = 0;
+  let backupId: string | undefined;
+  try {
+    if (input.mode === 'backup') {
+      const w = store.begin(input.env, { version: input.version, reason: 'benchmark' });
+      const s = ssh.stream(input.command);
+      const [part] = await Promise.all([w.part('db.dump.zst', s.stdout, { contentEncoding: 'zstd' }), s.done]);
+      await w.finish();
+      bytes = part.size;
+      backupId = w.id;
+    } else {
+      const id = input.backupId as string;
+      const manifest = await store.manifest(id);
+      const part = await store.openPart(id, 'db.dump.zst', manifest);
+      await ssh.exec(input.command, { stdin: part });
+      bytes = manifest.parts['db.dump.zst'].size;
+      backupId = id;
+    }
+    const ms = Date.now() - started;
+    clearInterval(sampler);
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return { ok: true, ms, bytes, backupId, peakRssMiB: peak / MiB, maxRssMiB: process.resourceUsage().maxRSS / 1024, writeBytes: ioWriteBytes() - writes0 };
+  } finally {
+    clearInterval(sampler);
+    await ssh.close();
+  }
+}
+
+function runWorker(input: WorkerInput): Promise<WorkerOutput> {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, [], { env: { ...process.env, BENCH_BACKUP_WORKER: JSON.stringify(input) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let out: WorkerOutput | undefined;
+    child.on('message', (m) => (out = m as WorkerOutput));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (out?.ok) resolve(out);
+      else reject(new Error(`benchmark worker failed (exit ${code}): ${out?.error ?? 'no result'}`));
+    });
+  });
+}
+
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const devnull = openSync('/dev/null', 'w');
+    const started = Date.now();
+    const p = spawn(cmd, args, { env, stdio: ['ignore', devnull, 'pipe'] });
+    let err = '';
+    p.stderr?.on('data', (d) => (err += d));
+    p.on('exit', (code) => {
+      closeSync(devnull);
+      if (code === 0) resolve(Date.now() - started);
+      else reject(new Error(`${cmd} failed (${code}): ${err.slice(-500)}`));
+    });
+  });
+}
+
+/** Build a database of about `mib` MiB: half text rows (partners), half bytea (attachments: random + repetitive). */
+function buildDb(pg: PgServer, db: string, mib: number): number {
+  pg.createDb(db);
+  const half = (mib * MiB) / 2;
+  const partners = Math.round(half / 700);
+  const attachments = Math.round(half / (48 * 1024 + 200));
+  pg.psql(
+    db,
+    `CREATE EXTENSION IF NOT EXISTS pgcrypto;
+     CREATE TABLE res_partner (id bigserial PRIMARY KEY, name text, email text, street text, comment text, write_date timestamp);
+     INSERT INTO res_partner (name, email, street, comment, write_date)
+       SELECT 'Partner ' || g, 'partner' || g || '@example.com', g || ' Main Street', repeat(md5(g::text), 16), now() - (g || ' minutes')::interval
+       FROM generate_series(1, ${partners}) g;
+     CREATE TABLE ir_attachment (id bigserial PRIMARY KEY, name text, mimetype text, datas bytea);
+     ALTER TABLE ir_attachment ALTER COLUMN datas SET STORAGE EXTERNAL;
+     INSERT INTO ir_attachment (name, mimetype, datas)
+       SELECT 'file' || g || '.bin', 'application/octet-stream',
+              (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 32) x WHERE g > 0) || decode(repeat(md5(g::text), 512), 'hex')
+       FROM generate_series(1, ${attachments}) g;
+     CREATE INDEX ON res_partner (email);`,
+  );
+  pg.psql(db, 'VACUUM ANALYZE');
+  return Number(pg.psql(db, `SELECT pg_database_size('${db}')`));
+}
+
+const bench: Bench = {
+  name: 'backup',
+  description: 'DB backup VM → SSH → Blob (odoo-ops backup-db, zstd) vs pg_dump -Fc -Z0 > /dev/null; peak RSS at 1 and 2 GiB; restore Blob → pg_restore',
+  async run({ quick, log }): Promise<BenchResult> {
+    const sizes = quick ? [200, 400] : [1024, 2048];
+    const work = mkdtempSync(path.join(os.tmpdir(), 'bench-backup-'));
+    const pg = await startPostgres();
+    const az = await startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120000 });
+    const key = generateKeyPair();
+    const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
+    const target: SshTarget = { host: sshd.host, port: sshd.port, username: 'root', privateKey: key.privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint };
+    const opsDir = path.join(work, 'opt-odoo');
+    mkdirSync(opsDir);
+    const odooOps = path.resolve(__dirname, '..', '..', 'docker', 'ops', 'odoo-ops');
+    const runs: Record<string, unknown>[] = [];
+    try {
+      for (const mib of sizes) {
+        const db = `bench_${mib}`;
+        log(`building a ~${mib} MiB database…`);
+        const t0 = Date.now();
+        const dbBytes = buildDb(pg, db, mib);
+        log(`  ${(dbBytes / MiB).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        const vmEnv = `ODOO_OPS_DIR=${opsDir} ODOO_OPS_PG=host ODOO_DB_NAME=${db} POSTGRES_USER=postgres PGHOST=127.0.0.1 PGPORT=${pg.port} PGUSER=postgres PATH=${PG_BIN}:$PATH`;
+
+        // warm the page cache equally for both, then the limit and the pipeline (twice each, best kept)
+        await timed(path.join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0', '-d', db], pg.env);
+        const baseMs: number[] = [];
+        const pipe: WorkerOutput[] = [];
+        for (let i = 0; i < 2; i++) {
+          baseMs.push(await timed(path.join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0', '-d', db], pg.env));
+          pipe.push(
+            await runWorker({ mode: 'backup', target, connectionString: az.connectionString, container: 'backups', env: 'bench', version: `${mib}.0.${i}`, command: `${vmEnv} bash ${odooOps} backup-db` }),
+          );
+        }
+        // the VM side alone (odoo-ops backup-db > /dev/null): what compression costs before SSH and Blob
+        const vmOnly = await timed('bash', ['-c', `${vmEnv} bash ${odooOps} backup-db 2>/dev/null`], pg.env);
+        const base = Math.min(...baseMs);
+        const best = pipe.reduce((a, b) => (b.ms < a.ms ? b : a));
+        log(`  limit pg_dump -Fc -Z0 > /dev/null: ${(base / 1000).toFixed(2)} s (${(dbBytes / MiB / (base / 1000)).toFixed(0)} MiB/s); VM side alone (odoo-ops backup-db > /dev/null): ${(vmOnly / 1000).toFixed(2)} s`);
+        log(
+          `  pipeline VM → SSH → Blob: ${(best.ms / 1000).toFixed(2)} s (${(dbBytes / MiB / (best.ms / 1000)).toFixed(0)} MiB/s), blob ${(best.bytes / MiB).toFixed(0)} MiB, peak RSS ${Math.max(...pipe.map((p) => p.peakRssMiB)).toFixed(0)} MiB (maxRSS ${Math.max(...pipe.map((p) => p.maxRssMiB)).toFixed(0)}), disk writes ${Math.max(...pipe.map((p) => p.writeBytes))} B`,
+        );
+
+        // restore Blob → SSH → zstd -d → pg_restore into a fresh database
+        const alive = await fetch(`${az.blobEndpoint}?comp=list`).then(() => true, () => false);
+        if (!alive) throw new Error('Azurite stopped answering during the benchmark');
+        pg.createDb(`${db}_restored`);
+        const restore = await runWorker({
+          mode: 'restore',
+          target,
+          connectionString: az.connectionString,
+          container: 'backups',
+          env: 'bench',
+          version: '0',
+          backupId: best.backupId,
+          command: `set -o pipefail; zstd -q -dc | ${vmEnv} pg_restore --no-owner --exit-on-error -d ${db}_restored`,
+        });
+        const same = pg.psql(db, 'SELECT count(*), sum(length(datas)) FROM ir_attachment') === pg.psql(`${db}_restored`, 'SELECT count(*), sum(length(datas)) FROM ir_attachment');
+        if (!same) throw new Error('restored database differs from the source');
+        log(`  restore Blob → pg_restore: ${(restore.ms / 1000).toFixed(2)} s, peak RSS ${restore.peakRssMiB.toFixed(0)} MiB, verified`);
+        runs.push({
+          sizeMiB: +(dbBytes / MiB).toFixed(0),
+          limitSeconds: +(base / 1000).toFixed(2),
+          pipelineSeconds: +(best.ms / 1000).toFixed(2),
+          allPipelineSeconds: pipe.map((p) => +(p.ms / 1000).toFixed(2)),
+          allLimitSeconds: baseMs.map((m) => +(m / 1000).toFixed(2)),
+          vmSideOnlySeconds: +(vmOnly / 1000).toFixed(2),
+          ratio: +(base / best.ms).toFixed(3),
+          blobMiB: +(best.bytes / MiB).toFixed(1),
+          peakRssMiB: +Math.max(...pipe.map((p) => p.peakRssMiB)).toFixed(1),
+          maxRssMiB: +Math.max(...pipe.map((p) => p.maxRssMiB)).toFixed(1),
+          pipelineDiskWriteBytes: Math.max(...pipe.map((p) => p.writeBytes)),
+          restoreSeconds: +(restore.ms / 1000).toFixed(2),
+          restorePeakRssMiB: +restore.peakRssMiB.toFixed(1),
+        });
+        pg.psql('postgres', `DROP DATABASE ${db}_restored`);
+        pg.psql('postgres', `DROP DATABASE ${db}`);
+      }
+    } finally {
+      await sshd.stop();
+      await az.stop();
+      pg.stop();
+      rmSync(work, { recursive: true, force: true });
+    }
+    const first = runs[0] as { sizeMiB: number; limitSeconds: number; pipelineSeconds: number; ratio: number; peakRssMiB: number; pipelineDiskWriteBytes: number };
+    const second = runs[1] as typeof first;
+    const peak = Math.max(first.peakRssMiB, second.peakRssMiB);
+    const growth = second.peakRssMiB / first.peakRssMiB;
+    const thr = (r: typeof first) => +(r.sizeMiB / r.pipelineSeconds).toFixed(1);
+    const lim = (r: typeof first) => +(r.sizeMiB / r.limitSeconds).toFixed(1);
+    return {
+      name: 'backup',
+      unit: 'MiB/s',
+      value: thr(first),
+      baseline: lim(first),
+      ratio: first.ratio,
+      description: `database MiB per second backed up VM → SSH → Blob (odoo-ops backup-db: pg_dump -Fc -Z0 | zstd -1 -T2) vs pg_dump -Fc -Z0 > /dev/null on the same ${first.sizeMiB} MiB database`,
+      targets: {
+        throughput: { target: '>= 70 % of pg_dump -Fc -Z0 > /dev/null', actual: `${(first.ratio * 100).toFixed(0)} % (${second.sizeMiB} MiB: ${(second.ratio * 100).toFixed(0)} %)`, met: first.ratio >= 0.7 && second.ratio >= 0.7 },
+        peakRss: { target: '<= 200 MiB', actual: +peak.toFixed(1), met: peak <= 200 },
+        flatRss: { target: 'peak RSS grows < 15 % when the DB doubles', actual: `${first.peakRssMiB} → ${second.peakRssMiB} MiB (×${growth.toFixed(2)})`, met: growth < 1.15 },
+        noTempFile: { target: '0 bytes written to disk by the pipeline process', actual: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes), met: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes) <= 64 * 1024 },
+      },
+      details: { quick, runs, throughputMiBps: runs.map((r) => ({ size: (r as typeof first).sizeMiB, pipeline: thr(r as typeof first), limit: lim(r as typeof first) })) },
+    };
+  },
+};
+
+export default bench;
+
+if (process.env.BENCH_BACKUP_WORKER && process.send) {
+  const input = JSON.parse(process.env.BENCH_BACKUP_WORKER) as WorkerInput;
+  worker(input)
+    .then((out) => process.send?.(out, undefined, {}, () => process.exit(0)))
+    .catch((err: Error) => process.send?.({ ok: false, error: err.message } as WorkerOutput, undefined, {}, () => process.exit(1)));
+}
