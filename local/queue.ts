@@ -8,9 +8,9 @@
  *   Several processes may open the same file (sends from a CLI while the host receives).
  * - **Duplicate detection**: a message id seen on the same queue within `duplicateDetectionWindowMs`
  *   (default 10 min, counted from the first send) is dropped and `send` reports `duplicate: true`
- *   with the sequence number of the original
- *   (the REST answer is still 201, as Service Bus drops duplicates silently). The window is stored in
- *   the file, so it holds across restarts, and also covers messages already completed.
+ *   with the original's sequence number (the REST answer is still 201: Service Bus drops duplicates
+ *   silently). The window is stored in the file, so it holds across restarts, and it also covers
+ *   messages already completed.
  * - **Peek-lock**: `receive` locks a message for `lockDurationMs` (default 60 s) and increments its
  *   delivery count (the first delivery has deliveryCount 1, as the Functions trigger reports it).
  *   `complete` removes it, `abandon` unlocks it for immediate redelivery, `deadLetter` moves it to the
@@ -43,7 +43,11 @@
  * - Sequence numbers are unique across the whole file, not per queue.
  * - `counts().active` counts only messages available now (Service Bus's active count also includes
  *   locked ones; here those are `locked`).
- * - Custom REST properties arrive with lowercase names (Node lowercases HTTP header names).
+ * - Custom REST properties arrive with lowercase names (Node lowercases HTTP header names). The REST
+ *   endpoint itself checks no SAS/Entra token: the embedded host guards the route with its key.
+ * - `subscribe` handles up to 8 messages (sessions) at once by default; the Functions host uses
+ *   maxConcurrentSessions 8 and maxConcurrentCalls 16 x cores. Lock renewal runs on wall-clock
+ *   timers, lock expiry is judged by the injected clock.
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
