@@ -13,11 +13,8 @@ import { PipelineError } from '../domain/errors';
 
 /** The sql/ folder of this checkout (works from the TypeScript sources and from dist/). */
 export const SQL_DIR = ((): string => {
-  for (const up of ['..', path.join('..', '..'), path.join('..', '..', '..')]) {
-    const candidate = path.resolve(__dirname, up, 'sql');
-    if (existsSync(path.join(candidate, 'neutralize.sql'))) return candidate;
-  }
-  return path.resolve(__dirname, '..', '..', 'sql');
+  const candidates = [path.resolve(__dirname, '..', '..', 'sql'), path.resolve(__dirname, '..', '..', '..', 'sql'), path.resolve(process.cwd(), 'sql')];
+  return candidates.find((d) => existsSync(path.join(d, 'neutralize.sql'))) ?? candidates[0];
 })();
 
 export interface RefreshSqlParams {

@@ -49,7 +49,9 @@ export const PHONE_PATTERN = '\\+?[0-9][0-9 ()./-]{5,}[0-9]';
 
 /** Digits a phone key keeps: the last 9 (drops country prefixes and trunk zeros). */
 export const PHONE_KEY_DIGITS = 9;
-const MIN_PHONE_DIGITS = 7;
+export const MIN_PHONE_DIGITS = 7;
+/** Separators dropped from codes (VAT, IBAN, ID numbers) before comparing; the SQL side uses translate(). */
+export const CODE_SEPARATORS = ' .-/_,:()';
 const MIN_TEXT_LENGTH = 5;
 const MIN_CODE_LENGTH = 6;
 
@@ -58,9 +60,11 @@ export function normalizeText(value: string): string {
   return value.trim().replace(/\s+/g, ' ').toLowerCase();
 }
 
-/** upper-case letters and digits only (VATs, IBANs, ID numbers) */
+/** upper case without the usual separators (VATs, IBANs, ID numbers): "be71 0961-2345" → "BE7109612345" */
 export function normalizeCode(value: string): string {
-  return value.toUpperCase().replace(/[^A-Z0-9]/g, '');
+  let out = '';
+  for (const ch of value.toUpperCase()) if (!CODE_SEPARATORS.includes(ch)) out += ch;
+  return out;
 }
 
 /** last 9 digits of a phone number, or undefined when it has fewer than 7 digits */
@@ -138,7 +142,7 @@ export function buildSample(values: readonly { kind: PiiKind; value: string | nu
       case 'vat':
       case 'iban': {
         const code = normalizeCode(value);
-        if (code.length >= MIN_CODE_LENGTH) {
+        if (code.length >= MIN_CODE_LENGTH && /[0-9]/.test(code)) {
           codes.add(code);
           added = true;
         }

@@ -1,0 +1,119 @@
+/**
+ * `npm run bench -- anonymize`: refresh a PROD-sized Odoo database (1,000,000 partners, 2,000,000
+ * messages, 100,000 employees; `--quick`: a tenth) on a real PostgreSQL 15 and time it.
+ *
+ *   value    = sample PROD's PII + neutralize.sql + anonymize.sql + verify (every text column)
+ *   baseline = one bare UPDATE per big table over the same rows (res_partner, mail_message,
+ *              hr_employee), on an identical copy, in the same run: the practical limit of
+ *              rewriting those rows once.
+ *   e2e      = pg_dump | pg_restore of PROD into UAT + value (no network, no Blob).
+ * Targets: value ≤ 2 × baseline; e2e < 3 minutes at full scale.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { Bench, BenchResult } from './harness';
+import { startPostgres, PG_BIN, PgServer } from '../test/support/postgres';
+import { loadBigFixture } from '../test/fixtures/odoo/load';
+import { samplePii, verifyNoPii } from '../shared/adapters/pii-verifier';
+import { runRefreshSql } from '../shared/adapters/sql-scripts';
+import { formatReport, sampleSize } from '../shared/domain/pii';
+
+const HASH = '$pbkdf2-sha512$600000$benchSalt$benchHash';
+
+function timed<T>(fn: () => T): [T, number] {
+  const t = process.hrtime.bigint();
+  const r = fn();
+  return [r, Number(process.hrtime.bigint() - t) / 1e6];
+}
+async function timedAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t = process.hrtime.bigint();
+  const r = await fn();
+  return [r, Number(process.hrtime.bigint() - t) / 1e6];
+}
+
+function psql(pg: PgServer, db: string, statements: string[]): void {
+  const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', db];
+  for (const s of statements) args.push('-c', s);
+  const r = spawnSync(path.join(PG_BIN, 'psql'), args, { env: pg.env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql failed: ${r.stderr}`);
+}
+
+const bench: Bench = {
+  name: 'anonymize',
+  description: 'PROD→UAT refresh SQL: sample + neutralize + anonymize + verify vs bare UPDATEs of the same rows',
+  async run({ quick, log }): Promise<BenchResult> {
+    const scale = quick ? { partners: 100_000, messages: 200_000, employees: 10_000 } : { partners: 1_000_000, messages: 2_000_000, employees: 100_000 };
+    const pg = await startPostgres();
+    try {
+      log(`generating PROD: ${scale.partners} partners, ${scale.messages} messages, ${scale.employees} employees`);
+      const [, genMs] = timed(() => loadBigFixture(pg, 'prod', scale));
+      psql(pg, 'prod', ['VACUUM ANALYZE']);
+      log(`generated in ${(genMs / 1000).toFixed(1)} s`);
+
+      // PROD -> UAT as the refresh does it (custom format, no compression, streamed)
+      pg.createDb('uat');
+      const [dump, restoreMs] = timed(() =>
+        spawnSync('bash', ['-o', 'pipefail', '-c', `"${PG_BIN}/pg_dump" -Fc -Z0 -d prod | "${PG_BIN}/pg_restore" --no-owner -d uat`], { env: pg.env, encoding: 'utf8' }),
+      );
+      if (dump.status !== 0) throw new Error(`dump/restore failed: ${dump.stderr}`);
+      log(`dump | restore: ${(restoreMs / 1000).toFixed(1)} s`);
+
+      // baseline: the same rows rewritten once by bare UPDATEs, on an identical copy of the restored DB
+      psql(pg, 'postgres', ['CHECKPOINT', 'CREATE DATABASE baseline TEMPLATE uat']);
+      const [, baselineMs] = timed(() =>
+        psql(pg, 'baseline', [
+          `UPDATE res_partner SET name = 'Partner ' || id`,
+          `UPDATE mail_message SET body = '<p>Message ' || id || '</p>'`,
+          `UPDATE hr_employee SET name = 'Resource ' || resource_id`,
+        ]),
+      );
+      psql(pg, 'postgres', ['DROP DATABASE baseline', 'CHECKPOINT']);
+      log(`baseline (bare UPDATEs): ${(baselineMs / 1000).toFixed(1)} s`);
+
+      const [sample, sampleMs] = await timedAsync(() => samplePii(pg.uri('prod'), { keepLogins: ['admin'] }));
+      log(`sample PROD: ${sampleSize(sample)} keys in ${(sampleMs / 1000).toFixed(1)} s`);
+      const [, scriptsMs] = await timedAsync(() => runRefreshSql({ database: 'uat', uatUrl: 'https://uat.bench.test', passwordHash: HASH, keepLogins: ['admin'] }, { env: pg.env }));
+      log(`neutralize + anonymize: ${(scriptsMs / 1000).toFixed(1)} s`);
+      const [report, verifyMs] = await timedAsync(() => verifyNoPii(pg.uri('uat'), sample));
+      log(`verify: ${(verifyMs / 1000).toFixed(1)} s — ${formatReport(report).split('\n')[0]}`);
+      if (!report.ok) throw new Error(`verification failed on the benchmark database:\n${formatReport(report)}`);
+
+      const value = sampleMs + scriptsMs + verifyMs;
+      const e2e = restoreMs + value;
+      const ratio = value / baselineMs;
+      const round = (n: number): number => Math.round(n);
+      return {
+        name: 'anonymize',
+        unit: 'ms',
+        value: round(value),
+        baseline: round(baselineMs),
+        ratio,
+        description: `value: sample + neutralize + anonymize + verify of ${scale.partners} partners / ${scale.messages} messages / ${scale.employees} employees; baseline: one bare UPDATE per table over the same rows`,
+        targets: {
+          'value ≤ 2 × baseline': { target: '≤ 2', actual: Number(ratio.toFixed(3)), met: ratio <= 2 },
+          'end-to-end refresh < 3 min (1 M partners)': {
+            target: quick ? '< 180 s (full scale only)' : '< 180 s',
+            actual: `${(e2e / 1000).toFixed(1)} s${quick ? ' (quick scale)' : ''}`,
+            met: !quick && e2e < 180_000,
+          },
+        },
+        details: {
+          quick,
+          scale,
+          generateMs: round(genMs),
+          dumpRestoreMs: round(restoreMs),
+          sampleMs: round(sampleMs),
+          neutralizeAnonymizeMs: round(scriptsMs),
+          verifyMs: round(verifyMs),
+          endToEndMs: round(e2e),
+          sampledKeys: sampleSize(sample),
+          scanned: report.scanned,
+        },
+      };
+    } finally {
+      pg.stop();
+    }
+  },
+};
+
+export default bench;
