@@ -14,7 +14,7 @@
 set -euo pipefail
 
 log() { printf '%s odoo-mta-entrypoint: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
-die() { log "ERROR: $*"; exit "${2:-1}"; }
+die() { log "ERROR: $1"; exit "${2:-1}"; }
 
 # value of VAR, else of VAR_FILE's content (docker secrets), else of the fallbacks, else a default
 secret_or_env() {

@@ -205,9 +205,18 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
     const start = await uat.opsJson(`start ${broken}`);
     expect(start.code).toBe(9);
     expect(String(start.json.message)).toContain('half-migrated');
-    const up = await uat.ssh(`cd ${uat.dir} && ODOO_IMAGE=${good} docker-compose up -d --no-deps web >/dev/null 2>&1; sleep 3; id=$(docker ps -aq --filter label=com.docker.compose.project=${uat.project} --filter label=com.docker.compose.service=web); docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' $id; docker logs $id 2>&1 | tail -n 3`);
-    expect(up.stdout.toString()).toMatch(/(exited|restarting) 78/);
+    // an operator bypassing odoo-ops: the container refuses (exit 78) and, with restart: unless-stopped, keeps refusing
+    const up = await uat.ssh(
+      [
+        `cd ${uat.dir} && ODOO_IMAGE=${good} docker-compose up -d --no-deps web >/dev/null 2>&1`,
+        `id=$(docker ps -aq --filter label=com.docker.compose.project=${uat.project} --filter label=com.docker.compose.service=web)`,
+        `for i in $(seq 1 60); do s=$(docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}}' $id); case "$s" in "exited 78"*|"restarting 78"*|*" "[1-9]) break ;; esac; sleep 1; done`,
+        'echo "state: $s"; docker logs $id 2>&1 | tail -n 3',
+      ].join('; '),
+    );
+    expect(up.stdout.toString()).toMatch(/state: ((exited|restarting) 78 \d+|\w+ \d+ [1-9]\d*)$/m);
     expect(up.stdout.toString()).toContain('refusing to start');
+    expect((await uat.ssh(`curl -fsS --max-time 3 ${uat.healthUrl}`)).code).not.toBe(0);
     const health = await uat.opsJson('health');
     expect(health.code).toBe(4);
     expect(String(health.json.failures)).toContain('modules left mid-migration');

@@ -86,6 +86,8 @@ export interface SandboxVm {
   hostPublicKey: string;
   /** http://127.0.0.1:<port>/web/health as seen from the VM (= from this machine) */
   healthUrl: string;
+  /** http://127.0.0.1:<port>: the VM's Odoo as the pipeline reaches it (UAT_URL / PROD_URL) */
+  baseUrl: string;
   /** run a shell command over real SSH (OpenSSH client); stdin from `input` */
   ssh(command: string, opts?: { input?: Buffer | string | Readable; timeoutMs?: number }): Promise<RunResult>;
   /** `ssh vm 'odoo-ops <args>'` */
@@ -433,6 +435,7 @@ async function ensureImages(engine: Engine, registry: string, log: (m: string) =
     await docker(['push', '-q', tagUat], `push of ${tagUat}`);
     await docker(['push', '-q', tagProd], `push of ${tagProd}`);
   }
+  await run('docker', ['image', 'prune', '-f'], { env: engine.env }); // dangling layers of earlier builds
   log(`images built from docker/Dockerfile and pushed to ${registry} in ${Math.round((Date.now() - t0) / 1000)} s`);
 }
 
@@ -497,6 +500,17 @@ async function startVm(
     PATH: `${path.dirname(OPS_SCRIPT)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
   };
   const localEnv = { ...engine.env, ...sessionEnv };
+  try {
+    await firstInstall(name, dir, image, localEnv, log);
+  } catch (e) {
+    await removeProject(engine, project).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return connectVm(name, dir, project, httpPort, engine, sessionEnv, key);
+}
+
+async function firstInstall(name: VmName, dir: string, image: string, localEnv: NodeJS.ProcessEnv, log: (m: string) => void): Promise<void> {
   log(`${name}: first install (db up, odoo -i base with ${image}, odoo-ops start)`);
   await must(run('docker-compose', ['up', '-d', 'db'], { env: localEnv, cwd: dir, timeoutMs: 120000 }), `${name}: docker-compose up -d db`);
   const deadline = Date.now() + 60000;
@@ -512,7 +526,17 @@ async function startVm(
   );
   await must(run(OPS_SCRIPT, ['start', image], { env: localEnv, timeoutMs: 180000 }), `${name}: odoo-ops start`);
   await must(run(OPS_SCRIPT, ['health', '--wait', '60'], { env: localEnv, timeoutMs: 120000 }), `${name}: odoo-ops health`);
+}
 
+async function connectVm(
+  name: VmName,
+  dir: string,
+  project: string,
+  httpPort: number,
+  engine: Engine,
+  sessionEnv: Record<string, string>,
+  key: KeyPair,
+): Promise<{ vm: SandboxVm; stop(): Promise<void> }> {
   const sshd: SshdHandle = await startSshd({ dir: path.join(dir, '.sshd'), authorizedKeys: [key.publicKey], env: sessionEnv });
   const clientDir = mkdtempSync(path.join(os.tmpdir(), `sbx-ssh-${name}-`));
   const keyFile = path.join(clientDir, 'id');
@@ -551,6 +575,7 @@ async function startVm(
     hostKeyFingerprint: sshd.hostKeyFingerprint,
     hostPublicKey: sshd.hostPublicKey,
     healthUrl: `http://127.0.0.1:${httpPort}/web/health`,
+    baseUrl: `http://127.0.0.1:${httpPort}`,
     ssh,
     ops,
     opsJson,
@@ -568,6 +593,29 @@ async function startVm(
 }
 
 // ----------------------------------------------------------------------------------------- main --
+
+/**
+ * The pipeline settings (names of shared/config.ts) that point the app at this sandbox: registry,
+ * both VMs' SSH endpoints with pinned host keys, the SSH key, the VMs' URLs. For `npm run demo`,
+ * `npm start` defaults and e2e tests of the flows.
+ */
+export function sandboxSettings(sb: Sandbox): Record<string, string> {
+  const out: Record<string, string> = {
+    REGISTRY_KIND: 'oci',
+    REGISTRY_URL: `http://${sb.registry}`,
+    REGISTRY_REPOSITORY: 'odoo-mta',
+    SSH_PRIVATE_KEY: sb.key.privateKey,
+  };
+  for (const [name, vm] of Object.entries(sb.vms) as Array<[VmName, SandboxVm]>) {
+    const p = name.toUpperCase();
+    out[`${p}_SSH_HOST`] = vm.sshHost;
+    out[`${p}_SSH_PORT`] = String(vm.sshPort);
+    out[`${p}_SSH_USER`] = vm.sshUser;
+    out[`${p}_SSH_HOST_KEY`] = vm.hostKeyFingerprint;
+    out[`${p}_URL`] = vm.baseUrl;
+  }
+  return out;
+}
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sandbox] ${m}\n`));
@@ -591,11 +639,17 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const image = (rel: ReleaseName, env: VmName = 'uat') => `${registry.addr}/odoo-mta:${env}-v${SANDBOX_RELEASES[rel].version}`;
     const key = generateKeyPair('sandbox@odoo-mta');
     const vms: Partial<Record<VmName, SandboxVm>> = {};
-    for (const name of opts.vms ?? (['uat', 'prod'] as VmName[])) {
-      const started = await startVm(name, engine, image('initial', name), key, log);
-      stops.push(() => started.stop());
-      vms[name] = started.vm;
-    }
+    // the VMs come up side by side (each waits mostly on its own containers)
+    const names = opts.vms ?? (['uat', 'prod'] as VmName[]);
+    const started = await Promise.allSettled(names.map((name) => startVm(name, engine, image('initial', name), key, log)));
+    started.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        stops.push(() => r.value.stop());
+        vms[names[i]] = r.value.vm;
+      }
+    });
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     log(`sandbox ready in ${Math.round((Date.now() - t0) / 1000)} s (${Object.keys(vms).join(', ') || 'no VMs'})`);
     return {
       dockerHost: engine.host,
