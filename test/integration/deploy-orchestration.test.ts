@@ -70,8 +70,8 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     run(version?: string, extra?: Record<string, unknown>): Promise<{ result: DeployResult; status: DeployCustomStatus; runtime: string }>;
   }
 
-  async function rig(o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean } = {}): Promise<Rig> {
-    const env = `uat${++n}`; // a ledger and backup folder per test
+  async function rig(o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean; env?: string } = {}): Promise<Rig> {
+    const env = o.env ?? `uat${++n}`; // a ledger and backup folder per test
     const vm = createFakeVm(...(o.vm ?? []));
     const registry = memoryRegistry(o.tags ?? ['uat-v1.0.0', 'uat-v1.1.0']);
     const container = BlobServiceClient.fromConnectionString(ledgerConn).getContainerClient('ledger');
@@ -235,4 +235,60 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     expect(bad.result).toMatchObject({ outcome: 'Failed', code: 'DEPLOY.BAD_INPUT' });
     expect(bad.result.reason).toContain('sha');
   }, 60000);
+
+  describe('deployments API', () => {
+    const key = () => ({ 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' });
+    const post = (body: unknown, headers: Record<string, string> = key()) => fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+    it('refuses bad requests with clear errors and needs the function key', async () => {
+      await rig({ env: 'uat' });
+      expect((await post({ environment: 'uat', version: '1.0.0' }, { 'content-type': 'application/json' })).status).toBe(401);
+      expect((await fetch(`${host.baseUrl}/api/deployments?environment=uat`)).status).toBe(401);
+      const badJson = await post('{nope');
+      expect(badJson.status).toBe(400);
+      expect((await badJson.json()).error).toBe('DEPLOYMENTS.BAD_JSON');
+      const bad = await post({ environment: 'prod', version: 'latest', force: 'yes' });
+      expect(bad.status).toBe(400);
+      const b = await bad.json();
+      expect(b.problems).toHaveLength(3);
+      const unknown = await post({ environment: 'uat', version: '9.9.9' });
+      expect(unknown.status).toBe(422);
+      expect((await unknown.json()).message).toMatch(/never ran on uat/);
+      expect((await fetch(`${host.baseUrl}/api/deployments/not-a-deploy`, { headers: key() })).status).toBe(400);
+      expect((await fetch(`${host.baseUrl}/api/deployments/deploy-uat-0.0.1-${'f'.repeat(12)}`, { headers: key() })).status).toBe(404);
+      expect((await fetch(`${host.baseUrl}/api/deployments?environment=UAT!`, { headers: key() })).status).toBe(400);
+    });
+
+    it('redeploys a version from the ledger by hand, then again (force), and lists/shows them', async () => {
+      const r = await rig({ env: 'uat' });
+      const res = await post({ environment: 'uat', version: '1.0.0', force: true });
+      expect(res.status).toBe(202);
+      const { id } = await res.json();
+      expect(id).toBe(`deploy-uat-1.0.0-${SHA_OLD.slice(0, 12)}`);
+      // the lane starts the deploy as its sub-orchestration: wait for it to exist
+      for (let i = 0; i < 100 && !host.engine.getStatus(id); i++) await new Promise((r2) => setTimeout(r2, 100));
+      const st = await host.engine.waitForCompletion(id, 30000);
+      expect((st.output as DeployResult).outcome).toBe('Succeeded');
+      expect(r.vm.calls).toContain(`migrate ${IMG('1.0.0')} all`);
+      const one = await (await fetch(`${host.baseUrl}/api/deployments/${id}`, { headers: key() })).json();
+      expect(one).toMatchObject({ id, runtimeStatus: 'Completed', outcome: 'Succeeded', version: '1.0.0', force: true, status: { step: 'done', outcome: 'Succeeded' } });
+      expect(one.status.backupBytes).toBeGreaterThan(0);
+      expect(typeof one.status.elapsedMs).toBe('number');
+
+      // the same release again: a fresh instance once the lane is idle
+      let again: Response | undefined;
+      for (let i = 0; i < 50; i++) {
+        again = await post({ environment: 'uat', version: '1.0.0' });
+        if (again.status !== 409) break;
+        await new Promise((r2) => setTimeout(r2, 200));
+      }
+      expect(again!.status).toBe(202);
+      const second = await again!.json();
+      expect(second.id).toMatch(new RegExp(`^${id}-r`));
+      expect(((await host.engine.waitForCompletion(second.id, 30000)).output as DeployResult).outcome).toBe('Succeeded');
+      const list = await (await fetch(`${host.baseUrl}/api/deployments?environment=uat`, { headers: key() })).json();
+      expect(list.items.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining([id, second.id]));
+      expect(list.items.every((x: { environment: string }) => x.environment === 'uat')).toBe(true);
+    }, 90000);
+  });
 });

@@ -1,0 +1,159 @@
+/**
+ * Deployments API (function key):
+ *   POST /api/deployments           { "environment": "uat", "version": "x.y.z", "force": bool, "sha"?: "<40 hex>" }
+ *        redeploy by hand: the commit and image come from the ledger (a version that ran on the environment)
+ *        unless `sha` is given. A new release goes through the environment's lane (one deploy at a time);
+ *        a redeploy of an existing deploy id starts a fresh instance when the lane is idle (409 otherwise).
+ *   GET  /api/deployments?environment=uat[&limit=N]   recent deploys, newest first
+ *   GET  /api/deployments/{id}      one deploy: runtime status, current step, bytes backed up, elapsed, outcome
+ */
+import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { loadConfig } from '../shared/config';
+import { createLedger, ledgerContainer } from '../shared/adapters/ledger';
+import { deployInstanceId } from '../shared/domain/coverage-gate';
+import { errorCode, messageOf } from '../shared/domain/errors';
+import { laneInstanceId } from './orchestrators/deployLane';
+import { routeToLane } from './deployQueueTrigger';
+import type { DeployRequest } from './activities/intake';
+
+const ENV = /^[a-z0-9][a-z0-9-]{0,30}$/;
+const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
+const SHA = /^[0-9a-f]{40}$/;
+const ID = /^deploy-[a-z0-9-]+-[A-Za-z0-9._-]+$/;
+const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
+const bad = (status: number, error: string, message: string) => json(status, { error, message });
+
+function view(s: DurableOrchestrationStatus) {
+  const input = (s.input ?? {}) as Partial<DeployRequest> & { force?: boolean };
+  const output = (s.output ?? undefined) as Record<string, unknown> | undefined;
+  return {
+    id: s.instanceId,
+    runtimeStatus: s.runtimeStatus,
+    environment: input.environment,
+    version: input.version,
+    sha: input.sha,
+    force: !!input.force,
+    createdTime: s.createdTime,
+    lastUpdatedTime: s.lastUpdatedTime,
+    status: s.customStatus ?? null,
+    outcome: output?.outcome ?? null,
+    result: output ?? null,
+  };
+}
+
+async function statusOf(client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> {
+  try {
+    const s = await client.getStatus(id, { showInput: true });
+    return s?.instanceId ? s : undefined;
+  } catch (err) {
+    if (/404|not found|not find/i.test(messageOf(err))) return undefined;
+    throw err;
+  }
+}
+
+export async function getDeployment(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const id = req.params.id ?? '';
+  if (!ID.test(id)) return bad(400, 'DEPLOYMENTS.BAD_ID', 'a deployment id looks like deploy-<env>-<version>-<sha12>');
+  try {
+    const s = await statusOf(df.getClient(context), id);
+    if (!s || s.name !== 'deployUat') return bad(404, 'DEPLOYMENTS.NOT_FOUND', `no deployment ${id}`);
+    return json(200, view(s));
+  } catch (err) {
+    context.error(`reading deployment ${id} failed: ${messageOf(err)}`);
+    return bad(503, errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', 'the orchestration store is unavailable');
+  }
+}
+
+export async function listDeployments(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const env = req.query.get('environment') ?? 'uat';
+  const rawLimit = req.query.get('limit');
+  const limit = rawLimit === null || rawLimit === '' ? 20 : Number(rawLimit);
+  if (!ENV.test(env)) return bad(400, 'DEPLOYMENTS.BAD_ENVIRONMENT', 'environment must be a lowercase name like uat');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) return bad(400, 'DEPLOYMENTS.BAD_LIMIT', 'limit must be an integer from 1 to 200');
+  try {
+    const all = await df.getClient(context).getStatusAll();
+    const items = all
+      .filter((s) => s.name === 'deployUat' && s.instanceId.startsWith(`deploy-${env}-`))
+      .sort((a, b) => String(b.createdTime).localeCompare(String(a.createdTime)))
+      .slice(0, limit)
+      .map(view);
+    return json(200, { environment: env, count: items.length, items });
+  } catch (err) {
+    context.error(`listing deployments failed: ${messageOf(err)}`);
+    return bad(503, errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', 'the orchestration store is unavailable');
+  }
+}
+
+export async function requestDeployment(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  let body: { environment?: unknown; version?: unknown; force?: unknown; sha?: unknown };
+  try {
+    const text = await req.text();
+    if (text.length > 10_000) return bad(413, 'DEPLOYMENTS.TOO_LARGE', 'the request body is too large');
+    body = JSON.parse(text) as typeof body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
+  } catch {
+    return bad(400, 'DEPLOYMENTS.BAD_JSON', 'the body must be a JSON object { "environment": "uat", "version": "x.y.z", "force": false }');
+  }
+  const problems: string[] = [];
+  if (body.environment !== 'uat') problems.push('environment must be "uat" (PROD deploys go through approvals)');
+  if (typeof body.version !== 'string' || !VERSION.test(body.version)) problems.push('version must be a semantic version like 1.2.3');
+  if (body.force !== undefined && typeof body.force !== 'boolean') problems.push('force must be true or false');
+  if (body.sha !== undefined && (typeof body.sha !== 'string' || !SHA.test(body.sha))) problems.push('sha must be a 40-character lowercase hex commit id');
+  if (problems.length) return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
+  const environment = body.environment as string;
+  const version = body.version as string;
+  try {
+    const config = loadConfig(process.env);
+    const ledger = createLedger(ledgerContainer(config));
+    const known = (await ledger.history(environment, 100)).find((r) => r.version === version);
+    const sha = (body.sha as string | undefined) ?? known?.sha;
+    if (!sha || !SHA.test(sha)) return bad(422, 'DEPLOYMENTS.UNKNOWN_VERSION', `version ${version} never ran on ${environment}: give its "sha" to deploy it`);
+    let host = '';
+    try {
+      host = config.REGISTRY_URL ? new URL(config.REGISTRY_URL).host + '/' : '';
+    } catch {
+      host = '';
+    }
+    const imageRef = known?.imageRef ?? `${host}${config.REGISTRY_REPOSITORY ?? 'odoo-mta'}:uat-v${version}`;
+    const requestedBy = req.headers.get('x-ms-client-principal-name') ?? 'api (function key)';
+    const request: DeployRequest & { force: boolean; requestedBy: string } = {
+      type: 'deploy-uat',
+      environment,
+      repository: config.GITHUB_REPOSITORY ?? '',
+      version,
+      sha,
+      imageRef,
+      coverage: typeof known?.coverage === 'number' ? known.coverage : 0,
+      mergedBy: requestedBy,
+      trigger: 'push',
+      deliveryId: `api-${context.invocationId}`,
+      requestedAt: new Date().toISOString(),
+      force: body.force === true,
+      requestedBy,
+    };
+    const client = df.getClient(context);
+    const baseId = deployInstanceId(environment, version, sha);
+    if (!(await statusOf(client, baseId))) {
+      const how = await routeToLane(client, request, (m) => context.log(m));
+      return json(202, { id: baseId, via: `lane ${how}`, statusUrl: `/api/deployments/${baseId}` });
+    }
+    // a redeploy of a deploy that already ran: only when the lane is idle (one deploy at a time)
+    const lane = await statusOf(client, laneInstanceId(environment));
+    const running = (lane?.customStatus as { running?: string | null } | undefined)?.running;
+    const live = (await client.getStatusAll()).some((s) => s.name === 'deployUat' && s.instanceId.startsWith(`deploy-${environment}-`) && (s.runtimeStatus === 'Running' || s.runtimeStatus === 'Pending'));
+    if (running || live) return bad(409, 'DEPLOYMENTS.BUSY', `a deploy is running on ${environment}${running ? ` (${running})` : ''}: try again when it ends`);
+    const id = `${baseId}-r${Date.now().toString(36)}`;
+    await client.startNew('deployUat', { instanceId: id, input: request });
+    return json(202, { id, via: 'redeploy', statusUrl: `/api/deployments/${id}` });
+  } catch (err) {
+    context.error(`deployment request failed: ${messageOf(err)}`);
+    return bad(503, errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', messageOf(err).replace(/https?:\/\/\S+/g, '<url>'));
+  }
+}
+
+const client = [df.input.durableClient()];
+app.http('deploymentsRequest', { route: 'deployments', methods: ['POST'], authLevel: 'function', extraInputs: client, handler: requestDeployment });
+app.http('deploymentsList', { route: 'deployments', methods: ['GET'], authLevel: 'function', extraInputs: client, handler: listDeployments });
+app.http('deploymentsGet', { route: 'deployments/{id}', methods: ['GET'], authLevel: 'function', extraInputs: client, handler: getDeployment });
