@@ -286,6 +286,11 @@ export class SshClient {
       const srcStream = input !== undefined && typeof input !== 'string' && !Buffer.isBuffer(input) ? (input as Readable) : undefined;
       srcStream?.on('error', (e) => finish(new PipelineError('SSH.STDIN', `reading the input for ${shortCmd} failed: ${e.message}`)));
       if (sink) (sink as Writable).on?.('error', (e: Error) => finish(new PipelineError('SSH.STDOUT', `writing the output of ${shortCmd} failed: ${e.message}`)));
+      // a consumer that goes away (destroyed without an error) must not leave the command hanging
+      if (sink && !isStdio(sink))
+        (sink as Writable).on?.('close', () => {
+          if (!settled && !(sink as Writable).writableFinished) finish(new PipelineError('SSH.STDOUT', `the output consumer of ${shortCmd} went away before the command finished`));
+        });
 
       const execOpts = o.env ? { env: o.env } : {};
       this.conn.exec(command, execOpts, (err, ch) => {

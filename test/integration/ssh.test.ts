@@ -136,6 +136,13 @@ describe('SshClient', () => {
     expect(errorCode(err)).toBe('SSH.STDOUT');
   });
 
+  test('a stream consumer that goes away ends the command instead of hanging it', async () => {
+    const s = client.stream('yes');
+    s.stdout.once('data', () => s.stdout.destroy());
+    expect(await codeOf(s.done)).toBe('SSH.STDOUT');
+    expect((await client.exec('echo alive')).stdout).toBe('alive\n');
+  });
+
   test('stdin stream errors fail the command', async () => {
     const src = new PassThrough();
     const p = client.exec('cat > /dev/null', { stdin: src });
