@@ -407,6 +407,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         method: (req.method ?? 'GET').toUpperCase(),
         path: url.pathname.slice('/durabletask/'.length),
         query: url.searchParams,
+        headers: req.headers as Record<string, string | undefined>,
         body: body.toString('utf8'),
       });
       res.writeHead(out.status, {

@@ -51,17 +51,15 @@ const bool = z
   .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const url = z.string().url();
-const list = z
-  .string()
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 const secret = z.string().min(16);
 
-function s<T>(spec: SettingSpec<T>): SettingSpec<T> {
+function s<const S extends SettingSpec<any>>(spec: S): S {
   return spec;
 }
 
@@ -70,7 +68,8 @@ export const SETTINGS = {
   // --- host -------------------------------------------------------------------------------------
   PIPELINE_RUNTIME: s({
     area: 'host',
-    description: 'Where the app runs: `azure` (Functions host, Service Bus, managed identity) or `local` (embedded host).',
+    description:
+      'Where the app runs: `azure` (Functions host, Service Bus, managed identity) or `local` (embedded host).',
     form: 'azure | local',
     schema: z.enum(['azure', 'local']),
     default: 'local',
@@ -146,7 +145,8 @@ export const SETTINGS = {
   // --- queue ------------------------------------------------------------------------------------
   ServiceBusConnection__fullyQualifiedNamespace: s({
     area: 'queue',
-    description: 'Service Bus namespace host (identity-based connection of the deploy queue trigger and sender).',
+    description:
+      'Service Bus namespace host (identity-based connection of the deploy queue trigger and sender).',
     form: '<namespace>.servicebus.windows.net',
     schema: z.string().regex(/^[A-Za-z0-9.-]+$/),
     requiredInAzure: true,
@@ -161,7 +161,7 @@ export const SETTINGS = {
   LOCAL_SERVICEBUS_URL: s({
     area: 'queue',
     description:
-      'Embedded host only: base URL of the local queue\'s Service Bus REST send endpoint (`POST {url}/{queue}/messages`). Unset: http://127.0.0.1:<LOCAL_HOST_PORT>/_local/servicebus.',
+      "Embedded host only: base URL of the local queue's Service Bus REST send endpoint (`POST {url}/{queue}/messages`). Unset: http://127.0.0.1:<LOCAL_HOST_PORT>/_local/servicebus.",
     form: 'an absolute http(s) URL',
     schema: url,
   }),
@@ -234,14 +234,16 @@ export const SETTINGS = {
   }),
   GITHUB_TRIGGER_EVENT: s({
     area: 'github',
-    description: 'Which event starts a deploy: `push` to the default branch, or `workflow_run` success of the image build.',
+    description:
+      'Which event starts a deploy: `push` to the default branch, or `workflow_run` success of the image build.',
     form: 'push | workflow_run',
     schema: z.enum(['push', 'workflow_run']),
     default: 'workflow_run',
   }),
   WEBHOOK_DUPLICATE_WAIT_SECONDS: s({
     area: 'github',
-    description: 'How long a concurrent copy of a webhook delivery waits for the first copy\'s answer before answering 202 "processing" (keep under GitHub\'s 10 s).',
+    description:
+      'How long a concurrent copy of a webhook delivery waits for the first copy\'s answer before answering 202 "processing" (keep under GitHub\'s 10 s).',
     form: 'an integer 0-60',
     schema: int(0, 60),
     default: '8',
@@ -294,7 +296,8 @@ export const SETTINGS = {
   // --- registry ---------------------------------------------------------------------------------
   REGISTRY_KIND: s({
     area: 'registry',
-    description: 'Registry API flavour: `oci` (distribution API), `acr` (Azure Container Registry), `dockerhub`.',
+    description:
+      'Registry API flavour: `oci` (distribution API), `acr` (Azure Container Registry), `dockerhub`.',
     form: 'oci | acr | dockerhub',
     schema: z.enum(['oci', 'acr', 'dockerhub']),
     default: 'oci',
@@ -337,26 +340,68 @@ export const SETTINGS = {
     requiredInAzure: true,
     disables: 'deploys to UAT',
   }),
-  UAT_SSH_PORT: s({ area: 'targets', description: 'UAT VM SSH port.', form: 'an integer 1-65535', schema: int(1, 65535), default: '22' }),
-  UAT_SSH_USER: s({ area: 'targets', description: 'UAT VM SSH user that may run `odoo-ops`.', form: 'a user name', schema: str, default: 'odoo-ops' }),
+  UAT_SSH_PORT: s({
+    area: 'targets',
+    description: 'UAT VM SSH port.',
+    form: 'an integer 1-65535',
+    schema: int(1, 65535),
+    default: '22',
+  }),
+  UAT_SSH_USER: s({
+    area: 'targets',
+    description: 'UAT VM SSH user that may run `odoo-ops`.',
+    form: 'a user name',
+    schema: str,
+    default: 'odoo-ops',
+  }),
   UAT_SSH_HOST_KEY: s({
     area: 'targets',
-    description: 'Pinned SSH host key of the UAT VM (`SHA256:...` fingerprint); unknown or changed keys are refused.',
+    description:
+      'Pinned SSH host key of the UAT VM (`SHA256:...` fingerprint); unknown or changed keys are refused.',
     form: 'SHA256:<base64>',
     schema: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/),
     requiredInAzure: true,
   }),
-  UAT_URL: s({ area: 'targets', description: 'Public URL of UAT Odoo (health checks, links, web.base.url after refresh).', form: 'an absolute URL', schema: url, requiredInAzure: true }),
+  UAT_URL: s({
+    area: 'targets',
+    description: 'Public URL of UAT Odoo (health checks, links, web.base.url after refresh).',
+    form: 'an absolute URL',
+    schema: url,
+    requiredInAzure: true,
+  }),
   UAT_VM_RESOURCE_ID: s({
     area: 'targets',
     description: 'ARM resource id of the UAT VM (power state, start when deallocated).',
     form: '/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>',
-    schema: z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+$/i),
+    schema: z
+      .string()
+      .regex(
+        /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+$/i,
+      ),
     disables: 'starting a deallocated UAT VM',
   }),
-  PROD_SSH_HOST: s({ area: 'targets', description: 'PROD VM address reachable over SSH.', form: 'a host name or IP', schema: str, requiredInAzure: true, disables: 'deploys to PROD' }),
-  PROD_SSH_PORT: s({ area: 'targets', description: 'PROD VM SSH port.', form: 'an integer 1-65535', schema: int(1, 65535), default: '22' }),
-  PROD_SSH_USER: s({ area: 'targets', description: 'PROD VM SSH user.', form: 'a user name', schema: str, default: 'odoo-ops' }),
+  PROD_SSH_HOST: s({
+    area: 'targets',
+    description: 'PROD VM address reachable over SSH.',
+    form: 'a host name or IP',
+    schema: str,
+    requiredInAzure: true,
+    disables: 'deploys to PROD',
+  }),
+  PROD_SSH_PORT: s({
+    area: 'targets',
+    description: 'PROD VM SSH port.',
+    form: 'an integer 1-65535',
+    schema: int(1, 65535),
+    default: '22',
+  }),
+  PROD_SSH_USER: s({
+    area: 'targets',
+    description: 'PROD VM SSH user.',
+    form: 'a user name',
+    schema: str,
+    default: 'odoo-ops',
+  }),
   PROD_SSH_HOST_KEY: s({
     area: 'targets',
     description: 'Pinned SSH host key of the PROD VM.',
@@ -364,12 +409,22 @@ export const SETTINGS = {
     schema: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/),
     requiredInAzure: true,
   }),
-  PROD_URL: s({ area: 'targets', description: 'Public URL of PROD Odoo.', form: 'an absolute URL', schema: url, requiredInAzure: true }),
+  PROD_URL: s({
+    area: 'targets',
+    description: 'Public URL of PROD Odoo.',
+    form: 'an absolute URL',
+    schema: url,
+    requiredInAzure: true,
+  }),
   PROD_VM_RESOURCE_ID: s({
     area: 'targets',
     description: 'ARM resource id of the PROD VM (power state, data-disk snapshot).',
     form: '/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>',
-    schema: z.string().regex(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+$/i),
+    schema: z
+      .string()
+      .regex(
+        /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/virtualMachines\/[^/]+$/i,
+      ),
     disables: 'disk snapshots before PROD deploys',
   }),
   SSH_PRIVATE_KEY: s({
@@ -380,22 +435,108 @@ export const SETTINGS = {
     secret: true,
     requiredInAzure: true,
   }),
-  SSH_CONNECT_TIMEOUT_SECONDS: s({ area: 'targets', description: 'SSH connect timeout.', form: 'an integer 1-600', schema: int(1, 600), default: '20' }),
-  SSH_COMMAND_TIMEOUT_SECONDS: s({ area: 'targets', description: 'Upper bound for one remote command (migrations included).', form: 'an integer 1-86400', schema: int(1, 86400), default: '3600' }),
-  ARM_ENDPOINT: s({ area: 'targets', description: 'Azure Resource Manager endpoint.', form: 'an absolute URL', schema: url, default: 'https://management.azure.com' }),
-  VM_AUTO_START: s({ area: 'targets', description: 'Start a deallocated VM before deploying to it.', form: 'true | false', schema: bool, default: 'true' }),
+  SSH_CONNECT_TIMEOUT_SECONDS: s({
+    area: 'targets',
+    description: 'SSH connect timeout.',
+    form: 'an integer 1-600',
+    schema: int(1, 600),
+    default: '20',
+  }),
+  SSH_COMMAND_TIMEOUT_SECONDS: s({
+    area: 'targets',
+    description: 'Upper bound for one remote command (migrations included).',
+    form: 'an integer 1-86400',
+    schema: int(1, 86400),
+    default: '3600',
+  }),
+  ARM_ENDPOINT: s({
+    area: 'targets',
+    description: 'Azure Resource Manager endpoint.',
+    form: 'an absolute URL',
+    schema: url,
+    default: 'https://management.azure.com',
+  }),
+  VM_AUTO_START: s({
+    area: 'targets',
+    description: 'Start a deallocated VM before deploying to it.',
+    form: 'true | false',
+    schema: bool,
+    default: 'true',
+  }),
 
   // --- deploy -----------------------------------------------------------------------------------
-  MIN_FREE_DISK_GB: s({ area: 'deploy', description: 'Preflight: minimum free disk on the VM.', form: 'a number 0-100000', schema: num(0, 100000), default: '5' }),
-  IMAGE_WAIT_MINUTES: s({ area: 'deploy', description: 'How long a deploy waits for its image tag to appear in the registry.', form: 'an integer 0-1440', schema: int(0, 1440), default: '30' }),
-  IMAGE_POLL_SECONDS: s({ area: 'deploy', description: 'While waiting for the image tag: seconds between registry checks (durable timer).', form: 'an integer 1-3600', schema: int(1, 3600), default: '30' }),
-  DEPLOY_RETRY_FIRST_SECONDS: s({ area: 'deploy', description: 'Deploy steps: first retry delay of a transient failure (SSH connect, registry 5xx, Blob throttling); doubles each attempt.', form: 'a number 0.001-600', schema: num(0.001, 600), default: '5' }),
-  DEPLOY_RETRY_ATTEMPTS: s({ area: 'deploy', description: 'Deploy steps: attempts for a transient failure (1 = no retry). Deterministic failures (migration failed) are never retried.', form: 'an integer 1-20', schema: int(1, 20), default: '4' }),
-  HEALTH_TIMEOUT_SECONDS: s({ area: 'deploy', description: 'How long to wait for `/web/health` after start.', form: 'an integer 1-3600', schema: int(1, 3600), default: '300' }),
-  HEALTH_KEY_URLS: s({ area: 'deploy', description: 'Extra paths that must answer 2xx/3xx after a deploy (comma-separated).', form: 'comma-separated paths', schema: list, default: '/web/login' }),
-  PROD_HEALTH_STABLE_SECONDS: s({ area: 'deploy', description: 'PROD extended health check: how long it must stay healthy.', form: 'an integer 0-3600', schema: int(0, 3600), default: '30' }),
-  PROD_AUTO_ROLLBACK: s({ area: 'deploy', description: 'Roll PROD back automatically on failure (default: offer a signed rollback link).', form: 'true | false', schema: bool, default: 'false' }),
-  PROD_DISK_SNAPSHOT: s({ area: 'deploy', description: 'Take an Azure data-disk snapshot before PROD deploys (needs PROD_VM_RESOURCE_ID).', form: 'true | false', schema: bool, default: 'false' }),
+  MIN_FREE_DISK_GB: s({
+    area: 'deploy',
+    description: 'Preflight: minimum free disk on the VM.',
+    form: 'a number 0-100000',
+    schema: num(0, 100000),
+    default: '5',
+  }),
+  IMAGE_WAIT_MINUTES: s({
+    area: 'deploy',
+    description: 'How long a deploy waits for its image tag to appear in the registry.',
+    form: 'an integer 0-1440',
+    schema: int(0, 1440),
+    default: '30',
+  }),
+  IMAGE_POLL_SECONDS: s({
+    area: 'deploy',
+    description: 'While waiting for the image tag: seconds between registry checks (durable timer).',
+    form: 'an integer 1-3600',
+    schema: int(1, 3600),
+    default: '30',
+  }),
+  DEPLOY_RETRY_FIRST_SECONDS: s({
+    area: 'deploy',
+    description:
+      'Deploy steps: first retry delay of a transient failure (SSH connect, registry 5xx, Blob throttling); doubles each attempt.',
+    form: 'a number 0.001-600',
+    schema: num(0.001, 600),
+    default: '5',
+  }),
+  DEPLOY_RETRY_ATTEMPTS: s({
+    area: 'deploy',
+    description:
+      'Deploy steps: attempts for a transient failure (1 = no retry). Deterministic failures (migration failed) are never retried.',
+    form: 'an integer 1-20',
+    schema: int(1, 20),
+    default: '4',
+  }),
+  HEALTH_TIMEOUT_SECONDS: s({
+    area: 'deploy',
+    description: 'How long to wait for `/web/health` after start.',
+    form: 'an integer 1-3600',
+    schema: int(1, 3600),
+    default: '300',
+  }),
+  HEALTH_KEY_URLS: s({
+    area: 'deploy',
+    description: 'Extra paths that must answer 2xx/3xx after a deploy (comma-separated).',
+    form: 'comma-separated paths',
+    schema: list,
+    default: '/web/login',
+  }),
+  PROD_HEALTH_STABLE_SECONDS: s({
+    area: 'deploy',
+    description: 'PROD extended health check: how long it must stay healthy.',
+    form: 'an integer 0-3600',
+    schema: int(0, 3600),
+    default: '30',
+  }),
+  PROD_AUTO_ROLLBACK: s({
+    area: 'deploy',
+    description: 'Roll PROD back automatically on failure (default: offer a signed rollback link).',
+    form: 'true | false',
+    schema: bool,
+    default: 'false',
+  }),
+  PROD_DISK_SNAPSHOT: s({
+    area: 'deploy',
+    description: 'Take an Azure data-disk snapshot before PROD deploys (needs PROD_VM_RESOURCE_ID).',
+    form: 'true | false',
+    schema: bool,
+    default: 'false',
+  }),
 
   // --- approvals --------------------------------------------------------------------------------
   APPROVAL_SIGNING_KEY: s({
@@ -414,37 +555,169 @@ export const SETTINGS = {
     secret: true,
     disables: 'signing key rotation',
   }),
-  APPROVERS: s({ area: 'approvals', description: 'Who may approve PROD deploys (comma-separated Slack/user names).', form: 'comma-separated names', schema: list, requiredInAzure: true, disables: 'PROD deploys (no one may approve)' }),
-  APPROVALS_REQUIRED: s({ area: 'approvals', description: 'How many distinct approvals a PROD deploy needs.', form: 'an integer 1-10', schema: int(1, 10), default: '1' }),
-  APPROVAL_TIMEOUT_HOURS: s({ area: 'approvals', description: 'How long an approval request stays open.', form: 'a number 0.01-720', schema: num(0.01, 720), default: '24' }),
-  APPROVAL_REMINDER_MINUTES: s({ area: 'approvals', description: 'Reminder sent this long before an approval expires (0: none).', form: 'an integer 0-10080', schema: int(0, 10080), default: '60' }),
-  FOUR_EYES: s({ area: 'approvals', description: 'The requester may not approve their own request.', form: 'true | false', schema: bool, default: 'true' }),
+  APPROVERS: s({
+    area: 'approvals',
+    description: 'Who may approve PROD deploys (comma-separated Slack/user names).',
+    form: 'comma-separated names',
+    schema: list,
+    requiredInAzure: true,
+    disables: 'PROD deploys (no one may approve)',
+  }),
+  APPROVALS_REQUIRED: s({
+    area: 'approvals',
+    description: 'How many distinct approvals a PROD deploy needs.',
+    form: 'an integer 1-10',
+    schema: int(1, 10),
+    default: '1',
+  }),
+  APPROVAL_TIMEOUT_HOURS: s({
+    area: 'approvals',
+    description: 'How long an approval request stays open.',
+    form: 'a number 0.01-720',
+    schema: num(0.01, 720),
+    default: '24',
+  }),
+  APPROVAL_REMINDER_MINUTES: s({
+    area: 'approvals',
+    description: 'Reminder sent this long before an approval expires (0: none).',
+    form: 'an integer 0-10080',
+    schema: int(0, 10080),
+    default: '60',
+  }),
+  FOUR_EYES: s({
+    area: 'approvals',
+    description: 'The requester may not approve their own request.',
+    form: 'true | false',
+    schema: bool,
+    default: 'true',
+  }),
 
   // --- slack ------------------------------------------------------------------------------------
-  SLACK_WEBHOOK_URL: s({ area: 'slack', description: 'Slack incoming webhook for notifications.', form: 'an absolute URL', schema: url, secret: true, disables: 'Slack notifications (unless SLACK_BOT_TOKEN is set)' }),
-  SLACK_BOT_TOKEN: s({ area: 'slack', description: 'Slack bot token (Web API chat.postMessage), alternative to the webhook.', form: 'a Slack token', schema: str, secret: true }),
-  SLACK_CHANNEL: s({ area: 'slack', description: 'Channel for SLACK_BOT_TOKEN messages.', form: 'a channel id or name', schema: str, default: '#deployments' }),
-  SLACK_API_URL: s({ area: 'slack', description: 'Slack Web API base URL.', form: 'an absolute URL', schema: url, default: 'https://slack.com/api' }),
-  SLACK_SIGNING_SECRET: s({ area: 'slack', description: 'Slack signing secret for interactive buttons.', form: 'a string', schema: str, secret: true, disables: 'Slack interactive buttons (links still work)' }),
+  SLACK_WEBHOOK_URL: s({
+    area: 'slack',
+    description: 'Slack incoming webhook for notifications.',
+    form: 'an absolute URL',
+    schema: url,
+    secret: true,
+    disables: 'Slack notifications (unless SLACK_BOT_TOKEN is set)',
+  }),
+  SLACK_BOT_TOKEN: s({
+    area: 'slack',
+    description: 'Slack bot token (Web API chat.postMessage), alternative to the webhook.',
+    form: 'a Slack token',
+    schema: str,
+    secret: true,
+  }),
+  SLACK_CHANNEL: s({
+    area: 'slack',
+    description: 'Channel for SLACK_BOT_TOKEN messages.',
+    form: 'a channel id or name',
+    schema: str,
+    default: '#deployments',
+  }),
+  SLACK_API_URL: s({
+    area: 'slack',
+    description: 'Slack Web API base URL.',
+    form: 'an absolute URL',
+    schema: url,
+    default: 'https://slack.com/api',
+  }),
+  SLACK_SIGNING_SECRET: s({
+    area: 'slack',
+    description: 'Slack signing secret for interactive buttons.',
+    form: 'a string',
+    schema: str,
+    secret: true,
+    disables: 'Slack interactive buttons (links still work)',
+  }),
 
   // --- refresh ----------------------------------------------------------------------------------
-  REFRESH_SOURCE: s({ area: 'refresh', description: 'PROD dump for a refresh: `latest` verified backup or a `fresh` one.', form: 'latest | fresh', schema: z.enum(['latest', 'fresh']), default: 'latest' }),
-  REFRESH_FILESTORE: s({ area: 'refresh', description: 'Filestore on refresh: `copy` it, `drop-anonymized` attachments of anonymized records, or `none`.', form: 'copy | drop-anonymized | none', schema: z.enum(['copy', 'drop-anonymized', 'none']), default: 'copy' }),
-  UAT_PASSWORD_HASH: s({ area: 'refresh', description: 'Password hash (pbkdf2-sha512, as Odoo stores it) set on every UAT user after a refresh.', form: 'an Odoo password hash', schema: str, secret: true, disables: 'a known UAT password (passwords are set to an unusable value)' }),
-  REFRESH_KEEP_LOGINS: s({ area: 'refresh', description: 'Logins kept as they are by the anonymization (comma-separated).', form: 'comma-separated logins', schema: list, default: 'admin' }),
+  REFRESH_SOURCE: s({
+    area: 'refresh',
+    description: 'PROD dump for a refresh: `latest` verified backup or a `fresh` one.',
+    form: 'latest | fresh',
+    schema: z.enum(['latest', 'fresh']),
+    default: 'latest',
+  }),
+  REFRESH_FILESTORE: s({
+    area: 'refresh',
+    description:
+      'Filestore on refresh: `copy` it, `drop-anonymized` attachments of anonymized records, or `none`.',
+    form: 'copy | drop-anonymized | none',
+    schema: z.enum(['copy', 'drop-anonymized', 'none']),
+    default: 'copy',
+  }),
+  UAT_PASSWORD_HASH: s({
+    area: 'refresh',
+    description: 'Password hash (pbkdf2-sha512, as Odoo stores it) set on every UAT user after a refresh.',
+    form: 'an Odoo password hash',
+    schema: str,
+    secret: true,
+    disables: 'a known UAT password (passwords are set to an unusable value)',
+  }),
+  REFRESH_KEEP_LOGINS: s({
+    area: 'refresh',
+    description: 'Logins kept as they are by the anonymization (comma-separated).',
+    form: 'comma-separated logins',
+    schema: list,
+    default: 'admin',
+  }),
 
   // --- odoo.sh ----------------------------------------------------------------------------------
-  ODOOSH_REPOSITORY: s({ area: 'odoosh', description: 'Repository Odoo.sh tracks (often the same as GITHUB_REPOSITORY).', form: 'owner/name', schema: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/), disables: 'the Odoo.sh target' }),
-  ODOOSH_BRANCHES: s({ area: 'odoosh', description: 'Odoo.sh branches a deploy may move, `name:stage` pairs (stage: dev, staging, production).', form: 'comma-separated branch:stage pairs', schema: list, default: 'staging:staging,production:production' }),
-  ODOOSH_WAIT_MINUTES: s({ area: 'odoosh', description: 'How long to wait for Odoo.sh\'s commit status after moving a branch.', form: 'an integer 1-1440', schema: int(1, 1440), default: '60' }),
+  ODOOSH_REPOSITORY: s({
+    area: 'odoosh',
+    description: 'Repository Odoo.sh tracks (often the same as GITHUB_REPOSITORY).',
+    form: 'owner/name',
+    schema: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/),
+    disables: 'the Odoo.sh target',
+  }),
+  ODOOSH_BRANCHES: s({
+    area: 'odoosh',
+    description: 'Odoo.sh branches a deploy may move, `name:stage` pairs (stage: dev, staging, production).',
+    form: 'comma-separated branch:stage pairs',
+    schema: list,
+    default: 'staging:staging,production:production',
+  }),
+  ODOOSH_WAIT_MINUTES: s({
+    area: 'odoosh',
+    description: "How long to wait for Odoo.sh's commit status after moving a branch.",
+    form: 'an integer 1-1440',
+    schema: int(1, 1440),
+    default: '60',
+  }),
 
   // --- retention --------------------------------------------------------------------------------
-  IMAGE_KEEP_COUNT: s({ area: 'retention', description: 'Image tags kept per environment (running and previous always kept).', form: 'an integer 2-100', schema: int(2, 100), default: '5' }),
-  BACKUP_RETENTION_DAYS_UAT: s({ area: 'retention', description: 'UAT backup lifetime (also set as a lifecycle rule in Bicep).', form: 'an integer 1-3650', schema: int(1, 3650), default: '14' }),
-  BACKUP_RETENTION_DAYS_PROD: s({ area: 'retention', description: 'PROD backup lifetime.', form: 'an integer 1-3650', schema: int(1, 3650), default: '90' }),
+  IMAGE_KEEP_COUNT: s({
+    area: 'retention',
+    description: 'Image tags kept per environment (running and previous always kept).',
+    form: 'an integer 2-100',
+    schema: int(2, 100),
+    default: '5',
+  }),
+  BACKUP_RETENTION_DAYS_UAT: s({
+    area: 'retention',
+    description: 'UAT backup lifetime (also set as a lifecycle rule in Bicep).',
+    form: 'an integer 1-3650',
+    schema: int(1, 3650),
+    default: '14',
+  }),
+  BACKUP_RETENTION_DAYS_PROD: s({
+    area: 'retention',
+    description: 'PROD backup lifetime.',
+    form: 'an integer 1-3650',
+    schema: int(1, 3650),
+    default: '90',
+  }),
 
   // --- monitoring -------------------------------------------------------------------------------
-  APPLICATIONINSIGHTS_CONNECTION_STRING: s({ area: 'monitoring', description: 'Application Insights; custom events and metrics are sent only when set.', form: 'an App Insights connection string', schema: str, requiredInAzure: true, disables: 'telemetry (nothing is sent)' }),
+  APPLICATIONINSIGHTS_CONNECTION_STRING: s({
+    area: 'monitoring',
+    description: 'Application Insights; custom events and metrics are sent only when set.',
+    form: 'an App Insights connection string',
+    schema: str,
+    requiredInAzure: true,
+    disables: 'telemetry (nothing is sent)',
+  }),
 } as const satisfies Record<string, SettingSpec<any>>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -470,7 +743,9 @@ const KEY_VAULT_REF = /^@Microsoft\.KeyVault\(/i;
  * value of a secret). In Azure (`PIPELINE_RUNTIME=azure`) settings marked requiredInAzure must be set,
  * and an unresolved Key Vault reference is reported as such.
  */
-export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env,
+): Config {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
   const runtime = env.PIPELINE_RUNTIME?.trim() || 'local';
@@ -480,35 +755,52 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     // In Azure a required setting must be set explicitly, even when it has a local default.
     const value = unset ? (runtime === 'azure' && spec.requiredInAzure ? undefined : spec.default) : raw;
     if (value === undefined) {
-      if (runtime === 'azure' && spec.requiredInAzure && !(key === 'BACKUP_STORAGE_ACCOUNT_URL' && env.BACKUP_STORAGE_CONNECTION)) {
+      if (
+        runtime === 'azure' &&
+        spec.requiredInAzure &&
+        !(key === 'BACKUP_STORAGE_ACCOUNT_URL' && env.BACKUP_STORAGE_CONNECTION)
+      ) {
         problems.push(`${key} is missing (expected ${spec.form}): ${spec.description}`);
       }
       continue;
     }
     if (KEY_VAULT_REF.test(value)) {
-      problems.push(`${key} is an unresolved Key Vault reference (check the app's identity and the secret's URI)`);
+      problems.push(
+        `${key} is an unresolved Key Vault reference (check the app's identity and the secret's URI)`,
+      );
       continue;
     }
     const parsed = spec.schema.safeParse(value);
     if (!parsed.success) {
-      const shown = spec.secret ? '' : ` (got ${JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value)})`;
+      const shown = spec.secret
+        ? ''
+        : ` (got ${JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value)})`;
       problems.push(`${key} is malformed${shown}: expected ${spec.form}`);
       continue;
     }
     out[key] = parsed.data;
   }
-  if (out.GITHUB_APP_ID !== undefined && (out.GITHUB_APP_PRIVATE_KEY === undefined || out.GITHUB_APP_INSTALLATION_ID === undefined)) {
-    problems.push('GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY or GITHUB_APP_INSTALLATION_ID is missing (expected all three for a GitHub App)');
+  if (
+    out.GITHUB_APP_ID !== undefined &&
+    (out.GITHUB_APP_PRIVATE_KEY === undefined || out.GITHUB_APP_INSTALLATION_ID === undefined)
+  ) {
+    problems.push(
+      'GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY or GITHUB_APP_INSTALLATION_ID is missing (expected all three for a GitHub App)',
+    );
   }
   if (out.PROD_DISK_SNAPSHOT === true && out.PROD_VM_RESOURCE_ID === undefined) {
-    problems.push('PROD_DISK_SNAPSHOT is true but PROD_VM_RESOURCE_ID is missing (expected the VM resource id to snapshot its data disk)');
+    problems.push(
+      'PROD_DISK_SNAPSHOT is true but PROD_VM_RESOURCE_ID is missing (expected the VM resource id to snapshot its data disk)',
+    );
   }
   if (problems.length) throw new ConfigError(problems);
   return Object.freeze(out) as unknown as Config;
 }
 
 /** Optional settings that are unset, with what that disables (printed by the embedded host at start). */
-export function unsetOptionalSettings(env: Record<string, string | undefined> = process.env): Array<{ key: SettingName; disables: string }> {
+export function unsetOptionalSettings(
+  env: Record<string, string | undefined> = process.env,
+): Array<{ key: SettingName; disables: string }> {
   return (Object.entries(SETTINGS) as Array<[SettingName, SettingSpec]>)
     .filter(([key, spec]) => spec.disables && (env[key] === undefined || env[key] === ''))
     .map(([key, spec]) => ({ key, disables: spec.disables as string }));

@@ -58,7 +58,7 @@ describe('local host', () => {
   it('serves GET /api/health anonymously and prints its routes', async () => {
     const res = await fetch(`${host.baseUrl}/api/health`);
     expect(res.status).toBe(200);
-    expect((await res.json()).status).toBe('ok');
+    expect(((await res.json()) as { status: string }).status).toBe('ok');
     const text = describeHost(host).join('\n');
     expect(text).toContain('/api/health');
     expect(text).toContain('/api/lh/start/{name}');
@@ -94,7 +94,7 @@ describe('local host', () => {
   it('runs an orchestration started through the real durable client', async () => {
     const res = await fetch(`${host.baseUrl}/api/lh/start/lhHello`, { method: 'POST', headers: key(), body: 'x' });
     expect(res.status).toBe(202);
-    const { id } = await res.json();
+    const { id } = (await res.json()) as { id: string };
     const status = await host.engine.waitForCompletion(id, 20000);
     expect(status.runtimeStatus).toBe('Completed');
     expect(status.output).toEqual(['hello uat', 'hello prod']);
