@@ -37,7 +37,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'error',
   });
   for (const f of registeredFunctions()) fns[f.metadata.name] = f.handler as Handler;
-});
+}, 90000);
 afterAll(async () => {
   resetDefaultIntake();
   process.env = saved;

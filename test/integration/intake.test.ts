@@ -9,7 +9,7 @@ import { ctx, deliveryId, makeRig, PREVIOUS_SECRET, QUEUE, Rig, Services, signed
 let svc: Services;
 beforeAll(async () => {
   svc = await startServices();
-});
+}, 90000);
 afterAll(async () => {
   await svc?.stop();
 });

@@ -17,8 +17,8 @@ const rel = (version: string, extra: Partial<Release> = {}): Release => ({ versi
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ledger-'));
-  azurite = await startAzurite({ dir: tmp });
-});
+  azurite = await startAzurite({ dir: tmp, timeoutMs: 60000 });
+}, 90000);
 afterAll(async () => {
   await azurite?.stop();
   rmSync(tmp, { recursive: true, force: true });
