@@ -246,14 +246,14 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       expect((await fetch(`${host.baseUrl}/api/deployments?environment=uat`)).status).toBe(401);
       const badJson = await post('{nope');
       expect(badJson.status).toBe(400);
-      expect((await badJson.json()).error).toBe('DEPLOYMENTS.BAD_JSON');
+      expect(((await badJson.json()) as { error: string }).error).toBe('DEPLOYMENTS.BAD_JSON');
       const bad = await post({ environment: 'prod', version: 'latest', force: 'yes' });
       expect(bad.status).toBe(400);
-      const b = await bad.json();
+      const b = (await bad.json()) as { problems: string[] };
       expect(b.problems).toHaveLength(3);
       const unknown = await post({ environment: 'uat', version: '9.9.9' });
       expect(unknown.status).toBe(422);
-      expect((await unknown.json()).message).toMatch(/never ran on uat/);
+      expect(((await unknown.json()) as { message: string }).message).toMatch(/never ran on uat/);
       expect((await fetch(`${host.baseUrl}/api/deployments/not-a-deploy`, { headers: key() })).status).toBe(400);
       expect((await fetch(`${host.baseUrl}/api/deployments/deploy-uat-0.0.1-${'f'.repeat(12)}`, { headers: key() })).status).toBe(404);
       expect((await fetch(`${host.baseUrl}/api/deployments?environment=UAT!`, { headers: key() })).status).toBe(400);
@@ -263,14 +263,14 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       const r = await rig({ env: 'uat' });
       const res = await post({ environment: 'uat', version: '1.0.0', force: true });
       expect(res.status).toBe(202);
-      const { id } = await res.json();
+      const { id } = (await res.json()) as { id: string };
       expect(id).toBe(`deploy-uat-1.0.0-${SHA_OLD.slice(0, 12)}`);
       // the lane starts the deploy as its sub-orchestration: wait for it to exist
       for (let i = 0; i < 100 && !host.engine.getStatus(id); i++) await new Promise((r2) => setTimeout(r2, 100));
       const st = await host.engine.waitForCompletion(id, 30000);
       expect((st.output as DeployResult).outcome).toBe('Succeeded');
       expect(r.vm.calls).toContain(`migrate ${IMG('1.0.0')} all`);
-      const one = await (await fetch(`${host.baseUrl}/api/deployments/${id}`, { headers: key() })).json();
+      const one = (await (await fetch(`${host.baseUrl}/api/deployments/${id}`, { headers: key() })).json()) as { status: { backupBytes: number; elapsedMs: number } };
       expect(one).toMatchObject({ id, runtimeStatus: 'Completed', outcome: 'Succeeded', version: '1.0.0', force: true, status: { step: 'done', outcome: 'Succeeded' } });
       expect(one.status.backupBytes).toBeGreaterThan(0);
       expect(typeof one.status.elapsedMs).toBe('number');
@@ -283,10 +283,10 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
         await new Promise((r2) => setTimeout(r2, 200));
       }
       expect(again!.status).toBe(202);
-      const second = await again!.json();
+      const second = (await again!.json()) as { id: string };
       expect(second.id).toMatch(new RegExp(`^${id}-r`));
       expect(((await host.engine.waitForCompletion(second.id, 30000)).output as DeployResult).outcome).toBe('Succeeded');
-      const list = await (await fetch(`${host.baseUrl}/api/deployments?environment=uat`, { headers: key() })).json();
+      const list = (await (await fetch(`${host.baseUrl}/api/deployments?environment=uat`, { headers: key() })).json()) as { items: Array<{ id: string; environment: string }> };
       expect(list.items.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining([id, second.id]));
       expect(list.items.every((x: { environment: string }) => x.environment === 'uat')).toBe(true);
     }, 90000);
