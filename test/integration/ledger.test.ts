@@ -17,7 +17,10 @@ const rel = (version: string, extra: Partial<Release> = {}): Release => ({ versi
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ledger-'));
-  azurite = await startAzurite({ dir: tmp, timeoutMs: 60000 });
+  azurite = await startAzurite({ dir: tmp, timeoutMs: 60000 }).catch((err) => {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  });
 }, 90000);
 afterAll(async () => {
   await azurite?.stop();

@@ -39,7 +39,13 @@ export interface Services {
 
 export async function startServices(): Promise<Services> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'intake-'));
-  const azurite = await startAzurite({ dir: path.join(tmp, 'azurite'), timeoutMs: 60000 });
+  let azurite: AzuriteHandle;
+  try {
+    azurite = await startAzurite({ dir: path.join(tmp, 'azurite'), timeoutMs: 60000 });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
   const github = await startFakeGitHub(EXAMPLE_REPO);
   const queue = new LocalQueue({ dbPath: path.join(tmp, 'queue.db'), pollIntervalMs: 50 });
   const svc = { tmp, azurite, github, queue, sends: [] as Services['sends'], token: 'ghs_test' + Math.random().toString(36).slice(2) } as Services;
