@@ -4,6 +4,7 @@
  */
 import { Client } from 'pg';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { startPostgres, PgServer, PG_BIN } from '../support/postgres';
 import { loadOdooFixture, ODOO_VERSIONS, OdooVersion, psqlFiles } from '../fixtures/odoo/load';
 import { samplePii, verifyNoPii } from '../../shared/adapters/pii-verifier';
@@ -246,6 +247,28 @@ describe('guards and extension point', () => {
     expect((err as Error).message).not.toMatch(/DETAIL|Failing row|Namur|@/);
     // the transaction rolled back: partners still hold their PROD names (the refresh keeps UAT stopped)
     expect(q('fail17', `SELECT count(*) FROM res_partner WHERE name LIKE 'Partner %'`)).toBe('0');
+  });
+
+  test('verify.sql passes on a refreshed database and fails, naming places not values, on a PROD copy', () => {
+    for (const v of ODOO_VERSIONS) {
+      expect(psqlFiles(pg, `odoo${v}`, [path.join(SQL_DIR, 'verify.sql')])).toContain('(0 rows)');
+    }
+    loadOdooFixture(pg, 'prodcopy18', 18, { partners: 30 });
+    const err = (() => {
+      try {
+        psqlFiles(pg, 'prodcopy18', [path.join(SQL_DIR, 'verify.sql')]);
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    expect(err?.message).toMatch(/refresh verification FAILED: \d+ finding/);
+    const r = spawnSync(path.join(PG_BIN, 'psql'), ['-X', '-q', '-d', 'prodcopy18', '-f', path.join(SQL_DIR, 'verify.sql')], { env: pg.env, encoding: 'utf8' });
+    expect(r.stdout).toMatch(/res_partner\.email +\| +\d+/);
+    expect(r.stdout).toMatch(/active mail server/);
+    expect(r.stdout + r.stderr).not.toMatch(/@gmail\.com|Peeters|\+32/);
+    // read-only: nothing was changed
+    expect(q('prodcopy18', `SELECT count(*) FROM ir_mail_server WHERE active`)).toBe('1');
   });
 
   test('a missing psql binary and an unreachable database are reported with their codes', async () => {
