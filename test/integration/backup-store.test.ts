@@ -52,7 +52,7 @@ async function takeBackup(s: BackupStore, env: string, version: string, db: stri
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'backup-test-'));
-  [az, pg] = await Promise.all([startAzurite({ dir: path.join(work, 'azurite') }), startPostgres()]);
+  [az, pg] = await Promise.all([startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120000 }), startPostgres()]);
   const key = generateKeyPair();
   sshd = await startSshd({ authorizedKeys: [key.publicKey] });
   ssh = await SshClient.connect({ host: sshd.host, port: sshd.port, username: 'root', privateKey: key.privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint });
