@@ -50,6 +50,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
   let backups: BackupStore;
   let ledgerConn: string;
   let n = 0;
+  let lastEnv = '';
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'deploy-orch-'));
@@ -72,6 +73,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
 
   async function rig(o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean; env?: string } = {}): Promise<Rig> {
     const env = o.env ?? `uat${++n}`; // a ledger and backup folder per test
+    lastEnv = env;
     const vm = createFakeVm(...(o.vm ?? []));
     const registry = memoryRegistry(o.tags ?? ['uat-v1.0.0', 'uat-v1.1.0']);
     const container = BlobServiceClient.fromConnectionString(ledgerConn).getContainerClient('ledger');
@@ -235,6 +237,31 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     expect(bad.result).toMatchObject({ outcome: 'Failed', code: 'DEPLOY.BAD_INPUT' });
     expect(bad.result.reason).toContain('sha');
   }, 60000);
+
+  it('two merges during one deploy: the newer one deploys next, the older one is superseded', async () => {
+    let release!: () => void;
+    const hold = new Promise<void>((r2) => (release = r2));
+    const r = await rig({ vm: [{}, { holdMigrate: hold }], tags: ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0'] });
+    const envName = lastEnv;
+    const req = (version: string, sha: string) => ({ type: 'deploy-uat', environment: envName, repository: 'acme/odoo-mta', version, sha, imageRef: IMG(version), coverage: 90, mergedBy: 'alice', trigger: 'push', deliveryId: `d-${version}`, requestedAt: new Date().toISOString() });
+    const SHA_12 = '1'.repeat(40);
+    const SHA_13 = '3'.repeat(40);
+    await host.engine.startNew('deployLane', { instanceId: `lane-${envName}`, input: { environment: envName, next: req('1.1.0', SHA_NEW), done: [] } });
+    for (let i = 0; i < 200 && !r.vm.calls.some((c) => c.startsWith('migrate')); i++) await new Promise((r2) => setTimeout(r2, 50));
+    expect(r.vm.calls.some((c) => c.startsWith('migrate'))).toBe(true); // deploy 1.1.0 is mid-migration
+    await host.engine.raiseEvent(`lane-${envName}`, 'deploy-requested', req('1.2.0', SHA_12));
+    await host.engine.raiseEvent(`lane-${envName}`, 'deploy-requested', req('1.3.0', SHA_13));
+    await new Promise((r2) => setTimeout(r2, 500));
+    release();
+    const first = `deploy-${envName}-1.1.0-${SHA_NEW.slice(0, 12)}`;
+    const newest = `deploy-${envName}-1.3.0-${SHA_13.slice(0, 12)}`;
+    expect(((await host.engine.waitForCompletion(first, 30000)).output as DeployResult).outcome).toBe('Succeeded');
+    for (let i = 0; i < 100 && !host.engine.getStatus(newest); i++) await new Promise((r2) => setTimeout(r2, 100));
+    expect(((await host.engine.waitForCompletion(newest, 30000)).output as DeployResult).outcome).toBe('Succeeded');
+    expect(host.engine.getStatus(`deploy-${envName}-1.2.0-${SHA_12.slice(0, 12)}`)).toBeFalsy();
+    expect((await r.ledger.current(envName))?.version).toBe('1.3.0');
+    expect(r.vm.state.image).toBe(IMG('1.3.0'));
+  }, 90000);
 
   describe('deployments API', () => {
     const key = () => ({ 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' });

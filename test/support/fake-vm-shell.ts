@@ -36,6 +36,8 @@ export interface FakeVmBehaviour {
   failPull?: boolean;
   /** the SSH connection drops during `migrate` */
   dropDuringMigrate?: boolean;
+  /** `migrate` waits for this promise (to hold a deploy mid-way) */
+  holdMigrate?: Promise<void>;
 }
 
 export interface FakeVm {
@@ -127,6 +129,7 @@ export function createFakeVm(initial: Partial<FakeVmState> = {}, behaviour: Fake
           }
           case 'migrate': {
             if (state.webRunning) return result(verb, 9, {}, 'web is running');
+            if (behaviour.holdMigrate) await behaviour.holdMigrate;
             if (behaviour.dropDuringMigrate) {
               state.db += '+half';
               state.pending = 'sale:to upgrade';
