@@ -11,6 +11,8 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { describeSandbox, DOCKER_DIR, OPS_SCRIPT, REPO_ROOT, Sandbox, startSandbox } from '../support/sandbox';
 
+jest.setTimeout(5 * 60 * 1000);
+
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 

@@ -19,9 +19,10 @@
  *
  * The stand-in rootfs (debootstrap minbase bookworm + python3, psycopg2, postgresql-15, curl; ≈3 min)
  * is built once and cached as a tar under ODOO_MTA_SANDBOX_CACHE (default ~/.cache/odoo-mta-sandbox),
- * keyed by a hash of docker/sandbox/build-rootfs.sh (the only input of the rootfs; the images on top of
- * it are rebuilt through Docker's layer cache in about a second when docker/** changes). Images and
- * registry storage persist in the cache folder too. Sandboxes of parallel jest workers take turns
+ * keyed by a hash of docker/sandbox/build-rootfs.sh (the only input of the rootfs). The images on top
+ * of it are rebuilt (through Docker's layer cache) only when a hash of docker/Dockerfile, entrypoint.sh,
+ * requirements.txt, addons/ and sandbox/ changes; images and registry storage persist in the cache
+ * folder, so a second start only tags, checks the registry and brings the VMs up. Sandboxes of parallel jest workers take turns
  * (a file lock), because they share one engine.
  */
 import { ChildProcess, spawn } from 'node:child_process';
@@ -405,38 +406,81 @@ async function ensureImages(engine: Engine, registry: string, log: (m: string) =
   }
   const t0 = Date.now();
   const sandboxDir = path.join(DOCKER_DIR, 'sandbox');
-  const rootArg = ['--build-arg', `STANDIN_ROOTFS=${rootfsImage}`];
-  // stand-ins of the official images, under the official names inside this engine only
-  await docker(['build', '-q', ...rootArg, '--build-arg', `ODOO_VERSION=${ODOO_SERIES}`, '-t', `odoo:${ODOO_SERIES}`, path.join(sandboxDir, 'odoo')], 'build of the stand-in odoo image');
-  await docker(['build', '-q', ...rootArg, '-t', 'postgres:15', path.join(sandboxDir, 'postgres')], 'build of the stand-in postgres image');
-  for (const [name, rel] of Object.entries(SANDBOX_RELEASES)) {
-    let base = 'odoo';
-    if ('knob' in rel) {
-      base = `odoo-standin-${name.toLowerCase()}`;
+  // stable local names; the registry tags (whose host:port changes per run) are made from them
+  const local = (rel: { version: string }, env: VmName) => `odoo-mta-sandbox/odoo-mta:${env}-v${rel.version}`;
+  const inputs = inputsHash(key);
+  const marker = path.join(SANDBOX_CACHE, 'images.hash');
+  const allLocal = Object.values(SANDBOX_RELEASES).flatMap((rel) => [local(rel, 'uat'), local(rel, 'prod')]);
+  const upToDate =
+    existsSync(marker) &&
+    readFileSync(marker, 'utf8').trim() === inputs &&
+    (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', 'odoo:' + ODOO_SERIES, 'postgres:15', ...allLocal], { env: engine.env })).code === 0;
+  if (!upToDate) {
+    rmSync(marker, { force: true });
+    const rootArg = ['--build-arg', `STANDIN_ROOTFS=${rootfsImage}`];
+    // stand-ins of the official images, under the official names inside this engine only
+    await docker(['build', '-q', ...rootArg, '--build-arg', `ODOO_VERSION=${ODOO_SERIES}`, '-t', `odoo:${ODOO_SERIES}`, path.join(sandboxDir, 'odoo')], 'build of the stand-in odoo image');
+    await docker(['build', '-q', ...rootArg, '-t', 'postgres:15', path.join(sandboxDir, 'postgres')], 'build of the stand-in postgres image');
+    for (const [name, rel] of Object.entries(SANDBOX_RELEASES)) {
+      let base = 'odoo';
+      if ('knob' in rel) {
+        base = `odoo-standin-${name.toLowerCase()}`;
+        await docker(
+          ['build', '-q', '-f', path.join(sandboxDir, 'odoo', 'Dockerfile.variant'), '--build-arg', `BASE=odoo:${ODOO_SERIES}`, '--build-arg', `KNOB=${rel.knob}`, '--build-arg', `VALUE=${rel.value}`, '-t', `${base}:${ODOO_SERIES}`, path.join(sandboxDir, 'odoo')],
+          `build of the ${name} stand-in variant`,
+        );
+      }
+      // the REAL application Dockerfile; fixed sha/date so that rebuilds hit the layer cache
       await docker(
-        ['build', '-q', '-f', path.join(sandboxDir, 'odoo', 'Dockerfile.variant'), '--build-arg', `BASE=odoo:${ODOO_SERIES}`, '--build-arg', `KNOB=${rel.knob}`, '--build-arg', `VALUE=${rel.value}`, '-t', `${base}:${ODOO_SERIES}`, path.join(sandboxDir, 'odoo')],
-        `build of the ${name} stand-in variant`,
+        [
+          'build', '-q', '-f', path.join(DOCKER_DIR, 'Dockerfile'),
+          '--build-arg', `ODOO_BASE_IMAGE=${base}`, '--build-arg', `ODOO_VERSION=${ODOO_SERIES}`,
+          '--build-arg', `APP_VERSION=${rel.version}`,
+          '--build-arg', `GIT_SHA=${createHash('sha1').update(rel.version).digest('hex')}`,
+          '--build-arg', 'BUILD_DATE=2026-01-01T00:00:00Z',
+          '-t', local(rel, 'uat'), '-t', local(rel, 'prod'), DOCKER_DIR,
+        ],
+        `build of release ${rel.version} from docker/Dockerfile`,
       );
     }
-    const tagUat = `${registry}/odoo-mta:uat-v${rel.version}`;
-    const tagProd = `${registry}/odoo-mta:prod-v${rel.version}`;
-    // the REAL application Dockerfile; fixed sha/date so that rebuilds hit the layer cache
-    await docker(
-      [
-        'build', '-q', '-f', path.join(DOCKER_DIR, 'Dockerfile'),
-        '--build-arg', `ODOO_BASE_IMAGE=${base}`, '--build-arg', `ODOO_VERSION=${ODOO_SERIES}`,
-        '--build-arg', `APP_VERSION=${rel.version}`,
-        '--build-arg', `GIT_SHA=${createHash('sha1').update(rel.version).digest('hex')}`,
-        '--build-arg', 'BUILD_DATE=2026-01-01T00:00:00Z',
-        '-t', tagUat, '-t', tagProd, DOCKER_DIR,
-      ],
-      `build of release ${rel.version} from docker/Dockerfile`,
-    );
-    await docker(['push', '-q', tagUat], `push of ${tagUat}`);
-    await docker(['push', '-q', tagProd], `push of ${tagProd}`);
+    await run('docker', ['image', 'prune', '-f'], { env: engine.env }); // dangling layers of earlier builds
   }
-  await run('docker', ['image', 'prune', '-f'], { env: engine.env }); // dangling layers of earlier builds
-  log(`images built from docker/Dockerfile and pushed to ${registry} in ${Math.round((Date.now() - t0) / 1000)} s`);
+  let pushed = 0;
+  for (const rel of Object.values(SANDBOX_RELEASES)) {
+    for (const env of ['uat', 'prod'] as VmName[]) {
+      const tag = `${registry}/odoo-mta:${env}-v${rel.version}`;
+      await docker(['tag', local(rel, env), tag], `docker tag ${tag}`);
+      // the registry's storage persists in the cache: push only what it lacks (or everything after a rebuild)
+      const head = await fetch(`http://${registry}/v2/odoo-mta/manifests/${env}-v${rel.version}`, {
+        method: 'HEAD',
+        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+      }).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (!upToDate || head !== 200) {
+        await docker(['push', '-q', tag], `push of ${tag}`);
+        pushed++;
+      }
+    }
+  }
+  if (!upToDate) writeFileSync(marker, inputs + '\n');
+  log(`images ${upToDate ? 'up to date' : 'built from docker/Dockerfile'}, ${pushed} pushed to ${registry} (${Math.round((Date.now() - t0) / 1000)} s)`);
+}
+
+/** Hash of everything the sandbox images are built from. */
+function inputsHash(rootfsKey: string): string {
+  const h = createHash('sha256').update(rootfsKey).update(JSON.stringify(SANDBOX_RELEASES)).update(ODOO_SERIES);
+  const walk = (p: string): void => {
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      for (const e of readdirSync(p).sort()) walk(path.join(p, e));
+    } else {
+      h.update(path.relative(DOCKER_DIR, p)).update(readFileSync(p));
+    }
+  };
+  for (const f of ['Dockerfile', '.dockerignore', 'entrypoint.sh', 'requirements.txt', 'addons', 'sandbox']) walk(path.join(DOCKER_DIR, f));
+  return h.digest('hex').slice(0, 24);
 }
 
 // ------------------------------------------------------------------------------------------ VMs --
