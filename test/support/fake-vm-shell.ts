@@ -4,6 +4,7 @@
  * For the ORCHESTRATION-LOGIC tests only (outcomes, compensation order, retries); the e2e tests use the
  * sandbox VM (real sshd + docker + odoo-ops).
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import type { RemoteShell } from '../../functions/activities/deploy';
 import { PipelineError } from '../../shared/domain/errors';
@@ -58,12 +59,33 @@ async function readAll(s: NodeJS.ReadableStream | Buffer | string | undefined): 
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export function createFakeVm(initial: Partial<FakeVmState> = {}, behaviour: FakeVmBehaviour = {}): FakeVm {
-  const state: FakeVmState = { webRunning: true, image: 'reg.local/odoo-mta:uat-v1.0.0', db: 'DB@1.0.0', filestore: 'FS@1.0.0', pending: '', lock: '', diskFreeKb: 50 * 1024 * 1024, ...initial };
+export function createFakeVm(
+  initial: Partial<FakeVmState> = {},
+  behaviour: FakeVmBehaviour = {},
+  o: { stateFile?: string; latencyMs?: number } = {},
+): FakeVm {
+  // with a state file the VM survives a restart of the process driving it (crash tests)
+  const saved =
+    o.stateFile && existsSync(o.stateFile)
+      ? (JSON.parse(readFileSync(o.stateFile, 'utf8')) as { state: FakeVmState; calls: string[] })
+      : undefined;
+  const state: FakeVmState = saved?.state ?? {
+    webRunning: true,
+    image: 'reg.local/odoo-mta:uat-v1.0.0',
+    db: 'DB@1.0.0',
+    filestore: 'FS@1.0.0',
+    pending: '',
+    lock: '',
+    diskFreeKb: 50 * 1024 * 1024,
+    ...initial,
+  };
+  const save = () => {
+    if (o.stateFile) writeFileSync(o.stateFile, JSON.stringify({ state, calls: vm.calls }));
+  };
   const vm: FakeVm = {
     state,
     behaviour,
-    calls: [],
+    calls: saved?.calls ?? [],
     connects: 0,
     async connect() {
       vm.connects++;
@@ -75,9 +97,19 @@ export function createFakeVm(initial: Partial<FakeVmState> = {}, behaviour: Fake
     },
   };
 
-  const result = (verb: string, code: number, fields: Record<string, unknown> = {}, message = code === 0 ? 'ok' : 'failed'): SshRunResult => {
+  const result = (
+    verb: string,
+    code: number,
+    fields: Record<string, unknown> = {},
+    message = code === 0 ? 'ok' : 'failed',
+  ): SshRunResult => {
     const line = JSON.stringify({ verb, ok: code === 0, exit: code, message, ...fields });
-    return { code, stdout: line + '\n', stderrTail: code === 0 ? '' : message, durationMs: 1 } as SshRunResult;
+    return {
+      code,
+      stdout: line + '\n',
+      stderrTail: code === 0 ? '' : message,
+      durationMs: 1,
+    } as SshRunResult;
   };
 
   function shell(): RemoteShell {
@@ -108,74 +140,109 @@ export function createFakeVm(initial: Partial<FakeVmState> = {}, behaviour: Fake
         done.catch(() => undefined);
         return { stdout: out, done };
       },
-      async run(command: string, o: SshRunOptions = {}) {
-        if (closed) throw new PipelineError('SSH.DISCONNECTED', 'closed', true);
-        if (command.startsWith('df ')) return { code: 0, stdout: `/dev/sda1 100000000 1000 ${state.diskFreeKb} 1% /opt/odoo\n`, stderrTail: '', durationMs: 1 } as SshRunResult;
-        const args = command.replace(/^odoo-ops --json /, '').split(' ').map((a) => a.replace(/^'(.*)'$/, '$1'));
-        const verb = args[0];
-        vm.calls.push(args.join(' '));
-        switch (verb) {
-          case 'status':
-            return result(verb, 0, { image: state.image, previous: state.previousImage ?? '', web_state: state.webRunning ? 'running' : 'exited', db_reachable: true, pending_modules: state.pending, lock: state.lock });
-          case 'current':
-            return result(verb, 0, { image: state.image, previous: state.previousImage ?? '' });
-          case 'pull':
-            if (behaviour.failPull) return result(verb, 8, {}, `docker pull ${args[1]} failed: manifest unknown`);
-            return result(verb, 0, { image: args[1], digest: `${args[1].split(':')[0]}@sha256:${'a'.repeat(64)}` });
-          case 'stop': {
-            const changed = state.webRunning;
-            state.webRunning = false;
-            return result(verb, 0, { changed });
-          }
-          case 'migrate': {
-            if (state.webRunning) return result(verb, 9, {}, 'web is running');
-            if (behaviour.holdMigrate) await behaviour.holdMigrate;
-            if (behaviour.dropDuringMigrate) {
-              state.db += '+half';
-              state.pending = 'sale:to upgrade';
-              closed = true;
-              throw new PipelineError('SSH.DISCONNECTED', 'connection to 127.0.0.1 closed (fake)', true);
-            }
-            if (behaviour.failMigration) {
-              state.db += '+half';
-              state.pending = 'sale:to upgrade';
-              return result(verb, 5, { log: '/opt/odoo/state/logs/migrate-x.log' }, 'migration failed (odoo exit 1, CRITICAL: boom)');
-            }
-            state.db += `+migrated(${args[1]},${args[2]})`;
-            return result(verb, 0, { log: '/opt/odoo/state/logs/migrate-x.log' });
-          }
-          case 'start': {
-            if (state.pending) return result(verb, 9, {}, `database is half-migrated (pending: ${state.pending})`);
-            if (state.webRunning && state.image === args[1]) return result(verb, 0, { changed: false });
-            if (state.image !== args[1]) state.previousImage = state.image;
-            state.image = args[1];
-            state.webRunning = true;
-            return result(verb, 0, { changed: true, image: args[1] });
-          }
-          case 'health':
-            if (!state.webRunning) return result(verb, 4, { failures: 'web not running' }, 'unhealthy');
-            if (behaviour.unhealthyImage === state.image) return result(verb, 4, { failures: '/web/health: 503' }, 'unhealthy after 1s: /web/health: 503');
-            return result(verb, 0);
-          case 'restore-db': {
-            const data = await readAll(o.stdin);
-            if (behaviour.failRestore) return result(verb, 7, {}, 'pg_restore failed: nothing swapped');
-            if (state.webRunning) return result(verb, 9, {}, 'web is running');
-            state.db = data;
-            state.pending = '';
-            return result(verb, 0);
-          }
-          case 'restore-filestore':
-            state.filestore = await readAll(o.stdin);
-            return result(verb, 0);
-          case 'logs':
-            return result(verb, 0, { text: args.includes('--migration') ? 'CRITICAL boom in sale' : 'web log lines' });
-          case 'history':
-            return result(verb, 0, { text: '{"verb":"migrate"}' });
-          default:
-            return result(verb, 2, {}, `unknown verb ${verb}`);
-        }
+      async run(command: string, ro: SshRunOptions = {}) {
+        if (o.latencyMs) await new Promise((r) => setTimeout(r, o.latencyMs));
+        const r = await runVerb(command, ro);
+        save();
+        return r;
       },
     };
+    async function runVerb(command: string, o: SshRunOptions): Promise<SshRunResult> {
+      if (closed) throw new PipelineError('SSH.DISCONNECTED', 'closed', true);
+      if (command.startsWith('df '))
+        return {
+          code: 0,
+          stdout: `/dev/sda1 100000000 1000 ${state.diskFreeKb} 1% /opt/odoo\n`,
+          stderrTail: '',
+          durationMs: 1,
+        } as SshRunResult;
+      const args = command
+        .replace(/^odoo-ops --json /, '')
+        .split(' ')
+        .map((a) => a.replace(/^'(.*)'$/, '$1'));
+      const verb = args[0];
+      vm.calls.push(args.join(' '));
+      switch (verb) {
+        case 'status':
+          return result(verb, 0, {
+            image: state.image,
+            previous: state.previousImage ?? '',
+            web_state: state.webRunning ? 'running' : 'exited',
+            db_reachable: true,
+            pending_modules: state.pending,
+            lock: state.lock,
+          });
+        case 'current':
+          return result(verb, 0, { image: state.image, previous: state.previousImage ?? '' });
+        case 'pull':
+          if (behaviour.failPull)
+            return result(verb, 8, {}, `docker pull ${args[1]} failed: manifest unknown`);
+          return result(verb, 0, {
+            image: args[1],
+            digest: `${args[1].split(':')[0]}@sha256:${'a'.repeat(64)}`,
+          });
+        case 'stop': {
+          const changed = state.webRunning;
+          state.webRunning = false;
+          return result(verb, 0, { changed });
+        }
+        case 'migrate': {
+          if (state.webRunning) return result(verb, 9, {}, 'web is running');
+          if (behaviour.holdMigrate) await behaviour.holdMigrate;
+          if (behaviour.dropDuringMigrate) {
+            state.db += '+half';
+            state.pending = 'sale:to upgrade';
+            closed = true;
+            throw new PipelineError('SSH.DISCONNECTED', 'connection to 127.0.0.1 closed (fake)', true);
+          }
+          if (behaviour.failMigration) {
+            state.db += '+half';
+            state.pending = 'sale:to upgrade';
+            return result(
+              verb,
+              5,
+              { log: '/opt/odoo/state/logs/migrate-x.log' },
+              'migration failed (odoo exit 1, CRITICAL: boom)',
+            );
+          }
+          state.db += `+migrated(${args[1]},${args[2]})`;
+          return result(verb, 0, { log: '/opt/odoo/state/logs/migrate-x.log' });
+        }
+        case 'start': {
+          if (state.pending)
+            return result(verb, 9, {}, `database is half-migrated (pending: ${state.pending})`);
+          if (state.webRunning && state.image === args[1]) return result(verb, 0, { changed: false });
+          if (state.image !== args[1]) state.previousImage = state.image;
+          state.image = args[1];
+          state.webRunning = true;
+          return result(verb, 0, { changed: true, image: args[1] });
+        }
+        case 'health':
+          if (!state.webRunning) return result(verb, 4, { failures: 'web not running' }, 'unhealthy');
+          if (behaviour.unhealthyImage === state.image)
+            return result(verb, 4, { failures: '/web/health: 503' }, 'unhealthy after 1s: /web/health: 503');
+          return result(verb, 0);
+        case 'restore-db': {
+          const data = await readAll(o.stdin);
+          if (behaviour.failRestore) return result(verb, 7, {}, 'pg_restore failed: nothing swapped');
+          if (state.webRunning) return result(verb, 9, {}, 'web is running');
+          state.db = data;
+          state.pending = '';
+          return result(verb, 0);
+        }
+        case 'restore-filestore':
+          state.filestore = await readAll(o.stdin);
+          return result(verb, 0);
+        case 'logs':
+          return result(verb, 0, {
+            text: args.includes('--migration') ? 'CRITICAL boom in sale' : 'web log lines',
+          });
+        case 'history':
+          return result(verb, 0, { text: '{"verb":"migrate"}' });
+        default:
+          return result(verb, 2, {}, `unknown verb ${verb}`);
+      }
+    }
   }
   return vm;
 }
