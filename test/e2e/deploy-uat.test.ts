@@ -61,7 +61,7 @@ describeSandbox('deployUat on the sandbox UAT VM', () => {
       env: {
         ...sandboxSettings(sb),
         LOG_LEVEL: 'warn',
-        HEALTH_TIMEOUT_SECONDS: '60',
+        HEALTH_TIMEOUT_SECONDS: '30',
         HEALTH_KEY_URLS: '/web/health',
         IMAGE_WAIT_MINUTES: '0',
         MIN_FREE_DISK_GB: '0.1',
@@ -125,5 +125,14 @@ describeSandbox('deployUat on the sandbox UAT VM', () => {
     const d = gh.deployments.find((x) => x.ref === SHA2)!;
     expect(d.statuses.map((s) => s.state)).toEqual(['in_progress', 'failure']);
     expect(slack.posts.map((p) => JSON.stringify(p.body)).some((t) => t.includes('rolled back') && t.includes('MIGRATION_FAILED'))).toBe(true);
+  });
+
+  it('a release that is unhealthy after start is rolled back the same way', async () => {
+    const before = await tableChecksums(uat);
+    const result = await deploy('1.3.0', '3'.repeat(40), sb.image('unhealthy', 'uat'));
+    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'health', code: 'DEPLOY.UNHEALTHY' });
+    expect(await tableChecksums(uat)).toEqual(before);
+    expect((await uat.opsJson('current')).json.image).toBe(sb.image('next', 'uat'));
+    expect((await uat.opsJson('health')).json.ok).toBe(true);
   });
 });
