@@ -247,6 +247,32 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     return { healthy: failures.length === 0, failures };
   }
 
+  async function backupOnce(i: Parameters<DeployActivities['backup']>[0]): Promise<BackupOut> {
+    const version = i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version;
+    const writer = p.backups.begin(i.environment, { version, gitSha: i.sha, imageDigest: i.imageDigest, deployInstance: i.instanceId, reason: 'pre-deploy' });
+    await withShell(i.environment, async (sh) => {
+      for (const [verb, part] of [
+        ['backup-db', 'db.dump'],
+        ['backup-filestore', 'filestore.tar'],
+      ] as const) {
+        const s = sh.stream(`${ops} --json ${verb}`, { timeoutMs });
+        try {
+          await Promise.all([writer.part(part, s.stdout), s.done]);
+        } catch (err) {
+          s.stdout.destroy();
+          await s.done.catch(() => undefined);
+          if (errorCode(err) === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb} failed: ${messageOf(err)}`);
+          throw err;
+        }
+      }
+    });
+    const manifest = await writer.finish();
+    const v = await p.backups.verify(manifest.id);
+    if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
+    const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
+    return { backupId: manifest.id, bytes, parts: manifest.parts };
+  }
+
   return {
     prepare: (i) =>
       guarded(p.log, 'prepare', async () => {
@@ -301,29 +327,16 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     backup: (i) =>
       guarded(p.log, 'backup', async () => {
         await p.backups.ensureContainer();
-        const writer = p.backups.begin(i.environment, { version: i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version, gitSha: i.sha, imageDigest: i.imageDigest, deployInstance: i.instanceId });
-        await withShell(i.environment, async (sh) => {
-          for (const [verb, part] of [
-            ['backup-db', 'db.dump'],
-            ['backup-filestore', 'filestore.tar'],
-          ] as const) {
-            const s = sh.stream(`${ops} --json ${verb}`, { timeoutMs });
-            try {
-              await Promise.all([writer.part(part, s.stdout), s.done]);
-            } catch (err) {
-              s.stdout.destroy();
-              await s.done.catch(() => undefined);
-              const code = errorCode(err);
-              if (code === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb} failed: ${messageOf(err)}`);
-              throw err;
-            }
+        // backup ids have a one-second timestamp: a second backup of the same version within that
+        // second (quick redeploy, retry) collides with [BACKUP.EXISTS] — take the next second's id
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await backupOnce(i);
+          } catch (err) {
+            if (errorCode(err) !== 'BACKUP.EXISTS' || attempt >= 2) throw err;
+            await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
           }
-        });
-        const manifest = await writer.finish();
-        const v = await p.backups.verify(manifest.id);
-        if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
-        const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
-        return { backupId: manifest.id, bytes, parts: manifest.parts };
+        }
       }),
 
     pull: (i) =>

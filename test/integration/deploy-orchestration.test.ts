@@ -295,7 +295,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       // the lane starts the deploy as its sub-orchestration: wait for it to exist
       for (let i = 0; i < 100 && !host.engine.getStatus(id); i++) await new Promise((r2) => setTimeout(r2, 100));
       const st = await host.engine.waitForCompletion(id, 30000);
-      expect((st.output as DeployResult).outcome).toBe('Succeeded');
+      expect(st.output as DeployResult).toMatchObject({ outcome: 'Succeeded' });
       expect(r.vm.calls).toContain(`migrate ${IMG('1.0.0')} all`);
       const one = (await (await fetch(`${host.baseUrl}/api/deployments/${id}`, { headers: key() })).json()) as { status: { backupBytes: number; elapsedMs: number } };
       expect(one).toMatchObject({ id, runtimeStatus: 'Completed', outcome: 'Succeeded', version: '1.0.0', force: true, status: { step: 'done', outcome: 'Succeeded' } });
