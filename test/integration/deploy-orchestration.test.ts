@@ -71,7 +71,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     run(version?: string, extra?: Record<string, unknown>): Promise<{ result: DeployResult; status: DeployCustomStatus; runtime: string }>;
   }
 
-  async function rig(o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean; env?: string } = {}): Promise<Rig> {
+  async function rig(o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean; env?: string; backups?: BackupStore } = {}): Promise<Rig> {
     const env = o.env ?? `uat${++n}`; // a ledger and backup folder per test
     lastEnv = env;
     const vm = createFakeVm(...(o.vm ?? []));
@@ -86,7 +86,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     const ports: DeployPorts = {
       settings: () => settings,
       ssh: { connect: () => vm.connect() },
-      backups,
+      backups: o.backups ?? backups,
       registry,
       ledger,
       notify: {
@@ -147,6 +147,17 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     expect(r.vm.state.image).toBe(IMG('1.0.0'));
     expect((await r.ledger.current(result.environment))?.version).toBe('1.0.0');
     expect(r.notices.map((x) => x.kind)).toEqual(['started', 'failed']);
+  }, 60000);
+
+  it('the backup upload fails (Blob unreachable) → retried, then Failed with nothing stopped', async () => {
+    const deadConn = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;';
+    const dead = new BackupStore({ containerClient: BlobServiceClient.fromConnectionString(deadConn, { retryOptions: { maxTries: 1 } }).getContainerClient('backups') });
+    const r = await rig({ backups: dead });
+    const { result } = await r.run();
+    expect(result).toMatchObject({ outcome: 'Failed', failedStep: 'backup' });
+    expect(result.code).toMatch(/^BLOB\./);
+    expect(r.vm.calls).not.toContain('stop');
+    expect(r.vm.state).toMatchObject({ webRunning: true, image: IMG('1.0.0') });
   }, 60000);
 
   it('a missing image (no wait allowed) fails before anything is backed up or stopped', async () => {
