@@ -41,6 +41,7 @@ async function startHost(dataDir: string, logFile: string): Promise<Running> {
 
 function kill9(h: Running): Promise<void> {
   return new Promise((resolve) => {
+    if (h.child.exitCode !== null || h.child.signalCode !== null) return resolve();
     h.child.once('exit', () => resolve());
     h.child.kill('SIGKILL');
   });
@@ -63,7 +64,7 @@ describe('local host survives kill -9', () => {
   let host: Running | undefined;
   beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'crash-'))));
   afterEach(async () => {
-    if (host && host.child.exitCode === null) await kill9(host);
+    if (host && host.child.exitCode === null && host.child.signalCode === null) await kill9(host);
     rmSync(dir, { recursive: true, force: true });
   });
 
