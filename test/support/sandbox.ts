@@ -46,7 +46,15 @@ import { Readable } from 'node:stream';
 import { freePort } from '../../local/azurite';
 import { generateKeyPair, KeyPair, SshdHandle, startSshd } from './sshd';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** the repository root, from sources (test/support) or compiled for the demo (dist/test/support) */
+export const REPO_ROOT = ((): string => {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(path.join(dir, 'docker', 'ops', 'odoo-ops'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(__dirname, '..', '..');
+})();
 export const DOCKER_DIR = path.join(REPO_ROOT, 'docker');
 export const OPS_SCRIPT = path.join(DOCKER_DIR, 'ops', 'odoo-ops');
 export const SANDBOX_CACHE = process.env.ODOO_MTA_SANDBOX_CACHE || path.join(os.homedir(), '.cache', 'odoo-mta-sandbox');
