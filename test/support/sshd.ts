@@ -52,7 +52,7 @@ export interface SshdHandle {
 }
 
 export interface KeyPair {
-  /** OpenSSH private key (`-----BEGIN OPENSSH PRIVATE KEY-----`) */
+  /** OpenSSH private key (PEM armour `BEGIN OPENSSH PRIVATE KEY`), generated at test time */
   privateKey: string;
   /** authorized_keys line */
   publicKey: string;
