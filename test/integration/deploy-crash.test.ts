@@ -20,10 +20,20 @@ interface Running {
 }
 
 async function startHost(dataDir: string, stateFile: string): Promise<Running> {
-  const child = spawn(process.execPath, [mainJs, '--port', '0', '--data-dir', dataDir, '--functions', fixtures], {
-    env: { ...process.env, BACKUP_STORAGE_CONNECTION: '', DEPLOY_CRASH_STATE: stateFile, LOG_LEVEL: 'error', CI: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [mainJs, '--port', '0', '--data-dir', dataDir, '--functions', fixtures],
+    {
+      env: {
+        ...process.env,
+        BACKUP_STORAGE_CONNECTION: '',
+        DEPLOY_CRASH_STATE: stateFile,
+        LOG_LEVEL: 'error',
+        CI: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d) => (out += d.toString()));
   child.stderr?.on('data', (d) => (out += d.toString()));
@@ -33,7 +43,11 @@ async function startHost(dataDir: string, stateFile: string): Promise<Running> {
     if (Date.now() > deadline) throw new Error(`host did not start: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { child, baseUrl: /local host on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1], key: /Function key: (\S+)/.exec(out)![1] };
+  return {
+    child,
+    baseUrl: /local host on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1],
+    key: /Function key: (\S+)/.exec(out)![1],
+  };
 }
 
 const kill9 = (h: Running) =>
@@ -54,12 +68,13 @@ describe('deployUat survives SIGKILL of the host at each step', () => {
   let dir: string;
   let host: Running | undefined;
   beforeAll(() => {
-    if (!existsSync(mainJs) || !existsSync(path.join(root, 'dist', 'test', 'support', 'fake-vm-shell.js'))) throw new Error('dist/ is missing: run npm run build first (npm test does)');
+    if (!existsSync(mainJs) || !existsSync(path.join(root, 'dist', 'test', 'support', 'fake-vm-shell.js')))
+      throw new Error('dist/ is missing: run npm run build first (npm test does)');
     dir = mkdtempSync(path.join(os.tmpdir(), 'deploy-crash-'));
   });
   afterAll(async () => {
     if (host) await kill9(host);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); // a killed host's Azurite may still be flushing
   });
 
   it('finishes correctly after a kill at every step boundary', async () => {
@@ -70,11 +85,20 @@ describe('deployUat survives SIGKILL of the host at each step', () => {
     const start = await fetch(`${host.baseUrl}/api/crashdeploy/start`, {
       method: 'POST',
       headers: { 'x-functions-key': host.key, 'content-type': 'application/json' },
-      body: JSON.stringify({ instanceId: id, environment: 'uat', version: '1.1.0', sha: 'b'.repeat(40), imageRef: 'reg.local/odoo-mta:uat-v1.1.0', force: true }),
+      body: JSON.stringify({
+        instanceId: id,
+        environment: 'uat',
+        version: '1.1.0',
+        sha: 'b'.repeat(40),
+        imageRef: 'reg.local/odoo-mta:uat-v1.1.0',
+        force: true,
+      }),
     });
     expect(start.status).toBe(202);
     const view = async (): Promise<View> => {
-      const res = await fetch(`${host!.baseUrl}/api/deployments/${id}`, { headers: { 'x-functions-key': host!.key } }).catch(() => undefined);
+      const res = await fetch(`${host!.baseUrl}/api/deployments/${id}`, {
+        headers: { 'x-functions-key': host!.key },
+      }).catch(() => undefined);
       return res && res.ok ? ((await res.json()) as View) : {};
     };
     const killedAt: string[] = [];
@@ -100,7 +124,10 @@ describe('deployUat survives SIGKILL of the host at each step', () => {
     expect(v.runtimeStatus).toBe('Completed');
     expect(v.result?.outcome).toBe('Succeeded');
     expect(killedAt.length).toBeGreaterThanOrEqual(5);
-    const vm = JSON.parse(readFileSync(stateFile, 'utf8')) as { state: { image: string; webRunning: boolean; pending: string; db: string }; calls: string[] };
+    const vm = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+      state: { image: string; webRunning: boolean; pending: string; db: string };
+      calls: string[];
+    };
     expect(vm.state).toMatchObject({ image: 'reg.local/odoo-mta:uat-v1.1.0', webRunning: true, pending: '' });
     expect(vm.state.db).toContain('migrated(reg.local/odoo-mta:uat-v1.1.0,all)');
     const verbs = vm.calls.map((c) => c.split(' ')[0]);

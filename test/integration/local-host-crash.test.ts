@@ -20,11 +20,16 @@ interface Running {
 }
 
 async function startHost(dataDir: string, logFile: string): Promise<Running> {
-  if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run npm run build (npm test does it first)`);
-  const child = spawn(process.execPath, [mainJs, '--port', '0', '--data-dir', dataDir, '--functions', fixtures], {
-    env: { ...process.env, CRASH_TEST_LOG: logFile, LOG_LEVEL: 'warn', CI: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  if (!existsSync(mainJs))
+    throw new Error(`${mainJs} is missing: run npm run build (npm test does it first)`);
+  const child = spawn(
+    process.execPath,
+    [mainJs, '--port', '0', '--data-dir', dataDir, '--functions', fixtures],
+    {
+      env: { ...process.env, CRASH_TEST_LOG: logFile, LOG_LEVEL: 'warn', CI: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout?.on('data', (d) => (out += d.toString()));
   child.stderr?.on('data', (d) => (out += d.toString()));
@@ -65,7 +70,7 @@ describe('local host survives kill -9', () => {
   beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'crash-'))));
   afterEach(async () => {
     if (host && host.child.exitCode === null && host.child.signalCode === null) await kill9(host);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); // a killed host's Azurite may still be flushing
   });
 
   it('resumes the orchestration from its history; each completed activity ran exactly once', async () => {
@@ -74,20 +79,32 @@ describe('local host survives kill -9', () => {
     host = await startHost(path.join(dir, 'data'), log);
     const h = host;
     const status = async () => {
-      const res = await fetch(`${h.baseUrl}/api/crash/status/run1`, { headers: { 'x-functions-key': h.key } });
-      return res.status === 200 ? ((await res.json()) as { runtimeStatus: string; customStatus?: string; output?: number[] }) : undefined;
+      const res = await fetch(`${h.baseUrl}/api/crash/status/run1`, {
+        headers: { 'x-functions-key': h.key },
+      });
+      return res.status === 200
+        ? ((await res.json()) as { runtimeStatus: string; customStatus?: string; output?: number[] })
+        : undefined;
     };
-    const start = await fetch(`${h.baseUrl}/api/crash/start/run1?steps=6`, { method: 'POST', headers: { 'x-functions-key': h.key } });
+    const start = await fetch(`${h.baseUrl}/api/crash/start/run1?steps=6`, {
+      method: 'POST',
+      headers: { 'x-functions-key': h.key },
+    });
     expect(start.status).toBe(202);
     // kill while the durable timer after step 2 is pending (steps 1-2 committed, nothing in flight)
-    await poll(async () => ((await status())?.customStatus === 'timer-after-2' ? true : undefined), 'the timer after step 2');
+    await poll(
+      async () => ((await status())?.customStatus === 'timer-after-2' ? true : undefined),
+      'the timer after step 2',
+    );
     await kill9(h);
     expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(['run1:1', 'run1:2']);
 
     host = await startHost(path.join(dir, 'data'), log);
     const h2 = host;
     const done = await poll(async () => {
-      const res = await fetch(`${h2.baseUrl}/api/crash/status/run1`, { headers: { 'x-functions-key': h2.key } });
+      const res = await fetch(`${h2.baseUrl}/api/crash/status/run1`, {
+        headers: { 'x-functions-key': h2.key },
+      });
       const s = (await res.json()) as { runtimeStatus: string; output?: number[] };
       return s.runtimeStatus === 'Completed' ? s : undefined;
     }, 'completion after restart');
@@ -99,9 +116,15 @@ describe('local host survives kill -9', () => {
     const log = path.join(dir, 'messages.log');
     writeFileSync(log, '');
     host = await startHost(path.join(dir, 'data'), log);
-    const res = await fetch(`${host.baseUrl}/api/crash/enqueue?n=8`, { method: 'POST', headers: { 'x-functions-key': host.key } });
+    const res = await fetch(`${host.baseUrl}/api/crash/enqueue?n=8`, {
+      method: 'POST',
+      headers: { 'x-functions-key': host.key },
+    });
     expect(res.status).toBe(202);
-    await poll(async () => (readFileSync(log, 'utf8').split('\n').filter(Boolean).length >= 2 ? true : undefined), 'two messages consumed');
+    await poll(
+      async () => (readFileSync(log, 'utf8').split('\n').filter(Boolean).length >= 2 ? true : undefined),
+      'two messages consumed',
+    );
     await kill9(host);
     const before = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     expect(before.length).toBeLessThan(8);
