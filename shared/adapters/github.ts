@@ -14,7 +14,15 @@ import { clip } from '../domain/coverage-gate';
 export interface GitHubPort {
   commitStatuses(sha: string): Promise<CommitStatus[]>;
   checkRuns(sha: string, name?: string): Promise<CheckRun[]>;
-  createStatus(sha: string, s: { state: 'success' | 'failure' | 'error' | 'pending'; context: string; description: string; targetUrl?: string }): Promise<void>;
+  createStatus(
+    sha: string,
+    s: {
+      state: 'success' | 'failure' | 'error' | 'pending';
+      context: string;
+      description: string;
+      targetUrl?: string;
+    },
+  ): Promise<void>;
   /** content of a file at a commit, or undefined when it does not exist */
   fileAt(path: string, sha: string): Promise<string | undefined>;
 }
@@ -32,42 +40,82 @@ export function githubOptionsFromConfig(config: Config): GitHubOptions | undefin
   if (!config.GITHUB_REPOSITORY) return undefined;
   const app =
     config.GITHUB_APP_ID && config.GITHUB_APP_PRIVATE_KEY && config.GITHUB_APP_INSTALLATION_ID
-      ? { appId: config.GITHUB_APP_ID, privateKey: config.GITHUB_APP_PRIVATE_KEY.replace(/\\n/g, '\n'), installationId: config.GITHUB_APP_INSTALLATION_ID }
+      ? {
+          appId: config.GITHUB_APP_ID,
+          privateKey: config.GITHUB_APP_PRIVATE_KEY.replace(/\\n/g, '\n'),
+          installationId: config.GITHUB_APP_INSTALLATION_ID,
+        }
       : undefined;
-  return { repository: config.GITHUB_REPOSITORY, baseUrl: config.GITHUB_API_URL, token: config.GITHUB_TOKEN, app };
+  return {
+    repository: config.GITHUB_REPOSITORY,
+    baseUrl: config.GITHUB_API_URL,
+    token: config.GITHUB_TOKEN,
+    app,
+  };
 }
 
 function classify(err: unknown, what: string): PipelineError {
   const status = (err as { status?: number }).status;
   const msg = (err as Error).message ?? String(err);
-  if (status === 401 || status === 403) return new PipelineError('GITHUB.AUTH_FAILED', `${what}: GitHub answered ${status} (check the token or the App's permissions)`, false);
+  if (status === 401 || status === 403)
+    return new PipelineError(
+      'GITHUB.AUTH_FAILED',
+      `${what}: GitHub answered ${status} (check the token or the App's permissions)`,
+      false,
+    );
   if (status === 404) return new PipelineError('GITHUB.NOT_FOUND', `${what}: not found`, false);
-  if (status === 422) return new PipelineError('GITHUB.REJECTED', `${what}: GitHub rejected the request (${msg})`, false);
-  return new PipelineError('GITHUB.UNAVAILABLE', `${what}: ${status ? `GitHub answered ${status}` : msg}`, true);
+  if (status === 422)
+    return new PipelineError('GITHUB.REJECTED', `${what}: GitHub rejected the request (${msg})`, false);
+  return new PipelineError(
+    'GITHUB.UNAVAILABLE',
+    `${what}: ${status ? `GitHub answered ${status}` : msg}`,
+    true,
+  );
 }
 
-export function createGitHub(opts: GitHubOptions): GitHubPort {
-  const [owner, repo] = opts.repository.split('/');
-  const octokit = new Octokit({
+/** The one Octokit setup (base URL, token or GitHub App, timeout, silent log) every GitHub adapter uses. */
+export function createOctokit(opts: GitHubOptions): Octokit {
+  return new Octokit({
     baseUrl: (opts.baseUrl ?? 'https://api.github.com').replace(/\/+$/, ''),
     userAgent: 'odoo-mta-pipeline',
     ...(opts.app ? { authStrategy: createAppAuth, auth: opts.app } : opts.token ? { auth: opts.token } : {}),
     request: { timeout: opts.timeoutMs ?? 8000 },
     log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined },
   });
+}
+
+export function createGitHub(opts: GitHubOptions): GitHubPort {
+  const [owner, repo] = opts.repository.split('/');
+  const octokit = createOctokit(opts);
   return {
     async commitStatuses(sha) {
       try {
         // the combined status holds the latest status per context
-        const res = await octokit.rest.repos.getCombinedStatusForRef({ owner, repo, ref: sha, per_page: 100 });
-        return res.data.statuses.map((s) => ({ context: s.context, state: s.state, description: s.description, updated_at: s.updated_at }));
+        const res = await octokit.rest.repos.getCombinedStatusForRef({
+          owner,
+          repo,
+          ref: sha,
+          per_page: 100,
+        });
+        return res.data.statuses.map((s) => ({
+          context: s.context,
+          state: s.state,
+          description: s.description,
+          updated_at: s.updated_at,
+        }));
       } catch (err) {
         throw classify(err, `reading statuses of ${sha.slice(0, 7)}`);
       }
     },
     async checkRuns(sha, name) {
       try {
-        const res = await octokit.rest.checks.listForRef({ owner, repo, ref: sha, per_page: 100, ...(name ? { check_name: name } : {}) });
+        const res = await octokit.rest.checks.listForRef({
+          owner,
+          repo,
+          ref: sha,
+          per_page: 100,
+          ...(name ? { check_name: name } : {}),
+        });
         return res.data.check_runs.map((r) => ({
           name: r.name,
           status: r.status,
@@ -98,8 +146,11 @@ export function createGitHub(opts: GitHubOptions): GitHubPort {
       try {
         const res = await octokit.rest.repos.getContent({ owner, repo, path, ref: sha });
         const data = res.data as { type?: string; content?: string; encoding?: string };
-        if (Array.isArray(res.data) || data.type !== 'file' || typeof data.content !== 'string') return undefined;
-        return data.encoding === 'base64' ? Buffer.from(data.content, 'base64').toString('utf8') : data.content;
+        if (Array.isArray(res.data) || data.type !== 'file' || typeof data.content !== 'string')
+          return undefined;
+        return data.encoding === 'base64'
+          ? Buffer.from(data.content, 'base64').toString('utf8')
+          : data.content;
       } catch (err) {
         if ((err as { status?: number }).status === 404) return undefined;
         throw classify(err, `reading ${path} at ${sha.slice(0, 7)}`);

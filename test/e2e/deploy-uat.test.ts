@@ -14,29 +14,18 @@ import { BackupStore } from '../../shared/adapters/backup-store';
 import { createLedger, ledgerContainer } from '../../shared/adapters/ledger';
 import { loadConfig } from '../../shared/config';
 import type { DeployResult } from '../../shared/domain/deploy-plan';
-import { describeSandbox, Sandbox, SandboxVm, sandboxSettings, startSandbox } from '../support/sandbox';
+import {
+  describeSandbox,
+  Sandbox,
+  SandboxVm,
+  sandboxSettings,
+  startSandbox,
+  tableChecksums,
+} from '../support/sandbox';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { startFakeGitHubDeployments, type FakeGitHubDeployments } from '../support/fake-github-deployments';
 
 jest.setTimeout(15 * 60 * 1000);
-
-/** md5 of every public table's rows, in a stable order — what "identical data" means here. */
-async function tableChecksums(vm: SandboxVm): Promise<Record<string, string>> {
-  const list = await vm.ops(`psql -X -At -c "SELECT table_name FROM information_schema.tables WHERE table_schema='public' AND table_type='BASE TABLE' ORDER BY 1"`);
-  expect(list.code).toBe(0);
-  const tables = list.stdout.toString().split('\n').filter(Boolean);
-  expect(tables.length).toBeGreaterThan(3);
-  const query = tables.map((t) => `SELECT '${t}', coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), 'empty') FROM "${t}" x`).join(' UNION ALL ');
-  const r = await vm.ops(`psql -X -At -F ' ' -c "${query}"`);
-  expect(r.code).toBe(0);
-  return Object.fromEntries(
-    r.stdout
-      .toString()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(' ') as [string, string]),
-  );
-}
 
 describeSandbox('deployUat on the sandbox UAT VM', () => {
   let sb: Sandbox;
@@ -83,7 +72,9 @@ describeSandbox('deployUat on the sandbox UAT VM', () => {
   });
 
   async function deploy(version: string, sha: string, imageRef: string): Promise<DeployResult> {
-    const id = await host.engine.startNew('deployUat', { input: { environment: 'uat', version, sha, imageRef, coverage: 88, mergedBy: 'alice' } });
+    const id = await host.engine.startNew('deployUat', {
+      input: { environment: 'uat', version, sha, imageRef, coverage: 88, mergedBy: 'alice' },
+    });
     const st = await host.engine.waitForCompletion(id, 10 * 60 * 1000);
     expect(st.runtimeStatus).toBe('Completed');
     return st.output as DeployResult;
@@ -97,8 +88,17 @@ describeSandbox('deployUat on the sandbox UAT VM', () => {
     expect((await uat.opsJson('health')).json.ok).toBe(true);
     const config = loadConfig(process.env);
     const ledger = createLedger(ledgerContainer(config));
-    expect(await ledger.current('uat')).toMatchObject({ version: '1.1.0', sha: SHA1, imageRef: sb.image('next', 'uat'), coverage: 88, backupId: result.backupId });
-    const backups = new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION!, container: config.BACKUP_CONTAINER ?? 'backups' });
+    expect(await ledger.current('uat')).toMatchObject({
+      version: '1.1.0',
+      sha: SHA1,
+      imageRef: sb.image('next', 'uat'),
+      coverage: 88,
+      backupId: result.backupId,
+    });
+    const backups = new BackupStore({
+      connectionString: config.BACKUP_STORAGE_CONNECTION!,
+      container: config.BACKUP_CONTAINER ?? 'backups',
+    });
     const v = await backups.verify(result.backupId!);
     expect(v.ok).toBe(true);
     expect(Object.keys(v.manifest!.parts).sort()).toEqual(['db.dump', 'filestore.tar']);
@@ -107,24 +107,37 @@ describeSandbox('deployUat on the sandbox UAT VM', () => {
     expect(d.statuses.map((s) => s.state)).toEqual(['in_progress', 'success']);
     expect(d.statuses[1].environment_url).toBe(uat.baseUrl);
     const texts = slack.posts.map((p) => JSON.stringify(p.body));
-    expect(texts.some((t) => t.includes('Deployed') && t.includes('1.1.0') && t.includes('alice'))).toBe(true);
+    expect(texts.some((t) => t.includes('Deployed') && t.includes('1.1.0') && t.includes('alice'))).toBe(
+      true,
+    );
   });
 
   it('a failing migration is rolled back: identical tables, previous version healthy, logs in Blob', async () => {
     const before = await tableChecksums(uat);
     const result = await deploy('1.2.0', SHA2, sb.image('brokenMigration', 'uat'));
-    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_FAILED' });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      failedStep: 'migrate',
+      code: 'DEPLOY.MIGRATION_FAILED',
+    });
     expect(await tableChecksums(uat)).toEqual(before);
     expect((await uat.opsJson('current')).json.image).toBe(sb.image('next', 'uat'));
     expect((await uat.opsJson('health')).json.ok).toBe(true);
     const config = loadConfig(process.env);
-    const backups = new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION!, container: config.BACKUP_CONTAINER ?? 'backups' });
+    const backups = new BackupStore({
+      connectionString: config.BACKUP_STORAGE_CONNECTION!,
+      container: config.BACKUP_CONTAINER ?? 'backups',
+    });
     expect(result.logs).toEqual(expect.arrayContaining([`${result.backupId}/logs/migration.log`]));
     expect((await backups.readLog(result.backupId!, 'migration.log')).length).toBeGreaterThan(50);
     expect((await createLedger(ledgerContainer(config)).current('uat'))?.version).toBe('1.1.0');
     const d = gh.deployments.find((x) => x.ref === SHA2)!;
     expect(d.statuses.map((s) => s.state)).toEqual(['in_progress', 'failure']);
-    expect(slack.posts.map((p) => JSON.stringify(p.body)).some((t) => t.includes('rolled back') && t.includes('MIGRATION_FAILED'))).toBe(true);
+    expect(
+      slack.posts
+        .map((p) => JSON.stringify(p.body))
+        .some((t) => t.includes('rolled back') && t.includes('MIGRATION_FAILED')),
+    ).toBe(true);
   });
 
   it('a release that is unhealthy after start is rolled back the same way', async () => {

@@ -7,29 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describeSandbox, Sandbox, SandboxVm, startSandbox } from '../support/sandbox';
+import { describeSandbox, Sandbox, SandboxVm, startSandbox, tableChecksums } from '../support/sandbox';
 
 jest.setTimeout(10 * 60 * 1000);
 
 const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-
-/** md5 of every public table's rows, in a stable order — what "identical data" means here. */
-async function tableChecksums(vm: SandboxVm): Promise<Record<string, string>> {
-  const list = await vm.ops(`psql -X -At -c "SELECT table_name FROM information_schema.tables WHERE table_schema='public' AND table_type='BASE TABLE' ORDER BY 1"`);
-  expect(list.code).toBe(0);
-  const tables = list.stdout.toString().split('\n').filter(Boolean);
-  expect(tables.length).toBeGreaterThan(3);
-  const query = tables.map((t) => `SELECT '${t}', coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), 'empty') FROM "${t}" x`).join(' UNION ALL ');
-  const r = await vm.ops(`psql -X -At -F ' ' -c "${query}"`);
-  expect(r.code).toBe(0);
-  return Object.fromEntries(
-    r.stdout
-      .toString()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split(' ') as [string, string]),
-  );
-}
 
 async function sql(vm: SandboxVm, q: string): Promise<string> {
   const r = await vm.ops(`psql -X -At -v ON_ERROR_STOP=1 -c "${q}"`);
@@ -43,7 +25,10 @@ function tarManifest(tar: Buffer): string[] {
   try {
     const x = spawnSync('tar', ['-xf', '-', '-C', dir], { input: tar });
     expect(x.status).toBe(0);
-    const r = spawnSync('sh', ['-c', 'find . -type f | sort | xargs -r sha256sum'], { cwd: dir, encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', 'find . -type f | sort | xargs -r sha256sum'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     return r.stdout.split('\n').filter(Boolean);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -55,21 +40,39 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
   let uat: SandboxVm;
   let prod: SandboxVm;
 
-  beforeAll(async () => {
-    sb = await startSandbox({ vms: ['uat', 'prod'] });
-    uat = sb.vm('uat');
-    prod = sb.vm('prod');
-  }, 30 * 60 * 1000);
+  beforeAll(
+    async () => {
+      sb = await startSandbox({ vms: ['uat', 'prod'] });
+      uat = sb.vm('uat');
+      prod = sb.vm('prod');
+    },
+    30 * 60 * 1000,
+  );
 
-  afterAll(async () => {
-    await sb?.stop();
-  }, 5 * 60 * 1000);
+  afterAll(
+    async () => {
+      await sb?.stop();
+    },
+    5 * 60 * 1000,
+  );
 
   test('two VMs side by side: each runs its own image, project and database, healthy', async () => {
     const [u, p] = [await uat.opsJson('status'), await prod.opsJson('status')];
     expect(u.code).toBe(0);
-    expect(u.json).toMatchObject({ ok: true, verb: 'status', image: sb.image('initial', 'uat'), web_state: 'running', db_reachable: true, lock: '' });
-    expect(p.json).toMatchObject({ ok: true, image: sb.image('initial', 'prod'), web_state: 'running', db_reachable: true });
+    expect(u.json).toMatchObject({
+      ok: true,
+      verb: 'status',
+      image: sb.image('initial', 'uat'),
+      web_state: 'running',
+      db_reachable: true,
+      lock: '',
+    });
+    expect(p.json).toMatchObject({
+      ok: true,
+      image: sb.image('initial', 'prod'),
+      web_state: 'running',
+      db_reachable: true,
+    });
     expect(u.json.project).not.toBe(p.json.project);
     const cur = await uat.opsJson('current');
     expect(cur.json).toMatchObject({ image: sb.image('initial', 'uat'), version: '1.0.0' });
@@ -105,8 +108,19 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
     const raw = spawnSync('zstd', ['-dc'], { input: db.stdout });
     expect(raw.status).toBe(0);
     expect(raw.stdout.subarray(0, 5).toString()).toBe('PGDMP');
-    const result = JSON.parse(db.stderr.split('\n').filter((l) => l.startsWith('{')).pop()!);
-    expect(result).toMatchObject({ ok: true, verb: 'backup-db', format: 'custom', compression: 'zstd', bytes: db.stdout.length });
+    const result = JSON.parse(
+      db.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .pop()!,
+    );
+    expect(result).toMatchObject({
+      ok: true,
+      verb: 'backup-db',
+      format: 'custom',
+      compression: 'zstd',
+      bytes: db.stdout.length,
+    });
     const fs = await uat.ops('backup-filestore');
     expect(fs.code).toBe(0);
     const fsBefore = tarManifest(fs.stdout);
@@ -114,9 +128,18 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
     expect(fsBefore.every((l) => l.includes('./odoo/'))).toBe(true);
 
     // damage: data changed, a row added, a filestore file removed
-    await sql(uat, "UPDATE res_partner SET email='leak@evil.example' WHERE id <= 3; INSERT INTO res_partner (name) VALUES ('intruder')");
+    await sql(
+      uat,
+      "UPDATE res_partner SET email='leak@evil.example' WHERE id <= 3; INSERT INTO res_partner (name) VALUES ('intruder')",
+    );
     const one = fsBefore[0].split(/\s+/)[1].replace(/^\.\//, '');
-    expect((await uat.ssh(`docker exec $(docker ps -q --filter label=com.docker.compose.project=${uat.project} --filter label=com.docker.compose.service=web) rm /var/lib/odoo/filestore/${one}`)).code).toBe(0);
+    expect(
+      (
+        await uat.ssh(
+          `docker exec $(docker ps -q --filter label=com.docker.compose.project=${uat.project} --filter label=com.docker.compose.service=web) rm /var/lib/odoo/filestore/${one}`,
+        )
+      ).code,
+    ).toBe(0);
     expect(await tableChecksums(uat)).not.toEqual(before);
 
     // restore refuses while web runs, then works once stopped
@@ -130,8 +153,16 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
     const rfs = await uat.opsJson('restore-filestore', { input: fs.stdout });
     expect(rfs.json).toMatchObject({ ok: true, files: 5 });
     // no temporary or old database is left behind
-    expect(await sql(uat, "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'odoo%'")).toBe('odoo');
-    expect((await uat.opsJson(`start ${sb.image('initial')}`)).json).toMatchObject({ ok: true, changed: true });
+    expect(
+      await sql(
+        uat,
+        "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'odoo%'",
+      ),
+    ).toBe('odoo');
+    expect((await uat.opsJson(`start ${sb.image('initial')}`)).json).toMatchObject({
+      ok: true,
+      changed: true,
+    });
     expect((await uat.opsJson('health --wait 60')).code).toBe(0);
 
     expect(await tableChecksums(uat)).toEqual(before);
@@ -150,12 +181,16 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
     // a truncated dump: the right magic, cut short -> pg_restore fails, nothing swapped
     const good = await uat.ops('backup-db --compress none');
     expect(good.stdout.subarray(0, 5).toString()).toBe('PGDMP');
-    const cut = await uat.opsJson('restore-db', { input: good.stdout.subarray(0, Math.floor(good.stdout.length / 2)) });
+    const cut = await uat.opsJson('restore-db', {
+      input: good.stdout.subarray(0, Math.floor(good.stdout.length / 2)),
+    });
     expect(cut.code).toBe(7);
     expect(String(cut.json.message)).toContain('nothing swapped');
     const badTar = await uat.opsJson('restore-filestore', { input: Buffer.from('garbage'.repeat(200)) });
     expect(badTar.code).toBe(7);
-    expect(await sql(uat, "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'odoo%'")).toBe('odoo');
+    expect(
+      await sql(uat, "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'odoo%'"),
+    ).toBe('odoo');
     expect(await tableChecksums(uat)).toEqual(before);
     expect((await uat.ops(`start ${sb.image('initial')}`)).code).toBe(0);
     expect((await uat.opsJson('health --wait 60')).code).toBe(0);
@@ -176,10 +211,18 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
     expect(start.json).toMatchObject({ ok: true, changed: true, previous: sb.image('initial') });
     expect((await uat.opsJson(`start ${img}`)).json).toMatchObject({ ok: true, changed: false });
     expect((await uat.opsJson('health --wait 60')).code).toBe(0);
-    expect((await uat.opsJson('current')).json).toMatchObject({ image: img, version: '1.1.0', previous: sb.image('initial') });
-    expect(await sql(uat, "SELECT DISTINCT latest_version FROM ir_module_module WHERE state='installed'")).toBe('17.0.1.1.0');
+    expect((await uat.opsJson('current')).json).toMatchObject({
+      image: img,
+      version: '1.1.0',
+      previous: sb.image('initial'),
+    });
+    expect(
+      await sql(uat, "SELECT DISTINCT latest_version FROM ir_module_module WHERE state='installed'"),
+    ).toBe('17.0.1.1.0');
     // a plain `docker compose up -d` by an operator would run the same image
-    expect((await uat.ssh(`grep '^ODOO_IMAGE=' ${uat.dir}/.env`)).stdout.toString().trim()).toBe(`ODOO_IMAGE=${img}`);
+    expect((await uat.ssh(`grep '^ODOO_IMAGE=' ${uat.dir}/.env`)).stdout.toString().trim()).toBe(
+      `ODOO_IMAGE=${img}`,
+    );
   });
 
   test('a failed migration is detected with its log; start refuses the half-migrated DB; rollback restores', async () => {
@@ -271,14 +314,20 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
     expect(w.json).toMatchObject({ ok: true, image: slow, changed: true });
     expect((await uat.opsJson('health --wait 60')).code).toBe(0);
     // the history shows the runs in order
-    const hist = (await uat.ops('history --tail 4')).stdout.toString().trim().split('\n').map((l) => JSON.parse(l) as { verb: string; image?: string; ok?: boolean });
+    const hist = (await uat.ops('history --tail 4')).stdout
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { verb: string; image?: string; ok?: boolean });
     expect(hist.map((h) => h.verb)).toEqual(['pull', 'stop', 'migrate', 'start']);
     expect(hist[2]).toMatchObject({ image: slow, ok: true });
   });
 
   test('PROD dump streamed into UAT (ssh prod backup-db | ssh uat restore-db) carries PROD data across', async () => {
     const prodUuid = await sql(prod, "SELECT value FROM ir_config_parameter WHERE key='database.uuid'");
-    expect(await sql(uat, "SELECT value FROM ir_config_parameter WHERE key='database.uuid'")).not.toBe(prodUuid);
+    expect(await sql(uat, "SELECT value FROM ir_config_parameter WHERE key='database.uuid'")).not.toBe(
+      prodUuid,
+    );
     const dump = await prod.ops('backup-db');
     expect(dump.code).toBe(0);
     await uat.ops('stop');
@@ -291,9 +340,25 @@ describeSandbox('odoo-ops over SSH on the sandbox VMs', () => {
   });
 
   test('the docs name the same verbs the scripts implement', () => {
-    const help = spawnSync(path.join(__dirname, '..', '..', 'docker', 'ops', 'odoo-ops'), ['help'], { encoding: 'utf8' });
+    const help = spawnSync(path.join(__dirname, '..', '..', 'docker', 'ops', 'odoo-ops'), ['help'], {
+      encoding: 'utf8',
+    });
     expect(help.status).toBe(0);
-    for (const verb of ['status', 'backup-db', 'backup-filestore', 'restore-db', 'restore-filestore', 'pull', 'stop', 'migrate', 'start', 'health', 'rollback', 'logs', 'current']) {
+    for (const verb of [
+      'status',
+      'backup-db',
+      'backup-filestore',
+      'restore-db',
+      'restore-filestore',
+      'pull',
+      'stop',
+      'migrate',
+      'start',
+      'health',
+      'rollback',
+      'logs',
+      'current',
+    ]) {
       expect(help.stdout).toContain(verb);
     }
   });

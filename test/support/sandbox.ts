@@ -57,7 +57,8 @@ export const REPO_ROOT = ((): string => {
 })();
 export const DOCKER_DIR = path.join(REPO_ROOT, 'docker');
 export const OPS_SCRIPT = path.join(DOCKER_DIR, 'ops', 'odoo-ops');
-export const SANDBOX_CACHE = process.env.ODOO_MTA_SANDBOX_CACHE || path.join(os.homedir(), '.cache', 'odoo-mta-sandbox');
+export const SANDBOX_CACHE =
+  process.env.ODOO_MTA_SANDBOX_CACHE || path.join(os.homedir(), '.cache', 'odoo-mta-sandbox');
 const ODOO_SERIES = '17.0';
 
 export type VmName = 'uat' | 'prod';
@@ -102,7 +103,10 @@ export interface SandboxVm {
   /** `ssh vm 'odoo-ops <args>'` */
   ops(args: string, opts?: { input?: Buffer | string | Readable; timeoutMs?: number }): Promise<RunResult>;
   /** `ssh vm 'odoo-ops --json <args>'` and the JSON line (from stdout, or stderr for streaming verbs) */
-  opsJson(args: string, opts?: { input?: Buffer | string | Readable; timeoutMs?: number }): Promise<RunResult & { json: Record<string, unknown> }>;
+  opsJson(
+    args: string,
+    opts?: { input?: Buffer | string | Readable; timeoutMs?: number },
+  ): Promise<RunResult & { json: Record<string, unknown> }>;
   /** the ssh command line an operator would type (for messages and docs) */
   sshCommand(remote: string): string[];
 }
@@ -132,10 +136,19 @@ export interface SandboxOptions {
 function run(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: Buffer | string | Readable; timeoutMs?: number; cwd?: string } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    input?: Buffer | string | Readable;
+    timeoutMs?: number;
+    cwd?: string;
+  } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -150,7 +163,11 @@ function run(
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1), stdout: Buffer.concat(out), stderr: err });
+      resolve({
+        code: code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1),
+        stdout: Buffer.concat(out),
+        stderr: err,
+      });
     });
     child.stdin.on('error', () => undefined); // the command may exit before reading everything
     const input = opts.input;
@@ -161,14 +178,19 @@ function run(
 
 async function must(p: Promise<RunResult>, what: string): Promise<RunResult> {
   const r = await p;
-  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.slice(-3000) || r.stdout.toString().slice(-1000)}`);
+  if (r.code !== 0)
+    throw new Error(
+      `${what} failed (exit ${r.code}): ${r.stderr.slice(-3000) || r.stdout.toString().slice(-1000)}`,
+    );
   return r;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function which(bin: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin'])) {
     const p = path.join(dir, bin);
     if (existsSync(p)) return p;
   }
@@ -179,7 +201,8 @@ function which(bin: string): string | undefined {
 export function sandboxMissing(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root (dockerd, sshd and debootstrap need it)');
-  for (const bin of ['dockerd', 'docker', 'docker-registry', 'sshd', 'flock', 'zstd', 'curl']) if (!which(bin)) missing.push(bin);
+  for (const bin of ['dockerd', 'docker', 'docker-registry', 'sshd', 'flock', 'zstd', 'curl'])
+    if (!which(bin)) missing.push(bin);
   if (!which('docker-compose')) missing.push('docker-compose (or the docker compose plugin)');
   return missing;
 }
@@ -201,7 +224,9 @@ export function describeSandbox(name: string, fn: () => void): void {
 
 /** Hold an exclusive flock on `file` until the returned release() (or until this process dies). */
 async function lockFile(file: string, log: (m: string) => void): Promise<() => void> {
-  const child = spawn('flock', ['-x', file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn('flock', ['-x', file, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let waited = false;
   const t = setTimeout(() => {
     waited = true;
@@ -229,7 +254,10 @@ interface Engine {
 }
 
 async function engineAnswers(env: NodeJS.ProcessEnv): Promise<boolean> {
-  const r = await run('docker', ['version', '--format', '{{.Server.Version}}'], { env, timeoutMs: 15000 }).catch(() => undefined);
+  const r = await run('docker', ['version', '--format', '{{.Server.Version}}'], {
+    env,
+    timeoutMs: 15000,
+  }).catch(() => undefined);
   return !!r && r.code === 0;
 }
 
@@ -238,7 +266,8 @@ async function startEngine(log: (m: string) => void): Promise<Engine> {
   const baseEnv = { ...process.env, DOCKER_BUILDKIT: '0', DOCKER_CLI_HINTS: 'false' };
   if (external) {
     const env = { ...baseEnv, DOCKER_HOST: external };
-    if (!(await engineAnswers(env))) throw new Error(`ODOO_MTA_SANDBOX_DOCKER_HOST=${external} does not answer (docker version failed)`);
+    if (!(await engineAnswers(env)))
+      throw new Error(`ODOO_MTA_SANDBOX_DOCKER_HOST=${external} does not answer (docker version failed)`);
     log(`using the Docker engine at ${external}`);
     return { host: external, env, stop: async () => undefined };
   }
@@ -271,13 +300,19 @@ async function startEngine(log: (m: string) => void): Promise<Engine> {
   const logFile = path.join(root, 'dockerd.log');
   const fd = openSync(logFile, 'a');
   log(`starting dockerd (data under ${root})`);
-  const child: ChildProcess = spawn(which('dockerd') ?? 'dockerd', ['--config-file', configFile], { stdio: ['ignore', fd, fd], env: process.env });
+  const child: ChildProcess = spawn(which('dockerd') ?? 'dockerd', ['--config-file', configFile], {
+    stdio: ['ignore', fd, fd],
+    env: process.env,
+  });
   const deadline = Date.now() + 60000;
   while (!(await engineAnswers(env))) {
-    if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-3000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`dockerd exited with ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-3000)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`dockerd did not answer on ${sock} within 60 s: ${readFileSync(logFile, 'utf8').slice(-3000)}`);
+      throw new Error(
+        `dockerd did not answer on ${sock} within 60 s: ${readFileSync(logFile, 'utf8').slice(-3000)}`,
+      );
     }
     await sleep(250);
   }
@@ -348,12 +383,15 @@ async function startRegistry(log: (m: string) => void): Promise<{ addr: string; 
     ].join('\n'),
   );
   const out: string[] = [];
-  const child = spawn(which('docker-registry') ?? 'docker-registry', ['serve', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(which('docker-registry') ?? 'docker-registry', ['serve', cfg], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout.on('data', (d: Buffer) => out.push(d.toString()));
   child.stderr.on('data', (d: Buffer) => out.push(d.toString()));
   const deadline = Date.now() + 20000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${out.join('').slice(-2000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`docker-registry exited with ${child.exitCode}: ${out.join('').slice(-2000)}`);
     const ok = await fetch(`http://127.0.0.1:${port}/v2/`).then(
       (r) => r.status === 200,
       () => false,
@@ -394,7 +432,8 @@ function fileHash(...files: string[]): string {
 }
 
 async function ensureImages(engine: Engine, registry: string, log: (m: string) => void): Promise<void> {
-  const docker = (args: string[], what: string, timeoutMs = 600000) => must(run('docker', args, { env: engine.env, timeoutMs }), what);
+  const docker = (args: string[], what: string, timeoutMs = 600000) =>
+    must(run('docker', args, { env: engine.env, timeoutMs }), what);
   const buildScript = path.join(DOCKER_DIR, 'sandbox', 'build-rootfs.sh');
   const key = fileHash(buildScript);
   const rootfsImage = `odoo-standin-rootfs:${key}`;
@@ -402,15 +441,26 @@ async function ensureImages(engine: Engine, registry: string, log: (m: string) =
   if (have.code !== 0) {
     const tar = path.join(SANDBOX_CACHE, `rootfs-${key}.tar`);
     if (!existsSync(tar)) {
-      for (const old of readdirSync(SANDBOX_CACHE).filter((f) => /^rootfs-.*\.tar$/.test(f))) rmSync(path.join(SANDBOX_CACHE, old), { force: true });
-      if (!which('debootstrap')) throw new Error('debootstrap is needed once to build the stand-in rootfs: apt-get install debootstrap');
-      log('building the stand-in rootfs with debootstrap (bookworm minbase; about 3 minutes, cached afterwards)');
+      for (const old of readdirSync(SANDBOX_CACHE).filter((f) => /^rootfs-.*\.tar$/.test(f)))
+        rmSync(path.join(SANDBOX_CACHE, old), { force: true });
+      if (!which('debootstrap'))
+        throw new Error(
+          'debootstrap is needed once to build the stand-in rootfs: apt-get install debootstrap',
+        );
+      log(
+        'building the stand-in rootfs with debootstrap (bookworm minbase; about 3 minutes, cached afterwards)',
+      );
       const t0 = Date.now();
       await must(run(buildScript, [tar], { timeoutMs: 20 * 60000 }), 'debootstrap of the stand-in rootfs');
-      log(`rootfs built in ${Math.round((Date.now() - t0) / 1000)} s (${Math.round(statSync(tar).size / 1e6)} MB)`);
+      log(
+        `rootfs built in ${Math.round((Date.now() - t0) / 1000)} s (${Math.round(statSync(tar).size / 1e6)} MB)`,
+      );
     }
     log(`importing ${rootfsImage}`);
-    await must(run('docker', ['import', tar, rootfsImage], { env: engine.env, timeoutMs: 600000 }), 'docker import of the rootfs');
+    await must(
+      run('docker', ['import', tar, rootfsImage], { env: engine.env, timeoutMs: 600000 }),
+      'docker import of the rootfs',
+    );
   }
   const t0 = Date.now();
   const sandboxDir = path.join(DOCKER_DIR, 'sandbox');
@@ -422,31 +472,79 @@ async function ensureImages(engine: Engine, registry: string, log: (m: string) =
   const upToDate =
     existsSync(marker) &&
     readFileSync(marker, 'utf8').trim() === inputs &&
-    (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', 'odoo:' + ODOO_SERIES, 'postgres:15', ...allLocal], { env: engine.env })).code === 0;
+    (
+      await run(
+        'docker',
+        ['image', 'inspect', '--format', '{{.Id}}', 'odoo:' + ODOO_SERIES, 'postgres:15', ...allLocal],
+        { env: engine.env },
+      )
+    ).code === 0;
   if (!upToDate) {
     rmSync(marker, { force: true });
     const rootArg = ['--build-arg', `STANDIN_ROOTFS=${rootfsImage}`];
     // stand-ins of the official images, under the official names inside this engine only
-    await docker(['build', '-q', ...rootArg, '--build-arg', `ODOO_VERSION=${ODOO_SERIES}`, '-t', `odoo:${ODOO_SERIES}`, path.join(sandboxDir, 'odoo')], 'build of the stand-in odoo image');
-    await docker(['build', '-q', ...rootArg, '-t', 'postgres:15', path.join(sandboxDir, 'postgres')], 'build of the stand-in postgres image');
+    await docker(
+      [
+        'build',
+        '-q',
+        ...rootArg,
+        '--build-arg',
+        `ODOO_VERSION=${ODOO_SERIES}`,
+        '-t',
+        `odoo:${ODOO_SERIES}`,
+        path.join(sandboxDir, 'odoo'),
+      ],
+      'build of the stand-in odoo image',
+    );
+    await docker(
+      ['build', '-q', ...rootArg, '-t', 'postgres:15', path.join(sandboxDir, 'postgres')],
+      'build of the stand-in postgres image',
+    );
     for (const [name, rel] of Object.entries(SANDBOX_RELEASES)) {
       let base = 'odoo';
       if ('knob' in rel) {
         base = `odoo-standin-${name.toLowerCase()}`;
         await docker(
-          ['build', '-q', '-f', path.join(sandboxDir, 'odoo', 'Dockerfile.variant'), '--build-arg', `BASE=odoo:${ODOO_SERIES}`, '--build-arg', `KNOB=${rel.knob}`, '--build-arg', `VALUE=${rel.value}`, '-t', `${base}:${ODOO_SERIES}`, path.join(sandboxDir, 'odoo')],
+          [
+            'build',
+            '-q',
+            '-f',
+            path.join(sandboxDir, 'odoo', 'Dockerfile.variant'),
+            '--build-arg',
+            `BASE=odoo:${ODOO_SERIES}`,
+            '--build-arg',
+            `KNOB=${rel.knob}`,
+            '--build-arg',
+            `VALUE=${rel.value}`,
+            '-t',
+            `${base}:${ODOO_SERIES}`,
+            path.join(sandboxDir, 'odoo'),
+          ],
           `build of the ${name} stand-in variant`,
         );
       }
       // the REAL application Dockerfile; fixed sha/date so that rebuilds hit the layer cache
       await docker(
         [
-          'build', '-q', '-f', path.join(DOCKER_DIR, 'Dockerfile'),
-          '--build-arg', `ODOO_BASE_IMAGE=${base}`, '--build-arg', `ODOO_VERSION=${ODOO_SERIES}`,
-          '--build-arg', `APP_VERSION=${rel.version}`,
-          '--build-arg', `GIT_SHA=${createHash('sha1').update(rel.version).digest('hex')}`,
-          '--build-arg', 'BUILD_DATE=2026-01-01T00:00:00Z',
-          '-t', local(rel, 'uat'), '-t', local(rel, 'prod'), DOCKER_DIR,
+          'build',
+          '-q',
+          '-f',
+          path.join(DOCKER_DIR, 'Dockerfile'),
+          '--build-arg',
+          `ODOO_BASE_IMAGE=${base}`,
+          '--build-arg',
+          `ODOO_VERSION=${ODOO_SERIES}`,
+          '--build-arg',
+          `APP_VERSION=${rel.version}`,
+          '--build-arg',
+          `GIT_SHA=${createHash('sha1').update(rel.version).digest('hex')}`,
+          '--build-arg',
+          'BUILD_DATE=2026-01-01T00:00:00Z',
+          '-t',
+          local(rel, 'uat'),
+          '-t',
+          local(rel, 'prod'),
+          DOCKER_DIR,
         ],
         `build of release ${rel.version} from docker/Dockerfile`,
       );
@@ -461,7 +559,10 @@ async function ensureImages(engine: Engine, registry: string, log: (m: string) =
       // the registry's storage persists in the cache: push only what it lacks (or everything after a rebuild)
       const head = await fetch(`http://${registry}/v2/odoo-mta/manifests/${env}-v${rel.version}`, {
         method: 'HEAD',
-        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+        headers: {
+          Accept:
+            'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json',
+        },
       }).then(
         (r) => r.status,
         () => 0,
@@ -473,12 +574,17 @@ async function ensureImages(engine: Engine, registry: string, log: (m: string) =
     }
   }
   if (!upToDate) writeFileSync(marker, inputs + '\n');
-  log(`images ${upToDate ? 'up to date' : 'built from docker/Dockerfile'}, ${pushed} pushed to ${registry} (${Math.round((Date.now() - t0) / 1000)} s)`);
+  log(
+    `images ${upToDate ? 'up to date' : 'built from docker/Dockerfile'}, ${pushed} pushed to ${registry} (${Math.round((Date.now() - t0) / 1000)} s)`,
+  );
 }
 
 /** Hash of everything the sandbox images are built from. */
 function inputsHash(rootfsKey: string): string {
-  const h = createHash('sha256').update(rootfsKey).update(JSON.stringify(SANDBOX_RELEASES)).update(ODOO_SERIES);
+  const h = createHash('sha256')
+    .update(rootfsKey)
+    .update(JSON.stringify(SANDBOX_RELEASES))
+    .update(ODOO_SERIES);
   const walk = (p: string): void => {
     const st = statSync(p);
     if (st.isDirectory()) {
@@ -487,20 +593,31 @@ function inputsHash(rootfsKey: string): string {
       h.update(path.relative(DOCKER_DIR, p)).update(readFileSync(p));
     }
   };
-  for (const f of ['Dockerfile', '.dockerignore', 'entrypoint.sh', 'requirements.txt', 'addons', 'sandbox']) walk(path.join(DOCKER_DIR, f));
+  for (const f of ['Dockerfile', '.dockerignore', 'entrypoint.sh', 'requirements.txt', 'addons', 'sandbox'])
+    walk(path.join(DOCKER_DIR, f));
   return h.digest('hex').slice(0, 24);
 }
 
 // ------------------------------------------------------------------------------------------ VMs --
 
 async function removeProject(engine: Engine, project: string): Promise<void> {
-  const ids = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], { env: engine.env });
+  const ids = await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], {
+    env: engine.env,
+  });
   const list = ids.stdout.toString().split('\n').filter(Boolean);
   if (list.length) await run('docker', ['rm', '-f', '-v', ...list], { env: engine.env, timeoutMs: 120000 });
-  const vols = await run('docker', ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`], { env: engine.env });
+  const vols = await run(
+    'docker',
+    ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`],
+    { env: engine.env },
+  );
   const vlist = vols.stdout.toString().split('\n').filter(Boolean);
   if (vlist.length) await run('docker', ['volume', 'rm', '-f', ...vlist], { env: engine.env });
-  const nets = await run('docker', ['network', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`], { env: engine.env });
+  const nets = await run(
+    'docker',
+    ['network', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`],
+    { env: engine.env },
+  );
   const nlist = nets.stdout.toString().split('\n').filter(Boolean);
   if (nlist.length) await run('docker', ['network', 'rm', ...nlist], { env: engine.env });
 }
@@ -516,11 +633,18 @@ async function startVm(
   chmodSync(dir, 0o755);
   const project = `sbx-${name}`;
   await removeProject(engine, project); // leftovers of a run that died
-  for (const f of ['docker-compose.yml', 'docker-compose.prod.yml']) copyFileSync(path.join(DOCKER_DIR, f), path.join(dir, f));
+  for (const f of ['docker-compose.yml', 'docker-compose.prod.yml'])
+    copyFileSync(path.join(DOCKER_DIR, f), path.join(dir, f));
   mkdirSync(path.join(dir, 'secrets'));
   // generated for this run only; 0644 because the containers read them as their own users
-  writeFileSync(path.join(dir, 'secrets', 'db_password'), randomBytes(18).toString('base64url') + '\n', { mode: 0o644 });
-  writeFileSync(path.join(dir, 'secrets', 'odoo_admin_password'), randomBytes(18).toString('base64url') + '\n', { mode: 0o644 });
+  writeFileSync(path.join(dir, 'secrets', 'db_password'), randomBytes(18).toString('base64url') + '\n', {
+    mode: 0o644,
+  });
+  writeFileSync(
+    path.join(dir, 'secrets', 'odoo_admin_password'),
+    randomBytes(18).toString('base64url') + '\n',
+    { mode: 0o644 },
+  );
   const httpPort = await freePort();
   const lpPort = await freePort();
   const envFile = [
@@ -562,22 +686,45 @@ async function startVm(
   return connectVm(name, dir, project, httpPort, engine, sessionEnv, key);
 }
 
-async function firstInstall(name: VmName, dir: string, image: string, localEnv: NodeJS.ProcessEnv, log: (m: string) => void): Promise<void> {
+async function firstInstall(
+  name: VmName,
+  dir: string,
+  image: string,
+  localEnv: NodeJS.ProcessEnv,
+  log: (m: string) => void,
+): Promise<void> {
   log(`${name}: first install (db up, odoo -i base with ${image}, odoo-ops start)`);
-  await must(run('docker-compose', ['up', '-d', 'db'], { env: localEnv, cwd: dir, timeoutMs: 120000 }), `${name}: docker-compose up -d db`);
+  await must(
+    run('docker-compose', ['up', '-d', 'db'], { env: localEnv, cwd: dir, timeoutMs: 120000 }),
+    `${name}: docker-compose up -d db`,
+  );
   const deadline = Date.now() + 60000;
   for (;;) {
-    const r = await run('docker-compose', ['exec', '-T', 'db', 'pg_isready', '-q', '-U', 'odoo'], { env: localEnv, cwd: dir });
+    const r = await run('docker-compose', ['exec', '-T', 'db', 'pg_isready', '-q', '-U', 'odoo'], {
+      env: localEnv,
+      cwd: dir,
+    });
     if (r.code === 0) break;
-    if (Date.now() > deadline) throw new Error(`${name}: PostgreSQL in the db service did not become ready: ${r.stderr}`);
+    if (Date.now() > deadline)
+      throw new Error(`${name}: PostgreSQL in the db service did not become ready: ${r.stderr}`);
     await sleep(500);
   }
   await must(
-    run('docker-compose', ['run', '--rm', '-T', 'web', 'odoo', '-d', 'odoo', '-i', 'base', '--stop-after-init'], { env: { ...localEnv, ODOO_IMAGE: image }, cwd: dir, timeoutMs: 180000 }),
+    run(
+      'docker-compose',
+      ['run', '--rm', '-T', 'web', 'odoo', '-d', 'odoo', '-i', 'base', '--stop-after-init'],
+      { env: { ...localEnv, ODOO_IMAGE: image }, cwd: dir, timeoutMs: 180000 },
+    ),
     `${name}: first install (odoo -i base)`,
   );
-  await must(run(OPS_SCRIPT, ['start', image], { env: localEnv, timeoutMs: 180000 }), `${name}: odoo-ops start`);
-  await must(run(OPS_SCRIPT, ['health', '--wait', '60'], { env: localEnv, timeoutMs: 120000 }), `${name}: odoo-ops health`);
+  await must(
+    run(OPS_SCRIPT, ['start', image], { env: localEnv, timeoutMs: 180000 }),
+    `${name}: odoo-ops start`,
+  );
+  await must(
+    run(OPS_SCRIPT, ['health', '--wait', '60'], { env: localEnv, timeoutMs: 120000 }),
+    `${name}: odoo-ops health`,
+  );
 }
 
 async function connectVm(
@@ -589,17 +736,36 @@ async function connectVm(
   sessionEnv: Record<string, string>,
   key: KeyPair,
 ): Promise<{ vm: SandboxVm; stop(): Promise<void> }> {
-  const sshd: SshdHandle = await startSshd({ dir: path.join(dir, '.sshd'), authorizedKeys: [key.publicKey], env: sessionEnv });
+  const sshd: SshdHandle = await startSshd({
+    dir: path.join(dir, '.sshd'),
+    authorizedKeys: [key.publicKey],
+    env: sessionEnv,
+  });
   const clientDir = mkdtempSync(path.join(os.tmpdir(), `sbx-ssh-${name}-`));
   const keyFile = path.join(clientDir, 'id');
   writeFileSync(keyFile, key.privateKey, { mode: 0o600 });
   const knownHosts = path.join(clientDir, 'known_hosts');
   writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostPublicKey}\n`);
   const sshCommand = (remote: string) => [
-    'ssh', '-i', keyFile, '-p', String(sshd.port),
-    '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10',
-    'root@127.0.0.1', remote,
+    'ssh',
+    '-i',
+    keyFile,
+    '-p',
+    String(sshd.port),
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ConnectTimeout=10',
+    'root@127.0.0.1',
+    remote,
   ];
   const ssh: SandboxVm['ssh'] = (command, opts = {}) => {
     const [bin, ...args] = sshCommand(command);
@@ -614,7 +780,10 @@ async function connectVm(
       .split('\n')
       .filter((l) => l.startsWith('{"verb"'))
       .pop();
-    if (!line) throw new Error(`odoo-ops --json ${args}: no JSON result line (exit ${r.code}); stdout: ${r.stdout.toString().slice(-500)} stderr: ${r.stderr.slice(-1500)}`);
+    if (!line)
+      throw new Error(
+        `odoo-ops --json ${args}: no JSON result line (exit ${r.code}); stdout: ${r.stdout.toString().slice(-500)} stderr: ${r.stderr.slice(-1500)}`,
+      );
     return { ...r, json: JSON.parse(line) as Record<string, unknown> };
   };
   const vm: SandboxVm = {
@@ -651,6 +820,31 @@ async function connectVm(
  * both VMs' SSH endpoints with pinned host keys, the SSH key, the VMs' URLs. For `npm run demo`,
  * `npm start` defaults and e2e tests of the flows.
  */
+/** md5 of every public table's rows of a VM's database, in a stable order — what "identical data" means in the e2e tests. */
+export async function tableChecksums(vm: SandboxVm): Promise<Record<string, string>> {
+  const list = await vm.ops(
+    `psql -X -At -c "SELECT table_name FROM information_schema.tables WHERE table_schema='public' AND table_type='BASE TABLE' ORDER BY 1"`,
+  );
+  if (list.code !== 0) throw new Error(`listing tables on ${vm.name} failed: ${list.stderr}`);
+  const tables = list.stdout.toString().split('\n').filter(Boolean);
+  if (tables.length <= 3)
+    throw new Error(`expected an Odoo-shaped database on ${vm.name}, found ${tables.length} tables`);
+  const query = tables
+    .map(
+      (t) => `SELECT '${t}', coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), 'empty') FROM "${t}" x`,
+    )
+    .join(' UNION ALL ');
+  const r = await vm.ops(`psql -X -At -F ' ' -c "${query}"`);
+  if (r.code !== 0) throw new Error(`checksums on ${vm.name} failed: ${r.stderr}`);
+  return Object.fromEntries(
+    r.stdout
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split(' ') as [string, string]),
+  );
+}
+
 export function sandboxSettings(sb: Sandbox): Record<string, string> {
   const out: Record<string, string> = {
     REGISTRY_KIND: 'oci',
@@ -672,7 +866,10 @@ export function sandboxSettings(sb: Sandbox): Record<string, string> {
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`[sandbox] ${m}\n`));
   const missing = sandboxMissing();
-  if (missing.length) throw new Error(`the sandbox cannot start here: missing ${missing.join(', ')} (see .ci/run and docs/OPERATIONS_GUIDE.md)`);
+  if (missing.length)
+    throw new Error(
+      `the sandbox cannot start here: missing ${missing.join(', ')} (see .ci/run and docs/OPERATIONS_GUIDE.md)`,
+    );
   mkdirSync(SANDBOX_CACHE, { recursive: true });
   const t0 = Date.now();
   const release = await lockFile(path.join(SANDBOX_CACHE, 'sandbox.lock'), log);
@@ -688,12 +885,15 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const registry = await startRegistry(log);
     stops.push(() => registry.stop());
     await ensureImages(engine, registry.addr, log);
-    const image = (rel: ReleaseName, env: VmName = 'uat') => `${registry.addr}/odoo-mta:${env}-v${SANDBOX_RELEASES[rel].version}`;
+    const image = (rel: ReleaseName, env: VmName = 'uat') =>
+      `${registry.addr}/odoo-mta:${env}-v${SANDBOX_RELEASES[rel].version}`;
     const key = generateKeyPair('sandbox@odoo-mta');
     const vms: Partial<Record<VmName, SandboxVm>> = {};
     // the VMs come up side by side (each waits mostly on its own containers)
     const names = opts.vms ?? (['uat', 'prod'] as VmName[]);
-    const started = await Promise.allSettled(names.map((name) => startVm(name, engine, image('initial', name), key, log)));
+    const started = await Promise.allSettled(
+      names.map((name) => startVm(name, engine, image('initial', name), key, log)),
+    );
     started.forEach((r, i) => {
       if (r.status === 'fulfilled') {
         stops.push(() => r.value.stop());
@@ -702,7 +902,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     });
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    log(`sandbox ready in ${Math.round((Date.now() - t0) / 1000)} s (${Object.keys(vms).join(', ') || 'no VMs'})`);
+    log(
+      `sandbox ready in ${Math.round((Date.now() - t0) / 1000)} s (${Object.keys(vms).join(', ') || 'no VMs'})`,
+    );
     return {
       dockerHost: engine.host,
       registry: registry.addr,
@@ -714,7 +916,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         return v;
       },
       key,
-      docker: (args, o = {}) => run('docker', args, { env: engine.env, input: o.input, timeoutMs: o.timeoutMs ?? 300000 }),
+      docker: (args, o = {}) =>
+        run('docker', args, { env: engine.env, input: o.input, timeoutMs: o.timeoutMs ?? 300000 }),
       stop: stopAll,
     };
   } catch (e) {
