@@ -7,7 +7,7 @@ import { app, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
 import type { DeployRequest } from './activities/intake';
-import { DEPLOY_REQUESTED, laneInstanceId, type LaneInput } from './orchestrators/deployLane';
+import { DEPLOY_REQUESTED, laneInstanceId, type LaneInput, type LaneRequest } from './orchestrators/deployLane';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { PipelineError, messageOf } from '../shared/domain/errors';
 
@@ -50,8 +50,8 @@ async function statusOf(client: DurableClient, instanceId: string): Promise<stri
 const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 
 /** Route a request to the lane: 'started' | 'raised' | 'duplicate'. Safe against concurrent starts. */
-export async function routeToLane(client: DurableClient, request: DeployRequest, log: (msg: string) => void = () => undefined): Promise<'started' | 'raised' | 'duplicate'> {
-  const deployId = deployInstanceId(request.environment, request.version, request.sha);
+export async function routeToLane(client: DurableClient, request: LaneRequest, log: (msg: string) => void = () => undefined): Promise<'started' | 'raised' | 'duplicate'> {
+  const deployId = request.instanceId ?? deployInstanceId(request.environment, request.version, request.sha);
   if (await statusOf(client, deployId)) {
     log(`deploy ${deployId} already exists: not deploying twice`);
     return 'duplicate';

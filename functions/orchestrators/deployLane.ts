@@ -15,10 +15,18 @@ export const DEPLOY_REQUESTED = 'deploy-requested';
 export const DEPLOY_ORCHESTRATOR = 'deployUat';
 const DONE_KEEP = 20;
 
+/**
+ * What a lane runs. A plain `DeployRequest` runs `deployUat` with the id derived from environment +
+ * version + sha. Other work that must not overlap a deploy on the same environment (a refresh, a PROD
+ * deploy) names its orchestrator and its instance id: `{ ...request, orchestrator: 'refreshUat',
+ * instanceId: 'refresh-uat-…' }`. The whole request is the sub-orchestration's input.
+ */
+export type LaneRequest = DeployRequest & { orchestrator?: string; instanceId?: string };
+
 export interface LaneInput {
   environment: string;
   /** the request to run first (the one that started the lane, or the newest waiting one) */
-  next?: DeployRequest;
+  next?: LaneRequest;
   /** sub-orchestration ids already run by this lane (never run twice) */
   done?: string[];
 }
@@ -27,36 +35,39 @@ export function laneInstanceId(environment: string): string {
   return `lane-${environment}`;
 }
 
-const short = (r: DeployRequest) => `${r.version} (${r.sha.slice(0, 7)})`;
+const short = (r: LaneRequest) => (r.orchestrator && r.orchestrator !== DEPLOY_ORCHESTRATOR ? `${r.orchestrator} ${r.instanceId ?? ''}`.trim() : `${r.version} (${String(r.sha).slice(0, 7)})`);
+const valid = (r: LaneRequest | undefined): r is LaneRequest =>
+  !!r && typeof r === 'object' && (typeof r.instanceId === 'string' ? r.instanceId.length > 0 : typeof r.sha === 'string' && typeof r.version === 'string');
+
 
 export const deployLane: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = (context.df.getInput() as LaneInput) ?? { environment: 'uat' };
   const env = input.environment;
   const done = input.done ?? [];
-  const idOf = (r: DeployRequest) => deployInstanceId(env, r.version, r.sha);
-  const record = (decision: string, reason: string, r: DeployRequest, extra: Record<string, unknown> = {}) =>
+  const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId(env, r.version, r.sha);
+  const record = (decision: string, reason: string, r: LaneRequest, extra: Record<string, unknown> = {}) =>
     context.df.callActivity('intakeRecordLaneEvent', { decision, reason, sha: r.sha, version: r.version, deliveryId: r.deliveryId, instanceId: idOf(r), lane: context.df.instanceId, ...extra });
 
   let current = input.next;
   while (!current) {
     context.df.setCustomStatus({ environment: env, running: null, waiting: null });
-    const r = (yield context.df.waitForExternalEvent(DEPLOY_REQUESTED)) as DeployRequest | undefined;
-    if (r && typeof r.sha === 'string' && typeof r.version === 'string') current = r;
+    const r = (yield context.df.waitForExternalEvent(DEPLOY_REQUESTED)) as LaneRequest | undefined;
+    if (valid(r)) current = r;
   }
   const currentId = idOf(current);
-  let waiting: DeployRequest | undefined;
+  let waiting: LaneRequest | undefined;
 
   if (done.includes(currentId)) {
     yield record('duplicate', `deploy ${currentId} already ran in this lane`, current);
   } else {
     context.df.setCustomStatus({ environment: env, running: currentId, waiting: null });
     yield record('deploy-started', `deploying ${short(current)} to ${env}`, current);
-    const deploy = context.df.callSubOrchestrator(DEPLOY_ORCHESTRATOR, current, currentId);
+    const deploy = context.df.callSubOrchestrator(current.orchestrator ?? DEPLOY_ORCHESTRATOR, current, currentId);
     let ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
 
     // a request that arrives while the deploy runs: keep only the newest one
-    function* take(r: DeployRequest): Generator<Task, void, unknown> {
-      if (!r || typeof r.sha !== 'string' || typeof r.version !== 'string') return;
+    function* take(r: LaneRequest): Generator<Task, void, unknown> {
+      if (!valid(r)) return;
       const id = idOf(r);
       if (id === currentId || done.includes(id) || (waiting && idOf(waiting) === id)) {
         yield record('duplicate', `deploy ${id} is already running, done or waiting`, r);
@@ -70,11 +81,11 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
     for (;;) {
       const winner = (yield context.df.Task.any([deploy, ev])) as Task;
       if (winner === deploy) break;
-      yield* take(ev.result as DeployRequest);
+      yield* take(ev.result as LaneRequest);
       ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
     }
     // an event that arrived in the same episode as the deploy's completion
-    if (ev.isCompleted && !ev.isFaulted) yield* take(ev.result as DeployRequest);
+    if (ev.isCompleted && !ev.isFaulted) yield* take(ev.result as LaneRequest);
 
     if (deploy.isFaulted) {
       const why = deploy.result instanceof Error ? deploy.result.message : 'the deploy orchestration failed';
