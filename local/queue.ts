@@ -15,8 +15,9 @@
  *   delivery count (the first delivery has deliveryCount 1, as the Functions trigger reports it).
  *   `complete` removes it, `abandon` unlocks it for immediate redelivery, `deadLetter` moves it to the
  *   dead-letter list, `renewLock` extends the lock. Settling with an expired or unknown lock token
- *   throws `QUEUE.LOCK_LOST`. A lock that expires (e.g. the host was killed) makes the message
- *   available again; lock expiry is evaluated against the injected clock on every operation.
+ *   throws `QUEUE.LOCK_LOST`. A lock that expires makes the message available again; lock expiry is
+ *   evaluated against the injected clock on every operation. Locks held by a process that no longer
+ *   exists (the host was killed) are released as soon as the next process opens the file.
  * - **Poison messages**: a message whose `maxDeliveryCount`-th delivery (default 10) is abandoned or
  *   whose lock expires is dead-lettered with reason `MaxDeliveryCountExceeded` and the last error (the
  *   abandon reason) as description.
@@ -179,7 +180,22 @@ CREATE TABLE IF NOT EXISTS dedup (
   seq INTEGER NOT NULL,
   PRIMARY KEY (queue, message_id)
 );
+CREATE TABLE IF NOT EXISTS owner (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  pid INTEGER NOT NULL,
+  since INTEGER NOT NULL
+);
 `;
+
+/** Is a process with this pid alive on this machine? (EPERM: alive, owned by another user.) */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 const systemClock = { now: () => Date.now() };
 const DEFAULT_WINDOW_MS = 10 * 60_000;
@@ -240,6 +256,34 @@ export class LocalQueue {
     }
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    this.recoverOrphanLocks();
+  }
+
+  /**
+   * The queue file records which process uses it. Locks held by a previous process that no longer
+   * exists (the host was killed) can never be settled: they are released at once instead of after
+   * their lock duration, so a restarted host goes on with those messages immediately. The delivery
+   * count they already used stays (poison messages are still dead-lettered).
+   */
+  private recoverOrphanLocks(): void {
+    this.db
+      .transaction(() => {
+        const prev = this.db.prepare('SELECT pid FROM owner WHERE id = 1').get() as { pid: number } | undefined;
+        if (prev && prev.pid !== process.pid && !processAlive(prev.pid)) {
+          const released = this.db
+            .prepare(`UPDATE messages SET lock_token = NULL, locked_until = NULL WHERE lock_token IS NOT NULL AND state = 'active'`)
+            .run().changes;
+          if (released > 0)
+            this.log?.info('queue: released the locks of a process that is gone; those messages are available again', {
+              previousPid: prev.pid,
+              released,
+            });
+        }
+        this.db
+          .prepare('INSERT INTO owner (id, pid, since) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, since = excluded.since')
+          .run(process.pid, Date.now());
+      })
+      .immediate();
   }
 
   // --- sending -------------------------------------------------------------------------------------

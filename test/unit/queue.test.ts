@@ -3,6 +3,7 @@
  * duplicate detection, sessions, scheduled messages, peek-lock, poison messages, dispatch.
  */
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -320,6 +321,50 @@ describe('peek-lock', () => {
     ]);
     expect(q.counts(Q)).toEqual({ active: 1, scheduled: 0, locked: 0, deadLetter: 1 });
     expect(thrownCode(() => q.deadLetter(q.receive(Q)!.lockToken, ''))).toBe('QUEUE.INVALID_ARGUMENT');
+  });
+});
+
+describe('locks of a process that is gone', () => {
+  /** a pid that surely belongs to no running process: a child that has exited */
+  function deadPid(): number {
+    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    return Number(r.stdout);
+  }
+  function setOwner(file: string, pid: number): void {
+    const raw = new Database(path.join(dir, file));
+    raw.prepare('UPDATE owner SET pid = ? WHERE id = 1').run(pid);
+    raw.close();
+  }
+
+  test('reopening after the owner died releases its locks at once, keeping the delivery count', () => {
+    const clock = new Clock();
+    const q1 = makeQueue({ clock, lockDurationMs: 60_000 }, 'orphan.db');
+    q1.send(Q, { body: 1, messageId: 'o1', sessionId: 'uat' });
+    q1.send(Q, { body: 2, messageId: 'o2' });
+    expect(q1.receive(Q)?.messageId).toBe('o1');
+    expect(q1.receive(Q)?.messageId).toBe('o2');
+    q1.close();
+    setOwner('orphan.db', deadPid()); // as if the process holding the locks was killed
+    const q2 = makeQueue({ clock, lockDurationMs: 60_000 }, 'orphan.db');
+    expect(q2.counts(Q)).toMatchObject({ active: 2, locked: 0 });
+    const again = q2.receive(Q)!;
+    expect(again).toMatchObject({ messageId: 'o1', deliveryCount: 2 });
+  });
+
+  test('locks of a live process (or of this one) are kept until they expire', () => {
+    const clock = new Clock();
+    const q1 = makeQueue({ clock, lockDurationMs: 60_000 }, 'live.db');
+    q1.send(Q, { body: 1, messageId: 'l1' });
+    expect(q1.receive(Q)?.messageId).toBe('l1');
+    q1.close();
+    const q2 = makeQueue({ clock, lockDurationMs: 60_000 }, 'live.db'); // same process: its locks may still be settled
+    expect(q2.counts(Q)).toMatchObject({ active: 0, locked: 1 });
+    q2.close();
+    setOwner('live.db', process.ppid); // another process that is alive
+    const q3 = makeQueue({ clock, lockDurationMs: 60_000 }, 'live.db');
+    expect(q3.counts(Q)).toMatchObject({ active: 0, locked: 1 });
+    clock.advance(60_000);
+    expect(q3.receive(Q)).toMatchObject({ messageId: 'l1', deliveryCount: 2 });
   });
 });
 
