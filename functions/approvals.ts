@@ -1,0 +1,590 @@
+/**
+ * Approval links — the second door from the internet into the pipeline (issue #6).
+ *
+ *   GET|HEAD /api/approvals/{token}   anonymous (the signed token is the credential): a confirmation page.
+ *                                     NEVER decides anything — Slack's link expander, mail scanners and
+ *                                     browsers prefetch links with GET/HEAD.
+ *   POST     /api/approvals/{token}   form-urlencoded: decides, once.
+ *
+ * Checks on POST, in order, each refusal a page that says why (never a 500 for client input):
+ *   1. body: form-urlencoded (415), at most 16 KiB (413);
+ *   2. the token: signature with the current or previous key, constant time (403 tampered, 400 malformed),
+ *      expiry (410);
+ *   3. same origin: `Sec-Fetch-Site` must be `same-origin` when sent; `Origin`/`Referer` must be this
+ *      app's origin when present (403);
+ *   4. CSRF: a synchronizer token `csrf = HMAC(signing key, token + "." + pageNonce)` rendered into the
+ *      page with a fresh random pageNonce (403 when missing or wrong). Chosen over a double-submit
+ *      cookie because it is stateless, bound to this exact link (a CSRF value from another link's page
+ *      is useless), survives key rotation like the token itself, and needs no cookie — Slack's in-app
+ *      browser and phones that open links in a different browser than the one they submit from make
+ *      cookie flows brittle, and the page's `Referrer-Policy: no-referrer` makes browsers send
+ *      `Origin: null` on its own POST, so the Sec-Fetch-Site/CSRF pair carries the proof;
+ *   5. the deploy: it must exist (404), still run (410 "has ended"), and list this link's nonce as
+ *      pending (409 "already used / no longer pending");
+ *   6. the form: Approve needs every checklist box and the typed word APPROVE; Rollback the typed word
+ *      ROLLBACK; Reject needs neither (400, the form is shown again with what is missing);
+ *   7. the nonce is claimed once — Blob marker `approvals/used/<nonce>.json` created with
+ *      `If-None-Match: *` (409 "already used" for a replay or a double click);
+ *   8. `raiseEvent(instanceId, 'approval-decision', { nonce, approver, action, comment, ip, userAgent,
+ *      decidedAt })`. The orchestration still decides whether it counts (allowlist, four-eyes).
+ *
+ * Pages: no external assets, inline CSS/JS allowed by a per-response CSP nonce only, `no-store`,
+ * `no-referrer`, `X-Frame-Options: DENY`, `frame-ancestors 'none'`, `form-action 'self'`. The form works
+ * without JavaScript (HTML validation + server checks); the script only disables Approve until ready.
+ * A client that sends `Accept: application/json` gets the same answers as JSON (used by the demo).
+ */
+import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { loadConfig } from '../shared/config';
+import { createApprovalStore, NONCE_PATTERN, type ApprovalStore, type UsedLinkRecord } from '../shared/adapters/approval-store';
+import { ledgerContainer } from '../shared/adapters/ledger';
+import { type ApprovalAction, type ApprovalClaims, type SigningKey, signingKeys, verifyApprovalToken } from '../shared/domain/approval-token';
+import { messageOf } from '../shared/domain/errors';
+
+export const DECISION_EVENT = 'approval-decision';
+export const CHECKLIST = [
+  { name: 'check_uat', label: 'Tested on UAT?' },
+  { name: 'check_backup', label: 'Backup location ready?' },
+  { name: 'check_rollback', label: 'Rollback plan documented?' },
+] as const;
+const MAX_BODY = 16 * 1024;
+const MAX_COMMENT = 2000;
+const PAGE_NONCE = /^[A-Za-z0-9_-]{22}$/;
+
+export type DecisionAction = 'approve' | 'reject' | 'rollback';
+/** The `approval-decision` event payload (the approval contract). */
+export interface ApprovalDecision {
+  nonce: string;
+  approver: string;
+  action: DecisionAction;
+  comment: string;
+  ip: string;
+  userAgent: string;
+  decidedAt: string;
+}
+
+export interface PendingApproval {
+  approver: string;
+  nonce: string;
+  action: ApprovalAction;
+  expiresAt: string;
+}
+/** What deployProd publishes as custom status while it waits (the approval contract) + optional extras. */
+export interface WaitingStatus {
+  kind?: string;
+  step?: string;
+  environment?: string;
+  version?: string;
+  requestedBy?: string;
+  reason?: string;
+  approvals?: { required?: number; received?: Array<{ approver: string; at: string }> };
+  pendingApprovals?: PendingApproval[];
+  [extra: string]: unknown;
+}
+
+// ------------------------------------------------------------------------------------------------
+// The checks shared by the link flow and Slack buttons
+
+export interface Refusal {
+  ok: false;
+  status: number;
+  code: string;
+  title: string;
+  message: string;
+}
+export interface LinkState {
+  ok: true;
+  claims: ApprovalClaims;
+  keyId: string;
+  status: DurableOrchestrationStatus;
+  waiting: WaitingStatus;
+  pending: PendingApproval;
+}
+
+const refuse = (status: number, code: string, title: string, message: string): Refusal => ({ ok: false, status, code, title, message });
+
+export interface ApprovalsEnv {
+  keys: SigningKey[];
+  store: ApprovalStore;
+  publicBaseUrl: string;
+}
+
+/** Settings → keys, store, base URL; a configuration problem is a 503 page, not a 500. */
+export function approvalsEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsEnv | Refusal {
+  try {
+    const config = loadConfig(env);
+    const keys = signingKeys(config);
+    if (keys.length === 0) return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are not configured', 'No approval signing key is configured on the server (APPROVAL_SIGNING_KEY).');
+    return { keys, store: createApprovalStore(ledgerContainer(config)), publicBaseUrl: config.PUBLIC_BASE_URL };
+  } catch (err) {
+    return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are unavailable', `The server configuration is incomplete: ${firstLine(messageOf(err))}`);
+  }
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0].slice(0, 300);
+}
+
+export function verifyLinkToken(token: string, keys: SigningKey[], nowMs: number): { claims: ApprovalClaims; keyId: string } | Refusal {
+  const v = verifyApprovalToken(token, keys, nowMs);
+  if (v.ok) {
+    if (!NONCE_PATTERN.test(v.claims.nonce)) return refuse(400, 'APPROVAL.MALFORMED', 'This link is not valid', 'The link carries an unexpected nonce.');
+    return { claims: v.claims, keyId: v.keyId };
+  }
+  if (v.code === 'APPROVAL.EXPIRED') return refuse(410, v.code, 'This link has expired', `${cap(v.message)}. Ask for a new approval request.`);
+  if (v.code === 'APPROVAL.TAMPERED') return refuse(403, v.code, 'This link is not valid', `${cap(v.message)}. Use the link exactly as it was posted.`);
+  return refuse(400, v.code, 'This link is not valid', `${cap(v.message)}.`);
+}
+
+const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+
+async function statusOf(client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> {
+  try {
+    const s = await client.getStatus(id, { showInput: true });
+    return s?.instanceId ? s : undefined;
+  } catch (err) {
+    if (/404|not found|not find|No instance/i.test(messageOf(err))) return undefined;
+    throw err;
+  }
+}
+
+/** Token → deploy → still waiting for this nonce. Used by GET (render) and POST (decide). */
+export async function checkLink(client: DurableClient, envs: ApprovalsEnv, token: string, nowMs: number): Promise<LinkState | Refusal> {
+  const v = verifyLinkToken(token, envs.keys, nowMs);
+  if ('ok' in v) return v;
+  const { claims } = v;
+  let status: DurableOrchestrationStatus | undefined;
+  try {
+    status = await statusOf(client, claims.instanceId);
+  } catch (err) {
+    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', `The deployment store did not answer (${firstLine(messageOf(err))}).`);
+  }
+  if (!status) return refuse(404, 'APPROVAL.UNKNOWN_DEPLOY', 'No such deploy', `There is no deploy ${claims.instanceId}: this link does not belong to a request on this server.`);
+  const used = await envs.store.get(claims.nonce).catch(() => undefined);
+  if (used) {
+    return refuse(409, 'APPROVAL.USED', 'This link was already used', `This link was used on ${used.decidedAt} (${used.action}). Each link decides once.`);
+  }
+  if (TERMINAL.has(String(status.runtimeStatus))) {
+    return refuse(410, 'APPROVAL.ENDED', 'This request has ended', `Deploy ${claims.instanceId} has already ended (${String(status.runtimeStatus)}); nothing is waiting for this link.`);
+  }
+  const waiting = (status.customStatus && typeof status.customStatus === 'object' ? status.customStatus : {}) as WaitingStatus;
+  const pending = Array.isArray(waiting.pendingApprovals) ? waiting.pendingApprovals.find((p) => p && p.nonce === claims.nonce) : undefined;
+  if (!pending) {
+    return refuse(
+      409,
+      'APPROVAL.NOT_PENDING',
+      'This link is no longer pending',
+      `Deploy ${claims.instanceId} is not waiting for this link${waiting.step ? ` (current step: ${waiting.step})` : ''}: it was already decided, replaced by a newer link, or the request moved on.`,
+    );
+  }
+  if (pending.approver !== claims.approver || pending.action !== claims.action) {
+    return refuse(409, 'APPROVAL.NOT_PENDING', 'This link is no longer pending', `Deploy ${claims.instanceId} is waiting for a different decision than this link carries.`);
+  }
+  return { ok: true, claims, keyId: v.keyId, status, waiting, pending };
+}
+
+/**
+ * Claim the nonce once, then deliver the decision. A replay loses the claim (409). When delivery fails
+ * for a server-side reason, the claim is released so the same link can be used again.
+ */
+export async function deliverDecision(client: DurableClient, envs: ApprovalsEnv, link: LinkState, decision: ApprovalDecision): Promise<Refusal | { ok: true; after?: DurableOrchestrationStatus }> {
+  const record: UsedLinkRecord = { ...decision, instanceId: link.claims.instanceId, keyId: link.keyId };
+  let claimed: boolean;
+  try {
+    claimed = await envs.store.claim(record);
+  } catch (err) {
+    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', `The decision could not be recorded (${firstLine(messageOf(err))}); nothing was decided.`);
+  }
+  if (!claimed) return refuse(409, 'APPROVAL.USED', 'This link was already used', 'This link has already been used to decide. Each link decides once.');
+  try {
+    await client.raiseEvent(link.claims.instanceId, DECISION_EVENT, decision);
+  } catch (err) {
+    await envs.store.release(decision.nonce).catch(() => undefined);
+    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', `The decision could not be delivered (${firstLine(messageOf(err))}); nothing was decided and the link still works.`);
+  }
+  // Let the orchestration take it (usually milliseconds) so the answer can say what happened.
+  let after: DurableOrchestrationStatus | undefined;
+  for (let i = 0; i < 10; i++) {
+    after = await statusOf(client, link.claims.instanceId).catch(() => undefined);
+    const pend = (after?.customStatus as WaitingStatus | undefined)?.pendingApprovals;
+    if (!after || TERMINAL.has(String(after.runtimeStatus)) || !Array.isArray(pend) || !pend.some((p) => p?.nonce === decision.nonce)) break;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return { ok: true, after };
+}
+
+/** What a decision did, in words, from the status seen right after it was delivered. */
+export function outcomeText(decision: ApprovalDecision, link: LinkState, after: DurableOrchestrationStatus | undefined): string {
+  const id = link.claims.instanceId;
+  if (!after) return `Your decision was sent to deploy ${id}.`;
+  const s = (after.customStatus ?? {}) as WaitingStatus;
+  const received = s.approvals?.received ?? [];
+  const stillPending = (s.pendingApprovals ?? []).some((p) => p?.nonce === decision.nonce);
+  if (stillPending) return `Your decision was sent to deploy ${id}; it has not been processed yet. Follow it in Slack or at /api/deployments/${id}.`;
+  if (decision.action === 'approve') {
+    if (received.some((r) => r?.approver === decision.approver) || (typeof s.step === 'string' && !s.step.startsWith('awaiting')))
+      return `Approval recorded for deploy ${id}${s.approvals?.required ? ` (${received.length} of ${s.approvals.required} approvals)` : ''}. Current step: ${s.step ?? after.runtimeStatus}.`;
+    return `Deploy ${id} received your approval but did not count it (the approver list or the four-eyes rule may exclude you). Current step: ${s.step ?? after.runtimeStatus}.`;
+  }
+  if (decision.action === 'reject') return `Rejected: deploy ${id} will not go to PROD. Current state: ${s.step ?? after.runtimeStatus}.`;
+  return `Rollback requested for deploy ${id}. Current step: ${s.step ?? after.runtimeStatus}.`;
+}
+
+// ------------------------------------------------------------------------------------------------
+// CSRF
+
+function csrfMac(key: SigningKey, token: string, pageNonce: string): Buffer {
+  return createHmac('sha256', key.secret).update('odoo-mta/approval-csrf/v1.').update(token).update('.').update(pageNonce).digest();
+}
+export function issueCsrf(key: SigningKey, token: string): { csrf_nonce: string; csrf: string } {
+  const pageNonce = randomBytes(16).toString('base64url');
+  return { csrf_nonce: pageNonce, csrf: csrfMac(key, token, pageNonce).toString('base64url') };
+}
+export function checkCsrf(keys: SigningKey[], token: string, form: URLSearchParams): Refusal | undefined {
+  const pageNonce = form.get('csrf_nonce');
+  const csrf = form.get('csrf');
+  if (!pageNonce || !csrf) return refuse(403, 'APPROVAL.CSRF_MISSING', 'Open the link and use its page', "The form's security token is missing: decisions are taken only through the page this link opens.");
+  const given = Buffer.from(csrf, 'base64url');
+  if (!PAGE_NONCE.test(pageNonce) || given.length !== 32 || given.toString('base64url') !== csrf || !keys.some((k) => timingSafeEqual(csrfMac(k, token, pageNonce), given))) {
+    return refuse(403, 'APPROVAL.CSRF_INVALID', 'Open the link again', "The form's security token does not match this link: reload the page from the link and try again.");
+  }
+  return undefined;
+}
+
+/** Refuse a POST that a browser says came from another site. */
+export function crossOriginProblem(req: HttpRequest, publicBaseUrl: string): Refusal | undefined {
+  const allowed = new Set<string>();
+  for (const u of [publicBaseUrl, req.url]) {
+    try {
+      allowed.add(new URL(u).origin);
+    } catch {
+      /* not a URL: ignore */
+    }
+  }
+  const refused = (from: string) => refuse(403, 'APPROVAL.CROSS_ORIGIN', 'Refused: sent from another site', `This decision was submitted from ${from}, not from the approval page. Open the link and decide there.`);
+  const site = req.headers.get('sec-fetch-site');
+  if (site && site !== 'same-origin') return refused(`a ${site} page`);
+  const origin = req.headers.get('origin');
+  if (origin && origin !== 'null') return allowed.has(origin) ? undefined : refused(origin);
+  const referer = req.headers.get('referer');
+  if (referer) {
+    let refOrigin: string;
+    try {
+      refOrigin = new URL(referer).origin;
+    } catch {
+      return refused('an unreadable referrer');
+    }
+    if (!allowed.has(refOrigin)) return refused(refOrigin);
+  }
+  return undefined;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Pages
+
+const esc = (v: unknown): string =>
+  String(v ?? '').replace(/[&<>"'`]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' })[c] as string);
+
+const CSS = `
+:root{color-scheme:light dark;--fg:#1b1f24;--bg:#f6f7f9;--card:#fff;--mut:#57606a;--bd:#d0d7de;--ok:#1a7f37;--no:#cf222e;--warn:#9a6700}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--card:#161b22;--mut:#9198a1;--bd:#30363d}}
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+main{max-width:40rem;margin:0 auto;padding:1rem}.card{background:var(--card);border:1px solid var(--bd);border-radius:12px;padding:1rem 1.25rem;margin:1rem 0}
+h1{font-size:1.35rem;margin:.25rem 0 .5rem}h2{font-size:1.05rem;margin:0 0 .5rem}.env{display:inline-block;padding:.1rem .5rem;border-radius:999px;background:var(--no);color:#fff;font-size:.8rem;font-weight:600;letter-spacing:.04em}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem .9rem;margin:0}dt{color:var(--mut)}dd{margin:0;overflow-wrap:anywhere}
+code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}pre{white-space:pre-wrap;margin:0}
+label.check{display:flex;gap:.6rem;align-items:flex-start;padding:.55rem 0;font-size:1.05rem}label.check input{width:1.4rem;height:1.4rem;margin:.1rem 0 0;flex:none}
+textarea,input[type=text]{width:100%;font:inherit;padding:.6rem;border:1px solid var(--bd);border-radius:8px;background:var(--bg);color:var(--fg)}
+input[type=text]{font-size:1.1rem;letter-spacing:.08em;text-transform:none}
+.buttons{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1rem}button{flex:1 1 10rem;font:inherit;font-weight:600;padding:.85rem 1rem;border-radius:10px;border:0;color:#fff;cursor:pointer;min-height:3rem}
+button.approve{background:var(--ok)}button.reject{background:var(--no)}button.rollback{background:var(--warn)}button[disabled]{opacity:.45;cursor:not-allowed}
+.errors{border-color:var(--no)}fieldset.card{border:1px solid var(--bd)}legend{padding:0 .25rem}.spaced{margin-top:1rem}.errors li{color:var(--no)}.muted{color:var(--mut);font-size:.9rem}.status{font-size:2.2rem;font-weight:700;color:var(--mut)}
+`;
+
+interface PageOpts {
+  status: number;
+  title: string;
+  body: string;
+  script?: string;
+}
+
+function page({ status, title, body, script }: PageOpts): HttpResponseInit {
+  const nonce = randomBytes(16).toString('base64');
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="robots" content="noindex,nofollow">
+<title>${esc(title)}</title>
+<style nonce="${nonce}">${CSS}</style>
+</head><body><main>
+${body}
+</main>${script ? `<script nonce="${nonce}">${script}</script>` : ''}</body></html>`;
+  return {
+    status,
+    body: html,
+    headers: {
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      pragma: 'no-cache',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+      'x-content-type-options': 'nosniff',
+      'x-robots-tag': 'noindex, nofollow',
+      'cross-origin-opener-policy': 'same-origin',
+      'content-security-policy': `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; img-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+    },
+  };
+}
+
+function wantsJson(req: HttpRequest): boolean {
+  const accept = req.headers.get('accept') ?? '';
+  return /application\/json/i.test(accept) && !/text\/html/i.test(accept);
+}
+
+function refusalResponse(req: HttpRequest, r: Refusal): HttpResponseInit {
+  if (wantsJson(req)) return { status: r.status, jsonBody: { ok: false, error: r.code, title: r.title, message: r.message }, headers: { 'cache-control': 'no-store' } };
+  return page({
+    status: r.status,
+    title: r.title,
+    body: `<div class="card"><div class="status">${r.status}</div><h1>${esc(r.title)}</h1><p>${esc(r.message)}</p><p class="muted">Nothing was decided. Reason code: <code>${esc(r.code)}</code></p></div>`,
+  });
+}
+
+function asText(v: unknown): string | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+/** Commit range: a string, `{ from, to, count, compareUrl }`, or a list of `{ sha, message }`. */
+function renderCommits(v: unknown): string | undefined {
+  const text = asText(v);
+  if (text) return esc(text);
+  if (Array.isArray(v)) {
+    const lines = v.slice(0, 25).map((c) => {
+      const o = (c ?? {}) as Record<string, unknown>;
+      return `${esc(String(o.sha ?? '').slice(0, 7))} ${esc(String(o.message ?? o.title ?? '').split('\n')[0])}`;
+    });
+    return `<pre>${lines.join('\n')}${v.length > 25 ? `\n… ${v.length - 25} more` : ''}</pre>`;
+  }
+  if (v && typeof v === 'object') return renderObject(v as Record<string, unknown>);
+  return undefined;
+}
+
+function renderObject(o: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [k, val] of Object.entries(o)) {
+    if (Array.isArray(val) && k === 'commits') {
+      parts.push(`${esc(k)}: ${renderCommits(val)}`);
+      continue;
+    }
+    const t = asText(val);
+    if (t === undefined) continue;
+    if (/url$/i.test(k) && /^https:\/\//.test(t)) parts.push(`<a href="${esc(t)}" rel="noreferrer noopener" target="_blank">${esc(k)}</a>`);
+    else parts.push(`${esc(k)}: ${esc(t)}`);
+  }
+  return parts.join('<br>');
+}
+
+function details(link: LinkState): string {
+  const s = link.waiting;
+  const input = ((link.status.input && typeof link.status.input === 'object' ? link.status.input : {}) as Record<string, unknown>) ?? {};
+  const rows: Array<[string, string | undefined]> = [
+    ['Environment', esc(asText(s.environment) ?? asText(input.environment) ?? 'prod')],
+    ['Version', asText(s.version ?? input.version) && esc(asText(s.version ?? input.version))],
+    ['Requested by', asText(s.requestedBy ?? input.requestedBy) && esc(asText(s.requestedBy ?? input.requestedBy))],
+    ['Reason', asText(s.reason ?? input.reason) && esc(asText(s.reason ?? input.reason))],
+    ['Commit', asText(input.sha) && `<code>${esc(String(input.sha).slice(0, 12))}</code>`],
+    ['Commit range', renderCommits(s.commitRange ?? s.commits ?? input.commitRange ?? input.commits)],
+    ['UAT result', renderCommits(s.uatResult ?? s.uat ?? input.uatResult ?? input.uat)],
+    ['Previous version', asText(s.previousVersion) && esc(asText(s.previousVersion))],
+    ['Failure', asText(s.failure ?? s.error) && esc(asText(s.failure ?? s.error))],
+    [
+      'Approvals',
+      s.approvals
+        ? esc(`${(s.approvals.received ?? []).length} of ${s.approvals.required ?? 1} received${(s.approvals.received ?? []).length ? ` (${(s.approvals.received ?? []).map((r) => r.approver).join(', ')})` : ''}`)
+        : undefined,
+    ],
+    ['Deploy id', `<code>${esc(link.claims.instanceId)}</code>`],
+    ['This link is for', esc(link.claims.approver)],
+    ['Link expires', esc(new Date(link.claims.exp).toISOString().replace('T', ' ').slice(0, 16) + ' UTC')],
+  ];
+  return `<dl>${rows
+    .filter((r): r is [string, string] => !!r[1])
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`)
+    .join('')}</dl>`;
+}
+
+interface FormState {
+  errors?: string[];
+  comment?: string;
+  checked?: Set<string>;
+}
+
+function confirmWord(action: ApprovalAction): 'APPROVE' | 'ROLLBACK' {
+  return action === 'rollback' ? 'ROLLBACK' : 'APPROVE';
+}
+
+function formPage(link: LinkState, token: string, csrf: { csrf_nonce: string; csrf: string }, state: FormState = {}, status = 200): HttpResponseInit {
+  const { action } = link.claims;
+  const word = confirmWord(action);
+  const version = asText(link.waiting.version ?? (link.status.input as Record<string, unknown> | undefined)?.version) ?? '?';
+  const title = action === 'rollback' ? `Roll back PROD from ${version}?` : `Approve PROD deploy of ${version}?`;
+  const errors = state.errors?.length
+    ? `<div class="card errors" role="alert"><h2>Not decided yet</h2><ul>${state.errors.map((e) => `<li>${esc(e)}</li>`).join('')}</ul></div>`
+    : '';
+  const checklist =
+    action === 'approval'
+      ? `<fieldset class="card"><legend><h2>Checklist (all required to approve)</h2></legend>${CHECKLIST.map(
+          (c) => `<label class="check"><input type="checkbox" name="${c.name}" value="yes" required${state.checked?.has(c.name) ? ' checked' : ''}> ${esc(c.label)}</label>`,
+        ).join('')}</fieldset>`
+      : `<div class="card"><h2>What happens</h2><p>The previous PROD image is started again and the database and filestore are restored from the backup taken before this deploy. Changes made on PROD since then are lost.</p></div>`;
+  const buttons =
+    action === 'approval'
+      ? `<button class="approve" type="submit" name="decision" value="approve" id="approve">Approve</button><button class="reject" type="submit" name="decision" value="reject" id="reject" formnovalidate>Reject</button>`
+      : `<button class="rollback" type="submit" name="decision" value="rollback" id="rollback">Roll back PROD</button>`;
+  const body = `
+<p><span class="env">PRODUCTION</span></p>
+<h1>${esc(title)}</h1>
+${errors}
+<div class="card">${details(link)}</div>
+<form method="post" action="" id="decide" autocomplete="off">
+<input type="hidden" name="csrf_nonce" value="${esc(csrf.csrf_nonce)}">
+<input type="hidden" name="csrf" value="${esc(csrf.csrf)}">
+${checklist}
+<div class="card">
+<label for="comment"><h2>Comment</h2></label>
+<textarea id="comment" name="comment" rows="3" maxlength="${MAX_COMMENT}" placeholder="Optional, recorded with your decision">${esc(state.comment ?? '')}</textarea>
+<label for="confirm"><h2 class="spaced">Type ${word} to confirm</h2></label>
+<input type="text" id="confirm" name="confirm" required pattern="\\s*${word}\\s*" autocapitalize="characters" spellcheck="false" inputmode="text" placeholder="${word}" aria-describedby="confirm-help">
+<p id="confirm-help" class="muted">${action === 'approval' ? 'Reject needs neither the checklist nor the word.' : 'Nothing happens until you submit.'}</p>
+<div class="buttons">${buttons}</div>
+</div>
+</form>
+<p class="muted">Opening this page decides nothing; only the buttons do. Each link can decide once.</p>`;
+  const script = `(function(){var f=document.getElementById('decide'),b=document.getElementById('${action === 'rollback' ? 'rollback' : 'approve'}'),c=document.getElementById('confirm');
+function ready(){if(c.value.trim()!=='${word}')return false;var k=f.querySelectorAll('input[type=checkbox]');for(var i=0;i<k.length;i++)if(!k[i].checked)return false;return true}
+function upd(){b.disabled=!ready()}f.addEventListener('input',upd);f.addEventListener('change',upd);upd();
+f.addEventListener('submit',function(){setTimeout(function(){var x=f.querySelectorAll('button');for(var i=0;i<x.length;i++)x[i].disabled=true},0)})})();`;
+  return page({ status, title, body, script });
+}
+
+function donePage(req: HttpRequest, decision: ApprovalDecision, text: string): HttpResponseInit {
+  if (wantsJson(req)) return { status: 200, jsonBody: { ok: true, decision: { ...decision, ip: undefined, userAgent: undefined }, message: text }, headers: { 'cache-control': 'no-store' } };
+  const title = decision.action === 'approve' ? 'Approved' : decision.action === 'reject' ? 'Rejected' : 'Rollback requested';
+  return page({
+    status: 200,
+    title,
+    body: `<div class="card" role="status"><h1>${esc(title)}</h1><p id="outcome">${esc(text)}</p><dl><dt>By</dt><dd>${esc(decision.approver)}</dd><dt>At</dt><dd>${esc(decision.decidedAt)}</dd>${
+      decision.comment ? `<dt>Comment</dt><dd>${esc(decision.comment)}</dd>` : ''
+    }</dl><p class="muted">This link is now used; opening it again shows that it was used.</p></div>`,
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Handlers
+
+export function clientIp(req: HttpRequest): string {
+  const fwd = req.headers.get('x-forwarded-for');
+  const first = fwd?.split(',')[0]?.trim();
+  if (first) {
+    // App Service appends the client port to IPv4 addresses ("203.0.113.9:51234")
+    const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(first);
+    return (v4 ? v4[1] : first).slice(0, 100);
+  }
+  return (req.headers.get('x-client-ip') ?? 'unknown').slice(0, 100);
+}
+
+export async function showApproval(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const token = req.params.token ?? '';
+  const envs = approvalsEnv();
+  if ('ok' in envs) return refusalResponse(req, envs);
+  const link = await checkLink(df.getClient(context), envs, token, Date.now());
+  if (!link.ok) {
+    context.log(`approval link refused on ${req.method}: ${link.code}`);
+    return refusalResponse(req, link);
+  }
+  const csrf = issueCsrf(envs.keys[0], token);
+  if (wantsJson(req)) {
+    return {
+      status: 200,
+      jsonBody: { ok: true, instanceId: link.claims.instanceId, approver: link.claims.approver, action: link.claims.action, expiresAt: new Date(link.claims.exp).toISOString(), status: link.waiting, form: { ...csrf, confirmWord: confirmWord(link.claims.action), checklist: CHECKLIST.map((c) => c.name) } },
+      headers: { 'cache-control': 'no-store' },
+    };
+  }
+  return formPage(link, token, csrf);
+}
+
+export async function decideApproval(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const token = req.params.token ?? '';
+  const contentType = (req.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
+  if (contentType !== 'application/x-www-form-urlencoded') {
+    return refusalResponse(req, refuse(415, 'APPROVAL.BAD_FORM', 'Use the approval page', 'A decision is sent as the approval page\'s form (application/x-www-form-urlencoded).'));
+  }
+  let text: string;
+  try {
+    const buf = Buffer.from(await req.arrayBuffer());
+    if (buf.length > MAX_BODY) return refusalResponse(req, refuse(413, 'APPROVAL.TOO_LARGE', 'Too much data', `The form is limited to ${MAX_BODY / 1024} KiB.`));
+    text = buf.toString('utf8');
+  } catch {
+    return refusalResponse(req, refuse(400, 'APPROVAL.BAD_FORM', 'The form could not be read', 'The request body could not be read.'));
+  }
+  const form = new URLSearchParams(text);
+  const envs = approvalsEnv();
+  if ('ok' in envs) return refusalResponse(req, envs);
+
+  // token first: a broken link is reported as such, whatever else is wrong
+  const v = verifyLinkToken(token, envs.keys, Date.now());
+  if ('ok' in v) return refusalResponse(req, v);
+  const cross = crossOriginProblem(req, envs.publicBaseUrl);
+  if (cross) return refusalResponse(req, cross);
+  const csrfProblem = checkCsrf(envs.keys, token, form);
+  if (csrfProblem) return refusalResponse(req, csrfProblem);
+
+  const client = df.getClient(context);
+  const link = await checkLink(client, envs, token, Date.now());
+  if (!link.ok) return refusalResponse(req, link);
+
+  const action = link.claims.action;
+  const requested = form.get('decision');
+  const allowed: DecisionAction[] = action === 'approval' ? ['approve', 'reject'] : ['rollback'];
+  if (!requested || !allowed.includes(requested as DecisionAction)) {
+    return refusalResponse(req, refuse(400, 'APPROVAL.BAD_DECISION', 'Unknown decision', `This link can only ${allowed.join(' or ')}.`));
+  }
+  const decisionAction = requested as DecisionAction;
+  const comment = (form.get('comment') ?? '').trim();
+  const checked = new Set(CHECKLIST.filter((c) => form.get(c.name) !== null && form.get(c.name) !== '').map((c) => c.name));
+  const errors: string[] = [];
+  if (comment.length > MAX_COMMENT) errors.push(`The comment is limited to ${MAX_COMMENT} characters.`);
+  if (decisionAction !== 'reject') {
+    const word = confirmWord(action);
+    if ((form.get('confirm') ?? '').trim() !== word) errors.push(`Type ${word} in the confirmation box.`);
+    if (decisionAction === 'approve') for (const c of CHECKLIST) if (!checked.has(c.name)) errors.push(`Tick "${c.label}"`);
+  }
+  if (errors.length) {
+    if (wantsJson(req)) return { status: 400, jsonBody: { ok: false, error: 'APPROVAL.INCOMPLETE', message: errors.join(' '), errors }, headers: { 'cache-control': 'no-store' } };
+    return formPage(link, token, issueCsrf(envs.keys[0], token), { errors, comment: comment.slice(0, MAX_COMMENT), checked }, 400);
+  }
+
+  const decision: ApprovalDecision = {
+    nonce: link.claims.nonce,
+    approver: link.claims.approver,
+    action: decisionAction,
+    comment,
+    ip: clientIp(req),
+    userAgent: (req.headers.get('user-agent') ?? '').slice(0, 300),
+    decidedAt: new Date().toISOString(),
+  };
+  const result = await deliverDecision(client, envs, link, decision);
+  if (!result.ok) return refusalResponse(req, result);
+  context.log(`approval decision delivered: ${decision.action} by ${decision.approver} for ${link.claims.instanceId}`);
+  return donePage(req, decision, outcomeText(decision, link, result.after));
+}
+
+const client = [df.input.durableClient()];
+// GET and HEAD only render; POST is a separate function so no prefetch can ever reach the decision code.
+app.http('approvalsShow', { route: 'approvals/{token}', methods: ['GET', 'HEAD'], authLevel: 'anonymous', extraInputs: client, handler: showApproval });
+app.http('approvalsDecide', { route: 'approvals/{token}', methods: ['POST'], authLevel: 'anonymous', extraInputs: client, handler: decideApproval });

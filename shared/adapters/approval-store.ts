@@ -1,0 +1,63 @@
+/**
+ * Used approval links (Blob, LEDGER_CONTAINER): `approvals/used/<nonce>.json`.
+ *
+ * A link's nonce is claimed ONCE: the marker is created with `If-None-Match: *`, so of any number of
+ * concurrent or repeated POSTs of the same link exactly one wins; the others are told the link was
+ * already used. The marker also records the decision (who, when, comment, IP, user agent, instance).
+ * If delivering the decision to the orchestration fails for a reason that is not the user's (the
+ * orchestration store is unavailable), the claim is released so the same link can be tried again.
+ */
+import type { ContainerClient, RestError } from '@azure/storage-blob';
+import { PipelineError } from '../domain/errors';
+import { blobError, ensureContainer, readJson, writeJson } from './ledger';
+
+export interface UsedLinkRecord {
+  nonce: string;
+  instanceId: string;
+  approver: string;
+  action: 'approve' | 'reject' | 'rollback';
+  comment: string;
+  ip: string;
+  userAgent: string;
+  decidedAt: string;
+  keyId: string;
+}
+
+export interface ApprovalStore {
+  /** true when this caller claimed the nonce; false when it was claimed before (replay) */
+  claim(record: UsedLinkRecord): Promise<boolean>;
+  get(nonce: string): Promise<UsedLinkRecord | undefined>;
+  /** undo a claim whose decision could not be delivered */
+  release(nonce: string): Promise<void>;
+}
+
+/** Nonces come from `context.df.newGuid()`; anything else is refused before it names a blob. */
+export const NONCE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{7,127}$/;
+
+export function usedMarkerName(nonce: string): string {
+  if (!NONCE_PATTERN.test(nonce)) throw new PipelineError('APPROVAL.BAD_NONCE', 'the link nonce is not in the expected form');
+  return `approvals/used/${nonce}.json`;
+}
+
+export function createApprovalStore(container: ContainerClient): ApprovalStore {
+  const ensure = ensureContainer(container);
+  return {
+    async claim(record) {
+      const name = usedMarkerName(record.nonce);
+      await ensure();
+      return writeJson(container, name, record, 'create');
+    },
+    async get(nonce) {
+      return readJson<UsedLinkRecord>(container, usedMarkerName(nonce));
+    },
+    async release(nonce) {
+      const name = usedMarkerName(nonce);
+      try {
+        await container.getBlockBlobClient(name).deleteIfExists();
+      } catch (err) {
+        if ((err as RestError).statusCode === 404) return;
+        throw blobError(err, `releasing ${name}`);
+      }
+    },
+  };
+}
