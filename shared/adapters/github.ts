@@ -54,7 +54,7 @@ export function githubOptionsFromConfig(config: Config): GitHubOptions | undefin
   };
 }
 
-function classify(err: unknown, what: string): PipelineError {
+export function classify(err: unknown, what: string): PipelineError {
   const status = (err as { status?: number }).status;
   const msg = (err as Error).message ?? String(err);
   if (status === 401 || status === 403)

@@ -1,6 +1,8 @@
 /**
  * A node:http server speaking the subset of GitHub's REST API the intake uses, behind the real Octokit
- * adapter: combined status, statuses, check runs, commit status creation, contents (VERSION).
+ * adapter: combined status, statuses, check runs, commit status creation, contents (VERSION), and for
+ * the Odoo.sh target git refs (get/create/update with GitHub's fast-forward rule) over a small commit
+ * graph, and the compare API.
  * Tests set what GitHub "has" per commit and read back what the pipeline posted.
  */
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -11,6 +13,7 @@ export interface FakeStatus {
   state: 'success' | 'failure' | 'error' | 'pending';
   description?: string | null;
   updated_at?: string;
+  target_url?: string | null;
 }
 export interface FakeCheckRun {
   name: string;
@@ -36,6 +39,14 @@ export interface FakeGitHub {
   files: Map<string, string>; // key `${sha}:${path}`
   posted: PostedStatus[];
   requests: Array<{ method: string; path: string; authorization?: string }>;
+  /** commit graph: sha → parent sha (undefined for a root) */
+  commits: Map<string, string | undefined>;
+  /** branches: name → sha */
+  refs: Map<string, string>;
+  /** every accepted ref update, in order */
+  refUpdates: Array<{ branch: string; from?: string; to: string; force: boolean }>;
+  /** add a commit (and its parent chain must already exist); returns the sha */
+  addCommit(sha: string, parent?: string): string;
   /** answer every request with this status (outage simulation) */
   failWith?: number;
   setCoverage(sha: string, description: string, state?: FakeStatus['state']): void;
@@ -65,6 +76,14 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
     files: new Map(),
     posted: [],
     requests: [],
+    commits: new Map(),
+    refs: new Map(),
+    refUpdates: [],
+    addCommit(sha, parent) {
+      if (parent !== undefined && !fake.commits.has(parent)) throw new Error(`fake GitHub: parent ${parent} unknown`);
+      fake.commits.set(sha, parent);
+      return sha;
+    },
     setCoverage(sha, description, state = 'success') {
       const list = (fake.statuses.get(sha) ?? []).filter((s) => s.context !== 'coverage');
       list.push({ context: 'coverage', state, description, updated_at: new Date().toISOString() });
@@ -88,7 +107,7 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
         const sha = decodeURIComponent(m[1]);
         const statuses = fake.statuses.get(sha) ?? [];
         const state = statuses.some((s) => s.state === 'failure' || s.state === 'error') ? 'failure' : statuses.some((s) => s.state === 'pending') || !statuses.length ? 'pending' : 'success';
-        return send(res, 200, { state, sha, total_count: statuses.length, statuses: statuses.map((s, i) => ({ id: i + 1, ...s, target_url: null, created_at: s.updated_at, updated_at: s.updated_at })) });
+        return send(res, 200, { state, sha, total_count: statuses.length, statuses: statuses.map((s, i) => ({ id: i + 1, ...s, target_url: s.target_url ?? null, created_at: s.updated_at, updated_at: s.updated_at })) });
       }
       if (req.method === 'GET' && (m = /^\/commits\/([^/]+)\/statuses$/.exec(rest))) {
         return send(res, 200, fake.statuses.get(decodeURIComponent(m[1])) ?? []);
@@ -112,6 +131,60 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
         list.push({ context: posted.context, state: posted.state as FakeStatus['state'], description: posted.description, updated_at: new Date().toISOString() });
         fake.statuses.set(m[1], list);
         return send(res, 201, { id: fake.posted.length, ...posted });
+      }
+      // --- git refs + compare (Odoo.sh target) ---
+      const ancestors = (sha: string): string[] => {
+        const out: string[] = [];
+        for (let c: string | undefined = fake.commits.get(sha); c !== undefined; c = fake.commits.get(c)) out.push(c);
+        return out;
+      };
+      const fastForward = (from: string, to: string) => from === to || ancestors(to).includes(from);
+      if (req.method === 'GET' && (m = /^\/git\/ref\/heads\/(.+)$/.exec(decodeURIComponent(rest)))) {
+        const branch = m[1]; // Octokit sends `heads%2F<branch>`, as GitHub accepts
+        const sha = fake.refs.get(branch);
+        if (!sha) return send(res, 404, { message: 'Not Found' });
+        return send(res, 200, { ref: `refs/heads/${branch}`, object: { sha, type: 'commit' } });
+      }
+      if (req.method === 'PATCH' && (m = /^\/git\/refs\/heads\/(.+)$/.exec(decodeURIComponent(rest)))) {
+        const branch = m[1];
+        let parsed: { sha?: string; force?: boolean };
+        try {
+          parsed = JSON.parse(body);
+        } catch {
+          return send(res, 400, { message: 'Problems parsing JSON' });
+        }
+        const from = fake.refs.get(branch);
+        if (!from) return send(res, 422, { message: 'Reference does not exist' });
+        if (!parsed.sha || !fake.commits.has(parsed.sha)) return send(res, 422, { message: 'Object does not exist' });
+        if (!parsed.force && !fastForward(from, parsed.sha)) return send(res, 422, { message: 'Update is not a fast forward' });
+        fake.refs.set(branch, parsed.sha);
+        fake.refUpdates.push({ branch, from, to: parsed.sha, force: !!parsed.force });
+        return send(res, 200, { ref: `refs/heads/${branch}`, object: { sha: parsed.sha, type: 'commit' } });
+      }
+      if (req.method === 'POST' && rest === '/git/refs') {
+        let parsed: { ref?: string; sha?: string };
+        try {
+          parsed = JSON.parse(body);
+        } catch {
+          return send(res, 400, { message: 'Problems parsing JSON' });
+        }
+        const branch = /^refs\/heads\/(.+)$/.exec(parsed.ref ?? '')?.[1];
+        if (!branch || !parsed.sha || !fake.commits.has(parsed.sha)) return send(res, 422, { message: 'Validation Failed' });
+        if (fake.refs.has(branch)) return send(res, 422, { message: 'Reference already exists' });
+        fake.refs.set(branch, parsed.sha);
+        fake.refUpdates.push({ branch, to: parsed.sha, force: false });
+        return send(res, 201, { ref: parsed.ref, object: { sha: parsed.sha, type: 'commit' } });
+      }
+      if (req.method === 'GET' && (m = /^\/compare\/([0-9a-f]{40})\.\.\.([0-9a-f]{40})$/.exec(rest))) {
+        const [base, head] = [m[1], m[2]];
+        if (!fake.commits.has(base) || !fake.commits.has(head)) return send(res, 404, { message: 'Not Found' });
+        const up = ancestors(head);
+        const down = ancestors(base);
+        const status = base === head ? 'identical' : up.includes(base) ? 'ahead' : down.includes(head) ? 'behind' : 'diverged';
+        const common = [base, ...down].find((c) => c === head || up.includes(c));
+        const aheadBy = common === undefined ? up.length + 1 : [head, ...up].indexOf(common);
+        const behindBy = common === undefined ? down.length + 1 : [base, ...down].indexOf(common);
+        return send(res, 200, { status, ahead_by: aheadBy, behind_by: behindBy, total_commits: aheadBy, commits: [], files: [] });
       }
       if (req.method === 'GET' && (m = /^\/contents\/(.+)$/.exec(rest))) {
         const path = decodeURIComponent(m[1]);
