@@ -17,11 +17,14 @@ import { errorCode, messageOf } from '../shared/domain/errors';
 import { laneInstanceId } from './orchestrators/deployLane';
 import { routeToLane } from './deployQueueTrigger';
 import type { DeployRequest } from './activities/intake';
+import { requestProdDeployment } from './deployments-prod';
 
 const ENV = /^[a-z0-9][a-z0-9-]{0,30}$/;
 const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
 const SHA = /^[0-9a-f]{40}$/;
 const ID = /^deploy-[a-z0-9-]+-[A-Za-z0-9._-]+$/;
+/** orchestrations listed and shown as deployments */
+const DEPLOY_ORCHESTRATORS = ['deployUat', 'deployProd'];
 const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
 const bad = (status: number, error: string, message: string) => json(status, { error, message });
 
@@ -58,7 +61,7 @@ export async function getDeployment(req: HttpRequest, context: InvocationContext
   if (!ID.test(id)) return bad(400, 'DEPLOYMENTS.BAD_ID', 'a deployment id looks like deploy-<env>-<version>-<sha12>');
   try {
     const s = await statusOf(df.getClient(context), id);
-    if (!s || s.name !== 'deployUat') return bad(404, 'DEPLOYMENTS.NOT_FOUND', `no deployment ${id}`);
+    if (!s || !DEPLOY_ORCHESTRATORS.includes(s.name)) return bad(404, 'DEPLOYMENTS.NOT_FOUND', `no deployment ${id}`);
     return json(200, view(s));
   } catch (err) {
     context.error(`reading deployment ${id} failed: ${messageOf(err)}`);
@@ -75,7 +78,7 @@ export async function listDeployments(req: HttpRequest, context: InvocationConte
   try {
     const all = await df.getClient(context).getStatusAll();
     const items = all
-      .filter((s) => s.name === 'deployUat' && s.instanceId.startsWith(`deploy-${env}-`))
+      .filter((s) => DEPLOY_ORCHESTRATORS.includes(s.name) && s.instanceId.startsWith(`deploy-${env}-`))
       .sort((a, b) => String(b.createdTime).localeCompare(String(a.createdTime)))
       .slice(0, limit)
       .map(view);
@@ -96,6 +99,7 @@ export async function requestDeployment(req: HttpRequest, context: InvocationCon
   } catch {
     return bad(400, 'DEPLOYMENTS.BAD_JSON', 'the body must be a JSON object { "environment": "uat", "version": "x.y.z", "force": false }');
   }
+  if (body.environment === 'prod') return requestProdDeployment(body as Record<string, unknown>, req, context);
   const problems: string[] = [];
   if (body.environment !== 'uat') problems.push('environment must be "uat" (PROD deploys go through approvals)');
   if (typeof body.version !== 'string' || !VERSION.test(body.version)) problems.push('version must be a semantic version like 1.2.3');

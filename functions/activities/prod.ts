@@ -1,0 +1,573 @@
+/**
+ * The side effects of a PROD deploy (`deployProd`), one activity per runbook step. Built by
+ * `createProdActivities(ports)` so tests wire a real SSH server / Azurite / registry / Slack server (or
+ * in-memory stand-ins) and production wires Azure (`prodPortsFromConfig`).
+ *
+ * The VM steps (preflight, pull, stop, migrate, start, health, rollback compensations, logs) are the UAT
+ * deploy's own code: `createDeployActivities()` of ./deploy.ts wired to the PROD VM. They are registered
+ * here under `prod*` names because the UAT registrations are wired to the UAT VM only.
+ *
+ * New here: prepare (settings + the UAT record of the version + what PROD runs), the approval request
+ * (the tokens are signed HERE, never in the orchestration, so the key never enters its history), the
+ * promotion (retag by manifest copy), the full backup (+ running image reference, + optional ARM
+ * data-disk snapshots), the stability probe, decision records, PROD image retention, PROD Slack messages.
+ *
+ * Failure contract (as ./deploy.ts): throw only transient failures (retried by the orchestrator), return
+ * deterministic ones as `{ failed: { code, message } }`.
+ */
+import * as df from 'durable-functions';
+import { Readable } from 'node:stream';
+import type { ContainerClient } from '@azure/storage-blob';
+import { loadConfig, type Config } from '../../shared/config';
+import { ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
+import { keepLastN } from '../../shared/adapters/registry';
+import { SshClient } from '../../shared/adapters/ssh';
+import { createVmControl } from '../../shared/adapters/vm';
+import { createSlack, type SlackBlock, type SlackMessage, type SlackPort } from '../../shared/adapters/slack';
+import { githubOptionsFromConfig } from '../../shared/adapters/github';
+import { createGitHubDeployments, type GitHubDeploymentsPort } from '../../shared/adapters/github-deployments';
+import { approvalLink, signApprovalToken, signingKeys, type ApprovalAction, type SigningKey } from '../../shared/domain/approval-token';
+import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
+import { repositoryOf, tagOf, type DeploySettings, type ReleaseRef } from '../../shared/domain/deploy-plan';
+import { createLogger, type Logger } from '../../shared/log';
+import {
+  createDeployActivities,
+  deployPortsFromConfig,
+  deploySettingsFromConfig,
+  parseOpsJson,
+  type ActivityFailure,
+  type DeployActivities,
+  type DeployPorts,
+  type Failable,
+  type NotifyEvent,
+  type RemoteShell,
+} from './deploy';
+
+// ------------------------------------------------------------------------------------ shapes --
+
+/** PROD-only settings (read here, handed to the orchestrator by `prodPrepare`). */
+export interface ProdOptions {
+  approvers: string[];
+  approvalsRequired: number;
+  approvalTimeoutHours: number;
+  /** reminder this long before the approval expires (0: none) */
+  approvalReminderMinutes: number;
+  fourEyes: boolean;
+  autoRollback: boolean;
+  healthStableSeconds: number;
+  diskSnapshot: boolean;
+  /** ARM id of the PROD VM (disk snapshots) */
+  vmResourceId?: string;
+  /** PUBLIC_BASE_URL: approval links and status links */
+  publicBaseUrl: string;
+  /** https://github.com/<owner>/<repo> (compare links); undefined when unknown */
+  repositoryUrl?: string;
+}
+
+export interface ApprovalPolicy {
+  approvers: string[];
+  required: number;
+  timeoutMs: number;
+  reminderMs: number;
+  fourEyes: boolean;
+}
+
+export interface CommitRange {
+  /** the commit PROD runs now (undefined: first PROD deploy) */
+  from?: string;
+  to: string;
+  fromVersion?: string;
+  compareUrl?: string;
+}
+
+export interface UatResult {
+  version: string;
+  sha: string;
+  imageRef?: string;
+  imageDigest?: string;
+  deployedAt?: string;
+  instanceId?: string;
+  coverage?: number;
+}
+
+export interface ProdPrepareOut {
+  settings: DeploySettings;
+  policy: ApprovalPolicy;
+  autoRollback: boolean;
+  healthStableSeconds: number;
+  diskSnapshot: boolean;
+  /** what PROD runs now (ledger) */
+  running?: ReleaseRef;
+  /** the UAT record of this version (it succeeded there) */
+  uat: UatResult;
+  /** `<registry>/<repo>:prod-vX.Y.Z` */
+  prodImageRef: string;
+  commitRange: CommitRange;
+  statusUrl: string;
+}
+
+export interface LinkRequest {
+  approver: string;
+  nonce: string;
+  action: ApprovalAction;
+  /** epoch ms */
+  exp: number;
+}
+
+export interface ApprovalSummary {
+  environment: string;
+  version: string;
+  sha: string;
+  requestedBy: string;
+  reason: string;
+  commitRange?: CommitRange;
+  uat?: UatResult;
+  required: number;
+  fourEyes: boolean;
+  expiresAt: string;
+  statusUrl?: string;
+  /** rollback messages: why the deploy failed, and the state PROD is left in */
+  failure?: string;
+  failedStep?: string;
+  prodState?: string;
+  previousVersion?: string;
+  backupId?: string;
+}
+
+export type ProdMessageKind = 'approval' | 'reminder' | 'rollback';
+export type AnnounceKind = 'approved' | 'rejected' | 'expired' | 'refused' | 'rollback-expired' | 'rollback-started' | 'not-started';
+
+export interface ProdBackupOut {
+  backupId: string;
+  bytes: number;
+  parts: Record<string, { size: number; sha256: string }>;
+  runningImage?: string;
+  runningDigest?: string;
+  snapshots?: string[];
+}
+
+export interface DecisionLogEntry {
+  instanceId: string;
+  nonce: string;
+  approver: string;
+  action: string;
+  verdict: 'accepted' | 'refused';
+  why?: string;
+  comment?: string;
+  ip?: string;
+  userAgent?: string;
+  decidedAt?: string;
+  receivedAt: string;
+}
+
+// ------------------------------------------------------------------------------------- ports --
+
+export interface ProdPorts {
+  /** the deploy ports wired to the PROD VM (ssh.connect('prod') reaches it) */
+  deploy: DeployPorts;
+  options: ProdOptions;
+  /** signing keys, current first (from APPROVAL_SIGNING_KEY[_PREVIOUS]) */
+  keys(): SigningKey[];
+  slack: SlackPort;
+  /** GitHub Deployments (failure statuses of PROD deploys); optional */
+  github?: GitHubDeploymentsPort;
+  /** where decisions are recorded (LEDGER_CONTAINER: `approvals/decisions/<instance>/...`) */
+  decisions: ContainerClient;
+  /** the VM control for data-disk snapshots (PROD_DISK_SNAPSHOT) */
+  snapshot?(resourceId: string, name: string): Promise<string[]>;
+  log: Logger;
+}
+
+// ------------------------------------------------------------------------------- helpers --
+
+async function guarded<T>(log: Logger, what: string, fn: () => Promise<T>): Promise<Failable<T>> {
+  try {
+    return await fn();
+  } catch (err) {
+    const code = errorCode(err) ?? 'DEPLOY.FAILED';
+    if (isRetryable(err)) {
+      log.warn(`${what}: transient failure, will be retried`, { code, error: messageOf(err) });
+      throw err instanceof Error ? err : new Error(String(err));
+    }
+    log.error(`${what} failed`, { code, error: messageOf(err) });
+    const m = messageOf(err);
+    return { failed: { code, message: m.startsWith('[') ? m : `[${code}] ${m}` } satisfies ActivityFailure };
+  }
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const short = (sha?: string) => (sha ? sha.slice(0, 7) : '–');
+const when = (iso: string) => iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC').replace(/Z$/, ' UTC');
+
+/** Image reference of the same repository (and registry host) with another tag. */
+export function withTag(imageRef: string, tag: string): string {
+  const at = imageRef.indexOf('@');
+  let ref = at >= 0 ? imageRef.slice(0, at) : imageRef;
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon > slash) ref = ref.slice(0, colon);
+  return `${ref}:${tag}`;
+}
+
+function summaryFields(s: ApprovalSummary): SlackBlock {
+  const range = s.commitRange?.from
+    ? `${s.commitRange.compareUrl ? `<${s.commitRange.compareUrl}|${short(s.commitRange.from)}…${short(s.commitRange.to)}>` : `\`${short(s.commitRange.from)}…${short(s.commitRange.to)}\``}${s.commitRange.fromVersion ? ` (since ${esc(s.commitRange.fromVersion)})` : ''}`
+    : `\`${short(s.sha)}\` (first PROD deploy)`;
+  const uat = s.uat ? `succeeded${s.uat.deployedAt ? ` ${when(s.uat.deployedAt)}` : ''}${s.uat.imageDigest ? `\n\`${s.uat.imageDigest.slice(0, 19)}…\`` : ''}` : 'unknown';
+  return {
+    type: 'section',
+    fields: [
+      { type: 'mrkdwn', text: `*Version*\n${esc(s.version)}` },
+      { type: 'mrkdwn', text: `*Commits*\n${range}` },
+      { type: 'mrkdwn', text: `*UAT*\n${uat}` },
+      { type: 'mrkdwn', text: `*Requested by*\n${esc(s.requestedBy)}` },
+    ],
+  };
+}
+
+/** The Block Kit message with one signed link per approver (approval, reminder or rollback). */
+export function prodLinksMessage(kind: ProdMessageKind, s: ApprovalSummary, links: Array<{ approver: string; url: string }>): SlackMessage {
+  const env = s.environment.toUpperCase();
+  const head =
+    kind === 'approval'
+      ? `:lock: PROD approval needed: ${s.version} → ${env}`
+      : kind === 'reminder'
+        ? `:alarm_clock: Reminder: ${s.version} → ${env} still needs approval`
+        : `:rotating_light: PROD deploy of ${s.version} FAILED — rollback available`;
+  const text =
+    kind === 'rollback'
+      ? `PROD deploy of ${s.version} failed${s.failedStep ? ` at ${s.failedStep}` : ''}: ${s.failure ?? 'unknown'}. PROD is ${s.prodState ?? 'in an unknown state'}. Roll back: one link per approver below.`
+      : `${kind === 'reminder' ? 'Reminder: ' : ''}${s.requestedBy} asks to deploy ${s.version} to ${env}: ${s.reason}. Links expire ${when(s.expiresAt)}.`;
+  const blocks: SlackBlock[] = [{ type: 'header', text: { type: 'plain_text', text: head.replace(/^:[a-z_]+: /, '').slice(0, 150) } }];
+  if (kind === 'rollback') {
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `${head}\n*Step* \`${esc(s.failedStep ?? '?')}\` · *PROD is* ${esc(s.prodState ?? 'unknown')}\n\`\`\`${esc(s.failure ?? '').slice(0, 2000)}\`\`\`\nThe rollback starts ${esc(s.previousVersion ?? 'the previous image')} again and restores backup \`${esc(s.backupId ?? '?')}\` (database + filestore taken just before this deploy).`,
+      },
+    });
+  } else {
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: `${head}\n*Reason:* ${esc(s.reason)}` } });
+  }
+  blocks.push(summaryFields(s));
+  const rule =
+    kind === 'rollback'
+      ? 'Any one approver may start the rollback. Opening a link only shows a confirmation page; nothing happens until you confirm on it.'
+      : `${s.required} approval${s.required > 1 ? 's' : ''} from distinct approvers needed${s.fourEyes ? `; ${esc(s.requestedBy)} cannot approve their own request` : ''}. Opening a link only shows the checklist; nothing is decided until you confirm on the page.`;
+  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${rule} Links are personal, single-use and expire ${when(s.expiresAt)}.` }] });
+  const label = kind === 'rollback' ? 'Review the ROLLBACK' : 'Review and approve or reject';
+  blocks.push({
+    type: 'section',
+    text: { type: 'mrkdwn', text: links.map((l) => `• *${esc(l.approver)}*: <${l.url}|${label}>`).join('\n') || '_no approver can decide (check APPROVERS)_' },
+  });
+  if (s.statusUrl) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${s.statusUrl}|deploy status>` }] });
+  return { text, blocks };
+}
+
+const ANNOUNCE: Record<AnnounceKind, string> = {
+  approved: ':white_check_mark: PROD deploy approved',
+  rejected: ':no_entry: PROD deploy rejected',
+  expired: ':hourglass: PROD approval expired (nothing deployed)',
+  refused: ':warning: A PROD decision was refused',
+  'rollback-expired': ':rotating_light: <!channel> PROD rollback decision expired — PROD needs attention',
+  'rollback-started': ':rewind: PROD rollback started',
+  'not-started': ':x: PROD deploy could not start',
+};
+
+export function prodAnnouncement(kind: AnnounceKind, s: { version: string; environment: string; requestedBy?: string; detail?: string }): SlackMessage {
+  const head = `${ANNOUNCE[kind]}: ${s.version} → ${s.environment.toUpperCase()}`;
+  const text = `${head.replace(/^:[a-z_]+: /, '').replace('<!channel> ', '')}${s.detail ? ` — ${s.detail}` : ''}`;
+  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `${head}${s.detail ? `\n${esc(s.detail).slice(0, 2500)}` : ''}` } }] };
+}
+
+// ------------------------------------------------------------------------------- activities --
+
+export interface ProdActivities {
+  deploy: DeployActivities;
+  prepare(i: { environment: string; version: string; sha: string; imageRef: string; instanceId: string }): Promise<Failable<ProdPrepareOut>>;
+  /** sign one token per link and post the Slack message (the tokens are never returned) */
+  requestLinks(i: { kind: ProdMessageKind; instanceId: string; links: LinkRequest[]; summary: ApprovalSummary }): Promise<Failable<{ posted: number }>>;
+  announce(i: { kind: AnnounceKind; version: string; environment: string; requestedBy?: string; detail?: string }): Promise<{ posted: boolean }>;
+  recordDecision(e: DecisionLogEntry): Promise<{ recorded: boolean }>;
+  promote(i: { uatImageRef: string; prodImageRef: string; expectDigest?: string }): Promise<Failable<{ digest: string; prodImageRef: string }>>;
+  backup(i: { environment: string; version: string; sha: string; instanceId: string; running?: ReleaseRef; prodImageRef: string; snapshot: boolean }): Promise<Failable<ProdBackupOut>>;
+  /** one health probe (no waiting): `odoo-ops health --wait 0` + status + key URLs */
+  probe(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<{ healthy: boolean; failures: string[] }>>;
+  retention(i: { settings: DeploySettings; running: string; previous?: string }): Promise<{ kept: string[]; deleted: string[] }>;
+  /** GitHub deployment status of a failed PROD deploy (Slack gets the rollback message instead) */
+  githubStatus(i: { githubDeploymentId?: number; state: 'failure' | 'error' | 'success'; description: string; logUrl?: string }): Promise<{ ok: boolean }>;
+}
+
+export function createProdActivities(p: ProdPorts): ProdActivities {
+  const deploy = createDeployActivities(p.deploy);
+  const o = p.options;
+
+  async function withShell<T>(fn: (sh: RemoteShell) => Promise<T>): Promise<T> {
+    const sh = await p.deploy.ssh.connect('prod');
+    try {
+      return await fn(sh);
+    } finally {
+      await sh.close().catch(() => undefined);
+    }
+  }
+
+  async function backupOnce(i: Parameters<ProdActivities['backup']>[0]): Promise<ProdBackupOut> {
+    const backups = p.deploy.backups;
+    const ops = p.deploy.opsCommand ?? 'odoo-ops';
+    const timeoutMs = p.deploy.commandTimeoutMs ?? 3600_000;
+    // what runs now: the image the VM records (odoo-ops current), and its digest from the ledger
+    const current = await withShell(async (sh) => {
+      const r = await sh.run(`${ops} --json current`, { timeoutMs: 60_000 });
+      if (r.code !== 0) throw new PipelineError('BACKUP.FAILED', `odoo-ops current failed (exit ${r.code}): ${r.stderrTail.trim().split('\n').slice(-2).join(' | ')}`);
+      return parseOpsJson(r.stdout ?? '') ?? {};
+    });
+    const runningImage = typeof current.image === 'string' && current.image ? current.image : i.running?.imageRef;
+    const runningDigest = i.running?.imageDigest;
+    const version = i.running?.version && /^[0-9A-Za-z.+_-]+$/.test(i.running.version) ? i.running.version : i.version;
+    const writer = backups.begin(i.environment, { version, gitSha: i.running?.sha, imageDigest: runningDigest, deployInstance: i.instanceId, reason: 'pre-deploy-prod', runningImage, nextVersion: i.version, nextImage: i.prodImageRef });
+    await withShell(async (sh) => {
+      for (const [verb, part] of [
+        ['backup-db', 'db.dump'],
+        ['backup-filestore', 'filestore.tar'],
+      ] as const) {
+        const s = sh.stream(`${ops} --json ${verb}`, { timeoutMs });
+        try {
+          await Promise.all([writer.part(part, s.stdout), s.done]);
+        } catch (err) {
+          s.stdout.destroy();
+          await s.done.catch(() => undefined);
+          if (errorCode(err) === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb} failed: ${messageOf(err)}`);
+          throw err;
+        }
+      }
+    });
+    // the running image reference is part of the backup: a rollback needs it even if the ledger is gone
+    const image = JSON.stringify({ environment: i.environment, runningImage, runningDigest, runningVersion: i.running?.version, runningSha: i.running?.sha, nextImage: i.prodImageRef, nextVersion: i.version }, null, 2);
+    await writer.part('image.json', Readable.from([Buffer.from(image)]));
+    let snapshots: string[] | undefined;
+    if (i.snapshot) {
+      if (!o.vmResourceId || !p.snapshot) throw new PipelineError('CONFIG.SNAPSHOT', 'PROD_DISK_SNAPSHOT is on but PROD_VM_RESOURCE_ID is not set');
+      const name = `odoo-prod-${i.version.replace(/[^A-Za-z0-9.-]/g, '-')}-${Date.now().toString(36)}`;
+      snapshots = await p.snapshot(o.vmResourceId, name);
+      if (!snapshots.length) throw new PipelineError('BACKUP.SNAPSHOT_EMPTY', `the PROD VM has no data disk to snapshot (${o.vmResourceId})`);
+    }
+    const manifest = await writer.finish({ snapshots });
+    const v = await backups.verify(manifest.id);
+    if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
+    const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
+    return { backupId: manifest.id, bytes, parts: manifest.parts, runningImage, runningDigest, snapshots };
+  }
+
+  return {
+    deploy,
+
+    prepare: (i) =>
+      guarded(p.log, 'prod prepare', async () => {
+        const settings = p.deploy.settings('prod');
+        const ledger = p.deploy.ledger;
+        const uatRecord = (await ledger.history('uat', 100)).find((r) => r.version === i.version && (!i.sha || r.sha === i.sha));
+        if (!uatRecord) throw new PipelineError('PROD.NOT_ON_UAT', `version ${i.version} (${short(i.sha)}) has not succeeded on UAT: deploy it there first`);
+        const approvers = [...new Set(o.approvers.map((a) => a.trim()).filter(Boolean))];
+        if (!approvers.length) throw new PipelineError('APPROVAL.NO_APPROVERS', 'APPROVERS is empty: no one may approve a PROD deploy');
+        if (!p.keys().length) throw new PipelineError('APPROVAL.NO_KEY', 'APPROVAL_SIGNING_KEY is not set: approval links cannot be signed');
+        if (!p.slack.enabled) throw new PipelineError('SLACK.NOT_CONFIGURED', 'neither SLACK_WEBHOOK_URL nor SLACK_BOT_TOKEN is set: the approval links cannot be delivered');
+        const cur = await ledger.current('prod');
+        const running: ReleaseRef | undefined = cur ? { version: cur.version, sha: cur.sha, imageRef: cur.imageRef, imageDigest: cur.imageDigest, coverage: cur.coverage } : undefined;
+        const base = o.publicBaseUrl.replace(/\/+$/, '');
+        return {
+          settings,
+          policy: {
+            approvers,
+            required: o.approvalsRequired,
+            timeoutMs: Math.round(o.approvalTimeoutHours * 3600_000),
+            reminderMs: Math.round(o.approvalReminderMinutes * 60_000),
+            fourEyes: o.fourEyes,
+          },
+          autoRollback: o.autoRollback,
+          healthStableSeconds: o.healthStableSeconds,
+          diskSnapshot: o.diskSnapshot,
+          running,
+          uat: { version: uatRecord.version, sha: uatRecord.sha, imageRef: uatRecord.imageRef, imageDigest: uatRecord.imageDigest, deployedAt: uatRecord.deployedAt, instanceId: typeof uatRecord.instanceId === 'string' ? uatRecord.instanceId : undefined, coverage: uatRecord.coverage },
+          prodImageRef: withTag(i.imageRef, `prod-v${i.version}`),
+          commitRange: {
+            from: running?.sha,
+            to: i.sha,
+            fromVersion: running?.version,
+            compareUrl: running?.sha && o.repositoryUrl ? `${o.repositoryUrl}/compare/${running.sha}...${i.sha}` : undefined,
+          },
+          statusUrl: `${base}/api/deployments/${encodeURIComponent(i.instanceId)}`,
+        };
+      }),
+
+    requestLinks: (i) =>
+      guarded(p.log, `prod ${i.kind} links`, async () => {
+        const key = p.keys()[0];
+        if (!key) throw new PipelineError('APPROVAL.NO_KEY', 'APPROVAL_SIGNING_KEY is not set: approval links cannot be signed');
+        const links = i.links.map((l) => ({
+          approver: l.approver,
+          url: approvalLink(o.publicBaseUrl, signApprovalToken({ instanceId: i.instanceId, approver: l.approver, action: l.action, nonce: l.nonce, exp: l.exp }, key)),
+        }));
+        // post() throws coded errors: Slack down is transient (retried), a refusal is not
+        await p.slack.post(prodLinksMessage(i.kind, i.summary, links));
+        p.log.info('prod links posted', { kind: i.kind, instanceId: i.instanceId, approvers: i.links.map((l) => l.approver), keyId: key.id });
+        return { posted: links.length };
+      }),
+
+    announce: async (i) => ({ posted: await p.slack.postQuietly(prodAnnouncement(i.kind, i)) }),
+
+    recordDecision: async (e) => {
+      try {
+        await ensureContainer(p.decisions)();
+        const name = `approvals/decisions/${e.instanceId}/${e.receivedAt.replace(/[:.]/g, '-')}-${e.nonce.replace(/[^A-Za-z0-9-]/g, '_').slice(0, 64)}-${e.verdict}.json`;
+        await writeJson(p.decisions, name, e, 'create');
+        p.log.info('approval decision', { instanceId: e.instanceId, approver: e.approver, action: e.action, verdict: e.verdict, why: e.why });
+        return { recorded: true };
+      } catch (err) {
+        if (isRetryable(err)) throw err;
+        p.log.error('could not record an approval decision', { error: messageOf(err) });
+        return { recorded: false };
+      }
+    },
+
+    promote: (i) =>
+      guarded(p.log, 'promote', async () => {
+        const reg = p.deploy.registry;
+        if (!reg) throw new PipelineError('CONFIG.REGISTRY_MISSING', 'REGISTRY_URL is not set: cannot promote the image');
+        const repo = repositoryOf(i.uatImageRef);
+        const from = tagOf(i.uatImageRef);
+        const to = tagOf(i.prodImageRef);
+        if (!from || !to || repositoryOf(i.prodImageRef) !== repo) throw new PipelineError('PROMOTE.BAD_REFERENCE', `cannot promote ${i.uatImageRef} to ${i.prodImageRef}`);
+        const src = await reg.resolve(repo, from);
+        if (!src) throw new PipelineError('REGISTRY.IMAGE_MISSING', `${repo}:${from} is not in the registry any more`);
+        if (i.expectDigest && src.digest !== i.expectDigest) throw new PipelineError('PROMOTE.DIGEST_CHANGED', `${repo}:${from} now points at ${src.digest}, not the ${i.expectDigest} that UAT ran: refusing to promote`);
+        // manifest copy: no rebuild, no pull/push of layers; the digest cannot change
+        const r = await reg.retag(repo, from, to);
+        if (r.digest !== src.digest) throw new PipelineError('PROMOTE.DIGEST_CHANGED', `retag produced ${r.digest}, expected ${src.digest}`);
+        p.log.info('promoted', { repo, from, to, digest: r.digest });
+        return { digest: r.digest, prodImageRef: i.prodImageRef };
+      }),
+
+    backup: (i) =>
+      guarded(p.log, 'prod backup', async () => {
+        await p.deploy.backups.ensureContainer();
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await backupOnce(i);
+          } catch (err) {
+            if (errorCode(err) !== 'BACKUP.EXISTS' || attempt >= 2) throw err;
+            await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+          }
+        }
+      }),
+
+    probe: async (i) => deploy.health({ settings: { ...i.settings, healthTimeoutSeconds: 0 }, imageRef: i.imageRef }),
+
+    retention: async (i) => {
+      const reg = p.deploy.registry;
+      if (!reg) return { kept: [], deleted: [] };
+      const protect = [tagOf(i.running), i.previous ? tagOf(i.previous) : undefined].filter((t): t is string => !!t);
+      const r = await keepLastN(reg, repositoryOf(i.running), 'prod-v', i.settings.keepCount, protect);
+      p.log.info('prod image retention', { kept: r.kept, deleted: r.deleted });
+      return r;
+    },
+
+    githubStatus: async (i) => {
+      if (!p.github || i.githubDeploymentId === undefined) return { ok: false };
+      try {
+        await p.github.status(i.githubDeploymentId, { state: i.state, description: i.description, logUrl: i.logUrl });
+        return { ok: true };
+      } catch (err) {
+        p.log.warn('github deployment status failed (ignored)', { error: messageOf(err) });
+        return { ok: false };
+      }
+    },
+  };
+}
+
+// ------------------------------------------------------------------------- production wiring --
+
+export function prodOptionsFromConfig(config: Config): ProdOptions {
+  const api = config.GITHUB_API_URL ?? 'https://api.github.com';
+  return {
+    approvers: config.APPROVERS ?? [],
+    approvalsRequired: config.APPROVALS_REQUIRED ?? 1,
+    approvalTimeoutHours: config.APPROVAL_TIMEOUT_HOURS ?? 24,
+    approvalReminderMinutes: config.APPROVAL_REMINDER_MINUTES ?? 60,
+    fourEyes: config.FOUR_EYES ?? true,
+    autoRollback: config.PROD_AUTO_ROLLBACK ?? false,
+    healthStableSeconds: config.PROD_HEALTH_STABLE_SECONDS ?? 30,
+    diskSnapshot: config.PROD_DISK_SNAPSHOT ?? false,
+    vmResourceId: config.PROD_VM_RESOURCE_ID,
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    repositoryUrl: config.GITHUB_REPOSITORY ? `${api === 'https://api.github.com' ? 'https://github.com' : api.replace(/\/api\/v3\/?$/, '')}/${config.GITHUB_REPOSITORY}` : undefined,
+  };
+}
+
+export function prodPortsFromConfig(config: Config, log: Logger = createLogger()): ProdPorts {
+  const base = deployPortsFromConfig(config, log);
+  const vmControl = config.PROD_VM_RESOURCE_ID ? createVmControl({ endpoint: config.ARM_ENDPOINT, log }) : undefined;
+  const gh = githubOptionsFromConfig(config);
+  const deploy: DeployPorts = {
+    ...base,
+    settings: (env) => deploySettingsFromConfig(config, env),
+    ssh: {
+      async connect(env) {
+        if (env !== 'prod') throw new PipelineError('DEPLOY.BAD_ENVIRONMENT', `deployProd targets prod only (got ${env})`);
+        if (!config.PROD_SSH_HOST || !config.PROD_SSH_HOST_KEY || !config.SSH_PRIVATE_KEY) throw new PipelineError('CONFIG.SSH_MISSING', 'PROD_SSH_HOST, PROD_SSH_HOST_KEY and SSH_PRIVATE_KEY must be set');
+        return SshClient.connect(
+          { host: config.PROD_SSH_HOST, port: config.PROD_SSH_PORT ?? 22, username: config.PROD_SSH_USER ?? 'odoo-ops', privateKey: config.SSH_PRIVATE_KEY, hostKeyFingerprint: config.PROD_SSH_HOST_KEY },
+          { connectTimeoutMs: (config.SSH_CONNECT_TIMEOUT_SECONDS ?? 20) * 1000, log },
+        );
+      },
+    },
+    vm: vmControl && config.PROD_VM_RESOURCE_ID ? { control: vmControl, resourceId: config.PROD_VM_RESOURCE_ID, autoStart: config.VM_AUTO_START ?? true } : undefined,
+  };
+  return {
+    deploy,
+    options: prodOptionsFromConfig(config),
+    keys: () => signingKeys(config),
+    slack: createSlack({ webhookUrl: config.SLACK_WEBHOOK_URL, botToken: config.SLACK_BOT_TOKEN, channel: config.SLACK_CHANNEL, apiUrl: config.SLACK_API_URL, log }),
+    github: gh && (gh.token || gh.app) ? createGitHubDeployments(gh) : undefined,
+    decisions: ledgerContainer(config),
+    snapshot: vmControl ? (id, name) => vmControl.snapshotDataDisks(id, name) : undefined,
+    log,
+  };
+}
+
+// ------------------------------------------------------------------------------ registration --
+
+let current: ProdActivities | undefined;
+
+/** Wire the activities to other ports (tests); production builds them from settings on first use. */
+export function setProdPorts(ports: ProdPorts | undefined): void {
+  current = ports ? createProdActivities(ports) : undefined;
+}
+function acts(): ProdActivities {
+  current ??= createProdActivities(prodPortsFromConfig(loadConfig(process.env)));
+  return current;
+}
+type In<K extends keyof ProdActivities> = ProdActivities[K] extends (i: infer I) => unknown ? I : never;
+type DIn<K extends keyof DeployActivities> = Parameters<DeployActivities[K]>[0];
+
+df.app.activity('prodPrepare', { handler: (i: In<'prepare'>) => acts().prepare(i) });
+df.app.activity('prodRequestLinks', { handler: (i: In<'requestLinks'>) => acts().requestLinks(i) });
+df.app.activity('prodAnnounce', { handler: (i: In<'announce'>) => acts().announce(i) });
+df.app.activity('prodRecordDecision', { handler: (i: In<'recordDecision'>) => acts().recordDecision(i) });
+df.app.activity('prodPromote', { handler: (i: In<'promote'>) => acts().promote(i) });
+df.app.activity('prodBackup', { handler: (i: In<'backup'>) => acts().backup(i) });
+df.app.activity('prodProbe', { handler: (i: In<'probe'>) => acts().probe(i) });
+df.app.activity('prodRetention', { handler: (i: In<'retention'>) => acts().retention(i) });
+df.app.activity('prodGithubStatus', { handler: (i: In<'githubStatus'>) => acts().githubStatus(i) });
+// the UAT deploy's VM steps, wired to the PROD VM
+df.app.activity('prodPreflight', { handler: (i: DIn<'preflight'>) => acts().deploy.preflight(i) });
+df.app.activity('prodModules', { handler: (i: DIn<'modules'>) => acts().deploy.modules(i) });
+df.app.activity('prodPull', { handler: (i: DIn<'pull'>) => acts().deploy.pull(i) });
+df.app.activity('prodStop', { handler: (i: DIn<'stop'>) => acts().deploy.stop(i) });
+df.app.activity('prodMigrate', { handler: (i: DIn<'migrate'>) => acts().deploy.migrate(i) });
+df.app.activity('prodStart', { handler: (i: DIn<'start'>) => acts().deploy.start(i) });
+df.app.activity('prodHealth', { handler: (i: DIn<'health'>) => acts().deploy.health(i) });
+df.app.activity('prodRecord', { handler: (i: DIn<'record'>) => acts().deploy.record(i) });
+df.app.activity('prodCompensate', { handler: (i: DIn<'compensate'>) => acts().deploy.compensate(i) });
+df.app.activity('prodSaveLogs', { handler: (i: DIn<'saveLogs'>) => acts().deploy.saveLogs(i) });
+df.app.activity('prodNotify', { handler: (e: NotifyEvent) => acts().deploy.notify(e) });

@@ -1,0 +1,404 @@
+/**
+ * deployProd's logic through the REAL embedded host (durable engine driving the real durable-functions
+ * orchestrator) on the durable TEST CLOCK (a 24-hour approval wait runs in milliseconds), real Azurite
+ * (backups, ledger, decision records), a real HTTP Slack stand-in behind the product's Slack adapter,
+ * signing keys generated here, an in-memory VM (odoo-ops answers) and an in-memory registry.
+ * Decisions are raised as `approval-decision` events directly (the HTTP door is tested by the approvals
+ * tests and the sandbox e2e).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import { TestClock } from '../../local/durable/clock';
+import type { DeployPorts, NotifyEvent } from '../../functions/activities/deploy';
+import { setProdPorts, type ProdOptions } from '../../functions/activities/prod';
+import '../../functions/orchestrators/deployProd';
+import { judgeDecision, type ApprovalDecision, type ProdCustomStatus, type ProdDeployResult } from '../../functions/orchestrators/deployProd';
+import { BackupStore } from '../../shared/adapters/backup-store';
+import { createLedger, type Ledger } from '../../shared/adapters/ledger';
+import { createSlack } from '../../shared/adapters/slack';
+import type { RegistryClient } from '../../shared/adapters/registry';
+import { signingKeys, verifyApprovalToken, type SigningKey } from '../../shared/domain/approval-token';
+import type { DeploySettings } from '../../shared/domain/deploy-plan';
+import { createLogger } from '../../shared/log';
+import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
+import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+
+const HOUR = 3600_000;
+const SHA_OLD = 'a'.repeat(40);
+const SHA_NEW = 'b'.repeat(40);
+const UAT = (v: string) => `reg.local/odoo-mta:uat-v${v}`;
+const PROD = (v: string) => `reg.local/odoo-mta:prod-v${v}`;
+const digestOf = (s: string) => `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
+
+function memoryRegistry(tags: Record<string, string>): RegistryClient & { tags: Map<string, string> } {
+  const map = new Map(Object.entries(tags));
+  return {
+    kind: 'memory',
+    tags: map,
+    async listTags() {
+      return [...map.keys()];
+    },
+    async resolve(_repo, tag) {
+      const d = map.get(tag);
+      return d ? { digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json' } : undefined;
+    },
+    async retag(_repo, from, to) {
+      const d = map.get(from);
+      if (!d) throw new Error(`[REGISTRY.NOT_FOUND] ${from}`);
+      map.set(to, d);
+      return { digest: d };
+    },
+    async deleteTag(_repo, tag) {
+      map.delete(tag);
+    },
+  };
+}
+
+/** The approval links of a Slack post: [{ approver, token }]. */
+function linksOf(body: Record<string, unknown>): Array<{ approver: string; token: string; url: string }> {
+  const out: Array<{ approver: string; token: string; url: string }> = [];
+  const re = /\*([^*]+)\*: <(http[^|>]+\/api\/approvals\/([A-Za-z0-9_.-]+))\|/g;
+  for (const m of JSON.stringify(body.blocks ?? []).replace(/\\n/g, '\n').matchAll(re)) out.push({ approver: m[1], url: m[2], token: m[3] });
+  return out;
+}
+
+describe('deployProd orchestration (embedded host, test clock, Azurite, fake Slack, in-memory VM)', () => {
+  let dir: string;
+  let host: LocalHost;
+  let clock: TestClock;
+  let conn: string;
+  let slack: FakeSlack;
+  let n = 0;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'deploy-prod-orch-'));
+    clock = new TestClock(Date.UTC(2026, 5, 1, 8, 0, 0));
+    host = await startLocalHost({ dataDir: dir, port: 0, clock, env: { LOG_LEVEL: 'error' } });
+    conn = host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!;
+    slack = await startFakeSlack();
+  }, 60000);
+  afterAll(async () => {
+    setProdPorts(undefined);
+    await host?.stop();
+    await slack?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  interface Rig {
+    id: string;
+    vm: FakeVm;
+    registry: ReturnType<typeof memoryRegistry>;
+    ledger: Ledger;
+    backups: BackupStore;
+    notices: NotifyEvent[];
+    keys: SigningKey[];
+    posts(): Array<Record<string, unknown>>;
+    status(): ProdCustomStatus;
+    decide(d: Partial<ApprovalDecision>): Promise<void>;
+    /** the nonce of an approver's pending link */
+    nonce(approver: string, action?: 'approval' | 'rollback'): string;
+    settle(): Promise<void>;
+    finish(): Promise<{ result: ProdDeployResult; runtime: string }>;
+    decisionBlobs(): Promise<string[]>;
+  }
+
+  async function rig(o: { options?: Partial<ProdOptions>; vm?: Parameters<typeof createFakeVm>; requestedBy?: string; uatOnLedger?: boolean } = {}): Promise<Rig> {
+    const k = ++n;
+    const vm = createFakeVm(...(o.vm ?? [{ image: PROD('1.0.0') }]));
+    const registry = memoryRegistry({ 'uat-v1.0.0': digestOf('one'), 'prod-v1.0.0': digestOf('one'), 'uat-v1.1.0': digestOf('eleven') });
+    const svc = BlobServiceClient.fromConnectionString(conn);
+    const ledgerContainer = svc.getContainerClient(`prodledger${k}`);
+    await ledgerContainer.createIfNotExists();
+    const ledger = createLedger(ledgerContainer);
+    await ledger.record('prod', { version: '1.0.0', sha: SHA_OLD, imageRef: PROD('1.0.0'), imageDigest: digestOf('one'), deployedAt: new Date().toISOString() });
+    if (o.uatOnLedger !== false) await ledger.record('uat', { version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), imageDigest: digestOf('eleven'), coverage: 91, deployedAt: new Date().toISOString(), instanceId: 'deploy-uat-1.1.0-bbbbbbbbbbbb' });
+    const backups = new BackupStore({ connectionString: conn, container: `prodbackups${k}` });
+    const notices: NotifyEvent[] = [];
+    const keys = signingKeys({ APPROVAL_SIGNING_KEY: randomBytes(32).toString('base64url') });
+    const settings: DeploySettings = { environment: 'prod', url: 'http://prod.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 2 };
+    const log = createLogger({ level: 'error', sink: () => undefined });
+    const deploy: DeployPorts = {
+      settings: () => settings,
+      ssh: { connect: () => vm.connect() },
+      backups,
+      registry,
+      ledger,
+      notify: {
+        async notify(e) {
+          notices.push(e as NotifyEvent);
+          return { githubDeploymentId: 7 };
+        },
+      },
+      changedFiles: async () => ['addons/sale_custom/models/sale.py'],
+      log,
+    };
+    const options: ProdOptions = {
+      approvers: ['alice', 'bob', 'carol'],
+      approvalsRequired: 1,
+      approvalTimeoutHours: 24,
+      approvalReminderMinutes: 60,
+      fourEyes: true,
+      autoRollback: false,
+      healthStableSeconds: 0,
+      diskSnapshot: false,
+      publicBaseUrl: 'https://pipeline.example.test',
+      repositoryUrl: 'https://github.com/acme/odoo-mta',
+      ...o.options,
+    };
+    const firstPost = slack.posts.length;
+    setProdPorts({ deploy, options, keys: () => keys, slack: createSlack({ webhookUrl: slack.webhookUrl, log }), decisions: ledgerContainer, log });
+    const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-t${k}`;
+    await host.engine.startNew('deployProd', { instanceId: id, input: { environment: 'prod', version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), requestedBy: o.requestedBy ?? 'alice', reason: 'monthly release' } });
+    const r: Rig = {
+      id,
+      vm,
+      registry,
+      ledger,
+      backups,
+      notices,
+      keys,
+      posts: () => slack.posts.slice(firstPost).map((p) => p.body),
+      status: () => host.engine.getStatus(id)!.customStatus as ProdCustomStatus,
+      async settle() {
+        await clock.advance(0);
+        await host.engine.idle();
+      },
+      async decide(d) {
+        await host.engine.raiseEvent(id, 'approval-decision', { comment: 'ok', ip: '127.0.0.1', userAgent: 'jest', decidedAt: new Date(clock.now()).toISOString(), ...d });
+        await r.settle();
+      },
+      nonce(approver, action = 'approval') {
+        const p = r.status().pendingApprovals.find((x) => x.approver === approver && x.action === action);
+        if (!p) throw new Error(`no pending ${action} link for ${approver}: ${JSON.stringify(r.status().pendingApprovals)}`);
+        return p.nonce;
+      },
+      async finish() {
+        const st = await host.engine.waitForCompletion(id, 30000);
+        return { result: st.output as ProdDeployResult, runtime: st.runtimeStatus };
+      },
+      async decisionBlobs() {
+        const names: string[] = [];
+        for await (const b of ledgerContainer.listBlobsFlat({ prefix: `approvals/decisions/${id}/` })) names.push(b.name);
+        return names;
+      },
+    };
+    await r.settle();
+    return r;
+  }
+
+  it('approve: signed links per approver (not the requester), promotion keeps the digest, backup, PROD runs prod-v1.1.0', async () => {
+    const r = await rig();
+    const st = r.status();
+    expect(st).toMatchObject({ kind: 'deployProd', step: 'awaiting-approval', environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'monthly release', approvals: { required: 1, received: [] } });
+    expect(st.commitRange).toMatchObject({ from: SHA_OLD, to: SHA_NEW, compareUrl: `https://github.com/acme/odoo-mta/compare/${SHA_OLD}...${SHA_NEW}` });
+    expect(st.pendingApprovals.map((p) => p.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: no link for alice
+    expect(new Date(st.expiresAt!).getTime()).toBe(new Date(st.startedAt).getTime() + 24 * HOUR);
+    // the Slack message: Block Kit, unfurling off, one link per approver whose token verifies and binds the pending nonce
+    const [msg] = r.posts();
+    expect(JSON.stringify(msg)).toContain('1.1.0');
+    expect(JSON.stringify(msg)).toContain('monthly release');
+    const links = linksOf(msg);
+    expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
+    for (const l of links) {
+      expect(l.url.startsWith('https://pipeline.example.test/api/approvals/')).toBe(true);
+      const v = verifyApprovalToken(l.token, r.keys, clock.now());
+      expect(v.ok && v.claims).toEqual({ instanceId: r.id, approver: l.approver, action: 'approval', nonce: r.nonce(l.approver), exp: new Date(st.expiresAt!).getTime() });
+    }
+    const webhook = slack.posts[slack.posts.length - 1];
+    expect(webhook.body).toMatchObject({ unfurl_links: false, unfurl_media: false });
+    // the signing key is nowhere in the orchestration's history
+    const history = JSON.stringify(host.engine.getStatus(r.id, { showHistory: true }));
+    expect(history).not.toContain(r.keys[0].secret);
+    expect(history).not.toContain(links[0].token);
+    expect(r.vm.calls).toEqual([]); // nothing touched before the approval
+
+    await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
+    const { result, runtime } = await r.finish();
+    expect(runtime).toBe('Completed');
+    expect(result).toMatchObject({ outcome: 'Succeeded', prodState: 'running-new', imageRef: PROD('1.1.0'), imageDigest: digestOf('eleven'), approvals: [{ approver: 'bob' }] });
+    expect(r.registry.tags.get('prod-v1.1.0')).toBe(r.registry.tags.get('uat-v1.1.0'));
+    expect(r.vm.state.image).toBe(PROD('1.1.0'));
+    const verbs = r.vm.calls.map((c) => c.split(' ')[0]);
+    expect(verbs.indexOf('backup-db')).toBeLessThan(verbs.indexOf('stop'));
+    expect(verbs.indexOf('pull')).toBeLessThan(verbs.indexOf('stop'));
+    expect(r.vm.calls).toContain(`migrate ${PROD('1.1.0')} sale_custom`);
+    const v = await r.backups.verify(result.backupId!);
+    expect(v.ok).toBe(true);
+    expect(Object.keys(v.manifest!.parts).sort()).toEqual(['db.dump', 'filestore.tar', 'image.json']);
+    expect(v.manifest).toMatchObject({ runningImage: PROD('1.0.0'), version: '1.0.0', reason: 'pre-deploy-prod' });
+    expect(await r.ledger.current('prod')).toMatchObject({ version: '1.1.0', sha: SHA_NEW, imageRef: PROD('1.1.0'), imageDigest: digestOf('eleven'), previousVersion: '1.0.0' });
+    expect(r.notices.map((x) => x.kind)).toEqual(['started', 'succeeded']);
+    expect(result.decisions).toEqual([expect.objectContaining({ approver: 'bob', action: 'approve', verdict: 'accepted', comment: 'ok', ip: '127.0.0.1', userAgent: 'jest' })]);
+    expect(await r.decisionBlobs()).toHaveLength(1);
+    expect(r.status()).toMatchObject({ step: 'done', outcome: 'Succeeded', pendingApprovals: [] });
+  }, 60000);
+
+  it('reject: ends Rejected, nothing deployed, the Slack channel is told', async () => {
+    const r = await rig();
+    await r.decide({ nonce: r.nonce('carol'), approver: 'carol', action: 'reject', comment: 'not during the sale' });
+    const { result } = await r.finish();
+    expect(result).toMatchObject({ outcome: 'Rejected', prodState: 'unchanged', failure: 'rejected by carol' });
+    expect(r.vm.calls).toEqual([]);
+    expect(r.registry.tags.has('prod-v1.1.0')).toBe(false);
+    expect(JSON.stringify(r.posts())).toContain('not during the sale');
+  }, 60000);
+
+  it('timeout: a reminder an hour before, then Expired after 24 h with nothing deployed', async () => {
+    const r = await rig();
+    await clock.advance(22 * HOUR);
+    await r.settle();
+    expect(r.posts()).toHaveLength(1);
+    await clock.advance(1 * HOUR + 1000);
+    await r.settle();
+    expect(r.posts()).toHaveLength(2);
+    expect(r.posts()[1].text).toMatch(/^Reminder/);
+    expect(linksOf(r.posts()[1]).map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
+    expect(r.status().step).toBe('awaiting-approval');
+    await clock.advance(1 * HOUR);
+    const { result, runtime } = await r.finish();
+    expect(runtime).toBe('Completed'); // the losing timers were cancelled / fired: nothing keeps it running
+    expect(result).toMatchObject({ outcome: 'Expired', prodState: 'unchanged' });
+    expect(r.vm.calls).toEqual([]);
+    // a decision after the end is not accepted by anyone
+    expect(await host.engine.raiseEvent(r.id, 'approval-decision', { nonce: 'x', approver: 'bob', action: 'approve' })).not.toBe('accepted');
+  }, 60000);
+
+  it('two approvals needed: the same approver twice counts once; a second distinct approver releases it', async () => {
+    const r = await rig({ options: { approvalsRequired: 2 } });
+    const bob = r.nonce('bob');
+    await r.decide({ nonce: bob, approver: 'bob', action: 'approve' });
+    expect(r.status()).toMatchObject({ step: 'awaiting-approval', approvals: { required: 2, received: [{ approver: 'bob' }] } });
+    expect(r.status().pendingApprovals.map((p) => p.approver)).toEqual(['carol']);
+    await r.decide({ nonce: bob, approver: 'bob', action: 'approve' }); // replay of a used link
+    expect(r.status().approvals.received).toHaveLength(1);
+    expect(r.vm.calls).toEqual([]);
+    await r.decide({ nonce: r.nonce('carol'), approver: 'carol', action: 'approve' });
+    const { result } = await r.finish();
+    expect(result.outcome).toBe('Succeeded');
+    expect(result.approvals.map((a) => a.approver)).toEqual(['bob', 'carol']);
+    expect(result.decisions.map((d) => [d.approver, d.verdict, d.why])).toEqual([
+      ['bob', 'accepted', undefined],
+      ['bob', 'refused', 'not-pending'],
+      ['carol', 'accepted', undefined],
+    ]);
+    expect(await r.decisionBlobs()).toHaveLength(3);
+  }, 60000);
+
+  it('four-eyes: the requester cannot approve their own request (with any link); with FOUR_EYES off they can', async () => {
+    const r = await rig();
+    await r.decide({ nonce: r.nonce('bob'), approver: 'alice', action: 'approve' });
+    expect(r.status().step).toBe('awaiting-approval');
+    expect(r.vm.calls).toEqual([]);
+    await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'reject' });
+    const { result } = await r.finish();
+    expect(result.decisions[0]).toMatchObject({ approver: 'alice', verdict: 'refused', why: 'four-eyes' });
+    expect(result.outcome).toBe('Rejected');
+
+    const solo = await rig({ options: { fourEyes: false, approvers: ['alice'] } });
+    expect(solo.status().pendingApprovals.map((p) => p.approver)).toEqual(['alice']);
+    await solo.decide({ nonce: solo.nonce('alice'), approver: 'alice', action: 'approve' });
+    expect((await solo.finish()).result.outcome).toBe('Succeeded');
+  }, 60000);
+
+  it('refused without effect: a non-allowlisted approver, a nonce that is not pending, a link used by someone else, a rollback on an approval link', async () => {
+    const r = await rig();
+    await r.decide({ nonce: r.nonce('bob'), approver: 'mallory', action: 'approve' });
+    await r.decide({ nonce: 'f3c1d6a0-0000-4000-8000-000000000000', approver: 'bob', action: 'approve' });
+    await r.decide({ nonce: r.nonce('bob'), approver: 'carol', action: 'approve' });
+    await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'rollback' });
+    await r.decide({ approver: 'bob' } as Partial<ApprovalDecision>);
+    expect(r.status()).toMatchObject({ step: 'awaiting-approval', approvals: { received: [] } });
+    expect(r.status().pendingApprovals).toHaveLength(2);
+    expect(r.vm.calls).toEqual([]);
+    await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'reject' });
+    const { result } = await r.finish();
+    expect(result.decisions.map((d) => d.why)).toEqual(['not-allowlisted', 'not-pending', 'approver-mismatch', 'wrong-action', 'malformed', undefined]);
+  }, 60000);
+
+  it('a long approval window loops timers of at most 6 days and still takes a decision on day 10', async () => {
+    const r = await rig({ options: { approvalTimeoutHours: 720, approvalReminderMinutes: 0 } });
+    const created = () =>
+      ((host.engine.getStatus(r.id, { showHistory: true })!.history ?? []) as Array<{ EventType?: string; FireAt?: string; fireAt?: string; Timestamp?: string; timestamp?: string }>)
+        .filter((e) => e.EventType === 'TimerCreated')
+        .map((e) => new Date(e.FireAt ?? e.fireAt ?? '').getTime() - new Date(e.Timestamp ?? e.timestamp ?? '').getTime());
+    expect(clock.pendingTimers()).toBe(1);
+    await clock.advance(10 * 24 * HOUR);
+    await r.settle();
+    expect(r.status().step).toBe('awaiting-approval');
+    const legs = created();
+    expect(legs.length).toBeGreaterThanOrEqual(2);
+    for (const ms of legs) expect(ms).toBeLessThanOrEqual(6 * 24 * HOUR);
+    await r.decide({ nonce: r.nonce('carol'), approver: 'carol', action: 'approve' });
+    const { result, runtime } = await r.finish();
+    expect(runtime).toBe('Completed');
+    expect(result.outcome).toBe('Succeeded');
+    expect(clock.pendingTimers()).toBe(0);
+  }, 60000);
+
+  it('a failing migration leaves PROD stopped and posts rollback links; deciding one restores the backup and the previous image', async () => {
+    const r = await rig({ vm: [{ image: PROD('1.0.0') }, { failMigration: true }] });
+    const dbBefore = r.vm.state.db;
+    await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
+    expect(r.status()).toMatchObject({ step: 'awaiting-rollback-decision', prodState: 'stopped' });
+    expect(r.vm.state.webRunning).toBe(false);
+    const rb = r.posts().find((p) => String(p.text).includes('failed'))!;
+    expect(JSON.stringify(rb)).toContain('MIGRATION_FAILED');
+    const links = linksOf(rb);
+    expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'bob', 'carol']); // any approver may roll back
+    const claims = verifyApprovalToken(links[0].token, r.keys, clock.now());
+    expect(claims.ok && claims.claims.action).toBe('rollback');
+    // an approval decision is not a rollback
+    await r.decide({ nonce: r.nonce('carol', 'rollback'), approver: 'carol', action: 'approve' });
+    expect(r.status().step).toBe('awaiting-rollback-decision');
+    await r.decide({ nonce: r.nonce('carol', 'rollback'), approver: 'carol', action: 'rollback' });
+    const { result } = await r.finish();
+    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_FAILED', prodState: 'rolled-back', rollback: { by: 'carol', auto: false, ok: true } });
+    expect(r.vm.state.db).toBe(dbBefore);
+    expect(r.vm.state.image).toBe(PROD('1.0.0'));
+    expect(r.vm.state.webRunning).toBe(true);
+    expect(result.logs).toEqual(expect.arrayContaining([`${result.backupId}/logs/migration.log`]));
+    expect((await r.ledger.current('prod'))?.version).toBe('1.0.0');
+    expect(r.notices.map((x) => x.kind)).toEqual(['started', 'rolled-back']);
+  }, 60000);
+
+  it('PROD_AUTO_ROLLBACK: an unhealthy release is rolled back at once, no rollback link', async () => {
+    const r = await rig({ options: { autoRollback: true }, vm: [{ image: PROD('1.0.0') }, { unhealthyImage: PROD('1.1.0') }] });
+    await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
+    const { result } = await r.finish();
+    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'health', prodState: 'rolled-back', rollback: { by: 'PROD_AUTO_ROLLBACK', auto: true, ok: true } });
+    expect(r.vm.state.image).toBe(PROD('1.0.0'));
+    expect(r.posts().some((p) => linksOf(p).length > 0 && String(p.text).includes('failed'))).toBe(false);
+  }, 60000);
+
+  it('no rollback decision before the links expire: NeedsAttention, PROD left as it is, loud alert', async () => {
+    const r = await rig({ vm: [{ image: PROD('1.0.0') }, { failMigration: true }], options: { approvalTimeoutHours: 2 } });
+    await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
+    await clock.advance(2 * HOUR + 1000);
+    const { result } = await r.finish();
+    expect(result).toMatchObject({ outcome: 'NeedsAttention', prodState: 'stopped', failedStep: 'migrate' });
+    expect(r.vm.state.webRunning).toBe(false);
+    expect(JSON.stringify(r.posts()[r.posts().length - 1])).toContain('rollback decision expired');
+  }, 60000);
+
+  it('refuses to start when the version never succeeded on UAT (clear reason, nothing posted for approval)', async () => {
+    const r = await rig({ uatOnLedger: false });
+    const { result } = await r.finish();
+    expect(result).toMatchObject({ outcome: 'Failed', code: 'PROD.NOT_ON_UAT', failedStep: 'prepare' });
+    expect(r.posts().some((p) => linksOf(p).length > 0)).toBe(false);
+    expect(JSON.stringify(r.posts())).toContain('has not succeeded on UAT');
+  }, 60000);
+
+  it('judgeDecision: the order of checks', () => {
+    const pending = [{ approver: 'bob', nonce: 'n1', action: 'approval' as const, expiresAt: '' }];
+    const policy = { approvers: ['alice', 'bob'], fourEyes: true, requestedBy: 'alice' };
+    expect(judgeDecision(null, pending, policy)).toMatchObject({ ok: false, why: 'malformed' });
+    expect(judgeDecision({ nonce: 'n1', approver: 'bob', action: 'approve' }, pending, policy)).toMatchObject({ ok: true });
+    expect(judgeDecision({ nonce: 'n1', approver: 'alice', action: 'approve' }, pending, policy)).toMatchObject({ ok: false, why: 'four-eyes' });
+    expect(judgeDecision({ nonce: 'n1', approver: 'alice', action: 'reject' }, pending, policy)).toMatchObject({ ok: false, why: 'approver-mismatch' });
+    expect(judgeDecision({ nonce: 'n1', approver: 'bob', action: 'launch' }, pending, policy)).toMatchObject({ ok: false, why: 'malformed' });
+  });
+});
