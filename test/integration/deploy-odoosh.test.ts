@@ -58,7 +58,7 @@ beforeAll(async () => {
       GITHUB_API_URL: github.url,
       GITHUB_WEBHOOK_SECRET: 'odoosh-test-webhook-secret',
       ODOOSH_REPOSITORY: REPO,
-      ODOOSH_BRANCHES: 'staging:staging,production:production',
+      ODOOSH_BRANCHES: 'staging:staging,production:production,preview:dev',
       ODOOSH_WAIT_MINUTES: '60',
       DEPLOY_QUEUE_NAME: 'deploy-requests',
       LOG_LEVEL: 'error',
@@ -205,6 +205,24 @@ describe('Odoo.sh target', () => {
     expect(out).toMatchObject({ outcome: 'TimedOut', code: 'ODOOSH.TIMEOUT' });
     expect(out.reason).toContain('after 60 min');
     expect(out.waitedMs).toBeGreaterThanOrEqual(60 * 60_000);
+  });
+
+  it('creates a missing dev-stage branch at the release commit; never a missing production branch', async () => {
+    const r = await post({ target: 'odoosh', branch: 'preview', version: '1.1.0', sha: C3 });
+    expect(r.status).toBe(202);
+    await until('the branch to be created', () => github.refs.get('preview') === C3);
+    expect(github.refUpdates.at(-1)).toEqual({ branch: 'preview', to: C3, force: false });
+    setBuild(C3, 'dev', 'success');
+    expect(await outcomeOf(String(r.body.id), 30_000)).toMatchObject({ outcome: 'Succeeded', branch: 'preview', stage: 'dev' });
+
+    github.refs.delete('production');
+    try {
+      const p = await post({ target: 'odoosh', branch: 'production', version: '1.1.0', sha: C3 });
+      expect(await outcomeOf(String(p.body.id))).toMatchObject({ outcome: 'Refused', code: 'ODOOSH.NO_BRANCH' });
+      expect(github.refs.has('production')).toBe(false);
+    } finally {
+      github.refs.set('production', C1);
+    }
   });
 
   it('GitHub unreachable: retried, then Failed with a coded reason and no token in it', async () => {
