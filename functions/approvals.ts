@@ -301,7 +301,7 @@ textarea,input[type=text]{width:100%;font:inherit;padding:.6rem;border:1px solid
 input[type=text]{font-size:1.1rem;letter-spacing:.08em;text-transform:none}
 .buttons{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1rem}button{flex:1 1 10rem;font:inherit;font-weight:600;padding:.85rem 1rem;border-radius:10px;border:0;color:#fff;cursor:pointer;min-height:3rem}
 button.approve{background:var(--ok)}button.reject{background:var(--no)}button.rollback{background:var(--warn)}button[disabled]{opacity:.45;cursor:not-allowed}
-.errors{border-color:var(--no)}fieldset.card{border:1px solid var(--bd)}legend{padding:0 .25rem}.spaced{margin-top:1rem}.errors li{color:var(--no)}.muted{color:var(--mut);font-size:.9rem}.status{font-size:2.2rem;font-weight:700;color:var(--mut)}
+.errors{border-color:var(--no)}fieldset.card{border:1px solid var(--bd)}legend{float:left;width:100%;padding:0}label.check{clear:both}.spaced{margin-top:1rem}.errors li{color:var(--no)}.muted{color:var(--mut);font-size:.9rem}.status{font-size:2.2rem;font-weight:700;color:var(--mut)}
 `;
 
 interface PageOpts {
@@ -383,7 +383,7 @@ function renderObject(o: Record<string, unknown>): string {
     }
     const t = asText(val);
     if (t === undefined) continue;
-    if (/url$/i.test(k) && /^https:\/\//.test(t)) parts.push(`<a href="${esc(t)}" rel="noreferrer noopener" target="_blank">${esc(k)}</a>`);
+    if (/url$/i.test(k) && /^https:\/\//.test(t)) parts.push(`<a href="${esc(t)}" rel="noreferrer noopener" target="_blank">${esc(k.replace(/_?url$/i, '') || 'link')}</a>`);
     else parts.push(`${esc(k)}: ${esc(t)}`);
   }
   return parts.join('<br>');

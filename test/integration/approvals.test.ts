@@ -8,70 +8,12 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import * as df from 'durable-functions';
-import type { OrchestrationContext } from 'durable-functions';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import { approvalLink, signApprovalToken, signingKeys, type ApprovalAction, type SigningKey } from '../../shared/domain/approval-token';
-import type { ApprovalDecision, PendingApproval, WaitingStatus } from '../../functions/approvals';
+import { approvalLink, signApprovalToken, signingKeys, type SigningKey } from '../../shared/domain/approval-token';
+import type { WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
-
-interface ProbeInput {
-  approvers: string[];
-  required: number;
-  action: ApprovalAction;
-  requestedBy: string;
-  version: string;
-}
-interface ProbeOutput {
-  outcome: string;
-  decisions: Array<ApprovalDecision & { accepted: boolean; why?: string }>;
-}
-
-df.app.orchestration('approvalsProbe', function* (context: OrchestrationContext) {
-  const input = context.df.getInput() as ProbeInput;
-  const expiresAt = new Date(context.df.currentUtcDateTime.getTime() + 3600_000).toISOString();
-  const pending: PendingApproval[] = input.approvers.map((approver, i) => ({ approver, nonce: context.df.newGuid(`${context.df.instanceId}/${i}`), action: input.action, expiresAt }));
-  const received: Array<{ approver: string; at: string }> = [];
-  const decisions: ProbeOutput['decisions'] = [];
-  const publish = (step: string) => {
-    const status: WaitingStatus = {
-      kind: 'deployProd',
-      step,
-      environment: 'prod',
-      version: input.version,
-      requestedBy: input.requestedBy,
-      reason: 'monthly release <b>bold</b>',
-      commitRange: { from: '1.3.0', to: input.version, count: 2, compareUrl: 'https://github.com/example/odoo-mta/compare/v1.3.0...v1.4.0' },
-      uatResult: { outcome: 'Succeeded', deployedAt: '2026-11-27T10:00:00Z' },
-      approvals: { required: input.required, received },
-      pendingApprovals: pending,
-    };
-    context.df.setCustomStatus(status);
-  };
-  while (received.length < input.required) {
-    publish(input.action === 'rollback' ? 'awaiting-rollback-decision' : 'awaiting-approval');
-    const ev = (yield context.df.waitForExternalEvent('approval-decision')) as ApprovalDecision;
-    const i = pending.findIndex((p) => p.nonce === ev.nonce);
-    if (i < 0) {
-      decisions.push({ ...ev, accepted: false, why: 'not pending' });
-      continue;
-    }
-    pending.splice(i, 1);
-    decisions.push({ ...ev, accepted: true });
-    if (ev.action === 'reject') {
-      publish('rejected');
-      return { outcome: 'Rejected', decisions };
-    }
-    if (ev.action === 'rollback') {
-      publish('rolling-back');
-      return { outcome: 'RollbackRequested', decisions };
-    }
-    received.push({ approver: ev.approver, at: ev.decidedAt });
-  }
-  publish('approved');
-  return { outcome: 'Approved', decisions };
-});
+import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
 
 const keyA = randomBytes(36).toString('base64url');
 const keyB = randomBytes(36).toString('base64url');
@@ -111,7 +53,7 @@ describe('approval links (embedded host)', () => {
   async function request(o: Partial<ProbeInput> = {}) {
     const input: ProbeInput = { approvers: ['alice', 'bob'], required: 1, action: 'approval', requestedBy: 'carol', version: '1.4.0', ...o };
     const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, '0')}`;
-    await host.engine.startNew('approvalsProbe', { instanceId: id, input });
+    await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
     const pending = await waitFor('pending approvals', () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals);
     const exp = Date.now() + 3600_000;
     const tokens = pending.map((p) => signApprovalToken({ instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp }, keys()[0]));
@@ -282,12 +224,13 @@ describe('approval links (embedded host)', () => {
   it('cross-origin POSTs are refused (Origin, Referer, Sec-Fetch-Site)', async () => {
     const r = await request();
     const { fields } = await openPage(r.links[0]);
-    for (const h of [
+    const variants: Array<Record<string, string>> = [
       { origin: 'https://evil.example' },
       { origin: 'null', 'sec-fetch-site': 'cross-site' },
       { origin: 'null', 'sec-fetch-site': 'same-site' },
       { origin: 'null', 'sec-fetch-site': '', referer: 'https://evil.example/page' },
-    ]) {
+    ];
+    for (const h of variants) {
       const res = await post(r.links[0], { ...fields, ...fullApproval }, h);
       expect(res.status).toBe(403);
       expect(res.html).toContain('another site');
