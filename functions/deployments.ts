@@ -2,8 +2,9 @@
  * Deployments API (function key):
  *   POST /api/deployments           { "environment": "uat", "version": "x.y.z", "force": bool, "sha"?: "<40 hex>" }
  *        redeploy by hand: the commit and image come from the ledger (a version that ran on the environment)
- *        unless `sha` is given. A new release goes through the environment's lane (one deploy at a time);
- *        a redeploy of an existing deploy id starts a fresh instance when the lane is idle (409 otherwise).
+ *        unless `sha` is given. Every request goes through the environment's lane (one deploy at a time):
+ *        a release that never ran there gets the id deploy-<env>-<version>-<sha12>; a redeploy of one that
+ *        did gets a fresh id <that id>-r<n> (n = 1, 2, …) and waits in the lane like a merge.
  *   GET  /api/deployments?environment=uat[&limit=N]   recent deploys, newest first
  *   GET  /api/deployments/{id}      one deploy: runtime status, current step, bytes backed up, elapsed, outcome
  */
@@ -14,7 +15,6 @@ import { loadConfig } from '../shared/config';
 import { createLedger, ledgerContainer } from '../shared/adapters/ledger';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { errorCode, messageOf } from '../shared/domain/errors';
-import { laneInstanceId } from './orchestrators/deployLane';
 import { routeToLane } from './deployQueueTrigger';
 import type { DeployRequest } from './activities/intake';
 import { requestProdDeployment } from './deployments-prod';
@@ -143,14 +143,13 @@ export async function requestDeployment(req: HttpRequest, context: InvocationCon
       const how = await routeToLane(client, request, (m) => context.log(m));
       return json(202, { id: baseId, via: `lane ${how}`, statusUrl: `/api/deployments/${baseId}` });
     }
-    // a redeploy of a deploy that already ran: only when the lane is idle (one deploy at a time)
-    const lane = await statusOf(client, laneInstanceId(environment));
-    const running = (lane?.customStatus as { running?: string | null } | undefined)?.running;
-    const live = (await client.getStatusAll()).some((s) => s.name === 'deployUat' && s.instanceId.startsWith(`deploy-${environment}-`) && (s.runtimeStatus === 'Running' || s.runtimeStatus === 'Pending'));
-    if (running || live) return bad(409, 'DEPLOYMENTS.BUSY', `a deploy is running on ${environment}${running ? ` (${running})` : ''}: try again when it ends`);
-    const id = `${baseId}-r${Date.now().toString(36)}`;
-    await client.startNew('deployUat', { instanceId: id, input: request });
-    return json(202, { id, via: 'redeploy', statusUrl: `/api/deployments/${id}` });
+    // a redeploy of a release that already ran: a fresh instance id (<baseId>-r<n>), through the lane too,
+    // so one deploy at a time holds for every path (it waits for a running deploy, like a merge does)
+    const n = (await client.getStatusAll()).filter((s) => s.instanceId.startsWith(`${baseId}-r`)).length + 1;
+    const id = `${baseId}-r${n}`;
+    const how = await routeToLane(client, { ...request, instanceId: id }, (m) => context.log(m));
+    if (how === 'duplicate') return bad(409, 'DEPLOYMENTS.DUPLICATE', `redeploy ${id} was already requested: follow /api/deployments/${id}`);
+    return json(202, { id, via: `lane ${how}`, statusUrl: `/api/deployments/${id}` });
   } catch (err) {
     context.error(`deployment request failed: ${messageOf(err)}`);
     return bad(503, errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', messageOf(err).replace(/https?:\/\/\S+/g, '<url>'));

@@ -109,6 +109,9 @@ export interface DeployPorts {
 
 // -------------------------------------------------------------------------------- helpers --
 
+/** how long a rollback step waits for the VM's odoo-ops lock (an interrupted migration still ending) */
+export const ROLLBACK_LOCK_WAIT_SECONDS = 900;
+
 const OPS_EXIT: Record<number, string> = { 1: 'OPS.ERROR', 2: 'OPS.USAGE', 3: 'OPS.LOCKED', 4: 'DEPLOY.UNHEALTHY', 5: 'DEPLOY.MIGRATION_FAILED', 6: 'BACKUP.FAILED', 7: 'RESTORE.FAILED', 8: 'REGISTRY.IMAGE_MISSING', 9: 'OPS.STATE', 10: 'OPS.CONFIG' };
 
 export interface OpsResult {
@@ -199,8 +202,9 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     const json = parseOpsJson(r.stdout ?? '') ?? parseOpsJson(r.stderrTail) ?? {};
     return { code: r.code, json, stderrTail: r.stderrTail };
   }
-  async function mustOps(sh: RemoteShell, verb: string, args: string, o: SshRunOptions = {}): Promise<OpsResult> {
-    const r = await runOps(sh, `${verb} ${args}`.trim(), o);
+  /** `odoo-ops --json [global options] <verb> <args>`; a non-zero exit is a coded error */
+  async function mustOps(sh: RemoteShell, verb: string, args: string, o: SshRunOptions = {}, globalOptions = ''): Promise<OpsResult> {
+    const r = await runOps(sh, `${globalOptions} ${verb} ${args}`.trim(), o);
     if (r.code !== 0) throw opsError(verb, r);
     return r;
   }
@@ -212,13 +216,13 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     return r?.digest;
   }
 
-  async function restoreFromBackup(sh: RemoteShell, backupId: string): Promise<void> {
+  async function restoreFromBackup(sh: RemoteShell, backupId: string, globalOptions = ''): Promise<void> {
     const manifest = await p.backups.assertRestorable(backupId);
     const db = await p.backups.openPart(backupId, 'db.dump', manifest);
-    await mustOps(sh, 'restore-db', '', { stdin: db });
+    await mustOps(sh, 'restore-db', '', { stdin: db }, globalOptions);
     if (manifest.parts['filestore.tar']) {
       const fs = await p.backups.openPart(backupId, 'filestore.tar', manifest);
-      await mustOps(sh, 'restore-filestore', '', { stdin: fs });
+      await mustOps(sh, 'restore-filestore', '', { stdin: fs }, globalOptions);
     }
   }
 
@@ -400,18 +404,22 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     compensate: (i) =>
       guarded(p.log, `rollback ${i.action}`, () =>
         withShell(i.settings.environment, async (sh) => {
+          // A rollback waits for the VM's odoo-ops lock instead of failing on it: after a dropped SSH
+          // connection the interrupted `odoo-ops migrate` (and its odoo -u) may still be running on the VM,
+          // and the database must be restored only once it has ended.
+          const wait = `--lock-wait ${ROLLBACK_LOCK_WAIT_SECONDS}`;
           switch (i.action) {
             case 'stop-new':
-              await mustOps(sh, 'stop', '');
+              await mustOps(sh, 'stop', '', {}, wait);
               return {};
             case 'restore':
-              await mustOps(sh, 'stop', '');
-              await restoreFromBackup(sh, i.backupId);
+              await mustOps(sh, 'stop', '', {}, wait);
+              await restoreFromBackup(sh, i.backupId, wait);
               return {};
             case 'start-previous': {
               const img = i.image ?? (await mustOps(sh, 'current', '')).json.previous;
               if (typeof img !== 'string' || !img) throw new PipelineError('ROLLBACK.NO_PREVIOUS', 'no previous image known to roll back to');
-              await mustOps(sh, 'start', shellQuote(img));
+              await mustOps(sh, 'start', shellQuote(img), {}, wait);
               return {};
             }
             case 'health':

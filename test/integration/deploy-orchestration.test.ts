@@ -285,7 +285,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       const badJson = await post('{nope');
       expect(badJson.status).toBe(400);
       expect(((await badJson.json()) as { error: string }).error).toBe('DEPLOYMENTS.BAD_JSON');
-      const bad = await post({ environment: 'prod', version: 'latest', force: 'yes' });
+      const bad = await post({ environment: 'staging', version: 'latest', force: 'yes' });
       expect(bad.status).toBe(400);
       const b = (await bad.json()) as { problems: string[] };
       expect(b.problems).toHaveLength(3);
@@ -313,20 +313,50 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       expect(one.status.backupBytes).toBeGreaterThan(0);
       expect(typeof one.status.elapsedMs).toBe('number');
 
-      // the same release again: a fresh instance once the lane is idle
-      let again: Response | undefined;
-      for (let i = 0; i < 50; i++) {
-        again = await post({ environment: 'uat', version: '1.0.0' });
-        if (again.status !== 409) break;
-        await new Promise((r2) => setTimeout(r2, 200));
-      }
-      expect(again!.status).toBe(202);
-      const second = (await again!.json()) as { id: string };
-      expect(second.id).toMatch(new RegExp(`^${id}-r`));
+      // the same release again: a fresh instance id, through the lane (which is idle: it starts at once)
+      const again = await post({ environment: 'uat', version: '1.0.0' });
+      expect(again.status).toBe(202);
+      const second = (await again.json()) as { id: string; via: string };
+      expect(second.id).toBe(`${id}-r1`);
+      expect(second.via).toMatch(/^lane (started|raised)$/);
+      for (let i = 0; i < 100 && !host.engine.getStatus(second.id); i++) await new Promise((r2) => setTimeout(r2, 100));
       expect(((await host.engine.waitForCompletion(second.id, 30000)).output as DeployResult).outcome).toBe('Succeeded');
       const list = (await (await fetch(`${host.baseUrl}/api/deployments?environment=uat`, { headers: key() })).json()) as { items: Array<{ id: string; environment: string }> };
       expect(list.items.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining([id, second.id]));
       expect(list.items.every((x: { environment: string }) => x.environment === 'uat')).toBe(true);
+    }, 90000);
+
+    it('a forced redeploy while a deploy runs waits in the lane: never two deploys at once on the VM', async () => {
+      let release!: () => void;
+      const hold = new Promise<void>((r2) => (release = r2));
+      const r = await rig({ env: 'uat', vm: [{}, { holdMigrate: hold }], tags: ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.5.0'] });
+      // a new release (by sha) starts through the lane and holds in its migration
+      const first = await post({ environment: 'uat', version: '1.5.0', sha: 'c'.repeat(40) });
+      expect(first.status).toBe(202);
+      const running = ((await first.json()) as { id: string }).id;
+      for (let i = 0; i < 200 && !r.vm.calls.some((c) => c.startsWith('migrate')); i++) await new Promise((r2) => setTimeout(r2, 50));
+      expect(host.engine.getStatus(running)?.runtimeStatus).toBe('Running');
+      // a forced redeploy of 1.0.0 (which already ran: -r<n>) is queued behind it, not started beside it
+      const base = `deploy-uat-1.0.0-${SHA_OLD.slice(0, 12)}`;
+      const redeploy = await post({ environment: 'uat', version: '1.0.0', force: true });
+      expect(redeploy.status).toBe(202);
+      const queued = (await redeploy.json()) as { id: string; via: string };
+      expect(queued).toMatchObject({ via: 'lane raised' });
+      expect(queued.id).toMatch(new RegExp(`^${base}-r\\d+$`));
+      for (let i = 0; i < 100 && (host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string } | undefined)?.waiting !== queued.id; i++) await new Promise((r2) => setTimeout(r2, 50));
+      expect(host.engine.getStatus('lane-uat')?.customStatus).toMatchObject({ running, waiting: queued.id });
+      expect(host.engine.getStatus(queued.id)).toBeUndefined();
+      expect(r.vm.calls.filter((c) => c === 'stop')).toHaveLength(1);
+      release();
+      expect(((await host.engine.waitForCompletion(running, 30000)).output as DeployResult).outcome).toBe('Succeeded');
+      for (let i = 0; i < 100 && !host.engine.getStatus(queued.id); i++) await new Promise((r2) => setTimeout(r2, 100));
+      expect(((await host.engine.waitForCompletion(queued.id, 30000)).output as DeployResult).outcome).toBe('Succeeded');
+      // one after the other on the VM: the first started its release before the redeploy stopped it
+      const c = r.vm.calls;
+      expect(c.findIndex((x) => x.startsWith('start ') && x.endsWith(':uat-v1.5.0'))).toBeGreaterThan(-1);
+      expect(c.findIndex((x) => x.startsWith('start ') && x.endsWith(':uat-v1.5.0'))).toBeLessThan(c.lastIndexOf('stop'));
+      expect(c).toContain(`migrate ${IMG('1.0.0')} all`);
+      expect(r.vm.state.image).toBe(IMG('1.0.0'));
     }, 90000);
   });
 });

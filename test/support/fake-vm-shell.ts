@@ -157,7 +157,7 @@ export function createFakeVm(
           durationMs: 1,
         } as SshRunResult;
       const args = command
-        .replace(/^odoo-ops --json /, '')
+        .replace(/^odoo-ops --json (--lock-wait \d+ )?/, '')
         .split(' ')
         .map((a) => a.replace(/^'(.*)'$/, '$1'));
       const verb = args[0];
