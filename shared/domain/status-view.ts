@@ -236,14 +236,15 @@ export function environmentOf(i: InstanceInfo): string | undefined {
   const cs = obj(i.customStatus);
   const out = obj(i.output);
   const input = obj(i.input);
-  if (i.name === 'refreshUat') return str(cs.target) ?? str(input.target) ?? str(input.environment) ?? 'uat';
-  if (i.name === 'deployProd') return 'prod';
+  if (kindOf(i) === 'refreshUat') return str(cs.target) ?? str(input.target) ?? str(input.environment) ?? 'uat';
+  if (kindOf(i) === 'deployProd') return 'prod';
   const m = /^deploy-([a-z0-9]+)-/.exec(i.instanceId);
   return str(cs.environment) ?? str(out.environment) ?? str(input.environment) ?? m?.[1];
 }
 
+/** The orchestrator name, or the `kind` its custom status declares (the deployProd contract carries one). */
 function kindOf(i: InstanceInfo): WorkKind {
-  return i.name;
+  return str(obj(i.customStatus).kind) ?? i.name;
 }
 
 function inProgressView(i: InstanceInfo): InProgressView {
@@ -317,13 +318,18 @@ function refreshView(i: InstanceInfo): RefreshView {
   const cs = obj(i.customStatus);
   const out = obj(i.output);
   const counts: Record<string, number> = {};
-  for (const src of [obj(cs.counts), obj(out.counts)]) for (const [k, v] of Object.entries(src)) if (typeof v === 'number') counts[k] = v;
+  // counts by name: `counts` or `rows` (refreshUat), numbers only (one level of nesting is flattened: a.b)
+  for (const src of [obj(cs.counts), obj(cs.rows), obj(out.counts), obj(out.rows)])
+    for (const [k, v] of Object.entries(src)) {
+      if (typeof v === 'number') counts[k] = v;
+      else for (const [k2, v2] of Object.entries(obj(v))) if (typeof v2 === 'number') counts[`${k}.${k2}`] = v2;
+    }
   return {
     id: i.instanceId,
     runtimeStatus: i.runtimeStatus,
     step: str(cs.step),
     outcome: str(out.outcome) ?? str(cs.outcome) ?? (LIVE.has(i.runtimeStatus) ? undefined : i.runtimeStatus),
-    reason: str(out.reason) ?? str(cs.reason),
+    reason: str(out.reason) ?? str(cs.reason) ?? str(cs.error),
     startedAt: iso(i.createdTime),
     updatedAt: iso(i.lastUpdatedTime),
     counts: Object.keys(counts).length ? counts : undefined,
@@ -354,13 +360,13 @@ export function assembleStatus(inp: StatusInputs): StatusDocument {
   const backupCount = inp.backupCount ?? 5;
   const environments = inp.environments.map((env): EnvironmentStatus => {
     const mine = (all: InstanceInfo[]) => all.filter((i) => environmentOf(i) === env);
-    const deploys = (all: InstanceInfo[]) => mine(all).filter((i) => DEPLOY_KINDS.has(i.name));
+    const deploys = (all: InstanceInfo[]) => mine(all).filter((i) => DEPLOY_KINDS.has(kindOf(i)));
     const lane = inp.lanes[env];
     const laneStatus = lane?.ok ? obj(lane.value?.customStatus) : {};
 
     const inProgress = section(inp.instances, (all) => {
       const live = mine(all)
-        .filter((i) => (DEPLOY_KINDS.has(i.name) || i.name === 'refreshUat') && LIVE.has(i.runtimeStatus))
+        .filter((i) => (DEPLOY_KINDS.has(kindOf(i)) || kindOf(i) === 'refreshUat') && LIVE.has(i.runtimeStatus))
         .sort(newestFirst);
       // the lane's running work first (it is the one holding the environment)
       const running = str(laneStatus.running);
@@ -410,7 +416,7 @@ export function assembleStatus(inp: StatusInputs): StatusDocument {
       ),
       lastRefresh: section(inp.instances, (all) => {
         const r = mine(all)
-          .filter((i) => i.name === 'refreshUat')
+          .filter((i) => kindOf(i) === 'refreshUat')
           .sort(newestFirst);
         return r[0] ? refreshView(r[0]) : null;
       }),

@@ -1,0 +1,415 @@
+/**
+ * The operator CLI (`bin/odoo-pipeline.js` → dist/bin-src, compiled fresh by this test) run as a child
+ * process against the embedded host (startLocalHost: the app's real registrations, the durable engine,
+ * Azurite). Deploys are the real deployUat orchestration through UAT's lane, on the in-memory VM
+ * (test/support/fake-vm-shell.ts). A stand-in orchestration carries a PROD custom status of the
+ * deployProd contract (pending approvals / rollback decision) for `approvals` and `rollback prod`.
+ *
+ * Every command shown in docs/CLI.md runs here, and every error path: usage (2), wrong/missing key and
+ * unreachable URL (3), timeouts (4), unknown deployment / failed deploy / corrupt backup (1).
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as df from 'durable-functions';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import { freePort } from '../../local/azurite';
+import { setDeployPorts, type DeployPorts } from '../../functions/activities/deploy';
+import { createLedger } from '../../shared/adapters/ledger';
+import { BackupStore } from '../../shared/adapters/backup-store';
+import type { RegistryClient } from '../../shared/adapters/registry';
+import type { DeploySettings } from '../../shared/domain/deploy-plan';
+import type { StatusDocument } from '../../shared/domain/status-view';
+import { createLogger } from '../../shared/log';
+import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const BIN = path.join(ROOT, 'bin', 'odoo-pipeline.js');
+const SHA = (c: string) => c.repeat(40);
+const PROD_STANDIN = 'cliTestProdDecision';
+
+// A stand-in for a PROD deploy waiting for decisions: its custom status follows the deployProd contract
+// (kind, step, approvals, pendingApprovals with nonces) until a `finish` event.
+df.app.orchestration(PROD_STANDIN, function* (context) {
+  context.df.setCustomStatus(context.df.getInput());
+  yield context.df.waitForExternalEvent('finish');
+  return { outcome: 'Rejected', environment: 'prod' };
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function memoryRegistry(): RegistryClient {
+  return {
+    kind: 'memory',
+    async listTags() {
+      return ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0'];
+    },
+    async resolve(_repo, tag) {
+      return { digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' };
+    },
+    async retag() {
+      throw new Error('not used');
+    },
+    async deleteTag() {
+      /* retention: nothing to delete here */
+    },
+  };
+}
+
+describe('odoo-pipeline CLI (child process) against the embedded host', () => {
+  let dir: string;
+  let host: LocalHost;
+  let vm: FakeVm;
+  let backups: BackupStore;
+  const outputs: string[] = [];
+
+  function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+    return new Promise((resolve, reject) => {
+      const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', ODOO_PIPELINE_URL: host.baseUrl, ODOO_PIPELINE_KEY: host.keys.functionKey, USER: 'erin' };
+      for (const [k, v] of Object.entries(env)) {
+        if (v === undefined) delete childEnv[k];
+        else childEnv[k] = v;
+      }
+      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        outputs.push(stdout, stderr);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  async function api<T>(p: string): Promise<T> {
+    const res = await fetch(`${host.baseUrl}/api/${p}`, { headers: { 'x-functions-key': host.keys.functionKey } });
+    return (await res.json()) as T;
+  }
+  async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await fn();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const uat = (doc: StatusDocument) => doc.environments.find((e) => e.name === 'uat')!;
+
+  beforeAll(async () => {
+    // a fresh build of the CLI only (seconds), in the same dist/ layout as `npm run build`
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'bin-src', 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });
+    dir = mkdtempSync(path.join(os.tmpdir(), 'cli-test-'));
+    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error' } });
+    const conn = host.blobConnectionString!;
+    const container = BlobServiceClient.fromConnectionString(conn).getContainerClient('ledger');
+    await container.createIfNotExists();
+    const ledger = createLedger(container);
+    await ledger.record('uat', { version: '1.0.0', sha: SHA('a'), imageRef: 'odoo-mta:uat-v1.0.0', deployedAt: new Date().toISOString(), coverage: 85 });
+    backups = new BackupStore({ connectionString: conn, container: 'backups' });
+    vm = createFakeVm();
+    const settings: DeploySettings = { environment: 'uat', url: 'http://uat.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 2 };
+    const ports: DeployPorts = {
+      settings: () => settings,
+      ssh: { connect: () => vm.connect() },
+      backups,
+      registry: memoryRegistry(),
+      ledger,
+      notify: { notify: async () => ({}) },
+      changedFiles: async () => ['addons/sale_custom/models/sale.py'],
+      log: createLogger({ level: 'error', sink: () => undefined }),
+    };
+    setDeployPorts(ports);
+  }, 180_000);
+
+  afterAll(async () => {
+    setDeployPorts(undefined);
+    await host?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    // the key never appears in anything the CLI printed
+    for (const o of outputs) {
+      expect(o).not.toContain(host.keys.functionKey);
+      expect(o).not.toContain(host.keys.masterKey);
+    }
+  });
+
+  it('bad usage: exit 2 with a message naming the problem', async () => {
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('Usage: odoo-pipeline');
+    for (const [args, msg] of [
+      [['frobnicate'], 'unknown command "frobnicate"'],
+      [['deploy', 'uat'], 'deploy needs a version'],
+      [['deploy', 'staging', '1.0.0'], 'unknown environment "staging"'],
+      [['deploy', 'uat', '1.x'], 'semantic version'],
+      [['deploy', 'uat', '1.1.0', '--sha', 'xyz'], '--sha must be'],
+      [['deploy', 'uat', '1.1.0', '--wait', '--wait-timeout', 'soon'], '--wait-timeout must be a duration'],
+      [['refresh', '--filestore', 'nope'], '--filestore must be copy, drop or skip'],
+      [['logs'], 'logs needs a deployment id'],
+      [['logs', 'not-a-deploy'], 'is not a deployment id'],
+      [['backups'], 'backups needs an environment'],
+      [['backups', 'uat', '--force'], '--force is not an option of backups'],
+      [['backups', 'uat', '--limit', '0'], '--limit must be an integer'],
+      [['status', '--bogus'], "Unknown option '--bogus'"],
+      [['status', 'extra'], 'unexpected argument "extra"'],
+      [['--url', 'not a url', 'status'], '--url must be an absolute http(s) URL'],
+      [['help', 'nothing'], 'unknown command "nothing"'],
+    ] as const) {
+      const r = await cli([...args]);
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toContain(msg);
+    }
+  }, 120_000);
+
+  it('help explains each command, rollback per environment, and the exit codes', async () => {
+    const r = await cli(['help', 'rollback']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("UAT: redeploy the previous version recorded in UAT's ledger");
+    expect(r.stdout).toContain('PROD: if a failed PROD deploy is waiting for a rollback decision');
+    expect(r.stdout).toContain('4  timeout');
+    const d = await cli(['deploy', '--help']);
+    expect(d.code).toBe(0);
+    expect(d.stdout).toContain('Usage: odoo-pipeline deploy <uat|prod> <version>');
+  });
+
+  it('unreachable URL, missing or wrong key: exit 3, the key never printed', async () => {
+    const port = await freePort();
+    const down = await cli(['status', '--url', `http://127.0.0.1:${port}`]);
+    expect(down.code).toBe(3);
+    expect(down.stderr).toContain(`cannot reach the pipeline at http://127.0.0.1:${port}`);
+    const wrong = await cli(['status', '--key', 'wrong-key-0123456789']);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toContain('the key was not accepted');
+    expect(wrong.stderr + wrong.stdout).not.toContain('wrong-key-0123456789');
+    const missing = await cli(['status', '--json'], { ODOO_PIPELINE_KEY: undefined });
+    expect(missing.code).toBe(3);
+    expect(JSON.parse(missing.stderr)).toEqual({ error: { exitCode: 3, message: expect.stringContaining('a function key is needed') } });
+    // a key in the URL (?code=, as the Functions host accepts it) works and is not echoed
+    const inUrl = await cli(['status', '--url', `${host.baseUrl}/?code=${host.keys.functionKey}`], { ODOO_PIPELINE_KEY: undefined });
+    expect(inUrl.code).toBe(0);
+    expect(inUrl.stdout).toContain('code=***');
+  }, 60_000);
+
+  it('a hanging endpoint is a timeout (4), a 503 gateway is unreachable (3)', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    let mode: 'hang' | '503' = 'hang';
+    const hang = http.createServer((_req, res) => {
+      if (mode === '503') {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'GATEWAY.DOWN', message: 'backend unavailable' }));
+      }
+      /* 'hang': never answer */
+    });
+    hang.on('connection', (s) => sockets.add(s));
+    await new Promise<void>((r) => hang.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(hang.address() as AddressInfo).port}`;
+    try {
+      const t = await cli(['status', '--url', url, '--request-timeout', '1']);
+      expect(t.code).toBe(4);
+      expect(t.stderr).toContain('did not answer within 1 s');
+      mode = '503';
+      const u = await cli(['status', '--url', url]);
+      expect(u.code).toBe(3);
+      expect(u.stderr).toContain('the pipeline is unavailable (503): [GATEWAY.DOWN] backend unavailable');
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hang.close(() => r(undefined)));
+    }
+  }, 60_000);
+
+  it('status shows what runs on each environment (table and --json)', async () => {
+    const r = await cli(['status']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^UAT\n {2}running {6}1\.0\.0 \(aaaaaaaaaaaa\) since /m);
+    expect(r.stdout).toMatch(/^PROD\n {2}running {6}nothing recorded yet/m);
+    expect(r.stdout).toContain('in progress  idle');
+    const j = await cli(['status', '--json']);
+    const doc = JSON.parse(j.stdout) as StatusDocument;
+    expect(uat(doc).running).toEqual({ ok: true, value: expect.objectContaining({ version: '1.0.0' }) });
+    expect(doc.problems).toEqual([]);
+  }, 60_000);
+
+  let failedId = '';
+  let okId = '';
+
+  it('deploy uat --wait follows a deploy to Succeeded (exit 0), plain lines when not a TTY', async () => {
+    const r = await cli(['deploy', 'uat', '1.1.0', '--sha', SHA('b'), '--reason', 'cli test', '--wait', '--interval', '0.2', '--wait-timeout', '2m']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    okId = /UAT deploy of 1\.1\.0 requested: (deploy-uat-1\.1\.0-b{12})/.exec(r.stdout)?.[1] ?? '';
+    expect(okId).not.toBe('');
+    expect(r.stdout).toContain(`${okId}: Succeeded`);
+    expect(r.stdout).not.toContain('\r');
+    expect(vm.state.image).toBe('odoo-mta:uat-v1.1.0');
+    const doc = await api<StatusDocument>('status');
+    expect(uat(doc).running).toEqual({ ok: true, value: expect.objectContaining({ version: '1.1.0', previousVersion: '1.0.0' }) });
+  }, 120_000);
+
+  it('a failing deploy exits 1 (RolledBack) and points to its logs; logs prints them', async () => {
+    vm.behaviour.failMigration = true;
+    const r = await cli(['deploy', 'uat', '1.2.0', '--sha', SHA('c'), '--wait', '--interval', '0.2']);
+    vm.behaviour.failMigration = false;
+    expect(r.code).toBe(1);
+    failedId = `deploy-uat-1.2.0-${'c'.repeat(12)}`;
+    expect(r.stdout).toContain(`${failedId}: RolledBack — migrate: [DEPLOY.MIGRATION_FAILED]`);
+    expect(r.stderr).toContain(`logs saved: odoo-pipeline logs ${failedId}`);
+
+    const logs = await cli(['logs', failedId]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toMatch(/===== migration\.log \(\d+ B\) — uat\/\d{8}T\d{6}Z-1\.1\.0\/logs\/migration\.log/);
+    expect(logs.stdout).toContain('CRITICAL boom in sale');
+    expect(logs.stdout).toContain('===== container.log');
+    const one = await cli(['logs', failedId, '--name', 'migration.log', '--tail', '1', '--json']);
+    expect(one.code).toBe(0);
+    const body = JSON.parse(one.stdout) as { outcome: string; logs: Array<{ name: string; text: string }> };
+    expect(body.outcome).toBe('RolledBack');
+    expect(body.logs.map((l) => l.name)).toEqual(['migration.log']);
+    expect(body.logs[0].text).toBe('CRITICAL boom in sale\n');
+
+    const none = await cli(['logs', okId]);
+    expect(none.code).toBe(0);
+    expect(none.stdout).toContain('logs are saved only when a deploy fails after the stop');
+    const unknown = await cli(['logs', 'deploy-uat-9.9.9-ffffffffffff']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no deployment deploy-uat-9.9.9-ffffffffffff');
+
+    const st = await cli(['status']);
+    expect(st.stdout).toContain(`last deploy  RolledBack 1.2.0`);
+    expect(st.stdout).toContain('migrate: [DEPLOY.MIGRATION_FAILED]');
+  }, 120_000);
+
+  it('backups lists sizes and states; --verify records verified or corrupt', async () => {
+    const list = await cli(['backups', 'uat']);
+    expect(list.code).toBe(0);
+    const lines = list.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^BACKUP\s+VERSION\s+TAKEN\s+SIZE\s+PARTS\s+STATE$/);
+    expect(lines.slice(1)).toHaveLength(2);
+    for (const l of lines.slice(1)) expect(l).toMatch(/^uat\/\d{8}T\d{6}Z-1\.[01]\.0 +1\.[01]\.0 .* B +db\.dump,filestore\.tar +complete$/);
+    const j = JSON.parse((await cli(['backups', 'uat', '--json', '--limit', '1'])).stdout) as { items: Array<{ id: string; sizeBytes: number; state: string }> };
+    expect(j.items).toHaveLength(1);
+    const newest = j.items[0].id;
+    expect(j.items[0].sizeBytes).toBeGreaterThan(0);
+
+    const v = await cli(['backups', 'uat', '--verify', newest]);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toContain(`${newest}: verified — every part matches its manifest`);
+    // damage a part behind the pipeline's back: verification says so and the status shows it
+    const blob = BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('backups').getBlockBlobClient(`${newest}/db.dump`);
+    await blob.upload('tampered', 8);
+    const bad = await cli(['backups', 'uat', '--verify', newest.replace(/^uat\//, '')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`${newest}: corrupt`);
+    expect(bad.stdout).toContain('db.dump: size 8 differs from the manifest');
+    const after = await cli(['backups', 'uat']);
+    expect(after.stdout).toMatch(new RegExp(`${newest.replace(/[.]/g, '\\.')} .* corrupt \\d{4}-`));
+    const missing = await cli(['backups', 'uat', '--verify', '20990101T000000Z-1.0.0']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no backup uat/20990101T000000Z-1.0.0');
+    const prod = await cli(['backups', 'prod']);
+    expect(prod).toMatchObject({ code: 0, stdout: 'No backups of prod.\n' });
+  }, 120_000);
+
+  it('status shows a running deploy at its step; rollback uat queues behind it and --wait times out (4), then it runs', async () => {
+    let release!: () => void;
+    vm.behaviour.holdMigrate = new Promise<void>((r) => (release = r));
+    try {
+      const d = await cli(['deploy', 'uat', '1.3.0', '--sha', SHA('d')]);
+      expect(d.code).toBe(0);
+      expect(d.stdout).toContain(`UAT deploy of 1.3.0 requested: deploy-uat-1.3.0-${'d'.repeat(12)}`);
+      await until('the deploy to reach migrate', async () => {
+        const p = uat(await api<StatusDocument>('status')).inProgress;
+        return p.ok && p.value?.progress.step === 'migrate' ? true : undefined;
+      });
+      const st = await cli(['status']);
+      expect(st.stdout).toMatch(/in progress {2}deployUat 1\.3\.0: \[#+-+\] +50% migrate \(6\/11\)/);
+
+      const rb = await cli(['rollback', 'uat', '--wait', '--wait-timeout', '2s', '--interval', '0.2']);
+      expect(rb.code).toBe(4);
+      expect(rb.stderr).toContain('is in progress on uat: the rollback waits in the lane behind it');
+      expect(rb.stdout).toContain('UAT rollback: redeploying 1.0.0 (running 1.1.0)');
+      expect(rb.stdout).toContain('waiting in the lane');
+      expect(rb.stderr).toContain('still not finished after 2s');
+      const q = await cli(['status', '--json']);
+      expect(uat(JSON.parse(q.stdout) as StatusDocument).queued).toEqual({ ok: true, value: [expect.stringMatching(/^deploy-uat-1\.0\.0-a{12}/)] });
+    } finally {
+      vm.behaviour.holdMigrate = undefined;
+      release();
+    }
+    // the held deploy ends, then the lane runs the rollback: UAT runs the previous version again
+    await until('UAT to run 1.0.0 again', async () => {
+      const doc = await api<StatusDocument>('status');
+      const r = uat(doc).running;
+      return r.ok && r.value?.version === '1.0.0' && !(uat(doc).inProgress.ok && uat(doc).inProgress.value) ? true : undefined;
+    }, 90_000);
+    expect(vm.state.image).toBe('odoo-mta:uat-v1.0.0');
+  }, 180_000);
+
+  it('approvals lists pending PROD approvals with expiry and no nonce; rollback prod shows a pending rollback decision', async () => {
+    const exp = new Date(Date.now() + 3 * 3600_000).toISOString();
+    await host.engine.startNew(PROD_STANDIN, {
+      instanceId: `deploy-prod-1.1.0-${'b'.repeat(12)}`,
+      input: {
+        kind: 'deployProd',
+        step: 'awaiting-approval',
+        environment: 'prod',
+        version: '1.1.0',
+        requestedBy: 'erin',
+        reason: 'monthly release',
+        approvals: { required: 2, received: [{ approver: 'bob', at: new Date().toISOString() }] },
+        pendingApprovals: [{ approver: 'carol', nonce: 'nonce-SECRET-approval', action: 'approval', expiresAt: exp }],
+      },
+    });
+    const a = await until('the approval to show', async () => {
+      const r = await cli(['approvals']);
+      return r.stdout.includes('carol') ? r : undefined;
+    });
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/^DEPLOYMENT\s+VERSION\s+REQUESTED BY\s+APPROVER\s+FOR\s+APPROVALS\s+EXPIRES$/m);
+    expect(a.stdout).toMatch(/deploy-prod-1\.1\.0-b{12}\s+1\.1\.0\s+erin\s+carol\s+approval\s+1\/2\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in 2h 5\dm\)/);
+    expect(a.stdout).toContain('never shown here');
+    expect(a.stdout).not.toContain('nonce');
+    const aj = JSON.parse((await cli(['approvals', '--json'])).stdout) as { count: number; items: Array<Record<string, unknown>> };
+    expect(aj.count).toBe(1);
+    expect(JSON.stringify(aj)).not.toContain('SECRET');
+
+    // no rollback decision pending and no previous PROD version: nothing to roll back to
+    const nothing = await cli(['rollback', 'prod']);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toContain('PROD has no previous version in its ledger to roll back to');
+
+    const rbId = `deploy-prod-1.0.1-${'e'.repeat(12)}`;
+    await host.engine.startNew(PROD_STANDIN, {
+      instanceId: rbId,
+      input: { kind: 'deployProd', step: 'awaiting-rollback-decision', environment: 'prod', version: '1.0.1', requestedBy: 'erin', pendingApprovals: [{ approver: 'dave', nonce: 'nonce-SECRET-rollback', action: 'rollback', expiresAt: exp }] },
+    });
+    const rb = await until('the rollback decision to show', async () => {
+      const r = await cli(['rollback', 'prod']);
+      return r.code === 0 ? r : undefined;
+    });
+    expect(rb.stdout).toContain(`A PROD rollback is waiting for a decision (${rbId})`);
+    expect(rb.stdout).toContain('posted to Slack to: dave');
+    expect(rb.stdout).not.toContain('SECRET');
+    for (const id of [rbId, `deploy-prod-1.1.0-${'b'.repeat(12)}`]) await host.engine.raiseEvent(id, 'finish', {});
+  }, 120_000);
+
+  it('refresh: bad input is a usage error; a refresh that fails exits 1 with its reason', async () => {
+    const bad = await cli(['refresh', '--backup', 'yesterday']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--backup must be fresh or latest');
+    // the real refreshUat runs through UAT's lane; this host has no UAT VM configured, so it fails
+    const r = await cli(['refresh', '--filestore', 'skip', '--reason', 'cli test', '--wait', '--interval', '0.3', '--wait-timeout', '3m']);
+    expect(r.stdout).toMatch(/Refresh of UAT from PROD requested: refresh-uat-/);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/refresh-uat-\S+: (Failed|RolledBack|NeedsAttention)/);
+  }, 240_000);
+});
