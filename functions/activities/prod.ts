@@ -259,6 +259,7 @@ export function prodLinksMessage(kind: ProdMessageKind, s: ApprovalSummary, link
   const label = kind === 'rollback' ? 'Review the ROLLBACK' : 'Review and approve or reject';
   blocks.push({
     type: 'section',
+    block_id: `prod-${kind}-links`,
     text: { type: 'mrkdwn', text: links.map((l) => `• *${esc(l.approver)}*: <${l.url}|${label}>`).join('\n') || '_no approver can decide (check APPROVERS)_' },
   });
   if (s.statusUrl) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${s.statusUrl}|deploy status>` }] });

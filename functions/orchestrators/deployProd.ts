@@ -105,6 +105,8 @@ export interface ProdCustomStatus {
   imageRef?: string;
   commitRange?: CommitRange;
   uat?: UatResult;
+  /** what PROD runs now (before this deploy) */
+  previousVersion?: string;
   approvals: { required: number; received: Array<{ approver: string; at: string }> };
   pendingApprovals: PendingApproval[];
   /** when the open links expire */
@@ -298,7 +300,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
   retry.backoffCoefficient = 2;
   retry.maxRetryIntervalInMilliseconds = Math.max(settings.retryFirstMs * 8, 1);
   const previous = prep.running;
-  Object.assign(status, { imageRef: prep.prodImageRef, commitRange: prep.commitRange, uat: prep.uat, approvals: { required: policy.required, received } });
+  Object.assign(status, { imageRef: prep.prodImageRef, commitRange: prep.commitRange, uat: prep.uat, previousVersion: previous?.version, approvals: { required: policy.required, received } });
 
   const summary = (expiresAt: string, extra: Partial<ApprovalSummary> = {}): ApprovalSummary => ({
     environment: 'prod',
