@@ -190,7 +190,13 @@ export async function checkLink(client: DurableClient, envs: ApprovalsEnv, token
  * Claim the nonce once, then deliver the decision. A replay loses the claim (409). When delivery fails
  * for a server-side reason, the claim is released so the same link can be used again.
  */
-export async function deliverDecision(client: DurableClient, envs: ApprovalsEnv, link: LinkState, decision: ApprovalDecision): Promise<Refusal | { ok: true; after?: DurableOrchestrationStatus }> {
+export async function deliverDecision(
+  client: DurableClient,
+  envs: ApprovalsEnv,
+  link: LinkState,
+  decision: ApprovalDecision,
+  opts: { waitForOutcome?: boolean } = {},
+): Promise<Refusal | { ok: true; after?: DurableOrchestrationStatus }> {
   const record: UsedLinkRecord = { ...decision, instanceId: link.claims.instanceId, keyId: link.keyId };
   let claimed: boolean;
   try {
@@ -205,6 +211,7 @@ export async function deliverDecision(client: DurableClient, envs: ApprovalsEnv,
     await envs.store.release(decision.nonce).catch(() => undefined);
     return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', `The decision could not be delivered (${firstLine(messageOf(err))}); nothing was decided and the link still works.`);
   }
+  if (opts.waitForOutcome === false) return { ok: true };
   // Let the orchestration take it (usually milliseconds) so the answer can say what happened.
   let after: DurableOrchestrationStatus | undefined;
   for (let i = 0; i < 10; i++) {
