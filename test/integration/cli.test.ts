@@ -349,7 +349,8 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     await until('UAT to run 1.0.0 again', async () => {
       const doc = await api<StatusDocument>('status');
       const r = uat(doc).running;
-      return r.ok && r.value?.version === '1.0.0' && !(uat(doc).inProgress.ok && uat(doc).inProgress.value) ? true : undefined;
+      const p = uat(doc).inProgress;
+      return r.ok && r.value?.version === '1.0.0' && p.ok && !p.value ? true : undefined;
     }, 90_000);
     expect(vm.state.image).toBe('odoo-mta:uat-v1.0.0');
   }, 180_000);
@@ -412,4 +413,26 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/refresh-uat-\S+: (Failed|RolledBack|NeedsAttention)/);
   }, 240_000);
+  it('deploy --wait on a terminal draws one progress line, rewritten in place', async () => {
+    // a real pseudo-terminal through util-linux `script`
+    const cmd = [process.execPath, BIN, 'deploy', 'uat', '1.1.0', '--wait', '--interval', '0.1'].map((a) => `'${a}'`).join(' ');
+    const r = await new Promise<Run>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ODOO_PIPELINE_URL: host.baseUrl, ODOO_PIPELINE_KEY: host.keys.functionKey, TERM: 'dumb' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        outputs.push(stdout, stderr);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/UAT deploy of 1\.1\.0 requested: deploy-uat-1\.1\.0-b{12}-r[0-9a-z]+/);
+    expect(r.stdout).toContain('\r\x1b[2K');
+    expect(r.stdout).toMatch(/\r\x1b\[2Kdeploy-uat-1\.1\.0-b{12}-r[0-9a-z]+: Succeeded/);
+    // the line is rewritten, not repeated: no step appears on a line of its own
+    expect(r.stdout).not.toMatch(/\n[^\r\n]*\] +\d+% \w+ \(\d+\/11\)\r?\n/);
+  }, 120_000);
 });
