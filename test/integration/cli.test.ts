@@ -431,7 +431,8 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/UAT deploy of 1\.1\.0 requested: deploy-uat-1\.1\.0-b{12}-r[0-9a-z]+/);
     expect(r.stdout).toContain('\r\x1b[2K');
-    expect(r.stdout).toMatch(/\r\x1b\[2Kdeploy-uat-1\.1\.0-b{12}-r[0-9a-z]+: Succeeded/);
+    const ESC = String.fromCharCode(27);
+    expect(r.stdout).toMatch(new RegExp(`\r${ESC}\\[2Kdeploy-uat-1\\.1\\.0-b{12}-r[0-9a-z]+: Succeeded`));
     // the line is rewritten, not repeated: no step appears on a line of its own
     expect(r.stdout).not.toMatch(/\n[^\r\n]*\] +\d+% \w+ \(\d+\/11\)\r?\n/);
   }, 120_000);
