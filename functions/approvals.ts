@@ -494,15 +494,21 @@ function donePage(req: HttpRequest, decision: ApprovalDecision, text: string): H
 // ------------------------------------------------------------------------------------------------
 // Handlers
 
+/**
+ * The client address for the decision record: the X-Forwarded-For chain as the platform passed it
+ * (App Service's front end appends the address it saw, with a port for IPv4), ports removed. The
+ * rightmost entry is the one the platform saw; entries left of it are what the client claimed.
+ */
 export function clientIp(req: HttpRequest): string {
-  const fwd = req.headers.get('x-forwarded-for');
-  const first = fwd?.split(',')[0]?.trim();
-  if (first) {
-    // App Service appends the client port to IPv4 addresses ("203.0.113.9:51234")
-    const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(first);
-    return (v4 ? v4[1] : first).slice(0, 100);
-  }
-  return (req.headers.get('x-client-ip') ?? 'unknown').slice(0, 100);
+  const fwd = req.headers.get('x-forwarded-for') ?? req.headers.get('x-client-ip');
+  if (!fwd) return 'unknown';
+  return fwd
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .map((e) => /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(e)?.[1] ?? /^\[([0-9a-fA-F:.]+)\]:\d+$/.exec(e)?.[1] ?? e)
+    .join(', ')
+    .slice(0, 100);
 }
 
 export async function showApproval(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -591,7 +597,19 @@ export async function decideApproval(req: HttpRequest, context: InvocationContex
   return donePage(req, decision, outcomeText(decision, link, result.after));
 }
 
+/** Whatever goes wrong inside is a 503 page that decides nothing, never a bare 500. */
+export function safely(handler: (req: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>) {
+  return async (req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> => {
+    try {
+      return await handler(req, context);
+    } catch (err) {
+      context.error(`approval ${req.method} failed: ${firstLine(messageOf(err))}`);
+      return refusalResponse(req, refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The server could not handle this request; nothing was decided and the link still works.'));
+    }
+  };
+}
+
 const client = [df.input.durableClient()];
 // GET and HEAD only render; POST is a separate function so no prefetch can ever reach the decision code.
-app.http('approvalsShow', { route: 'approvals/{token}', methods: ['GET', 'HEAD'], authLevel: 'anonymous', extraInputs: client, handler: showApproval });
-app.http('approvalsDecide', { route: 'approvals/{token}', methods: ['POST'], authLevel: 'anonymous', extraInputs: client, handler: decideApproval });
+app.http('approvalsShow', { route: 'approvals/{token}', methods: ['GET', 'HEAD'], authLevel: 'anonymous', extraInputs: client, handler: safely(showApproval) });
+app.http('approvalsDecide', { route: 'approvals/{token}', methods: ['POST'], authLevel: 'anonymous', extraInputs: client, handler: safely(decideApproval) });

@@ -23,7 +23,7 @@ import * as df from 'durable-functions';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { loadConfig } from '../shared/config';
 import { messageOf } from '../shared/domain/errors';
-import { approvalsEnv, checkLink, CHECKLIST, deliverDecision, type ApprovalDecision, type DecisionAction, type Refusal } from './approvals';
+import { approvalsEnv, checkLink, safely, CHECKLIST, deliverDecision, type ApprovalDecision, type DecisionAction, type Refusal } from './approvals';
 
 export const SLACK_WINDOW_SECONDS = 5 * 60;
 const MAX_BODY = 64 * 1024;
@@ -186,4 +186,4 @@ export async function slackInteractions(req: HttpRequest, context: InvocationCon
   return answer(200, `:white_check_mark: ${verb} sent for deploy ${link.claims.instanceId}; the deploy checks the approver list and the four-eyes rule and posts the outcome here.`);
 }
 
-app.http('slackInteractions', { route: 'slack/interactions', methods: ['POST'], authLevel: 'anonymous', extraInputs: [df.input.durableClient()], handler: slackInteractions });
+app.http('slackInteractions', { route: 'slack/interactions', methods: ['POST'], authLevel: 'anonymous', extraInputs: [df.input.durableClient()], handler: safely(slackInteractions) });

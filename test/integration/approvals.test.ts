@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
 import { approvalLink, signApprovalToken, signingKeys, type SigningKey } from '../../shared/domain/approval-token';
-import type { WaitingStatus } from '../../functions/approvals';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import { safely, type WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
 import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
 
@@ -135,7 +136,7 @@ describe('approval links (embedded host)', () => {
     const out = s.output as ProbeOutput;
     expect(out.outcome).toBe('Approved');
     expect(out.decisions).toHaveLength(1);
-    expect(out.decisions[0]).toMatchObject({ nonce: r.pending[0].nonce, approver: 'alice', action: 'approve', comment: 'checked the release notes', ip: '203.0.113.9', userAgent: 'Mozilla/5.0 (iPhone) test', accepted: true });
+    expect(out.decisions[0]).toMatchObject({ nonce: r.pending[0].nonce, approver: 'alice', action: 'approve', comment: 'checked the release notes', ip: '203.0.113.9, 10.0.0.1', userAgent: 'Mozilla/5.0 (iPhone) test', accepted: true });
     expect(Date.parse(out.decisions[0].decidedAt)).not.toBeNaN();
     expect(await usedMarker(r.pending[0].nonce)).toBe(true);
 
@@ -345,5 +346,17 @@ describe('approval links (embedded host)', () => {
     const replay = await fetch(r.links[0], { headers: { accept: 'application/json' } });
     expect(replay.status).toBe(409);
     expect(((await replay.json()) as { error: string }).error).toBe('APPROVAL.USED');
+  });
+
+  it('an unexpected server error is a 503 page that decides nothing, not a bare 500', async () => {
+    const handler = safely(async () => {
+      throw new Error('boom with internal detail');
+    });
+    const res = await handler(new HttpRequest({ method: 'POST', url: `${host.baseUrl}/api/approvals/x.y` }), new InvocationContext({ functionName: 'approvalsDecide', logHandler: () => undefined }));
+    expect(res.status).toBe(503);
+    expect(String(res.body)).toContain('nothing was decided');
+    expect(String(res.body)).not.toContain('boom');
+    const long = await openPage(`${host.baseUrl}/api/approvals/${'a'.repeat(3000)}.${'b'.repeat(43)}`);
+    expect(long.res.status).toBe(400);
   });
 });
