@@ -38,7 +38,7 @@ export async function requestProdDeploy(baseUrl: string, functionKey: string, bo
 export function approvalLinks(posts: SlackPost[], instanceId: string, kind: LinkKind = 'approval'): ApprovalLink[] {
   for (const p of [...posts].reverse()) {
     const blocks = (p.body.blocks ?? []) as Array<{ block_id?: string; text?: { text?: string }; elements?: Array<{ text?: string }> }>;
-    const mine = JSON.stringify(blocks).includes(`/api/deployments/${encodeURIComponent(instanceId)}`);
+    const mine = JSON.stringify(blocks).includes(`/api/deployments/${encodeURIComponent(instanceId)}|`);
     const section = blocks.find((b) => b.block_id === `prod-${kind}-links`);
     if (!mine || !section?.text?.text) continue;
     const out: ApprovalLink[] = [];

@@ -1,0 +1,133 @@
+/**
+ * `POST /api/deployments` for PROD and the deployments API's view of `deployProd`, through the embedded
+ * host's real HTTP routes: Azurite (ledger), a real docker-registry (the `uat-vX.Y.Z` image check), a
+ * Slack server behind the real adapter (the approval request reaches it). No VM: the deploys stop at
+ * the approval wait, which is all these answers depend on.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import { freePort } from '../../local/azurite';
+import { setProdPorts } from '../../functions/activities/prod';
+import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';
+import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
+import { loadConfig } from '../../shared/config';
+import { startRegistry, type RegistryHandle } from '../support/registry';
+import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import { approvalLinks, requestProdDeploy, waitForLinks } from '../support/prod-approval';
+
+jest.setTimeout(120_000);
+
+const SHA = (c: string) => c.repeat(40);
+
+describe('PROD deploy requests (POST /api/deployments environment=prod)', () => {
+  let dir: string;
+  let host: LocalHost;
+  let reg: RegistryHandle;
+  let slack: FakeSlack;
+  let ledger: Ledger;
+  let registryHost: string;
+
+  beforeAll(async () => {
+    reg = await startRegistry();
+    slack = await startFakeSlack();
+    dir = mkdtempSync(path.join(os.tmpdir(), 'deploy-prod-api-'));
+    setProdPorts(undefined);
+    const port = await freePort();
+    host = await startLocalHost({
+      dataDir: dir,
+      port,
+      env: {
+        LOG_LEVEL: 'error',
+        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+        REGISTRY_KIND: 'oci',
+        REGISTRY_URL: reg.url,
+        REGISTRY_REPOSITORY: 'odoo-mta',
+        APPROVAL_SIGNING_KEY: randomBytes(32).toString('base64url'),
+        APPROVERS: 'bob,carol',
+        SLACK_WEBHOOK_URL: slack.webhookUrl,
+      },
+    });
+    ledger = createLedger(ledgerContainer(loadConfig(process.env)));
+    registryHost = new URL(reg.url).host;
+    const one = await reg.pushImage('odoo-mta', 'uat-v1.1.0');
+    const two = await reg.pushImage('odoo-mta', 'uat-v1.2.0', { seed: 'first' });
+    const at = new Date().toISOString();
+    await ledger.record('uat', { version: '1.1.0', sha: SHA('1'), imageRef: `${registryHost}/odoo-mta:uat-v1.1.0`, imageDigest: one.digest, deployedAt: at });
+    await ledger.record('uat', { version: '1.2.0', sha: SHA('2'), imageRef: `${registryHost}/odoo-mta:uat-v1.2.0`, imageDigest: two.digest, deployedAt: at });
+    await ledger.record('uat', { version: '1.3.0', sha: SHA('3'), imageRef: `${registryHost}/odoo-mta:uat-v1.3.0`, deployedAt: at });
+    await reg.pushImage('odoo-mta', 'uat-v1.2.0', { seed: 'second' }); // the tag moved after UAT ran it
+  });
+  afterAll(async () => {
+    await host?.stop();
+    setProdPorts(undefined);
+    await slack?.stop();
+    await reg?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const post = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-functions-key': host.keys.functionKey, ...headers }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+  const get = (p: string) => fetch(`${host.baseUrl}${p}`, { headers: { 'x-functions-key': host.keys.functionKey } }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+  const prodDeploys = () => host.engine.listInstances({}).instances.filter((s) => s.name === 'deployProd');
+
+  it('bad input: 400 naming each problem, 401 without a key; nothing starts', async () => {
+    const r = await post({ environment: 'prod', version: '1.1', requestedBy: 'alice; rm -rf /', reason: '', force: true });
+    expect(r.status).toBe(400);
+    expect(r.body.error).toBe('DEPLOYMENTS.BAD_REQUEST');
+    expect(r.body.problems).toEqual([
+      expect.stringContaining('version'),
+      expect.stringContaining('requestedBy'),
+      expect.stringContaining('reason'),
+      expect.stringContaining('unknown field "force"'),
+    ]);
+    expect((await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x'.repeat(501) })).status).toBe(400);
+    const noKey = await fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x' }) });
+    expect(noKey.status).toBe(401);
+    expect(prodDeploys()).toHaveLength(0);
+  });
+
+  it('422 unless the version succeeded on UAT and its uat image is still the one UAT ran', async () => {
+    const notOnUat = await post({ environment: 'prod', version: '2.0.0', requestedBy: 'alice', reason: 'hotfix' });
+    expect(notOnUat).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.NOT_ON_UAT' } });
+    expect(String(notOnUat.body.message)).toMatch(/2\.0\.0 has not succeeded on UAT.*1\.3\.0/);
+    expect(await post({ environment: 'prod', version: '1.3.0', requestedBy: 'alice', reason: 'hotfix' })).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.IMAGE_MISSING' } });
+    expect(await post({ environment: 'prod', version: '1.2.0', requestedBy: 'alice', reason: 'hotfix' })).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.IMAGE_CHANGED' } });
+    expect(prodDeploys()).toHaveLength(0);
+  });
+
+  it('403 when requestedBy is not the signed-in user (Entra ID principal)', async () => {
+    const r = await post({ environment: 'prod', version: '1.1.0', requestedBy: 'bob', reason: 'x' }, { 'x-ms-client-principal-name': 'alice@example.com' });
+    expect(r).toMatchObject({ status: 403, body: { error: 'DEPLOYMENTS.NOT_YOU' } });
+  });
+
+  it('202 through the PROD lane: the approval request reaches Slack, the API shows it waiting; 409 for a second request; after a reject a new request gets -r2', async () => {
+    const r = await requestProdDeploy(host.baseUrl, host.keys.functionKey, { version: '1.1.0', requestedBy: 'alice', reason: 'release' });
+    expect(r.status).toBe(202);
+    const id = `deploy-prod-1.1.0-${SHA('1').slice(0, 12)}`;
+    expect(r.body).toMatchObject({ id, statusUrl: `/api/deployments/${id}`, via: 'lane started' });
+    const links = await waitForLinks(slack.posts, id);
+    expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
+
+    const one = await get(`/api/deployments/${id}`);
+    expect(one.status).toBe(200);
+    const status = one.body.status as ProdCustomStatus;
+    expect(status).toMatchObject({ kind: 'deployProd', step: 'awaiting-approval', environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'release', approvals: { required: 1, received: [] } });
+    expect(status.pendingApprovals).toHaveLength(2);
+    const list = await get('/api/deployments?environment=prod');
+    expect((list.body.items as Array<{ id: string }>).map((i) => i.id)).toEqual([id]);
+
+    expect(await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'again' })).toMatchObject({ status: 409, body: { error: 'DEPLOYMENTS.BUSY' } });
+
+    await host.engine.raiseEvent(id, 'approval-decision', { nonce: status.pendingApprovals[0].nonce, approver: status.pendingApprovals[0].approver, action: 'reject', comment: 'not today' });
+    const done = await host.engine.waitForCompletion(id, 30_000);
+    expect((done.output as ProdDeployResult).outcome).toBe('Rejected');
+
+    const again = await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'tomorrow' });
+    expect(again).toMatchObject({ status: 202, body: { id: `${id}-r2` } });
+    expect((await waitForLinks(slack.posts, `${id}-r2`)).length).toBe(2);
+    expect(approvalLinks(slack.posts, id)).toHaveLength(2); // the first request's message is still there, its links spent
+  });
+});
