@@ -247,17 +247,20 @@ function kindOf(i: InstanceInfo): WorkKind {
   return str(obj(i.customStatus).kind) ?? i.name;
 }
 
-function inProgressView(i: InstanceInfo): InProgressView {
+function inProgressView(i: InstanceInfo, now: Date): InProgressView {
   const cs = obj(i.customStatus);
   const input = obj(i.input);
+  const startedAt = str(cs.startedAt) ?? iso(i.createdTime);
+  // the orchestration updates elapsedMs only when a step starts: count from its start instead
+  const since = time(startedAt);
   return {
     id: i.instanceId,
     kind: kindOf(i),
     runtimeStatus: i.runtimeStatus,
     version: str(cs.version) ?? str(input.version),
     requestedBy: str(cs.requestedBy) ?? str(input.requestedBy) ?? str(input.mergedBy),
-    startedAt: str(cs.startedAt) ?? iso(i.createdTime),
-    elapsedMs: num(cs.elapsedMs),
+    startedAt,
+    elapsedMs: since ? Math.max(0, now.getTime() - since) : num(cs.elapsedMs),
     progress: progressOf(kindOf(i), str(cs.step)),
     backupBytes: num(cs.backupBytes),
     reason: str(cs.reason),
@@ -371,7 +374,7 @@ export function assembleStatus(inp: StatusInputs): StatusDocument {
       // the lane's running work first (it is the one holding the environment)
       const running = str(laneStatus.running);
       const pick = (running && live.find((i) => i.instanceId === running)) || live[0];
-      return pick ? inProgressView(pick) : null;
+      return pick ? inProgressView(pick, inp.now) : null;
     });
 
     const queued: Section<string[]> = !lane

@@ -83,7 +83,7 @@ describe('status view', () => {
     const uat = doc.environments.find((e) => e.name === 'uat')!;
     expect(uat.running).toEqual({ ok: true, value: { version: '1.2.0', sha: SHA('b'), since: '2026-11-27T09:00:00Z', imageRef: 'reg/odoo-mta:uat-v1.2.0', previousVersion: '1.1.0' } });
     expect(uat.lastDeploy.ok && uat.lastDeploy.value).toMatchObject({ id: 'deploy-uat-1.3.0-cccccccccccc', outcome: 'RolledBack', failedStep: 'migrate', reason: '[DEPLOY.MIGRATION_FAILED] boom', logs: ['uat/20261127T100000Z-1.2.0/logs/migration.log'] });
-    expect(uat.inProgress.ok && uat.inProgress.value).toMatchObject({ id: 'deploy-uat-1.4.0-dddddddddddd', version: '1.4.0', elapsedMs: 95_000, backupBytes: 4096, progress: { step: 'migrate', index: 6, total: 11, percent: 50 } });
+    expect(uat.inProgress.ok && uat.inProgress.value).toMatchObject({ id: 'deploy-uat-1.4.0-dddddddddddd', version: '1.4.0', elapsedMs: 120_000, backupBytes: 4096, progress: { step: 'migrate', index: 6, total: 11, percent: 50 } });
     expect(uat.queued).toEqual({ ok: true, value: ['deploy-uat-1.5.0-eeeeeeeeeeee'] });
     expect(uat.pendingApprovals).toEqual({ ok: true, value: [] });
     const prod = doc.environments.find((e) => e.name === 'prod')!;
