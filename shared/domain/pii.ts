@@ -73,6 +73,46 @@ export function phoneKey(value: string): string | undefined {
   return digits.length >= MIN_PHONE_DIGITS ? digits.slice(-PHONE_KEY_DIGITS) : undefined;
 }
 
+/**
+ * Characters dropped from a whole value before it is compared with the sample (the verifier's one
+ * whole-value lookup): the code separators plus whitespace. The SQL side is
+ * `translate(lower(value), WHOLE_SEPARATORS, '')`.
+ */
+export const WHOLE_SEPARATORS = `${CODE_SEPARATORS}\t\n\r`;
+/** Whole values shorter than this once stripped are also compared the old way (lower-cased, trimmed). */
+export const MIN_WHOLE_KEY_LENGTH = 5;
+
+/**
+ * One key for every whole-value match (names, logins, e-mails, VATs, IBANs, ID numbers): lower case
+ * without separators or whitespace. It matches everything the text form (lower-cased, trimmed) and
+ * the code form (upper-cased, no separators) match, and also spacing variants ("Jean-Paul  Dupont").
+ */
+export function wholeKey(value: string): string {
+  let out = '';
+  for (const ch of value.toLowerCase()) if (!WHOLE_SEPARATORS.includes(ch)) out += ch;
+  return out;
+}
+
+/**
+ * The lookup sets the verifier searches with, derived from a sample: `whole` (wholeKey of every text
+ * and code), `shortTexts` (texts whose whole key is too short to be safe on its own: compared as
+ * they are), `phones`, `emails`.
+ */
+export function lookupKeys(sample: PiiSample): { whole: string[]; shortTexts: string[]; phones: string[]; emails: string[] } {
+  const whole = new Set<string>();
+  const shortTexts = new Set<string>();
+  for (const t of sample.texts) {
+    const k = wholeKey(t);
+    if (k.length >= MIN_WHOLE_KEY_LENGTH) whole.add(k);
+    else shortTexts.add(t);
+  }
+  for (const c of sample.codes) {
+    const k = wholeKey(c);
+    if (k) whole.add(k);
+  }
+  return { whole: [...whole], shortTexts: [...shortTexts], phones: [...sample.phones], emails: [...sample.emails] };
+}
+
 export function emailDomain(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
