@@ -48,10 +48,14 @@ export async function requestRefresh(req: HttpRequest, context: InvocationContex
     const client = df.getClient(context);
     // one piece of work per environment: a refresh never waits behind a deploy (where a newer merge
     // could supersede it in the lane) — the caller tries again when the lane is idle
+    // (a live lane that has not yet said what it runs — just started, continuing as new — is busy too)
     const lane = await statusOf(client, laneInstanceId('uat'));
-    const running = (lane?.customStatus as { running?: string | null } | undefined)?.running;
-    if (running && lane && ['Running', 'Pending'].includes(String(lane.runtimeStatus)))
+    const laneStatus = lane?.customStatus as { running?: string | null } | null | undefined;
+    const live = !!lane && ['Running', 'Pending', 'ContinuedAsNew'].includes(String(lane.runtimeStatus));
+    if (live && (!laneStatus || laneStatus.running)) {
+      const running = laneStatus?.running ?? 'starting';
       return bad(409, 'REFRESH.BUSY', `UAT is busy (${running}): try again when it ends`, { running });
+    }
     const requestedAt = new Date();
     const id = refreshInstanceId(requestedAt, context.invocationId.replace(/-/g, '').slice(-8));
     const requestedBy = req.headers.get('x-ms-client-principal-name') ?? 'api (function key)';
