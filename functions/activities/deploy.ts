@@ -167,7 +167,7 @@ export interface DeployActivities {
   backup(i: { environment: string; version: string; sha: string; imageDigest?: string; runningVersion?: string; instanceId: string }): Promise<Failable<BackupOut>>;
   pull(i: { environment: string; imageRef: string }): Promise<Failable<PullOut>>;
   stop(i: { environment: string }): Promise<Failable<{ changed: boolean }>>;
-  migrate(i: { environment: string; imageRef: string; modules: string }): Promise<Failable<{ log?: string }>>;
+  migrate(i: { environment: string; imageRef: string; modules: string }): Promise<Failable<{ log?: string; alreadyDone?: boolean }>>;
   start(i: { environment: string; imageRef: string }): Promise<Failable<{ changed: boolean }>>;
   health(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<HealthOut>>;
   record(i: NotifyEvent & { imageDigest?: string; coverage?: number; backupId: string; modules?: string; previousVersion?: string }): Promise<Failable<{ recorded: true }>>;
@@ -207,6 +207,35 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     const r = await runOps(sh, `${globalOptions} ${verb} ${args}`.trim(), o);
     if (r.code !== 0) throw opsError(verb, r);
     return r;
+  }
+
+  /**
+   * The last odoo-ops history entry that changed the web service or the database, when it is a successful
+   * `migrate` with `imageRef` (i.e. this very migration already ran and nothing happened since).
+   */
+  async function migratedSinceLastChange(sh: RemoteShell, imageRef: string): Promise<{ at?: string; log?: string } | undefined> {
+    let text = '';
+    try {
+      const r = await sh.run(`${ops} --json history --tail 50`, { timeoutMs: 60_000 });
+      if (r.code !== 0) return undefined;
+      text = r.stdout ?? '';
+    } catch (err) {
+      if (isRetryable(err)) throw err;
+      return undefined; // no history: migrate
+    }
+    const CHANGES = new Set(['stop', 'start', 'migrate', 'restore-db', 'restore-filestore', 'rollback', 'swap-db']);
+    const lines = text.split('\n').filter((l) => l.startsWith('{'));
+    for (let k = lines.length - 1; k >= 0; k--) {
+      let e: { verb?: string; image?: string; ok?: boolean; at?: string; log?: string };
+      try {
+        e = JSON.parse(lines[k]) as typeof e;
+      } catch {
+        continue;
+      }
+      if (!e.verb || !CHANGES.has(e.verb)) continue;
+      return e.verb === 'migrate' && e.ok === true && e.image === imageRef ? { at: e.at, log: e.log } : undefined;
+    }
+    return undefined;
   }
 
   async function resolveImage(imageRef: string): Promise<string | undefined> {
@@ -357,6 +386,13 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     migrate: (i) =>
       guarded(p.log, 'migrate', () =>
         withShell(i.environment, async (sh) => {
+          // Activities run at least once: when the host died after this migration succeeded on the VM but
+          // before its result was recorded, the re-run finds it in odoo-ops' history and does not migrate again.
+          const done = await migratedSinceLastChange(sh, i.imageRef);
+          if (done) {
+            p.log.info('this migration already succeeded on the VM (re-run after a restart): not run again', { image: i.imageRef, at: done.at });
+            return { log: done.log, alreadyDone: true };
+          }
           try {
             const r = await mustOps(sh, 'migrate', `${shellQuote(i.imageRef)} ${shellQuote(i.modules)}`);
             return { log: typeof r.json.log === 'string' ? r.json.log : undefined };

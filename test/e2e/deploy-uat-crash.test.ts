@@ -3,8 +3,9 @@
  * real intake + lane + deployUat with the production wiring against the sandbox UAT VM (real sshd,
  * dockerd, registry, PostgreSQL, odoo-ops), Azurite and the local GitHub / Slack servers. A merge
  * webhook starts the deploy; the host is SIGKILLed at EACH step boundary (before preflight, backup,
- * pull, stop, migrate, start, health and the ledger record: the fixture pauses there) and restarted on
- * the same data folder. The deploy must finish correctly and no side effect may be done twice
+ * pull, stop, migrate, start, health and the ledger record: the fixture pauses there) — and once inside
+ * the migrate step, after the migration succeeded on the VM but before the activity returned — and
+ * restarted on the same data folder each time. The deploy must finish correctly and no side effect may be done twice
  * harmfully: one complete backup for the deploy, one pull/stop/migrate/start on the VM (the stand-in's
  * update log shows the modules migrated once), one GitHub deployment with in_progress → success, one
  * Slack message, one ledger record.
@@ -110,7 +111,7 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
     process.stderr.write(`[crash] killed at ${killedAt.join(', ')} (load ${readFileSync('/proc/loadavg', 'utf8').trim()})\n`);
 
     // killed once at every boundary of the runbook
-    expect(killedAt).toEqual(['preflight:ssh', 'backup:ssh', 'pull:ssh', 'stop:ssh', 'migrate:ssh', 'start:ssh', 'health:ssh', 'record:record']);
+    expect(killedAt).toEqual(['preflight:ssh', 'backup:ssh', 'pull:ssh', 'stop:ssh', 'migrate:ssh', 'migrate:migrated', 'start:ssh', 'health:ssh', 'record:record']);
     expect(st).toMatchObject({ runtimeStatus: 'Completed', output: { outcome: 'Succeeded' } });
 
     // UAT runs the new release, healthy, migrated exactly once
