@@ -30,6 +30,8 @@ export class CliError extends Error {
 export interface ApiOptions {
   baseUrl: string;
   key?: string;
+  /** Entra ID access token for App Service authentication in front of the app (sent as a Bearer token) */
+  token?: string;
   /** per request (ms) */
   timeoutMs: number;
   fetchImpl?: typeof fetch;
@@ -65,7 +67,7 @@ export class Api {
     }
     if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new CliError(EXIT.USAGE, '--url must start with http:// or https://');
     this.base = base;
-    this.secrets = [o.key, base.searchParams.get('code') ?? undefined, base.password || undefined].filter((s): s is string => !!s && s.length >= 4);
+    this.secrets = [o.key, o.token, base.searchParams.get('code') ?? undefined, base.password || undefined].filter((s): s is string => !!s && s.length >= 4);
   }
 
   /** Remove every credential from a text before it is printed. */
@@ -90,6 +92,7 @@ export class Api {
     const url = this.url(path, o.query);
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'odoo-pipeline-cli' };
     if (this.o.key) headers['x-functions-key'] = this.o.key;
+    if (this.o.token) headers.authorization = `Bearer ${this.o.token}`;
     if (o.body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
@@ -108,12 +111,12 @@ export class Api {
       /* not JSON: keep the text */
     }
     if (res.status === 401 || res.status === 403)
-      throw new CliError(EXIT.UNREACHABLE, `the pipeline refused the request (${res.status}): ${this.o.key ? 'the key was not accepted' : 'a function key is needed'} — pass --key or set ODOO_PIPELINE_KEY`);
+      throw new CliError(EXIT.UNREACHABLE, `the pipeline refused the request (${res.status}): ${this.o.token ? 'the key or token was not accepted' : this.o.key ? 'the key was not accepted' : 'a function key is needed'} — pass --key or set ODOO_PIPELINE_KEY${this.o.token ? ' (and a valid --token / ODOO_PIPELINE_TOKEN for Entra ID)' : ''}`);
     if (res.status === 502 || res.status === 503 || res.status === 504) {
       const m = messageOf(body);
       throw new CliError(EXIT.UNREACHABLE, this.redact(`the pipeline is unavailable (${res.status})${m ? `: ${m}` : ''}`), body);
     }
-    if (res.status >= 300 && res.status < 400) throw new CliError(EXIT.UNREACHABLE, `the pipeline answered with a redirect (${res.status}) — is --url the function app's base URL? (sign-in pages are not followed)`);
+    if (res.status >= 300 && res.status < 400) throw new CliError(EXIT.UNREACHABLE, `the pipeline answered with a redirect (${res.status}) — is --url the function app's base URL? With Entra ID (App Service authentication) in front, pass --token or set ODOO_PIPELINE_TOKEN (sign-in pages are not followed)`);
     return { status: res.status, body: body as T };
   }
 

@@ -27,12 +27,16 @@ export const EXIT_CODES_HELP = `Exit codes:
   0  ok
   1  the operation failed (deploy failed or rolled back, unknown deployment, request refused, corrupt backup)
   2  usage error (unknown command or option, bad argument; also a 400 answer from the API)
-  3  the pipeline is unreachable or refused the key (connection error, 401/403, 502-504)
+  3  the pipeline is unreachable or refused the key (connection error, 401/403), or answered 502-504
+     (a dependency it needs is down or not configured: the message names it)
   4  timeout (an HTTP request, or --wait ran out of --wait-timeout)`;
 
 const GLOBAL_HELP = `Options for every command:
   --url URL              the pipeline's base URL (env ODOO_PIPELINE_URL; default http://127.0.0.1:7071)
   --key KEY              function key, sent as x-functions-key (env ODOO_PIPELINE_KEY; never printed)
+  --token TOKEN          Entra ID access token when App Service authentication guards the app, sent as
+                         a Bearer token (env ODOO_PIPELINE_TOKEN; never printed), e.g.
+                         ODOO_PIPELINE_TOKEN=$(az account get-access-token --resource api://<app-id> --query accessToken -o tsv)
   --json                 machine-readable JSON on stdout instead of tables
   --request-timeout S    seconds per HTTP request (default 30)
   -h, --help             help (also: odoo-pipeline help <command>)`;
@@ -47,7 +51,8 @@ const COMMANDS: Record<string, { usage: string; help: string; options: string[] 
     usage: 'deploy <uat|prod> <version> [--sha SHA] [--force] [--reason TEXT] [--wait] [--wait-timeout 60m] [--interval 2]',
     help: `Request a deploy. UAT: a version that ran on UAT before (its commit comes from the ledger), or any
 version with --sha <40-hex commit>; it goes through UAT's lane (one deploy at a time).
-PROD: a version that succeeded on UAT; it waits for approval (signed links in Slack).
+PROD: a version that succeeded on UAT, with --reason; it waits for approval (signed links in Slack);
+the requester is ODOO_PIPELINE_USER (or the login name), who cannot approve it (four-eyes).
   --force          update all modules (-u all) instead of the changed ones
   --reason TEXT    why (shown to approvers and in the records)
   --wait           follow the deploy until it ends: exit 0 Succeeded, 1 otherwise, 4 after --wait-timeout
@@ -124,6 +129,7 @@ Examples:
 const OPTIONS = {
   url: { type: 'string' },
   key: { type: 'string' },
+  token: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   'request-timeout': { type: 'string' },
@@ -214,10 +220,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     const spec = COMMANDS[command];
     if (!spec) throw usage(`unknown command ${JSON.stringify(command)}`);
-    const global = new Set(['url', 'key', 'json', 'help', 'request-timeout']);
+    const global = new Set(['url', 'key', 'token', 'json', 'help', 'request-timeout']);
     for (const k of Object.keys(values)) if (!global.has(k) && !spec.options.includes(k)) throw usage(`--${k} is not an option of ${command}`, command);
     const requestTimeoutMs = values['request-timeout'] !== undefined ? seconds(values['request-timeout'], '--request-timeout') : 30_000;
-    api = new Api({ baseUrl: values.url ?? io.env.ODOO_PIPELINE_URL ?? 'http://127.0.0.1:7071', key: values.key ?? io.env.ODOO_PIPELINE_KEY, timeoutMs: requestTimeoutMs });
+    api = new Api({ baseUrl: values.url ?? io.env.ODOO_PIPELINE_URL ?? 'http://127.0.0.1:7071', key: values.key ?? io.env.ODOO_PIPELINE_KEY, token: values.token ?? io.env.ODOO_PIPELINE_TOKEN, timeoutMs: requestTimeoutMs });
     const waitTimeoutMs = values['wait-timeout'] !== undefined ? parseDuration(values['wait-timeout'], '--wait-timeout') : command === 'refresh' ? 120 * 60_000 : 60 * 60_000;
     const intervalMs = values.interval !== undefined ? seconds(values.interval, '--interval') : 2000;
     const ctx: Ctx = {
@@ -403,7 +409,11 @@ async function requestDeploy(c: Ctx, environment: string, version: string, extra
   if (c.values.force) body.force = true;
   if (c.values.sha !== undefined) body.sha = c.values.sha;
   if (c.values.reason !== undefined) body.reason = c.values.reason;
-  if (environment === 'prod') body.requestedBy = c.io.env.ODOO_PIPELINE_USER ?? c.io.env.USER ?? c.io.env.USERNAME ?? 'odoo-pipeline';
+  if (environment === 'prod') {
+    // who asks: the API refuses a PROD request without it (four-eyes: the requester cannot approve)
+    body.requestedBy = c.io.env.ODOO_PIPELINE_USER ?? c.io.env.USER ?? c.io.env.USERNAME ?? 'odoo-pipeline';
+    delete body.force;
+  }
   const res = await c.api.call<Record<string, unknown>>('POST', 'deployments', { body });
   const id = typeof res.id === 'string' ? res.id : typeof res.instanceId === 'string' ? res.instanceId : undefined;
   if (!id) throw new CliError(EXIT.FAILED, `the pipeline accepted the request but named no deployment id: ${JSON.stringify(res).slice(0, 300)}`);
@@ -417,7 +427,11 @@ async function cmdDeploy(c: Ctx, args: string[]): Promise<number> {
   if (!VERSION_RE.test(version)) throw usage(`version must be a semantic version like 1.4.0 (got ${JSON.stringify(version)})`, 'deploy');
   noMoreArgs(args, 2, 'deploy');
   if (c.values.sha !== undefined && !SHA_RE.test(c.values.sha)) throw usage('--sha must be a 40-character lowercase hex commit id', 'deploy');
-  if (c.values.sha !== undefined && environment === 'prod') throw usage('--sha is for UAT only (PROD deploys the commit that ran on UAT)', 'deploy');
+  if (environment === 'prod') {
+    if (c.values.sha !== undefined) throw usage('--sha is for UAT only (PROD deploys the commit that ran on UAT)', 'deploy');
+    if (c.values.force) throw usage('--force is for UAT only (PROD updates the modules that changed)', 'deploy');
+    if (!c.values.reason?.trim()) throw usage('a PROD deploy needs --reason "why" (the approvers read it)', 'deploy');
+  }
   const { id, body } = await requestDeploy(c, environment, version);
   if (!c.json || !c.values.wait) {
     if (c.json) c.out(JSON.stringify(body, null, 2));

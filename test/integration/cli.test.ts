@@ -155,6 +155,8 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       [['deploy', 'uat', '1.1.0', '--sha', 'xyz'], '--sha must be'],
       [['deploy', 'uat', '1.1.0', '--wait', '--wait-timeout', 'soon'], '--wait-timeout must be a duration'],
       [['refresh', '--filestore', 'nope'], '--filestore must be copy, drop or skip'],
+      [['deploy', 'prod', '1.1.0'], 'a PROD deploy needs --reason'],
+      [['deploy', 'prod', '1.1.0', '--reason', 'x', '--force'], '--force is for UAT only'],
       [['logs'], 'logs needs a deployment id'],
       [['logs', 'not-a-deploy'], 'is not a deployment id'],
       [['backups'], 'backups needs an environment'],
@@ -224,6 +226,35 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise((r) => hang.close(() => r(undefined)));
+    }
+  }, 60_000);
+
+  it('behind Entra ID (App Service authentication): --token is sent as a Bearer token, a sign-in redirect is exit 3', async () => {
+    // a stand-in for App Service authentication in front of the app: it wants a bearer token
+    const token = 'eyJ0eXAi.entra-token-for-test.sig';
+    const seen: Array<string | undefined> = [];
+    const easyAuth = http.createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      if (req.headers.authorization !== `Bearer ${token}`) {
+        res.writeHead(302, { location: 'https://login.microsoftonline.com/common/oauth2/v2.0/authorize' });
+        return res.end();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ generatedAt: new Date().toISOString(), runtime: 'azure', appVersion: '0.1.0', environments: [], problems: [] }));
+    });
+    await new Promise<void>((r) => easyAuth.listen(0, '127.0.0.1', () => r()));
+    const url = `http://127.0.0.1:${(easyAuth.address() as AddressInfo).port}`;
+    try {
+      const ok = await cli(['status', '--url', url], { ODOO_PIPELINE_TOKEN: token });
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toContain(`odoo-mta pipeline at ${url} (azure, pipeline 0.1.0)`);
+      expect(ok.stdout + ok.stderr).not.toContain(token);
+      const redirected = await cli(['status', '--url', url]);
+      expect(redirected.code).toBe(3);
+      expect(redirected.stderr).toContain('pass --token or set ODOO_PIPELINE_TOKEN');
+      expect(seen).toEqual([`Bearer ${token}`, undefined]);
+    } finally {
+      await new Promise((r) => easyAuth.close(() => r(undefined)));
     }
   }, 60_000);
 
@@ -382,6 +413,11 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     const aj = JSON.parse((await cli(['approvals', '--json'])).stdout) as { count: number; items: Array<Record<string, unknown>> };
     expect(aj.count).toBe(1);
     expect(JSON.stringify(aj)).not.toContain('SECRET');
+
+    // a PROD deploy of a version UAT never ran is refused by the API: exit 1 with its reason
+    const notOnUat = await cli(['deploy', 'prod', '9.9.9', '--reason', 'monthly release']);
+    expect(notOnUat.code).toBe(1);
+    expect(notOnUat.stderr).toMatch(/9\.9\.9.*UAT/);
 
     // no rollback decision pending and no previous PROD version: nothing to roll back to
     const nothing = await cli(['rollback', 'prod']);
