@@ -391,6 +391,7 @@ function renderObject(o: Record<string, unknown>): string {
     const t = asText(val);
     if (t === undefined) continue;
     if (/url$/i.test(k) && /^https:\/\//.test(t)) parts.push(`<a href="${esc(t)}" rel="noreferrer noopener" target="_blank">${esc(k.replace(/_?url$/i, '') || 'link')}</a>`);
+    else if (/^[0-9a-f]{40}$/.test(t)) parts.push(`${esc(k)}: <code title="${esc(t)}">${esc(t.slice(0, 12))}</code>`);
     else parts.push(`${esc(k)}: ${esc(t)}`);
   }
   return parts.join('<br>');

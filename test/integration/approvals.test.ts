@@ -12,7 +12,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
 import { approvalLink, signApprovalToken, signingKeys, type SigningKey } from '../../shared/domain/approval-token';
 import { HttpRequest, InvocationContext } from '@azure/functions';
-import { safely, type WaitingStatus } from '../../functions/approvals';
+import { clientIp, crossOriginProblem, safely, type WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
 import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
 
@@ -358,5 +358,26 @@ describe('approval links (embedded host)', () => {
     expect(String(res.body)).not.toContain('boom');
     const long = await openPage(`${host.baseUrl}/api/approvals/${'a'.repeat(3000)}.${'b'.repeat(43)}`);
     expect(long.res.status).toBe(400);
+  });
+});
+
+describe('approval request helpers', () => {
+  const req = (headers: Record<string, string>) => new HttpRequest({ method: 'POST', url: 'https://app.example.net/api/approvals/x.y', headers });
+  it('clientIp: the forwarded chain without ports, or unknown', () => {
+    expect(clientIp(req({}))).toBe('unknown');
+    expect(clientIp(req({ 'x-forwarded-for': '203.0.113.9:51234' }))).toBe('203.0.113.9');
+    expect(clientIp(req({ 'x-forwarded-for': '1.2.3.4, [2001:db8::1]:443' }))).toBe('1.2.3.4, 2001:db8::1');
+    expect(clientIp(req({ 'x-forwarded-for': 'x'.repeat(500) })).length).toBe(100);
+  });
+  it('crossOriginProblem: same origin passes, anything else is refused', () => {
+    const base = 'https://pipeline.example.net';
+    expect(crossOriginProblem(req({}), base)).toBeUndefined(); // a non-browser client without the headers
+    expect(crossOriginProblem(req({ origin: base }), base)).toBeUndefined();
+    expect(crossOriginProblem(req({ origin: 'https://app.example.net' }), base)).toBeUndefined(); // the request's own origin
+    expect(crossOriginProblem(req({ origin: 'null', 'sec-fetch-site': 'same-origin' }), base)).toBeUndefined();
+    expect(crossOriginProblem(req({ origin: 'https://pipeline.example.net.evil.example' }), base)?.status).toBe(403);
+    expect(crossOriginProblem(req({ 'sec-fetch-site': 'none' }), base)?.status).toBe(403);
+    expect(crossOriginProblem(req({ referer: 'not a url' }), base)?.status).toBe(403);
+    expect(crossOriginProblem(req({ referer: `${base}/api/approvals/x.y` }), base)).toBeUndefined();
   });
 });
