@@ -110,7 +110,7 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
     await ledger.record('prod', { version: '1.0.0', sha: SHA_INITIAL, imageRef: sb.image('initial', 'prod'), imageDigest: digests['prod-v1.0.0'], deployedAt: at });
     await ledger.record('uat', { version: '1.1.0', sha: SHA_NEXT, imageRef: sb.image('next', 'uat'), imageDigest: digests['uat-v1.1.0'], coverage: 90, deployedAt: at, instanceId: `deploy-uat-1.1.0-${SHA_NEXT.slice(0, 12)}` });
     await ledger.record('uat', { version: '1.2.0', sha: SHA_BROKEN, imageRef: sb.image('brokenMigration', 'uat'), imageDigest: digests['uat-v1.2.0'], coverage: 90, deployedAt: at });
-  });
+  }, 30 * 60 * 1000); // the sandbox is one per machine: waiting for another suite's turn counts here
   afterAll(async () => {
     await host?.stop();
     setProdPorts(undefined);

@@ -25,6 +25,8 @@ import { signingKeys, verifyApprovalToken, type SigningKey } from '../../shared/
 import type { DeploySettings } from '../../shared/domain/deploy-plan';
 import { createLogger } from '../../shared/log';
 import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
+import { startFakeArm } from '../support/fake-arm';
+import { createVmControl } from '../../shared/adapters/vm';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 
 const HOUR = 3600_000;
@@ -106,10 +108,10 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     decisionBlobs(): Promise<string[]>;
   }
 
-  async function rig(o: { options?: Partial<ProdOptions>; vm?: Parameters<typeof createFakeVm>; requestedBy?: string; uatOnLedger?: boolean } = {}): Promise<Rig> {
+  async function rig(o: { options?: Partial<ProdOptions>; vm?: Parameters<typeof createFakeVm>; requestedBy?: string; uatOnLedger?: boolean; tags?: Record<string, string>; snapshot?: (id: string, name: string) => Promise<string[]> } = {}): Promise<Rig> {
     const k = ++n;
     const vm = createFakeVm(...(o.vm ?? [{ image: PROD('1.0.0') }]));
-    const registry = memoryRegistry({ 'uat-v1.0.0': digestOf('one'), 'prod-v1.0.0': digestOf('one'), 'uat-v1.1.0': digestOf('eleven') });
+    const registry = memoryRegistry({ 'uat-v1.0.0': digestOf('one'), 'prod-v1.0.0': digestOf('one'), 'uat-v1.1.0': digestOf('eleven'), ...o.tags });
     const svc = BlobServiceClient.fromConnectionString(conn);
     const ledgerContainer = svc.getContainerClient(`prodledger${k}`);
     await ledgerContainer.createIfNotExists();
@@ -150,7 +152,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       ...o.options,
     };
     const firstPost = slack.posts.length;
-    setProdPorts({ deploy, options, keys: () => keys, slack: createSlack({ webhookUrl: slack.webhookUrl, log }), decisions: ledgerContainer, log });
+    setProdPorts({ deploy, options, keys: () => keys, slack: createSlack({ webhookUrl: slack.webhookUrl, log }), decisions: ledgerContainer, snapshot: o.snapshot, log });
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-t${k}`;
     await host.engine.startNew('deployProd', { instanceId: id, input: { environment: 'prod', version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), requestedBy: o.requestedBy ?? 'alice', reason: 'monthly release' } });
     const r: Rig = {
@@ -390,6 +392,27 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     expect(result).toMatchObject({ outcome: 'Failed', code: 'PROD.NOT_ON_UAT', failedStep: 'prepare' });
     expect(r.posts().some((p) => linksOf(p).length > 0)).toBe(false);
     expect(JSON.stringify(r.posts())).toContain('has not succeeded on UAT');
+  }, 60000);
+
+  it('PROD_DISK_SNAPSHOT: data-disk snapshots through ARM are part of the verified backup; the last 5 prod tags are kept', async () => {
+    const arm = await startFakeArm();
+    try {
+      const vmId = arm.addVm({ name: 'odoo-prod', dataDisks: [{ lun: 0, name: 'odoo-prod-data' }, { lun: 1, name: 'odoo-prod-pg' }] });
+      const control = createVmControl({ endpoint: arm.endpoint, credential: { getToken: async () => ({ token: arm.token, expiresOnTimestamp: Date.now() + HOUR }) }, pollIntervalMs: 20 });
+      const old = Object.fromEntries(['0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0'].map((v) => [`prod-v${v}`, digestOf(v)]));
+      const r = await rig({ options: { diskSnapshot: true, vmResourceId: vmId }, snapshot: (id, name) => control.snapshotDataDisks(id, name), tags: old });
+      await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
+      const { result } = await r.finish();
+      expect(result.outcome).toBe('Succeeded');
+      expect(result.snapshots).toHaveLength(2);
+      expect(arm.snapshots.size).toBe(2);
+      const m = (await r.backups.verify(result.backupId!)).manifest!;
+      expect(m.snapshots).toEqual(result.snapshots);
+      // 7 prod tags before: the 5 newest stay (running 1.1.0 and previous 1.0.0 among them)
+      expect([...r.registry.tags.keys()].filter((t) => t.startsWith('prod-v')).sort()).toEqual(['prod-v0.3.0', 'prod-v0.4.0', 'prod-v0.5.0', 'prod-v1.0.0', 'prod-v1.1.0']);
+    } finally {
+      await arm.stop();
+    }
   }, 60000);
 
   it('judgeDecision: the order of checks', () => {
