@@ -12,7 +12,7 @@
  *   unchanged.
  * - Azurite for Blob storage, with its data under the data folder.
  */
-import { HttpRequest, HttpResponse, InvocationContext } from '@azure/functions';
+import { InvocationContext } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -28,6 +28,7 @@ import { authorized, HostKeys, loadOrCreateKeys, loadOrCreateLocalSecrets } from
 import { LocalQueue, ReceivedMessage } from './queue';
 import { BindingInfo, FunctionInfo, loadFunctions } from './registrations';
 import { compileRoute, CompiledRoute } from './routes';
+import { toHttpRequest, writeResult } from './http-bridge';
 
 export interface LocalHostOptions {
   /** data folder (history, queue, Azurite, keys); default LOCAL_DATA_DIR or `.data` */
@@ -155,7 +156,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   // 2. Blob storage (Azurite) unless a storage connection is configured.
   let azurite: AzuriteHandle | undefined;
   if (opts.azurite !== false && !process.env.BACKUP_STORAGE_CONNECTION) {
-    azurite = await startAzurite({ dir: path.join(dataDir, 'azurite') });
+    // generous: on a loaded machine (CI, 2 cores shared) Azurite can take well over 15 s to answer
+    azurite = await startAzurite({ dir: path.join(dataDir, 'azurite'), timeoutMs: 60000 });
     process.env.BACKUP_STORAGE_CONNECTION = azurite.connectionString;
     log.info('azurite started', { blobEndpoint: azurite.blobEndpoint });
   }
@@ -228,7 +230,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     extra: Partial<ConstructorParameters<typeof InvocationContext>[0]> = {},
   ) => {
     const invocationId = randomUUID();
-    const flog = log.child({ function: fn.name, invocationId });
+    let flog: Logger | undefined; // created when the function first logs (most invocations never do)
     const ctx = new InvocationContext({
       invocationId,
       functionName: fn.name,
@@ -249,7 +251,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
               : level === 'trace' || level === 'debug'
                 ? 'debug'
                 : 'info';
-        flog[lvl](msg);
+        (flog ??= log.child({ function: fn.name, invocationId }))[lvl](msg);
       },
       ...extra,
     });
@@ -299,13 +301,14 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     void (async () => {
       const url = new URL(req.url ?? '/', baseUrl);
       const method = (req.method ?? 'GET').toUpperCase();
-      const presentedKey =
-        (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? undefined;
+      // the key is looked at only where a route needs one (anonymous routes never parse it)
+      const presentedKey = () =>
+        (req.headers['x-functions-key'] as string | undefined) ?? (url.search ? url.searchParams.get('code') : null) ?? undefined;
 
       if (url.pathname.startsWith('/_local/servicebus/')) {
         const m = /^\/_local\/servicebus\/([^/]+)\/messages\/?$/.exec(url.pathname);
         if (!m || method !== 'POST') return send(res, 404, { error: 'not found' });
-        if (!authorized('admin', presentedKey, keys))
+        if (!authorized('admin', presentedKey(), keys))
           return send(res, 401, { error: 'the master key is required' });
         const body = await readBody(req, 256 * 1024);
         if (body === 'too-large')
@@ -318,7 +321,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         return res.end(out.body ?? '');
       }
       if (url.pathname === '/admin/functions' && method === 'GET') {
-        if (!authorized('admin', presentedKey, keys))
+        if (!authorized('admin', presentedKey(), keys))
           return send(res, 401, { error: 'the master key is required' });
         return send(
           res,
@@ -346,7 +349,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
           error: methodMismatch ? `method ${method} not allowed` : `no function serves ${url.pathname}`,
         });
       const { h, params } = matched;
-      if (!authorized(h.authLevel, presentedKey, keys)) {
+      if (h.authLevel !== 'anonymous' && !authorized(h.authLevel, presentedKey(), keys)) {
         return send(res, 401, {
           error: `this route needs a ${h.authLevel === 'admin' ? 'master' : 'function'} key (x-functions-key header or code query parameter)`,
         });
@@ -357,28 +360,16 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
       const query: Record<string, string> = {};
-      url.searchParams.forEach((v, k) => (query[k] = v));
-      const request = new HttpRequest({
-        method,
-        url: url.toString(),
-        headers,
-        query,
-        params,
-        body: body.length ? { bytes: body } : undefined,
-      });
+      if (url.search) url.searchParams.forEach((v, k) => (query[k] = v));
+      const request = toHttpRequest({ method, url: url.href, headers, query, params, body });
       const ctx = makeContext(h.fn);
       let status = 500;
       try {
         const result = await h.fn.handler(request, ctx);
         flushOutputs(h.fn, ctx);
-        const response = result instanceof HttpResponse ? result : new HttpResponse((result ?? {}) as any);
-        status = response.status;
-        const outHeaders: Record<string, string> = {};
-        response.headers.forEach((v, k) => (outHeaders[k] = v));
-        const buf = Buffer.from(await response.arrayBuffer());
-        res.writeHead(status, outHeaders);
-        res.end(method === 'HEAD' ? undefined : buf);
+        status = await writeResult(res, result, method);
       } catch (err) {
+        status = 500;
         log.error('function failed', { function: h.fn.name, error: (err as Error).message });
         send(res, 500, { error: 'internal error', invocationId: ctx.invocationId });
       } finally {

@@ -90,8 +90,17 @@ const json = (status: number, body: ResponseBody, headers: Record<string, string
   headers: { 'cache-control': 'no-store', ...headers },
 });
 
-/** Read the body as bytes, refusing (without buffering the rest) once it exceeds the cap. */
+/**
+ * Read the body as bytes, refusing once it exceeds the cap. With a valid declared length (already
+ * checked against the cap; the HTTP server delivers exactly that many bytes) the body is taken whole;
+ * without one (chunked) it is streamed and given up at the cap, without buffering the rest.
+ */
 export async function readCapped(req: HttpRequest, cap = MAX_WEBHOOK_BYTES): Promise<Uint8Array | 'too-large'> {
+  const declared = req.headers.get('content-length');
+  if (declared !== null && /^\d{1,9}$/.test(declared) && Number(declared) <= cap) {
+    const whole = new Uint8Array(await req.arrayBuffer());
+    return whole.byteLength > cap ? 'too-large' : whole;
+  }
   const stream = req.body;
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();
@@ -111,21 +120,44 @@ export async function readCapped(req: HttpRequest, cap = MAX_WEBHOOK_BYTES): Pro
   return Buffer.concat(chunks);
 }
 
+/**
+ * A child logger created only when something is logged through it: most deliveries log one line (at
+ * info, often filtered), and building two children per request showed in the profile.
+ */
+function lazyChild(parent: Logger, fields: () => Record<string, unknown>): Logger {
+  let real: Logger | undefined;
+  const get = () => (real ??= parent.child(fields()));
+  return {
+    debug: (m, f) => get().debug(m, f),
+    info: (m, f) => get().info(m, f),
+    warn: (m, f) => get().warn(m, f),
+    error: (m, f) => get().error(m, f),
+    child: (more) => lazyChild(parent, () => ({ ...fields(), ...more })),
+  };
+}
+
 export interface Intake {
   handle(req: HttpRequest, ctx?: InvocationContext): Promise<HttpResponseInit>;
   /** durable timer fired: block a commit whose coverage never came (unless decided meanwhile) */
   gateTimeout(input: { sha: string }): Promise<{ decision: string; reason: string }>;
   list(limit: number): Promise<unknown[]>;
+  /** write the decision records handed over so far (shutdown, tests) */
+  flush(): Promise<void>;
 }
 
 export function createIntake(p: IntakePorts): Intake {
   const now = p.now ?? Date.now;
   const iso = () => new Date(now()).toISOString();
 
-  async function record(rec: DecisionInput, log: Logger): Promise<void> {
+  /**
+   * Log and store a decision. `wait: false` for decisions whose answer depends on nothing stored
+   * (ignored events): the record is handed to the store's next group write and the answer does not
+   * wait for Blob storage.
+   */
+  async function record(rec: DecisionInput, log: Logger, wait = true): Promise<void> {
     log.info(`intake ${rec.decision}: ${rec.reason}`, { ...rec, decision: rec.decision });
     try {
-      await p.store.record(rec);
+      await p.store.record(rec, wait ? undefined : { wait: false });
     } catch (err) {
       log.error('could not record the intake decision', { error: messageOf(err), code: errorCode(err) });
     }
@@ -256,7 +288,7 @@ export function createIntake(p: IntakePorts): Intake {
 
   return {
     async handle(req, ctx) {
-      const log = p.log.child({ function: 'githubWebhook', invocationId: ctx?.invocationId });
+      const log = lazyChild(p.log, () => ({ function: 'githubWebhook', invocationId: ctx?.invocationId }));
       const reject = (r: { status: number; code: string; message: string }) => {
         log.warn(`webhook rejected: ${r.message}`, { status: r.status, code: r.code, deliveryId: req.headers.get('x-github-delivery')?.slice(0, 100) });
         return json(r.status, { error: r.code, message: r.message });
@@ -276,11 +308,12 @@ export function createIntake(p: IntakePorts): Intake {
       if (v.secretUsed === 'previous') dlog.warn('webhook signed with the previous secret: finish the rotation in GitHub');
 
       // Ignored events (and ping) have no side effect and their answer is a pure function of the
-      // payload, so a redelivery answers the same without the dedupe claim: they cost one write.
+      // payload and settings, so a redelivery answers the same without the dedupe claim, and the
+      // answer does not wait for the decision record (logged now, stored by the next group write).
       const classified = classifyEvent(v.event, v.payload, p.settings);
       if (classified.kind === 'ping' || classified.kind === 'ignore') {
         const reason = classified.kind === 'ping' ? 'ping: webhook is configured' : classified.reason;
-        await record({ deliveryId: v.deliveryId, event: v.event, decision: 'ignored', reason, status: 200 }, dlog);
+        await record({ deliveryId: v.deliveryId, event: v.event, decision: 'ignored', reason, status: 200 }, dlog, false);
         return json(200, { decision: 'ignored', reason });
       }
 
@@ -325,6 +358,7 @@ export function createIntake(p: IntakePorts): Intake {
     },
 
     list: (limit) => p.store.list(limit),
+    flush: () => p.store.flush(),
   };
 }
 
@@ -352,6 +386,9 @@ export interface IntakeWiring {
 export function createIntakeFromConfig(config: Config, wiring: IntakeWiring): Intake {
   const gh = githubOptionsFromConfig(config);
   const container = ledgerContainer(config);
+  const log = wiring.log ?? createLogger();
+  const onBackgroundError = (err: unknown, records: number, dropped: number) =>
+    log.error('could not store intake decision records; retrying', { error: messageOf(err), code: errorCode(err), records, dropped });
   return createIntake({
     secrets: [config.GITHUB_WEBHOOK_SECRET, config.GITHUB_WEBHOOK_SECRET_PREVIOUS],
     settings: intakeSettings(config),
@@ -361,11 +398,11 @@ export function createIntakeFromConfig(config: Config, wiring: IntakeWiring): In
     registryHost: registryHost(config),
     github: gh && (gh.token || gh.app) ? createGitHub(gh) : undefined,
     ledger: createLedger(container),
-    store: createDeliveriesStore(container),
+    store: createDeliveriesStore(container, { onBackgroundError }),
     queue: wiring.queue,
     scheduleTimeout: wiring.scheduleTimeout ?? scheduleWithDurable,
     duplicateWaitMs: (config.WEBHOOK_DUPLICATE_WAIT_SECONDS ?? 8) * 1000,
-    log: wiring.log ?? createLogger(),
+    log,
   });
 }
 
@@ -383,8 +420,9 @@ export function defaultIntake(): Intake {
 
 /** Tests: forget the process-wide intake. */
 export function resetDefaultIntake(): void {
-  void shared?.close?.();
+  const old = shared;
   shared = undefined;
+  void old?.intake.flush().finally(() => old.close?.());
 }
 
 // --- activities -------------------------------------------------------------------------------

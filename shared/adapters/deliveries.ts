@@ -5,7 +5,14 @@
  *       who processes it); the others wait for its answer and repeat it. A redelivery finds the answer.
  *   intake/commits/<sha>.json            the gate state of a commit (waiting / passed / blocked), updated
  *       with If-Match so a decision for a commit is taken once.
- *   intake/log/<inverted time>-<id>.json one line per decision, listed newest first.
+ *   intake/log/<inverted time>-<id>.json decision records (a batch per blob), listed newest first.
+ *
+ * Decision records are group-committed: records that arrive while a write is in flight share the next
+ * write. A caller either waits until its record is stored (`record(rec)`, the default: decisions that
+ * changed something) or only hands it over (`record(rec, { wait: false })`: decisions whose answer
+ * depends on nothing stored, i.e. ignored events — a redelivery is answered the same from its payload).
+ * Handed-over records are written within one Blob round trip, retried if the write fails, visible to
+ * `list()` of the same process at once, and bounded in memory; the log line is written either way.
  */
 import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
@@ -63,7 +70,10 @@ export interface DeliveriesStore {
   release(deliveryId: string): Promise<void>;
   /** poll until the winner has answered */
   waitForAnswer(deliveryId: string, timeoutMs: number): Promise<DeliveryAnswer | undefined>;
-  record(rec: DecisionInput): Promise<DecisionRecord>;
+  /** store a decision; `wait: false` hands it to the next group write without waiting for it */
+  record(rec: DecisionInput, opts?: { wait?: boolean }): Promise<DecisionRecord>;
+  /** resolves once every record handed over so far is written (or given up) */
+  flush(): Promise<void>;
   list(limit: number): Promise<DecisionRecord[]>;
   commit(sha: string): Promise<{ value: CommitGateState; etag: string } | undefined>;
   /** create (etag undefined) or replace (If-Match etag); false when another writer won */
@@ -71,22 +81,67 @@ export interface DeliveriesStore {
 }
 
 const MAX_TS = 9_999_999_999_999;
+/** records handed over without waiting that may be held while Blob storage is unreachable */
+export const MAX_UNWRITTEN_RECORDS = 10_000;
+/** records per blob, so that `list()` reads blobs of a bounded size */
+const MAX_BATCH = 500;
 
-export function createDeliveriesStore(container: ContainerClient): DeliveriesStore {
+export interface DeliveriesStoreOptions {
+  /** told when handed-over records could not be written (they are retried; dropped beyond the bound) */
+  onBackgroundError?: (err: unknown, records: number, dropped: number) => void;
+  /** delay before retrying a failed background write */
+  retryMs?: number;
+  /**
+   * how long handed-over records wait to share a write (default 20 ms): without it the store writes
+   * back to back under load and keeps Azurite/Blob storage busy for records nobody waits for
+   */
+  lingerMs?: number;
+}
+
+interface Pending {
+  rec: DecisionRecord;
+  /** undefined: nobody waits (handed over) */
+  done?: (err?: unknown) => void;
+}
+
+export function createDeliveriesStore(container: ContainerClient, opts: DeliveriesStoreOptions = {}): DeliveriesStore {
   const ensure = ensureContainer(container);
+  const lingerMs = opts.lingerMs ?? 20;
   const deliveryBlob = (id: string) => `intake/deliveries/${id}.json`;
   /**
-   * Group commit of decision records: a record is durable before `record()` resolves, but records that
-   * arrive while a write is in flight share the next write (one blob per batch, newest first). At low
-   * load every record is written at once; under load the Blob writes stay few.
+   * Group commit of decision records: records that arrive while a write is in flight share the next
+   * write (one blob per batch, newest first). At low load every record is written at once; under load
+   * the Blob writes stay few.
    */
-  let pending: Array<{ rec: DecisionRecord; done: (err?: unknown) => void }> = [];
+  let pending: Pending[] = [];
   let writing = false;
+  /** a scheduled write: the linger of handed-over records, or the pause before a retry */
+  let timer: NodeJS.Timeout | undefined;
+  let idleWaiters: Array<() => void> = [];
+  const settle = () => {
+    const w = idleWaiters;
+    idleWaiters = [];
+    for (const r of w) r();
+  };
+  const schedule = (ms: number) => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void flush();
+    }, ms);
+    timer.unref?.();
+  };
+  const cancelTimer = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  };
   const flush = async (): Promise<void> => {
-    if (writing || !pending.length) return;
+    if (writing) return; // the write in flight decides what comes next when it ends
+    cancelTimer();
+    if (!pending.length) return settle();
     writing = true;
-    const batch = pending;
-    pending = [];
+    const batch = pending.splice(0, MAX_BATCH);
+    let failed = false;
     try {
       await ensure();
       const recs = batch.map((b) => b.rec).sort((a, b) => b.at.localeCompare(a.at));
@@ -94,19 +149,41 @@ export function createDeliveriesStore(container: ContainerClient): DeliveriesSto
       const inv = String(MAX_TS - Date.parse(recs[recs.length - 1].at)).padStart(13, '0');
       const id = (newest.deliveryId ?? newest.instanceId ?? newest.sha ?? 'x').replace(/[^A-Za-z0-9-]/g, '_').slice(0, 80);
       await writeJson(container, `intake/log/${inv}-${id}-${randomBytes(4).toString('hex')}.json`, recs);
-      for (const b of batch) b.done();
+      for (const b of batch) b.done?.();
     } catch (err) {
-      for (const b of batch) b.done(err);
+      failed = true;
+      for (const b of batch) b.done?.(err);
+      // handed-over records: keep them (bounded, oldest dropped first) and retry after a pause
+      const kept = batch.filter((b) => !b.done);
+      if (kept.length) {
+        const room = Math.max(0, MAX_UNWRITTEN_RECORDS - pending.length);
+        const dropped = Math.max(0, kept.length - room);
+        pending = [...kept.slice(dropped), ...pending];
+        opts.onBackgroundError?.(err, kept.length, dropped);
+      }
     } finally {
       writing = false;
-      void flush();
+      if (!pending.length) settle();
+      else if (pending.some((x) => x.done)) void flush(); // somebody waits for a record: write now
+      else if (failed) {
+        settle(); // an explicit flush gets as far as it can; the rest is retried after the pause
+        schedule(opts.retryMs ?? 1000);
+      } else if (idleWaiters.length) void flush();
+      else schedule(lingerMs);
     }
   };
-  const groupCommit = (rec: DecisionRecord) =>
-    new Promise<void>((resolve, reject) => {
-      pending.push({ rec, done: (err) => (err ? reject(err) : resolve()) });
-      void flush();
-    });
+  const enqueue = (item: Pending) => {
+    if (!item.done && pending.length >= MAX_UNWRITTEN_RECORDS) {
+      const i = pending.findIndex((x) => !x.done); // make room: drop the oldest handed-over record
+      if (i >= 0) {
+        pending.splice(i, 1);
+        opts.onBackgroundError?.(new Error('too many unwritten decision records'), 1, 1);
+      }
+    }
+    pending.push(item);
+    if (item.done) void flush();
+    else if (!writing) schedule(lingerMs);
+  };
 
   const store: DeliveriesStore = {
     async claim(deliveryId, event) {
@@ -140,12 +217,21 @@ export function createDeliveriesStore(container: ContainerClient): DeliveriesSto
         delay = Math.min(delay * 2, 250);
       }
     },
-    async record(rec) {
+    async record(rec, o) {
       const full = { ...rec, at: rec.at ?? new Date().toISOString() } as DecisionRecord;
-      await groupCommit(full);
+      if (o?.wait === false) enqueue({ rec: full });
+      else await new Promise<void>((resolve, reject) => enqueue({ rec: full, done: (err) => (err ? reject(err) : resolve()) }));
       return full;
     },
+    flush() {
+      return new Promise<void>((resolve) => {
+        idleWaiters.push(resolve);
+        void flush(); // asked for explicitly: now, not after the linger or the retry pause
+      });
+    },
     async list(limit) {
+      // this process's handed-over records first, so a list right after a decision shows it
+      await store.flush();
       const n = Math.max(1, Math.min(limit, 500));
       const names: string[] = [];
       try {

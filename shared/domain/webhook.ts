@@ -7,13 +7,33 @@
  * bytes (401) → required headers (400) → content type (415) → JSON (400). Nothing is parsed before the
  * signature is verified, so an unauthenticated client learns nothing beyond "401".
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is refused before it is buffered. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 
 const SIG_PREFIX = 'sha256=';
 const HEX64 = /^[0-9a-f]{64}$/i;
+
+/**
+ * HMAC keys by secret: `createHmac(alg, string)` re-imports the key on every call (it showed in the
+ * profile); a KeyObject is imported once. Bounded: only the configured secrets (current + previous)
+ * are ever looked up, a few per process lifetime across rotations.
+ */
+const keys = new Map<string, KeyObject>();
+function hmacKey(secret: string): KeyObject {
+  let k = keys.get(secret);
+  if (!k) {
+    if (keys.size >= 16) keys.clear();
+    k = createSecretKey(Buffer.from(secret, 'utf8'));
+    keys.set(secret, k);
+  }
+  return k;
+}
+
+// fatal: invalid UTF-8 is an error, not silently replaced (one decoder: decode() without
+// `stream` keeps no state between calls)
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 export function signPayload(secret: string, body: string | Uint8Array): string {
   return SIG_PREFIX + createHmac('sha256', secret).update(body).digest('hex');
@@ -36,7 +56,7 @@ export function verifySignature(
   let matched: 'current' | 'previous' | undefined;
   secrets.forEach((secret, i) => {
     if (!secret) return;
-    const expected = createHmac('sha256', secret).update(body).digest();
+    const expected = createHmac('sha256', hmacKey(secret)).update(body).digest();
     // evaluate every secret (no early exit) so timing does not reveal which one matched
     if (timingSafeEqual(expected, given) && matched === undefined) matched = i === 0 ? 'current' : 'previous';
   });
@@ -95,8 +115,7 @@ export function verifyRequest(
   }
   let payload: unknown;
   try {
-    // fatal: true → invalid UTF-8 is an error, not silently replaced
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body));
+    payload = JSON.parse(STRICT_UTF8.decode(body));
   } catch {
     return { status: 400, code: 'WEBHOOK.MALFORMED_JSON', message: 'body is not valid UTF-8 JSON' };
   }
