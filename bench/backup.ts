@@ -10,7 +10,7 @@
  * that run only.
  */
 import { fork, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Bench, BenchResult } from './harness';
@@ -35,6 +35,10 @@ interface WorkerInput {
 
 interface WorkerOutput {
   ok: boolean;
+  /** CPU seconds of the pipeline process (ssh2 decrypt, sha256, HTTP to Blob) */
+  cpuSeconds: number;
+  /** CPU seconds of the VM-side command and its children (odoo-ops: pg_dump + zstd), from the shell's `times` */
+  vmCpuSeconds?: number;
   error?: string;
   ms: number;
   bytes: number;
@@ -53,6 +57,52 @@ function ioWriteBytes(): number {
   }
 }
 
+/** user + sys seconds of the children from the output of the shell builtin `times` (its last line). */
+function childCpuFromTimes(stderr: string): number | undefined {
+  const lines = stderr.trim().split('\n');
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1] ?? '');
+  return m ? +(Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])).toFixed(2) : undefined;
+}
+
+/**
+ * CPU seconds of a process from /proc/<pid>/stat (USER_HZ = 100): its own (utime + stime) or that of its
+ * reaped children (cutime + cstime: e.g. the postmaster's exited backends, or this process's pg_dump).
+ */
+function procCpuSeconds(pid: number | 'self' | undefined, which: 'own' | 'children' = 'own'): number {
+  if (!pid) return NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return which === 'own' ? (Number(f[11]) + Number(f[12])) / 100 : (Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+interface CpuSnapshot {
+  postgres: number;
+  azurite: number;
+  children: number;
+}
+
+/** pid of the Azurite child of this process (the CPU it spends ingesting the upload is part of the cost on this machine). */
+function azuritePid(): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.split(') ')[1].split(' ')[1]) !== process.pid) continue;
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('azurite')) return Number(d);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
 /** Child-process side: one backup or one restore, reporting time, bytes, RSS and disk writes. */
 async function worker(input: WorkerInput): Promise<WorkerOutput> {
   let peak = process.memoryUsage.rss();
@@ -63,15 +113,18 @@ async function worker(input: WorkerInput): Promise<WorkerOutput> {
   const store = new BackupStore({ connectionString: input.connectionString, container: input.container });
   await store.ensureContainer();
   const ssh = await SshClient.connect(input.target);
+  const cpu0 = process.cpuUsage();
   const started = Date.now();
+  let vmCpuSeconds: number | undefined;
   let bytes = 0;
   let backupId: string | undefined;
   try {
     if (input.mode === 'backup') {
       const w = store.begin(input.env, { version: input.version, reason: 'benchmark' });
       const s = ssh.stream(input.command);
-      const [part] = await Promise.all([w.part('db.dump.zst', s.stdout, { contentEncoding: 'zstd' }), s.done]);
+      const [part, result] = await Promise.all([w.part('db.dump.zst', s.stdout, { contentEncoding: 'zstd' }), s.done]);
       await w.finish();
+      vmCpuSeconds = childCpuFromTimes(result.stderrTail);
       bytes = part.size;
       backupId = w.id;
     } else {
@@ -83,9 +136,10 @@ async function worker(input: WorkerInput): Promise<WorkerOutput> {
       backupId = id;
     }
     const ms = Date.now() - started;
+    const cpu = process.cpuUsage(cpu0);
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage.rss());
-    return { ok: true, ms, bytes, backupId, peakRssMiB: peak / MiB, maxRssMiB: process.resourceUsage().maxRSS / 1024, writeBytes: ioWriteBytes() - writes0 };
+    return { ok: true, ms, bytes, backupId, cpuSeconds: (cpu.user + cpu.system) / 1e6, vmCpuSeconds, peakRssMiB: peak / MiB, maxRssMiB: process.resourceUsage().maxRSS / 1024, writeBytes: ioWriteBytes() - writes0 };
   } finally {
     clearInterval(sampler);
     await ssh.close();
@@ -160,6 +214,15 @@ const bench: Bench = {
     mkdirSync(opsDir);
     const odooOps = path.resolve(__dirname, '..', '..', 'docker', 'ops', 'odoo-ops');
     const runs: Record<string, unknown>[] = [];
+    // CPU accounting: the postmaster's reaped children are the backends serving pg_dump; Azurite is our child
+    const postmaster = Number(readFileSync(path.join(pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const azPid = azuritePid();
+    const snap = (): CpuSnapshot => ({ postgres: procCpuSeconds(postmaster, 'children'), azurite: procCpuSeconds(azPid), children: procCpuSeconds('self', 'children') });
+    const since = (a: CpuSnapshot) => {
+      const b = snap();
+      return { postgres: +(b.postgres - a.postgres).toFixed(2), azurite: +(b.azurite - a.azurite).toFixed(2), children: +(b.children - a.children).toFixed(2) };
+    };
+    const reps = quick ? 3 : 2;
     try {
       for (const mib of sizes) {
         const db = `bench_${mib}`;
@@ -173,11 +236,28 @@ const bench: Bench = {
         await timed(path.join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0', '-d', db], pg.env);
         const baseMs: number[] = [];
         const pipe: WorkerOutput[] = [];
-        for (let i = 0; i < 2; i++) {
+        const cpu: Record<string, unknown>[] = [];
+        for (let i = 0; i < reps; i++) {
+          let c0 = snap();
+          const load0 = loadavg();
           baseMs.push(await timed(path.join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0', '-d', db], pg.env));
-          pipe.push(
-            await runWorker({ mode: 'backup', target, connectionString: az.connectionString, container: 'backups', env: 'bench', version: `${mib}.0.${i}`, command: `${vmEnv} bash ${odooOps} backup-db` }),
-          );
+          const limitCpu = since(c0);
+          c0 = snap();
+          const load1 = loadavg();
+          // `times` (shell builtin) reports the CPU of the VM-side command's children: pg_dump, zstd, the shell
+          const command = `${vmEnv} bash ${odooOps} backup-db; rc=$?; times >&2; exit $rc`;
+          const w = await runWorker({ mode: 'backup', target, connectionString: az.connectionString, container: 'backups', env: 'bench', version: `${mib}.0.${i}`, command });
+          const pipeCpu = since(c0);
+          pipe.push(w);
+          cpu.push({
+            loadavgBeforeLimit: load0,
+            loadavgBeforePipeline: load1,
+            limitSeconds: +(baseMs[i] / 1000).toFixed(2),
+            pipelineSeconds: +(w.ms / 1000).toFixed(2),
+            limitCpu: { pgDump: limitCpu.children, postgresBackend: limitCpu.postgres },
+            pipelineCpu: { vmSide: w.vmCpuSeconds, postgresBackend: pipeCpu.postgres, pipelineProcess: +w.cpuSeconds.toFixed(2), azurite: pipeCpu.azurite },
+          });
+          log(`    run ${i + 1}: limit ${(baseMs[i] / 1000).toFixed(2)} s, pipeline ${(w.ms / 1000).toFixed(2)} s (loadavg ${load1}); CPU s: ${JSON.stringify(cpu[i].pipelineCpu)} vs limit ${JSON.stringify(cpu[i].limitCpu)}`);
         }
         // the VM side alone (odoo-ops backup-db > /dev/null): what compression costs before SSH and Blob
         const vmOnly = await timed('bash', ['-c', `${vmEnv} bash ${odooOps} backup-db 2>/dev/null`], pg.env);
@@ -192,6 +272,7 @@ const bench: Bench = {
         const alive = await fetch(`${az.blobEndpoint}?comp=list`).then(() => true, () => false);
         if (!alive) throw new Error('Azurite stopped answering during the benchmark');
         pg.createDb(`${db}_restored`);
+        const restoreLoad = loadavg();
         const restore = await runWorker({
           mode: 'restore',
           target,
@@ -218,7 +299,10 @@ const bench: Bench = {
           maxRssMiB: +Math.max(...pipe.map((p) => p.maxRssMiB)).toFixed(1),
           pipelineDiskWriteBytes: Math.max(...pipe.map((p) => p.writeBytes)),
           restoreSeconds: +(restore.ms / 1000).toFixed(2),
+          restoreMiBps: +(restore.bytes / MiB / (restore.ms / 1000)).toFixed(1),
           restorePeakRssMiB: +restore.peakRssMiB.toFixed(1),
+          restoreLoadavg: restoreLoad,
+          perRun: cpu,
         });
         pg.psql('postgres', `DROP DATABASE ${db}_restored`);
         pg.psql('postgres', `DROP DATABASE ${db}`);
@@ -248,7 +332,7 @@ const bench: Bench = {
         flatRss: { target: 'peak RSS grows < 15 % when the DB doubles', actual: `${first.peakRssMiB} → ${second.peakRssMiB} MiB (×${growth.toFixed(2)})`, met: growth < 1.15 },
         noTempFile: { target: '0 bytes written to disk by the pipeline process', actual: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes), met: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes) <= 64 * 1024 },
       },
-      details: { quick, runs, throughputMiBps: runs.map((r) => ({ size: (r as typeof first).sizeMiB, pipeline: thr(r as typeof first), limit: lim(r as typeof first) })) },
+      details: { quick, loadavgAtEnd: loadavg(), runs, throughputMiBps: runs.map((r) => ({ size: (r as typeof first).sizeMiB, pipeline: thr(r as typeof first), limit: lim(r as typeof first) })) },
     };
   },
 };

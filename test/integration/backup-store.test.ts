@@ -183,6 +183,63 @@ describe('BackupStore round trip', () => {
     expect(await codeOf(s.assertRestorable(w.id))).toBe('BACKUP.CORRUPT');
   });
 
+  test('a part of many blocks streamed over SSH through a small block pool: exact bytes, sha256 and block layout', async () => {
+    // 6 MiB of random data through 256 KiB blocks and 2 in flight: the uploader must wait for free
+    // buffers many times (backpressure reaches the SSH window) and still store every byte in order
+    const s = new BackupStore({ containerClient: container, bufferSize: 256 * 1024, concurrency: 2, now: () => new Date('2026-04-01T00:00:00Z') });
+    const w = s.begin('uat', { version: '6.0.0' });
+    const src = ssh.stream('head -c 6291459 /dev/urandom | tee >(sha256sum >&2)');
+    const [info, run] = await Promise.all([w.part('db.dump', src.stdout), src.done]);
+    const remoteSha = /^([0-9a-f]{64})/m.exec(run.stderrTail)?.[1];
+    expect(info).toEqual({ size: 6291459, sha256: remoteSha });
+    const blob = container.getBlockBlobClient(`${w.id}/db.dump`);
+    const blocks = await blob.getBlockList('committed');
+    expect(blocks.committedBlocks?.length).toBe(Math.ceil(6291459 / (256 * 1024)));
+    expect(blocks.committedBlocks?.every((b, i, all) => i === all.length - 1 || b.size === 256 * 1024)).toBe(true);
+    await w.finish();
+    expect(await s.verify(w.id)).toMatchObject({ ok: true });
+  });
+
+  test('an empty part is stored as an empty blob with the sha256 of nothing', async () => {
+    const s = new BackupStore({ containerClient: container, now: () => new Date('2026-04-02T00:00:00Z') });
+    const w = s.begin('uat', { version: '6.1.0' });
+    const info = await w.part('filestore.tar', Readable.from([]));
+    expect(info).toEqual({ size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' });
+    await w.finish();
+    expect((await s.verify(w.id)).ok).toBe(true);
+  });
+
+  test('a source that fails after several blocks were staged commits nothing', async () => {
+    const s = new BackupStore({ containerClient: container, bufferSize: 256 * 1024, concurrency: 2, now: () => new Date('2026-04-03T00:00:00Z') });
+    const w = s.begin('uat', { version: '6.2.0' });
+    // 2 MiB of output (8 blocks), then the command fails: its stdout stream is destroyed with the error
+    const dump = ssh.stream('head -c 2097152 /dev/urandom; echo "pg_dump: error: connection lost" >&2; exit 1');
+    const [part, done] = await Promise.allSettled([w.part('db.dump', dump.stdout), dump.done]);
+    expect(part.status === 'rejected' && errorCode(part.reason)).toBe('SSH.COMMAND_FAILED');
+    expect(done.status === 'rejected' && done.reason.message).toContain('connection lost');
+    const blob = container.getBlockBlobClient(`${w.id}/db.dump`);
+    expect(await blob.exists()).toBe(false);
+    expect(await codeOf(w.finish())).toBe('BACKUP.INCOMPLETE');
+  });
+
+  test('an upload that fails stops the remote command (no orphaned dump on the VM)', async () => {
+    // a container that does not exist: the first Put Block fails with 404
+    const s = new BackupStore({ connectionString: az.connectionString, container: 'no-such-container', bufferSize: 256 * 1024, concurrency: 2 });
+    const w = s.begin('uat', { version: '6.3.0' });
+    const marker = path.join(work, 'endless-finished');
+    const endless = ssh.stream(`cat /dev/zero; touch ${marker}`);
+    const [part, done] = await Promise.allSettled([w.part('db.dump', endless.stdout), endless.done]);
+    expect(part.status === 'rejected' && errorCode(part.reason)).toBe('BACKUP.NOT_FOUND');
+    expect(done.status).toBe('rejected');
+    // the channel was closed: cat got SIGPIPE and the command ended (the marker is written after cat)
+    let state = '';
+    for (let i = 0; i < 100 && state !== 'done'; i++) {
+      state = (await ssh.exec(`test -e ${marker} && echo done || echo running`)).stdout?.trim() ?? '';
+      if (state !== 'done') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(state).toBe('done');
+  });
+
   test('bad input gets clear errors', async () => {
     expect(() => store.begin('UAT!', { version: '1.0.0' })).toThrow(/BACKUP.INVALID/);
     expect(() => store.begin('uat', { version: '../etc' })).toThrow(/BACKUP.INVALID/);
