@@ -61,6 +61,8 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     expect(res!.status).toBe(202);
     const { id } = (await res!.json()) as { id: string };
     if (during) await during();
+    // the lane starts the refresh as its sub-orchestration: wait for the instance to exist
+    for (let i = 0; i < 3000 && !host.engine.getStatus(id); i++) await new Promise((r) => setTimeout(r, 100));
     const st = await host.engine.waitForCompletion(id, 15 * 60 * 1000);
     expect(st.runtimeStatus).toBe('Completed');
     return st.output as RefreshResult;
@@ -157,6 +159,7 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     const config = loadConfig(process.env);
     const backups = new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION!, container: config.BACKUP_CONTAINER ?? 'backups' });
     await new Promise((r) => setTimeout(r, 1100)); // a newer id than the fresh backup of the previous test
+    await backups.ensureContainer();
     const w = backups.begin('prod', { version: 'broken', reason: 'test' });
     await w.part('db.dump', Readable.from([Buffer.from('this is not a database dump\n')]));
     const bad = await w.finish();
