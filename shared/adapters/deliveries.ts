@@ -96,6 +96,8 @@ export interface DeliveriesStoreOptions {
    * back to back under load and keeps Azurite/Blob storage busy for records nobody waits for
    */
   lingerMs?: number;
+  /** bound on handed-over records kept while storage is unreachable (default MAX_UNWRITTEN_RECORDS) */
+  maxUnwritten?: number;
 }
 
 interface Pending {
@@ -107,6 +109,7 @@ interface Pending {
 export function createDeliveriesStore(container: ContainerClient, opts: DeliveriesStoreOptions = {}): DeliveriesStore {
   const ensure = ensureContainer(container);
   const lingerMs = opts.lingerMs ?? 20;
+  const maxUnwritten = opts.maxUnwritten ?? MAX_UNWRITTEN_RECORDS;
   const deliveryBlob = (id: string) => `intake/deliveries/${id}.json`;
   /**
    * Group commit of decision records: records that arrive while a write is in flight share the next
@@ -156,7 +159,7 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
       // handed-over records: keep them (bounded, oldest dropped first) and retry after a pause
       const kept = batch.filter((b) => !b.done);
       if (kept.length) {
-        const room = Math.max(0, MAX_UNWRITTEN_RECORDS - pending.length);
+        const room = Math.max(0, maxUnwritten - pending.length);
         const dropped = Math.max(0, kept.length - room);
         pending = [...kept.slice(dropped), ...pending];
         opts.onBackgroundError?.(err, kept.length, dropped);
@@ -173,7 +176,7 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
     }
   };
   const enqueue = (item: Pending) => {
-    if (!item.done && pending.length >= MAX_UNWRITTEN_RECORDS) {
+    if (!item.done && pending.length >= maxUnwritten) {
       const i = pending.findIndex((x) => !x.done); // make room: drop the oldest handed-over record
       if (i >= 0) {
         pending.splice(i, 1);

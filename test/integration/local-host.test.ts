@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { app, HttpRequest, InvocationContext } from '@azure/functions';
+import { app, HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import * as df from 'durable-functions';
 import { describeHost, LocalHost, startLocalHost } from '../../local/host';
 import { ConfigError } from '../../shared/config';
@@ -35,6 +35,42 @@ app.http('lhEcho', {
   methods: ['POST'],
   authLevel: 'anonymous',
   handler: async (req: HttpRequest) => ({ jsonBody: { rest: req.params.rest, q: req.query.get('q'), len: (await req.arrayBuffer()).byteLength } }),
+});
+// an HTML form round trip, like the approval pages: form-urlencoded in (formData() or text()), HTML out
+const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+app.http('lhForm', {
+  route: 'lh/form',
+  methods: ['GET', 'POST'],
+  authLevel: 'anonymous',
+  handler: async (req: HttpRequest) => {
+    if (req.method === 'GET')
+      return { headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<!doctype html><form method="post"><input name="decision"></form>' };
+    const form = req.query.get('raw') ? new URLSearchParams(await req.text()) : await req.formData();
+    return {
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+      cookies: [{ name: 'seen', value: '1', httpOnly: true, sameSite: 'Strict', path: '/api' }],
+      body: `<p>decision: ${escapeHtml(String(form.get('decision')))}</p>`,
+    };
+  },
+});
+// results of every shape a function may return; the expectation is what the library's HttpResponse makes of them
+const shapes: Record<string, () => HttpResponseInit | HttpResponse> = {
+  string: () => ({ body: 'plain' }),
+  json: () => ({ status: 201, jsonBody: { a: 1, s: 'é' } }),
+  jsonWithType: () => ({ jsonBody: { a: 1 }, headers: { 'Content-Type': 'application/problem+json' } }),
+  bytes: () => ({ body: Buffer.from([1, 2, 3]) }),
+  instance: () => new HttpResponse({ status: 202, body: '<b>x</b>', headers: { 'content-type': 'text/html' } }),
+  noContent: () => ({ status: 204, body: 'dropped' }),
+  headersObject: () => ({ body: 'h', headers: new Headers({ 'x-one': '1' }) }),
+  searchParams: () => ({ body: new URLSearchParams({ q: 'a b' }) }),
+  stream: () => ({ body: new Blob(['blob body']).stream() }),
+  empty: () => ({}),
+};
+app.http('lhShape', {
+  route: 'lh/shape/{kind}',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: async (req: HttpRequest) => (req.params.kind === 'bad-status' ? { status: 99 } : shapes[req.params.kind]()),
 });
 const received: unknown[] = [];
 app.serviceBusQueue('lhConsumer', { queueName: '%LH_QUEUE%', connection: 'ServiceBusConnection', handler: async (m: unknown) => void received.push(m) });
@@ -83,6 +119,36 @@ describe('local host', () => {
     expect(await res.json()).toEqual({ rest: 'a/b', q: '1', len: 1000 });
     const big = await fetch(`${host.baseUrl}/api/lh/echo/x`, { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024) });
     expect(big.status).toBe(413);
+  });
+
+  it('serves HTML and reads form-urlencoded posts through formData() and text(); cookies become Set-Cookie', async () => {
+    const page = await fetch(`${host.baseUrl}/api/lh/form`);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toContain('<form method="post">');
+    for (const q of ['', '?raw=1']) {
+      const res = await fetch(`${host.baseUrl}/api/lh/form${q}`, { method: 'POST', body: new URLSearchParams({ decision: 'APPROVE <now>' }) });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(res.headers.get('set-cookie')).toBe('seen=1; Path=/api; HttpOnly; SameSite=Strict');
+      expect(await res.text()).toBe('<p>decision: APPROVE &#60;now&#62;</p>');
+    }
+  });
+
+  it('writes every shape of result as the library\'s HttpResponse would', async () => {
+    for (const [kind, make] of Object.entries(shapes)) {
+      const made = make();
+      const expected = made instanceof HttpResponse ? made : new HttpResponse(made);
+      const res = await fetch(`${host.baseUrl}/api/lh/shape/${kind}`);
+      expect({ kind, status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()).toString('hex') }).toEqual({
+        kind,
+        status: expected.status,
+        type: expected.headers.get('content-type'),
+        body: Buffer.from(await expected.arrayBuffer()).toString('hex'),
+      });
+    }
+    expect((await fetch(`${host.baseUrl}/api/lh/shape/headersObject`)).headers.get('x-one')).toBe('1');
+    // an invalid result is the function's fault: 500, like the Functions host
+    expect((await fetch(`${host.baseUrl}/api/lh/shape/bad-status`)).status).toBe(500);
   });
 
   it('turns a function crash into a 500 without leaking the error', async () => {

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HttpRequest } from '@azure/functions';
 import { compileRoute } from '../../local/routes';
+import { serializeCookie, toHttpRequest } from '../../local/http-bridge';
 import { authorized, loadOrCreateKeys, loadOrCreateLocalSecrets } from '../../local/keys';
 import { createLogger, redact, registerSecret } from '../../shared/log';
 import { errorCode, isRetryable, messageOf, PipelineError } from '../../shared/domain/errors';
@@ -88,5 +90,96 @@ describe('error codes survive the orchestrator boundary', () => {
     expect(isRetryable(new Error('[MIGRATION.FAILED] boom'))).toBe(false);
     expect(isRetryable(new PipelineError('X.Y', 'z', true))).toBe(true);
     expect(messageOf(42)).toBe('42');
+  });
+});
+
+describe('the HttpRequest the local host builds behaves like the library-built one', () => {
+  // the reference: what @azure/functions builds from the same data (a full WHATWG Request)
+  const reference = (method: string, body: Buffer, headers: Record<string, string> = {}) =>
+    new HttpRequest({ method, url: 'http://127.0.0.1/api/x?a=1&b=two', headers, query: { a: '1', b: 'two' }, params: { id: '7' }, body: body.length ? { bytes: body } : undefined });
+  const local = (method: string, body: Buffer, headers: Record<string, string> = {}) =>
+    toHttpRequest({ method, url: 'http://127.0.0.1/api/x?a=1&b=two', headers, query: { a: '1', b: 'two' }, params: { id: '7' }, body });
+  const both = (method: string, body: Buffer, headers?: Record<string, string>) => [reference(method, body, headers), local(method, body, headers)];
+
+  it('is an HttpRequest with the same url, method, headers, query and params', () => {
+    for (const r of both('POST', Buffer.from('x'), { 'content-type': 'text/plain', 'x-ms-client-principal-name': 'ann' })) {
+      expect(r).toBeInstanceOf(HttpRequest);
+      expect(r.url).toBe('http://127.0.0.1/api/x?a=1&b=two');
+      expect(r.method).toBe('POST');
+      expect(r.headers.get('content-type')).toBe('text/plain');
+      expect(r.query.get('b')).toBe('two');
+      expect(r.params).toEqual({ id: '7' });
+      expect(r.user).toBeNull();
+    }
+  });
+
+  it('text(), json() and arrayBuffer() give the same values (BOM stripped, bad UTF-8 replaced)', async () => {
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":"é"}')]);
+    const bad = Buffer.from([0x61, 0xc3, 0x28, 0x62]);
+    for (const body of [bom, bad, Buffer.alloc(9000, 0x41)]) {
+      const [a, b] = both('POST', body);
+      expect(await b.text()).toBe(await a.text());
+      const [c, d] = both('POST', body);
+      expect(Buffer.from(await d.arrayBuffer())).toEqual(Buffer.from(await c.arrayBuffer()));
+    }
+    const [j1, j2] = both('POST', bom);
+    expect(await j2.json()).toEqual(await j1.json());
+    const [e1, e2] = both('POST', Buffer.from('{nope'));
+    // (by name: undici's errors come from Node's realm, not jest's)
+    await expect(e1.json()).rejects.toMatchObject({ name: 'SyntaxError' });
+    await expect(e2.json()).rejects.toMatchObject({ name: 'SyntaxError' });
+  });
+
+  it('a body can be read once: bodyUsed, then TypeError, as with fetch', async () => {
+    for (const r of both('POST', Buffer.from('once'))) {
+      expect(r.bodyUsed).toBe(false);
+      expect(await r.text()).toBe('once');
+      expect(r.bodyUsed).toBe(true);
+      await expect(r.text()).rejects.toMatchObject({ name: 'TypeError', message: expect.stringMatching(/unusable/) });
+      await expect(r.formData()).rejects.toMatchObject({ name: 'TypeError', message: expect.stringMatching(/unusable/) });
+    }
+  });
+
+  it('formData() reads urlencoded and multipart forms; text() reads the raw form', async () => {
+    const form = Buffer.from('token=abc%2F1&decision=APPROVE&note=a+b');
+    const hdr = { 'content-type': 'application/x-www-form-urlencoded' };
+    for (const r of both('POST', form, hdr)) {
+      const f = await r.formData();
+      expect([f.get('token'), f.get('decision'), f.get('note')]).toEqual(['abc/1', 'APPROVE', 'a b']);
+    }
+    expect(await local('POST', form, hdr).text()).toBe('token=abc%2F1&decision=APPROVE&note=a+b');
+    const boundary = 'XyZ';
+    const multipart = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="k"\r\n\r\nv1\r\n--${boundary}--\r\n`);
+    const mh = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+    for (const r of both('POST', multipart, mh)) expect((await r.formData()).get('k')).toBe('v1');
+  });
+
+  it('body is a readable stream; blob() and clone() work; GET carries no body', async () => {
+    for (const r of both('POST', Buffer.from('streamed'))) {
+      const chunks: Uint8Array[] = [];
+      const reader = r.body!.getReader();
+      for (let c = await reader.read(); !c.done; c = await reader.read()) chunks.push(c.value);
+      expect(Buffer.concat(chunks).toString()).toBe('streamed');
+      expect(r.bodyUsed).toBe(true);
+    }
+    for (const r of both('POST', Buffer.from('blob'))) expect(await (await r.blob()).text()).toBe('blob');
+    for (const r of both('PUT', Buffer.from('twice'))) {
+      const c = r.clone();
+      expect(await c.text()).toBe('twice');
+      expect(await r.text()).toBe('twice');
+    }
+    const [g1, g2] = both('GET', Buffer.alloc(0));
+    expect(g1.body).toBeNull();
+    expect(g2.body).toBeNull();
+    expect(await g2.text()).toBe('');
+  });
+});
+
+describe('Set-Cookie from a function cookie', () => {
+  it('writes every attribute the Functions host writes', () => {
+    expect(serializeCookie({ name: 'csrf', value: 'v1', path: '/api', domain: 'example.com', expires: Date.UTC(2030, 0, 1), maxAge: 60, secure: true, httpOnly: true, sameSite: 'Strict' })).toBe(
+      'csrf=v1; Domain=example.com; Path=/api; Expires=Tue, 01 Jan 2030 00:00:00 GMT; Max-Age=60; Secure; HttpOnly; SameSite=Strict',
+    );
+    expect(serializeCookie({ name: 'a', value: 'b' })).toBe('a=b');
   });
 });
