@@ -31,6 +31,8 @@
 \endif
 SET client_min_messages = warning;
 BEGIN;
+-- one transaction; its commit need not wait for the WAL flush (a crash before it = a refresh to redo)
+SET LOCAL synchronous_commit = off;
 SET LOCAL odoo_mta.uat_password_hash = :'uat_password_hash';
 SET LOCAL odoo_mta.keep_logins = :'keep_logins';
 SET LOCAL odoo_mta.drop_attachments = :'drop_attachments';

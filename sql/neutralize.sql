@@ -16,6 +16,8 @@
 \endif
 SET client_min_messages = warning;
 BEGIN;
+-- one transaction; its commit need not wait for the WAL flush (a crash before it = a refresh to redo)
+SET LOCAL synchronous_commit = off;
 SET LOCAL odoo_mta.uat_url = :'uat_url';
 
 \ir lib/guards.sql

@@ -41,9 +41,12 @@ $f$;
 
 -- Apply every rule of table `t` in ONE update (one pass over the table, whatever the number of
 -- columns). jsonb columns (translated or company-dependent fields) keep their keys, each value
--- replaced. Returns the rows updated, or NULL when the table or all its rule columns are absent.
+-- replaced. Only rows that change are written: a row already anonymized (a second run), or one that
+-- conditional rules leave as it is (technical attachments, kept logins, public channels), costs a
+-- read, not a new row version and an entry in every index. Returns the rows changed, or NULL when
+-- the table or all its rule columns are absent.
 CREATE OR REPLACE FUNCTION pg_temp.odoo_anonymize_table(t text) RETURNS bigint LANGUAGE plpgsql AS $f$
-DECLARE r record; v text; sets text[] := '{}'; n bigint; need text; ok boolean;
+DECLARE r record; v text; sets text[] := '{}'; olds text[] := '{}'; news text[] := '{}'; n bigint; need text; ok boolean;
 BEGIN
   IF NOT pg_temp.odoo_has_table(t) THEN RETURN NULL; END IF;
   FOR r IN
@@ -68,9 +71,13 @@ BEGIN
       v := format('CASE WHEN %I IS NULL THEN NULL ELSE %s END', r.col, v);
     END IF;
     sets := sets || format('%I = %s', r.col, v);
+    -- json (not jsonb) has no equality operator: compared as text
+    olds := olds || CASE WHEN r.typ = 'json' THEN format('%I::text', r.col) ELSE format('%I', r.col) END;
+    news := news || CASE WHEN r.typ = 'json' THEN format('(%s)::text', v) ELSE v END;
   END LOOP;
   IF cardinality(sets) = 0 THEN RETURN NULL; END IF;
-  EXECUTE format('UPDATE %I SET %s', t, array_to_string(sets, ', '));
+  EXECUTE format('UPDATE %I SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s)', t, array_to_string(sets, ', '),
+                 array_to_string(olds, ', '), array_to_string(news, ', '));
   GET DIAGNOSTICS n = ROW_COUNT;
   RETURN n;
 END $f$;

@@ -9,7 +9,7 @@ import { startPostgres, PgServer, PG_BIN } from '../support/postgres';
 import { loadOdooFixture, ODOO_VERSIONS, OdooVersion, psqlFiles } from '../fixtures/odoo/load';
 import { samplePii, verifyNoPii } from '../../shared/adapters/pii-verifier';
 import { runRefreshSql, SQL_DIR, extensionScripts } from '../../shared/adapters/sql-scripts';
-import { PiiSample } from '../../shared/domain/pii';
+import { PiiSample, buildSample } from '../../shared/domain/pii';
 
 const HASH = '$pbkdf2-sha512$600000$uatSalt$uatHashValue0123';
 const UAT_URL = 'https://uat.odoo-mta.test';
@@ -191,6 +191,47 @@ describe.each(ODOO_VERSIONS.map((v) => [v] as [OdooVersion]))('Odoo %i database'
     );
     const text = JSON.stringify(report);
     for (const v of [email, name, sample.phones[0], 'realcorp']) expect(text.toLowerCase()).not.toContain(v.toLowerCase());
+    q('postgres', `DROP DATABASE ${leakDb}`);
+  });
+
+  test('the verifier finds leaks off its fast paths: second phone or address in a value, spacing variants, nested JSON, accented capitals', async () => {
+    const leakDb = `${db}_leak2`;
+    q('postgres', `CREATE DATABASE ${leakDb} TEMPLATE ${db}`);
+    const phone = sample.phones.find((p) => p.length === 9)!;
+    const iban = sample.codes.find((c) => /^[A-Z]{2}[0-9]{2}/.test(c))!;
+    const name = sample.texts.find((t) => !t.includes('@') && t.includes(' '))!;
+    await withClient(leakDb, async (c) => {
+      await c.query(`CREATE TABLE x_more (id serial PRIMARY KEY, two_phones text, two_emails text, spaced_name varchar, nested jsonb, accented text, short_name text, clean text)`);
+      await c.query(`INSERT INTO x_more (two_phones, two_emails, spaced_name, nested, accented, short_name, clean) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+        // the first number is not PROD's, the second is: found past the first match
+        `office 02 555 01 00, mobile +32 ${phone.slice(0, 3)} ${phone.slice(3, 5)} ${phone.slice(5, 7)} ${phone.slice(7)}`,
+        `to: nobody@example.com; cc: ${sample.emails[1]}`,
+        `  ${name.toUpperCase().replace(' ', ' - ')}  `,
+        JSON.stringify({ bank: { accounts: [`${iban.slice(0, 4)} ${iban.slice(4, 8)} ${iban.slice(8)}`] } }),
+        'ÉLODIE   MÜLLER-DUPONT',
+        ' LI NA ',
+        'Partner 12 called +1 0000000012 from partner12@example.invalid',
+      ]);
+    });
+    // extra PROD values the fixtures lack: accents (lower-cased by the database's locale, not byte by
+    // byte) and a name too short to be compared without its space
+    const accented = buildSample([
+      { kind: 'name', value: 'Élodie Müller-Dupont' },
+      { kind: 'name', value: 'Li Na' },
+    ]);
+    const withAccent: PiiSample = { ...sample, texts: [...sample.texts, ...accented.texts] };
+    const report = await verifyNoPii(pg.uri(leakDb), withAccent);
+    expect(await verifyNoPii(pg.uri(leakDb), withAccent, { probeModeMaxRows: 0 })).toEqual(report);
+    const more = report.hits.filter((h) => h.table === 'x_more');
+    expect(more).toEqual([
+      { table: 'x_more', column: 'accented', count: 1 },
+      { table: 'x_more', column: 'nested', count: 1 },
+      { table: 'x_more', column: 'short_name', count: 1 },
+      { table: 'x_more', column: 'spaced_name', count: 1 },
+      { table: 'x_more', column: 'two_emails', count: 1 },
+      { table: 'x_more', column: 'two_phones', count: 1 },
+    ]);
+    expect(report.foreignEmails.filter((h) => h.table === 'x_more')).toEqual([{ table: 'x_more', column: 'two_emails', count: 1 }]);
     q('postgres', `DROP DATABASE ${leakDb}`);
   });
 });

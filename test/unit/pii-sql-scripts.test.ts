@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { buildRefreshCommand, extensionScripts, redactPsqlErrors, shellCommand, SQL_DIR } from '../../shared/adapters/sql-scripts';
 import { errorCode } from '../../shared/domain/errors';
+import { buildSample, lookupKeys, wholeKey } from '../../shared/domain/pii';
 
 const HASH = '$pbkdf2-sha512$600000$c2FsdA$aGFzaA';
 
@@ -78,4 +79,26 @@ test('redactPsqlErrors keeps the error, drops lines that can quote row values', 
 test('extensionScripts lists anonymize.d/*.sql in name order', () => {
   expect(extensionScripts()).toEqual(expect.arrayContaining(['50-example-loyalty-card.sql']));
   expect(extensionScripts('/nonexistent')).toEqual([]);
+});
+
+describe('the verifier\'s lookup keys', () => {
+  test('wholeKey: lower case without separators or whitespace, for names and codes alike', () => {
+    expect(wholeKey(' Jean-Paul  DUPONT\t')).toBe('jeanpauldupont');
+    expect(wholeKey('BE71 0961-2345.6769')).toBe('be71096123456769');
+    expect(wholeKey('Élodie Müller')).toBe('élodiemüller');
+  });
+  test('texts and codes share one set; texts too short without separators are kept as they are', () => {
+    const sample = buildSample([
+      { kind: 'name', value: 'Sophie Peeters' },
+      { kind: 'name', value: 'Li Na' },
+      { kind: 'vat', value: 'BE 0477.472.701' },
+      { kind: 'email', value: 'Sophie@Gmail.com' },
+      { kind: 'phone', value: '+32 475 12 34 56' },
+    ]);
+    const keys = lookupKeys(sample);
+    expect(keys.whole.sort()).toEqual(['be0477472701', 'sophie@gmailcom', 'sophiepeeters']);
+    expect(keys.shortTexts).toEqual(['li na']);
+    expect(keys.phones).toEqual(['475123456']);
+    expect(keys.emails).toEqual(['sophie@gmail.com']);
+  });
 });
