@@ -117,7 +117,8 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | 'too
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(over ? 'too-large' : Buffer.concat(chunks)));
+    // one chunk (the usual case for a webhook-sized body): no copy
+    req.on('end', () => resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
