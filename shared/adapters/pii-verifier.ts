@@ -17,6 +17,7 @@ import {
   ColumnCount,
   DEFAULT_ALLOWED_EMAIL_DOMAINS,
   EMAIL_PATTERN,
+  MIN_PHONE_DIGITS,
   PHONE_KEY_DIGITS,
   PHONE_PATTERN,
   PII_SOURCES,
@@ -170,9 +171,10 @@ export interface TableQueryOpts {
  *   too short to be safe without separators — it is that text, lower-cased and trimmed;
  * - a phone number inside it (PHONE_PATTERN) ends with a sampled phone key;
  * - an e-mail address inside it (EMAIL_PATTERN) is a sampled address.
- * Every value goes through the cheap paths only: `regexp_substr` finds the first phone number and the
- * only address without a set-returning function; `regexp_matches` (a per-row subplan, ~10× the cost)
- * runs only for the rare value holding two phone numbers or two '@'. No subplan, no per-column hash.
+ * Every value goes through the cheap paths only: one `regexp_substr` finds its first phone number
+ * (computed once per value: the unfolding subquery is kept apart with OFFSET 0), another the only
+ * address; `regexp_matches` (a per-row subplan, ~10× the cost) runs only for the rare value that can
+ * hold a second phone number (7 more characters and a second match) or holds two '@'.
  *
  * Lookup: 'hash' compares with array parameters (`= ANY`, hashed by PostgreSQL ≥ 14 once per query)
  * — for big tables; 'probe' looks keys up in the indexed session table KEYS — for small tables,
@@ -203,8 +205,9 @@ export function tableQuery(schema: string, table: string, columns: readonly Text
   const phoneKey = (m: string): string => `right(translate(${m}, ' ()./+-', ''), ${PHONE_KEY_DIGITS})`;
   const isForeign = (a: string): string => `split_part(${a}, '@', 2) <> ALL ($1::text[])`;
   const notEmail = (email: string): string => `(${has('w', whole)}${opts.shortTexts ? `\n      OR ${has('s', `lower(btrim(${x}))`)}` : ''}
-      OR (regexp_substr(${x}, ${phone}) IS NOT NULL AND (${has('p', phoneKey(`regexp_substr(${x}, ${phone})`))}
-          OR (regexp_count(${x}, ${phone}) > 1 AND EXISTS (SELECT 1 FROM regexp_matches(${x}, ${phone}, 'g') m WHERE ${has('p', phoneKey('m[1]'))}))))
+      OR (v.ph IS NOT NULL AND (${has('p', phoneKey('v.ph'))}
+          OR (octet_length(${x}) - octet_length(v.ph) >= ${MIN_PHONE_DIGITS} AND regexp_count(${x}, ${phone}) > 1
+              AND EXISTS (SELECT 1 FROM regexp_matches(${x}, ${phone}, 'g') m WHERE ${has('p', phoneKey('m[1]'))}))))
       OR ${email})`;
   const hit = notEmail(anyAddress((a) => has('e', a)));
   const foreign = anyAddress(isForeign);
@@ -221,8 +224,12 @@ export function tableQuery(schema: string, table: string, columns: readonly Text
   }
   return `SELECT v.c AS column, count(DISTINCT t.ctid) FILTER (WHERE ${hit}) AS hits, count(DISTINCT t.ctid) FILTER (WHERE ${foreign}) AS foreign
   FROM ONLY ${ident(schema)}.${ident(table)} t
-  CROSS JOIN LATERAL (${parts.join('\n    UNION ALL ')}) v(c, val)
-  WHERE v.val IS NOT NULL AND v.val <> '' AND ${either}
+  CROSS JOIN LATERAL (
+    SELECT u.c, u.val, regexp_substr(u.val, ${phone}) AS ph
+      FROM (${parts.join('\n    UNION ALL ')}) u(c, val)
+     WHERE u.val IS NOT NULL AND u.val <> ''
+    OFFSET 0) v
+  WHERE ${either}
   GROUP BY v.c`;
 }
 
