@@ -137,7 +137,7 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     for (const step of ['backup-uat', 'source', 'stop', 'restore', 'neutralize', 'sample', 'anonymize', 'verify', 'swap', 'start', 'health']) expect(result.durations[step]).toBeGreaterThanOrEqual(0);
     // UAT serves, on the refreshed (neutralized + anonymized) database; the old one is gone
     expect((await uat.opsJson('health')).json.ok).toBe(true);
-    expect(await sql(uat, 'odoo', "SELECT value FROM ir_config_parameter WHERE key IN ('odoo_mta.anonymized', 'database.is_neutralized') ORDER BY key;")).trim()).toBe('True\nTrue');
+    expect((await sql(uat, 'odoo', "SELECT value FROM ir_config_parameter WHERE key IN ('odoo_mta.anonymized', 'database.is_neutralized') ORDER BY key;")).trim()).toBe('True\nTrue');
     expect((await databases(uat)).filter((d) => /_old_|_refresh_/.test(d))).toEqual([]);
     // not one sampled PROD value anywhere in UAT's database
     const dump = await plainDump(uat);
