@@ -262,7 +262,7 @@ class BlockUpload extends Writable {
     if (this.fill > 0) this.stage();
     this.cur = undefined;
     this.drain()
-      .then(() => this.blob.commitBlockList(this.ids, { ...this.commit, conditions: { ifNoneMatch: '*' }, abortSignal: this.abort.signal }))
+      .then(() => this.commitOnce())
       .then(
         () => {
           this.free.length = 0;
@@ -273,6 +273,25 @@ class BlockUpload extends Writable {
           cb(this.failure);
         },
       );
+  }
+
+  /**
+   * Put Block List with If-None-Match: *. When the answer is "exists", it may be our own commit whose
+   * response was lost and retried by the SDK: the blob is ours if its committed blocks are our ids
+   * (they carry this upload's random prefix); anything else is someone else's blob ([BACKUP.EXISTS]).
+   */
+  private async commitOnce(): Promise<void> {
+    try {
+      await this.blob.commitBlockList(this.ids, { ...this.commit, conditions: { ifNoneMatch: '*' }, abortSignal: this.abort.signal });
+    } catch (err) {
+      const status = (err as RestError).statusCode;
+      if ((status === 409 || status === 412) && this.ids.length > 0) {
+        const list = await this.blob.getBlockList('committed').catch(() => undefined);
+        const names = list?.committedBlocks?.map((b) => b.name) ?? [];
+        if (names.length === this.ids.length && names.every((n, i) => n === this.ids[i])) return;
+      }
+      throw err;
+    }
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

@@ -6,11 +6,13 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { createServer, request as httpRequest } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { BlobServiceClient, ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import { BackupStore, parseBackupId } from '../../shared/adapters/backup-store';
 import { SshClient } from '../../shared/adapters/ssh';
 import { errorCode } from '../../shared/domain/errors';
-import { AzuriteHandle, startAzurite } from '../../local/azurite';
+import { AZURITE_ACCOUNT, AZURITE_KEY, AzuriteHandle, startAzurite } from '../../local/azurite';
 import { PG_BIN, PgServer, startPostgres } from '../support/postgres';
 import { generateKeyPair, startSshd, SshdHandle } from '../support/sshd';
 
@@ -238,6 +240,45 @@ describe('BackupStore round trip', () => {
       if (state !== 'done') await new Promise((r) => setTimeout(r, 100));
     }
     expect(state).toBe('done');
+  });
+
+  test('a commit whose response was lost is retried and recognised as our own (not [BACKUP.EXISTS]); a foreign blob still is', async () => {
+    // a pass-through proxy in front of Azurite that forwards the first Put Block List, lets Azurite
+    // commit it, then drops the connection instead of answering: the SDK retries and gets 409
+    let dropped = 0;
+    const proxy = createServer((req, res) => {
+      const upstream = new URL(az.blobEndpoint);
+      const fwd = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+        if (/comp=blocklist/.test(req.url ?? '') && req.method === 'PUT' && dropped === 0) {
+          dropped++;
+          up.resume();
+          up.on('end', () => res.socket?.destroy());
+          return;
+        }
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      });
+      req.pipe(fwd);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (proxy.address() as AddressInfo).port;
+      const cred = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
+      const via = new BlobServiceClient(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`, cred, { retryOptions: { retryDelayInMs: 50, maxRetryDelayInMs: 200 } }).getContainerClient('backups');
+      const s = new BackupStore({ containerClient: via, bufferSize: 256 * 1024, concurrency: 2, now: () => new Date('2026-04-04T00:00:00Z') });
+      const w = s.begin('uat', { version: '6.4.0' });
+      const data = Buffer.alloc(700 * 1024, 7);
+      const info = await w.part('db.dump', Readable.from([data]));
+      expect(dropped).toBe(1);
+      expect(info.size).toBe(data.length);
+      expect((await container.getBlockBlobClient(`${w.id}/db.dump`).downloadToBuffer()).equals(data)).toBe(true);
+      // the same name written by another upload (other block ids) is refused
+      const w2 = s.begin('uat', { version: '6.4.0' });
+      expect(await codeOf(w2.part('db.dump', Readable.from([Buffer.alloc(300 * 1024, 8)])))).toBe('BACKUP.EXISTS');
+      expect((await container.getBlockBlobClient(`${w.id}/db.dump`).downloadToBuffer()).equals(data)).toBe(true);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   test('bad input gets clear errors', async () => {
