@@ -121,18 +121,19 @@ export async function readCapped(req: HttpRequest, cap = MAX_WEBHOOK_BYTES): Pro
 }
 
 /**
- * A child logger created only when something is logged through it: most deliveries log one line (at
- * info, often filtered), and building two children per request showed in the profile.
+ * A child logger without building one per request: each call goes to the parent with the child's
+ * fields merged in (the same line a child would write). Most deliveries log one line, often filtered
+ * by the level, and building two child loggers per request showed in the profile.
  */
 function lazyChild(parent: Logger, fields: () => Record<string, unknown>): Logger {
-  let real: Logger | undefined;
-  const get = () => (real ??= parent.child(fields()));
+  let merged: Record<string, unknown> | undefined;
+  const f = () => (merged ??= fields());
   return {
-    debug: (m, f) => get().debug(m, f),
-    info: (m, f) => get().info(m, f),
-    warn: (m, f) => get().warn(m, f),
-    error: (m, f) => get().error(m, f),
-    child: (more) => lazyChild(parent, () => ({ ...fields(), ...more })),
+    debug: (m, x) => parent.debug(m, { ...f(), ...x }),
+    info: (m, x) => parent.info(m, { ...f(), ...x }),
+    warn: (m, x) => parent.warn(m, { ...f(), ...x }),
+    error: (m, x) => parent.error(m, { ...f(), ...x }),
+    child: (more) => lazyChild(parent, () => ({ ...f(), ...more })),
   };
 }
 
