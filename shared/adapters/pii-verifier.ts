@@ -147,6 +147,14 @@ export type LookupMode = 'hash' | 'probe';
 /** @deprecated every table is now unfolded into (column, value) rows; kept for compatibility */
 export const LATERAL_ABOVE_COLUMNS = 0;
 
+/**
+ * A run of 16 or more hexadecimal characters with at least one letter: a hash or a token (attachment
+ * store_fname and checksum, access tokens), not text. Digits inside one are not phone numbers: without
+ * this, one hash in a few thousand holds nine digits in a row that end like a sampled phone number,
+ * and the refresh fails on a false finding.
+ */
+export const HEX_RUN = '(?<![0-9A-Fa-f])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])';
+
 /** Lookup sets: w = whole keys, s = short texts, p = phone keys, e = e-mail addresses. */
 type KeyKind = 'w' | 's' | 'p' | 'e';
 /** Parameter numbers of the lookup arrays in hash mode ($1 is always the allowed e-mail domains). */
@@ -173,8 +181,9 @@ export interface TableQueryOpts {
  * - an e-mail address inside it (EMAIL_PATTERN) is a sampled address.
  * Every value goes through the cheap paths only: one `regexp_substr` finds its first phone number
  * (computed once per value: the unfolding subquery is kept apart with OFFSET 0), another the only
- * address; `regexp_matches` (a per-row subplan, ~10× the cost) runs only for the rare value that can
- * hold a second phone number (7 more characters and a second match) or holds two '@'.
+ * address; `regexp_matches` (a per-row subplan, ~10× the cost) runs only for the rare value whose
+ * first phone number is a hit or that can hold a second one (7 more characters and a second match)
+ * — to confirm it outside hashes (HEX_RUN) — or that holds two '@'.
  *
  * Lookup: 'hash' compares with array parameters (`= ANY`, hashed by PostgreSQL ≥ 14 once per query)
  * — for big tables; 'probe' looks keys up in the indexed session table KEYS — for small tables,
@@ -205,9 +214,8 @@ export function tableQuery(schema: string, table: string, columns: readonly Text
   const phoneKey = (m: string): string => `right(translate(${m}, ' ()./+-', ''), ${PHONE_KEY_DIGITS})`;
   const isForeign = (a: string): string => `split_part(${a}, '@', 2) <> ALL ($1::text[])`;
   const notEmail = (email: string): string => `(${has('w', whole)}${opts.shortTexts ? `\n      OR ${has('s', `lower(btrim(${x}))`)}` : ''}
-      OR (v.ph IS NOT NULL AND (${has('p', phoneKey('v.ph'))}
-          OR (octet_length(${x}) - octet_length(v.ph) >= ${MIN_PHONE_DIGITS} AND regexp_count(${x}, ${phone}) > 1
-              AND EXISTS (SELECT 1 FROM regexp_matches(${x}, ${phone}, 'g') m WHERE ${has('p', phoneKey('m[1]'))}))))
+      OR (v.ph IS NOT NULL AND (${has('p', phoneKey('v.ph'))} OR (octet_length(${x}) - octet_length(v.ph) >= ${MIN_PHONE_DIGITS} AND regexp_count(${x}, ${phone}) > 1))
+          AND EXISTS (SELECT 1 FROM regexp_matches(regexp_replace(${x}, ${literal(HEX_RUN)}, '|', 'g'), ${phone}, 'g') m WHERE ${has('p', phoneKey('m[1]'))}))
       OR ${email})`;
   const hit = notEmail(anyAddress((a) => has('e', a)));
   const foreign = anyAddress(isForeign);
