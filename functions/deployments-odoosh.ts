@@ -39,6 +39,8 @@ export async function requestOdooShDeployment(body: Record<string, unknown>, req
     }
     const target = branches.find((b) => b.branch === body.branch);
     if (!target) return json(400, { error: 'DEPLOYMENTS.UNKNOWN_BRANCH', message: `branch ${String(body.branch).slice(0, 100)} is not an Odoo.sh branch this pipeline may move (ODOOSH_BRANCHES: ${branches.map((b) => b.branch).join(', ') || 'none'})` });
+    if (target.stage === 'production')
+      return json(422, { error: 'ODOOSH.APPROVAL_UNAVAILABLE', message: `${target.branch} is an Odoo.sh production branch: production moves need PROD's approvals, which the Odoo.sh target does not offer yet; move it by hand after approval (docs/ODOO_SH_DEPLOYMENT.md)` });
     const version = body.version as string;
     const known = (await createLedger(ledgerContainer(config)).history('uat', 100)).find((r) => r.version === version);
     const sha = (body.sha as string | undefined) ?? known?.sha;

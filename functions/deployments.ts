@@ -1,6 +1,7 @@
 /**
  * Deployments API (function key):
  *   POST /api/deployments           { "environment": "uat", "version": "x.y.z", "force": bool, "sha"?: "<40 hex>" }
+ *                                   { "target": "odoosh", "branch": "staging", "version": "x.y.z", ... } (functions/deployments-odoosh.ts)
  *        redeploy by hand: the commit and image come from the ledger (a version that ran on the environment)
  *        unless `sha` is given. Every request goes through the environment's lane (one deploy at a time):
  *        a release that never ran there gets the id deploy-<env>-<version>-<sha12>; a redeploy of one that
@@ -16,6 +17,7 @@ import { createLedger, ledgerContainer } from '../shared/adapters/ledger';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { errorCode, messageOf } from '../shared/domain/errors';
 import { routeToLane } from './deployQueueTrigger';
+import { requestOdooShDeployment } from './deployments-odoosh';
 import type { DeployRequest } from './activities/intake';
 import { requestProdDeployment } from './deployments-prod';
 
@@ -24,7 +26,7 @@ const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
 const SHA = /^[0-9a-f]{40}$/;
 const ID = /^deploy-[a-z0-9-]+-[A-Za-z0-9._-]+$/;
 /** orchestrations listed and shown as deployments */
-const DEPLOY_ORCHESTRATORS = ['deployUat', 'deployProd'];
+const DEPLOY_ORCHESTRATORS = ['deployUat', 'deployProd', 'deployOdooSh'];
 const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
 const bad = (status: number, error: string, message: string) => json(status, { error, message });
 
@@ -100,6 +102,7 @@ export async function requestDeployment(req: HttpRequest, context: InvocationCon
     return bad(400, 'DEPLOYMENTS.BAD_JSON', 'the body must be a JSON object { "environment": "uat", "version": "x.y.z", "force": false }');
   }
   if (body.environment === 'prod') return requestProdDeployment(body as Record<string, unknown>, req, context);
+  if ((body as Record<string, unknown>).target !== undefined) return requestOdooShDeployment(body as Record<string, unknown>, req, context);
   const problems: string[] = [];
   if (body.environment !== 'uat') problems.push('environment must be "uat" (PROD deploys go through approvals)');
   if (typeof body.version !== 'string' || !VERSION.test(body.version)) problems.push('version must be a semantic version like 1.2.3');

@@ -2,8 +2,7 @@
  * Deploy a release to Odoo.sh (runbook order):
  *   1. preflight: the release commit passed the gate; the move of the tracked branch is a fast-forward
  *      (a non-fast-forward is refused unless forced, and says why)
- *   2. PROD rules when the branch is Odoo.sh's production branch: the approval request goes through
- *      the same `approvalGate` as a VM PROD deploy (signed links, allowlist, four-eyes, timeout)
+ *   2. a production-stage branch is refused: PROD's approval rules are not wired to this target yet
  *   3. move the branch through the GitHub API
  *   4. wait for Odoo.sh's commit status (`ci/odoo.sh (<stage>)`) with durable timers, bounded
  *   5. record + notify: success, failure (with Odoo.sh's build URL) or timeout
@@ -15,12 +14,10 @@ import type { OdooShBuild, OdooShRequest, OdooShResult } from '../../shared/doma
 import type { OdooShPreflightOut } from '../activities/odoosh';
 
 export const DEPLOY_ODOOSH = 'deployOdooSh';
-/** the sub-orchestration that collects PROD approvals (see deployProd); absent → production refused */
-export const APPROVAL_GATE = 'approvalGate';
 
 export interface OdooShCustomStatus {
   kind: 'deployOdooSh';
-  step: 'preflight' | 'awaiting-approval' | 'move' | 'waiting-for-odoo.sh' | 'done';
+  step: 'preflight' | 'move' | 'waiting-for-odoo.sh' | 'done';
   branch: string;
   stage: string;
   environment: string;
@@ -78,17 +75,9 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
   if (!pre.ok) return yield* finish({ ...base, outcome: 'Refused', code: pre.code, reason: pre.reason, previousSha: pre.previousSha });
 
   if (r.stage === 'production') {
-    show('awaiting-approval');
-    const decision = (yield context.df.callSubOrchestrator(APPROVAL_GATE, {
-      kind: 'deployOdooSh',
-      environment: `odoosh-${r.branch}`,
-      version: r.version,
-      sha: r.sha,
-      previousSha: pre.previousSha,
-      requestedBy: r.requestedBy,
-      reason: r.reason ?? '',
-    }, `${context.df.instanceId}-approval`)) as { approved: boolean; reason?: string } | undefined;
-    if (!decision?.approved) return yield* finish({ ...base, outcome: 'Rejected', code: 'ODOOSH.NOT_APPROVED', reason: decision?.reason ?? 'not approved', previousSha: pre.previousSha });
+    // PROD's approval rules (signed links, allowlist, four-eyes) are not wired to the Odoo.sh target yet:
+    // never move a production branch without them
+    return yield* finish({ ...base, outcome: 'Refused', code: 'ODOOSH.APPROVAL_UNAVAILABLE', reason: `${r.branch} is an Odoo.sh production branch: production moves need PROD approvals, not available for Odoo.sh yet; move it by hand after approval`, previousSha: pre.previousSha });
   }
 
   if (pre.plan?.move) {

@@ -38,7 +38,14 @@ export function createNotifier(o: { github?: GitHubDeploymentsPort; slack?: Slac
     async notify(e) {
       const out: { githubDeploymentId?: number; github?: boolean; slack?: boolean } = {};
       const statusUrl = o.publicBaseUrl ? `${o.publicBaseUrl.replace(/\/+$/, '')}/api/deployments/${encodeURIComponent(e.instanceId)}` : undefined;
-      const logsUrl = e.logs?.length && o.logsBaseUrl ? `${o.logsBaseUrl.replace(/\/+$/, '')}/${e.logs[0].replace(/\/[^/]*$/, '')}` : undefined;
+      // the saved logs: under logsBaseUrl when one is configured, else the API's GET /api/deployments/{id}/logs
+      const logsUrl = !e.logs?.length
+        ? undefined
+        : o.logsBaseUrl
+          ? `${o.logsBaseUrl.replace(/\/+$/, '')}/${e.logs[0].replace(/\/[^/]*$/, '')}`
+          : o.publicBaseUrl
+            ? `${o.publicBaseUrl.replace(/\/+$/, '')}/api/deployments/${encodeURIComponent(e.instanceId)}/logs`
+            : undefined;
       if (o.github) {
         try {
           let id = e.githubDeploymentId;

@@ -87,7 +87,7 @@ export interface OdooShRequest {
   pollSeconds: number;
 }
 
-export type OdooShOutcome = 'Succeeded' | 'Failed' | 'TimedOut' | 'Refused' | 'Rejected';
+export type OdooShOutcome = 'Succeeded' | 'Failed' | 'TimedOut' | 'Refused';
 
 export interface OdooShResult {
   outcome: OdooShOutcome;

@@ -93,6 +93,11 @@ describe('deploy notifications', () => {
     expect(d.statuses.map((s) => s.state)).toEqual(['in_progress', 'success']);
     expect(d.statuses[1].environment_url).toBe('https://uat.example');
     expect(slack.posts).toHaveLength(2);
+    // a rollback alert links the saved logs (the API's logs route), on GitHub and in Slack
+    await n.notify({ kind: 'rolled-back', ...base, githubDeploymentId: id, reason: '[DEPLOY.MIGRATION_FAILED] boom', failedStep: 'migrate', logs: ['backups/uat/x/logs/migrate.log'] });
+    const logsUrl = 'https://fn.example/api/deployments/deploy-uat-1.3.0-cccccccccccc/logs';
+    expect(gh.deployments.find((x) => x.id === id)!.statuses.at(-1)).toMatchObject({ state: 'failure', log_url: logsUrl });
+    expect(JSON.stringify(slack.posts.at(-1))).toContain(logsUrl);
     gh.failWith = 500;
     slack.failWith = 500;
     await expect(n.notify({ kind: 'failed', ...base, githubDeploymentId: id, reason: 'x' })).resolves.toEqual({ github: false, slack: false });

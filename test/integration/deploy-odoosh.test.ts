@@ -215,14 +215,11 @@ describe('Odoo.sh target', () => {
     setBuild(C3, 'dev', 'success');
     expect(await outcomeOf(String(r.body.id), 30_000)).toMatchObject({ outcome: 'Succeeded', branch: 'preview', stage: 'dev' });
 
-    github.refs.delete('production');
-    try {
-      const p = await post({ target: 'odoosh', branch: 'production', version: '1.1.0', sha: C3 });
-      expect(await outcomeOf(String(p.body.id))).toMatchObject({ outcome: 'Refused', code: 'ODOOSH.NO_BRANCH' });
-      expect(github.refs.has('production')).toBe(false);
-    } finally {
-      github.refs.set('production', C1);
-    }
+    // production branches need PROD approvals, which this target does not offer yet: refused, nothing moves
+    const p = await post({ target: 'odoosh', branch: 'production', version: '1.1.0', sha: C3 });
+    expect(p.status).toBe(422);
+    expect(p.body.error).toBe('ODOOSH.APPROVAL_UNAVAILABLE');
+    expect(github.refs.get('production')).toBe(C1);
   });
 
   it('GitHub unreachable: retried, then Failed with a coded reason and no token in it', async () => {
