@@ -15,6 +15,8 @@ const PATTERNS: RegExp[] = [
   /AccountKey=[^;\s"]+/g,
   /SharedAccessKey=[^;\s"]+/g,
   /([?&](?:code|sig|token)=)[^&\s"]+/g,
+  // signed approval/rollback links: the token in the path is a single-use credential
+  /(\/api\/approvals\/)[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g,
 ];
 
 export function registerSecret(value: string | undefined): void {

@@ -68,6 +68,7 @@ describe('logging never carries secrets', () => {
     expect(lines.join('\n')).not.toMatch(/super-secret-value-123|ghp_a|code=abc|BEGIN OPENSSH/);
     expect(JSON.parse(lines[1]).instanceId).toBe('i1');
     expect(redact('AccountKey=abc;')).toBe('***;');
+    expect(redact('GET https://fn.example/api/approvals/eyJpbnN0YW5jZUlkIjoi.c2lnbmF0dXJlX2hlcmU?x=1 200')).toBe('GET https://fn.example/api/approvals/***?x=1 200');
   });
   it('respects the level and a pretty format', () => {
     const lines: string[] = [];
