@@ -8,17 +8,26 @@
  *   1. a merge whose coverage is too low is blocked, with a commit status saying why;
  *   2. a merge with enough coverage passes the gate, goes through the queue and the UAT lane, and is
  *      deployed to the sandbox UAT VM (backup → pull → stop → migrate → start → health);
- *   3. a broken release (its migration fails) is rolled back: UAT runs the previous version again.
+ *   3. a broken release (its migration fails) is rolled back: UAT runs the previous version again;
+ *   4. every intake decision is listed;
+ *   5. a PROD deploy of the good release is requested: Slack (a local server speaking Slack's webhook
+ *      protocol) gets a signed approval link, the demo opens it and approves it over HTTP as the
+ *      approver would on the page, and PROD runs the release with the same image digest as UAT;
+ *   6. UAT is refreshed from PROD (PROD first gets an Odoo 17-shaped database with personal data, the
+ *      test fixture): restore, neutralize, anonymize, verify — with the anonymization report.
  *
- * Then it prints the URLs and keeps the host running until Ctrl-C (or exits with --once).
+ * Then it prints the status page URL and keeps the host running until Ctrl-C (or exits with --once).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/log';
-import { startSandbox, sandboxSettings, type Sandbox } from '../test/support/sandbox';
+import { REPO_ROOT, startSandbox, sandboxSettings, type Sandbox, type SandboxVm } from '../test/support/sandbox';
 import { startFakeGitHub, type FakeGitHub } from '../test/support/fake-github';
+import { startFakeSlack, type FakeSlack } from '../test/support/fake-slack';
+import { decideByLink, requestProdDeployAndLinks } from '../test/support/prod-approval';
+import { freePort } from './azurite';
 import { EXAMPLE_REPO, pushTo, webhookHeaders } from '../test/support/github-events';
 import { describeHost, startLocalHost, type LocalHost } from './host';
 
@@ -30,27 +39,38 @@ async function main(): Promise<void> {
   const quiet = createLogger({ level: 'warn' });
   let sb: Sandbox | undefined;
   let gh: FakeGitHub | undefined;
+  let slack: FakeSlack | undefined;
   let host: LocalHost | undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'odoo-mta-demo-'));
   const stopAll = async () => {
     await host?.stop().catch(() => undefined);
     await gh?.stop().catch(() => undefined);
+    await slack?.stop().catch(() => undefined);
     await sb?.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    step(0, 'Starting the sandbox: dockerd, registry, the UAT VM (sshd + odoo-ops + compose), images 1.0.0-1.3.0 (first run builds them: a few minutes)');
-    sb = await startSandbox({ vms: ['uat'], log: (m: string) => say(`    ${m}`) });
+    step(0, 'Starting the sandbox: dockerd, registry, the UAT and PROD VMs (sshd + odoo-ops + compose), images 1.0.0-1.4.0 (first run builds them: a few minutes)');
+    sb = await startSandbox({ vms: ['uat', 'prod'], log: (m: string) => say(`    ${m}`) });
     const uat = sb.vm('uat');
-    say(`    UAT VM: ssh ${uat.sshUser}@${uat.sshHost} -p ${uat.sshPort}, Odoo at ${uat.baseUrl}, running ${(await uat.opsJson('current')).json.image}`);
+    const prod = sb.vm('prod');
+    for (const vm of [uat, prod]) say(`    ${vm.name.toUpperCase()} VM: ssh ${vm.sshUser}@${vm.sshHost} -p ${vm.sshPort}, Odoo at ${vm.baseUrl}, running ${(await vm.opsJson('current')).json.image}`);
 
     gh = await startFakeGitHub(EXAMPLE_REPO);
+    slack = await startFakeSlack();
+    const port = await freePort();
     host = await startLocalHost({
       dataDir: path.join(dir, 'data'),
-      port: 0,
+      port,
       log: quiet,
       env: {
         ...sandboxSettings(sb),
+        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+        SLACK_WEBHOOK_URL: slack.webhookUrl,
+        APPROVERS: 'alice,bob',
+        APPROVALS_REQUIRED: '1',
+        PROD_HEALTH_STABLE_SECONDS: '5',
+        REFRESH_KEEP_LOGINS: 'admin',
         LOG_LEVEL: 'warn',
         GITHUB_REPOSITORY: gh.repository,
         GITHUB_API_URL: gh.url,
@@ -115,8 +135,43 @@ async function main(): Promise<void> {
     const { items } = (await del.json()) as { items: Array<Record<string, unknown>> };
     for (const d of items) say(`    ${String(d.deliveryId ?? '')}  ${String(d.decision)}  ${String(d.reason ?? d.description ?? '')}`);
 
-    const ok = d1.outcome === 'Succeeded' && d2.outcome === 'RolledBack' && blocked?.state === 'failure';
-    say(`\nDemo ${ok ? 'finished: blocked → deployed → rolled back, as expected' : 'FAILED: see above'}.`);
+    step(5, 'PROD: alice requests 1.1.0; Slack gets a signed link for bob, who opens it and approves');
+    const key = h.keys.functionKey;
+    const { id: prodId, links } = await requestProdDeployAndLinks({ baseUrl: h.baseUrl, functionKey: key, slackPosts: slack.posts, version: '1.1.0', requestedBy: 'alice', reason: 'demo: release 1.1.0 after UAT' });
+    for (const l of links) say(`    Slack → ${l.approver}: ${l.url.slice(0, 60)}… (GET shows the checklist; only the page's POST decides)`);
+    const bobs = links.find((l) => l.approver === 'bob') ?? links[0];
+    const slackbot = await fetch(bobs.url, { headers: { 'user-agent': 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' } });
+    say(`    Slack's link expander fetched it: ${slackbot.status}, nothing decided`);
+    const decided = await decideByLink(bobs.url, 'approve', { comment: 'checked on UAT' });
+    say(`    bob ticks the checklist, types APPROVE → ${decided.status} ${String(decided.body.message ?? decided.body.outcome ?? '')}`);
+    const prodSt = await h.engine.waitForCompletion(prodId, 15 * 60 * 1000);
+    const prodOut = (prodSt.output ?? {}) as Record<string, unknown>;
+    const uatDigest = (await uat.ssh(`docker inspect --format '{{index .RepoDigests 0}}' ${sb.image('next', 'uat')}`)).stdout.toString().trim().split('@')[1];
+    const prodImage = String((await prod.opsJson('current')).json.image);
+    const prodDigest = (await prod.ssh(`docker inspect --format '{{index .RepoDigests 0}}' ${prodImage}`)).stdout.toString().trim().split('@')[1];
+    say(`    ${prodId}: ${String(prodOut.outcome ?? prodSt.runtimeStatus)}; PROD runs ${prodImage}, health ${JSON.stringify((await prod.opsJson('health')).json.ok)}`);
+    say(`    image digest on UAT ${uatDigest?.slice(0, 19)}…, on PROD ${prodDigest?.slice(0, 19)}… (${uatDigest && uatDigest === prodDigest ? 'the same: promoted by retag, not rebuilt' : 'DIFFERENT'})`);
+
+    step(6, 'Refresh UAT from PROD: restore, neutralize, anonymize, verify that no personal data is left');
+    await seedProdWithPersonalData(prod, prodImage);
+    const prodEmails = (await runSql(prod, 'odoo', "SELECT email FROM res_partner WHERE email LIKE '%@%' AND email NOT LIKE '%example.%' ORDER BY id LIMIT 3;")).split('\n').filter(Boolean);
+    say(`    PROD has ${(await runSql(prod, 'odoo', 'SELECT count(*) FROM res_partner;')).trim()} partners, e.g. ${prodEmails.map(maskEmail).join(', ')}`);
+    const refreshRes = await fetch(`${h.baseUrl}/api/refresh`, { method: 'POST', headers: { 'x-functions-key': key, 'content-type': 'application/json' }, body: JSON.stringify({ source: 'prod', target: 'uat', filestore: 'copy', backup: 'fresh', reason: 'demo: fresh copy for testers' }) });
+    const { id: refreshId } = (await refreshRes.json()) as { id: string };
+    say(`    POST /api/refresh → ${refreshRes.status} ${refreshId}`);
+    for (let i = 0; i < 600 && !h.engine.getStatus(refreshId); i++) await new Promise((r) => setTimeout(r, 100));
+    const refreshSt = await h.engine.waitForCompletion(refreshId, 15 * 60 * 1000);
+    const rr = (refreshSt.output ?? {}) as { outcome?: string; rows?: Record<string, number>; sampled?: Record<string, number>; durations?: Record<string, number>; totalMs?: number };
+    say(`    ${refreshId}: ${rr.outcome ?? refreshSt.runtimeStatus} in ${Math.round((rr.totalMs ?? 0) / 1000)} s`);
+    for (const [k, v] of Object.entries(rr.rows ?? {}).filter(([, v]) => v > 0).slice(0, 12)) say(`      ${k}: ${v}`);
+    say(`      PII sampled from PROD (kept in memory only): ${Object.entries(rr.sampled ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    const leaked = [];
+    for (const e of prodEmails) if ((await runSql(uat, 'odoo', `SELECT count(*) FROM res_partner WHERE email = '${e.replace(/'/g, "''")}';`)).trim() !== '0') leaked.push(maskEmail(e));
+    say(`    UAT health ${JSON.stringify((await uat.opsJson('health')).json.ok)}; PROD's e-mail addresses in UAT: ${leaked.length ? leaked.join(', ') : 'none'}`);
+
+    const ok = d1.outcome === 'Succeeded' && d2.outcome === 'RolledBack' && blocked?.state === 'failure' && prodOut.outcome === 'Succeeded' && uatDigest === prodDigest && rr.outcome === 'Succeeded' && leaked.length === 0;
+    say(`\nDemo ${ok ? 'finished: blocked → deployed → rolled back → approved → PROD → UAT refreshed and anonymized, as expected' : 'FAILED: see above'}.`);
+    say(`Status page: ${h.baseUrl}/api/dashboard?code=${key}   (JSON: ${h.baseUrl}/api/status; CLI: ODOO_PIPELINE_URL=${h.baseUrl} ODOO_PIPELINE_KEY=<key> node bin/odoo-pipeline.js status)`);
     if (values.once || !ok) {
       await stopAll();
       process.exit(ok ? 0 : 1);
@@ -130,6 +185,28 @@ async function main(): Promise<void> {
     await stopAll();
     process.exit(1);
   }
+}
+
+/** run SQL on a sandbox VM's database through odoo-ops, as an operator would */
+async function runSql(vm: SandboxVm, db: string, script: string): Promise<string> {
+  const r = await vm.opsJson(`run-sql --db ${db}`, { input: script });
+  if (r.code !== 0) throw new Error(`run-sql on ${vm.name}/${db} failed: ${String(r.json.message)}`);
+  return String(r.json.output ?? '');
+}
+
+/** PROD gets the Odoo 17-shaped test fixture with realistic personal data (the stand-in's own DB has little) */
+async function seedProdWithPersonalData(prod: SandboxVm, image: string): Promise<void> {
+  const fixtures = path.join(REPO_ROOT, 'test', 'fixtures', 'odoo');
+  if ((await prod.ops('stop')).code !== 0) throw new Error('could not stop PROD to seed it');
+  await runSql(prod, 'postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'odoo' AND pid <> pg_backend_pid();\nDROP DATABASE odoo;\nCREATE DATABASE odoo;\n");
+  await runSql(prod, 'odoo', ['\\set odoo_version 17', '\\set partners 300', readFileSync(path.join(fixtures, 'schema.sql'), 'utf8'), readFileSync(path.join(fixtures, 'seed.sql'), 'utf8')].join('\n'));
+  if ((await prod.ops(`start ${image}`)).code !== 0) throw new Error('PROD did not start on the seeded database');
+}
+
+/** show that an address exists without printing it whole */
+function maskEmail(e: string): string {
+  const [user, domain] = e.split('@');
+  return `${user.slice(0, 2)}…@${domain ?? ''}`;
 }
 
 void main();
