@@ -12,6 +12,8 @@ import * as df from 'durable-functions';
 import type { Readable } from 'node:stream';
 import { loadConfig, type Config } from '../../shared/config';
 import { BackupStore } from '../../shared/adapters/backup-store';
+import { streamVmBackup } from '../../shared/adapters/backup-stream';
+import { createVerificationStore, recordVerification, type VerificationStore } from '../../shared/adapters/backup-verifications';
 import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
 import { createRegistryClient, keepLastN, type RegistryClient } from '../../shared/adapters/registry';
 import { SshClient, shellQuote, type SshRunOptions, type SshRunResult } from '../../shared/adapters/ssh';
@@ -92,6 +94,8 @@ export interface DeployPorts {
   settings(environment: string): DeploySettings;
   ssh: { connect(environment: string): Promise<RemoteShell> };
   backups: BackupStore;
+  /** where verifications of the backups taken are recorded (the backups API's store); none: not recorded */
+  verifications?: VerificationStore;
   registry?: RegistryClient;
   vm?: { control: VmControl; resourceId?: string; autoStart: boolean };
   ledger: Ledger;
@@ -283,24 +287,11 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
   async function backupOnce(i: Parameters<DeployActivities['backup']>[0]): Promise<BackupOut> {
     const version = i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version;
     const writer = p.backups.begin(i.environment, { version, gitSha: i.sha, imageDigest: i.imageDigest, deployInstance: i.instanceId, reason: 'pre-deploy' });
-    await withShell(i.environment, async (sh) => {
-      for (const [verb, part] of [
-        ['backup-db', 'db.dump'],
-        ['backup-filestore', 'filestore.tar'],
-      ] as const) {
-        const s = sh.stream(`${ops} --json ${verb}`, { timeoutMs });
-        try {
-          await Promise.all([writer.part(part, s.stdout), s.done]);
-        } catch (err) {
-          s.stdout.destroy();
-          await s.done.catch(() => undefined);
-          if (errorCode(err) === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb} failed: ${messageOf(err)}`);
-          throw err;
-        }
-      }
-    });
+    await withShell(i.environment, (sh) => streamVmBackup(writer, sh, { ops, timeoutMs }));
     const manifest = await writer.finish();
     const v = await p.backups.verify(manifest.id);
+    // the status page and GET /api/backups show it "verified" (or "corrupt") from this record
+    await recordVerification(p.verifications, manifest.id, v, p.log);
     if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
     const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
     return { backupId: manifest.id, bytes, parts: manifest.parts };
@@ -542,6 +533,7 @@ export function deployPortsFromConfig(config: Config, log: Logger = createLogger
     registry,
     vm: config.UAT_VM_RESOURCE_ID ? { control: createVmControl({ endpoint: config.ARM_ENDPOINT, log }), resourceId: config.UAT_VM_RESOURCE_ID, autoStart: config.VM_AUTO_START ?? true } : undefined,
     ledger: createLedger(ledgerContainer(config)),
+    verifications: createVerificationStore(ledgerContainer(config)),
     notify,
     changedFiles: notify.changedFiles,
     commandTimeoutMs: (config.SSH_COMMAND_TIMEOUT_SECONDS ?? 3600) * 1000,

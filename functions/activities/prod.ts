@@ -20,6 +20,8 @@ import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { loadConfig, type Config } from '../../shared/config';
 import { ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
+import { streamVmBackup } from '../../shared/adapters/backup-stream';
+import { recordVerification } from '../../shared/adapters/backup-verifications';
 import { keepLastN } from '../../shared/adapters/registry';
 import { SshClient } from '../../shared/adapters/ssh';
 import { createVmControl } from '../../shared/adapters/vm';
@@ -327,22 +329,7 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
     const runningDigest = i.running?.imageDigest;
     const version = i.running?.version && /^[0-9A-Za-z.+_-]+$/.test(i.running.version) ? i.running.version : i.version;
     const writer = backups.begin(i.environment, { version, gitSha: i.running?.sha, imageDigest: runningDigest, deployInstance: i.instanceId, reason: 'pre-deploy-prod', runningImage, nextVersion: i.version, nextImage: i.prodImageRef });
-    await withShell(async (sh) => {
-      for (const [verb, part] of [
-        ['backup-db', 'db.dump'],
-        ['backup-filestore', 'filestore.tar'],
-      ] as const) {
-        const s = sh.stream(`${ops} --json ${verb}`, { timeoutMs });
-        try {
-          await Promise.all([writer.part(part, s.stdout), s.done]);
-        } catch (err) {
-          s.stdout.destroy();
-          await s.done.catch(() => undefined);
-          if (errorCode(err) === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb} failed: ${messageOf(err)}`);
-          throw err;
-        }
-      }
-    });
+    await withShell((sh) => streamVmBackup(writer, sh, { ops, timeoutMs }));
     // the running image reference is part of the backup: a rollback needs it even if the ledger is gone
     const image = JSON.stringify({ environment: i.environment, runningImage, runningDigest, runningVersion: i.running?.version, runningSha: i.running?.sha, nextImage: i.prodImageRef, nextVersion: i.version }, null, 2);
     await writer.part('image.json', Readable.from([Buffer.from(image)]));
@@ -355,6 +342,7 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
     }
     const manifest = await writer.finish({ snapshots });
     const v = await backups.verify(manifest.id);
+    await recordVerification(p.deploy.verifications, manifest.id, v, p.log);
     if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
     const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
     return { backupId: manifest.id, bytes, parts: manifest.parts, runningImage, runningDigest, snapshots };

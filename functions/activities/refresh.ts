@@ -30,6 +30,7 @@ import type { ContainerClient } from '@azure/storage-blob';
 import { Client } from 'pg';
 import { loadConfig, type Config } from '../../shared/config';
 import { BackupStore } from '../../shared/adapters/backup-store';
+import { streamVmBackup } from '../../shared/adapters/backup-stream';
 import { ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
 import { samplePii, verifyNoPii } from '../../shared/adapters/pii-verifier';
 import { buildRefreshCommand, extensionScripts, SQL_DIR } from '../../shared/adapters/sql-scripts';
@@ -267,22 +268,7 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
       try {
         const version = (meta.version ?? 'refresh').replace(/[^0-9A-Za-z.+_-]/g, '') || 'refresh';
         const writer = p.backups.begin(vm, { ...meta, version });
-        await withShell(vm, async (sh) => {
-          for (const [verb, part] of [
-            ['backup-db', 'db.dump'],
-            ['backup-filestore', 'filestore.tar'],
-          ] as const) {
-            const s = sh.stream(`${ops} --json ${verb}`, { timeoutMs });
-            try {
-              await Promise.all([writer.part(part, s.stdout), s.done]);
-            } catch (err) {
-              s.stdout.destroy();
-              await s.done.catch(() => undefined);
-              if (errorCode(err) === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb} on ${vm} failed: ${messageOf(err)}`);
-              throw err;
-            }
-          }
-        });
+        await withShell(vm, (sh) => streamVmBackup(writer, sh, { ops, timeoutMs, where: vm }));
         const manifest = await writer.finish();
         const v = await p.backups.verify(manifest.id);
         if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
