@@ -20,16 +20,16 @@
  *    (stop new, restore step 4's backup, start the previous image, health). PROD_AUTO_ROLLBACK: at once.
  */
 import * as df from 'durable-functions';
-import type { OrchestrationContext, OrchestrationHandler, Task, TimerTask } from 'durable-functions';
+import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { codeOf, reasonOf, type ReleaseRef } from '../../shared/domain/deploy-plan';
-import type { ApprovalAction } from '../../shared/domain/approval-token';
 import type { ActivityFailure, CompensationAction, HealthOut, PreflightOut, PullOut, NotifyEvent } from '../activities/deploy';
-import type { AnnounceKind, ApprovalSummary, CommitRange, DecisionLogEntry, LinkRequest, ProdBackupOut, ProdMessageKind, ProdPrepareOut, UatResult } from '../activities/prod';
+import type { AnnounceKind, ApprovalSummary, CommitRange, ProdBackupOut, ProdPrepareOut, UatResult } from '../activities/prod';
+import { approvalGate, newApprovalState, type DecisionRecord, type PendingApproval } from './approval-gate';
+
+// the approval contract lives in ./approval-gate (shared with deployOdooSh); re-exported for callers of this module
+export { APPROVAL_EVENT, MAX_TIMER_MS, judgeDecision, type ApprovalDecision, type DecisionRecord, type PendingApproval } from './approval-gate';
 
 export const DEPLOY_PROD = 'deployProd';
-export const APPROVAL_EVENT = 'approval-decision';
-/** durable-functions JS timers are limited to 6 days each: longer waits loop */
-export const MAX_TIMER_MS = 6 * 24 * 3600_000;
 
 export type ProdStep =
   | 'prepare'
@@ -67,31 +67,6 @@ export interface ProdDeployInput {
   reason: string;
   requestedAt?: string;
   [extra: string]: unknown;
-}
-
-/** What `POST /api/approvals/{token}` raises (the approval contract). */
-export interface ApprovalDecision {
-  nonce: string;
-  approver: string;
-  action: 'approve' | 'reject' | 'rollback';
-  comment?: string;
-  ip?: string;
-  userAgent?: string;
-  decidedAt?: string;
-}
-
-export interface PendingApproval {
-  approver: string;
-  nonce: string;
-  action: ApprovalAction;
-  expiresAt: string;
-}
-
-export interface DecisionRecord extends ApprovalDecision {
-  verdict: 'accepted' | 'refused';
-  /** why a decision was refused: not-pending | wrong-action | approver-mismatch | not-allowlisted | four-eyes | malformed */
-  why?: string;
-  receivedAt: string;
 }
 
 export interface ProdCustomStatus {
@@ -158,37 +133,6 @@ class StepFailure extends Error {
   }
 }
 
-/**
- * Judge one decision against what is pending (pure). Order: shape, allowlist, four-eyes, nonce pending,
- * action matches the link, approver matches the link.
- */
-export function judgeDecision(
-  d: unknown,
-  pending: readonly PendingApproval[],
-  policy: { approvers: readonly string[]; fourEyes: boolean; requestedBy: string },
-): { ok: true; decision: ApprovalDecision; pending: PendingApproval } | { ok: false; why: string; decision: ApprovalDecision } {
-  const r = (d && typeof d === 'object' ? d : {}) as Partial<Record<keyof ApprovalDecision, unknown>>;
-  const str = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : undefined);
-  const decision: ApprovalDecision = {
-    nonce: str(r.nonce, 100) ?? '',
-    approver: str(r.approver, 200) ?? '',
-    action: (['approve', 'reject', 'rollback'].includes(r.action as string) ? r.action : 'reject') as ApprovalDecision['action'],
-    comment: str(r.comment, 2000),
-    ip: str(r.ip, 100),
-    userAgent: str(r.userAgent, 400),
-    decidedAt: str(r.decidedAt, 40),
-  };
-  if (!decision.nonce || !decision.approver || !['approve', 'reject', 'rollback'].includes(r.action as string)) return { ok: false, why: 'malformed', decision };
-  if (!policy.approvers.includes(decision.approver)) return { ok: false, why: 'not-allowlisted', decision };
-  if (policy.fourEyes && decision.action === 'approve' && decision.approver === policy.requestedBy) return { ok: false, why: 'four-eyes', decision };
-  const p = pending.find((x) => x.nonce === decision.nonce);
-  if (!p) return { ok: false, why: 'not-pending', decision };
-  const fits = p.action === 'approval' ? decision.action === 'approve' || decision.action === 'reject' : decision.action === 'rollback';
-  if (!fits) return { ok: false, why: 'wrong-action', decision };
-  if (p.approver !== decision.approver) return { ok: false, why: 'approver-mismatch', decision };
-  return { ok: true, decision, pending: p };
-}
-
 function validateInput(i: unknown): string[] {
   const r = i as Partial<ProdDeployInput> | null;
   if (!r || typeof r !== 'object') return ['the input must be an object'];
@@ -210,9 +154,8 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
   // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
   const iso = (ms: number) => new Date(ms).toISOString();
   const durations: Record<string, number> = {};
-  const decisions: DecisionRecord[] = [];
-  const received: Array<{ approver: string; at: string }> = [];
-  let pending: PendingApproval[] = [];
+  const gateState = newApprovalState();
+  const { decisions, received } = gateState;
   const status: ProdCustomStatus = {
     kind: 'deployProd',
     step: 'prepare',
@@ -222,13 +165,13 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     requestedBy: String(input?.requestedBy ?? '?'),
     reason: String(input?.reason ?? ''),
     approvals: { required: 1, received },
-    pendingApprovals: pending,
+    pendingApprovals: gateState.pending,
     startedAt: startedAt.toISOString(),
     elapsedMs: 0,
     durations,
   };
   const show = (step: ProdStep, extra: Partial<ProdCustomStatus> = {}) => {
-    Object.assign(status, extra, { step, pendingApprovals: pending, elapsedMs: now() - startedAt.getTime() });
+    Object.assign(status, extra, { step, pendingApprovals: gateState.pending, elapsedMs: now() - startedAt.getTime() });
     context.df.setCustomStatus(status);
   };
   const log = (msg: string) => {
@@ -249,7 +192,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
       totalMs: now() - startedAt.getTime(),
       ...extra,
     };
-    pending = [];
+    gateState.pending = [];
     show('done', { outcome, failure: r.failure, prodState: r.prodState, expiresAt: undefined });
     return r;
   };
@@ -317,89 +260,25 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     ...extra,
   });
 
-  function newLinks(action: ApprovalAction, approvers: string[], expMs: number): PendingApproval[] {
-    return approvers.map((approver) => ({ approver, action, nonce: context.df.newGuid(id), expiresAt: iso(expMs) }));
-  }
-  const linkRequests = (ps: PendingApproval[], exp: number): LinkRequest[] => ps.map((x) => ({ approver: x.approver, nonce: x.nonce, action: x.action, exp }));
+  const gate = approvalGate(context, {
+    policy,
+    requestedBy: input.requestedBy,
+    state: gateState,
+    summary,
+    hooks: {
+      call: (name, activity, payload) => step(name as ProdStep, activity, payload),
+      quiet: (activity, payload) => quiet(activity, payload),
+      show: (name, extra) => show((name as ProdStep | undefined) ?? status.step, extra),
+      announce,
+      log,
+    },
+  });
 
-  /**
-   * Wait for decisions until one settles it or the deadline passes. Approvals: 'approved' once
-   * `required` distinct approvers approved, 'rejected' on a reject; rollback links: 'rollback'.
-   */
-  function* decide(kind: 'approval' | 'rollback', deadline: number, reminderAt?: number): Generator<Task, { verdict: 'approved' | 'rejected' | 'rollback' | 'expired'; by?: string }, unknown> {
-    let reminded = reminderAt === undefined || reminderAt >= deadline;
-    let ev = context.df.waitForExternalEvent(APPROVAL_EVENT);
-    for (;;) {
-      if (!reminded && now() >= reminderAt!) {
-        reminded = true;
-        if (pending.length) {
-          try {
-            yield* step('awaiting-approval', 'prodRequestLinks', { kind: 'reminder' satisfies ProdMessageKind, instanceId: id, links: linkRequests(pending, deadline), summary: summary(iso(deadline)) });
-          } catch (err) {
-            log(`reminder failed (ignored): ${reasonOf(err)}`);
-          }
-        }
-        continue;
-      }
-      if (now() >= deadline) return { verdict: 'expired' };
-      let wake = Math.min(deadline, now() + MAX_TIMER_MS);
-      if (!reminded) wake = Math.min(wake, reminderAt!);
-      // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
-      const timer: TimerTask = context.df.createTimer(new Date(wake));
-      const winner = (yield context.df.Task.any([ev, timer])) as Task;
-      if (winner !== ev) continue; // the timer fired: reminder, expiry or just the next ≤ 6-day leg
-      timer.cancel();
-      const raw = ev.result;
-      ev = context.df.waitForExternalEvent(APPROVAL_EVENT);
-      const j = judgeDecision(raw, pending, { approvers: policy.approvers, fourEyes: policy.fourEyes, requestedBy: input.requestedBy });
-      const rec: DecisionRecord = { ...j.decision, verdict: j.ok ? 'accepted' : 'refused', why: j.ok ? undefined : j.why, receivedAt: iso(now()) };
-      decisions.push(rec);
-      yield* quiet('prodRecordDecision', { instanceId: id, ...rec } satisfies DecisionLogEntry);
-      if (!j.ok) {
-        log(`decision by ${rec.approver} refused: ${j.why}`);
-        show(status.step);
-        continue;
-      }
-      pending = pending.filter((x) => x.nonce !== j.pending.nonce); // a link decides once
-      if (kind === 'rollback') return { verdict: 'rollback', by: rec.approver };
-      if (j.decision.action === 'reject') return { verdict: 'rejected', by: rec.approver };
-      if (!received.some((x) => x.approver === rec.approver)) received.push({ approver: rec.approver, at: rec.receivedAt });
-      log(`approved by ${rec.approver} (${received.length}/${policy.required})`);
-      if (received.length >= policy.required) return { verdict: 'approved' };
-      show(status.step);
-    }
-  }
-
-  // ---- 1. the approval request --------------------------------------------------------------------
-  const linkTo = policy.fourEyes ? policy.approvers.filter((a) => a !== input.requestedBy) : policy.approvers;
-  if (linkTo.length < policy.required) {
-    const why = `[APPROVAL.NOT_ENOUGH_APPROVERS] ${policy.required} approval(s) needed but only ${linkTo.length} approver(s) may approve${policy.fourEyes ? ` (four-eyes: ${input.requestedBy} cannot approve their own request)` : ''}`;
-    yield* announce('not-started', why);
-    return result('Failed', { code: 'APPROVAL.NOT_ENOUGH_APPROVERS', failure: why, failedStep: 'request-approval' });
-  }
-  const deadline = now() + policy.timeoutMs;
-  pending = newLinks('approval', linkTo, deadline);
-  try {
-    yield* step('request-approval', 'prodRequestLinks', { kind: 'approval' satisfies ProdMessageKind, instanceId: id, links: linkRequests(pending, deadline), summary: summary(iso(deadline)) });
-  } catch (e) {
-    const f = e as StepFailure;
-    pending = [];
-    return result('Failed', { code: f.code, failure: f.message, failedStep: 'request-approval' });
-  }
-  show('awaiting-approval', { expiresAt: iso(deadline) });
-  const reminderAt = policy.reminderMs > 0 && policy.reminderMs < policy.timeoutMs ? deadline - policy.reminderMs : undefined;
-  const verdict = yield* decide('approval', deadline, reminderAt);
-  pending = [];
-  if (verdict.verdict === 'rejected') {
-    const last = decisions[decisions.length - 1];
-    yield* announce('rejected', `by ${verdict.by}${last?.comment ? `: ${last.comment}` : ''}`);
-    return result('Rejected', { failure: `rejected by ${verdict.by}`, previous });
-  }
-  if (verdict.verdict === 'expired') {
-    yield* announce('expired', `no decision before ${iso(deadline)} (${received.length}/${policy.required} approvals)`);
-    return result('Expired', { failure: `approval expired at ${iso(deadline)}`, previous });
-  }
-  yield* announce('approved', `by ${received.map((r) => r.approver).join(', ')}; deploying now`);
+  // ---- 1..2 the approval request and the wait (./approval-gate) -----------------------------------
+  const approval = yield* gate.requestApproval({ approvedNote: 'deploying now' });
+  if (approval.verdict === 'failed') return result('Failed', { code: approval.code, failure: approval.failure, failedStep: 'request-approval' });
+  if (approval.verdict === 'rejected') return result('Rejected', { failure: approval.failure, previous });
+  if (approval.verdict === 'expired') return result('Expired', { failure: approval.failure, previous });
   show('promote', { expiresAt: undefined });
 
   // ---- 3..6 the deploy ---------------------------------------------------------------------------
@@ -490,23 +369,16 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     let rollbackBy = 'PROD_AUTO_ROLLBACK';
     if (!prep.autoRollback) {
       const rbDeadline = now() + policy.timeoutMs;
-      pending = newLinks('rollback', policy.approvers, rbDeadline);
       try {
-        yield* step('awaiting-rollback-decision', 'prodRequestLinks', {
-          kind: 'rollback' satisfies ProdMessageKind,
-          instanceId: id,
-          links: linkRequests(pending, rbDeadline),
-          summary: summary(iso(rbDeadline), { failure: f.message, failedStep: f.step, prodState, previousVersion: previous?.version ?? runningImage, backupId: backup?.backupId }),
-        });
+        yield* gate.post('rollback', 'awaiting-rollback-decision', policy.approvers, rbDeadline, { failure: f.message, failedStep: f.step, prodState, previousVersion: previous?.version ?? runningImage, backupId: backup?.backupId });
       } catch (err) {
         // the links could not be posted: the alert still goes out; the operator rolls back by hand
-        pending = [];
         yield* announce('rollback-expired', `the rollback links could not be posted (${reasonOf(err)}); ${f.message}. PROD is ${prodState}: follow docs/ROLLBACK_GUIDE.md by hand`);
         return result('NeedsAttention', { ...base, prodState, logs, downtimeMs: now() - (downStart ?? now()) });
       }
       show('awaiting-rollback-decision', { expiresAt: iso(rbDeadline) });
-      const rb = yield* decide('rollback', rbDeadline);
-      pending = [];
+      const rb = yield* gate.decide('rollback', rbDeadline);
+      gateState.pending = [];
       if (rb.verdict !== 'rollback') {
         yield* announce('rollback-expired', `no rollback decision before ${iso(rbDeadline)}; PROD is ${prodState} after: ${f.message}`);
         return result('NeedsAttention', { ...base, prodState, logs, downtimeMs: now() - (downStart ?? now()) });

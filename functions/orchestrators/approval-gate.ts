@@ -1,0 +1,246 @@
+/**
+ * The approval gate — PROD's approval rules as one orchestrator-side piece, used with `yield*` by every
+ * orchestration that must not change production without people saying yes: `deployProd` (the approval
+ * AND its rollback decision) and `deployOdooSh` (a production-stage Odoo.sh branch).
+ *
+ *  - one signed link per approver, posted to Slack by the `prodRequestLinks` activity (the ACTIVITY
+ *    signs; nonces come from `newGuid`, expiry from the orchestration clock). Four-eyes: the requester
+ *    gets no link, and a decision of theirs is refused.
+ *  - wait for `approval-decision` events raced against a durable timer (each timer ≤ 6 days, looped up
+ *    to the policy's timeout; the losing timer is cancelled), a reminder before expiry, N distinct
+ *    approvals; one reject by an allowed approver ends it. Every decision, accepted or refused, goes to
+ *    `state.decisions` and to the ledger container (`prodRecordDecision`).
+ *  - the custom-status contract (read by functions/approvals.ts, Slack buttons, the status API and the
+ *    CLI) is the caller's: it publishes `state.pending` as `pendingApprovals` and `state.received` as
+ *    `approvals.received` whenever `hooks.show()` is called.
+ *
+ * Deterministic: only context.df.* (no I/O, no clock, no configuration) — the orchestrator lint rules
+ * apply to this file.
+ */
+import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
+import { codeOf, reasonOf } from '../../shared/domain/deploy-plan';
+import type { ApprovalAction } from '../../shared/domain/approval-token';
+import type { AnnounceKind, ApprovalPolicy, ApprovalSummary, DecisionLogEntry, LinkRequest, ProdMessageKind } from '../activities/prod';
+
+export const APPROVAL_EVENT = 'approval-decision';
+/** durable-functions JS timers are limited to 6 days each: longer waits loop */
+export const MAX_TIMER_MS = 6 * 24 * 3600_000;
+
+/** What `POST /api/approvals/{token}` raises (the approval contract). */
+export interface ApprovalDecision {
+  nonce: string;
+  approver: string;
+  action: 'approve' | 'reject' | 'rollback';
+  comment?: string;
+  ip?: string;
+  userAgent?: string;
+  decidedAt?: string;
+}
+
+export interface PendingApproval {
+  approver: string;
+  nonce: string;
+  action: ApprovalAction;
+  expiresAt: string;
+}
+
+export interface DecisionRecord extends ApprovalDecision {
+  verdict: 'accepted' | 'refused';
+  /** why a decision was refused: not-pending | wrong-action | approver-mismatch | not-allowlisted | four-eyes | malformed */
+  why?: string;
+  receivedAt: string;
+}
+
+/**
+ * Judge one decision against what is pending (pure). Order: shape, allowlist, four-eyes, nonce pending,
+ * action matches the link, approver matches the link.
+ */
+export function judgeDecision(
+  d: unknown,
+  pending: readonly PendingApproval[],
+  policy: { approvers: readonly string[]; fourEyes: boolean; requestedBy: string },
+): { ok: true; decision: ApprovalDecision; pending: PendingApproval } | { ok: false; why: string; decision: ApprovalDecision } {
+  const r = (d && typeof d === 'object' ? d : {}) as Partial<Record<keyof ApprovalDecision, unknown>>;
+  const str = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : undefined);
+  const decision: ApprovalDecision = {
+    nonce: str(r.nonce, 100) ?? '',
+    approver: str(r.approver, 200) ?? '',
+    action: (['approve', 'reject', 'rollback'].includes(r.action as string) ? r.action : 'reject') as ApprovalDecision['action'],
+    comment: str(r.comment, 2000),
+    ip: str(r.ip, 100),
+    userAgent: str(r.userAgent, 400),
+    decidedAt: str(r.decidedAt, 40),
+  };
+  if (!decision.nonce || !decision.approver || !['approve', 'reject', 'rollback'].includes(r.action as string)) return { ok: false, why: 'malformed', decision };
+  if (!policy.approvers.includes(decision.approver)) return { ok: false, why: 'not-allowlisted', decision };
+  if (policy.fourEyes && decision.action === 'approve' && decision.approver === policy.requestedBy) return { ok: false, why: 'four-eyes', decision };
+  const p = pending.find((x) => x.nonce === decision.nonce);
+  if (!p) return { ok: false, why: 'not-pending', decision };
+  const fits = p.action === 'approval' ? decision.action === 'approve' || decision.action === 'reject' : decision.action === 'rollback';
+  if (!fits) return { ok: false, why: 'wrong-action', decision };
+  if (p.approver !== decision.approver) return { ok: false, why: 'approver-mismatch', decision };
+  return { ok: true, decision, pending: p };
+}
+
+/** The gate's mutable state, owned by the orchestration (its custom status points at these). */
+export interface ApprovalState {
+  /** the links that may still decide (published as `pendingApprovals`) */
+  pending: PendingApproval[];
+  /** distinct approvals counted so far (published as `approvals.received`) */
+  received: Array<{ approver: string; at: string }>;
+  /** every decision that arrived, accepted or refused (the output's `decisions`) */
+  decisions: DecisionRecord[];
+}
+
+export function newApprovalState(): ApprovalState {
+  return { pending: [], received: [], decisions: [] };
+}
+
+/** How the gate reaches the orchestration it runs in (each orchestrator has its own step bookkeeping). */
+export interface ApprovalHooks {
+  /** an activity that must succeed (retried as the caller retries); throws when it fails */
+  call(step: string, activity: string, payload: unknown): Generator<Task, unknown, unknown>;
+  /** an activity whose failure is ignored */
+  quiet(activity: string, payload: unknown): Generator<Task, unknown, unknown>;
+  /** publish the custom status again; with a step, move to it (extra fields merged) */
+  show(step?: string, extra?: { expiresAt?: string }): void;
+  /** Slack announcement (`prodAnnounce`), never fails */
+  announce(kind: AnnounceKind, detail?: string): Generator<Task, unknown, unknown>;
+  log(message: string): void;
+}
+
+export interface ApprovalGateOptions {
+  policy: ApprovalPolicy;
+  requestedBy: string;
+  state: ApprovalState;
+  hooks: ApprovalHooks;
+  /** the summary carried by the links (and reminders) expiring at `expiresAt` */
+  summary(expiresAt: string, extra?: Partial<ApprovalSummary>): ApprovalSummary;
+}
+
+export type DecideVerdict = { verdict: 'approved' | 'rejected' | 'rollback' | 'expired'; by?: string };
+
+/** The outcome of the whole approval phase (request, wait, announce). */
+export type ApprovalOutcome =
+  | { verdict: 'approved'; approvers: string[]; deadline: number }
+  | { verdict: 'rejected'; by: string; failure: string; deadline: number }
+  | { verdict: 'expired'; failure: string; deadline: number }
+  | { verdict: 'failed'; code: string; failure: string };
+
+export interface ApprovalGate {
+  /** who gets a link for an approval (four-eyes: not the requester) */
+  readonly linkTo: string[];
+  /**
+   * The approval phase, top to bottom: enough approvers? → links to Slack (step `request-approval`) →
+   * `awaiting-approval` with a reminder → verdict → announcement (`approved` ends with `approvedNote`).
+   */
+  requestApproval(o?: { approvedNote?: string }): Generator<Task, ApprovalOutcome, unknown>;
+  /** sign and post links of `action` for `approvers` (sets `state.pending`; cleared again when posting fails) */
+  post(kind: ProdMessageKind, step: string, approvers: string[], deadline: number, extra?: Partial<ApprovalSummary>): Generator<Task, void, unknown>;
+  /**
+   * Wait for decisions until one settles it or the deadline passes. Approvals: 'approved' once
+   * `required` distinct approvers approved, 'rejected' on a reject; rollback links: 'rollback'.
+   */
+  decide(kind: 'approval' | 'rollback', deadline: number, reminderAt?: number): Generator<Task, DecideVerdict, unknown>;
+}
+
+export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptions): ApprovalGate {
+  const id = context.df.instanceId;
+  const { policy, state, hooks, requestedBy } = o;
+  const now = () => context.df.currentUtcDateTime.getTime();
+  // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const linkTo = policy.fourEyes ? policy.approvers.filter((a) => a !== requestedBy) : [...policy.approvers];
+
+  const newLinks = (action: ApprovalAction, approvers: string[], expMs: number): PendingApproval[] =>
+    approvers.map((approver) => ({ approver, action, nonce: context.df.newGuid(id), expiresAt: iso(expMs) }));
+  const linkRequests = (ps: PendingApproval[], exp: number): LinkRequest[] => ps.map((x) => ({ approver: x.approver, nonce: x.nonce, action: x.action, exp }));
+
+  function* post(kind: ProdMessageKind, step: string, approvers: string[], deadline: number, extra: Partial<ApprovalSummary> = {}): Generator<Task, void, unknown> {
+    state.pending = newLinks(kind === 'rollback' ? 'rollback' : 'approval', approvers, deadline);
+    try {
+      yield* hooks.call(step, 'prodRequestLinks', { kind, instanceId: id, links: linkRequests(state.pending, deadline), summary: o.summary(iso(deadline), extra) });
+    } catch (err) {
+      state.pending = [];
+      throw err;
+    }
+  }
+
+  function* decide(kind: 'approval' | 'rollback', deadline: number, reminderAt?: number): Generator<Task, DecideVerdict, unknown> {
+    let reminded = reminderAt === undefined || reminderAt >= deadline;
+    let ev = context.df.waitForExternalEvent(APPROVAL_EVENT);
+    for (;;) {
+      if (!reminded && now() >= reminderAt!) {
+        reminded = true;
+        if (state.pending.length) {
+          try {
+            yield* hooks.call('awaiting-approval', 'prodRequestLinks', { kind: 'reminder' satisfies ProdMessageKind, instanceId: id, links: linkRequests(state.pending, deadline), summary: o.summary(iso(deadline)) });
+          } catch (err) {
+            hooks.log(`reminder failed (ignored): ${reasonOf(err)}`);
+          }
+        }
+        continue;
+      }
+      if (now() >= deadline) return { verdict: 'expired' };
+      let wake = Math.min(deadline, now() + MAX_TIMER_MS);
+      if (!reminded) wake = Math.min(wake, reminderAt!);
+      // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
+      const timer: TimerTask = context.df.createTimer(new Date(wake));
+      const winner = (yield context.df.Task.any([ev, timer])) as Task;
+      if (winner !== ev) continue; // the timer fired: reminder, expiry or just the next ≤ 6-day leg
+      timer.cancel();
+      const raw = ev.result;
+      ev = context.df.waitForExternalEvent(APPROVAL_EVENT);
+      const j = judgeDecision(raw, state.pending, { approvers: policy.approvers, fourEyes: policy.fourEyes, requestedBy });
+      const rec: DecisionRecord = { ...j.decision, verdict: j.ok ? 'accepted' : 'refused', why: j.ok ? undefined : j.why, receivedAt: iso(now()) };
+      state.decisions.push(rec);
+      yield* hooks.quiet('prodRecordDecision', { instanceId: id, ...rec } satisfies DecisionLogEntry);
+      if (!j.ok) {
+        hooks.log(`decision by ${rec.approver} refused: ${j.why}`);
+        hooks.show();
+        continue;
+      }
+      state.pending = state.pending.filter((x) => x.nonce !== j.pending.nonce); // a link decides once
+      if (kind === 'rollback') return { verdict: 'rollback', by: rec.approver };
+      if (j.decision.action === 'reject') return { verdict: 'rejected', by: rec.approver };
+      if (!state.received.some((x) => x.approver === rec.approver)) state.received.push({ approver: rec.approver, at: rec.receivedAt });
+      hooks.log(`approved by ${rec.approver} (${state.received.length}/${policy.required})`);
+      if (state.received.length >= policy.required) return { verdict: 'approved' };
+      hooks.show();
+    }
+  }
+
+  function* requestApproval(opts: { approvedNote?: string } = {}): Generator<Task, ApprovalOutcome, unknown> {
+    if (linkTo.length < policy.required) {
+      const why = `[APPROVAL.NOT_ENOUGH_APPROVERS] ${policy.required} approval(s) needed but only ${linkTo.length} approver(s) may approve${policy.fourEyes ? ` (four-eyes: ${requestedBy} cannot approve their own request)` : ''}`;
+      yield* hooks.announce('not-started', why);
+      return { verdict: 'failed', code: 'APPROVAL.NOT_ENOUGH_APPROVERS', failure: why };
+    }
+    const deadline = now() + policy.timeoutMs;
+    try {
+      yield* post('approval', 'request-approval', linkTo, deadline);
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown };
+      return { verdict: 'failed', code: typeof e?.code === 'string' ? e.code : codeOf(err), failure: typeof e?.message === 'string' ? e.message : reasonOf(err) };
+    }
+    hooks.show('awaiting-approval', { expiresAt: iso(deadline) });
+    const reminderAt = policy.reminderMs > 0 && policy.reminderMs < policy.timeoutMs ? deadline - policy.reminderMs : undefined;
+    const verdict = yield* decide('approval', deadline, reminderAt);
+    state.pending = [];
+    if (verdict.verdict === 'rejected') {
+      const last = state.decisions[state.decisions.length - 1];
+      const by = verdict.by ?? '?';
+      yield* hooks.announce('rejected', `by ${by}${last?.comment ? `: ${last.comment}` : ''}`);
+      return { verdict: 'rejected', by, failure: `rejected by ${by}`, deadline };
+    }
+    if (verdict.verdict === 'expired') {
+      yield* hooks.announce('expired', `no decision before ${iso(deadline)} (${state.received.length}/${policy.required} approvals)`);
+      return { verdict: 'expired', failure: `approval expired at ${iso(deadline)}`, deadline };
+    }
+    const approvers = state.received.map((r) => r.approver);
+    yield* hooks.announce('approved', `by ${approvers.join(', ')}${opts.approvedNote ? `; ${opts.approvedNote}` : ''}`);
+    return { verdict: 'approved', approvers, deadline };
+  }
+
+  return { linkTo, requestApproval, post, decide };
+}
