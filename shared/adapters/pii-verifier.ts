@@ -110,6 +110,14 @@ export interface VerifyOpts {
   probeModeMaxRows?: number;
   /** called after each table (progress) */
   onTable?: (table: string, columns: number) => void;
+  /**
+   * Tables searched at the same time, each connection taking the next biggest table (default 2: a
+   * refresh verifies on a VM with ≥ 2 cores; PostgreSQL runs one query per connection on one core).
+   * Extra connections come from `connect`, or from the connection string when `db` is one.
+   */
+  parallel?: number;
+  /** opens one more connection to the same database (closed by the verifier) */
+  connect?: () => Promise<{ client: ClientBase; close(): Promise<void> }>;
 }
 
 interface TextColumn {
@@ -258,51 +266,105 @@ async function loadKeys(c: ClientBase, keys: ReturnType<typeof lookupKeys>): Pro
   await c.query(`ANALYZE ${KEYS}`);
 }
 
+/** Open one more connection to what `db` names (a connection string), or through `opts.connect`. */
+function opener(db: Db, opts: VerifyOpts): (() => Promise<{ client: ClientBase; close(): Promise<void> }>) | undefined {
+  if (opts.connect) return opts.connect;
+  if (typeof db !== 'string') return undefined;
+  return async () => {
+    const client = new Client({ connectionString: db });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new PipelineError('PII.DB_UNREACHABLE', `cannot connect to the database to verify: ${(err as Error).message}`, true);
+    }
+    return { client, close: () => client.end().catch(() => undefined) };
+  };
+}
+
 /**
  * Search every text column of every table for the sampled values and for foreign e-mail addresses.
  * `ok` is false when anything is found; the report carries table.column and counts only.
+ *
+ * Tables are searched biggest first by `parallel` connections, each in its own transaction that is
+ * rolled back (settings and the temporary key table vanish with it). The report is the same whatever
+ * the order: findings are listed in table order.
  */
 export async function verifyNoPii(db: Db, sample: PiiSample, opts: VerifyOpts = {}): Promise<PiiReport> {
   const allowed = (opts.allowedEmailDomains ?? DEFAULT_ALLOWED_EMAIL_DOMAINS).map((d) => d.toLowerCase());
   const probeMax = opts.probeModeMaxRows ?? PROBE_MODE_MAX_ROWS;
+  const open = opener(db, opts);
+  const parallel = open ? Math.max(1, Math.floor(opts.parallel ?? 2)) : 1;
   return withDb(db, async (c) => {
     const schema = await schemaOf(c, opts.schema);
     const byTable = await textColumns(c, schema, new Set(opts.excludeTables ?? []));
-    const hits: ColumnCount[] = [];
-    const foreignEmails: ColumnCount[] = [];
-    let columns = 0;
-    // one transaction, rolled back at the end: the settings vanish with it.
-    // JIT compilation costs seconds per big query and buys nothing on a single scan.
-    await c.query('BEGIN');
-    try {
-      await c.query('SET LOCAL jit = off');
-      await c.query('SET LOCAL enable_memoize = off');
-      const keys = lookupKeys(sample);
-      await loadKeys(c, keys);
-      const shortTexts = keys.shortTexts.length > 0;
-      for (const [table, cols] of byTable) {
-        columns += cols.length;
-        try {
-          const size = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ONLY ${ident(schema)}.${ident(table)} LIMIT ${Math.max(1, probeMax)}) s`);
-          const rows = size.rows[0].n;
-          if (rows === 0) continue;
-          const mode: LookupMode = rows < probeMax ? 'probe' : 'hash';
-          const params: unknown[] = mode === 'hash' ? [allowed, keys.whole, keys.phones, keys.emails] : [allowed];
-          if (mode === 'hash' && shortTexts) params.push(keys.shortTexts);
-          const r = await c.query<Record<string, string>>(tableQuery(schema, table, cols, mode, { shortTexts }), params);
-          for (const x of countsOf(r.rows)) {
-            hits.push({ table, column: x.column, count: x.hits });
-            foreignEmails.push({ table, column: x.column, count: x.foreign });
+    const columns = [...byTable.values()].reduce((n, cols) => n + cols.length, 0);
+    const keys = lookupKeys(sample);
+    const shortTexts = keys.shortTexts.length > 0;
+    // biggest first, so the longest scans start at once and the small ones fill in around them
+    const sizes = await c.query<{ t: string; b: string }>(
+      `SELECT c.relname AS t, pg_table_size(c.oid)::text AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`,
+      [schema],
+    );
+    const bytes = new Map(sizes.rows.map((r) => [r.t, Number(r.b)]));
+    const queue = [...byTable.keys()].sort((a, b) => (bytes.get(b) ?? 0) - (bytes.get(a) ?? 0) || a.localeCompare(b));
+    const found = new Map<string, Array<{ column: string; hits: number; foreign: number }>>();
+
+    /** One connection's share: its own transaction, key table and settings; takes tables until none is left. */
+    const work = async (w: ClientBase): Promise<void> => {
+      // one transaction, rolled back at the end: the settings vanish with it.
+      // JIT compilation costs seconds per big query and buys nothing on a single scan.
+      await w.query('BEGIN');
+      try {
+        await w.query('SET LOCAL jit = off');
+        await w.query('SET LOCAL enable_memoize = off');
+        await loadKeys(w, keys);
+        for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
+          const cols = byTable.get(table)!;
+          try {
+            const size = await w.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ONLY ${ident(schema)}.${ident(table)} LIMIT ${Math.max(1, probeMax)}) s`);
+            const rows = size.rows[0].n;
+            if (rows === 0) continue;
+            const mode: LookupMode = rows < probeMax ? 'probe' : 'hash';
+            const params: unknown[] = mode === 'hash' ? [allowed, keys.whole, keys.phones, keys.emails] : [allowed];
+            if (mode === 'hash' && shortTexts) params.push(keys.shortTexts);
+            const r = await w.query<Record<string, string>>(tableQuery(schema, table, cols, mode, { shortTexts }), params);
+            found.set(table, countsOf(r.rows));
+          } catch (err) {
+            queue.length = 0; // the others stop after their current table
+            // the message names the table, never a value (values are parameters or in the temp table, not SQL text)
+            throw new PipelineError('PII.VERIFY_FAILED', `searching ${table} failed: ${(err as Error).message}`);
+          } finally {
+            opts.onTable?.(table, cols.length);
           }
-        } catch (err) {
-          // the message names the table, never a value (values are parameters or in the temp table, not SQL text)
-          throw new PipelineError('PII.VERIFY_FAILED', `searching ${table} failed: ${(err as Error).message}`);
-        } finally {
-          opts.onTable?.(table, cols.length);
+        }
+      } finally {
+        await w.query('ROLLBACK').catch(() => undefined);
+      }
+    };
+
+    const extra: Array<{ client: ClientBase; close(): Promise<void> }> = [];
+    try {
+      const wanted = Math.min(parallel, queue.length) - 1;
+      for (let k = 0; k < wanted; k++) {
+        try {
+          extra.push(await open!());
+        } catch {
+          break; // fewer connections, same result
         }
       }
+      const results = await Promise.allSettled([work(c), ...extra.map((e) => work(e.client))]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } finally {
-      await c.query('ROLLBACK').catch(() => undefined);
+      await Promise.all(extra.map((e) => e.close().catch(() => undefined)));
+    }
+    const hits: ColumnCount[] = [];
+    const foreignEmails: ColumnCount[] = [];
+    for (const table of byTable.keys()) {
+      for (const x of found.get(table) ?? []) {
+        hits.push({ table, column: x.column, count: x.hits });
+        foreignEmails.push({ table, column: x.column, count: x.foreign });
+      }
     }
     return buildReport(hits, foreignEmails, { tables: byTable.size, columns, sampled: sample.counts });
   });

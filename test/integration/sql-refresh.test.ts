@@ -175,6 +175,22 @@ describe.each(ODOO_VERSIONS.map((v) => [v] as [OdooVersion]))('Odoo %i database'
     // the same search by hashing (what big tables get), in both query shapes, finds the same
     const hashed = await verifyNoPii(pg.uri(leakDb), sample, { probeModeMaxRows: 0 });
     expect(hashed).toEqual(report);
+    // one connection or several (tables taken biggest first): the same findings, in the same order
+    expect(await verifyNoPii(pg.uri(leakDb), sample, { parallel: 1 })).toEqual(report);
+    let opened = 0;
+    const through = await verifyNoPii(pg.uri(leakDb), sample, {
+      parallel: 3,
+      connect: async () => {
+        opened++;
+        const client = new Client({ connectionString: pg.uri(leakDb) });
+        await client.connect();
+        return { client, close: () => client.end() };
+      },
+    });
+    expect(through).toEqual(report);
+    expect(opened).toBe(2);
+    // a second session that cannot be opened costs time, not the verdict
+    expect(await verifyNoPii(pg.uri(leakDb), sample, { parallel: 2, connect: () => Promise.reject(new Error('no second session')) })).toEqual(report);
     expect(report.ok).toBe(false);
     expect(report.hits).toEqual(
       expect.arrayContaining([
