@@ -236,7 +236,7 @@ export function outcomeText(decision: ApprovalDecision, link: LinkState, after: 
       return `Approval recorded for deploy ${id}${s.approvals?.required ? ` (${received.length} of ${s.approvals.required} approvals)` : ''}. Current step: ${s.step ?? after.runtimeStatus}.`;
     return `Deploy ${id} received your approval but did not count it (the approver list or the four-eyes rule may exclude you). Current step: ${s.step ?? after.runtimeStatus}.`;
   }
-  if (decision.action === 'reject') return `Rejected: deploy ${id} will not go to PROD. Current state: ${s.step ?? after.runtimeStatus}.`;
+  if (decision.action === 'reject') return `Rejected: deploy ${id} will not ${odooShTarget(s) ? `move the Odoo.sh branch ${odooShTarget(s)!.branch}` : 'go to PROD'}. Current state: ${s.step ?? after.runtimeStatus}.`;
   return `Rollback requested for deploy ${id}. Current step: ${s.step ?? after.runtimeStatus}.`;
 }
 
@@ -397,11 +397,19 @@ function renderObject(o: Record<string, unknown>): string {
   return parts.join('<br>');
 }
 
+/** An Odoo.sh production branch move (deployOdooSh's status) rather than a PROD VM deploy. */
+function odooShTarget(s: WaitingStatus): { branch: string; stage: string; repository?: string } | undefined {
+  if (s.kind !== 'deployOdooSh' || typeof s.branch !== 'string') return undefined;
+  return { branch: s.branch, stage: typeof s.stage === 'string' ? s.stage : 'production', repository: typeof s.repository === 'string' ? s.repository : undefined };
+}
+
 function details(link: LinkState): string {
   const s = link.waiting;
   const input = ((link.status.input && typeof link.status.input === 'object' ? link.status.input : {}) as Record<string, unknown>) ?? {};
+  const t = odooShTarget(s);
   const rows: Array<[string, string | undefined]> = [
     ['Environment', esc(asText(s.environment) ?? asText(input.environment) ?? 'prod')],
+    ['Odoo.sh branch', t && `<code>${esc(t.branch)}</code> (${esc(t.stage)})${t.repository ? ` of ${esc(t.repository)}` : ''} — Odoo.sh rebuilds it as soon as it moves`],
     ['Version', asText(s.version ?? input.version) && esc(asText(s.version ?? input.version))],
     ['Requested by', asText(s.requestedBy ?? input.requestedBy) && esc(asText(s.requestedBy ?? input.requestedBy))],
     ['Reason', asText(s.reason ?? input.reason) && esc(asText(s.reason ?? input.reason))],
@@ -440,7 +448,8 @@ function formPage(link: LinkState, token: string, csrf: { csrf_nonce: string; cs
   const { action } = link.claims;
   const word = confirmWord(action);
   const version = asText(link.waiting.version ?? (link.status.input as Record<string, unknown> | undefined)?.version) ?? '?';
-  const title = action === 'rollback' ? `Roll back PROD from ${version}?` : `Approve PROD deploy of ${version}?`;
+  const t = odooShTarget(link.waiting);
+  const title = action === 'rollback' ? `Roll back PROD from ${version}?` : t ? `Approve Odoo.sh ${t.stage} move of ${version}?` : `Approve PROD deploy of ${version}?`;
   const errors = state.errors?.length
     ? `<div class="card errors" role="alert"><h2>Not decided yet</h2><ul>${state.errors.map((e) => `<li>${esc(e)}</li>`).join('')}</ul></div>`
     : '';

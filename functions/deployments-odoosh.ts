@@ -4,6 +4,12 @@
  *     "requestedBy"?: "...", "reason"?: "..." }
  * The commit comes from UAT's ledger (the version that ran there) unless `sha` is given. The deploy runs
  * in the branch's own lane (`lane-odoosh-<branch>`): one move of a branch at a time.
+ *
+ * A production-stage branch (ODOOSH_BRANCHES `name:production`) is moved only after PROD's approvals
+ * (deployOdooSh asks for them), so its request is held to PROD's rules: `reason` (1-500 characters) and
+ * `requestedBy` are required — four-eyes relies on it — and with Entra ID `requestedBy` must be the
+ * signed-in user (403). A second request while one is live is 409 DEPLOYMENTS.BUSY; after a rejected,
+ * expired or failed one, the same release can be requested again (instance id `…-r<n>`).
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -15,6 +21,8 @@ import { routeToLane } from './deployQueueTrigger';
 import type { LaneRequest } from './orchestrators/deployLane';
 
 const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
+const PERSON = /^[\p{L}\p{N}._@+\- ]{1,100}$/u;
+const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
 
 export async function requestOdooShDeployment(body: Record<string, unknown>, req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -39,17 +47,35 @@ export async function requestOdooShDeployment(body: Record<string, unknown>, req
     }
     const target = branches.find((b) => b.branch === body.branch);
     if (!target) return json(400, { error: 'DEPLOYMENTS.UNKNOWN_BRANCH', message: `branch ${String(body.branch).slice(0, 100)} is not an Odoo.sh branch this pipeline may move (ODOOSH_BRANCHES: ${branches.map((b) => b.branch).join(', ') || 'none'})` });
-    if (target.stage === 'production')
-      return json(422, { error: 'ODOOSH.APPROVAL_UNAVAILABLE', message: `${target.branch} is an Odoo.sh production branch: production moves need PROD's approvals, which the Odoo.sh target does not offer yet; move it by hand after approval (docs/ODOO_SH_DEPLOYMENT.md)` });
+    const principal = req.headers.get('x-ms-client-principal-name') ?? undefined;
+    let requestedBy = principal ?? (typeof body.requestedBy === 'string' && body.requestedBy ? body.requestedBy : 'api (function key)');
+    if (target.stage === 'production') {
+      // PROD's approval rules apply: who asks and why are part of what the approvers see
+      const who = typeof body.requestedBy === 'string' ? body.requestedBy.trim() : principal;
+      const reason = typeof body.reason === 'string' ? body.reason.trim() : '';
+      const missing: string[] = [];
+      if (!who || !PERSON.test(who)) missing.push('requestedBy must name who asks (letters, digits, . _ @ + - and spaces, up to 100 characters): production moves need approval and the requester cannot approve their own');
+      if (!reason) missing.push('reason must say why, in 1 to 500 characters (production moves need approval)');
+      if (missing.length) return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: missing.join('; '), problems: missing });
+      if (principal && who !== principal) return json(403, { error: 'DEPLOYMENTS.NOT_YOU', message: `requestedBy must be the signed-in user (${principal})` });
+      requestedBy = who as string;
+    }
     const version = body.version as string;
     const known = (await createLedger(ledgerContainer(config)).history('uat', 100)).find((r) => r.version === version);
     const sha = (body.sha as string | undefined) ?? known?.sha;
     if (!sha) return json(422, { error: 'DEPLOYMENTS.UNKNOWN_VERSION', message: `version ${version} never ran on uat: give its "sha" (a commit that passed the gate) to deploy it to Odoo.sh` });
-    const requestedBy = req.headers.get('x-ms-client-principal-name') ?? (typeof body.requestedBy === 'string' && body.requestedBy ? body.requestedBy : 'api (function key)');
     const force = body.force === true;
     const environment = odooShEnvironment(target.branch);
     const baseId = odooShInstanceId(target.branch, version, sha);
-    const instanceId = force ? `${baseId}-r${Date.now().toString(36)}` : baseId;
+    let instanceId = force ? `${baseId}-r${Date.now().toString(36)}` : baseId;
+    const client = df.getClient(context);
+    if (target.stage === 'production') {
+      const earlier = (await client.getStatusAll()).filter((s) => s.name === 'deployOdooSh' && (s.instanceId === baseId || s.instanceId.startsWith(`${baseId}-r`)));
+      const live = earlier.find((s) => LIVE.has(String(s.runtimeStatus)));
+      if (live) return json(409, { error: 'DEPLOYMENTS.BUSY', message: `a move of ${target.branch} to ${version} is already ${String(live.runtimeStatus).toLowerCase()} (awaiting approval or Odoo.sh): ${live.instanceId}`, id: live.instanceId, statusUrl: `/api/deployments/${live.instanceId}` });
+      const succeeded = earlier.some((s) => (s.output as { outcome?: string } | undefined)?.outcome === 'Succeeded');
+      if (!force && !succeeded && earlier.length) instanceId = `${baseId}-r${earlier.length + 1}`; // after a rejected / expired / failed request
+    }
     const request: OdooShRequest = {
       type: 'deploy-odoosh',
       branch: target.branch,
@@ -65,9 +91,9 @@ export async function requestOdooShDeployment(body: Record<string, unknown>, req
       pollSeconds: 30,
     };
     const lane = { ...request, environment, orchestrator: 'deployOdooSh', instanceId, deliveryId: `api-${context.invocationId}` } as unknown as LaneRequest;
-    const how = await routeToLane(df.getClient(context), lane, (m) => context.log(m));
+    const how = await routeToLane(client, lane, (m) => context.log(m));
     if (how === 'duplicate') return json(409, { error: 'DEPLOYMENTS.DUPLICATE', message: `${version} (${sha.slice(0, 7)}) was already deployed to ${target.branch}: pass "force": true to move the branch again`, id: baseId, statusUrl: `/api/deployments/${baseId}` });
-    return json(202, { id: instanceId, target: 'odoosh', branch: target.branch, stage: target.stage, via: `lane ${how}`, statusUrl: `/api/deployments/${instanceId}` });
+    return json(202, { id: instanceId, target: 'odoosh', branch: target.branch, stage: target.stage, via: `lane ${how}`, statusUrl: `/api/deployments/${instanceId}`, ...(target.stage === 'production' ? { approval: 'requested: signed links go to the approvers in Slack' } : {}) });
   } catch (err) {
     context.error(`odoo.sh deployment request failed: ${messageOf(err)}`);
     return json(503, { error: errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', message: messageOf(err).replace(/https?:\/\/\S+/g, '<url>') });

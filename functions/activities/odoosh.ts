@@ -2,6 +2,11 @@
  * Side effects of the Odoo.sh target (`deployOdooSh`): check the release passed the gate, plan and
  * move the tracked branch through the GitHub API, read Odoo.sh's commit status, record and notify.
  * Built by a factory taking ports, so tests wire a local server that speaks GitHub's REST API.
+ *
+ * A production-stage branch gets PROD's approval rules: `approval` builds the policy from PROD's own
+ * settings (`approvalPolicy()` of ./prod.ts, the same function `prodPrepare` calls) and the commit range
+ * the approvers see; signing and posting the links, announcements and decision records are PROD's
+ * activities (`prodRequestLinks`, `prodAnnounce`, `prodRecordDecision`), called by the approval gate.
  */
 import * as df from 'durable-functions';
 import { loadConfig, type Config } from '../../shared/config';
@@ -9,9 +14,12 @@ import { createDeployNotifier, type DeployNotifier } from '../../shared/adapters
 import { createGitHub, githubOptionsFromConfig, type GitHubPort } from '../../shared/adapters/github';
 import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
 import { createOdooShRepo, type OdooShRepoPort } from '../../shared/adapters/odoosh';
-import { PipelineError, messageOf } from '../../shared/domain/errors';
+import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
 import { planMove, readOdooShBuild, odooShEnvironment, type MovePlan, type OdooShBuild, type OdooShRequest, type OdooShResult, type OdooShStage } from '../../shared/domain/odoosh';
 import { createLogger, type Logger } from '../../shared/log';
+import { signingKeys, type SigningKey } from '../../shared/domain/approval-token';
+import type { ActivityFailure, Failable } from './deploy';
+import { approvalPolicy, prodOptionsFromConfig, type ApprovalOptions, type ApprovalPolicy, type CommitRange } from './prod';
 
 export interface OdooShPorts {
   /** the repository Odoo.sh tracks */
@@ -21,7 +29,27 @@ export interface OdooShPorts {
   gateContext: string;
   ledger: Ledger;
   notify?: DeployNotifier;
+  /** PROD's approval settings, for production-stage branches */
+  approval?: OdooShApprovalPorts;
   log: Logger;
+}
+
+export interface OdooShApprovalPorts {
+  options: ApprovalOptions;
+  /** PUBLIC_BASE_URL (the status link in the message) */
+  publicBaseUrl: string;
+  keys(): SigningKey[];
+  /** SLACK_WEBHOOK_URL or SLACK_BOT_TOKEN is set (the links can be delivered) */
+  slackEnabled: boolean;
+  /** https://github.com/<ODOOSH_REPOSITORY> (compare links); undefined when unknown */
+  repositoryUrl?: string;
+}
+
+export interface OdooShApprovalOut {
+  policy: ApprovalPolicy;
+  /** previous branch head → the release commit */
+  commitRange: CommitRange;
+  statusUrl: string;
 }
 
 export interface OdooShPreflightOut {
@@ -38,7 +66,9 @@ export interface OdooShActivities {
   preflight(r: OdooShRequest): Promise<OdooShPreflightOut>;
   move(i: { branch: string; sha: string; force: boolean; create: boolean }): Promise<void>;
   build(i: { sha: string; stage: OdooShStage }): Promise<OdooShBuild>;
-  finish(i: { request: OdooShRequest; result: OdooShResult; instanceId: string }): Promise<{ recorded: boolean }>;
+  /** production branches: PROD's approval policy and what the approvers see */
+  approval(i: { request: OdooShRequest; instanceId: string; previousSha?: string }): Promise<Failable<OdooShApprovalOut>>;
+  finish(i: { request: OdooShRequest; result: OdooShResult; instanceId: string; announced?: boolean }): Promise<{ recorded: boolean }>;
 }
 
 export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
@@ -75,7 +105,32 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
     async build(i) {
       return readOdooShBuild(await p.repo.statuses(i.sha), i.stage);
     },
-    async finish({ request, result, instanceId }) {
+    async approval({ request, instanceId, previousSha }) {
+      try {
+        const a = p.approval;
+        if (!a) throw new PipelineError('CONFIG.APPROVAL_MISSING', 'PROD approvals are not wired to the Odoo.sh target (no approval settings)');
+        const policy = approvalPolicy(a.options, { hasKey: a.keys().length > 0, slackEnabled: a.slackEnabled }, `an Odoo.sh ${request.stage} move`);
+        const running = await p.ledger.current(odooShEnvironment(request.branch)).catch(() => undefined);
+        const fromVersion = running && running.sha === previousSha ? running.version : undefined;
+        return {
+          policy,
+          commitRange: {
+            from: previousSha,
+            to: request.sha,
+            ...(fromVersion ? { fromVersion } : {}),
+            ...(previousSha && a.repositoryUrl ? { compareUrl: `${a.repositoryUrl}/compare/${previousSha}...${request.sha}` } : {}),
+          },
+          statusUrl: `${a.publicBaseUrl.replace(/\/+$/, '')}/api/deployments/${encodeURIComponent(instanceId)}`,
+        };
+      } catch (err) {
+        const code = errorCode(err) ?? 'APPROVAL.UNAVAILABLE';
+        if (isRetryable(err)) throw err;
+        const m = messageOf(err);
+        p.log.error('odoo.sh approval preparation failed', { instanceId, code, error: m });
+        return { failed: { code, message: m.startsWith('[') ? m : `[${code}] ${m}` } satisfies ActivityFailure };
+      }
+    },
+    async finish({ request, result, instanceId, announced }) {
       const environment = odooShEnvironment(request.branch);
       let recorded = false;
       if (result.outcome === 'Succeeded') {
@@ -86,7 +141,8 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
           p.log.error('recording the Odoo.sh release failed', { instanceId, error: messageOf(err) });
         }
       }
-      if (p.notify) {
+      // an approval that ended without a move was announced by the approval gate already
+      if (p.notify && !announced) {
         const kind = result.outcome === 'Succeeded' ? 'succeeded' : 'failed';
         await p.notify.notify({ kind, environment, version: request.version, sha: request.sha, mergedBy: request.requestedBy, instanceId, url: result.targetUrl, reason: kind === 'failed' ? result.reason : undefined });
       }
@@ -104,8 +160,21 @@ export function odooShPortsFromConfig(config: Config, log: Logger = createLogger
     gateContext: config.GATE_STATUS_CONTEXT ?? 'deploy/uat',
     ledger: createLedger(ledgerContainer(config)),
     notify: createDeployNotifier(config, log),
+    approval: {
+      options: prodOptionsFromConfig(config),
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      keys: () => signingKeys(config),
+      slackEnabled: !!(config.SLACK_WEBHOOK_URL || config.SLACK_BOT_TOKEN),
+      repositoryUrl: webUrl(config, config.ODOOSH_REPOSITORY),
+    },
     log,
   };
+}
+
+/** https://github.com/<repo> (or the GitHub Enterprise host of GITHUB_API_URL) */
+function webUrl(config: Config, repository: string): string {
+  const api = config.GITHUB_API_URL ?? 'https://api.github.com';
+  return `${api === 'https://api.github.com' ? 'https://github.com' : api.replace(/\/api\/v3\/?$/, '').replace(/\/+$/, '')}/${repository}`;
 }
 
 let current: OdooShActivities | undefined;
@@ -122,4 +191,5 @@ function acts(): OdooShActivities {
 df.app.activity('odooShPreflight', { handler: (r: OdooShRequest) => acts().preflight(r) });
 df.app.activity('odooShMove', { handler: (i: Parameters<OdooShActivities['move']>[0]) => acts().move(i) });
 df.app.activity('odooShBuild', { handler: (i: Parameters<OdooShActivities['build']>[0]) => acts().build(i) });
+df.app.activity('odooShApproval', { handler: (i: Parameters<OdooShActivities['approval']>[0]) => acts().approval(i) });
 df.app.activity('odooShFinish', { handler: (i: Parameters<OdooShActivities['finish']>[0]) => acts().finish(i) });

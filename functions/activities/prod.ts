@@ -116,8 +116,19 @@ export interface LinkRequest {
   exp: number;
 }
 
+/** What a link approves when it is not a PROD VM deploy: moving an Odoo.sh production branch. */
+export interface ApprovalTarget {
+  kind: 'odoosh';
+  branch: string;
+  /** owner/name of the repository Odoo.sh tracks */
+  repository: string;
+  stage: string;
+}
+
 export interface ApprovalSummary {
   environment: string;
+  /** absent: a PROD deploy; set: what else is being approved (the wording follows it) */
+  target?: ApprovalTarget;
   version: string;
   sha: string;
   requestedBy: string;
@@ -137,6 +148,19 @@ export interface ApprovalSummary {
 }
 
 export type ProdMessageKind = 'approval' | 'reminder' | 'rollback';
+/** The approval announcements' input: `subject`/`where` name what is approved when it is not a PROD deploy. */
+export interface AnnounceInput {
+  kind: AnnounceKind;
+  version: string;
+  environment: string;
+  requestedBy?: string;
+  detail?: string;
+  /** e.g. "Odoo.sh production move" (default: PROD deploy) */
+  subject?: string;
+  /** e.g. "production (acme/odoo-mta)" (default: the environment in capitals) */
+  where?: string;
+}
+
 export type AnnounceKind = 'approved' | 'rejected' | 'expired' | 'refused' | 'rollback-expired' | 'rollback-started' | 'not-started';
 
 export interface ProdBackupOut {
@@ -214,14 +238,14 @@ export function withTag(imageRef: string, tag: string): string {
 function summaryFields(s: ApprovalSummary): SlackBlock {
   const range = s.commitRange?.from
     ? `${s.commitRange.compareUrl ? `<${s.commitRange.compareUrl}|${short(s.commitRange.from)}…${short(s.commitRange.to)}>` : `\`${short(s.commitRange.from)}…${short(s.commitRange.to)}\``}${s.commitRange.fromVersion ? ` (since ${esc(s.commitRange.fromVersion)})` : ''}`
-    : `\`${short(s.sha)}\` (first PROD deploy)`;
+    : `\`${short(s.sha)}\` (${s.target ? 'new branch' : 'first PROD deploy'})`;
   const uat = s.uat ? `succeeded${s.uat.deployedAt ? ` ${when(s.uat.deployedAt)}` : ''}${s.uat.imageDigest ? `\n\`${s.uat.imageDigest.slice(0, 19)}…\`` : ''}` : 'unknown';
   return {
     type: 'section',
     fields: [
       { type: 'mrkdwn', text: `*Version*\n${esc(s.version)}` },
       { type: 'mrkdwn', text: `*Commits*\n${range}` },
-      { type: 'mrkdwn', text: `*UAT*\n${uat}` },
+      s.target ? { type: 'mrkdwn', text: `*Odoo.sh branch*\n\`${esc(s.target.branch)}\` (${esc(s.target.stage)}) of ${esc(s.target.repository)}` } : { type: 'mrkdwn', text: `*UAT*\n${uat}` },
       { type: 'mrkdwn', text: `*Requested by*\n${esc(s.requestedBy)}` },
     ],
   };
@@ -229,6 +253,7 @@ function summaryFields(s: ApprovalSummary): SlackBlock {
 
 /** The Block Kit message with one signed link per approver (approval, reminder or rollback). */
 export function prodLinksMessage(kind: ProdMessageKind, s: ApprovalSummary, links: Array<{ approver: string; url: string }>): SlackMessage {
+  if (s.target && kind !== 'rollback') return targetLinksMessage(kind, s, s.target, links);
   const env = s.environment.toUpperCase();
   const head =
     kind === 'approval'
@@ -268,6 +293,38 @@ export function prodLinksMessage(kind: ProdMessageKind, s: ApprovalSummary, link
   return { text, blocks };
 }
 
+function linksSection(kind: ProdMessageKind, links: Array<{ approver: string; url: string }>, label: string): SlackBlock {
+  return {
+    type: 'section',
+    block_id: `prod-${kind}-links`,
+    text: { type: 'mrkdwn', text: links.map((l) => `• *${esc(l.approver)}*: <${l.url}|${label}>`).join('\n') || '_no approver can decide (check APPROVERS)_' },
+  };
+}
+
+/** The approval (or reminder) message for moving an Odoo.sh production branch: says what moves where. */
+function targetLinksMessage(kind: 'approval' | 'reminder', s: ApprovalSummary, t: ApprovalTarget, links: Array<{ approver: string; url: string }>): SlackMessage {
+  const what = `Odoo.sh ${t.stage} move of ${s.version} to branch ${t.branch} (${t.repository})`;
+  const head = kind === 'approval' ? `:lock: Approval needed: ${what}` : `:alarm_clock: Reminder: ${what} still needs approval`;
+  const text = `${kind === 'reminder' ? 'Reminder: ' : ''}${s.requestedBy} asks to move the Odoo.sh ${t.stage} branch ${t.branch} of ${t.repository} to ${s.version} (${short(s.sha)}): ${s.reason}. Links expire ${when(s.expiresAt)}.`;
+  const blocks: SlackBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: head.replace(/^:[a-z_]+: /, '').slice(0, 150) } },
+    { type: 'section', text: { type: 'mrkdwn', text: `${esc(head)}\n*Reason:* ${esc(s.reason)}\nOdoo.sh rebuilds production from the branch as soon as it moves.` } },
+    summaryFields(s),
+    {
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: `${s.required} approval${s.required > 1 ? 's' : ''} from distinct approvers needed${s.fourEyes ? `; ${esc(s.requestedBy)} cannot approve their own request` : ''}. Opening a link only shows the checklist; nothing is decided until you confirm on the page. Links are personal, single-use and expire ${when(s.expiresAt)}.`,
+        },
+      ],
+    },
+    linksSection(kind, links, 'Review and approve or reject'),
+  ];
+  if (s.statusUrl) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${s.statusUrl}|deploy status>` }] });
+  return { text, blocks };
+}
+
 const ANNOUNCE: Record<AnnounceKind, string> = {
   approved: ':white_check_mark: PROD deploy approved',
   rejected: ':no_entry: PROD deploy rejected',
@@ -278,10 +335,43 @@ const ANNOUNCE: Record<AnnounceKind, string> = {
   'not-started': ':x: PROD deploy could not start',
 };
 
-export function prodAnnouncement(kind: AnnounceKind, s: { version: string; environment: string; requestedBy?: string; detail?: string }): SlackMessage {
-  const head = `${ANNOUNCE[kind]}: ${s.version} → ${s.environment.toUpperCase()}`;
+/** The same announcements for another subject than a PROD deploy (e.g. "Odoo.sh production move"). */
+const ANNOUNCE_SUBJECT: Record<AnnounceKind, (subject: string) => string> = {
+  approved: (x) => `:white_check_mark: ${x} approved`,
+  rejected: (x) => `:no_entry: ${x} rejected`,
+  expired: (x) => `:hourglass: ${x}: approval expired (nothing moved)`,
+  refused: (x) => `:warning: A decision on a ${x} was refused`,
+  'rollback-expired': (x) => `:rotating_light: <!channel> ${x}: rollback decision expired — needs attention`,
+  'rollback-started': (x) => `:rewind: ${x}: rollback started`,
+  'not-started': (x) => `:x: ${x} could not start`,
+};
+
+export function prodAnnouncement(kind: AnnounceKind, s: Omit<AnnounceInput, 'kind'>): SlackMessage {
+  const head = `${s.subject ? ANNOUNCE_SUBJECT[kind](s.subject) : ANNOUNCE[kind]}: ${s.version} → ${s.where ?? s.environment.toUpperCase()}`;
   const text = `${head.replace(/^:[a-z_]+: /, '').replace('<!channel> ', '')}${s.detail ? ` — ${s.detail}` : ''}`;
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `${head}${s.detail ? `\n${esc(s.detail).slice(0, 2500)}` : ''}` } }] };
+}
+
+/** The approval settings of ProdOptions (APPROVERS, APPROVALS_REQUIRED, APPROVAL_TIMEOUT_HOURS, …). */
+export type ApprovalOptions = Pick<ProdOptions, 'approvers' | 'approvalsRequired' | 'approvalTimeoutHours' | 'approvalReminderMinutes' | 'fourEyes'>;
+
+/**
+ * PROD's approval policy from its settings — the ONE place it is built, for every orchestration that
+ * asks for PROD approvals (deployProd's `prodPrepare`, deployOdooSh's production branches). Throws a
+ * coded error when links could not be signed or delivered, or no one may approve.
+ */
+export function approvalPolicy(o: ApprovalOptions, can: { hasKey: boolean; slackEnabled: boolean }, what = 'a PROD deploy'): ApprovalPolicy {
+  const approvers = [...new Set(o.approvers.map((a) => a.trim()).filter(Boolean))];
+  if (!approvers.length) throw new PipelineError('APPROVAL.NO_APPROVERS', `APPROVERS is empty: no one may approve ${what}`);
+  if (!can.hasKey) throw new PipelineError('APPROVAL.NO_KEY', 'APPROVAL_SIGNING_KEY is not set: approval links cannot be signed');
+  if (!can.slackEnabled) throw new PipelineError('SLACK.NOT_CONFIGURED', 'neither SLACK_WEBHOOK_URL nor SLACK_BOT_TOKEN is set: the approval links cannot be delivered');
+  return {
+    approvers,
+    required: o.approvalsRequired,
+    timeoutMs: Math.round(o.approvalTimeoutHours * 3600_000),
+    reminderMs: Math.round(o.approvalReminderMinutes * 60_000),
+    fourEyes: o.fourEyes,
+  };
 }
 
 // ------------------------------------------------------------------------------- activities --
@@ -291,7 +381,7 @@ export interface ProdActivities {
   prepare(i: { environment: string; version: string; sha: string; imageRef: string; instanceId: string }): Promise<Failable<ProdPrepareOut>>;
   /** sign one token per link and post the Slack message (the tokens are never returned) */
   requestLinks(i: { kind: ProdMessageKind; instanceId: string; links: LinkRequest[]; summary: ApprovalSummary }): Promise<Failable<{ posted: number }>>;
-  announce(i: { kind: AnnounceKind; version: string; environment: string; requestedBy?: string; detail?: string }): Promise<{ posted: boolean }>;
+  announce(i: AnnounceInput): Promise<{ posted: boolean }>;
   recordDecision(e: DecisionLogEntry): Promise<{ recorded: boolean }>;
   promote(i: { uatImageRef: string; prodImageRef: string; expectDigest?: string }): Promise<Failable<{ digest: string; prodImageRef: string }>>;
   backup(i: { environment: string; version: string; sha: string; instanceId: string; running?: ReleaseRef; prodImageRef: string; snapshot: boolean }): Promise<Failable<ProdBackupOut>>;
@@ -357,22 +447,13 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
         const ledger = p.deploy.ledger;
         const uatRecord = (await ledger.history('uat', 100)).find((r) => r.version === i.version && (!i.sha || r.sha === i.sha));
         if (!uatRecord) throw new PipelineError('PROD.NOT_ON_UAT', `version ${i.version} (${short(i.sha)}) has not succeeded on UAT: deploy it there first`);
-        const approvers = [...new Set(o.approvers.map((a) => a.trim()).filter(Boolean))];
-        if (!approvers.length) throw new PipelineError('APPROVAL.NO_APPROVERS', 'APPROVERS is empty: no one may approve a PROD deploy');
-        if (!p.keys().length) throw new PipelineError('APPROVAL.NO_KEY', 'APPROVAL_SIGNING_KEY is not set: approval links cannot be signed');
-        if (!p.slack.enabled) throw new PipelineError('SLACK.NOT_CONFIGURED', 'neither SLACK_WEBHOOK_URL nor SLACK_BOT_TOKEN is set: the approval links cannot be delivered');
+        const policy = approvalPolicy(o, { hasKey: p.keys().length > 0, slackEnabled: p.slack.enabled });
         const cur = await ledger.current('prod');
         const running: ReleaseRef | undefined = cur ? { version: cur.version, sha: cur.sha, imageRef: cur.imageRef, imageDigest: cur.imageDigest, coverage: cur.coverage } : undefined;
         const base = o.publicBaseUrl.replace(/\/+$/, '');
         return {
           settings,
-          policy: {
-            approvers,
-            required: o.approvalsRequired,
-            timeoutMs: Math.round(o.approvalTimeoutHours * 3600_000),
-            reminderMs: Math.round(o.approvalReminderMinutes * 60_000),
-            fourEyes: o.fourEyes,
-          },
+          policy,
           autoRollback: o.autoRollback,
           healthStableSeconds: o.healthStableSeconds,
           diskSnapshot: o.diskSnapshot,

@@ -87,7 +87,19 @@ export interface OdooShRequest {
   pollSeconds: number;
 }
 
-export type OdooShOutcome = 'Succeeded' | 'Failed' | 'TimedOut' | 'Refused';
+/** Rejected / Expired: a production branch's approval said no or ran out (the branch did not move). */
+export type OdooShOutcome = 'Succeeded' | 'Failed' | 'TimedOut' | 'Refused' | 'Rejected' | 'Expired';
+
+/** One decision on an approval link as the orchestration judged it (production branches). */
+export interface OdooShDecision {
+  nonce: string;
+  approver: string;
+  action: string;
+  verdict: 'accepted' | 'refused';
+  why?: string;
+  comment?: string;
+  receivedAt: string;
+}
 
 export interface OdooShResult {
   outcome: OdooShOutcome;
@@ -100,6 +112,10 @@ export interface OdooShResult {
   reason: string;
   targetUrl?: string;
   waitedMs?: number;
+  /** production branches: who approved (distinct approvers, in order) and every decision received */
+  approvals?: Array<{ approver: string; at: string }>;
+  decisions?: OdooShDecision[];
+  requestedBy?: string;
 }
 
 export function odooShInstanceId(branch: string, version: string, sha: string): string {
