@@ -420,7 +420,8 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
           const db = await pgOnUat(database, i.pgUser);
           let report;
           try {
-            report = await verifyNoPii(db.client, sample);
+            // a second pg-stream session lets the two biggest tables be searched at the same time
+            report = await verifyNoPii(db.client, sample, { parallel: 2, connect: () => pgOnUat(database, i.pgUser) });
           } finally {
             await db.close();
             sample = undefined;

@@ -108,8 +108,8 @@ export interface VerifyOpts {
   excludeTables?: readonly string[];
   /** tables with fewer rows are searched by index probes, bigger ones by hashing (default 5000) */
   probeModeMaxRows?: number;
-  /** called after each table (progress) */
-  onTable?: (table: string, columns: number) => void;
+  /** called after each table (progress), with the time its search took */
+  onTable?: (table: string, columns: number, ms: number) => void;
   /**
    * Tables searched at the same time, each connection taking the next biggest table (default 2: a
    * refresh verifies on a VM with ≥ 2 cores; PostgreSQL runs one query per connection on one core).
@@ -320,6 +320,7 @@ export async function verifyNoPii(db: Db, sample: PiiSample, opts: VerifyOpts = 
         await loadKeys(w, keys);
         for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
           const cols = byTable.get(table)!;
+          const t0 = performance.now();
           try {
             const size = await w.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ONLY ${ident(schema)}.${ident(table)} LIMIT ${Math.max(1, probeMax)}) s`);
             const rows = size.rows[0].n;
@@ -334,7 +335,7 @@ export async function verifyNoPii(db: Db, sample: PiiSample, opts: VerifyOpts = 
             // the message names the table, never a value (values are parameters or in the temp table, not SQL text)
             throw new PipelineError('PII.VERIFY_FAILED', `searching ${table} failed: ${(err as Error).message}`);
           } finally {
-            opts.onTable?.(table, cols.length);
+            opts.onTable?.(table, cols.length, Math.round(performance.now() - t0));
           }
         }
       } finally {
