@@ -10,6 +10,7 @@ import type { DeployRequest } from './activities/intake';
 import { DEPLOY_REQUESTED, laneInstanceId, type LaneInput, type LaneRequest } from './orchestrators/deployLane';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { PipelineError, messageOf } from '../shared/domain/errors';
+import { readInstance } from '../shared/adapters/durable-status';
 
 const ENV = /^[a-z0-9][a-z0-9-]{0,30}$/;
 const SHA = /^[0-9a-f]{40}$/;
@@ -37,14 +38,10 @@ export function parseDeployRequest(message: unknown): DeployRequest {
   return r as DeployRequest;
 }
 
-async function statusOf(client: DurableClient, instanceId: string): Promise<string | undefined> {
-  try {
-    const s = await client.getStatus(instanceId);
-    return s?.runtimeStatus ? String(s.runtimeStatus) : undefined;
-  } catch (err) {
-    if (/404|not find|not found/i.test(messageOf(err))) return undefined;
-    throw err;
-  }
+/** The runtime status of an instance, or undefined when there is none. */
+async function runtimeOf(client: DurableClient, instanceId: string): Promise<string | undefined> {
+  const s = await readInstance(client, instanceId, { showInput: false });
+  return s?.runtimeStatus ? String(s.runtimeStatus) : undefined;
 }
 
 const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
@@ -52,13 +49,13 @@ const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 /** Route a request to the lane: 'started' | 'raised' | 'duplicate'. Safe against concurrent starts. */
 export async function routeToLane(client: DurableClient, request: LaneRequest, log: (msg: string) => void = () => undefined): Promise<'started' | 'raised' | 'duplicate'> {
   const deployId = request.instanceId ?? deployInstanceId(request.environment, request.version, request.sha);
-  if (await statusOf(client, deployId)) {
+  if (await runtimeOf(client, deployId)) {
     log(`deploy ${deployId} already exists: not deploying twice`);
     return 'duplicate';
   }
   const laneId = laneInstanceId(request.environment);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const lane = await statusOf(client, laneId);
+    const lane = await runtimeOf(client, laneId);
     if (lane && LIVE.has(lane)) {
       await client.raiseEvent(laneId, DEPLOY_REQUESTED, request);
       log(`raised ${DEPLOY_REQUESTED} on ${laneId} for ${deployId}`);

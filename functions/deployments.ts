@@ -11,11 +11,12 @@
  */
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import type { DurableOrchestrationStatus } from 'durable-functions';
 import { loadConfig } from '../shared/config';
 import { createLedger, ledgerContainer } from '../shared/adapters/ledger';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { errorCode, messageOf } from '../shared/domain/errors';
+import { readInstance } from '../shared/adapters/durable-status';
 import { routeToLane } from './deployQueueTrigger';
 import { requestOdooShDeployment } from './deployments-odoosh';
 import type { DeployRequest } from './activities/intake';
@@ -48,21 +49,11 @@ function view(s: DurableOrchestrationStatus) {
   };
 }
 
-async function statusOf(client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> {
-  try {
-    const s = await client.getStatus(id, { showInput: true });
-    return s?.instanceId ? s : undefined;
-  } catch (err) {
-    if (/404|not found|not find/i.test(messageOf(err))) return undefined;
-    throw err;
-  }
-}
-
 export async function getDeployment(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = req.params.id ?? '';
   if (!ID.test(id)) return bad(400, 'DEPLOYMENTS.BAD_ID', 'a deployment id looks like deploy-<env>-<version>-<sha12>');
   try {
-    const s = await statusOf(df.getClient(context), id);
+    const s = await readInstance(df.getClient(context), id);
     if (!s || !DEPLOY_ORCHESTRATORS.includes(s.name)) return bad(404, 'DEPLOYMENTS.NOT_FOUND', `no deployment ${id}`);
     return json(200, view(s));
   } catch (err) {
@@ -142,7 +133,7 @@ export async function requestDeployment(req: HttpRequest, context: InvocationCon
     };
     const client = df.getClient(context);
     const baseId = deployInstanceId(environment, version, sha);
-    if (!(await statusOf(client, baseId))) {
+    if (!(await readInstance(client, baseId))) {
       const how = await routeToLane(client, request, (m) => context.log(m));
       return json(202, { id: baseId, via: `lane ${how}`, statusUrl: `/api/deployments/${baseId}` });
     }

@@ -9,8 +9,8 @@
  */
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { errorCode, messageOf } from '../shared/domain/errors';
+import { readInstance } from '../shared/adapters/durable-status';
 import { REFRESH_ID, REFRESH_ORCHESTRATOR, refreshInstanceId, validateRefreshBody, type RefreshBody, type RefreshInput } from '../shared/domain/refresh';
 import { routeToLane } from './deployQueueTrigger';
 import { laneInstanceId, type LaneRequest } from './orchestrators/deployLane';
@@ -18,16 +18,6 @@ import { laneInstanceId, type LaneRequest } from './orchestrators/deployLane';
 const MAX_BODY = 10_000;
 const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
 const bad = (status: number, error: string, message: string, extra: Record<string, unknown> = {}) => json(status, { error, message, ...extra });
-
-async function statusOf(client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> {
-  try {
-    const s = await client.getStatus(id, { showInput: true });
-    return s?.instanceId ? s : undefined;
-  } catch (err) {
-    if (/404|not found|not find/i.test(messageOf(err))) return undefined;
-    throw err;
-  }
-}
 
 export async function requestRefresh(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   let body: unknown;
@@ -46,10 +36,11 @@ export async function requestRefresh(req: HttpRequest, context: InvocationContex
   const b = body as RefreshBody;
   try {
     const client = df.getClient(context);
-    // one piece of work per environment: a refresh never waits behind a deploy (where a newer merge
-    // could supersede it in the lane) — the caller tries again when the lane is idle
+    // one piece of work per environment: a refresh asked for through the API never waits behind a
+    // deploy (it stops UAT and replaces its data: it runs when asked or not at all; a merge would not
+    // supersede it in the lane, only a newer refresh would) — the caller tries again when the lane is idle
     // (a live lane that has not yet said what it runs — just started, continuing as new — is busy too)
-    const lane = await statusOf(client, laneInstanceId('uat'));
+    const lane = await readInstance(client, laneInstanceId('uat'));
     const laneStatus = lane?.customStatus as { running?: string | null } | null | undefined;
     const live = !!lane && ['Running', 'Pending', 'ContinuedAsNew'].includes(String(lane.runtimeStatus));
     if (live && (!laneStatus || laneStatus.running)) {
@@ -89,10 +80,12 @@ export async function getRefresh(req: HttpRequest, context: InvocationContext): 
   if (!REFRESH_ID.test(id)) return bad(400, 'REFRESH.BAD_ID', 'a refresh id looks like refresh-uat-20260101t120000z-abcd1234');
   try {
     const client = df.getClient(context);
-    const s = await statusOf(client, id);
+    const s = await readInstance(client, id);
     if (!s || s.name !== REFRESH_ORCHESTRATOR) {
-      const lane = await statusOf(client, laneInstanceId('uat'));
-      if ((lane?.customStatus as { waiting?: string | null } | undefined)?.waiting === id) return json(200, { id, runtimeStatus: 'Waiting', status: null, outcome: null, result: null });
+      const lane = await readInstance(client, laneInstanceId('uat'));
+      // still queued in the lane (`waiting`: the ids in arrival order; a single id from older lanes)
+      const waiting = (lane?.customStatus as { waiting?: string | string[] | null } | undefined)?.waiting;
+      if (Array.isArray(waiting) ? waiting.includes(id) : waiting === id) return json(200, { id, runtimeStatus: 'Waiting', status: null, outcome: null, result: null });
       return bad(404, 'REFRESH.NOT_FOUND', `no refresh ${id}`);
     }
     const input = (s.input ?? {}) as Partial<RefreshInput>;
