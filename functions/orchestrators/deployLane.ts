@@ -1,10 +1,13 @@
 /**
  * The deploy lane of one environment: a singleton orchestration (instance id `lane-<env>`) that runs
- * ONE deploy at a time as the sub-orchestration `deployUat` (instance id derived from environment +
- * version + sha). While a deploy runs, `deploy-requested` events are collected: only the newest
- * waiting request is kept, older waiting ones are superseded (recorded with the reason). When the
- * deploy ends the lane continues as new with the waiting request (short history), or idles waiting
- * for the next event.
+ * ONE piece of work at a time as a sub-orchestration — `deployUat` (instance id derived from
+ * environment + version + sha) or the orchestrator a request names (a refresh, a PROD deploy…).
+ * While one runs, `deploy-requested` events queue up in arrival order, at most one per orchestrator:
+ * a newer request supersedes the older waiting request OF THE SAME ORCHESTRATOR (a merge's deployUat
+ * replaces the deployUat waiting before it, a refresh an older waiting refresh — recorded with the
+ * reason); requests of another orchestrator are never superseded by it and keep their place. When the
+ * work ends the lane continues as new with the queue (short history) and runs its head, or idles
+ * waiting for the next event.
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
@@ -25,8 +28,10 @@ export type LaneRequest = DeployRequest & { orchestrator?: string; instanceId?: 
 
 export interface LaneInput {
   environment: string;
-  /** the request to run first (the one that started the lane, or the newest waiting one) */
+  /** the request to run first (the one that started the lane, or the head of the queue) */
   next?: LaneRequest;
+  /** requests waiting behind `next`, in arrival order (at most one per orchestrator) */
+  queue?: LaneRequest[];
   /** sub-orchestration ids already run by this lane (never run twice) */
   done?: string[];
 }
@@ -36,9 +41,10 @@ export function laneInstanceId(environment: string): string {
 }
 
 const short = (r: LaneRequest) => (r.orchestrator && r.orchestrator !== DEPLOY_ORCHESTRATOR ? `${r.orchestrator} ${r.instanceId ?? ''}`.trim() : `${r.version} (${String(r.sha).slice(0, 7)})`);
+/** the orchestrator a request runs: requests of the same one supersede each other while waiting */
+const kindOf = (r: LaneRequest) => r.orchestrator ?? DEPLOY_ORCHESTRATOR;
 const valid = (r: LaneRequest | undefined): r is LaneRequest =>
   !!r && typeof r === 'object' && (typeof r.instanceId === 'string' ? r.instanceId.length > 0 : typeof r.sha === 'string' && typeof r.version === 'string');
-
 
 export const deployLane: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = (context.df.getInput() as LaneInput) ?? { environment: 'uat' };
@@ -48,34 +54,41 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   const record = (decision: string, reason: string, r: LaneRequest, extra: Record<string, unknown> = {}) =>
     context.df.callActivity('intakeRecordLaneEvent', { decision, reason, sha: r.sha, version: r.version, deliveryId: r.deliveryId, instanceId: idOf(r), lane: context.df.instanceId, ...extra });
 
-  let current = input.next;
+  // the queue carried over from the previous generation (an input of an older version has none)
+  const waiting: LaneRequest[] = (Array.isArray(input.queue) ? input.queue : []).filter(valid);
+  let current = input.next ?? waiting.shift();
   while (!current) {
-    context.df.setCustomStatus({ environment: env, running: null, waiting: null });
+    context.df.setCustomStatus({ environment: env, running: null, waiting: [] });
     const r = (yield context.df.waitForExternalEvent(DEPLOY_REQUESTED)) as LaneRequest | undefined;
     if (valid(r)) current = r;
   }
   const currentId = idOf(current);
-  let waiting: LaneRequest | undefined;
+  const show = () => context.df.setCustomStatus({ environment: env, running: currentId, waiting: waiting.map(idOf) });
 
   if (done.includes(currentId)) {
     yield record('duplicate', `deploy ${currentId} already ran in this lane`, current);
   } else {
-    context.df.setCustomStatus({ environment: env, running: currentId, waiting: null });
+    show();
     yield record('deploy-started', `deploying ${short(current)} to ${env}`, current);
     const deploy = context.df.callSubOrchestrator(current.orchestrator ?? DEPLOY_ORCHESTRATOR, current, currentId);
     let ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
 
-    // a request that arrives while the deploy runs: keep only the newest one
+    // a request that arrives while the work runs: queued at the end; it supersedes the waiting request
+    // of its own orchestrator (the newest release wins), never one of another orchestrator
     function* take(r: LaneRequest): Generator<Task, void, unknown> {
       if (!valid(r)) return;
       const id = idOf(r);
-      if (id === currentId || done.includes(id) || (waiting && idOf(waiting) === id)) {
+      if (id === currentId || done.includes(id) || waiting.some((w) => idOf(w) === id)) {
         yield record('duplicate', `deploy ${id} is already running, done or waiting`, r);
         return;
       }
-      if (waiting) yield record('superseded', `superseded by ${short(r)} while ${short(current!)} was deploying`, waiting, { supersededBy: id });
-      waiting = r;
-      context.df.setCustomStatus({ environment: env, running: currentId, waiting: id });
+      const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
+      if (same >= 0) {
+        const [older] = waiting.splice(same, 1);
+        yield record('superseded', `superseded by ${short(r)} while ${short(current!)} was ${kindOf(current!) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`, older, { supersededBy: id });
+      }
+      waiting.push(r);
+      show();
     }
 
     for (;;) {
@@ -97,7 +110,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
     }
   }
 
-  context.df.continueAsNew({ environment: env, next: waiting, done: [...done.filter((d) => d !== currentId), currentId].slice(-DONE_KEEP) } satisfies LaneInput);
+  context.df.continueAsNew({ environment: env, next: waiting[0], queue: waiting.slice(1), done: [...done.filter((d) => d !== currentId), currentId].slice(-DONE_KEEP) } satisfies LaneInput);
   return undefined;
 };
 

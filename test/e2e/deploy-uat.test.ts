@@ -117,9 +117,9 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     const older = rig.commit('unhealthy'); // merged second: superseded before it runs
     const newer = rig.commit('next'); // merged last (a revert to 1.1.0's code): deployed next
     expect((await merge(older.sha)).body.decision).toBe('accepted');
-    await until('the older merge waiting in the lane', () => (host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string } | undefined)?.waiting === older.id);
+    await until('the older merge waiting in the lane', () => !!(host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined)?.waiting?.includes(older.id));
     expect((await merge(newer.sha)).body.decision).toBe('accepted');
-    await until('the newer merge waiting in the lane', () => (host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string } | undefined)?.waiting === newer.id);
+    await until('the newer merge waiting in the lane', () => !!(host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined)?.waiting?.includes(newer.id));
 
     expect((await finished(slow.id)).outcome).toBe('Succeeded');
     expect(await finished(newer.id)).toMatchObject({ outcome: 'Succeeded', previous: { version: '1.4.0', sha: slow.sha } });

@@ -11,10 +11,12 @@ import { setDeployPorts, type DeployPorts, type NotifyEvent } from '../../functi
 import '../../functions/orchestrators/deployUat';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createLedger } from '../../shared/adapters/ledger';
+import { createVerificationStore, type VerificationStore } from '../../shared/adapters/backup-verifications';
+import type { StatusDocument } from '../../shared/domain/status-view';
 import { BlobServiceClient } from '@azure/storage-blob';
 import type { RegistryClient } from '../../shared/adapters/registry';
 import type { DeployCustomStatus, DeployResult, DeploySettings } from '../../shared/domain/deploy-plan';
-import { createLogger } from '../../shared/log';
+import { createLogger, type LogSink } from '../../shared/log';
 import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
 
 const SHA_OLD = 'a'.repeat(40);
@@ -71,7 +73,9 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     run(version?: string, extra?: Record<string, unknown>): Promise<{ result: DeployResult; status: DeployCustomStatus; runtime: string }>;
   }
 
-  async function rig(o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean; env?: string; backups?: BackupStore } = {}): Promise<Rig> {
+  async function rig(
+    o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean; env?: string; backups?: BackupStore; verifications?: VerificationStore; logSink?: LogSink } = {},
+  ): Promise<Rig> {
     const env = o.env ?? `uat${++n}`; // a ledger and backup folder per test
     lastEnv = env;
     const vm = createFakeVm(...(o.vm ?? []));
@@ -87,6 +91,8 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       settings: () => settings,
       ssh: { connect: () => vm.connect() },
       backups: o.backups ?? backups,
+      // the store GET /api/backups and the status page read (LEDGER_CONTAINER, default "ledger")
+      verifications: o.verifications ?? createVerificationStore(container),
       registry,
       ledger,
       notify: {
@@ -97,7 +103,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
         },
       },
       changedFiles: async () => ['addons/sale_custom/models/sale.py', 'README.md'],
-      log: createLogger({ level: 'error', sink: () => undefined }),
+      log: createLogger({ level: o.logSink ? 'warn' : 'error', sink: o.logSink ?? (() => undefined) }),
     };
     setDeployPorts(ports);
     return {
@@ -278,6 +284,39 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     const key = () => ({ 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' });
     const post = (body: unknown, headers: Record<string, string> = key()) => fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
+    it('the backup a deploy took and verified shows as verified in GET /api/backups/uat and on the status page', async () => {
+      const r = await rig({ env: 'uat' });
+      const { result } = await r.run();
+      expect(result.outcome).toBe('Succeeded');
+      const res = await fetch(`${host.baseUrl}/api/backups/uat?limit=200`, { headers: key() });
+      expect(res.status).toBe(200);
+      const listed = ((await res.json()) as { items: Array<{ id: string; state: string; verifiedAt?: string }> }).items.find((b) => b.id === result.backupId);
+      expect(listed).toMatchObject({ id: result.backupId, state: 'verified' });
+      expect(Number.isNaN(Date.parse(listed?.verifiedAt ?? ''))).toBe(false);
+      const doc = (await (await fetch(`${host.baseUrl}/api/status?backups=50`, { headers: key() })).json()) as StatusDocument;
+      const uat = doc.environments.find((e) => e.name === 'uat');
+      expect(uat?.backups.ok).toBe(true);
+      expect(uat?.backups.ok && uat.backups.value.find((b) => b.id === result.backupId)).toMatchObject({ state: 'verified' });
+    }, 60000);
+
+    it('a verification that cannot be recorded is logged and never fails the deploy (the backup then shows as complete)', async () => {
+      const lines: string[] = [];
+      const broken: VerificationStore = {
+        get: async () => undefined,
+        record: async () => {
+          throw new Error('[BLOB.UNAVAILABLE] ledger storage is down');
+        },
+      };
+      const r = await rig({ env: 'uat', verifications: broken, logSink: (line) => lines.push(line) });
+      const { result } = await r.run();
+      expect(result.outcome).toBe('Succeeded');
+      expect((await backups.verify(result.backupId!)).ok).toBe(true);
+      const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.msg).startsWith('could not record the backup verification'));
+      expect(warned).toMatchObject({ level: 'warn', backupId: result.backupId, error: expect.stringContaining('ledger storage is down') });
+      const listed = ((await (await fetch(`${host.baseUrl}/api/backups/uat?limit=200`, { headers: key() })).json()) as { items: Array<{ id: string; state: string }> }).items.find((b) => b.id === result.backupId);
+      expect(listed).toMatchObject({ state: 'complete' });
+    }, 60000);
+
     it('refuses bad requests with clear errors and needs the function key', async () => {
       await rig({ env: 'uat' });
       expect((await post({ environment: 'uat', version: '1.0.0' }, { 'content-type': 'application/json' })).status).toBe(401);
@@ -343,8 +382,8 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       const queued = (await redeploy.json()) as { id: string; via: string };
       expect(queued).toMatchObject({ via: 'lane raised' });
       expect(queued.id).toMatch(new RegExp(`^${base}-r\\d+$`));
-      for (let i = 0; i < 100 && (host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string } | undefined)?.waiting !== queued.id; i++) await new Promise((r2) => setTimeout(r2, 50));
-      expect(host.engine.getStatus('lane-uat')?.customStatus).toMatchObject({ running, waiting: queued.id });
+      for (let i = 0; i < 100 && !(host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined)?.waiting?.includes(queued.id); i++) await new Promise((r2) => setTimeout(r2, 50));
+      expect(host.engine.getStatus('lane-uat')?.customStatus).toMatchObject({ running, waiting: [queued.id] });
       expect(host.engine.getStatus(queued.id)).toBeUndefined();
       expect(r.vm.calls.filter((c) => c === 'stop')).toHaveLength(1);
       release();

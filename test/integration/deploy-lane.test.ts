@@ -1,0 +1,164 @@
+/**
+ * The deploy lane's queue through the embedded host (real durable engine, real durable-functions
+ * orchestrators, Azurite for the recorded lane decisions): while a piece of work runs, a newer
+ * request supersedes only the waiting request of its OWN orchestrator — a merge's deployUat never
+ * pushes a waiting refresh out of the lane — and the rest runs in arrival order, across the lane's
+ * continue-as-new. The work itself is test-only `deployUat` / `refreshUat` orchestrators that wait for
+ * a `finish` event, so the test decides when each ends.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as df from 'durable-functions';
+import type { DurableClient, OrchestrationContext } from 'durable-functions';
+import { InvocationContext } from '@azure/functions';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import { deployInstanceId } from '../../shared/domain/coverage-gate';
+import { resetDefaultIntake, type DeployRequest } from '../../functions/activities/intake';
+import { routeToLane } from '../../functions/deployQueueTrigger';
+import type { LaneRequest } from '../../functions/orchestrators/deployLane';
+import '../../functions/refresh';
+
+const saved = { ...process.env };
+let host: LocalHost;
+let tmp: string;
+let client: DurableClient;
+/** the work the lane started, in order (version of a deploy, instance id of a refresh) */
+const started: string[] = [];
+
+function* heldWork(context: OrchestrationContext, label: string): Generator<df.Task, { outcome: string }, unknown> {
+  if (!context.df.isReplaying) started.push(label);
+  yield context.df.waitForExternalEvent('finish');
+  return { outcome: 'Succeeded' };
+}
+df.app.orchestration('deployUat', function* (context: OrchestrationContext) {
+  return yield* heldWork(context, (context.df.getInput() as { version: string }).version);
+});
+df.app.orchestration('refreshUat', function* (context: OrchestrationContext) {
+  return yield* heldWork(context, context.df.instanceId);
+});
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'deploy-lane-'));
+  host = await startLocalHost({
+    dataDir: tmp,
+    port: 0,
+    functionsDir: path.join(__dirname, '..', 'fixtures', 'intake-app'),
+    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    env: { LOG_LEVEL: 'error', DEPLOY_QUEUE_NAME: 'deploy-requests' },
+  });
+  const binding = df.input.durableClient();
+  const ctx = new InvocationContext({ functionName: 'deployQueueTrigger', options: { extraInputs: [binding] } });
+  ctx.extraInputs.set(binding, host.engine.clientData(host.rpcBaseUrl));
+  client = df.getClient(ctx);
+}, 60000);
+
+afterAll(async () => {
+  resetDefaultIntake();
+  await host?.stop();
+  process.env = saved;
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const key = () => ({ 'x-functions-key': host.keys.functionKey });
+const running = (id: string) => host.engine.getStatus(id)?.runtimeStatus === 'Running' || undefined;
+const laneStatus = () => host.engine.getStatus('lane-uat')?.customStatus as { running?: string | null; waiting?: string[] | string | null } | undefined;
+/** the lane's waiting ids in order (a single id, as lanes before the queue showed it, counts as a list of one) */
+const waitingIds = (): string[] => {
+  const w = laneStatus()?.waiting;
+  return Array.isArray(w) ? w : w ? [w] : [];
+};
+const waitingIs = (ids: string[]) => JSON.stringify(waitingIds()) === JSON.stringify(ids) || undefined;
+
+const deploy = (version: string): DeployRequest => ({
+  type: 'deploy-uat',
+  environment: 'uat',
+  repository: 'acme/odoo-mta',
+  version,
+  sha: (version.replace(/\D/g, '') + 'a'.repeat(40)).slice(0, 40),
+  imageRef: `odoo-mta:uat-v${version}`,
+  coverage: 90,
+  mergedBy: 'alice',
+  trigger: 'push',
+  deliveryId: `lane-${version}`,
+  requestedAt: new Date().toISOString(),
+});
+const deployId = (version: string) => deployInstanceId('uat', version, deploy(version).sha);
+const refresh = (instanceId: string): LaneRequest => ({ ...deploy('0.0.0'), type: 'refresh', version: 'refresh', sha: '', deliveryId: `api-${instanceId}`, orchestrator: 'refreshUat', instanceId }) as unknown as LaneRequest;
+
+interface LaneDecision {
+  decision: string;
+  reason: string;
+  instanceId: string;
+  lane?: string;
+  supersededBy?: string;
+}
+async function decisions(): Promise<LaneDecision[]> {
+  const res = await fetch(`${host.baseUrl}/api/deliveries?limit=200`, { headers: key() });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { items: LaneDecision[] }).items.filter((d) => d.lane === 'lane-uat');
+}
+
+it('a newer merge supersedes only the waiting deploy; a waiting refresh keeps its place; a newer refresh supersedes the older refresh', async () => {
+  const R1 = 'refresh-uat-20261127t220000z-aaaa0001';
+  const R2 = 'refresh-uat-20261127t221500z-aaaa0002';
+
+  // 1. deploy 1.0.0 starts the lane and holds it
+  expect(await routeToLane(client, deploy('1.0.0'))).toBe('started');
+  await until('deploy 1.0.0 running', () => running(deployId('1.0.0')));
+
+  // 2. a refresh is queued, then two merges: the second merge supersedes the first — not the refresh
+  expect(await routeToLane(client, refresh(R1))).toBe('raised');
+  await until('the refresh waiting', () => waitingIs([R1]));
+  expect(await routeToLane(client, deploy('1.1.0'))).toBe('raised');
+  await until('refresh, then 1.1.0 waiting', () => waitingIs([R1, deployId('1.1.0')]));
+  expect(await routeToLane(client, deploy('1.2.0'))).toBe('raised');
+  await until('refresh, then 1.2.0 waiting', () => waitingIs([R1, deployId('1.2.0')]));
+  expect(laneStatus()).toMatchObject({ running: deployId('1.0.0'), waiting: [R1, deployId('1.2.0')] });
+
+  // the refresh API sees its refresh as waiting in the lane
+  const waitingRefresh = await fetch(`${host.baseUrl}/api/refresh/${R1}`, { headers: key() });
+  expect(waitingRefresh.status).toBe(200);
+  expect(await waitingRefresh.json()).toMatchObject({ id: R1, runtimeStatus: 'Waiting' });
+
+  // 3. a newer refresh supersedes the older waiting refresh (and queues behind the waiting deploy)
+  expect(await routeToLane(client, refresh(R2))).toBe('raised');
+  await until('1.2.0, then the newer refresh waiting', () => waitingIs([deployId('1.2.0'), R2]));
+  expect((await fetch(`${host.baseUrl}/api/refresh/${R1}`, { headers: key() })).status).toBe(404);
+
+  // 4. the work runs one at a time in arrival order, across the lane's continue-as-new
+  await host.engine.raiseEvent(deployId('1.0.0'), 'finish', {});
+  await until('deploy 1.2.0 running', () => running(deployId('1.2.0')));
+  await until('the newer refresh still waiting', () => waitingIs([R2]));
+  expect(laneStatus()).toMatchObject({ running: deployId('1.2.0'), waiting: [R2] });
+  expect(host.engine.getStatus(R2)).toBeUndefined();
+  await host.engine.raiseEvent(deployId('1.2.0'), 'finish', {});
+  await until('the newer refresh running', () => running(R2));
+  await host.engine.raiseEvent(R2, 'finish', {});
+  await until('the lane idle', () => (laneStatus()?.running === null && waitingIs([])) || undefined);
+
+  expect(started).toEqual(['1.0.0', '1.2.0', R2]);
+  expect(host.engine.getStatus(deployId('1.1.0'))).toBeUndefined();
+  expect(host.engine.getStatus(R1)).toBeUndefined();
+
+  // 5. each superseded request ends with its recorded reason, and only those two were superseded
+  const recorded = await until('every lane decision recorded', async () => {
+    const all = await decisions();
+    return all.filter((d) => d.decision === 'deploy-finished').length === 3 ? all : undefined;
+  });
+  const superseded = recorded.filter((d) => d.decision === 'superseded');
+  expect(superseded.map((d) => d.instanceId).sort()).toEqual([deployId('1.1.0'), R1].sort());
+  expect(superseded.find((d) => d.instanceId === deployId('1.1.0'))).toMatchObject({ supersededBy: deployId('1.2.0'), reason: `superseded by 1.2.0 (${deploy('1.2.0').sha.slice(0, 7)}) while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying` });
+  expect(superseded.find((d) => d.instanceId === R1)).toMatchObject({ supersededBy: R2, reason: `superseded by refreshUat ${R2} while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying` });
+  expect(recorded.filter((d) => d.decision === 'deploy-started').map((d) => d.instanceId).sort()).toEqual([deployId('1.0.0'), deployId('1.2.0'), R2].sort());
+}, 120000);
