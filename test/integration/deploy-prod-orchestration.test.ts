@@ -18,6 +18,7 @@ import { setProdPorts, type ProdOptions } from '../../functions/activities/prod'
 import '../../functions/orchestrators/deployProd';
 import { judgeDecision, type ApprovalDecision, type ProdCustomStatus, type ProdDeployResult } from '../../functions/orchestrators/deployProd';
 import { BackupStore } from '../../shared/adapters/backup-store';
+import { createVerificationStore } from '../../shared/adapters/backup-verifications';
 import { createLedger, type Ledger } from '../../shared/adapters/ledger';
 import { createSlack } from '../../shared/adapters/slack';
 import type { RegistryClient } from '../../shared/adapters/registry';
@@ -96,6 +97,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     registry: ReturnType<typeof memoryRegistry>;
     ledger: Ledger;
     backups: BackupStore;
+    verifications: ReturnType<typeof createVerificationStore>;
     notices: NotifyEvent[];
     keys: SigningKey[];
     posts(): Array<Record<string, unknown>>;
@@ -127,6 +129,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       settings: () => settings,
       ssh: { connect: () => vm.connect() },
       backups,
+      verifications: createVerificationStore(ledgerContainer),
       registry,
       ledger,
       notify: {
@@ -161,6 +164,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       registry,
       ledger,
       backups,
+      verifications: deploy.verifications!,
       notices,
       keys,
       posts: () => slack.posts.slice(firstPost).map((p) => p.body),
@@ -232,6 +236,8 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     expect(v.ok).toBe(true);
     expect(Object.keys(v.manifest!.parts).sort()).toEqual(['db.dump', 'filestore.tar', 'image.json']);
     expect(v.manifest).toMatchObject({ runningImage: PROD('1.0.0'), version: '1.0.0', reason: 'pre-deploy-prod' });
+    // the deploy's own verification is recorded where the status page and GET /api/backups read it
+    expect(await r.verifications.get(result.backupId!)).toMatchObject({ id: result.backupId, ok: true, problems: [] });
     expect(await r.ledger.current('prod')).toMatchObject({ version: '1.1.0', sha: SHA_NEW, imageRef: PROD('1.1.0'), imageDigest: digestOf('eleven'), previousVersion: '1.0.0' });
     expect(r.notices.map((x) => x.kind)).toEqual(['started', 'succeeded']);
     expect(result.decisions).toEqual([expect.objectContaining({ approver: 'bob', action: 'approve', verdict: 'accepted', comment: 'ok', ip: '127.0.0.1', userAgent: 'jest' })]);
