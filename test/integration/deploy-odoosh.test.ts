@@ -3,7 +3,12 @@
  * `"target": "odoosh"` → the branch's lane → `deployOdooSh` → the real Octokit adapter moving the
  * tracked branch on a local server that speaks GitHub's refs/compare/statuses API (with GitHub's own
  * fast-forward rule) → waiting for `ci/odoo.sh (<stage>)` on durable timers driven by a test clock.
+ *
+ * Production-stage branches go through PROD's approval rules first (production wiring from settings:
+ * APPROVERS, APPROVAL_SIGNING_KEY, the product's Slack adapter posting to a fake Slack): the links are
+ * read from what Slack received and decided on the real approval page (GET + POST with CSRF).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +20,9 @@ import { resetDefaultIntake } from '../../functions/activities/intake';
 import { setOdooShPorts } from '../../functions/activities/odoosh';
 import type { OdooShResult } from '../../shared/domain/odoosh';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github';
+import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import { approvalLinks, decideByLink, waitForLinks } from '../support/prod-approval';
+import type { OdooShCustomStatus } from '../../functions/orchestrators/deployOdooSh';
 
 const REPO = 'acme/odoo-mta';
 const sha = (c: string) => c.repeat(40).slice(0, 40);
@@ -25,16 +33,21 @@ const X = sha('e'); // child of C1, diverged from C2/C3 (gate passed)
 const NOGATE = sha('4'); // child of C3, no gate status, never on UAT
 const FAIL = sha('5'); // child of C3 (gate passed), Odoo.sh build fails
 const SLOW = sha('6'); // child of C3 (gate passed), Odoo.sh never answers
+const P2 = sha('7'); // child of C3 (gate passed): production releases
+const P3 = sha('8'); // child of P2 (gate passed)
+const signingKey = randomBytes(36).toString('base64url');
 
 const saved = { ...process.env };
 let host: LocalHost;
 let github: FakeGitHub;
 let clock: TestClock;
 let tmp: string;
+let slack: FakeSlack;
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'odoosh-'));
   github = await startFakeGitHub(REPO);
+  slack = await startFakeSlack();
   github.addCommit(C1);
   github.addCommit(C2, C1);
   github.addCommit(C3, C2);
@@ -42,10 +55,13 @@ beforeAll(async () => {
   github.addCommit(NOGATE, C3);
   github.addCommit(FAIL, C3);
   github.addCommit(SLOW, C3);
+  github.addCommit(P2, C3);
+  github.addCommit(P3, P2);
   github.refs.set('staging', C1);
   github.refs.set('production', C1);
-  for (const c of [C2, C3, X, FAIL, SLOW]) github.statuses.set(c, [{ context: 'deploy/uat', state: 'success', description: 'coverage 85.0 % ≥ 80 %' }]);
-  clock = new TestClock(Date.UTC(2026, 10, 27, 9, 0, 0));
+  for (const c of [C2, C3, X, FAIL, SLOW, P2, P3]) github.statuses.set(c, [{ context: 'deploy/uat', state: 'success', description: 'coverage 85.0 % ≥ 80 %' }]);
+  // starts at the real time: the approval door checks link expiry against the real clock
+  clock = new TestClock(Date.now());
   host = await startLocalHost({
     dataDir: tmp,
     port: 0,
@@ -62,6 +78,13 @@ beforeAll(async () => {
       ODOOSH_WAIT_MINUTES: '60',
       DEPLOY_QUEUE_NAME: 'deploy-requests',
       LOG_LEVEL: 'error',
+      // PROD's approval rules (production-stage branches)
+      APPROVERS: 'alice,bob,carol',
+      APPROVALS_REQUIRED: '1',
+      APPROVAL_TIMEOUT_HOURS: '2',
+      APPROVAL_REMINDER_MINUTES: '30',
+      APPROVAL_SIGNING_KEY: signingKey,
+      SLACK_WEBHOOK_URL: slack.webhookUrl,
     },
   });
   // UAT ran 1.1.0 at C2: a deploy by version alone finds its commit there
@@ -74,6 +97,7 @@ afterAll(async () => {
   resetDefaultIntake();
   await host?.stop();
   await github?.stop();
+  await slack?.stop();
   process.env = saved;
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
@@ -116,6 +140,10 @@ describe('Odoo.sh target', () => {
       [{ target: 'odoosh', branch: 'staging', version: '1.1.0', force: 'yes' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
       [{ target: 'odoosh', branch: 'main', version: '1.1.0' }, 400, 'DEPLOYMENTS.UNKNOWN_BRANCH'],
       [{ target: 'odoosh', branch: 'staging', version: '9.9.9' }, 422, 'DEPLOYMENTS.UNKNOWN_VERSION'],
+      // production moves need approval: who asks and why are required, as for PROD
+      [{ target: 'odoosh', branch: 'production', version: '1.1.0', reason: 'release' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
+      [{ target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
+      [{ target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice', reason: '   ' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
     ];
     for (const [body, status, error] of cases) {
       const r = await post(body);
@@ -207,19 +235,13 @@ describe('Odoo.sh target', () => {
     expect(out.waitedMs).toBeGreaterThanOrEqual(60 * 60_000);
   });
 
-  it('creates a missing dev-stage branch at the release commit; never a missing production branch', async () => {
+  it('creates a missing dev-stage branch at the release commit', async () => {
     const r = await post({ target: 'odoosh', branch: 'preview', version: '1.1.0', sha: C3 });
     expect(r.status).toBe(202);
     await until('the branch to be created', () => github.refs.get('preview') === C3);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'preview', to: C3, force: false });
     setBuild(C3, 'dev', 'success');
     expect(await outcomeOf(String(r.body.id), 30_000)).toMatchObject({ outcome: 'Succeeded', branch: 'preview', stage: 'dev' });
-
-    // production branches need PROD approvals, which this target does not offer yet: refused, nothing moves
-    const p = await post({ target: 'odoosh', branch: 'production', version: '1.1.0', sha: C3 });
-    expect(p.status).toBe(422);
-    expect(p.body.error).toBe('ODOOSH.APPROVAL_UNAVAILABLE');
-    expect(github.refs.get('production')).toBe(C1);
   });
 
   it('GitHub unreachable: retried, then Failed with a coded reason and no token in it', async () => {
@@ -235,5 +257,150 @@ describe('Odoo.sh target', () => {
       github.failWith = undefined;
     }
     expect(github.refs.get('staging')).toBe(C3);
+  });
+});
+
+describe('Odoo.sh production branch: PROD approval rules', () => {
+  const statusOf = (id: string) => host.engine.getStatus(id)?.customStatus as OdooShCustomStatus | undefined;
+  const ledgerContainer = () => BlobServiceClient.fromConnectionString(host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!).getContainerClient('ledger');
+  async function decisionRecords(id: string): Promise<Array<Record<string, unknown>>> {
+    const out: Array<Record<string, unknown>> = [];
+    const c = ledgerContainer();
+    for await (const b of c.listBlobsFlat({ prefix: `approvals/decisions/${id}/` })) out.push(JSON.parse((await c.getBlobClient(b.name).downloadToBuffer()).toString('utf8')) as Record<string, unknown>);
+    return out;
+  }
+  const slackTexts = () => slack.posts.map((p) => String(p.body.text ?? ''));
+
+  it('asks PROD approvers (not the requester), refuses the requester\'s own approval, moves the branch after an approval through the link page, then waits for Odoo.sh', async () => {
+    expect(github.refs.get('production')).toBe(C1);
+    const r = await post({ target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice', reason: 'release 1.1.0 to customers' });
+    expect(r.status).toBe(202);
+    const id = String(r.body.id);
+    expect(id).toBe(`deploy-odoosh-production-1.1.0-${C2.slice(0, 12)}`);
+
+    // one signed link per allowed approver, posted to Slack; four-eyes: none for alice
+    const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
+    expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
+    const msg = slack.posts.find((p) => JSON.stringify(p.body).includes(links[0].token))!;
+    expect(String(msg.body.text)).toContain('alice asks to move the Odoo.sh production branch production of acme/odoo-mta to 1.1.0');
+    expect(JSON.stringify(msg.body.blocks)).toContain(`${C1.slice(0, 7)}…${C2.slice(0, 7)}`);
+    expect(JSON.stringify(msg.body)).not.toContain(signingKey);
+
+    // the approval contract: what the approval page, the status API and the CLI read
+    const st = await until('awaiting approval', () => (statusOf(id)?.step === 'awaiting-approval' ? statusOf(id) : undefined));
+    expect(st).toMatchObject({ kind: 'deployOdooSh', environment: 'odoosh-production', requestedBy: 'alice', approvals: { required: 1, received: [] }, commitRange: { from: C1, to: C2 } });
+    expect(st.pendingApprovals.map((p) => [p.approver, p.action]).sort()).toEqual([
+      ['bob', 'approval'],
+      ['carol', 'approval'],
+    ]);
+    expect(Date.parse(st.expiresAt!) - clock.now()).toBeGreaterThan(60 * 60_000);
+    expect(github.refs.get('production')).toBe(C1); // nothing moves before the approval
+
+    // the page says what is being approved
+    const page = await (await fetch(links.find((l) => l.approver === 'bob')!.url, { headers: { accept: 'text/html' } })).text();
+    for (const text of ['Approve Odoo.sh production move of 1.1.0?', 'odoosh-production', 'acme/odoo-mta', 'release 1.1.0 to customers', 'alice', id]) expect(page).toContain(text);
+    expect(page).not.toContain('Approve PROD deploy');
+
+    // four-eyes: the requester's approval (with a pending nonce) is refused and recorded
+    const bobNonce = st.pendingApprovals.find((p) => p.approver === 'bob')!.nonce;
+    expect(await host.engine.raiseEvent(id, 'approval-decision', { nonce: bobNonce, approver: 'alice', action: 'approve', decidedAt: new Date(clock.now()).toISOString() })).toBe('accepted');
+    await until('the refusal to be recorded', async () => ((await decisionRecords(id)).some((d) => d.verdict === 'refused') ? true : undefined));
+    expect(statusOf(id)).toMatchObject({ step: 'awaiting-approval', approvals: { received: [] } });
+    expect(github.refs.get('production')).toBe(C1);
+
+    // bob approves on the page (GET, then POST the form with its CSRF pair)
+    const decided = await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve', { comment: 'go' });
+    expect(decided.status).toBe(200);
+    await until('the production branch to move', () => github.refs.get('production') === C2);
+    expect(github.refUpdates.at(-1)).toEqual({ branch: 'production', from: C1, to: C2, force: false });
+    await until('waiting for odoo.sh', () => statusOf(id)?.step === 'waiting-for-odoo.sh');
+    setBuild(C2, 'production', 'success', 'https://acme.odoo.com/');
+    const out = await outcomeOf(id, 30_000);
+    expect(out).toMatchObject({ outcome: 'Succeeded', branch: 'production', stage: 'production', sha: C2, previousSha: C1, requestedBy: 'alice', approvals: [{ approver: 'bob' }] });
+    expect(out.decisions?.map((d) => [d.approver, d.verdict, d.why])).toEqual([
+      ['alice', 'refused', 'four-eyes'],
+      ['bob', 'accepted', undefined],
+    ]);
+    const records = await decisionRecords(id);
+    expect(records.map((d) => [d.approver, d.verdict]).sort()).toEqual([
+      ['alice', 'refused'],
+      ['bob', 'accepted'],
+    ]);
+    expect(records.find((d) => d.approver === 'bob')).toMatchObject({ action: 'approve', comment: 'go' });
+    expect(await createLedger(ledgerContainer()).current('odoosh-production')).toMatchObject({ version: '1.1.0', sha: C2 });
+    expect(slackTexts().some((t) => t.startsWith('Odoo.sh production move approved: 1.1.0 → production (acme/odoo-mta)'))).toBe(true);
+    // the used link cannot decide again
+    expect((await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve')).status).toBe(409);
+  });
+
+  it('a reject leaves the branch untouched (Rejected); the same release can then be requested again', async () => {
+    const moves = github.refUpdates.length;
+    const r = await post({ target: 'odoosh', branch: 'production', version: '1.2.0', sha: P2, requestedBy: 'bob', reason: 'release 1.2.0' });
+    expect(r.status).toBe(202);
+    const id = String(r.body.id);
+    const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
+    expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
+    // a second request while this one waits is refused
+    const busy = await post({ target: 'odoosh', branch: 'production', version: '1.2.0', sha: P2, requestedBy: 'bob', reason: 'again' });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error).toBe('DEPLOYMENTS.BUSY');
+
+    expect((await decideByLink(links.find((l) => l.approver === 'carol')!.url, 'reject', { comment: 'not during the sale' })).status).toBe(200);
+    const out = await outcomeOf(id);
+    expect(out).toMatchObject({ outcome: 'Rejected', code: 'APPROVAL.REJECTED', previousSha: C2 });
+    expect(out.reason).toContain('rejected by carol');
+    expect(github.refs.get('production')).toBe(C2);
+    expect(github.refUpdates.length).toBe(moves);
+    expect((await decisionRecords(id)).map((d) => [d.approver, d.action, d.verdict])).toEqual([['carol', 'reject', 'accepted']]);
+    expect(slackTexts().some((t) => t.includes('Odoo.sh production move rejected: 1.2.0') && t.includes('not during the sale'))).toBe(true);
+
+    // asking again after a rejection starts a new request (new id, new links)
+    const again = await post({ target: 'odoosh', branch: 'production', version: '1.2.0', sha: P2, requestedBy: 'bob', reason: 'sale is over' });
+    expect(again.status).toBe(202);
+    expect(again.body.id).toBe(`${id}-r2`);
+    const links2 = await waitForLinks(slack.posts, String(again.body.id), 'approval', 30_000);
+    expect(links2.map((l) => l.token)).not.toEqual(links.map((l) => l.token));
+
+    // expiry: a reminder before the deadline, then Expired and the branch untouched
+    const expired = await outcomeOf(String(again.body.id), 10 * 60_000);
+    expect(expired).toMatchObject({ outcome: 'Expired', code: 'APPROVAL.EXPIRED', previousSha: C2 });
+    expect(approvalLinks(slack.posts, String(again.body.id), 'reminder').map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
+    expect(github.refs.get('production')).toBe(C2);
+    expect(github.refUpdates.length).toBe(moves);
+    expect(slackTexts().some((t) => t.startsWith('Odoo.sh production move: approval expired (nothing moved): 1.2.0'))).toBe(true);
+    // an expired link's page says so
+    expect((await fetch(links2[0].url, { headers: { accept: 'application/json' } })).status).toBe(410);
+  });
+
+  it('the branch moved while approvers decided: refused, nothing moved by the pipeline', async () => {
+    const r = await post({ target: 'odoosh', branch: 'production', version: '1.3.0', sha: P3, requestedBy: 'carol', reason: 'release 1.3.0' });
+    const id = String(r.body.id);
+    const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
+    github.refs.set('production', P2); // someone pushed to the production branch meanwhile
+    const moves = github.refUpdates.length;
+    expect((await decideByLink(links.find((l) => l.approver === 'alice')!.url, 'approve')).status).toBe(200);
+    const out = await outcomeOf(id);
+    expect(out).toMatchObject({ outcome: 'Refused', code: 'ODOOSH.BRANCH_MOVED', previousSha: P2 });
+    expect(github.refs.get('production')).toBe(P2);
+    expect(github.refUpdates.length).toBe(moves);
+  });
+
+  it('not enough approvers once four-eyes removes the requester: Failed with APPROVAL.NOT_ENOUGH_APPROVERS, no links, branch untouched', async () => {
+    process.env.APPROVALS_REQUIRED = '3';
+    setOdooShPorts(undefined); // settings are read again on first use
+    try {
+      const before = github.refs.get('production');
+      const posts = slack.posts.length;
+      const r = await post({ target: 'odoosh', branch: 'production', version: '1.3.1', sha: P3, requestedBy: 'alice', reason: 'release 1.3.1' });
+      expect(r.status).toBe(202);
+      const out = await outcomeOf(String(r.body.id));
+      expect(out).toMatchObject({ outcome: 'Failed', code: 'APPROVAL.NOT_ENOUGH_APPROVERS' });
+      expect(out.reason).toMatch(/3 approval\(s\) needed but only 2 approver\(s\) may approve \(four-eyes: alice cannot approve/);
+      expect(github.refs.get('production')).toBe(before);
+      expect(approvalLinks(slack.posts.slice(posts), String(r.body.id))).toEqual([]);
+    } finally {
+      process.env.APPROVALS_REQUIRED = '1';
+      setOdooShPorts(undefined);
+    }
   });
 });
