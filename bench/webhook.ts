@@ -2,7 +2,7 @@
  * `npm run bench -- webhook`: throughput and p50/p99 latency of signed 8 KiB `push` deliveries against
  * the embedded host, next to a bare node:http server that only verifies the HMAC and answers 202 (the
  * practical limit), both measured in the same run with the same closed-loop client (100 connections,
- * keep-alive). The two servers are measured in alternating rounds (bare, host, host, bare, ...) so a
+ * keep-alive; the client runs in its own process: bench/support/load-client.ts). The two servers are measured in alternating rounds (bare, host, host, bare, ...) so a
  * load change on a shared machine hits both alike; the load average is recorded with every round.
  *
  * Two mixes are measured against the host:
@@ -18,28 +18,16 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import examples from '@octokit/webhooks-examples';
 import { Bench, BenchResult, percentile } from './harness';
+import { LoadResult, LoadSpec, mergeSha, pushPayload, runLoad } from './support/load-client';
 import { startLocalHost } from '../local/host';
 import { startFakeGitHub } from '../test/support/fake-github';
 
 const SECRET = 'bench-webhook-secret-' + randomUUID();
 const REPO = 'Codertocat/Hello-World';
 const CONNECTIONS = 100;
-const PAYLOAD_BYTES = 8 * 1024;
-
-function pushPayload(branch: string, sha: string): Buffer {
-  const group = (examples as Array<{ name: string; examples: Array<Record<string, any>> }>).find((g) => g.name === 'push')!;
-  const p = structuredClone(group.examples.find((e) => e.ref === 'refs/heads/master')!);
-  p.ref = `refs/heads/${branch}`;
-  p.after = sha;
-  p.head_commit.id = sha;
-  // pad the commit message so the body is exactly 8 KiB, like a typical merge push
-  p.head_commit.message = 'Merge pull request';
-  const base = Buffer.byteLength(JSON.stringify(p));
-  p.head_commit.message += ' ' + 'x'.repeat(Math.max(0, PAYLOAD_BYTES - base - 1));
-  return Buffer.from(JSON.stringify(p));
-}
+/** merges registered in the fake GitHub (coverage + VERSION) before the merge run; more than a run sends */
+const MERGES = 20_000;
 
 const sign = (body: Buffer) => 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
 
@@ -57,44 +45,11 @@ interface Load {
   statuses: Record<string, number>;
 }
 
-/** Closed loop: CONNECTIONS workers, each sends the next request when the previous one answered. */
-async function load(url: string, seconds: number, make: () => { body: Buffer; headers: Record<string, string> }): Promise<Load> {
-  const u = new URL(url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  const end = Date.now() + seconds * 1000;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const { body, headers } = make();
-      const t0 = process.hrtime.bigint();
-      const req = http.request(
-        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-            statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
-            resolve();
-          });
-        },
-      );
-      req.on('error', () => {
-        statuses.error = (statuses.error ?? 0) + 1;
-        resolve();
-      });
-      req.end(body);
-    });
-  const started = Date.now();
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (Date.now() < end) await one();
-    }),
-  );
-  const took = (Date.now() - started) / 1000;
-  agent.destroy();
-  latencies.sort((a, b) => a - b);
-  return { latencies, requests: latencies.length, seconds: r2(took), rps: r2(latencies.length / took), p50ms: r2(percentile(latencies, 50)), p99ms: r2(percentile(latencies, 99)), statuses };
+/** One closed-loop run by the load client, in its own process (bench/support/load-client.ts). */
+async function load(url: string, seconds: number, spec: Pick<LoadSpec, 'mode' | 'branch' | 'sha'>): Promise<Load> {
+  const r: LoadResult = await runLoad({ url, seconds, connections: CONNECTIONS, secret: SECRET, ...spec });
+  const { latencies, statuses } = r;
+  return { latencies, requests: latencies.length, seconds: r2(r.seconds), rps: r2(latencies.length / r.seconds), p50ms: r2(percentile(latencies, 50)), p99ms: r2(percentile(latencies, 99)), statuses };
 }
 
 /** The practical limit: read the body, verify the HMAC in constant time, answer 202. */
@@ -163,26 +118,19 @@ const bench: Bench = {
     const bare = await startBare();
     try {
       const feature = pushPayload('feature/bench', 'b'.repeat(40));
-      const featureSig = sign(feature);
-      const headersFor = (body: Buffer, sig: string) => ({
-        'content-type': 'application/json',
-        'x-github-event': 'push',
-        'x-github-delivery': randomUUID(),
-        'x-hub-signature-256': sig,
-        'user-agent': 'GitHub-Hookshot/bench',
-      });
+      const push = { mode: 'fixed', branch: 'feature/bench', sha: 'b'.repeat(40) } as const;
       const loadBefore = loadavg();
       log(`payload ${feature.length} bytes, ${CONNECTIONS} connections, ${roundCount} round(s) of ${seconds}s per server; load average ${loadBefore.join(' ')} on ${os.cpus().length} CPUs`);
 
       // warm-up both (JIT, connections, Azurite container creation)
-      await load(bare.url, 1, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
-      await load(`${host.baseUrl}/api/github/webhook`, 1, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
+      await load(bare.url, 1, push);
+      await load(`${host.baseUrl}/api/github/webhook`, 1, push);
 
       const rounds: Array<{ bare: ReturnType<typeof summary>; host: ReturnType<typeof summary>; loadAverage: number[] }> = [];
       const bareRuns: Load[] = [];
       const hostRuns: Load[] = [];
-      const runBare = async () => load(bare.url, seconds, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
-      const runHost = async () => load(`${host.baseUrl}/api/github/webhook`, seconds, () => ({ body: feature, headers: headersFor(feature, featureSig) }));
+      const runBare = async () => load(bare.url, seconds, push);
+      const runHost = async () => load(`${host.baseUrl}/api/github/webhook`, seconds, push);
       for (let round = 0; round < roundCount; round++) {
         // alternate which server goes first, so a trend in the machine's load favours neither
         let b: Load;
@@ -205,14 +153,11 @@ const bench: Bench = {
       log(`host, push to another branch: ${hostRun.rps} req/s, p50 ${hostRun.p50ms} ms, p99 ${hostRun.p99ms} ms ${JSON.stringify(hostRun.statuses)}`);
 
       // merges: a fresh commit each, coverage and VERSION present in the fake GitHub
-      let i = 0;
-      const mergeRun = await load(`${host.baseUrl}/api/github/webhook`, seconds, () => {
-        const sha = (++i).toString(16).padStart(40, 'a');
-        github.setCoverage(sha, '85.0%');
-        github.setVersion(sha, `1.0.${i}`);
-        const body = pushPayload('master', sha);
-        return { body, headers: headersFor(body, sign(body)) };
-      });
+      for (let i = 1; i <= MERGES; i++) {
+        github.setCoverage(mergeSha(i), '85.0%');
+        github.setVersion(mergeSha(i), `1.0.${i}`);
+      }
+      const mergeRun = await load(`${host.baseUrl}/api/github/webhook`, seconds, { mode: 'merges', branch: 'master' });
       log(`host, merges to the default branch (full gate + enqueue): ${mergeRun.rps} req/s, p50 ${mergeRun.p50ms} ms, p99 ${mergeRun.p99ms} ms ${JSON.stringify(mergeRun.statuses)}`);
       const queued = host.queue.counts('deploy-requests');
 
