@@ -324,8 +324,10 @@ function approvalsTable(list: PendingApprovalView[], now: Date): string {
 async function cmdApprovals(c: Ctx, args: string[]): Promise<number> {
   noMoreArgs(args, 0, 'approvals');
   const doc = await c.api.call<StatusDocument>('GET', 'status');
-  const unavailable = doc.environments.filter((e) => !e.pendingApprovals.ok);
-  const list = doc.environments.flatMap((e) => (e.pendingApprovals.ok ? e.pendingApprovals.value : []));
+  // `approvals` (every live deploy, Odoo.sh production branches included) when the server sends it
+  const all = doc.approvals?.ok ? doc.approvals.value : undefined;
+  const unavailable = all ? [] : doc.environments.filter((e) => !e.pendingApprovals.ok);
+  const list = all ?? doc.environments.flatMap((e) => (e.pendingApprovals.ok ? e.pendingApprovals.value : []));
   if (c.json) c.out(JSON.stringify({ count: list.length, items: list, unavailable: unavailable.map((e) => e.name) }, null, 2));
   else if (list.length) c.out(`${approvalsTable(list, new Date(doc.generatedAt))}\n\nThe signed links were sent to the approvers in Slack; they are never shown here.`);
   else c.out('No pending approvals.');

@@ -172,6 +172,11 @@ export interface StatusDocument {
   runtime?: string;
   appVersion?: string;
   environments: EnvironmentStatus[];
+  /**
+   * Every pending approval of every live deploy, whatever it targets — the environments above are the
+   * VMs (uat, prod); an Odoo.sh production branch (`odoosh-<branch>`) asks PROD's approvers too.
+   */
+  approvals?: Section<PendingApprovalView[]>;
   /** parts that could not be read, in one list (also inline in each section) */
   problems: Array<{ environment: string; part: string; code: string; message: string }>;
 }
@@ -433,7 +438,14 @@ export function assembleStatus(inp: StatusInputs): StatusDocument {
       if (!s.ok) problems.push({ environment: e.name, part, ...s.error });
     }
 
-  return { generatedAt: inp.now.toISOString(), runtime: inp.runtime, appVersion: inp.appVersion, environments, problems };
+  const approvals = section(inp.instances, (all) =>
+    all
+      .filter((i) => DEPLOY_KINDS.has(kindOf(i)) && LIVE.has(i.runtimeStatus))
+      .sort(newestFirst)
+      .flatMap((i) => approvalsOf(i, inp.now)),
+  );
+
+  return { generatedAt: inp.now.toISOString(), runtime: inp.runtime, appVersion: inp.appVersion, environments, approvals, problems };
 }
 
 // ------------------------------------------------------------------------- formatting --

@@ -296,6 +296,16 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(Date.parse(st.expiresAt!) - clock.now()).toBeGreaterThan(60 * 60_000);
     expect(github.refs.get('production')).toBe(C1); // nothing moves before the approval
 
+    // the status API lists the pending approvals (the CLI's `approvals` reads them), never a nonce
+    const doc = (await (await fetch(`${host.baseUrl}/api/status`, { headers: key() })).json()) as { approvals?: { ok: boolean; value: Array<Record<string, unknown>> } };
+    expect(doc.approvals?.ok).toBe(true);
+    const mine = doc.approvals!.value.filter((a) => a.deployment === id);
+    expect(mine.map((a) => [a.approver, a.environment, a.version, a.requestedBy, a.required, a.step]).sort()).toEqual([
+      ['bob', 'odoosh-production', '1.1.0', 'alice', 1, 'awaiting-approval'],
+      ['carol', 'odoosh-production', '1.1.0', 'alice', 1, 'awaiting-approval'],
+    ]);
+    expect(JSON.stringify(doc)).not.toContain(st.pendingApprovals[0].nonce);
+
     // the page says what is being approved
     const page = await (await fetch(links.find((l) => l.approver === 'bob')!.url, { headers: { accept: 'text/html' } })).text();
     for (const text of ['Approve Odoo.sh production move of 1.1.0?', 'odoosh-production', 'acme/odoo-mta', 'release 1.1.0 to customers', 'alice', id]) expect(page).toContain(text);
