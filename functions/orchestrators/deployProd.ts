@@ -7,6 +7,7 @@
  *  0 prepare: the version succeeded on UAT (ledger), approvers, signing key, Slack, what PROD runs now
  *  1 Slack: one signed link per approver (the ACTIVITY signs; nonces from newGuid, expiry from the
  *    orchestration clock). Four-eyes: the requester gets no link, and a decision of theirs is refused.
+ *  (steps 1-2 and the rollback decision of 7 are ./approval-gate.ts, shared with deployOdooSh)
  *  2 wait for `approval-decision` events raced against a durable timer (each timer ≤ 6 days, looped
  *    up to APPROVAL_TIMEOUT_HOURS; the losing timer is cancelled), a reminder before expiry, N distinct
  *    approvals; one reject by an allowed approver ends it. Every decision, accepted or refused, goes to
