@@ -15,6 +15,7 @@ import type { DurableOrchestrationStatus } from 'durable-functions';
 import { loadConfig } from '../shared/config';
 import { errorCode, messageOf } from '../shared/domain/errors';
 import { parseBackupId } from '../shared/adapters/backup-store';
+import { readInstance } from '../shared/adapters/durable-status';
 import { backupStoreFromConfig } from './status';
 
 const ID = /^deploy-[a-z0-9-]+-[A-Za-z0-9._-]+$/;
@@ -62,14 +63,13 @@ export async function deploymentLogs(req: HttpRequest, context: InvocationContex
 
   let s: DurableOrchestrationStatus | undefined;
   try {
-    s = await df.getClient(context).getStatus(id);
+    // `{}`: the client's default status (no input needed here)
+    s = await readInstance(df.getClient(context), id, {});
   } catch (err) {
-    if (!/404|not found|not find/i.test(messageOf(err))) {
-      context.error(`reading deployment ${id} failed: ${messageOf(err)}`);
-      return bad(503, errorCode(err) ?? 'LOGS.UNAVAILABLE', 'the orchestration store is unavailable');
-    }
+    context.error(`reading deployment ${id} failed: ${messageOf(err)}`);
+    return bad(503, errorCode(err) ?? 'LOGS.UNAVAILABLE', 'the orchestration store is unavailable');
   }
-  if (!s?.instanceId || !DEPLOY_NAMES.has(s.name)) return bad(404, 'LOGS.NOT_FOUND', `no deployment ${id}`);
+  if (!s || !DEPLOY_NAMES.has(s.name)) return bad(404, 'LOGS.NOT_FOUND', `no deployment ${id}`);
 
   const out = (s.output ?? {}) as { outcome?: string; backupId?: string; logs?: unknown };
   const cs = (s.customStatus ?? {}) as { backupId?: string; outcome?: string };

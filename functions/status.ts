@@ -16,7 +16,8 @@ import { loadConfig, type Config } from '../shared/config';
 import { createLedger, ledgerContainer } from '../shared/adapters/ledger';
 import { BackupStore } from '../shared/adapters/backup-store';
 import { createVerificationStore } from '../shared/adapters/backup-verifications';
-import { PipelineError, messageOf } from '../shared/domain/errors';
+import { readInstance } from '../shared/adapters/durable-status';
+import { PipelineError } from '../shared/domain/errors';
 import { assembleStatus, type BackupListing, type InstanceInfo, type LedgerRead, type Read, type StatusDocument } from '../shared/domain/status-view';
 import { pipelineVersion } from '../shared/version';
 
@@ -46,13 +47,8 @@ export function backupStoreFromConfig(config: Config): BackupStore {
 }
 
 async function laneOf(client: DurableClient, env: string): Promise<InstanceInfo | undefined> {
-  try {
-    const s = await client.getStatus(`lane-${env}`);
-    return s?.instanceId ? (s as unknown as InstanceInfo) : undefined;
-  } catch (err) {
-    if (/404|not found|not find/i.test(messageOf(err))) return undefined;
-    throw err;
-  }
+  // `{}`: the status as the client gives it by default (as before readInstance was used here)
+  return (await readInstance(client, `lane-${env}`, {})) as unknown as InstanceInfo | undefined;
 }
 
 /** Backups of an environment with their recorded verification (shown ones only: `limit`). */

@@ -31,6 +31,7 @@ import { Client } from 'pg';
 import { loadConfig, type Config } from '../../shared/config';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { streamVmBackup } from '../../shared/adapters/backup-stream';
+import { createVerificationStore, recordVerification, type VerificationStore } from '../../shared/adapters/backup-verifications';
 import { ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
 import { samplePii, verifyNoPii } from '../../shared/adapters/pii-verifier';
 import { buildRefreshCommand, extensionScripts, SQL_DIR } from '../../shared/adapters/sql-scripts';
@@ -85,6 +86,8 @@ export interface RefreshPorts {
   backups: BackupStore;
   /** where refresh reports are recorded (`refreshes/<env>/<id>.json`) */
   ledger?: ContainerClient;
+  /** where the verifications of the backups the refresh takes or reads are recorded (the backups API's store); none: not recorded */
+  verifications?: VerificationStore;
   slack?: SlackPort;
   /** the odoo-ops command on the VMs */
   opsCommand?: string;
@@ -271,6 +274,9 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         await withShell(vm, (sh) => streamVmBackup(writer, sh, { ops, timeoutMs, where: vm }));
         const manifest = await writer.finish();
         const v = await p.backups.verify(manifest.id);
+        // the status page and GET /api/backups show it "verified" (or "corrupt") from this record;
+        // a failure to record is logged and never fails the refresh
+        await recordVerification(p.verifications, manifest.id, v, p.log);
         if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
         return { backupId: manifest.id, bytes: Object.values(manifest.parts).reduce((a, x) => a + x.size, 0), hasFilestore: !!manifest.parts['filestore.tar'], createdAt: manifest.startedAt };
       } catch (err) {
@@ -343,6 +349,7 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         const list = (await p.backups.list('prod')).filter((b) => b.complete && b.parts?.includes('db.dump'));
         for (const b of list.slice(0, 5)) {
           const v = await p.backups.verify(b.id);
+          await recordVerification(p.verifications, b.id, v, p.log);
           if (v.ok) return { backupId: b.id, bytes: b.totalSize ?? 0, fresh: false, createdAt: b.createdAt.toISOString(), hasFilestore: !!b.parts?.includes('filestore.tar') };
           p.log.warn('PROD backup failed verification: trying an older one', { backupId: b.id, problems: v.problems.join('; ') });
         }
@@ -580,6 +587,7 @@ export function refreshPortsFromConfig(config: Config, log: Logger = createLogge
     },
     backups,
     ledger: ledgerContainer(config),
+    verifications: createVerificationStore(ledgerContainer(config)),
     slack: createSlack({ webhookUrl: config.SLACK_WEBHOOK_URL, botToken: config.SLACK_BOT_TOKEN, channel: config.SLACK_CHANNEL, apiUrl: config.SLACK_API_URL, log }),
     commandTimeoutMs: (config.SSH_COMMAND_TIMEOUT_SECONDS ?? 3600) * 1000,
     log,
