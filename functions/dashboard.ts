@@ -17,6 +17,7 @@ import {
   formatDuration,
   formatRelative,
   type EnvironmentStatus,
+  type PendingApprovalView,
   type Section,
   type StatusDocument,
 } from '../shared/domain/status-view';
@@ -31,6 +32,36 @@ const when = (at: string | undefined, now: Date) => (at ? `<time datetime="${esc
 function part<T>(title: string, s: Section<T>, body: (v: T) => string): string {
   const inner = s.ok ? body(s.value) : `<p class="unavailable" data-part-error>unavailable: [${esc(s.error.code)}] ${esc(s.error.message)}</p>`;
   return `<section><h3>${esc(title)}</h3>${inner}</section>`;
+}
+
+/** Pending approvals as a table (one row per link: who may decide, on what, until when). */
+function approvalsTable(list: PendingApprovalView[], now: Date): string {
+  return list.length
+    ? `<table data-approvals><thead><tr><th>deploy</th><th>approver</th><th>for</th><th>expires</th></tr></thead><tbody>${list
+        .map(
+          (a) =>
+            `<tr class="${a.expired ? 'expired' : ''}"><td>${esc(a.version ?? a.deployment)}${a.requestedBy ? `<br><span class="small">by ${esc(a.requestedBy)}</span>` : ''}</td><td>${esc(a.approver)}</td><td>${esc(a.action)}${a.required !== undefined ? `<br><span class="small">${esc(a.received ?? 0)}/${esc(a.required)} received</span>` : ''}</td><td>${a.expired ? badge('expired') : when(a.expiresAt, now)}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : '<p class="muted">none</p>';
+}
+
+/**
+ * Approvals of targets without a VM card (an Odoo.sh production branch, `odoosh-<branch>`): one card
+ * per target, so a pending production move is as visible as a pending PROD deploy.
+ */
+function otherApprovals(doc: StatusDocument, now: Date): string {
+  if (!doc.approvals) return '';
+  if (!doc.approvals.ok) return '';
+  const shown = new Set(doc.environments.map((e) => e.name));
+  const byTarget = new Map<string, PendingApprovalView[]>();
+  for (const a of doc.approvals.value) {
+    if (shown.has(a.environment)) continue;
+    byTarget.set(a.environment, [...(byTarget.get(a.environment) ?? []), a]);
+  }
+  return [...byTarget]
+    .map(([target, list]) => `<article class="env" id="env-${esc(target)}" data-environment="${esc(target)}"><h2>${esc(target.toUpperCase())}</h2><h3>Pending approvals</h3>${approvalsTable(list, now)}</article>`)
+    .join('');
 }
 
 function envCard(e: EnvironmentStatus, now: Date): string {
@@ -57,16 +88,7 @@ function envCard(e: EnvironmentStatus, now: Date): string {
         `<p class="small">${esc(d.id)}${d.logs?.length ? ` · ${d.logs.length} log(s) saved` : ''}</p>`
       : '<p class="muted">none yet</p>',
   );
-  const approvals = part('Pending approvals', e.pendingApprovals, (list) =>
-    list.length
-      ? `<table data-approvals><thead><tr><th>deploy</th><th>approver</th><th>for</th><th>expires</th></tr></thead><tbody>${list
-          .map(
-            (a) =>
-              `<tr class="${a.expired ? 'expired' : ''}"><td>${esc(a.version ?? a.deployment)}${a.requestedBy ? `<br><span class="small">by ${esc(a.requestedBy)}</span>` : ''}</td><td>${esc(a.approver)}</td><td>${esc(a.action)}${a.required !== undefined ? `<br><span class="small">${esc(a.received ?? 0)}/${esc(a.required)} received</span>` : ''}</td><td>${a.expired ? badge('expired') : when(a.expiresAt, now)}</td></tr>`,
-          )
-          .join('')}</tbody></table>`
-      : '<p class="muted">none</p>',
-  );
+  const approvals = part('Pending approvals', e.pendingApprovals, (list) => approvalsTable(list, now));
   const backups = part('Backups', e.backups, (list) =>
     list.length
       ? `<table data-backups><thead><tr><th>taken</th><th>version</th><th>size</th><th>state</th></tr></thead><tbody>${list
@@ -112,7 +134,7 @@ tr.expired{opacity:.6}progress{width:60%;vertical-align:middle}
 <title>odoo-mta pipeline — status</title>
 <style nonce="${esc(o.nonce)}">${css}</style></head>
 <body><header><h1>odoo-mta pipeline</h1><span class="small">updated <time datetime="${esc(doc.generatedAt)}">${esc(doc.generatedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC'))}</time> · refreshes every ${o.refreshSeconds}s · ${esc(doc.runtime ?? '')} · pipeline ${esc(doc.appVersion ?? '')}</span></header>
-${problems}<main>${doc.environments.map((e) => envCard(e, now)).join('')}</main>
+${problems}<main>${doc.environments.map((e) => envCard(e, now)).join('')}${otherApprovals(doc, now)}</main>
 </body></html>`;
 }
 

@@ -305,6 +305,10 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       ['carol', 'odoosh-production', '1.1.0', 'alice', 1, 'awaiting-approval'],
     ]);
     expect(JSON.stringify(doc)).not.toContain(st.pendingApprovals[0].nonce);
+    // and so does the dashboard, on a card of its own for the Odoo.sh branch
+    const html = await (await fetch(`${host.baseUrl}/api/dashboard`, { headers: key() })).text();
+    const card = /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
+    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice']) expect(card).toContain(text);
 
     // the page says what is being approved
     const page = await (await fetch(links.find((l) => l.approver === 'bob')!.url, { headers: { accept: 'text/html' } })).text();
