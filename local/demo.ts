@@ -2,8 +2,8 @@
  * `npm run demo [-- --once]`: the story on one machine, with the same code that runs in Azure.
  *
  * Sandbox: the UAT VM of test/support/sandbox.ts (real dockerd, registry, sshd, PostgreSQL and the real
- * docker/ops/odoo-ops; only Odoo is a stand-in), a local server speaking GitHub's REST API for statuses
- * (the "GitHub" of the sandbox) and the embedded host with Azurite.
+ * docker/ops/odoo-ops; only Odoo is a stand-in), a local server speaking GitHub's REST API for statuses,
+ * deployments and compare (the "GitHub" of the sandbox) and the embedded host with Azurite.
  *
  *   1. a merge whose coverage is too low is blocked, with a commit status saying why;
  *   2. a merge with enough coverage passes the gate, goes through the queue and the UAT lane, and is
@@ -125,10 +125,14 @@ async function main(): Promise<void> {
 
     step(3, 'A broken release (its migration fails) is rolled back automatically');
     const bad = '2'.repeat(40);
+    // what GitHub's compare API answers for 1.1.0...1.2.0: a big release (every module's translations
+    // re-exported) beyond the 300 files the API lists, so the pipeline updates all modules
+    gh.compares.set(`${good}...${bad}`, Array.from({ length: 300 }, (_, i) => `addons/mta_core/i18n/l${String(i).padStart(3, '0')}.po`));
     await merge(bad, '1.2.0', '86.0%');
     const d2 = await deployOf(bad);
     say(`    ${d2.id}: ${d2.outcome ?? d2.runtimeStatus} (${d2.result?.code ?? ''} at ${d2.result?.failedStep ?? ''}); logs: ${(d2.result?.logs ?? []).join(', ')}`);
     say(`    UAT runs ${(await uat.opsJson('current')).json.image} again; health: ${JSON.stringify((await uat.opsJson('health')).json.ok)}`);
+    for (const d of gh.deployments) say(`    GitHub deployment ${d.id} (${d.environment}, ${d.ref.slice(0, 7)}): ${d.statuses.map((x) => x.state).join(' → ')}`);
 
     step(4, 'Every intake decision is listed for operators');
     const del = await fetch(`${h.baseUrl}/api/deliveries?limit=10`, { headers: { 'x-functions-key': h.keys.functionKey } });

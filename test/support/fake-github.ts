@@ -2,11 +2,14 @@
  * A node:http server speaking the subset of GitHub's REST API the intake uses, behind the real Octokit
  * adapter: combined status, statuses, check runs, commit status creation, contents (VERSION), and for
  * the Odoo.sh target git refs (get/create/update with GitHub's fast-forward rule) over a small commit
- * graph, and the compare API.
+ * graph, and the compare API; plus GitHub's Deployments API (deployments, their statuses, the compare
+ * API's changed files), mounted from test/support/fake-github-deployments.ts (one protocol code), so
+ * the deploy notifier has a GitHub to report to (the demo).
  * Tests set what GitHub "has" per commit and read back what the pipeline posted.
  */
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { deploymentsApi, sendJson as send, type DeploymentsState } from './fake-github-deployments';
 
 export interface FakeStatus {
   context: string;
@@ -31,7 +34,7 @@ export interface PostedStatus {
   authorization?: string;
 }
 
-export interface FakeGitHub {
+export interface FakeGitHub extends DeploymentsState {
   url: string;
   repository: string;
   statuses: Map<string, FakeStatus[]>;
@@ -54,12 +57,6 @@ export interface FakeGitHub {
   stop(): Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
@@ -79,6 +76,8 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
     commits: new Map(),
     refs: new Map(),
     refUpdates: [],
+    deployments: [],
+    compares: new Map(),
     addCommit(sha, parent) {
       if (parent !== undefined && !fake.commits.has(parent)) throw new Error(`fake GitHub: parent ${parent} unknown`);
       fake.commits.set(sha, parent);
@@ -93,6 +92,8 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
       fake.files.set(`${sha}:VERSION`, version + '\n');
     },
   };
+  // the Deployments API (and the compare answers set in `compares`); everything else is answered below
+  const deployments = deploymentsApi(fake, repository);
   const server: Server = createServer((req, res) => {
     void (async () => {
       const u = new URL(req.url ?? '/', 'http://localhost');
@@ -101,6 +102,8 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
       const body = await readBody(req);
       if (fake.failWith) return send(res, fake.failWith, { message: 'simulated outage' });
       if (!u.pathname.startsWith(prefix + '/')) return send(res, 404, { message: 'Not Found' });
+      const mounted = deployments(req.method ?? 'GET', u.pathname, body);
+      if (mounted) return send(res, mounted.status, mounted.body);
       const rest = u.pathname.slice(prefix.length);
       let m: RegExpExecArray | null;
       if (req.method === 'GET' && (m = /^\/commits\/([^/]+)\/status$/.exec(rest))) {
