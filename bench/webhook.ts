@@ -13,7 +13,7 @@
  *   post, deploy-uat message to the local queue, decision record. Reported in details.
  */
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -43,13 +43,55 @@ interface Load {
   p50ms: number;
   p99ms: number;
   statuses: Record<string, number>;
+  /** CPU microseconds per answered request: this process (the server under test), Azurite (its Blob writes), the client */
+  cpuUsPerRequest: { server: number; azurite: number; client: number };
+}
+
+/** CPU seconds (user + system) of a process, from /proc (0 when it is gone). */
+function procCpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
+/** The Azurite child of this process (the host's Blob storage), if any. */
+function azuritePid(): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]) !== process.pid) continue;
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('azurite')) return Number(d);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
 }
 
 /** One closed-loop run by the load client, in its own process (bench/support/load-client.ts). */
 async function load(url: string, seconds: number, spec: Pick<LoadSpec, 'mode' | 'branch' | 'sha'>): Promise<Load> {
+  const az = azuritePid();
+  const server0 = process.cpuUsage();
+  const az0 = procCpuSeconds(az);
   const r: LoadResult = await runLoad({ url, seconds, connections: CONNECTIONS, secret: SECRET, ...spec });
+  const server = process.cpuUsage(server0);
+  const azSeconds = procCpuSeconds(az) - az0;
   const { latencies, statuses } = r;
-  return { latencies, requests: latencies.length, seconds: r2(r.seconds), rps: r2(latencies.length / r.seconds), p50ms: r2(percentile(latencies, 50)), p99ms: r2(percentile(latencies, 99)), statuses };
+  const per = (cpuSeconds: number) => Math.round((cpuSeconds * 1e6) / Math.max(1, latencies.length));
+  return {
+    latencies,
+    requests: latencies.length,
+    seconds: r2(r.seconds),
+    rps: r2(latencies.length / r.seconds),
+    p50ms: r2(percentile(latencies, 50)),
+    p99ms: r2(percentile(latencies, 99)),
+    statuses,
+    cpuUsPerRequest: { server: per((server.user + server.system) / 1e6), azurite: per(azSeconds), client: per(r.clientCpuSeconds) },
+  };
 }
 
 /** The practical limit: read the body, verify the HMAC in constant time, answer 202. */
@@ -59,10 +101,19 @@ function combine(runs: Load[]): Omit<Load, 'latencies'> {
   const seconds = runs.reduce((a, r) => a + r.seconds, 0);
   const statuses: Record<string, number> = {};
   for (const r of runs) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
-  return { requests: all.length, seconds: r2(seconds), rps: r2(all.length / seconds), p50ms: r2(percentile(all, 50)), p99ms: r2(percentile(all, 99)), statuses };
+  const weighted = (k: keyof Load['cpuUsPerRequest']) => Math.round(runs.reduce((a, r) => a + r.cpuUsPerRequest[k] * r.requests, 0) / Math.max(1, all.length));
+  return {
+    requests: all.length,
+    seconds: r2(seconds),
+    rps: r2(all.length / seconds),
+    p50ms: r2(percentile(all, 50)),
+    p99ms: r2(percentile(all, 99)),
+    statuses,
+    cpuUsPerRequest: { server: weighted('server'), azurite: weighted('azurite'), client: weighted('client') },
+  };
 }
 
-const summary = (r: Load) => ({ requests: r.requests, rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, statuses: r.statuses });
+const summary = (r: Load) => ({ requests: r.requests, rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, statuses: r.statuses, cpuUsPerRequest: r.cpuUsPerRequest });
 
 async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
   const server = http.createServer((req, res) => {
@@ -149,8 +200,8 @@ const bench: Bench = {
       }
       const bareRun = combine(bareRuns);
       const hostRun = combine(hostRuns);
-      log(`bare HMAC server: ${bareRun.rps} req/s, p50 ${bareRun.p50ms} ms, p99 ${bareRun.p99ms} ms ${JSON.stringify(bareRun.statuses)}`);
-      log(`host, push to another branch: ${hostRun.rps} req/s, p50 ${hostRun.p50ms} ms, p99 ${hostRun.p99ms} ms ${JSON.stringify(hostRun.statuses)}`);
+      log(`bare HMAC server: ${bareRun.rps} req/s, p50 ${bareRun.p50ms} ms, p99 ${bareRun.p99ms} ms ${JSON.stringify(bareRun.statuses)}; CPU µs/request ${JSON.stringify(bareRun.cpuUsPerRequest)}`);
+      log(`host, push to another branch: ${hostRun.rps} req/s, p50 ${hostRun.p50ms} ms, p99 ${hostRun.p99ms} ms ${JSON.stringify(hostRun.statuses)}; CPU µs/request ${JSON.stringify(hostRun.cpuUsPerRequest)}`);
 
       // merges: a fresh commit each, coverage and VERSION present in the fake GitHub
       for (let i = 1; i <= MERGES; i++) {

@@ -47,6 +47,8 @@ export interface LoadResult {
   latencies: number[];
   seconds: number;
   statuses: Record<string, number>;
+  /** CPU seconds the client process itself used during the load */
+  clientCpuSeconds: number;
 }
 
 /** The sha of merge number `i` (1-based): what the parent registers in the fake GitHub beforehand. */
@@ -93,15 +95,17 @@ async function load(spec: LoadSpec): Promise<LoadResult> {
       req.end(body);
     });
   const started = Date.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: spec.connections }, async () => {
       while (Date.now() < end) await one();
     }),
   );
   const seconds = (Date.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { latencies, seconds, statuses };
+  return { latencies, seconds, statuses, clientCpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
 
 /** Run one load in a child process and return its measurements. */
