@@ -33,6 +33,7 @@
  * without JavaScript (HTML validation + server checks); the script only disables Approve until ready.
  * A client that sends `Accept: application/json` gets the same answers as JSON (used by the demo).
  */
+import { readInstance } from '../shared/adapters/durable-status';
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
@@ -141,15 +142,8 @@ export function verifyLinkToken(token: string, keys: SigningKey[], nowMs: number
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
 
-async function statusOf(client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> {
-  try {
-    const s = await client.getStatus(id, { showInput: true });
-    return s?.instanceId ? s : undefined;
-  } catch (err) {
-    if (/404|not found|not find|No instance/i.test(messageOf(err))) return undefined;
-    throw err;
-  }
-}
+/** the deploy behind a link, with its input (an instance that does not exist is undefined) */
+const statusOf = (client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> => readInstance(client, id, { showInput: true });
 
 /** Token → deploy → still waiting for this nonce. Used by GET (render) and POST (decide). */
 export async function checkLink(client: DurableClient, envs: ApprovalsEnv, token: string, nowMs: number): Promise<LinkState | Refusal> {

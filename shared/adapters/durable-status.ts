@@ -7,7 +7,7 @@
 import type { DurableClient, DurableOrchestrationStatus, GetStatusOptions } from 'durable-functions';
 import { messageOf } from '../domain/errors';
 
-const NOT_FOUND = /404|not found|not find/i;
+const NOT_FOUND = /404|not found|not find|No instance/i;
 
 /** The status of instance `id` (with its input unless told otherwise), or undefined when there is none. */
 export async function readInstance(client: DurableClient, id: string, options: GetStatusOptions = { showInput: true }): Promise<DurableOrchestrationStatus | undefined> {
