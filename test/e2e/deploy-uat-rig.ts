@@ -206,18 +206,7 @@ export async function pushWebhook(baseUrl: string, sha: string): Promise<{ statu
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `probe` until it returns a truthy value (synchronisation only — never a timing assertion). */
-export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 120000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+export { sleep, until } from '../support/until';
 
 /** Rows of the stand-in's update log (one per module updated) for an app version. */
 export async function updatesOf(vm: SandboxVm, version: string): Promise<number> {

@@ -6,6 +6,7 @@
  * continue-as-new. The work itself is test-only `deployUat` / `refreshUat` orchestrators that wait for
  * a `finish` event, so the test decides when each ends.
  */
+import { until as poll } from '../support/until';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,15 +61,7 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30000): Promise<T> => poll(what, probe, timeoutMs, 50);
 
 const key = () => ({ 'x-functions-key': host.keys.functionKey });
 const running = (id: string) => host.engine.getStatus(id)?.runtimeStatus === 'Running' || undefined;

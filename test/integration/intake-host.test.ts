@@ -4,6 +4,7 @@
  * itself is a test-only `deployUat` orchestrator that waits for a `finish` event, so the test decides
  * when each deploy ends and can queue newer requests meanwhile.
  */
+import { until as poll } from '../support/until';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,15 +72,7 @@ async function deliver(event: string, payload: unknown, id = `host-${++n}`): Pro
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20000): Promise<T> => poll(what, probe, timeoutMs, 50);
 
 function merge(version: string, coverage = '86%'): string {
   const sha = (version.replace(/\D/g, '') + 'e'.repeat(40)).slice(0, 40);
