@@ -226,6 +226,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     log: log.child({ component: 'queue' }),
   });
 
+  // the same for every invocation (durable-functions copies it before use): built once
+  const durableClientInput = engine.clientData(rpcBaseUrl);
   const makeContext = (
     fn: FunctionInfo,
     extra: Partial<ConstructorParameters<typeof InvocationContext>[0]> = {},
@@ -256,7 +258,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       },
       ...extra,
     });
-    for (const b of clientInputFor(fn)) ctx.extraInputs.set(b.name, engine.clientData(rpcBaseUrl));
+    for (const b of clientInputFor(fn)) ctx.extraInputs.set(b.name, durableClientInput);
     return ctx;
   };
 

@@ -3,6 +3,7 @@
  * orchestrators, real queue, real Azurite.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { app, HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
@@ -70,7 +71,8 @@ app.http('lhShape', {
   route: 'lh/shape/{kind}',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: async (req: HttpRequest) => (req.params.kind === 'bad-status' ? { status: 99 } : shapes[req.params.kind]()),
+  handler: async (req: HttpRequest) =>
+    req.params.kind === 'bad-status' ? { status: 99 } : req.params.kind === 'bad-header' ? { body: 'x', headers: { 'x-bad': 'a\r\nb' } } : shapes[req.params.kind](),
 });
 const received: unknown[] = [];
 app.serviceBusQueue('lhConsumer', { queueName: '%LH_QUEUE%', connection: 'ServiceBusConnection', handler: async (m: unknown) => void received.push(m) });
@@ -149,6 +151,31 @@ describe('local host', () => {
     expect((await fetch(`${host.baseUrl}/api/lh/shape/headersObject`)).headers.get('x-one')).toBe('1');
     // an invalid result is the function's fault: 500, like the Functions host
     expect((await fetch(`${host.baseUrl}/api/lh/shape/bad-status`)).status).toBe(500);
+    expect((await fetch(`${host.baseUrl}/api/lh/shape/bad-header`)).status).toBe(500);
+  });
+
+  it('answers many concurrent requests, each on its own connection, each with its own answer', async () => {
+    // answers finished in the same event-loop turn are written together: none may be lost or crossed
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 200 });
+    const one = (i: number) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const body = Buffer.alloc(i + 1, 7);
+        const req = http.request(`${host.baseUrl}/api/lh/echo/n${i}?q=${i}`, { method: 'POST', agent, headers: { 'content-length': body.length } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => one(i)));
+        answers.forEach((a, i) => expect({ i, ...a }).toEqual({ i, status: 200, body: JSON.stringify({ rest: `n${i}`, q: String(i), len: i + 1 }) }));
+      }
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('turns a function crash into a 500 without leaking the error', async () => {

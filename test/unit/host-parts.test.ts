@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { HttpRequest } from '@azure/functions';
 import { compileRoute } from '../../local/routes';
-import { serializeCookie, toHttpRequest } from '../../local/http-bridge';
+import { LocalHeaders, serializeCookie, toHttpRequest } from '../../local/http-bridge';
 import { authorized, loadOrCreateKeys, loadOrCreateLocalSecrets } from '../../local/keys';
 import { createLogger, redact, registerSecret } from '../../shared/log';
 import { errorCode, isRetryable, messageOf, PipelineError } from '../../shared/domain/errors';
@@ -173,6 +173,67 @@ describe('the HttpRequest the local host builds behaves like the library-built o
     expect(g1.body).toBeNull();
     expect(g2.body).toBeNull();
     expect(await g2.text()).toBe('');
+  });
+});
+
+describe('the request headers a function reads behave like fetch Headers', () => {
+  // node:http's record: names lower case, repeated fields already joined with ", "
+  const record = { 'x-hub-signature-256': 'sha256=ab', 'content-type': 'application/json', accept: 'a/b, c/d', 'x-empty': '' };
+  const pair = () => [new Headers(record), new LocalHeaders(record)] as const;
+
+  it('answers get/has case-insensitively and iterates sorted by name, like Headers', () => {
+    const [ref, local] = pair();
+    for (const name of ['Content-Type', 'ACCEPT', 'x-empty', 'missing', 'X-Hub-Signature-256']) {
+      expect(local.get(name)).toBe(ref.get(name));
+      expect(local.has(name)).toBe(ref.has(name));
+    }
+    expect([...local]).toEqual([...ref]);
+    expect([...local.keys()]).toEqual([...ref.keys()]);
+    expect([...local.values()]).toEqual([...ref.values()]);
+    const seen: string[] = [];
+    local.forEach((v, k, parent) => {
+      expect(parent).toBe(local);
+      seen.push(`${k}=${v}`);
+    });
+    expect(seen).toEqual([...ref].map(([k, v]) => `${k}=${v}`));
+    expect(Object.prototype.toString.call(local)).toBe('[object Headers]');
+    expect(local.getSetCookie()).toEqual([]);
+  });
+
+  it('set, append and delete change it the same way, and refuse bad names and values with a TypeError', () => {
+    const [ref, local] = pair();
+    for (const h of [ref, local]) {
+      h.set('X-New', '  padded  ');
+      h.append('accept', 'e/f');
+      h.append('X-Twice', '1');
+      h.append('x-twice', '2');
+      h.delete('Content-Type');
+    }
+    expect([...local]).toEqual([...ref]);
+    expect(local.get('x-twice')).toBe('1, 2');
+    // (by name: undici's errors come from Node's realm, not jest's)
+    const thrown = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as Error).name;
+      }
+      return 'nothing';
+    };
+    for (const h of [ref, local]) {
+      expect(thrown(() => h.set('bad name', 'v'))).toBe('TypeError');
+      expect(thrown(() => h.append('x', 'a\r\nb'))).toBe('TypeError');
+      expect(thrown(() => h.delete(''))).toBe('TypeError');
+    }
+  });
+
+  it('is what HttpRequest.headers gives the function, and a WHATWG Request built later sees the same headers', async () => {
+    const req = toHttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/x', headers: record, query: {}, params: {}, body: Buffer.from('{}') });
+    expect(req.headers).toBeInstanceOf(LocalHeaders);
+    expect(req.headers.get('Accept')).toBe('a/b, c/d');
+    const clone = req.clone(); // needs the real Request
+    expect(clone.headers.get('x-hub-signature-256')).toBe('sha256=ab');
+    expect(await clone.text()).toBe('{}');
   });
 });
 
