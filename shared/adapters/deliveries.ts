@@ -93,7 +93,8 @@ export interface DeliveriesStoreOptions {
   retryMs?: number;
   /**
    * how long handed-over records wait to share a write (default 20 ms): without it the store writes
-   * back to back under load and keeps Azurite/Blob storage busy for records nobody waits for
+   * back to back under load and keeps Azurite/Blob storage busy for records nobody waits for. A full
+   * batch (500 records) is written at once.
    */
   lingerMs?: number;
   /** bound on handed-over records kept while storage is unreachable (default MAX_UNWRITTEN_RECORDS) */
@@ -118,6 +119,14 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
    */
   let pending: Pending[] = [];
   let writing = false;
+  /** handed-over records dropped by the bound since the last report (reported once per write, not per record) */
+  let droppedUnreported = 0;
+  const reportDrops = () => {
+    if (!droppedUnreported) return;
+    const n = droppedUnreported;
+    droppedUnreported = 0;
+    opts.onBackgroundError?.(new Error(`too many unwritten decision records: dropped the ${n} oldest`), n, n);
+  };
   /** a scheduled write: the linger of handed-over records, or the pause before a retry */
   let timer: NodeJS.Timeout | undefined;
   let idleWaiters: Array<() => void> = [];
@@ -147,7 +156,8 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
     let failed = false;
     try {
       await ensure();
-      const recs = batch.map((b) => b.rec).sort((a, b) => b.at.localeCompare(a.at));
+      // ISO-8601 UTC times sort as strings (code units; localeCompare's collation showed in the profile)
+      const recs = batch.map((b) => b.rec).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
       const newest = recs[0];
       const inv = String(MAX_TS - Date.parse(recs[recs.length - 1].at)).padStart(13, '0');
       const id = (newest.deliveryId ?? newest.instanceId ?? newest.sha ?? 'x').replace(/[^A-Za-z0-9-]/g, '_').slice(0, 80);
@@ -166,8 +176,10 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
       }
     } finally {
       writing = false;
+      reportDrops();
       if (!pending.length) settle();
       else if (pending.some((x) => x.done)) void flush(); // somebody waits for a record: write now
+      else if (pending.length >= MAX_BATCH && !failed) void flush(); // a full batch is waiting: no linger
       else if (failed) {
         settle(); // an explicit flush gets as far as it can; the rest is retried after the pause
         schedule(opts.retryMs ?? 1000);
@@ -180,11 +192,11 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
       const i = pending.findIndex((x) => !x.done); // make room: drop the oldest handed-over record
       if (i >= 0) {
         pending.splice(i, 1);
-        opts.onBackgroundError?.(new Error('too many unwritten decision records'), 1, 1);
+        droppedUnreported++;
       }
     }
     pending.push(item);
-    if (item.done) void flush();
+    if (item.done || pending.length >= MAX_BATCH) void flush(); // somebody waits, or a full batch: no linger
     else if (!writing) schedule(lingerMs);
   };
 
