@@ -36,6 +36,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
+  /** whether a line at this level would be written (absent: assume it would) */
+  enabled?(level: LogLevel): boolean;
 }
 
 export type LogSink = (line: string, level: LogLevel) => void;
@@ -67,5 +69,6 @@ export function createLogger(opts: { level?: LogLevel; sink?: LogSink; fields?: 
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     child: (fields) => createLogger({ level: opts.level, sink, fields: { ...base, ...fields }, pretty }),
+    enabled: (level) => ORDER[level] >= min,
   };
 }

@@ -16,7 +16,7 @@ import { createDeliveriesStore, type CommitGateState, type DecisionInput, type D
 import { decideGate, deployMessageId, readCoverage, type GateDecision, type GatePolicy } from '../../shared/domain/coverage-gate';
 import { checkDeclaredLength, classifyEvent, isRejection, MAX_WEBHOOK_BYTES, tooLarge, verifyRequest, type IntakeSettings, type MergeEvent } from '../../shared/domain/webhook';
 import { errorCode, messageOf } from '../../shared/domain/errors';
-import { createLogger, type Logger } from '../../shared/log';
+import { createLogger, type Logger, type LogLevel } from '../../shared/log';
 
 export const UAT = 'uat';
 
@@ -128,12 +128,17 @@ export async function readCapped(req: HttpRequest, cap = MAX_WEBHOOK_BYTES): Pro
 function lazyChild(parent: Logger, fields: () => Record<string, unknown>): Logger {
   let merged: Record<string, unknown> | undefined;
   const f = () => (merged ??= fields());
+  // a line the level filters out costs nothing: no fields merged
+  const at = (level: LogLevel) => (m: string, x?: Record<string, unknown>) => {
+    if (parent.enabled?.(level) !== false) parent[level](m, { ...f(), ...x });
+  };
   return {
-    debug: (m, x) => parent.debug(m, { ...f(), ...x }),
-    info: (m, x) => parent.info(m, { ...f(), ...x }),
-    warn: (m, x) => parent.warn(m, { ...f(), ...x }),
-    error: (m, x) => parent.error(m, { ...f(), ...x }),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
     child: (more) => lazyChild(parent, () => ({ ...f(), ...more })),
+    enabled: (level) => parent.enabled?.(level) !== false,
   };
 }
 
