@@ -26,6 +26,7 @@ import type { DeploySettings } from '../../shared/domain/deploy-plan';
 import type { StatusDocument } from '../../shared/domain/status-view';
 import { createLogger } from '../../shared/log';
 import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
+import { until as waitUntil } from '../support/until';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'odoo-pipeline.js');
@@ -95,15 +96,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     const res = await fetch(`${host.baseUrl}/api/${p}`, { headers: { 'x-functions-key': host.keys.functionKey } });
     return (await res.json()) as T;
   }
-  async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000) => waitUntil(what, fn, ms);
   const uat = (doc: StatusDocument) => doc.environments.find((e) => e.name === 'uat')!;
 
   beforeAll(async () => {

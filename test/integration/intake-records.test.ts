@@ -11,6 +11,7 @@ import { freePort, startAzurite, type AzuriteHandle, AZURITE_ACCOUNT, AZURITE_KE
 import { createDeliveriesStore } from '../../shared/adapters/deliveries';
 import { pushTo } from '../support/github-events';
 import { ctx, deliveryId, makeRig, Services, signedRequest, startServices } from '../support/intake-rig';
+import { until as waitUntil } from '../support/until';
 
 const connectionFor = (port: number) =>
   `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`;
@@ -18,15 +19,7 @@ const connectionFor = (port: number) =>
 const containerAt = (port: number, name: string): ContainerClient =>
   BlobServiceClient.fromConnectionString(connectionFor(port), { retryOptions: { maxTries: 1 } }).getContainerClient(name);
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) => waitUntil(what, probe, 20000, 25);
 
 describe('ignored deliveries with Blob storage down', () => {
   let tmp: string;
