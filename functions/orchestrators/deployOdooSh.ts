@@ -21,6 +21,7 @@ import type { ActivityFailure } from '../activities/deploy';
 import type { OdooShApprovalOut, OdooShPreflightOut } from '../activities/odoosh';
 import type { AnnounceInput, AnnounceKind, ApprovalSummary, CommitRange } from '../activities/prod';
 import { approvalGate, newApprovalState, type PendingApproval } from './approval-gate';
+import { stepRunner } from './step';
 
 export const DEPLOY_ODOOSH = 'deployOdooSh';
 
@@ -49,15 +50,6 @@ export interface OdooShCustomStatus {
 }
 
 const codeOf = (message: string): string | undefined => /\[([A-Z]+\.[A-Z_]+)\]/.exec(message)?.[1];
-
-class StepFailure extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export const deployOdooSh: OrchestrationHandler = function* (context: OrchestrationContext) {
   const r = context.df.getInput() as OdooShRequest;
@@ -88,6 +80,8 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
     if (!context.df.isReplaying) context.info(`[${id}] ${msg}`);
   };
   const retry = new df.RetryOptions(5000, 3);
+  /** the approval gate's steps (./step): always retried, not timed (this status has no durations) */
+  const step = stepRunner<OdooShStep>(context, { show, retry: () => retry, retried: () => true, codeOf: codeOfError, reasonOf });
   const base = { branch: r.branch, stage: r.stage, version: r.version, sha: r.sha };
   let announced = false;
 
@@ -149,18 +143,7 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
       state: gateState,
       summary,
       hooks: {
-        *call(step, activity, payload) {
-          show(step as OdooShStep);
-          let out: unknown;
-          try {
-            out = yield context.df.callActivityWithRetry(activity, retry, payload);
-          } catch (err) {
-            throw new StepFailure(codeOfError(err), reasonOf(err));
-          }
-          const failed = (out as { failed?: ActivityFailure } | null)?.failed;
-          if (failed) throw new StepFailure(failed.code, failed.message);
-          return out;
-        },
+        call: (name, activity, payload) => step(name as OdooShStep, activity, payload),
         *quiet(activity, payload) {
           try {
             return yield context.df.callActivity(activity, payload);

@@ -23,9 +23,10 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { codeOf, reasonOf, type ReleaseRef } from '../../shared/domain/deploy-plan';
-import type { ActivityFailure, CompensationAction, HealthOut, PreflightOut, PullOut, NotifyEvent } from '../activities/deploy';
+import type { CompensationAction, HealthOut, PreflightOut, PullOut, NotifyEvent } from '../activities/deploy';
 import type { AnnounceKind, ApprovalSummary, CommitRange, ProdBackupOut, ProdPrepareOut, UatResult } from '../activities/prod';
 import { approvalGate, newApprovalState, type DecisionRecord, type PendingApproval } from './approval-gate';
+import { StepFailure, stepRunner } from './step';
 
 // the approval contract lives in ./approval-gate (shared with deployOdooSh); re-exported for callers of this module
 export { APPROVAL_EVENT, MAX_TIMER_MS, judgeDecision, type ApprovalDecision, type DecisionRecord, type PendingApproval } from './approval-gate';
@@ -124,16 +125,6 @@ export interface ProdDeployResult {
   downtimeMs?: number;
 }
 
-class StepFailure extends Error {
-  constructor(
-    readonly step: ProdStep,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 function validateInput(i: unknown): string[] {
   const r = i as Partial<ProdDeployInput> | null;
   if (!r || typeof r !== 'object') return ['the input must be an object'];
@@ -203,21 +194,8 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
 
   let retry = new df.RetryOptions(1000, 3);
 
-  function* step<T>(name: ProdStep, activity: string, payload: unknown): Generator<Task, T, unknown> {
-    show(name);
-    const t0 = now();
-    let out: unknown;
-    try {
-      out = NO_RETRY.includes(name) ? yield context.df.callActivity(activity, payload) : yield context.df.callActivityWithRetry(activity, retry, payload);
-    } catch (err) {
-      durations[name] = (durations[name] ?? 0) + now() - t0;
-      throw new StepFailure(name, codeOf(err), reasonOf(err));
-    }
-    durations[name] = (durations[name] ?? 0) + now() - t0;
-    const failed = (out as { failed?: ActivityFailure } | null)?.failed;
-    if (failed) throw new StepFailure(name, failed.code, failed.message);
-    return out as T;
-  }
+  /** ./step: every step but NO_RETRY's is retried; failures (thrown or `{ failed }`) become StepFailure */
+  const step = stepRunner<ProdStep>(context, { show, durations, retry: () => retry, retried: (name) => !NO_RETRY.includes(name), codeOf, reasonOf });
   /** never fails the deploy (the activities swallow errors, and so do we) */
   function* quiet<T>(activity: string, payload: unknown): Generator<Task, T | undefined, unknown> {
     try {
@@ -234,7 +212,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
   try {
     prep = yield* step<ProdPrepareOut>('prepare', 'prodPrepare', { environment: 'prod', version: input.version, sha: input.sha, imageRef: input.imageRef, instanceId: id });
   } catch (e) {
-    const f = e as StepFailure;
+    const f = e as StepFailure<ProdStep>;
     yield* announce('not-started', f.message);
     return result('Failed', { code: f.code, failure: f.message, failedStep: 'prepare' });
   }
@@ -352,7 +330,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     yield* quiet('prodRetention', { settings, running: prodRef, previous: runningImage });
     return result('Succeeded', { prodState: 'running-new', previous, imageRef: prodRef, imageDigest: digest, backupId: backup.backupId, snapshots: backup.snapshots, downtimeMs });
   } catch (e) {
-    const f = e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
+    const f: StepFailure<ProdStep> = e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
     log(`step ${f.step} failed: ${f.message}`);
     const base = { code: f.code, failure: f.message, failedStep: f.step, previous, imageRef: prodRef, imageDigest: digest, backupId: backup?.backupId, snapshots: backup?.snapshots };
     if (!CHANGED_STEPS.includes(f.step)) {

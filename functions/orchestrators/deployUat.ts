@@ -30,20 +30,10 @@ import {
   reasonOf,
   validateDeployInput,
 } from '../../shared/domain/deploy-plan';
-import type { ActivityFailure, BackupOut, CompensationAction, HealthOut, NotifyEvent, PreflightOut, PrepareOut, PullOut } from '../activities/deploy';
+import type { BackupOut, CompensationAction, HealthOut, NotifyEvent, PreflightOut, PrepareOut, PullOut } from '../activities/deploy';
+import { StepFailure, stepRunner } from './step';
 
 export const DEPLOY_UAT = 'deployUat';
-
-/** A step failure carried through the orchestrator (code + message + step). */
-class StepFailure extends Error {
-  constructor(
-    readonly step: DeployStep,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export const deployUat: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput() as DeployInput;
@@ -77,21 +67,7 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
   let retry: df.RetryOptions = new df.RetryOptions(1000, 3);
 
   /** Run one step's activity: retryable failures are retried by the engine; others come back as values. */
-  function* step<T>(name: DeployStep, activity: string, payload: unknown): Generator<Task, T, unknown> {
-    show(name);
-    const t0 = now();
-    let out: unknown;
-    try {
-      out = STEP_RETRY[name].retry ? yield context.df.callActivityWithRetry(activity, retry, payload) : yield context.df.callActivity(activity, payload);
-    } catch (err) {
-      durations[name] = (durations[name] ?? 0) + now() - t0;
-      throw new StepFailure(name, codeOf(err), reasonOf(err));
-    }
-    durations[name] = (durations[name] ?? 0) + now() - t0;
-    const failed = (out as { failed?: ActivityFailure } | null)?.failed;
-    if (failed) throw new StepFailure(name, failed.code, failed.message);
-    return out as T;
-  }
+  const step = stepRunner<DeployStep>(context, { show, durations, retry: () => retry, retried: (name) => STEP_RETRY[name].retry, codeOf, reasonOf });
 
   /** Notifications never fail a deploy: the activity swallows errors, and so do we. */
   function* notify(event: NotifyEvent): Generator<Task, Record<string, unknown>, unknown> {
@@ -186,7 +162,7 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
     show('done', { outcome: 'Succeeded', elapsedMs: totalMs });
     return result;
   } catch (e) {
-    const f = e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
+    const f: StepFailure<DeployStep> = e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
     log(`step ${f.step} failed: ${f.message}`);
     let outcome: DeployOutcome = 'Failed';
     let reason = f.message;

@@ -30,20 +30,10 @@ import {
   type RefreshStep,
   type ScrubOut,
 } from '../../shared/domain/refresh';
-import type { ActivityFailure } from '../activities/deploy';
 import type { FilestoreOut, PrepareOut, RestoreOut, SourceOut, UatBackupOut } from '../activities/refresh';
+import { StepFailure, stepRunner } from './step';
 
 export const REFRESH_UAT = 'refreshUat';
-
-class StepFailure extends Error {
-  constructor(
-    readonly step: RefreshStep,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const codeOf = (err: unknown): string => /\[([A-Z][A-Z0-9_]*\.[A-Z0-9_.]+)\]/.exec(err instanceof Error ? err.message : String(err))?.[1] ?? 'REFRESH.FAILED';
 const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 1500);
@@ -82,22 +72,8 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
   }
 
   let retry = new df.RetryOptions(2000, 3);
-  /** Run one step. `retried` only for idempotent steps; other failures come back as values. */
-  function* step<T>(name: RefreshStep, activity: string, payload: unknown, retried = false): Generator<Task, T, unknown> {
-    show(name);
-    const t0 = now();
-    let out: unknown;
-    try {
-      out = retried ? yield context.df.callActivityWithRetry(activity, retry, payload) : yield context.df.callActivity(activity, payload);
-    } catch (err) {
-      durations[name] = (durations[name] ?? 0) + now() - t0;
-      throw new StepFailure(name, codeOf(err), reasonOf(err));
-    }
-    durations[name] = (durations[name] ?? 0) + now() - t0;
-    const failed = (out as { failed?: ActivityFailure } | null)?.failed;
-    if (failed) throw new StepFailure(name, failed.code, failed.message);
-    return out as T;
-  }
+  /** Run one step (./step). `retried` (4th argument) only for idempotent steps; other failures come back as values. */
+  const step = stepRunner<RefreshStep>(context, { show, durations, retry: () => retry, retried: () => false, codeOf, reasonOf });
   /** A best-effort step (recovery, cleanup): its failure is returned as text, never thrown. */
   function* attempt(name: RefreshStep, activity: string, payload: unknown): Generator<Task, string | undefined, unknown> {
     try {
@@ -120,7 +96,7 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
   let scrub: ScrubOut | undefined;
   let fs: FilestoreOut | undefined;
   let outcome: RefreshOutcome = 'Succeeded';
-  let failure: StepFailure | undefined;
+  let failure: StepFailure<RefreshStep> | undefined;
   let leaks: string[] | undefined;
   const notes: string[] = [];
 
