@@ -14,8 +14,9 @@
  * The outcome goes back to the clicking user as an ephemeral message through the payload's
  * `response_url` (only to Slack's own hosts, or to SLACK_API_URL's origin for a local fake Slack).
  *
- * Buttons: `action_id` ends in `approve`, `reject` or `rollback`; build them with `approvalButtons()`
- * (Approve carries a Slack `confirm` dialog repeating the checklist, because a button cannot hold
+ * Buttons: `action_id` ends in `approve`, `reject` or `rollback`; `approvalButtons()` (./slack-buttons)
+ * builds them, and the approval, reminder and rollback messages carry them whenever SLACK_SIGNING_SECRET
+ * is set (Approve carries a Slack `confirm` dialog repeating the checklist, because a button cannot hold
  * checkboxes or a typed word — whoever needs those uses the link).
  */
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
@@ -23,7 +24,7 @@ import * as df from 'durable-functions';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { loadConfig } from '../shared/config';
 import { messageOf } from '../shared/domain/errors';
-import { approvalsEnv, checkLink, safely, CHECKLIST, deliverDecision, type ApprovalDecision, type DecisionAction, type Refusal } from './approvals';
+import { approvalsEnv, checkLink, safely, deliverDecision, type ApprovalDecision, type DecisionAction, type Refusal } from './approvals';
 
 export const SLACK_WINDOW_SECONDS = 5 * 60;
 const MAX_BODY = 64 * 1024;
@@ -45,25 +46,8 @@ export function slackSignature(secret: string, timestamp: string, rawBody: strin
   return `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:`).update(rawBody).digest('hex')}`;
 }
 
-/** Block Kit buttons carrying signed tokens (for the deployProd Slack message, if buttons are wanted). */
-export function approvalButtons(o: { approver: string; action: 'approval' | 'rollback'; token: string; version: string }): Record<string, unknown> {
-  const confirm = (title: string, text: string, ok: string) => ({ title: { type: 'plain_text', text: title }, text: { type: 'mrkdwn', text }, confirm: { type: 'plain_text', text: ok }, deny: { type: 'plain_text', text: 'Cancel' } });
-  const elements =
-    o.action === 'rollback'
-      ? [{ type: 'button', action_id: 'approval-rollback', text: { type: 'plain_text', text: `Roll back PROD (${o.approver})` }, style: 'danger', value: o.token, confirm: confirm('Roll back PROD?', `The previous image and the pre-deploy backup of ${o.version} are restored.`, 'Roll back') }]
-      : [
-          {
-            type: 'button',
-            action_id: 'approval-approve',
-            text: { type: 'plain_text', text: `Approve (${o.approver})` },
-            style: 'primary',
-            value: o.token,
-            confirm: confirm(`Approve ${o.version} for PROD?`, `By approving you confirm:\n${CHECKLIST.map((c) => `• ${c.label.replace(/\?$/, '')}: yes`).join('\n')}`, 'Approve'),
-          },
-          { type: 'button', action_id: 'approval-reject', text: { type: 'plain_text', text: `Reject (${o.approver})` }, style: 'danger', value: o.token },
-        ];
-  return { type: 'actions', elements };
-}
+/** The buttons themselves are built in ./slack-buttons (pure, used by the prodRequestLinks activity). */
+export { approvalButtons } from './slack-buttons';
 
 interface SlackUser {
   id?: string;

@@ -26,6 +26,7 @@ import { keepLastN } from '../../shared/adapters/registry';
 import { SshClient } from '../../shared/adapters/ssh';
 import { createVmControl } from '../../shared/adapters/vm';
 import { createSlack, type SlackBlock, type SlackMessage, type SlackPort } from '../../shared/adapters/slack';
+import { approvalButtons, SLACK_MAX_BLOCKS, SLACK_MAX_BUTTON_VALUE, type ButtonSubject } from '../slack-buttons';
 import { githubOptionsFromConfig } from '../../shared/adapters/github';
 import { createGitHubDeployments, type GitHubDeploymentsPort } from '../../shared/adapters/github-deployments';
 import { approvalLink, signApprovalToken, signingKeys, type ApprovalAction, type SigningKey } from '../../shared/domain/approval-token';
@@ -64,6 +65,8 @@ export interface ProdOptions {
   publicBaseUrl: string;
   /** https://github.com/<owner>/<repo> (compare links); undefined when unknown */
   repositoryUrl?: string;
+  /** SLACK_SIGNING_SECRET is set: the approval, reminder and rollback messages carry Slack buttons next to the links */
+  slackButtons?: boolean;
 }
 
 export interface ApprovalPolicy {
@@ -251,9 +254,24 @@ function summaryFields(s: ApprovalSummary): SlackBlock {
   };
 }
 
-/** The Block Kit message with one signed link per approver (approval, reminder or rollback). */
-export function prodLinksMessage(kind: ProdMessageKind, s: ApprovalSummary, links: Array<{ approver: string; url: string }>): SlackMessage {
-  if (s.target && kind !== 'rollback') return targetLinksMessage(kind, s, s.target, links);
+/** One approver's signed link; `token` (the one in the URL) is the value of their Slack buttons. */
+export interface SignedLink {
+  approver: string;
+  url: string;
+  token?: string;
+}
+
+export interface LinksMessageOptions {
+  /** SLACK_SIGNING_SECRET is set: one Block Kit `actions` block per approver, next to the links */
+  buttons?: boolean;
+}
+
+/**
+ * The Block Kit message with one signed link per approver (approval, reminder or rollback), and with
+ * `o.buttons` one row of buttons per approver carrying the same token (see `buttonBlocks`).
+ */
+export function prodLinksMessage(kind: ProdMessageKind, s: ApprovalSummary, links: SignedLink[], o: LinksMessageOptions = {}): SlackMessage {
+  if (s.target && kind !== 'rollback') return targetLinksMessage(kind, s, s.target, links, o);
   const env = s.environment.toUpperCase();
   const head =
     kind === 'approval'
@@ -283,26 +301,57 @@ export function prodLinksMessage(kind: ProdMessageKind, s: ApprovalSummary, link
       ? 'Any one approver may start the rollback. Opening a link only shows a confirmation page; nothing happens until you confirm on it.'
       : `${s.required} approval${s.required > 1 ? 's' : ''} from distinct approvers needed${s.fourEyes ? `; ${esc(s.requestedBy)} cannot approve their own request` : ''}. Opening a link only shows the checklist; nothing is decided until you confirm on the page.`;
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `${rule} Links are personal, single-use and expire ${when(s.expiresAt)}.` }] });
-  const label = kind === 'rollback' ? 'Review the ROLLBACK' : 'Review and approve or reject';
-  blocks.push({
-    type: 'section',
-    block_id: `prod-${kind}-links`,
-    text: { type: 'mrkdwn', text: links.map((l) => `• *${esc(l.approver)}*: <${l.url}|${label}>`).join('\n') || '_no approver can decide (check APPROVERS)_' },
-  });
-  if (s.statusUrl) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${s.statusUrl}|deploy status>` }] });
-  return { text, blocks };
+  blocks.push(...linksSections(kind, links, kind === 'rollback' ? 'Review the ROLLBACK' : 'Review and approve or reject'));
+  return finish(kind, s, links, o, { text, blocks });
 }
 
-function linksSection(kind: ProdMessageKind, links: Array<{ approver: string; url: string }>, label: string): SlackBlock {
-  return {
-    type: 'section',
-    block_id: `prod-${kind}-links`,
-    text: { type: 'mrkdwn', text: links.map((l) => `• *${esc(l.approver)}*: <${l.url}|${label}>`).join('\n') || '_no approver can decide (check APPROVERS)_' },
-  };
+/** Slack refuses a section whose text is longer than this (`invalid_blocks`: nothing is posted). */
+const SLACK_SECTION_TEXT_MAX = 3000;
+
+/**
+ * The links, one line per approver. A link line is ~350 characters, so beyond ~8 approvers they are
+ * spread over several sections (Slack's 3000-character limit per section); the first keeps the
+ * block_id `prod-<kind>-links`, the next ones `prod-<kind>-links-2`, `-3`, …
+ */
+function linksSections(kind: ProdMessageKind, links: SignedLink[], label: string): SlackBlock[] {
+  const lines = links.map((l) => `• *${esc(l.approver)}*: <${l.url}|${label}>`);
+  if (!lines.length) return [{ type: 'section', block_id: `prod-${kind}-links`, text: { type: 'mrkdwn', text: '_no approver can decide (check APPROVERS)_' } }];
+  const chunks: string[] = [];
+  for (const line of lines) {
+    const last = chunks.length - 1;
+    if (last >= 0 && chunks[last].length + 1 + line.length <= SLACK_SECTION_TEXT_MAX) chunks[last] += `\n${line}`;
+    else chunks.push(line);
+  }
+  return chunks.map((text, i) => ({ type: 'section', block_id: i === 0 ? `prod-${kind}-links` : `prod-${kind}-links-${i + 1}`, text: { type: 'mrkdwn', text } }));
+}
+
+/**
+ * The Slack buttons of a links message: one `actions` block per approver (`approvalButtons`, value = the
+ * token of that approver's link), block ids `prod-<kind>-buttons-<n>`. All or none: when one block per
+ * approver would take the message past Slack's 50 blocks, or a token does not fit a button value, the
+ * message carries the links only and a line saying why. No buttons for an Odoo.sh rollback (there is none).
+ * `used`: the blocks the message has besides these.
+ */
+export function buttonBlocks(kind: ProdMessageKind, s: ApprovalSummary, links: SignedLink[], used: number): SlackBlock[] {
+  if (kind === 'rollback' && s.target) return [];
+  const signed = links.filter((l): l is Required<SignedLink> => typeof l.token === 'string' && l.token.length > 0);
+  if (!signed.length) return [];
+  const note = (why: string): SlackBlock => ({ type: 'context', block_id: `prod-${kind}-buttons-none`, elements: [{ type: 'mrkdwn', text: `No Slack buttons in this message: ${why}. Use the links above.` }] });
+  if (used + signed.length > SLACK_MAX_BLOCKS) return [note(`${signed.length} approvers need more than the ${SLACK_MAX_BLOCKS} blocks Slack allows in one message`)];
+  if (signed.some((l) => l.token.length > SLACK_MAX_BUTTON_VALUE)) return [note(`an approval token is longer than the ${SLACK_MAX_BUTTON_VALUE} characters a button can carry`)];
+  const subject: ButtonSubject = { version: s.version, environment: s.environment.toUpperCase(), odoosh: s.target ? { stage: s.target.stage, branch: s.target.branch } : undefined, previousVersion: s.previousVersion };
+  return signed.map((l, i) => approvalButtons({ ...subject, approver: l.approver, action: kind === 'rollback' ? 'rollback' : 'approval', token: l.token, blockId: `prod-${kind}-buttons-${i + 1}` }));
+}
+
+/** The message's tail: the buttons (when wanted) after the links, then the status link. */
+function finish(kind: ProdMessageKind, s: ApprovalSummary, links: SignedLink[], o: LinksMessageOptions, m: { text: string; blocks: SlackBlock[] }): SlackMessage {
+  const status: SlackBlock[] = s.statusUrl ? [{ type: 'context', elements: [{ type: 'mrkdwn', text: `<${s.statusUrl}|deploy status>` }] }] : [];
+  const buttons = o.buttons ? buttonBlocks(kind, s, links, m.blocks.length + status.length) : [];
+  return { text: m.text, blocks: [...m.blocks, ...buttons, ...status] };
 }
 
 /** The approval (or reminder) message for moving an Odoo.sh production branch: says what moves where. */
-function targetLinksMessage(kind: 'approval' | 'reminder', s: ApprovalSummary, t: ApprovalTarget, links: Array<{ approver: string; url: string }>): SlackMessage {
+function targetLinksMessage(kind: 'approval' | 'reminder', s: ApprovalSummary, t: ApprovalTarget, links: SignedLink[], o: LinksMessageOptions): SlackMessage {
   const what = `Odoo.sh ${t.stage} move of ${s.version} to branch ${t.branch} (${t.repository})`;
   const head = kind === 'approval' ? `:lock: Approval needed: ${what}` : `:alarm_clock: Reminder: ${what} still needs approval`;
   const text = `${kind === 'reminder' ? 'Reminder: ' : ''}${s.requestedBy} asks to move the Odoo.sh ${t.stage} branch ${t.branch} of ${t.repository} to ${s.version} (${short(s.sha)}): ${s.reason}. Links expire ${when(s.expiresAt)}.`;
@@ -319,10 +368,9 @@ function targetLinksMessage(kind: 'approval' | 'reminder', s: ApprovalSummary, t
         },
       ],
     },
-    linksSection(kind, links, 'Review and approve or reject'),
+    ...linksSections(kind, links, 'Review and approve or reject'),
   ];
-  if (s.statusUrl) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${s.statusUrl}|deploy status>` }] });
-  return { text, blocks };
+  return finish(kind, s, links, o, { text, blocks });
 }
 
 const ANNOUNCE: Record<AnnounceKind, string> = {
@@ -474,12 +522,12 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
       guarded(p.log, `prod ${i.kind} links`, async () => {
         const key = p.keys()[0];
         if (!key) throw new PipelineError('APPROVAL.NO_KEY', 'APPROVAL_SIGNING_KEY is not set: approval links cannot be signed');
-        const links = i.links.map((l) => ({
-          approver: l.approver,
-          url: approvalLink(o.publicBaseUrl, signApprovalToken({ instanceId: i.instanceId, approver: l.approver, action: l.action, nonce: l.nonce, exp: l.exp }, key)),
-        }));
+        const links: SignedLink[] = i.links.map((l) => {
+          const token = signApprovalToken({ instanceId: i.instanceId, approver: l.approver, action: l.action, nonce: l.nonce, exp: l.exp }, key);
+          return { approver: l.approver, url: approvalLink(o.publicBaseUrl, token), token };
+        });
         // post() throws coded errors: Slack down is transient (retried), a refusal is not
-        await p.slack.post(prodLinksMessage(i.kind, i.summary, links));
+        await p.slack.post(prodLinksMessage(i.kind, i.summary, links, { buttons: o.slackButtons === true }));
         p.log.info('prod links posted', { kind: i.kind, instanceId: i.instanceId, approvers: i.links.map((l) => l.approver), keyId: key.id });
         return { posted: links.length };
       }),
@@ -571,6 +619,7 @@ export function prodOptionsFromConfig(config: Config): ProdOptions {
     vmResourceId: config.PROD_VM_RESOURCE_ID,
     publicBaseUrl: config.PUBLIC_BASE_URL,
     repositoryUrl: config.GITHUB_REPOSITORY ? `${api === 'https://api.github.com' ? 'https://github.com' : api.replace(/\/api\/v3\/?$/, '')}/${config.GITHUB_REPOSITORY}` : undefined,
+    slackButtons: !!config.SLACK_SIGNING_SECRET,
   };
 }
 

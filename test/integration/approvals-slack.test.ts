@@ -70,10 +70,20 @@ describe('Slack request signing (pure)', () => {
   });
 
   it('approvalButtons carries the token and a checklist confirm on Approve', () => {
-    const b = approvalButtons({ approver: 'alice', action: 'approval', token: 'p.s', version: '1.4.0' }) as { elements: Array<{ action_id: string; value: string; confirm?: { text: { text: string } } }> };
+    const b = approvalButtons({ approver: 'alice', action: 'approval', token: 'p.s', version: '1.4.0' });
     expect(b.elements.map((e) => e.action_id)).toEqual(['approval-approve', 'approval-reject']);
     expect(b.elements.every((e) => e.value === 'p.s')).toBe(true);
     expect(b.elements[0].confirm?.text.text).toContain('Tested on UAT');
+    expect(b.elements[0].confirm?.title.text).toBe('Approve 1.4.0 for PROD?');
+  });
+
+  it('approvalButtons names an Odoo.sh move (no rollback button for it) and refuses a token Slack could not carry', () => {
+    const odoosh = { approver: 'alice', token: 'p.s', version: '1.4.0', odoosh: { stage: 'production', branch: 'main' } };
+    const b = approvalButtons({ ...odoosh, action: 'approval' });
+    expect(b.elements.map((e) => e.confirm?.title.text)).toEqual(['Approve the Odoo.sh production move of 1.4.0 to main?', 'Reject the Odoo.sh production move of 1.4.0 to main?']);
+    expect(() => approvalButtons({ ...odoosh, action: 'rollback' })).toThrow(/no rollback button/);
+    expect(approvalButtons({ approver: 'alice', action: 'rollback', token: 'p.s', version: '1.4.0', previousVersion: '1.3.0' }).elements[0].confirm?.text.text).toContain('1.3.0 is started again');
+    expect(() => approvalButtons({ approver: 'alice', action: 'approval', token: 'x'.repeat(2001), version: '1.4.0' })).toThrow(/does not fit a Slack button value/);
   });
 });
 
