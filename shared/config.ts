@@ -624,11 +624,11 @@ export const SETTINGS = {
   }),
   SLACK_SIGNING_SECRET: s({
     area: 'slack',
-    description: 'Slack signing secret for interactive buttons.',
+    description: 'Slack signing secret: approval messages carry buttons and POST /api/slack/interactions accepts their clicks.',
     form: 'a string',
     schema: str,
     secret: true,
-    disables: 'Slack interactive buttons (links still work)',
+    disables: 'Slack buttons in approval messages and POST /api/slack/interactions (links still work)',
   }),
 
   // --- refresh ----------------------------------------------------------------------------------
