@@ -223,16 +223,21 @@ test('run-sql: rows out on success, exit 1 on a failing script; TMPDIR empty aft
   expect(leftovers(tmp)).toEqual([]);
 });
 
-test('verbs that fail for want of an engine after making the folder (pull, prune-filestore) leave TMPDIR empty', () => {
+test('verbs that fail for want of an engine after making the folder (pull, prune-filestore, backup-filestore) say why and leave TMPDIR empty', () => {
   const { env, tmp } = vm('noengine');
   const pull = ops(env, ['--json', 'pull', 'registry.example/odoo-mta:uat-v1.0.0']);
   expectExit(pull, 8);
   expect(lastJson(text(pull.stdout))).toMatchObject({ exit: 8, stderr: 'no engine in this test' });
   expect(leftovers(tmp)).toEqual([]);
+  // no Odoo image known to read the filestore with: the reason reaches the operator (it used to be
+  // lost inside a command substitution, leaving "pruning the filestore of odoo failed: ")
   const prune = ops(env, ['--json', 'prune-filestore', 'odoo']);
-  // (the inner 'no Odoo image known' is lost in the command substitution: the message stays generic)
-  expectExit(prune, 1);
-  expect(lastJson(text(prune.stdout)).message).toContain('pruning the filestore of odoo failed');
+  expectExit(prune, 10);
+  expect(lastJson(text(prune.stdout)).message).toBe('no Odoo image known to read the filestore with (start one first)');
+  expect(leftovers(tmp)).toEqual([]);
+  const archive = ops(env, ['--json', 'backup-filestore', '--save', 'fs1']);
+  expectExit(archive, 10);
+  expect(lastJson(text(archive.stdout)).message).toBe('no Odoo image known to read the filestore with (start one first)');
   expect(leftovers(tmp)).toEqual([]);
 });
 
