@@ -199,7 +199,20 @@ test('restore-db --into, swap-db, drop-db: success and refusals leave TMPDIR emp
   expect(leftovers(tmp)).toEqual([]);
   const dropped = ops(env, ['--json', 'drop-db', kept]);
   expectExit(dropped, 0);
-  expect(lastJson(text(dropped.stdout))).toMatchObject({ database: kept, existed: true });
+  expect(lastJson(text(dropped.stdout))).toMatchObject({ database: kept, existed: true, filestore: 'not looked at (no Odoo image known to reach the filestore with)' });
+  expect(leftovers(tmp)).toEqual([]);
+  // an image is known but gone from the VM: the database is dropped and the operator is told the
+  // filestore folder stayed (this message used to vanish into a redirected stderr, with exit 8)
+  pg.createDb('odoo_scratch');
+  const noImage = ops(env, ['--json', 'drop-db', 'odoo_scratch'], '', { ODOO_IMAGE: 'registry.example/odoo-mta:uat-v0.9.0' });
+  expectExit(noImage, 0);
+  expect(lastJson(text(noImage.stdout))).toMatchObject({
+    database: 'odoo_scratch',
+    existed: true,
+    filestore: 'left in place (image registry.example/odoo-mta:uat-v0.9.0 is not on this VM to reach it with)',
+    message: 'database odoo_scratch dropped; filestore folder left in place (image registry.example/odoo-mta:uat-v0.9.0 is not on this VM to reach it with)',
+  });
+  expect(pg.psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'odoo_scratch'")).toBe('0');
   expect(leftovers(tmp)).toEqual([]);
   // swap-db of a database that does not exist: refused before anything is made
   expect(ops(env, ['swap-db', 'odoo_nowhere']).status).toBe(9);
