@@ -21,7 +21,6 @@ import { BackupStore } from '../../shared/adapters/backup-store';
 import { createVerificationStore } from '../../shared/adapters/backup-verifications';
 import { createLedger, type Ledger } from '../../shared/adapters/ledger';
 import { createSlack } from '../../shared/adapters/slack';
-import type { RegistryClient } from '../../shared/adapters/registry';
 import { signingKeys, verifyApprovalToken, type SigningKey } from '../../shared/domain/approval-token';
 import type { DeploySettings } from '../../shared/domain/deploy-plan';
 import { createLogger } from '../../shared/log';
@@ -29,37 +28,13 @@ import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
 import { startFakeArm } from '../support/fake-arm';
 import { createVmControl } from '../../shared/adapters/vm';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import { digestOf, memoryRegistry, prodImage, uatImage } from '../support/memory-registry';
 
 const HOUR = 3600_000;
 const SHA_OLD = 'a'.repeat(40);
 const SHA_NEW = 'b'.repeat(40);
-const UAT = (v: string) => `reg.local/odoo-mta:uat-v${v}`;
-const PROD = (v: string) => `reg.local/odoo-mta:prod-v${v}`;
-const digestOf = (s: string) => `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
-
-function memoryRegistry(tags: Record<string, string>): RegistryClient & { tags: Map<string, string> } {
-  const map = new Map(Object.entries(tags));
-  return {
-    kind: 'memory',
-    tags: map,
-    async listTags() {
-      return [...map.keys()];
-    },
-    async resolve(_repo, tag) {
-      const d = map.get(tag);
-      return d ? { digest: d, mediaType: 'application/vnd.oci.image.manifest.v1+json' } : undefined;
-    },
-    async retag(_repo, from, to) {
-      const d = map.get(from);
-      if (!d) throw new Error(`[REGISTRY.NOT_FOUND] ${from}`);
-      map.set(to, d);
-      return { digest: d };
-    },
-    async deleteTag(_repo, tag) {
-      map.delete(tag);
-    },
-  };
-}
+const UAT = uatImage;
+const PROD = prodImage;
 
 /** The approval links of a Slack post: [{ approver, token }]. */
 function linksOf(body: Record<string, unknown>): Array<{ approver: string; token: string; url: string }> {
