@@ -8,24 +8,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import type { DeployPorts } from '../../functions/activities/deploy';
-import { setProdPorts, type ProdOptions } from '../../functions/activities/prod';
+import { setProdPorts } from '../../functions/activities/prod';
 import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';
-import { BackupStore } from '../../shared/adapters/backup-store';
-import { createLedger } from '../../shared/adapters/ledger';
 import { createSlack } from '../../shared/adapters/slack';
-import { signingKeys } from '../../shared/domain/approval-token';
-import type { DeploySettings } from '../../shared/domain/deploy-plan';
-import { createLogger } from '../../shared/log';
 import { createFakeVm } from '../support/fake-vm-shell';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { waitForLinks } from '../support/prod-approval';
-import { digestOf, memoryRegistry, prodImage, uatImage } from '../support/memory-registry';
+import { prodImage, uatImage } from '../support/memory-registry';
+import { PROD_SHA_NEW, PROD_SHA_OLD, prodRig } from '../support/prod-rig';
 
-const SHA_OLD = 'a'.repeat(40);
-const SHA_NEW = 'b'.repeat(40);
+const SHA_OLD = PROD_SHA_OLD;
+const SHA_NEW = PROD_SHA_NEW;
 const UAT = uatImage;
 const PROD = prodImage;
 const signingKey = randomBytes(36).toString('base64url');
@@ -50,39 +44,15 @@ describe('approval links × deployProd (embedded host)', () => {
 
   async function start(vmBehaviour: Parameters<typeof createFakeVm>[1] = {}) {
     const k = ++n;
-    const vm = createFakeVm({ image: PROD('1.0.0') }, vmBehaviour);
-    const registry = memoryRegistry({ 'uat-v1.0.0': digestOf('one'), 'prod-v1.0.0': digestOf('one'), 'uat-v1.1.0': digestOf('eleven') });
-    const svc = BlobServiceClient.fromConnectionString(host.blobConnectionString!);
-    const container = svc.getContainerClient(`approvalsprod${k}`);
-    await container.createIfNotExists();
-    const ledger = createLedger(container);
-    await ledger.record('prod', { version: '1.0.0', sha: SHA_OLD, imageRef: PROD('1.0.0'), imageDigest: digestOf('one'), deployedAt: new Date().toISOString() });
-    await ledger.record('uat', { version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), imageDigest: digestOf('eleven'), coverage: 91, deployedAt: new Date().toISOString(), instanceId: 'deploy-uat-1.1.0-bbbbbbbbbbbb' });
-    const settings: DeploySettings = { environment: 'prod', url: 'http://prod.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 2 };
-    const log = createLogger({ level: 'error', sink: () => undefined });
-    const deploy: DeployPorts = {
-      settings: () => settings,
-      ssh: { connect: () => vm.connect() },
-      backups: new BackupStore({ connectionString: host.blobConnectionString!, container: `approvalsprodbk${k}` }),
-      registry,
-      ledger,
-      notify: { notify: async () => ({ githubDeploymentId: 1 }) },
-      changedFiles: async () => ['addons/sale_custom/models/sale.py'],
-      log,
-    };
-    const options: ProdOptions = {
-      approvers: ['alice', 'bob', 'carol'],
-      approvalsRequired: 1,
-      approvalTimeoutHours: 24,
-      approvalReminderMinutes: 0,
-      fourEyes: true,
-      autoRollback: false,
-      healthStableSeconds: 0,
-      diskSnapshot: false,
+    const { vm, registry, ports } = await prodRig({
+      blobConnectionString: host.blobConnectionString!,
       publicBaseUrl: host.baseUrl,
-      repositoryUrl: 'https://github.com/acme/odoo-mta',
-    };
-    setProdPorts({ deploy, options, keys: () => signingKeys({ APPROVAL_SIGNING_KEY: signingKey }), slack: createSlack({ webhookUrl: slack.webhookUrl, log }), decisions: container, log });
+      container: `approvalsprod${k}`,
+      signingKey,
+      slack: (log) => createSlack({ webhookUrl: slack.webhookUrl, log }),
+      vmBehaviour,
+    });
+    setProdPorts(ports);
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-a${k}`;
     await host.engine.startNew('deployProd', { instanceId: id, input: { environment: 'prod', version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), requestedBy: 'alice', reason: 'monthly release' } });
     return { id, vm, registry };
