@@ -34,6 +34,8 @@ export interface LaneInput {
   queue?: LaneRequest[];
   /** sub-orchestration ids already run by this lane (never run twice) */
   done?: string[];
+  /** lane decisions of the previous generation still to be recorded (`intakeRecordLaneEvent` inputs) */
+  records?: Array<Record<string, unknown>>;
 }
 
 export function laneInstanceId(environment: string): string {
@@ -51,8 +53,24 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   const env = input.environment;
   const done = input.done ?? [];
   const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId(env, r.version, r.sha);
-  const record = (decision: string, reason: string, r: LaneRequest, extra: Record<string, unknown> = {}) =>
-    context.df.callActivity('intakeRecordLaneEvent', { decision, reason, sha: r.sha, version: r.version, deliveryId: r.deliveryId, instanceId: idOf(r), lane: context.df.instanceId, ...extra });
+  const decision = (decision: string, reason: string, r: LaneRequest, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    decision,
+    reason,
+    sha: r.sha,
+    version: r.version,
+    deliveryId: r.deliveryId,
+    instanceId: idOf(r),
+    lane: context.df.instanceId,
+    ...extra,
+  });
+  const record = (d: Record<string, unknown>) => context.df.callActivity('intakeRecordLaneEvent', d);
+
+  // A request must never be lost: a `deploy-requested` event is consumed only by an open
+  // waitForExternalEvent task (events that arrive while none is open wait in the library until one is),
+  // and whatever the last generation consumed is gone after continueAsNew. So while work runs, every
+  // yield includes the open event task, and the decisions taken at the end are recorded by the next
+  // generation (`records`), not between the last look at the events and continueAsNew.
+  for (const d of Array.isArray(input.records) ? input.records : []) yield record(d);
 
   // the queue carried over from the previous generation (an input of an older version has none)
   const waiting: LaneRequest[] = (Array.isArray(input.queue) ? input.queue : []).filter(valid);
@@ -65,52 +83,68 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   const currentId = idOf(current);
   const show = () => context.df.setCustomStatus({ environment: env, running: currentId, waiting: waiting.map(idOf) });
 
+  /** decisions taken and not yet recorded */
+  const notes: Array<Record<string, unknown>> = [];
   if (done.includes(currentId)) {
-    yield record('duplicate', `deploy ${currentId} already ran in this lane`, current);
+    notes.push(decision('duplicate', `deploy ${currentId} already ran in this lane`, current));
   } else {
     show();
-    yield record('deploy-started', `deploying ${short(current)} to ${env}`, current);
+    yield record(decision('deploy-started', `deploying ${short(current)} to ${env}`, current));
     const deploy = context.df.callSubOrchestrator(current.orchestrator ?? DEPLOY_ORCHESTRATOR, current, currentId);
     let ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
 
     // a request that arrives while the work runs: queued at the end; it supersedes the waiting request
     // of its own orchestrator (the newest release wins), never one of another orchestrator
-    function* take(r: LaneRequest): Generator<Task, void, unknown> {
+    const take = (r: LaneRequest) => {
       if (!valid(r)) return;
       const id = idOf(r);
       if (id === currentId || done.includes(id) || waiting.some((w) => idOf(w) === id)) {
-        yield record('duplicate', `deploy ${id} is already running, done or waiting`, r);
+        notes.push(decision('duplicate', `deploy ${id} is already running, done or waiting`, r));
         return;
       }
       const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
       if (same >= 0) {
         const [older] = waiting.splice(same, 1);
-        yield record('superseded', `superseded by ${short(r)} while ${short(current!)} was ${kindOf(current!) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`, older, { supersededBy: id });
+        notes.push(decision('superseded', `superseded by ${short(r)} while ${short(current!)} was ${kindOf(current!) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`, older, { supersededBy: id }));
       }
       waiting.push(r);
       show();
-    }
+    };
 
+    const ended = (t: Task) => t.isCompleted || t.isFaulted;
+    let recording: Task | undefined;
+    let finished = false;
     for (;;) {
-      const winner = (yield context.df.Task.any([deploy, ev])) as Task;
-      if (winner === deploy) break;
-      yield* take(ev.result as LaneRequest);
-      ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
+      if (!recording && notes.length && !finished) recording = context.df.Task.all(notes.splice(0).map(record));
+      if (finished) break;
+      yield context.df.Task.any([ev, ...(ended(deploy) ? [] : [deploy]), ...(recording ? [recording] : [])]);
+      if (ended(ev)) {
+        if (ev.isCompleted) take(ev.result as LaneRequest);
+        ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
+      }
+      if (recording && ended(recording)) recording = undefined;
+      // the work ended: wait for decisions being recorded (still taking requests), then hand on
+      if (ended(deploy) && !recording) finished = true;
     }
-    // an event that arrived in the same episode as the deploy's completion
-    if (ev.isCompleted && !ev.isFaulted) yield* take(ev.result as LaneRequest);
 
     if (deploy.isFaulted) {
       const why = deploy.result instanceof Error ? deploy.result.message : 'the deploy orchestration failed';
-      yield record('deploy-finished', `deploy of ${short(current)} failed: ${why}`, current, { outcome: 'failed' });
+      notes.push(decision('deploy-finished', `deploy of ${short(current)} failed: ${why}`, current, { outcome: 'failed' }));
     } else {
       const out = deploy.result as { outcome?: string; status?: string } | undefined;
       const outcome = out?.outcome ?? out?.status ?? 'completed';
-      yield record('deploy-finished', `deploy of ${short(current)} ended: ${outcome}`, current, { outcome });
+      notes.push(decision('deploy-finished', `deploy of ${short(current)} ended: ${outcome}`, current, { outcome }));
     }
   }
 
-  context.df.continueAsNew({ environment: env, next: waiting[0], queue: waiting.slice(1), done: [...done.filter((d) => d !== currentId), currentId].slice(-DONE_KEEP) } satisfies LaneInput);
+  // no yield from the last look at the events to here: the next generation records `notes` first
+  context.df.continueAsNew({
+    environment: env,
+    next: waiting[0],
+    queue: waiting.slice(1),
+    done: [...done.filter((d) => d !== currentId), currentId].slice(-DONE_KEEP),
+    records: notes,
+  } satisfies LaneInput);
   return undefined;
 };
 

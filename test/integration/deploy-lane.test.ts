@@ -14,6 +14,7 @@ import * as df from 'durable-functions';
 import type { DurableClient, OrchestrationContext } from 'durable-functions';
 import { InvocationContext } from '@azure/functions';
 import { startLocalHost, type LocalHost } from '../../local/host';
+import { registeredFunctions } from '../../local/functions-core';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { resetDefaultIntake, type DeployRequest } from '../../functions/activities/intake';
 import { routeToLane } from '../../functions/deployQueueTrigger';
@@ -154,4 +155,45 @@ it('a newer merge supersedes only the waiting deploy; a waiting refresh keeps it
   expect(superseded.find((d) => d.instanceId === deployId('1.1.0'))).toMatchObject({ supersededBy: deployId('1.2.0'), reason: `superseded by 1.2.0 (${deploy('1.2.0').sha.slice(0, 7)}) while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying` });
   expect(superseded.find((d) => d.instanceId === R1)).toMatchObject({ supersededBy: R2, reason: `superseded by refreshUat ${R2} while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying` });
   expect(recorded.filter((d) => d.decision === 'deploy-started').map((d) => d.instanceId).sort()).toEqual([deployId('1.0.0'), deployId('1.2.0'), R2].sort());
+}, 120000);
+
+it('a request raised while the lane records the end of the previous work is not lost across its continue-as-new', async () => {
+  // hold the lane's decision records: the lane is then between the end of 2.0.0 and its next generation
+  const entry = registeredFunctions().find((f) => f.metadata.name === 'intakeRecordLaneEvent')!;
+  const original = entry.handler;
+  let gate: Promise<void> | undefined;
+  let open!: () => void;
+  let held = 0;
+  entry.handler = (async (...args: Parameters<typeof original>) => {
+    if (gate) {
+      held++;
+      await gate;
+    }
+    return original(...args);
+  }) as typeof original;
+  try {
+    expect(await routeToLane(client, deploy('2.0.0'))).toMatch(/^(started|raised)$/);
+    await until('deploy 2.0.0 running', () => running(deployId('2.0.0')));
+    gate = new Promise<void>((r) => (open = r));
+    await host.engine.raiseEvent(deployId('2.0.0'), 'finish', {});
+    await until('the lane recording the end of 2.0.0', () => held > 0 || undefined);
+    // the next merge arrives right then
+    expect(await routeToLane(client, deploy('2.1.0'))).toBe('raised');
+    gate = undefined;
+    open();
+    await until('deploy 2.1.0 running', () => running(deployId('2.1.0')));
+    await host.engine.raiseEvent(deployId('2.1.0'), 'finish', {});
+    await until('the lane idle', () => (laneStatus()?.running === null && waitingIs([])) || undefined);
+    expect(started.slice(-2)).toEqual(['2.0.0', '2.1.0']);
+    const recorded = await until('both ends recorded', async () => {
+      const all = await decisions();
+      const ends = all.filter((d) => d.decision === 'deploy-finished' && [deployId('2.0.0'), deployId('2.1.0')].includes(d.instanceId));
+      return ends.length === 2 ? all : undefined;
+    });
+    expect(recorded.filter((d) => d.decision === 'deploy-started' && d.instanceId === deployId('2.1.0'))).toHaveLength(1);
+  } finally {
+    gate = undefined;
+    open?.();
+    entry.handler = original;
+  }
 }, 120000);
