@@ -103,14 +103,11 @@ param prodSshHostPublicKey string
 @description('SHA256 fingerprint of the PROD host key (PROD_SSH_HOST_KEY).')
 param prodSshHostKeyFingerprint string
 
-@description('Release URL of the odoo-ops script; used only when the script is not embedded from docker/ops/odoo-ops.')
+@description('URL of an odoo-ops release to install instead of docker/ops/odoo-ops of this checkout (reachable from the VM subnet); needs opsScriptSha256.')
 param opsScriptUrl string = ''
 
-@description('sha256 of the script at opsScriptUrl.')
+@description('sha256 (hex) of the script at opsScriptUrl; the VM refuses a download that does not match.')
 param opsScriptSha256 string = ''
-
-@description('Re-install the ops scripts on existing VMs through a run command (VMs must be running).')
-param refreshOpsScripts bool = false
 
 // ---------------------------------------------------------------------------------------------
 // Backups, secrets, queue, monitoring
@@ -320,8 +317,9 @@ var ledgerContainerName = 'ledger'
 var deployQueueName = 'deploy-requests'
 var taskHubName = 'odoomta${take(resourceToken, 8)}'
 var dataDir = '/srv/odoo'
-// docker/ops/odoo-ops is embedded when the template is built (see docs/INFRASTRUCTURE.md).
-var opsScriptBase64 = base64(loadTextContent('../docker/ops/odoo-ops'))
+// docker/ops/odoo-ops is embedded in the install run command when the template is built, unless a
+// release URL is given (see docs/INFRASTRUCTURE.md); never in the VMs' custom data.
+var opsScriptBase64 = empty(opsScriptUrl) ? loadFileAsBase64('../docker/ops/odoo-ops') : ''
 
 // Key Vault secret name per setting; `present` decides whether the secret and its reference exist.
 var secretSettings = [
@@ -498,7 +496,6 @@ module uatVm 'modules/vm.bicep' = {
     opsScriptBase64: opsScriptBase64
     opsScriptUrl: opsScriptUrl
     opsScriptSha256: opsScriptSha256
-    refreshOpsScripts: refreshOpsScripts
   }
 }
 
@@ -531,7 +528,6 @@ module prodVm 'modules/vm.bicep' = {
     opsScriptBase64: opsScriptBase64
     opsScriptUrl: opsScriptUrl
     opsScriptSha256: opsScriptSha256
-    refreshOpsScripts: refreshOpsScripts
   }
 }
 

@@ -58,7 +58,7 @@ param pipelineSshPublicKey string
 @description('SSH port.')
 param sshPort int
 
-@description('Pinned ed25519 host private key (OpenSSH format) so the host key survives a rebuild (disaster recovery).')
+@description('Pinned ed25519 host private key (OpenSSH format) so the host key survives a rebuild (disaster recovery); reaches the VM only as a protected parameter of the install run command, never in custom data.')
 @secure()
 param hostPrivateKey string
 
@@ -77,20 +77,20 @@ param opsScriptBase64 string
 @description('Release URL of the odoo-ops script, used when it is not embedded.')
 param opsScriptUrl string
 
-@description('sha256 of the script at opsScriptUrl (empty: not checked).')
+@description('sha256 of the odoo-ops script (checked on the VM; required with opsScriptUrl).')
 param opsScriptSha256 string
 
-@description('Re-install the ops scripts on an existing VM with a run command (the VM must be running).')
-param refreshOpsScripts bool
-
-var installOps = replace(
-  replace(
-    replace(loadTextContent('../cloud-init/install-odoo-ops.sh'), '{{OPS_SCRIPT_B64}}', opsScriptBase64),
-    '{{OPS_SCRIPT_URL}}',
-    opsScriptUrl
-  ),
-  '{{OPS_SCRIPT_SHA256}}',
-  opsScriptSha256
+// The install script runs as a run command (below), not from custom data: custom data is limited
+// to 64 KiB and must not carry secrets; the odoo-ops script alone is ~51 KB.
+var installOps = reduce(
+  items({
+    '{{OPS_SCRIPT_B64}}': opsScriptBase64
+    '{{OPS_SCRIPT_URL}}': opsScriptUrl
+    '{{OPS_SCRIPT_SHA256}}': opsScriptSha256
+    '{{HOST_PUBLIC_KEY}}': trim(hostPublicKey)
+  }),
+  loadTextContent('../cloud-init/install-odoo-ops.sh'),
+  (text, p) => replace(text, p.key, p.value)
 )
 
 var placeholders = {
@@ -98,12 +98,10 @@ var placeholders = {
   '{{OPS_USER}}': opsUser
   '{{ADMIN_USER}}': adminUsername
   '{{PIPELINE_PUBLIC_KEY}}': trim(pipelineSshPublicKey)
-  '{{HOST_PUBLIC_KEY}}': trim(hostPublicKey)
   '{{DATA_DIR}}': dataDir
   '{{SSH_PORT}}': string(sshPort)
   '{{REGISTRY_URL}}': registryUrl
   '{{REGISTRY_REPOSITORY}}': registryRepository
-  '{{INSTALL_OPS_B64}}': base64(installOps)
 }
 
 var cloudInitTemplate = reduce(
@@ -171,11 +169,7 @@ resource vm 'Microsoft.Compute/virtualMachines@2026-04-01' = {
     osProfile: {
       computerName: name
       adminUsername: adminUsername
-      customData: base64(replace(
-        cloudInitTemplate,
-        '{{HOST_PRIVATE_KEY}}',
-        '    ${replace(trim(hostPrivateKey), '\n', '\n    ')}'
-      ))
+      customData: base64(cloudInitTemplate)
       linuxConfiguration: {
         disablePasswordAuthentication: true
         ssh: {
@@ -197,15 +191,19 @@ resource vm 'Microsoft.Compute/virtualMachines@2026-04-01' = {
   }
 }
 
-resource refreshOps 'Microsoft.Compute/virtualMachines/runCommands@2026-04-01' = if (refreshOpsScripts) {
+// Lays down odoo-ops and the pinned host key, on creation and on every later deployment (a managed
+// run command: the VM agent runs it; protected parameters are not returned by ARM).
+resource installOpsCommand 'Microsoft.Compute/virtualMachines/runCommands@2026-04-01' = {
   parent: vm
   name: 'install-odoo-ops'
   location: location
   tags: tags
   properties: {
     source: { script: installOps }
+    protectedParameters: [{ name: 'HOST_PRIVATE_KEY', value: hostPrivateKey }]
     asyncExecution: false
-    timeoutInSeconds: 600
+    // first boot: the script waits for cloud-init (package installs) before it starts
+    timeoutInSeconds: 1800
     treatFailureAsDeploymentFailure: true
   }
 }

@@ -169,7 +169,12 @@ export function modules(scope: Scope): Map<string, Scope> {
   for (const r of scope.template.resources) {
     if (r.type === 'Microsoft.Resources/deployments' && r.properties?.template) {
       const name = isExpression(r.name) ? String(r.name) : r.name;
-      out.set(name, { template: r.properties.template, values: r.properties.parameters, parent: scope, name });
+      out.set(name, {
+        template: r.properties.template,
+        values: r.properties.parameters,
+        parent: scope,
+        name,
+      });
     }
   }
   return out;
@@ -183,23 +188,36 @@ export function resolveObject(value: Json | Node, scope: Scope, optional = false
       const prev = out.get(k);
       out.set(k, prev ? { ...v, shadowed: [prev, ...(prev.shadowed ?? []), ...(v.shadowed ?? [])] } : v);
     });
-  if (value !== null && typeof value === 'object' && !Array.isArray(value) && !('kind' in value && typeof (value as { kind: unknown }).kind === 'string' && ['str', 'num', 'call', 'prop', 'index'].includes((value as { kind: string }).kind))) {
-    for (const [k, v] of Object.entries(value as Record<string, Json>)) out.set(k, { value: v, scope, optional });
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    !(
+      'kind' in value &&
+      typeof (value as { kind: unknown }).kind === 'string' &&
+      ['str', 'num', 'call', 'prop', 'index'].includes((value as { kind: string }).kind)
+    )
+  ) {
+    for (const [k, v] of Object.entries(value as Record<string, Json>))
+      out.set(k, { value: v, scope, optional });
     return out;
   }
   const node: Node = typeof value === 'string' ? parseExpression(value) : (value as Node);
-  if (node.kind !== 'call') throw new Error(`ARM resolver: cannot read an object from ${JSON.stringify(node).slice(0, 120)}`);
+  if (node.kind !== 'call')
+    throw new Error(`ARM resolver: cannot read an object from ${JSON.stringify(node).slice(0, 120)}`);
   const name = node.name.toLowerCase();
   if (name === 'union') {
     node.args.forEach((a) => merge(resolveObject(a, scope, optional)));
   } else if (name === 'createobject') {
-    for (let i = 0; i < node.args.length; i += 2) out.set(str(node.args[i], 'createObject key'), { value: node.args[i + 1], scope, optional });
+    for (let i = 0; i < node.args.length; i += 2)
+      out.set(str(node.args[i], 'createObject key'), { value: node.args[i + 1], scope, optional });
   } else if (name === 'if') {
     merge(resolveObject(node.args[1], scope, true));
     merge(resolveObject(node.args[2], scope, true));
   } else if (name === 'variables') {
     const v = scope.template.variables?.[str(node.args[0], 'variable name')];
-    if (v === undefined) throw new Error(`ARM resolver: no variable ${JSON.stringify(node.args[0])} in ${scope.name}`);
+    if (v === undefined)
+      throw new Error(`ARM resolver: no variable ${JSON.stringify(node.args[0])} in ${scope.name}`);
     merge(resolveObject(v, scope, optional));
   } else if (name === 'parameters') {
     const p = str(node.args[0], 'parameter name');
@@ -222,11 +240,13 @@ export function resolveObject(value: Json | Node, scope: Scope, optional = false
     const keyBody = (keyLambda as Extract<Node, { kind: 'call' }>).args[1];
     const valueBody = (valueLambda as Extract<Node, { kind: 'call' }>).args[1];
     for (const raw of items as Array<Record<string, Json>>) {
-      if (keyBody.kind !== 'prop') throw new Error('ARM resolver: toObject key must be a property of the item');
+      if (keyBody.kind !== 'prop')
+        throw new Error('ARM resolver: toObject key must be a property of the item');
       const key = String(raw[keyBody.name]);
       let conditional = optional;
       if (condition) {
-        if (condition.kind !== 'prop') throw new Error('ARM resolver: filter condition must be a property of the item');
+        if (condition.kind !== 'prop')
+          throw new Error('ARM resolver: filter condition must be a property of the item');
         const flag = raw[condition.name];
         if (flag === false) continue;
         conditional = conditional || flag !== true;
@@ -248,7 +268,10 @@ function resolveArray(node: Node, scope: Scope): Json {
 }
 
 /** Parameters (with the scope declaring them) that an expression reads, followed up through modules. */
-export function parameterSources(value: Json | Node, scope: Scope): Array<{ name: string; type: string; scope: Scope }> {
+export function parameterSources(
+  value: Json | Node,
+  scope: Scope,
+): Array<{ name: string; type: string; scope: Scope }> {
   const out: Array<{ name: string; type: string; scope: Scope }> = [];
   const visit = (v: Json | Node, s: Scope) => {
     if (v === null || typeof v === 'number' || typeof v === 'boolean') return;
@@ -257,7 +280,11 @@ export function parameterSources(value: Json | Node, scope: Scope): Array<{ name
       return;
     }
     if (Array.isArray(v)) return v.forEach((x) => visit(x, s));
-    if ('kind' in v && typeof v.kind === 'string' && ['str', 'num', 'call', 'prop', 'index'].includes(v.kind)) {
+    if (
+      'kind' in v &&
+      typeof v.kind === 'string' &&
+      ['str', 'num', 'call', 'prop', 'index'].includes(v.kind)
+    ) {
       const node = v as Node;
       for (const c of calls(node)) {
         const n = c.name.toLowerCase();
@@ -277,4 +304,164 @@ export function parameterSources(value: Json | Node, scope: Scope): Array<{ name
   };
   visit(value, scope);
   return out;
+}
+
+type Value = Json | { lambda: string[]; body: Node };
+
+/**
+ * Evaluates an ARM expression (or a literal holding expressions) the way ARM would at deployment,
+ * for the functions a template's string building uses. `topValues` are the values of the top
+ * template's parameters (the compiled .bicepparam). Functions that need a live deployment
+ * (reference, resourceId, subscription, ...) throw: only evaluate what does not depend on them.
+ */
+export function evaluate(
+  value: Json | Node,
+  scope: Scope,
+  topValues: Record<string, Json> = {},
+  locals: Record<string, Value> = {},
+): Json {
+  const ev = (v: Json | Node, s: Scope = scope, l: Record<string, Value> = locals): Json =>
+    evaluate(v, s, topValues, l);
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    if (value.startsWith('[[')) return value.slice(1);
+    return isExpression(value) ? ev(parseExpression(value)) : value;
+  }
+  if (Array.isArray(value)) return value.map((x) => ev(x));
+  if (
+    !(
+      'kind' in value &&
+      typeof value.kind === 'string' &&
+      ['str', 'num', 'call', 'prop', 'index'].includes(value.kind)
+    )
+  ) {
+    return Object.fromEntries(Object.entries(value as Record<string, Json>).map(([k, v]) => [k, ev(v)]));
+  }
+  const node = value as Node;
+  if (node.kind === 'str' || node.kind === 'num') return node.value;
+  if (node.kind === 'prop') {
+    const target = ev(node.target) as Record<string, Json>;
+    if (target === null || typeof target !== 'object' || !(node.name in target))
+      throw new Error(`ARM evaluate: no property ${node.name}`);
+    return target[node.name];
+  }
+  if (node.kind === 'index') {
+    const target = ev(node.target) as Json[] | Record<string, Json>;
+    const index = ev(node.index);
+    return (target as Record<string, Json>)[String(index)];
+  }
+  const args = () => node.args.map((a) => ev(a));
+  const s = (x: Json) => {
+    if (typeof x !== 'string')
+      throw new Error(`ARM evaluate: ${node.name} expects a string, got ${JSON.stringify(x)?.slice(0, 80)}`);
+    return x;
+  };
+  switch (node.name.toLowerCase()) {
+    case 'parameters': {
+      const name = s(ev(node.args[0]));
+      const given = scope.values?.[name];
+      if (given && scope.parent) return evaluate(given.value, scope.parent, topValues);
+      if (!scope.parent && name in topValues) return topValues[name];
+      const def = scope.template.parameters?.[name]?.defaultValue;
+      if (def === undefined) throw new Error(`ARM evaluate: parameter ${name} of ${scope.name} has no value`);
+      return ev(def);
+    }
+    case 'variables': {
+      const name = s(ev(node.args[0]));
+      const v = scope.template.variables?.[name];
+      if (v === undefined) throw new Error(`ARM evaluate: no variable ${name} in ${scope.name}`);
+      return ev(v);
+    }
+    case 'lambdavariables': {
+      const name = s(ev(node.args[0]));
+      if (!(name in locals)) throw new Error(`ARM evaluate: no lambda variable ${name}`);
+      return locals[name] as Json;
+    }
+    case 'replace': {
+      const [a, b, c] = args();
+      return s(a).split(s(b)).join(s(c));
+    }
+    case 'base64':
+      return Buffer.from(s(args()[0]), 'utf8').toString('base64');
+    case 'base64tostring':
+      return Buffer.from(s(args()[0]), 'base64').toString('utf8');
+    case 'trim':
+      return s(args()[0]).trim();
+    case 'tolower':
+      return s(args()[0]).toLowerCase();
+    case 'string': {
+      const [a] = args();
+      return typeof a === 'string' ? a : JSON.stringify(a);
+    }
+    case 'format': {
+      const [f, ...rest] = args();
+      return s(f).replace(/\{(\d+)\}/g, (_, i: string) => {
+        const x = rest[Number(i)];
+        return typeof x === 'string' ? x : JSON.stringify(x);
+      });
+    }
+    case 'concat': {
+      const a = args();
+      return a.every(Array.isArray)
+        ? (a as Json[][]).flat()
+        : a.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('');
+    }
+    case 'if':
+      return ev(node.args[0]) ? ev(node.args[1]) : ev(node.args[2]);
+    case 'empty': {
+      const [a] = args();
+      return (
+        a === null ||
+        a === '' ||
+        (Array.isArray(a) ? a.length === 0 : typeof a === 'object' && Object.keys(a).length === 0)
+      );
+    }
+    case 'equals': {
+      const [a, b] = args();
+      return JSON.stringify(a) === JSON.stringify(b);
+    }
+    case 'not':
+      return !ev(node.args[0]);
+    case 'and':
+      return args().every(Boolean);
+    case 'or':
+      return args().some(Boolean);
+    case 'length': {
+      const [a] = args();
+      return typeof a === 'string' || Array.isArray(a) ? a.length : Object.keys(a as object).length;
+    }
+    case 'take': {
+      const [a, n] = args();
+      return (a as string).slice(0, n as number);
+    }
+    case 'createobject': {
+      const a = args();
+      const out: Record<string, Json> = {};
+      for (let i = 0; i < a.length; i += 2) out[s(a[i])] = a[i + 1];
+      return out;
+    }
+    case 'union': {
+      const a = args();
+      return a.every(Array.isArray)
+        ? [...new Set((a as Json[][]).flat())]
+        : Object.assign({}, ...(a as object[]));
+    }
+    case 'items': {
+      const o = args()[0] as Record<string, Json>;
+      return Object.keys(o)
+        .sort((x, y) => x.localeCompare(y))
+        .map((k) => ({ key: k, value: o[k] }));
+    }
+    case 'reduce': {
+      const items = ev(node.args[0]) as Json[];
+      let acc = ev(node.args[1]);
+      const lambda = node.args[2] as Extract<Node, { kind: 'call' }>;
+      const [accName, itemName] = lambda.args.slice(0, -1).map((a) => s(ev(a)));
+      const body = lambda.args[lambda.args.length - 1];
+      for (const item of items) acc = ev(body, scope, { ...locals, [accName]: acc, [itemName]: item });
+      return acc;
+    }
+    default:
+      throw new Error(`ARM evaluate: ${node.name}() needs a live deployment or is not supported`);
+  }
 }

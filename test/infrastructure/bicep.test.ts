@@ -14,7 +14,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { SETTINGS, type SettingSpec } from '../../shared/config';
 import { TELEMETRY_EVENTS, TELEMETRY_METRICS } from '../../shared/telemetry';
-import { calls, isExpression, modules, parameterSources, parseExpression, resolveObject, type Json, type Node, type Resource, type Scope, type Template } from './arm';
+import {
+  calls,
+  evaluate,
+  isExpression,
+  modules,
+  parameterSources,
+  parseExpression,
+  resolveObject,
+  type Json,
+  type Node,
+  type Resource,
+  type Scope,
+  type Template,
+} from './arm';
 import { diagnostics, findBicep, INFRA, ROOT, runBicep, type RunResult } from './bicep-cli';
 
 function walk(dir: string): string[] {
@@ -37,6 +50,7 @@ let lintParams: RunResult;
 let buildParams: RunResult;
 let missingSecret: RunResult;
 let top: Scope;
+let topValues: Record<string, Json> = {};
 let deployEnv: Record<string, string> = {};
 let tmp = '';
 
@@ -50,12 +64,13 @@ beforeAll(async () => {
   }
   tmp = mkdtempSync(path.join(os.tmpdir(), 'bicep-test-'));
   // The same script an operator runs before the first deployment makes the keys and secrets.
-  execFileSync('bash', [path.join(INFRA, 'scripts', 'new-secrets.sh'), '--env', path.join(tmp, 'env')], { stdio: 'ignore' });
+  execFileSync('bash', [path.join(INFRA, 'scripts', 'new-secrets.sh'), '--env', path.join(tmp, 'env')], {
+    stdio: 'ignore',
+  });
   deployEnv = readEnvFile(path.join(tmp, 'env'));
   deployEnv.VM_ADMIN_SSH_PUBLIC_KEY = deployEnv.PIPELINE_SSH_PUBLIC_KEY;
   deployEnv.AZURE_ENV_NAME = 'citest';
   deployEnv.AZURE_LOCATION = 'westeurope';
-
 
   [lintBicep, lintParams, buildParams, missingSecret] = await Promise.all([
     // main.bicep compiles and lints every module it references (diagnostics carry the module's path)
@@ -63,11 +78,18 @@ beforeAll(async () => {
     runBicep(bicep, ['lint', '--pattern', 'infrastructure/**/*.bicepparam'], deployEnv),
     runBicep(bicep, ['build-params', 'infrastructure/main.bicepparam', '--stdout'], deployEnv),
     // undefined removes the variable from the child's environment
-    runBicep(bicep, ['build-params', 'infrastructure/main.bicepparam', '--stdout'], { ...deployEnv, WEBHOOK_SECRET: undefined }),
+    runBicep(bicep, ['build-params', 'infrastructure/main.bicepparam', '--stdout'], {
+      ...deployEnv,
+      WEBHOOK_SECRET: undefined,
+    }),
   ]);
   if (buildParams.code === 0) {
     const out = JSON.parse(buildParams.stdout) as { templateJson: string };
     top = { template: JSON.parse(out.templateJson) as Template, name: 'main' };
+    const params = JSON.parse((out as unknown as { parametersJson: string }).parametersJson) as {
+      parameters: Record<string, { value: Json }>;
+    };
+    topValues = Object.fromEntries(Object.entries(params.parameters).map(([k, v]) => [k, v.value]));
   }
 }, 600_000);
 
@@ -96,7 +118,9 @@ describe('Bicep CLI', () => {
     expect(files.length).toBeGreaterThanOrEqual(10);
     // so linting main.bicep covers every file: each module is referenced from main.bicep
     const main = readFileSync(path.join(INFRA, 'main.bicep'), 'utf8');
-    const referenced = new Set([...main.matchAll(/^module \w+ '([^']+)'/gm)].map((m) => path.join(INFRA, m[1])));
+    const referenced = new Set(
+      [...main.matchAll(/^module \w+ '([^']+)'/gm)].map((m) => path.join(INFRA, m[1])),
+    );
     expect(files.filter((f) => f !== path.join(INFRA, 'main.bicep') && !referenced.has(f))).toEqual([]);
     expect(diagnostics(lintBicep.stdout + lintBicep.stderr)).toEqual([]);
     expect(lintBicep.code).toBe(0);
@@ -105,7 +129,11 @@ describe('Bicep CLI', () => {
   it('compiles and lints every .bicepparam file with zero diagnostics', () => {
     requireCli();
     const files = walk(INFRA).filter((f) => f.endsWith('.bicepparam'));
-    expect(files.map((f) => path.relative(INFRA, f)).sort()).toEqual(['environments/production.bicepparam', 'environments/staging.bicepparam', 'main.bicepparam']);
+    expect(files.map((f) => path.relative(INFRA, f)).sort()).toEqual([
+      'environments/production.bicepparam',
+      'environments/staging.bicepparam',
+      'main.bicepparam',
+    ]);
     expect(diagnostics(lintParams.stdout + lintParams.stderr)).toEqual([]);
     expect(lintParams.code).toBe(0);
     expect(buildParams.stderr.trim()).toBe('');
@@ -128,7 +156,11 @@ describe('Bicep CLI', () => {
         if (/^(param|output) /.test(line)) {
           // decorators sit on the lines above; the closest @description may be a few lines up
           const above = lines.slice(Math.max(0, i - 4), i).join('\n');
-          expect({ file, line, described: /@description\(/.test(above) }).toEqual({ file, line, described: true });
+          expect({ file, line, described: /@description\(/.test(above) }).toEqual({
+            file,
+            line,
+            described: true,
+          });
         }
       });
     }
@@ -136,12 +168,30 @@ describe('Bicep CLI', () => {
 });
 
 describe('function app settings (drift against shared/config.ts)', () => {
-  const FLEX_FORBIDDEN = ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'SCM_DO_BUILD_DURING_DEPLOYMENT', 'AzureWebJobsStorage'];
-  const PLATFORM = ['AzureWebJobsStorage__accountName', 'AzureWebJobsStorage__credential', 'AzureWebJobsStorage__clientId', 'ServiceBusConnection__credential', 'ServiceBusConnection__clientId', 'AZURE_CLIENT_ID', 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'];
+  const FLEX_FORBIDDEN = [
+    'FUNCTIONS_WORKER_RUNTIME',
+    'FUNCTIONS_EXTENSION_VERSION',
+    'WEBSITE_RUN_FROM_PACKAGE',
+    'WEBSITE_CONTENTSHARE',
+    'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+    'SCM_DO_BUILD_DURING_DEPLOYMENT',
+    'AzureWebJobsStorage',
+  ];
+  const PLATFORM = [
+    'AzureWebJobsStorage__accountName',
+    'AzureWebJobsStorage__credential',
+    'AzureWebJobsStorage__clientId',
+    'ServiceBusConnection__credential',
+    'ServiceBusConnection__clientId',
+    'AZURE_CLIENT_ID',
+    'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+  ];
 
   function appSettings() {
     const fn = module('functionapp');
-    const config = resources(fn, 'Microsoft.Web/sites/config').find((r) => String(r.name).includes('appsettings'));
+    const config = resources(fn, 'Microsoft.Web/sites/config').find((r) =>
+      String(r.name).includes('appsettings'),
+    );
     if (!config?.properties) throw new Error('no appsettings resource on the function app');
     return resolveObject(config.properties as unknown as Json, fn);
   }
@@ -149,7 +199,9 @@ describe('function app settings (drift against shared/config.ts)', () => {
   it('sets every setting marked requiredInAzure, unconditionally', () => {
     requireCli();
     const settings = appSettings();
-    const required = (Object.entries(SETTINGS) as Array<[string, SettingSpec]>).filter(([, s]) => s.requiredInAzure).map(([k]) => k);
+    const required = (Object.entries(SETTINGS) as Array<[string, SettingSpec]>)
+      .filter(([, s]) => s.requiredInAzure)
+      .map(([k]) => k);
     expect(required.length).toBeGreaterThan(10);
     const missing = required.filter((k) => !settings.has(k) || settings.get(k)?.optional);
     expect(missing).toEqual([]);
@@ -158,7 +210,14 @@ describe('function app settings (drift against shared/config.ts)', () => {
   it('sets the Azure runtime settings: PIPELINE_RUNTIME=azure, identity-based storage and Service Bus, task hub, queue, backup URL', () => {
     requireCli();
     const settings = appSettings();
-    for (const k of [...PLATFORM, 'PIPELINE_RUNTIME', 'TASK_HUB_NAME', 'ServiceBusConnection__fullyQualifiedNamespace', 'DEPLOY_QUEUE_NAME', 'BACKUP_STORAGE_ACCOUNT_URL']) {
+    for (const k of [
+      ...PLATFORM,
+      'PIPELINE_RUNTIME',
+      'TASK_HUB_NAME',
+      'ServiceBusConnection__fullyQualifiedNamespace',
+      'DEPLOY_QUEUE_NAME',
+      'BACKUP_STORAGE_ACCOUNT_URL',
+    ]) {
       expect({ k, set: settings.has(k) && !settings.get(k)?.optional }).toEqual({ k, set: true });
     }
     expect(settings.get('PIPELINE_RUNTIME')?.value).toBe('azure');
@@ -179,14 +238,23 @@ describe('function app settings (drift against shared/config.ts)', () => {
   it('sets every secret as a Key Vault reference, never as a plain value', () => {
     requireCli();
     const settings = appSettings();
-    const secrets = (Object.entries(SETTINGS) as Array<[string, SettingSpec]>).filter(([, s]) => s.secret).map(([k]) => k);
+    const secrets = (Object.entries(SETTINGS) as Array<[string, SettingSpec]>)
+      .filter(([, s]) => s.secret)
+      .map(([k]) => k);
     for (const [key, winner] of settings) {
       const isSecret = secrets.includes(key);
       // every value the key can get, also those a later union() argument replaces under a condition
       for (const setting of [winner, ...(winner.shadowed ?? [])]) {
-        const node: Node | undefined = typeof setting.value === 'string' ? (isExpression(setting.value) ? parseExpression(setting.value) : undefined) : (setting.value as Node | undefined);
+        const node: Node | undefined =
+          typeof setting.value === 'string'
+            ? isExpression(setting.value)
+              ? parseExpression(setting.value)
+              : undefined
+            : (setting.value as Node | undefined);
         const formats = node && typeof node === 'object' && 'kind' in node ? calls(node, 'format') : [];
-        const kvRef = formats.some((f) => f.args[0]?.kind === 'str' && f.args[0].value.startsWith('@Microsoft.KeyVault(SecretUri='));
+        const kvRef = formats.some(
+          (f) => f.args[0]?.kind === 'str' && f.args[0].value.startsWith('@Microsoft.KeyVault(SecretUri='),
+        );
         if (isSecret) expect({ key, kvRef }).toEqual({ key, kvRef: true });
         // a plain value never reads a secure parameter
         const secure = parameterSources(setting.value, setting.scope).filter((p) => /^secure/i.test(p.type));
@@ -194,7 +262,8 @@ describe('function app settings (drift against shared/config.ts)', () => {
       }
     }
     // the required secrets are there (as references), and each referenced secret is written to Key Vault
-    for (const k of ['GITHUB_WEBHOOK_SECRET', 'APPROVAL_SIGNING_KEY', 'SSH_PRIVATE_KEY']) expect(settings.get(k)?.optional).toBe(false);
+    for (const k of ['GITHUB_WEBHOOK_SECRET', 'APPROVAL_SIGNING_KEY', 'SSH_PRIVATE_KEY'])
+      expect(settings.get(k)?.optional).toBe(false);
     const kv = modules(top).get('keyvault');
     const written = Object.keys((kv?.values?.secrets?.value ?? {}) as Record<string, Json>);
     for (const [, s] of settings) if (s.item?.secret) expect(written).toContain(String(s.item.secret));
@@ -212,7 +281,11 @@ describe('function app settings (drift against shared/config.ts)', () => {
     expect(props.keyVaultReferenceIdentity).toBeTruthy();
     expect(props.virtualNetworkSubnetId).toBeTruthy();
     expect(props.httpsOnly).toBe(true);
-    const cfg = props.functionAppConfig as { runtime: { name: string; version: string }; scaleAndConcurrency: { alwaysReady: Json }; deployment: { storage: { authentication: { type: string } } } };
+    const cfg = props.functionAppConfig as {
+      runtime: { name: string; version: string };
+      scaleAndConcurrency: { alwaysReady: Json };
+      deployment: { storage: { authentication: { type: string } } };
+    };
     expect(cfg.runtime.name).toBe('node');
     expect(top.template.parameters?.nodeVersion?.defaultValue).toBe('22');
     expect(String(cfg.scaleAndConcurrency.alwaysReady)).toContain("'durable'");
@@ -231,14 +304,21 @@ describe('role assignments', () => {
     keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
     monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
   };
-  const BROAD = ['8e3af657-a8ff-443c-a75c-2fe8c4bcb635', 'b24988ac-6180-42a0-ab88-20f7382dd24c', '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9', '9980e02c-c2be-4d73-94e8-173b1dc7cf3c'];
+  const BROAD = [
+    '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+    'b24988ac-6180-42a0-ab88-20f7382dd24c',
+    '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9',
+    '9980e02c-c2be-4d73-94e8-173b1dc7cf3c',
+  ];
 
   function assignments() {
     const roles = module('roles');
     const ids = (roles.template.variables?.roles ?? {}) as Record<string, string>;
     return resources(roles, 'Microsoft.Authorization/roleAssignments').map((r) => {
       const def = String((r.properties as Record<string, Json>).roleDefinitionId);
-      const builtIn = Object.entries(ids).find(([name]) => def.includes(`.${name})`) || def.includes(`'${name}'`));
+      const builtIn = Object.entries(ids).find(
+        ([name]) => def.includes(`.${name})`) || def.includes(`'${name}'`),
+      );
       const custom = /roleDefinitions'.*guid\(resourceGroup\(\)\.id, '([^']+)'\)/.exec(def)?.[1];
       return {
         scope: r.scope ?? 'resourceGroup',
@@ -251,8 +331,13 @@ describe('role assignments', () => {
 
   it('gives the function identity a role on every resource the code talks to', () => {
     requireCli();
-    const list = assignments().filter((a) => a.principal.includes('functionIdentity') || a.principal.includes("'Microsoft.ManagedIdentity/userAssignedIdentities'"));
-    const has = (scopeParam: string, role: string) => list.some((a) => a.scope.includes(`parameters('${scopeParam}')`) && a.role === role);
+    const list = assignments().filter(
+      (a) =>
+        a.principal.includes('functionIdentity') ||
+        a.principal.includes("'Microsoft.ManagedIdentity/userAssignedIdentities'"),
+    );
+    const has = (scopeParam: string, role: string) =>
+      list.some((a) => a.scope.includes(`parameters('${scopeParam}')`) && a.role === role);
     expect(has('runtimeStorageName', ROLE.storageBlobDataOwner)).toBe(true);
     expect(has('runtimeStorageName', ROLE.storageQueueDataContributor)).toBe(true);
     expect(has('runtimeStorageName', ROLE.storageTableDataContributor)).toBe(true);
@@ -263,13 +348,19 @@ describe('role assignments', () => {
     expect(has('applicationInsightsName', ROLE.monitoringMetricsPublisher)).toBe(true);
     expect(has('uatVmName', 'custom:odoo-mta-vm-operator')).toBe(true);
     expect(has('prodVmName', 'custom:odoo-mta-vm-operator')).toBe(true);
-    expect(list.some((a) => a.scope === 'resourceGroup' && a.role === 'custom:odoo-mta-snapshot-writer')).toBe(true);
+    expect(
+      list.some((a) => a.scope === 'resourceGroup' && a.role === 'custom:odoo-mta-snapshot-writer'),
+    ).toBe(true);
   });
 
   it('assigns the roles on the very resources main.bicep creates (same names)', () => {
     requireCli();
     const given = module('roles').values ?? {};
-    const same = (rolesParam: string, mod: string, modParam: string) => expect({ rolesParam, v: given[rolesParam]?.value }).toEqual({ rolesParam, v: module(mod).values?.[modParam]?.value });
+    const same = (rolesParam: string, mod: string, modParam: string) =>
+      expect({ rolesParam, v: given[rolesParam]?.value }).toEqual({
+        rolesParam,
+        v: module(mod).values?.[modParam]?.value,
+      });
     same('runtimeStorageName', 'runtime-storage', 'name');
     same('backupStorageName', 'backup-storage', 'name');
     same('serviceBusName', 'servicebus', 'name');
@@ -290,7 +381,8 @@ describe('role assignments', () => {
     for (const d of defs) {
       const props = d.properties as { assignableScopes: string[]; permissions: Array<{ actions: string[] }> };
       expect(props.assignableScopes).toEqual(['[resourceGroup().id]']);
-      for (const a of props.permissions.flatMap((p) => p.actions)) expect(a).not.toMatch(/\*|delete|deallocate|\/write$(?<!snapshots\/write)/);
+      for (const a of props.permissions.flatMap((p) => p.actions))
+        expect(a).not.toMatch(/\*|delete|deallocate|\/write$(?<!snapshots\/write)/);
     }
   });
 });
@@ -303,14 +395,35 @@ describe('network: the VMs are closed to the internet', () => {
     const net = module('network');
     const nsgs = resources(net, 'Microsoft.Network/networkSecurityGroups');
     expect(nsgs.length).toBe(2);
-    const rules = nsgs.flatMap((n) => ((n.properties as { securityRules: Array<{ name: string; properties: Record<string, Json> }> }).securityRules));
-    for (const r of rules.filter((x) => x.properties.direction === 'Inbound' && x.properties.access === 'Allow')) {
-      const sources = [r.properties.sourceAddressPrefix, ...((r.properties.sourceAddressPrefixes as string[] | undefined) ?? [])].filter((s) => s !== undefined).map((s) => String(s).toLowerCase());
-      expect({ rule: r.name, internet: sources.some((s) => INTERNET.includes(s)) }).toEqual({ rule: r.name, internet: false });
+    const rules = nsgs.flatMap(
+      (n) =>
+        (n.properties as { securityRules: Array<{ name: string; properties: Record<string, Json> }> })
+          .securityRules,
+    );
+    for (const r of rules.filter(
+      (x) => x.properties.direction === 'Inbound' && x.properties.access === 'Allow',
+    )) {
+      const sources = [
+        r.properties.sourceAddressPrefix,
+        ...((r.properties.sourceAddressPrefixes as string[] | undefined) ?? []),
+      ]
+        .filter((s) => s !== undefined)
+        .map((s) => String(s).toLowerCase());
+      expect({ rule: r.name, internet: sources.some((s) => INTERNET.includes(s)) }).toEqual({
+        rule: r.name,
+        internet: false,
+      });
     }
     const ssh = rules.find((r) => r.name === 'allow-ssh-from-function-subnet');
     expect(ssh?.properties.sourceAddressPrefix).toBe("[parameters('functionSubnetPrefix')]");
-    expect(rules.some((r) => r.properties.direction === 'Inbound' && r.properties.access === 'Deny' && String(r.properties.sourceAddressPrefix).toLowerCase() === 'internet')).toBe(true);
+    expect(
+      rules.some(
+        (r) =>
+          r.properties.direction === 'Inbound' &&
+          r.properties.access === 'Deny' &&
+          String(r.properties.sourceAddressPrefix).toLowerCase() === 'internet',
+      ),
+    ).toBe(true);
   });
 
   it('the VMs have no public IP; the only public IP is the NAT gateway (outbound)', () => {
@@ -328,11 +441,113 @@ describe('network: the VMs are closed to the internet', () => {
     expect(JSON.stringify(nat.properties)).toContain('publicIPAddresses');
   });
 
-  it('cloud-init installs Docker, mounts the data disk, pins the host key and lays down odoo-ops', () => {
+  it('cloud-init installs Docker, mounts the data disk and hardens sshd', () => {
     const cloudInit = readFileSync(path.join(INFRA, 'cloud-init', 'odoo-vm.yaml'), 'utf8');
-    for (const needle of ['docker.io', '/dev/disk/azure/scsi1/lun0', 'ssh_keys:', 'ed25519_private', 'PasswordAuthentication no', 'install-odoo-ops']) expect(cloudInit).toContain(needle);
-    const main = readFileSync(path.join(INFRA, 'main.bicep'), 'utf8');
-    expect(main).toContain("loadTextContent('../docker/ops/odoo-ops')");
+    for (const needle of ['docker.io', '/dev/disk/azure/scsi1/lun0', 'PasswordAuthentication no'])
+      expect(cloudInit).toContain(needle);
+  });
+});
+
+describe('VM custom data and the ops script, as ARM would render them', () => {
+  // https://learn.microsoft.com/en-us/javascript/api/@azure/arm-compute/osprofileprovisioningdata :
+  // customData decodes to at most 65,535 bytes (ARM refuses more than 87,380 base64 characters) and
+  // must not carry secrets.
+  const CUSTOM_DATA_MAX_BYTES = 65_535;
+  const CUSTOM_DATA_MAX_CHARS = 87_380;
+
+  function rendered(vmModule: string) {
+    const m = module(vmModule);
+    const vm = resources(m, 'Microsoft.Compute/virtualMachines')[0];
+    const customData = evaluate(
+      ((vm.properties as Record<string, Json>).osProfile as Record<string, Json>).customData,
+      m,
+      topValues,
+    ) as string;
+    const install = resources(m, 'Microsoft.Compute/virtualMachines/runCommands').find((r) =>
+      String(r.name).includes('install-odoo-ops'),
+    );
+    return { m, vm, customData, install };
+  }
+
+  it.each(['vm-uat', 'vm-prod'])(
+    "%s: custom data rendered with the real-sized inputs stays under Azure's limit",
+    (vmModule) => {
+      requireCli();
+      const { customData } = rendered(vmModule);
+      expect(customData.length).toBeLessThanOrEqual(CUSTOM_DATA_MAX_CHARS);
+      const decoded = Buffer.from(customData, 'base64');
+      expect(decoded.length).toBeLessThanOrEqual(CUSTOM_DATA_MAX_BYTES);
+      expect(decoded.toString('utf8')).toMatch(/^#cloud-config\n/);
+      // the inputs were real: the pipeline's key is in it, every placeholder was replaced
+      expect(decoded.toString('utf8')).toContain(deployEnv.PIPELINE_SSH_PUBLIC_KEY.trim().split(' ')[1]);
+      expect(decoded.toString('utf8')).not.toMatch(/\{\{[A-Z_0-9]+\}\}/);
+    },
+  );
+
+  it.each([
+    ['vm-uat', 'UAT'],
+    ['vm-prod', 'PROD'],
+  ])(
+    '%s: the SSH host private key is not in custom data (nor in plain run command text)',
+    (vmModule, env) => {
+      requireCli();
+      const { customData, install } = rendered(vmModule);
+      const decoded = Buffer.from(customData, 'base64').toString('utf8');
+      const privateKey = deployEnv[`${env}_SSH_HOST_PRIVATE_KEY`];
+      expect(privateKey).toMatch(/BEGIN OPENSSH PRIVATE KEY/);
+      const body = privateKey.split('\n').filter((l) => l && !l.startsWith('-----'));
+      expect(decoded).not.toContain('PRIVATE KEY');
+      for (const line of body) expect(decoded).not.toContain(line);
+      // the key reaches the VM as a protected parameter of the run command (never returned by ARM)
+      const props = install?.properties as {
+        source: { script: Json };
+        protectedParameters?: Json;
+        parameters?: Json;
+      };
+      expect(JSON.stringify(props.parameters ?? [])).not.toContain('hostPrivateKey');
+      expect(JSON.stringify(props.protectedParameters)).toContain("parameters('hostPrivateKey')");
+      const script = evaluate(props.source.script, module(vmModule), topValues) as string;
+      for (const line of body) expect(script).not.toContain(line);
+    },
+  );
+
+  it.each(['vm-uat', 'vm-prod'])(
+    '%s: odoo-ops reaches the VM through the install run command, byte for byte, on every deployment',
+    (vmModule) => {
+      requireCli();
+      const { install, m } = rendered(vmModule);
+      expect(install).toBeDefined();
+      expect(install?.condition).toBeUndefined();
+      const props = install?.properties as {
+        source: { script: Json };
+        treatFailureAsDeploymentFailure: boolean;
+        timeoutInSeconds: number;
+      };
+      expect(props.treatFailureAsDeploymentFailure).toBe(true);
+      const script = evaluate(props.source.script, m, topValues) as string;
+      const opsScript = readFileSync(path.join(ROOT, 'docker', 'ops', 'odoo-ops'));
+      const embedded = /^OPS_SCRIPT_B64='([A-Za-z0-9+/=]*)'$/m.exec(script)?.[1];
+      expect(embedded).toBeTruthy();
+      expect(Buffer.from(embedded ?? '', 'base64').equals(opsScript)).toBe(true);
+    },
+  );
+});
+
+describe('VM custom data: the fallback download path', () => {
+  it('opsScriptUrl with a sha256 replaces the embedded script, and the install script checks the sha256', () => {
+    requireCli();
+    const m = module('vm-uat');
+    const install = resources(m, 'Microsoft.Compute/virtualMachines/runCommands').find((r) =>
+      String(r.name).includes('install-odoo-ops'),
+    );
+    const source = (install?.properties as { source: { script: Json } }).source.script;
+    const url = 'https://example.invalid/odoo-ops';
+    const sha = 'a'.repeat(64);
+    const script = evaluate(source, m, { ...topValues, opsScriptUrl: url, opsScriptSha256: sha }) as string;
+    expect(script).toContain(`URL='${url}'`);
+    expect(script).toContain(`SHA256='${sha}'`);
+    expect(script).toMatch(/^OPS_SCRIPT_B64=''$/m);
+    expect(script).toContain('sha256sum -c');
   });
 });
 
@@ -341,7 +556,16 @@ describe('storage, queue and Key Vault', () => {
     requireCli();
     const st = module('backup-storage');
     const policy = resources(st, 'Microsoft.Storage/storageAccounts/managementPolicies')[0];
-    const rules = (policy.properties as { policy: { rules: Array<{ name: string; definition: { filters: { prefixMatch: string[] }; actions: Record<string, Json> } }> } }).policy.rules;
+    const rules = (
+      policy.properties as {
+        policy: {
+          rules: Array<{
+            name: string;
+            definition: { filters: { prefixMatch: string[] }; actions: Record<string, Json> };
+          }>;
+        };
+      }
+    ).policy.rules;
     const uat = rules.find((r) => r.name === 'uat-backups');
     const prod = rules.find((r) => r.name === 'prod-backups');
     expect(JSON.stringify(uat?.definition.actions)).toContain("parameters('uatRetentionDays')");
@@ -349,7 +573,10 @@ describe('storage, queue and Key Vault', () => {
     expect(String(uat?.definition.filters.prefixMatch[0])).toContain('/uat/');
     expect(top.template.parameters?.backupRetentionDaysUat?.defaultValue).toBe(14);
     expect(top.template.parameters?.backupRetentionDaysProd?.defaultValue).toBe(90);
-    const blob = resources(st, 'Microsoft.Storage/storageAccounts/blobServices')[0].properties as Record<string, { enabled?: boolean } | boolean>;
+    const blob = resources(st, 'Microsoft.Storage/storageAccounts/blobServices')[0].properties as Record<
+      string,
+      { enabled?: boolean } | boolean
+    >;
     expect(blob.isVersioningEnabled).toBe(true);
     expect((blob.deleteRetentionPolicy as { enabled: boolean }).enabled).toBe(true);
     const account = resources(st, 'Microsoft.Storage/storageAccounts')[0].properties as Record<string, Json>;
@@ -362,7 +589,11 @@ describe('storage, queue and Key Vault', () => {
     const sb = module('servicebus');
     expect(resources(sb, 'Microsoft.ServiceBus/namespaces')[0].sku).toMatchObject({ name: 'Standard' });
     const q = resources(sb, 'Microsoft.ServiceBus/namespaces/queues')[0].properties as Record<string, Json>;
-    expect(q).toMatchObject({ requiresSession: true, requiresDuplicateDetection: true, deadLetteringOnMessageExpiration: true });
+    expect(q).toMatchObject({
+      requiresSession: true,
+      requiresDuplicateDetection: true,
+      deadLetteringOnMessageExpiration: true,
+    });
     expect(q.maxDeliveryCount).toBe("[parameters('maxDeliveryCount')]");
     expect(module('servicebus').values?.queueName?.value).toBe("[variables('deployQueueName')]");
     expect(top.template.variables?.deployQueueName).toBe(SETTINGS.DEPLOY_QUEUE_NAME.default);
@@ -370,10 +601,23 @@ describe('storage, queue and Key Vault', () => {
 
   it('Key Vault is in RBAC mode and secrets are @secure() parameters, never outputs', () => {
     requireCli();
-    const kv = resources(module('keyvault'), 'Microsoft.KeyVault/vaults')[0].properties as Record<string, Json>;
+    const kv = resources(module('keyvault'), 'Microsoft.KeyVault/vaults')[0].properties as Record<
+      string,
+      Json
+    >;
     expect(kv.enableRbacAuthorization).toBe(true);
     const params = top.template.parameters ?? {};
-    for (const p of ['githubWebhookSecret', 'approvalSigningKey', 'sshPrivateKey', 'registryPassword', 'slackWebhookUrl', 'slackBotToken', 'githubToken', 'uatSshHostPrivateKey', 'prodSshHostPrivateKey']) {
+    for (const p of [
+      'githubWebhookSecret',
+      'approvalSigningKey',
+      'sshPrivateKey',
+      'registryPassword',
+      'slackWebhookUrl',
+      'slackBotToken',
+      'githubToken',
+      'uatSshHostPrivateKey',
+      'prodSshHostPrivateKey',
+    ]) {
       expect({ p, type: params[p]?.type }).toEqual({ p, type: 'securestring' });
     }
     for (const [name, out] of Object.entries(top.template.outputs ?? {})) {
@@ -385,7 +629,9 @@ describe('storage, queue and Key Vault', () => {
 
 describe('workbook and telemetry agree', () => {
   it('every query reads an event or metric shared/telemetry.ts sends, and each one is shown', () => {
-    const wb = JSON.parse(readFileSync(path.join(INFRA, 'workbooks', 'pipeline.workbook.json'), 'utf8')) as { items: Array<{ content: { query?: string } }> };
+    const wb = JSON.parse(readFileSync(path.join(INFRA, 'workbooks', 'pipeline.workbook.json'), 'utf8')) as {
+      items: Array<{ content: { query?: string } }>;
+    };
     const queries = wb.items.map((i) => i.content.query).filter((q): q is string => !!q);
     const used = new Set(queries.flatMap((q) => [...q.matchAll(/'(odoo_mta\.[a-z_.]+)'/g)].map((m) => m[1])));
     const known = new Set<string>([...Object.values(TELEMETRY_EVENTS), ...Object.values(TELEMETRY_METRICS)]);
