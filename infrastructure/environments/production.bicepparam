@@ -46,6 +46,11 @@ param sshPrivateKey = readEnvironmentVariable('SSH_PRIVATE_KEY')
 param uatSshHostPrivateKey = readEnvironmentVariable('UAT_SSH_HOST_PRIVATE_KEY')
 param prodSshHostPrivateKey = readEnvironmentVariable('PROD_SSH_HOST_PRIVATE_KEY')
 param githubToken = readEnvironmentVariable('ODOO_GITHUB_TOKEN', '')
+// GitHub credentials: the token above, or a GitHub App (all three). One of them is required: the
+// preprovision check (infrastructure/scripts/preflight.sh) and the app's config refuse neither.
+param githubAppId = readEnvironmentVariable('ODOO_GITHUB_APP_ID', '')
+param githubAppInstallationId = readEnvironmentVariable('ODOO_GITHUB_APP_INSTALLATION_ID', '')
+param githubAppPrivateKey = readEnvironmentVariable('ODOO_GITHUB_APP_PRIVATE_KEY', '')
 param registryPassword = readEnvironmentVariable('REGISTRY_PASSWORD', '')
 param slackWebhookUrl = readEnvironmentVariable('SLACK_WEBHOOK_URL', '')
 param slackBotToken = readEnvironmentVariable('SLACK_BOT_TOKEN', '')

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Checks, before anything is deployed, what a first deployment needs and the template cannot do:
+#  1. GitHub credentials: ODOO_GITHUB_TOKEN, or the GitHub App (ODOO_GITHUB_APP_ID,
+#     ODOO_GITHUB_APP_INSTALLATION_ID, ODOO_GITHUB_APP_PRIVATE_KEY). Without them the app refuses to
+#     start in Azure (shared/config.ts) and no merge would ever be deployed.
+#  2. The subscription's resource providers are registered, Microsoft.App included (Flex
+#     Consumption's VNet integration needs it; a fresh subscription does not have it). Missing ones
+#     are registered (`az provider register --wait`, needs */register/action on the subscription,
+#     which Owner and Contributor have).
+# Run by azd (preprovision hook, after new-secrets.sh) and by .github/workflows/deploy.yml.
+# Without a logged-in `az` the provider step cannot run: it fails and says what to run.
+set -euo pipefail
+
+PROVIDERS=(
+  Microsoft.App Microsoft.Web Microsoft.Storage Microsoft.ServiceBus Microsoft.KeyVault
+  Microsoft.Compute Microsoft.Network Microsoft.ManagedIdentity Microsoft.OperationalInsights
+  Microsoft.Insights
+)
+
+fail() { echo "preflight: $*" >&2; exit 1; }
+
+# 1. GitHub credentials
+if [ -z "${ODOO_GITHUB_TOKEN:-}" ]; then
+  app_set=0
+  for v in ODOO_GITHUB_APP_ID ODOO_GITHUB_APP_INSTALLATION_ID ODOO_GITHUB_APP_PRIVATE_KEY; do
+    [ -n "${!v:-}" ] && app_set=$((app_set + 1))
+  done
+  if [ "$app_set" -eq 0 ]; then
+    fail "no GitHub credentials: set ODOO_GITHUB_TOKEN, or ODOO_GITHUB_APP_ID + ODOO_GITHUB_APP_INSTALLATION_ID + ODOO_GITHUB_APP_PRIVATE_KEY (azd env set NAME value)"
+  elif [ "$app_set" -ne 3 ]; then
+    fail "incomplete GitHub App: ODOO_GITHUB_APP_ID, ODOO_GITHUB_APP_INSTALLATION_ID and ODOO_GITHUB_APP_PRIVATE_KEY are all needed"
+  fi
+fi
+echo "preflight: GitHub credentials present"
+
+# 2. Resource providers
+command -v az >/dev/null || fail "the Azure CLI (az) is needed to check the resource providers; or register them yourself: az provider register --namespace Microsoft.App --wait (and ${PROVIDERS[*]:1})"
+az account show --output none 2>/dev/null || fail "az is not logged in (az login); needed to check that ${PROVIDERS[*]} are registered"
+for ns in "${PROVIDERS[@]}"; do
+  state="$(az provider show --namespace "$ns" --query registrationState --output tsv 2>/dev/null || echo Unknown)"
+  if [ "$state" != "Registered" ]; then
+    echo "preflight: $ns is $state, registering"
+    az provider register --namespace "$ns" --wait --output none || fail "could not register $ns (needs */register/action on the subscription)"
+  fi
+done
+echo "preflight: resource providers registered: ${PROVIDERS[*]}"
