@@ -13,14 +13,24 @@ import type { Readable } from 'node:stream';
 import { loadConfig, type Config } from '../../shared/config';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { streamVmBackup } from '../../shared/adapters/backup-stream';
-import { createVerificationStore, recordVerification, type VerificationStore } from '../../shared/adapters/backup-verifications';
+import {
+  createVerificationStore,
+  recordVerification,
+  type VerificationStore,
+} from '../../shared/adapters/backup-verifications';
 import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
 import { createRegistryClient, keepLastN, type RegistryClient } from '../../shared/adapters/registry';
 import { SshClient, shellQuote, type SshRunOptions, type SshRunResult } from '../../shared/adapters/ssh';
 import { createVmControl, type VmControl } from '../../shared/adapters/vm';
 import { createDeployNotifier, type DeployNotifier } from '../../shared/adapters/deploy-notify';
 import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
-import { modulesToUpdate, repositoryOf, tagOf, type DeploySettings, type ReleaseRef } from '../../shared/domain/deploy-plan';
+import {
+  modulesToUpdate,
+  repositoryOf,
+  tagOf,
+  type DeploySettings,
+  type ReleaseRef,
+} from '../../shared/domain/deploy-plan';
 import { createLogger, type Logger } from '../../shared/log';
 
 // ------------------------------------------------------------------------------------ shapes --
@@ -56,7 +66,11 @@ export interface HealthOut {
   healthy: boolean;
   failures: string[];
 }
-export type CompensationAction = { action: 'stop-new' } | { action: 'restore'; backupId: string } | { action: 'start-previous'; image?: string } | { action: 'health' };
+export type CompensationAction =
+  | { action: 'stop-new' }
+  | { action: 'restore'; backupId: string }
+  | { action: 'start-previous'; image?: string }
+  | { action: 'health' };
 
 export type NotifyKind = 'started' | 'succeeded' | 'failed' | 'rolled-back' | 'needs-attention';
 export interface NotifyEvent {
@@ -85,7 +99,10 @@ export interface NotifyEvent {
 /** What the activities need of an SSH session (SshClient satisfies it). */
 export interface RemoteShell {
   run(command: string, o?: SshRunOptions): Promise<SshRunResult>;
-  stream(command: string, o?: Omit<SshRunOptions, 'stdout'>): { stdout: Readable; done: Promise<SshRunResult> };
+  stream(
+    command: string,
+    o?: Omit<SshRunOptions, 'stdout'>,
+  ): { stdout: Readable; done: Promise<SshRunResult> };
   close(): Promise<void>;
 }
 
@@ -116,7 +133,18 @@ export interface DeployPorts {
 /** how long a rollback step waits for the VM's odoo-ops lock (an interrupted migration still ending) */
 export const ROLLBACK_LOCK_WAIT_SECONDS = 900;
 
-const OPS_EXIT: Record<number, string> = { 1: 'OPS.ERROR', 2: 'OPS.USAGE', 3: 'OPS.LOCKED', 4: 'DEPLOY.UNHEALTHY', 5: 'DEPLOY.MIGRATION_FAILED', 6: 'BACKUP.FAILED', 7: 'RESTORE.FAILED', 8: 'REGISTRY.IMAGE_MISSING', 9: 'OPS.STATE', 10: 'OPS.CONFIG' };
+const OPS_EXIT: Record<number, string> = {
+  1: 'OPS.ERROR',
+  2: 'OPS.USAGE',
+  3: 'OPS.LOCKED',
+  4: 'DEPLOY.UNHEALTHY',
+  5: 'DEPLOY.MIGRATION_FAILED',
+  6: 'BACKUP.FAILED',
+  7: 'RESTORE.FAILED',
+  8: 'REGISTRY.IMAGE_MISSING',
+  9: 'OPS.STATE',
+  10: 'OPS.CONFIG',
+};
 
 export interface OpsResult {
   code: number;
@@ -126,7 +154,10 @@ export interface OpsResult {
 
 /** The odoo-ops result line: the last line of `text` that parses as a JSON object. */
 export function parseOpsJson(text: string): Record<string, unknown> | undefined {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('{'));
   for (let i = lines.length - 1; i >= 0; i--) {
     try {
       const v = JSON.parse(lines[i]) as unknown;
@@ -141,8 +172,15 @@ export function parseOpsJson(text: string): Record<string, unknown> | undefined 
 /** A failed odoo-ops call as a coded error: lock busy is transient, the rest is deterministic. */
 export function opsError(verb: string, r: OpsResult): PipelineError {
   const code = OPS_EXIT[r.code] ?? 'OPS.ERROR';
-  const msg = typeof r.json.message === 'string' ? r.json.message : r.stderrTail.trim().split('\n').slice(-3).join(' | ');
-  return new PipelineError(code, `odoo-ops ${verb} failed (exit ${r.code}): ${msg}`.slice(0, 1500), code === 'OPS.LOCKED');
+  const msg =
+    typeof r.json.message === 'string'
+      ? r.json.message
+      : r.stderrTail.trim().split('\n').slice(-3).join(' | ');
+  return new PipelineError(
+    code,
+    `odoo-ops ${verb} failed (exit ${r.code}): ${msg}`.slice(0, 1500),
+    code === 'OPS.LOCKED',
+  );
 }
 
 /** Turn a deterministic failure into a value (never retried); rethrow a transient one (retried). */
@@ -167,16 +205,45 @@ export interface DeployActivities {
   prepare(i: { environment: string }): Promise<Failable<PrepareOut>>;
   preflight(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<PreflightOut>>;
   checkImage(i: { imageRef: string }): Promise<{ imageDigest?: string }>;
-  modules(i: { previous?: ReleaseRef; sha: string; force: boolean }): Promise<{ modules: string; reason: string }>;
-  backup(i: { environment: string; version: string; sha: string; imageDigest?: string; runningVersion?: string; instanceId: string }): Promise<Failable<BackupOut>>;
+  modules(i: {
+    previous?: ReleaseRef;
+    sha: string;
+    force: boolean;
+  }): Promise<{ modules: string; reason: string }>;
+  backup(i: {
+    environment: string;
+    version: string;
+    sha: string;
+    imageDigest?: string;
+    runningVersion?: string;
+    instanceId: string;
+  }): Promise<Failable<BackupOut>>;
   pull(i: { environment: string; imageRef: string }): Promise<Failable<PullOut>>;
   stop(i: { environment: string }): Promise<Failable<{ changed: boolean }>>;
-  migrate(i: { environment: string; imageRef: string; modules: string }): Promise<Failable<{ log?: string; alreadyDone?: boolean }>>;
+  migrate(i: {
+    environment: string;
+    imageRef: string;
+    modules: string;
+  }): Promise<Failable<{ log?: string; alreadyDone?: boolean }>>;
   start(i: { environment: string; imageRef: string }): Promise<Failable<{ changed: boolean }>>;
   health(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<HealthOut>>;
-  record(i: NotifyEvent & { imageDigest?: string; coverage?: number; backupId: string; modules?: string; previousVersion?: string }): Promise<Failable<{ recorded: true }>>;
-  retention(i: { settings: DeploySettings; running: string; previous?: string }): Promise<{ kept: string[]; deleted: string[] }>;
-  compensate(i: CompensationAction & { settings: DeploySettings }): Promise<Failable<{ healthy?: boolean; failures?: string[] }>>;
+  record(
+    i: NotifyEvent & {
+      imageDigest?: string;
+      coverage?: number;
+      backupId: string;
+      modules?: string;
+      previousVersion?: string;
+    },
+  ): Promise<Failable<{ recorded: true }>>;
+  retention(i: {
+    settings: DeploySettings;
+    running: string;
+    previous?: string;
+  }): Promise<{ kept: string[]; deleted: string[] }>;
+  compensate(
+    i: CompensationAction & { settings: DeploySettings },
+  ): Promise<Failable<{ healthy?: boolean; failures?: string[] }>>;
   saveLogs(i: { backupId?: string; environment: string; instanceId: string }): Promise<{ logs: string[] }>;
   notify(e: NotifyEvent): Promise<Record<string, unknown>>;
 }
@@ -207,7 +274,13 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     return { code: r.code, json, stderrTail: r.stderrTail };
   }
   /** `odoo-ops --json [global options] <verb> <args>`; a non-zero exit is a coded error */
-  async function mustOps(sh: RemoteShell, verb: string, args: string, o: SshRunOptions = {}, globalOptions = ''): Promise<OpsResult> {
+  async function mustOps(
+    sh: RemoteShell,
+    verb: string,
+    args: string,
+    o: SshRunOptions = {},
+    globalOptions = '',
+  ): Promise<OpsResult> {
     const r = await runOps(sh, `${globalOptions} ${verb} ${args}`.trim(), o);
     if (r.code !== 0) throw opsError(verb, r);
     return r;
@@ -217,7 +290,10 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
    * The last odoo-ops history entry that changed the web service or the database, when it is a successful
    * `migrate` with `imageRef` (i.e. this very migration already ran and nothing happened since).
    */
-  async function migratedSinceLastChange(sh: RemoteShell, imageRef: string): Promise<{ at?: string; log?: string } | undefined> {
+  async function migratedSinceLastChange(
+    sh: RemoteShell,
+    imageRef: string,
+  ): Promise<{ at?: string; log?: string } | undefined> {
     let text = '';
     try {
       const r = await sh.run(`${ops} --json history --tail 50`, { timeoutMs: 60_000 });
@@ -227,7 +303,15 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
       if (isRetryable(err)) throw err;
       return undefined; // no history: migrate
     }
-    const CHANGES = new Set(['stop', 'start', 'migrate', 'restore-db', 'restore-filestore', 'rollback', 'swap-db']);
+    const CHANGES = new Set([
+      'stop',
+      'start',
+      'migrate',
+      'restore-db',
+      'restore-filestore',
+      'rollback',
+      'swap-db',
+    ]);
     const lines = text.split('\n').filter((l) => l.startsWith('{'));
     for (let k = lines.length - 1; k >= 0; k--) {
       let e: { verb?: string; image?: string; ok?: boolean; at?: string; log?: string };
@@ -237,14 +321,17 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         continue;
       }
       if (!e.verb || !CHANGES.has(e.verb)) continue;
-      return e.verb === 'migrate' && e.ok === true && e.image === imageRef ? { at: e.at, log: e.log } : undefined;
+      return e.verb === 'migrate' && e.ok === true && e.image === imageRef
+        ? { at: e.at, log: e.log }
+        : undefined;
     }
     return undefined;
   }
 
   async function resolveImage(imageRef: string): Promise<string | undefined> {
     const tag = tagOf(imageRef);
-    if (!p.registry || !tag) return imageRef.includes('@') ? imageRef.slice(imageRef.indexOf('@') + 1) : undefined;
+    if (!p.registry || !tag)
+      return imageRef.includes('@') ? imageRef.slice(imageRef.indexOf('@') + 1) : undefined;
     const r = await p.registry.resolve(repositoryOf(imageRef), tag);
     return r?.digest;
   }
@@ -259,16 +346,28 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     }
   }
 
-  async function checkHealth(sh: RemoteShell, settings: DeploySettings, waitSeconds: number): Promise<HealthOut> {
-    const r = await runOps(sh, `health --wait ${Math.max(0, Math.round(waitSeconds))} --interval 1`, { timeoutMs: (waitSeconds + 120) * 1000 });
+  async function checkHealth(
+    sh: RemoteShell,
+    settings: DeploySettings,
+    waitSeconds: number,
+  ): Promise<HealthOut> {
+    const r = await runOps(sh, `health --wait ${Math.max(0, Math.round(waitSeconds))} --interval 1`, {
+      timeoutMs: (waitSeconds + 120) * 1000,
+    });
     if (r.code !== 0 && r.code !== 4) throw opsError('health', r);
     const failures: string[] = [];
-    if (r.code === 4) failures.push(typeof r.json.failures === 'string' && r.json.failures ? r.json.failures : String(r.json.message ?? 'unhealthy'));
+    if (r.code === 4)
+      failures.push(
+        typeof r.json.failures === 'string' && r.json.failures
+          ? r.json.failures
+          : String(r.json.message ?? 'unhealthy'),
+      );
     if (r.code === 0) {
       // validation: DB reachable and no module left mid-migration (odoo-ops status), key URLs answer
       const st = await mustOps(sh, 'status', '');
       if (st.json.db_reachable !== true) failures.push('database not reachable');
-      if (typeof st.json.pending_modules === 'string' && st.json.pending_modules) failures.push(`modules left mid-migration: ${st.json.pending_modules}`);
+      if (typeof st.json.pending_modules === 'string' && st.json.pending_modules)
+        failures.push(`modules left mid-migration: ${st.json.pending_modules}`);
       if (settings.url) {
         for (const path of settings.keyUrls ?? []) {
           const url = new URL(path, settings.url).toString();
@@ -285,14 +384,25 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
   }
 
   async function backupOnce(i: Parameters<DeployActivities['backup']>[0]): Promise<BackupOut> {
-    const version = i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version;
-    const writer = p.backups.begin(i.environment, { version, gitSha: i.sha, imageDigest: i.imageDigest, deployInstance: i.instanceId, reason: 'pre-deploy' });
+    const version =
+      i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version;
+    const writer = p.backups.begin(i.environment, {
+      version,
+      gitSha: i.sha,
+      imageDigest: i.imageDigest,
+      deployInstance: i.instanceId,
+      reason: 'pre-deploy',
+    });
     await withShell(i.environment, (sh) => streamVmBackup(writer, sh, { ops, timeoutMs }));
     const manifest = await writer.finish();
     const v = await p.backups.verify(manifest.id);
     // the status page and GET /api/backups show it "verified" (or "corrupt") from this record
     await recordVerification(p.verifications, manifest.id, v, p.log);
-    if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
+    if (!v.ok)
+      throw new PipelineError(
+        'BACKUP.CORRUPT',
+        `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`,
+      );
     const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
     return { backupId: manifest.id, bytes, parts: manifest.parts };
   }
@@ -302,7 +412,15 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
       guarded(p.log, 'prepare', async () => {
         const settings = p.settings(i.environment);
         const cur = await p.ledger.current(i.environment);
-        const running: ReleaseRef | undefined = cur ? { version: cur.version, sha: cur.sha, imageRef: cur.imageRef, imageDigest: cur.imageDigest, coverage: cur.coverage } : undefined;
+        const running: ReleaseRef | undefined = cur
+          ? {
+              version: cur.version,
+              sha: cur.sha,
+              imageRef: cur.imageRef,
+              imageDigest: cur.imageDigest,
+              coverage: cur.coverage,
+            }
+          : undefined;
         return { settings, running };
       }),
 
@@ -312,7 +430,11 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         if (p.vm?.resourceId) {
           const state = await p.vm.control.powerState(p.vm.resourceId);
           if (state !== 'running') {
-            if (!p.vm.autoStart) throw new PipelineError('PREFLIGHT.VM_NOT_RUNNING', `the ${i.settings.environment} VM is ${state} and VM_AUTO_START is off`);
+            if (!p.vm.autoStart)
+              throw new PipelineError(
+                'PREFLIGHT.VM_NOT_RUNNING',
+                `the ${i.settings.environment} VM is ${state} and VM_AUTO_START is off`,
+              );
             p.log.info('starting the VM', { state });
             await p.vm.control.start(p.vm.resourceId);
             vmStarted = true;
@@ -321,12 +443,27 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         const imageDigest = await resolveImage(i.imageRef);
         return withShell(i.settings.environment, async (sh) => {
           const st = await mustOps(sh, 'status', '');
-          if (typeof st.json.lock === 'string' && st.json.lock) throw new PipelineError('PREFLIGHT.LOCKED', `another odoo-ops run holds the lock on ${i.settings.environment}: ${st.json.lock}`, true);
-          if (typeof st.json.pending_modules === 'string' && st.json.pending_modules) throw new PipelineError('PREFLIGHT.HALF_MIGRATED', `the running database is half-migrated (${st.json.pending_modules}): fix it before deploying`);
-          const df = await sh.run('df -Pk "${ODOO_OPS_DIR:-/opt/odoo}" 2>/dev/null | tail -n 1', { timeoutMs: 30000 });
+          if (typeof st.json.lock === 'string' && st.json.lock)
+            throw new PipelineError(
+              'PREFLIGHT.LOCKED',
+              `another odoo-ops run holds the lock on ${i.settings.environment}: ${st.json.lock}`,
+              true,
+            );
+          if (typeof st.json.pending_modules === 'string' && st.json.pending_modules)
+            throw new PipelineError(
+              'PREFLIGHT.HALF_MIGRATED',
+              `the running database is half-migrated (${st.json.pending_modules}): fix it before deploying`,
+            );
+          const df = await sh.run('df -Pk "${ODOO_OPS_DIR:-/opt/odoo}" 2>/dev/null | tail -n 1', {
+            timeoutMs: 30000,
+          });
           const avail = Number((df.stdout ?? '').trim().split(/\s+/)[3]);
           const diskFreeGb = Number.isFinite(avail) ? +(avail / 1024 / 1024).toFixed(2) : undefined;
-          if (diskFreeGb !== undefined && diskFreeGb < i.settings.minFreeDiskGb) throw new PipelineError('PREFLIGHT.DISK_LOW', `only ${diskFreeGb} GB free on the ${i.settings.environment} VM (minimum ${i.settings.minFreeDiskGb} GB)`);
+          if (diskFreeGb !== undefined && diskFreeGb < i.settings.minFreeDiskGb)
+            throw new PipelineError(
+              'PREFLIGHT.DISK_LOW',
+              `only ${diskFreeGb} GB free on the ${i.settings.environment} VM (minimum ${i.settings.minFreeDiskGb} GB)`,
+            );
           const runningImage = typeof st.json.image === 'string' && st.json.image ? st.json.image : undefined;
           return { vmStarted, diskFreeGb, imagePresent: !!imageDigest, imageDigest, runningImage };
         });
@@ -341,7 +478,12 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
       try {
         const files = await p.changedFiles(i.previous.sha, i.sha);
         const m = modulesToUpdate(files);
-        return { modules: m, reason: files ? `${files.length} files changed since ${i.previous.sha.slice(0, 7)}` : 'compare unavailable' };
+        return {
+          modules: m,
+          reason: files
+            ? `${files.length} files changed since ${i.previous.sha.slice(0, 7)}`
+            : 'compare unavailable',
+        };
       } catch (err) {
         p.log.warn('compare failed: updating all modules', { error: messageOf(err) });
         return { modules: 'all', reason: 'compare failed' };
@@ -368,11 +510,19 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         withShell(i.environment, async (sh) => {
           const r = await mustOps(sh, 'pull', shellQuote(i.imageRef));
           const d = typeof r.json.digest === 'string' ? r.json.digest : '';
-          return { digest: d.includes('@') ? d.slice(d.indexOf('@') + 1) : d || undefined, version: typeof r.json.version === 'string' ? r.json.version : undefined };
+          return {
+            digest: d.includes('@') ? d.slice(d.indexOf('@') + 1) : d || undefined,
+            version: typeof r.json.version === 'string' ? r.json.version : undefined,
+          };
         }),
       ),
 
-    stop: (i) => guarded(p.log, 'stop', () => withShell(i.environment, async (sh) => ({ changed: (await mustOps(sh, 'stop', '')).json.changed === true }))),
+    stop: (i) =>
+      guarded(p.log, 'stop', () =>
+        withShell(i.environment, async (sh) => ({
+          changed: (await mustOps(sh, 'stop', '')).json.changed === true,
+        })),
+      ),
 
     migrate: (i) =>
       guarded(p.log, 'migrate', () =>
@@ -381,7 +531,10 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
           // before its result was recorded, the re-run finds it in odoo-ops' history and does not migrate again.
           const done = await migratedSinceLastChange(sh, i.imageRef);
           if (done) {
-            p.log.info('this migration already succeeded on the VM (re-run after a restart): not run again', { image: i.imageRef, at: done.at });
+            p.log.info('this migration already succeeded on the VM (re-run after a restart): not run again', {
+              image: i.imageRef,
+              at: done.at,
+            });
             return { log: done.log, alreadyDone: true };
           }
           try {
@@ -389,15 +542,29 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
             return { log: typeof r.json.log === 'string' ? r.json.log : undefined };
           } catch (err) {
             // a migration is never retried, whatever broke it (SSH dropped mid-way included): roll back
-            if (isRetryable(err)) throw new PipelineError('DEPLOY.MIGRATION_INTERRUPTED', `migration interrupted: ${messageOf(err)}`);
+            if (isRetryable(err))
+              throw new PipelineError(
+                'DEPLOY.MIGRATION_INTERRUPTED',
+                `migration interrupted: ${messageOf(err)}`,
+              );
             throw err;
           }
         }),
       ),
 
-    start: (i) => guarded(p.log, 'start', () => withShell(i.environment, async (sh) => ({ changed: (await mustOps(sh, 'start', shellQuote(i.imageRef))).json.changed === true }))),
+    start: (i) =>
+      guarded(p.log, 'start', () =>
+        withShell(i.environment, async (sh) => ({
+          changed: (await mustOps(sh, 'start', shellQuote(i.imageRef))).json.changed === true,
+        })),
+      ),
 
-    health: (i) => guarded(p.log, 'health', () => withShell(i.settings.environment, (sh) => checkHealth(sh, i.settings, i.settings.healthTimeoutSeconds))),
+    health: (i) =>
+      guarded(p.log, 'health', () =>
+        withShell(i.settings.environment, (sh) =>
+          checkHealth(sh, i.settings, i.settings.healthTimeoutSeconds),
+        ),
+      ),
 
     record: (i) =>
       guarded(p.log, 'record', async () => {
@@ -422,7 +589,9 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
 
     retention: async (i) => {
       if (!p.registry) return { kept: [], deleted: [] };
-      const protect = [tagOf(i.running), i.previous ? tagOf(i.previous) : undefined].filter((t): t is string => !!t);
+      const protect = [tagOf(i.running), i.previous ? tagOf(i.previous) : undefined].filter(
+        (t): t is string => !!t,
+      );
       const r = await keepLastN(p.registry, repositoryOf(i.running), 'uat-v', i.settings.keepCount, protect);
       p.log.info('image retention', { kept: r.kept, deleted: r.deleted });
       return r;
@@ -445,7 +614,8 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
               return {};
             case 'start-previous': {
               const img = i.image ?? (await mustOps(sh, 'current', '')).json.previous;
-              if (typeof img !== 'string' || !img) throw new PipelineError('ROLLBACK.NO_PREVIOUS', 'no previous image known to roll back to');
+              if (typeof img !== 'string' || !img)
+                throw new PipelineError('ROLLBACK.NO_PREVIOUS', 'no previous image known to roll back to');
               await mustOps(sh, 'start', shellQuote(img), {}, wait);
               return {};
             }
@@ -467,8 +637,13 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
           ] as const) {
             try {
               const r = await runOps(sh, args, { timeoutMs: 60000 });
-              const text = typeof r.json.text === 'string' ? r.json.text : String(r.json.message ?? r.stderrTail);
-              await p.backups.saveLog(i.backupId!, name, `# ${i.instanceId}: odoo-ops ${args} (exit ${r.code})\n${text}\n`);
+              const text =
+                typeof r.json.text === 'string' ? r.json.text : String(r.json.message ?? r.stderrTail);
+              await p.backups.saveLog(
+                i.backupId!,
+                name,
+                `# ${i.instanceId}: odoo-ops ${args} (exit ${r.code})\n${text}\n`,
+              );
               saved.push(`${i.backupId}/logs/${name}`);
             } catch (err) {
               p.log.warn('could not save a log', { name, error: messageOf(err) });
@@ -511,27 +686,58 @@ export function deploySettingsFromConfig(config: Config, environment: string): D
 
 export function deployPortsFromConfig(config: Config, log: Logger = createLogger()): DeployPorts {
   const registry = config.REGISTRY_URL
-    ? createRegistryClient({ kind: config.REGISTRY_KIND ?? 'oci', url: config.REGISTRY_URL, username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD, log })
+    ? createRegistryClient({
+        kind: config.REGISTRY_KIND ?? 'oci',
+        url: config.REGISTRY_URL,
+        username: config.REGISTRY_USERNAME,
+        password: config.REGISTRY_PASSWORD,
+        log,
+      })
     : undefined;
   const backups = config.BACKUP_STORAGE_CONNECTION
-    ? new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION, container: config.BACKUP_CONTAINER ?? 'backups', log })
-    : new BackupStore({ accountUrl: config.BACKUP_STORAGE_ACCOUNT_URL ?? '', container: config.BACKUP_CONTAINER ?? 'backups', log });
+    ? new BackupStore({
+        connectionString: config.BACKUP_STORAGE_CONNECTION,
+        container: config.BACKUP_CONTAINER ?? 'backups',
+        log,
+      })
+    : new BackupStore({
+        accountUrl: config.BACKUP_STORAGE_ACCOUNT_URL ?? '',
+        container: config.BACKUP_CONTAINER ?? 'backups',
+        log,
+      });
   const notify = createDeployNotifier(config, log);
   return {
     settings: (env) => deploySettingsFromConfig(config, env),
     ssh: {
       async connect(env) {
-        if (env !== 'uat') throw new PipelineError('DEPLOY.BAD_ENVIRONMENT', `deployUat targets uat only (got ${env})`);
-        if (!config.UAT_SSH_HOST || !config.UAT_SSH_HOST_KEY || !config.SSH_PRIVATE_KEY) throw new PipelineError('CONFIG.SSH_MISSING', 'UAT_SSH_HOST, UAT_SSH_HOST_KEY and SSH_PRIVATE_KEY must be set');
+        if (env !== 'uat')
+          throw new PipelineError('DEPLOY.BAD_ENVIRONMENT', `deployUat targets uat only (got ${env})`);
+        if (!config.UAT_SSH_HOST || !config.UAT_SSH_HOST_KEY || !config.SSH_PRIVATE_KEY)
+          throw new PipelineError(
+            'CONFIG.SSH_MISSING',
+            'UAT_SSH_HOST, UAT_SSH_HOST_KEY and SSH_PRIVATE_KEY must be set',
+          );
         return SshClient.connect(
-          { host: config.UAT_SSH_HOST, port: config.UAT_SSH_PORT ?? 22, username: config.UAT_SSH_USER ?? 'odoo-ops', privateKey: config.SSH_PRIVATE_KEY, hostKeyFingerprint: config.UAT_SSH_HOST_KEY },
+          {
+            host: config.UAT_SSH_HOST,
+            port: config.UAT_SSH_PORT ?? 22,
+            username: config.UAT_SSH_USER ?? 'odoo-ops',
+            privateKey: config.SSH_PRIVATE_KEY,
+            hostKeyFingerprint: config.UAT_SSH_HOST_KEY,
+          },
           { connectTimeoutMs: (config.SSH_CONNECT_TIMEOUT_SECONDS ?? 20) * 1000, log },
         );
       },
     },
     backups,
     registry,
-    vm: config.UAT_VM_RESOURCE_ID ? { control: createVmControl({ endpoint: config.ARM_ENDPOINT, log }), resourceId: config.UAT_VM_RESOURCE_ID, autoStart: config.VM_AUTO_START ?? true } : undefined,
+    vm: config.UAT_VM_RESOURCE_ID
+      ? {
+          control: createVmControl({ endpoint: config.ARM_ENDPOINT, log }),
+          resourceId: config.UAT_VM_RESOURCE_ID,
+          autoStart: config.VM_AUTO_START ?? true,
+        }
+      : undefined,
     ledger: createLedger(ledgerContainer(config)),
     verifications: createVerificationStore(ledgerContainer(config)),
     notify,
@@ -555,17 +761,35 @@ function acts(): DeployActivities {
 }
 
 df.app.activity('deployPrepare', { handler: (i: { environment: string }) => acts().prepare(i) });
-df.app.activity('deployPreflight', { handler: (i: Parameters<DeployActivities['preflight']>[0]) => acts().preflight(i) });
+df.app.activity('deployPreflight', {
+  handler: (i: Parameters<DeployActivities['preflight']>[0]) => acts().preflight(i),
+});
 df.app.activity('deployCheckImage', { handler: (i: { imageRef: string }) => acts().checkImage(i) });
-df.app.activity('deployModules', { handler: (i: Parameters<DeployActivities['modules']>[0]) => acts().modules(i) });
-df.app.activity('deployBackup', { handler: (i: Parameters<DeployActivities['backup']>[0]) => acts().backup(i) });
+df.app.activity('deployModules', {
+  handler: (i: Parameters<DeployActivities['modules']>[0]) => acts().modules(i),
+});
+df.app.activity('deployBackup', {
+  handler: (i: Parameters<DeployActivities['backup']>[0]) => acts().backup(i),
+});
 df.app.activity('deployPull', { handler: (i: Parameters<DeployActivities['pull']>[0]) => acts().pull(i) });
 df.app.activity('deployStop', { handler: (i: { environment: string }) => acts().stop(i) });
-df.app.activity('deployMigrate', { handler: (i: Parameters<DeployActivities['migrate']>[0]) => acts().migrate(i) });
+df.app.activity('deployMigrate', {
+  handler: (i: Parameters<DeployActivities['migrate']>[0]) => acts().migrate(i),
+});
 df.app.activity('deployStart', { handler: (i: Parameters<DeployActivities['start']>[0]) => acts().start(i) });
-df.app.activity('deployHealth', { handler: (i: Parameters<DeployActivities['health']>[0]) => acts().health(i) });
-df.app.activity('deployRecord', { handler: (i: Parameters<DeployActivities['record']>[0]) => acts().record(i) });
-df.app.activity('deployRetention', { handler: (i: Parameters<DeployActivities['retention']>[0]) => acts().retention(i) });
-df.app.activity('deployCompensate', { handler: (i: Parameters<DeployActivities['compensate']>[0]) => acts().compensate(i) });
-df.app.activity('deploySaveLogs', { handler: (i: Parameters<DeployActivities['saveLogs']>[0]) => acts().saveLogs(i) });
+df.app.activity('deployHealth', {
+  handler: (i: Parameters<DeployActivities['health']>[0]) => acts().health(i),
+});
+df.app.activity('deployRecord', {
+  handler: (i: Parameters<DeployActivities['record']>[0]) => acts().record(i),
+});
+df.app.activity('deployRetention', {
+  handler: (i: Parameters<DeployActivities['retention']>[0]) => acts().retention(i),
+});
+df.app.activity('deployCompensate', {
+  handler: (i: Parameters<DeployActivities['compensate']>[0]) => acts().compensate(i),
+});
+df.app.activity('deploySaveLogs', {
+  handler: (i: Parameters<DeployActivities['saveLogs']>[0]) => acts().saveLogs(i),
+});
 df.app.activity('deployNotify', { handler: (e: NotifyEvent) => acts().notify(e) });

@@ -30,7 +30,15 @@ import {
   reasonOf,
   validateDeployInput,
 } from '../../shared/domain/deploy-plan';
-import type { BackupOut, CompensationAction, HealthOut, NotifyEvent, PreflightOut, PrepareOut, PullOut } from '../activities/deploy';
+import type {
+  BackupOut,
+  CompensationAction,
+  HealthOut,
+  NotifyEvent,
+  PreflightOut,
+  PrepareOut,
+  PullOut,
+} from '../activities/deploy';
 import { StepFailure, stepRunner } from './step';
 
 export const DEPLOY_UAT = 'deployUat';
@@ -60,14 +68,30 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
   const problems = validateDeployInput(input);
   if (problems.length) {
     show('done', { outcome: 'Failed', reason: `[DEPLOY.BAD_INPUT] ${problems.join('; ')}` });
-    return { outcome: 'Failed', environment: status.environment, version: status.version, sha: status.sha, code: 'DEPLOY.BAD_INPUT', reason: problems.join('; '), durations, totalMs: 0 } satisfies DeployResult;
+    return {
+      outcome: 'Failed',
+      environment: status.environment,
+      version: status.version,
+      sha: status.sha,
+      code: 'DEPLOY.BAD_INPUT',
+      reason: problems.join('; '),
+      durations,
+      totalMs: 0,
+    } satisfies DeployResult;
   }
 
   let settings: DeploySettings | undefined;
   let retry: df.RetryOptions = new df.RetryOptions(1000, 3);
 
   /** Run one step's activity: retryable failures are retried by the engine; others come back as values. */
-  const step = stepRunner<DeployStep>(context, { show, durations, retry: () => retry, retried: (name) => STEP_RETRY[name].retry, codeOf, reasonOf });
+  const step = stepRunner<DeployStep>(context, {
+    show,
+    durations,
+    retry: () => retry,
+    retried: (name) => STEP_RETRY[name].retry,
+    codeOf,
+    reasonOf,
+  });
 
   /** Notifications never fail a deploy: the activity swallows errors, and so do we. */
   function* notify(event: NotifyEvent): Generator<Task, Record<string, unknown>, unknown> {
@@ -88,7 +112,16 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
   const compensations: CompensationAction[] = [];
   let githubDeploymentId: number | undefined;
 
-  const base = () => ({ environment: input.environment, version: input.version, sha: input.sha, imageRef: input.imageRef, mergedBy: input.mergedBy, instanceId: context.df.instanceId, githubDeploymentId, url: settings?.url });
+  const base = () => ({
+    environment: input.environment,
+    version: input.version,
+    sha: input.sha,
+    imageRef: input.imageRef,
+    mergedBy: input.mergedBy,
+    instanceId: context.df.instanceId,
+    githubDeploymentId,
+    url: settings?.url,
+  });
 
   try {
     // ---- 0. settings + what runs now (ledger) -------------------------------------------------
@@ -102,41 +135,73 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
     if (typeof started.githubDeploymentId === 'number') githubDeploymentId = started.githubDeploymentId;
 
     // ---- 1. preflight ----------------------------------------------------------------------
-    const pre: PreflightOut = yield* step<PreflightOut>('preflight', 'deployPreflight', { settings, imageRef: input.imageRef });
+    const pre: PreflightOut = yield* step<PreflightOut>('preflight', 'deployPreflight', {
+      settings,
+      imageRef: input.imageRef,
+    });
     let digest = pre.imageDigest;
     if (!pre.imagePresent) {
       // the image build may still be running: wait for the tag, bounded, with durable timers
       const deadline = now() + settings.imageWaitMinutes * 60_000;
       while (!digest) {
-        if (now() >= deadline) throw new StepFailure('wait-image', 'DEPLOY.IMAGE_MISSING', `[DEPLOY.IMAGE_MISSING] image ${input.imageRef} did not appear in the registry within ${settings.imageWaitMinutes} min`);
+        if (now() >= deadline)
+          throw new StepFailure(
+            'wait-image',
+            'DEPLOY.IMAGE_MISSING',
+            `[DEPLOY.IMAGE_MISSING] image ${input.imageRef} did not appear in the registry within ${settings.imageWaitMinutes} min`,
+          );
         show('wait-image');
         // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
         yield context.df.createTimer(new Date(Math.min(deadline, now() + settings.imagePollSeconds * 1000)));
-        const chk = yield* step<{ imageDigest?: string }>('wait-image', 'deployCheckImage', { imageRef: input.imageRef });
+        const chk = yield* step<{ imageDigest?: string }>('wait-image', 'deployCheckImage', {
+          imageRef: input.imageRef,
+        });
         digest = chk.imageDigest;
       }
     }
     log(`preflight ok (disk ${pre.diskFreeGb ?? '?'} GB, image ${digest})`);
 
     // which modules to update: decided before anything stops
-    const mods = yield* step<{ modules: string; reason: string }>('preflight', 'deployModules', { previous, sha: input.sha, force: !!input.force });
+    const mods = yield* step<{ modules: string; reason: string }>('preflight', 'deployModules', {
+      previous,
+      sha: input.sha,
+      force: !!input.force,
+    });
     modules = mods.modules;
 
     // ---- 2. backup -------------------------------------------------------------------------
-    backup = yield* step<BackupOut>('backup', 'deployBackup', { environment: input.environment, version: input.version, sha: input.sha, imageDigest: previous?.imageDigest, runningVersion: previous?.version, instanceId: context.df.instanceId });
+    backup = yield* step<BackupOut>('backup', 'deployBackup', {
+      environment: input.environment,
+      version: input.version,
+      sha: input.sha,
+      imageDigest: previous?.imageDigest,
+      runningVersion: previous?.version,
+      instanceId: context.df.instanceId,
+    });
     show('backup', { backupBytes: backup.bytes, backupId: backup.backupId });
 
     // ---- 3. pull (before anything stops) ----------------------------------------------------
-    pulled = yield* step<PullOut>('pull', 'deployPull', { environment: input.environment, imageRef: input.imageRef });
+    pulled = yield* step<PullOut>('pull', 'deployPull', {
+      environment: input.environment,
+      imageRef: input.imageRef,
+    });
 
     // ---- 4. stop: downtime starts; from here a failure is rolled back ----------------------------
     downStart = now();
-    compensations.push({ action: 'health' }, { action: 'start-previous', image: previous?.imageRef ?? pre.runningImage });
+    compensations.push(
+      { action: 'health' },
+      { action: 'start-previous', image: previous?.imageRef ?? pre.runningImage },
+    );
     yield* step('stop', 'deployStop', { environment: input.environment });
 
     // ---- 5. migrate (the DB may be half-migrated after a failure: restore it) ---------------------
     compensations.push({ action: 'restore', backupId: backup.backupId });
-    if (modules) yield* step('migrate', 'deployMigrate', { environment: input.environment, imageRef: input.imageRef, modules });
+    if (modules)
+      yield* step('migrate', 'deployMigrate', {
+        environment: input.environment,
+        imageRef: input.imageRef,
+        modules,
+      });
 
     // ---- 6. start ----------------------------------------------------------------------------
     compensations.push({ action: 'stop-new' });
@@ -144,25 +209,65 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
 
     // ---- 7. health + validation ------------------------------------------------------------
     const health = yield* step<HealthOut>('health', 'deployHealth', { settings, imageRef: input.imageRef });
-    if (!health.healthy) throw new StepFailure('health', 'DEPLOY.UNHEALTHY', `[DEPLOY.UNHEALTHY] ${input.version} is not healthy: ${health.failures.join('; ')}`);
+    if (!health.healthy)
+      throw new StepFailure(
+        'health',
+        'DEPLOY.UNHEALTHY',
+        `[DEPLOY.UNHEALTHY] ${input.version} is not healthy: ${health.failures.join('; ')}`,
+      );
     downtimeMs = now() - downStart;
 
     // ---- 8. success: ledger, GitHub, Slack, retention -----------------------------------------
     const totalMs = now() - startedAt.getTime();
-    const release = { ...base(), imageDigest: pulled.digest ?? digest, coverage: input.coverage, backupId: backup.backupId, durations, totalMs, downtimeMs, modules, previousVersion: previous?.version };
+    const release = {
+      ...base(),
+      imageDigest: pulled.digest ?? digest,
+      coverage: input.coverage,
+      backupId: backup.backupId,
+      durations,
+      totalMs,
+      downtimeMs,
+      modules,
+      previousVersion: previous?.version,
+    };
     yield* step('record', 'deployRecord', release);
-    yield* notify({ kind: 'succeeded', ...base(), previous, durations, totalMs, downtimeMs, backupId: backup.backupId });
+    yield* notify({
+      kind: 'succeeded',
+      ...base(),
+      previous,
+      durations,
+      totalMs,
+      downtimeMs,
+      backupId: backup.backupId,
+    });
     show('retention');
     try {
-      yield context.df.callActivity('deployRetention', { settings, running: input.imageRef, previous: previous?.imageRef });
+      yield context.df.callActivity('deployRetention', {
+        settings,
+        running: input.imageRef,
+        previous: previous?.imageRef,
+      });
     } catch (err) {
       log(`image retention failed (the deploy stands): ${reasonOf(err)}`);
     }
-    const result: DeployResult = { outcome: 'Succeeded', environment: input.environment, version: input.version, sha: input.sha, backupId: backup.backupId, previous, imageDigest: release.imageDigest, modules, durations, totalMs, downtimeMs };
+    const result: DeployResult = {
+      outcome: 'Succeeded',
+      environment: input.environment,
+      version: input.version,
+      sha: input.sha,
+      backupId: backup.backupId,
+      previous,
+      imageDigest: release.imageDigest,
+      modules,
+      durations,
+      totalMs,
+      downtimeMs,
+    };
     show('done', { outcome: 'Succeeded', elapsedMs: totalMs });
     return result;
   } catch (e) {
-    const f: StepFailure<DeployStep> = e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
+    const f: StepFailure<DeployStep> =
+      e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
     log(`step ${f.step} failed: ${f.message}`);
     let outcome: DeployOutcome = 'Failed';
     let reason = f.message;
@@ -174,7 +279,11 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
       let rollbackError = '';
       for (const c of [...compensations].reverse()) {
         try {
-          const r = (yield* step<{ healthy?: boolean; failures?: string[] }>('rollback', 'deployCompensate', { ...c, settings })) ?? {};
+          const r =
+            (yield* step<{ healthy?: boolean; failures?: string[] }>('rollback', 'deployCompensate', {
+              ...c,
+              settings,
+            })) ?? {};
           if (c.action === 'health' && r.healthy === false) {
             rollbackOk = false;
             rollbackError = `previous version is not healthy after the rollback: ${(r.failures ?? []).join('; ')}`;
@@ -188,7 +297,11 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
       }
       if (downStart !== undefined) downtimeMs = now() - downStart;
       try {
-        const saved = (yield context.df.callActivity('deploySaveLogs', { backupId: backup?.backupId, environment: input.environment, instanceId: context.df.instanceId })) as { logs?: string[] };
+        const saved = (yield context.df.callActivity('deploySaveLogs', {
+          backupId: backup?.backupId,
+          environment: input.environment,
+          instanceId: context.df.instanceId,
+        })) as { logs?: string[] };
         logs.push(...(saved?.logs ?? []));
       } catch (err) {
         log(`could not save logs: ${reasonOf(err)}`);
@@ -199,8 +312,40 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
       outcome = 'Failed';
     }
     const totalMs = now() - startedAt.getTime();
-    yield* notify({ kind: outcome === 'NeedsAttention' ? 'needs-attention' : outcome === 'RolledBack' ? 'rolled-back' : 'failed', ...base(), previous, reason, code: f.code, failedStep: f.step, logs, backupId: backup?.backupId, durations, totalMs, downtimeMs });
-    const result: DeployResult = { outcome, environment: input.environment, version: input.version, sha: input.sha, reason, code: f.code, failedStep: f.step, backupId: backup?.backupId, logs, previous, modules, durations, totalMs, downtimeMs };
+    yield* notify({
+      kind:
+        outcome === 'NeedsAttention'
+          ? 'needs-attention'
+          : outcome === 'RolledBack'
+            ? 'rolled-back'
+            : 'failed',
+      ...base(),
+      previous,
+      reason,
+      code: f.code,
+      failedStep: f.step,
+      logs,
+      backupId: backup?.backupId,
+      durations,
+      totalMs,
+      downtimeMs,
+    });
+    const result: DeployResult = {
+      outcome,
+      environment: input.environment,
+      version: input.version,
+      sha: input.sha,
+      reason,
+      code: f.code,
+      failedStep: f.step,
+      backupId: backup?.backupId,
+      logs,
+      previous,
+      modules,
+      durations,
+      totalMs,
+      downtimeMs,
+    };
     show('done', { outcome, reason, elapsedMs: totalMs });
     return result;
   }
