@@ -11,7 +11,7 @@
 import * as df from 'durable-functions';
 import type { Readable } from 'node:stream';
 import { loadConfig, type Config } from '../../shared/config';
-import { BackupStore } from '../../shared/adapters/backup-store';
+import { BackupStore, type BackupManifest } from '../../shared/adapters/backup-store';
 import { streamVmBackup } from '../../shared/adapters/backup-stream';
 import {
   createVerificationStore,
@@ -219,6 +219,10 @@ export interface DeployActivities {
     instanceId: string;
   }): Promise<Failable<BackupOut>>;
   pull(i: { environment: string; imageRef: string }): Promise<Failable<PullOut>>;
+  /** the backup that would undo the deploy, confirmed readable right before the stop (manifest + parts with their sizes) */
+  confirmBackup(i: {
+    backupId: string;
+  }): Promise<Failable<{ backupId: string; parts: Record<string, number> }>>;
   stop(i: { environment: string }): Promise<Failable<{ changed: boolean }>>;
   migrate(i: {
     environment: string;
@@ -505,6 +509,38 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         }
       }),
 
+    confirmBackup: (i) =>
+      guarded(p.log, 'backup check', async () => {
+        const unreadable = (why: string) =>
+          new PipelineError(
+            'BACKUP.UNREADABLE',
+            `backup ${i.backupId} can no longer be read (${why}): it could not undo the deploy, so nothing was stopped`,
+          );
+        let manifest: BackupManifest;
+        try {
+          manifest = await p.backups.manifest(i.backupId);
+        } catch (err) {
+          if (isRetryable(err)) throw err;
+          throw unreadable(messageOf(err));
+        }
+        // list the parts as stored right now (one listing, no download) and compare their sizes
+        const stored = new Map<string, number | undefined>();
+        for await (const b of p.backups.container.listBlobsFlat({ prefix: `${i.backupId}/` }))
+          stored.set(b.name.slice(i.backupId.length + 1), b.properties.contentLength);
+        const problems = Object.entries(manifest.parts).flatMap(([name, info]) => {
+          if (!stored.has(name)) return [`${name} is missing`];
+          const size = stored.get(name);
+          return size === info.size
+            ? []
+            : [`${name} is ${String(size)} bytes, the manifest says ${info.size}`];
+        });
+        if (problems.length) throw unreadable(problems.join('; '));
+        return {
+          backupId: i.backupId,
+          parts: Object.fromEntries(Object.entries(manifest.parts).map(([n, x]) => [n, x.size])),
+        };
+      }),
+
     pull: (i) =>
       guarded(p.log, 'pull', () =>
         withShell(i.environment, async (sh) => {
@@ -772,6 +808,9 @@ df.app.activity('deployBackup', {
   handler: (i: Parameters<DeployActivities['backup']>[0]) => acts().backup(i),
 });
 df.app.activity('deployPull', { handler: (i: Parameters<DeployActivities['pull']>[0]) => acts().pull(i) });
+df.app.activity('deployConfirmBackup', {
+  handler: (i: Parameters<DeployActivities['confirmBackup']>[0]) => acts().confirmBackup(i),
+});
 df.app.activity('deployStop', { handler: (i: { environment: string }) => acts().stop(i) });
 df.app.activity('deployMigrate', {
   handler: (i: Parameters<DeployActivities['migrate']>[0]) => acts().migrate(i),

@@ -187,6 +187,8 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
     });
 
     // ---- 4. stop: downtime starts; from here a failure is rolled back ----------------------------
+    // nothing stops unless the backup that would undo it is readable right now (manifest, parts, sizes)
+    yield* step('backup', 'deployConfirmBackup', { backupId: backup.backupId });
     downStart = now();
     compensations.push(
       { action: 'health' },

@@ -7,7 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import { setDeployPorts, type DeployPorts, type NotifyEvent } from '../../functions/activities/deploy';
+import {
+  setDeployPorts,
+  type DeployPorts,
+  type NotifyEvent,
+  type RemoteShell,
+} from '../../functions/activities/deploy';
 import '../../functions/orchestrators/deployUat';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createLedger } from '../../shared/adapters/ledger';
@@ -91,6 +96,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       backups?: BackupStore;
       verifications?: VerificationStore;
       logSink?: LogSink;
+      wrapShell?: (sh: RemoteShell) => RemoteShell;
     } = {},
   ): Promise<Rig> {
     const env = o.env ?? `uat${++n}`; // a ledger and backup folder per test
@@ -124,7 +130,7 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     };
     const ports: DeployPorts = {
       settings: () => settings,
-      ssh: { connect: () => vm.connect() },
+      ssh: { connect: async () => (o.wrapShell ? o.wrapShell(await vm.connect()) : vm.connect()) },
       backups: o.backups ?? backups,
       // the store GET /api/backups and the status page read (LEDGER_CONTAINER, default "ledger")
       verifications: o.verifications ?? createVerificationStore(container),
@@ -227,6 +233,52 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     expect((await r.ledger.current(result.environment))?.version).toBe('1.0.0');
     expect(r.notices.map((x) => x.kind)).toEqual(['started', 'failed']);
   }, 60000);
+
+  it.each([
+    [
+      'its manifest is gone',
+      async (id: string) => void (await backups.container.getBlockBlobClient(`${id}/manifest.json`).delete()),
+    ],
+    [
+      'a part is gone',
+      async (id: string) => void (await backups.container.getBlockBlobClient(`${id}/db.dump`).delete()),
+    ],
+    [
+      'a part lost bytes',
+      async (id: string) =>
+        void (await backups.container.getBlockBlobClient(`${id}/filestore.tar`).upload('FS', 2)),
+    ],
+  ])(
+    'the backup is no longer readable when the stop comes (%s) → Failed, nothing stopped or touched',
+    async (_what, damage) => {
+      // after the backup was taken and verified, just before the stop: the pull is the last step before it
+      const r = await rig({
+        wrapShell: (sh) => ({
+          ...sh,
+          run: async (command, o) => {
+            if (/^odoo-ops --json pull /.test(command)) {
+              const [latest] = await backups.list(lastEnv);
+              await damage(latest.id);
+            }
+            return sh.run(command, o);
+          },
+        }),
+      });
+      const { result } = await r.run();
+      expect(result.outcome).toBe('Failed');
+      expect(result.code).toBe('BACKUP.UNREADABLE');
+      expect(result.reason).toMatch(/nothing was stopped/);
+      const verbs = r.vm.calls.map((c) => c.split(' ')[0]);
+      expect(verbs).toContain('pull');
+      for (const touching of ['stop', 'migrate', 'start', 'restore-db', 'restore-filestore'])
+        expect(verbs).not.toContain(touching);
+      expect(r.vm.state.webRunning).toBe(true);
+      expect(r.vm.state.image).toBe(IMG('1.0.0'));
+      expect((await r.ledger.current(result.environment))?.version).toBe('1.0.0');
+      expect(r.notices.map((x) => x.kind)).toEqual(['started', 'failed']);
+    },
+    60000,
+  );
 
   it('the backup upload fails (Blob unreachable) → retried, then Failed with nothing stopped', async () => {
     const deadConn =
