@@ -624,7 +624,8 @@ export const SETTINGS = {
   }),
   SLACK_SIGNING_SECRET: s({
     area: 'slack',
-    description: 'Slack signing secret: approval messages carry buttons and POST /api/slack/interactions accepts their clicks.',
+    description:
+      'Slack signing secret: approval messages carry buttons and POST /api/slack/interactions accepts their clicks.',
     form: 'a string',
     schema: str,
     secret: true,
