@@ -200,7 +200,8 @@ export const SETTINGS = {
   }),
   GITHUB_TOKEN: s({
     area: 'github',
-    description: 'Token for GitHub API reads/writes (statuses, deployments, refs). Or use a GitHub App.',
+    description:
+      'Token for GitHub API reads/writes (statuses, deployments, refs). Or use a GitHub App; in Azure one of the two is required.',
     form: 'a GitHub token',
     schema: str,
     secret: true,
@@ -444,9 +445,10 @@ export const SETTINGS = {
   }),
   SSH_COMMAND_TIMEOUT_SECONDS: s({
     area: 'targets',
-    description: 'Upper bound for one remote command (migrations included).',
-    form: 'an integer 1-86400',
-    schema: int(1, 86400),
+    description:
+      'Upper bound for one remote command (migrations included); host.json functionTimeout is above the maximum.',
+    form: 'an integer 1-14400',
+    schema: int(1, 14400),
     default: '3600',
   }),
   ARM_ENDPOINT: s({
@@ -787,6 +789,18 @@ export function loadConfig(
   ) {
     problems.push(
       'GITHUB_APP_ID is set but GITHUB_APP_PRIVATE_KEY or GITHUB_APP_INSTALLATION_ID is missing (expected all three for a GitHub App)',
+    );
+  }
+  // In Azure the intake must be able to read the Odoo repository and post statuses: without a token or
+  // a GitHub App every merge webhook would be answered GITHUB.NOT_CONFIGURED. Refuse to start instead.
+  if (
+    runtime === 'azure' &&
+    out.GITHUB_TOKEN === undefined &&
+    out.GITHUB_APP_ID === undefined &&
+    !problems.some((p) => p.startsWith('GITHUB_TOKEN ') || p.startsWith('GITHUB_APP_'))
+  ) {
+    problems.push(
+      'GITHUB_TOKEN or the GitHub App (GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID, GITHUB_APP_PRIVATE_KEY) is missing: in Azure the pipeline needs GitHub credentials to deploy merges',
     );
   }
   if (out.PROD_DISK_SNAPSHOT === true && out.PROD_VM_RESOURCE_ID === undefined) {

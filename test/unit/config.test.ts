@@ -76,6 +76,29 @@ describe('configuration schema', () => {
     for (const key of required) expect(problems.some((p) => p.startsWith(`${key} is missing`))).toBe(true);
   });
 
+  it('in Azure, refuses to start without GitHub credentials (a token or the complete GitHub App)', () => {
+    const github = (env: Record<string, string>) =>
+      problemsOf({ PIPELINE_RUNTIME: 'azure', ...env }).filter((p) => /GITHUB_TOKEN|GITHUB_APP/.test(p));
+    expect(github({})).toEqual([expect.stringMatching(/^GITHUB_TOKEN or the GitHub App .* is missing/)]);
+    expect(github({ GITHUB_TOKEN: 'ghs_0123456789abcdef' })).toEqual([]);
+    const key = '-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----';
+    expect(
+      github({ GITHUB_APP_ID: '12', GITHUB_APP_INSTALLATION_ID: '34', GITHUB_APP_PRIVATE_KEY: key }),
+    ).toEqual([]);
+    // an incomplete App is not credentials either: named once, for what is missing
+    expect(github({ GITHUB_APP_ID: '12', GITHUB_APP_INSTALLATION_ID: '34' })).toEqual([
+      expect.stringContaining('GITHUB_APP_PRIVATE_KEY'),
+    ]);
+    // an unresolved Key Vault reference for the token is reported as such, not as a missing credential
+    expect(
+      github({
+        GITHUB_TOKEN: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/github-token)',
+      }),
+    ).toEqual([expect.stringContaining('GITHUB_TOKEN is an unresolved Key Vault reference')]);
+    // locally the intake may run without GitHub (it says what is disabled)
+    expect(problemsOf({}).filter((p) => /GITHUB_TOKEN/.test(p))).toEqual([]);
+  });
+
   it('reports an unresolved Key Vault reference as such', () => {
     const problems = problemsOf({
       GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x)',
