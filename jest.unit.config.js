@@ -1,7 +1,11 @@
 /**
- * The unit tests alone (test/unit): what `npm run mutation` runs for every mutant (StrykerJS), so that
- * mutation testing stays fast and never starts PostgreSQL, sshd, Azurite or dockerd. Same transform and
- * module mapping as jest.config.js; no coverage collection or thresholds (Stryker measures per test).
+ * The unit tests of the decisions in mutation scope (test/unit): what `npm run mutation` runs against
+ * every mutant (StrykerJS). Unit tests only, so mutation testing never starts PostgreSQL, sshd, Azurite
+ * or dockerd. The unit tests of machinery outside the scope (the embedded durable engine and queue,
+ * the host's parts, settings, psql command lines) are left out: they take most of the suite's time and
+ * judge none of the decisions — Stryker runs the whole list for every "static" mutant (a constant such
+ * as a retry flag or a length cap), so each file here costs once per such mutant.
+ * Same transform and module mapping as jest.config.js; no coverage collection or thresholds.
  */
 const base = require('./jest.config.js');
 
@@ -9,6 +13,7 @@ const base = require('./jest.config.js');
 module.exports = {
   ...base,
   roots: ['<rootDir>/test/unit'],
+  testPathIgnorePatterns: ['/node_modules/', '/test/unit/(config|durable-[a-z]+|queue(-[a-z-]+)?|host-parts|orchestrator-step|pii-sql-scripts)\\.test\\.ts$'],
   collectCoverage: false,
   coverageThreshold: undefined,
 };
