@@ -44,7 +44,8 @@ export default {
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   thresholds: { high: 90, low: 80, break: 80 },
   concurrency: 2,
-  timeoutMS: 10000,
+  // generous: on a busy machine a slow run must not pass for an endless loop (each timeout restarts the runner)
+  timeoutMS: 60000,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
 };
