@@ -45,22 +45,40 @@ export function validateRefreshBody(body: unknown): string[] {
   const b = body as Record<string, unknown>;
   const problems: string[] = [];
   const known = new Set(['source', 'target', 'filestore', 'backup', 'reason']);
-  for (const k of Object.keys(b)) if (!known.has(k)) problems.push(`unknown field "${k}" (accepted: ${[...known].join(', ')})`);
-  if (b.source !== 'prod') problems.push('source must be "prod" (the only environment UAT is refreshed from)');
-  if (b.target === 'prod') problems.push('target may not be "prod": a refresh overwrites its target, and PROD is never overwritten');
+  for (const k of Object.keys(b))
+    if (!known.has(k)) problems.push(`unknown field "${k}" (accepted: ${[...known].join(', ')})`);
+  if (b.source !== 'prod')
+    problems.push('source must be "prod" (the only environment UAT is refreshed from)');
+  if (b.target === 'prod')
+    problems.push('target may not be "prod": a refresh overwrites its target, and PROD is never overwritten');
   else if (b.target !== 'uat') problems.push('target must be "uat"');
-  if (b.filestore !== undefined && !(typeof b.filestore === 'string' && b.filestore in FILESTORE_MODES))
+  if (
+    b.filestore !== undefined &&
+    !(typeof b.filestore === 'string' && Object.hasOwn(FILESTORE_MODES, b.filestore))
+  )
     problems.push('filestore must be "copy", "drop" (drop attachments of anonymized records) or "skip"');
-  if (b.backup !== undefined && b.backup !== 'fresh' && b.backup !== 'latest') problems.push('backup must be "fresh" (take a PROD backup now) or "latest" (the latest verified PROD backup)');
-  if (typeof b.reason !== 'string' || b.reason.trim().length < 3) problems.push('reason must say why (at least 3 characters)');
+  if (b.backup !== undefined && b.backup !== 'fresh' && b.backup !== 'latest')
+    problems.push(
+      'backup must be "fresh" (take a PROD backup now) or "latest" (the latest verified PROD backup)',
+    );
+  if (typeof b.reason !== 'string' || b.reason.trim().length < 3)
+    problems.push('reason must say why (at least 3 characters)');
   else if (b.reason.length > 500) problems.push('reason must be at most 500 characters');
   return problems;
 }
 
 /** The instance id of a refresh requested at `at` (`refresh-uat-20260101t120000z-<suffix>`). */
 export function refreshInstanceId(at: Date, suffix: string): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase();
-  return `refresh-uat-${stamp}-${suffix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 12).padEnd(4, '0')}`;
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'z')
+    .toLowerCase();
+  return `refresh-uat-${stamp}-${suffix
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 12)
+    .padEnd(4, '0')}`;
 }
 
 /** Name of the database a refresh restores into: `<live>_refresh_<yyyymmddhhmmss>` (≤ 63 characters). */

@@ -1,0 +1,51 @@
+// @ts-check
+/**
+ * Mutation testing (issue #20): `npm run mutation`. Not part of `npm test` (a full run takes tens of
+ * minutes on 2 cores). See docs/TEST_COVERAGE.md, "Mutation testing".
+ *
+ * Scope: the pure decisions that guard PROD, backups and personal data —
+ *  - shared/domain/** (coverage gate, webhook rules, versions, approval tokens, retention, deploy plan
+ *    and its retry flags, errors, PII verdict, refresh body validation, status view, Odoo.sh rules);
+ *  - the approval gate's judging of one decision (`judgeDecision` in functions/orchestrators/approval-gate.ts);
+ *  - the deploy lane (functions/orchestrators/deployLane.ts: take / supersede / duplicate rules).
+ * Only the unit tests run against each mutant (jest.unit.config.js), so every mutant is judged by
+ * tests that need no service. Equivalent mutants are marked in the source with
+ * `// Stryker disable next-line <mutator>: <reason>`; thresholds are never lowered to hide survivors.
+ *
+ * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
+ */
+export default {
+  packageManager: 'npm',
+  testRunner: 'jest',
+  jest: { projectType: 'custom', configFile: 'jest.unit.config.js', enableFindRelatedTests: false },
+  checkers: ['typescript'],
+  // the checker compiles only the files in scope (and what they import), not the whole project
+  tsconfigFile: 'tsconfig.stryker.json',
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  coverageAnalysis: 'perTest',
+  mutate: [
+    'shared/domain/**/*.ts',
+    'functions/orchestrators/approval-gate.ts',
+    'functions/orchestrators/deployLane.ts',
+  ],
+  // what the unit tests never read: not copied into the sandbox (faster start)
+  ignorePatterns: [
+    'dist',
+    'coverage',
+    '.data',
+    '.tools',
+    '.anon-build',
+    'test-artifacts',
+    'reports',
+    'bench/results',
+  ],
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  thresholds: { high: 90, low: 80, break: 80 },
+  concurrency: 2,
+  // generous: on a busy machine a slow run must not pass for an endless loop (each timeout restarts the runner)
+  timeoutMS: 60000,
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+};

@@ -1,0 +1,218 @@
+/**
+ * The deploy lane's rules (issue #20), on the embedded durable engine in memory with the real
+ * durable-functions library (no services): one piece of work at a time per environment; while it runs,
+ * a newer request supersedes the waiting request of its OWN orchestrator only (a merge replaces the
+ * older waiting merge, never a waiting refresh); a request already running, waiting or done is a
+ * duplicate; every decision is recorded with its reason; the rest runs in arrival order.
+ * The work is test-only `deployUat` / `refreshUat` orchestrators that wait for a `finish` event.
+ */
+import * as df from 'durable-functions';
+import type { OrchestrationContext } from 'durable-functions';
+import { registeredFunctions } from '../../local/functions-core';
+import { DurableEngine } from '../../local/durable/engine';
+import { TestClock } from '../../local/durable/clock';
+import { createLogger } from '../../shared/log';
+import { deployInstanceId } from '../../shared/domain/coverage-gate';
+import { DEPLOY_REQUESTED, laneInstanceId, type LaneRequest } from '../../functions/orchestrators/deployLane';
+
+/** what the lane recorded (`intakeRecordLaneEvent`), in order */
+const recorded: Array<Record<string, unknown>> = [];
+/** the work the lane started, in order */
+const started: string[] = [];
+
+df.app.activity('intakeRecordLaneEvent', {
+  handler: (d: unknown) => void recorded.push(d as Record<string, unknown>),
+});
+function* held(context: OrchestrationContext, label: string): Generator<df.Task, unknown, unknown> {
+  if (!context.df.isReplaying) started.push(label);
+  const how = (yield context.df.waitForExternalEvent('finish')) as string;
+  if (how === 'fail') throw new Error('[DEPLOY.MIGRATION_FAILED] column "x_mta_ref" does not exist');
+  return how === 'rolled-back' ? { outcome: 'RolledBack' } : { outcome: 'Succeeded' };
+}
+df.app.orchestration('deployUat', function* (context: OrchestrationContext) {
+  return yield* held(context, (context.df.getInput() as LaneRequest).version);
+});
+df.app.orchestration('refreshUat', function* (context: OrchestrationContext) {
+  return yield* held(context, context.df.instanceId);
+});
+
+const merge = (version: string, c: string): LaneRequest => ({
+  type: 'deploy-uat',
+  environment: 'uat',
+  repository: 'acme/odoo-mta',
+  version,
+  sha: c.repeat(40),
+  imageRef: `registry.acme.test/odoo-mta:uat-v${version}`,
+  coverage: 91.2,
+  mergedBy: 'alice',
+  trigger: 'push',
+  deliveryId: `delivery-${version}`,
+  requestedAt: '2026-12-06T05:00:00Z',
+});
+const refresh = (n: string): LaneRequest => ({
+  ...merge('refresh', '0'),
+  sha: '',
+  version: 'refresh',
+  orchestrator: 'refreshUat',
+  instanceId: `refresh-uat-20261206t050000z-${n}`,
+});
+const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId('uat', r.version, r.sha);
+
+let engine: DurableEngine;
+const LANE = laneInstanceId('uat');
+
+beforeEach(async () => {
+  recorded.length = 0;
+  started.length = 0;
+  engine = new DurableEngine({
+    dbPath: ':memory:',
+    functions: registeredFunctions,
+    clock: new TestClock(),
+    log: createLogger({ level: 'error', sink: () => {} }),
+  });
+  await engine.start();
+});
+afterEach(async () => {
+  await engine.stop();
+});
+
+async function settle() {
+  await engine.idle();
+}
+async function ask(r: LaneRequest) {
+  expect(await engine.raiseEvent(LANE, DEPLOY_REQUESTED, r)).toBe('accepted');
+  await settle();
+}
+async function finish(r: LaneRequest, how = 'ok') {
+  expect(await engine.raiseEvent(idOf(r), 'finish', how)).toBe('accepted');
+  await settle();
+}
+const decisions = () => recorded.map((d) => `${String(d.decision)} ${String(d.instanceId)}`);
+const laneStatus = () =>
+  engine.getStatus(LANE)?.customStatus as { running: string | null; waiting: string[] } | undefined;
+
+test('a newer merge supersedes only the waiting merge; a waiting refresh keeps its place; the queue runs in arrival order', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  const r1 = refresh('aaaa');
+  const m3 = merge('1.2.0', 'c');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  expect(started).toEqual(['1.0.0']);
+  await ask(m2);
+  await ask(r1);
+  await ask(m3);
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [idOf(r1), idOf(m3)] });
+  const superseded = recorded.find((d) => d.decision === 'superseded');
+  expect(superseded).toMatchObject({
+    instanceId: idOf(m2),
+    supersededBy: idOf(m3),
+    version: '1.1.0',
+    sha: m2.sha,
+    deliveryId: 'delivery-1.1.0',
+    lane: LANE,
+  });
+  expect(superseded?.reason).toBe(`superseded by 1.2.0 (ccccccc) while 1.0.0 (aaaaaaa) was deploying`);
+
+  await finish(m1);
+  expect(started).toEqual(['1.0.0', r1.instanceId]);
+  await finish(r1, 'rolled-back');
+  expect(started).toEqual(['1.0.0', r1.instanceId, '1.2.0']);
+  await finish(m3);
+  expect(decisions()).toEqual([
+    `deploy-started ${idOf(m1)}`,
+    `superseded ${idOf(m2)}`,
+    `deploy-finished ${idOf(m1)}`,
+    `deploy-started ${idOf(r1)}`,
+    `deploy-finished ${idOf(r1)}`,
+    `deploy-started ${idOf(m3)}`,
+    `deploy-finished ${idOf(m3)}`,
+  ]);
+  expect(recorded.find((d) => d.decision === 'deploy-finished' && d.instanceId === idOf(r1))).toMatchObject({
+    outcome: 'RolledBack',
+    reason: `deploy of refreshUat ${r1.instanceId} ended: RolledBack`,
+  });
+  expect(recorded.find((d) => d.decision === 'deploy-started' && d.instanceId === idOf(m3))?.reason).toBe(
+    'deploying 1.2.0 (ccccccc) to uat',
+  );
+  expect(laneStatus()).toEqual({ environment: 'uat', running: null, waiting: [] });
+});
+
+test('a newer refresh supersedes the older waiting refresh, and says the lane was running (not deploying) a refresh', async () => {
+  const r1 = refresh('aaaa');
+  const r2 = refresh('bbbb');
+  const r3 = refresh('cccc');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: r1 } });
+  await settle();
+  await ask(r2);
+  await ask(r3);
+  expect(recorded.find((d) => d.decision === 'superseded')).toMatchObject({
+    instanceId: idOf(r2),
+    supersededBy: idOf(r3),
+    reason: `superseded by refreshUat ${r3.instanceId} while refreshUat ${r1.instanceId} was running`,
+  });
+  expect(laneStatus()?.waiting).toEqual([idOf(r3)]);
+});
+
+test('a request already running, waiting or done is a duplicate and never runs twice', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  await ask(m1);
+  await ask(m2);
+  await ask({ ...m2, deliveryId: 'redelivered' });
+  expect(recorded.filter((d) => d.decision === 'duplicate')).toEqual([
+    expect.objectContaining({
+      instanceId: idOf(m1),
+      reason: `deploy ${idOf(m1)} is already running, done or waiting`,
+    }),
+    expect.objectContaining({ instanceId: idOf(m2), deliveryId: 'redelivered' }),
+  ]);
+  await finish(m1);
+  await finish(m2);
+  await ask(m1);
+  expect(started).toEqual(['1.0.0', '1.1.0']);
+  expect(recorded.at(-1)).toMatchObject({
+    decision: 'duplicate',
+    instanceId: idOf(m1),
+    reason: `deploy ${idOf(m1)} already ran in this lane`,
+  });
+});
+
+test('a failed deploy is recorded as failed with its reason, and the lane goes on', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  await ask(m2);
+  await finish(m1, 'fail');
+  const end = recorded.find((d) => d.decision === 'deploy-finished');
+  expect(end).toMatchObject({ instanceId: idOf(m1), outcome: 'failed' });
+  expect(String(end?.reason)).toMatch(
+    /^deploy of 1\.0\.0 \(aaaaaaa\) failed: .*\[DEPLOY\.MIGRATION_FAILED\] column "x_mta_ref" does not exist/,
+  );
+  expect(started).toEqual(['1.0.0', '1.1.0']);
+});
+
+test('requests that cannot name their work are ignored, whether the lane is idle or busy', async () => {
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat' } });
+  await settle();
+  expect(laneStatus()).toEqual({ environment: 'uat', running: null, waiting: [] });
+  for (const bad of [
+    null,
+    'deploy',
+    { version: '1.0.0' },
+    { sha: 'a'.repeat(40) },
+    { ...refresh('x'), instanceId: '' },
+  ])
+    await ask(bad as unknown as LaneRequest);
+  expect(started).toEqual([]);
+  const m1 = merge('1.0.0', 'a');
+  await ask(m1);
+  expect(started).toEqual(['1.0.0']);
+  for (const bad of [null, { version: '2.0.0' }, { ...refresh('y'), instanceId: '' }])
+    await ask(bad as unknown as LaneRequest);
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [] });
+  expect(recorded.map((d) => d.decision)).toEqual(['deploy-started']);
+});
