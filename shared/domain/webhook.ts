@@ -79,7 +79,11 @@ export function checkDeclaredLength(headers: WebhookHeaders): Rejection | undefi
 }
 
 export function tooLarge(): Rejection {
-  return { status: 413, code: 'WEBHOOK.TOO_LARGE', message: `payload larger than ${MAX_WEBHOOK_BYTES} bytes` };
+  return {
+    status: 413,
+    code: 'WEBHOOK.TOO_LARGE',
+    message: `payload larger than ${MAX_WEBHOOK_BYTES} bytes`,
+  };
 }
 
 export interface VerifiedRequest {
@@ -100,18 +104,37 @@ export function verifyRequest(
 ): VerifiedRequest | Rejection {
   if (body.byteLength > MAX_WEBHOOK_BYTES) return tooLarge();
   const sigHeader = headers.get('x-hub-signature-256');
-  if (!sigHeader) return { status: 401, code: 'WEBHOOK.SIGNATURE_MISSING', message: 'X-Hub-Signature-256 header is missing' };
+  if (!sigHeader)
+    return {
+      status: 401,
+      code: 'WEBHOOK.SIGNATURE_MISSING',
+      message: 'X-Hub-Signature-256 header is missing',
+    };
   const secretUsed = verifySignature(secrets, body, sigHeader);
-  if (!secretUsed) return { status: 401, code: 'WEBHOOK.SIGNATURE_INVALID', message: 'signature does not match' };
+  if (!secretUsed)
+    return { status: 401, code: 'WEBHOOK.SIGNATURE_INVALID', message: 'signature does not match' };
   const event = headers.get('x-github-event');
-  if (!event || !EVENT_NAME.test(event)) return { status: 400, code: 'WEBHOOK.EVENT_MISSING', message: 'X-GitHub-Event header is missing or malformed' };
+  if (!event || !EVENT_NAME.test(event))
+    return {
+      status: 400,
+      code: 'WEBHOOK.EVENT_MISSING',
+      message: 'X-GitHub-Event header is missing or malformed',
+    };
   const deliveryId = headers.get('x-github-delivery');
   if (!deliveryId || !DELIVERY_ID.test(deliveryId)) {
-    return { status: 400, code: 'WEBHOOK.DELIVERY_MISSING', message: 'X-GitHub-Delivery header is missing or malformed' };
+    return {
+      status: 400,
+      code: 'WEBHOOK.DELIVERY_MISSING',
+      message: 'X-GitHub-Delivery header is missing or malformed',
+    };
   }
   const contentType = (headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (contentType !== 'application/json') {
-    return { status: 415, code: 'WEBHOOK.CONTENT_TYPE', message: 'content type must be application/json (set "Content type: application/json" on the webhook)' };
+    return {
+      status: 415,
+      code: 'WEBHOOK.CONTENT_TYPE',
+      message: 'content type must be application/json (set "Content type: application/json" on the webhook)',
+    };
   }
   let payload: unknown;
   try {
@@ -136,8 +159,15 @@ export interface IntakeSettings {
   repository?: string;
   defaultBranch: string;
   triggerEvent: 'push' | 'workflow_run';
+  /** workflow name (`workflow_run.name`) of the image build */
   imageWorkflow: string;
+  /** workflow file (`workflow_run.path`, e.g. `.github/workflows/build-image.yml`): the name alone is not trusted */
+  imageWorkflowPath: string;
   coverageContext: string;
+  /** login of the account that posts the coverage commit status (CI), e.g. `github-actions[bot]` */
+  coverageLogin?: string;
+  /** id of the GitHub App that creates the coverage check run (CI) */
+  coverageAppId?: number;
 }
 
 export interface MergeEvent {
@@ -147,6 +177,14 @@ export interface MergeEvent {
   branch: string;
   sha: string;
   mergedBy: string;
+  /**
+   * What makes this event new, independent of X-GitHub-Delivery: `push:<after>` for a push,
+   * `workflow_run:<run id>:<attempt>` for a build. A blocked commit is re-evaluated only on a key it
+   * has not seen (a re-run attempt), never on a replayed body.
+   */
+  eventKey: string;
+  /** the same, for people: "push of 1a2b3c4", "workflow run 123 attempt 2" */
+  eventLabel: string;
 }
 
 export type Classified =
@@ -171,36 +209,97 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
   const sender = str(obj(payload.sender).login);
   switch (event) {
     case 'push': {
-      if (s.triggerEvent !== 'push') return { kind: 'ignore', reason: `push ignored: deploys are triggered by ${s.triggerEvent}` };
+      if (s.triggerEvent !== 'push')
+        return { kind: 'ignore', reason: `push ignored: deploys are triggered by ${s.triggerEvent}` };
       const ref = str(payload.ref) ?? '';
-      if (ref !== `refs/heads/${s.defaultBranch}`) return { kind: 'ignore', reason: `push to ${ref || '(no ref)'}, not refs/heads/${s.defaultBranch}` };
+      if (ref !== `refs/heads/${s.defaultBranch}`)
+        return { kind: 'ignore', reason: `push to ${ref || '(no ref)'}, not refs/heads/${s.defaultBranch}` };
       const after = str(payload.after) ?? '';
-      if (payload.deleted === true || after === ZERO_SHA) return { kind: 'ignore', reason: 'branch deletion' };
+      if (payload.deleted === true || after === ZERO_SHA)
+        return { kind: 'ignore', reason: 'branch deletion' };
       if (!SHA.test(after)) return { kind: 'ignore', reason: 'push without a valid "after" commit sha' };
       const mergedBy = str(obj(payload.pusher).name) ?? sender ?? 'unknown';
-      return { kind: 'merge', trigger: 'push', repository: repo, branch: s.defaultBranch, sha: after, mergedBy };
+      return {
+        kind: 'merge',
+        trigger: 'push',
+        repository: repo,
+        branch: s.defaultBranch,
+        sha: after,
+        mergedBy,
+        eventKey: `push:${after}`,
+        eventLabel: `push of ${after.slice(0, 7)}`,
+      };
     }
     case 'workflow_run': {
-      if (s.triggerEvent !== 'workflow_run') return { kind: 'ignore', reason: `workflow_run ignored: deploys are triggered by ${s.triggerEvent}` };
+      if (s.triggerEvent !== 'workflow_run')
+        return { kind: 'ignore', reason: `workflow_run ignored: deploys are triggered by ${s.triggerEvent}` };
       const run = obj(payload.workflow_run);
       const name = str(run.name) || str(obj(payload.workflow).name);
-      if (name !== s.imageWorkflow) return { kind: 'ignore', reason: `workflow "${name ?? '(none)'}" is not the image workflow "${s.imageWorkflow}"` };
-      if (payload.action !== 'completed') return { kind: 'ignore', reason: `workflow_run ${str(payload.action) ?? '(no action)'}, not completed` };
-      if (run.conclusion !== 'success') return { kind: 'ignore', reason: `workflow_run concluded ${str(run.conclusion) ?? '(none)'}, not success` };
+      if (name !== s.imageWorkflow)
+        return {
+          kind: 'ignore',
+          reason: `workflow "${name ?? '(none)'}" is not the image workflow "${s.imageWorkflow}"`,
+        };
+      if (payload.action !== 'completed')
+        return {
+          kind: 'ignore',
+          reason: `workflow_run ${str(payload.action) ?? '(no action)'}, not completed`,
+        };
+      // the file, not the name: any branch can add a workflow of the same name
+      const file = str(run.path);
+      if (file !== s.imageWorkflowPath)
+        return {
+          kind: 'ignore',
+          reason: `workflow file ${file ?? '(none)'} is not the image workflow ${s.imageWorkflowPath}`,
+        };
+      // only a build started by a push (a merge); not a dispatch, a schedule or a pull request
+      const trigger = str(run.event);
+      if (trigger !== 'push')
+        return { kind: 'ignore', reason: `workflow_run triggered by ${trigger ?? '(none)'}, not push` };
+      if (run.conclusion !== 'success')
+        return {
+          kind: 'ignore',
+          reason: `workflow_run concluded ${str(run.conclusion) ?? '(none)'}, not success`,
+        };
+      // a tag can be named like the branch: the intake also checks through the API that the commit is on it
       const branch = str(run.head_branch);
-      if (branch !== s.defaultBranch) return { kind: 'ignore', reason: `workflow_run on ${branch ?? '(no branch)'}, not ${s.defaultBranch}` };
-      const trigger = str(run.event) ?? '';
-      if (trigger.startsWith('pull_request')) return { kind: 'ignore', reason: `workflow_run triggered by ${trigger}, not a merge` };
+      if (branch !== s.defaultBranch)
+        return {
+          kind: 'ignore',
+          reason: `workflow_run on ${branch ?? '(no branch)'}, not ${s.defaultBranch}`,
+        };
       const headRepo = str(obj(run.head_repository).full_name);
-      if (headRepo && headRepo.toLowerCase() !== repo.toLowerCase()) return { kind: 'ignore', reason: `workflow_run built ${headRepo}, not ${repo}` };
+      if (headRepo && headRepo.toLowerCase() !== repo.toLowerCase())
+        return { kind: 'ignore', reason: `workflow_run built ${headRepo}, not ${repo}` };
       const sha = str(run.head_sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'workflow_run without a valid head_sha' };
-      const mergedBy = str(obj(run.triggering_actor).login) ?? str(obj(run.actor).login) ?? sender ?? 'unknown';
-      return { kind: 'merge', trigger: 'workflow_run', repository: repo, branch, sha, mergedBy };
+      const runId = run.id;
+      if (typeof runId !== 'number' || !Number.isSafeInteger(runId) || runId <= 0)
+        return { kind: 'ignore', reason: 'workflow_run without a valid run id' };
+      // run_attempt is in every payload since 2021; absent means the first attempt
+      const attempt = run.run_attempt === undefined ? 1 : run.run_attempt;
+      if (typeof attempt !== 'number' || !Number.isSafeInteger(attempt) || attempt <= 0)
+        return { kind: 'ignore', reason: 'workflow_run without a valid run_attempt' };
+      const mergedBy =
+        str(obj(run.triggering_actor).login) ?? str(obj(run.actor).login) ?? sender ?? 'unknown';
+      return {
+        kind: 'merge',
+        trigger: 'workflow_run',
+        repository: repo,
+        branch,
+        sha,
+        mergedBy,
+        eventKey: `workflow_run:${runId}:${attempt}`,
+        eventLabel: `workflow run ${runId} attempt ${attempt}`,
+      };
     }
     case 'status': {
       const context = str(payload.context);
-      if (context !== s.coverageContext) return { kind: 'ignore', reason: `status context "${context ?? '(none)'}" is not "${s.coverageContext}"` };
+      if (context !== s.coverageContext)
+        return {
+          kind: 'ignore',
+          reason: `status context "${context ?? '(none)'}" is not "${s.coverageContext}"`,
+        };
       const sha = str(payload.sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'status without a valid sha' };
       return { kind: 'coverage-update', repository: repo, sha };
@@ -208,7 +307,8 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
     case 'check_run': {
       const cr = obj(payload.check_run);
       const name = str(cr.name);
-      if (name !== s.coverageContext) return { kind: 'ignore', reason: `check run "${name ?? '(none)'}" is not "${s.coverageContext}"` };
+      if (name !== s.coverageContext)
+        return { kind: 'ignore', reason: `check run "${name ?? '(none)'}" is not "${s.coverageContext}"` };
       const sha = str(cr.head_sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'check_run without a valid head_sha' };
       return { kind: 'coverage-update', repository: repo, sha };
