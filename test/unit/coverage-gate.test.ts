@@ -187,3 +187,176 @@ describe('ids', () => {
     expect(clip('y'.repeat(200))).toHaveLength(140);
   });
 });
+
+describe('rules of the coverage reading (what CI must publish, and what does not count)', () => {
+  const ci = { login: 'github-actions[bot]', id: 41898282 };
+  const st = (over: Partial<CommitStatus>): CommitStatus => ({
+    context: 'coverage',
+    state: 'success',
+    description: '85.0%',
+    updated_at: '2026-01-01T00:00:00Z',
+    creator: ci,
+    ...over,
+  });
+  const run = (over: Partial<CheckRun>): CheckRun => ({
+    name: 'coverage',
+    status: 'completed',
+    conclusion: 'success',
+    completed_at: '2026-01-01T00:00:00Z',
+    output: { title: 'Coverage 83.1%' },
+    app: { id: 15368, slug: 'github-actions' },
+    ...over,
+  });
+
+  it('a status from another context is not coverage, whatever it reads', () => {
+    expect(readCoverage([st({ context: 'ci/lint', description: '99%' })], [], CI)).toEqual({
+      state: 'missing',
+    });
+    expect(readCoverage([st({ context: 'coverage-old', description: '99%' })], [], CI)).toEqual({
+      state: 'missing',
+    });
+    expect(
+      readCoverage([st({ context: 'ci/lint', description: '99%' }), st({ description: '81.5%' })], [], CI),
+    ).toEqual({ state: 'present', percent: 81.5, source: 'status' });
+  });
+
+  it('a check run of another name is not coverage either', () => {
+    expect(readCoverage([], [run({ name: 'coverage (lint)', output: { title: '99%' } })], CI)).toEqual({
+      state: 'missing',
+    });
+  });
+
+  it('82.35 % is 82.35, not 35 or 82', () => {
+    expect(parseCoveragePercent('82.35 %')).toBe(82.35);
+    expect(parseCoveragePercent('Coverage: 82.35% of lines')).toBe(82.35);
+    expect(parseCoveragePercent('82.35')).toBe(82.35);
+    expect(readCoverage([st({ description: 'Coverage: 82.35 %' })], [], CI)).toEqual({
+      state: 'present',
+      percent: 82.35,
+      source: 'status',
+    });
+  });
+
+  it('the newest status of the CI counts, whatever order GitHub lists them in', () => {
+    const old = st({ description: '95%', updated_at: '2026-01-01T00:00:00Z' });
+    const fresh = st({ description: '71%', updated_at: '2026-01-03T00:00:00Z' });
+    expect(readCoverage([old, fresh], [], CI)).toMatchObject({ percent: 71 });
+    expect(readCoverage([fresh, old], [], CI)).toMatchObject({ percent: 71 });
+  });
+
+  it('an in-progress check run beside a completed one is pending', () => {
+    expect(
+      readCoverage(
+        [],
+        [
+          run({ output: { title: '90%' } }),
+          run({ status: 'in_progress', conclusion: null, completed_at: null }),
+        ],
+        CI,
+      ),
+    ).toEqual({ state: 'pending', source: 'check_run' });
+    expect(
+      readCoverage(
+        [],
+        [run({ status: 'queued', conclusion: null, completed_at: null }), run({ output: { title: '90%' } })],
+        CI,
+      ),
+    ).toEqual({ state: 'pending', source: 'check_run' });
+  });
+
+  it('the newest completed check run is used', () => {
+    const older = run({ completed_at: '2026-01-01T00:00:00Z', output: { title: 'Coverage 90%' } });
+    const newer = run({ completed_at: '2026-01-02T00:00:00Z', output: { title: 'Coverage 70%' } });
+    expect(readCoverage([], [older, newer], CI)).toMatchObject({ state: 'present', percent: 70 });
+    expect(readCoverage([], [newer, older], CI)).toMatchObject({ state: 'present', percent: 70 });
+  });
+
+  it('a commit status from the CI takes precedence over its check run', () => {
+    expect(readCoverage([st({ description: '81%' })], [run({ output: { title: '99%' } })], CI)).toEqual({
+      state: 'present',
+      percent: 81,
+      source: 'status',
+    });
+  });
+
+  it('a status posted by anyone but the CI account is refused, naming who posted it (GitHub logins compare case-insensitively)', () => {
+    expect(readCoverage([st({ creator: { login: 'mallory', id: 6 }, description: '99%' })], [], CI)).toEqual({
+      state: 'refused',
+      source: 'status',
+      reason: "coverage status from user 'mallory', not the CI source (github-actions[bot])",
+    });
+    expect(readCoverage([st({ creator: null })], [], CI)).toMatchObject({
+      state: 'refused',
+      reason: expect.stringContaining('an unknown user'),
+    });
+    expect(readCoverage([st({ creator: { login: 'GitHub-Actions[bot]' } })], [], CI)).toMatchObject({
+      state: 'present',
+      percent: 85,
+    });
+    // no status source configured: no status counts
+    expect(readCoverage([st({})], [], { context: 'coverage', appId: 15368 })).toMatchObject({
+      state: 'refused',
+      reason: expect.stringContaining('no status source configured'),
+    });
+  });
+
+  it('a forged status beside a trusted check run does not hide it', () => {
+    expect(
+      readCoverage(
+        [st({ creator: { login: 'mallory' }, description: '99%' })],
+        [run({ output: { title: '83%' } })],
+        CI,
+      ),
+    ).toEqual({ state: 'present', percent: 83, source: 'check_run' });
+  });
+
+  it('a check run from another GitHub App is refused, naming the app', () => {
+    expect(readCoverage([], [run({ app: { id: 7, slug: 'evil' } })], CI)).toEqual({
+      state: 'refused',
+      source: 'check_run',
+      reason: "coverage check run from app 'evil' (id 7), not the CI source (app 15368)",
+    });
+    expect(readCoverage([], [run({})], { context: 'coverage', login: 'github-actions[bot]' })).toMatchObject({
+      state: 'refused',
+      reason: expect.stringContaining('no check run source configured'),
+    });
+  });
+
+  it.each(['failure', 'error'])(
+    'a CI status in state %s does not count even when it reads 99 %%',
+    (state) => {
+      expect(readCoverage([st({ state, description: '99 %' })], [], CI)).toEqual({
+        state: 'refused',
+        source: 'status',
+        reason: `coverage status state ${state}: "99 %"`,
+      });
+    },
+  );
+
+  it.each(['failure', 'cancelled', 'neutral', 'timed_out', 'skipped'])(
+    'a CI check run concluded %s does not count',
+    (conclusion) => {
+      expect(readCoverage([], [run({ conclusion })], CI)).toMatchObject({
+        state: 'refused',
+        reason: `coverage check run concluded ${conclusion}: "Coverage 83.1%"`,
+      });
+    },
+  );
+
+  it('a refused reading blocks at once (no waiting), with the reason as the commit status', () => {
+    expect(
+      decideGate({
+        reading: {
+          state: 'refused',
+          source: 'status',
+          reason: "coverage status from user 'mallory', not the CI source (github-actions[bot])",
+        },
+        policy,
+        waitedMinutes: 0,
+      }),
+    ).toEqual({
+      outcome: 'block',
+      description: "coverage status from user 'mallory', not the CI source (github-actions[bot])",
+    });
+  });
+});

@@ -311,3 +311,129 @@ describe('classifyEvent with GitHub example payloads', () => {
     }
   });
 });
+
+describe('rules of the intake classification', () => {
+  const s: IntakeSettings = {
+    repository: EXAMPLE_REPO,
+    defaultBranch: 'master',
+    triggerEvent: 'workflow_run',
+    imageWorkflow: 'test',
+    imageWorkflowPath: '.github/workflows/test.yml',
+    coverageContext: 'coverage',
+  };
+  const push: IntakeSettings = { ...s, triggerEvent: 'push' };
+
+  it('isRejection tells a refusal from a verified request', () => {
+    const secret = 'test-secret-0123456789';
+    const b = Buffer.from('{}');
+    const h = headers({
+      'content-type': 'application/json',
+      'x-github-event': 'ping',
+      'x-github-delivery': 'd-2',
+      'x-hub-signature-256': signPayload(secret, b),
+    });
+    expect(isRejection(verifyRequest([secret], h, b))).toBe(false);
+    expect(isRejection(verifyRequest(['another-secret-0000000'], h, b))).toBe(true);
+    expect(isRejection({ status: 413, code: 'WEBHOOK.TOO_LARGE', message: 'x' })).toBe(true);
+  });
+
+  describe.each([
+    ['39 hex digits', 'a'.repeat(39)],
+    ['41 hex digits', 'a'.repeat(41)],
+    ['non-hex', 'g'.repeat(40)],
+    ['a branch name', 'master'],
+    ['uppercase', 'A'.repeat(40)],
+  ])('a commit id that is %s is refused', (_n, bad) => {
+    it('for push', () =>
+      expect(classifyEvent('push', { ...pushTo(SHA), after: bad }, push)).toEqual({
+        kind: 'ignore',
+        reason: 'push without a valid "after" commit sha',
+      }));
+    it('for workflow_run', () => {
+      const w = workflowRunFor(SHA);
+      w.workflow_run.head_sha = bad;
+      expect(classifyEvent('workflow_run', w, s)).toEqual({
+        kind: 'ignore',
+        reason: 'workflow_run without a valid head_sha',
+      });
+    });
+    it('for status', () =>
+      expect(classifyEvent('status', statusEventFor(bad, 'coverage', '90%'), s)).toEqual({
+        kind: 'ignore',
+        reason: 'status without a valid sha',
+      }));
+    it('for check_run', () =>
+      expect(classifyEvent('check_run', checkRunEventFor(bad, 'coverage'), s)).toEqual({
+        kind: 'ignore',
+        reason: 'check_run without a valid head_sha',
+      }));
+  });
+
+  it('pull_request_target is not pull_request, and neither is a push: only a build started by a push is a merge', () => {
+    for (const event of [
+      'pull_request',
+      'pull_request_target',
+      'pull_request_review',
+      'workflow_dispatch',
+      'schedule',
+      'merge_group',
+      'push_tag',
+      '',
+    ]) {
+      const w = workflowRunFor(SHA);
+      w.workflow_run.event = event;
+      expect(classifyEvent('workflow_run', w, s)).toEqual({
+        kind: 'ignore',
+        reason: `workflow_run triggered by ${event}, not push`,
+      });
+    }
+  });
+
+  it('the workflow file decides, not the name: same name in another file is ignored', () => {
+    const w = workflowRunFor(SHA);
+    w.workflow_run.path = '.github/workflows/test.yml.evil.yml';
+    expect(classifyEvent('workflow_run', w, s)).toEqual({
+      kind: 'ignore',
+      reason:
+        'workflow file .github/workflows/test.yml.evil.yml is not the image workflow .github/workflows/test.yml',
+    });
+    delete w.workflow_run.path;
+    expect(classifyEvent('workflow_run', w, s)).toMatchObject({
+      kind: 'ignore',
+      reason: expect.stringContaining('workflow file (none)'),
+    });
+  });
+
+  it('a run id and attempt make the event key; junk there is refused; an absent attempt is the first', () => {
+    const w = workflowRunFor(SHA, 99);
+    delete w.workflow_run.run_attempt;
+    expect(classifyEvent('workflow_run', w, s)).toMatchObject({
+      kind: 'merge',
+      eventKey: 'workflow_run:99:1',
+    });
+    for (const id of [0, -1, '99', 1.5, null])
+      expect(classifyEvent('workflow_run', { ...w, workflow_run: { ...w.workflow_run, id } }, s)).toEqual({
+        kind: 'ignore',
+        reason: 'workflow_run without a valid run id',
+      });
+    for (const run_attempt of [0, '2', 2.5, null])
+      expect(
+        classifyEvent('workflow_run', { ...w, workflow_run: { ...w.workflow_run, run_attempt } }, s),
+      ).toEqual({ kind: 'ignore', reason: 'workflow_run without a valid run_attempt' });
+  });
+
+  it('a push must name refs/heads/<default branch> exactly', () => {
+    for (const ref of [
+      'refs/tags/master',
+      'refs/heads/master2',
+      'refs/heads/x/master',
+      'master',
+      'refs/heads/Master',
+    ]) {
+      expect(classifyEvent('push', { ...pushTo(SHA), ref }, push)).toEqual({
+        kind: 'ignore',
+        reason: `push to ${ref}, not refs/heads/master`,
+      });
+    }
+  });
+});
