@@ -482,7 +482,7 @@ export function createIntake(p: IntakePorts): Intake {
         });
       }
       if (body === 'too-large') return reject(tooLarge());
-      const v = verifyRequest(p.secrets, req.headers, body);
+      const v = await verifyRequest(p.secrets, req.headers, body);
       if (isRejection(v)) return reject(v);
       const dlog = log.child({ deliveryId: v.deliveryId, event: v.event });
       if (v.secretUsed === 'previous')

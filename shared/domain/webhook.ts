@@ -4,10 +4,14 @@
  * "merge to the default branch", "coverage update for a commit", "ping" or "ignored, because ...".
  *
  * Order of checks (octokit's middleware and GitHub's docs): body size (413) → signature over the raw
- * bytes (401) → required headers (400) → content type (415) → JSON (400). Nothing is parsed before the
+ * bytes (401, @octokit/webhooks) → required headers (400) → content type (415) → JSON (400). Nothing is parsed before the
  * signature is verified, so an unauthenticated client learns nothing beyond "401".
  */
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+// @octokit/webhooks is ESM-only. This project compiles to CommonJS (tsconfig "module": "node20") and
+// Node ≥ 20.19 (package.json engines) loads an ES module through require(), as it does @octokit/rest:
+// a plain import, no dynamic import() needed (jest transforms @octokit/* to CommonJS, jest.config.js).
+import { Webhooks } from '@octokit/webhooks';
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is refused before it is buffered. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -15,25 +19,23 @@ export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 const SIG_PREFIX = 'sha256=';
 const HEX64 = /^[0-9a-f]{64}$/i;
 
-/**
- * HMAC keys by secret: `createHmac(alg, string)` re-imports the key on every call (it showed in the
- * profile); a KeyObject is imported once. Bounded: only the configured secrets (current + previous)
- * are ever looked up, a few per process lifetime across rotations.
- */
-const keys = new Map<string, KeyObject>();
-function hmacKey(secret: string): KeyObject {
-  let k = keys.get(secret);
-  if (!k) {
-    if (keys.size >= 16) keys.clear();
-    k = createSecretKey(Buffer.from(secret, 'utf8'));
-    keys.set(secret, k);
+/** One @octokit/webhooks verifier per configured secret (current + previous; bounded across rotations). */
+const verifiers = new Map<string, Webhooks>();
+function verifier(secret: string): Webhooks {
+  let v = verifiers.get(secret);
+  if (!v) {
+    if (verifiers.size >= 16) verifiers.clear();
+    v = new Webhooks({ secret });
+    verifiers.set(secret, v);
   }
-  return k;
+  return v;
 }
 
-// fatal: invalid UTF-8 is an error, not silently replaced (one decoder: decode() without
+// fatal: invalid UTF-8 is an error, not silently replaced (one decoder each: decode() without
 // `stream` keeps no state between calls)
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+// for the signature: ignoreBOM keeps a leading BOM in the text, so it encodes back to the signed bytes
+const EXACT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function signPayload(secret: string, body: string | Uint8Array): string {
   return SIG_PREFIX + createHmac('sha256', secret).update(body).digest('hex');
@@ -41,26 +43,47 @@ export function signPayload(secret: string, body: string | Uint8Array): string {
 
 /**
  * Verify `X-Hub-Signature-256` against each secret (current first, then the previous one during a
- * rotation). Comparison of the digests is constant time; the header's shape is checked first
- * (a malformed header cannot match anyway). Returns which secret matched, or undefined.
+ * rotation), with @octokit/webhooks (constant-time comparison). The header's shape is checked first
+ * (a malformed header cannot match anyway). Every secret is tried (no early exit), so timing does not
+ * reveal which one matched. Returns which secret matched, or undefined.
+ *
+ * The library verifies a payload *string* (it signs its UTF-8 encoding). A body that is valid UTF-8 —
+ * every real delivery: JSON is UTF-8 — decodes to a string that encodes back to the same bytes, so the
+ * library checks exactly what GitHub signed. A body that is not valid UTF-8 has no such string; it is
+ * checked over its raw bytes with node:crypto, only so that a signed-but-malformed body still gets
+ * today's 400 (malformed JSON) and an unsigned one 401.
  */
-export function verifySignature(
+export async function verifySignature(
   secrets: ReadonlyArray<string | undefined>,
   body: Uint8Array,
   header: string | null | undefined,
-): 'current' | 'previous' | undefined {
+): Promise<'current' | 'previous' | undefined> {
   if (!header || !header.startsWith(SIG_PREFIX)) return undefined;
   const hex = header.slice(SIG_PREFIX.length).trim();
   if (!HEX64.test(hex)) return undefined;
-  const given = Buffer.from(hex, 'hex');
-  let matched: 'current' | 'previous' | undefined;
-  secrets.forEach((secret, i) => {
-    if (!secret) return;
-    const expected = createHmac('sha256', hmacKey(secret)).update(body).digest();
-    // evaluate every secret (no early exit) so timing does not reveal which one matched
-    if (timingSafeEqual(expected, given) && matched === undefined) matched = i === 0 ? 'current' : 'previous';
+  const signature = SIG_PREFIX + hex.toLowerCase();
+  let text: string | undefined;
+  try {
+    text = EXACT_UTF8.decode(body);
+  } catch {
+    text = undefined;
+  }
+  const checks = secrets.map(async (secret) => {
+    if (!secret) return false;
+    // the library refuses an empty payload (TypeError): an empty body is simply not signed
+    if (text !== undefined)
+      return (
+        text.length > 0 &&
+        (await verifier(secret)
+          .verify(text, signature)
+          .catch(() => false))
+      );
+    const expected = createHmac('sha256', secret).update(body).digest();
+    return timingSafeEqual(expected, Buffer.from(hex, 'hex'));
   });
-  return matched;
+  const results = await Promise.all(checks);
+  const i = results.indexOf(true);
+  return i === -1 ? undefined : i === 0 ? 'current' : 'previous';
 }
 
 export type Rejection = { status: 400 | 401 | 413 | 415; code: string; message: string };
@@ -97,11 +120,11 @@ const DELIVERY_ID = /^[A-Za-z0-9-]{1,100}$/;
 const EVENT_NAME = /^[a-z_]{1,64}$/;
 
 /** Everything after the size check, in order. Returns the parsed event or the first rejection. */
-export function verifyRequest(
+export async function verifyRequest(
   secrets: ReadonlyArray<string | undefined>,
   headers: WebhookHeaders,
   body: Uint8Array,
-): VerifiedRequest | Rejection {
+): Promise<VerifiedRequest | Rejection> {
   if (body.byteLength > MAX_WEBHOOK_BYTES) return tooLarge();
   const sigHeader = headers.get('x-hub-signature-256');
   if (!sigHeader)
@@ -110,7 +133,7 @@ export function verifyRequest(
       code: 'WEBHOOK.SIGNATURE_MISSING',
       message: 'X-Hub-Signature-256 header is missing',
     };
-  const secretUsed = verifySignature(secrets, body, sigHeader);
+  const secretUsed = await verifySignature(secrets, body, sigHeader);
   if (!secretUsed)
     return { status: 401, code: 'WEBHOOK.SIGNATURE_INVALID', message: 'signature does not match' };
   const event = headers.get('x-github-event');
