@@ -194,6 +194,15 @@ param githubTriggerEvent string = 'workflow_run'
 @description('GITHUB_IMAGE_WORKFLOW: name of the image build workflow of the Odoo repository.')
 param githubImageWorkflow string = 'build-image'
 
+@description('GITHUB_IMAGE_WORKFLOW_PATH: file of the image build workflow (workflow_run.path); the name alone is not trusted.')
+param githubImageWorkflowPath string = '.github/workflows/build-image.yml'
+
+@description('COVERAGE_SOURCE_LOGIN: account that posts the coverage commit status (the Odoo repository CI).')
+param coverageSourceLogin string = 'github-actions[bot]'
+
+@description('COVERAGE_SOURCE_APP_ID: GitHub App whose coverage check run counts (empty: check runs are not trusted).')
+param coverageSourceAppId string = ''
+
 @description('GITHUB_APP_ID (empty: use githubToken).')
 param githubAppId string = ''
 
@@ -544,6 +553,8 @@ var plainSettings = {
   GITHUB_DEFAULT_BRANCH: githubDefaultBranch
   GITHUB_TRIGGER_EVENT: githubTriggerEvent
   GITHUB_IMAGE_WORKFLOW: githubImageWorkflow
+  GITHUB_IMAGE_WORKFLOW_PATH: githubImageWorkflowPath
+  COVERAGE_SOURCE_LOGIN: coverageSourceLogin
   COVERAGE_MIN: coverageMin
   REGISTRY_KIND: registryKind
   REGISTRY_URL: registryUrl
@@ -573,7 +584,8 @@ var plainSettings = {
 var optionalSettings = union(
   empty(registryUsername) ? {} : { REGISTRY_USERNAME: registryUsername },
   empty(githubAppId) ? {} : { GITHUB_APP_ID: githubAppId, GITHUB_APP_INSTALLATION_ID: githubAppInstallationId },
-  empty(odooshRepository) ? {} : { ODOOSH_REPOSITORY: odooshRepository }
+  empty(odooshRepository) ? {} : { ODOOSH_REPOSITORY: odooshRepository },
+  empty(coverageSourceAppId) ? {} : { COVERAGE_SOURCE_APP_ID: coverageSourceAppId }
 )
 
 var keyVaultReferences = toObject(

@@ -256,6 +256,19 @@ export const SETTINGS = {
     schema: str,
     default: 'build-image',
   }),
+  GITHUB_IMAGE_WORKFLOW_PATH: s({
+    area: 'github',
+    description:
+      'File of the image build workflow in the Odoo repository (`workflow_run.path`). A `workflow_run` counts only from this file, started by a push, for a commit on the default branch: the name alone is not trusted.',
+    form: 'a path under .github/workflows/',
+    schema: z
+      .string()
+      .regex(
+        /^\.github\/workflows\/[^/\s]+\.ya?ml$/,
+        'must be a file under .github/workflows/ (.yml or .yaml)',
+      ),
+    default: '.github/workflows/build-image.yml',
+  }),
 
   // --- gate -------------------------------------------------------------------------------------
   COVERAGE_CONTEXT: s({
@@ -264,6 +277,26 @@ export const SETTINGS = {
     form: 'a status context',
     schema: str,
     default: 'coverage',
+  }),
+  COVERAGE_SOURCE_LOGIN: s({
+    area: 'gate',
+    description:
+      "Login of the account that posts the coverage commit status (the Odoo repository's CI; `github-actions[bot]` when ci.yml posts with GITHUB_TOKEN, `<app-slug>[bot]` for a GitHub App). A coverage status from anyone else blocks the merge.",
+    form: 'a GitHub login',
+    schema: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:\[bot\])?$/,
+        'must be a GitHub login, e.g. github-actions[bot]',
+      ),
+    default: 'github-actions[bot]',
+  }),
+  COVERAGE_SOURCE_APP_ID: s({
+    area: 'gate',
+    description:
+      'Id of the GitHub App whose coverage check run counts (check run `app.id`; GitHub Actions is 15368). Unset: coverage check runs are not trusted, only the commit status.',
+    form: 'a positive integer',
+    schema: int(1, Number.MAX_SAFE_INTEGER),
   }),
   COVERAGE_MIN: s({
     area: 'gate',

@@ -25,7 +25,11 @@ app.http('benchWebhookFloor', {
   authLevel: 'anonymous',
   route: 'bench/webhook-floor',
   handler: async (req: HttpRequest) => {
-    const v = verifyRequest([process.env.GITHUB_WEBHOOK_SECRET], req.headers, new Uint8Array(await req.arrayBuffer()));
+    const v = await verifyRequest(
+      [process.env.GITHUB_WEBHOOK_SECRET],
+      req.headers,
+      new Uint8Array(await req.arrayBuffer()),
+    );
     if (isRejection(v)) return { status: v.status, jsonBody: { error: v.code } };
     return { status: 200, jsonBody: { decision: 'ignored', reason: `floor: ${v.event}` } };
   },

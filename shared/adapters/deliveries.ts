@@ -3,8 +3,9 @@
  *   intake/deliveries/<deliveryId>.json  the claim + final answer of one delivery. Created with
  *       `If-None-Match: *`: of N concurrent copies of a delivery exactly one creates it (the winner,
  *       who processes it); the others wait for its answer and repeat it. A redelivery finds the answer.
- *   intake/commits/<sha>.json            the gate state of a commit (waiting / passed / blocked), updated
- *       with If-Match so a decision for a commit is taken once.
+ *   intake/commits/<sha>.json            the gate state of a commit (waiting / passed / blocked) and the
+ *       merge events seen for it (run id + attempt, or the pushed sha), updated with If-Match so a
+ *       decision for a commit is taken once and a replayed event re-opens nothing.
  *   intake/log/<inverted time>-<id>.json decision records (a batch per blob), listed newest first.
  *
  * Decision records are group-committed: records that arrive while a write is in flight share the next
@@ -18,7 +19,17 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { blobError, ensureContainer, readJson, readJsonWithEtag, writeJson } from './ledger';
 
-export type Decision = 'accepted' | 'blocked' | 'waiting' | 'ignored' | 'duplicate' | 'superseded' | 'failed' | 'deploy-started' | 'deploy-finished';
+export type Decision =
+  | 'accepted'
+  | 'blocked'
+  | 'waiting'
+  | 'ignored'
+  | 'duplicate'
+  | 'replay'
+  | 'superseded'
+  | 'failed'
+  | 'deploy-started'
+  | 'deploy-finished';
 
 export interface DecisionRecord {
   at: string;
@@ -34,7 +45,10 @@ export interface DecisionRecord {
   [extra: string]: unknown;
 }
 
-export type DecisionInput = Partial<Pick<DecisionRecord, 'at'>> & { decision: Decision; reason: string } & Record<string, unknown>;
+export type DecisionInput = Partial<Pick<DecisionRecord, 'at'>> & {
+  decision: Decision;
+  reason: string;
+} & Record<string, unknown>;
 
 export interface DeliveryAnswer {
   status: number;
@@ -59,6 +73,11 @@ export interface CommitGateState {
   deliveryId: string;
   reason?: string;
   messageId?: string;
+  /**
+   * the merge events evaluated for this commit (`push:<sha>`, `workflow_run:<run id>:<attempt>`): a
+   * blocked commit is re-opened only by an event not in this list, never by a replayed body
+   */
+  events?: string[];
 }
 
 export interface DeliveriesStore {
@@ -107,7 +126,10 @@ interface Pending {
   done?: (err?: unknown) => void;
 }
 
-export function createDeliveriesStore(container: ContainerClient, opts: DeliveriesStoreOptions = {}): DeliveriesStore {
+export function createDeliveriesStore(
+  container: ContainerClient,
+  opts: DeliveriesStoreOptions = {},
+): DeliveriesStore {
   const ensure = ensureContainer(container);
   const lingerMs = opts.lingerMs ?? 20;
   const maxUnwritten = opts.maxUnwritten ?? MAX_UNWRITTEN_RECORDS;
@@ -160,7 +182,9 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
       const recs = batch.map((b) => b.rec).sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
       const newest = recs[0];
       const inv = String(MAX_TS - Date.parse(recs[recs.length - 1].at)).padStart(13, '0');
-      const id = (newest.deliveryId ?? newest.instanceId ?? newest.sha ?? 'x').replace(/[^A-Za-z0-9-]/g, '_').slice(0, 80);
+      const id = (newest.deliveryId ?? newest.instanceId ?? newest.sha ?? 'x')
+        .replace(/[^A-Za-z0-9-]/g, '_')
+        .slice(0, 80);
       await writeJson(container, `intake/log/${inv}-${id}-${randomBytes(4).toString('hex')}.json`, recs);
       for (const b of batch) b.done?.();
     } catch (err) {
@@ -178,8 +202,10 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
       writing = false;
       reportDrops();
       if (!pending.length) settle();
-      else if (pending.some((x) => x.done)) void flush(); // somebody waits for a record: write now
-      else if (pending.length >= MAX_BATCH && !failed) void flush(); // a full batch is waiting: no linger
+      else if (pending.some((x) => x.done))
+        void flush(); // somebody waits for a record: write now
+      else if (pending.length >= MAX_BATCH && !failed)
+        void flush(); // a full batch is waiting: no linger
       else if (failed) {
         settle(); // an explicit flush gets as far as it can; the rest is retried after the pause
         schedule(opts.retryMs ?? 1000);
@@ -196,7 +222,8 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
       }
     }
     pending.push(item);
-    if (item.done || pending.length >= MAX_BATCH) void flush(); // somebody waits, or a full batch: no linger
+    if (item.done || pending.length >= MAX_BATCH)
+      void flush(); // somebody waits, or a full batch: no linger
     else if (!writing) schedule(lingerMs);
   };
 
@@ -235,7 +262,10 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
     async record(rec, o) {
       const full = { ...rec, at: rec.at ?? new Date().toISOString() } as DecisionRecord;
       if (o?.wait === false) enqueue({ rec: full });
-      else await new Promise<void>((resolve, reject) => enqueue({ rec: full, done: (err) => (err ? reject(err) : resolve()) }));
+      else
+        await new Promise<void>((resolve, reject) =>
+          enqueue({ rec: full, done: (err) => (err ? reject(err) : resolve()) }),
+        );
       return full;
     },
     flush() {
@@ -250,7 +280,9 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
       const n = Math.max(1, Math.min(limit, 500));
       const names: string[] = [];
       try {
-        for await (const page of container.listBlobsFlat({ prefix: 'intake/log/' }).byPage({ maxPageSize: n })) {
+        for await (const page of container
+          .listBlobsFlat({ prefix: 'intake/log/' })
+          .byPage({ maxPageSize: n })) {
           for (const b of page.segment.blobItems) if (names.length < n) names.push(b.name);
           if (names.length >= n) break;
         }
@@ -258,7 +290,9 @@ export function createDeliveriesStore(container: ContainerClient, opts: Deliveri
         if ((err as { statusCode?: number }).statusCode === 404) return [];
         throw blobError(err, 'listing intake decisions');
       }
-      const batches = await Promise.all(names.map((name) => readJson<DecisionRecord | DecisionRecord[]>(container, name)));
+      const batches = await Promise.all(
+        names.map((name) => readJson<DecisionRecord | DecisionRecord[]>(container, name)),
+      );
       const recs = batches.flatMap((b) => (Array.isArray(b) ? b : b ? [b] : []));
       return recs.sort((a, b) => b.at.localeCompare(a.at)).slice(0, n);
     },

@@ -12,7 +12,15 @@ import type { CheckRun, CommitStatus } from '../domain/coverage-gate';
 import { clip } from '../domain/coverage-gate';
 
 export interface GitHubPort {
+  /** the latest status per context (combined status; no `creator`) */
   commitStatuses(sha: string): Promise<CommitStatus[]>;
+  /**
+   * every status of the commit, newest first, each with its `creator` (list statuses; up to
+   * MAX_STATUS_PAGES pages of 100): what the coverage gate judges who posted
+   */
+  statusHistory(sha: string): Promise<CommitStatus[]>;
+  /** true when `sha` is the head of `branch` or one of its ancestors (the commit was merged there) */
+  isOnBranch(sha: string, branch: string): Promise<boolean>;
   checkRuns(sha: string, name?: string): Promise<CheckRun[]>;
   createStatus(
     sha: string,
@@ -26,6 +34,9 @@ export interface GitHubPort {
   /** content of a file at a commit, or undefined when it does not exist */
   fileAt(path: string, sha: string): Promise<string | undefined>;
 }
+
+/** GitHub keeps at most 1,000 statuses per commit and context: 10 pages of 100. */
+export const MAX_STATUS_PAGES = 10;
 
 export interface GitHubOptions {
   repository: string;
@@ -107,6 +118,58 @@ export function createGitHub(opts: GitHubOptions): GitHubPort {
         throw classify(err, `reading statuses of ${sha.slice(0, 7)}`);
       }
     },
+    async statusHistory(sha) {
+      const out: CommitStatus[] = [];
+      try {
+        let pages = 0;
+        for await (const res of octokit.paginate.iterator(octokit.rest.repos.listCommitStatusesForRef, {
+          owner,
+          repo,
+          ref: sha,
+          per_page: 100,
+        })) {
+          for (const s of res.data) {
+            out.push({
+              context: s.context,
+              state: s.state,
+              description: s.description,
+              updated_at: s.updated_at,
+              creator: s.creator ? { login: s.creator.login, id: s.creator.id } : null,
+            });
+          }
+          if (++pages >= MAX_STATUS_PAGES) break;
+        }
+      } catch (err) {
+        throw classify(err, `reading the statuses of ${sha.slice(0, 7)}`);
+      }
+      return out;
+    },
+    async isOnBranch(sha, branch) {
+      // The branch head through the git refs API (`heads/<branch>` cannot name a tag), then compare
+      // head...sha: `identical` or `behind` means sha is the head or one of its ancestors. Comparing
+      // with the branch *name* would let a tag of the same name answer instead of the branch.
+      let head: string;
+      try {
+        const ref = await octokit.rest.git.getRef({ owner, repo, ref: `heads/${branch}` });
+        head = ref.data.object.sha;
+      } catch (err) {
+        throw classify(err, `reading branch ${branch}`);
+      }
+      if (head === sha) return true;
+      try {
+        const cmp = await octokit.rest.repos.compareCommitsWithBasehead({
+          owner,
+          repo,
+          basehead: `${head}...${sha}`,
+          per_page: 1,
+        });
+        return cmp.data.status === 'identical' || cmp.data.status === 'behind';
+      } catch (err) {
+        // a commit GitHub does not know (or not in this repository) is not on the branch
+        if ((err as { status?: number }).status === 404) return false;
+        throw classify(err, `comparing ${sha.slice(0, 7)} with ${branch}`);
+      }
+    },
     async checkRuns(sha, name) {
       try {
         const res = await octokit.rest.checks.listForRef({
@@ -122,6 +185,7 @@ export function createGitHub(opts: GitHubOptions): GitHubPort {
           conclusion: r.conclusion,
           completed_at: r.completed_at,
           output: { title: r.output?.title ?? null, summary: r.output?.summary ?? null },
+          app: r.app ? { id: r.app.id, slug: r.app.slug ?? null } : null,
         }));
       } catch (err) {
         throw classify(err, `reading check runs of ${sha.slice(0, 7)}`);

@@ -6,9 +6,10 @@
  *   wait  → coverage missing or pending; re-run on the next status/check_run event, give up at the deadline.
  *
  * The coverage status the Odoo repository's CI must publish (docs/WEBHOOK_SETUP.md): a commit status
- * with context COVERAGE_CONTEXT (default `coverage`) whose description contains the percentage, e.g.
- * "82.3%" or "Coverage: 82.3 % of lines"; or a check run of that name whose output title or summary
- * contains it.
+ * with context COVERAGE_CONTEXT (default `coverage`), state `success`, posted by COVERAGE_SOURCE_LOGIN,
+ * whose description contains the percentage, e.g. "82.3%" or "Coverage: 82.3 % of lines"; or a check
+ * run of that name created by the GitHub App COVERAGE_SOURCE_APP_ID, conclusion `success`, whose output
+ * title or summary contains it. Anyone else's `coverage` blocks the merge, naming who posted it.
  */
 
 export interface CommitStatus {
@@ -16,6 +17,8 @@ export interface CommitStatus {
   state: string; // success | failure | error | pending
   description?: string | null;
   updated_at?: string;
+  /** who posted it: GitHub's list-statuses payload (`GET /repos/{o}/{r}/commits/{ref}/statuses`) */
+  creator?: { login?: string; id?: number } | null;
 }
 
 export interface CheckRun {
@@ -24,13 +27,28 @@ export interface CheckRun {
   conclusion?: string | null;
   completed_at?: string | null;
   output?: { title?: string | null; summary?: string | null; text?: string | null } | null;
+  /** the GitHub App that created it (check run payload: `app`) */
+  app?: { id?: number; slug?: string | null } | null;
+}
+
+/**
+ * Who may publish the coverage: the status context / check run name, and the CI that posts it — the
+ * account (`creator.login`) of a commit status, the GitHub App (`app.id`) of a check run. A source not
+ * configured for a kind means no status (or no check run) of that kind is trusted.
+ */
+export interface CoverageSource {
+  context: string;
+  login?: string;
+  appId?: number;
 }
 
 export type CoverageReading =
   | { state: 'present'; percent: number; source: 'status' | 'check_run' }
   | { state: 'pending'; source: 'status' | 'check_run' }
   | { state: 'missing' }
-  | { state: 'unreadable'; source: 'status' | 'check_run'; text: string };
+  | { state: 'unreadable'; source: 'status' | 'check_run'; text: string }
+  /** found, but it does not count: not from the CI source, or it did not succeed (`reason` says which) */
+  | { state: 'refused'; source: 'status' | 'check_run'; reason: string };
 
 /** First "NN.N %" in the text, else a text that is only a number. */
 export function parseCoveragePercent(text: string | null | undefined): number | undefined {
@@ -43,29 +61,81 @@ export function parseCoveragePercent(text: string | null | undefined): number | 
   return Number.isFinite(n) && n >= 0 && n <= 100 ? n : undefined;
 }
 
+/** newest first by a timestamp; ties keep the given order (GitHub lists statuses newest first) */
+function newest<T>(items: T[], at: (t: T) => string | null | undefined): T | undefined {
+  return [...items].sort((a, b) => (at(b) ?? '').localeCompare(at(a) ?? ''))[0];
+}
+
+const quoted = (text: string | null | undefined) => (text ? `: "${text}"` : '');
+
 /**
- * The coverage reading for `context`: a commit status (GitHub's combined status already holds the
- * latest per context) takes precedence over a check run of the same name; among check runs the
- * latest completed one counts, and a newer one still running means pending.
+ * The coverage reading for `source.context`, trusting only the CI source: a commit status counts when
+ * its creator is `source.login`, a check run when its app is `source.appId`; anything else named
+ * `coverage` is refused, naming who posted it. Among the trusted: a commit status takes precedence over
+ * a check run; the newest status counts (pending → pending; any state but success → refused); among
+ * check runs one still running means pending, else the newest completed one counts (conclusion must be
+ * success).
  */
-export function readCoverage(statuses: CommitStatus[], checkRuns: CheckRun[], context: string): CoverageReading {
-  const status = statuses
-    .filter((s) => s.context === context)
-    .sort((a, b) => (b.updated_at ?? '').localeCompare(a.updated_at ?? ''))[0];
+export function readCoverage(
+  statuses: CommitStatus[],
+  checkRuns: CheckRun[],
+  source: CoverageSource,
+): CoverageReading {
+  const login = source.login?.toLowerCase();
+  const named = statuses.filter((s) => s.context === source.context);
+  // GitHub logins are case-insensitive
+  const status = newest(
+    named.filter((s) => login !== undefined && s.creator?.login?.toLowerCase() === login),
+    (s) => s.updated_at,
+  );
   if (status) {
     if (status.state === 'pending') return { state: 'pending', source: 'status' };
+    if (status.state !== 'success')
+      return {
+        state: 'refused',
+        source: 'status',
+        reason: `coverage status state ${status.state}${quoted(status.description)}`,
+      };
     const percent = parseCoveragePercent(status.description);
-    if (percent === undefined) return { state: 'unreadable', source: 'status', text: status.description ?? '' };
+    if (percent === undefined)
+      return { state: 'unreadable', source: 'status', text: status.description ?? '' };
     return { state: 'present', percent, source: 'status' };
   }
-  const runs = checkRuns.filter((r) => r.name === context);
-  if (!runs.length) return { state: 'missing' };
-  if (runs.some((r) => r.status !== 'completed')) return { state: 'pending', source: 'check_run' };
-  const run = [...runs].sort((a, b) => (b.completed_at ?? '').localeCompare(a.completed_at ?? ''))[0];
-  const text = [run.output?.title, run.output?.summary].filter(Boolean).join(' ');
-  const percent = parseCoveragePercent(run.output?.title) ?? parseCoveragePercent(run.output?.summary);
-  if (percent === undefined) return { state: 'unreadable', source: 'check_run', text };
-  return { state: 'present', percent, source: 'check_run' };
+  const runs = checkRuns.filter((r) => r.name === source.context);
+  const trusted = runs.filter((r) => source.appId !== undefined && r.app?.id === source.appId);
+  if (trusted.length) {
+    if (trusted.some((r) => r.status !== 'completed')) return { state: 'pending', source: 'check_run' };
+    const run = newest(trusted, (r) => r.completed_at)!;
+    const text = [run.output?.title, run.output?.summary].filter(Boolean).join(' ');
+    if (run.conclusion !== 'success')
+      return {
+        state: 'refused',
+        source: 'check_run',
+        reason: `coverage check run concluded ${run.conclusion ?? '(none)'}${quoted(text)}`,
+      };
+    const percent = parseCoveragePercent(run.output?.title) ?? parseCoveragePercent(run.output?.summary);
+    if (percent === undefined) return { state: 'unreadable', source: 'check_run', text };
+    return { state: 'present', percent, source: 'check_run' };
+  }
+  const forged = newest(named, (s) => s.updated_at);
+  if (forged) {
+    const who = forged.creator?.login ? `user '${forged.creator.login}'` : 'an unknown user';
+    return {
+      state: 'refused',
+      source: 'status',
+      reason: `coverage status from ${who}, not the CI source (${source.login ?? 'no status source configured'})`,
+    };
+  }
+  const foreign = newest(runs, (r) => r.completed_at);
+  if (foreign) {
+    const app = foreign.app ? `app '${foreign.app.slug ?? '?'}' (id ${foreign.app.id ?? '?'})` : 'no app';
+    return {
+      state: 'refused',
+      source: 'check_run',
+      reason: `coverage check run from ${app}, not the CI source (${source.appId !== undefined ? `app ${source.appId}` : 'no check run source configured'})`,
+    };
+  }
+  return { state: 'missing' };
 }
 
 export interface GatePolicy {
@@ -112,24 +182,42 @@ export function decideGate(input: GateInput): GateDecision {
       const what = reading.state === 'missing' ? 'no coverage status' : 'coverage still pending';
       return { outcome: 'block', description: `${what} after ${fmtMinutes(policy.waitMinutes)}` };
     }
-    return { outcome: 'wait', description: reading.state === 'missing' ? 'waiting for the coverage status' : 'coverage pending' };
+    return {
+      outcome: 'wait',
+      description: reading.state === 'missing' ? 'waiting for the coverage status' : 'coverage pending',
+    };
   }
+  if (reading.state === 'refused') return { outcome: 'block', description: clip(reading.reason) };
   if (reading.state === 'unreadable') {
     return { outcome: 'block', description: clip(`coverage status has no percentage: "${reading.text}"`) };
   }
   const c = reading.percent;
   // compare on the rounded value that the description shows, so the message never reads "80.0 % < 80 %"
   const shown = Math.round(c * 10) / 10;
-  if (shown < policy.min) return { outcome: 'block', coverage: c, description: `coverage ${fmtPct(c)} < ${fmtThreshold(policy.min)}` };
+  if (shown < policy.min)
+    return {
+      outcome: 'block',
+      coverage: c,
+      description: `coverage ${fmtPct(c)} < ${fmtThreshold(policy.min)}`,
+    };
   if (input.uatCoverage !== undefined) {
     const floor = input.uatCoverage - policy.tolerance;
     if (shown < Math.round(floor * 10) / 10) {
-      const tol = policy.tolerance > 0 ? ` - ${fmtThreshold(policy.tolerance).replace(' %', '')} pt tolerance` : '';
-      return { outcome: 'block', coverage: c, description: `coverage ${fmtPct(c)} < UAT ${fmtPct(input.uatCoverage)}${tol}` };
+      const tol =
+        policy.tolerance > 0 ? ` - ${fmtThreshold(policy.tolerance).replace(' %', '')} pt tolerance` : '';
+      return {
+        outcome: 'block',
+        coverage: c,
+        description: `coverage ${fmtPct(c)} < UAT ${fmtPct(input.uatCoverage)}${tol}`,
+      };
     }
   }
   const vsUat = input.uatCoverage !== undefined ? `, UAT ${fmtPct(input.uatCoverage)}` : '';
-  return { outcome: 'pass', coverage: c, description: `coverage ${fmtPct(c)} ≥ ${fmtThreshold(policy.min)}${vsUat}` };
+  return {
+    outcome: 'pass',
+    coverage: c,
+    description: `coverage ${fmtPct(c)} ≥ ${fmtThreshold(policy.min)}${vsUat}`,
+  };
 }
 
 /** Stable idempotency key of the deploy request for a commit (Service Bus message id). */

@@ -7,16 +7,30 @@
  * the deploy notifier has a GitHub to report to (the demo).
  * Tests set what GitHub "has" per commit and read back what the pipeline posted.
  */
-import { createServer, IncomingMessage, Server } from 'node:http';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { deploymentsApi, sendJson as send, type DeploymentsState } from './fake-github-deployments';
 
+/** The account GitHub Actions posts statuses as with `GITHUB_TOKEN` (the Odoo repository's ci.yml). */
+export const CI_CREATOR = { login: 'github-actions[bot]', id: 41898282, type: 'Bot' };
+/** The GitHub App that creates GitHub Actions' check runs. */
+export const CI_APP = { id: 15368, slug: 'github-actions', name: 'GitHub Actions' };
+/** The account the pipeline's own token posts as (the gate's `deploy/uat` status). */
+export const PIPELINE_CREATOR = { login: 'odoo-mta-pipeline[bot]', id: 90000001, type: 'Bot' };
+
+export interface FakeUser {
+  login: string;
+  id: number;
+  type?: string;
+}
 export interface FakeStatus {
   context: string;
   state: 'success' | 'failure' | 'error' | 'pending';
   description?: string | null;
   updated_at?: string;
   target_url?: string | null;
+  /** who posted it (GitHub's list-statuses payload: `creator`); unset → the CI account */
+  creator?: FakeUser | null;
 }
 export interface FakeCheckRun {
   name: string;
@@ -24,6 +38,8 @@ export interface FakeCheckRun {
   conclusion?: string | null;
   completed_at?: string | null;
   output?: { title?: string | null; summary?: string | null };
+  /** the GitHub App that created it (check run payload: `app`); unset → GitHub Actions */
+  app?: { id: number; slug: string; name?: string } | null;
 }
 export interface PostedStatus {
   sha: string;
@@ -37,6 +53,7 @@ export interface PostedStatus {
 export interface FakeGitHub extends DeploymentsState {
   url: string;
   repository: string;
+  /** every status posted on a commit, oldest first (GitHub keeps them all; the combined status shows the latest per context) */
   statuses: Map<string, FakeStatus[]>;
   checkRuns: Map<string, FakeCheckRun[]>;
   files: Map<string, string>; // key `${sha}:${path}`
@@ -52,9 +69,22 @@ export interface FakeGitHub extends DeploymentsState {
   addCommit(sha: string, parent?: string): string;
   /** answer every request with this status (outage simulation) */
   failWith?: number;
-  setCoverage(sha: string, description: string, state?: FakeStatus['state']): void;
+  /** the CI (or `creator`) posts a `coverage` status on the commit */
+  setCoverage(sha: string, description: string, state?: FakeStatus['state'], creator?: FakeUser): void;
+  /** append a status as GitHub does when someone posts one */
+  addStatus(sha: string, status: FakeStatus): void;
   setVersion(sha: string, version: string): void;
   stop(): Promise<void>;
+}
+
+function sendWith(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -79,13 +109,17 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
     deployments: [],
     compares: new Map(),
     addCommit(sha, parent) {
-      if (parent !== undefined && !fake.commits.has(parent)) throw new Error(`fake GitHub: parent ${parent} unknown`);
+      if (parent !== undefined && !fake.commits.has(parent))
+        throw new Error(`fake GitHub: parent ${parent} unknown`);
       fake.commits.set(sha, parent);
       return sha;
     },
-    setCoverage(sha, description, state = 'success') {
-      const list = (fake.statuses.get(sha) ?? []).filter((s) => s.context !== 'coverage');
-      list.push({ context: 'coverage', state, description, updated_at: new Date().toISOString() });
+    setCoverage(sha, description, state = 'success', creator = CI_CREATOR) {
+      fake.addStatus(sha, { context: 'coverage', state, description, creator });
+    },
+    addStatus(sha, status) {
+      const list = fake.statuses.get(sha) ?? [];
+      list.push({ updated_at: new Date().toISOString(), ...status });
       fake.statuses.set(sha, list);
     },
     setVersion(sha, version) {
@@ -108,17 +142,66 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
       let m: RegExpExecArray | null;
       if (req.method === 'GET' && (m = /^\/commits\/([^/]+)\/status$/.exec(rest))) {
         const sha = decodeURIComponent(m[1]);
-        const statuses = fake.statuses.get(sha) ?? [];
-        const state = statuses.some((s) => s.state === 'failure' || s.state === 'error') ? 'failure' : statuses.some((s) => s.state === 'pending') || !statuses.length ? 'pending' : 'success';
-        return send(res, 200, { state, sha, total_count: statuses.length, statuses: statuses.map((s, i) => ({ id: i + 1, ...s, target_url: s.target_url ?? null, created_at: s.updated_at, updated_at: s.updated_at })) });
+        // the combined status holds the latest status per context, without `creator` (simple-commit-status)
+        const latest = new Map<string, FakeStatus>();
+        for (const s of fake.statuses.get(sha) ?? []) latest.set(s.context, s);
+        const statuses = [...latest.values()].map(({ creator: _creator, ...s }) => s);
+        const state = statuses.some((s) => s.state === 'failure' || s.state === 'error')
+          ? 'failure'
+          : statuses.some((s) => s.state === 'pending') || !statuses.length
+            ? 'pending'
+            : 'success';
+        return send(res, 200, {
+          state,
+          sha,
+          total_count: statuses.length,
+          statuses: statuses.map((s, i) => ({
+            id: i + 1,
+            ...s,
+            target_url: s.target_url ?? null,
+            created_at: s.updated_at,
+            updated_at: s.updated_at,
+          })),
+        });
       }
       if (req.method === 'GET' && (m = /^\/commits\/([^/]+)\/statuses$/.exec(rest))) {
-        return send(res, 200, fake.statuses.get(decodeURIComponent(m[1])) ?? []);
+        // GitHub: every status, newest first, each with its `creator`; paginated (per_page ≤ 100)
+        const all = [...(fake.statuses.get(decodeURIComponent(m[1])) ?? [])].reverse();
+        const perPage = Math.min(100, Number(u.searchParams.get('per_page') ?? 30));
+        const page = Math.max(1, Number(u.searchParams.get('page') ?? 1));
+        const slice = all.slice((page - 1) * perPage, page * perPage);
+        const lastPage = Math.max(1, Math.ceil(all.length / perPage));
+        const headers: Record<string, string> = {};
+        const base = (fake as unknown as FakeGitHub).url;
+        if (page < lastPage)
+          headers.link = `<${base}${u.pathname}?per_page=${perPage}&page=${page + 1}>; rel="next", <${base}${u.pathname}?per_page=${perPage}&page=${lastPage}>; rel="last"`;
+        return sendWith(
+          res,
+          200,
+          slice.map((s, i) => ({
+            id: all.length - ((page - 1) * perPage + i),
+            ...s,
+            target_url: s.target_url ?? null,
+            created_at: s.updated_at,
+            creator: s.creator === undefined ? CI_CREATOR : s.creator,
+          })),
+          headers,
+        );
       }
       if (req.method === 'GET' && (m = /^\/commits\/([^/]+)\/check-runs$/.exec(rest))) {
         const name = u.searchParams.get('check_name');
-        const runs = (fake.checkRuns.get(decodeURIComponent(m[1])) ?? []).filter((r) => !name || r.name === name);
-        return send(res, 200, { total_count: runs.length, check_runs: runs.map((r, i) => ({ id: i + 1, head_sha: m![1], ...r })) });
+        const runs = (fake.checkRuns.get(decodeURIComponent(m[1])) ?? []).filter(
+          (r) => !name || r.name === name,
+        );
+        return send(res, 200, {
+          total_count: runs.length,
+          check_runs: runs.map((r, i) => ({
+            id: i + 1,
+            head_sha: m![1],
+            ...r,
+            app: r.app === undefined ? CI_APP : r.app,
+          })),
+        });
       }
       if (req.method === 'POST' && (m = /^\/statuses\/([0-9a-f]{40})$/.exec(rest))) {
         let parsed: Record<string, string>;
@@ -127,18 +210,30 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
         } catch {
           return send(res, 400, { message: 'Problems parsing JSON' });
         }
-        if (!['success', 'failure', 'error', 'pending'].includes(parsed.state)) return send(res, 422, { message: 'Validation Failed' });
-        const posted: PostedStatus = { sha: m[1], state: parsed.state, context: parsed.context ?? 'default', description: parsed.description ?? '', target_url: parsed.target_url, authorization };
+        if (!['success', 'failure', 'error', 'pending'].includes(parsed.state))
+          return send(res, 422, { message: 'Validation Failed' });
+        const posted: PostedStatus = {
+          sha: m[1],
+          state: parsed.state,
+          context: parsed.context ?? 'default',
+          description: parsed.description ?? '',
+          target_url: parsed.target_url,
+          authorization,
+        };
         fake.posted.push(posted);
-        const list = (fake.statuses.get(m[1]) ?? []).filter((s) => s.context !== posted.context);
-        list.push({ context: posted.context, state: posted.state as FakeStatus['state'], description: posted.description, updated_at: new Date().toISOString() });
-        fake.statuses.set(m[1], list);
+        fake.addStatus(m[1], {
+          context: posted.context,
+          state: posted.state as FakeStatus['state'],
+          description: posted.description,
+          creator: PIPELINE_CREATOR,
+        });
         return send(res, 201, { id: fake.posted.length, ...posted });
       }
       // --- git refs + compare (Odoo.sh target) ---
       const ancestors = (sha: string): string[] => {
         const out: string[] = [];
-        for (let c: string | undefined = fake.commits.get(sha); c !== undefined; c = fake.commits.get(c)) out.push(c);
+        for (let c: string | undefined = fake.commits.get(sha); c !== undefined; c = fake.commits.get(c))
+          out.push(c);
         return out;
       };
       const fastForward = (from: string, to: string) => from === to || ancestors(to).includes(from);
@@ -158,8 +253,10 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
         }
         const from = fake.refs.get(branch);
         if (!from) return send(res, 422, { message: 'Reference does not exist' });
-        if (!parsed.sha || !fake.commits.has(parsed.sha)) return send(res, 422, { message: 'Object does not exist' });
-        if (!parsed.force && !fastForward(from, parsed.sha)) return send(res, 422, { message: 'Update is not a fast forward' });
+        if (!parsed.sha || !fake.commits.has(parsed.sha))
+          return send(res, 422, { message: 'Object does not exist' });
+        if (!parsed.force && !fastForward(from, parsed.sha))
+          return send(res, 422, { message: 'Update is not a fast forward' });
         fake.refs.set(branch, parsed.sha);
         fake.refUpdates.push({ branch, from, to: parsed.sha, force: !!parsed.force });
         return send(res, 200, { ref: `refs/heads/${branch}`, object: { sha: parsed.sha, type: 'commit' } });
@@ -172,7 +269,8 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
           return send(res, 400, { message: 'Problems parsing JSON' });
         }
         const branch = /^refs\/heads\/(.+)$/.exec(parsed.ref ?? '')?.[1];
-        if (!branch || !parsed.sha || !fake.commits.has(parsed.sha)) return send(res, 422, { message: 'Validation Failed' });
+        if (!branch || !parsed.sha || !fake.commits.has(parsed.sha))
+          return send(res, 422, { message: 'Validation Failed' });
         if (fake.refs.has(branch)) return send(res, 422, { message: 'Reference already exists' });
         fake.refs.set(branch, parsed.sha);
         fake.refUpdates.push({ branch, to: parsed.sha, force: false });
@@ -180,21 +278,42 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
       }
       if (req.method === 'GET' && (m = /^\/compare\/([0-9a-f]{40})\.\.\.([0-9a-f]{40})$/.exec(rest))) {
         const [base, head] = [m[1], m[2]];
-        if (!fake.commits.has(base) || !fake.commits.has(head)) return send(res, 404, { message: 'Not Found' });
+        if (!fake.commits.has(base) || !fake.commits.has(head))
+          return send(res, 404, { message: 'Not Found' });
         const up = ancestors(head);
         const down = ancestors(base);
-        const status = base === head ? 'identical' : up.includes(base) ? 'ahead' : down.includes(head) ? 'behind' : 'diverged';
+        const status =
+          base === head
+            ? 'identical'
+            : up.includes(base)
+              ? 'ahead'
+              : down.includes(head)
+                ? 'behind'
+                : 'diverged';
         const common = [base, ...down].find((c) => c === head || up.includes(c));
         const aheadBy = common === undefined ? up.length + 1 : [head, ...up].indexOf(common);
         const behindBy = common === undefined ? down.length + 1 : [base, ...down].indexOf(common);
-        return send(res, 200, { status, ahead_by: aheadBy, behind_by: behindBy, total_commits: aheadBy, commits: [], files: [] });
+        return send(res, 200, {
+          status,
+          ahead_by: aheadBy,
+          behind_by: behindBy,
+          total_commits: aheadBy,
+          commits: [],
+          files: [],
+        });
       }
       if (req.method === 'GET' && (m = /^\/contents\/(.+)$/.exec(rest))) {
         const path = decodeURIComponent(m[1]);
         const ref = u.searchParams.get('ref') ?? '';
         const content = fake.files.get(`${ref}:${path}`);
         if (content === undefined) return send(res, 404, { message: 'Not Found' });
-        return send(res, 200, { type: 'file', encoding: 'base64', name: path, path, content: Buffer.from(content).toString('base64') });
+        return send(res, 200, {
+          type: 'file',
+          encoding: 'base64',
+          name: path,
+          path,
+          content: Buffer.from(content).toString('base64'),
+        });
       }
       return send(res, 404, { message: 'Not Found' });
     })().catch((err) => send(res, 500, { message: String(err) }));

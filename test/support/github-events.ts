@@ -26,10 +26,19 @@ export function pushTo(sha: string, branch = 'master'): Obj {
   return p;
 }
 
-/** A completed, successful workflow_run (workflow "test", on master) for `sha`. */
-export function workflowRunFor(sha: string): Obj {
-  const w = example('workflow_run', (e) => e.action === 'completed' && e.workflow_run.conclusion === 'success');
+/**
+ * A completed, successful workflow_run (workflow "test", file `.github/workflows/test.yml`, on master)
+ * for `sha`, run by a push as an image build is (GitHub's example was dispatched: `event` set to push).
+ */
+export function workflowRunFor(sha: string, runId = 30433642, attempt = 1): Obj {
+  const w = example(
+    'workflow_run',
+    (e) => e.action === 'completed' && e.workflow_run.conclusion === 'success',
+  );
   w.workflow_run.head_sha = sha;
+  w.workflow_run.event = 'push';
+  w.workflow_run.id = runId;
+  w.workflow_run.run_attempt = attempt;
   // the example comes from another repository (octo-org/octo-repo): make it ours
   w.repository.full_name = EXAMPLE_REPO;
   if (w.workflow_run.head_repository) w.workflow_run.head_repository.full_name = EXAMPLE_REPO;
@@ -53,7 +62,12 @@ export function sign(secret: string, body: string | Buffer): string {
   return 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
 }
 
-export function webhookHeaders(event: string, deliveryId: string, body: string | Buffer, secret: string): Record<string, string> {
+export function webhookHeaders(
+  event: string,
+  deliveryId: string,
+  body: string | Buffer,
+  secret: string,
+): Record<string, string> {
   return {
     'content-type': 'application/json',
     'x-github-event': event,

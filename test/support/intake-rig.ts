@@ -19,7 +19,8 @@ import { LocalDeployQueueSender } from '../../shared/adapters/deploy-queue';
 import { createIntake, type Intake, type IntakePorts } from '../../functions/activities/intake';
 import { createLogger } from '../../shared/log';
 import { EXAMPLE_REPO, webhookHeaders } from './github-events';
-import { startFakeGitHub, FakeGitHub } from './fake-github';
+import { CI_APP, CI_CREATOR, startFakeGitHub, FakeGitHub } from './fake-github';
+import type { IntakeSettings } from '../../shared/domain/webhook';
 
 export const QUEUE = 'deploy-requests';
 
@@ -48,7 +49,14 @@ export async function startServices(): Promise<Services> {
   }
   const github = await startFakeGitHub(EXAMPLE_REPO);
   const queue = new LocalQueue({ dbPath: path.join(tmp, 'queue.db'), pollIntervalMs: 50 });
-  const svc = { tmp, azurite, github, queue, sends: [] as Services['sends'], token: 'ghs_test' + Math.random().toString(36).slice(2) } as Services;
+  const svc = {
+    tmp,
+    azurite,
+    github,
+    queue,
+    sends: [] as Services['sends'],
+    token: 'ghs_test' + Math.random().toString(36).slice(2),
+  } as Services;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
@@ -64,7 +72,10 @@ export async function startServices(): Promise<Services> {
       } catch {
         /* the queue answers the bad header itself */
       }
-      const out = queue.handleRestSend(decodeURIComponent(m?.[1] ?? ''), { headers: req.headers, body: Buffer.concat(chunks) });
+      const out = queue.handleRestSend(decodeURIComponent(m?.[1] ?? ''), {
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+      });
       res.writeHead(out.status, { 'content-type': 'application/xml' });
       res.end(out.body ?? '');
     });
@@ -91,19 +102,40 @@ export interface Rig {
   logs: string[];
 }
 
+/** The settings of the rig: GitHub's example repository, its CI (GitHub Actions) as the coverage source. */
+export const RIG_SETTINGS: IntakeSettings = {
+  repository: EXAMPLE_REPO,
+  defaultBranch: 'master',
+  triggerEvent: 'push',
+  imageWorkflow: 'test',
+  imageWorkflowPath: '.github/workflows/test.yml',
+  coverageContext: 'coverage',
+  coverageLogin: CI_CREATOR.login,
+  coverageAppId: CI_APP.id,
+};
+
+/** Put `sha` on the fake GitHub's default branch (`master`), as a merge does. */
+export function mergeOnDefaultBranch(github: FakeGitHub, sha: string, branch = 'master'): void {
+  const head = github.refs.get(branch);
+  if (!github.commits.has(sha)) github.addCommit(sha, head);
+  github.refs.set(branch, sha);
+}
+
 let n = 0;
 export const SECRET = 'webhook-secret-for-tests-0001';
 export const PREVIOUS_SECRET = 'webhook-secret-previous-0002';
 
 export function makeRig(svc: Services, over: Partial<IntakePorts> = {}): Rig {
   const container = `intake${process.pid}x${n++}`;
-  const cc = BlobServiceClient.fromConnectionString(svc.azurite.connectionString).getContainerClient(container);
+  const cc = BlobServiceClient.fromConnectionString(svc.azurite.connectionString).getContainerClient(
+    container,
+  );
   const scheduled: Rig['scheduled'] = [];
   const clock = { t: Date.parse('2026-11-27T12:00:00Z') };
   const logs: string[] = [];
   const ports: IntakePorts = {
     secrets: [SECRET, PREVIOUS_SECRET],
-    settings: { repository: EXAMPLE_REPO, defaultBranch: 'master', triggerEvent: 'push', imageWorkflow: 'test', coverageContext: 'coverage' },
+    settings: RIG_SETTINGS,
     policy: { min: 80, tolerance: 0, waitMinutes: 30 },
     gateContext: 'deploy/uat',
     imageRepository: 'odoo-mta',
@@ -127,14 +159,25 @@ export function deliveryId(): string {
   return `00000000-0000-4000-8000-${String(++seq).padStart(12, '0')}`;
 }
 
-export function signedRequest(event: string, payload: unknown, opts: { id?: string; secret?: string; headers?: Record<string, string | undefined> } = {}): HttpRequest {
+export function signedRequest(
+  event: string,
+  payload: unknown,
+  opts: { id?: string; secret?: string; headers?: Record<string, string | undefined> } = {},
+): HttpRequest {
   const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  const h: Record<string, string> = { ...webhookHeaders(event, opts.id ?? deliveryId(), body, opts.secret ?? SECRET) };
+  const h: Record<string, string> = {
+    ...webhookHeaders(event, opts.id ?? deliveryId(), body, opts.secret ?? SECRET),
+  };
   for (const [k, v] of Object.entries(opts.headers ?? {})) {
     if (v === undefined) delete h[k];
     else h[k] = v;
   }
-  return new HttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/github/webhook', headers: h, body: { string: body } });
+  return new HttpRequest({
+    method: 'POST',
+    url: 'http://127.0.0.1/api/github/webhook',
+    headers: h,
+    body: { string: body },
+  });
 }
 
 export function ctx(): InvocationContext {
