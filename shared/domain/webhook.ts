@@ -11,7 +11,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 // @octokit/webhooks is ESM-only. This project compiles to CommonJS (tsconfig "module": "node20") and
 // Node ≥ 20.19 (package.json engines) loads an ES module through require(), as it does @octokit/rest:
 // a plain import, no dynamic import() needed (jest transforms @octokit/* to CommonJS, jest.config.js).
-import { Webhooks } from '@octokit/webhooks';
+import { Webhooks, type EmitterWebhookEvent, type EmitterWebhookEventName } from '@octokit/webhooks';
 
 /** GitHub caps webhook payloads at 25 MB; anything larger is refused before it is buffered. */
 export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
@@ -217,6 +217,15 @@ export type Classified =
   | { kind: 'ignore'; reason: string };
 
 type Obj = Record<string, unknown>;
+/**
+ * A payload as received: GitHub's field names (from @octokit/webhooks' types, so a misspelt field does
+ * not compile), every value unknown until checked (the body is signed by GitHub, but its shape is still
+ * not trusted: junk is ignored, never thrown).
+ */
+type Untrusted<T> = { [K in keyof T]?: unknown };
+type Payload<E extends EmitterWebhookEventName> = Untrusted<EmitterWebhookEvent<E>['payload']>;
+type WorkflowRun = Untrusted<EmitterWebhookEvent<'workflow_run.completed'>['payload']['workflow_run']>;
+type CheckRunPayload = Untrusted<EmitterWebhookEvent<'check_run.completed'>['payload']['check_run']>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const SHA = /^[0-9a-f]{40}$/;
@@ -232,16 +241,16 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
   const sender = str(obj(payload.sender).login);
   switch (event) {
     case 'push': {
+      const push = payload as Payload<'push'>;
       if (s.triggerEvent !== 'push')
         return { kind: 'ignore', reason: `push ignored: deploys are triggered by ${s.triggerEvent}` };
-      const ref = str(payload.ref) ?? '';
+      const ref = str(push.ref) ?? '';
       if (ref !== `refs/heads/${s.defaultBranch}`)
         return { kind: 'ignore', reason: `push to ${ref || '(no ref)'}, not refs/heads/${s.defaultBranch}` };
-      const after = str(payload.after) ?? '';
-      if (payload.deleted === true || after === ZERO_SHA)
-        return { kind: 'ignore', reason: 'branch deletion' };
+      const after = str(push.after) ?? '';
+      if (push.deleted === true || after === ZERO_SHA) return { kind: 'ignore', reason: 'branch deletion' };
       if (!SHA.test(after)) return { kind: 'ignore', reason: 'push without a valid "after" commit sha' };
-      const mergedBy = str(obj(payload.pusher).name) ?? sender ?? 'unknown';
+      const mergedBy = str(obj(push.pusher).name) ?? sender ?? 'unknown';
       return {
         kind: 'merge',
         trigger: 'push',
@@ -256,17 +265,18 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
     case 'workflow_run': {
       if (s.triggerEvent !== 'workflow_run')
         return { kind: 'ignore', reason: `workflow_run ignored: deploys are triggered by ${s.triggerEvent}` };
-      const run = obj(payload.workflow_run);
-      const name = str(run.name) || str(obj(payload.workflow).name);
+      const wr = payload as Payload<'workflow_run.completed'>;
+      const run = obj(wr.workflow_run) as WorkflowRun;
+      const name = str(run.name) || str(obj(wr.workflow).name);
       if (name !== s.imageWorkflow)
         return {
           kind: 'ignore',
           reason: `workflow "${name ?? '(none)'}" is not the image workflow "${s.imageWorkflow}"`,
         };
-      if (payload.action !== 'completed')
+      if (wr.action !== 'completed')
         return {
           kind: 'ignore',
-          reason: `workflow_run ${str(payload.action) ?? '(no action)'}, not completed`,
+          reason: `workflow_run ${str(wr.action) ?? '(no action)'}, not completed`,
         };
       // the file, not the name: any branch can add a workflow of the same name
       const file = str(run.path);
@@ -317,18 +327,19 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
       };
     }
     case 'status': {
-      const context = str(payload.context);
+      const status = payload as Payload<'status'>;
+      const context = str(status.context);
       if (context !== s.coverageContext)
         return {
           kind: 'ignore',
           reason: `status context "${context ?? '(none)'}" is not "${s.coverageContext}"`,
         };
-      const sha = str(payload.sha) ?? '';
+      const sha = str(status.sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'status without a valid sha' };
       return { kind: 'coverage-update', repository: repo, sha };
     }
     case 'check_run': {
-      const cr = obj(payload.check_run);
+      const cr = obj((payload as Payload<'check_run.completed'>).check_run) as CheckRunPayload;
       const name = str(cr.name);
       if (name !== s.coverageContext)
         return { kind: 'ignore', reason: `check run "${name ?? '(none)'}" is not "${s.coverageContext}"` };

@@ -41,7 +41,15 @@ beforeAll(async () => {
     dataDir: tmp,
     port: 0,
     functionsDir: path.join(__dirname, '..', 'fixtures', 'intake-app'),
-    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    log: {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      child() {
+        return this;
+      },
+    },
     env: {
       GITHUB_WEBHOOK_SECRET: SECRET,
       GITHUB_REPOSITORY: 'Codertocat/Hello-World',
@@ -66,13 +74,25 @@ afterAll(async () => {
 });
 
 let n = 0;
-async function deliver(event: string, payload: unknown, id = `host-${++n}`): Promise<{ status: number; body: Record<string, unknown> }> {
+async function deliver(
+  event: string,
+  payload: unknown,
+  id = `host-${++n}`,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const body = JSON.stringify(payload);
-  const res = await fetch(`${host.baseUrl}/api/github/webhook`, { method: 'POST', headers: webhookHeaders(event, id, body, SECRET), body });
+  const res = await fetch(`${host.baseUrl}/api/github/webhook`, {
+    method: 'POST',
+    headers: webhookHeaders(event, id, body, SECRET),
+    body,
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20000): Promise<T> => poll(what, probe, timeoutMs, 50);
+const until = <T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20000,
+): Promise<T> => poll(what, probe, timeoutMs, 50);
 
 function merge(version: string, coverage = '86%'): string {
   const sha = (version.replace(/\D/g, '') + 'e'.repeat(40)).slice(0, 40);
@@ -86,12 +106,21 @@ const running = (id: string) => host.engine.getStatus(id)?.runtimeStatus === 'Ru
 describe('intake through the embedded host', () => {
   it('ping answers 200; unsigned requests 401; deliveries needs the function key', async () => {
     expect((await deliver('ping', example('ping'))).status).toBe(200);
-    const unsigned = await fetch(`${host.baseUrl}/api/github/webhook`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const unsigned = await fetch(`${host.baseUrl}/api/github/webhook`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(unsigned.status).toBe(401);
     expect((await fetch(`${host.baseUrl}/api/deliveries?limit=5`)).status).toBe(401);
-    const list = await fetch(`${host.baseUrl}/api/deliveries?limit=5`, { headers: { 'x-functions-key': host.keys.functionKey } });
+    const list = await fetch(`${host.baseUrl}/api/deliveries?limit=5`, {
+      headers: { 'x-functions-key': host.keys.functionKey },
+    });
     expect(list.status).toBe(200);
-    expect(((await list.json()) as { items: Array<{ decision: string }> }).items[0]).toMatchObject({ decision: 'ignored', reason: 'ping: webhook is configured' });
+    expect(((await list.json()) as { items: Array<{ decision: string }> }).items[0]).toMatchObject({
+      decision: 'ignored',
+      reason: 'ping: webhook is configured',
+    });
   });
 
   it('signed push → gate → queue → lane → one deploy; newer requests supersede older waiting ones', async () => {
@@ -106,10 +135,18 @@ describe('intake through the embedded host', () => {
     // 2. while A runs, B then C are merged: B waits, then C supersedes it
     const shaB = merge('1.1.0');
     expect((await deliver('push', pushTo(shaB))).body.decision).toBe('accepted');
-    await until('B waiting in the lane', () => (JSON.stringify(host.engine.getStatus('lane-uat')?.customStatus ?? '').includes('1.1.0') ? true : undefined));
+    await until('B waiting in the lane', () =>
+      JSON.stringify(host.engine.getStatus('lane-uat')?.customStatus ?? '').includes('1.1.0')
+        ? true
+        : undefined,
+    );
     const shaC = merge('1.2.0');
     expect((await deliver('push', pushTo(shaC))).body.decision).toBe('accepted');
-    await until('C waiting in the lane', () => (JSON.stringify(host.engine.getStatus('lane-uat')?.customStatus ?? '').includes('1.2.0') ? true : undefined));
+    await until('C waiting in the lane', () =>
+      JSON.stringify(host.engine.getStatus('lane-uat')?.customStatus ?? '').includes('1.2.0')
+        ? true
+        : undefined,
+    );
 
     // a redelivery of C's message id is dropped by the queue; a second delivery of the same merge is ignored
     expect((await deliver('push', pushTo(shaC))).body).toMatchObject({ decision: 'ignored' });
@@ -125,12 +162,20 @@ describe('intake through the embedded host', () => {
     await host.engine.raiseEvent(idC, 'finish', { fail: 'health check' });
     await until('C failed', () => host.engine.getStatus(idC)?.runtimeStatus === 'Failed' || undefined);
     const decisions = await until('lane decisions recorded', async () => {
-      const res = await fetch(`${host.baseUrl}/api/deliveries?limit=50`, { headers: { 'x-functions-key': host.keys.functionKey } });
+      const res = await fetch(`${host.baseUrl}/api/deliveries?limit=50`, {
+        headers: { 'x-functions-key': host.keys.functionKey },
+      });
       const items = ((await res.json()) as { items: Array<Record<string, string>> }).items;
       return items.some((d) => d.decision === 'deploy-finished' && d.version === '1.2.0') ? items : undefined;
     });
-    expect(decisions.find((d) => d.decision === 'superseded')).toMatchObject({ version: '1.1.0', reason: 'superseded by 1.2.0 (' + shaC.slice(0, 7) + ') while 1.0.0 (' + shaA.slice(0, 7) + ') was deploying' });
-    expect(decisions.find((d) => d.decision === 'deploy-finished' && d.version === '1.2.0')?.reason).toMatch(/failed: .*health check/);
+    expect(decisions.find((d) => d.decision === 'superseded')).toMatchObject({
+      version: '1.1.0',
+      reason:
+        'superseded by 1.2.0 (' + shaC.slice(0, 7) + ') while 1.0.0 (' + shaA.slice(0, 7) + ') was deploying',
+    });
+    expect(decisions.find((d) => d.decision === 'deploy-finished' && d.version === '1.2.0')?.reason).toMatch(
+      /failed: .*health check/,
+    );
     expect(started).toEqual(['1.0.0', '1.2.0']);
 
     // 5. the next merge runs in the same lane
@@ -146,15 +191,22 @@ describe('intake through the embedded host', () => {
   it('50 concurrent deliveries of one event over HTTP → one message, one deploy orchestration', async () => {
     const sha = merge('2.0.0');
     const payload = pushTo(sha);
-    const results = await Promise.all(Array.from({ length: 50 }, () => deliver('push', payload, 'same-delivery-2-0-0')));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => deliver('push', payload, 'same-delivery-2-0-0')),
+    );
     expect(new Set(results.map((r) => JSON.stringify(r))).size).toBe(1);
     expect(results[0]).toMatchObject({ status: 202, body: { decision: 'accepted' } });
     const id = deployInstanceId('uat', '2.0.0', sha);
     await until('deploy running', () => running(id));
     await host.engine.raiseEvent(id, 'finish', {});
-    await until('deploy completed', () => host.engine.getStatus(id)?.runtimeStatus === 'Completed' || undefined);
+    await until(
+      'deploy completed',
+      () => host.engine.getStatus(id)?.runtimeStatus === 'Completed' || undefined,
+    );
     await host.engine.idle();
-    const deploys = host.engine.listInstances({ top: 1000 }).instances.filter((i) => i.instanceId.startsWith('deploy-uat-2.0.0-'));
+    const deploys = host.engine
+      .listInstances({ top: 1000 })
+      .instances.filter((i) => i.instanceId.startsWith('deploy-uat-2.0.0-'));
     expect(deploys).toHaveLength(1);
     expect(started.filter((v) => v === '2.0.0')).toHaveLength(1);
     expect(github.posted.filter((p) => p.sha === sha && p.context === 'deploy/uat')).toHaveLength(1);
@@ -168,7 +220,9 @@ describe('intake through the embedded host', () => {
     await until('coverage-wait timer', () => host.engine.getStatus(`coverage-wait-${sha}`) ?? undefined);
     const timer = host.engine.getStatus(`coverage-wait-${sha}`);
     expect(timer?.runtimeStatus).toBe('Running');
-    expect(Date.parse((timer?.input as { deadline: string }).deadline) - Date.now()).toBeGreaterThan(29 * 60000);
+    expect(Date.parse((timer?.input as { deadline: string }).deadline) - Date.now()).toBeGreaterThan(
+      29 * 60000,
+    );
     await host.engine.terminate(`coverage-wait-${sha}`, 'test done');
   });
 
@@ -179,30 +233,83 @@ describe('intake through the embedded host', () => {
     await host.engine.terminate(`coverage-wait-${sha}`, 'replaced by a short timer for the test');
     await host.engine.waitForCompletion(`coverage-wait-${sha}`, 10000);
     // the same orchestrator with a deadline 300 ms away (the 30-minute one is checked above)
-    await host.engine.startNew('coverageWait', { instanceId: `coverage-wait-short-${sha}`, input: { sha, deadline: new Date(Date.now() + 300).toISOString() } });
+    await host.engine.startNew('coverageWait', {
+      instanceId: `coverage-wait-short-${sha}`,
+      input: { sha, deadline: new Date(Date.now() + 300).toISOString() },
+    });
     const done = await host.engine.waitForCompletion(`coverage-wait-short-${sha}`, 20000);
     expect(done.runtimeStatus).toBe('Completed');
     expect(done.output).toEqual({ decision: 'blocked', reason: 'no coverage status after 30 min' });
-    expect(github.posted.filter((p) => p.sha === sha).at(-1)).toMatchObject({ state: 'failure', context: 'deploy/uat', description: 'no coverage status after 30 min' });
+    expect(github.posted.filter((p) => p.sha === sha).at(-1)).toMatchObject({
+      state: 'failure',
+      context: 'deploy/uat',
+      description: 'no coverage status after 30 min',
+    });
+  });
+
+  it('a forged coverage status blocks; the replayed push (new delivery id) after a good one is refused and listed as replay in /api/deliveries', async () => {
+    const sha = 'f0e9ed'.padEnd(40, '3');
+    github.setVersion(sha, '3.0.2');
+    github.setCoverage(sha, 'Coverage: 99 %', 'success', { login: 'mallory', id: 6660666 });
+    const payload = pushTo(sha);
+    expect((await deliver('push', payload)).body).toMatchObject({
+      decision: 'blocked',
+      reason: "coverage status from user 'mallory', not the CI source (github-actions[bot])",
+    });
+    github.setCoverage(sha, 'Coverage: 95 %');
+    const replay = await deliver('push', payload);
+    expect(replay).toMatchObject({ status: 200, body: { decision: 'replay', sha } });
+    const list = await fetch(`${host.baseUrl}/api/deliveries?limit=5`, {
+      headers: { 'x-functions-key': host.keys.functionKey },
+    });
+    const items = (
+      (await list.json()) as { items: Array<{ decision: string; sha?: string; reason: string }> }
+    ).items;
+    expect(items.find((i) => i.sha === sha)).toMatchObject({
+      decision: 'replay',
+      reason: expect.stringContaining('only a new event re-runs the gate'),
+    });
+    expect(started).not.toContain('3.0.2');
   });
 
   it('concurrent requests for an idle lane: one start, the rest raised; never two deploys at once', async () => {
     const binding = df.input.durableClient();
-    const ctx = new InvocationContext({ functionName: 'deployQueueTrigger', options: { extraInputs: [binding] } });
+    const ctx = new InvocationContext({
+      functionName: 'deployQueueTrigger',
+      options: { extraInputs: [binding] },
+    });
     ctx.extraInputs.set(binding, host.engine.clientData(host.rpcBaseUrl));
     const client = df.getClient(ctx);
     const req = (i: number): DeployRequest => ({
-      type: 'deploy-uat', environment: 'race', repository: 'Codertocat/Hello-World', version: `9.0.${i}`, sha: String(i).repeat(40).slice(0, 40),
-      imageRef: `odoo-mta:uat-v9.0.${i}`, coverage: 90, mergedBy: 'me', trigger: 'push', deliveryId: `race-${i}`, requestedAt: new Date().toISOString(),
+      type: 'deploy-uat',
+      environment: 'race',
+      repository: 'Codertocat/Hello-World',
+      version: `9.0.${i}`,
+      sha: String(i).repeat(40).slice(0, 40),
+      imageRef: `odoo-mta:uat-v9.0.${i}`,
+      coverage: 90,
+      mergedBy: 'me',
+      trigger: 'push',
+      deliveryId: `race-${i}`,
+      requestedAt: new Date().toISOString(),
     });
     const outcomes = await Promise.all([1, 2, 3, 4, 5].map((i) => routeToLane(client, req(i))));
     expect(outcomes.filter((o) => o === 'started')).toHaveLength(1);
     expect(outcomes.filter((o) => o === 'raised')).toHaveLength(4);
-    const raceDeploys = () => host.engine.listInstances({ top: 1000 }).instances.filter((i) => i.instanceId.startsWith('deploy-race-'));
-    const first = await until('one race deploy running', () => raceDeploys().find((d) => d.runtimeStatus === 'Running'));
+    const raceDeploys = () =>
+      host.engine
+        .listInstances({ top: 1000 })
+        .instances.filter((i) => i.instanceId.startsWith('deploy-race-'));
+    const first = await until('one race deploy running', () =>
+      raceDeploys().find((d) => d.runtimeStatus === 'Running'),
+    );
     await until('four requests handled by the lane', async () => {
-      const res = await fetch(`${host.baseUrl}/api/deliveries?limit=100`, { headers: { 'x-functions-key': host.keys.functionKey } });
-      const items = ((await res.json()) as { items: Array<Record<string, string>> }).items.filter((d) => d.lane === 'lane-race' && d.decision === 'superseded');
+      const res = await fetch(`${host.baseUrl}/api/deliveries?limit=100`, {
+        headers: { 'x-functions-key': host.keys.functionKey },
+      });
+      const items = ((await res.json()) as { items: Array<Record<string, string>> }).items.filter(
+        (d) => d.lane === 'lane-race' && d.decision === 'superseded',
+      );
       return items.length === 3 || undefined;
     });
     expect(raceDeploys()).toHaveLength(1);
@@ -210,10 +317,15 @@ describe('intake through the embedded host', () => {
     const runningReq = req(Number(first.instanceId.split('-')[2].split('.')[2]));
     expect(await routeToLane(client, runningReq)).toBe('duplicate');
     await host.engine.raiseEvent(first.instanceId, 'finish', {});
-    const second = await until('the newest waiting one runs next', () => raceDeploys().find((d) => d.runtimeStatus === 'Running' && d.instanceId !== first.instanceId));
+    const second = await until('the newest waiting one runs next', () =>
+      raceDeploys().find((d) => d.runtimeStatus === 'Running' && d.instanceId !== first.instanceId),
+    );
     expect(raceDeploys()).toHaveLength(2);
     await host.engine.raiseEvent(second.instanceId, 'finish', {});
-    await until('second done', () => host.engine.getStatus(second.instanceId)?.runtimeStatus === 'Completed' || undefined);
+    await until(
+      'second done',
+      () => host.engine.getStatus(second.instanceId)?.runtimeStatus === 'Completed' || undefined,
+    );
     await host.engine.idle();
     expect(raceDeploys()).toHaveLength(2);
   }, 60000);
