@@ -47,7 +47,15 @@ beforeAll(async () => {
     dataDir: tmp,
     port: 0,
     functionsDir: path.join(__dirname, '..', 'fixtures', 'intake-app'),
-    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    log: {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      child() {
+        return this;
+      },
+    },
     env: { LOG_LEVEL: 'error', DEPLOY_QUEUE_NAME: Q },
   });
 }, 60000);
@@ -99,12 +107,20 @@ const deadLettered = (messageId: string) => host.queue.deadLetters(Q).find((m) =
  * Wait until the message is settled one way or the other: dead-lettered, or some orchestration of
  * the lane started for it (what today's code does) — so the test fails fast instead of timing out.
  */
-async function outcomeOf(messageId: string, startedMatch: RegExp): Promise<{ dead?: ReturnType<typeof deadLettered>; ran: string[] }> {
-  return until(`message ${messageId} settled`, () => {
-    const dead = deadLettered(messageId);
-    const ran = started.filter((s) => startedMatch.test(s));
-    return dead || ran.length ? { dead, ran } : undefined;
-  }, 30000, 50);
+async function outcomeOf(
+  messageId: string,
+  startedMatch: RegExp,
+): Promise<{ dead?: ReturnType<typeof deadLettered>; ran: string[] }> {
+  return until(
+    `message ${messageId} settled`,
+    () => {
+      const dead = deadLettered(messageId);
+      const ran = started.filter((s) => startedMatch.test(s));
+      return dead || ran.length ? { dead, ran } : undefined;
+    },
+    30000,
+    50,
+  );
 }
 
 it('a message naming deployProd with a made-up requester never starts deployProd: it is dead-lettered with its reason', async () => {
