@@ -9,7 +9,8 @@
  * - Orchestrations and activities through the real `durable-functions` handlers, driven by the durable
  *   engine in local/durable (history in SQLite); the durable client HTTP API is served on a second,
  *   loopback-only port (like the real host's internal RPC endpoint), so `df.getClient(context)` works
- *   unchanged.
+ *   unchanged. That port needs the master key and JSON bodies and refuses browsers' requests
+ *   (`guardClientRequest`); the app's client carries the key in `rpcBaseUrl`.
  * - Azurite for Blob storage, with its data under the data folder.
  */
 import { InvocationContext } from '@azure/functions';
@@ -29,6 +30,7 @@ import { LocalQueue, ReceivedMessage } from './queue';
 import { BindingInfo, FunctionInfo, loadFunctions } from './registrations';
 import { compileRoute, CompiledRoute } from './routes';
 import { toHttpRequest, writeResult } from './http-bridge';
+import { guardClientRequest } from './durable/client-api';
 
 export interface LocalHostOptions {
   /** data folder (history, queue, Azurite, keys); default LOCAL_DATA_DIR or `.data` */
@@ -58,6 +60,7 @@ export interface HttpRouteInfo {
 export interface LocalHost {
   baseUrl: string;
   port: number;
+  /** the durable client API base URL, with the master key as Basic credentials (never log it) */
   rpcBaseUrl: string;
   keys: HostKeys;
   dataDir: string;
@@ -118,7 +121,9 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | 'too
       chunks.push(c);
     });
     // one chunk (the usual case for a webhook-sized body): no copy
-    req.on('end', () => resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('end', () =>
+      resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)),
+    );
     req.on('error', reject);
   });
 }
@@ -179,7 +184,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
 
   const rpcServer = http.createServer();
   await new Promise<void>((resolve) => rpcServer.listen(0, '127.0.0.1', () => resolve()));
-  const rpcBaseUrl = `http://127.0.0.1:${(rpcServer.address() as AddressInfo).port}/durabletask/`;
+  // the in-process durable client carries the master key as Basic credentials (see local/durable/client-api.ts)
+  const rpcBaseUrl = `http://host:${encodeURIComponent(keys.masterKey)}@127.0.0.1:${(rpcServer.address() as AddressInfo).port}/durabletask/`;
 
   const cleanup = async () => {
     await new Promise((r) => server.close(() => r(undefined)));
@@ -306,7 +312,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       const method = (req.method ?? 'GET').toUpperCase();
       // the key is looked at only where a route needs one (anonymous routes never parse it)
       const presentedKey = () =>
-        (req.headers['x-functions-key'] as string | undefined) ?? (url.search ? url.searchParams.get('code') : null) ?? undefined;
+        (req.headers['x-functions-key'] as string | undefined) ??
+        (url.search ? url.searchParams.get('code') : null) ??
+        undefined;
 
       if (url.pathname.startsWith('/_local/servicebus/')) {
         const m = /^\/_local\/servicebus\/([^/]+)\/messages\/?$/.exec(url.pathname);
@@ -394,11 +402,27 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   rpcServer.on('request', (req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const method = (req.method ?? 'GET').toUpperCase();
+      const refused = guardClientRequest(
+        {
+          method,
+          headers: req.headers,
+          hasBody:
+            Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined,
+        },
+        keys.masterKey,
+      );
+      if (refused) {
+        res.writeHead(refused.status, { ...(refused.headers ?? {}), connection: 'close' });
+        res.end(refused.body ?? '');
+        req.resume();
+        return;
+      }
       if (!url.pathname.startsWith('/durabletask/')) return send(res, 404, { error: 'not found' });
       const body = await readBody(req, 16 * 1024 * 1024);
       if (body === 'too-large') return send(res, 413, { error: 'too large' });
       const out = await engine.handleClientRequest({
-        method: (req.method ?? 'GET').toUpperCase(),
+        method,
         path: url.pathname.slice('/durabletask/'.length),
         query: url.searchParams,
         headers: req.headers as Record<string, string | undefined>,
