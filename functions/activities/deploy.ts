@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../../shared/config';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { streamVmBackup } from '../../shared/adapters/backup-stream';
 import { createVerificationStore, recordVerification, type VerificationStore } from '../../shared/adapters/backup-verifications';
-import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
+import { createLedger, ledgerContainer, type GateOverride, type Ledger } from '../../shared/adapters/ledger';
 import { createRegistryClient, keepLastN, type RegistryClient } from '../../shared/adapters/registry';
 import { SshClient, shellQuote, type SshRunOptions, type SshRunResult } from '../../shared/adapters/ssh';
 import { createVmControl, type VmControl } from '../../shared/adapters/vm';
@@ -174,7 +174,7 @@ export interface DeployActivities {
   migrate(i: { environment: string; imageRef: string; modules: string }): Promise<Failable<{ log?: string; alreadyDone?: boolean }>>;
   start(i: { environment: string; imageRef: string }): Promise<Failable<{ changed: boolean }>>;
   health(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<HealthOut>>;
-  record(i: NotifyEvent & { imageDigest?: string; coverage?: number; backupId: string; modules?: string; previousVersion?: string }): Promise<Failable<{ recorded: true }>>;
+  record(i: NotifyEvent & { imageDigest?: string; coverage?: number; backupId: string; modules?: string; previousVersion?: string; gateOverride?: GateOverride }): Promise<Failable<{ recorded: true }>>;
   retention(i: { settings: DeploySettings; running: string; previous?: string }): Promise<{ kept: string[]; deleted: string[] }>;
   compensate(i: CompensationAction & { settings: DeploySettings }): Promise<Failable<{ healthy?: boolean; failures?: string[] }>>;
   saveLogs(i: { backupId?: string; environment: string; instanceId: string }): Promise<{ logs: string[] }>;
@@ -416,6 +416,7 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
           downtimeMs: i.downtimeMs,
           modules: i.modules,
           previousVersion: i.previousVersion,
+          ...(i.gateOverride ? { gateOverride: i.gateOverride } : {}),
         });
         return { recorded: true as const };
       }),

@@ -149,7 +149,7 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
 
     // ---- 8. success: ledger, GitHub, Slack, retention -----------------------------------------
     const totalMs = now() - startedAt.getTime();
-    const release = { ...base(), imageDigest: pulled.digest ?? digest, coverage: input.coverage, backupId: backup.backupId, durations, totalMs, downtimeMs, modules, previousVersion: previous?.version };
+    const release = { ...base(), imageDigest: pulled.digest ?? digest, coverage: input.coverage, backupId: backup.backupId, durations, totalMs, downtimeMs, modules, previousVersion: previous?.version, ...(input.gateOverride ? { gateOverride: input.gateOverride } : {}) };
     yield* step('record', 'deployRecord', release);
     yield* notify({ kind: 'succeeded', ...base(), previous, durations, totalMs, downtimeMs, backupId: backup.backupId });
     show('retention');

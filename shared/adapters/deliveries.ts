@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import { blobError, ensureContainer, readJson, readJsonWithEtag, writeJson } from './ledger';
 
-export type Decision = 'accepted' | 'blocked' | 'waiting' | 'ignored' | 'duplicate' | 'superseded' | 'failed' | 'deploy-started' | 'deploy-finished';
+export type Decision = 'accepted' | 'blocked' | 'waiting' | 'ignored' | 'duplicate' | 'superseded' | 'failed' | 'deploy-started' | 'deploy-finished' | 'gate-overridden';
 
 export interface DecisionRecord {
   at: string;
