@@ -11,6 +11,7 @@ import { setDeployPorts, type DeployPorts, type NotifyEvent } from '../../functi
 import '../../functions/orchestrators/deployUat';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createLedger } from '../../shared/adapters/ledger';
+import { createDeliveriesStore } from '../../shared/adapters/deliveries';
 import { createVerificationStore, type VerificationStore } from '../../shared/adapters/backup-verifications';
 import type { StatusDocument } from '../../shared/domain/status-view';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -34,7 +35,12 @@ function memoryRegistry(tags: string[]): RegistryClient & { tags: Set<string>; d
       return [...set];
     },
     async resolve(_repo, tag) {
-      return set.has(tag) ? { digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' } : undefined;
+      return set.has(tag)
+        ? {
+            digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`,
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          }
+        : undefined;
     },
     async retag() {
       throw new Error('not used');
@@ -70,11 +76,23 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     registry: ReturnType<typeof memoryRegistry>;
     notices: NotifyEvent[];
     ledger: ReturnType<typeof createLedger>;
-    run(version?: string, extra?: Record<string, unknown>): Promise<{ result: DeployResult; status: DeployCustomStatus; runtime: string }>;
+    run(
+      version?: string,
+      extra?: Record<string, unknown>,
+    ): Promise<{ result: DeployResult; status: DeployCustomStatus; runtime: string }>;
   }
 
   async function rig(
-    o: { vm?: Parameters<typeof createFakeVm>; tags?: string[]; settings?: Partial<DeploySettings>; notifyThrows?: boolean; env?: string; backups?: BackupStore; verifications?: VerificationStore; logSink?: LogSink } = {},
+    o: {
+      vm?: Parameters<typeof createFakeVm>;
+      tags?: string[];
+      settings?: Partial<DeploySettings>;
+      notifyThrows?: boolean;
+      env?: string;
+      backups?: BackupStore;
+      verifications?: VerificationStore;
+      logSink?: LogSink;
+    } = {},
   ): Promise<Rig> {
     const env = o.env ?? `uat${++n}`; // a ledger and backup folder per test
     lastEnv = env;
@@ -83,10 +101,28 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     const container = BlobServiceClient.fromConnectionString(ledgerConn).getContainerClient('ledger');
     await container.createIfNotExists();
     const ledger = createLedger(container);
-    await ledger.record(env, { version: '1.0.0', sha: SHA_OLD, imageRef: IMG('1.0.0'), deployedAt: new Date().toISOString(), coverage: 85 });
+    await ledger.record(env, {
+      version: '1.0.0',
+      sha: SHA_OLD,
+      imageRef: IMG('1.0.0'),
+      deployedAt: new Date().toISOString(),
+      coverage: 85,
+    });
     backups = new BackupStore({ connectionString: ledgerConn, container: 'backups' });
     const notices: NotifyEvent[] = [];
-    const settings: DeploySettings = { environment: env, url: 'http://uat.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 3, ...o.settings };
+    const settings: DeploySettings = {
+      environment: env,
+      url: 'http://uat.invalid',
+      minFreeDiskGb: 1,
+      imageWaitMinutes: 0,
+      imagePollSeconds: 1,
+      healthTimeoutSeconds: 1,
+      keyUrls: [],
+      keepCount: 5,
+      retryFirstMs: 10,
+      retryAttempts: 3,
+      ...o.settings,
+    };
     const ports: DeployPorts = {
       settings: () => settings,
       ssh: { connect: () => vm.connect() },
@@ -112,15 +148,39 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       notices,
       ledger,
       async run(version = '1.1.0', extra = {}) {
-        const id = await host.engine.startNew('deployUat', { input: { environment: env, version, sha: SHA_NEW, imageRef: IMG(version), coverage: 90, mergedBy: 'alice', ...extra } });
+        const id = await host.engine.startNew('deployUat', {
+          input: {
+            environment: env,
+            version,
+            sha: SHA_NEW,
+            imageRef: IMG(version),
+            coverage: 90,
+            mergedBy: 'alice',
+            ...extra,
+          },
+        });
         const st = await host.engine.waitForCompletion(id, 30000);
-        return { result: st.output as DeployResult, status: st.customStatus as DeployCustomStatus, runtime: st.runtimeStatus };
+        return {
+          result: st.output as DeployResult,
+          status: st.customStatus as DeployCustomStatus,
+          runtime: st.runtimeStatus,
+        };
       },
     };
   }
 
   it('succeeds: backup, pull before stop, changed modules only, ledger, notices, retention', async () => {
-    const r = await rig({ tags: ['uat-v0.1.0', 'uat-v0.2.0', 'uat-v0.3.0', 'uat-v0.4.0', 'uat-v0.5.0', 'uat-v1.0.0', 'uat-v1.1.0'] });
+    const r = await rig({
+      tags: [
+        'uat-v0.1.0',
+        'uat-v0.2.0',
+        'uat-v0.3.0',
+        'uat-v0.4.0',
+        'uat-v0.5.0',
+        'uat-v1.0.0',
+        'uat-v1.1.0',
+      ],
+    });
     const { result, status, runtime } = await r.run();
     expect(runtime).toBe('Completed');
     expect(result.outcome).toBe('Succeeded');
@@ -131,15 +191,29 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     expect(r.vm.state.image).toBe(IMG('1.1.0'));
     expect(r.vm.state.webRunning).toBe(true);
     const cur = await r.ledger.current(result.environment);
-    expect(cur).toMatchObject({ version: '1.1.0', sha: SHA_NEW, coverage: 90, backupId: result.backupId, previousVersion: '1.0.0' });
+    expect(cur).toMatchObject({
+      version: '1.1.0',
+      sha: SHA_NEW,
+      coverage: 90,
+      backupId: result.backupId,
+      previousVersion: '1.0.0',
+    });
     expect(cur?.imageDigest).toMatch(/^sha256:/);
     // the backup is complete and verifies
     expect((await backups.verify(result.backupId!)).ok).toBe(true);
-    expect(status).toMatchObject({ step: 'done', outcome: 'Succeeded', backupBytes: 'DB@1.0.0'.length + 'FS@1.0.0'.length });
+    expect(status).toMatchObject({
+      step: 'done',
+      outcome: 'Succeeded',
+      backupBytes: 'DB@1.0.0'.length + 'FS@1.0.0'.length,
+    });
     expect(r.notices.map((x) => x.kind)).toEqual(['started', 'succeeded']);
     expect(r.notices[1]).toMatchObject({ githubDeploymentId: 42, mergedBy: 'alice' });
     // retention: 5 newest kept, running + previous never deleted
-    expect([...r.registry.tags].sort()).toEqual(['uat-v0.2.0', 'uat-v0.3.0', 'uat-v0.4.0', 'uat-v0.5.0', 'uat-v1.0.0', 'uat-v1.1.0'].filter((t) => t !== 'uat-v0.2.0').sort());
+    expect([...r.registry.tags].sort()).toEqual(
+      ['uat-v0.2.0', 'uat-v0.3.0', 'uat-v0.4.0', 'uat-v0.5.0', 'uat-v1.0.0', 'uat-v1.1.0']
+        .filter((t) => t !== 'uat-v0.2.0')
+        .sort(),
+    );
     expect(r.registry.deleted.sort()).toEqual(['uat-v0.1.0', 'uat-v0.2.0']);
   }, 60000);
 
@@ -156,8 +230,13 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
   }, 60000);
 
   it('the backup upload fails (Blob unreachable) → retried, then Failed with nothing stopped', async () => {
-    const deadConn = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;';
-    const dead = new BackupStore({ containerClient: BlobServiceClient.fromConnectionString(deadConn, { retryOptions: { maxTries: 1 } }).getContainerClient('backups') });
+    const deadConn =
+      'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;';
+    const dead = new BackupStore({
+      containerClient: BlobServiceClient.fromConnectionString(deadConn, {
+        retryOptions: { maxTries: 1 },
+      }).getContainerClient('backups'),
+    });
     const r = await rig({ backups: dead });
     const { result } = await r.run();
     expect(result).toMatchObject({ outcome: 'Failed', failedStep: 'backup' });
@@ -185,10 +264,23 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     const r = await rig({ vm: [{}, { failMigration: true }] });
     const before = r.vm.state.db;
     const { result } = await r.run();
-    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_FAILED' });
-    const after = r.vm.calls.slice(r.vm.calls.findIndex((c) => c.startsWith('migrate')) + 1).map((c) => c.split(' ')[0]);
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      failedStep: 'migrate',
+      code: 'DEPLOY.MIGRATION_FAILED',
+    });
+    const after = r.vm.calls
+      .slice(r.vm.calls.findIndex((c) => c.startsWith('migrate')) + 1)
+      .map((c) => c.split(' ')[0]);
     // restore (stop, restore-db, restore-filestore) → start previous → health → logs
-    expect(after.slice(0, 6)).toEqual(['stop', 'restore-db', 'restore-filestore', 'start', 'health', 'status']);
+    expect(after.slice(0, 6)).toEqual([
+      'stop',
+      'restore-db',
+      'restore-filestore',
+      'start',
+      'health',
+      'status',
+    ]);
     expect(r.vm.calls).toContain(`start ${IMG('1.0.0')}`);
     expect(r.vm.calls.filter((c) => c.startsWith('migrate'))).toHaveLength(1); // never retried
     expect(r.vm.state.db).toBe(before);
@@ -207,7 +299,12 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     const { result } = await r.run();
     expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'health', code: 'DEPLOY.UNHEALTHY' });
     const i = r.vm.calls.lastIndexOf(`start ${IMG('1.1.0')}`);
-    expect(r.vm.calls.slice(i + 1).map((c) => c.split(' ')[0]).slice(0, 6)).toEqual(['health', 'stop', 'stop', 'restore-db', 'restore-filestore', 'start']);
+    expect(
+      r.vm.calls
+        .slice(i + 1)
+        .map((c) => c.split(' ')[0])
+        .slice(0, 6),
+    ).toEqual(['health', 'stop', 'stop', 'restore-db', 'restore-filestore', 'start']);
     expect(r.vm.state).toMatchObject({ image: IMG('1.0.0'), webRunning: true, db: before });
   }, 60000);
 
@@ -215,7 +312,11 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     const r = await rig({ vm: [{}, { dropDuringMigrate: true }] });
     const before = r.vm.state.db;
     const { result } = await r.run();
-    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_INTERRUPTED' });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      failedStep: 'migrate',
+      code: 'DEPLOY.MIGRATION_INTERRUPTED',
+    });
     expect(r.vm.state.db).toBe(before);
     expect(r.vm.state.image).toBe(IMG('1.0.0'));
   }, 60000);
@@ -258,13 +359,32 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
   it('two merges during one deploy: the newer one deploys next, the older one is superseded', async () => {
     let release!: () => void;
     const hold = new Promise<void>((r2) => (release = r2));
-    const r = await rig({ vm: [{}, { holdMigrate: hold }], tags: ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0'] });
+    const r = await rig({
+      vm: [{}, { holdMigrate: hold }],
+      tags: ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0'],
+    });
     const envName = lastEnv;
-    const req = (version: string, sha: string) => ({ type: 'deploy-uat', environment: envName, repository: 'acme/odoo-mta', version, sha, imageRef: IMG(version), coverage: 90, mergedBy: 'alice', trigger: 'push', deliveryId: `d-${version}`, requestedAt: new Date().toISOString() });
+    const req = (version: string, sha: string) => ({
+      type: 'deploy-uat',
+      environment: envName,
+      repository: 'acme/odoo-mta',
+      version,
+      sha,
+      imageRef: IMG(version),
+      coverage: 90,
+      mergedBy: 'alice',
+      trigger: 'push',
+      deliveryId: `d-${version}`,
+      requestedAt: new Date().toISOString(),
+    });
     const SHA_12 = '1'.repeat(40);
     const SHA_13 = '3'.repeat(40);
-    await host.engine.startNew('deployLane', { instanceId: `lane-${envName}`, input: { environment: envName, next: req('1.1.0', SHA_NEW), done: [] } });
-    for (let i = 0; i < 200 && !r.vm.calls.some((c) => c.startsWith('migrate')); i++) await new Promise((r2) => setTimeout(r2, 50));
+    await host.engine.startNew('deployLane', {
+      instanceId: `lane-${envName}`,
+      input: { environment: envName, next: req('1.1.0', SHA_NEW), done: [] },
+    });
+    for (let i = 0; i < 200 && !r.vm.calls.some((c) => c.startsWith('migrate')); i++)
+      await new Promise((r2) => setTimeout(r2, 50));
     expect(r.vm.calls.some((c) => c.startsWith('migrate'))).toBe(true); // deploy 1.1.0 is mid-migration
     await host.engine.raiseEvent(`lane-${envName}`, 'deploy-requested', req('1.2.0', SHA_12));
     await host.engine.raiseEvent(`lane-${envName}`, 'deploy-requested', req('1.3.0', SHA_13));
@@ -272,9 +392,14 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     release();
     const first = `deploy-${envName}-1.1.0-${SHA_NEW.slice(0, 12)}`;
     const newest = `deploy-${envName}-1.3.0-${SHA_13.slice(0, 12)}`;
-    expect(((await host.engine.waitForCompletion(first, 30000)).output as DeployResult).outcome).toBe('Succeeded');
-    for (let i = 0; i < 100 && !host.engine.getStatus(newest); i++) await new Promise((r2) => setTimeout(r2, 100));
-    expect(((await host.engine.waitForCompletion(newest, 30000)).output as DeployResult).outcome).toBe('Succeeded');
+    expect(((await host.engine.waitForCompletion(first, 30000)).output as DeployResult).outcome).toBe(
+      'Succeeded',
+    );
+    for (let i = 0; i < 100 && !host.engine.getStatus(newest); i++)
+      await new Promise((r2) => setTimeout(r2, 100));
+    expect(((await host.engine.waitForCompletion(newest, 30000)).output as DeployResult).outcome).toBe(
+      'Succeeded',
+    );
     expect(host.engine.getStatus(`deploy-${envName}-1.2.0-${SHA_12.slice(0, 12)}`)).toBeFalsy();
     expect((await r.ledger.current(envName))?.version).toBe('1.3.0');
     expect(r.vm.state.image).toBe(IMG('1.3.0'));
@@ -282,7 +407,12 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
 
   describe('deployments API', () => {
     const key = () => ({ 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' });
-    const post = (body: unknown, headers: Record<string, string> = key()) => fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    const post = (body: unknown, headers: Record<string, string> = key()) =>
+      fetch(`${host.baseUrl}/api/deployments`, {
+        method: 'POST',
+        headers,
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
 
     it('the backup a deploy took and verified shows as verified in GET /api/backups/uat and on the status page', async () => {
       const r = await rig({ env: 'uat' });
@@ -290,13 +420,19 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       expect(result.outcome).toBe('Succeeded');
       const res = await fetch(`${host.baseUrl}/api/backups/uat?limit=200`, { headers: key() });
       expect(res.status).toBe(200);
-      const listed = ((await res.json()) as { items: Array<{ id: string; state: string; verifiedAt?: string }> }).items.find((b) => b.id === result.backupId);
+      const listed = (
+        (await res.json()) as { items: Array<{ id: string; state: string; verifiedAt?: string }> }
+      ).items.find((b) => b.id === result.backupId);
       expect(listed).toMatchObject({ id: result.backupId, state: 'verified' });
       expect(Number.isNaN(Date.parse(listed?.verifiedAt ?? ''))).toBe(false);
-      const doc = (await (await fetch(`${host.baseUrl}/api/status?backups=50`, { headers: key() })).json()) as StatusDocument;
+      const doc = (await (
+        await fetch(`${host.baseUrl}/api/status?backups=50`, { headers: key() })
+      ).json()) as StatusDocument;
       const uat = doc.environments.find((e) => e.name === 'uat');
       expect(uat?.backups.ok).toBe(true);
-      expect(uat?.backups.ok && uat.backups.value.find((b) => b.id === result.backupId)).toMatchObject({ state: 'verified' });
+      expect(uat?.backups.ok && uat.backups.value.find((b) => b.id === result.backupId)).toMatchObject({
+        state: 'verified',
+      });
     }, 60000);
 
     it('a verification that cannot be recorded is logged and never fails the deploy (the backup then shows as complete)', async () => {
@@ -311,15 +447,27 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       const { result } = await r.run();
       expect(result.outcome).toBe('Succeeded');
       expect((await backups.verify(result.backupId!)).ok).toBe(true);
-      const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.msg).startsWith('could not record the backup verification'));
-      expect(warned).toMatchObject({ level: 'warn', backupId: result.backupId, error: expect.stringContaining('ledger storage is down') });
-      const listed = ((await (await fetch(`${host.baseUrl}/api/backups/uat?limit=200`, { headers: key() })).json()) as { items: Array<{ id: string; state: string }> }).items.find((b) => b.id === result.backupId);
+      const warned = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => String(l.msg).startsWith('could not record the backup verification'));
+      expect(warned).toMatchObject({
+        level: 'warn',
+        backupId: result.backupId,
+        error: expect.stringContaining('ledger storage is down'),
+      });
+      const listed = (
+        (await (await fetch(`${host.baseUrl}/api/backups/uat?limit=200`, { headers: key() })).json()) as {
+          items: Array<{ id: string; state: string }>;
+        }
+      ).items.find((b) => b.id === result.backupId);
       expect(listed).toMatchObject({ state: 'complete' });
     }, 60000);
 
     it('refuses bad requests with clear errors and needs the function key', async () => {
       await rig({ env: 'uat' });
-      expect((await post({ environment: 'uat', version: '1.0.0' }, { 'content-type': 'application/json' })).status).toBe(401);
+      expect(
+        (await post({ environment: 'uat', version: '1.0.0' }, { 'content-type': 'application/json' })).status,
+      ).toBe(401);
       expect((await fetch(`${host.baseUrl}/api/deployments?environment=uat`)).status).toBe(401);
       const badJson = await post('{nope');
       expect(badJson.status).toBe(400);
@@ -331,24 +479,77 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       const unknown = await post({ environment: 'uat', version: '9.9.9' });
       expect(unknown.status).toBe(422);
       expect(((await unknown.json()) as { message: string }).message).toMatch(/never ran on uat/);
-      expect((await fetch(`${host.baseUrl}/api/deployments/not-a-deploy`, { headers: key() })).status).toBe(400);
-      expect((await fetch(`${host.baseUrl}/api/deployments/deploy-uat-0.0.1-${'f'.repeat(12)}`, { headers: key() })).status).toBe(404);
-      expect((await fetch(`${host.baseUrl}/api/deployments?environment=UAT!`, { headers: key() })).status).toBe(400);
+      expect((await fetch(`${host.baseUrl}/api/deployments/not-a-deploy`, { headers: key() })).status).toBe(
+        400,
+      );
+      expect(
+        (
+          await fetch(`${host.baseUrl}/api/deployments/deploy-uat-0.0.1-${'f'.repeat(12)}`, {
+            headers: key(),
+          })
+        ).status,
+      ).toBe(404);
+      expect(
+        (await fetch(`${host.baseUrl}/api/deployments?environment=UAT!`, { headers: key() })).status,
+      ).toBe(400);
     });
+
+    /** the intake's records for a commit the coverage gate let through (an API deploy to UAT needs them) */
+    async function gatePassed(sha: string, version?: string): Promise<void> {
+      const store = createDeliveriesStore(
+        BlobServiceClient.fromConnectionString(ledgerConn).getContainerClient('ledger'),
+      );
+      const at = new Date().toISOString();
+      const cur = await store.commit(sha);
+      await store.putCommit(
+        {
+          sha,
+          state: 'passed',
+          firstSeenAt: at,
+          deadline: at,
+          trigger: 'workflow_run',
+          branch: 'main',
+          mergedBy: 'alice',
+          deliveryId: `gate-${sha.slice(0, 8)}`,
+          reason: 'coverage 88.0 % ≥ 80 %',
+        },
+        cur?.etag,
+      );
+      if (version)
+        await store.record({
+          decision: 'accepted',
+          reason: 'coverage 88.0 % ≥ 80 %',
+          sha,
+          version,
+          deliveryId: `gate-${sha.slice(0, 8)}`,
+          status: 202,
+        });
+    }
 
     it('redeploys a version from the ledger by hand, then again (force), and lists/shows them', async () => {
       const r = await rig({ env: 'uat' });
+      await gatePassed(SHA_OLD);
       const res = await post({ environment: 'uat', version: '1.0.0', force: true });
       expect(res.status).toBe(202);
       const { id } = (await res.json()) as { id: string };
       expect(id).toBe(`deploy-uat-1.0.0-${SHA_OLD.slice(0, 12)}`);
       // the lane starts the deploy as its sub-orchestration: wait for it to exist
-      for (let i = 0; i < 100 && !host.engine.getStatus(id); i++) await new Promise((r2) => setTimeout(r2, 100));
+      for (let i = 0; i < 100 && !host.engine.getStatus(id); i++)
+        await new Promise((r2) => setTimeout(r2, 100));
       const st = await host.engine.waitForCompletion(id, 30000);
       expect(st.output as DeployResult).toMatchObject({ outcome: 'Succeeded' });
       expect(r.vm.calls).toContain(`migrate ${IMG('1.0.0')} all`);
-      const one = (await (await fetch(`${host.baseUrl}/api/deployments/${id}`, { headers: key() })).json()) as { status: { backupBytes: number; elapsedMs: number } };
-      expect(one).toMatchObject({ id, runtimeStatus: 'Completed', outcome: 'Succeeded', version: '1.0.0', force: true, status: { step: 'done', outcome: 'Succeeded' } });
+      const one = (await (
+        await fetch(`${host.baseUrl}/api/deployments/${id}`, { headers: key() })
+      ).json()) as { status: { backupBytes: number; elapsedMs: number } };
+      expect(one).toMatchObject({
+        id,
+        runtimeStatus: 'Completed',
+        outcome: 'Succeeded',
+        version: '1.0.0',
+        force: true,
+        status: { step: 'done', outcome: 'Succeeded' },
+      });
       expect(one.status.backupBytes).toBeGreaterThan(0);
       expect(typeof one.status.elapsedMs).toBe('number');
 
@@ -358,9 +559,14 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       const second = (await again.json()) as { id: string; via: string };
       expect(second.id).toBe(`${id}-r1`);
       expect(second.via).toMatch(/^lane (started|raised)$/);
-      for (let i = 0; i < 100 && !host.engine.getStatus(second.id); i++) await new Promise((r2) => setTimeout(r2, 100));
-      expect(((await host.engine.waitForCompletion(second.id, 30000)).output as DeployResult).outcome).toBe('Succeeded');
-      const list = (await (await fetch(`${host.baseUrl}/api/deployments?environment=uat`, { headers: key() })).json()) as { items: Array<{ id: string; environment: string }> };
+      for (let i = 0; i < 100 && !host.engine.getStatus(second.id); i++)
+        await new Promise((r2) => setTimeout(r2, 100));
+      expect(((await host.engine.waitForCompletion(second.id, 30000)).output as DeployResult).outcome).toBe(
+        'Succeeded',
+      );
+      const list = (await (
+        await fetch(`${host.baseUrl}/api/deployments?environment=uat`, { headers: key() })
+      ).json()) as { items: Array<{ id: string; environment: string }> };
       expect(list.items.map((x: { id: string }) => x.id)).toEqual(expect.arrayContaining([id, second.id]));
       expect(list.items.every((x: { environment: string }) => x.environment === 'uat')).toBe(true);
     }, 90000);
@@ -368,12 +574,19 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
     it('a forced redeploy while a deploy runs waits in the lane: never two deploys at once on the VM', async () => {
       let release!: () => void;
       const hold = new Promise<void>((r2) => (release = r2));
-      const r = await rig({ env: 'uat', vm: [{}, { holdMigrate: hold }], tags: ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.5.0'] });
+      const r = await rig({
+        env: 'uat',
+        vm: [{}, { holdMigrate: hold }],
+        tags: ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.5.0'],
+      });
+      await gatePassed(SHA_OLD);
+      await gatePassed('c'.repeat(40), '1.5.0');
       // a new release (by sha) starts through the lane and holds in its migration
       const first = await post({ environment: 'uat', version: '1.5.0', sha: 'c'.repeat(40) });
       expect(first.status).toBe(202);
       const running = ((await first.json()) as { id: string }).id;
-      for (let i = 0; i < 200 && !r.vm.calls.some((c) => c.startsWith('migrate')); i++) await new Promise((r2) => setTimeout(r2, 50));
+      for (let i = 0; i < 200 && !r.vm.calls.some((c) => c.startsWith('migrate')); i++)
+        await new Promise((r2) => setTimeout(r2, 50));
       expect(host.engine.getStatus(running)?.runtimeStatus).toBe('Running');
       // a forced redeploy of 1.0.0 (which already ran: -r<n>) is queued behind it, not started beside it
       const base = `deploy-uat-1.0.0-${SHA_OLD.slice(0, 12)}`;
@@ -382,18 +595,36 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       const queued = (await redeploy.json()) as { id: string; via: string };
       expect(queued).toMatchObject({ via: 'lane raised' });
       expect(queued.id).toMatch(new RegExp(`^${base}-r\\d+$`));
-      for (let i = 0; i < 100 && !(host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined)?.waiting?.includes(queued.id); i++) await new Promise((r2) => setTimeout(r2, 50));
-      expect(host.engine.getStatus('lane-uat')?.customStatus).toMatchObject({ running, waiting: [queued.id] });
+      for (
+        let i = 0;
+        i < 100 &&
+        !(
+          host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined
+        )?.waiting?.includes(queued.id);
+        i++
+      )
+        await new Promise((r2) => setTimeout(r2, 50));
+      expect(host.engine.getStatus('lane-uat')?.customStatus).toMatchObject({
+        running,
+        waiting: [queued.id],
+      });
       expect(host.engine.getStatus(queued.id)).toBeUndefined();
       expect(r.vm.calls.filter((c) => c === 'stop')).toHaveLength(1);
       release();
-      expect(((await host.engine.waitForCompletion(running, 30000)).output as DeployResult).outcome).toBe('Succeeded');
-      for (let i = 0; i < 100 && !host.engine.getStatus(queued.id); i++) await new Promise((r2) => setTimeout(r2, 100));
-      expect(((await host.engine.waitForCompletion(queued.id, 30000)).output as DeployResult).outcome).toBe('Succeeded');
+      expect(((await host.engine.waitForCompletion(running, 30000)).output as DeployResult).outcome).toBe(
+        'Succeeded',
+      );
+      for (let i = 0; i < 100 && !host.engine.getStatus(queued.id); i++)
+        await new Promise((r2) => setTimeout(r2, 100));
+      expect(((await host.engine.waitForCompletion(queued.id, 30000)).output as DeployResult).outcome).toBe(
+        'Succeeded',
+      );
       // one after the other on the VM: the first started its release before the redeploy stopped it
       const c = r.vm.calls;
       expect(c.findIndex((x) => x.startsWith('start ') && x.endsWith(':uat-v1.5.0'))).toBeGreaterThan(-1);
-      expect(c.findIndex((x) => x.startsWith('start ') && x.endsWith(':uat-v1.5.0'))).toBeLessThan(c.lastIndexOf('stop'));
+      expect(c.findIndex((x) => x.startsWith('start ') && x.endsWith(':uat-v1.5.0'))).toBeLessThan(
+        c.lastIndexOf('stop'),
+      );
       expect(c).toContain(`migrate ${IMG('1.0.0')} all`);
       expect(r.vm.state.image).toBe(IMG('1.0.0'));
     }, 90000);

@@ -39,9 +39,45 @@ describe('anonymous routes never show configuration texts', () => {
   const TOKEN = 'v1.eyJ4IjoxfQ.c2ln';
 
   it.each([
-    ['GET page', () => showApproval(new HttpRequest({ method: 'GET', url: `http://127.0.0.1/api/approvals/${TOKEN}`, params: { token: TOKEN } }), ctx(logged))],
-    ['GET json', () => showApproval(new HttpRequest({ method: 'GET', url: `http://127.0.0.1/api/approvals/${TOKEN}`, params: { token: TOKEN }, headers: { accept: 'application/json' } }), ctx(logged))],
-    ['POST decision', () => decideApproval(new HttpRequest({ method: 'POST', url: `http://127.0.0.1/api/approvals/${TOKEN}`, params: { token: TOKEN }, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://127.0.0.1' }, body: { string: 'decision=approve' } }), ctx(logged))],
+    [
+      'GET page',
+      () =>
+        showApproval(
+          new HttpRequest({
+            method: 'GET',
+            url: `http://127.0.0.1/api/approvals/${TOKEN}`,
+            params: { token: TOKEN },
+          }),
+          ctx(logged),
+        ),
+    ],
+    [
+      'GET json',
+      () =>
+        showApproval(
+          new HttpRequest({
+            method: 'GET',
+            url: `http://127.0.0.1/api/approvals/${TOKEN}`,
+            params: { token: TOKEN },
+            headers: { accept: 'application/json' },
+          }),
+          ctx(logged),
+        ),
+    ],
+    [
+      'POST decision',
+      () =>
+        decideApproval(
+          new HttpRequest({
+            method: 'POST',
+            url: `http://127.0.0.1/api/approvals/${TOKEN}`,
+            params: { token: TOKEN },
+            headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://127.0.0.1' },
+            body: { string: 'decision=approve' },
+          }),
+          ctx(logged),
+        ),
+    ],
   ])('approval link (%s): a generic 503 with a code; the detail is in the log', async (_name, call) => {
     halfConfigured();
     logged.length = 0;
@@ -59,7 +95,15 @@ describe('anonymous routes never show configuration texts', () => {
     process.env.SLACK_SIGNING_SECRET = 's'.repeat(32);
     process.env.LOCAL_HOST_PORT = 'not-a-port-9f3c';
     const log: string[] = [];
-    const res = await slackInteractions(new HttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/slack/interactions', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: { string: 'payload=%7B%7D' } }), ctx(log));
+    const res = await slackInteractions(
+      new HttpRequest({
+        method: 'POST',
+        url: 'http://127.0.0.1/api/slack/interactions',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: { string: 'payload=%7B%7D' },
+      }),
+      ctx(log),
+    );
     expect(res.status).toBe(503);
     const text = String(res.body ?? '') + JSON.stringify(res.jsonBody ?? '');
     expect(text).toMatch(/CONFIG/);
@@ -80,7 +124,10 @@ describe('psql variables refuse control characters', () => {
   const base = { database: 'odoo_uat', sqlDir: '/srv/sql' };
 
   it.each([
-    ['a newline in the UAT URL (new URL() drops it silently)', { ...base, uatUrl: 'https://uat.example.com/\n\\! touch /tmp/pwned' }],
+    [
+      'a newline in the UAT URL (new URL() drops it silently)',
+      { ...base, uatUrl: 'https://uat.example.com/\n\\! touch /tmp/pwned' },
+    ],
     ['a carriage return in the UAT URL', { ...base, uatUrl: 'https://uat.example.com/\r\\! id' }],
     ['a tab in the UAT URL', { ...base, uatUrl: 'https://uat.example.com/\tx' }],
     ['NUL in the database name', { ...base, database: 'odoo_uat\u0000x' }],
@@ -106,6 +153,12 @@ describe('psql variables refuse control characters', () => {
   });
 
   it('ordinary values still build the command (printable UTF-8 included)', () => {
-    expect(refused({ ...base, uatUrl: 'https://uat.example.com/odoo', keepLogins: ['admin', 'jérôme@example.com'] })).toBe('accepted');
+    expect(
+      refused({
+        ...base,
+        uatUrl: 'https://uat.example.com/odoo',
+        keepLogins: ['admin', 'jérôme@example.com'],
+      }),
+    ).toBe('accepted');
   });
 });
