@@ -100,32 +100,42 @@ function resolveSetting(value: unknown, env: NodeJS.ProcessEnv): string {
   });
 }
 
+/**
+ * The request body, capped: a declared Content-Length past `max` is refused before any byte is read,
+ * and a body (chunked or lying) that passes `max` while streaming is refused at that byte — the rest
+ * is not read. On 'too-large' the caller answers with `refuseTooLarge`, which closes the connection.
+ */
 function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > max) {
-      req.resume();
-      return resolve('too-large');
-    }
+    if (declared > max) return resolve('too-large');
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      if (over) return;
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > max) {
-        over = true;
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.pause();
         chunks.length = 0;
-        return;
+        return resolve('too-large');
       }
       chunks.push(c);
-    });
+    };
     // one chunk (the usual case for a webhook-sized body): no copy
-    req.on('end', () =>
-      resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)),
-    );
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    req.on('data', onData);
+    req.on('end', onEnd);
     req.on('error', reject);
   });
+}
+
+/** 413 at once, and the connection closed: the sender cannot keep streaming into the host. */
+function refuseTooLarge(req: http.IncomingMessage, res: http.ServerResponse, message: string): void {
+  if (!res.headersSent) {
+    res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+    res.end(JSON.stringify({ error: message }), () => req.destroy());
+  } else req.destroy();
 }
 
 function send(
@@ -323,7 +333,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
           return send(res, 401, { error: 'the master key is required' });
         const body = await readBody(req, 256 * 1024);
         if (body === 'too-large')
-          return send(res, 413, { error: 'a Service Bus message is limited to 256 KiB' });
+          return refuseTooLarge(req, res, 'a Service Bus message is limited to 256 KiB');
         const out = queue.handleRestSend(decodeURIComponent(m[1]), {
           headers: req.headers as Record<string, string | undefined>,
           body,
@@ -366,7 +376,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         });
       }
       const body = await readBody(req, maxBody);
-      if (body === 'too-large') return send(res, 413, { error: `request body larger than ${maxBody} bytes` });
+      if (body === 'too-large') return refuseTooLarge(req, res, `request body larger than ${maxBody} bytes`);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -420,7 +430,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       }
       if (!url.pathname.startsWith('/durabletask/')) return send(res, 404, { error: 'not found' });
       const body = await readBody(req, 16 * 1024 * 1024);
-      if (body === 'too-large') return send(res, 413, { error: 'too large' });
+      if (body === 'too-large') return refuseTooLarge(req, res, 'too large');
       const out = await engine.handleClientRequest({
         method,
         path: url.pathname.slice('/durabletask/'.length),

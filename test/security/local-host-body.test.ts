@@ -25,7 +25,15 @@ beforeAll(async () => {
     port: 0,
     functionsDir: path.resolve(__dirname, '..', '..', 'functions'),
     maxRequestBytes: LIMIT,
-    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    log: {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      child() {
+        return this;
+      },
+    },
     env: { LOG_LEVEL: 'error' },
   });
 }, 60000);
@@ -40,7 +48,12 @@ afterAll(async () => {
  * Stream `sent` bytes in chunks without ending the request, then wait up to `waitMs` for an answer.
  * Resolves with the status the host gave while the upload was still open (or 'no answer').
  */
-function openUpload(route: string, sent: number, headers: Record<string, string> = {}, waitMs = 4000): Promise<{ status: number | 'no answer'; closed: boolean }> {
+function openUpload(
+  route: string,
+  sent: number,
+  headers: Record<string, string> = {},
+  waitMs = 4000,
+): Promise<{ status: number | 'no answer'; closed: boolean }> {
   return new Promise((resolve) => {
     let done = false;
     const finish = (v: { status: number | 'no answer'; closed: boolean }) => {
@@ -51,10 +64,21 @@ function openUpload(route: string, sent: number, headers: Record<string, string>
       resolve(v);
     };
     const u = new URL(host.baseUrl);
-    const req = http.request({ host: u.hostname, port: Number(u.port), method: 'POST', path: route, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
-      res.resume();
-      res.on('end', () => finish({ status: res.statusCode ?? 0, closed: res.headers.connection === 'close' }));
-    });
+    const req = http.request(
+      {
+        host: u.hostname,
+        port: Number(u.port),
+        method: 'POST',
+        path: route,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          finish({ status: res.statusCode ?? 0, closed: res.headers.connection === 'close' }),
+        );
+      },
+    );
     req.on('error', () => undefined); // the host may close while we still write: expected
     req.flushHeaders();
     const chunk = Buffer.alloc(8 * 1024, 0x61);
@@ -65,13 +89,18 @@ function openUpload(route: string, sent: number, headers: Record<string, string>
 }
 
 it('a chunked upload past the limit to the anonymous webhook gets 413 while it is still sending', async () => {
-  const r = await openUpload('/api/github/webhook', 4 * LIMIT, { 'x-github-event': 'push', 'x-github-delivery': 'big-1' });
+  const r = await openUpload('/api/github/webhook', 4 * LIMIT, {
+    'x-github-event': 'push',
+    'x-github-delivery': 'big-1',
+  });
   expect(r.status).toBe(413);
   expect(r.closed).toBe(true);
 });
 
 it('the same on the anonymous approval route', async () => {
-  const r = await openUpload('/api/approvals/v1.x.y', 4 * LIMIT, { 'content-type': 'application/x-www-form-urlencoded' });
+  const r = await openUpload('/api/approvals/v1.x.y', 4 * LIMIT, {
+    'content-type': 'application/x-www-form-urlencoded',
+  });
   expect(r.status).toBe(413);
 });
 
