@@ -16,7 +16,8 @@ import { azuriteAccountKey } from '../../local/azurite';
 import { createLedger } from '../../shared/adapters/ledger';
 
 /** Microsoft's documented development key (https://learn.microsoft.com/azure/storage/common/storage-use-azurite) */
-const PUBLIC_DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+const PUBLIC_DEV_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 const saved = { ...process.env };
 let dir: string;
@@ -29,10 +30,20 @@ beforeAll(async () => {
     dataDir: dir,
     port: 0,
     functionsDir: path.resolve(__dirname, '..', '..', 'functions'),
-    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    log: {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      child() {
+        return this;
+      },
+    },
     env: { LOG_LEVEL: 'error' },
   });
-  await createLedger(BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger')).record('uat', { version: '1.0.0', sha: 'a'.repeat(40), deployedAt: new Date().toISOString() });
+  await createLedger(
+    BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger'),
+  ).record('uat', { version: '1.0.0', sha: 'a'.repeat(40), deployedAt: new Date().toISOString() });
 }, 90000);
 
 afterAll(async () => {
@@ -44,14 +55,24 @@ afterAll(async () => {
 const endpointOf = (conn: string) => /BlobEndpoint=([^;]+)/.exec(conn)![1];
 
 it('the public development key cannot list, read or rewrite the ledger', async () => {
-  const attacker = new BlobServiceClient(endpointOf(host.blobConnectionString!), new StorageSharedKeyCredential('devstoreaccount1', PUBLIC_DEV_KEY), { retryOptions: { maxTries: 1 } });
-  const status = async (p: Promise<unknown>) => p.then(() => 200, (e: { statusCode?: number }) => e.statusCode ?? 0);
+  const attacker = new BlobServiceClient(
+    endpointOf(host.blobConnectionString!),
+    new StorageSharedKeyCredential('devstoreaccount1', PUBLIC_DEV_KEY),
+    { retryOptions: { maxTries: 1 } },
+  );
+  const status = async (p: Promise<unknown>) =>
+    p.then(
+      () => 200,
+      (e: { statusCode?: number }) => e.statusCode ?? 0,
+    );
   expect(await status(attacker.listContainers().next())).toBe(403);
   const blob = attacker.getContainerClient('ledger').getBlockBlobClient('ledger/uat.json');
   expect(await status(blob.download())).toBe(403);
   expect(await status(blob.upload('{"environment":"uat","history":[]}', 34))).toBe(403);
   // the ledger is intact
-  const ledger = createLedger(BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger'));
+  const ledger = createLedger(
+    BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger'),
+  );
   expect((await ledger.current('uat'))?.version).toBe('1.0.0');
 });
 
