@@ -173,7 +173,11 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   let azurite: AzuriteHandle | undefined;
   if (opts.azurite !== false && !process.env.BACKUP_STORAGE_CONNECTION) {
     // generous: on a loaded machine (CI, 2 cores shared) Azurite can take well over 15 s to answer
-    azurite = await startAzurite({ dir: path.join(dataDir, 'azurite'), keyFolder: dataDir, timeoutMs: 60000 });
+    azurite = await startAzurite({
+      dir: path.join(dataDir, 'azurite'),
+      keyFolder: dataDir,
+      timeoutMs: 60000,
+    });
     process.env.BACKUP_STORAGE_CONNECTION = azurite.connectionString;
     log.info('azurite started', { blobEndpoint: azurite.blobEndpoint });
   }
