@@ -205,7 +205,7 @@ export async function requestDeployment(
           `${version} ran on UAT past the gate (by ${known.gateOverride.by}): a redeploy needs the override again; ${anyway}`,
         );
       if (!known) {
-        const accepted = (await gates.list(1000)).find((d) => d.decision === 'accepted' && d.sha === sha);
+        const accepted = (await gates.list(500)).find((d) => d.decision === 'accepted' && d.sha === sha);
         if (accepted?.version !== version)
           return bad(
             422,
