@@ -94,6 +94,8 @@ export interface Refusal {
   code: string;
   title: string;
   message: string;
+  /** for the log only: what went wrong inside (configuration, storage); never shown to the caller */
+  detail?: string;
 }
 export interface LinkState {
   ok: true;
@@ -104,7 +106,12 @@ export interface LinkState {
   pending: PendingApproval;
 }
 
-const refuse = (status: number, code: string, title: string, message: string): Refusal => ({ ok: false, status, code, title, message });
+const refuse = (status: number, code: string, title: string, message: string, detail?: string): Refusal => ({ ok: false, status, code, title, message, ...(detail ? { detail } : {}) });
+
+/** Anonymous routes answer with a generic text and a code; the inside detail goes to the function's log. */
+export function logRefusalDetail(context: InvocationContext, r: Refusal): void {
+  if (r.detail) context.error(`${r.code}: ${r.detail}`);
+}
 
 export interface ApprovalsEnv {
   keys: SigningKey[];
@@ -120,7 +127,7 @@ export function approvalsEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsEnv
     if (keys.length === 0) return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are not configured', 'No approval signing key is configured on the server (APPROVAL_SIGNING_KEY).');
     return { keys, store: createApprovalStore(ledgerContainer(config)), publicBaseUrl: config.PUBLIC_BASE_URL };
   } catch (err) {
-    return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are unavailable', `The server configuration is incomplete: ${firstLine(messageOf(err))}`);
+    return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are unavailable', 'The server is not fully configured; nothing was decided. Tell the pipeline operators.', `configuration: ${messageOf(err)}`);
   }
 }
 
@@ -154,7 +161,7 @@ export async function checkLink(client: DurableClient, envs: ApprovalsEnv, token
   try {
     status = await statusOf(client, claims.instanceId);
   } catch (err) {
-    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', `The deployment store did not answer (${firstLine(messageOf(err))}).`);
+    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The deployment store did not answer.', `deployment store: ${messageOf(err)}`);
   }
   if (!status) return refuse(404, 'APPROVAL.UNKNOWN_DEPLOY', 'No such deploy', `There is no deploy ${claims.instanceId}: this link does not belong to a request on this server.`);
   const used = await envs.store.get(claims.nonce).catch(() => undefined);
@@ -196,14 +203,14 @@ export async function deliverDecision(
   try {
     claimed = await envs.store.claim(record);
   } catch (err) {
-    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', `The decision could not be recorded (${firstLine(messageOf(err))}); nothing was decided.`);
+    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The decision could not be recorded; nothing was decided.', `recording the decision: ${messageOf(err)}`);
   }
   if (!claimed) return refuse(409, 'APPROVAL.USED', 'This link was already used', 'This link has already been used to decide. Each link decides once.');
   try {
     await client.raiseEvent(link.claims.instanceId, DECISION_EVENT, decision);
   } catch (err) {
     await envs.store.release(decision.nonce).catch(() => undefined);
-    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', `The decision could not be delivered (${firstLine(messageOf(err))}); nothing was decided and the link still works.`);
+    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The decision could not be delivered; nothing was decided and the link still works.', `delivering the decision: ${messageOf(err)}`);
   }
   if (opts.waitForOutcome === false) return { ok: true };
   // Let the orchestration take it (usually milliseconds) so the answer can say what happened.
@@ -518,9 +525,13 @@ export function clientIp(req: HttpRequest): string {
 export async function showApproval(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const token = req.params.token ?? '';
   const envs = approvalsEnv();
-  if ('ok' in envs) return refusalResponse(req, envs);
+  if ('ok' in envs) {
+    logRefusalDetail(context, envs);
+    return refusalResponse(req, envs);
+  }
   const link = await checkLink(df.getClient(context), envs, token, Date.now());
   if (!link.ok) {
+    logRefusalDetail(context, link);
     context.log(`approval link refused on ${req.method}: ${link.code}`);
     return refusalResponse(req, link);
   }
@@ -551,7 +562,10 @@ export async function decideApproval(req: HttpRequest, context: InvocationContex
   }
   const form = new URLSearchParams(text);
   const envs = approvalsEnv();
-  if ('ok' in envs) return refusalResponse(req, envs);
+  if ('ok' in envs) {
+    logRefusalDetail(context, envs);
+    return refusalResponse(req, envs);
+  }
 
   // token first: a broken link is reported as such, whatever else is wrong
   const v = verifyLinkToken(token, envs.keys, Date.now());
@@ -563,7 +577,10 @@ export async function decideApproval(req: HttpRequest, context: InvocationContex
 
   const client = df.getClient(context);
   const link = await checkLink(client, envs, token, Date.now());
-  if (!link.ok) return refusalResponse(req, link);
+  if (!link.ok) {
+    logRefusalDetail(context, link);
+    return refusalResponse(req, link);
+  }
 
   const action = link.claims.action;
   const requested = form.get('decision');
@@ -596,7 +613,10 @@ export async function decideApproval(req: HttpRequest, context: InvocationContex
     decidedAt: new Date().toISOString(),
   };
   const result = await deliverDecision(client, envs, link, decision);
-  if (!result.ok) return refusalResponse(req, result);
+  if (!result.ok) {
+    logRefusalDetail(context, result);
+    return refusalResponse(req, result);
+  }
   context.log(`approval decision delivered: ${decision.action} by ${decision.approver} for ${link.claims.instanceId}`);
   return donePage(req, decision, outcomeText(decision, link, result.after));
 }

@@ -2,40 +2,136 @@
  * Service Bus trigger on the deploy queue (sessions: one environment at a time). Hands the request to
  * the environment's lane orchestration (`lane-<env>`): starts it when it is not running, otherwise
  * raises `deploy-requested` on it. A release whose deploy instance already exists is not deployed again.
+ *
+ * The queue is not a way around the gate or the approvals: a message carries a known `type`, and the
+ * TRIGGER decides what it runs. The only type put on this queue is `deploy-uat` (the intake's decision
+ * after a passed gate; PROD, Odoo.sh, redeploys and refreshes are requested through the authenticated
+ * APIs, which call the lane directly). A `deploy-uat` message is checked field by field (no field the
+ * intake does not write: a message cannot name an orchestrator or an instance id; environment `uat`;
+ * the image is the release image of its version) and rebuilt from the checked fields. Anything else is
+ * dead-lettered with its reason (`QueueDeadLetter`): the local queue does it at once; on Service Bus the
+ * Node v4 trigger cannot settle a message itself (no message actions without the preview SDK-type
+ * binding), so the same error fails every delivery and Service Bus dead-letters the message after
+ * `maxDeliveryCount` deliveries (`MaxDeliveryCountExceeded`), the reason being in the function's log.
  */
 import { app, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
 import type { DeployRequest } from './activities/intake';
-import { DEPLOY_REQUESTED, laneInstanceId, type LaneInput, type LaneRequest } from './orchestrators/deployLane';
+import {
+  DEPLOY_REQUESTED,
+  laneInstanceId,
+  type LaneInput,
+  type LaneRequest,
+} from './orchestrators/deployLane';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { PipelineError, messageOf } from '../shared/domain/errors';
 import { readInstance } from '../shared/adapters/durable-status';
+import { QueueDeadLetter } from '../shared/adapters/deploy-queue';
+import { loadConfig, type Config } from '../shared/config';
 
-const ENV = /^[a-z0-9][a-z0-9-]{0,30}$/;
 const SHA = /^[0-9a-f]{40}$/;
+const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
+/** a GitHub delivery GUID, or the id of the event that decided (printable, bounded) */
+const TEXT = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
 
-export function parseDeployRequest(message: unknown): DeployRequest {
-  let m = message;
-  if (typeof m === 'string') {
-    try {
-      m = JSON.parse(m);
-    } catch {
-      throw new PipelineError('QUEUE.BAD_MESSAGE', 'deploy message is not JSON');
-    }
-  } else if (m instanceof Uint8Array) {
-    try {
-      m = JSON.parse(Buffer.from(m).toString('utf8'));
-    } catch {
-      throw new PipelineError('QUEUE.BAD_MESSAGE', 'deploy message is not JSON');
-    }
+/** The message types the deploy queue carries, and the orchestrator the trigger runs for each. */
+export const QUEUE_MESSAGE_TYPES = { 'deploy-uat': 'deployUat' } as const;
+export type QueueMessageType = keyof typeof QUEUE_MESSAGE_TYPES;
+const DEPLOY_UAT_FIELDS = [
+  'type',
+  'environment',
+  'repository',
+  'version',
+  'sha',
+  'imageRef',
+  'coverage',
+  'mergedBy',
+  'trigger',
+  'deliveryId',
+  'requestedAt',
+] as const;
+
+/** The image a release of `version` runs on UAT: `<registry host>/<repository>:uat-v<version>`, as the intake names it. */
+export function releaseImageRef(config: Config, version: string): string {
+  let host = '';
+  try {
+    host = config.REGISTRY_URL ? new URL(config.REGISTRY_URL).host : '';
+  } catch {
+    host = '';
   }
-  const r = m as Partial<DeployRequest> | null;
-  if (!r || typeof r !== 'object') throw new PipelineError('QUEUE.BAD_MESSAGE', 'deploy message is not an object');
-  if (typeof r.environment !== 'string' || !ENV.test(r.environment)) throw new PipelineError('QUEUE.BAD_MESSAGE', 'deploy message has no valid environment');
-  if (typeof r.sha !== 'string' || !SHA.test(r.sha)) throw new PipelineError('QUEUE.BAD_MESSAGE', 'deploy message has no valid sha');
-  if (typeof r.version !== 'string' || !r.version) throw new PipelineError('QUEUE.BAD_MESSAGE', 'deploy message has no version');
-  return r as DeployRequest;
+  return `${host ? host + '/' : ''}${config.REGISTRY_REPOSITORY ?? 'odoo-mta'}:uat-v${version}`;
+}
+
+function decode(message: unknown): unknown {
+  if (typeof message !== 'string' && !(message instanceof Uint8Array)) return message;
+  const text = typeof message === 'string' ? message : Buffer.from(message).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new QueueDeadLetter('deploy message is not JSON');
+  }
+}
+
+/**
+ * The deploy request a queue message carries, rebuilt from its checked fields; throws
+ * `QueueDeadLetter` (code QUEUE.BAD_MESSAGE, not retryable) naming every problem otherwise.
+ * `expectedImage(version)` is the release image the message must name (default: from the settings).
+ */
+export function parseDeployRequest(
+  message: unknown,
+  expectedImage?: (version: string) => string,
+): DeployRequest {
+  const m = decode(message) as Record<string, unknown> | null;
+  if (!m || typeof m !== 'object' || Array.isArray(m))
+    throw new QueueDeadLetter('deploy message is not an object');
+  if (typeof m.type !== 'string' || !Object.hasOwn(QUEUE_MESSAGE_TYPES, m.type))
+    throw new QueueDeadLetter(
+      `deploy message type ${m.type === undefined ? '(none)' : JSON.stringify(String(m.type).slice(0, 40))} is not one this queue carries (${Object.keys(QUEUE_MESSAGE_TYPES).join(', ')}); PROD, Odoo.sh, redeploys and refreshes go through the authenticated APIs`,
+    );
+  const problems: string[] = [];
+  const extra = Object.keys(m).filter((k) => !(DEPLOY_UAT_FIELDS as readonly string[]).includes(k));
+  if (extra.length)
+    problems.push(`fields the trigger decides or does not know: ${extra.slice(0, 10).join(', ')}`);
+  if (m.environment !== 'uat') problems.push('environment must be "uat"');
+  if (typeof m.version !== 'string' || !VERSION.test(m.version))
+    problems.push('version must be a semantic version');
+  if (typeof m.sha !== 'string' || !SHA.test(m.sha))
+    problems.push('sha must be a 40-character lowercase hex commit id');
+  if (typeof m.repository !== 'string' || m.repository.length > 200)
+    problems.push('repository must be a string');
+  if (typeof m.coverage !== 'number' || !Number.isFinite(m.coverage) || m.coverage < 0 || m.coverage > 100)
+    problems.push('coverage must be a number from 0 to 100');
+  if (typeof m.mergedBy !== 'string' || m.mergedBy.length > 200) problems.push('mergedBy must be a string');
+  if (m.trigger !== 'push' && m.trigger !== 'workflow_run')
+    problems.push('trigger must be push or workflow_run');
+  if (typeof m.deliveryId !== 'string' || !TEXT.test(m.deliveryId))
+    problems.push('deliveryId must be printable text');
+  if (typeof m.requestedAt !== 'string' || !ISO.test(m.requestedAt))
+    problems.push('requestedAt must be an ISO time');
+  if (typeof m.imageRef !== 'string') problems.push('imageRef must be a string');
+  else if (typeof m.version === 'string' && VERSION.test(m.version)) {
+    const expected = (expectedImage ?? ((v: string) => releaseImageRef(loadConfig(process.env), v)))(
+      m.version,
+    );
+    if (m.imageRef !== expected) problems.push(`imageRef must be the release image ${expected}`);
+  }
+  if (problems.length) throw new QueueDeadLetter(`deploy-uat message refused: ${problems.join('; ')}`);
+  const r = m as unknown as DeployRequest;
+  return {
+    type: 'deploy-uat',
+    environment: 'uat',
+    repository: r.repository,
+    version: r.version,
+    sha: r.sha,
+    imageRef: r.imageRef,
+    coverage: r.coverage,
+    mergedBy: r.mergedBy,
+    trigger: r.trigger,
+    deliveryId: r.deliveryId,
+    requestedAt: r.requestedAt,
+  };
 }
 
 /** The runtime status of an instance, or undefined when there is none. */
@@ -47,7 +143,11 @@ async function runtimeOf(client: DurableClient, instanceId: string): Promise<str
 const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 
 /** Route a request to the lane: 'started' | 'raised' | 'duplicate'. Safe against concurrent starts. */
-export async function routeToLane(client: DurableClient, request: LaneRequest, log: (msg: string) => void = () => undefined): Promise<'started' | 'raised' | 'duplicate'> {
+export async function routeToLane(
+  client: DurableClient,
+  request: LaneRequest,
+  log: (msg: string) => void = () => undefined,
+): Promise<'started' | 'raised' | 'duplicate'> {
   const deployId = request.instanceId ?? deployInstanceId(request.environment, request.version, request.sha);
   if (await runtimeOf(client, deployId)) {
     log(`deploy ${deployId} already exists: not deploying twice`);
@@ -62,7 +162,10 @@ export async function routeToLane(client: DurableClient, request: LaneRequest, l
       return 'raised';
     }
     try {
-      await client.startNew('deployLane', { instanceId: laneId, input: { environment: request.environment, next: request, done: [] } satisfies LaneInput });
+      await client.startNew('deployLane', {
+        instanceId: laneId,
+        input: { environment: request.environment, next: request, done: [] } satisfies LaneInput,
+      });
       log(`started ${laneId} with ${deployId}`);
       return 'started';
     } catch (err) {
@@ -74,9 +177,19 @@ export async function routeToLane(client: DurableClient, request: LaneRequest, l
 }
 
 export async function deployQueueTrigger(message: unknown, context: InvocationContext): Promise<void> {
-  const request = parseDeployRequest(message); // a bad message throws: retried, then dead-lettered by Service Bus
+  let request: DeployRequest;
+  try {
+    request = parseDeployRequest(message);
+  } catch (err) {
+    context.error(
+      `deploy message ${String(context.triggerMetadata?.messageId ?? '')} dead-lettered: ${messageOf(err)}`,
+    );
+    throw err;
+  }
   const outcome = await routeToLane(df.getClient(context), request, (m) => context.log(m));
-  context.log(`deploy request ${String(context.triggerMetadata?.messageId ?? '')} for ${request.environment} ${request.version}: ${outcome}`);
+  context.log(
+    `deploy request ${String(context.triggerMetadata?.messageId ?? '')} for ${request.environment} ${request.version}: ${outcome}`,
+  );
 }
 
 app.serviceBusQueue('deployQueueTrigger', {

@@ -14,7 +14,8 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { loadConfig } from '../shared/config';
-import { createLedger, ledgerContainer } from '../shared/adapters/ledger';
+import { createLedger, eligibleUatRuns, ledgerContainer } from '../shared/adapters/ledger';
+import { createDeliveriesStore } from '../shared/adapters/deliveries';
 import { createRegistryClient } from '../shared/adapters/registry';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { repositoryOf, tagOf } from '../shared/domain/deploy-plan';
@@ -49,7 +50,8 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
   try {
     const config = loadConfig(process.env);
     const ledger = createLedger(ledgerContainer(config));
-    const uatRuns = await ledger.history('uat', 100);
+    // only runs that passed the gate count (a run deployed past it, or of a commit the gate blocked, never does)
+    const uatRuns = await eligibleUatRuns(ledger, createDeliveriesStore(ledgerContainer(config)));
     const known = uatRuns.find((r) => r.version === version);
     if (!known) {
       const seen = [...new Set(uatRuns.map((r) => r.version))].slice(0, 5);

@@ -24,7 +24,7 @@ import * as df from 'durable-functions';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { loadConfig } from '../shared/config';
 import { messageOf } from '../shared/domain/errors';
-import { approvalsEnv, checkLink, safely, deliverDecision, type ApprovalDecision, type DecisionAction, type Refusal } from './approvals';
+import { approvalsEnv, checkLink, logRefusalDetail, safely, deliverDecision, type ApprovalDecision, type DecisionAction, type Refusal } from './approvals';
 
 export const SLACK_WINDOW_SECONDS = 5 * 60;
 const MAX_BODY = 64 * 1024;
@@ -109,7 +109,9 @@ export async function slackInteractions(req: HttpRequest, context: InvocationCon
   try {
     config = loadConfig(process.env);
   } catch (err) {
-    return plain(503, `configuration incomplete: ${messageOf(err).split('\n')[0]}`);
+    // an anonymous route: a generic answer with a code, the detail in the log
+    context.error(`Slack interactivity is not configured: ${messageOf(err)}`);
+    return plain(503, 'Approvals are unavailable: the server is not fully configured (CONFIG.INVALID). Nothing was decided.');
   }
   const secret = config.SLACK_SIGNING_SECRET;
   if (!secret) return plain(404, 'Slack interactivity is not enabled (SLACK_SIGNING_SECRET is not set)');
@@ -141,10 +143,16 @@ export async function slackInteractions(req: HttpRequest, context: InvocationCon
   if (!act || !m || typeof act.value !== 'string') return ack(200, 'Ignored: not an approval button.');
 
   const envs = approvalsEnv();
-  if ('ok' in envs) return answer(200, `:warning: ${envs.title}: ${envs.message}`);
+  if ('ok' in envs) {
+    logRefusalDetail(context, envs);
+    return answer(200, `:warning: ${envs.title}: ${envs.message}`);
+  }
   const client = df.getClient(context);
   const link = await checkLink(client, envs, act.value, Date.now());
-  const refused = (r: Refusal) => answer(200, `:no_entry: ${r.title}. ${r.message}`);
+  const refused = (r: Refusal) => {
+    logRefusalDetail(context, r);
+    return answer(200, `:no_entry: ${r.title}. ${r.message}`);
+  };
   if (!link.ok) return refused(link);
   if (!userMatches(link.claims.approver, payload.user)) {
     return answer(200, `:no_entry: This button is for ${link.claims.approver}; you are ${payload.user?.username ?? payload.user?.name ?? payload.user?.id ?? 'someone else'}. Nothing was decided.`);

@@ -1,19 +1,52 @@
 /**
  * Azurite (Blob service) as a child process, pinned to 3.35.x (3.36+ needs Node 22).
  * Data lives under `dir`; stopped with SIGTERM so its metadata is flushed.
+ *
+ * Never with Microsoft's public development key: Azurite runs with one account (`AZURITE_ACCOUNTS`,
+ * which disables the built-in key) whose key is random per data folder, generated once and kept 0600
+ * in `storage-key.json` of that folder (`azuriteAccountKey(folder)`; the embedded host keeps it beside
+ * its other generated secrets). Any process that wants the local storage needs that file.
  */
 import { spawn, ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
-/** Azurite's well-known development account (public, documented by Microsoft; not a secret). */
+/** The account name (the one Azurite's tools expect); its key is never the public development key. */
 export const AZURITE_ACCOUNT = 'devstoreaccount1';
-export const AZURITE_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+/** The random account key of a data folder (`<folder>/storage-key.json`, 0600), created on first use. */
+export function azuriteAccountKey(folder: string): string {
+  const file = path.join(folder, 'storage-key.json');
+  if (existsSync(file)) {
+    let key: unknown;
+    try {
+      key = (JSON.parse(readFileSync(file, 'utf8')) as { accountKey?: unknown }).accountKey;
+    } catch (err) {
+      throw new Error(
+        `[HOST.BAD_DATA] ${file} is not valid JSON (${(err as Error).message}); fix or delete it`,
+      );
+    }
+    if (typeof key !== 'string' || Buffer.from(key, 'base64').length < 32)
+      throw new Error(
+        `[HOST.BAD_DATA] ${file} holds no usable accountKey (base64, 32 bytes or more); delete it to get a new one`,
+      );
+    return key;
+  }
+  mkdirSync(folder, { recursive: true });
+  const key = randomBytes(64).toString('base64');
+  writeFileSync(file, JSON.stringify({ accountName: AZURITE_ACCOUNT, accountKey: key }, null, 2) + '\n', {
+    mode: 0o600,
+    flag: 'wx',
+  });
+  return key;
+}
 
 export interface AzuriteHandle {
   blobEndpoint: string;
   port: number;
+  accountKey: string;
   connectionString: string;
   stop(): Promise<void>;
 }
@@ -34,16 +67,43 @@ function azuriteBin(): string {
   return path.join(path.dirname(pkg), 'dist', 'src', 'blob', 'main.js');
 }
 
-export async function startAzurite(opts: { dir: string; port?: number; timeoutMs?: number }): Promise<AzuriteHandle> {
+/**
+ * `keyFolder`: where the account key is kept (default `dir`, the data folder itself; the embedded host
+ * passes its own data folder, where its generated secrets are).
+ */
+export async function startAzurite(opts: {
+  dir: string;
+  port?: number;
+  timeoutMs?: number;
+  keyFolder?: string;
+}): Promise<AzuriteHandle> {
   mkdirSync(opts.dir, { recursive: true });
+  const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
   const port = opts.port || (await freePort());
   // Azurite runs in a child that watches its stdin: when the parent dies (even by SIGKILL) the pipe
   // closes and the child stops itself with SIGTERM (so its metadata is flushed) — no orphaned Azurite.
   const watchdog = `const m=process.argv[1];process.argv=[process.argv[0],m,...process.argv.slice(2)];process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>process.kill(process.pid,'SIGTERM'));process.stdin.resume();require(m);`;
   const child: ChildProcess = spawn(
     process.execPath,
-    ['-e', watchdog, azuriteBin(), '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', opts.dir, '--skipApiVersionCheck', '--loose', '--disableTelemetry', '--silent'],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
+    [
+      '-e',
+      watchdog,
+      azuriteBin(),
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(port),
+      '--location',
+      opts.dir,
+      '--skipApiVersionCheck',
+      '--loose',
+      '--disableTelemetry',
+      '--silent',
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, AZURITE_ACCOUNTS: `${AZURITE_ACCOUNT}:${accountKey}` },
+    },
   );
   let output = '';
   child.stdout?.on('data', (d) => (output += d.toString()));
@@ -51,7 +111,8 @@ export async function startAzurite(opts: { dir: string; port?: number; timeoutMs
   const blobEndpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 15000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`[AZURITE.START_FAILED] Azurite exited with ${child.exitCode}: ${output.slice(-500)}`);
+    if (child.exitCode !== null)
+      throw new Error(`[AZURITE.START_FAILED] Azurite exited with ${child.exitCode}: ${output.slice(-500)}`);
     try {
       const res = await fetch(`${blobEndpoint}?comp=list`, { signal: AbortSignal.timeout(1000) });
       if (res.status > 0) break;
@@ -67,7 +128,8 @@ export async function startAzurite(opts: { dir: string; port?: number; timeoutMs
   return {
     blobEndpoint,
     port,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${blobEndpoint};`,
+    accountKey,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${accountKey};BlobEndpoint=${blobEndpoint};`,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -9,7 +9,8 @@
  * - Orchestrations and activities through the real `durable-functions` handlers, driven by the durable
  *   engine in local/durable (history in SQLite); the durable client HTTP API is served on a second,
  *   loopback-only port (like the real host's internal RPC endpoint), so `df.getClient(context)` works
- *   unchanged.
+ *   unchanged. That port needs the master key and JSON bodies and refuses browsers' requests
+ *   (`guardClientRequest`); the app's client carries the key in `rpcBaseUrl`.
  * - Azurite for Blob storage, with its data under the data folder.
  */
 import { InvocationContext } from '@azure/functions';
@@ -29,6 +30,7 @@ import { LocalQueue, ReceivedMessage } from './queue';
 import { BindingInfo, FunctionInfo, loadFunctions } from './registrations';
 import { compileRoute, CompiledRoute } from './routes';
 import { toHttpRequest, writeResult } from './http-bridge';
+import { guardClientRequest } from './durable/client-api';
 
 export interface LocalHostOptions {
   /** data folder (history, queue, Azurite, keys); default LOCAL_DATA_DIR or `.data` */
@@ -58,6 +60,7 @@ export interface HttpRouteInfo {
 export interface LocalHost {
   baseUrl: string;
   port: number;
+  /** the durable client API base URL, with the master key as Basic credentials (never log it) */
   rpcBaseUrl: string;
   keys: HostKeys;
   dataDir: string;
@@ -97,30 +100,42 @@ function resolveSetting(value: unknown, env: NodeJS.ProcessEnv): string {
   });
 }
 
+/**
+ * The request body, capped: a declared Content-Length past `max` is refused before any byte is read,
+ * and a body (chunked or lying) that passes `max` while streaming is refused at that byte — the rest
+ * is not read. On 'too-large' the caller answers with `refuseTooLarge`, which closes the connection.
+ */
 function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | 'too-large'> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? '0');
-    if (declared > max) {
-      req.resume();
-      return resolve('too-large');
-    }
+    if (declared > max) return resolve('too-large');
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      if (over) return;
+    const onData = (c: Buffer) => {
       size += c.length;
       if (size > max) {
-        over = true;
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.pause();
         chunks.length = 0;
-        return;
+        return resolve('too-large');
       }
       chunks.push(c);
-    });
+    };
     // one chunk (the usual case for a webhook-sized body): no copy
-    req.on('end', () => resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    req.on('data', onData);
+    req.on('end', onEnd);
     req.on('error', reject);
   });
+}
+
+/** 413 at once, and the connection closed: the sender cannot keep streaming into the host. */
+function refuseTooLarge(req: http.IncomingMessage, res: http.ServerResponse, message: string): void {
+  if (!res.headersSent) {
+    res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+    res.end(JSON.stringify({ error: message }), () => req.destroy());
+  } else req.destroy();
 }
 
 function send(
@@ -158,7 +173,11 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   let azurite: AzuriteHandle | undefined;
   if (opts.azurite !== false && !process.env.BACKUP_STORAGE_CONNECTION) {
     // generous: on a loaded machine (CI, 2 cores shared) Azurite can take well over 15 s to answer
-    azurite = await startAzurite({ dir: path.join(dataDir, 'azurite'), timeoutMs: 60000 });
+    azurite = await startAzurite({
+      dir: path.join(dataDir, 'azurite'),
+      keyFolder: dataDir,
+      timeoutMs: 60000,
+    });
     process.env.BACKUP_STORAGE_CONNECTION = azurite.connectionString;
     log.info('azurite started', { blobEndpoint: azurite.blobEndpoint });
   }
@@ -179,7 +198,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
 
   const rpcServer = http.createServer();
   await new Promise<void>((resolve) => rpcServer.listen(0, '127.0.0.1', () => resolve()));
-  const rpcBaseUrl = `http://127.0.0.1:${(rpcServer.address() as AddressInfo).port}/durabletask/`;
+  // the in-process durable client carries the master key as Basic credentials (see local/durable/client-api.ts)
+  const rpcBaseUrl = `http://host:${encodeURIComponent(keys.masterKey)}@127.0.0.1:${(rpcServer.address() as AddressInfo).port}/durabletask/`;
 
   const cleanup = async () => {
     await new Promise((r) => server.close(() => r(undefined)));
@@ -306,7 +326,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       const method = (req.method ?? 'GET').toUpperCase();
       // the key is looked at only where a route needs one (anonymous routes never parse it)
       const presentedKey = () =>
-        (req.headers['x-functions-key'] as string | undefined) ?? (url.search ? url.searchParams.get('code') : null) ?? undefined;
+        (req.headers['x-functions-key'] as string | undefined) ??
+        (url.search ? url.searchParams.get('code') : null) ??
+        undefined;
 
       if (url.pathname.startsWith('/_local/servicebus/')) {
         const m = /^\/_local\/servicebus\/([^/]+)\/messages\/?$/.exec(url.pathname);
@@ -315,7 +337,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
           return send(res, 401, { error: 'the master key is required' });
         const body = await readBody(req, 256 * 1024);
         if (body === 'too-large')
-          return send(res, 413, { error: 'a Service Bus message is limited to 256 KiB' });
+          return refuseTooLarge(req, res, 'a Service Bus message is limited to 256 KiB');
         const out = queue.handleRestSend(decodeURIComponent(m[1]), {
           headers: req.headers as Record<string, string | undefined>,
           body,
@@ -358,7 +380,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         });
       }
       const body = await readBody(req, maxBody);
-      if (body === 'too-large') return send(res, 413, { error: `request body larger than ${maxBody} bytes` });
+      if (body === 'too-large') return refuseTooLarge(req, res, `request body larger than ${maxBody} bytes`);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
@@ -394,11 +416,27 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   rpcServer.on('request', (req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const method = (req.method ?? 'GET').toUpperCase();
+      const refused = guardClientRequest(
+        {
+          method,
+          headers: req.headers,
+          hasBody:
+            Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined,
+        },
+        keys.masterKey,
+      );
+      if (refused) {
+        res.writeHead(refused.status, { ...(refused.headers ?? {}), connection: 'close' });
+        res.end(refused.body ?? '');
+        req.resume();
+        return;
+      }
       if (!url.pathname.startsWith('/durabletask/')) return send(res, 404, { error: 'not found' });
       const body = await readBody(req, 16 * 1024 * 1024);
-      if (body === 'too-large') return send(res, 413, { error: 'too large' });
+      if (body === 'too-large') return refuseTooLarge(req, res, 'too large');
       const out = await engine.handleClientRequest({
-        method: (req.method ?? 'GET').toUpperCase(),
+        method,
         path: url.pathname.slice('/durabletask/'.length),
         query: url.searchParams,
         headers: req.headers as Record<string, string | undefined>,

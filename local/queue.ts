@@ -20,7 +20,8 @@
  *   exists (the host was killed) are released as soon as the next process opens the file.
  * - **Poison messages**: a message whose `maxDeliveryCount`-th delivery (default 10) is abandoned or
  *   whose lock expires is dead-lettered with reason `MaxDeliveryCountExceeded` and the last error (the
- *   abandon reason) as description.
+ *   abandon reason) as description. A handler that throws an error carrying `deadLetterReason` (see
+ *   `QueueDeadLetter`) has its message dead-lettered at once with that reason and the error text.
  * - **Scheduled messages**: invisible until `scheduledEnqueueTimeUtc` (by the injected clock).
  * - **Sessions**: messages with a session id are delivered in send order per session, one at a time:
  *   while one message of a session is locked no other message of that session is delivered, and an
@@ -268,19 +269,28 @@ export class LocalQueue {
   private recoverOrphanLocks(): void {
     this.db
       .transaction(() => {
-        const prev = this.db.prepare('SELECT pid FROM owner WHERE id = 1').get() as { pid: number } | undefined;
+        const prev = this.db.prepare('SELECT pid FROM owner WHERE id = 1').get() as
+          | { pid: number }
+          | undefined;
         if (prev && prev.pid !== process.pid && !processAlive(prev.pid)) {
           const released = this.db
-            .prepare(`UPDATE messages SET lock_token = NULL, locked_until = NULL WHERE lock_token IS NOT NULL AND state = 'active'`)
+            .prepare(
+              `UPDATE messages SET lock_token = NULL, locked_until = NULL WHERE lock_token IS NOT NULL AND state = 'active'`,
+            )
             .run().changes;
           if (released > 0)
-            this.log?.info('queue: released the locks of a process that is gone; those messages are available again', {
-              previousPid: prev.pid,
-              released,
-            });
+            this.log?.info(
+              'queue: released the locks of a process that is gone; those messages are available again',
+              {
+                previousPid: prev.pid,
+                released,
+              },
+            );
         }
         this.db
-          .prepare('INSERT INTO owner (id, pid, since) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, since = excluded.since')
+          .prepare(
+            'INSERT INTO owner (id, pid, since) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, since = excluded.since',
+          )
           .run(process.pid, Date.now());
       })
       .immediate();
@@ -614,8 +624,15 @@ export class LocalQueue {
     } finally {
       if (renewTimer) clearInterval(renewTimer);
     }
+    const deadLetterReason = (error as { deadLetterReason?: unknown } | undefined)?.deadLetterReason;
     if (!failed) {
       this.trySettle(fields, () => this.complete(msg.lockToken));
+    } else if (typeof deadLetterReason === 'string' && deadLetterReason) {
+      // the handler refused the message for good (e.g. QueueDeadLetter): no redelivery
+      const description = messageOf(error).slice(0, 4000);
+      this.trySettle(fields, () =>
+        this.deadLetter(msg.lockToken, deadLetterReason.slice(0, 200), description),
+      );
     } else {
       const reason = messageOf(error).slice(0, 4000);
       this.log?.warn('queue: handler failed, message abandoned', { ...fields, error: reason });

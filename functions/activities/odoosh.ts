@@ -12,14 +12,36 @@ import * as df from 'durable-functions';
 import { loadConfig, type Config } from '../../shared/config';
 import { createDeployNotifier, type DeployNotifier } from '../../shared/adapters/deploy-notify';
 import { createGitHub, githubOptionsFromConfig, type GitHubPort } from '../../shared/adapters/github';
-import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
+import {
+  createLedger,
+  eligibleUatRuns,
+  ledgerContainer,
+  type GateRecords,
+  type Ledger,
+} from '../../shared/adapters/ledger';
+import { createDeliveriesStore } from '../../shared/adapters/deliveries';
 import { createOdooShRepo, type OdooShRepoPort } from '../../shared/adapters/odoosh';
 import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
-import { planMove, readOdooShBuild, odooShEnvironment, type MovePlan, type OdooShBuild, type OdooShRequest, type OdooShResult, type OdooShStage } from '../../shared/domain/odoosh';
+import {
+  planMove,
+  readOdooShBuild,
+  odooShEnvironment,
+  type MovePlan,
+  type OdooShBuild,
+  type OdooShRequest,
+  type OdooShResult,
+  type OdooShStage,
+} from '../../shared/domain/odoosh';
 import { createLogger, type Logger } from '../../shared/log';
 import { signingKeys, type SigningKey } from '../../shared/domain/approval-token';
 import type { ActivityFailure, Failable } from './deploy';
-import { approvalPolicy, prodOptionsFromConfig, type ApprovalOptions, type ApprovalPolicy, type CommitRange } from './prod';
+import {
+  approvalPolicy,
+  prodOptionsFromConfig,
+  type ApprovalOptions,
+  type ApprovalPolicy,
+  type CommitRange,
+} from './prod';
 
 export interface OdooShPorts {
   /** the repository Odoo.sh tracks */
@@ -28,6 +50,8 @@ export interface OdooShPorts {
   github?: GitHubPort;
   gateContext: string;
   ledger: Ledger;
+  /** the intake's gate records (a UAT run of a commit the gate blocked is not eligible) */
+  gates?: GateRecords;
   notify?: DeployNotifier;
   /** PROD's approval settings, for production-stage branches */
   approval?: OdooShApprovalPorts;
@@ -59,7 +83,7 @@ export interface OdooShPreflightOut {
   previousSha?: string;
   plan?: MovePlan;
   createBranch?: boolean;
-  gate: 'status' | 'uat-ledger' | 'none';
+  gate: 'uat-ledger' | 'none';
 }
 
 export interface OdooShActivities {
@@ -67,35 +91,61 @@ export interface OdooShActivities {
   move(i: { branch: string; sha: string; force: boolean; create: boolean }): Promise<void>;
   build(i: { sha: string; stage: OdooShStage }): Promise<OdooShBuild>;
   /** production branches: PROD's approval policy and what the approvers see */
-  approval(i: { request: OdooShRequest; instanceId: string; previousSha?: string }): Promise<Failable<OdooShApprovalOut>>;
-  finish(i: { request: OdooShRequest; result: OdooShResult; instanceId: string; announced?: boolean }): Promise<{ recorded: boolean }>;
+  approval(i: {
+    request: OdooShRequest;
+    instanceId: string;
+    previousSha?: string;
+  }): Promise<Failable<OdooShApprovalOut>>;
+  finish(i: {
+    request: OdooShRequest;
+    result: OdooShResult;
+    instanceId: string;
+    announced?: boolean;
+  }): Promise<{ recorded: boolean }>;
 }
 
 export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
-  /** the gate passed for this commit: its gate status is success, or UAT already ran it */
-  async function gatePassed(sha: string): Promise<'status' | 'uat-ledger' | undefined> {
-    if (p.github) {
-      const statuses = await p.github.commitStatuses(sha);
-      const gate = statuses.find((s) => s.context === p.gateContext);
-      if (gate?.state === 'success') return 'status';
-    }
-    const uat = await p.ledger.history('uat', 100);
-    return uat.some((r) => r.sha === sha) ? 'uat-ledger' : undefined;
+  /**
+   * The gate passed for this commit: UAT ran it from a passed gate, by the pipeline's own records
+   * (`eligibleUatRuns`: the UAT ledger and the intake's gate record). A GitHub commit status is not
+   * asked: anyone with write access to the repository can post one.
+   */
+  async function gatePassed(sha: string): Promise<'uat-ledger' | undefined> {
+    const runs = await eligibleUatRuns(p.ledger, p.gates);
+    return runs.some((r) => r.sha === sha) ? 'uat-ledger' : undefined;
   }
 
   return {
     async preflight(r) {
       const gate = await gatePassed(r.sha);
       if (!gate)
-        return { ok: false, code: 'ODOOSH.GATE_NOT_PASSED', gate: 'none', reason: `commit ${r.sha.slice(0, 7)} has no successful ${p.gateContext} status and never ran on UAT: only releases that passed the gate go to Odoo.sh` };
+        return {
+          ok: false,
+          code: 'ODOOSH.GATE_NOT_PASSED',
+          gate: 'none',
+          reason: `commit ${r.sha.slice(0, 7)} never ran on UAT from a passed gate (by the pipeline's ledger; deploys past the gate do not count): only releases that passed the gate go to Odoo.sh`,
+        };
       const head = await p.repo.branchHead(r.branch);
       if (!head) {
-        if (r.stage === 'production') return { ok: false, code: 'ODOOSH.NO_BRANCH', gate, reason: `branch ${r.branch} does not exist: create the production branch on Odoo.sh first` };
-        return { ok: true, gate, reason: `branch ${r.branch} will be created at ${r.sha.slice(0, 7)}`, createBranch: true, plan: { move: true, fastForward: true, why: `create ${r.branch}` } };
+        if (r.stage === 'production')
+          return {
+            ok: false,
+            code: 'ODOOSH.NO_BRANCH',
+            gate,
+            reason: `branch ${r.branch} does not exist: create the production branch on Odoo.sh first`,
+          };
+        return {
+          ok: true,
+          gate,
+          reason: `branch ${r.branch} will be created at ${r.sha.slice(0, 7)}`,
+          createBranch: true,
+          plan: { move: true, fastForward: true, why: `create ${r.branch}` },
+        };
       }
       const cmp = await p.repo.compare(head, r.sha);
       const plan = planMove(r.branch, head, r.sha, cmp.status, r.force);
-      if (!plan.move && plan.code === 'ODOOSH.NOT_FAST_FORWARD') return { ok: false, code: plan.code, gate, reason: plan.why, previousSha: head, plan };
+      if (!plan.move && plan.code === 'ODOOSH.NOT_FAST_FORWARD')
+        return { ok: false, code: plan.code, gate, reason: plan.why, previousSha: head, plan };
       return { ok: true, gate, reason: plan.why, previousSha: head, plan };
     },
     async move(i) {
@@ -108,8 +158,16 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
     async approval({ request, instanceId, previousSha }) {
       try {
         const a = p.approval;
-        if (!a) throw new PipelineError('CONFIG.APPROVAL_MISSING', 'PROD approvals are not wired to the Odoo.sh target (no approval settings)');
-        const policy = approvalPolicy(a.options, { hasKey: a.keys().length > 0, slackEnabled: a.slackEnabled }, `an Odoo.sh ${request.stage} move`);
+        if (!a)
+          throw new PipelineError(
+            'CONFIG.APPROVAL_MISSING',
+            'PROD approvals are not wired to the Odoo.sh target (no approval settings)',
+          );
+        const policy = approvalPolicy(
+          a.options,
+          { hasKey: a.keys().length > 0, slackEnabled: a.slackEnabled },
+          `an Odoo.sh ${request.stage} move`,
+        );
         const running = await p.ledger.current(odooShEnvironment(request.branch)).catch(() => undefined);
         const fromVersion = running && running.sha === previousSha ? running.version : undefined;
         return {
@@ -118,7 +176,9 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
             from: previousSha,
             to: request.sha,
             ...(fromVersion ? { fromVersion } : {}),
-            ...(previousSha && a.repositoryUrl ? { compareUrl: `${a.repositoryUrl}/compare/${previousSha}...${request.sha}` } : {}),
+            ...(previousSha && a.repositoryUrl
+              ? { compareUrl: `${a.repositoryUrl}/compare/${previousSha}...${request.sha}` }
+              : {}),
           },
           statusUrl: `${a.publicBaseUrl.replace(/\/+$/, '')}/api/deployments/${encodeURIComponent(instanceId)}`,
         };
@@ -127,7 +187,9 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
         if (isRetryable(err)) throw err;
         const m = messageOf(err);
         p.log.error('odoo.sh approval preparation failed', { instanceId, code, error: m });
-        return { failed: { code, message: m.startsWith('[') ? m : `[${code}] ${m}` } satisfies ActivityFailure };
+        return {
+          failed: { code, message: m.startsWith('[') ? m : `[${code}] ${m}` } satisfies ActivityFailure,
+        };
       }
     },
     async finish({ request, result, instanceId, announced }) {
@@ -135,7 +197,15 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
       let recorded = false;
       if (result.outcome === 'Succeeded') {
         try {
-          await p.ledger.record(environment, { version: request.version, sha: request.sha, deployedAt: new Date().toISOString(), branch: request.branch, stage: request.stage, instanceId, ...(result.targetUrl ? { url: result.targetUrl } : {}) });
+          await p.ledger.record(environment, {
+            version: request.version,
+            sha: request.sha,
+            deployedAt: new Date().toISOString(),
+            branch: request.branch,
+            stage: request.stage,
+            instanceId,
+            ...(result.targetUrl ? { url: result.targetUrl } : {}),
+          });
           recorded = true;
         } catch (err) {
           p.log.error('recording the Odoo.sh release failed', { instanceId, error: messageOf(err) });
@@ -144,7 +214,16 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
       // an approval that ended without a move was announced by the approval gate already
       if (p.notify && !announced) {
         const kind = result.outcome === 'Succeeded' ? 'succeeded' : 'failed';
-        await p.notify.notify({ kind, environment, version: request.version, sha: request.sha, mergedBy: request.requestedBy, instanceId, url: result.targetUrl, reason: kind === 'failed' ? result.reason : undefined });
+        await p.notify.notify({
+          kind,
+          environment,
+          version: request.version,
+          sha: request.sha,
+          mergedBy: request.requestedBy,
+          instanceId,
+          url: result.targetUrl,
+          reason: kind === 'failed' ? result.reason : undefined,
+        });
       }
       return { recorded };
     },
@@ -153,12 +232,18 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
 
 export function odooShPortsFromConfig(config: Config, log: Logger = createLogger()): OdooShPorts {
   const app = githubOptionsFromConfig(config);
-  if (!app || !config.ODOOSH_REPOSITORY) throw new PipelineError('CONFIG.ODOOSH_MISSING', 'ODOOSH_REPOSITORY and GITHUB_REPOSITORY (with GITHUB_TOKEN or the GitHub App settings) must be set for the Odoo.sh target', false);
+  if (!app || !config.ODOOSH_REPOSITORY)
+    throw new PipelineError(
+      'CONFIG.ODOOSH_MISSING',
+      'ODOOSH_REPOSITORY and GITHUB_REPOSITORY (with GITHUB_TOKEN or the GitHub App settings) must be set for the Odoo.sh target',
+      false,
+    );
   return {
     repo: createOdooShRepo({ ...app, repository: config.ODOOSH_REPOSITORY }),
     github: createGitHub(app),
     gateContext: config.GATE_STATUS_CONTEXT ?? 'deploy/uat',
     ledger: createLedger(ledgerContainer(config)),
+    gates: createDeliveriesStore(ledgerContainer(config)),
     notify: createDeployNotifier(config, log),
     approval: {
       options: prodOptionsFromConfig(config),
@@ -191,5 +276,9 @@ function acts(): OdooShActivities {
 df.app.activity('odooShPreflight', { handler: (r: OdooShRequest) => acts().preflight(r) });
 df.app.activity('odooShMove', { handler: (i: Parameters<OdooShActivities['move']>[0]) => acts().move(i) });
 df.app.activity('odooShBuild', { handler: (i: Parameters<OdooShActivities['build']>[0]) => acts().build(i) });
-df.app.activity('odooShApproval', { handler: (i: Parameters<OdooShActivities['approval']>[0]) => acts().approval(i) });
-df.app.activity('odooShFinish', { handler: (i: Parameters<OdooShActivities['finish']>[0]) => acts().finish(i) });
+df.app.activity('odooShApproval', {
+  handler: (i: Parameters<OdooShActivities['approval']>[0]) => acts().approval(i),
+});
+df.app.activity('odooShFinish', {
+  handler: (i: Parameters<OdooShActivities['finish']>[0]) => acts().finish(i),
+});

@@ -19,7 +19,7 @@ import * as df from 'durable-functions';
 import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { loadConfig, type Config } from '../../shared/config';
-import { ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
+import { eligibleUatRuns, ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
 import { streamVmBackup } from '../../shared/adapters/backup-stream';
 import { recordVerification } from '../../shared/adapters/backup-verifications';
 import { keepLastN } from '../../shared/adapters/registry';
@@ -493,7 +493,8 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
       guarded(p.log, 'prod prepare', async () => {
         const settings = p.deploy.settings('prod');
         const ledger = p.deploy.ledger;
-        const uatRecord = (await ledger.history('uat', 100)).find((r) => r.version === i.version && (!i.sha || r.sha === i.sha));
+        // a run deployed past the coverage gate never goes to PROD (the deployments API also checks the gate records)
+        const uatRecord = (await eligibleUatRuns(ledger, undefined)).find((r) => r.version === i.version && (!i.sha || r.sha === i.sha));
         if (!uatRecord) throw new PipelineError('PROD.NOT_ON_UAT', `version ${i.version} (${short(i.sha)}) has not succeeded on UAT: deploy it there first`);
         const policy = approvalPolicy(o, { hasKey: p.keys().length > 0, slackEnabled: p.slack.enabled });
         const cur = await ledger.current('prod');

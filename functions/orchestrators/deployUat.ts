@@ -231,6 +231,7 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
       downtimeMs,
       modules,
       previousVersion: previous?.version,
+      ...(input.gateOverride ? { gateOverride: input.gateOverride } : {}),
     };
     yield* step('record', 'deployRecord', release);
     yield* notify({

@@ -9,7 +9,16 @@
  *   DELETE instances/{id}                              purge (200 {instancesDeleted}, 404)
  *   DELETE instances/?createdTimeFrom=&runtimeStatus=  purge by filter
  * Malformed requests get 400 with a reason. The management URLs handed out carry no keys.
+ *
+ * Who may call it (`guardClientRequest`, applied by the embedded host before the body is read): only
+ * holders of the host's master key — as the HTTP Basic password (how the in-process durable client
+ * carries it: the library builds every URL relative to `rpcBaseUrl` and adds no key of its own, so the
+ * key rides in the base URL's user info, which axios sends as Basic credentials) or as
+ * `x-functions-key`. A body must be `application/json` (a browser page can send text/plain and form
+ * bodies cross-origin without a preflight), and a request carrying `Origin` (only browsers add it) is
+ * refused.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type { DurableStatus } from './engine';
 import { RuntimeStatus } from './enums';
 
@@ -138,6 +147,60 @@ function statusCodeFor(s: DurableStatus): number {
   }
 }
 
+function sameKey(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function header(h: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The key a request presents: `x-functions-key`, or the password of HTTP Basic credentials. */
+export function presentedClientKey(
+  headers: Record<string, string | string[] | undefined>,
+): string | undefined {
+  const k = header(headers, 'x-functions-key');
+  if (k) return k;
+  const auth = header(headers, 'authorization');
+  const m = auth ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth) : null;
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+}
+
+/**
+ * Who may use the durable client API: a refusal (401 no or wrong key, 403 a browser's request,
+ * 415 a body that is not JSON), or undefined when the request may proceed. `hasBody`: the request
+ * declares a body (Content-Length > 0 or chunked).
+ */
+export function guardClientRequest(
+  req: { method: string; headers: Record<string, string | string[] | undefined>; hasBody: boolean },
+  masterKey: string,
+): ClientResponse | undefined {
+  if (header(req.headers, 'origin') !== undefined)
+    return bad('requests from a browser page are not served by the durable client API', 403);
+  const key = presentedClientKey(req.headers);
+  if (!key || !masterKey || !sameKey(key, masterKey))
+    return json(
+      401,
+      { error: 'the durable client API needs the host master key' },
+      { 'WWW-Authenticate': 'Basic realm="durabletask"' },
+    );
+  const method = req.method.toUpperCase();
+  if (req.hasBody || method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    const type = (header(req.headers, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+    if (req.hasBody && type !== 'application/json')
+      return bad('a request body must be application/json', 415);
+    if (!req.hasBody && type && type !== 'application/json')
+      return bad('a request body must be application/json', 415);
+  }
+  return undefined;
+}
+
 export async function handleClientRequest(
   engine: ClientApiEngine,
   req: ClientRequest,
@@ -263,7 +326,12 @@ function outcome(r: 'accepted' | 'not-found' | 'gone', id: string): ClientRespon
  * rpcBaseUrl; the management URL templates point there too and carry no keys.
  */
 export function clientData(rpcBaseUrl: string, taskHubName: string): Record<string, unknown> {
-  const base = rpcBaseUrl.endsWith('/') ? rpcBaseUrl : `${rpcBaseUrl}/`;
+  const rpc = rpcBaseUrl.endsWith('/') ? rpcBaseUrl : `${rpcBaseUrl}/`;
+  // the management URLs are handed out: without the credentials the in-process client uses
+  const shown = new URL(rpc);
+  shown.username = '';
+  shown.password = '';
+  const base = shown.href;
   const id = 'INSTANCEID';
   return {
     taskHubName,
@@ -283,6 +351,6 @@ export function clientData(rpcBaseUrl: string, taskHubName: string): Record<stri
     },
     baseUrl: base.replace(/\/$/, ''),
     requiredQueryStringParameters: '',
-    rpcBaseUrl: base,
+    rpcBaseUrl: rpc,
   };
 }

@@ -29,7 +29,8 @@ export type Decision =
   | 'superseded'
   | 'failed'
   | 'deploy-started'
-  | 'deploy-finished';
+  | 'deploy-finished'
+  | 'gate-overridden';
 
 export interface DecisionRecord {
   at: string;

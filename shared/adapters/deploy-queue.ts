@@ -18,6 +18,20 @@ import type { Config } from '../config';
 import { PipelineError, messageOf } from '../domain/errors';
 import { redact } from '../log';
 
+/**
+ * A received message that must not be processed nor retried: the receiving trigger throws it, and the
+ * message goes to the dead-letter queue with `deadLetterReason` (the code) and the message text as
+ * description. The local queue dead-letters it at once; Service Bus after `maxDeliveryCount` failed
+ * deliveries (the Node v4 trigger cannot settle a message itself), the reason being in the log.
+ */
+export class QueueDeadLetter extends PipelineError {
+  readonly deadLetterReason: string;
+  constructor(description: string, code = 'QUEUE.BAD_MESSAGE') {
+    super(code, description, false);
+    this.deadLetterReason = code;
+  }
+}
+
 export interface DeployQueueMessage {
   body: unknown;
   /** idempotency key (duplicate detection) */

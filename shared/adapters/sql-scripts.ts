@@ -13,7 +13,11 @@ import { PipelineError } from '../domain/errors';
 
 /** The sql/ folder of this checkout (works from the TypeScript sources and from dist/). */
 export const SQL_DIR = ((): string => {
-  const candidates = [path.resolve(__dirname, '..', '..', 'sql'), path.resolve(__dirname, '..', '..', '..', 'sql'), path.resolve(process.cwd(), 'sql')];
+  const candidates = [
+    path.resolve(__dirname, '..', '..', 'sql'),
+    path.resolve(__dirname, '..', '..', '..', 'sql'),
+    path.resolve(process.cwd(), 'sql'),
+  ];
   return candidates.find((d) => existsSync(path.join(d, 'neutralize.sql'))) ?? candidates[0];
 })();
 
@@ -59,8 +63,33 @@ export function extensionScripts(sqlDir = SQL_DIR): string[] {
     .sort();
 }
 
-/** Build the psql command; bad input is refused with SQL.BAD_PARAMETER before anything runs. */
+/**
+ * psql reads its `\set` lines (stdin) and `-v` values line by line: a newline or carriage return ends the
+ * value and starts a meta-command (`\! …` runs a shell command on the VM); NUL cuts it; other C0
+ * characters and DEL have no business in a database name, URL, login or hash. Refused, naming the
+ * parameter and the character (never the value, which may be secret).
+ */
+function refuseControlCharacters(name: string, value: string): void {
+  for (const ch of value) {
+    const c = ch.charCodeAt(0);
+    if (c < 0x20 || c === 0x7f)
+      throw new PipelineError(
+        'SQL.CONTROL_CHARACTER',
+        `${name} contains a control character (U+${c.toString(16).toUpperCase().padStart(4, '0')}); psql variables take printable text only`,
+      );
+  }
+}
+
+/**
+ * Build the psql command; bad input is refused before anything runs: SQL.CONTROL_CHARACTER for a
+ * control character in any value, SQL.BAD_PARAMETER otherwise.
+ */
 export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
+  if (p.database) refuseControlCharacters('database', p.database);
+  if (p.uatUrl !== undefined) refuseControlCharacters('uatUrl', p.uatUrl);
+  if (p.passwordHash !== undefined) refuseControlCharacters('passwordHash', p.passwordHash);
+  for (const login of p.keepLogins ?? []) refuseControlCharacters('keepLogins', login);
+  for (const ext of p.extensions ?? []) refuseControlCharacters('extensions', ext);
   if (!p.database || /[\s'"]/.test(p.database)) bad('database name is missing or contains spaces or quotes');
   if (p.uatUrl !== undefined) {
     let u: URL | undefined;
@@ -74,13 +103,15 @@ export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
   if (p.passwordHash !== undefined && !PASSWORD_HASH.test(p.passwordHash)) {
     bad('passwordHash must be an Odoo password hash ($pbkdf2-sha512$rounds$salt$hash)');
   }
-  for (const login of p.keepLogins ?? []) if (!LOGIN.test(login)) bad('keepLogins entries may not contain commas, quotes or spaces');
+  for (const login of p.keepLogins ?? [])
+    if (!LOGIN.test(login)) bad('keepLogins entries may not contain commas, quotes or spaces');
   const dir = p.sqlDir ?? SQL_DIR;
   const join = (...parts: string[]): string => path.posix.join(dir.split(path.sep).join('/'), ...parts);
   const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', p.database];
   if (p.uatUrl !== undefined) args.push('-v', `uat_url=${p.uatUrl}`);
   if (p.keepLogins?.length) args.push('-v', `keep_logins=${p.keepLogins.join(',')}`);
-  if (p.dropAttachments !== undefined) args.push('-v', `drop_attachments=${p.dropAttachments ? 'on' : 'off'}`);
+  if (p.dropAttachments !== undefined)
+    args.push('-v', `drop_attachments=${p.dropAttachments ? 'on' : 'off'}`);
   let stdin = '';
   if (p.passwordHash !== undefined && !p.neutralizeOnly) {
     stdin = `\\set uat_password_hash '${p.passwordHash}'\n`;
@@ -90,7 +121,8 @@ export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
   if (!p.neutralizeOnly) {
     args.push('-f', join('anonymize.sql'));
     for (const ext of p.extensions ?? []) {
-      if (ext.includes('/') || !ext.endsWith('.sql')) bad(`extension ${JSON.stringify(ext)} must be a file name ending in .sql`);
+      if (ext.includes('/') || !ext.endsWith('.sql'))
+        bad(`extension ${JSON.stringify(ext)} must be a file name ending in .sql`);
       args.push('-f', join('anonymize.d', ext));
     }
   }
@@ -99,14 +131,19 @@ export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
 
 /** Single-quote each argument for a POSIX shell (the command run on the VM through SSH). */
 export function shellCommand(psql: string, args: readonly string[]): string {
-  return [psql, ...args].map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return [psql, ...args]
+    .map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }
 
 /** psql's error output without DETAIL/CONTEXT lines (they can quote row values). */
 export function redactPsqlErrors(stderr: string): string {
   return stderr
     .split('\n')
-    .filter((l) => !/^\s*(psql:[^ ]*:\d+: )?(DETAIL|CONTEXT|QUERY|LINE \d+|\s*\^)/.test(l) && !/^\s+\^?\s*$/.test(l))
+    .filter(
+      (l) =>
+        !/^\s*(psql:[^ ]*:\d+: )?(DETAIL|CONTEXT|QUERY|LINE \d+|\s*\^)/.test(l) && !/^\s+\^?\s*$/.test(l),
+    )
     .join('\n')
     .trim();
 }
@@ -130,10 +167,18 @@ export async function runRefreshSql(
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err) => reject(new PipelineError('SQL.PSQL_MISSING', `cannot run ${psql}: ${err.message}`)));
+    child.on('error', (err) =>
+      reject(new PipelineError('SQL.PSQL_MISSING', `cannot run ${psql}: ${err.message}`)),
+    );
     child.on('close', (code) => {
       if (code === 0) resolve({ stdout, durationMs: Date.now() - started });
-      else reject(new PipelineError('SQL.SCRIPT_FAILED', `psql exited with ${code}: ${redactPsqlErrors(stderr) || '(no message)'}`));
+      else
+        reject(
+          new PipelineError(
+            'SQL.SCRIPT_FAILED',
+            `psql exited with ${code}: ${redactPsqlErrors(stderr) || '(no message)'}`,
+          ),
+        );
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(cmd.stdin);

@@ -54,6 +54,8 @@ export interface DeployInput {
   force?: boolean;
   /** who asked (manual redeploys) */
   requestedBy?: string;
+  /** deployed past the coverage gate: who and why (the ledger keeps it; never eligible for PROD/Odoo.sh) */
+  gateOverride?: { by: string; reason: string; at: string };
 }
 
 export interface DeployResult {

@@ -12,7 +12,7 @@ import { BlobServiceClient, ContainerClient, StorageSharedKeyCredential } from '
 import { BackupStore, parseBackupId } from '../../shared/adapters/backup-store';
 import { SshClient } from '../../shared/adapters/ssh';
 import { errorCode } from '../../shared/domain/errors';
-import { AZURITE_ACCOUNT, AZURITE_KEY, AzuriteHandle, startAzurite } from '../../local/azurite';
+import { AZURITE_ACCOUNT, AzuriteHandle, startAzurite } from '../../local/azurite';
 import { PG_BIN, PgServer, startPostgres } from '../support/postgres';
 import { generateKeyPair, startSshd, SshdHandle } from '../support/sshd';
 
@@ -263,7 +263,7 @@ describe('BackupStore round trip', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     try {
       const port = (proxy.address() as AddressInfo).port;
-      const cred = new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY);
+      const cred = new StorageSharedKeyCredential(AZURITE_ACCOUNT, az.accountKey);
       const via = new BlobServiceClient(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`, cred, { retryOptions: { retryDelayInMs: 50, maxRetryDelayInMs: 200 } }).getContainerClient('backups');
       const s = new BackupStore({ containerClient: via, bufferSize: 256 * 1024, concurrency: 2, now: () => new Date('2026-04-04T00:00:00Z') });
       const w = s.begin('uat', { version: '6.4.0' });

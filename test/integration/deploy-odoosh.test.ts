@@ -59,7 +59,10 @@ beforeAll(async () => {
   github.addCommit(P3, P2);
   github.refs.set('staging', C1);
   github.refs.set('production', C1);
-  for (const c of [C2, C3, X, FAIL, SLOW, P2, P3]) github.statuses.set(c, [{ context: 'deploy/uat', state: 'success', description: 'coverage 85.0 % ≥ 80 %' }]);
+  for (const c of [C2, C3, X, FAIL, SLOW, P2, P3])
+    github.statuses.set(c, [
+      { context: 'deploy/uat', state: 'success', description: 'coverage 85.0 % ≥ 80 %' },
+    ]);
   // starts at the real time: the approval door checks link expiry against the real clock
   clock = new TestClock(Date.now());
   host = await startLocalHost({
@@ -67,7 +70,15 @@ beforeAll(async () => {
     port: 0,
     clock,
     functionsDir: path.join(__dirname, '..', 'fixtures', 'odoosh-app'),
-    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    log: {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      child() {
+        return this;
+      },
+    },
     env: {
       GITHUB_REPOSITORY: REPO,
       GITHUB_TOKEN: 'ghs_odooshtest_token_value',
@@ -87,9 +98,15 @@ beforeAll(async () => {
       SLACK_WEBHOOK_URL: slack.webhookUrl,
     },
   });
-  // UAT ran 1.1.0 at C2: a deploy by version alone finds its commit there
-  const container = BlobServiceClient.fromConnectionString(host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!).getContainerClient('ledger');
-  await createLedger(container).record('uat', { version: '1.1.0', sha: C2, deployedAt: '2026-11-26T10:00:00.000Z' });
+  // the gate passed for these commits and UAT ran them: by the pipeline's own ledger, not the statuses above
+  // (anyone with write access can post a status); UAT ran 1.1.0 at C2 last: a deploy by version alone finds it
+  const container = BlobServiceClient.fromConnectionString(
+    host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!,
+  ).getContainerClient('ledger');
+  const ledger = createLedger(container);
+  for (const [i, c] of [C3, X, FAIL, SLOW, P2, P3].entries())
+    await ledger.record('uat', { version: `0.9.${i}`, sha: c, deployedAt: '2026-11-26T09:00:00.000Z' });
+  await ledger.record('uat', { version: '1.1.0', sha: C2, deployedAt: '2026-11-26T10:00:00.000Z' });
 }, 60000);
 
 afterAll(async () => {
@@ -103,13 +120,24 @@ afterAll(async () => {
 });
 
 const key = () => ({ 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' });
-async function post(body: unknown, headers: Record<string, string> = key()): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+async function post(
+  body: unknown,
+  headers: Record<string, string> = key(),
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${host.baseUrl}/api/deployments`, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 /** wait (in real time) for a condition, moving the test clock `stepMs` at each look */
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, stepMs = 0): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  stepMs = 0,
+): Promise<T> {
   const deadline = Date.now() + 30000;
   for (;;) {
     const v = await probe();
@@ -120,30 +148,60 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
   }
 }
 async function outcomeOf(id: string, stepMs = 5000): Promise<OdooShResult> {
-  return until(`${id} to end`, () => {
-    const s = host.engine.getStatus(id);
-    return s && ['Completed', 'Failed'].includes(s.runtimeStatus) ? (s.output as OdooShResult) : undefined;
-  }, stepMs);
+  return until(
+    `${id} to end`,
+    () => {
+      const s = host.engine.getStatus(id);
+      return s && ['Completed', 'Failed'].includes(s.runtimeStatus) ? (s.output as OdooShResult) : undefined;
+    },
+    stepMs,
+  );
 }
 const setBuild = (c: string, stage: string, state: 'success' | 'failure' | 'pending', target_url?: string) =>
-  github.statuses.set(c, [...(github.statuses.get(c) ?? []).filter((s) => s.context !== `ci/odoo.sh (${stage})`), { context: `ci/odoo.sh (${stage})`, state, description: `build ${state}`, target_url }]);
+  github.statuses.set(c, [
+    ...(github.statuses.get(c) ?? []).filter((s) => s.context !== `ci/odoo.sh (${stage})`),
+    { context: `ci/odoo.sh (${stage})`, state, description: `build ${state}`, target_url },
+  ]);
 
 describe('Odoo.sh target', () => {
   it('refuses bad requests with clear errors, and needs the function key', async () => {
-    expect((await post({ target: 'odoosh', branch: 'staging', version: '1.1.0' }, { 'content-type': 'application/json' })).status).toBe(401);
+    expect(
+      (
+        await post(
+          { target: 'odoosh', branch: 'staging', version: '1.1.0' },
+          { 'content-type': 'application/json' },
+        )
+      ).status,
+    ).toBe(401);
     const cases: Array<[unknown, number, string]> = [
       ['{not json', 400, 'DEPLOYMENTS.BAD_JSON'],
       [{ target: 'heroku', branch: 'staging', version: '1.1.0' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
       [{ target: 'odoosh', version: '1.1.0' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
       [{ target: 'odoosh', branch: 'staging', version: 'v1' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
       [{ target: 'odoosh', branch: 'staging', version: '1.1.0', sha: 'ABC' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
-      [{ target: 'odoosh', branch: 'staging', version: '1.1.0', force: 'yes' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
+      [
+        { target: 'odoosh', branch: 'staging', version: '1.1.0', force: 'yes' },
+        400,
+        'DEPLOYMENTS.BAD_REQUEST',
+      ],
       [{ target: 'odoosh', branch: 'main', version: '1.1.0' }, 400, 'DEPLOYMENTS.UNKNOWN_BRANCH'],
       [{ target: 'odoosh', branch: 'staging', version: '9.9.9' }, 422, 'DEPLOYMENTS.UNKNOWN_VERSION'],
       // production moves need approval: who asks and why are required, as for PROD
-      [{ target: 'odoosh', branch: 'production', version: '1.1.0', reason: 'release' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
-      [{ target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
-      [{ target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice', reason: '   ' }, 400, 'DEPLOYMENTS.BAD_REQUEST'],
+      [
+        { target: 'odoosh', branch: 'production', version: '1.1.0', reason: 'release' },
+        400,
+        'DEPLOYMENTS.BAD_REQUEST',
+      ],
+      [
+        { target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice' },
+        400,
+        'DEPLOYMENTS.BAD_REQUEST',
+      ],
+      [
+        { target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice', reason: '   ' },
+        400,
+        'DEPLOYMENTS.BAD_REQUEST',
+      ],
     ];
     for (const [body, status, error] of cases) {
       const r = await post(body);
@@ -174,12 +232,30 @@ describe('Odoo.sh target', () => {
     await until('the branch to move', () => github.refs.get('staging') === C2);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'staging', from: C1, to: C2, force: false });
     // Odoo.sh builds, then reports
-    await until('waiting for odoo.sh', () => (host.engine.getStatus(id)?.customStatus as { step?: string } | undefined)?.step === 'waiting-for-odoo.sh');
+    await until(
+      'waiting for odoo.sh',
+      () =>
+        (host.engine.getStatus(id)?.customStatus as { step?: string } | undefined)?.step ===
+        'waiting-for-odoo.sh',
+    );
     setBuild(C2, 'staging', 'success', 'https://acme-staging.odoo.com/');
     const out = await outcomeOf(id, 30_000);
-    expect(out).toMatchObject({ outcome: 'Succeeded', branch: 'staging', version: '1.1.0', sha: C2, previousSha: C1, targetUrl: 'https://acme-staging.odoo.com/' });
-    const container = BlobServiceClient.fromConnectionString(host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!).getContainerClient('ledger');
-    expect(await createLedger(container).current('odoosh-staging')).toMatchObject({ version: '1.1.0', sha: C2, branch: 'staging' });
+    expect(out).toMatchObject({
+      outcome: 'Succeeded',
+      branch: 'staging',
+      version: '1.1.0',
+      sha: C2,
+      previousSha: C1,
+      targetUrl: 'https://acme-staging.odoo.com/',
+    });
+    const container = BlobServiceClient.fromConnectionString(
+      host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!,
+    ).getContainerClient('ledger');
+    expect(await createLedger(container).current('odoosh-staging')).toMatchObject({
+      version: '1.1.0',
+      sha: C2,
+      branch: 'staging',
+    });
     const view = await (await fetch(`${host.baseUrl}/api/deployments/${id}`, { headers: key() })).json();
     expect(view).toMatchObject({ id, runtimeStatus: 'Completed', outcome: 'Succeeded' });
     // the same release again is a duplicate, not a second move
@@ -202,7 +278,11 @@ describe('Odoo.sh target', () => {
     await until('the forced move', () => github.refs.get('staging') === X);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'staging', from: C3, to: X, force: true });
     setBuild(X, 'staging', 'success');
-    expect(await outcomeOf(String(forced.body.id), 30_000)).toMatchObject({ outcome: 'Succeeded', sha: X, previousSha: C3 });
+    expect(await outcomeOf(String(forced.body.id), 30_000)).toMatchObject({
+      outcome: 'Succeeded',
+      sha: X,
+      previousSha: C3,
+    });
   });
 
   it('refuses a commit that did not pass the gate, and moves nothing', async () => {
@@ -210,7 +290,7 @@ describe('Odoo.sh target', () => {
     const r = await post({ target: 'odoosh', branch: 'staging', version: '1.4.0', sha: NOGATE });
     const out = await outcomeOf(String(r.body.id));
     expect(out).toMatchObject({ outcome: 'Refused', code: 'ODOOSH.GATE_NOT_PASSED' });
-    expect(out.reason).toContain('deploy/uat');
+    expect(out.reason).toContain('never ran on UAT');
     expect(github.refUpdates.length).toBe(before);
   });
 
@@ -220,7 +300,11 @@ describe('Odoo.sh target', () => {
     await until('the move', () => github.refs.get('staging') === FAIL);
     setBuild(FAIL, 'staging', 'failure', 'https://www.odoo.sh/project/acme/branches/staging/builds/42');
     const out = await outcomeOf(String(r.body.id), 30_000);
-    expect(out).toMatchObject({ outcome: 'Failed', code: 'ODOOSH.BUILD_FAILED', targetUrl: 'https://www.odoo.sh/project/acme/branches/staging/builds/42' });
+    expect(out).toMatchObject({
+      outcome: 'Failed',
+      code: 'ODOOSH.BUILD_FAILED',
+      targetUrl: 'https://www.odoo.sh/project/acme/branches/staging/builds/42',
+    });
     expect(out.reason).toContain('builds/42');
   });
 
@@ -241,7 +325,11 @@ describe('Odoo.sh target', () => {
     await until('the branch to be created', () => github.refs.get('preview') === C3);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'preview', to: C3, force: false });
     setBuild(C3, 'dev', 'success');
-    expect(await outcomeOf(String(r.body.id), 30_000)).toMatchObject({ outcome: 'Succeeded', branch: 'preview', stage: 'dev' });
+    expect(await outcomeOf(String(r.body.id), 30_000)).toMatchObject({
+      outcome: 'Succeeded',
+      branch: 'preview',
+      stage: 'dev',
+    });
   });
 
   it('GitHub unreachable: retried, then Failed with a coded reason and no token in it', async () => {
@@ -262,18 +350,33 @@ describe('Odoo.sh target', () => {
 
 describe('Odoo.sh production branch: PROD approval rules', () => {
   const statusOf = (id: string) => host.engine.getStatus(id)?.customStatus as OdooShCustomStatus | undefined;
-  const ledgerContainer = () => BlobServiceClient.fromConnectionString(host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!).getContainerClient('ledger');
+  const ledgerContainer = () =>
+    BlobServiceClient.fromConnectionString(
+      host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!,
+    ).getContainerClient('ledger');
   async function decisionRecords(id: string): Promise<Array<Record<string, unknown>>> {
     const out: Array<Record<string, unknown>> = [];
     const c = ledgerContainer();
-    for await (const b of c.listBlobsFlat({ prefix: `approvals/decisions/${id}/` })) out.push(JSON.parse((await c.getBlobClient(b.name).downloadToBuffer()).toString('utf8')) as Record<string, unknown>);
+    for await (const b of c.listBlobsFlat({ prefix: `approvals/decisions/${id}/` }))
+      out.push(
+        JSON.parse((await c.getBlobClient(b.name).downloadToBuffer()).toString('utf8')) as Record<
+          string,
+          unknown
+        >,
+      );
     return out;
   }
   const slackTexts = () => slack.posts.map((p) => String(p.body.text ?? ''));
 
-  it('asks PROD approvers (not the requester), refuses the requester\'s own approval, moves the branch after an approval through the link page, then waits for Odoo.sh', async () => {
+  it("asks PROD approvers (not the requester), refuses the requester's own approval, moves the branch after an approval through the link page, then waits for Odoo.sh", async () => {
     expect(github.refs.get('production')).toBe(C1);
-    const r = await post({ target: 'odoosh', branch: 'production', version: '1.1.0', requestedBy: 'alice', reason: 'release 1.1.0 to customers' });
+    const r = await post({
+      target: 'odoosh',
+      branch: 'production',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'release 1.1.0 to customers',
+    });
     expect(r.status).toBe(202);
     const id = String(r.body.id);
     expect(id).toBe(`deploy-odoosh-production-1.1.0-${C2.slice(0, 12)}`);
@@ -282,13 +385,23 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
     const msg = slack.posts.find((p) => JSON.stringify(p.body).includes(links[0].token))!;
-    expect(String(msg.body.text)).toContain('alice asks to move the Odoo.sh production branch production of acme/odoo-mta to 1.1.0');
+    expect(String(msg.body.text)).toContain(
+      'alice asks to move the Odoo.sh production branch production of acme/odoo-mta to 1.1.0',
+    );
     expect(JSON.stringify(msg.body.blocks)).toContain(`${C1.slice(0, 7)}…${C2.slice(0, 7)}`);
     expect(JSON.stringify(msg.body)).not.toContain(signingKey);
 
     // the approval contract: what the approval page, the status API and the CLI read
-    const st = await until('awaiting approval', () => (statusOf(id)?.step === 'awaiting-approval' ? statusOf(id) : undefined));
-    expect(st).toMatchObject({ kind: 'deployOdooSh', environment: 'odoosh-production', requestedBy: 'alice', approvals: { required: 1, received: [] }, commitRange: { from: C1, to: C2 } });
+    const st = await until('awaiting approval', () =>
+      statusOf(id)?.step === 'awaiting-approval' ? statusOf(id) : undefined,
+    );
+    expect(st).toMatchObject({
+      kind: 'deployOdooSh',
+      environment: 'odoosh-production',
+      requestedBy: 'alice',
+      approvals: { required: 1, received: [] },
+      commitRange: { from: C1, to: C2 },
+    });
     expect(st.pendingApprovals.map((p) => [p.approver, p.action]).sort()).toEqual([
       ['bob', 'approval'],
       ['carol', 'approval'],
@@ -297,40 +410,75 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(github.refs.get('production')).toBe(C1); // nothing moves before the approval
 
     // the status API lists the pending approvals (the CLI's `approvals` reads them), never a nonce
-    const doc = (await (await fetch(`${host.baseUrl}/api/status`, { headers: key() })).json()) as { approvals?: { ok: boolean; value: Array<Record<string, unknown>> } };
+    const doc = (await (await fetch(`${host.baseUrl}/api/status`, { headers: key() })).json()) as {
+      approvals?: { ok: boolean; value: Array<Record<string, unknown>> };
+    };
     expect(doc.approvals?.ok).toBe(true);
     const mine = doc.approvals!.value.filter((a) => a.deployment === id);
-    expect(mine.map((a) => [a.approver, a.environment, a.version, a.requestedBy, a.required, a.step]).sort()).toEqual([
+    expect(
+      mine.map((a) => [a.approver, a.environment, a.version, a.requestedBy, a.required, a.step]).sort(),
+    ).toEqual([
       ['bob', 'odoosh-production', '1.1.0', 'alice', 1, 'awaiting-approval'],
       ['carol', 'odoosh-production', '1.1.0', 'alice', 1, 'awaiting-approval'],
     ]);
     expect(JSON.stringify(doc)).not.toContain(st.pendingApprovals[0].nonce);
     // and so does the dashboard, on a card of its own for the Odoo.sh branch
     const html = await (await fetch(`${host.baseUrl}/api/dashboard`, { headers: key() })).text();
-    const card = /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
-    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice']) expect(card).toContain(text);
+    const card =
+      /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
+    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice'])
+      expect(card).toContain(text);
 
     // the page says what is being approved
-    const page = await (await fetch(links.find((l) => l.approver === 'bob')!.url, { headers: { accept: 'text/html' } })).text();
-    for (const text of ['Approve Odoo.sh production move of 1.1.0?', 'odoosh-production', 'acme/odoo-mta', 'release 1.1.0 to customers', 'alice', id]) expect(page).toContain(text);
+    const page = await (
+      await fetch(links.find((l) => l.approver === 'bob')!.url, { headers: { accept: 'text/html' } })
+    ).text();
+    for (const text of [
+      'Approve Odoo.sh production move of 1.1.0?',
+      'odoosh-production',
+      'acme/odoo-mta',
+      'release 1.1.0 to customers',
+      'alice',
+      id,
+    ])
+      expect(page).toContain(text);
     expect(page).not.toContain('Approve PROD deploy');
 
     // four-eyes: the requester's approval (with a pending nonce) is refused and recorded
     const bobNonce = st.pendingApprovals.find((p) => p.approver === 'bob')!.nonce;
-    expect(await host.engine.raiseEvent(id, 'approval-decision', { nonce: bobNonce, approver: 'alice', action: 'approve', decidedAt: new Date(clock.now()).toISOString() })).toBe('accepted');
-    await until('the refusal to be recorded', async () => ((await decisionRecords(id)).some((d) => d.verdict === 'refused') ? true : undefined));
+    expect(
+      await host.engine.raiseEvent(id, 'approval-decision', {
+        nonce: bobNonce,
+        approver: 'alice',
+        action: 'approve',
+        decidedAt: new Date(clock.now()).toISOString(),
+      }),
+    ).toBe('accepted');
+    await until('the refusal to be recorded', async () =>
+      (await decisionRecords(id)).some((d) => d.verdict === 'refused') ? true : undefined,
+    );
     expect(statusOf(id)).toMatchObject({ step: 'awaiting-approval', approvals: { received: [] } });
     expect(github.refs.get('production')).toBe(C1);
 
     // bob approves on the page (GET, then POST the form with its CSRF pair)
-    const decided = await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve', { comment: 'go' });
+    const decided = await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve', {
+      comment: 'go',
+    });
     expect(decided.status).toBe(200);
     await until('the production branch to move', () => github.refs.get('production') === C2);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'production', from: C1, to: C2, force: false });
     await until('waiting for odoo.sh', () => statusOf(id)?.step === 'waiting-for-odoo.sh');
     setBuild(C2, 'production', 'success', 'https://acme.odoo.com/');
     const out = await outcomeOf(id, 30_000);
-    expect(out).toMatchObject({ outcome: 'Succeeded', branch: 'production', stage: 'production', sha: C2, previousSha: C1, requestedBy: 'alice', approvals: [{ approver: 'bob' }] });
+    expect(out).toMatchObject({
+      outcome: 'Succeeded',
+      branch: 'production',
+      stage: 'production',
+      sha: C2,
+      previousSha: C1,
+      requestedBy: 'alice',
+      approvals: [{ approver: 'bob' }],
+    });
     expect(out.decisions?.map((d) => [d.approver, d.verdict, d.why])).toEqual([
       ['alice', 'refused', 'four-eyes'],
       ['bob', 'accepted', undefined],
@@ -341,35 +489,75 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       ['bob', 'accepted'],
     ]);
     expect(records.find((d) => d.approver === 'bob')).toMatchObject({ action: 'approve', comment: 'go' });
-    expect(await createLedger(ledgerContainer()).current('odoosh-production')).toMatchObject({ version: '1.1.0', sha: C2 });
-    expect(slackTexts().some((t) => t.startsWith('Odoo.sh production move approved: 1.1.0 → production (acme/odoo-mta)'))).toBe(true);
+    expect(await createLedger(ledgerContainer()).current('odoosh-production')).toMatchObject({
+      version: '1.1.0',
+      sha: C2,
+    });
+    expect(
+      slackTexts().some((t) =>
+        t.startsWith('Odoo.sh production move approved: 1.1.0 → production (acme/odoo-mta)'),
+      ),
+    ).toBe(true);
     // the used link cannot decide again
     expect((await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve')).status).toBe(409);
   });
 
   it('a reject leaves the branch untouched (Rejected); the same release can then be requested again', async () => {
     const moves = github.refUpdates.length;
-    const r = await post({ target: 'odoosh', branch: 'production', version: '1.2.0', sha: P2, requestedBy: 'bob', reason: 'release 1.2.0' });
+    const r = await post({
+      target: 'odoosh',
+      branch: 'production',
+      version: '1.2.0',
+      sha: P2,
+      requestedBy: 'bob',
+      reason: 'release 1.2.0',
+    });
     expect(r.status).toBe(202);
     const id = String(r.body.id);
     const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
     expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
     // a second request while this one waits is refused
-    const busy = await post({ target: 'odoosh', branch: 'production', version: '1.2.0', sha: P2, requestedBy: 'bob', reason: 'again' });
+    const busy = await post({
+      target: 'odoosh',
+      branch: 'production',
+      version: '1.2.0',
+      sha: P2,
+      requestedBy: 'bob',
+      reason: 'again',
+    });
     expect(busy.status).toBe(409);
     expect(busy.body.error).toBe('DEPLOYMENTS.BUSY');
 
-    expect((await decideByLink(links.find((l) => l.approver === 'carol')!.url, 'reject', { comment: 'not during the sale' })).status).toBe(200);
+    expect(
+      (
+        await decideByLink(links.find((l) => l.approver === 'carol')!.url, 'reject', {
+          comment: 'not during the sale',
+        })
+      ).status,
+    ).toBe(200);
     const out = await outcomeOf(id);
     expect(out).toMatchObject({ outcome: 'Rejected', code: 'APPROVAL.REJECTED', previousSha: C2 });
     expect(out.reason).toContain('rejected by carol');
     expect(github.refs.get('production')).toBe(C2);
     expect(github.refUpdates.length).toBe(moves);
-    expect((await decisionRecords(id)).map((d) => [d.approver, d.action, d.verdict])).toEqual([['carol', 'reject', 'accepted']]);
-    expect(slackTexts().some((t) => t.includes('Odoo.sh production move rejected: 1.2.0') && t.includes('not during the sale'))).toBe(true);
+    expect((await decisionRecords(id)).map((d) => [d.approver, d.action, d.verdict])).toEqual([
+      ['carol', 'reject', 'accepted'],
+    ]);
+    expect(
+      slackTexts().some(
+        (t) => t.includes('Odoo.sh production move rejected: 1.2.0') && t.includes('not during the sale'),
+      ),
+    ).toBe(true);
 
     // asking again after a rejection starts a new request (new id, new links)
-    const again = await post({ target: 'odoosh', branch: 'production', version: '1.2.0', sha: P2, requestedBy: 'bob', reason: 'sale is over' });
+    const again = await post({
+      target: 'odoosh',
+      branch: 'production',
+      version: '1.2.0',
+      sha: P2,
+      requestedBy: 'bob',
+      reason: 'sale is over',
+    });
     expect(again.status).toBe(202);
     expect(again.body.id).toBe(`${id}-r2`);
     const links2 = await waitForLinks(slack.posts, String(again.body.id), 'approval', 30_000);
@@ -378,16 +566,31 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     // expiry: a reminder before the deadline, then Expired and the branch untouched
     const expired = await outcomeOf(String(again.body.id), 10 * 60_000);
     expect(expired).toMatchObject({ outcome: 'Expired', code: 'APPROVAL.EXPIRED', previousSha: C2 });
-    expect(approvalLinks(slack.posts, String(again.body.id), 'reminder').map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
+    expect(
+      approvalLinks(slack.posts, String(again.body.id), 'reminder')
+        .map((l) => l.approver)
+        .sort(),
+    ).toEqual(['alice', 'carol']);
     expect(github.refs.get('production')).toBe(C2);
     expect(github.refUpdates.length).toBe(moves);
-    expect(slackTexts().some((t) => t.startsWith('Odoo.sh production move: approval expired (nothing moved): 1.2.0'))).toBe(true);
+    expect(
+      slackTexts().some((t) =>
+        t.startsWith('Odoo.sh production move: approval expired (nothing moved): 1.2.0'),
+      ),
+    ).toBe(true);
     // an expired link's page says so
     expect((await fetch(links2[0].url, { headers: { accept: 'application/json' } })).status).toBe(410);
   });
 
   it('the branch moved while approvers decided: refused, nothing moved by the pipeline', async () => {
-    const r = await post({ target: 'odoosh', branch: 'production', version: '1.3.0', sha: P3, requestedBy: 'carol', reason: 'release 1.3.0' });
+    const r = await post({
+      target: 'odoosh',
+      branch: 'production',
+      version: '1.3.0',
+      sha: P3,
+      requestedBy: 'carol',
+      reason: 'release 1.3.0',
+    });
     const id = String(r.body.id);
     const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
     github.refs.set('production', P2); // someone pushed to the production branch meanwhile
@@ -405,11 +608,20 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     try {
       const before = github.refs.get('production');
       const posts = slack.posts.length;
-      const r = await post({ target: 'odoosh', branch: 'production', version: '1.3.1', sha: P3, requestedBy: 'alice', reason: 'release 1.3.1' });
+      const r = await post({
+        target: 'odoosh',
+        branch: 'production',
+        version: '1.3.1',
+        sha: P3,
+        requestedBy: 'alice',
+        reason: 'release 1.3.1',
+      });
       expect(r.status).toBe(202);
       const out = await outcomeOf(String(r.body.id));
       expect(out).toMatchObject({ outcome: 'Failed', code: 'APPROVAL.NOT_ENOUGH_APPROVERS' });
-      expect(out.reason).toMatch(/3 approval\(s\) needed but only 2 approver\(s\) may approve \(four-eyes: alice cannot approve/);
+      expect(out.reason).toMatch(
+        /3 approval\(s\) needed but only 2 approver\(s\) may approve \(four-eyes: alice cannot approve/,
+      );
       expect(github.refs.get('production')).toBe(before);
       expect(approvalLinks(slack.posts.slice(posts), String(r.body.id))).toEqual([]);
     } finally {

@@ -16,6 +16,7 @@ import {
 import '../../functions/orchestrators/deployUat';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createLedger } from '../../shared/adapters/ledger';
+import { createDeliveriesStore } from '../../shared/adapters/deliveries';
 import { createVerificationStore, type VerificationStore } from '../../shared/adapters/backup-verifications';
 import type { StatusDocument } from '../../shared/domain/status-view';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -545,8 +546,41 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       ).toBe(400);
     });
 
+    /** the intake's records for a commit the coverage gate let through (an API deploy to UAT needs them) */
+    async function gatePassed(sha: string, version?: string): Promise<void> {
+      const store = createDeliveriesStore(
+        BlobServiceClient.fromConnectionString(ledgerConn).getContainerClient('ledger'),
+      );
+      const at = new Date().toISOString();
+      const cur = await store.commit(sha);
+      await store.putCommit(
+        {
+          sha,
+          state: 'passed',
+          firstSeenAt: at,
+          deadline: at,
+          trigger: 'workflow_run',
+          branch: 'main',
+          mergedBy: 'alice',
+          deliveryId: `gate-${sha.slice(0, 8)}`,
+          reason: 'coverage 88.0 % ≥ 80 %',
+        },
+        cur?.etag,
+      );
+      if (version)
+        await store.record({
+          decision: 'accepted',
+          reason: 'coverage 88.0 % ≥ 80 %',
+          sha,
+          version,
+          deliveryId: `gate-${sha.slice(0, 8)}`,
+          status: 202,
+        });
+    }
+
     it('redeploys a version from the ledger by hand, then again (force), and lists/shows them', async () => {
       const r = await rig({ env: 'uat' });
+      await gatePassed(SHA_OLD);
       const res = await post({ environment: 'uat', version: '1.0.0', force: true });
       expect(res.status).toBe(202);
       const { id } = (await res.json()) as { id: string };
@@ -597,6 +631,8 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
         vm: [{}, { holdMigrate: hold }],
         tags: ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.5.0'],
       });
+      await gatePassed(SHA_OLD);
+      await gatePassed('c'.repeat(40), '1.5.0');
       // a new release (by sha) starts through the lane and holds in its migration
       const first = await post({ environment: 'uat', version: '1.5.0', sha: 'c'.repeat(40) });
       expect(first.status).toBe(202);

@@ -7,19 +7,30 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { freePort, startAzurite, type AzuriteHandle, AZURITE_ACCOUNT, AZURITE_KEY } from '../../local/azurite';
+import {
+  azuriteAccountKey,
+  freePort,
+  startAzurite,
+  type AzuriteHandle,
+  AZURITE_ACCOUNT,
+} from '../../local/azurite';
 import { createDeliveriesStore } from '../../shared/adapters/deliveries';
 import { pushTo } from '../support/github-events';
 import { ctx, deliveryId, makeRig, Services, signedRequest, startServices } from '../support/intake-rig';
 import { until as waitUntil } from '../support/until';
 
+/** the account key of the Azurite that runs (or will run) on `port`: random per data folder */
+const keyOfPort = new Map<number, string>();
 const connectionFor = (port: number) =>
-  `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`;
+  `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${keyOfPort.get(port) ?? Buffer.alloc(64).toString('base64')};BlobEndpoint=http://127.0.0.1:${port}/${AZURITE_ACCOUNT};`;
 // no retries inside the SDK: an unreachable endpoint fails at once
 const containerAt = (port: number, name: string): ContainerClient =>
-  BlobServiceClient.fromConnectionString(connectionFor(port), { retryOptions: { maxTries: 1 } }).getContainerClient(name);
+  BlobServiceClient.fromConnectionString(connectionFor(port), {
+    retryOptions: { maxTries: 1 },
+  }).getContainerClient(name);
 
-const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) => waitUntil(what, probe, 20000, 25);
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>) =>
+  waitUntil(what, probe, 20000, 25);
 
 describe('ignored deliveries with Blob storage down', () => {
   let tmp: string;
@@ -29,6 +40,8 @@ describe('ignored deliveries with Blob storage down', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'intake-records-'));
     port = await freePort();
+    // the Azurite that comes back later on this port keeps its key in its data folder: known now
+    keyOfPort.set(port, azuriteAccountKey(path.join(tmp, 'azurite')));
     svc = await startServices(); // fake GitHub + queue (its own Azurite is not used here)
   }, 90000);
   afterAll(async () => {
@@ -39,7 +52,11 @@ describe('ignored deliveries with Blob storage down', () => {
 
   it('are answered at once, the same on redelivery; a merge is refused (503); records are written when storage is back', async () => {
     const errors: Array<{ records: number; dropped: number }> = [];
-    const store = createDeliveriesStore(containerAt(port, 'records'), { retryMs: 50, lingerMs: 5, onBackgroundError: (_e, records, dropped) => void errors.push({ records, dropped }) });
+    const store = createDeliveriesStore(containerAt(port, 'records'), {
+      retryMs: 50,
+      lingerMs: 5,
+      onBackgroundError: (_e, records, dropped) => void errors.push({ records, dropped }),
+    });
     const rig = makeRig(svc, { store });
     const id = deliveryId();
     const feature = pushTo('7'.repeat(40), 'feature/x');
@@ -47,7 +64,10 @@ describe('ignored deliveries with Blob storage down', () => {
     const again = await rig.intake.handle(signedRequest('push', feature, { id }), ctx());
     for (const r of [first, again]) {
       expect(r.status).toBe(200);
-      expect(r.jsonBody).toEqual({ decision: 'ignored', reason: 'push to refs/heads/feature/x, not refs/heads/master' });
+      expect(r.jsonBody).toEqual({
+        decision: 'ignored',
+        reason: 'push to refs/heads/feature/x, not refs/heads/master',
+      });
     }
     // a merge needs the dedupe claim: with storage down it is refused for a redelivery, never half-done
     const merge = await rig.intake.handle(signedRequest('push', pushTo('8'.repeat(40))), ctx());
@@ -77,6 +97,7 @@ describe('handed-over records', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'intake-records2-'));
     azurite = await startAzurite({ dir: path.join(tmp, 'azurite'), timeoutMs: 60000 });
+    keyOfPort.set(azurite.port, azurite.accountKey);
   }, 90000);
   afterAll(async () => {
     await azurite?.stop();
@@ -108,7 +129,9 @@ describe('handed-over records', () => {
       return out.sort((a, b) => a - b);
     };
     // two full batches of 500 are written without anyone asking; the last 100 wait for the linger
-    expect(await until('two full batches written', async () => ((await sizes()).length === 2 ? true : undefined))).toBe(true);
+    expect(
+      await until('two full batches written', async () => ((await sizes()).length === 2 ? true : undefined)),
+    ).toBe(true);
     expect(await sizes()).toEqual([500, 500]);
     await s.flush();
     expect(await sizes()).toEqual([100, 500, 500]);
@@ -117,7 +140,12 @@ describe('handed-over records', () => {
   it('flush() does not hang while storage is down, and the bound drops the oldest first', async () => {
     const dead = await freePort();
     const dropped: number[] = [];
-    const s = createDeliveriesStore(containerAt(dead, 'nowhere'), { retryMs: 60000, lingerMs: 1, maxUnwritten: 3, onBackgroundError: (_e, _r, d) => void dropped.push(d) });
+    const s = createDeliveriesStore(containerAt(dead, 'nowhere'), {
+      retryMs: 60000,
+      lingerMs: 1,
+      maxUnwritten: 3,
+      onBackgroundError: (_e, _r, d) => void dropped.push(d),
+    });
     for (let i = 0; i < 5; i++) await s.record({ decision: 'ignored', reason: `r${i}` }, { wait: false });
     await s.flush();
     expect(dropped.filter((d) => d > 0)).toEqual([2]); // one report for the two dropped, not one error line per record
@@ -126,4 +154,3 @@ describe('handed-over records', () => {
     await expect(s.record({ decision: 'accepted', reason: 'x' })).rejects.toThrow(/BLOB.UNAVAILABLE/);
   });
 });
-
