@@ -10,23 +10,6 @@ CREATE TEMP TABLE IF NOT EXISTS odoo_person_name (k text PRIMARY KEY) ON COMMIT 
 -- Fields of ir_model_fields whose tracked values are not personal (see odoo_discover_rules).
 CREATE TEMP TABLE IF NOT EXISTS odoo_plain_field (id integer PRIMARY KEY) ON COMMIT DROP;
 
--- Transliteration of the letters that have one (Müller → Mueller, Åsa → Aasa, Øystein → Oeystein).
-CREATE OR REPLACE FUNCTION pg_temp.odoo_translit(x text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
-  SELECT pg_temp.odoo_fold(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(x,
-    'ä', 'ae'), 'ö', 'oe'), 'ü', 'ue'), 'Ä', 'Ae'), 'Ö', 'Oe'), 'Ü', 'Ue'), 'ß', 'ss'), 'å', 'aa'), 'Å', 'Aa'), 'ø', 'oe'), 'Ø', 'Oe'))
-$f$;
--- Words of a text (letters of any Latin script, apostrophes and hyphens inside): code-point ranges, so
--- the same under every ctype.
-CREATE OR REPLACE FUNCTION pg_temp.odoo_words(x text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
-  SELECT coalesce(array_agg(m[1]), '{}') FROM regexp_matches(x, '([A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ''’]*)', 'g') m
-$f$;
--- The keys of a name: each pair of consecutive words, accents dropped and transliterated.
-CREATE OR REPLACE FUNCTION pg_temp.odoo_name_keys(name text) RETURNS SETOF text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
-  SELECT DISTINCT k FROM (SELECT pg_temp.odoo_words(name) w) s, generate_series(1, cardinality(w) - 1) i,
-    LATERAL (VALUES (pg_temp.odoo_fold(w[i] || ' ' || w[i + 1])), (pg_temp.odoo_translit(w[i] || ' ' || w[i + 1]))) v(k)
-   WHERE length(w[i]) >= 2 AND length(w[i + 1]) >= 2
-$f$;
-
 -- A kept text with what a person would recognise removed: e-mail addresses (also written &#64; / %40),
 -- international phone numbers (also with &nbsp;), checksum-valid IBANs and VAT numbers, and the names of
 -- this database's people (pairs of words, whatever their accents or case). A second run changes nothing.
@@ -38,7 +21,7 @@ DECLARE
 BEGIN
   IF x IS NULL OR x = '' THEN RETURN x; END IF;
   x := regexp_replace(x, '[A-Za-z0-9._+-]+' || at || '[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}', 'someone@example.invalid', 'g');
-  x := regexp_replace(x, '(\+|(?:^|[^0-9])00)[1-9](?:' || sp || '{0,2}[0-9]){7,14}', '+10000000000', 'g');
+  x := regexp_replace(x, '(\+|(?:^|[^0-9A-Za-z])00)[1-9](?:' || sp || '{0,2}[0-9]){7,14}', '+10000000000', 'g');
   IF x ~ '[0-9]{2}' THEN
     u := upper(x);
     FOR m IN SELECT regexp_matches(u, '([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30})', 'g') LOOP

@@ -13,6 +13,23 @@ CREATE OR REPLACE FUNCTION pg_temp.odoo_fold(x text) RETURNS text LANGUAGE sql I
     'AAAAAAAAAaaaaaaaaaAaCCCCCcccccDDddDdEEEEEEEEEeeeeeeeeeGGGGggggHHhhIIIIIIIIIiiiiiiiiiJjKkLLLLLlllllNNNNnnnnOOOOOOOOOoooooooooOoRRRrrrSSSSssssSTTTtttTtUUUUUUUUUUuuuuuuuuuuWwYYYyyyZZZzzz') COLLATE "C")
 $f$;
 
+-- Transliteration of the letters that have one (Müller → Mueller, Åsa → Aasa, Øystein → Oeystein).
+CREATE OR REPLACE FUNCTION pg_temp.odoo_translit(x text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
+  SELECT pg_temp.odoo_fold(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(x,
+    'ä', 'ae'), 'ö', 'oe'), 'ü', 'ue'), 'Ä', 'Ae'), 'Ö', 'Oe'), 'Ü', 'Ue'), 'ß', 'ss'), 'å', 'aa'), 'Å', 'Aa'), 'ø', 'oe'), 'Ø', 'Oe'))
+$f$;
+-- Words of a text (letters of any Latin script, apostrophes and hyphens inside): code-point ranges, so
+-- the same under every ctype.
+CREATE OR REPLACE FUNCTION pg_temp.odoo_words(x text) RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
+  SELECT coalesce(array_agg(m[1]), '{}') FROM regexp_matches(x, '([A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ''’]*)', 'g') m
+$f$;
+-- The keys of a name: each pair of consecutive words, accents dropped and transliterated.
+CREATE OR REPLACE FUNCTION pg_temp.odoo_name_keys(name text) RETURNS SETOF text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
+  SELECT DISTINCT k FROM (SELECT pg_temp.odoo_words(name) w) s, generate_series(1, cardinality(w) - 1) i,
+    LATERAL (VALUES (pg_temp.odoo_fold(w[i] || ' ' || w[i + 1])), (pg_temp.odoo_translit(w[i] || ' ' || w[i + 1]))) v(k)
+   WHERE length(w[i]) >= 2 AND length(w[i + 1]) >= 2
+$f$;
+
 -- Text as a person reads it: HTML entities of '@', '.', '+', spaces and the non-breaking space decoded,
 -- URL-encoded '@', '.', '+', ' ' decoded, every Unicode space and the non-breaking space made a plain
 -- space. Cheap when there is nothing to decode (callers test strpos of '&' / '%' / U+00A0 first).
@@ -100,7 +117,9 @@ BEGIN
   END IF;
   IF x !~ '[0-9]([ .()/-]?[0-9]){6}' THEN RETURN out; END IF;
   -- phones: + or 00, then 8-15 digits with the usual separators
-  FOR m IN SELECT regexp_matches(x, '(?:\+|(?:^|[^0-9])00)([1-9](?:[ .()/-]{0,2}[0-9]){7,14})', 'g') LOOP
+  -- (hashes and tokens — 16+ hexadecimal characters with a letter — are not text: their digits are no number)
+  FOR m IN SELECT regexp_matches(regexp_replace(x, '(?<![0-9A-Fa-f])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])', '|', 'g'),
+                                 '(?:\+|(?:^|[^0-9A-Za-z])00)([1-9](?:[ .()/-]{0,2}[0-9]){7,14})', 'g') LOOP
     digits := regexp_replace(m[1], '[^0-9]', '', 'g');
     IF NOT (digits ~ '^1[01]') THEN out := out || 'phone'::text; EXIT; END IF;
   END LOOP;
