@@ -218,8 +218,11 @@ BEGIN
 END
 $marker$;
 
-SELECT step, rows FROM odoo_anonymize_log WHERE rows IS NOT NULL ORDER BY step;
 -- the column report (no values): `column|table.column|rule` for each column treated (rule: explicit,
--- or the kind found from ir_model_fields) and each text-like column left untouched
+-- or the kind found from ir_model_fields, or scrub) and each text-like column left untouched; then the
+-- counts (last: a caller that keeps only the tail of the output keeps them)
 SELECT 'column', tbl || '.' || col, rule FROM odoo_anon_column ORDER BY rule = 'untouched', tbl, col;
+INSERT INTO odoo_anonymize_log
+SELECT CASE WHEN rule = 'untouched' THEN 'text columns untouched' ELSE 'columns treated' END, count(*) FROM odoo_anon_column GROUP BY 1;
+SELECT step, rows FROM odoo_anonymize_log WHERE rows IS NOT NULL ORDER BY step;
 COMMIT;

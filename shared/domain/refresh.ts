@@ -45,22 +45,37 @@ export function validateRefreshBody(body: unknown): string[] {
   const b = body as Record<string, unknown>;
   const problems: string[] = [];
   const known = new Set(['source', 'target', 'filestore', 'backup', 'reason']);
-  for (const k of Object.keys(b)) if (!known.has(k)) problems.push(`unknown field "${k}" (accepted: ${[...known].join(', ')})`);
-  if (b.source !== 'prod') problems.push('source must be "prod" (the only environment UAT is refreshed from)');
-  if (b.target === 'prod') problems.push('target may not be "prod": a refresh overwrites its target, and PROD is never overwritten');
+  for (const k of Object.keys(b))
+    if (!known.has(k)) problems.push(`unknown field "${k}" (accepted: ${[...known].join(', ')})`);
+  if (b.source !== 'prod')
+    problems.push('source must be "prod" (the only environment UAT is refreshed from)');
+  if (b.target === 'prod')
+    problems.push('target may not be "prod": a refresh overwrites its target, and PROD is never overwritten');
   else if (b.target !== 'uat') problems.push('target must be "uat"');
   if (b.filestore !== undefined && !(typeof b.filestore === 'string' && b.filestore in FILESTORE_MODES))
     problems.push('filestore must be "copy", "drop" (drop attachments of anonymized records) or "skip"');
-  if (b.backup !== undefined && b.backup !== 'fresh' && b.backup !== 'latest') problems.push('backup must be "fresh" (take a PROD backup now) or "latest" (the latest verified PROD backup)');
-  if (typeof b.reason !== 'string' || b.reason.trim().length < 3) problems.push('reason must say why (at least 3 characters)');
+  if (b.backup !== undefined && b.backup !== 'fresh' && b.backup !== 'latest')
+    problems.push(
+      'backup must be "fresh" (take a PROD backup now) or "latest" (the latest verified PROD backup)',
+    );
+  if (typeof b.reason !== 'string' || b.reason.trim().length < 3)
+    problems.push('reason must say why (at least 3 characters)');
   else if (b.reason.length > 500) problems.push('reason must be at most 500 characters');
   return problems;
 }
 
 /** The instance id of a refresh requested at `at` (`refresh-uat-20260101t120000z-<suffix>`). */
 export function refreshInstanceId(at: Date, suffix: string): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'z').toLowerCase();
-  return `refresh-uat-${stamp}-${suffix.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 12).padEnd(4, '0')}`;
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'z')
+    .toLowerCase();
+  return `refresh-uat-${stamp}-${suffix
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 12)
+    .padEnd(4, '0')}`;
 }
 
 /** Name of the database a refresh restores into: `<live>_refresh_<yyyymmddhhmmss>` (≤ 63 characters). */
@@ -123,8 +138,16 @@ export interface RefreshCustomStatus {
   error?: string;
 }
 
+/** anonymize.sql's column report: names and rules only, never a value. */
+export interface ColumnReport {
+  treated: Array<{ table: string; column: string; rule: string }>;
+  untouched: string[];
+}
+
 /** What the verifier step returns: counts only, never a value. */
 export interface ScrubOut {
+  /** every table.column the anonymization treated (with its rule) and every text column it left */
+  columns?: ColumnReport;
   sampled: Record<PiiKind, number>;
   neutralizeRows?: Record<string, number>;
   anonymizeRows: Record<string, number>;
@@ -145,6 +168,8 @@ export interface RefreshResult {
   /** table.column and counts of a leak (no values) */
   leaks?: string[];
   sampled?: Record<string, number>;
+  /** anonymize.sql's column report (recorded in the ledger; no values) */
+  columns?: ColumnReport;
   rows: Record<string, number>;
   filestore?: { mode: FilestoreMode; files?: number; removed?: number };
   durations: Record<string, number>;

@@ -21,6 +21,7 @@ import {
 import { samplePii, verifyNoPii } from '../../shared/adapters/pii-verifier';
 import { SQL_DIR } from '../../shared/adapters/sql-scripts';
 import { PiiReport, PiiSample } from '../../shared/domain/pii';
+import { parseColumnReport } from '../../functions/activities/refresh';
 
 let pg: PgServer;
 const samples = new Map<string, PiiSample>();
@@ -201,6 +202,26 @@ describe.each(ODOO_VERSIONS.map((v) => [v] as [OdooVersion]))('Odoo %i with the 
       '{{ object.partner_id.email }}',
     );
     expect(q(`SELECT (SELECT value FROM ir_config_parameter WHERE key = 'web.base.url')`)).toBe(UAT_URL);
+  });
+});
+
+describe('the column report', () => {
+  test('lists every table.column treated with its rule, and the text columns left untouched (no values)', () => {
+    const out = refresh('apps18');
+    const { treated, untouched } = parseColumnReport(out);
+    const rule = (t: string, c: string): string | undefined =>
+      treated.find((x) => x.table === t && x.column === c)?.rule;
+    expect(rule('hr_candidate', 'email_from')).toBe('email');
+    expect(rule('hr_candidate', 'partner_name')).toBe('name');
+    expect(rule('payment_transaction', 'partner_phone')).toBe('phone');
+    expect(rule('account_bank_statement_line', 'account_number')).toBe('iban');
+    expect(rule('hr_employee', 'departure_description')).toBe('html');
+    expect(rule('res_partner', 'x_studio_linkedin')).toBe('website');
+    expect(rule('x_customer_feedback', 'tags')).toBe('scrub');
+    expect(rule('res_partner', 'email')).toBe('explicit');
+    expect(untouched).toEqual(expect.arrayContaining(['crm_stage.name', 'ir_config_parameter.key']));
+    expect(out).toMatch(new RegExp(`columns treated +\\| +${treated.length}\\b`));
+    expect(out).not.toMatch(/Müller|brasserie|@telenet/);
   });
 });
 
