@@ -1,5 +1,12 @@
 -- anonymize.sql — replace the personal data of an Odoo 16/17/18 database copy (run after neutralize.sql).
 --
+-- Explicit rules for the known tables (below), then every other personal column found from Odoo's own
+-- metadata (ir_model_fields: e-mail/phone/name/address/bank/VAT fields, free text of person-related
+-- models; lib/anonymize-discovery.sql); texts that are kept (system notifications, mail templates,
+-- views, x_ tables without ORM metadata) are scrubbed of addresses, numbers and the people's names.
+-- IBANs and VAT numbers are replaced by checksum-valid, unique ones (lib/pii.sql). The output ends
+-- with a column report (`column|table.column|rule`, no values) and the counts.
+--
 -- Every row, no company filter: most partners have company_id NULL. Replacements are deterministic and
 -- keyed by the row id ('Partner 123', 'partner123@example.invalid', '+10000000123'), so they are unique
 -- where Odoo wants uniqueness and a second run changes nothing. Shape is kept: NULL stays NULL, a
