@@ -24,10 +24,11 @@ BEGIN
   x := regexp_replace(x, '(\+|(?:^|[^0-9A-Za-z])00)[1-9](?:' || sp || '{0,2}[0-9]){7,14}', '+10000000000', 'g');
   IF x ~ '[0-9]{2}' THEN
     u := upper(x);
-    FOR m IN SELECT regexp_matches(u, '([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30})', 'g') LOOP
-      c := replace(m[1], ' ', '');
-      FOR l IN REVERSE least(length(c), 34) .. 15 LOOP
-        IF pg_temp.odoo_iban_ok(left(c, l)) THEN x := replace(x, m[1], 'NL00ANON0000000000'); EXIT; END IF;
+    FOR m IN SELECT regexp_matches(u, '(?:^|[^A-Z0-9])([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30})', 'g') LOOP
+      c := pg_temp.odoo_iban_at(m[1]);
+      CONTINUE WHEN c IS NULL;
+      FOR l IN length(c) .. length(m[1]) LOOP   -- the grouped form of the IBAN in the text
+        IF replace(left(m[1], l), ' ', '') = c THEN x := regexp_replace(x, left(m[1], l), 'NL00ANON0000000000', 'i'); EXIT; END IF;
       END LOOP;
     END LOOP;
     FOR m IN SELECT regexp_matches(u, '((?:BE|DE|FR|NL)[ .-]?[0-9A-Z](?:[ .-]?[0-9B]){8,12})', 'g') LOOP
@@ -205,7 +206,13 @@ BEGIN
                    AND (tbl, col) IN (SELECT tbl, col FROM odoo_anon_column WHERE rule = 'name'))
               AND pg_temp.odoo_has_column(tbl, col)
   LOOP
-    EXECUTE format('INSERT INTO odoo_person_name SELECT DISTINCT pg_temp.odoo_name_keys(%I::text) FROM %I WHERE %I IS NOT NULL ON CONFLICT DO NOTHING', r.col, r.tbl, r.col);
+    -- set-based (odoo_name_keys, row by row, costs ~0.3 ms a name)
+    EXECUTE format($q$INSERT INTO odoo_person_name
+      SELECT DISTINCT v.k FROM (SELECT pg_temp.odoo_words(%1$I::text) AS w FROM %2$I WHERE %1$I IS NOT NULL) s
+       CROSS JOIN LATERAL generate_series(1, cardinality(s.w) - 1) i
+       CROSS JOIN LATERAL (VALUES (pg_temp.odoo_fold(s.w[i] || ' ' || s.w[i + 1])), (pg_temp.odoo_translit(s.w[i] || ' ' || s.w[i + 1]))) v(k)
+       WHERE length(s.w[i]) >= 2 AND length(s.w[i + 1]) >= 2
+      ON CONFLICT DO NOTHING$q$, r.col, r.tbl);
   END LOOP;
   -- the anonymized forms themselves are not names ("Partner 12" is not a person)
   DELETE FROM odoo_person_name WHERE k ~ '^(partner|company|resource|holder|contact|lead|someone|user|guest|record|channel) ';
