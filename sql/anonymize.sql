@@ -1,5 +1,12 @@
 -- anonymize.sql — replace the personal data of an Odoo 16/17/18 database copy (run after neutralize.sql).
 --
+-- Explicit rules for the known tables (below), then every other personal column found from Odoo's own
+-- metadata (ir_model_fields: e-mail/phone/name/address/bank/VAT fields, free text of person-related
+-- models; lib/anonymize-discovery.sql); texts that are kept (system notifications, mail templates,
+-- views, x_ tables without ORM metadata) are scrubbed of addresses, numbers and the people's names.
+-- IBANs and VAT numbers are replaced by checksum-valid, unique ones (lib/pii.sql). The output ends
+-- with a column report (`column|table.column|rule`, no values) and the counts.
+--
 -- Every row, no company filter: most partners have company_id NULL. Replacements are deterministic and
 -- keyed by the row id ('Partner 123', 'partner123@example.invalid', '+10000000123'), so they are unique
 -- where Odoo wants uniqueness and a second run changes nothing. Shape is kept: NULL stays NULL, a
@@ -37,6 +44,10 @@ SET LOCAL odoo_mta.uat_password_hash = :'uat_password_hash';
 SET LOCAL odoo_mta.keep_logins = :'keep_logins';
 SET LOCAL odoo_mta.drop_attachments = :'drop_attachments';
 \ir lib/guards.sql
+\o /dev/null
+\ir lib/pii.sql
+\ir lib/anonymize-discovery.sql
+\o
 
 CREATE TEMP TABLE IF NOT EXISTS odoo_anonymize_log (step text, rows bigint) ON COMMIT DROP;
 
@@ -86,7 +97,8 @@ SELECT pg_temp.odoo_anon_rule('res_partner', 'street', $$id || ' Anonymous Stree
 SELECT pg_temp.odoo_anon_rule('res_partner', 'street2', $$'Unit ' || id$$);
 SELECT pg_temp.odoo_anon_rule('res_partner', 'zip', $$lpad((id % 100000)::text, 5, '0')$$);
 SELECT pg_temp.odoo_anon_rule('res_partner', 'city', $$'Anytown'$$);
-SELECT pg_temp.odoo_anon_rule('res_partner', 'vat', $$'XX' || lpad(id::text, 10, '0')$$);
+SELECT pg_temp.odoo_anon_rule('res_partner', 'vat', $$pg_temp.odoo_fake_vat(id)$$);   -- checksum-valid, unique (lib/pii.sql)
+SELECT pg_temp.odoo_anon_rule('res_partner', 'contact_address_complete', $$id || ' Anonymous Street, ' || lpad((id % 100000)::text, 5, '0') || ' Anytown'$$);
 SELECT pg_temp.odoo_anon_rule('res_partner', 'website', $$'https://partner' || id || '.example.invalid'$$);
 SELECT pg_temp.odoo_anon_rule('res_partner', 'comment', $$'<p>Comment ' || id || '</p>'$$);
 SELECT pg_temp.odoo_anon_rule('res_partner', 'function', $$'Function ' || id$$);
@@ -101,7 +113,7 @@ SELECT pg_temp.odoo_anon_rule('res_partner', c, 'NULL', false) FROM unnest(ARRAY
 SELECT pg_temp.odoo_anon_rule('ir_property', 'value_text',
   $$CASE WHEN name = 'barcode' AND res_id LIKE 'res.partner,%' THEN 'PARTNER' || split_part(res_id, ',', 2) ELSE value_text END$$, true, '{name,res_id}');
 
-SELECT pg_temp.odoo_anon_rule('res_partner_bank', c, $$'XX00' || lpad(id::text, 12, '0')$$) FROM unnest(ARRAY['acc_number', 'sanitized_acc_number']) c;
+SELECT pg_temp.odoo_anon_rule('res_partner_bank', c, $$pg_temp.odoo_fake_iban(id)$$) FROM unnest(ARRAY['acc_number', 'sanitized_acc_number']) c;
 SELECT pg_temp.odoo_anon_rule('res_partner_bank', 'acc_holder_name', $$'Holder ' || id$$);
 
 -- res_company: the same names as its partner (Company <partner id>), unique like Odoo wants
@@ -111,7 +123,7 @@ SELECT pg_temp.odoo_anon_rule('res_company', c, $$'+1' || lpad(partner_id::text,
 SELECT pg_temp.odoo_anon_rule('res_company', c, $$'Company ' || partner_id$$, true, '{partner_id}') FROM unnest(ARRAY['report_header', 'report_footer']) c;
 SELECT pg_temp.odoo_anon_rule('res_company', 'company_details', $$'<p>Company ' || partner_id || '</p>'$$, true, '{partner_id}');
 SELECT pg_temp.odoo_anon_rule('res_company', 'company_registry', $$'REG' || id$$);
-SELECT pg_temp.odoo_anon_rule('res_company', 'vat', $$'XX' || lpad(partner_id::text, 10, '0')$$, true, '{partner_id}');
+SELECT pg_temp.odoo_anon_rule('res_company', 'vat', $$pg_temp.odoo_fake_vat(partner_id)$$, true, '{partner_id}');
 SELECT pg_temp.odoo_anon_rule('res_company', 'street', $$partner_id || ' Anonymous Street'$$, true, '{partner_id}');
 
 -- res_users: logins (except the keep-list), one known password, no 2FA secret
@@ -125,11 +137,18 @@ SELECT pg_temp.odoo_anon_rule('res_users', 'oauth_uid', $$'oauth' || id$$);
 
 -- messages: bodies, addresses and tracked values
 SELECT pg_temp.odoo_anon_rule('mail_message', 'subject', $$'Subject ' || id$$);
-SELECT pg_temp.odoo_anon_rule('mail_message', 'body', $$'<p>Message ' || id || '</p>'$$);
+-- bodies: a notification Odoo wrote itself (message_type 'notification', no author or OdooBot: stage
+-- changes, "Invoice validated", tracking-only messages) is kept, with the personal data a person would
+-- recognise in it scrubbed (addresses, phone numbers, IBANs, VATs, names of the people of this database);
+-- every comment, e-mail and automated mail to a customer is replaced
+SELECT pg_temp.odoo_anon_rule('mail_message', 'body',
+  $$CASE WHEN message_type IN ('notification', 'user_notification') AND coalesce(author_id, 2) = 2 THEN pg_temp.odoo_scrub(body)
+         ELSE '<p>Message ' || id || '</p>' END$$, true, '{message_type,author_id}');
 SELECT pg_temp.odoo_anon_rule('mail_message', 'email_from', $$'partner' || coalesce(author_id, 0) || '@example.invalid'$$, true, '{author_id}');
 SELECT pg_temp.odoo_anon_rule('mail_message', 'reply_to', $$'reply' || id || '@example.invalid'$$);
 SELECT pg_temp.odoo_anon_rule('mail_message', 'record_name', $$'Record ' || coalesce(res_id, id)$$, true, '{res_id}');
 SELECT pg_temp.odoo_anon_rule('mail_message', 'message_id', $$'<message' || id || '@example.invalid>'$$);
+-- tracking values: replaced, except those of a non-personal field (see the discovery below)
 SELECT pg_temp.odoo_anon_rule('mail_tracking_value', c, $$'Value ' || id$$)
   FROM unnest(ARRAY['old_value_char', 'new_value_char', 'old_value_text', 'new_value_text']) c;
 SELECT pg_temp.odoo_anon_rule('mail_notification', 'failure_reason', $$'Failure ' || id$$);
@@ -137,7 +156,21 @@ SELECT pg_temp.odoo_anon_rule('mail_activity', 'summary', $$'Activity ' || id$$)
 SELECT pg_temp.odoo_anon_rule('mail_activity', 'note', $$'<p>Activity ' || id || '</p>'$$);
 SELECT pg_temp.odoo_anon_rule(t, 'name', $$CASE WHEN channel_type IN ('chat', 'group') THEN 'Channel ' || id ELSE name END$$, true, '{channel_type}')
   FROM unnest(ARRAY['mail_channel', 'discuss_channel']) t;   -- 16 / 17+
+SELECT pg_temp.odoo_anon_rule(t, 'description', $$'Channel ' || id || ' description'$$) FROM unnest(ARRAY['mail_channel', 'discuss_channel']) t;
+SELECT pg_temp.odoo_anon_rule(t, 'custom_channel_name', $$'Channel name ' || id$$) FROM unnest(ARRAY['mail_channel_member', 'discuss_channel_member']) t;
 SELECT pg_temp.odoo_anon_rule('mail_guest', 'name', $$'Guest ' || id$$);
+-- documents named after a person
+SELECT pg_temp.odoo_anon_rule('hr_contract', 'name', $$'Contract ' || id$$);
+SELECT pg_temp.odoo_anon_rule('calendar_event', 'name', $$'Meeting ' || id$$);
+SELECT pg_temp.odoo_anon_rule('mail_activity', 'res_name', $$'Record ' || coalesce(res_id, id)$$, true, '{res_id}');
+-- mail templates: placeholders ({{ object.partner_id.email }}) kept, hard-coded addresses, numbers and names scrubbed
+SELECT pg_temp.odoo_anon_rule('mail_template', c, format('pg_temp.odoo_scrub(%I)', c))
+  FROM unnest(ARRAY['email_from', 'email_to', 'email_cc', 'reply_to', 'partner_to']) c;
+SELECT pg_temp.odoo_anon_rule('mail_template', c, format('pg_temp.odoo_scrub_json(%I)::jsonb', c)) FROM unnest(ARRAY['body_html', 'subject']) c;
+-- views (website pages are ir.ui.view records): text scrubbed, markup kept
+SELECT pg_temp.odoo_anon_rule('ir_ui_view', 'arch_db', $$pg_temp.odoo_scrub_json(arch_db)::jsonb$$);
+-- server logs: messages quote recipients and records
+SELECT pg_temp.odoo_anon_rule('ir_logging', 'message', $$'Log ' || id$$);
 
 -- attachments: names, descriptions, share tokens and extracted text (not the technical asset bundles)
 SELECT pg_temp.odoo_anon_rule('ir_attachment', 'name',
@@ -173,6 +206,10 @@ SELECT pg_temp.odoo_anon_rule('hr_employee', 'pin', $$lpad((id % 10000)::text, 4
 SELECT pg_temp.odoo_anon_rule('hr_employee', 'barcode', $$'EMP' || id$$);
 SELECT pg_temp.odoo_anon_rule('hr_employee', c, $$'Note ' || id$$) FROM unnest(ARRAY['notes', 'additional_note']) c;
 SELECT pg_temp.odoo_anon_rule('hr_employee', c, $$'Study ' || id$$) FROM unnest(ARRAY['study_field', 'study_school']) c;
+-- 2b. Every other installed model: personal columns found from Odoo's metadata (lib/anonymize-discovery.sql)
+SELECT pg_temp.odoo_discover_rules();
+-- names of this database's people, taken before they are replaced: scrubbed from the texts that are kept
+SELECT pg_temp.odoo_collect_names();
 \o
 
 -- 3. Apply: one UPDATE per table ------------------------------------------------------------------
@@ -188,5 +225,11 @@ BEGIN
 END
 $marker$;
 
+-- the column report (no values): `column|table.column|rule` for each column treated (rule: explicit,
+-- or the kind found from ir_model_fields, or scrub) and each text-like column left untouched; then the
+-- counts (last: a caller that keeps only the tail of the output keeps them)
+SELECT 'column', tbl || '.' || col, rule FROM odoo_anon_column ORDER BY rule = 'untouched', tbl, col;
+INSERT INTO odoo_anonymize_log
+SELECT CASE WHEN rule = 'untouched' THEN 'text columns untouched' ELSE 'columns treated' END, count(*) FROM odoo_anon_column GROUP BY 1;
 SELECT step, rows FROM odoo_anonymize_log WHERE rows IS NOT NULL ORDER BY step;
 COMMIT;

@@ -5,8 +5,12 @@
 -- 1. neutralization: no active mail server but the dummy one, no active cron but the autovacuum, no
 --    payment provider enabled, no OAuth provider, no website domain, the neutralized flag set;
 -- 2. anonymization: the marker set, no API key / 2FA device / queued mail left;
--- 3. every text, varchar and jsonb column of every table (from information_schema, not a list of
---    known fields): no e-mail address outside the allowed domains.
+-- 3. every text-like column of every table (from information_schema, not a list of known fields:
+--    text, varchar, json/jsonb with their keys, text[], bytea up to 64 kB), without sampling, after
+--    decoding HTML entities, URL escapes and non-breaking spaces (lib/pii.sql): no e-mail address
+--    outside the allowed domains, no international phone number (but the reserved +1 0xx range the
+--    anonymization writes), no checksum-valid IBAN (but the generated NLkkANON...) or BE/DE/FR/NL VAT
+--    number (but the generated BE1... series).
 -- Findings are listed as check, table.column and count — never values — and make psql fail (exit 3).
 -- The pipeline additionally compares every column with values sampled from PROD before the refresh
 -- (shared/adapters/pii-verifier.ts), which this script cannot do on its own.
@@ -20,6 +24,9 @@ BEGIN;
 SET LOCAL odoo_mta.allowed_domains = :'allowed_domains';
 SET LOCAL jit = off;
 \ir lib/guards.sql
+\o /dev/null
+\ir lib/pii.sql
+\o
 CREATE TEMP TABLE odoo_verify_finding (check_name text, place text, count bigint) ON COMMIT DROP;
 
 DO $verify$
@@ -32,7 +39,11 @@ DECLARE
   allowed text[] := string_to_array(current_setting('odoo_mta.allowed_domains'), ',');
   email_re CONSTANT text := '([A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})';
   cols text[];
+  sel text[];
+  kinds CONSTANT text[] := ARRAY['email', 'phone', 'iban', 'vat'];
+  kind text;
   i int;
+  j int;
 BEGIN
   -- 1. neutralization
   IF pg_temp.odoo_has_table('ir_mail_server') THEN
@@ -62,27 +73,40 @@ BEGIN
     n := pg_temp.odoo_exec_if(q, NULL, format('SELECT 1 FROM %I', q));
     INSERT INTO odoo_verify_finding SELECT 'rows left', q, n WHERE n > 0;
   END LOOP;
-  -- 3. foreign e-mail addresses, every text column of every table, one pass per table
+  -- 3. personal data recognised by its shape (lib/pii.sql odoo_pii_kinds: e-mail addresses outside the
+  --    allowed domains, also written &#64; / %40 or used as a JSON key; international phone numbers, also
+  --    with &nbsp;; checksum-valid IBANs and BE/DE/FR/NL VAT numbers), every text-like column of every
+  --    table (text, varchar, json/jsonb as text — keys included —, text[], bytea up to 64 kB), one pass per table
   FOR r IN
-    SELECT c.table_name, array_agg(c.column_name ORDER BY c.ordinal_position) AS cols
+    SELECT c.table_name, array_agg(c.column_name ORDER BY c.ordinal_position) AS cols,
+           array_agg(CASE WHEN c.data_type = 'bytea' THEN format('CASE WHEN octet_length(%1$I) <= 65536 THEN encode(%1$I, ''escape'') END', c.column_name)
+                          ELSE format('%I::text', c.column_name) END ORDER BY c.ordinal_position) AS exprs
       FROM information_schema.columns c
       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
-     WHERE c.table_schema = current_schema() AND c.data_type IN ('text', 'character varying', 'character', 'jsonb', 'json')
+     WHERE c.table_schema = current_schema()
+       AND (c.data_type IN ('text', 'character varying', 'character', 'jsonb', 'json', 'bytea') OR c.data_type = 'ARRAY' AND c.udt_name IN ('_text', '_varchar'))
      GROUP BY c.table_name ORDER BY c.table_name
   LOOP
     cols := r.cols;
     aggs := '{}';
+    sel := '{}';
     FOR i IN 1 .. cardinality(cols) LOOP
-      aggs := aggs || format($a$count(*) FILTER (WHERE strpos(%1$I::text, '@') > 0 AND EXISTS (
-                 SELECT 1 FROM regexp_matches(%1$I::text, %2$L, 'g') m WHERE lower(split_part(m[1], '@', 2)) <> ALL (%3$L::text[])))$a$,
-              cols[i], email_re, allowed);
+      sel := sel || format($k$CASE WHEN (%1$s) ~ '[@&%%]|[0-9]([ .()/-]?[0-9]){6}' THEN pg_temp.odoo_pii_kinds(%1$s, %2$L::text[]) ELSE '{}' END AS k%3$s$k$,
+                           r.exprs[i], allowed, i);
+      FOREACH kind IN ARRAY kinds LOOP
+        aggs := aggs || format('count(*) FILTER (WHERE %L = ANY (k%s))', kind, i);
+      END LOOP;
     END LOOP;
-    q := format('SELECT ARRAY[%s]::bigint[] AS counts FROM %I', array_to_string(aggs, ', '), r.table_name);
+    q := format('SELECT ARRAY[%s]::bigint[] AS counts FROM (SELECT %s FROM ONLY %I OFFSET 0) s', array_to_string(aggs, ', '), array_to_string(sel, ', '), r.table_name);
     EXECUTE q INTO res;
     FOR i IN 1 .. cardinality(cols) LOOP
-      IF res.counts[i] > 0 THEN
-        INSERT INTO odoo_verify_finding VALUES ('e-mail outside ' || current_setting('odoo_mta.allowed_domains'), r.table_name || '.' || cols[i], res.counts[i]);
-      END IF;
+      FOR j IN 1 .. cardinality(kinds) LOOP
+        IF res.counts[(i - 1) * cardinality(kinds) + j] > 0 THEN
+          INSERT INTO odoo_verify_finding VALUES (CASE kinds[j] WHEN 'email' THEN 'e-mail outside ' || current_setting('odoo_mta.allowed_domains')
+                                                      WHEN 'phone' THEN 'international phone number' WHEN 'iban' THEN 'valid IBAN' ELSE 'valid VAT number' END,
+                                                 r.table_name || '.' || cols[i], res.counts[(i - 1) * cardinality(kinds) + j]);
+        END IF;
+      END LOOP;
     END LOOP;
   END LOOP;
 END

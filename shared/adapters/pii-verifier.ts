@@ -11,7 +11,10 @@
  * verification, in a temporary table of a transaction that is rolled back (session-local, never
  * WAL-logged): never in a regular table, a file or a log.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Client, ClientBase } from 'pg';
+import { SQL_DIR } from './sql-scripts';
 import { PipelineError } from '../domain/errors';
 import {
   ColumnCount,
@@ -25,6 +28,9 @@ import {
   PiiReport,
   PiiSample,
   PiiSource,
+  PATTERN_KINDS,
+  PatternCount,
+  PatternKind,
   buildReport,
   WHOLE_SEPARATORS,
   buildSample,
@@ -40,7 +46,11 @@ async function withDb<T>(db: Db, fn: (c: ClientBase) => Promise<T>): Promise<T> 
   try {
     await client.connect();
   } catch (err) {
-    throw new PipelineError('PII.DB_UNREACHABLE', `cannot connect to the database to verify: ${(err as Error).message}`, true);
+    throw new PipelineError(
+      'PII.DB_UNREACHABLE',
+      `cannot connect to the database to verify: ${(err as Error).message}`,
+      true,
+    );
   }
   try {
     return await fn(client);
@@ -97,7 +107,10 @@ export async function samplePii(db: Db, opts: SampleOpts = {}): Promise<PiiSampl
       );
       for (const row of r.rows) values.push({ kind: src.kind, value: row.v });
     }
-    return buildSample(values, { keepLogins: opts.keepLogins, allowedEmailDomains: opts.allowedEmailDomains });
+    return buildSample(values, {
+      keepLogins: opts.keepLogins,
+      allowedEmailDomains: opts.allowedEmailDomains,
+    });
   });
 }
 
@@ -118,21 +131,68 @@ export interface VerifyOpts {
   parallel?: number;
   /** opens one more connection to the same database (closed by the verifier) */
   connect?: () => Promise<{ client: ClientBase; close(): Promise<void> }>;
+  /** where sql/lib/pii.sql is read from (default: the project's sql/) */
+  sqlDir?: string;
+  /**
+   * The secret catalogue's columns (hook for shared/domain/secret-catalogue.ts): a column holding a
+   * value other than NULL, '' or its `dummy` is a finding (table.column and count, never the value).
+   * `where` narrows the rows (e.g. `key = 'database.secret'` on ir_config_parameter).
+   */
+  secretColumns?: readonly SecretColumn[];
+}
+
+export interface SecretColumn {
+  table: string;
+  column: string;
+  dummy?: string;
+  where?: string;
+}
+
+/** Count the catalogued secret columns still holding a value (absent tables/columns are skipped). */
+async function secretFindings(
+  c: ClientBase,
+  schema: string,
+  cols: readonly SecretColumn[],
+): Promise<ColumnCount[]> {
+  const out: ColumnCount[] = [];
+  for (const s of cols) {
+    const present = await c.query(
+      `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`,
+      [schema, s.table, s.column],
+    );
+    if (!present.rowCount) continue;
+    const r = await c.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${ident(schema)}.${ident(s.table)} WHERE ${ident(s.column)} IS NOT NULL AND ${ident(s.column)}::text NOT IN ('', $1)${s.where ? ` AND (${s.where})` : ''}`,
+      [s.dummy ?? ''],
+    );
+    out.push({ table: s.table, column: s.column, count: r.rows[0].n });
+  }
+  return out;
 }
 
 interface TextColumn {
   table: string;
   column: string;
   json: boolean;
+  /** how the column is read as text: 'array' (text[]/varchar[]), 'bytea' (small values, as escaped text) */
+  form?: 'array' | 'bytea';
 }
 
+/** bytea values up to this size are searched (as text, non-ASCII bytes escaped); bigger ones are files */
+export const MAX_BYTEA_BYTES = 65536;
+
 /** Text-like columns of every base table of the schema (views and foreign tables are not data). */
-async function textColumns(c: ClientBase, schema: string, exclude: ReadonlySet<string>): Promise<Map<string, TextColumn[]>> {
+async function textColumns(
+  c: ClientBase,
+  schema: string,
+  exclude: ReadonlySet<string>,
+): Promise<Map<string, TextColumn[]>> {
   const r = await c.query<{ table_name: string; column_name: string; data_type: string }>(
     `SELECT c.table_name, c.column_name, c.data_type
        FROM information_schema.columns c
        JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
-      WHERE c.table_schema = $1 AND c.data_type IN ('text', 'character varying', 'character', 'jsonb', 'json')
+      WHERE c.table_schema = $1 AND (c.data_type IN ('text', 'character varying', 'character', 'jsonb', 'json', 'bytea')
+         OR c.data_type = 'ARRAY' AND c.udt_name IN ('_text', '_varchar', '_bpchar'))
       ORDER BY c.table_name, c.ordinal_position`,
     [schema],
   );
@@ -140,7 +200,12 @@ async function textColumns(c: ClientBase, schema: string, exclude: ReadonlySet<s
   for (const row of r.rows) {
     if (exclude.has(row.table_name)) continue;
     const list = byTable.get(row.table_name) ?? [];
-    list.push({ table: row.table_name, column: row.column_name, json: row.data_type === 'jsonb' || row.data_type === 'json' });
+    list.push({
+      table: row.table_name,
+      column: row.column_name,
+      json: row.data_type === 'jsonb' || row.data_type === 'json',
+      form: row.data_type === 'ARRAY' ? 'array' : row.data_type === 'bytea' ? 'bytea' : undefined,
+    });
     byTable.set(row.table_name, list);
   }
   return byTable;
@@ -163,14 +228,26 @@ export const LATERAL_ABOVE_COLUMNS = 0;
  */
 export const HEX_RUN = '(?<![0-9A-Fa-f])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])';
 
-/** Lookup sets: w = whole keys, s = short texts, p = phone keys, e = e-mail addresses. */
-type KeyKind = 'w' | 's' | 'p' | 'e';
+/** Lookup sets: w = whole keys, s = short texts, p = phone keys, e = e-mail addresses, n = name keys. */
+type KeyKind = 'w' | 's' | 'p' | 'e' | 'n';
 /** Parameter numbers of the lookup arrays in hash mode ($1 is always the allowed e-mail domains). */
-const PARAM: Record<KeyKind, number> = { w: 2, p: 3, e: 4, s: 5 };
+const PARAM: Record<KeyKind, number> = { w: 2, p: 3, e: 4, n: 5, s: 6 };
+
+/**
+ * Values the anonymization writes (sql/anonymize.sql, lib/anonymize-discovery.sql) and nothing else:
+ * skipped by the shape search without calling it (the reserved +1 0xx phone range, the ANON bank's
+ * IBANs, the BE1 VAT series, addresses at example.invalid).
+ */
+export const GENERATED_VALUE =
+  '^(\\+10[0-9]{9}|NL[0-9]{2}ANON[0-9]{10}|BE1[0-9]{9}|<?[a-z0-9.]+@example\\.invalid>?)$';
+/** A value that can hold a shape finding: an '@' (or an encoded one), or 7 digits in a row with single separators. */
+const SHAPE_PREFILTER = '[@&%]|[0-9]([ .()/-]?[0-9]){6}';
 
 export interface TableQueryOpts {
   /** include the short-text lookup (only when the sample has short texts) */
   shortTexts?: boolean;
+  /** include the names-inside-text lookup (only when the sample has name keys) */
+  names?: boolean;
 }
 
 /**
@@ -197,19 +274,29 @@ export interface TableQueryOpts {
  * — for big tables; 'probe' looks keys up in the indexed session table KEYS — for small tables,
  * where hashing tens of thousands of keys per query would cost more than the scan.
  */
-export function tableQuery(schema: string, table: string, columns: readonly TextColumn[], mode: LookupMode = 'hash', opts: TableQueryOpts = {}): string {
+export function tableQuery(
+  schema: string,
+  table: string,
+  columns: readonly TextColumn[],
+  mode: LookupMode = 'hash',
+  opts: TableQueryOpts = {},
+): string {
   const has = (kind: KeyKind, expr: string): string =>
-    mode === 'hash' ? `${expr} = ANY ($${PARAM[kind]}::text[])` : `EXISTS (SELECT 1 FROM ${KEYS} k WHERE k.kind = '${kind}' AND k.key = ${expr})`;
+    mode === 'hash'
+      ? `${expr} = ANY ($${PARAM[kind]}::text[])`
+      : `EXISTS (SELECT 1 FROM ${KEYS} k WHERE k.kind = '${kind}' AND k.key = ${expr})`;
   const email = literal(EMAIL_PATTERN);
   const phone = literal(PHONE_PATTERN);
   const x = 'v.val';
-  // ASCII values are lower-cased by the C locale's byte loop, others by the database's locale: the
-  // same result, several times cheaper (lower() in a UTF-8 locale converts to wide characters)
-  const lower = `CASE WHEN octet_length(${x}) = length(${x}) THEN lower(${x} COLLATE "C") ELSE lower(${x}) END`;
+  // ASCII values are lower-cased by the C collation's byte loop; others are folded by an explicit
+  // table (pg_temp.odoo_fold): the same verdict whatever the database's ctype (lower() under ctype C
+  // leaves É as it is)
+  const lower = `CASE WHEN octet_length(${x}) = length(${x}) THEN lower(${x} COLLATE "C") ELSE pg_temp.odoo_fold(${x}) END`;
   // separators and whitespace dropped with replace(): a no-op replace returns its input uncopied,
   // which makes 12 of them cheaper than one translate() on UTF-8 text
   let whole = lower;
-  for (const ch of WHOLE_SEPARATORS) whole = `replace(${whole}, ${ch === '\t' ? "E'\\t'" : ch === '\n' ? "E'\\n'" : ch === '\r' ? "E'\\r'" : literal(ch)}, '')`;
+  for (const ch of WHOLE_SEPARATORS)
+    whole = `replace(${whole}, ${ch === '\t' ? "E'\\t'" : ch === '\n' ? "E'\\n'" : ch === '\r' ? "E'\\r'" : literal(ch)}, '')`;
   // a value that is one bare address ("a@b.c" or "<a@b.c>": one '@', no space, comma or semicolon,
   // '<' and '>' only around it) is its own address, no extraction needed
   const bare = `${x} ~ '^<?[^@ ,;<>]*@[^@ ,;<>]*>?$'`;
@@ -221,37 +308,77 @@ export function tableQuery(schema: string, table: string, columns: readonly Text
       ELSE EXISTS (SELECT 1 FROM regexp_matches(${x}, ${literal(`(${EMAIL_PATTERN})`)}, 'g') m WHERE ${test('lower(m[1])')}) END)`;
   const phoneKey = (m: string): string => `right(translate(${m}, ' ()./+-', ''), ${PHONE_KEY_DIGITS})`;
   const isForeign = (a: string): string => `split_part(${a}, '@', 2) <> ALL ($1::text[])`;
-  const notEmail = (email: string): string => `(${has('w', whole)}${opts.shortTexts ? `\n      OR ${has('s', `lower(btrim(${x}))`)}` : ''}
+  // names inside any text: each pair of consecutive words, folded (keys made by nameKeys)
+  const named = opts.names
+    ? `\n      OR (${x} ~ '[[:space:]]' AND EXISTS (SELECT 1 FROM (SELECT pg_temp.odoo_words(${x}) AS w) s, generate_series(1, cardinality(s.w) - 1) i
+                 WHERE ${has('n', "pg_temp.odoo_fold(s.w[i] || ' ' || s.w[i + 1])")}))`
+    : '';
+  const notEmail = (
+    email: string,
+  ): string => `(${has('w', whole)}${opts.shortTexts ? `\n      OR ${has('s', `pg_temp.odoo_fold(btrim(${x}))`)}` : ''}${named}
       OR (v.ph IS NOT NULL AND (${has('p', phoneKey('v.ph'))} OR (octet_length(${x}) - octet_length(v.ph) >= ${MIN_PHONE_DIGITS} AND regexp_count(${x}, ${phone}) > 1))
           AND EXISTS (SELECT 1 FROM regexp_matches(regexp_replace(${x}, ${literal(HEX_RUN)}, '|', 'g'), ${phone}, 'g') m WHERE ${has('p', phoneKey('m[1]'))}))
       OR ${email})`;
   const hit = notEmail(anyAddress((a) => has('e', a)));
   const foreign = anyAddress(isForeign);
   // the row filter: either finding, each address extracted once
-  const either = notEmail(anyAddress((a) => `(${has('e', a)} OR ${isForeign(a)})`));
+  const either = `(${notEmail(anyAddress((a) => `(${has('e', a)} OR ${isForeign(a)})`))} OR cardinality(v.k) > 0)`;
   const parts: string[] = [];
   const plain = columns.filter((c) => !c.json);
-  if (plain.length) parts.push(`SELECT * FROM (VALUES ${plain.map((c) => `(${literal(c.column)}, t.${ident(c.column)}::text)`).join(', ')}) x(c, val)`);
+  const asText = (c: TextColumn): string => {
+    const col = `t.${ident(c.column)}`;
+    if (c.form === 'array') return `array_to_string(${col}, E'\\n')`;
+    if (c.form === 'bytea')
+      return `CASE WHEN octet_length(${col}) <= ${MAX_BYTEA_BYTES} THEN encode(${col}, 'escape') END`;
+    return `${col}::text`;
+  };
+  if (plain.length)
+    parts.push(
+      `SELECT * FROM (VALUES ${plain.map((c) => `(${literal(c.column)}, ${asText(c)})`).join(', ')}) x(c, val)`,
+    );
   for (const c of columns.filter((col) => col.json)) {
     // every string and number inside, at any depth (translations, company-dependent values, settings)
     parts.push(
       `SELECT ${literal(c.column)}, j #>> '{}' FROM jsonb_path_query(t.${ident(c.column)}::jsonb, 'strict $.**') j WHERE jsonb_typeof(j) IN ('string', 'number')`,
     );
+    // and every key (an address used as a key)
+    parts.push(
+      `SELECT ${literal(c.column)}, k FROM jsonb_path_query(t.${ident(c.column)}::jsonb, 'strict $.**') j, jsonb_object_keys(j) k WHERE jsonb_typeof(j) = 'object'`,
+    );
   }
-  return `SELECT v.c AS column, count(DISTINCT t.ctid) FILTER (WHERE ${hit}) AS hits, count(DISTINCT t.ctid) FILTER (WHERE ${foreign}) AS foreign
+  const kinds = PATTERN_KINDS.map(
+    (k) => `count(DISTINCT t.ctid) FILTER (WHERE ${literal(k)} = ANY (v.k)) AS ${k}_shape`,
+  ).join(', ');
+  return `SELECT v.c AS column, count(DISTINCT t.ctid) FILTER (WHERE ${hit}) AS hits, count(DISTINCT t.ctid) FILTER (WHERE ${foreign}) AS foreign, ${kinds}
   FROM ONLY ${ident(schema)}.${ident(table)} t
   CROSS JOIN LATERAL (
-    SELECT u.c, u.val, regexp_substr(u.val, ${phone}) AS ph
-      FROM (${parts.join('\n    UNION ALL ')}) u(c, val)
-     WHERE u.val IS NOT NULL AND u.val <> ''
+    SELECT d.c, d.val, regexp_substr(d.val, ${phone}) AS ph,
+           CASE WHEN d.val ~ ${literal(SHAPE_PREFILTER)} AND d.val !~ ${literal(GENERATED_VALUE)} THEN pg_temp.odoo_pii_kinds(d.val, $1::text[]) ELSE '{}' END AS k
+      FROM (SELECT u.c, CASE WHEN u.val ~ '[&%\u00a0]' THEN pg_temp.odoo_decode(u.val) ELSE u.val END AS val
+              FROM (${parts.join('\n    UNION ALL ')}) u(c, val)
+             WHERE u.val IS NOT NULL AND u.val <> '') d
     OFFSET 0) v
   WHERE ${either}
   GROUP BY v.c`;
 }
 
 /** Rows of a table's query result → per-column counts. */
-function countsOf(rows: Record<string, string>[]): { column: string; hits: number; foreign: number }[] {
-  return rows.map((r) => ({ column: r.column, hits: Number(r.hits), foreign: Number(r.foreign) }));
+interface Counts {
+  column: string;
+  hits: number;
+  foreign: number;
+  shapes: Record<PatternKind, number>;
+}
+function countsOf(rows: Record<string, string>[]): Counts[] {
+  return rows.map((r) => ({
+    column: r.column,
+    hits: Number(r.hits),
+    foreign: Number(r.foreign),
+    shapes: Object.fromEntries(PATTERN_KINDS.map((k) => [k, Number(r[`${k}_shape`])])) as Record<
+      PatternKind,
+      number
+    >,
+  }));
 }
 
 async function loadKeys(c: ClientBase, keys: ReturnType<typeof lookupKeys>): Promise<void> {
@@ -259,15 +386,19 @@ async function loadKeys(c: ClientBase, keys: ReturnType<typeof lookupKeys>): Pro
   await c.query(`CREATE TEMP TABLE odoo_pii_keys (kind text NOT NULL, key text NOT NULL) ON COMMIT DROP`);
   await c.query(
     `INSERT INTO ${KEYS} (kind, key)
-     SELECT 'w', unnest($1::text[]) UNION SELECT 'p', unnest($2::text[]) UNION SELECT 'e', unnest($3::text[]) UNION SELECT 's', unnest($4::text[])`,
-    [keys.whole, keys.phones, keys.emails, keys.shortTexts],
+     SELECT 'w', unnest($1::text[]) UNION SELECT 'p', unnest($2::text[]) UNION SELECT 'e', unnest($3::text[]) UNION SELECT 's', unnest($4::text[])
+     UNION SELECT 'n', unnest($5::text[])`,
+    [keys.whole, keys.phones, keys.emails, keys.shortTexts, keys.names],
   );
   await c.query(`CREATE INDEX ON ${KEYS} (kind, key)`);
   await c.query(`ANALYZE ${KEYS}`);
 }
 
 /** Open one more connection to what `db` names (a connection string), or through `opts.connect`. */
-function opener(db: Db, opts: VerifyOpts): (() => Promise<{ client: ClientBase; close(): Promise<void> }>) | undefined {
+function opener(
+  db: Db,
+  opts: VerifyOpts,
+): (() => Promise<{ client: ClientBase; close(): Promise<void> }>) | undefined {
   if (opts.connect) return opts.connect;
   if (typeof db !== 'string') return undefined;
   return async () => {
@@ -275,7 +406,11 @@ function opener(db: Db, opts: VerifyOpts): (() => Promise<{ client: ClientBase; 
     try {
       await client.connect();
     } catch (err) {
-      throw new PipelineError('PII.DB_UNREACHABLE', `cannot connect to the database to verify: ${(err as Error).message}`, true);
+      throw new PipelineError(
+        'PII.DB_UNREACHABLE',
+        `cannot connect to the database to verify: ${(err as Error).message}`,
+        true,
+      );
     }
     return { client, close: () => client.end().catch(() => undefined) };
   };
@@ -300,14 +435,18 @@ export async function verifyNoPii(db: Db, sample: PiiSample, opts: VerifyOpts = 
     const columns = [...byTable.values()].reduce((n, cols) => n + cols.length, 0);
     const keys = lookupKeys(sample);
     const shortTexts = keys.shortTexts.length > 0;
+    const names = keys.names.length > 0;
+    const piiSql = readFileSync(path.join(opts.sqlDir ?? SQL_DIR, 'lib', 'pii.sql'), 'utf8');
     // biggest first, so the longest scans start at once and the small ones fill in around them
     const sizes = await c.query<{ t: string; b: string }>(
       `SELECT c.relname AS t, pg_table_size(c.oid)::text AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')`,
       [schema],
     );
     const bytes = new Map(sizes.rows.map((r) => [r.t, Number(r.b)]));
-    const queue = [...byTable.keys()].sort((a, b) => (bytes.get(b) ?? 0) - (bytes.get(a) ?? 0) || a.localeCompare(b));
-    const found = new Map<string, Array<{ column: string; hits: number; foreign: number }>>();
+    const queue = [...byTable.keys()].sort(
+      (a, b) => (bytes.get(b) ?? 0) - (bytes.get(a) ?? 0) || a.localeCompare(b),
+    );
+    const found = new Map<string, Counts[]>();
 
     /** One connection's share: its own transaction, key table and settings; takes tables until none is left. */
     const work = async (w: ClientBase): Promise<void> => {
@@ -317,23 +456,34 @@ export async function verifyNoPii(db: Db, sample: PiiSample, opts: VerifyOpts = 
       try {
         await w.query('SET LOCAL jit = off');
         await w.query('SET LOCAL enable_memoize = off');
+        // the shape search and the ctype-independent folding (sql/lib/pii.sql: pg_temp functions, gone with the session)
+        await w.query(piiSql);
         await loadKeys(w, keys);
         for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
           const cols = byTable.get(table)!;
           const t0 = performance.now();
           try {
-            const size = await w.query<{ n: number }>(`SELECT count(*)::int AS n FROM (SELECT 1 FROM ONLY ${ident(schema)}.${ident(table)} LIMIT ${Math.max(1, probeMax)}) s`);
+            const size = await w.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM (SELECT 1 FROM ONLY ${ident(schema)}.${ident(table)} LIMIT ${Math.max(1, probeMax)}) s`,
+            );
             const rows = size.rows[0].n;
             if (rows === 0) continue;
             const mode: LookupMode = rows < probeMax ? 'probe' : 'hash';
-            const params: unknown[] = mode === 'hash' ? [allowed, keys.whole, keys.phones, keys.emails] : [allowed];
+            const params: unknown[] =
+              mode === 'hash' ? [allowed, keys.whole, keys.phones, keys.emails, keys.names] : [allowed];
             if (mode === 'hash' && shortTexts) params.push(keys.shortTexts);
-            const r = await w.query<Record<string, string>>(tableQuery(schema, table, cols, mode, { shortTexts }), params);
+            const r = await w.query<Record<string, string>>(
+              tableQuery(schema, table, cols, mode, { shortTexts, names }),
+              params,
+            );
             found.set(table, countsOf(r.rows));
           } catch (err) {
             queue.length = 0; // the others stop after their current table
             // the message names the table, never a value (values are parameters or in the temp table, not SQL text)
-            throw new PipelineError('PII.VERIFY_FAILED', `searching ${table} failed: ${(err as Error).message}`);
+            throw new PipelineError(
+              'PII.VERIFY_FAILED',
+              `searching ${table} failed: ${(err as Error).message}`,
+            );
           } finally {
             opts.onTable?.(table, cols.length, Math.round(performance.now() - t0));
           }
@@ -361,12 +511,25 @@ export async function verifyNoPii(db: Db, sample: PiiSample, opts: VerifyOpts = 
     }
     const hits: ColumnCount[] = [];
     const foreignEmails: ColumnCount[] = [];
+    const patterns: PatternCount[] = [];
     for (const table of byTable.keys()) {
       for (const x of found.get(table) ?? []) {
         hits.push({ table, column: x.column, count: x.hits });
         foreignEmails.push({ table, column: x.column, count: x.foreign });
+        // an address outside the allowed domains is reported once: as a foreign e-mail when it is
+        // written plainly, as a decoded shape only when only the decoded form shows it
+        for (const k of PATTERN_KINDS)
+          if (k !== 'email' || x.foreign === 0)
+            patterns.push({ table, column: x.column, kind: k, count: x.shapes[k] });
       }
     }
-    return buildReport(hits, foreignEmails, { tables: byTable.size, columns, sampled: sample.counts });
+    const secrets = await secretFindings(c, schema, opts.secretColumns ?? []);
+    return buildReport(
+      hits,
+      foreignEmails,
+      { tables: byTable.size, columns, sampled: sample.counts },
+      patterns,
+      secrets,
+    );
   });
 }

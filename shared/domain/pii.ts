@@ -37,10 +37,30 @@ export const PII_SOURCES: readonly PiiSource[] = [
   { table: 'hr_employee', column: 'ssnid', kind: 'vat' },
   { table: 'hr_employee', column: 'identification_id', kind: 'vat' },
   { table: 'hr_employee', column: 'passport_id', kind: 'vat' },
+  // people who are not partners: leads, applicants (18: candidates), mailing contacts, attendees
+  { table: 'crm_lead', column: 'contact_name', kind: 'name' },
+  { table: 'crm_lead', column: 'email_from', kind: 'email' },
+  { table: 'crm_lead', column: 'phone', kind: 'phone' },
+  { table: 'hr_applicant', column: 'partner_name', kind: 'name' },
+  { table: 'hr_applicant', column: 'email_from', kind: 'email' },
+  { table: 'hr_applicant', column: 'partner_phone', kind: 'phone' },
+  { table: 'hr_candidate', column: 'partner_name', kind: 'name' },
+  { table: 'hr_candidate', column: 'email_from', kind: 'email' },
+  { table: 'hr_candidate', column: 'partner_phone', kind: 'phone' },
+  { table: 'mailing_contact', column: 'name', kind: 'name' },
+  { table: 'mailing_contact', column: 'email', kind: 'email' },
+  { table: 'event_registration', column: 'name', kind: 'name' },
+  { table: 'event_registration', column: 'email', kind: 'email' },
+  { table: 'event_registration', column: 'phone', kind: 'phone' },
 ];
 
 /** Reserved domains (RFC 2606/6761) that no real person uses; anonymized addresses use example.invalid. */
-export const DEFAULT_ALLOWED_EMAIL_DOMAINS: readonly string[] = ['example.invalid', 'example.com', 'example.org', 'example.net'];
+export const DEFAULT_ALLOWED_EMAIL_DOMAINS: readonly string[] = [
+  'example.invalid',
+  'example.com',
+  'example.org',
+  'example.net',
+];
 
 /** E-mail address inside any text, as a PostgreSQL ARE (also valid as a JS RegExp source). */
 export const EMAIL_PATTERN = '[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)*\\.[A-Za-z]{2,}';
@@ -53,11 +73,74 @@ export const MIN_PHONE_DIGITS = 7;
 /** Separators dropped from codes (VAT, IBAN, ID numbers) before comparing; the SQL side uses translate(). */
 export const CODE_SEPARATORS = ' .-/_,:()';
 const MIN_TEXT_LENGTH = 5;
+/** name keys shorter than this ("jo li") would match ordinary words */
+const MIN_NAME_KEY_LENGTH = 7;
+/** keys of the anonymized forms and of company suffixes are not a person's name */
+const GENERIC_NAME_KEY =
+  /^(partner|company|resource|holder|contact|lead|someone|user|guest|record|channel) |(^| )(sa|srl|bv|nv|gmbh|ltd|inc|llc|as|ab|sas|sarl)$/;
 const MIN_CODE_LENGTH = 6;
 
-/** lower case, trimmed, inner whitespace collapsed */
+/**
+ * Case and accent folding that does not depend on the database's ctype (PostgreSQL's lower() leaves
+ * É, Ü, Ø as they are under ctype C): the Latin letters of FOLD_FROM become those of FOLD_TO, then
+ * A-Z are lower-cased. The SQL side is `pg_temp.odoo_fold` in sql/lib/pii.sql, with the same two
+ * strings (a unit test compares them).
+ */
+export const FOLD_FROM =
+  'ÀÁÂÃÄÅĀĂĄàáâãäåāăąÆæÇĆĈĊČçćĉċčĎĐďđÐðÈÉÊËĒĔĖĘĚèéêëēĕėęěĜĞĠĢĝğġģĤĦĥħÌÍÎÏĨĪĬĮİìíîïĩīĭįıĴĵĶķĹĻĽĿŁĺļľŀłÑŃŅŇñńņňÒÓÔÕÖØŌŎŐòóôõöøōŏőŒœŔŖŘŕŗřŚŜŞŠśŝşšßŢŤŦţťŧÞþÙÚÛÜŨŪŬŮŰŲùúûüũūŭůűųŴŵÝŸŶýÿŷŹŻŽźżž';
+export const FOLD_TO =
+  'AAAAAAAAAaaaaaaaaaAaCCCCCcccccDDddDdEEEEEEEEEeeeeeeeeeGGGGggggHHhhIIIIIIIIIiiiiiiiiiJjKkLLLLLlllllNNNNnnnnOOOOOOOOOoooooooooOoRRRrrrSSSSssssSTTTtttTtUUUUUUUUUUuuuuuuuuuuWwYYYyyyZZZzzz';
+const FOLD = new Map([...FOLD_FROM].map((ch, i) => [ch, [...FOLD_TO][i]]));
+
+export function fold(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const f = FOLD.get(ch) ?? ch;
+    out += f >= 'A' && f <= 'Z' ? f.toLowerCase() : f;
+  }
+  return out;
+}
+
+/** German/Scandinavian transliteration, then fold: Müller → mueller, Åsa → aasa, Øystein → oeystein. */
+export function translit(value: string): string {
+  const map: Record<string, string> = {
+    ä: 'ae',
+    ö: 'oe',
+    ü: 'ue',
+    Ä: 'Ae',
+    Ö: 'Oe',
+    Ü: 'Ue',
+    ß: 'ss',
+    å: 'aa',
+    Å: 'Aa',
+    ø: 'oe',
+    Ø: 'Oe',
+  };
+  return fold(value.replace(/[äöüÄÖÜßåÅøØ]/g, (c) => map[c]));
+}
+
+/** Words of a text, as sql/lib/pii.sql's odoo_words: Latin letters (code points A-Z, a-z, U+00C0-U+024F but × and ÷), apostrophes inside. */
+export const WORD_PATTERN = "[A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'’]*";
+
+/**
+ * The keys a name is searched by inside any text: each pair of consecutive words (2+ letters each),
+ * folded and transliterated, so "Meeting with ÉMILE MUELLER" finds "Émile Müller".
+ */
+export function nameKeys(name: string): string[] {
+  const words = name.match(new RegExp(WORD_PATTERN, 'g')) ?? [];
+  const keys = new Set<string>();
+  for (let i = 0; i + 1 < words.length; i++) {
+    if (words[i].length < 2 || words[i + 1].length < 2) continue;
+    const pair = `${words[i]} ${words[i + 1]}`;
+    keys.add(fold(pair));
+    keys.add(translit(pair));
+  }
+  return [...keys];
+}
+
+/** folded (ctype-independent lower case, no accents), trimmed, inner whitespace collapsed */
 export function normalizeText(value: string): string {
-  return value.trim().replace(/\s+/g, ' ').toLowerCase();
+  return fold(value.trim().replace(/\s+/g, ' '));
 }
 
 /** upper case without the usual separators (VATs, IBANs, ID numbers): "be71 0961-2345" → "BE7109612345" */
@@ -89,7 +172,7 @@ export const MIN_WHOLE_KEY_LENGTH = 5;
  */
 export function wholeKey(value: string): string {
   let out = '';
-  for (const ch of value.toLowerCase()) if (!WHOLE_SEPARATORS.includes(ch)) out += ch;
+  for (const ch of fold(value)) if (!WHOLE_SEPARATORS.includes(ch)) out += ch;
   return out;
 }
 
@@ -98,7 +181,13 @@ export function wholeKey(value: string): string {
  * and code), `shortTexts` (texts whose whole key is too short to be safe on its own: compared as
  * they are), `phones`, `emails`.
  */
-export function lookupKeys(sample: PiiSample): { whole: string[]; shortTexts: string[]; phones: string[]; emails: string[] } {
+export function lookupKeys(sample: PiiSample): {
+  whole: string[];
+  shortTexts: string[];
+  phones: string[];
+  emails: string[];
+  names: string[];
+} {
   const whole = new Set<string>();
   const shortTexts = new Set<string>();
   for (const t of sample.texts) {
@@ -110,7 +199,13 @@ export function lookupKeys(sample: PiiSample): { whole: string[]; shortTexts: st
     const k = wholeKey(c);
     if (k) whole.add(k);
   }
-  return { whole: [...whole], shortTexts: [...shortTexts], phones: [...sample.phones], emails: [...sample.emails] };
+  return {
+    whole: [...whole],
+    shortTexts: [...shortTexts],
+    phones: [...sample.phones],
+    emails: [...sample.emails],
+    names: [...(sample.names ?? [])],
+  };
 }
 
 export function emailDomain(address: string): string {
@@ -127,6 +222,8 @@ export interface PiiSample {
   phones: string[];
   /** e-mail addresses, matched against every address found in any text */
   emails: string[];
+  /** two-word keys of names (see nameKeys), matched against each pair of consecutive words of any text */
+  names?: string[];
   /** how many values of each kind were sampled (for the report; no values) */
   counts: Record<PiiKind, number>;
 }
@@ -139,13 +236,19 @@ export interface SampleOptions {
 }
 
 /** Build the sample from raw values; too-short or generic values are dropped (they would match anything). */
-export function buildSample(values: readonly { kind: PiiKind; value: string | null | undefined }[], opts: SampleOptions = {}): PiiSample {
+export function buildSample(
+  values: readonly { kind: PiiKind; value: string | null | undefined }[],
+  opts: SampleOptions = {},
+): PiiSample {
   const keep = new Set((opts.keepLogins ?? ['admin']).map(normalizeText));
-  const allowed = new Set((opts.allowedEmailDomains ?? DEFAULT_ALLOWED_EMAIL_DOMAINS).map((d) => d.toLowerCase()));
+  const allowed = new Set(
+    (opts.allowedEmailDomains ?? DEFAULT_ALLOWED_EMAIL_DOMAINS).map((d) => d.toLowerCase()),
+  );
   const texts = new Set<string>();
   const codes = new Set<string>();
   const phones = new Set<string>();
   const emails = new Set<string>();
+  const names = new Set<string>();
   const counts: Record<PiiKind, number> = { email: 0, phone: 0, name: 0, vat: 0, iban: 0, login: 0 };
   for (const { kind, value } of values) {
     if (value === null || value === undefined) continue;
@@ -168,6 +271,8 @@ export function buildSample(values: readonly { kind: PiiKind; value: string | nu
       case 'name':
         if (text.length >= MIN_TEXT_LENGTH && /\p{L}/u.test(text)) {
           texts.add(text);
+          for (const k of nameKeys(value))
+            if (k.length >= MIN_NAME_KEY_LENGTH && !GENERIC_NAME_KEY.test(k)) names.add(k);
           added = true;
         }
         break;
@@ -191,7 +296,14 @@ export function buildSample(values: readonly { kind: PiiKind; value: string | nu
     }
     if (added) counts[kind]++;
   }
-  return { texts: [...texts], codes: [...codes], phones: [...phones], emails: [...emails], counts };
+  return {
+    texts: [...texts],
+    codes: [...codes],
+    phones: [...phones],
+    emails: [...emails],
+    names: [...names],
+    counts,
+  };
 }
 
 export function sampleSize(sample: PiiSample): number {
@@ -205,12 +317,23 @@ export interface ColumnCount {
   count: number;
 }
 
+/** Personal data recognised by its shape alone, without a sample (see sql/lib/pii.sql odoo_pii_kinds). */
+export type PatternKind = 'email' | 'phone' | 'iban' | 'vat';
+export const PATTERN_KINDS: readonly PatternKind[] = ['email', 'phone', 'iban', 'vat'];
+export interface PatternCount extends ColumnCount {
+  kind: PatternKind;
+}
+
 export interface PiiReport {
   ok: boolean;
   /** columns holding one of the sampled PROD values */
   hits: ColumnCount[];
   /** columns holding e-mail addresses outside the allowed domains */
   foreignEmails: ColumnCount[];
+  /** columns holding values shaped like personal data (decoded e-mails, international phones, valid IBANs/VATs) */
+  patterns?: PatternCount[];
+  /** catalogued secret columns still holding a live-looking value (see VerifyOpts.secretColumns) */
+  secrets?: ColumnCount[];
   /** what was searched */
   scanned: { tables: number; columns: number; sampled: Record<PiiKind, number> };
 }
@@ -219,11 +342,33 @@ function byPlace(a: ColumnCount, b: ColumnCount): number {
   return a.table.localeCompare(b.table) || a.column.localeCompare(b.column);
 }
 
-export function buildReport(hits: ColumnCount[], foreignEmails: ColumnCount[], scanned: PiiReport['scanned']): PiiReport {
+export function buildReport(
+  hits: ColumnCount[],
+  foreignEmails: ColumnCount[],
+  scanned: PiiReport['scanned'],
+  patterns: PatternCount[] = [],
+  secrets: ColumnCount[] = [],
+): PiiReport {
   const h = hits.filter((x) => x.count > 0).sort(byPlace);
   const f = foreignEmails.filter((x) => x.count > 0).sort(byPlace);
-  return { ok: h.length === 0 && f.length === 0, hits: h, foreignEmails: f, scanned };
+  const p = patterns.filter((x) => x.count > 0).sort((a, b) => byPlace(a, b) || a.kind.localeCompare(b.kind));
+  const s = secrets.filter((x) => x.count > 0).sort(byPlace);
+  return {
+    ok: h.length === 0 && f.length === 0 && p.length === 0 && s.length === 0,
+    hits: h,
+    foreignEmails: f,
+    patterns: p,
+    secrets: s,
+    scanned,
+  };
 }
+
+const PATTERN_LABEL: Record<PatternKind, string> = {
+  email: 'e-mail address(es) outside the anonymized domains (decoded: &#64;, %40, ...)',
+  phone: 'international phone number(s)',
+  iban: 'checksum-valid IBAN(s)',
+  vat: 'checksum-valid VAT number(s)',
+};
 
 /** One line per finding, for logs, alerts and the refresh result (no values, by construction). */
 export function formatReport(report: PiiReport): string {
@@ -232,7 +377,11 @@ export function formatReport(report: PiiReport): string {
   const head = `PII verification ${report.ok ? 'passed' : 'FAILED'}: ${columns} columns of ${tables} tables searched for ${total} sampled values`;
   const lines = [
     ...report.hits.map((h) => `  ${h.table}.${h.column}: ${h.count} value(s) from PROD`),
-    ...report.foreignEmails.map((h) => `  ${h.table}.${h.column}: ${h.count} e-mail address(es) outside the anonymized domains`),
+    ...report.foreignEmails.map(
+      (h) => `  ${h.table}.${h.column}: ${h.count} e-mail address(es) outside the anonymized domains`,
+    ),
+    ...(report.patterns ?? []).map((h) => `  ${h.table}.${h.column}: ${h.count} ${PATTERN_LABEL[h.kind]}`),
+    ...(report.secrets ?? []).map((h) => `  ${h.table}.${h.column}: ${h.count} live-looking secret(s)`),
   ];
   return [head, ...lines].join('\n');
 }

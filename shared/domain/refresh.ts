@@ -141,8 +141,16 @@ export interface RefreshCustomStatus {
   error?: string;
 }
 
+/** anonymize.sql's column report: names and rules only, never a value. */
+export interface ColumnReport {
+  treated: Array<{ table: string; column: string; rule: string }>;
+  untouched: string[];
+}
+
 /** What the verifier step returns: counts only, never a value. */
 export interface ScrubOut {
+  /** every table.column the anonymization treated (with its rule) and every text column it left */
+  columns?: ColumnReport;
   sampled: Record<PiiKind, number>;
   neutralizeRows?: Record<string, number>;
   anonymizeRows: Record<string, number>;
@@ -163,6 +171,8 @@ export interface RefreshResult {
   /** table.column and counts of a leak (no values) */
   leaks?: string[];
   sampled?: Record<string, number>;
+  /** anonymize.sql's column report (recorded in the ledger; no values) */
+  columns?: ColumnReport;
   rows: Record<string, number>;
   filestore?: { mode: FilestoreMode; files?: number; removed?: number };
   durations: Record<string, number>;

@@ -28,7 +28,8 @@ END $f$;
 
 
 -- Anonymization rules: column `col` of table `tbl` becomes `expr` (an SQL expression over the row's
--- own columns, usually keyed by `id`). keep_null: a NULL stays NULL. needs: other columns `expr`
+-- own columns, usually keyed by `id`; on a jsonb column each value is replaced and the keys kept, unless
+-- the expression ends with `::jsonb`, then it is the whole new value). keep_null: a NULL stays NULL. needs: other columns `expr`
 -- uses; the rule is skipped when one is missing. Rules of absent tables/columns are skipped.
 CREATE TEMP TABLE IF NOT EXISTS odoo_anon_rule (
   tbl text NOT NULL, col text NOT NULL, expr text NOT NULL, keep_null boolean NOT NULL DEFAULT true, needs text[] NOT NULL DEFAULT '{}',
@@ -60,7 +61,11 @@ BEGIN
       IF NOT pg_temp.odoo_has_column(t, need) THEN ok := false; END IF;
     END LOOP;
     CONTINUE WHEN NOT ok;
-    IF r.typ = 'jsonb' THEN
+    IF r.typ = 'jsonb' AND r.expr ~ '::jsonb\s*$' THEN
+      -- an expression that is already jsonb replaces the whole value (keys included: JSON payloads
+      -- whose keys can be personal, properties)
+      v := format('(%s)', r.expr);
+    ELSIF r.typ = 'jsonb' THEN
       v := format($j$CASE WHEN jsonb_typeof(%1$I) = 'object'
                       THEN coalesce((SELECT jsonb_object_agg(k, to_jsonb((%2$s)::text)) FROM jsonb_object_keys(%1$I) k), '{}'::jsonb)
                       ELSE to_jsonb((%2$s)::text) END$j$, r.col, r.expr);

@@ -1,4 +1,11 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import {
+  FOLD_FROM,
+  FOLD_TO,
+  fold,
+  nameKeys,
+  translit,
   buildReport,
   buildSample,
   emailDomain,
@@ -54,7 +61,12 @@ describe('buildSample', () => {
   );
   test('keeps identifying values in their matching form', () => {
     expect(sample.emails.sort()).toEqual(['ops@fabrikam.be', 'sophie.peeters@gmail.com']);
-    expect(sample.texts.sort()).toEqual(['jules', 'ops@fabrikam.be', 'sophie peeters', 'sophie.peeters@gmail.com']);
+    expect(sample.texts.sort()).toEqual([
+      'jules',
+      'ops@fabrikam.be',
+      'sophie peeters',
+      'sophie.peeters@gmail.com',
+    ]);
     expect(sample.phones).toEqual(['475123456']);
     expect(sample.codes.sort()).toEqual(['BE0477472701', 'BE71096123456769']);
     expect(sample.counts).toEqual({ email: 1, phone: 1, name: 1, vat: 1, iban: 1, login: 2 });
@@ -62,12 +74,17 @@ describe('buildSample', () => {
   });
   test('drops kept logins, technical logins, anonymized addresses and values too short or generic to match safely', () => {
     const all = [...sample.texts, ...sample.codes, ...sample.phones, ...sample.emails];
-    for (const v of ['admin', '__system__', 'someone@example.invalid', 'jo', '12345', '112', 'ABCDEFGH']) expect(all).not.toContain(v);
+    for (const v of ['admin', '__system__', 'someone@example.invalid', 'jo', '12345', '112', 'ABCDEFGH'])
+      expect(all).not.toContain(v);
   });
 });
 
 describe('report', () => {
-  const scanned = { tables: 3, columns: 12, sampled: { email: 2, phone: 1, name: 1, vat: 0, iban: 0, login: 0 } };
+  const scanned = {
+    tables: 3,
+    columns: 12,
+    sampled: { email: 2, phone: 1, name: 1, vat: 0, iban: 0, login: 0 },
+  };
   test('ok only when nothing is found; sorted; zero counts dropped', () => {
     const r = buildReport(
       [
@@ -91,7 +108,81 @@ describe('report', () => {
         '  mail_message.body: 3 e-mail address(es) outside the anonymized domains',
       ].join('\n'),
     );
-    expect(buildReport([{ table: 'a', column: 'b', count: 0 }], [], scanned)).toMatchObject({ ok: true, hits: [], foreignEmails: [] });
+    expect(buildReport([{ table: 'a', column: 'b', count: 0 }], [], scanned)).toMatchObject({
+      ok: true,
+      hits: [],
+      foreignEmails: [],
+    });
     expect(formatReport(buildReport([], [], scanned))).toMatch(/^PII verification passed/);
+  });
+});
+
+describe('verdict: any kind of finding fails it', () => {
+  const scanned = {
+    tables: 1,
+    columns: 1,
+    sampled: { email: 1, phone: 0, name: 0, vat: 0, iban: 0, login: 0 },
+  };
+  const one = [{ table: 'crm_lead', column: 'description', count: 1 }];
+  test('PROD-value hits alone fail the verdict', () => {
+    expect(buildReport(one, [], scanned).ok).toBe(false);
+  });
+  test('foreign e-mails alone fail the verdict', () => {
+    expect(buildReport([], one, scanned).ok).toBe(false);
+  });
+  test('a shape (IBAN, VAT, phone, decoded e-mail) alone fails the verdict, and is named with its kind', () => {
+    const r = buildReport([], [], scanned, [
+      { table: 'hr_contract', column: 'notes', kind: 'iban', count: 2 },
+    ]);
+    expect(r.ok).toBe(false);
+    expect(formatReport(r)).toContain('hr_contract.notes: 2 checksum-valid IBAN(s)');
+  });
+  test('a live secret alone fails the verdict', () => {
+    const r = buildReport(
+      [],
+      [],
+      scanned,
+      [],
+      [{ table: 'payment_provider', column: 'stripe_secret_key', count: 1 }],
+    );
+    expect(r.ok).toBe(false);
+    expect(formatReport(r)).toContain('payment_provider.stripe_secret_key: 1 live-looking secret(s)');
+  });
+  test('zero counts of every kind pass', () => {
+    const zero = [{ table: 'a', column: 'b', count: 0 }];
+    expect(buildReport(zero, zero, scanned, [{ ...zero[0], kind: 'vat' }], zero)).toMatchObject({
+      ok: true,
+      hits: [],
+      foreignEmails: [],
+      patterns: [],
+      secrets: [],
+    });
+  });
+});
+
+describe('folding and names, independent of the database ctype', () => {
+  test('fold drops accents and case of Latin capitals that lower() under ctype C leaves', () => {
+    expect(fold('ÉMILE MÜLLER')).toBe('emile muller');
+    expect(fold('Øystein Ødegård')).toBe('oystein odegard');
+    expect(translit('Müller Åsa Øystein')).toBe('mueller aasa oeystein');
+  });
+  test('the fold table is the one sql/lib/pii.sql uses', () => {
+    const sql = readFileSync(path.join(__dirname, '..', '..', 'sql', 'lib', 'pii.sql'), 'utf8');
+    expect(FOLD_FROM.length).toBe(FOLD_TO.length);
+    expect(sql).toContain(`'${FOLD_FROM}'`);
+    expect(sql).toContain(`'${FOLD_TO}'`);
+  });
+  test('name keys: consecutive word pairs, folded and transliterated', () => {
+    expect(nameKeys('Émile Müller').sort()).toEqual(['emile mueller', 'emile muller']);
+    expect(nameKeys('Jean-Paul Dupont')).toEqual(expect.arrayContaining(['paul dupont']));
+    expect(nameKeys('Zoë')).toEqual([]);
+  });
+  test('the sample keeps name keys of people, not of company suffixes', () => {
+    const s = buildSample([
+      { kind: 'name', value: 'Åsa Öberg' },
+      { kind: 'name', value: 'Peeters Logistics SRL' },
+    ]);
+    expect(s.names).toEqual(expect.arrayContaining(['asa oberg', 'aasa oeberg', 'peeters logistics']));
+    expect(s.names).not.toContain('logistics srl');
   });
 });
