@@ -12,6 +12,7 @@
  *   unchanged.
  * - Azurite for Blob storage, with its data under the data folder.
  */
+import { applyLocalAuth, localLogin, LOCAL_LOGIN_PATH } from './local-auth';
 import { InvocationContext } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -118,7 +119,9 @@ function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | 'too
       chunks.push(c);
     });
     // one chunk (the usual case for a webhook-sized body): no copy
-    req.on('end', () => resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+    req.on('end', () =>
+      resolve(over ? 'too-large' : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)),
+    );
     req.on('error', reject);
   });
 }
@@ -306,7 +309,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       const method = (req.method ?? 'GET').toUpperCase();
       // the key is looked at only where a route needs one (anonymous routes never parse it)
       const presentedKey = () =>
-        (req.headers['x-functions-key'] as string | undefined) ?? (url.search ? url.searchParams.get('code') : null) ?? undefined;
+        (req.headers['x-functions-key'] as string | undefined) ??
+        (url.search ? url.searchParams.get('code') : null) ??
+        undefined;
 
       if (url.pathname.startsWith('/_local/servicebus/')) {
         const m = /^\/_local\/servicebus\/([^/]+)\/messages\/?$/.exec(url.pathname);
@@ -331,6 +336,11 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
           200,
           functions.map((f) => ({ name: f.name, trigger: f.trigger.type })),
         );
+      }
+      if (url.pathname === LOCAL_LOGIN_PATH && method === 'GET') {
+        const out = localLogin(url, keys.masterKey); // the local stand-in for /.auth/login/aad
+        res.writeHead(out.status, out.headers);
+        return res.end(out.body);
       }
       if (!url.pathname.startsWith('/api/') && url.pathname !== '/api')
         return send(res, 404, { error: `no route for ${url.pathname}` });
@@ -362,6 +372,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      applyLocalAuth(headers, keys.masterKey); // like App Service Authentication: strip, then inject the signed-in principal
       const query: Record<string, string> = {};
       if (url.search) url.searchParams.forEach((v, k) => (query[k] = v));
       const request = toHttpRequest({ method, url: url.href, headers, query, params, body });

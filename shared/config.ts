@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { registerSecret as defaultRegister } from './log';
+import { APPROVERS_EXAMPLE, parseApprovers } from './domain/identity';
 
 export type SettingArea =
   | 'host'
@@ -557,9 +558,17 @@ export const SETTINGS = {
   }),
   APPROVERS: s({
     area: 'approvals',
-    description: 'Who may approve PROD deploys (comma-separated Slack/user names).',
-    form: 'comma-separated names',
-    schema: list,
+    description:
+      'Who may approve PROD deploys, as identities: per approver an id, a Slack user id (private delivery, Slack decisions) and/or an Entra ID object id or e-mail (the approval page), and a display name. The old names-only form is refused with a migration message.',
+    form: `a JSON list [{"id","name","slack","entra"}] or comma-separated id:slack=U…:entra=…:name=… entries, e.g. ${APPROVERS_EXAMPLE}`,
+    schema: z.string().transform((v, ctx) => {
+      try {
+        return parseApprovers(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
     requiredInAzure: true,
     disables: 'PROD deploys (no one may approve)',
   }),
@@ -624,7 +633,8 @@ export const SETTINGS = {
   }),
   SLACK_SIGNING_SECRET: s({
     area: 'slack',
-    description: 'Slack signing secret: approval messages carry buttons and POST /api/slack/interactions accepts their clicks.',
+    description:
+      'Slack signing secret: approval messages carry buttons and POST /api/slack/interactions accepts their clicks.',
     form: 'a string',
     schema: str,
     secret: true,
@@ -775,7 +785,9 @@ export function loadConfig(
       const shown = spec.secret
         ? ''
         : ` (got ${JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value)})`;
-      problems.push(`${key} is malformed${shown}: expected ${spec.form}`);
+      // a setting's own explanation (a custom check) says more than the form alone
+      const custom = parsed.error.issues.find((i) => i.code === 'custom')?.message;
+      problems.push(`${key} is malformed${shown}: ${custom ? `${custom}; ` : ''}expected ${spec.form}`);
       continue;
     }
     out[key] = parsed.data;

@@ -15,11 +15,26 @@ import { createGitHub, githubOptionsFromConfig, type GitHubPort } from '../../sh
 import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
 import { createOdooShRepo, type OdooShRepoPort } from '../../shared/adapters/odoosh';
 import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
-import { planMove, readOdooShBuild, odooShEnvironment, type MovePlan, type OdooShBuild, type OdooShRequest, type OdooShResult, type OdooShStage } from '../../shared/domain/odoosh';
+import {
+  planMove,
+  readOdooShBuild,
+  odooShEnvironment,
+  type MovePlan,
+  type OdooShBuild,
+  type OdooShRequest,
+  type OdooShResult,
+  type OdooShStage,
+} from '../../shared/domain/odoosh';
 import { createLogger, type Logger } from '../../shared/log';
 import { signingKeys, type SigningKey } from '../../shared/domain/approval-token';
 import type { ActivityFailure, Failable } from './deploy';
-import { approvalPolicy, prodOptionsFromConfig, type ApprovalOptions, type ApprovalPolicy, type CommitRange } from './prod';
+import {
+  approvalPolicy,
+  prodOptionsFromConfig,
+  type ApprovalOptions,
+  type ApprovalPolicy,
+  type CommitRange,
+} from './prod';
 
 export interface OdooShPorts {
   /** the repository Odoo.sh tracks */
@@ -67,8 +82,17 @@ export interface OdooShActivities {
   move(i: { branch: string; sha: string; force: boolean; create: boolean }): Promise<void>;
   build(i: { sha: string; stage: OdooShStage }): Promise<OdooShBuild>;
   /** production branches: PROD's approval policy and what the approvers see */
-  approval(i: { request: OdooShRequest; instanceId: string; previousSha?: string }): Promise<Failable<OdooShApprovalOut>>;
-  finish(i: { request: OdooShRequest; result: OdooShResult; instanceId: string; announced?: boolean }): Promise<{ recorded: boolean }>;
+  approval(i: {
+    request: OdooShRequest;
+    instanceId: string;
+    previousSha?: string;
+  }): Promise<Failable<OdooShApprovalOut>>;
+  finish(i: {
+    request: OdooShRequest;
+    result: OdooShResult;
+    instanceId: string;
+    announced?: boolean;
+  }): Promise<{ recorded: boolean }>;
 }
 
 export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
@@ -87,15 +111,33 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
     async preflight(r) {
       const gate = await gatePassed(r.sha);
       if (!gate)
-        return { ok: false, code: 'ODOOSH.GATE_NOT_PASSED', gate: 'none', reason: `commit ${r.sha.slice(0, 7)} has no successful ${p.gateContext} status and never ran on UAT: only releases that passed the gate go to Odoo.sh` };
+        return {
+          ok: false,
+          code: 'ODOOSH.GATE_NOT_PASSED',
+          gate: 'none',
+          reason: `commit ${r.sha.slice(0, 7)} has no successful ${p.gateContext} status and never ran on UAT: only releases that passed the gate go to Odoo.sh`,
+        };
       const head = await p.repo.branchHead(r.branch);
       if (!head) {
-        if (r.stage === 'production') return { ok: false, code: 'ODOOSH.NO_BRANCH', gate, reason: `branch ${r.branch} does not exist: create the production branch on Odoo.sh first` };
-        return { ok: true, gate, reason: `branch ${r.branch} will be created at ${r.sha.slice(0, 7)}`, createBranch: true, plan: { move: true, fastForward: true, why: `create ${r.branch}` } };
+        if (r.stage === 'production')
+          return {
+            ok: false,
+            code: 'ODOOSH.NO_BRANCH',
+            gate,
+            reason: `branch ${r.branch} does not exist: create the production branch on Odoo.sh first`,
+          };
+        return {
+          ok: true,
+          gate,
+          reason: `branch ${r.branch} will be created at ${r.sha.slice(0, 7)}`,
+          createBranch: true,
+          plan: { move: true, fastForward: true, why: `create ${r.branch}` },
+        };
       }
       const cmp = await p.repo.compare(head, r.sha);
       const plan = planMove(r.branch, head, r.sha, cmp.status, r.force);
-      if (!plan.move && plan.code === 'ODOOSH.NOT_FAST_FORWARD') return { ok: false, code: plan.code, gate, reason: plan.why, previousSha: head, plan };
+      if (!plan.move && plan.code === 'ODOOSH.NOT_FAST_FORWARD')
+        return { ok: false, code: plan.code, gate, reason: plan.why, previousSha: head, plan };
       return { ok: true, gate, reason: plan.why, previousSha: head, plan };
     },
     async move(i) {
@@ -108,8 +150,17 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
     async approval({ request, instanceId, previousSha }) {
       try {
         const a = p.approval;
-        if (!a) throw new PipelineError('CONFIG.APPROVAL_MISSING', 'PROD approvals are not wired to the Odoo.sh target (no approval settings)');
-        const policy = approvalPolicy(a.options, { hasKey: a.keys().length > 0, slackEnabled: a.slackEnabled }, `an Odoo.sh ${request.stage} move`);
+        if (!a)
+          throw new PipelineError(
+            'CONFIG.APPROVAL_MISSING',
+            'PROD approvals are not wired to the Odoo.sh target (no approval settings)',
+          );
+        const policy = approvalPolicy(
+          a.options,
+          { hasKey: a.keys().length > 0, slackEnabled: a.slackEnabled },
+          `an Odoo.sh ${request.stage} move`,
+          { id: request.requestedBy, emails: request.requesterEmails },
+        );
         const running = await p.ledger.current(odooShEnvironment(request.branch)).catch(() => undefined);
         const fromVersion = running && running.sha === previousSha ? running.version : undefined;
         return {
@@ -118,7 +169,9 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
             from: previousSha,
             to: request.sha,
             ...(fromVersion ? { fromVersion } : {}),
-            ...(previousSha && a.repositoryUrl ? { compareUrl: `${a.repositoryUrl}/compare/${previousSha}...${request.sha}` } : {}),
+            ...(previousSha && a.repositoryUrl
+              ? { compareUrl: `${a.repositoryUrl}/compare/${previousSha}...${request.sha}` }
+              : {}),
           },
           statusUrl: `${a.publicBaseUrl.replace(/\/+$/, '')}/api/deployments/${encodeURIComponent(instanceId)}`,
         };
@@ -127,7 +180,9 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
         if (isRetryable(err)) throw err;
         const m = messageOf(err);
         p.log.error('odoo.sh approval preparation failed', { instanceId, code, error: m });
-        return { failed: { code, message: m.startsWith('[') ? m : `[${code}] ${m}` } satisfies ActivityFailure };
+        return {
+          failed: { code, message: m.startsWith('[') ? m : `[${code}] ${m}` } satisfies ActivityFailure,
+        };
       }
     },
     async finish({ request, result, instanceId, announced }) {
@@ -135,7 +190,15 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
       let recorded = false;
       if (result.outcome === 'Succeeded') {
         try {
-          await p.ledger.record(environment, { version: request.version, sha: request.sha, deployedAt: new Date().toISOString(), branch: request.branch, stage: request.stage, instanceId, ...(result.targetUrl ? { url: result.targetUrl } : {}) });
+          await p.ledger.record(environment, {
+            version: request.version,
+            sha: request.sha,
+            deployedAt: new Date().toISOString(),
+            branch: request.branch,
+            stage: request.stage,
+            instanceId,
+            ...(result.targetUrl ? { url: result.targetUrl } : {}),
+          });
           recorded = true;
         } catch (err) {
           p.log.error('recording the Odoo.sh release failed', { instanceId, error: messageOf(err) });
@@ -144,7 +207,16 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
       // an approval that ended without a move was announced by the approval gate already
       if (p.notify && !announced) {
         const kind = result.outcome === 'Succeeded' ? 'succeeded' : 'failed';
-        await p.notify.notify({ kind, environment, version: request.version, sha: request.sha, mergedBy: request.requestedBy, instanceId, url: result.targetUrl, reason: kind === 'failed' ? result.reason : undefined });
+        await p.notify.notify({
+          kind,
+          environment,
+          version: request.version,
+          sha: request.sha,
+          mergedBy: request.requestedBy,
+          instanceId,
+          url: result.targetUrl,
+          reason: kind === 'failed' ? result.reason : undefined,
+        });
       }
       return { recorded };
     },
@@ -153,7 +225,12 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
 
 export function odooShPortsFromConfig(config: Config, log: Logger = createLogger()): OdooShPorts {
   const app = githubOptionsFromConfig(config);
-  if (!app || !config.ODOOSH_REPOSITORY) throw new PipelineError('CONFIG.ODOOSH_MISSING', 'ODOOSH_REPOSITORY and GITHUB_REPOSITORY (with GITHUB_TOKEN or the GitHub App settings) must be set for the Odoo.sh target', false);
+  if (!app || !config.ODOOSH_REPOSITORY)
+    throw new PipelineError(
+      'CONFIG.ODOOSH_MISSING',
+      'ODOOSH_REPOSITORY and GITHUB_REPOSITORY (with GITHUB_TOKEN or the GitHub App settings) must be set for the Odoo.sh target',
+      false,
+    );
   return {
     repo: createOdooShRepo({ ...app, repository: config.ODOOSH_REPOSITORY }),
     github: createGitHub(app),
@@ -191,5 +268,9 @@ function acts(): OdooShActivities {
 df.app.activity('odooShPreflight', { handler: (r: OdooShRequest) => acts().preflight(r) });
 df.app.activity('odooShMove', { handler: (i: Parameters<OdooShActivities['move']>[0]) => acts().move(i) });
 df.app.activity('odooShBuild', { handler: (i: Parameters<OdooShActivities['build']>[0]) => acts().build(i) });
-df.app.activity('odooShApproval', { handler: (i: Parameters<OdooShActivities['approval']>[0]) => acts().approval(i) });
-df.app.activity('odooShFinish', { handler: (i: Parameters<OdooShActivities['finish']>[0]) => acts().finish(i) });
+df.app.activity('odooShApproval', {
+  handler: (i: Parameters<OdooShActivities['approval']>[0]) => acts().approval(i),
+});
+df.app.activity('odooShFinish', {
+  handler: (i: Parameters<OdooShActivities['finish']>[0]) => acts().finish(i),
+});

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfig, registerConfigSecrets, SETTINGS, unsetOptionalSettings } from '../../shared/config';
+import {
+  ConfigError,
+  loadConfig,
+  registerConfigSecrets,
+  SETTINGS,
+  unsetOptionalSettings,
+} from '../../shared/config';
 import { exampleSettings, renderReadme } from '../../local/settings-doc';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -25,10 +31,18 @@ describe('configuration schema', () => {
   });
 
   it('parses typed values', () => {
-    const c = loadConfig({ COVERAGE_MIN: '85.5', FOUR_EYES: 'no', APPROVERS: ' alice, bob ,,', UAT_SSH_PORT: '2222' });
+    const c = loadConfig({
+      COVERAGE_MIN: '85.5',
+      FOUR_EYES: 'no',
+      APPROVERS: ' alice:slack=U0123ABCD, bob:entra=bob@example.com ,,',
+      UAT_SSH_PORT: '2222',
+    });
     expect(c.COVERAGE_MIN).toBe(85.5);
     expect(c.FOUR_EYES).toBe(false);
-    expect(c.APPROVERS).toEqual(['alice', 'bob']);
+    expect(c.APPROVERS).toEqual([
+      { id: 'alice', name: 'alice', slack: 'U0123ABCD' },
+      { id: 'bob', name: 'bob', entra: 'bob@example.com' },
+    ]);
     expect(c.UAT_SSH_PORT).toBe(2222);
   });
 
@@ -58,14 +72,20 @@ describe('configuration schema', () => {
 
   it('in Azure, names every missing required setting at once', () => {
     const problems = problemsOf({ PIPELINE_RUNTIME: 'azure' });
-    const required = Object.entries(SETTINGS).filter(([, s]) => 'requiredInAzure' in s && s.requiredInAzure).map(([k]) => k);
+    const required = Object.entries(SETTINGS)
+      .filter(([, s]) => 'requiredInAzure' in s && s.requiredInAzure)
+      .map(([k]) => k);
     expect(required.length).toBeGreaterThan(5);
     for (const key of required) expect(problems.some((p) => p.startsWith(`${key} is missing`))).toBe(true);
   });
 
   it('reports an unresolved Key Vault reference as such', () => {
-    const problems = problemsOf({ GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x)' });
-    expect(problems).toEqual([expect.stringContaining('GITHUB_WEBHOOK_SECRET is an unresolved Key Vault reference')]);
+    const problems = problemsOf({
+      GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x)',
+    });
+    expect(problems).toEqual([
+      expect.stringContaining('GITHUB_WEBHOOK_SECRET is an unresolved Key Vault reference'),
+    ]);
   });
 
   it('checks settings that only make sense together', () => {
@@ -76,12 +96,18 @@ describe('configuration schema', () => {
   it('lists unset optional settings with what they disable', () => {
     const unset = unsetOptionalSettings({});
     expect(unset.find((u) => u.key === 'SLACK_WEBHOOK_URL')?.disables).toMatch(/Slack/);
-    expect(unsetOptionalSettings({ SLACK_WEBHOOK_URL: 'https://hooks.example/x' }).find((u) => u.key === 'SLACK_WEBHOOK_URL')).toBeUndefined();
+    expect(
+      unsetOptionalSettings({ SLACK_WEBHOOK_URL: 'https://hooks.example/x' }).find(
+        (u) => u.key === 'SLACK_WEBHOOK_URL',
+      ),
+    ).toBeUndefined();
   });
 
   it('registers secrets for redaction', () => {
     const seen: string[] = [];
-    registerConfigSecrets(loadConfig({ GITHUB_WEBHOOK_SECRET: 'a-very-long-webhook-secret' }), (v) => seen.push(v));
+    registerConfigSecrets(loadConfig({ GITHUB_WEBHOOK_SECRET: 'a-very-long-webhook-secret' }), (v) =>
+      seen.push(v),
+    );
     expect(seen).toEqual(['a-very-long-webhook-secret']);
   });
 });
@@ -101,6 +127,7 @@ describe('settings documentation stays in step with the schema', () => {
 
   it('no secret has a default value in the example', () => {
     const values = exampleSettings().Values as Record<string, string>;
-    for (const [key, spec] of Object.entries(SETTINGS)) if ('secret' in spec && spec.secret) expect(values[key]).toBe('');
+    for (const [key, spec] of Object.entries(SETTINGS))
+      if ('secret' in spec && spec.secret) expect(values[key]).toBe('');
   });
 });
