@@ -25,7 +25,13 @@ import { recordVerification } from '../../shared/adapters/backup-verifications';
 import { keepLastN } from '../../shared/adapters/registry';
 import { SshClient } from '../../shared/adapters/ssh';
 import { createVmControl } from '../../shared/adapters/vm';
-import { createSlack, type SlackBlock, type SlackMessage, type SlackPort } from '../../shared/adapters/slack';
+import {
+  createSlack,
+  type PostedMessage,
+  type SlackBlock,
+  type SlackMessage,
+  type SlackPort,
+} from '../../shared/adapters/slack';
 import {
   approvalButtons,
   SLACK_MAX_BLOCKS,
@@ -172,6 +178,25 @@ export interface ApprovalSummary {
 }
 
 export type ProdMessageKind = 'approval' | 'reminder' | 'rollback';
+
+/** What `prodRequestLinks` did: links sent privately, and where the channel's request message is. */
+export interface RequestLinksOut {
+  posted: number;
+  channel?: PostedMessage;
+  /** the approvers' display names, as the channel message lists them */
+  recipients?: string[];
+}
+
+/** `prodProgress`: the channel message again, with who approved and who is pending. */
+export interface ProgressInput {
+  kind: ProdMessageKind;
+  channel?: PostedMessage;
+  summary: ApprovalSummary;
+  recipients: string[];
+  approved: string[];
+  pending: string[];
+  outcome?: string;
+}
 /** The approval announcements' input: `subject`/`where` name what is approved when it is not a PROD deploy. */
 export interface AnnounceInput {
   kind: AnnounceKind;
@@ -362,6 +387,67 @@ export function prodLinksMessage(
   return finish(kind, s, links, o, { text, blocks });
 }
 
+/**
+ * The channel's side of an approval request (issue #15): what is asked, by whom, the rules, and to whom
+ * the links went — privately, each approver their own. Never a link or a token: everyone in the channel
+ * reads it. `progress` (chat.update) adds who approved and who is still pending.
+ */
+export function prodRequestMessage(
+  kind: ProdMessageKind,
+  s: ApprovalSummary,
+  recipients: string[],
+  progress?: { approved: string[]; pending: string[]; outcome?: string },
+): SlackMessage {
+  const env = s.environment.toUpperCase();
+  const what = s.target
+    ? `Odoo.sh ${s.target.stage} move of ${s.version} to branch ${s.target.branch} (${s.target.repository})`
+    : kind === 'rollback'
+      ? `rollback of the failed PROD deploy of ${s.version}`
+      : `PROD deploy of ${s.version} → ${env}`;
+  const head =
+    kind === 'rollback'
+      ? `:rotating_light: PROD deploy of ${s.version} FAILED — rollback available`
+      : `${kind === 'reminder' ? ':alarm_clock: Reminder: ' : ':lock: Approval needed: '}${what}`;
+  const text =
+    kind === 'rollback'
+      ? `PROD deploy of ${s.version} failed${s.failedStep ? ` at ${s.failedStep}` : ''}: ${s.failure ?? 'unknown'}. The approvers received a rollback link privately.`
+      : `${s.requestedBy} asks for the ${what}: ${s.reason}. The approvers received their links privately; they expire ${when(s.expiresAt)}.`;
+  const blocks: SlackBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: head.replace(/^:[a-z_]+: /, '').slice(0, 150) } },
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text:
+          kind === 'rollback'
+            ? `${head}\n*Step* \`${esc(s.failedStep ?? '?')}\` · *PROD is* ${esc(s.prodState ?? 'unknown')}\n\`\`\`${esc(s.failure ?? '').slice(0, 2000)}\`\`\``
+            : `${head}\n*Reason:* ${esc(s.reason)}`,
+      },
+    },
+    summaryFields(s),
+    {
+      type: 'section',
+      block_id: `prod-${kind}-request`,
+      text: {
+        type: 'mrkdwn',
+        text: `${kind === 'rollback' ? 'Any one of them may start the rollback' : `${s.required} approval${s.required > 1 ? 's' : ''} from distinct approvers needed${s.fourEyes ? `; ${esc(s.requestedBy)} cannot approve their own request` : ''}`}. Each approver received their own single-use link privately (direct message from this app): ${recipients.map((r) => `*${esc(r)}*`).join(', ') || '_nobody_'}.`,
+      },
+    },
+  ];
+  if (progress)
+    blocks.push({
+      type: 'section',
+      block_id: `prod-${kind}-progress`,
+      text: {
+        type: 'mrkdwn',
+        text: `*Approved by:* ${progress.approved.map(esc).join(', ') || '_nobody yet_'}\n*Pending:* ${progress.pending.map(esc).join(', ') || '_nobody_'}${progress.outcome ? `\n*Outcome:* ${esc(progress.outcome)}` : ''}`,
+      },
+    });
+  if (s.statusUrl)
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `<${s.statusUrl}|deploy status>` }] });
+  return { text, blocks };
+}
+
 /** Slack refuses a section whose text is longer than this (`invalid_blocks`: nothing is posted). */
 const SLACK_SECTION_TEXT_MAX = 3000;
 
@@ -549,9 +635,15 @@ export function approvalPolicy(
   what = 'a PROD deploy',
   requester?: { id: string; emails?: string[] },
 ): ApprovalPolicy {
-  const approvers = o.approvers.map((a) => a.id);
-  if (!approvers.length)
+  if (!o.approvers.length)
     throw new PipelineError('APPROVAL.NO_APPROVERS', `APPROVERS is empty: no one may approve ${what}`);
+  // links are delivered privately, to the approver's Slack user id: an approver without one gets none
+  const approvers = o.approvers.filter((a) => a.slack).map((a) => a.id);
+  if (!approvers.length)
+    throw new PipelineError(
+      'APPROVAL.NO_PRIVATE_CHANNEL',
+      `no approver has a Slack user id (APPROVERS slack=U…): no one can receive a link to approve ${what}`,
+    );
   if (!can.hasKey)
     throw new PipelineError(
       'APPROVAL.NO_KEY',
@@ -560,7 +652,7 @@ export function approvalPolicy(
   if (!can.slackEnabled)
     throw new PipelineError(
       'SLACK.NOT_CONFIGURED',
-      'neither SLACK_WEBHOOK_URL nor SLACK_BOT_TOKEN is set: the approval links cannot be delivered',
+      'SLACK_BOT_TOKEN is not set: each approver receives their approval link privately (chat.postMessage to their Slack user id), which needs the Slack Web API',
     );
   return {
     approvers,
@@ -592,7 +684,9 @@ export interface ProdActivities {
     instanceId: string;
     links: LinkRequest[];
     summary: ApprovalSummary;
-  }): Promise<Failable<{ posted: number }>>;
+  }): Promise<Failable<RequestLinksOut>>;
+  /** chat.update of the channel's request message: who approved, who is pending (never fails) */
+  progress(i: ProgressInput): Promise<{ updated: boolean }>;
   announce(i: AnnounceInput): Promise<{ posted: boolean }>;
   recordDecision(e: DecisionLogEntry): Promise<{ recorded: boolean }>;
   promote(i: {
@@ -730,7 +824,7 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
           );
         const policy = approvalPolicy(
           o,
-          { hasKey: p.keys().length > 0, slackEnabled: p.slack.enabled },
+          { hasKey: p.keys().length > 0, slackEnabled: p.slack.webApi },
           'a PROD deploy',
           i.requestedBy ? { id: i.requestedBy, emails: i.requesterEmails } : undefined,
         );
@@ -790,16 +884,53 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
           );
           return { approver: l.approver, url: approvalLink(o.publicBaseUrl, token), token };
         });
-        // post() throws coded errors: Slack down is transient (retried), a refusal is not
-        await p.slack.post(prodLinksMessage(i.kind, i.summary, links, { buttons: o.slackButtons === true }));
+        // Private delivery: each approver's link (and buttons) go to them alone, as a message to their
+        // Slack user id; the channel gets the request without any link. Slack down is transient
+        // (retried: the same tokens again), a refusal is not.
+        const to = links.map((l) => ({ link: l, approver: o.approvers.find((a) => a.id === l.approver) }));
+        const unreachable = to.filter((t) => !t.approver?.slack).map((t) => t.link.approver);
+        if (unreachable.length)
+          throw new PipelineError(
+            'APPROVAL.NO_PRIVATE_CHANNEL',
+            `no Slack user id for ${unreachable.join(', ')} (APPROVERS): their links cannot be delivered privately`,
+          );
+        for (const t of to)
+          await p.slack.postTo(
+            t.approver!.slack!,
+            prodLinksMessage(i.kind, i.summary, [{ ...t.link, approver: t.approver!.name }], {
+              buttons: o.slackButtons === true,
+            }),
+          );
+        const names = to.map((t) => t.approver!.name);
+        const channel = await p.slack.post(prodRequestMessage(i.kind, i.summary, names));
+        if (channel)
+          p.log.info('approval request posted to the channel', { instanceId: i.instanceId, ts: channel.ts });
         p.log.info('prod links posted', {
           kind: i.kind,
           instanceId: i.instanceId,
           approvers: i.links.map((l) => l.approver),
           keyId: key.id,
         });
-        return { posted: links.length };
+        return { posted: links.length, channel: channel || undefined, recipients: names };
       }),
+
+    progress: async (i) => {
+      if (!i.channel || !p.slack.webApi) return { updated: false };
+      try {
+        await p.slack.update(
+          i.channel,
+          prodRequestMessage(i.kind, i.summary, i.recipients, {
+            approved: i.approved,
+            pending: i.pending,
+            outcome: i.outcome,
+          }),
+        );
+        return { updated: true };
+      } catch (err) {
+        p.log.warn('could not update the approval request message (ignored)', { error: messageOf(err) });
+        return { updated: false };
+      }
+    },
 
     announce: async (i) => ({ posted: await p.slack.postQuietly(prodAnnouncement(i.kind, i)) }),
 
@@ -1001,6 +1132,7 @@ type DIn<K extends keyof DeployActivities> = Parameters<DeployActivities[K]>[0];
 
 df.app.activity('prodPrepare', { handler: (i: In<'prepare'>) => acts().prepare(i) });
 df.app.activity('prodRequestLinks', { handler: (i: In<'requestLinks'>) => acts().requestLinks(i) });
+df.app.activity('prodProgress', { handler: (i: In<'progress'>) => acts().progress(i) });
 df.app.activity('prodAnnounce', { handler: (i: In<'announce'>) => acts().announce(i) });
 df.app.activity('prodRecordDecision', { handler: (i: In<'recordDecision'>) => acts().recordDecision(i) });
 df.app.activity('prodPromote', { handler: (i: In<'promote'>) => acts().promote(i) });

@@ -27,6 +27,8 @@ import type {
   DecisionLogEntry,
   LinkRequest,
   ProdMessageKind,
+  ProgressInput,
+  RequestLinksOut,
 } from '../activities/prod';
 
 export const APPROVAL_EVENT = 'approval-decision';
@@ -127,6 +129,13 @@ export interface ApprovalState {
   received: Array<{ approver: string; at: string }>;
   /** every decision that arrived, accepted or refused (the output's `decisions`) */
   decisions: DecisionRecord[];
+  /** the channel's request message of the open request (its progress is updated with chat.update) */
+  request?: {
+    kind: ProdMessageKind;
+    channel?: RequestLinksOut['channel'];
+    recipients: string[];
+    summary: ApprovalSummary;
+  };
 }
 
 export function newApprovalState(): ApprovalState {
@@ -217,16 +226,34 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
   ): Generator<Task, void, unknown> {
     state.pending = newLinks(kind === 'rollback' ? 'rollback' : 'approval', approvers, deadline);
     try {
-      yield* hooks.call(step, 'prodRequestLinks', {
+      const summary = o.summary(iso(deadline), extra);
+      const out = (yield* hooks.call(step, 'prodRequestLinks', {
         kind,
         instanceId: id,
         links: linkRequests(state.pending, deadline),
-        summary: o.summary(iso(deadline), extra),
-      });
+        summary,
+      })) as RequestLinksOut | undefined;
+      state.request = { kind, channel: out?.channel, recipients: out?.recipients ?? [], summary };
     } catch (err) {
       state.pending = [];
       throw err;
     }
+  }
+
+  /** the channel message again: who approved, who is pending (ignored when it cannot be updated) */
+  function* progress(outcome?: string): Generator<Task, void, unknown> {
+    const r = state.request;
+    if (!r?.channel) return;
+    const name = (a: string) => policy.names?.[a] ?? a;
+    yield* hooks.quiet('prodProgress', {
+      kind: r.kind,
+      channel: r.channel,
+      summary: r.summary,
+      recipients: r.recipients,
+      approved: state.received.map((x) => name(x.approver)),
+      pending: outcome ? [] : state.pending.map((x) => name(x.approver)),
+      outcome,
+    } satisfies ProgressInput);
   }
 
   function* decide(
@@ -283,12 +310,23 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
         continue;
       }
       state.pending = state.pending.filter((x) => x.nonce !== j.pending.nonce); // a link decides once
-      if (kind === 'rollback') return { verdict: 'rollback', by: rec.approver };
-      if (j.decision.action === 'reject') return { verdict: 'rejected', by: rec.approver };
+      const name = (a: string) => policy.names?.[a] ?? a;
+      if (kind === 'rollback') {
+        yield* progress(`rollback started by ${name(rec.approver)}`);
+        return { verdict: 'rollback', by: rec.approver };
+      }
+      if (j.decision.action === 'reject') {
+        yield* progress(`rejected by ${name(rec.approver)}`);
+        return { verdict: 'rejected', by: rec.approver };
+      }
       if (!state.received.some((x) => x.approver === rec.approver))
         state.received.push({ approver: rec.approver, at: rec.receivedAt });
       hooks.log(`approved by ${rec.approver} (${state.received.length}/${policy.required})`);
-      if (state.received.length >= policy.required) return { verdict: 'approved' };
+      if (state.received.length >= policy.required) {
+        yield* progress('approved');
+        return { verdict: 'approved' };
+      }
+      yield* progress();
       hooks.show();
     }
   }
