@@ -16,7 +16,7 @@ import { loadConfig } from '../shared/config';
 import { createLedger, ledgerContainer } from '../shared/adapters/ledger';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { errorCode, messageOf } from '../shared/domain/errors';
-import { readInstance } from '../shared/adapters/durable-status';
+import { readInstance, withoutNonces } from '../shared/adapters/durable-status';
 import { routeToLane } from './deployQueueTrigger';
 import { requestOdooShDeployment } from './deployments-odoosh';
 import type { DeployRequest } from './activities/intake';
@@ -28,12 +28,17 @@ const SHA = /^[0-9a-f]{40}$/;
 const ID = /^deploy-[a-z0-9-]+-[A-Za-z0-9._-]+$/;
 /** orchestrations listed and shown as deployments */
 const DEPLOY_ORCHESTRATORS = ['deployUat', 'deployProd', 'deployOdooSh'];
-const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
+const json = (status: number, body: unknown): HttpResponseInit => ({
+  status,
+  jsonBody: body,
+  headers: { 'cache-control': 'no-store' },
+});
 const bad = (status: number, error: string, message: string) => json(status, { error, message });
 
 function view(s: DurableOrchestrationStatus) {
   const input = (s.input ?? {}) as Partial<DeployRequest> & { force?: boolean };
-  const output = (s.output ?? undefined) as Record<string, unknown> | undefined;
+  // approval nonces never leave the server except in their own approver's link (issue #15)
+  const output = withoutNonces(s.output ?? undefined) as Record<string, unknown> | undefined;
   return {
     id: s.instanceId,
     runtimeStatus: s.runtimeStatus,
@@ -43,7 +48,7 @@ function view(s: DurableOrchestrationStatus) {
     force: !!input.force,
     createdTime: s.createdTime,
     lastUpdatedTime: s.lastUpdatedTime,
-    status: s.customStatus ?? null,
+    status: withoutNonces(s.customStatus ?? null),
     outcome: output?.outcome ?? null,
     result: output ?? null,
   };
@@ -51,10 +56,12 @@ function view(s: DurableOrchestrationStatus) {
 
 export async function getDeployment(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = req.params.id ?? '';
-  if (!ID.test(id)) return bad(400, 'DEPLOYMENTS.BAD_ID', 'a deployment id looks like deploy-<env>-<version>-<sha12>');
+  if (!ID.test(id))
+    return bad(400, 'DEPLOYMENTS.BAD_ID', 'a deployment id looks like deploy-<env>-<version>-<sha12>');
   try {
     const s = await readInstance(df.getClient(context), id);
-    if (!s || !DEPLOY_ORCHESTRATORS.includes(s.name)) return bad(404, 'DEPLOYMENTS.NOT_FOUND', `no deployment ${id}`);
+    if (!s || !DEPLOY_ORCHESTRATORS.includes(s.name))
+      return bad(404, 'DEPLOYMENTS.NOT_FOUND', `no deployment ${id}`);
     return json(200, view(s));
   } catch (err) {
     context.error(`reading deployment ${id} failed: ${messageOf(err)}`);
@@ -62,12 +69,17 @@ export async function getDeployment(req: HttpRequest, context: InvocationContext
   }
 }
 
-export async function listDeployments(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function listDeployments(
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   const env = req.query.get('environment') ?? 'uat';
   const rawLimit = req.query.get('limit');
   const limit = rawLimit === null || rawLimit === '' ? 20 : Number(rawLimit);
-  if (!ENV.test(env)) return bad(400, 'DEPLOYMENTS.BAD_ENVIRONMENT', 'environment must be a lowercase name like uat');
-  if (!Number.isInteger(limit) || limit < 1 || limit > 200) return bad(400, 'DEPLOYMENTS.BAD_LIMIT', 'limit must be an integer from 1 to 200');
+  if (!ENV.test(env))
+    return bad(400, 'DEPLOYMENTS.BAD_ENVIRONMENT', 'environment must be a lowercase name like uat');
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200)
+    return bad(400, 'DEPLOYMENTS.BAD_LIMIT', 'limit must be an integer from 1 to 200');
   try {
     const all = await df.getClient(context).getStatusAll();
     const items = all
@@ -82,7 +94,10 @@ export async function listDeployments(req: HttpRequest, context: InvocationConte
   }
 }
 
-export async function requestDeployment(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function requestDeployment(
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   let body: { environment?: unknown; version?: unknown; force?: unknown; sha?: unknown };
   try {
     const text = await req.text();
@@ -90,16 +105,27 @@ export async function requestDeployment(req: HttpRequest, context: InvocationCon
     body = JSON.parse(text) as typeof body;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
   } catch {
-    return bad(400, 'DEPLOYMENTS.BAD_JSON', 'the body must be a JSON object { "environment": "uat", "version": "x.y.z", "force": false }');
+    return bad(
+      400,
+      'DEPLOYMENTS.BAD_JSON',
+      'the body must be a JSON object { "environment": "uat", "version": "x.y.z", "force": false }',
+    );
   }
-  if (body.environment === 'prod') return requestProdDeployment(body as Record<string, unknown>, req, context);
-  if ((body as Record<string, unknown>).target !== undefined) return requestOdooShDeployment(body as Record<string, unknown>, req, context);
+  if (body.environment === 'prod')
+    return requestProdDeployment(body as Record<string, unknown>, req, context);
+  if ((body as Record<string, unknown>).target !== undefined)
+    return requestOdooShDeployment(body as Record<string, unknown>, req, context);
   const problems: string[] = [];
-  if (body.environment !== 'uat') problems.push('environment must be "uat" (PROD deploys go through approvals)');
-  if (typeof body.version !== 'string' || !VERSION.test(body.version)) problems.push('version must be a semantic version like 1.2.3');
-  if (body.force !== undefined && typeof body.force !== 'boolean') problems.push('force must be true or false');
-  if (body.sha !== undefined && (typeof body.sha !== 'string' || !SHA.test(body.sha))) problems.push('sha must be a 40-character lowercase hex commit id');
-  if (problems.length) return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
+  if (body.environment !== 'uat')
+    problems.push('environment must be "uat" (PROD deploys go through approvals)');
+  if (typeof body.version !== 'string' || !VERSION.test(body.version))
+    problems.push('version must be a semantic version like 1.2.3');
+  if (body.force !== undefined && typeof body.force !== 'boolean')
+    problems.push('force must be true or false');
+  if (body.sha !== undefined && (typeof body.sha !== 'string' || !SHA.test(body.sha)))
+    problems.push('sha must be a 40-character lowercase hex commit id');
+  if (problems.length)
+    return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
   const environment = body.environment as string;
   const version = body.version as string;
   try {
@@ -107,7 +133,12 @@ export async function requestDeployment(req: HttpRequest, context: InvocationCon
     const ledger = createLedger(ledgerContainer(config));
     const known = (await ledger.history(environment, 100)).find((r) => r.version === version);
     const sha = (body.sha as string | undefined) ?? known?.sha;
-    if (!sha || !SHA.test(sha)) return bad(422, 'DEPLOYMENTS.UNKNOWN_VERSION', `version ${version} never ran on ${environment}: give its "sha" to deploy it`);
+    if (!sha || !SHA.test(sha))
+      return bad(
+        422,
+        'DEPLOYMENTS.UNKNOWN_VERSION',
+        `version ${version} never ran on ${environment}: give its "sha" to deploy it`,
+      );
     let host = '';
     try {
       host = config.REGISTRY_URL ? new URL(config.REGISTRY_URL).host + '/' : '';
@@ -142,15 +173,42 @@ export async function requestDeployment(req: HttpRequest, context: InvocationCon
     const n = (await client.getStatusAll()).filter((s) => s.instanceId.startsWith(`${baseId}-r`)).length + 1;
     const id = `${baseId}-r${n}`;
     const how = await routeToLane(client, { ...request, instanceId: id }, (m) => context.log(m));
-    if (how === 'duplicate') return bad(409, 'DEPLOYMENTS.DUPLICATE', `redeploy ${id} was already requested: follow /api/deployments/${id}`);
+    if (how === 'duplicate')
+      return bad(
+        409,
+        'DEPLOYMENTS.DUPLICATE',
+        `redeploy ${id} was already requested: follow /api/deployments/${id}`,
+      );
     return json(202, { id, via: `lane ${how}`, statusUrl: `/api/deployments/${id}` });
   } catch (err) {
     context.error(`deployment request failed: ${messageOf(err)}`);
-    return bad(503, errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', messageOf(err).replace(/https?:\/\/\S+/g, '<url>'));
+    return bad(
+      503,
+      errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE',
+      messageOf(err).replace(/https?:\/\/\S+/g, '<url>'),
+    );
   }
 }
 
 const client = [df.input.durableClient()];
-app.http('deploymentsRequest', { route: 'deployments', methods: ['POST'], authLevel: 'function', extraInputs: client, handler: requestDeployment });
-app.http('deploymentsList', { route: 'deployments', methods: ['GET'], authLevel: 'function', extraInputs: client, handler: listDeployments });
-app.http('deploymentsGet', { route: 'deployments/{id}', methods: ['GET'], authLevel: 'function', extraInputs: client, handler: getDeployment });
+app.http('deploymentsRequest', {
+  route: 'deployments',
+  methods: ['POST'],
+  authLevel: 'function',
+  extraInputs: client,
+  handler: requestDeployment,
+});
+app.http('deploymentsList', {
+  route: 'deployments',
+  methods: ['GET'],
+  authLevel: 'function',
+  extraInputs: client,
+  handler: listDeployments,
+});
+app.http('deploymentsGet', {
+  route: 'deployments/{id}',
+  methods: ['GET'],
+  authLevel: 'function',
+  extraInputs: client,
+  handler: getDeployment,
+});

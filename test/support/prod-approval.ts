@@ -29,10 +29,16 @@ export async function requestProdDeploy(
   baseUrl: string,
   functionKey: string,
   body: ProdRequestBody,
+  cookie?: string,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/api/deployments`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-functions-key': functionKey },
+    // the requester is who is signed in (cookie: the embedded host's local sign-in), else the key
+    headers: {
+      'content-type': 'application/json',
+      'x-functions-key': functionKey,
+      ...(cookie ? { cookie } : {}),
+    },
     body: JSON.stringify({ environment: 'prod', ...body }),
   });
   return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
@@ -161,12 +167,19 @@ export async function requestProdDeployAndLinks(o: {
   requestedBy: string;
   reason: string;
   timeoutMs?: number;
+  /** the requester's sign-in (Cookie header); without it the request is the function key's */
+  cookie?: string;
 }): Promise<{ id: string; links: ApprovalLink[] }> {
-  const r = await requestProdDeploy(o.baseUrl, o.functionKey, {
-    version: o.version,
-    requestedBy: o.requestedBy,
-    reason: o.reason,
-  });
+  const r = await requestProdDeploy(
+    o.baseUrl,
+    o.functionKey,
+    {
+      version: o.version,
+      requestedBy: o.requestedBy,
+      reason: o.reason,
+    },
+    o.cookie,
+  );
   if (r.status !== 202 || typeof r.body.id !== 'string')
     throw new Error(
       `PROD deploy request refused (${r.status}): ${String(r.body.message ?? JSON.stringify(r.body))}`,
