@@ -612,10 +612,12 @@ export const SETTINGS = {
   }),
   SLACK_BOT_TOKEN: s({
     area: 'slack',
-    description: 'Slack bot token (Web API chat.postMessage), alternative to the webhook.',
+    description:
+      'Slack bot token (Web API, scope chat:write): each approver receives their approval link and buttons privately (chat.postMessage to their Slack user id), the channel request message is updated with the progress (chat.update); also posts notifications instead of the webhook.',
     form: 'a Slack token',
     schema: str,
     secret: true,
+    disables: 'PROD and Odoo.sh production approvals (links cannot be delivered privately)',
   }),
   SLACK_CHANNEL: s({
     area: 'slack',
