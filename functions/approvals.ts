@@ -39,10 +39,22 @@ import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { loadConfig } from '../shared/config';
-import { createApprovalStore, NONCE_PATTERN, type ApprovalStore, type UsedLinkRecord } from '../shared/adapters/approval-store';
+import {
+  createApprovalStore,
+  NONCE_PATTERN,
+  type ApprovalStore,
+  type UsedLinkRecord,
+} from '../shared/adapters/approval-store';
 import { ledgerContainer } from '../shared/adapters/ledger';
-import { type ApprovalAction, type ApprovalClaims, type SigningKey, signingKeys, verifyApprovalToken } from '../shared/domain/approval-token';
+import {
+  type ApprovalAction,
+  type ApprovalClaims,
+  type SigningKey,
+  signingKeys,
+  verifyApprovalToken,
+} from '../shared/domain/approval-token';
 import { messageOf } from '../shared/domain/errors';
+import { entraCaller, isApprover, type Approver, type Caller } from '../shared/domain/identity';
 
 export const DECISION_EVENT = 'approval-decision';
 export const CHECKLIST = [
@@ -58,7 +70,10 @@ export type DecisionAction = 'approve' | 'reject' | 'rollback';
 /** The `approval-decision` event payload (the approval contract). */
 export interface ApprovalDecision {
   nonce: string;
+  /** the approver id the link was issued to */
   approver: string;
+  /** who decided, as proven: `entra:<oid>` (page) or `slack:<user id>` (Slack) */
+  decidedBy?: string;
   action: DecisionAction;
   comment: string;
   ip: string;
@@ -117,6 +132,8 @@ export interface ApprovalsEnv {
   keys: SigningKey[];
   store: ApprovalStore;
   publicBaseUrl: string;
+  /** APPROVERS: whose identity a link's decision must carry */
+  approvers: Approver[];
 }
 
 /** Settings → keys, store, base URL; a configuration problem is a 503 page, not a 500. */
@@ -124,25 +141,119 @@ export function approvalsEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsEnv
   try {
     const config = loadConfig(env);
     const keys = signingKeys(config);
-    if (keys.length === 0) return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are not configured', 'No approval signing key is configured on the server (APPROVAL_SIGNING_KEY).');
-    return { keys, store: createApprovalStore(ledgerContainer(config)), publicBaseUrl: config.PUBLIC_BASE_URL };
+    if (keys.length === 0)
+      return refuse(
+        503,
+        'APPROVAL.NOT_CONFIGURED',
+        'Approvals are not configured',
+        'No approval signing key is configured on the server (APPROVAL_SIGNING_KEY).',
+      );
+    return {
+      keys,
+      store: createApprovalStore(ledgerContainer(config)),
+      publicBaseUrl: config.PUBLIC_BASE_URL,
+      approvers: config.APPROVERS ?? [],
+    };
   } catch (err) {
     return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are unavailable', 'The server is not fully configured; nothing was decided. Tell the pipeline operators.', `configuration: ${messageOf(err)}`);
   }
+}
+
+/**
+ * The decision must come from the person the link was issued to (issue #15): the caller signed in with
+ * Entra ID (App Service Authentication headers; the embedded host's local sign-in) as the link's
+ * approver. A link alone is not an identity. A valid link used by someone else is recorded in the audit
+ * trail (`approvals/decisions/<instance>/…-refused-identity.json`) and refused.
+ */
+export async function checkDecider(
+  envs: ApprovalsEnv,
+  link: LinkState,
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<{ ok: true; caller: Caller; approver: Approver } | Refusal> {
+  const approver = envs.approvers.find((a) => a.id === link.claims.approver);
+  if (!approver)
+    return refuse(
+      403,
+      'APPROVAL.NOT_AN_APPROVER',
+      'This link no longer counts',
+      `${link.claims.approver} is not on the approver list any more.`,
+    );
+  if (!approver.entra)
+    return refuse(
+      403,
+      'APPROVAL.NO_WEB_IDENTITY',
+      'Decide in Slack',
+      `${approver.name} has no Entra ID configured (APPROVERS), so this page cannot tell that it is them: use the Approve/Reject buttons Slack sent them.`,
+    );
+  const caller = entraCaller(req.headers);
+  if (!caller) {
+    return refuse(
+      401,
+      'APPROVAL.SIGN_IN',
+      'Sign in to decide',
+      `Only ${approver.name} can decide with this link: sign in with your organisation's account (Entra ID) and open the link again.`,
+    );
+  }
+  if (!isApprover(approver, caller)) {
+    const attempt = {
+      instanceId: link.claims.instanceId,
+      nonce: link.claims.nonce,
+      approver: approver.id,
+      attemptedBy: caller.id,
+      attemptedByName: caller.name,
+      ip: clientIp(req),
+      userAgent: (req.headers.get('user-agent') ?? '').slice(0, 300),
+      at: new Date().toISOString(),
+      why: 'identity-mismatch',
+    };
+    await envs.store
+      .recordRefusal(attempt)
+      .catch((err) =>
+        context.error(`could not record a refused approval attempt: ${firstLine(messageOf(err))}`),
+      );
+    context.warn(
+      `approval link of ${approver.id} for ${link.claims.instanceId} used by ${caller.id}: refused`,
+    );
+    return refuse(
+      403,
+      'APPROVAL.NOT_YOUR_LINK',
+      'This link is not yours',
+      `This link was issued to ${approver.name}; you are signed in as ${caller.name}. Nothing was decided, and the attempt was recorded.`,
+    );
+  }
+  return { ok: true, caller, approver };
 }
 
 function firstLine(s: string): string {
   return s.split('\n')[0].slice(0, 300);
 }
 
-export function verifyLinkToken(token: string, keys: SigningKey[], nowMs: number): { claims: ApprovalClaims; keyId: string } | Refusal {
+export function verifyLinkToken(
+  token: string,
+  keys: SigningKey[],
+  nowMs: number,
+): { claims: ApprovalClaims; keyId: string } | Refusal {
   const v = verifyApprovalToken(token, keys, nowMs);
   if (v.ok) {
-    if (!NONCE_PATTERN.test(v.claims.nonce)) return refuse(400, 'APPROVAL.MALFORMED', 'This link is not valid', 'The link carries an unexpected nonce.');
+    if (!NONCE_PATTERN.test(v.claims.nonce))
+      return refuse(
+        400,
+        'APPROVAL.MALFORMED',
+        'This link is not valid',
+        'The link carries an unexpected nonce.',
+      );
     return { claims: v.claims, keyId: v.keyId };
   }
-  if (v.code === 'APPROVAL.EXPIRED') return refuse(410, v.code, 'This link has expired', `${cap(v.message)}. Ask for a new approval request.`);
-  if (v.code === 'APPROVAL.TAMPERED') return refuse(403, v.code, 'This link is not valid', `${cap(v.message)}. Use the link exactly as it was posted.`);
+  if (v.code === 'APPROVAL.EXPIRED')
+    return refuse(410, v.code, 'This link has expired', `${cap(v.message)}. Ask for a new approval request.`);
+  if (v.code === 'APPROVAL.TAMPERED')
+    return refuse(
+      403,
+      v.code,
+      'This link is not valid',
+      `${cap(v.message)}. Use the link exactly as it was posted.`,
+    );
   return refuse(400, v.code, 'This link is not valid', `${cap(v.message)}.`);
 }
 
@@ -150,10 +261,16 @@ const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
 
 /** the deploy behind a link, with its input (an instance that does not exist is undefined) */
-const statusOf = (client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> => readInstance(client, id, { showInput: true });
+const statusOf = (client: DurableClient, id: string): Promise<DurableOrchestrationStatus | undefined> =>
+  readInstance(client, id, { showInput: true });
 
 /** Token → deploy → still waiting for this nonce. Used by GET (render) and POST (decide). */
-export async function checkLink(client: DurableClient, envs: ApprovalsEnv, token: string, nowMs: number): Promise<LinkState | Refusal> {
+export async function checkLink(
+  client: DurableClient,
+  envs: ApprovalsEnv,
+  token: string,
+  nowMs: number,
+): Promise<LinkState | Refusal> {
   const v = verifyLinkToken(token, envs.keys, nowMs);
   if ('ok' in v) return v;
   const { claims } = v;
@@ -163,16 +280,36 @@ export async function checkLink(client: DurableClient, envs: ApprovalsEnv, token
   } catch (err) {
     return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The deployment store did not answer.', `deployment store: ${messageOf(err)}`);
   }
-  if (!status) return refuse(404, 'APPROVAL.UNKNOWN_DEPLOY', 'No such deploy', `There is no deploy ${claims.instanceId}: this link does not belong to a request on this server.`);
+  if (!status)
+    return refuse(
+      404,
+      'APPROVAL.UNKNOWN_DEPLOY',
+      'No such deploy',
+      `There is no deploy ${claims.instanceId}: this link does not belong to a request on this server.`,
+    );
   const used = await envs.store.get(claims.nonce).catch(() => undefined);
   if (used) {
-    return refuse(409, 'APPROVAL.USED', 'This link was already used', `This link was used on ${used.decidedAt} (${used.action}). Each link decides once.`);
+    return refuse(
+      409,
+      'APPROVAL.USED',
+      'This link was already used',
+      `This link was used on ${used.decidedAt} (${used.action}). Each link decides once.`,
+    );
   }
   if (TERMINAL.has(String(status.runtimeStatus))) {
-    return refuse(410, 'APPROVAL.ENDED', 'This request has ended', `Deploy ${claims.instanceId} has already ended (${String(status.runtimeStatus)}); nothing is waiting for this link.`);
+    return refuse(
+      410,
+      'APPROVAL.ENDED',
+      'This request has ended',
+      `Deploy ${claims.instanceId} has already ended (${String(status.runtimeStatus)}); nothing is waiting for this link.`,
+    );
   }
-  const waiting = (status.customStatus && typeof status.customStatus === 'object' ? status.customStatus : {}) as WaitingStatus;
-  const pending = Array.isArray(waiting.pendingApprovals) ? waiting.pendingApprovals.find((p) => p && p.nonce === claims.nonce) : undefined;
+  const waiting = (
+    status.customStatus && typeof status.customStatus === 'object' ? status.customStatus : {}
+  ) as WaitingStatus;
+  const pending = Array.isArray(waiting.pendingApprovals)
+    ? waiting.pendingApprovals.find((p) => p && p.nonce === claims.nonce)
+    : undefined;
   if (!pending) {
     return refuse(
       409,
@@ -182,7 +319,12 @@ export async function checkLink(client: DurableClient, envs: ApprovalsEnv, token
     );
   }
   if (pending.approver !== claims.approver || pending.action !== claims.action) {
-    return refuse(409, 'APPROVAL.NOT_PENDING', 'This link is no longer pending', `Deploy ${claims.instanceId} is waiting for a different decision than this link carries.`);
+    return refuse(
+      409,
+      'APPROVAL.NOT_PENDING',
+      'This link is no longer pending',
+      `Deploy ${claims.instanceId} is waiting for a different decision than this link carries.`,
+    );
   }
   return { ok: true, claims, keyId: v.keyId, status, waiting, pending };
 }
@@ -205,7 +347,13 @@ export async function deliverDecision(
   } catch (err) {
     return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The decision could not be recorded; nothing was decided.', `recording the decision: ${messageOf(err)}`);
   }
-  if (!claimed) return refuse(409, 'APPROVAL.USED', 'This link was already used', 'This link has already been used to decide. Each link decides once.');
+  if (!claimed)
+    return refuse(
+      409,
+      'APPROVAL.USED',
+      'This link was already used',
+      'This link has already been used to decide. Each link decides once.',
+    );
   try {
     await client.raiseEvent(link.claims.instanceId, DECISION_EVENT, decision);
   } catch (err) {
@@ -218,26 +366,41 @@ export async function deliverDecision(
   for (let i = 0; i < 10; i++) {
     after = await statusOf(client, link.claims.instanceId).catch(() => undefined);
     const pend = (after?.customStatus as WaitingStatus | undefined)?.pendingApprovals;
-    if (!after || TERMINAL.has(String(after.runtimeStatus)) || !Array.isArray(pend) || !pend.some((p) => p?.nonce === decision.nonce)) break;
+    if (
+      !after ||
+      TERMINAL.has(String(after.runtimeStatus)) ||
+      !Array.isArray(pend) ||
+      !pend.some((p) => p?.nonce === decision.nonce)
+    )
+      break;
     await new Promise((r) => setTimeout(r, 300));
   }
   return { ok: true, after };
 }
 
 /** What a decision did, in words, from the status seen right after it was delivered. */
-export function outcomeText(decision: ApprovalDecision, link: LinkState, after: DurableOrchestrationStatus | undefined): string {
+export function outcomeText(
+  decision: ApprovalDecision,
+  link: LinkState,
+  after: DurableOrchestrationStatus | undefined,
+): string {
   const id = link.claims.instanceId;
   if (!after) return `Your decision was sent to deploy ${id}.`;
   const s = (after.customStatus ?? {}) as WaitingStatus;
   const received = s.approvals?.received ?? [];
   const stillPending = (s.pendingApprovals ?? []).some((p) => p?.nonce === decision.nonce);
-  if (stillPending) return `Your decision was sent to deploy ${id}; it has not been processed yet. Follow it in Slack or at /api/deployments/${id}.`;
+  if (stillPending)
+    return `Your decision was sent to deploy ${id}; it has not been processed yet. Follow it in Slack or at /api/deployments/${id}.`;
   if (decision.action === 'approve') {
-    if (received.some((r) => r?.approver === decision.approver) || (typeof s.step === 'string' && !s.step.startsWith('awaiting')))
+    if (
+      received.some((r) => r?.approver === decision.approver) ||
+      (typeof s.step === 'string' && !s.step.startsWith('awaiting'))
+    )
       return `Approval recorded for deploy ${id}${s.approvals?.required ? ` (${received.length} of ${s.approvals.required} approvals)` : ''}. Current step: ${s.step ?? after.runtimeStatus}.`;
     return `Deploy ${id} received your approval but did not count it (the approver list or the four-eyes rule may exclude you). Current step: ${s.step ?? after.runtimeStatus}.`;
   }
-  if (decision.action === 'reject') return `Rejected: deploy ${id} will not ${odooShTarget(s) ? `move the Odoo.sh branch ${odooShTarget(s)!.branch}` : 'go to PROD'}. Current state: ${s.step ?? after.runtimeStatus}.`;
+  if (decision.action === 'reject')
+    return `Rejected: deploy ${id} will not ${odooShTarget(s) ? `move the Odoo.sh branch ${odooShTarget(s)!.branch}` : 'go to PROD'}. Current state: ${s.step ?? after.runtimeStatus}.`;
   return `Rollback requested for deploy ${id}. Current step: ${s.step ?? after.runtimeStatus}.`;
 }
 
@@ -245,7 +408,12 @@ export function outcomeText(decision: ApprovalDecision, link: LinkState, after: 
 // CSRF
 
 function csrfMac(key: SigningKey, token: string, pageNonce: string): Buffer {
-  return createHmac('sha256', key.secret).update('odoo-mta/approval-csrf/v1.').update(token).update('.').update(pageNonce).digest();
+  return createHmac('sha256', key.secret)
+    .update('odoo-mta/approval-csrf/v1.')
+    .update(token)
+    .update('.')
+    .update(pageNonce)
+    .digest();
 }
 export function issueCsrf(key: SigningKey, token: string): { csrf_nonce: string; csrf: string } {
   const pageNonce = randomBytes(16).toString('base64url');
@@ -254,10 +422,26 @@ export function issueCsrf(key: SigningKey, token: string): { csrf_nonce: string;
 export function checkCsrf(keys: SigningKey[], token: string, form: URLSearchParams): Refusal | undefined {
   const pageNonce = form.get('csrf_nonce');
   const csrf = form.get('csrf');
-  if (!pageNonce || !csrf) return refuse(403, 'APPROVAL.CSRF_MISSING', 'Open the link and use its page', "The form's security token is missing: decisions are taken only through the page this link opens.");
+  if (!pageNonce || !csrf)
+    return refuse(
+      403,
+      'APPROVAL.CSRF_MISSING',
+      'Open the link and use its page',
+      "The form's security token is missing: decisions are taken only through the page this link opens.",
+    );
   const given = Buffer.from(csrf, 'base64url');
-  if (!PAGE_NONCE.test(pageNonce) || given.length !== 32 || given.toString('base64url') !== csrf || !keys.some((k) => timingSafeEqual(csrfMac(k, token, pageNonce), given))) {
-    return refuse(403, 'APPROVAL.CSRF_INVALID', 'Open the link again', "The form's security token does not match this link: reload the page from the link and try again.");
+  if (
+    !PAGE_NONCE.test(pageNonce) ||
+    given.length !== 32 ||
+    given.toString('base64url') !== csrf ||
+    !keys.some((k) => timingSafeEqual(csrfMac(k, token, pageNonce), given))
+  ) {
+    return refuse(
+      403,
+      'APPROVAL.CSRF_INVALID',
+      'Open the link again',
+      "The form's security token does not match this link: reload the page from the link and try again.",
+    );
   }
   return undefined;
 }
@@ -272,7 +456,13 @@ export function crossOriginProblem(req: HttpRequest, publicBaseUrl: string): Ref
       /* not a URL: ignore */
     }
   }
-  const refused = (from: string) => refuse(403, 'APPROVAL.CROSS_ORIGIN', 'Refused: sent from another site', `This decision was submitted from ${from}, not from the approval page. Open the link and decide there.`);
+  const refused = (from: string) =>
+    refuse(
+      403,
+      'APPROVAL.CROSS_ORIGIN',
+      'Refused: sent from another site',
+      `This decision was submitted from ${from}, not from the approval page. Open the link and decide there.`,
+    );
   const site = req.headers.get('sec-fetch-site');
   if (site && site !== 'same-origin') return refused(`a ${site} page`);
   const origin = req.headers.get('origin');
@@ -294,7 +484,11 @@ export function crossOriginProblem(req: HttpRequest, publicBaseUrl: string): Ref
 // Pages
 
 const esc = (v: unknown): string =>
-  String(v ?? '').replace(/[&<>"'`]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' })[c] as string);
+  String(v ?? '').replace(
+    /[&<>"'`]/g,
+    (c) =>
+      ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' })[c] as string,
+  );
 
 const CSS = `
 :root{color-scheme:light dark;--fg:#1b1f24;--bg:#f6f7f9;--card:#fff;--mut:#57606a;--bd:#d0d7de;--ok:#1a7f37;--no:#cf222e;--warn:#9a6700}
@@ -353,7 +547,12 @@ function wantsJson(req: HttpRequest): boolean {
 }
 
 function refusalResponse(req: HttpRequest, r: Refusal): HttpResponseInit {
-  if (wantsJson(req)) return { status: r.status, jsonBody: { ok: false, error: r.code, title: r.title, message: r.message }, headers: { 'cache-control': 'no-store' } };
+  if (wantsJson(req))
+    return {
+      status: r.status,
+      jsonBody: { ok: false, error: r.code, title: r.title, message: r.message },
+      headers: { 'cache-control': 'no-store' },
+    };
   return page({
     status: r.status,
     title: r.title,
@@ -391,8 +590,12 @@ function renderObject(o: Record<string, unknown>): string {
     }
     const t = asText(val);
     if (t === undefined) continue;
-    if (/url$/i.test(k) && /^https:\/\//.test(t)) parts.push(`<a href="${esc(t)}" rel="noreferrer noopener" target="_blank">${esc(k.replace(/_?url$/i, '') || 'link')}</a>`);
-    else if (/^[0-9a-f]{40}$/.test(t)) parts.push(`${esc(k)}: <code title="${esc(t)}">${esc(t.slice(0, 12))}</code>`);
+    if (/url$/i.test(k) && /^https:\/\//.test(t))
+      parts.push(
+        `<a href="${esc(t)}" rel="noreferrer noopener" target="_blank">${esc(k.replace(/_?url$/i, '') || 'link')}</a>`,
+      );
+    else if (/^[0-9a-f]{40}$/.test(t))
+      parts.push(`${esc(k)}: <code title="${esc(t)}">${esc(t.slice(0, 12))}</code>`);
     else parts.push(`${esc(k)}: ${esc(t)}`);
   }
   return parts.join('<br>');
@@ -401,18 +604,33 @@ function renderObject(o: Record<string, unknown>): string {
 /** An Odoo.sh production branch move (deployOdooSh's status) rather than a PROD VM deploy. */
 function odooShTarget(s: WaitingStatus): { branch: string; stage: string; repository?: string } | undefined {
   if (s.kind !== 'deployOdooSh' || typeof s.branch !== 'string') return undefined;
-  return { branch: s.branch, stage: typeof s.stage === 'string' ? s.stage : 'production', repository: typeof s.repository === 'string' ? s.repository : undefined };
+  return {
+    branch: s.branch,
+    stage: typeof s.stage === 'string' ? s.stage : 'production',
+    repository: typeof s.repository === 'string' ? s.repository : undefined,
+  };
 }
 
 function details(link: LinkState): string {
   const s = link.waiting;
-  const input = ((link.status.input && typeof link.status.input === 'object' ? link.status.input : {}) as Record<string, unknown>) ?? {};
+  const input =
+    ((link.status.input && typeof link.status.input === 'object' ? link.status.input : {}) as Record<
+      string,
+      unknown
+    >) ?? {};
   const t = odooShTarget(s);
   const rows: Array<[string, string | undefined]> = [
     ['Environment', esc(asText(s.environment) ?? asText(input.environment) ?? 'prod')],
-    ['Odoo.sh branch', t && `<code>${esc(t.branch)}</code> (${esc(t.stage)})${t.repository ? ` of ${esc(t.repository)}` : ''} — Odoo.sh rebuilds it as soon as it moves`],
+    [
+      'Odoo.sh branch',
+      t &&
+        `<code>${esc(t.branch)}</code> (${esc(t.stage)})${t.repository ? ` of ${esc(t.repository)}` : ''} — Odoo.sh rebuilds it as soon as it moves`,
+    ],
     ['Version', asText(s.version ?? input.version) && esc(asText(s.version ?? input.version))],
-    ['Requested by', asText(s.requestedBy ?? input.requestedBy) && esc(asText(s.requestedBy ?? input.requestedBy))],
+    [
+      'Requested by',
+      asText(s.requestedBy ?? input.requestedBy) && esc(asText(s.requestedBy ?? input.requestedBy)),
+    ],
     ['Reason', asText(s.reason ?? input.reason) && esc(asText(s.reason ?? input.reason))],
     ['Commit', asText(input.sha) && `<code>${esc(String(input.sha).slice(0, 12))}</code>`],
     ['Commit range', renderCommits(s.commitRange ?? s.commits ?? input.commitRange ?? input.commits)],
@@ -422,7 +640,9 @@ function details(link: LinkState): string {
     [
       'Approvals',
       s.approvals
-        ? esc(`${(s.approvals.received ?? []).length} of ${s.approvals.required ?? 1} received${(s.approvals.received ?? []).length ? ` (${(s.approvals.received ?? []).map((r) => r.approver).join(', ')})` : ''}`)
+        ? esc(
+            `${(s.approvals.received ?? []).length} of ${s.approvals.required ?? 1} received${(s.approvals.received ?? []).length ? ` (${(s.approvals.received ?? []).map((r) => r.approver).join(', ')})` : ''}`,
+          )
         : undefined,
     ],
     ['Deploy id', `<code>${esc(link.claims.instanceId)}</code>`],
@@ -445,19 +665,33 @@ function confirmWord(action: ApprovalAction): 'APPROVE' | 'ROLLBACK' {
   return action === 'rollback' ? 'ROLLBACK' : 'APPROVE';
 }
 
-function formPage(link: LinkState, token: string, csrf: { csrf_nonce: string; csrf: string }, state: FormState = {}, status = 200): HttpResponseInit {
+function formPage(
+  link: LinkState,
+  token: string,
+  csrf: { csrf_nonce: string; csrf: string },
+  state: FormState = {},
+  status = 200,
+): HttpResponseInit {
   const { action } = link.claims;
   const word = confirmWord(action);
-  const version = asText(link.waiting.version ?? (link.status.input as Record<string, unknown> | undefined)?.version) ?? '?';
+  const version =
+    asText(link.waiting.version ?? (link.status.input as Record<string, unknown> | undefined)?.version) ??
+    '?';
   const t = odooShTarget(link.waiting);
-  const title = action === 'rollback' ? `Roll back PROD from ${version}?` : t ? `Approve Odoo.sh ${t.stage} move of ${version}?` : `Approve PROD deploy of ${version}?`;
+  const title =
+    action === 'rollback'
+      ? `Roll back PROD from ${version}?`
+      : t
+        ? `Approve Odoo.sh ${t.stage} move of ${version}?`
+        : `Approve PROD deploy of ${version}?`;
   const errors = state.errors?.length
     ? `<div class="card errors" role="alert"><h2>Not decided yet</h2><ul>${state.errors.map((e) => `<li>${esc(e)}</li>`).join('')}</ul></div>`
     : '';
   const checklist =
     action === 'approval'
       ? `<fieldset class="card"><legend><h2>Checklist (all required to approve)</h2></legend>${CHECKLIST.map(
-          (c) => `<label class="check"><input type="checkbox" name="${c.name}" value="yes" required${state.checked?.has(c.name) ? ' checked' : ''}> ${esc(c.label)}</label>`,
+          (c) =>
+            `<label class="check"><input type="checkbox" name="${c.name}" value="yes" required${state.checked?.has(c.name) ? ' checked' : ''}> ${esc(c.label)}</label>`,
         ).join('')}</fieldset>`
       : `<div class="card"><h2>What happens</h2><p>The previous PROD image is started again and the database and filestore are restored from the backup taken before this deploy. Changes made on PROD since then are lost.</p></div>`;
   const buttons =
@@ -491,8 +725,18 @@ f.addEventListener('submit',function(){setTimeout(function(){var x=f.querySelect
 }
 
 function donePage(req: HttpRequest, decision: ApprovalDecision, text: string): HttpResponseInit {
-  if (wantsJson(req)) return { status: 200, jsonBody: { ok: true, decision: { ...decision, ip: undefined, userAgent: undefined }, message: text }, headers: { 'cache-control': 'no-store' } };
-  const title = decision.action === 'approve' ? 'Approved' : decision.action === 'reject' ? 'Rejected' : 'Rollback requested';
+  if (wantsJson(req))
+    return {
+      status: 200,
+      jsonBody: { ok: true, decision: { ...decision, ip: undefined, userAgent: undefined }, message: text },
+      headers: { 'cache-control': 'no-store' },
+    };
+  const title =
+    decision.action === 'approve'
+      ? 'Approved'
+      : decision.action === 'reject'
+        ? 'Rejected'
+        : 'Rollback requested';
   return page({
     status: 200,
     title,
@@ -517,9 +761,23 @@ export function clientIp(req: HttpRequest): string {
     .split(',')
     .map((e) => e.trim())
     .filter(Boolean)
-    .map((e) => /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(e)?.[1] ?? /^\[([0-9a-fA-F:.]+)\]:\d+$/.exec(e)?.[1] ?? e)
+    .map(
+      (e) => /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(e)?.[1] ?? /^\[([0-9a-fA-F:.]+)\]:\d+$/.exec(e)?.[1] ?? e,
+    )
     .join(', ')
     .slice(0, 100);
+}
+
+/** What a link holder may see of the deploy: no other link's nonce, no decision records. */
+export function linkView(w: WaitingStatus): Record<string, unknown> {
+  const { pendingApprovals, decisions, ...rest } = w as WaitingStatus & { decisions?: unknown };
+  void decisions;
+  return {
+    ...rest,
+    pendingApprovals: Array.isArray(pendingApprovals)
+      ? pendingApprovals.map((p) => ({ approver: p?.approver, action: p?.action, expiresAt: p?.expiresAt }))
+      : undefined,
+  };
 }
 
 export async function showApproval(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -539,26 +797,57 @@ export async function showApproval(req: HttpRequest, context: InvocationContext)
   if (wantsJson(req)) {
     return {
       status: 200,
-      jsonBody: { ok: true, instanceId: link.claims.instanceId, approver: link.claims.approver, action: link.claims.action, expiresAt: new Date(link.claims.exp).toISOString(), status: link.waiting, form: { ...csrf, confirmWord: confirmWord(link.claims.action), checklist: CHECKLIST.map((c) => c.name) } },
+      jsonBody: {
+        ok: true,
+        instanceId: link.claims.instanceId,
+        approver: link.claims.approver,
+        action: link.claims.action,
+        expiresAt: new Date(link.claims.exp).toISOString(),
+        status: linkView(link.waiting),
+        signedInAs: entraCaller(req.headers)?.name ?? null,
+        form: {
+          ...csrf,
+          confirmWord: confirmWord(link.claims.action),
+          checklist: CHECKLIST.map((c) => c.name),
+        },
+      },
       headers: { 'cache-control': 'no-store' },
     };
   }
   return formPage(link, token, csrf);
 }
 
-export async function decideApproval(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function decideApproval(
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   const token = req.params.token ?? '';
   const contentType = (req.headers.get('content-type') ?? '').split(';')[0].trim().toLowerCase();
   if (contentType !== 'application/x-www-form-urlencoded') {
-    return refusalResponse(req, refuse(415, 'APPROVAL.BAD_FORM', 'Use the approval page', 'A decision is sent as the approval page\'s form (application/x-www-form-urlencoded).'));
+    return refusalResponse(
+      req,
+      refuse(
+        415,
+        'APPROVAL.BAD_FORM',
+        'Use the approval page',
+        "A decision is sent as the approval page's form (application/x-www-form-urlencoded).",
+      ),
+    );
   }
   let text: string;
   try {
     const buf = Buffer.from(await req.arrayBuffer());
-    if (buf.length > MAX_BODY) return refusalResponse(req, refuse(413, 'APPROVAL.TOO_LARGE', 'Too much data', `The form is limited to ${MAX_BODY / 1024} KiB.`));
+    if (buf.length > MAX_BODY)
+      return refusalResponse(
+        req,
+        refuse(413, 'APPROVAL.TOO_LARGE', 'Too much data', `The form is limited to ${MAX_BODY / 1024} KiB.`),
+      );
     text = buf.toString('utf8');
   } catch {
-    return refusalResponse(req, refuse(400, 'APPROVAL.BAD_FORM', 'The form could not be read', 'The request body could not be read.'));
+    return refusalResponse(
+      req,
+      refuse(400, 'APPROVAL.BAD_FORM', 'The form could not be read', 'The request body could not be read.'),
+    );
   }
   const form = new URLSearchParams(text);
   const envs = approvalsEnv();
@@ -582,30 +871,51 @@ export async function decideApproval(req: HttpRequest, context: InvocationContex
     return refusalResponse(req, link);
   }
 
+  const who = await checkDecider(envs, link, req, context);
+  if (!who.ok) return refusalResponse(req, who);
+
   const action = link.claims.action;
   const requested = form.get('decision');
   const allowed: DecisionAction[] = action === 'approval' ? ['approve', 'reject'] : ['rollback'];
   if (!requested || !allowed.includes(requested as DecisionAction)) {
-    return refusalResponse(req, refuse(400, 'APPROVAL.BAD_DECISION', 'Unknown decision', `This link can only ${allowed.join(' or ')}.`));
+    return refusalResponse(
+      req,
+      refuse(400, 'APPROVAL.BAD_DECISION', 'Unknown decision', `This link can only ${allowed.join(' or ')}.`),
+    );
   }
   const decisionAction = requested as DecisionAction;
   const comment = (form.get('comment') ?? '').trim();
-  const checked = new Set(CHECKLIST.filter((c) => form.get(c.name) !== null && form.get(c.name) !== '').map((c) => c.name));
+  const checked = new Set(
+    CHECKLIST.filter((c) => form.get(c.name) !== null && form.get(c.name) !== '').map((c) => c.name),
+  );
   const errors: string[] = [];
   if (comment.length > MAX_COMMENT) errors.push(`The comment is limited to ${MAX_COMMENT} characters.`);
   if (decisionAction !== 'reject') {
     const word = confirmWord(action);
     if ((form.get('confirm') ?? '').trim() !== word) errors.push(`Type ${word} in the confirmation box.`);
-    if (decisionAction === 'approve') for (const c of CHECKLIST) if (!checked.has(c.name)) errors.push(`Tick "${c.label}"`);
+    if (decisionAction === 'approve')
+      for (const c of CHECKLIST) if (!checked.has(c.name)) errors.push(`Tick "${c.label}"`);
   }
   if (errors.length) {
-    if (wantsJson(req)) return { status: 400, jsonBody: { ok: false, error: 'APPROVAL.INCOMPLETE', message: errors.join(' '), errors }, headers: { 'cache-control': 'no-store' } };
-    return formPage(link, token, issueCsrf(envs.keys[0], token), { errors, comment: comment.slice(0, MAX_COMMENT), checked }, 400);
+    if (wantsJson(req))
+      return {
+        status: 400,
+        jsonBody: { ok: false, error: 'APPROVAL.INCOMPLETE', message: errors.join(' '), errors },
+        headers: { 'cache-control': 'no-store' },
+      };
+    return formPage(
+      link,
+      token,
+      issueCsrf(envs.keys[0], token),
+      { errors, comment: comment.slice(0, MAX_COMMENT), checked },
+      400,
+    );
   }
 
   const decision: ApprovalDecision = {
     nonce: link.claims.nonce,
     approver: link.claims.approver,
+    decidedBy: who.caller.id,
     action: decisionAction,
     comment,
     ip: clientIp(req),
@@ -628,12 +938,32 @@ export function safely(handler: (req: HttpRequest, context: InvocationContext) =
       return await handler(req, context);
     } catch (err) {
       context.error(`approval ${req.method} failed: ${firstLine(messageOf(err))}`);
-      return refusalResponse(req, refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The server could not handle this request; nothing was decided and the link still works.'));
+      return refusalResponse(
+        req,
+        refuse(
+          503,
+          'APPROVAL.UNAVAILABLE',
+          'Try again in a moment',
+          'The server could not handle this request; nothing was decided and the link still works.',
+        ),
+      );
     }
   };
 }
 
 const client = [df.input.durableClient()];
 // GET and HEAD only render; POST is a separate function so no prefetch can ever reach the decision code.
-app.http('approvalsShow', { route: 'approvals/{token}', methods: ['GET', 'HEAD'], authLevel: 'anonymous', extraInputs: client, handler: safely(showApproval) });
-app.http('approvalsDecide', { route: 'approvals/{token}', methods: ['POST'], authLevel: 'anonymous', extraInputs: client, handler: safely(decideApproval) });
+app.http('approvalsShow', {
+  route: 'approvals/{token}',
+  methods: ['GET', 'HEAD'],
+  authLevel: 'anonymous',
+  extraInputs: client,
+  handler: safely(showApproval),
+});
+app.http('approvalsDecide', {
+  route: 'approvals/{token}',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  extraInputs: client,
+  handler: safely(decideApproval),
+});

@@ -1,15 +1,17 @@
 /**
- * `POST /api/deployments` with `{ "environment": "prod", "version": "x.y.z", "requestedBy": "...", "reason": "..." }`
+ * `POST /api/deployments` with `{ "environment": "prod", "version": "x.y.z", "reason": "...", "requestedBy"?: "..." }`
  * (dispatched here by functions/deployments.ts; no registration of its own).
  *
- *  400  bad input (each problem named)          403  requestedBy is not the signed-in user (Entra ID)
+ *  400  bad input (each problem named)
  *  422  the version never succeeded on UAT, or its `uat-vX.Y.Z` image is not in the registry (or changed)
  *  409  a PROD deploy of this version is already waiting or running
  *  202  `{ id, via, statusUrl }`: the `deployProd` orchestration goes through the PROD lane
  *
- * Auth: the function key (automation: `requestedBy` is taken as given), or Entra ID through App Service
- * authentication, where `x-ms-client-principal-name` is the signed-in user and `requestedBy` must be them
- * (or absent). Four-eyes relies on `requestedBy`: give automation keys only to trusted callers.
+ * The requester is the authenticated caller, never a body field (issue #15): the Entra ID principal
+ * App Service Authentication put on the request (`entra:<object id>`), else the function key presented
+ * (`key:<fingerprint>`, see shared/domain/identity.ts). Four-eyes compares that id with the approvers'
+ * identities. A `requestedBy` in the body is only a label shown next to a key caller ("key:3fa2… for
+ * alice"): it proves nothing and counts for nothing.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -20,6 +22,7 @@ import { createRegistryClient } from '../shared/adapters/registry';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { repositoryOf, tagOf } from '../shared/domain/deploy-plan';
 import { errorCode, messageOf } from '../shared/domain/errors';
+import { requestCaller, type Caller } from '../shared/domain/identity';
 import { routeToLane } from './deployQueueTrigger';
 import type { LaneRequest } from './orchestrators/deployLane';
 import { DEPLOY_PROD, type ProdDeployInput } from './orchestrators/deployProd';
@@ -27,25 +30,55 @@ import { DEPLOY_PROD, type ProdDeployInput } from './orchestrators/deployProd';
 const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
 const PERSON = /^[A-Za-z0-9][A-Za-z0-9._@+ -]{0,99}$/;
 const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
-const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
+const json = (status: number, body: unknown): HttpResponseInit => ({
+  status,
+  jsonBody: body,
+  headers: { 'cache-control': 'no-store' },
+});
 const bad = (status: number, error: string, message: string) => json(status, { error, message });
 
 /** The PROD request as the lane runs it (`deployProd` as the lane's sub-orchestration). */
-export type ProdLaneRequest = ProdDeployInput & { type: 'deploy-prod'; orchestrator: typeof DEPLOY_PROD; instanceId: string; repository: string; deliveryId: string; requestedAt: string };
+export type ProdLaneRequest = ProdDeployInput & {
+  type: 'deploy-prod';
+  orchestrator: typeof DEPLOY_PROD;
+  instanceId: string;
+  repository: string;
+  deliveryId: string;
+  requestedAt: string;
+};
 
-export async function requestProdDeployment(body: Record<string, unknown>, req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+/** How a requester is shown: the sign-in name; a key's id with the label its caller gave ("key:3fa2… for alice"). */
+export function requesterLabel(caller: Caller, claimed: string | undefined): string {
+  const label = typeof claimed === 'string' ? claimed.trim() : '';
+  return caller.kind === 'key' && label && label !== caller.name
+    ? `${caller.name} for ${label}`
+    : caller.name;
+}
+
+export async function requestProdDeployment(
+  body: Record<string, unknown>,
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   const problems: string[] = [];
-  const principal = req.headers.get('x-ms-client-principal-name') ?? undefined;
+  const caller = requestCaller(req);
   const version = body.version;
-  const requestedBy = body.requestedBy ?? principal;
+  const requestedBy = body.requestedBy;
   const reason = typeof body.reason === 'string' ? body.reason.trim() : body.reason;
-  if (typeof version !== 'string' || !VERSION.test(version)) problems.push('version must be a semantic version like 1.2.3');
-  if (typeof requestedBy !== 'string' || !PERSON.test(requestedBy.trim())) problems.push('requestedBy must name who asks (letters, digits, . _ @ + - and spaces, up to 100 characters)');
-  if (typeof reason !== 'string' || reason.length === 0 || reason.length > 500) problems.push('reason must say why, in 1 to 500 characters');
-  for (const k of Object.keys(body)) if (!['environment', 'version', 'requestedBy', 'reason'].includes(k)) problems.push(`unknown field "${k}" (PROD deploys take environment, version, requestedBy, reason)`);
-  if (problems.length) return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
-  const who = (requestedBy as string).trim();
-  if (principal && who !== principal) return bad(403, 'DEPLOYMENTS.NOT_YOU', `requestedBy must be the signed-in user (${principal})`);
+  if (typeof version !== 'string' || !VERSION.test(version))
+    problems.push('version must be a semantic version like 1.2.3');
+  if (requestedBy !== undefined && (typeof requestedBy !== 'string' || !PERSON.test(requestedBy.trim())))
+    problems.push(
+      'requestedBy, when given, is a label of up to 100 characters (letters, digits, . _ @ + - and spaces); the requester is who is signed in or which key is used',
+    );
+  if (typeof reason !== 'string' || reason.length === 0 || reason.length > 500)
+    problems.push('reason must say why, in 1 to 500 characters');
+  for (const k of Object.keys(body))
+    if (!['environment', 'version', 'requestedBy', 'reason'].includes(k))
+      problems.push(`unknown field "${k}" (PROD deploys take environment, version, requestedBy, reason)`);
+  if (problems.length)
+    return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
+  const who = requesterLabel(caller, requestedBy as string | undefined);
 
   try {
     const config = loadConfig(process.env);
@@ -55,9 +88,14 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
     const known = uatRuns.find((r) => r.version === version);
     if (!known) {
       const seen = [...new Set(uatRuns.map((r) => r.version))].slice(0, 5);
-      return bad(422, 'DEPLOYMENTS.NOT_ON_UAT', `version ${version} has not succeeded on UAT, so it cannot go to PROD${seen.length ? ` (UAT recently ran ${seen.join(', ')})` : ' (UAT has no successful deploy yet)'}`);
+      return bad(
+        422,
+        'DEPLOYMENTS.NOT_ON_UAT',
+        `version ${version} has not succeeded on UAT, so it cannot go to PROD${seen.length ? ` (UAT recently ran ${seen.join(', ')})` : ' (UAT has no successful deploy yet)'}`,
+      );
     }
-    if (!config.REGISTRY_URL) return bad(503, 'CONFIG.REGISTRY_MISSING', 'REGISTRY_URL is not set: the image cannot be checked');
+    if (!config.REGISTRY_URL)
+      return bad(503, 'CONFIG.REGISTRY_MISSING', 'REGISTRY_URL is not set: the image cannot be checked');
     let host = '';
     try {
       host = new URL(config.REGISTRY_URL).host + '/';
@@ -65,19 +103,43 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
       host = '';
     }
     const uatTag = `uat-v${version}`;
-    const imageRef = known.imageRef && tagOf(known.imageRef) === uatTag ? known.imageRef : `${host}${config.REGISTRY_REPOSITORY ?? 'odoo-mta'}:${uatTag}`;
-    const registry = createRegistryClient({ kind: config.REGISTRY_KIND ?? 'oci', url: config.REGISTRY_URL, username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD });
+    const imageRef =
+      known.imageRef && tagOf(known.imageRef) === uatTag
+        ? known.imageRef
+        : `${host}${config.REGISTRY_REPOSITORY ?? 'odoo-mta'}:${uatTag}`;
+    const registry = createRegistryClient({
+      kind: config.REGISTRY_KIND ?? 'oci',
+      url: config.REGISTRY_URL,
+      username: config.REGISTRY_USERNAME,
+      password: config.REGISTRY_PASSWORD,
+    });
     const image = await registry.resolve(repositoryOf(imageRef), uatTag);
-    if (!image) return bad(422, 'DEPLOYMENTS.IMAGE_MISSING', `the image ${repositoryOf(imageRef)}:${uatTag} that UAT ran is no longer in the registry`);
+    if (!image)
+      return bad(
+        422,
+        'DEPLOYMENTS.IMAGE_MISSING',
+        `the image ${repositoryOf(imageRef)}:${uatTag} that UAT ran is no longer in the registry`,
+      );
     if (known.imageDigest && image.digest !== known.imageDigest) {
-      return bad(422, 'DEPLOYMENTS.IMAGE_CHANGED', `${repositoryOf(imageRef)}:${uatTag} now points at ${image.digest}, not the ${known.imageDigest} that UAT ran: redeploy it to UAT first`);
+      return bad(
+        422,
+        'DEPLOYMENTS.IMAGE_CHANGED',
+        `${repositoryOf(imageRef)}:${uatTag} now points at ${image.digest}, not the ${known.imageDigest} that UAT ran: redeploy it to UAT first`,
+      );
     }
 
     const client = df.getClient(context);
     const baseId = deployInstanceId('prod', version as string, known.sha);
-    const earlier = (await client.getStatusAll()).filter((s) => s.name === DEPLOY_PROD && (s.instanceId === baseId || s.instanceId.startsWith(`${baseId}-r`)));
+    const earlier = (await client.getStatusAll()).filter(
+      (s) => s.name === DEPLOY_PROD && (s.instanceId === baseId || s.instanceId.startsWith(`${baseId}-r`)),
+    );
     const live = earlier.find((s) => LIVE.has(String(s.runtimeStatus)));
-    if (live) return bad(409, 'DEPLOYMENTS.BUSY', `a PROD deploy of ${version} is already ${String(live.runtimeStatus).toLowerCase()}: ${live.instanceId}`);
+    if (live)
+      return bad(
+        409,
+        'DEPLOYMENTS.BUSY',
+        `a PROD deploy of ${version} is already ${String(live.runtimeStatus).toLowerCase()}: ${live.instanceId}`,
+      );
     const id = earlier.length === 0 ? baseId : `${baseId}-r${earlier.length + 1}`;
     const request: ProdLaneRequest = {
       type: 'deploy-prod',
@@ -88,7 +150,9 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
       version: version as string,
       sha: known.sha,
       imageRef,
-      requestedBy: who,
+      requestedBy: caller.id,
+      requestedByName: who,
+      requesterEmails: caller.emails ?? [],
       reason: reason as string,
       deliveryId: `api-${context.invocationId}`,
       requestedAt: new Date().toISOString(),
@@ -96,9 +160,20 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
     // the lane runs any orchestrator named in the request with the whole request as its input
     const how = await routeToLane(client, request as unknown as LaneRequest, (m) => context.log(m));
     context.log(`PROD deploy of ${version} requested by ${who}: ${id} (lane ${how})`);
-    return json(202, { id, via: `lane ${how}`, statusUrl: `/api/deployments/${id}`, version, sha: known.sha, imageDigest: image.digest });
+    return json(202, {
+      id,
+      via: `lane ${how}`,
+      statusUrl: `/api/deployments/${id}`,
+      version,
+      sha: known.sha,
+      imageDigest: image.digest,
+    });
   } catch (err) {
     context.error(`PROD deployment request failed: ${messageOf(err)}`);
-    return bad(503, errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', messageOf(err).replace(/https?:\/\/\S+/g, '<url>'));
+    return bad(
+      503,
+      errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE',
+      messageOf(err).replace(/https?:\/\/\S+/g, '<url>'),
+    );
   }
 }

@@ -23,7 +23,7 @@ import { createLedger, ledgerContainer, type GateOverride } from '../shared/adap
 import { createDeliveriesStore } from '../shared/adapters/deliveries';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { errorCode, messageOf } from '../shared/domain/errors';
-import { readInstance } from '../shared/adapters/durable-status';
+import { readInstance, withoutNonces } from '../shared/adapters/durable-status';
 import { releaseImageRef, routeToLane } from './deployQueueTrigger';
 import { requestOdooShDeployment } from './deployments-odoosh';
 import type { DeployRequest } from './activities/intake';
@@ -44,7 +44,8 @@ const bad = (status: number, error: string, message: string) => json(status, { e
 
 function view(s: DurableOrchestrationStatus) {
   const input = (s.input ?? {}) as Partial<DeployRequest> & { force?: boolean; gateOverride?: GateOverride };
-  const output = (s.output ?? undefined) as Record<string, unknown> | undefined;
+  // approval nonces never leave the server except in their own approver's link (issue #15)
+  const output = withoutNonces(s.output ?? undefined) as Record<string, unknown> | undefined;
   return {
     id: s.instanceId,
     runtimeStatus: s.runtimeStatus,
@@ -55,7 +56,7 @@ function view(s: DurableOrchestrationStatus) {
     ...(input.gateOverride ? { gateOverride: input.gateOverride } : {}),
     createdTime: s.createdTime,
     lastUpdatedTime: s.lastUpdatedTime,
-    status: s.customStatus ?? null,
+    status: withoutNonces(s.customStatus ?? null),
     outcome: output?.outcome ?? null,
     result: output ?? null,
   };

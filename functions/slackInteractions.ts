@@ -24,7 +24,17 @@ import * as df from 'durable-functions';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { loadConfig } from '../shared/config';
 import { messageOf } from '../shared/domain/errors';
-import { approvalsEnv, checkLink, logRefusalDetail, safely, deliverDecision, type ApprovalDecision, type DecisionAction, type Refusal } from './approvals';
+import type { Approver } from '../shared/domain/identity';
+import {
+  approvalsEnv,
+  checkLink,
+  logRefusalDetail,
+  safely,
+  deliverDecision,
+  type ApprovalDecision,
+  type DecisionAction,
+  type Refusal,
+} from './approvals';
 
 export const SLACK_WINDOW_SECONDS = 5 * 60;
 const MAX_BODY = 64 * 1024;
@@ -32,13 +42,24 @@ const MAX_BODY = 64 * 1024;
 export type SlackSignatureCheck = { ok: true } | { ok: false; why: string };
 
 /** Slack request signing v0 (https://api.slack.com/authentication/verifying-requests-from-slack). */
-export function verifySlackSignature(secret: string, timestamp: string | null, signature: string | null, rawBody: Buffer | string, nowSeconds: number): SlackSignatureCheck {
-  if (!timestamp || !/^\d{1,12}$/.test(timestamp)) return { ok: false, why: 'missing or malformed X-Slack-Request-Timestamp' };
-  if (Math.abs(nowSeconds - Number(timestamp)) > SLACK_WINDOW_SECONDS) return { ok: false, why: 'X-Slack-Request-Timestamp is more than 5 minutes away from now' };
-  if (!signature || !/^v0=[0-9a-f]{64}$/.test(signature)) return { ok: false, why: 'missing or malformed X-Slack-Signature' };
+export function verifySlackSignature(
+  secret: string,
+  timestamp: string | null,
+  signature: string | null,
+  rawBody: Buffer | string,
+  nowSeconds: number,
+): SlackSignatureCheck {
+  if (!timestamp || !/^\d{1,12}$/.test(timestamp))
+    return { ok: false, why: 'missing or malformed X-Slack-Request-Timestamp' };
+  if (Math.abs(nowSeconds - Number(timestamp)) > SLACK_WINDOW_SECONDS)
+    return { ok: false, why: 'X-Slack-Request-Timestamp is more than 5 minutes away from now' };
+  if (!signature || !/^v0=[0-9a-f]{64}$/.test(signature))
+    return { ok: false, why: 'missing or malformed X-Slack-Signature' };
   const expected = createHmac('sha256', secret).update(`v0:${timestamp}:`).update(rawBody).digest();
   const given = Buffer.from(signature.slice(3), 'hex');
-  return timingSafeEqual(expected, given) ? { ok: true } : { ok: false, why: 'X-Slack-Signature does not match' };
+  return timingSafeEqual(expected, given)
+    ? { ok: true }
+    : { ok: false, why: 'X-Slack-Signature does not match' };
 }
 
 /** Sign a body the way Slack does (tests and local tools). */
@@ -63,13 +84,20 @@ interface BlockActionsPayload {
 
 const ACTION = /(?:^|[-_:.])(approve|reject|rollback)$/;
 
-function userMatches(approver: string, user: SlackUser | undefined): boolean {
-  const a = approver.trim().replace(/^@/, '').toLowerCase();
-  return [user?.username, user?.name, user?.id].some((u) => typeof u === 'string' && u.toLowerCase() === a);
+/**
+ * The clicking Slack user is the approver the token was issued to: matched on the Slack user id
+ * configured for that approver (APPROVERS `slack=U…`), never on user or display names, which their
+ * owner can change (issue #15).
+ */
+function userMatches(approver: Approver | undefined, user: SlackUser | undefined): boolean {
+  return !!approver?.slack && typeof user?.id === 'string' && user.id === approver.slack;
 }
 
 /** Only Slack's own hosts, or the configured Slack API origin (a local fake Slack in tests). */
-export function allowedResponseUrl(url: string | undefined, slackApiUrl: string | undefined): string | undefined {
+export function allowedResponseUrl(
+  url: string | undefined,
+  slackApiUrl: string | undefined,
+): string | undefined {
   if (!url) return undefined;
   let u: URL;
   try {
@@ -77,7 +105,8 @@ export function allowedResponseUrl(url: string | undefined, slackApiUrl: string 
   } catch {
     return undefined;
   }
-  if (u.protocol === 'https:' && (u.hostname === 'hooks.slack.com' || u.hostname.endsWith('.slack.com'))) return u.toString();
+  if (u.protocol === 'https:' && (u.hostname === 'hooks.slack.com' || u.hostname.endsWith('.slack.com')))
+    return u.toString();
   try {
     if (slackApiUrl && new URL(slackApiUrl).origin === u.origin) return u.toString();
   } catch {
@@ -86,7 +115,11 @@ export function allowedResponseUrl(url: string | undefined, slackApiUrl: string 
   return undefined;
 }
 
-async function tellUser(responseUrl: string | undefined, text: string, context: InvocationContext): Promise<void> {
+async function tellUser(
+  responseUrl: string | undefined,
+  text: string,
+  context: InvocationContext,
+): Promise<void> {
   if (!responseUrl) return;
   try {
     const res = await fetch(responseUrl, {
@@ -101,10 +134,21 @@ async function tellUser(responseUrl: string | undefined, text: string, context: 
   }
 }
 
-const ack = (status: number, text: string): HttpResponseInit => ({ status, jsonBody: { response_type: 'ephemeral', replace_original: false, text }, headers: { 'cache-control': 'no-store' } });
-const plain = (status: number, text: string): HttpResponseInit => ({ status, body: text, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+const ack = (status: number, text: string): HttpResponseInit => ({
+  status,
+  jsonBody: { response_type: 'ephemeral', replace_original: false, text },
+  headers: { 'cache-control': 'no-store' },
+});
+const plain = (status: number, text: string): HttpResponseInit => ({
+  status,
+  body: text,
+  headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+});
 
-export async function slackInteractions(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function slackInteractions(
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   let config;
   try {
     config = loadConfig(process.env);
@@ -117,7 +161,13 @@ export async function slackInteractions(req: HttpRequest, context: InvocationCon
   if (!secret) return plain(404, 'Slack interactivity is not enabled (SLACK_SIGNING_SECRET is not set)');
   const raw = Buffer.from(await req.arrayBuffer());
   if (raw.length > MAX_BODY) return plain(413, 'request body too large');
-  const sig = verifySlackSignature(secret, req.headers.get('x-slack-request-timestamp'), req.headers.get('x-slack-signature'), raw, Math.floor(Date.now() / 1000));
+  const sig = verifySlackSignature(
+    secret,
+    req.headers.get('x-slack-request-timestamp'),
+    req.headers.get('x-slack-signature'),
+    raw,
+    Math.floor(Date.now() / 1000),
+  );
   if (!sig.ok) {
     context.warn(`Slack interaction refused: ${sig.why}`);
     return plain(401, sig.why);
@@ -137,7 +187,8 @@ export async function slackInteractions(req: HttpRequest, context: InvocationCon
     await tellUser(responseUrl, text, context);
     return ack(status, text);
   };
-  if (payload.type !== 'block_actions') return ack(200, `Ignored: ${String(payload.type)} interactions are not used by this app.`);
+  if (payload.type !== 'block_actions')
+    return ack(200, `Ignored: ${String(payload.type)} interactions are not used by this app.`);
   const act = payload.actions?.[0];
   const m = ACTION.exec(act?.action_id ?? '');
   if (!act || !m || typeof act.value !== 'string') return ack(200, 'Ignored: not an approval button.');
@@ -154,16 +205,22 @@ export async function slackInteractions(req: HttpRequest, context: InvocationCon
     return answer(200, `:no_entry: ${r.title}. ${r.message}`);
   };
   if (!link.ok) return refused(link);
-  if (!userMatches(link.claims.approver, payload.user)) {
-    return answer(200, `:no_entry: This button is for ${link.claims.approver}; you are ${payload.user?.username ?? payload.user?.name ?? payload.user?.id ?? 'someone else'}. Nothing was decided.`);
+  const approver = envs.approvers.find((a) => a.id === link.claims.approver);
+  if (!userMatches(approver, payload.user)) {
+    return answer(
+      200,
+      `:no_entry: This button is for ${approver?.name ?? link.claims.approver}; you are <@${String(payload.user?.id ?? '?').replace(/[^A-Z0-9]/g, '')}>. Nothing was decided.`,
+    );
   }
   const action = m[1] as DecisionAction;
   const allowed: DecisionAction[] = link.claims.action === 'approval' ? ['approve', 'reject'] : ['rollback'];
-  if (!allowed.includes(action)) return answer(200, `:no_entry: This button cannot ${action}. Nothing was decided.`);
+  if (!allowed.includes(action))
+    return answer(200, `:no_entry: This button cannot ${action}. Nothing was decided.`);
 
   const decision: ApprovalDecision = {
     nonce: link.claims.nonce,
     approver: link.claims.approver,
+    decidedBy: `slack:${payload.user!.id}`,
     action,
     comment: `via Slack button (user ${payload.user?.id ?? '?'})`,
     ip: 'slack',
@@ -173,9 +230,20 @@ export async function slackInteractions(req: HttpRequest, context: InvocationCon
   // Slack wants an answer within 3 s: deliver without waiting for the orchestration's outcome.
   const result = await deliverDecision(client, envs, link, decision, { waitForOutcome: false });
   if (!result.ok) return refused(result);
-  context.log(`approval decision from Slack: ${action} by ${decision.approver} for ${link.claims.instanceId}`);
+  context.log(
+    `approval decision from Slack: ${action} by ${decision.approver} for ${link.claims.instanceId}`,
+  );
   const verb = action === 'approve' ? 'Approval' : action === 'reject' ? 'Rejection' : 'Rollback request';
-  return answer(200, `:white_check_mark: ${verb} sent for deploy ${link.claims.instanceId}; the deploy checks the approver list and the four-eyes rule and posts the outcome here.`);
+  return answer(
+    200,
+    `:white_check_mark: ${verb} sent for deploy ${link.claims.instanceId}; the deploy checks the approver list and the four-eyes rule and posts the outcome here.`,
+  );
 }
 
-app.http('slackInteractions', { route: 'slack/interactions', methods: ['POST'], authLevel: 'anonymous', extraInputs: [df.input.durableClient()], handler: safely(slackInteractions) });
+app.http('slackInteractions', {
+  route: 'slack/interactions',
+  methods: ['POST'],
+  authLevel: 'anonymous',
+  extraInputs: [df.input.durableClient()],
+  handler: safely(slackInteractions),
+});

@@ -231,7 +231,7 @@ param uatUrl string = ''
 @description('PROD_URL; empty: http://<PROD private IP>.')
 param prodUrl string = ''
 
-@description('APPROVERS: comma-separated names allowed to approve PROD deploys.')
+@description('APPROVERS: approver identities, e.g. alice:slack=U0123ABCD:entra=<Entra object id or e-mail>:name=Alice, bob:slack=U0456EFGH (or a JSON list); see docs/APPROVAL_LINKS.md.')
 param approvers string
 
 @description('APPROVALS_REQUIRED.')
@@ -291,7 +291,7 @@ param registryPassword string = ''
 @secure()
 param slackWebhookUrl string = ''
 
-@description('SLACK_BOT_TOKEN (empty: none).')
+@description('SLACK_BOT_TOKEN (chat:write): needed for PROD approvals, each approver receives their link privately (empty: none).')
 @secure()
 param slackBotToken string = ''
 

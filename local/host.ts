@@ -13,6 +13,7 @@
  *   (`guardClientRequest`); the app's client carries the key in `rpcBaseUrl`.
  * - Azurite for Blob storage, with its data under the data folder.
  */
+import { applyLocalAuth, localLogin, LOCAL_LOGIN_PATH } from './local-auth';
 import { InvocationContext } from '@azure/functions';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -354,6 +355,11 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
           functions.map((f) => ({ name: f.name, trigger: f.trigger.type })),
         );
       }
+      if (url.pathname === LOCAL_LOGIN_PATH && method === 'GET') {
+        const out = localLogin(url, keys.masterKey); // the local stand-in for /.auth/login/aad
+        res.writeHead(out.status, out.headers);
+        return res.end(out.body);
+      }
       if (!url.pathname.startsWith('/api/') && url.pathname !== '/api')
         return send(res, 404, { error: `no route for ${url.pathname}` });
       const sub = url.pathname.slice('/api'.length);
@@ -384,6 +390,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers))
         if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+      applyLocalAuth(headers, keys.masterKey); // like App Service Authentication: strip, then inject the signed-in principal
       const query: Record<string, string> = {};
       if (url.search) url.searchParams.forEach((v, k) => (query[k] = v));
       const request = toHttpRequest({ method, url: url.href, headers, query, params, body });

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { registerSecret as defaultRegister } from './log';
+import { APPROVERS_EXAMPLE, parseApprovers } from './domain/identity';
 
 export type SettingArea =
   | 'host'
@@ -592,9 +593,17 @@ export const SETTINGS = {
   }),
   APPROVERS: s({
     area: 'approvals',
-    description: 'Who may approve PROD deploys (comma-separated Slack/user names).',
-    form: 'comma-separated names',
-    schema: list,
+    description:
+      'Who may approve PROD deploys, as identities: per approver an id, a Slack user id (private delivery, Slack decisions) and/or an Entra ID object id or e-mail (the approval page), and a display name. The old names-only form is refused with a migration message.',
+    form: `a JSON list [{"id","name","slack","entra"}] or comma-separated id:slack=U…:entra=…:name=… entries, e.g. ${APPROVERS_EXAMPLE}`,
+    schema: z.string().transform((v, ctx) => {
+      try {
+        return parseApprovers(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
     requiredInAzure: true,
     disables: 'PROD deploys (no one may approve)',
   }),
@@ -638,10 +647,12 @@ export const SETTINGS = {
   }),
   SLACK_BOT_TOKEN: s({
     area: 'slack',
-    description: 'Slack bot token (Web API chat.postMessage), alternative to the webhook.',
+    description:
+      'Slack bot token (Web API, scope chat:write): each approver receives their approval link and buttons privately (chat.postMessage to their Slack user id), the channel request message is updated with the progress (chat.update); also posts notifications instead of the webhook.',
     form: 'a Slack token',
     schema: str,
     secret: true,
+    disables: 'PROD and Odoo.sh production approvals (links cannot be delivered privately)',
   }),
   SLACK_CHANNEL: s({
     area: 'slack',
@@ -811,7 +822,9 @@ export function loadConfig(
       const shown = spec.secret
         ? ''
         : ` (got ${JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value)})`;
-      problems.push(`${key} is malformed${shown}: expected ${spec.form}`);
+      // a setting's own explanation (a custom check) says more than the form alone
+      const custom = parsed.error.issues.find((i) => i.code === 'custom')?.message;
+      problems.push(`${key} is malformed${shown}: ${custom ? `${custom}; ` : ''}expected ${spec.form}`);
       continue;
     }
     out[key] = parsed.data;

@@ -167,6 +167,7 @@ export function createOdooShActivities(p: OdooShPorts): OdooShActivities {
           a.options,
           { hasKey: a.keys().length > 0, slackEnabled: a.slackEnabled },
           `an Odoo.sh ${request.stage} move`,
+          { id: request.requestedBy, emails: request.requesterEmails },
         );
         const running = await p.ledger.current(odooShEnvironment(request.branch)).catch(() => undefined);
         const fromVersion = running && running.sha === previousSha ? running.version : undefined;

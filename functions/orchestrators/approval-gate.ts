@@ -20,7 +20,16 @@
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import { codeOf, reasonOf } from '../../shared/domain/deploy-plan';
 import type { ApprovalAction } from '../../shared/domain/approval-token';
-import type { AnnounceKind, ApprovalPolicy, ApprovalSummary, DecisionLogEntry, LinkRequest, ProdMessageKind } from '../activities/prod';
+import type {
+  AnnounceKind,
+  ApprovalPolicy,
+  ApprovalSummary,
+  DecisionLogEntry,
+  LinkRequest,
+  ProdMessageKind,
+  ProgressInput,
+  RequestLinksOut,
+} from '../activities/prod';
 
 export const APPROVAL_EVENT = 'approval-decision';
 /** durable-functions JS timers are limited to 6 days each: longer waits loop */
@@ -29,7 +38,10 @@ export const MAX_TIMER_MS = 6 * 24 * 3600_000;
 /** What `POST /api/approvals/{token}` raises (the approval contract). */
 export interface ApprovalDecision {
   nonce: string;
+  /** the approver id the link was issued to */
   approver: string;
+  /** who decided, as proven by the door it came through: `entra:<oid>` or `slack:<user id>` */
+  decidedBy?: string;
   action: 'approve' | 'reject' | 'rollback';
   comment?: string;
   ip?: string;
@@ -58,28 +70,55 @@ export interface DecisionRecord extends ApprovalDecision {
 export function judgeDecision(
   d: unknown,
   pending: readonly PendingApproval[],
-  policy: { approvers: readonly string[]; fourEyes: boolean; requestedBy: string },
-): { ok: true; decision: ApprovalDecision; pending: PendingApproval } | { ok: false; why: string; decision: ApprovalDecision } {
+  policy: {
+    approvers: readonly string[];
+    fourEyes: boolean;
+    requestedBy: string;
+    requesterApprovers?: readonly string[];
+  },
+):
+  | { ok: true; decision: ApprovalDecision; pending: PendingApproval }
+  | { ok: false; why: string; decision: ApprovalDecision } {
   const r = (d && typeof d === 'object' ? d : {}) as Partial<Record<keyof ApprovalDecision, unknown>>;
   const str = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : undefined);
   const decision: ApprovalDecision = {
     nonce: str(r.nonce, 100) ?? '',
     approver: str(r.approver, 200) ?? '',
-    action: (['approve', 'reject', 'rollback'].includes(r.action as string) ? r.action : 'reject') as ApprovalDecision['action'],
+    decidedBy: str(r.decidedBy, 200),
+    action: (['approve', 'reject', 'rollback'].includes(r.action as string)
+      ? r.action
+      : 'reject') as ApprovalDecision['action'],
     comment: str(r.comment, 2000),
     ip: str(r.ip, 100),
     userAgent: str(r.userAgent, 400),
     decidedAt: str(r.decidedAt, 40),
   };
-  if (!decision.nonce || !decision.approver || !['approve', 'reject', 'rollback'].includes(r.action as string)) return { ok: false, why: 'malformed', decision };
+  if (
+    !decision.nonce ||
+    !decision.approver ||
+    !['approve', 'reject', 'rollback'].includes(r.action as string)
+  )
+    return { ok: false, why: 'malformed', decision };
   if (!policy.approvers.includes(decision.approver)) return { ok: false, why: 'not-allowlisted', decision };
-  if (policy.fourEyes && decision.action === 'approve' && decision.approver === policy.requestedBy) return { ok: false, why: 'four-eyes', decision };
+  if (policy.fourEyes && decision.action === 'approve' && isRequester(decision.approver, policy))
+    return { ok: false, why: 'four-eyes', decision };
   const p = pending.find((x) => x.nonce === decision.nonce);
   if (!p) return { ok: false, why: 'not-pending', decision };
-  const fits = p.action === 'approval' ? decision.action === 'approve' || decision.action === 'reject' : decision.action === 'rollback';
+  const fits =
+    p.action === 'approval'
+      ? decision.action === 'approve' || decision.action === 'reject'
+      : decision.action === 'rollback';
   if (!fits) return { ok: false, why: 'wrong-action', decision };
   if (p.approver !== decision.approver) return { ok: false, why: 'approver-mismatch', decision };
   return { ok: true, decision, pending: p };
+}
+
+/** Four-eyes on canonical ids: the requester's own identity, or an approver bound to it (prodPrepare matched them). */
+export function isRequester(
+  approver: string,
+  policy: { requestedBy: string; requesterApprovers?: readonly string[] },
+): boolean {
+  return approver === policy.requestedBy || (policy.requesterApprovers ?? []).includes(approver);
 }
 
 /** The gate's mutable state, owned by the orchestration (its custom status points at these). */
@@ -90,6 +129,13 @@ export interface ApprovalState {
   received: Array<{ approver: string; at: string }>;
   /** every decision that arrived, accepted or refused (the output's `decisions`) */
   decisions: DecisionRecord[];
+  /** the channel's request message of the open request (its progress is updated with chat.update) */
+  request?: {
+    kind: ProdMessageKind;
+    channel?: RequestLinksOut['channel'];
+    recipients: string[];
+    summary: ApprovalSummary;
+  };
 }
 
 export function newApprovalState(): ApprovalState {
@@ -136,12 +182,22 @@ export interface ApprovalGate {
    */
   requestApproval(o?: { approvedNote?: string }): Generator<Task, ApprovalOutcome, unknown>;
   /** sign and post links of `action` for `approvers` (sets `state.pending`; cleared again when posting fails) */
-  post(kind: ProdMessageKind, step: string, approvers: string[], deadline: number, extra?: Partial<ApprovalSummary>): Generator<Task, void, unknown>;
+  post(
+    kind: ProdMessageKind,
+    step: string,
+    approvers: string[],
+    deadline: number,
+    extra?: Partial<ApprovalSummary>,
+  ): Generator<Task, void, unknown>;
   /**
    * Wait for decisions until one settles it or the deadline passes. Approvals: 'approved' once
    * `required` distinct approvers approved, 'rejected' on a reject; rollback links: 'rollback'.
    */
-  decide(kind: 'approval' | 'rollback', deadline: number, reminderAt?: number): Generator<Task, DecideVerdict, unknown>;
+  decide(
+    kind: 'approval' | 'rollback',
+    deadline: number,
+    reminderAt?: number,
+  ): Generator<Task, DecideVerdict, unknown>;
 }
 
 export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptions): ApprovalGate {
@@ -150,23 +206,61 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
   const now = () => context.df.currentUtcDateTime.getTime();
   // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
   const iso = (ms: number) => new Date(ms).toISOString();
-  const linkTo = policy.fourEyes ? policy.approvers.filter((a) => a !== requestedBy) : [...policy.approvers];
+  const linkTo = policy.fourEyes
+    ? policy.approvers.filter(
+        (a) => !isRequester(a, { requestedBy, requesterApprovers: policy.requesterApprovers }),
+      )
+    : [...policy.approvers];
 
   const newLinks = (action: ApprovalAction, approvers: string[], expMs: number): PendingApproval[] =>
     approvers.map((approver) => ({ approver, action, nonce: context.df.newGuid(id), expiresAt: iso(expMs) }));
-  const linkRequests = (ps: PendingApproval[], exp: number): LinkRequest[] => ps.map((x) => ({ approver: x.approver, nonce: x.nonce, action: x.action, exp }));
+  const linkRequests = (ps: PendingApproval[], exp: number): LinkRequest[] =>
+    ps.map((x) => ({ approver: x.approver, nonce: x.nonce, action: x.action, exp }));
 
-  function* post(kind: ProdMessageKind, step: string, approvers: string[], deadline: number, extra: Partial<ApprovalSummary> = {}): Generator<Task, void, unknown> {
+  function* post(
+    kind: ProdMessageKind,
+    step: string,
+    approvers: string[],
+    deadline: number,
+    extra: Partial<ApprovalSummary> = {},
+  ): Generator<Task, void, unknown> {
     state.pending = newLinks(kind === 'rollback' ? 'rollback' : 'approval', approvers, deadline);
     try {
-      yield* hooks.call(step, 'prodRequestLinks', { kind, instanceId: id, links: linkRequests(state.pending, deadline), summary: o.summary(iso(deadline), extra) });
+      const summary = o.summary(iso(deadline), extra);
+      const out = (yield* hooks.call(step, 'prodRequestLinks', {
+        kind,
+        instanceId: id,
+        links: linkRequests(state.pending, deadline),
+        summary,
+      })) as RequestLinksOut | undefined;
+      state.request = { kind, channel: out?.channel, recipients: out?.recipients ?? [], summary };
     } catch (err) {
       state.pending = [];
       throw err;
     }
   }
 
-  function* decide(kind: 'approval' | 'rollback', deadline: number, reminderAt?: number): Generator<Task, DecideVerdict, unknown> {
+  /** the channel message again: who approved, who is pending (ignored when it cannot be updated) */
+  function* progress(outcome?: string): Generator<Task, void, unknown> {
+    const r = state.request;
+    if (!r?.channel) return;
+    const name = (a: string) => policy.names?.[a] ?? a;
+    yield* hooks.quiet('prodProgress', {
+      kind: r.kind,
+      channel: r.channel,
+      summary: r.summary,
+      recipients: r.recipients,
+      approved: state.received.map((x) => name(x.approver)),
+      pending: outcome ? [] : state.pending.map((x) => name(x.approver)),
+      outcome,
+    } satisfies ProgressInput);
+  }
+
+  function* decide(
+    kind: 'approval' | 'rollback',
+    deadline: number,
+    reminderAt?: number,
+  ): Generator<Task, DecideVerdict, unknown> {
     let reminded = reminderAt === undefined || reminderAt >= deadline;
     let ev = context.df.waitForExternalEvent(APPROVAL_EVENT);
     for (;;) {
@@ -174,7 +268,12 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
         reminded = true;
         if (state.pending.length) {
           try {
-            yield* hooks.call('awaiting-approval', 'prodRequestLinks', { kind: 'reminder' satisfies ProdMessageKind, instanceId: id, links: linkRequests(state.pending, deadline), summary: o.summary(iso(deadline)) });
+            yield* hooks.call('awaiting-approval', 'prodRequestLinks', {
+              kind: 'reminder' satisfies ProdMessageKind,
+              instanceId: id,
+              links: linkRequests(state.pending, deadline),
+              summary: o.summary(iso(deadline)),
+            });
           } catch (err) {
             hooks.log(`reminder failed (ignored): ${reasonOf(err)}`);
           }
@@ -191,8 +290,18 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
       timer.cancel();
       const raw = ev.result;
       ev = context.df.waitForExternalEvent(APPROVAL_EVENT);
-      const j = judgeDecision(raw, state.pending, { approvers: policy.approvers, fourEyes: policy.fourEyes, requestedBy });
-      const rec: DecisionRecord = { ...j.decision, verdict: j.ok ? 'accepted' : 'refused', why: j.ok ? undefined : j.why, receivedAt: iso(now()) };
+      const j = judgeDecision(raw, state.pending, {
+        approvers: policy.approvers,
+        fourEyes: policy.fourEyes,
+        requestedBy,
+        requesterApprovers: policy.requesterApprovers,
+      });
+      const rec: DecisionRecord = {
+        ...j.decision,
+        verdict: j.ok ? 'accepted' : 'refused',
+        why: j.ok ? undefined : j.why,
+        receivedAt: iso(now()),
+      };
       state.decisions.push(rec);
       yield* hooks.quiet('prodRecordDecision', { instanceId: id, ...rec } satisfies DecisionLogEntry);
       if (!j.ok) {
@@ -201,11 +310,23 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
         continue;
       }
       state.pending = state.pending.filter((x) => x.nonce !== j.pending.nonce); // a link decides once
-      if (kind === 'rollback') return { verdict: 'rollback', by: rec.approver };
-      if (j.decision.action === 'reject') return { verdict: 'rejected', by: rec.approver };
-      if (!state.received.some((x) => x.approver === rec.approver)) state.received.push({ approver: rec.approver, at: rec.receivedAt });
+      const name = (a: string) => policy.names?.[a] ?? a;
+      if (kind === 'rollback') {
+        yield* progress(`rollback started by ${name(rec.approver)}`);
+        return { verdict: 'rollback', by: rec.approver };
+      }
+      if (j.decision.action === 'reject') {
+        yield* progress(`rejected by ${name(rec.approver)}`);
+        return { verdict: 'rejected', by: rec.approver };
+      }
+      if (!state.received.some((x) => x.approver === rec.approver))
+        state.received.push({ approver: rec.approver, at: rec.receivedAt });
       hooks.log(`approved by ${rec.approver} (${state.received.length}/${policy.required})`);
-      if (state.received.length >= policy.required) return { verdict: 'approved' };
+      if (state.received.length >= policy.required) {
+        yield* progress('approved');
+        return { verdict: 'approved' };
+      }
+      yield* progress();
       hooks.show();
     }
   }
@@ -221,10 +342,17 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
       yield* post('approval', 'request-approval', linkTo, deadline);
     } catch (err) {
       const e = err as { code?: unknown; message?: unknown };
-      return { verdict: 'failed', code: typeof e?.code === 'string' ? e.code : codeOf(err), failure: typeof e?.message === 'string' ? e.message : reasonOf(err) };
+      return {
+        verdict: 'failed',
+        code: typeof e?.code === 'string' ? e.code : codeOf(err),
+        failure: typeof e?.message === 'string' ? e.message : reasonOf(err),
+      };
     }
     hooks.show('awaiting-approval', { expiresAt: iso(deadline) });
-    const reminderAt = policy.reminderMs > 0 && policy.reminderMs < policy.timeoutMs ? deadline - policy.reminderMs : undefined;
+    const reminderAt =
+      policy.reminderMs > 0 && policy.reminderMs < policy.timeoutMs
+        ? deadline - policy.reminderMs
+        : undefined;
     const verdict = yield* decide('approval', deadline, reminderAt);
     state.pending = [];
     if (verdict.verdict === 'rejected') {
@@ -234,11 +362,17 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
       return { verdict: 'rejected', by, failure: `rejected by ${by}`, deadline };
     }
     if (verdict.verdict === 'expired') {
-      yield* hooks.announce('expired', `no decision before ${iso(deadline)} (${state.received.length}/${policy.required} approvals)`);
+      yield* hooks.announce(
+        'expired',
+        `no decision before ${iso(deadline)} (${state.received.length}/${policy.required} approvals)`,
+      );
       return { verdict: 'expired', failure: `approval expired at ${iso(deadline)}`, deadline };
     }
     const approvers = state.received.map((r) => r.approver);
-    yield* hooks.announce('approved', `by ${approvers.join(', ')}${opts.approvedNote ? `; ${opts.approvedNote}` : ''}`);
+    yield* hooks.announce(
+      'approved',
+      `by ${approvers.join(', ')}${opts.approvedNote ? `; ${opts.approvedNote}` : ''}`,
+    );
     return { verdict: 'approved', approvers, deadline };
   }
 

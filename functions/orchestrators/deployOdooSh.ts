@@ -25,7 +25,15 @@ import { stepRunner } from './step';
 
 export const DEPLOY_ODOOSH = 'deployOdooSh';
 
-export type OdooShStep = 'preflight' | 'prepare-approval' | 'request-approval' | 'awaiting-approval' | 'recheck' | 'move' | 'waiting-for-odoo.sh' | 'done';
+export type OdooShStep =
+  | 'preflight'
+  | 'prepare-approval'
+  | 'request-approval'
+  | 'awaiting-approval'
+  | 'recheck'
+  | 'move'
+  | 'waiting-for-odoo.sh'
+  | 'done';
 
 export interface OdooShCustomStatus {
   kind: 'deployOdooSh';
@@ -66,7 +74,7 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
     environment: `odoosh-${r.branch}`,
     version: r.version,
     sha: r.sha,
-    requestedBy: r.requestedBy,
+    requestedBy: r.requestedByName ?? r.requestedBy,
     ...(r.reason ? { reason: r.reason } : {}),
     startedAt: context.df.currentUtcDateTime.toISOString(),
     elapsedMs: 0,
@@ -81,14 +89,30 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
   };
   const retry = new df.RetryOptions(5000, 3);
   /** the approval gate's steps (./step): always retried, not timed (this status has no durations) */
-  const step = stepRunner<OdooShStep>(context, { show, retry: () => retry, retried: () => true, codeOf: codeOfError, reasonOf });
+  const step = stepRunner<OdooShStep>(context, {
+    show,
+    retry: () => retry,
+    retried: () => true,
+    codeOf: codeOfError,
+    reasonOf,
+  });
   const base = { branch: r.branch, stage: r.stage, version: r.version, sha: r.sha };
   let announced = false;
 
   function* finish(result: OdooShResult): Generator<df.Task, OdooShResult, unknown> {
-    if (r.stage === 'production') Object.assign(result, { requestedBy: r.requestedBy, approvals: gateState.received, decisions: gateState.decisions });
+    if (r.stage === 'production')
+      Object.assign(result, {
+        requestedBy: r.requestedByName ?? r.requestedBy,
+        approvals: gateState.received,
+        decisions: gateState.decisions,
+      });
     gateState.pending = [];
-    show('done', { outcome: result.outcome, reason: result.reason, expiresAt: undefined, ...(result.targetUrl ? { build: result.targetUrl } : {}) });
+    show('done', {
+      outcome: result.outcome,
+      reason: result.reason,
+      expiresAt: undefined,
+      ...(result.targetUrl ? { build: result.targetUrl } : {}),
+    });
     try {
       yield context.df.callActivity('odooShFinish', { request: r, result, instanceId: id, announced });
     } catch {
@@ -103,23 +127,55 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
     pre = (yield context.df.callActivityWithRetry('odooShPreflight', retry, r)) as OdooShPreflightOut;
   } catch (err) {
     const message = (err as Error).message;
-    return yield* finish({ ...base, outcome: 'Failed', code: codeOf(message) ?? 'ODOOSH.PREFLIGHT', reason: `preflight failed: ${message}` });
+    return yield* finish({
+      ...base,
+      outcome: 'Failed',
+      code: codeOf(message) ?? 'ODOOSH.PREFLIGHT',
+      reason: `preflight failed: ${message}`,
+    });
   }
-  if (!pre.ok) return yield* finish({ ...base, outcome: 'Refused', code: pre.code, reason: pre.reason, previousSha: pre.previousSha });
+  if (!pre.ok)
+    return yield* finish({
+      ...base,
+      outcome: 'Refused',
+      code: pre.code,
+      reason: pre.reason,
+      previousSha: pre.previousSha,
+    });
 
   if (r.stage === 'production' && pre.plan?.move) {
     // ---- PROD's approval rules before a production branch moves -----------------------------------
     show('prepare-approval', { reason: r.reason });
     let prep: OdooShApprovalOut;
     try {
-      const out = (yield context.df.callActivityWithRetry('odooShApproval', retry, { request: r, instanceId: id, previousSha: pre.previousSha })) as OdooShApprovalOut | { failed: ActivityFailure };
-      if ('failed' in out) return yield* finish({ ...base, outcome: 'Failed', code: out.failed.code, reason: out.failed.message, previousSha: pre.previousSha });
+      const out = (yield context.df.callActivityWithRetry('odooShApproval', retry, {
+        request: r,
+        instanceId: id,
+        previousSha: pre.previousSha,
+      })) as OdooShApprovalOut | { failed: ActivityFailure };
+      if ('failed' in out)
+        return yield* finish({
+          ...base,
+          outcome: 'Failed',
+          code: out.failed.code,
+          reason: out.failed.message,
+          previousSha: pre.previousSha,
+        });
       prep = out;
     } catch (err) {
-      return yield* finish({ ...base, outcome: 'Failed', code: codeOfError(err), reason: reasonOf(err), previousSha: pre.previousSha });
+      return yield* finish({
+        ...base,
+        outcome: 'Failed',
+        code: codeOfError(err),
+        reason: reasonOf(err),
+        previousSha: pre.previousSha,
+      });
     }
     const policy = prep.policy;
-    show('prepare-approval', { approvals: { required: policy.required, received: gateState.received }, commitRange: prep.commitRange });
+    show('prepare-approval', {
+      approvals: { required: policy.required, received: gateState.received },
+      commitRange: prep.commitRange,
+    });
 
     const subject = `Odoo.sh ${r.stage} move`;
     const where = `${r.branch} (${r.repository})`;
@@ -128,7 +184,7 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
       target: { kind: 'odoosh', branch: r.branch, repository: r.repository, stage: r.stage },
       version: r.version,
       sha: r.sha,
-      requestedBy: r.requestedBy,
+      requestedBy: r.requestedByName ?? r.requestedBy,
       reason: r.reason ?? '',
       commitRange: prep.commitRange,
       required: policy.required,
@@ -156,7 +212,15 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
         *announce(kind: AnnounceKind, detail?: string): Generator<Task, unknown, unknown> {
           announced = true;
           try {
-            return yield context.df.callActivity('prodAnnounce', { kind, version: r.version, environment: status.environment, requestedBy: r.requestedBy, detail, subject, where } satisfies AnnounceInput);
+            return yield context.df.callActivity('prodAnnounce', {
+              kind,
+              version: r.version,
+              environment: status.environment,
+              requestedBy: r.requestedByName ?? r.requestedBy,
+              detail,
+              subject,
+              where,
+            } satisfies AnnounceInput);
           } catch (err) {
             log(`prodAnnounce failed (ignored): ${reasonOf(err)}`);
             return undefined;
@@ -166,9 +230,30 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
       },
     });
     const approval = yield* gate.requestApproval({ approvedNote: `moving ${r.branch} now` });
-    if (approval.verdict === 'failed') return yield* finish({ ...base, outcome: 'Failed', code: approval.code, reason: approval.failure, previousSha: pre.previousSha });
-    if (approval.verdict === 'rejected') return yield* finish({ ...base, outcome: 'Rejected', code: 'APPROVAL.REJECTED', reason: `${approval.failure}: ${r.branch} not moved`, previousSha: pre.previousSha });
-    if (approval.verdict === 'expired') return yield* finish({ ...base, outcome: 'Expired', code: 'APPROVAL.EXPIRED', reason: `${approval.failure}: ${r.branch} not moved`, previousSha: pre.previousSha });
+    if (approval.verdict === 'failed')
+      return yield* finish({
+        ...base,
+        outcome: 'Failed',
+        code: approval.code,
+        reason: approval.failure,
+        previousSha: pre.previousSha,
+      });
+    if (approval.verdict === 'rejected')
+      return yield* finish({
+        ...base,
+        outcome: 'Rejected',
+        code: 'APPROVAL.REJECTED',
+        reason: `${approval.failure}: ${r.branch} not moved`,
+        previousSha: pre.previousSha,
+      });
+    if (approval.verdict === 'expired')
+      return yield* finish({
+        ...base,
+        outcome: 'Expired',
+        code: 'APPROVAL.EXPIRED',
+        reason: `${approval.failure}: ${r.branch} not moved`,
+        previousSha: pre.previousSha,
+      });
     announced = false;
 
     // what was approved is `previousSha → sha`: the branch must still be where it was
@@ -178,9 +263,22 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
       again = (yield context.df.callActivityWithRetry('odooShPreflight', retry, r)) as OdooShPreflightOut;
     } catch (err) {
       const message = (err as Error).message;
-      return yield* finish({ ...base, outcome: 'Failed', code: codeOf(message) ?? 'ODOOSH.PREFLIGHT', reason: `preflight after the approval failed: ${message}`, previousSha: pre.previousSha });
+      return yield* finish({
+        ...base,
+        outcome: 'Failed',
+        code: codeOf(message) ?? 'ODOOSH.PREFLIGHT',
+        reason: `preflight after the approval failed: ${message}`,
+        previousSha: pre.previousSha,
+      });
     }
-    if (!again.ok) return yield* finish({ ...base, outcome: 'Refused', code: again.code, reason: again.reason, previousSha: again.previousSha });
+    if (!again.ok)
+      return yield* finish({
+        ...base,
+        outcome: 'Refused',
+        code: again.code,
+        reason: again.reason,
+        previousSha: again.previousSha,
+      });
     if (again.previousSha !== pre.previousSha || !again.plan?.move)
       return yield* finish({
         ...base,
@@ -194,10 +292,21 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
   if (pre.plan?.move) {
     show('move', { reason: pre.reason });
     try {
-      yield context.df.callActivityWithRetry('odooShMove', retry, { branch: r.branch, sha: r.sha, force: r.force, create: pre.createBranch === true });
+      yield context.df.callActivityWithRetry('odooShMove', retry, {
+        branch: r.branch,
+        sha: r.sha,
+        force: r.force,
+        create: pre.createBranch === true,
+      });
     } catch (err) {
       const message = (err as Error).message;
-      return yield* finish({ ...base, outcome: 'Failed', code: codeOf(message) ?? 'ODOOSH.MOVE_FAILED', reason: `moving ${r.branch} failed: ${message}`, previousSha: pre.previousSha });
+      return yield* finish({
+        ...base,
+        outcome: 'Failed',
+        code: codeOf(message) ?? 'ODOOSH.MOVE_FAILED',
+        reason: `moving ${r.branch} failed: ${message}`,
+        previousSha: pre.previousSha,
+      });
     }
   }
 
@@ -208,16 +317,41 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
   for (;;) {
     let build: OdooShBuild = { state: 'pending' };
     try {
-      build = (yield context.df.callActivityWithRetry('odooShBuild', retry, { sha: r.sha, stage: r.stage })) as OdooShBuild;
+      build = (yield context.df.callActivityWithRetry('odooShBuild', retry, {
+        sha: r.sha,
+        stage: r.stage,
+      })) as OdooShBuild;
     } catch {
       // GitHub unreachable for a while: keep waiting until the deadline
     }
     if (build.state === 'success')
-      return yield* finish({ ...base, outcome: 'Succeeded', reason: build.description ?? `Odoo.sh built ${r.version} on ${r.branch}`, previousSha: pre.previousSha, waitedMs: now() - waitStart, ...(build.targetUrl ? { targetUrl: build.targetUrl } : {}) });
+      return yield* finish({
+        ...base,
+        outcome: 'Succeeded',
+        reason: build.description ?? `Odoo.sh built ${r.version} on ${r.branch}`,
+        previousSha: pre.previousSha,
+        waitedMs: now() - waitStart,
+        ...(build.targetUrl ? { targetUrl: build.targetUrl } : {}),
+      });
     if (build.state === 'failure')
-      return yield* finish({ ...base, outcome: 'Failed', code: 'ODOOSH.BUILD_FAILED', reason: `Odoo.sh build failed${build.description ? `: ${build.description}` : ''}${build.targetUrl ? ` (${build.targetUrl})` : ''}`, previousSha: pre.previousSha, waitedMs: now() - waitStart, ...(build.targetUrl ? { targetUrl: build.targetUrl } : {}) });
+      return yield* finish({
+        ...base,
+        outcome: 'Failed',
+        code: 'ODOOSH.BUILD_FAILED',
+        reason: `Odoo.sh build failed${build.description ? `: ${build.description}` : ''}${build.targetUrl ? ` (${build.targetUrl})` : ''}`,
+        previousSha: pre.previousSha,
+        waitedMs: now() - waitStart,
+        ...(build.targetUrl ? { targetUrl: build.targetUrl } : {}),
+      });
     if (now() >= deadline)
-      return yield* finish({ ...base, outcome: 'TimedOut', code: 'ODOOSH.TIMEOUT', reason: `no ci/odoo.sh (${r.stage}) status for ${r.sha.slice(0, 7)} after ${r.waitMinutes} min`, previousSha: pre.previousSha, waitedMs: now() - waitStart });
+      return yield* finish({
+        ...base,
+        outcome: 'TimedOut',
+        code: 'ODOOSH.TIMEOUT',
+        reason: `no ci/odoo.sh (${r.stage}) status for ${r.sha.slice(0, 7)} after ${r.waitMinutes} min`,
+        previousSha: pre.previousSha,
+        waitedMs: now() - waitStart,
+      });
     show('waiting-for-odoo.sh', { build: build.description ?? 'pending' });
     // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
     yield context.df.createTimer(new Date(Math.min(deadline, now() + r.pollSeconds * 1000)));

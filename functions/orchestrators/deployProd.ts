@@ -24,12 +24,26 @@ import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { codeOf, reasonOf, type ReleaseRef } from '../../shared/domain/deploy-plan';
 import type { CompensationAction, HealthOut, PreflightOut, PullOut, NotifyEvent } from '../activities/deploy';
-import type { AnnounceKind, ApprovalSummary, CommitRange, ProdBackupOut, ProdPrepareOut, UatResult } from '../activities/prod';
+import type {
+  AnnounceKind,
+  ApprovalSummary,
+  CommitRange,
+  ProdBackupOut,
+  ProdPrepareOut,
+  UatResult,
+} from '../activities/prod';
 import { approvalGate, newApprovalState, type DecisionRecord, type PendingApproval } from './approval-gate';
 import { StepFailure, stepRunner } from './step';
 
 // the approval contract lives in ./approval-gate (shared with deployOdooSh); re-exported for callers of this module
-export { APPROVAL_EVENT, MAX_TIMER_MS, judgeDecision, type ApprovalDecision, type DecisionRecord, type PendingApproval } from './approval-gate';
+export {
+  APPROVAL_EVENT,
+  MAX_TIMER_MS,
+  judgeDecision,
+  type ApprovalDecision,
+  type DecisionRecord,
+  type PendingApproval,
+} from './approval-gate';
 
 export const DEPLOY_PROD = 'deployProd';
 
@@ -65,7 +79,12 @@ export interface ProdDeployInput {
   sha: string;
   /** the UAT image `…:uat-vX.Y.Z` */
   imageRef: string;
+  /** the authenticated caller's canonical id (`entra:<oid>` / `key:<id>`), never a body field */
   requestedBy: string;
+  /** the caller's sign-in names (e-mail, UPN), lower case: four-eyes also matches approvers configured by e-mail */
+  requesterEmails?: string[];
+  /** how the requester is shown (sign-in name, or the key id with its caller's label) */
+  requestedByName?: string;
   reason: string;
   requestedAt?: string;
   [extra: string]: unknown;
@@ -98,7 +117,13 @@ export interface ProdCustomStatus {
 }
 
 /** What PROD looks like at the end (or while a rollback decision is awaited). */
-export type ProdState = 'unchanged' | 'running-new' | 'stopped' | 'running-new-unhealthy' | 'rolled-back' | 'unknown';
+export type ProdState =
+  | 'unchanged'
+  | 'running-new'
+  | 'stopped'
+  | 'running-new-unhealthy'
+  | 'rolled-back'
+  | 'unknown';
 
 export interface ProdDeployResult {
   outcome: ProdOutcome;
@@ -130,9 +155,11 @@ function validateInput(i: unknown): string[] {
   if (!r || typeof r !== 'object') return ['the input must be an object'];
   const p: string[] = [];
   if (r.environment !== 'prod') p.push('environment must be "prod"');
-  if (typeof r.version !== 'string' || !/^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/.test(r.version)) p.push('version must be like 1.2.3');
+  if (typeof r.version !== 'string' || !/^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/.test(r.version))
+    p.push('version must be like 1.2.3');
   if (typeof r.sha !== 'string' || !/^[0-9a-f]{7,40}$/.test(r.sha)) p.push('sha must be a hex commit id');
-  if (typeof r.imageRef !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(r.imageRef)) p.push('imageRef must be an image reference');
+  if (typeof r.imageRef !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(r.imageRef))
+    p.push('imageRef must be an image reference');
   if (typeof r.requestedBy !== 'string' || !r.requestedBy.trim()) p.push('requestedBy is required');
   if (typeof r.reason !== 'string' || !r.reason.trim()) p.push('reason is required');
   return p;
@@ -154,7 +181,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     environment: 'prod',
     version: String(input?.version ?? '?'),
     sha: String(input?.sha ?? '?'),
-    requestedBy: String(input?.requestedBy ?? '?'),
+    requestedBy: String(input?.requestedByName ?? input?.requestedBy ?? '?'), // shown; the gate compares input.requestedBy
     reason: String(input?.reason ?? ''),
     approvals: { required: 1, received },
     pendingApprovals: gateState.pending,
@@ -163,7 +190,11 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     durations,
   };
   const show = (step: ProdStep, extra: Partial<ProdCustomStatus> = {}) => {
-    Object.assign(status, extra, { step, pendingApprovals: gateState.pending, elapsedMs: now() - startedAt.getTime() });
+    Object.assign(status, extra, {
+      step,
+      pendingApprovals: gateState.pending,
+      elapsedMs: now() - startedAt.getTime(),
+    });
     context.df.setCustomStatus(status);
   };
   const log = (msg: string) => {
@@ -190,12 +221,23 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
   };
 
   const problems = validateInput(input);
-  if (problems.length) return result('Failed', { code: 'DEPLOY.BAD_INPUT', failure: `[DEPLOY.BAD_INPUT] ${problems.join('; ')}` });
+  if (problems.length)
+    return result('Failed', {
+      code: 'DEPLOY.BAD_INPUT',
+      failure: `[DEPLOY.BAD_INPUT] ${problems.join('; ')}`,
+    });
 
   let retry = new df.RetryOptions(1000, 3);
 
   /** ./step: every step but NO_RETRY's is retried; failures (thrown or `{ failed }`) become StepFailure */
-  const step = stepRunner<ProdStep>(context, { show, durations, retry: () => retry, retried: (name) => !NO_RETRY.includes(name), codeOf, reasonOf });
+  const step = stepRunner<ProdStep>(context, {
+    show,
+    durations,
+    retry: () => retry,
+    retried: (name) => !NO_RETRY.includes(name),
+    codeOf,
+    reasonOf,
+  });
   /** never fails the deploy (the activities swallow errors, and so do we) */
   function* quiet<T>(activity: string, payload: unknown): Generator<Task, T | undefined, unknown> {
     try {
@@ -205,12 +247,27 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
       return undefined;
     }
   }
-  const announce = (kind: AnnounceKind, detail?: string) => quiet('prodAnnounce', { kind, version: status.version, environment: 'prod', requestedBy: status.requestedBy, detail });
+  const announce = (kind: AnnounceKind, detail?: string) =>
+    quiet('prodAnnounce', {
+      kind,
+      version: status.version,
+      environment: 'prod',
+      requestedBy: status.requestedBy,
+      detail,
+    });
 
   // ---- 0. prepare -------------------------------------------------------------------------------
   let prep: ProdPrepareOut;
   try {
-    prep = yield* step<ProdPrepareOut>('prepare', 'prodPrepare', { environment: 'prod', version: input.version, sha: input.sha, imageRef: input.imageRef, instanceId: id });
+    prep = yield* step<ProdPrepareOut>('prepare', 'prodPrepare', {
+      environment: 'prod',
+      version: input.version,
+      sha: input.sha,
+      imageRef: input.imageRef,
+      instanceId: id,
+      requestedBy: input.requestedBy,
+      requesterEmails: input.requesterEmails,
+    });
   } catch (e) {
     const f = e as StepFailure<ProdStep>;
     yield* announce('not-started', f.message);
@@ -222,13 +279,19 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
   retry.backoffCoefficient = 2;
   retry.maxRetryIntervalInMilliseconds = Math.max(settings.retryFirstMs * 8, 1);
   const previous = prep.running;
-  Object.assign(status, { imageRef: prep.prodImageRef, commitRange: prep.commitRange, uat: prep.uat, previousVersion: previous?.version, approvals: { required: policy.required, received } });
+  Object.assign(status, {
+    imageRef: prep.prodImageRef,
+    commitRange: prep.commitRange,
+    uat: prep.uat,
+    previousVersion: previous?.version,
+    approvals: { required: policy.required, received },
+  });
 
   const summary = (expiresAt: string, extra: Partial<ApprovalSummary> = {}): ApprovalSummary => ({
     environment: 'prod',
     version: input.version,
     sha: input.sha,
-    requestedBy: input.requestedBy,
+    requestedBy: status.requestedBy,
     reason: input.reason,
     commitRange: prep.commitRange,
     uat: prep.uat,
@@ -255,7 +318,12 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
 
   // ---- 1..2 the approval request and the wait (./approval-gate) -----------------------------------
   const approval = yield* gate.requestApproval({ approvedNote: 'deploying now' });
-  if (approval.verdict === 'failed') return result('Failed', { code: approval.code, failure: approval.failure, failedStep: 'request-approval' });
+  if (approval.verdict === 'failed')
+    return result('Failed', {
+      code: approval.code,
+      failure: approval.failure,
+      failedStep: 'request-approval',
+    });
   if (approval.verdict === 'rejected') return result('Rejected', { failure: approval.failure, previous });
   if (approval.verdict === 'expired') return result('Expired', { failure: approval.failure, previous });
   show('promote', { expiresAt: undefined });
@@ -288,29 +356,56 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     if (typeof started?.githubDeploymentId === 'number') githubDeploymentId = started.githubDeploymentId;
 
     // 3. promote (no rebuild: the digest UAT ran)
-    const promoted = yield* step<{ digest: string }>('promote', 'prodPromote', { uatImageRef: input.imageRef, prodImageRef: prodRef, expectDigest: prep.uat.imageDigest });
+    const promoted = yield* step<{ digest: string }>('promote', 'prodPromote', {
+      uatImageRef: input.imageRef,
+      prodImageRef: prodRef,
+      expectDigest: prep.uat.imageDigest,
+    });
     digest = promoted.digest;
 
     const pre = yield* step<PreflightOut>('preflight', 'prodPreflight', { settings, imageRef: prodRef });
     runningImage = previous?.imageRef ?? pre.runningImage;
-    const mods = yield* step<{ modules: string; reason: string }>('preflight', 'prodModules', { previous, sha: input.sha, force: false });
+    const mods = yield* step<{ modules: string; reason: string }>('preflight', 'prodModules', {
+      previous,
+      sha: input.sha,
+      force: false,
+    });
 
     // 4. full backup, verified (+ disk snapshots)
-    backup = yield* step<ProdBackupOut>('backup', 'prodBackup', { environment: 'prod', version: input.version, sha: input.sha, instanceId: id, running: previous, prodImageRef: prodRef, snapshot: prep.diskSnapshot });
+    backup = yield* step<ProdBackupOut>('backup', 'prodBackup', {
+      environment: 'prod',
+      version: input.version,
+      sha: input.sha,
+      instanceId: id,
+      running: previous,
+      prodImageRef: prodRef,
+      snapshot: prep.diskSnapshot,
+    });
     runningImage = runningImage ?? backup.runningImage;
     show('backup', { backupId: backup.backupId });
 
     // 5. pull (nothing stopped yet), stop, migrate, start, health, stability
     const pulled = yield* step<PullOut>('pull', 'prodPull', { environment: 'prod', imageRef: prodRef });
     // the VM reports the first repo digest docker knows for the image: informative, the registry is authoritative
-    if (pulled.digest && pulled.digest !== digest) log(`the VM reports digest ${pulled.digest} for ${prodRef} (promoted ${digest})`);
+    if (pulled.digest && pulled.digest !== digest)
+      log(`the VM reports digest ${pulled.digest} for ${prodRef} (promoted ${digest})`);
     downStart = now();
     yield* step('stop', 'prodStop', { environment: 'prod' });
-    if (mods.modules) yield* step('migrate', 'prodMigrate', { environment: 'prod', imageRef: prodRef, modules: mods.modules });
+    if (mods.modules)
+      yield* step('migrate', 'prodMigrate', {
+        environment: 'prod',
+        imageRef: prodRef,
+        modules: mods.modules,
+      });
     startedNew = true;
     yield* step('start', 'prodStart', { environment: 'prod', imageRef: prodRef });
     const health = yield* step<HealthOut>('health', 'prodHealth', { settings, imageRef: prodRef });
-    if (!health.healthy) throw new StepFailure('health', 'DEPLOY.UNHEALTHY', `[DEPLOY.UNHEALTHY] ${input.version} is not healthy on PROD: ${health.failures.join('; ')}`);
+    if (!health.healthy)
+      throw new StepFailure(
+        'health',
+        'DEPLOY.UNHEALTHY',
+        `[DEPLOY.UNHEALTHY] ${input.version} is not healthy on PROD: ${health.failures.join('; ')}`,
+      );
     const stable = Math.max(0, prep.healthStableSeconds);
     const probes = stable === 0 ? 1 : Math.max(3, Math.min(10, Math.ceil(stable / 10) + 1));
     const gapMs = probes > 1 ? Math.round((stable * 1000) / (probes - 1)) : 0;
@@ -318,53 +413,140 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
       // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
       if (k > 0 && gapMs > 0) yield context.df.createTimer(new Date(now() + gapMs));
       const p = yield* step<HealthOut>('health-stable', 'prodProbe', { settings, imageRef: prodRef });
-      if (!p.healthy) throw new StepFailure('health-stable', 'DEPLOY.UNSTABLE', `[DEPLOY.UNSTABLE] ${input.version} became unhealthy on PROD during the ${stable} s stability check (probe ${k + 1}/${probes}): ${p.failures.join('; ')}`);
+      if (!p.healthy)
+        throw new StepFailure(
+          'health-stable',
+          'DEPLOY.UNSTABLE',
+          `[DEPLOY.UNSTABLE] ${input.version} became unhealthy on PROD during the ${stable} s stability check (probe ${k + 1}/${probes}): ${p.failures.join('; ')}`,
+        );
     }
     downtimeMs = now() - (downStart ?? now());
 
     // 6. success
     const totalMs = now() - startedAt.getTime();
-    yield* step('record', 'prodRecord', { ...notice('succeeded'), imageDigest: digest, coverage: prep.uat.coverage, backupId: backup.backupId, durations, totalMs, downtimeMs, modules: mods.modules, previousVersion: previous?.version, approvedBy: received.map((r) => r.approver), requestedBy: input.requestedBy, reason: input.reason });
-    yield* quiet('prodNotify', notice('succeeded', { durations, totalMs, downtimeMs, backupId: backup.backupId }));
+    yield* step('record', 'prodRecord', {
+      ...notice('succeeded'),
+      imageDigest: digest,
+      coverage: prep.uat.coverage,
+      backupId: backup.backupId,
+      durations,
+      totalMs,
+      downtimeMs,
+      modules: mods.modules,
+      previousVersion: previous?.version,
+      approvedBy: received.map((r) => r.approver),
+      requestedBy: input.requestedBy,
+      reason: input.reason,
+    });
+    yield* quiet(
+      'prodNotify',
+      notice('succeeded', { durations, totalMs, downtimeMs, backupId: backup.backupId }),
+    );
     show('retention');
     yield* quiet('prodRetention', { settings, running: prodRef, previous: runningImage });
-    return result('Succeeded', { prodState: 'running-new', previous, imageRef: prodRef, imageDigest: digest, backupId: backup.backupId, snapshots: backup.snapshots, downtimeMs });
+    return result('Succeeded', {
+      prodState: 'running-new',
+      previous,
+      imageRef: prodRef,
+      imageDigest: digest,
+      backupId: backup.backupId,
+      snapshots: backup.snapshots,
+      downtimeMs,
+    });
   } catch (e) {
-    const f: StepFailure<ProdStep> = e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
+    const f: StepFailure<ProdStep> =
+      e instanceof StepFailure ? e : new StepFailure(status.step, codeOf(e), reasonOf(e));
     log(`step ${f.step} failed: ${f.message}`);
-    const base = { code: f.code, failure: f.message, failedStep: f.step, previous, imageRef: prodRef, imageDigest: digest, backupId: backup?.backupId, snapshots: backup?.snapshots };
+    const base = {
+      code: f.code,
+      failure: f.message,
+      failedStep: f.step,
+      previous,
+      imageRef: prodRef,
+      imageDigest: digest,
+      backupId: backup?.backupId,
+      snapshots: backup?.snapshots,
+    };
     if (!CHANGED_STEPS.includes(f.step)) {
-      yield* quiet('prodNotify', notice('failed', { reason: f.message, code: f.code, failedStep: f.step, backupId: backup?.backupId, durations, totalMs: now() - startedAt.getTime() }));
+      yield* quiet(
+        'prodNotify',
+        notice('failed', {
+          reason: f.message,
+          code: f.code,
+          failedStep: f.step,
+          backupId: backup?.backupId,
+          durations,
+          totalMs: now() - startedAt.getTime(),
+        }),
+      );
       return result('Failed', { ...base, prodState: 'unchanged' });
     }
 
     // ---- 7. PROD changed: logs, alert, rollback (offered, or at once when configured) -----------
-    const prodState: ProdState = !startedNew ? 'stopped' : f.step === 'start' ? 'unknown' : 'running-new-unhealthy';
-    const saved = yield* quiet<{ logs?: string[] }>('prodSaveLogs', { backupId: backup?.backupId, environment: 'prod', instanceId: id });
+    const prodState: ProdState = !startedNew
+      ? 'stopped'
+      : f.step === 'start'
+        ? 'unknown'
+        : 'running-new-unhealthy';
+    const saved = yield* quiet<{ logs?: string[] }>('prodSaveLogs', {
+      backupId: backup?.backupId,
+      environment: 'prod',
+      instanceId: id,
+    });
     const logs = saved?.logs ?? [];
-    yield* quiet('prodGithubStatus', { githubDeploymentId, state: 'failure', description: `failed at ${f.step}: ${f.message}`, logUrl: prep.statusUrl });
+    yield* quiet('prodGithubStatus', {
+      githubDeploymentId,
+      state: 'failure',
+      description: `failed at ${f.step}: ${f.message}`,
+      logUrl: prep.statusUrl,
+    });
     show('awaiting-rollback-decision', { failure: f.message, prodState });
 
     let rollbackBy = 'PROD_AUTO_ROLLBACK';
     if (!prep.autoRollback) {
       const rbDeadline = now() + policy.timeoutMs;
       try {
-        yield* gate.post('rollback', 'awaiting-rollback-decision', policy.approvers, rbDeadline, { failure: f.message, failedStep: f.step, prodState, previousVersion: previous?.version ?? runningImage, backupId: backup?.backupId });
+        yield* gate.post('rollback', 'awaiting-rollback-decision', policy.approvers, rbDeadline, {
+          failure: f.message,
+          failedStep: f.step,
+          prodState,
+          previousVersion: previous?.version ?? runningImage,
+          backupId: backup?.backupId,
+        });
       } catch (err) {
         // the links could not be posted: the alert still goes out; the operator rolls back by hand
-        yield* announce('rollback-expired', `the rollback links could not be posted (${reasonOf(err)}); ${f.message}. PROD is ${prodState}: follow docs/ROLLBACK_GUIDE.md by hand`);
-        return result('NeedsAttention', { ...base, prodState, logs, downtimeMs: now() - (downStart ?? now()) });
+        yield* announce(
+          'rollback-expired',
+          `the rollback links could not be posted (${reasonOf(err)}); ${f.message}. PROD is ${prodState}: follow docs/ROLLBACK_GUIDE.md by hand`,
+        );
+        return result('NeedsAttention', {
+          ...base,
+          prodState,
+          logs,
+          downtimeMs: now() - (downStart ?? now()),
+        });
       }
       show('awaiting-rollback-decision', { expiresAt: iso(rbDeadline) });
       const rb = yield* gate.decide('rollback', rbDeadline);
       gateState.pending = [];
       if (rb.verdict !== 'rollback') {
-        yield* announce('rollback-expired', `no rollback decision before ${iso(rbDeadline)}; PROD is ${prodState} after: ${f.message}`);
-        return result('NeedsAttention', { ...base, prodState, logs, downtimeMs: now() - (downStart ?? now()) });
+        yield* announce(
+          'rollback-expired',
+          `no rollback decision before ${iso(rbDeadline)}; PROD is ${prodState} after: ${f.message}`,
+        );
+        return result('NeedsAttention', {
+          ...base,
+          prodState,
+          logs,
+          downtimeMs: now() - (downStart ?? now()),
+        });
       }
       rollbackBy = rb.by ?? '?';
     }
-    yield* announce('rollback-started', `by ${rollbackBy}: restoring backup ${backup?.backupId ?? '?'} and starting ${previous?.version ?? runningImage ?? 'the previous image'}`);
+    yield* announce(
+      'rollback-started',
+      `by ${rollbackBy}: restoring backup ${backup?.backupId ?? '?'} and starting ${previous?.version ?? runningImage ?? 'the previous image'}`,
+    );
     show('rollback', { expiresAt: undefined });
     const compensations: CompensationAction[] = [{ action: 'stop-new' }];
     if (backup) compensations.push({ action: 'restore', backupId: backup.backupId });
@@ -373,7 +555,11 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     let error: string | undefined;
     for (const c of compensations) {
       try {
-        const r = (yield* step<{ healthy?: boolean; failures?: string[] }>('rollback', 'prodCompensate', { ...c, settings })) ?? {};
+        const r =
+          (yield* step<{ healthy?: boolean; failures?: string[] }>('rollback', 'prodCompensate', {
+            ...c,
+            settings,
+          })) ?? {};
         if (c.action === 'health' && r.healthy === false) {
           ok = false;
           error = `the previous version is not healthy after the rollback: ${(r.failures ?? []).join('; ')}`;
@@ -388,8 +574,26 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     downtimeMs = now() - (downStart ?? now());
     const rollback = { by: rollbackBy, at: iso(now()), auto: prep.autoRollback, ok, error };
     const totalMs = now() - startedAt.getTime();
-    yield* quiet('prodNotify', notice(ok ? 'rolled-back' : 'needs-attention', { reason: ok ? f.message : `${f.message} — ROLLBACK FAILED: ${error}`, code: f.code, failedStep: f.step, logs, backupId: backup?.backupId, durations, totalMs, downtimeMs }));
-    return result(ok ? 'RolledBack' : 'NeedsAttention', { ...base, prodState: ok ? 'rolled-back' : 'unknown', rollback, logs, downtimeMs });
+    yield* quiet(
+      'prodNotify',
+      notice(ok ? 'rolled-back' : 'needs-attention', {
+        reason: ok ? f.message : `${f.message} — ROLLBACK FAILED: ${error}`,
+        code: f.code,
+        failedStep: f.step,
+        logs,
+        backupId: backup?.backupId,
+        durations,
+        totalMs,
+        downtimeMs,
+      }),
+    );
+    return result(ok ? 'RolledBack' : 'NeedsAttention', {
+      ...base,
+      prodState: ok ? 'rolled-back' : 'unknown',
+      rollback,
+      logs,
+      downtimeMs,
+    });
   }
 };
 

@@ -23,7 +23,22 @@ export interface UsedLinkRecord {
   keyId: string;
 }
 
+/** A valid link used by someone who is not its approver (the audit trail keeps every such attempt). */
+export interface RefusedAttempt {
+  instanceId: string;
+  nonce: string;
+  approver: string;
+  attemptedBy: string;
+  attemptedByName?: string;
+  ip?: string;
+  userAgent?: string;
+  at: string;
+  why: string;
+}
+
 export interface ApprovalStore {
+  /** record a refused attempt next to the orchestration's decision records: `approvals/decisions/<instance>/<at>-<nonce>-refused-identity.json` */
+  recordRefusal(a: RefusedAttempt): Promise<void>;
   /** true when this caller claimed the nonce; false when it was claimed before (replay) */
   claim(record: UsedLinkRecord): Promise<boolean>;
   get(nonce: string): Promise<UsedLinkRecord | undefined>;
@@ -35,13 +50,19 @@ export interface ApprovalStore {
 export const NONCE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{7,127}$/;
 
 export function usedMarkerName(nonce: string): string {
-  if (!NONCE_PATTERN.test(nonce)) throw new PipelineError('APPROVAL.BAD_NONCE', 'the link nonce is not in the expected form');
+  if (!NONCE_PATTERN.test(nonce))
+    throw new PipelineError('APPROVAL.BAD_NONCE', 'the link nonce is not in the expected form');
   return `approvals/used/${nonce}.json`;
 }
 
 export function createApprovalStore(container: ContainerClient): ApprovalStore {
   const ensure = ensureContainer(container);
   return {
+    async recordRefusal(a) {
+      const name = `approvals/decisions/${a.instanceId.replace(/[^A-Za-z0-9._-]/g, '_')}/${a.at.replace(/[:.]/g, '-')}-${usedMarkerName(a.nonce).slice('approvals/used/'.length, -'.json'.length)}-refused-identity.json`;
+      await ensure();
+      await writeJson(container, name, a, 'create');
+    },
     async claim(record) {
       const name = usedMarkerName(record.nonce);
       await ensure();

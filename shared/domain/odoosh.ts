@@ -25,8 +25,10 @@ export function parseOdooShBranches(entries: readonly string[]): OdooShBranch[] 
     const branch = i > 0 ? entry.slice(0, i) : entry;
     const stage = (i > 0 ? entry.slice(i + 1) : '') as OdooShStage;
     if (!BRANCH.test(branch)) throw new Error(`ODOOSH_BRANCHES: "${entry}" does not name a valid branch`);
-    if (!STAGES.includes(stage)) throw new Error(`ODOOSH_BRANCHES: "${entry}" must end with :dev, :staging or :production`);
-    if (out.some((b) => b.branch === branch)) throw new Error(`ODOOSH_BRANCHES: branch ${branch} is listed twice`);
+    if (!STAGES.includes(stage))
+      throw new Error(`ODOOSH_BRANCHES: "${entry}" must end with :dev, :staging or :production`);
+    if (out.some((b) => b.branch === branch))
+      throw new Error(`ODOOSH_BRANCHES: branch ${branch} is listed twice`);
     out.push({ branch, stage });
   }
   return out;
@@ -52,22 +54,52 @@ export type MovePlan =
  * Whether to move `branch` from `from` to `to`, given GitHub's compare status of `from...to`
  * (`ahead`: `to` contains `from`, a fast-forward).
  */
-export function planMove(branch: string, from: string, to: string, status: CompareStatus, force: boolean): MovePlan {
+export function planMove(
+  branch: string,
+  from: string,
+  to: string,
+  status: CompareStatus,
+  force: boolean,
+): MovePlan {
   const s = (x: string) => x.slice(0, 7);
-  if (status === 'identical') return { move: false, code: 'ODOOSH.UP_TO_DATE', why: `${branch} is already at ${s(to)}` };
-  if (status === 'ahead') return { move: true, fastForward: true, why: `fast-forward ${branch} ${s(from)} → ${s(to)}` };
-  const what = status === 'behind' ? `${s(to)} is older than ${branch}'s head ${s(from)} (moving back)` : `${s(to)} and ${branch}'s head ${s(from)} have diverged`;
-  if (!force) return { move: false, code: 'ODOOSH.NOT_FAST_FORWARD', why: `not a fast-forward: ${what}; pass "force": true to move it anyway` };
+  if (status === 'identical')
+    return { move: false, code: 'ODOOSH.UP_TO_DATE', why: `${branch} is already at ${s(to)}` };
+  if (status === 'ahead')
+    return { move: true, fastForward: true, why: `fast-forward ${branch} ${s(from)} → ${s(to)}` };
+  const what =
+    status === 'behind'
+      ? `${s(to)} is older than ${branch}'s head ${s(from)} (moving back)`
+      : `${s(to)} and ${branch}'s head ${s(from)} have diverged`;
+  if (!force)
+    return {
+      move: false,
+      code: 'ODOOSH.NOT_FAST_FORWARD',
+      why: `not a fast-forward: ${what}; pass "force": true to move it anyway`,
+    };
   return { move: true, fastForward: false, why: `forced: ${what}` };
 }
 
-export type OdooShBuild = { state: 'pending'; description?: string } | { state: 'success' | 'failure'; description?: string; targetUrl?: string };
+export type OdooShBuild =
+  | { state: 'pending'; description?: string }
+  | { state: 'success' | 'failure'; description?: string; targetUrl?: string };
 
 /** Odoo.sh's build outcome from the commit's statuses (latest per context), or pending when none yet. */
-export function readOdooShBuild(statuses: ReadonlyArray<{ context: string; state: string; description?: string | null; target_url?: string | null }>, stage: OdooShStage): OdooShBuild {
+export function readOdooShBuild(
+  statuses: ReadonlyArray<{
+    context: string;
+    state: string;
+    description?: string | null;
+    target_url?: string | null;
+  }>,
+  stage: OdooShStage,
+): OdooShBuild {
   const s = statuses.find((x) => x.context === odooShContext(stage));
-  if (!s || s.state === 'pending') return { state: 'pending', ...(s?.description ? { description: s.description } : {}) };
-  const base = { ...(s.description ? { description: s.description } : {}), ...(s.target_url ? { targetUrl: s.target_url } : {}) };
+  if (!s || s.state === 'pending')
+    return { state: 'pending', ...(s?.description ? { description: s.description } : {}) };
+  const base = {
+    ...(s.description ? { description: s.description } : {}),
+    ...(s.target_url ? { targetUrl: s.target_url } : {}),
+  };
   return s.state === 'success' ? { state: 'success', ...base } : { state: 'failure', ...base };
 }
 
@@ -79,7 +111,12 @@ export interface OdooShRequest {
   version: string;
   sha: string;
   force: boolean;
+  /** the authenticated caller's canonical id (`entra:<oid>` / `key:<id>`) */
   requestedBy: string;
+  /** the caller's sign-in names, lower case (four-eyes against approvers configured by e-mail) */
+  requesterEmails?: string[];
+  /** how the requester is shown (sign-in name, or the key id with its caller's label) */
+  requestedByName?: string;
   reason?: string;
   requestedAt: string;
   /** how long to wait for Odoo.sh's status, and how often to look */

@@ -14,7 +14,8 @@ import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchest
 import { createSlack } from '../../shared/adapters/slack';
 import { createFakeVm } from '../support/fake-vm-shell';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
-import { waitForLinks } from '../support/prod-approval';
+import { tokenApprover, waitForLinks } from '../support/prod-approval';
+import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
 import { prodImage, uatImage } from '../support/memory-registry';
 import { PROD_SHA_NEW, PROD_SHA_OLD, prodRig } from '../support/prod-rig';
 
@@ -32,7 +33,15 @@ describe('approval links × deployProd (embedded host)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'approvals-prod-'));
-    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: signingKey } });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: {
+        LOG_LEVEL: 'error',
+        APPROVAL_SIGNING_KEY: signingKey,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
+      },
+    });
     slack = await startFakeSlack();
   }, 90_000);
   afterAll(async () => {
@@ -49,12 +58,23 @@ describe('approval links × deployProd (embedded host)', () => {
       publicBaseUrl: host.baseUrl,
       container: `approvalsprod${k}`,
       signingKey,
-      slack: (log) => createSlack({ webhookUrl: slack.webhookUrl, log }),
+      slack: (log) =>
+        createSlack({ botToken: slack.token, apiUrl: slack.apiUrl, channel: '#deployments', log }),
       vmBehaviour,
     });
     setProdPorts(ports);
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-a${k}`;
-    await host.engine.startNew('deployProd', { instanceId: id, input: { environment: 'prod', version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), requestedBy: 'alice', reason: 'monthly release' } });
+    await host.engine.startNew('deployProd', {
+      instanceId: id,
+      input: {
+        environment: 'prod',
+        version: '1.1.0',
+        sha: SHA_NEW,
+        imageRef: UAT('1.1.0'),
+        requestedBy: 'alice',
+        reason: 'monthly release',
+      },
+    });
     return { id, vm, registry };
   }
 
@@ -62,19 +82,29 @@ describe('approval links × deployProd (embedded host)', () => {
     const res = await fetch(link, { headers: { accept: 'text/html' } });
     const html = await res.text();
     const fields: Record<string, string> = {};
-    for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g)) fields[m[1]] = m[2];
+    for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g))
+      fields[m[1]] = m[2];
     return { status: res.status, html, fields };
   }
   async function submit(link: string, form: Record<string, string>) {
     const { fields } = await openPage(link);
     const res = await fetch(link, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'same-origin', 'user-agent': 'Mozilla/5.0 (Android) approver-phone', 'x-forwarded-for': '198.51.100.7:4000' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        origin: 'null',
+        'sec-fetch-site': 'same-origin',
+        'user-agent': 'Mozilla/5.0 (Android) approver-phone',
+        'x-forwarded-for': '198.51.100.7:4000',
+        // the link's own approver, signed in (test/security/approvals-identity.test.ts tries everyone else)
+        cookie: cookieOf(host.keys.masterKey, tokenApprover(link.split('/').pop()!) as Who),
+      },
       body: new URLSearchParams({ ...fields, ...form }).toString(),
     });
     return { status: res.status, html: await res.text() };
   }
-  const finish = async (id: string) => (await host.engine.waitForCompletion(id, 60_000)).output as ProdDeployResult;
+  const finish = async (id: string) =>
+    (await host.engine.waitForCompletion(id, 60_000)).output as ProdDeployResult;
 
   it('the page shows the real request; an approval on the page deploys, with the decision recorded', async () => {
     const d = await start();
@@ -82,37 +112,121 @@ describe('approval links × deployProd (embedded host)', () => {
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: none for alice
     const page = await openPage(links.find((l) => l.approver === 'bob')!.url);
     expect(page.status).toBe(200);
-    for (const text of ['Approve PROD deploy of 1.1.0?', 'alice', 'monthly release', 'Tested on UAT?', `https://github.com/acme/odoo-mta/compare/${SHA_OLD}...${SHA_NEW}`, '1.0.0', d.id]) expect(page.html).toContain(text);
+    for (const text of [
+      'Approve PROD deploy of 1.1.0?',
+      'alice',
+      'monthly release',
+      'Tested on UAT?',
+      `https://github.com/acme/odoo-mta/compare/${SHA_OLD}...${SHA_NEW}`,
+      '1.0.0',
+      d.id,
+    ])
+      expect(page.html).toContain(text);
 
-    const done = await submit(links.find((l) => l.approver === 'bob')!.url, { decision: 'approve', confirm: 'APPROVE', check_uat: 'yes', check_backup: 'yes', check_rollback: 'yes', comment: 'go' });
+    const done = await submit(links.find((l) => l.approver === 'bob')!.url, {
+      decision: 'approve',
+      confirm: 'APPROVE',
+      check_uat: 'yes',
+      check_backup: 'yes',
+      check_rollback: 'yes',
+      comment: 'go',
+    });
     expect(done.status).toBe(200);
     expect(done.html).toContain('Approved');
     const result = await finish(d.id);
-    expect(result).toMatchObject({ outcome: 'Succeeded', prodState: 'running-new', imageRef: PROD('1.1.0'), approvals: [{ approver: 'bob' }] });
+    expect(result).toMatchObject({
+      outcome: 'Succeeded',
+      prodState: 'running-new',
+      imageRef: PROD('1.1.0'),
+      approvals: [{ approver: 'bob' }],
+    });
     expect(d.registry.tags.get('prod-v1.1.0')).toBe(d.registry.tags.get('uat-v1.1.0'));
-    expect(result.decisions).toEqual([expect.objectContaining({ approver: 'bob', action: 'approve', verdict: 'accepted', comment: 'go', ip: '198.51.100.7', userAgent: 'Mozilla/5.0 (Android) approver-phone' })]);
+    expect(result.decisions).toEqual([
+      expect.objectContaining({
+        approver: 'bob',
+        action: 'approve',
+        verdict: 'accepted',
+        comment: 'go',
+        ip: '198.51.100.7',
+        userAgent: 'Mozilla/5.0 (Android) approver-phone',
+      }),
+    ]);
     // carol's link now belongs to a deploy that has ended
     const late = await openPage(links.find((l) => l.approver === 'carol')!.url);
     expect(late.status).toBe(410);
     expect((host.engine.getStatus(d.id)?.customStatus as ProdCustomStatus).pendingApprovals).toEqual([]);
   }, 120_000);
 
+  it('private delivery: each approver received only their own link, the channel only the request and its progress', async () => {
+    const d = await start();
+    const links = await waitForLinks(slack.posts, d.id, 'approval', 60_000);
+    expect(links.map((l) => [l.approver, l.user])).toEqual([
+      ['bob', PEOPLE.bob.slack],
+      ['carol', PEOPLE.carol.slack],
+    ]);
+    for (const who of ['bob', 'carol'] as const) {
+      const inbox = JSON.stringify(
+        slack.inbox(PEOPLE[who].slack).filter((p) => JSON.stringify(p.body).includes(d.id)),
+      );
+      expect(inbox).toContain(links.find((l) => l.approver === who)!.token);
+      expect(inbox).not.toContain(links.find((l) => l.approver !== who)!.token);
+    }
+    expect(slack.inbox(PEOPLE.alice.slack).filter((p) => JSON.stringify(p.body).includes(d.id))).toEqual([]); // the requester
+    const channel = slack.channelPosts().filter((p) => JSON.stringify(p.body).includes(d.id));
+    expect(channel.length).toBeGreaterThan(0);
+    for (const p of channel) {
+      expect(JSON.stringify(p.body)).not.toMatch(/\/api\/approvals\//);
+      for (const l of links) expect(JSON.stringify(p.body)).not.toContain(l.token.split('.')[1]);
+    }
+    expect(JSON.stringify(channel[0].body)).toContain('Bob Dupont');
+    await submit(links[0].url, {
+      decision: 'approve',
+      confirm: 'APPROVE',
+      check_uat: 'yes',
+      check_backup: 'yes',
+      check_rollback: 'yes',
+    });
+    await finish(d.id);
+    const update = slack.updates.find((u) => u.ts === channel[0].ts);
+    expect(JSON.stringify(update?.body)).toMatch(/Approved by:\*? Bob Dupont/);
+  }, 120_000);
+
   it('a failing migration posts rollback links; the ROLLBACK page restores the previous version', async () => {
     const d = await start({ failMigration: true });
     const links = await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    expect((await submit(links[0].url, { decision: 'approve', confirm: 'APPROVE', check_uat: 'yes', check_backup: 'yes', check_rollback: 'yes' })).status).toBe(200);
+    expect(
+      (
+        await submit(links[0].url, {
+          decision: 'approve',
+          confirm: 'APPROVE',
+          check_uat: 'yes',
+          check_backup: 'yes',
+          check_rollback: 'yes',
+        })
+      ).status,
+    ).toBe(200);
     const rollback = await waitForLinks(slack.posts, d.id, 'rollback', 60_000);
     const carol = rollback.find((l) => l.approver === 'carol')!;
     const page = await openPage(carol.url);
     expect(page.status).toBe(200);
     expect(page.html).toContain('Roll back PROD from 1.1.0?');
     expect(page.html).toContain('Type ROLLBACK');
-    expect((host.engine.getStatus(d.id)?.customStatus as ProdCustomStatus).step).toBe('awaiting-rollback-decision');
+    expect((host.engine.getStatus(d.id)?.customStatus as ProdCustomStatus).step).toBe(
+      'awaiting-rollback-decision',
+    );
     expect((await submit(carol.url, { decision: 'rollback', confirm: 'APPROVE' })).status).toBe(400);
-    const done = await submit(carol.url, { decision: 'rollback', confirm: 'ROLLBACK', comment: 'restore now' });
+    const done = await submit(carol.url, {
+      decision: 'rollback',
+      confirm: 'ROLLBACK',
+      comment: 'restore now',
+    });
     expect(done.status).toBe(200);
     const result = await finish(d.id);
-    expect(result).toMatchObject({ outcome: 'RolledBack', prodState: 'rolled-back', rollback: { by: 'carol', ok: true } });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      prodState: 'rolled-back',
+      rollback: { by: 'carol', ok: true },
+    });
     expect(d.vm.state.image).toBe(PROD('1.0.0'));
   }, 120_000);
 });

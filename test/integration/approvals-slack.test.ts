@@ -14,7 +14,12 @@ import { startLocalHost, type LocalHost } from '../../local/host';
 import { approvalLink, signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
 import type { WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
-import { allowedResponseUrl, approvalButtons, slackSignature, verifySlackSignature } from '../../functions/slackInteractions';
+import {
+  allowedResponseUrl,
+  approvalButtons,
+  slackSignature,
+  verifySlackSignature,
+} from '../../functions/slackInteractions';
 import '../../functions/slackInteractions';
 import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
 
@@ -29,13 +34,20 @@ async function startCapture(): Promise<Capture> {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      posts.push({ path: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Capture['posts'][number]['body'] });
+      posts.push({
+        path: req.url ?? '',
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Capture['posts'][number]['body'],
+      });
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, posts, stop: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    posts,
+    stop: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 const signingSecret = randomBytes(24).toString('hex');
@@ -50,12 +62,26 @@ describe('Slack request signing (pure)', () => {
     expect(sig).toMatch(/^v0=[0-9a-f]{64}$/);
     expect(verifySlackSignature(signingSecret, ts, sig, body, now)).toEqual({ ok: true });
     expect(verifySlackSignature(signingSecret, ts, sig, body, now + 300)).toEqual({ ok: true });
-    expect(verifySlackSignature(signingSecret, ts, sig, body, now + 301)).toMatchObject({ ok: false, why: expect.stringMatching(/5 minutes/) });
+    expect(verifySlackSignature(signingSecret, ts, sig, body, now + 301)).toMatchObject({
+      ok: false,
+      why: expect.stringMatching(/5 minutes/),
+    });
     expect(verifySlackSignature(signingSecret, ts, sig, body, now - 301)).toMatchObject({ ok: false }); // from the future
-    expect(verifySlackSignature(signingSecret, ts, sig, body + 'x', now)).toMatchObject({ ok: false, why: expect.stringMatching(/does not match/) });
+    expect(verifySlackSignature(signingSecret, ts, sig, body + 'x', now)).toMatchObject({
+      ok: false,
+      why: expect.stringMatching(/does not match/),
+    });
     expect(verifySlackSignature('another-secret', ts, sig, body, now)).toMatchObject({ ok: false });
     expect(verifySlackSignature(signingSecret, String(now + 1), sig, body, now)).toMatchObject({ ok: false }); // timestamp is signed
-    for (const [t, s] of [[null, sig], ['', sig], ['12ab', sig], [ts, null], [ts, 'v1=' + sig.slice(3)], [ts, sig.slice(0, -2)], [ts, sig.toUpperCase()]] as const) {
+    for (const [t, s] of [
+      [null, sig],
+      ['', sig],
+      ['12ab', sig],
+      [ts, null],
+      [ts, 'v1=' + sig.slice(3)],
+      [ts, sig.slice(0, -2)],
+      [ts, sig.toUpperCase()],
+    ] as const) {
       expect(verifySlackSignature(signingSecret, t, s, body, now).ok).toBe(false);
     }
   });
@@ -78,12 +104,30 @@ describe('Slack request signing (pure)', () => {
   });
 
   it('approvalButtons names an Odoo.sh move (no rollback button for it) and refuses a token Slack could not carry', () => {
-    const odoosh = { approver: 'alice', token: 'p.s', version: '1.4.0', odoosh: { stage: 'production', branch: 'main' } };
+    const odoosh = {
+      approver: 'alice',
+      token: 'p.s',
+      version: '1.4.0',
+      odoosh: { stage: 'production', branch: 'main' },
+    };
     const b = approvalButtons({ ...odoosh, action: 'approval' });
-    expect(b.elements.map((e) => e.confirm?.title.text)).toEqual(['Approve the Odoo.sh production move of 1.4.0 to main?', 'Reject the Odoo.sh production move of 1.4.0 to main?']);
+    expect(b.elements.map((e) => e.confirm?.title.text)).toEqual([
+      'Approve the Odoo.sh production move of 1.4.0 to main?',
+      'Reject the Odoo.sh production move of 1.4.0 to main?',
+    ]);
     expect(() => approvalButtons({ ...odoosh, action: 'rollback' })).toThrow(/no rollback button/);
-    expect(approvalButtons({ approver: 'alice', action: 'rollback', token: 'p.s', version: '1.4.0', previousVersion: '1.3.0' }).elements[0].confirm?.text.text).toContain('1.3.0 is started again');
-    expect(() => approvalButtons({ approver: 'alice', action: 'approval', token: 'x'.repeat(2001), version: '1.4.0' })).toThrow(/does not fit a Slack button value/);
+    expect(
+      approvalButtons({
+        approver: 'alice',
+        action: 'rollback',
+        token: 'p.s',
+        version: '1.4.0',
+        previousVersion: '1.3.0',
+      }).elements[0].confirm?.text.text,
+    ).toContain('1.3.0 is started again');
+    expect(() =>
+      approvalButtons({ approver: 'alice', action: 'approval', token: 'x'.repeat(2001), version: '1.4.0' }),
+    ).toThrow(/does not fit a Slack button value/);
   });
 });
 
@@ -104,7 +148,14 @@ describe('Slack interactive buttons (embedded host)', () => {
       dataDir: dir,
       port: 0,
       functionsDir,
-      env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: approvalKey, SLACK_SIGNING_SECRET: signingSecret, SLACK_API_URL: `${slack.url}/api` },
+      // approvers by Slack user id (the payloads below use U + the name in capitals)
+      env: {
+        LOG_LEVEL: 'error',
+        APPROVAL_SIGNING_KEY: approvalKey,
+        SLACK_SIGNING_SECRET: signingSecret,
+        SLACK_API_URL: `${slack.url}/api`,
+        APPROVERS: 'alice:slack=UALICE, bob:slack=UBOB, carol:slack=UCAROL',
+      },
     });
   }, 90_000);
   afterAll(async () => {
@@ -116,7 +167,8 @@ describe('Slack interactive buttons (embedded host)', () => {
   });
 
   const statusOf = (id: string) => host.engine.getStatus(id, { showInput: true });
-  const stillPending = (id: string, nonce: string) => ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
+  const stillPending = (id: string, nonce: string) =>
+    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
   async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
     for (let i = 0; i < 600; i++) {
       const v = fn();
@@ -127,19 +179,51 @@ describe('Slack interactive buttons (embedded host)', () => {
   }
 
   async function request(o: Partial<ProbeInput> = {}) {
-    const input: ProbeInput = { approvers: ['alice', 'bob'], required: 1, action: 'approval', requestedBy: 'carol', version: '1.4.0', ...o };
+    const input: ProbeInput = {
+      approvers: ['alice', 'bob'],
+      required: 1,
+      action: 'approval',
+      requestedBy: 'carol',
+      version: '1.4.0',
+      ...o,
+    };
     const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, 'c')}`;
     await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
-    const pending = await waitFor('pending approvals', () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals);
+    const pending = await waitFor(
+      'pending approvals',
+      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
+    );
     const key = signingKeys({ APPROVAL_SIGNING_KEY: approvalKey })[0];
-    const tokens = pending.map((p) => signApprovalToken({ instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp: Date.now() + 3600_000 }, key));
+    const tokens = pending.map((p) =>
+      signApprovalToken(
+        {
+          instanceId: id,
+          approver: p.approver,
+          action: p.action,
+          nonce: p.nonce,
+          exp: Date.now() + 3600_000,
+        },
+        key,
+      ),
+    );
     return { id, pending, tokens };
   }
 
-  function payload(o: { token: string; actionId?: string; user?: string; responseUrl?: string; type?: string }): string {
+  function payload(o: {
+    token: string;
+    actionId?: string;
+    user?: string;
+    userName?: string;
+    responseUrl?: string;
+    type?: string;
+  }): string {
     const p = {
       type: o.type ?? 'block_actions',
-      user: { id: `U${(o.user ?? 'alice').toUpperCase()}`, username: o.user ?? 'alice', name: o.user ?? 'alice' },
+      user: {
+        id: `U${(o.user ?? 'alice').toUpperCase()}`,
+        username: o.userName ?? o.user ?? 'alice',
+        name: o.userName ?? o.user ?? 'alice',
+      },
       actions: [{ action_id: o.actionId ?? 'approval-approve', value: o.token, type: 'button' }],
       response_url: o.responseUrl ?? `${slack.url}/actions/T1/1/xyz`,
     };
@@ -147,7 +231,11 @@ describe('Slack interactive buttons (embedded host)', () => {
   }
   async function send(body: string, o: { ts?: number; secret?: string; signature?: string | null } = {}) {
     const ts = String(o.ts ?? Math.floor(Date.now() / 1000));
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' };
+    const headers: Record<string, string> = {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': ts,
+      'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
+    };
     const sig = o.signature === undefined ? slackSignature(o.secret ?? signingSecret, ts, body) : o.signature;
     if (sig !== null) headers['x-slack-signature'] = sig;
     const res = await fetch(`${host.baseUrl}/api/slack/interactions`, { method: 'POST', headers, body });
@@ -159,10 +247,18 @@ describe('Slack interactive buttons (embedded host)', () => {
     const before = slack.posts.length;
     const res = await send(payload({ token: r.tokens[0] }));
     expect(res.status).toBe(200);
-    const s = await waitFor('completion', () => (statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined));
+    const s = await waitFor('completion', () =>
+      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
+    );
     const out = s.output as ProbeOutput;
     expect(out.outcome).toBe('Approved');
-    expect(out.decisions[0]).toMatchObject({ approver: 'alice', action: 'approve', nonce: r.pending[0].nonce, ip: 'slack', comment: expect.stringContaining('UALICE') });
+    expect(out.decisions[0]).toMatchObject({
+      approver: 'alice',
+      action: 'approve',
+      nonce: r.pending[0].nonce,
+      ip: 'slack',
+      comment: expect.stringContaining('UALICE'),
+    });
     const told = slack.posts.slice(before);
     expect(told).toHaveLength(1);
     expect(told[0].body.response_type).toBe('ephemeral');
@@ -181,9 +277,15 @@ describe('Slack interactive buttons (embedded host)', () => {
     await send(payload({ token: r.tokens[0], user: 'mallory' }));
     expect(slack.posts[slack.posts.length - 1].body.text).toContain('This button is for alice');
     expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    // Slack names can be changed by their owner: mallory renamed to "alice" is still mallory (issue #15)
+    await send(payload({ token: r.tokens[0], user: 'mallory', userName: 'alice' }));
+    expect(slack.posts[slack.posts.length - 1].body.text).toContain('This button is for alice');
+    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
     // bob's reject button works for bob
     await send(payload({ token: r.tokens[1], user: 'bob', actionId: 'approval-reject' }));
-    const s = await waitFor('completion', () => (statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined));
+    const s = await waitFor('completion', () =>
+      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
+    );
     expect((s.output as ProbeOutput).outcome).toBe('Rejected');
   });
 

@@ -10,11 +10,17 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import { approvalLink, signApprovalToken, signingKeys, type SigningKey } from '../../shared/domain/approval-token';
+import {
+  approvalLink,
+  signApprovalToken,
+  signingKeys,
+  type SigningKey,
+} from '../../shared/domain/approval-token';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { clientIp, crossOriginProblem, safely, type WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
 import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import { approversSetting, cookieOf, type Who } from '../support/identities';
 
 const keyA = randomBytes(36).toString('base64url');
 const keyB = randomBytes(36).toString('base64url');
@@ -29,7 +35,16 @@ describe('approval links (embedded host)', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'approvals-'));
     const functionsDir = path.join(dir, 'no-functions'); // only what this file registered
     mkdirSync(functionsDir);
-    host = await startLocalHost({ dataDir: dir, port: 0, functionsDir, env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: keyA } });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      functionsDir,
+      env: {
+        LOG_LEVEL: 'error',
+        APPROVAL_SIGNING_KEY: keyA,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
+      },
+    });
   }, 90_000);
   afterAll(async () => {
     await host?.stop();
@@ -37,7 +52,11 @@ describe('approval links (embedded host)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const keys = (): SigningKey[] => signingKeys({ APPROVAL_SIGNING_KEY: process.env.APPROVAL_SIGNING_KEY, APPROVAL_SIGNING_KEY_PREVIOUS: process.env.APPROVAL_SIGNING_KEY_PREVIOUS });
+  const keys = (): SigningKey[] =>
+    signingKeys({
+      APPROVAL_SIGNING_KEY: process.env.APPROVAL_SIGNING_KEY,
+      APPROVAL_SIGNING_KEY_PREVIOUS: process.env.APPROVAL_SIGNING_KEY_PREVIOUS,
+    });
 
   async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
     for (let i = 0; i < 600; i++) {
@@ -52,29 +71,78 @@ describe('approval links (embedded host)', () => {
 
   /** Start a probe deploy; resolve once it waits, with one signed link per approver. */
   async function request(o: Partial<ProbeInput> = {}) {
-    const input: ProbeInput = { approvers: ['alice', 'bob'], required: 1, action: 'approval', requestedBy: 'carol', version: '1.4.0', ...o };
+    const input: ProbeInput = {
+      approvers: ['alice', 'bob'],
+      required: 1,
+      action: 'approval',
+      requestedBy: 'carol',
+      version: '1.4.0',
+      ...o,
+    };
     const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, '0')}`;
     await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
-    const pending = await waitFor('pending approvals', () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals);
+    const pending = await waitFor(
+      'pending approvals',
+      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
+    );
     const exp = Date.now() + 3600_000;
-    const tokens = pending.map((p) => signApprovalToken({ instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp }, keys()[0]));
+    const tokens = pending.map((p) =>
+      signApprovalToken(
+        { instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp },
+        keys()[0],
+      ),
+    );
     return { id, pending, tokens, links: tokens.map((t) => approvalLink(host.baseUrl, t)) };
   }
 
   /** What a browser does: GET the page, read the form's hidden fields. */
-  async function openPage(link: string): Promise<{ res: Response; html: string; fields: Record<string, string> }> {
+  async function openPage(
+    link: string,
+  ): Promise<{ res: Response; html: string; fields: Record<string, string> }> {
     const res = await fetch(link, { headers: { accept: 'text/html' } });
     const html = await res.text();
     const fields: Record<string, string> = {};
-    for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g)) fields[m[1]] = m[2];
+    for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g))
+      fields[m[1]] = m[2];
     return { res, html, fields };
   }
 
-  const fullApproval = { check_uat: 'yes', check_backup: 'yes', check_rollback: 'yes', confirm: 'APPROVE', decision: 'approve' };
-  async function post(link: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; html: string }> {
+  const fullApproval = {
+    check_uat: 'yes',
+    check_backup: 'yes',
+    check_rollback: 'yes',
+    confirm: 'APPROVE',
+    decision: 'approve',
+  };
+  /** the approver a link was issued to, signed in (the page decides only for them: test/security/approvals-identity.test.ts) */
+  const asApproverOf = (link: string): Record<string, string> => {
+    try {
+      const a = (
+        JSON.parse(Buffer.from(link.split('/').pop()!.split('.')[0], 'base64url').toString('utf8')) as {
+          a?: string;
+        }
+      ).a as Who;
+      return { cookie: cookieOf(host.keys.masterKey, a) };
+    } catch {
+      return {};
+    }
+  };
+  async function post(
+    link: string,
+    form: Record<string, string>,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; html: string }> {
     const res = await fetch(link, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', origin: 'null', 'user-agent': 'Mozilla/5.0 (iPhone) test', 'x-forwarded-for': '203.0.113.9:51234, 10.0.0.1', ...headers },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'sec-fetch-site': 'same-origin',
+        origin: 'null',
+        'user-agent': 'Mozilla/5.0 (iPhone) test',
+        'x-forwarded-for': '203.0.113.9:51234, 10.0.0.1',
+        ...asApproverOf(link),
+        ...headers,
+      },
       body: new URLSearchParams(form).toString(),
     });
     return { status: res.status, html: await res.text() };
@@ -88,7 +156,8 @@ describe('approval links (embedded host)', () => {
     const svc = BlobServiceClient.fromConnectionString(host.blobConnectionString!);
     return svc.getContainerClient('ledger').getBlockBlobClient(`approvals/used/${nonce}.json`).exists();
   };
-  const stillPending = (id: string, nonce: string) => ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
+  const stillPending = (id: string, nonce: string) =>
+    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
 
   it('GET renders what is being approved, with the checklist and safe headers', async () => {
     const r = await request();
@@ -103,7 +172,18 @@ describe('approval links (embedded host)', () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).toContain("form-action 'self'");
     expect(csp).not.toContain('unsafe-inline');
-    for (const text of ['1.4.0', 'carol', 'alice', 'Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?', 'Type APPROVE', 'Succeeded', r.id]) expect(html).toContain(text);
+    for (const text of [
+      '1.4.0',
+      'carol',
+      'alice',
+      'Tested on UAT?',
+      'Backup location ready?',
+      'Rollback plan documented?',
+      'Type APPROVE',
+      'Succeeded',
+      r.id,
+    ])
+      expect(html).toContain(text);
     expect(html).toContain('monthly release &lt;b&gt;bold&lt;/b&gt;'); // escaped, not markup
     expect(html).not.toMatch(/<(?:link|img)\b|src="http|@import/); // no external assets
     expect(fields.csrf).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -132,11 +212,21 @@ describe('approval links (embedded host)', () => {
     expect(done.status).toBe(200);
     expect(done.html).toContain('Approved');
     expect(done.html).toMatch(/Approval recorded for deploy .* \(1 of 1 approvals\)/);
-    const s = await waitFor('completion', () => (statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined));
+    const s = await waitFor('completion', () =>
+      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
+    );
     const out = s.output as ProbeOutput;
     expect(out.outcome).toBe('Approved');
     expect(out.decisions).toHaveLength(1);
-    expect(out.decisions[0]).toMatchObject({ nonce: r.pending[0].nonce, approver: 'alice', action: 'approve', comment: 'checked the release notes', ip: '203.0.113.9, 10.0.0.1', userAgent: 'Mozilla/5.0 (iPhone) test', accepted: true });
+    expect(out.decisions[0]).toMatchObject({
+      nonce: r.pending[0].nonce,
+      approver: 'alice',
+      action: 'approve',
+      comment: 'checked the release notes',
+      ip: '203.0.113.9, 10.0.0.1',
+      userAgent: 'Mozilla/5.0 (iPhone) test',
+      accepted: true,
+    });
     expect(Date.parse(out.decisions[0].decidedAt)).not.toBeNaN();
     expect(await usedMarker(r.pending[0].nonce)).toBe(true);
 
@@ -144,7 +234,11 @@ describe('approval links (embedded host)', () => {
     const again = await openPage(r.links[0]);
     expect(again.res.status).toBe(409);
     expect(again.html).toContain('already used');
-    const replay = await post(r.links[0], { ...fullApproval, csrf_nonce: 'x'.repeat(22), csrf: 'y'.repeat(43) });
+    const replay = await post(r.links[0], {
+      ...fullApproval,
+      csrf_nonce: 'x'.repeat(22),
+      csrf: 'y'.repeat(43),
+    });
     expect(replay.status).toBe(403); // a forged CSRF value is refused before anything else
   });
 
@@ -164,7 +258,9 @@ describe('approval links (embedded host)', () => {
   it('concurrent submits of one link: exactly one decides', async () => {
     const r = await request({ required: 2 });
     const page = await openPage(r.links[0]);
-    const results = await Promise.all(Array.from({ length: 5 }, () => post(r.links[0], { ...page.fields, ...fullApproval })));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => post(r.links[0], { ...page.fields, ...fullApproval })),
+    );
     expect(results.map((x) => x.status).sort()).toEqual([200, 409, 409, 409, 409]);
     await waitFor('decision processed', () => (stillPending(r.id, r.pending[0].nonce) ? undefined : true));
     expect((statusOf(r.id)?.customStatus as WaitingStatus).approvals?.received).toHaveLength(1);
@@ -193,9 +289,15 @@ describe('approval links (embedded host)', () => {
     const rejected = await decide(r.links[1], { decision: 'reject', comment: 'not this week' });
     expect(rejected.status).toBe(200);
     expect(rejected.html).toContain('Rejected');
-    const s = await waitFor('completion', () => (statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined));
+    const s = await waitFor('completion', () =>
+      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
+    );
     expect((s.output as ProbeOutput).outcome).toBe('Rejected');
-    expect((s.output as ProbeOutput).decisions[0]).toMatchObject({ approver: 'bob', action: 'reject', comment: 'not this week' });
+    expect((s.output as ProbeOutput).decisions[0]).toMatchObject({
+      approver: 'bob',
+      action: 'reject',
+      comment: 'not this week',
+    });
     // alice's link now belongs to a deploy that has ended
     const ended = await openPage(r.links[0]);
     expect(ended.res.status).toBe(410);
@@ -238,7 +340,11 @@ describe('approval links (embedded host)', () => {
     }
     expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
     // the app's own origin is fine
-    const ok = await post(r.links[0], { ...fields, ...fullApproval }, { origin: host.baseUrl, 'sec-fetch-site': 'same-origin' });
+    const ok = await post(
+      r.links[0],
+      { ...fields, ...fullApproval },
+      { origin: host.baseUrl, 'sec-fetch-site': 'same-origin' },
+    );
     expect(ok.status).toBe(200);
   });
 
@@ -247,11 +353,29 @@ describe('approval links (embedded host)', () => {
     const b = await request();
     const exp = Date.now() + 600_000;
     // a's nonce carried to b's deploy (a genuine signature, the wrong deploy)
-    const swapped = approvalLink(host.baseUrl, signApprovalToken({ instanceId: b.id, approver: 'alice', action: 'approval', nonce: a.pending[0].nonce, exp }, keys()[0]));
+    const swapped = approvalLink(
+      host.baseUrl,
+      signApprovalToken(
+        { instanceId: b.id, approver: 'alice', action: 'approval', nonce: a.pending[0].nonce, exp },
+        keys()[0],
+      ),
+    );
     const page = await openPage(swapped);
     expect(page.res.status).toBe(409);
     expect(page.html).toContain('not waiting for this link');
-    const nowhere = approvalLink(host.baseUrl, signApprovalToken({ instanceId: 'deploy-prod-9.9.9-000000000000', approver: 'alice', action: 'approval', nonce: a.pending[0].nonce, exp }, keys()[0]));
+    const nowhere = approvalLink(
+      host.baseUrl,
+      signApprovalToken(
+        {
+          instanceId: 'deploy-prod-9.9.9-000000000000',
+          approver: 'alice',
+          action: 'approval',
+          nonce: a.pending[0].nonce,
+          exp,
+        },
+        keys()[0],
+      ),
+    );
     expect((await openPage(nowhere)).res.status).toBe(404);
     expect(stillPending(a.id, a.pending[0].nonce)).toBe(true);
     expect(stillPending(b.id, b.pending[0].nonce)).toBe(true);
@@ -259,7 +383,19 @@ describe('approval links (embedded host)', () => {
 
   it('expired, tampered and malformed links get a page that says why', async () => {
     const r = await request();
-    const expired = approvalLink(host.baseUrl, signApprovalToken({ instanceId: r.id, approver: 'alice', action: 'approval', nonce: r.pending[0].nonce, exp: Date.now() - 1000 }, keys()[0]));
+    const expired = approvalLink(
+      host.baseUrl,
+      signApprovalToken(
+        {
+          instanceId: r.id,
+          approver: 'alice',
+          action: 'approval',
+          nonce: r.pending[0].nonce,
+          exp: Date.now() - 1000,
+        },
+        keys()[0],
+      ),
+    );
     const e = await openPage(expired);
     expect(e.res.status).toBe(410);
     expect(e.html).toContain('expired');
@@ -271,7 +407,9 @@ describe('approval links (embedded host)', () => {
     expect(tp.res.status).toBe(403);
     expect(tp.html).toContain('not valid');
     const { fields } = await openPage(r.links[0]);
-    expect((await post(approvalLink(host.baseUrl, tamperedToken), { ...fields, ...fullApproval })).status).toBe(403);
+    expect(
+      (await post(approvalLink(host.baseUrl, tamperedToken), { ...fields, ...fullApproval })).status,
+    ).toBe(403);
 
     for (const bad of ['abc', 'a.b.c', '%F0%9F%99%82']) {
       const m = await openPage(`${host.baseUrl}/api/approvals/${bad}`);
@@ -309,17 +447,25 @@ describe('approval links (embedded host)', () => {
     expect(html).toContain('Type ROLLBACK');
     expect(html).not.toContain('Tested on UAT?');
     expect((await decide(r.links[0], { decision: 'approve', confirm: 'APPROVE' })).status).toBe(400);
-    expect((await decide(r.links[0], { decision: 'rollback', confirm: 'APPROVE' })).html).toContain('Type ROLLBACK');
+    expect((await decide(r.links[0], { decision: 'rollback', confirm: 'APPROVE' })).html).toContain(
+      'Type ROLLBACK',
+    );
     const done = await decide(r.links[0], { decision: 'rollback', confirm: ' ROLLBACK ' });
     expect(done.status).toBe(200);
-    const s = await waitFor('completion', () => (statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined));
+    const s = await waitFor('completion', () =>
+      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
+    );
     expect((s.output as ProbeOutput).outcome).toBe('RollbackRequested');
     expect((s.output as ProbeOutput).decisions[0]).toMatchObject({ action: 'rollback', approver: 'alice' });
   });
 
   it('bad requests: wrong content type, oversized body — clear answers, nothing decided', async () => {
     const r = await request();
-    const json = await fetch(r.links[0], { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"decision":"approve"}' });
+    const json = await fetch(r.links[0], {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"decision":"approve"}',
+    });
     expect(json.status).toBe(415);
     const big = await post(r.links[0], { ...fullApproval, comment: 'x'.repeat(20_000) });
     expect(big.status).toBe(413);
@@ -338,8 +484,16 @@ describe('approval links (embedded host)', () => {
     expect(body).toMatchObject({ action: 'approval', approver: 'alice' });
     const out = await fetch(r.links[0], {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({ csrf_nonce: body.form.csrf_nonce, csrf: body.form.csrf, ...fullApproval }).toString(),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        ...asApproverOf(r.links[0]),
+      },
+      body: new URLSearchParams({
+        csrf_nonce: body.form.csrf_nonce,
+        csrf: body.form.csrf,
+        ...fullApproval,
+      }).toString(),
     });
     expect(out.status).toBe(200);
     expect(((await out.json()) as { ok: boolean }).ok).toBe(true);
@@ -352,7 +506,10 @@ describe('approval links (embedded host)', () => {
     const handler = safely(async () => {
       throw new Error('boom with internal detail');
     });
-    const res = await handler(new HttpRequest({ method: 'POST', url: `${host.baseUrl}/api/approvals/x.y` }), new InvocationContext({ functionName: 'approvalsDecide', logHandler: () => undefined }));
+    const res = await handler(
+      new HttpRequest({ method: 'POST', url: `${host.baseUrl}/api/approvals/x.y` }),
+      new InvocationContext({ functionName: 'approvalsDecide', logHandler: () => undefined }),
+    );
     expect(res.status).toBe(503);
     expect(String(res.body)).toContain('nothing was decided');
     expect(String(res.body)).not.toContain('boom');
@@ -362,7 +519,8 @@ describe('approval links (embedded host)', () => {
 });
 
 describe('approval request helpers', () => {
-  const req = (headers: Record<string, string>) => new HttpRequest({ method: 'POST', url: 'https://app.example.net/api/approvals/x.y', headers });
+  const req = (headers: Record<string, string>) =>
+    new HttpRequest({ method: 'POST', url: 'https://app.example.net/api/approvals/x.y', headers });
   it('clientIp: the forwarded chain without ports, or unknown', () => {
     expect(clientIp(req({}))).toBe('unknown');
     expect(clientIp(req({ 'x-forwarded-for': '203.0.113.9:51234' }))).toBe('203.0.113.9');
@@ -374,8 +532,12 @@ describe('approval request helpers', () => {
     expect(crossOriginProblem(req({}), base)).toBeUndefined(); // a non-browser client without the headers
     expect(crossOriginProblem(req({ origin: base }), base)).toBeUndefined();
     expect(crossOriginProblem(req({ origin: 'https://app.example.net' }), base)).toBeUndefined(); // the request's own origin
-    expect(crossOriginProblem(req({ origin: 'null', 'sec-fetch-site': 'same-origin' }), base)).toBeUndefined();
-    expect(crossOriginProblem(req({ origin: 'https://pipeline.example.net.evil.example' }), base)?.status).toBe(403);
+    expect(
+      crossOriginProblem(req({ origin: 'null', 'sec-fetch-site': 'same-origin' }), base),
+    ).toBeUndefined();
+    expect(
+      crossOriginProblem(req({ origin: 'https://pipeline.example.net.evil.example' }), base)?.status,
+    ).toBe(403);
     expect(crossOriginProblem(req({ 'sec-fetch-site': 'none' }), base)?.status).toBe(403);
     expect(crossOriginProblem(req({ referer: 'not a url' }), base)?.status).toBe(403);
     expect(crossOriginProblem(req({ referer: `${base}/api/approvals/x.y` }), base)).toBeUndefined();

@@ -16,7 +16,12 @@ import { TestClock } from '../../local/durable/clock';
 import type { DeployPorts, NotifyEvent } from '../../functions/activities/deploy';
 import { setProdPorts, type ProdOptions } from '../../functions/activities/prod';
 import '../../functions/orchestrators/deployProd';
-import { judgeDecision, type ApprovalDecision, type ProdCustomStatus, type ProdDeployResult } from '../../functions/orchestrators/deployProd';
+import {
+  judgeDecision,
+  type ApprovalDecision,
+  type ProdCustomStatus,
+  type ProdDeployResult,
+} from '../../functions/orchestrators/deployProd';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createVerificationStore } from '../../shared/adapters/backup-verifications';
 import { createLedger, type Ledger } from '../../shared/adapters/ledger';
@@ -29,6 +34,7 @@ import { startFakeArm } from '../support/fake-arm';
 import { createVmControl } from '../../shared/adapters/vm';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { digestOf, memoryRegistry, prodImage, uatImage } from '../support/memory-registry';
+import { approverList } from '../support/identities';
 
 const HOUR = 3600_000;
 const SHA_OLD = 'a'.repeat(40);
@@ -40,7 +46,10 @@ const PROD = prodImage;
 function linksOf(body: Record<string, unknown>): Array<{ approver: string; token: string; url: string }> {
   const out: Array<{ approver: string; token: string; url: string }> = [];
   const re = /\*([^*]+)\*: <(http[^|>]+\/api\/approvals\/([A-Za-z0-9_.-]+))\|/g;
-  for (const m of JSON.stringify(body.blocks ?? []).replace(/\\n/g, '\n').matchAll(re)) out.push({ approver: m[1], url: m[2], token: m[3] });
+  for (const m of JSON.stringify(body.blocks ?? [])
+    .replace(/\\n/g, '\n')
+    .matchAll(re))
+    out.push({ approver: m[1], url: m[2], token: m[3] });
   return out;
 }
 
@@ -85,20 +94,60 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     decisionBlobs(): Promise<string[]>;
   }
 
-  async function rig(o: { options?: Partial<ProdOptions>; vm?: Parameters<typeof createFakeVm>; requestedBy?: string; uatOnLedger?: boolean; tags?: Record<string, string>; snapshot?: (id: string, name: string) => Promise<string[]> } = {}): Promise<Rig> {
+  async function rig(
+    o: {
+      options?: Partial<ProdOptions>;
+      vm?: Parameters<typeof createFakeVm>;
+      requestedBy?: string;
+      uatOnLedger?: boolean;
+      tags?: Record<string, string>;
+      snapshot?: (id: string, name: string) => Promise<string[]>;
+    } = {},
+  ): Promise<Rig> {
     const k = ++n;
     const vm = createFakeVm(...(o.vm ?? [{ image: PROD('1.0.0') }]));
-    const registry = memoryRegistry({ 'uat-v1.0.0': digestOf('one'), 'prod-v1.0.0': digestOf('one'), 'uat-v1.1.0': digestOf('eleven'), ...o.tags });
+    const registry = memoryRegistry({
+      'uat-v1.0.0': digestOf('one'),
+      'prod-v1.0.0': digestOf('one'),
+      'uat-v1.1.0': digestOf('eleven'),
+      ...o.tags,
+    });
     const svc = BlobServiceClient.fromConnectionString(conn);
     const ledgerContainer = svc.getContainerClient(`prodledger${k}`);
     await ledgerContainer.createIfNotExists();
     const ledger = createLedger(ledgerContainer);
-    await ledger.record('prod', { version: '1.0.0', sha: SHA_OLD, imageRef: PROD('1.0.0'), imageDigest: digestOf('one'), deployedAt: new Date().toISOString() });
-    if (o.uatOnLedger !== false) await ledger.record('uat', { version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), imageDigest: digestOf('eleven'), coverage: 91, deployedAt: new Date().toISOString(), instanceId: 'deploy-uat-1.1.0-bbbbbbbbbbbb' });
+    await ledger.record('prod', {
+      version: '1.0.0',
+      sha: SHA_OLD,
+      imageRef: PROD('1.0.0'),
+      imageDigest: digestOf('one'),
+      deployedAt: new Date().toISOString(),
+    });
+    if (o.uatOnLedger !== false)
+      await ledger.record('uat', {
+        version: '1.1.0',
+        sha: SHA_NEW,
+        imageRef: UAT('1.1.0'),
+        imageDigest: digestOf('eleven'),
+        coverage: 91,
+        deployedAt: new Date().toISOString(),
+        instanceId: 'deploy-uat-1.1.0-bbbbbbbbbbbb',
+      });
     const backups = new BackupStore({ connectionString: conn, container: `prodbackups${k}` });
     const notices: NotifyEvent[] = [];
     const keys = signingKeys({ APPROVAL_SIGNING_KEY: randomBytes(32).toString('base64url') });
-    const settings: DeploySettings = { environment: 'prod', url: 'http://prod.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 2 };
+    const settings: DeploySettings = {
+      environment: 'prod',
+      url: 'http://prod.invalid',
+      minFreeDiskGb: 1,
+      imageWaitMinutes: 0,
+      imagePollSeconds: 1,
+      healthTimeoutSeconds: 1,
+      keyUrls: [],
+      keepCount: 5,
+      retryFirstMs: 10,
+      retryAttempts: 2,
+    };
     const log = createLogger({ level: 'error', sink: () => undefined });
     const deploy: DeployPorts = {
       settings: () => settings,
@@ -117,7 +166,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       log,
     };
     const options: ProdOptions = {
-      approvers: ['alice', 'bob', 'carol'],
+      approvers: approverList('alice', 'bob', 'carol'),
       approvalsRequired: 1,
       approvalTimeoutHours: 24,
       approvalReminderMinutes: 60,
@@ -130,9 +179,27 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       ...o.options,
     };
     const firstPost = slack.posts.length;
-    setProdPorts({ deploy, options, keys: () => keys, slack: createSlack({ webhookUrl: slack.webhookUrl, log }), decisions: ledgerContainer, snapshot: o.snapshot, log });
+    setProdPorts({
+      deploy,
+      options,
+      keys: () => keys,
+      slack: createSlack({ webhookUrl: slack.webhookUrl, log }),
+      decisions: ledgerContainer,
+      snapshot: o.snapshot,
+      log,
+    });
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-t${k}`;
-    await host.engine.startNew('deployProd', { instanceId: id, input: { environment: 'prod', version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), requestedBy: o.requestedBy ?? 'alice', reason: 'monthly release' } });
+    await host.engine.startNew('deployProd', {
+      instanceId: id,
+      input: {
+        environment: 'prod',
+        version: '1.1.0',
+        sha: SHA_NEW,
+        imageRef: UAT('1.1.0'),
+        requestedBy: o.requestedBy ?? 'alice',
+        reason: 'monthly release',
+      },
+    });
     const r: Rig = {
       id,
       vm,
@@ -149,12 +216,21 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
         await host.engine.idle();
       },
       async decide(d) {
-        await host.engine.raiseEvent(id, 'approval-decision', { comment: 'ok', ip: '127.0.0.1', userAgent: 'jest', decidedAt: new Date(clock.now()).toISOString(), ...d });
+        await host.engine.raiseEvent(id, 'approval-decision', {
+          comment: 'ok',
+          ip: '127.0.0.1',
+          userAgent: 'jest',
+          decidedAt: new Date(clock.now()).toISOString(),
+          ...d,
+        });
         await r.settle();
       },
       nonce(approver, action = 'approval') {
         const p = r.status().pendingApprovals.find((x) => x.approver === approver && x.action === action);
-        if (!p) throw new Error(`no pending ${action} link for ${approver}: ${JSON.stringify(r.status().pendingApprovals)}`);
+        if (!p)
+          throw new Error(
+            `no pending ${action} link for ${approver}: ${JSON.stringify(r.status().pendingApprovals)}`,
+          );
         return p.nonce;
       },
       async finish() {
@@ -163,7 +239,8 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       },
       async decisionBlobs() {
         const names: string[] = [];
-        for await (const b of ledgerContainer.listBlobsFlat({ prefix: `approvals/decisions/${id}/` })) names.push(b.name);
+        for await (const b of ledgerContainer.listBlobsFlat({ prefix: `approvals/decisions/${id}/` }))
+          names.push(b.name);
         return names;
       },
     };
@@ -174,8 +251,20 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
   it('approve: signed links per approver (not the requester), promotion keeps the digest, backup, PROD runs prod-v1.1.0', async () => {
     const r = await rig();
     const st = r.status();
-    expect(st).toMatchObject({ kind: 'deployProd', step: 'awaiting-approval', environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'monthly release', approvals: { required: 1, received: [] } });
-    expect(st.commitRange).toMatchObject({ from: SHA_OLD, to: SHA_NEW, compareUrl: `https://github.com/acme/odoo-mta/compare/${SHA_OLD}...${SHA_NEW}` });
+    expect(st).toMatchObject({
+      kind: 'deployProd',
+      step: 'awaiting-approval',
+      environment: 'prod',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'monthly release',
+      approvals: { required: 1, received: [] },
+    });
+    expect(st.commitRange).toMatchObject({
+      from: SHA_OLD,
+      to: SHA_NEW,
+      compareUrl: `https://github.com/acme/odoo-mta/compare/${SHA_OLD}...${SHA_NEW}`,
+    });
     expect(st.pendingApprovals.map((p) => p.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: no link for alice
     expect(new Date(st.expiresAt!).getTime()).toBe(new Date(st.startedAt).getTime() + 24 * HOUR);
     // the Slack message: Block Kit, unfurling off, one link per approver whose token verifies and binds the pending nonce
@@ -187,7 +276,13 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     for (const l of links) {
       expect(l.url.startsWith('https://pipeline.example.test/api/approvals/')).toBe(true);
       const v = verifyApprovalToken(l.token, r.keys, clock.now());
-      expect(v.ok && v.claims).toEqual({ instanceId: r.id, approver: l.approver, action: 'approval', nonce: r.nonce(l.approver), exp: new Date(st.expiresAt!).getTime() });
+      expect(v.ok && v.claims).toEqual({
+        instanceId: r.id,
+        approver: l.approver,
+        action: 'approval',
+        nonce: r.nonce(l.approver),
+        exp: new Date(st.expiresAt!).getTime(),
+      });
     }
     const webhook = slack.posts[slack.posts.length - 1];
     expect(webhook.body).toMatchObject({ unfurl_links: false, unfurl_media: false });
@@ -200,7 +295,13 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
     const { result, runtime } = await r.finish();
     expect(runtime).toBe('Completed');
-    expect(result).toMatchObject({ outcome: 'Succeeded', prodState: 'running-new', imageRef: PROD('1.1.0'), imageDigest: digestOf('eleven'), approvals: [{ approver: 'bob' }] });
+    expect(result).toMatchObject({
+      outcome: 'Succeeded',
+      prodState: 'running-new',
+      imageRef: PROD('1.1.0'),
+      imageDigest: digestOf('eleven'),
+      approvals: [{ approver: 'bob' }],
+    });
     expect(r.registry.tags.get('prod-v1.1.0')).toBe(r.registry.tags.get('uat-v1.1.0'));
     expect(r.vm.state.image).toBe(PROD('1.1.0'));
     const verbs = r.vm.calls.map((c) => c.split(' ')[0]);
@@ -210,21 +311,53 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     const v = await r.backups.verify(result.backupId!);
     expect(v.ok).toBe(true);
     expect(Object.keys(v.manifest!.parts).sort()).toEqual(['db.dump', 'filestore.tar', 'image.json']);
-    expect(v.manifest).toMatchObject({ runningImage: PROD('1.0.0'), version: '1.0.0', reason: 'pre-deploy-prod' });
+    expect(v.manifest).toMatchObject({
+      runningImage: PROD('1.0.0'),
+      version: '1.0.0',
+      reason: 'pre-deploy-prod',
+    });
     // the deploy's own verification is recorded where the status page and GET /api/backups read it
-    expect(await r.verifications.get(result.backupId!)).toMatchObject({ id: result.backupId, ok: true, problems: [] });
-    expect(await r.ledger.current('prod')).toMatchObject({ version: '1.1.0', sha: SHA_NEW, imageRef: PROD('1.1.0'), imageDigest: digestOf('eleven'), previousVersion: '1.0.0' });
+    expect(await r.verifications.get(result.backupId!)).toMatchObject({
+      id: result.backupId,
+      ok: true,
+      problems: [],
+    });
+    expect(await r.ledger.current('prod')).toMatchObject({
+      version: '1.1.0',
+      sha: SHA_NEW,
+      imageRef: PROD('1.1.0'),
+      imageDigest: digestOf('eleven'),
+      previousVersion: '1.0.0',
+    });
     expect(r.notices.map((x) => x.kind)).toEqual(['started', 'succeeded']);
-    expect(result.decisions).toEqual([expect.objectContaining({ approver: 'bob', action: 'approve', verdict: 'accepted', comment: 'ok', ip: '127.0.0.1', userAgent: 'jest' })]);
+    expect(result.decisions).toEqual([
+      expect.objectContaining({
+        approver: 'bob',
+        action: 'approve',
+        verdict: 'accepted',
+        comment: 'ok',
+        ip: '127.0.0.1',
+        userAgent: 'jest',
+      }),
+    ]);
     expect(await r.decisionBlobs()).toHaveLength(1);
     expect(r.status()).toMatchObject({ step: 'done', outcome: 'Succeeded', pendingApprovals: [] });
   }, 60000);
 
   it('reject: ends Rejected, nothing deployed, the Slack channel is told', async () => {
     const r = await rig();
-    await r.decide({ nonce: r.nonce('carol'), approver: 'carol', action: 'reject', comment: 'not during the sale' });
+    await r.decide({
+      nonce: r.nonce('carol'),
+      approver: 'carol',
+      action: 'reject',
+      comment: 'not during the sale',
+    });
     const { result } = await r.finish();
-    expect(result).toMatchObject({ outcome: 'Rejected', prodState: 'unchanged', failure: 'rejected by carol' });
+    expect(result).toMatchObject({
+      outcome: 'Rejected',
+      prodState: 'unchanged',
+      failure: 'rejected by carol',
+    });
     expect(r.vm.calls).toEqual([]);
     expect(r.registry.tags.has('prod-v1.1.0')).toBe(false);
     expect(JSON.stringify(r.posts())).toContain('not during the sale');
@@ -239,7 +372,11 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     await r.settle();
     expect(r.posts()).toHaveLength(2);
     expect(r.posts()[1].text).toMatch(/^Reminder/);
-    expect(linksOf(r.posts()[1]).map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
+    expect(
+      linksOf(r.posts()[1])
+        .map((l) => l.approver)
+        .sort(),
+    ).toEqual(['bob', 'carol']);
     expect(r.status().step).toBe('awaiting-approval');
     await clock.advance(1 * HOUR);
     const { result, runtime } = await r.finish();
@@ -247,14 +384,23 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     expect(result).toMatchObject({ outcome: 'Expired', prodState: 'unchanged' });
     expect(r.vm.calls).toEqual([]);
     // a decision after the end is not accepted by anyone
-    expect(await host.engine.raiseEvent(r.id, 'approval-decision', { nonce: 'x', approver: 'bob', action: 'approve' })).not.toBe('accepted');
+    expect(
+      await host.engine.raiseEvent(r.id, 'approval-decision', {
+        nonce: 'x',
+        approver: 'bob',
+        action: 'approve',
+      }),
+    ).not.toBe('accepted');
   }, 60000);
 
   it('two approvals needed: the same approver twice counts once; a second distinct approver releases it', async () => {
     const r = await rig({ options: { approvalsRequired: 2 } });
     const bob = r.nonce('bob');
     await r.decide({ nonce: bob, approver: 'bob', action: 'approve' });
-    expect(r.status()).toMatchObject({ step: 'awaiting-approval', approvals: { required: 2, received: [{ approver: 'bob' }] } });
+    expect(r.status()).toMatchObject({
+      step: 'awaiting-approval',
+      approvals: { required: 2, received: [{ approver: 'bob' }] },
+    });
     expect(r.status().pendingApprovals.map((p) => p.approver)).toEqual(['carol']);
     await r.decide({ nonce: bob, approver: 'bob', action: 'approve' }); // replay of a used link
     expect(r.status().approvals.received).toHaveLength(1);
@@ -281,7 +427,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     expect(result.decisions[0]).toMatchObject({ approver: 'alice', verdict: 'refused', why: 'four-eyes' });
     expect(result.outcome).toBe('Rejected');
 
-    const solo = await rig({ options: { fourEyes: false, approvers: ['alice'] } });
+    const solo = await rig({ options: { fourEyes: false, approvers: approverList('alice') } });
     expect(solo.status().pendingApprovals.map((p) => p.approver)).toEqual(['alice']);
     await solo.decide({ nonce: solo.nonce('alice'), approver: 'alice', action: 'approve' });
     expect((await solo.finish()).result.outcome).toBe('Succeeded');
@@ -299,15 +445,34 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     expect(r.vm.calls).toEqual([]);
     await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'reject' });
     const { result } = await r.finish();
-    expect(result.decisions.map((d) => d.why)).toEqual(['not-allowlisted', 'not-pending', 'approver-mismatch', 'wrong-action', 'malformed', undefined]);
+    expect(result.decisions.map((d) => d.why)).toEqual([
+      'not-allowlisted',
+      'not-pending',
+      'approver-mismatch',
+      'wrong-action',
+      'malformed',
+      undefined,
+    ]);
   }, 60000);
 
   it('a long approval window loops timers of at most 6 days and still takes a decision on day 10', async () => {
     const r = await rig({ options: { approvalTimeoutHours: 720, approvalReminderMinutes: 0 } });
     const created = () =>
-      ((host.engine.getStatus(r.id, { showHistory: true })!.history ?? []) as Array<{ EventType?: string; FireAt?: string; fireAt?: string; Timestamp?: string; timestamp?: string }>)
+      (
+        (host.engine.getStatus(r.id, { showHistory: true })!.history ?? []) as Array<{
+          EventType?: string;
+          FireAt?: string;
+          fireAt?: string;
+          Timestamp?: string;
+          timestamp?: string;
+        }>
+      )
         .filter((e) => e.EventType === 'TimerCreated')
-        .map((e) => new Date(e.FireAt ?? e.fireAt ?? '').getTime() - new Date(e.Timestamp ?? e.timestamp ?? '').getTime());
+        .map(
+          (e) =>
+            new Date(e.FireAt ?? e.fireAt ?? '').getTime() -
+            new Date(e.Timestamp ?? e.timestamp ?? '').getTime(),
+        );
     expect(clock.pendingTimers()).toBe(1);
     await clock.advance(10 * 24 * HOUR);
     await r.settle();
@@ -339,7 +504,13 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     expect(r.status().step).toBe('awaiting-rollback-decision');
     await r.decide({ nonce: r.nonce('carol', 'rollback'), approver: 'carol', action: 'rollback' });
     const { result } = await r.finish();
-    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_FAILED', prodState: 'rolled-back', rollback: { by: 'carol', auto: false, ok: true } });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      failedStep: 'migrate',
+      code: 'DEPLOY.MIGRATION_FAILED',
+      prodState: 'rolled-back',
+      rollback: { by: 'carol', auto: false, ok: true },
+    });
     expect(r.vm.state.db).toBe(dbBefore);
     expect(r.vm.state.image).toBe(PROD('1.0.0'));
     expect(r.vm.state.webRunning).toBe(true);
@@ -349,16 +520,27 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
   }, 60000);
 
   it('PROD_AUTO_ROLLBACK: an unhealthy release is rolled back at once, no rollback link', async () => {
-    const r = await rig({ options: { autoRollback: true }, vm: [{ image: PROD('1.0.0') }, { unhealthyImage: PROD('1.1.0') }] });
+    const r = await rig({
+      options: { autoRollback: true },
+      vm: [{ image: PROD('1.0.0') }, { unhealthyImage: PROD('1.1.0') }],
+    });
     await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
     const { result } = await r.finish();
-    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'health', prodState: 'rolled-back', rollback: { by: 'PROD_AUTO_ROLLBACK', auto: true, ok: true } });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      failedStep: 'health',
+      prodState: 'rolled-back',
+      rollback: { by: 'PROD_AUTO_ROLLBACK', auto: true, ok: true },
+    });
     expect(r.vm.state.image).toBe(PROD('1.0.0'));
     expect(r.posts().some((p) => linksOf(p).length > 0 && String(p.text).includes('failed'))).toBe(false);
   }, 60000);
 
   it('no rollback decision before the links expire: NeedsAttention, PROD left as it is, loud alert', async () => {
-    const r = await rig({ vm: [{ image: PROD('1.0.0') }, { failMigration: true }], options: { approvalTimeoutHours: 2 } });
+    const r = await rig({
+      vm: [{ image: PROD('1.0.0') }, { failMigration: true }],
+      options: { approvalTimeoutHours: 2 },
+    });
     await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
     await clock.advance(2 * HOUR + 1000);
     const { result } = await r.finish();
@@ -378,10 +560,26 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
   it('PROD_DISK_SNAPSHOT: data-disk snapshots through ARM are part of the verified backup; the last 5 prod tags are kept', async () => {
     const arm = await startFakeArm();
     try {
-      const vmId = arm.addVm({ name: 'odoo-prod', dataDisks: [{ lun: 0, name: 'odoo-prod-data' }, { lun: 1, name: 'odoo-prod-pg' }] });
-      const control = createVmControl({ endpoint: arm.endpoint, credential: { getToken: async () => ({ token: arm.token, expiresOnTimestamp: Date.now() + HOUR }) }, pollIntervalMs: 20 });
-      const old = Object.fromEntries(['0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0'].map((v) => [`prod-v${v}`, digestOf(v)]));
-      const r = await rig({ options: { diskSnapshot: true, vmResourceId: vmId }, snapshot: (id, name) => control.snapshotDataDisks(id, name), tags: old });
+      const vmId = arm.addVm({
+        name: 'odoo-prod',
+        dataDisks: [
+          { lun: 0, name: 'odoo-prod-data' },
+          { lun: 1, name: 'odoo-prod-pg' },
+        ],
+      });
+      const control = createVmControl({
+        endpoint: arm.endpoint,
+        credential: { getToken: async () => ({ token: arm.token, expiresOnTimestamp: Date.now() + HOUR }) },
+        pollIntervalMs: 20,
+      });
+      const old = Object.fromEntries(
+        ['0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0'].map((v) => [`prod-v${v}`, digestOf(v)]),
+      );
+      const r = await rig({
+        options: { diskSnapshot: true, vmResourceId: vmId },
+        snapshot: (id, name) => control.snapshotDataDisks(id, name),
+        tags: old,
+      });
       await r.decide({ nonce: r.nonce('bob'), approver: 'bob', action: 'approve' });
       const { result } = await r.finish();
       expect(result.outcome).toBe('Succeeded');
@@ -390,7 +588,13 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       const m = (await r.backups.verify(result.backupId!)).manifest!;
       expect(m.snapshots).toEqual(result.snapshots);
       // 7 prod tags before: the 5 newest stay (running 1.1.0 and previous 1.0.0 among them)
-      expect([...r.registry.tags.keys()].filter((t) => t.startsWith('prod-v')).sort()).toEqual(['prod-v0.3.0', 'prod-v0.4.0', 'prod-v0.5.0', 'prod-v1.0.0', 'prod-v1.1.0']);
+      expect([...r.registry.tags.keys()].filter((t) => t.startsWith('prod-v')).sort()).toEqual([
+        'prod-v0.3.0',
+        'prod-v0.4.0',
+        'prod-v0.5.0',
+        'prod-v1.0.0',
+        'prod-v1.1.0',
+      ]);
     } finally {
       await arm.stop();
     }
@@ -400,9 +604,18 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     const pending = [{ approver: 'bob', nonce: 'n1', action: 'approval' as const, expiresAt: '' }];
     const policy = { approvers: ['alice', 'bob'], fourEyes: true, requestedBy: 'alice' };
     expect(judgeDecision(null, pending, policy)).toMatchObject({ ok: false, why: 'malformed' });
-    expect(judgeDecision({ nonce: 'n1', approver: 'bob', action: 'approve' }, pending, policy)).toMatchObject({ ok: true });
-    expect(judgeDecision({ nonce: 'n1', approver: 'alice', action: 'approve' }, pending, policy)).toMatchObject({ ok: false, why: 'four-eyes' });
-    expect(judgeDecision({ nonce: 'n1', approver: 'alice', action: 'reject' }, pending, policy)).toMatchObject({ ok: false, why: 'approver-mismatch' });
-    expect(judgeDecision({ nonce: 'n1', approver: 'bob', action: 'launch' }, pending, policy)).toMatchObject({ ok: false, why: 'malformed' });
+    expect(judgeDecision({ nonce: 'n1', approver: 'bob', action: 'approve' }, pending, policy)).toMatchObject(
+      { ok: true },
+    );
+    expect(
+      judgeDecision({ nonce: 'n1', approver: 'alice', action: 'approve' }, pending, policy),
+    ).toMatchObject({ ok: false, why: 'four-eyes' });
+    expect(
+      judgeDecision({ nonce: 'n1', approver: 'alice', action: 'reject' }, pending, policy),
+    ).toMatchObject({ ok: false, why: 'approver-mismatch' });
+    expect(judgeDecision({ nonce: 'n1', approver: 'bob', action: 'launch' }, pending, policy)).toMatchObject({
+      ok: false,
+      why: 'malformed',
+    });
   });
 });

@@ -25,36 +25,86 @@ export interface ApprovalLink {
 export type LinkKind = 'approval' | 'reminder' | 'rollback';
 
 /** `POST /api/deployments` for PROD: `{ status, body }` (202 body: `{ id, via, statusUrl, ... }`). */
-export async function requestProdDeploy(baseUrl: string, functionKey: string, body: ProdRequestBody): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function requestProdDeploy(
+  baseUrl: string,
+  functionKey: string,
+  body: ProdRequestBody,
+  cookie?: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/api/deployments`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-functions-key': functionKey },
+    // the requester is who is signed in (cookie: the embedded host's local sign-in), else the key
+    headers: {
+      'content-type': 'application/json',
+      'x-functions-key': functionKey,
+      ...(cookie ? { cookie } : {}),
+    },
     body: JSON.stringify({ environment: 'prod', ...body }),
   });
   return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
 }
 
-/** The links of one kind that Slack received for one deploy instance (newest message first). */
-export function approvalLinks(posts: SlackPost[], instanceId: string, kind: LinkKind = 'approval'): ApprovalLink[] {
-  for (const p of [...posts].reverse()) {
-    const blocks = (p.body.blocks ?? []) as Array<{ block_id?: string; text?: { text?: string }; elements?: Array<{ text?: string }> }>;
-    const mine = JSON.stringify(blocks).includes(`/api/deployments/${encodeURIComponent(instanceId)}|`);
-    const section = blocks.find((b) => b.block_id === `prod-${kind}-links`);
-    if (!mine || !section?.text?.text) continue;
-    const out: ApprovalLink[] = [];
-    for (const m of section.text.text.matchAll(/\*([^*]+)\*: <(https?:[^|>]+\/api\/approvals\/([A-Za-z0-9_.-]+))\|/g)) out.push({ approver: m[1], url: m[2], token: m[3] });
-    return out;
+/** The approver id a token was issued to (its `a` claim; the payload is readable, only its signature is secret-keyed). */
+export function tokenApprover(token: string): string {
+  try {
+    return String(
+      (JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString('utf8')) as { a?: unknown }).a ?? '',
+    );
+  } catch {
+    return '';
   }
-  return [];
+}
+
+const USER_ID = /^[UW][A-Z0-9]{2,20}$/;
+
+/**
+ * The links of one kind that the approvers received privately for one deploy instance: each approver's
+ * newest message to their Slack user id carrying a `prod-<kind>-links` section (one link, their own).
+ * `approver` is the id the token was issued to, `user` the Slack user it was sent to.
+ */
+export function approvalLinks(
+  posts: SlackPost[],
+  instanceId: string,
+  kind: LinkKind = 'approval',
+): Array<ApprovalLink & { user: string }> {
+  const seen = new Map<string, ApprovalLink & { user: string }>();
+  for (const p of [...posts].reverse()) {
+    if (p.via !== 'api' || !USER_ID.test(p.channel ?? '')) continue;
+    const blocks = (p.body.blocks ?? []) as Array<{ block_id?: string; text?: { text?: string } }>;
+    if (!JSON.stringify(blocks).includes(`/api/deployments/${encodeURIComponent(instanceId)}|`)) continue;
+    const section = blocks.find((b) => b.block_id === `prod-${kind}-links`);
+    for (const m of (section?.text?.text ?? '').matchAll(
+      /\*([^*]+)\*: <(https?:[^|>]+\/api\/approvals\/([A-Za-z0-9_.-]+))\|/g,
+    )) {
+      const approver = tokenApprover(m[3]);
+      if (!seen.has(approver)) seen.set(approver, { approver, url: m[2], token: m[3], user: p.channel! });
+    }
+  }
+  return [...seen.values()].reverse();
 }
 
 /** Wait (polling what Slack received) until the links of a deploy appear. */
-export async function waitForLinks(posts: SlackPost[], instanceId: string, kind: LinkKind = 'approval', timeoutMs = 120_000): Promise<ApprovalLink[]> {
+export async function waitForLinks(
+  posts: SlackPost[],
+  instanceId: string,
+  kind: LinkKind = 'approval',
+  timeoutMs = 120_000,
+): Promise<Array<ApprovalLink & { user: string }>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    // the channel's request message is posted after every private one: then all links are there
+    const requested = posts.some(
+      (p) =>
+        !USER_ID.test(p.channel ?? '') &&
+        JSON.stringify(p.body).includes(`"prod-${kind}-request"`) &&
+        JSON.stringify(p.body).includes(`/api/deployments/${encodeURIComponent(instanceId)}|`),
+    );
     const links = approvalLinks(posts, instanceId, kind);
-    if (links.length) return links;
-    if (Date.now() > deadline) throw new Error(`no ${kind} links for ${instanceId} reached Slack within ${timeoutMs} ms (${posts.length} posts)`);
+    if (requested && links.length) return links;
+    if (Date.now() > deadline)
+      throw new Error(
+        `no ${kind} links for ${instanceId} reached Slack within ${timeoutMs} ms (${posts.length} posts)`,
+      );
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -66,18 +116,40 @@ export async function waitForLinks(posts: SlackPost[], instanceId: string, kind:
 export async function decideByLink(
   url: string,
   decision: 'approve' | 'reject' | 'rollback',
-  o: { comment?: string; userAgent?: string } = {},
+  o: {
+    comment?: string;
+    userAgent?: string;
+    /** the approver's sign-in (the page decides only for them): a Cookie header */ cookie?: string;
+  } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const ua = o.userAgent ?? 'Mozilla/5.0 (odoo-mta e2e)';
-  const page = await fetch(url, { headers: { accept: 'application/json', 'user-agent': ua } });
-  const data = (await page.json().catch(() => ({}))) as { ok?: boolean; form?: { csrf_nonce: string; csrf: string; confirmWord: string; checklist: string[] }; message?: string };
-  if (page.status !== 200 || !data.form) return { status: page.status, body: data as Record<string, unknown> };
-  const form = new URLSearchParams({ csrf_nonce: data.form.csrf_nonce, csrf: data.form.csrf, decision, comment: o.comment ?? '' });
+  const who: Record<string, string> = o.cookie ? { cookie: o.cookie } : {};
+  const page = await fetch(url, { headers: { accept: 'application/json', 'user-agent': ua, ...who } });
+  const data = (await page.json().catch(() => ({}))) as {
+    ok?: boolean;
+    form?: { csrf_nonce: string; csrf: string; confirmWord: string; checklist: string[] };
+    message?: string;
+  };
+  if (page.status !== 200 || !data.form)
+    return { status: page.status, body: data as Record<string, unknown> };
+  const form = new URLSearchParams({
+    csrf_nonce: data.form.csrf_nonce,
+    csrf: data.form.csrf,
+    decision,
+    comment: o.comment ?? '',
+  });
   if (decision !== 'reject') form.set('confirm', data.form.confirmWord);
   if (decision === 'approve') for (const c of data.form.checklist) form.set(c, 'yes');
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', origin: new URL(url).origin, 'sec-fetch-site': 'same-origin', 'user-agent': ua },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+      origin: new URL(url).origin,
+      'sec-fetch-site': 'same-origin',
+      'user-agent': ua,
+      ...who,
+    },
     body: form.toString(),
   });
   return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
@@ -95,9 +167,23 @@ export async function requestProdDeployAndLinks(o: {
   requestedBy: string;
   reason: string;
   timeoutMs?: number;
+  /** the requester's sign-in (Cookie header); without it the request is the function key's */
+  cookie?: string;
 }): Promise<{ id: string; links: ApprovalLink[] }> {
-  const r = await requestProdDeploy(o.baseUrl, o.functionKey, { version: o.version, requestedBy: o.requestedBy, reason: o.reason });
-  if (r.status !== 202 || typeof r.body.id !== 'string') throw new Error(`PROD deploy request refused (${r.status}): ${String(r.body.message ?? JSON.stringify(r.body))}`);
+  const r = await requestProdDeploy(
+    o.baseUrl,
+    o.functionKey,
+    {
+      version: o.version,
+      requestedBy: o.requestedBy,
+      reason: o.reason,
+    },
+    o.cookie,
+  );
+  if (r.status !== 202 || typeof r.body.id !== 'string')
+    throw new Error(
+      `PROD deploy request refused (${r.status}): ${String(r.body.message ?? JSON.stringify(r.body))}`,
+    );
   const links = await waitForLinks(o.slackPosts, r.body.id, 'approval', o.timeoutMs ?? 120_000);
   return { id: r.body.id, links };
 }

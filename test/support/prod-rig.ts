@@ -15,6 +15,7 @@ import type { DeploySettings } from '../../shared/domain/deploy-plan';
 import { createLogger, type Logger } from '../../shared/log';
 import { createFakeVm } from './fake-vm-shell';
 import { digestOf, memoryRegistry, prodImage, uatImage } from './memory-registry';
+import { approverList } from './identities';
 
 export const PROD_SHA_OLD = 'a'.repeat(40);
 export const PROD_SHA_NEW = 'b'.repeat(40);
@@ -33,13 +34,44 @@ export interface ProdRigInput {
 
 export async function prodRig(i: ProdRigInput) {
   const vm = createFakeVm({ image: prodImage('1.0.0') }, i.vmBehaviour ?? {});
-  const registry = memoryRegistry({ 'uat-v1.0.0': digestOf('one'), 'prod-v1.0.0': digestOf('one'), 'uat-v1.1.0': digestOf('eleven') });
-  const container = BlobServiceClient.fromConnectionString(i.blobConnectionString).getContainerClient(i.container);
+  const registry = memoryRegistry({
+    'uat-v1.0.0': digestOf('one'),
+    'prod-v1.0.0': digestOf('one'),
+    'uat-v1.1.0': digestOf('eleven'),
+  });
+  const container = BlobServiceClient.fromConnectionString(i.blobConnectionString).getContainerClient(
+    i.container,
+  );
   await container.createIfNotExists();
   const ledger = createLedger(container);
-  await ledger.record('prod', { version: '1.0.0', sha: PROD_SHA_OLD, imageRef: prodImage('1.0.0'), imageDigest: digestOf('one'), deployedAt: new Date().toISOString() });
-  await ledger.record('uat', { version: '1.1.0', sha: PROD_SHA_NEW, imageRef: uatImage('1.1.0'), imageDigest: digestOf('eleven'), coverage: 91, deployedAt: new Date().toISOString(), instanceId: 'deploy-uat-1.1.0-bbbbbbbbbbbb' });
-  const settings: DeploySettings = { environment: 'prod', url: 'http://prod.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 2 };
+  await ledger.record('prod', {
+    version: '1.0.0',
+    sha: PROD_SHA_OLD,
+    imageRef: prodImage('1.0.0'),
+    imageDigest: digestOf('one'),
+    deployedAt: new Date().toISOString(),
+  });
+  await ledger.record('uat', {
+    version: '1.1.0',
+    sha: PROD_SHA_NEW,
+    imageRef: uatImage('1.1.0'),
+    imageDigest: digestOf('eleven'),
+    coverage: 91,
+    deployedAt: new Date().toISOString(),
+    instanceId: 'deploy-uat-1.1.0-bbbbbbbbbbbb',
+  });
+  const settings: DeploySettings = {
+    environment: 'prod',
+    url: 'http://prod.invalid',
+    minFreeDiskGb: 1,
+    imageWaitMinutes: 0,
+    imagePollSeconds: 1,
+    healthTimeoutSeconds: 1,
+    keyUrls: [],
+    keepCount: 5,
+    retryFirstMs: 10,
+    retryAttempts: 2,
+  };
   const log = createLogger({ level: 'error', sink: () => undefined });
   const deploy: DeployPorts = {
     settings: () => settings,
@@ -52,7 +84,7 @@ export async function prodRig(i: ProdRigInput) {
     log,
   };
   const options: ProdOptions = {
-    approvers: ['alice', 'bob', 'carol'],
+    approvers: approverList('alice', 'bob', 'carol'),
     approvalsRequired: 1,
     approvalTimeoutHours: 24,
     approvalReminderMinutes: 0,
@@ -64,6 +96,13 @@ export async function prodRig(i: ProdRigInput) {
     repositoryUrl: 'https://github.com/acme/odoo-mta',
     ...i.options,
   };
-  const ports: ProdPorts = { deploy, options, keys: () => signingKeys({ APPROVAL_SIGNING_KEY: i.signingKey }), slack: i.slack(log), decisions: container, log };
+  const ports: ProdPorts = {
+    deploy,
+    options,
+    keys: () => signingKeys({ APPROVAL_SIGNING_KEY: i.signingKey }),
+    slack: i.slack(log),
+    decisions: container,
+    log,
+  };
   return { vm, registry, ports };
 }

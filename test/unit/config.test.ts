@@ -34,12 +34,15 @@ describe('configuration schema', () => {
     const c = loadConfig({
       COVERAGE_MIN: '85.5',
       FOUR_EYES: 'no',
-      APPROVERS: ' alice, bob ,,',
+      APPROVERS: ' alice:slack=U0123ABCD, bob:entra=bob@example.com ,,',
       UAT_SSH_PORT: '2222',
     });
     expect(c.COVERAGE_MIN).toBe(85.5);
     expect(c.FOUR_EYES).toBe(false);
-    expect(c.APPROVERS).toEqual(['alice', 'bob']);
+    expect(c.APPROVERS).toEqual([
+      { id: 'alice', name: 'alice', slack: 'U0123ABCD' },
+      { id: 'bob', name: 'bob', entra: 'bob@example.com' },
+    ]);
     expect(c.UAT_SSH_PORT).toBe(2222);
   });
 

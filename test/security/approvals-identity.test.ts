@@ -1,0 +1,230 @@
+/**
+ * Issue #15, "only the named approvers approve", tried as an attacker would against the embedded host
+ * (real HTTP, the real approval functions, Azurite for the used-link markers and the audit trail):
+ * a valid approval link is not an identity. Each test first failed on the code before the fix (the
+ * requester approved their own deploy with another approver's link, forged identity headers were
+ * believed, the JSON GET handed out every approver's nonce).
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import { approvalLink, signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
+import type { WaitingStatus } from '../../functions/approvals';
+import '../../functions/approvals';
+import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
+
+const key = randomBytes(36).toString('base64url');
+const fullApproval = {
+  check_uat: 'yes',
+  check_backup: 'yes',
+  check_rollback: 'yes',
+  confirm: 'APPROVE',
+  decision: 'approve',
+};
+
+describe('approval links are bound to the approver (security)', () => {
+  let dir: string;
+  let host: LocalHost;
+  let n = 0;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'sec-approvals-'));
+    const functionsDir = path.join(dir, 'no-functions');
+    mkdirSync(functionsDir);
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      functionsDir,
+      env: {
+        LOG_LEVEL: 'error',
+        APPROVAL_SIGNING_KEY: key,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
+      },
+    });
+  }, 90_000);
+  afterAll(async () => {
+    await host?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const statusOf = (id: string) => host.engine.getStatus(id, { showInput: true });
+  async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
+    for (let i = 0; i < 600; i++) {
+      const v = fn();
+      if (v !== undefined) return v;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`timed out waiting for ${what}`);
+  }
+
+  /** carol asks; alice and bob each get a link (the probe keeps deployProd's approval contract). */
+  async function request(o: Partial<ProbeInput> = {}) {
+    const input: ProbeInput = {
+      approvers: ['alice', 'bob'],
+      required: 1,
+      action: 'approval',
+      requestedBy: 'carol',
+      version: '1.4.0',
+      ...o,
+    };
+    const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, 'e')}`;
+    await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
+    const pending = await waitFor(
+      'pending approvals',
+      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
+    );
+    const exp = Date.now() + 3600_000;
+    const links = pending.map((p) =>
+      approvalLink(
+        host.baseUrl,
+        signApprovalToken(
+          { instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp },
+          signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
+        ),
+      ),
+    );
+    return { id, pending, links };
+  }
+
+  /** What a browser does: GET the page (as whoever holds the cookie), then POST its form. */
+  async function decide(
+    link: string,
+    as: Who | undefined,
+    form: Record<string, string> = fullApproval,
+    extra: Record<string, string> = {},
+  ) {
+    const cookie: Record<string, string> = as ? { cookie: cookieOf(host.keys.masterKey, as) } : {};
+    const html = await (await fetch(link, { headers: { accept: 'text/html', ...cookie, ...extra } })).text();
+    const fields: Record<string, string> = {};
+    for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g))
+      fields[m[1]] = m[2];
+    const res = await fetch(link, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'sec-fetch-site': 'same-origin',
+        origin: 'null',
+        ...cookie,
+        ...extra,
+      },
+      body: new URLSearchParams({ ...fields, ...form }).toString(),
+    });
+    return { status: res.status, html: await res.text() };
+  }
+  const stillPending = (id: string, nonce: string) =>
+    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
+  async function auditRecords(id: string): Promise<Array<Record<string, unknown>>> {
+    const c = BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger');
+    const out: Array<Record<string, unknown>> = [];
+    for await (const b of c.listBlobsFlat({ prefix: `approvals/decisions/${id}/` }))
+      out.push(
+        JSON.parse((await c.getBlockBlobClient(b.name).downloadToBuffer()).toString('utf8')) as Record<
+          string,
+          unknown
+        >,
+      );
+    return out;
+  }
+
+  it("the requester opening another approver's link cannot approve their own deploy (403, recorded, still pending)", async () => {
+    const r = await request();
+    const res = await decide(r.links[0], 'carol'); // alice's link, carol signed in
+    expect(res.status).toBe(403);
+    expect(res.html).toContain('This link is not yours');
+    expect(res.html).toContain('Alice Martin');
+    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(statusOf(r.id)?.runtimeStatus).toBe('Running');
+    const audit = await auditRecords(r.id);
+    expect(audit).toEqual([
+      expect.objectContaining({
+        approver: 'alice',
+        attemptedBy: `entra:${PEOPLE.carol.oid}`,
+        nonce: r.pending[0].nonce,
+        why: 'identity-mismatch',
+      }),
+    ]);
+  });
+
+  it('another approver holding a valid link cannot decide with it (bob with alice’s link: 403)', async () => {
+    const r = await request();
+    expect((await decide(r.links[0], 'bob')).status).toBe(403);
+    expect((await decide(r.links[0], 'bob', { decision: 'reject' })).status).toBe(403); // not even a reject
+    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+  });
+
+  it('a link without a sign-in decides nothing (401)', async () => {
+    const r = await request();
+    const res = await decide(r.links[0], undefined);
+    expect(res.status).toBe(401);
+    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+  });
+
+  it('identity headers sent by the client are stripped, never believed (forged X-MS-CLIENT-PRINCIPAL of alice: 401)', async () => {
+    const r = await request();
+    const p = PEOPLE.alice;
+    const principal = Buffer.from(
+      JSON.stringify({
+        auth_typ: 'aad',
+        claims: [{ typ: 'http://schemas.microsoft.com/identity/claims/objectidentifier', val: p.oid }],
+      }),
+    ).toString('base64');
+    const forged = {
+      'x-ms-client-principal': principal,
+      'x-ms-client-principal-id': p.oid,
+      'x-ms-client-principal-name': p.email,
+      'x-ms-client-principal-idp': 'aad',
+    };
+    expect((await decide(r.links[0], undefined, fullApproval, forged)).status).toBe(401);
+    // nor over a real sign-in of someone else
+    expect((await decide(r.links[0], 'mallory', fullApproval, forged)).status).toBe(403);
+    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+  });
+
+  it('a forged local session cookie is not a sign-in', async () => {
+    const r = await request();
+    const real = cookieOf(host.keys.masterKey, 'mallory');
+    const [payload, sig] = real.split('=')[1].split('.');
+    const alicePayload = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), oid: PEOPLE.alice.oid }),
+    ).toString('base64url');
+    expect(
+      (
+        await decide(r.links[0], undefined, fullApproval, {
+          cookie: `odoo_mta_local_session=${alicePayload}.${sig}`,
+        })
+      ).status,
+    ).toBe(401);
+  });
+
+  it('the approver, signed in as themselves, decides (and the record says who proved it)', async () => {
+    const r = await request();
+    const res = await decide(r.links[1], 'bob', { ...fullApproval, comment: 'ok' });
+    expect(res.status).toBe(200);
+    const s = await waitFor('completion', () =>
+      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
+    );
+    const out = s.output as ProbeOutput;
+    expect(out.outcome).toBe('Approved');
+    expect(out.decisions[0]).toMatchObject({
+      approver: 'bob',
+      decidedBy: `entra:${PEOPLE.bob.oid}`,
+      accepted: true,
+    });
+  });
+
+  it("the JSON GET of a link returns that link's data only: no other approver's nonce", async () => {
+    const r = await request();
+    const res = await fetch(r.links[0], { headers: { accept: 'application/json' } });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    for (const p of r.pending) expect(text).not.toContain(p.nonce);
+    expect(JSON.parse(text)).toMatchObject({
+      approver: 'alice',
+      status: { pendingApprovals: [{ approver: 'alice' }, { approver: 'bob' }] },
+    });
+  });
+});
