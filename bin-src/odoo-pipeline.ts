@@ -86,13 +86,13 @@ the requester is ODOO_PIPELINE_USER (or the login name), who cannot approve it (
     options: ['name', 'tail'],
   },
   backups: {
-    usage: 'backups <uat|prod> [--limit N] [--verify <backup-name>]',
+    usage: 'backups <uat|prod> [--limit N] [--verify <backup-name> [--wait-timeout 60m] [--interval 2]]',
     help: `The newest backups of an environment: time, version, size, state.
 States: verified (every part re-read and matched its manifest), corrupt (it did not), complete (manifest
 with sizes and sha256, not re-verified yet), incomplete (no manifest: never used for a restore).
   --verify NAME   re-read every part of that backup now (e.g. 20261127T185600Z-1.2.0) and record the result;
                   exit 1 when it is corrupt`,
-    options: ['limit', 'verify'],
+    options: ['limit', 'verify', 'wait-timeout', 'interval'],
   },
   rollback: {
     usage: 'rollback <uat|prod> [--reason TEXT] [--force] [--wait] [--wait-timeout 60m]',
@@ -680,22 +680,44 @@ async function cmdBackups(c: Ctx, args: string[]): Promise<number> {
         '--verify takes a backup name like 20261127T185600Z-1.2.0 (see odoo-pipeline backups <env>)',
         'backups',
       );
-    const r = await c.api.request<{ id: string; ok: boolean; problems: string[]; state: string; at: string }>(
+    // the pipeline verifies in the background (a PROD backup outlasts an HTTP request): 202 + status URL
+    const r = await c.api.request<{ id: string; backup: string; statusUrl: string }>(
       'POST',
       `backups/${environment}/${encodeURIComponent(name)}/verify`,
     );
     if (r.status === 404) throw new CliError(EXIT.FAILED, `no backup ${environment}/${name}`);
-    if (r.status !== 200 && r.status !== 422)
+    if (r.status !== 202)
       throw new CliError(
         r.status === 400 ? EXIT.USAGE : EXIT.FAILED,
         `${messageOf(r.body)} (HTTP ${r.status})`,
       );
-    if (c.json) c.out(JSON.stringify(r.body, null, 2));
-    else
-      c.out(
-        `${r.body.id}: ${r.body.state}${r.body.problems?.length ? `\n  ${r.body.problems.join('\n  ')}` : ' — every part matches its manifest (size and sha256)'}`,
+    type Verification = {
+      runtimeStatus: string;
+      result: { id: string; ok: boolean; problems: string[]; state: string; at: string } | null;
+    };
+    let result: Verification['result'] = null;
+    const f = await follow(c, async () => {
+      const v = await c.api.call<Verification>('GET', r.body.statusUrl.replace(/^\/api\//, ''));
+      result = v.result;
+      const done = !['Pending', 'Running', 'ContinuedAsNew'].includes(v.runtimeStatus);
+      return {
+        done,
+        ok: !!v.result?.ok,
+        line: `${r.body.backup}: ${done ? (v.result?.state ?? v.runtimeStatus) : 'verifying'}`,
+        raw: v,
+      };
+    });
+    const body = result as Verification['result'];
+    if (!body)
+      throw new CliError(
+        EXIT.FAILED,
+        `verification of ${r.body.backup} ended ${(f.raw as Verification).runtimeStatus} without a result`,
+        f.raw,
       );
-    return r.body.ok ? EXIT.OK : EXIT.FAILED;
+    if (c.json) c.out(JSON.stringify(body, null, 2));
+    else if (body.problems?.length) c.out(`  ${body.problems.join('\n  ')}`);
+    else c.out(`  every part matches its manifest (size and sha256)`);
+    return body.ok ? EXIT.OK : EXIT.FAILED;
   }
   const res = await c.api.call<{ environment: string; count: number; items: BackupView[] }>(
     'GET',

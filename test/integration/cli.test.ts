@@ -398,7 +398,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
 
     const v = await cli(['backups', 'uat', '--verify', newest]);
     expect(v.code).toBe(0);
-    expect(v.stdout).toContain(`${newest}: verified — every part matches its manifest`);
+    expect(v.stdout).toContain(`${newest}: verified\n  every part matches its manifest`);
     // damage a part behind the pipeline's back: verification says so and the status shows it
     const blob = BlobServiceClient.fromConnectionString(host.blobConnectionString!)
       .getContainerClient('backups')

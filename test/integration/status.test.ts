@@ -164,14 +164,32 @@ describe('status API through the embedded host', () => {
     });
   });
 
-  it('verifying an incomplete backup records it as such (422)', async () => {
-    const r = await get('backups/prod/20261121T090000Z-2.1.0/verify', undefined, 'POST');
-    expect(r).toMatchObject({
-      status: 422,
-      body: { id: 'prod/20261121T090000Z-2.1.0', ok: false, state: 'incomplete' },
+  it('verifies a backup in the background: 202 + status URL at once, the result (recorded) readable there', async () => {
+    // a PROD backup takes longer to re-read than an HTTP request may last (230 s in Azure)
+    const verify = async (name: string) => {
+      const r = await get(`backups/prod/${name}/verify`, undefined, 'POST');
+      expect(r.status).toBe(202);
+      const body = r.body as { id: string; backup: string; statusUrl: string };
+      expect(body.backup).toBe(`prod/${name}`);
+      expect(body.statusUrl).toBe(`/api/backups/prod/${name}/verify/${body.id}`);
+      expect(r.headers.get('location')).toBe(`${host.baseUrl}${body.statusUrl}`);
+      for (let i = 0; i < 200; i++) {
+        const st = await get(body.statusUrl.replace(/^\/api\//, ''));
+        expect(st.status).toBe(200);
+        const b = st.body as { runtimeStatus: string; result: unknown };
+        if (!['Pending', 'Running'].includes(b.runtimeStatus)) return b;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error('verification did not finish');
+    };
+    expect(await verify('20261121T090000Z-2.1.0')).toMatchObject({
+      runtimeStatus: 'Completed',
+      result: { id: 'prod/20261121T090000Z-2.1.0', ok: false, state: 'incomplete' },
     });
-    const ok = await get('backups/prod/20261120T095900Z-2.0.0/verify', undefined, 'POST');
-    expect(ok).toMatchObject({ status: 200, body: { ok: true, state: 'verified', problems: [] } });
+    expect(await verify('20261120T095900Z-2.0.0')).toMatchObject({
+      runtimeStatus: 'Completed',
+      result: { ok: true, state: 'verified', problems: [] },
+    });
     const list = (await get('backups/prod')).body as {
       items: Array<{ id: string; state: string; verifiedAt?: string }>;
     };
@@ -179,6 +197,22 @@ describe('status API through the embedded host', () => {
       ['prod/20261121T090000Z-2.1.0', 'incomplete'],
       ['prod/20261120T095900Z-2.0.0', 'verified'],
     ]);
+    // status URLs are checked: another backup's id, or an unknown one
+    expect(await get('backups/prod/20261120T095900Z-2.0.0/verify/not-an-id')).toMatchObject({
+      status: 400,
+      body: { error: 'BACKUPS.BAD_VERIFICATION_ID' },
+    });
+    expect(
+      await get('backups/prod/20261120T095900Z-2.0.0/verify/verify-prod-20261120t095900z-2.0.0-ffffffff'),
+    ).toMatchObject({ status: 404, body: { error: 'BACKUPS.VERIFICATION_NOT_FOUND' } });
+    expect(
+      (
+        await get(
+          'backups/prod/20261120T095900Z-2.0.0/verify/verify-prod-20261120t095900z-2.0.0-ffffffff',
+          null,
+        )
+      ).status,
+    ).toBe(401);
   });
 });
 
