@@ -387,6 +387,24 @@ describe('role assignments', () => {
   });
 });
 
+describe('custom roles', () => {
+  it('names are unique per subscription and resource group; long ARM operations can be polled', () => {
+    requireCli();
+    const defs = resources(module('roles'), 'Microsoft.Authorization/roleDefinitions');
+    expect(defs.length).toBe(2);
+    const roles = module('roles');
+    const suffix = String(roles.template.variables?.roleNameSuffix);
+    expect(suffix).toContain('guid(subscription().id, resourceGroup().name)');
+    for (const d of defs) {
+      const p = d.properties as { roleName: string; permissions: Array<{ actions: string[] }> };
+      expect(p.roleName).toContain("variables('roleNameSuffix')");
+      expect(p.permissions.flatMap((x) => x.actions)).toContain(
+        'Microsoft.Compute/locations/operations/read',
+      );
+    }
+  });
+});
+
 describe('network: the VMs are closed to the internet', () => {
   const INTERNET = ['*', 'internet', '0.0.0.0/0', 'any', '::/0'];
 
