@@ -6,7 +6,13 @@
 import { parseArgs } from 'node:util';
 import { Api, CliError, EXIT, messageOf, type ExitCode } from './api';
 import { at, formatBytes, formatDuration, progressText, table } from './format';
-import { progressOf, type BackupView, type EnvironmentStatus, type PendingApprovalView, type StatusDocument } from '../shared/domain/status-view';
+import {
+  progressOf,
+  type BackupView,
+  type EnvironmentStatus,
+  type PendingApprovalView,
+  type StatusDocument,
+} from '../shared/domain/status-view';
 
 export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean };
@@ -48,7 +54,8 @@ const COMMANDS: Record<string, { usage: string; help: string; options: string[] 
     options: [],
   },
   deploy: {
-    usage: 'deploy <uat|prod> <version> [--sha SHA] [--force] [--reason TEXT] [--wait] [--wait-timeout 60m] [--interval 2]',
+    usage:
+      'deploy <uat|prod> <version> [--sha SHA] [--force] [--reason TEXT] [--wait] [--wait-timeout 60m] [--interval 2]',
     help: `Request a deploy. UAT: a version that ran on UAT before (its commit comes from the ledger), or any
 version with --sha <40-hex commit>; it goes through UAT's lane (one deploy at a time).
 PROD: a version that succeeded on UAT, with --reason; it waits for approval (signed links in Slack);
@@ -65,7 +72,8 @@ the requester is ODOO_PIPELINE_USER (or the login name), who cannot approve it (
     options: [],
   },
   refresh: {
-    usage: 'refresh [--filestore copy|drop|skip] [--backup fresh|latest] [--reason TEXT] [--wait] [--wait-timeout 120m]',
+    usage:
+      'refresh [--filestore copy|drop|skip] [--backup fresh|latest] [--reason TEXT] [--wait] [--wait-timeout 120m]',
     help: `Refresh UAT from PROD (anonymized, neutralized), through UAT's lane.
   --filestore copy|drop|skip   copy PROD's filestore, drop attachments of anonymized records, or leave UAT's
   --backup fresh|latest        take a fresh PROD backup, or use the latest verified one (default: the setting)
@@ -78,13 +86,13 @@ the requester is ODOO_PIPELINE_USER (or the login name), who cannot approve it (
     options: ['name', 'tail'],
   },
   backups: {
-    usage: 'backups <uat|prod> [--limit N] [--verify <backup-name>]',
+    usage: 'backups <uat|prod> [--limit N] [--verify <backup-name> [--wait-timeout 60m] [--interval 2]]',
     help: `The newest backups of an environment: time, version, size, state.
 States: verified (every part re-read and matched its manifest), corrupt (it did not), complete (manifest
 with sizes and sha256, not re-verified yet), incomplete (no manifest: never used for a restore).
   --verify NAME   re-read every part of that backup now (e.g. 20261127T185600Z-1.2.0) and record the result;
                   exit 1 when it is corrupt`,
-    options: ['limit', 'verify'],
+    options: ['limit', 'verify', 'wait-timeout', 'interval'],
   },
   rollback: {
     usage: 'rollback <uat|prod> [--reason TEXT] [--force] [--wait] [--wait-timeout 60m]',
@@ -146,9 +154,12 @@ const OPTIONS = {
   limit: { type: 'string' },
   verify: { type: 'string' },
 } as const;
-type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
+type Values = {
+  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean;
+};
 
-const usage = (message: string, command?: string) => new CliError(EXIT.USAGE, `${message}\nRun 'odoo-pipeline help${command ? ` ${command}` : ''}' for usage.`);
+const usage = (message: string, command?: string) =>
+  new CliError(EXIT.USAGE, `${message}\nRun 'odoo-pipeline help${command ? ` ${command}` : ''}' for usage.`);
 
 /** "90s", "30m", "2h" or a plain number of minutes → ms. */
 export function parseDuration(raw: string, what: string): number {
@@ -173,7 +184,8 @@ function positiveInt(raw: string | undefined, what: string, max: number): number
 
 function env(raw: string | undefined, command: string): (typeof ENVS)[number] {
   if (raw === undefined) throw usage(`${command} needs an environment: uat or prod`, command);
-  if (!(ENVS as readonly string[]).includes(raw)) throw usage(`unknown environment ${JSON.stringify(raw)}: use uat or prod`, command);
+  if (!(ENVS as readonly string[]).includes(raw))
+    throw usage(`unknown environment ${JSON.stringify(raw)}: use uat or prod`, command);
   return raw as (typeof ENVS)[number];
 }
 
@@ -221,10 +233,25 @@ export async function run(argv: string[], io: Io): Promise<number> {
     const spec = COMMANDS[command];
     if (!spec) throw usage(`unknown command ${JSON.stringify(command)}`);
     const global = new Set(['url', 'key', 'token', 'json', 'help', 'request-timeout']);
-    for (const k of Object.keys(values)) if (!global.has(k) && !spec.options.includes(k)) throw usage(`--${k} is not an option of ${command}`, command);
-    const requestTimeoutMs = values['request-timeout'] !== undefined ? seconds(values['request-timeout'], '--request-timeout') : 30_000;
-    api = new Api({ baseUrl: values.url ?? io.env.ODOO_PIPELINE_URL ?? 'http://127.0.0.1:7071', key: values.key ?? io.env.ODOO_PIPELINE_KEY, token: values.token ?? io.env.ODOO_PIPELINE_TOKEN, timeoutMs: requestTimeoutMs });
-    const waitTimeoutMs = values['wait-timeout'] !== undefined ? parseDuration(values['wait-timeout'], '--wait-timeout') : command === 'refresh' ? 120 * 60_000 : 60 * 60_000;
+    for (const k of Object.keys(values))
+      if (!global.has(k) && !spec.options.includes(k))
+        throw usage(`--${k} is not an option of ${command}`, command);
+    const requestTimeoutMs =
+      values['request-timeout'] !== undefined
+        ? seconds(values['request-timeout'], '--request-timeout')
+        : 30_000;
+    api = new Api({
+      baseUrl: values.url ?? io.env.ODOO_PIPELINE_URL ?? 'http://127.0.0.1:7071',
+      key: values.key ?? io.env.ODOO_PIPELINE_KEY,
+      token: values.token ?? io.env.ODOO_PIPELINE_TOKEN,
+      timeoutMs: requestTimeoutMs,
+    });
+    const waitTimeoutMs =
+      values['wait-timeout'] !== undefined
+        ? parseDuration(values['wait-timeout'], '--wait-timeout')
+        : command === 'refresh'
+          ? 120 * 60_000
+          : 60 * 60_000;
     const intervalMs = values.interval !== undefined ? seconds(values.interval, '--interval') : 2000;
     const ctx: Ctx = {
       api,
@@ -256,7 +283,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     throw usage(`unknown command ${JSON.stringify(command)}`);
   } catch (err) {
-    const e = err instanceof CliError ? err : new CliError(EXIT.FAILED, `unexpected error: ${(err as Error)?.message ?? String(err)}`);
+    const e =
+      err instanceof CliError
+        ? err
+        : new CliError(EXIT.FAILED, `unexpected error: ${(err as Error)?.message ?? String(err)}`);
     const msg = api ? api.redact(e.message) : e.message;
     if (json) errw(JSON.stringify({ error: { exitCode: e.exitCode, message: msg } }));
     else errw(`odoo-pipeline: ${msg}`);
@@ -273,11 +303,26 @@ function noMoreArgs(args: string[], n: number, command: string): void {
 function envBlock(e: EnvironmentStatus, now: Date): string {
   const lines: string[] = [e.name.toUpperCase()];
   const row = (label: string, text: string) => lines.push(`  ${label.padEnd(13)}${text}`);
-  const un = (s: { ok: false; error: { code: string; message: string } }) => `unavailable: [${s.error.code}] ${s.error.message}`;
+  const un = (s: { ok: false; error: { code: string; message: string } }) =>
+    `unavailable: [${s.error.code}] ${s.error.message}`;
   const r = e.running;
-  row('running', !r.ok ? un(r) : r.value ? `${r.value.version} (${r.value.sha.slice(0, 12)}) since ${at(r.value.since, now)}${r.value.previousVersion ? `, previous ${r.value.previousVersion}` : ''}` : 'nothing recorded yet');
+  row(
+    'running',
+    !r.ok
+      ? un(r)
+      : r.value
+        ? `${r.value.version} (${r.value.sha.slice(0, 12)}) since ${at(r.value.since, now)}${r.value.previousVersion ? `, previous ${r.value.previousVersion}` : ''}`
+        : 'nothing recorded yet',
+  );
   const d = e.lastDeploy;
-  row('last deploy', !d.ok ? un(d) : d.value ? `${d.value.outcome} ${d.value.version ?? ''} at ${at(d.value.finishedAt, now)} — ${d.value.id}${d.value.reason ? `\n${' '.repeat(15)}${d.value.failedStep ? `${d.value.failedStep}: ` : ''}${d.value.reason}` : ''}` : 'none');
+  row(
+    'last deploy',
+    !d.ok
+      ? un(d)
+      : d.value
+        ? `${d.value.outcome} ${d.value.version ?? ''} at ${at(d.value.finishedAt, now)} — ${d.value.id}${d.value.reason ? `\n${' '.repeat(15)}${d.value.failedStep ? `${d.value.failedStep}: ` : ''}${d.value.reason}` : ''}`
+        : 'none',
+  );
   const p = e.inProgress;
   row(
     'in progress',
@@ -289,12 +334,38 @@ function envBlock(e: EnvironmentStatus, now: Date): string {
   );
   if (e.queued.ok && e.queued.value.length) row('queued', e.queued.value.join(', '));
   const a = e.pendingApprovals;
-  row('approvals', !a.ok ? un(a) : a.value.length ? a.value.map((x) => `${x.approver} (${x.action}, ${x.expired ? 'expired' : `expires ${at(x.expiresAt, now)}`})`).join('; ') : 'none pending');
+  row(
+    'approvals',
+    !a.ok
+      ? un(a)
+      : a.value.length
+        ? a.value
+            .map(
+              (x) =>
+                `${x.approver} (${x.action}, ${x.expired ? 'expired' : `expires ${at(x.expiresAt, now)}`})`,
+            )
+            .join('; ')
+        : 'none pending',
+  );
   const b = e.backups;
-  row('backups', !b.ok ? un(b) : b.value.length ? `${b.value.length} shown — newest ${b.value[0].id}, ${formatBytes(b.value[0].sizeBytes)}, ${b.value[0].state}` : 'none');
+  row(
+    'backups',
+    !b.ok
+      ? un(b)
+      : b.value.length
+        ? `${b.value.length} shown — newest ${b.value[0].id}, ${formatBytes(b.value[0].sizeBytes)}, ${b.value[0].state}`
+        : 'none',
+  );
   const f = e.lastRefresh;
   if (e.name === 'uat' || !f.ok || f.value)
-    row('last refresh', !f.ok ? un(f) : f.value ? `${f.value.outcome ?? f.value.runtimeStatus}${f.value.step && !f.value.outcome ? ` (step ${f.value.step})` : ''} at ${at(f.value.updatedAt, now)} — ${f.value.id}` : 'none');
+    row(
+      'last refresh',
+      !f.ok
+        ? un(f)
+        : f.value
+          ? `${f.value.outcome ?? f.value.runtimeStatus}${f.value.step && !f.value.outcome ? ` (step ${f.value.step})` : ''} at ${at(f.value.updatedAt, now)} — ${f.value.id}`
+          : 'none',
+    );
   return lines.join('\n');
 }
 
@@ -306,9 +377,12 @@ async function cmdStatus(c: Ctx, args: string[]): Promise<number> {
     return EXIT.OK;
   }
   const now = new Date(doc.generatedAt);
-  c.out(`odoo-mta pipeline at ${c.api.displayUrl} (${doc.runtime ?? '?'}, pipeline ${doc.appVersion ?? '?'}) — ${doc.generatedAt.slice(0, 19).replace('T', ' ')} UTC\n`);
+  c.out(
+    `odoo-mta pipeline at ${c.api.displayUrl} (${doc.runtime ?? '?'}, pipeline ${doc.appVersion ?? '?'}) — ${doc.generatedAt.slice(0, 19).replace('T', ' ')} UTC\n`,
+  );
   c.out(doc.environments.map((e) => envBlock(e, now)).join('\n\n'));
-  if (doc.problems.length) c.err(`\n${doc.problems.length} part(s) could not be read (shown as unavailable above)`);
+  if (doc.problems.length)
+    c.err(`\n${doc.problems.length} part(s) could not be read (shown as unavailable above)`);
   return EXIT.OK;
 }
 
@@ -317,7 +391,15 @@ async function cmdStatus(c: Ctx, args: string[]): Promise<number> {
 function approvalsTable(list: PendingApprovalView[], now: Date): string {
   return table(
     ['deployment', 'version', 'requested by', 'approver', 'for', 'approvals', 'expires'],
-    list.map((a) => [a.deployment, a.version, a.requestedBy, a.approver, a.action, a.required !== undefined ? `${a.received ?? 0}/${a.required}` : undefined, a.expired ? 'EXPIRED' : at(a.expiresAt, now)]),
+    list.map((a) => [
+      a.deployment,
+      a.version,
+      a.requestedBy,
+      a.approver,
+      a.action,
+      a.required !== undefined ? `${a.received ?? 0}/${a.required}` : undefined,
+      a.expired ? 'EXPIRED' : at(a.expiresAt, now),
+    ]),
   );
 }
 
@@ -327,11 +409,26 @@ async function cmdApprovals(c: Ctx, args: string[]): Promise<number> {
   // `approvals` (every live deploy, Odoo.sh production branches included) when the server sends it
   const all = doc.approvals?.ok ? doc.approvals.value : undefined;
   const unavailable = all ? [] : doc.environments.filter((e) => !e.pendingApprovals.ok);
-  const list = all ?? doc.environments.flatMap((e) => (e.pendingApprovals.ok ? e.pendingApprovals.value : []));
-  if (c.json) c.out(JSON.stringify({ count: list.length, items: list, unavailable: unavailable.map((e) => e.name) }, null, 2));
-  else if (list.length) c.out(`${approvalsTable(list, new Date(doc.generatedAt))}\n\nThe signed links were sent to the approvers in Slack; they are never shown here.`);
+  const list =
+    all ?? doc.environments.flatMap((e) => (e.pendingApprovals.ok ? e.pendingApprovals.value : []));
+  if (c.json)
+    c.out(
+      JSON.stringify(
+        { count: list.length, items: list, unavailable: unavailable.map((e) => e.name) },
+        null,
+        2,
+      ),
+    );
+  else if (list.length)
+    c.out(
+      `${approvalsTable(list, new Date(doc.generatedAt))}\n\nThe signed links were sent to the approvers in Slack; they are never shown here.`,
+    );
   else c.out('No pending approvals.');
-  if (unavailable.length) throw new CliError(EXIT.FAILED, `approvals of ${unavailable.map((e) => e.name).join(', ')} could not be read`);
+  if (unavailable.length)
+    throw new CliError(
+      EXIT.FAILED,
+      `approvals of ${unavailable.map((e) => e.name).join(', ')} could not be read`,
+    );
   return EXIT.OK;
 }
 
@@ -341,7 +438,13 @@ interface DeploymentView {
   id: string;
   runtimeStatus: string;
   version?: string;
-  status?: { step?: string; outcome?: string; reason?: string; elapsedMs?: number; approvals?: { required?: number; received?: unknown[] } } | null;
+  status?: {
+    step?: string;
+    outcome?: string;
+    reason?: string;
+    elapsedMs?: number;
+    approvals?: { required?: number; received?: unknown[] };
+  } | null;
   outcome?: string | null;
   result?: { outcome?: string; reason?: string; failedStep?: string; logs?: string[] } | null;
 }
@@ -373,7 +476,11 @@ async function follow(c: Ctx, get: () => Promise<Followed>): Promise<Followed> {
     }
     if (c.now().getTime() >= deadline) {
       if (tty) c.io.stdout.write('\n');
-      throw new CliError(EXIT.TIMEOUT, `still not finished after ${formatDuration(timeoutMs)} (last: ${f.line}); it goes on running — check it with 'odoo-pipeline status'`, f.raw);
+      throw new CliError(
+        EXIT.TIMEOUT,
+        `still not finished after ${formatDuration(timeoutMs)} (last: ${f.line}); it goes on running — check it with 'odoo-pipeline status'`,
+        f.raw,
+      );
     }
     await c.sleep(Math.min(intervalMs, Math.max(0, deadline - c.now().getTime())));
   }
@@ -390,10 +497,19 @@ async function followDeployment(c: Ctx, id: string): Promise<number> {
     if (!LIVE.has(d.runtimeStatus)) {
       const outcome = d.outcome ?? d.result?.outcome ?? d.runtimeStatus;
       const reason = d.result?.reason ?? d.status?.reason;
-      return { done: true, ok: outcome === 'Succeeded', line: `${id}: ${outcome}`, final: `${id}: ${outcome}${reason ? ` — ${d.result?.failedStep ? `${d.result.failedStep}: ` : ''}${reason}` : ''}`, raw: d };
+      return {
+        done: true,
+        ok: outcome === 'Succeeded',
+        line: `${id}: ${outcome}`,
+        final: `${id}: ${outcome}${reason ? ` — ${d.result?.failedStep ? `${d.result.failedStep}: ` : ''}${reason}` : ''}`,
+        raw: d,
+      };
     }
     const appr = d.status?.approvals;
-    const extra = step?.startsWith('awaiting') && appr?.required ? ` (${Array.isArray(appr.received) ? appr.received.length : 0}/${appr.required} approvals)` : '';
+    const extra =
+      step?.startsWith('awaiting') && appr?.required
+        ? ` (${Array.isArray(appr.received) ? appr.received.length : 0}/${appr.required} approvals)`
+        : '';
     return { done: false, ok: false, line: `${id}: ${progressText(progressOf(kind, step))}${extra}`, raw: d };
   });
   if (c.json) c.out(JSON.stringify(f.raw, null, 2));
@@ -406,7 +522,12 @@ async function followDeployment(c: Ctx, id: string): Promise<number> {
   return EXIT.OK;
 }
 
-async function requestDeploy(c: Ctx, environment: string, version: string, extra: Record<string, unknown> = {}): Promise<{ id: string; body: Record<string, unknown> }> {
+async function requestDeploy(
+  c: Ctx,
+  environment: string,
+  version: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; body: Record<string, unknown> }> {
   const body: Record<string, unknown> = { environment, version, ...extra };
   if (c.values.force) body.force = true;
   if (c.values.sha !== undefined) body.sha = c.values.sha;
@@ -417,8 +538,13 @@ async function requestDeploy(c: Ctx, environment: string, version: string, extra
     delete body.force;
   }
   const res = await c.api.call<Record<string, unknown>>('POST', 'deployments', { body });
-  const id = typeof res.id === 'string' ? res.id : typeof res.instanceId === 'string' ? res.instanceId : undefined;
-  if (!id) throw new CliError(EXIT.FAILED, `the pipeline accepted the request but named no deployment id: ${JSON.stringify(res).slice(0, 300)}`);
+  const id =
+    typeof res.id === 'string' ? res.id : typeof res.instanceId === 'string' ? res.instanceId : undefined;
+  if (!id)
+    throw new CliError(
+      EXIT.FAILED,
+      `the pipeline accepted the request but named no deployment id: ${JSON.stringify(res).slice(0, 300)}`,
+    );
   return { id, body: res };
 }
 
@@ -426,18 +552,26 @@ async function cmdDeploy(c: Ctx, args: string[]): Promise<number> {
   const environment = env(args[0], 'deploy');
   const version = args[1];
   if (!version) throw usage('deploy needs a version, e.g. deploy uat 1.4.0', 'deploy');
-  if (!VERSION_RE.test(version)) throw usage(`version must be a semantic version like 1.4.0 (got ${JSON.stringify(version)})`, 'deploy');
+  if (!VERSION_RE.test(version))
+    throw usage(`version must be a semantic version like 1.4.0 (got ${JSON.stringify(version)})`, 'deploy');
   noMoreArgs(args, 2, 'deploy');
-  if (c.values.sha !== undefined && !SHA_RE.test(c.values.sha)) throw usage('--sha must be a 40-character lowercase hex commit id', 'deploy');
+  if (c.values.sha !== undefined && !SHA_RE.test(c.values.sha))
+    throw usage('--sha must be a 40-character lowercase hex commit id', 'deploy');
   if (environment === 'prod') {
-    if (c.values.sha !== undefined) throw usage('--sha is for UAT only (PROD deploys the commit that ran on UAT)', 'deploy');
-    if (c.values.force) throw usage('--force is for UAT only (PROD updates the modules that changed)', 'deploy');
-    if (!c.values.reason?.trim()) throw usage('a PROD deploy needs --reason "why" (the approvers read it)', 'deploy');
+    if (c.values.sha !== undefined)
+      throw usage('--sha is for UAT only (PROD deploys the commit that ran on UAT)', 'deploy');
+    if (c.values.force)
+      throw usage('--force is for UAT only (PROD updates the modules that changed)', 'deploy');
+    if (!c.values.reason?.trim())
+      throw usage('a PROD deploy needs --reason "why" (the approvers read it)', 'deploy');
   }
   const { id, body } = await requestDeploy(c, environment, version);
   if (!c.json || !c.values.wait) {
     if (c.json) c.out(JSON.stringify(body, null, 2));
-    else c.out(`${environment.toUpperCase()} deploy of ${version} requested: ${id}${typeof body.via === 'string' ? ` (${body.via})` : ''}${environment === 'prod' ? '\nIt waits for approval: the approvers got signed links in Slack (odoo-pipeline approvals).' : ''}`);
+    else
+      c.out(
+        `${environment.toUpperCase()} deploy of ${version} requested: ${id}${typeof body.via === 'string' ? ` (${body.via})` : ''}${environment === 'prod' ? '\nIt waits for approval: the approvers got signed links in Slack (odoo-pipeline approvals).' : ''}`,
+      );
   }
   return c.values.wait ? followDeployment(c, id) : EXIT.OK;
 }
@@ -447,16 +581,23 @@ async function cmdDeploy(c: Ctx, args: string[]): Promise<number> {
 async function cmdRefresh(c: Ctx, args: string[]): Promise<number> {
   noMoreArgs(args, 0, 'refresh');
   const filestore = c.values.filestore;
-  if (filestore !== undefined && !['copy', 'drop', 'skip'].includes(filestore)) throw usage('--filestore must be copy, drop or skip', 'refresh');
+  if (filestore !== undefined && !['copy', 'drop', 'skip'].includes(filestore))
+    throw usage('--filestore must be copy, drop or skip', 'refresh');
   const backup = c.values.backup;
-  if (backup !== undefined && !['fresh', 'latest'].includes(backup)) throw usage('--backup must be fresh or latest', 'refresh');
+  if (backup !== undefined && !['fresh', 'latest'].includes(backup))
+    throw usage('--backup must be fresh or latest', 'refresh');
   const body: Record<string, unknown> = { source: 'prod', target: 'uat' };
   if (filestore) body.filestore = filestore;
   if (backup) body.backup = backup;
   if (c.values.reason !== undefined) body.reason = c.values.reason;
   const res = await c.api.call<Record<string, unknown>>('POST', 'refresh', { body });
-  const id = typeof res.id === 'string' ? res.id : typeof res.instanceId === 'string' ? res.instanceId : undefined;
-  if (!id) throw new CliError(EXIT.FAILED, `the pipeline accepted the refresh but named no id: ${JSON.stringify(res).slice(0, 300)}`);
+  const id =
+    typeof res.id === 'string' ? res.id : typeof res.instanceId === 'string' ? res.instanceId : undefined;
+  if (!id)
+    throw new CliError(
+      EXIT.FAILED,
+      `the pipeline accepted the refresh but named no id: ${JSON.stringify(res).slice(0, 300)}`,
+    );
   if (!c.values.wait) {
     c.out(c.json ? JSON.stringify(res, null, 2) : `Refresh of UAT from PROD requested: ${id}`);
     return EXIT.OK;
@@ -474,7 +615,13 @@ async function cmdRefresh(c: Ctx, args: string[]): Promise<number> {
     if (!LIVE.has(runtime)) {
       const outcome = String(b.outcome ?? result.outcome ?? runtime);
       const reason = (result.reason ?? cs.reason ?? cs.error) as string | undefined;
-      return { done: true, ok: outcome === 'Succeeded' || outcome === 'Completed', line: `${id}: ${outcome}`, final: `${id}: ${outcome}${reason ? ` — ${reason}` : ''}`, raw: b };
+      return {
+        done: true,
+        ok: outcome === 'Succeeded' || outcome === 'Completed',
+        line: `${id}: ${outcome}`,
+        final: `${id}: ${outcome}${reason ? ` — ${reason}` : ''}`,
+        raw: b,
+      };
     }
     return { done: false, ok: false, line: `${id}: step ${step}`, raw: b };
   });
@@ -487,11 +634,21 @@ async function cmdRefresh(c: Ctx, args: string[]): Promise<number> {
 
 async function cmdLogs(c: Ctx, args: string[]): Promise<number> {
   const id = args[0];
-  if (!id) throw usage('logs needs a deployment id, e.g. logs deploy-uat-1.4.0-0123456789ab (see odoo-pipeline status)', 'logs');
+  if (!id)
+    throw usage(
+      'logs needs a deployment id, e.g. logs deploy-uat-1.4.0-0123456789ab (see odoo-pipeline status)',
+      'logs',
+    );
   noMoreArgs(args, 1, 'logs');
-  if (!DEPLOY_ID_RE.test(id)) throw usage(`${JSON.stringify(id)} is not a deployment id (deploy-<env>-<version>-<sha12>)`, 'logs');
+  if (!DEPLOY_ID_RE.test(id))
+    throw usage(`${JSON.stringify(id)} is not a deployment id (deploy-<env>-<version>-<sha12>)`, 'logs');
   const tail = positiveInt(c.values.tail, '--tail', 100_000);
-  const res = await c.api.call<{ id: string; outcome?: string | null; logs: Array<{ name: string; path: string; size: number; text: string; truncated: boolean }>; message?: string }>('GET', `deployments/${encodeURIComponent(id)}/logs`, {
+  const res = await c.api.call<{
+    id: string;
+    outcome?: string | null;
+    logs: Array<{ name: string; path: string; size: number; text: string; truncated: boolean }>;
+    message?: string;
+  }>('GET', `deployments/${encodeURIComponent(id)}/logs`, {
     query: { name: c.values.name, tail },
     notFound: `no deployment ${id}`,
   });
@@ -503,7 +660,10 @@ async function cmdLogs(c: Ctx, args: string[]): Promise<number> {
     c.out(`${id}${res.outcome ? ` (${res.outcome})` : ''}: ${res.message ?? 'no logs'}`);
     return EXIT.OK;
   }
-  for (const l of res.logs) c.out(`===== ${l.name} (${formatBytes(l.size)}${l.truncated ? ', end only' : ''}) — ${l.path}\n${l.text}`);
+  for (const l of res.logs)
+    c.out(
+      `===== ${l.name} (${formatBytes(l.size)}${l.truncated ? ', end only' : ''}) — ${l.path}\n${l.text}`,
+    );
   return EXIT.OK;
 }
 
@@ -515,15 +675,55 @@ async function cmdBackups(c: Ctx, args: string[]): Promise<number> {
   const limit = positiveInt(c.values.limit, '--limit', 200);
   if (c.values.verify !== undefined) {
     const name = c.values.verify.replace(new RegExp(`^${environment}/`), '');
-    if (!/^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/.test(name)) throw usage('--verify takes a backup name like 20261127T185600Z-1.2.0 (see odoo-pipeline backups <env>)', 'backups');
-    const r = await c.api.request<{ id: string; ok: boolean; problems: string[]; state: string; at: string }>('POST', `backups/${environment}/${encodeURIComponent(name)}/verify`);
+    if (!/^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/.test(name))
+      throw usage(
+        '--verify takes a backup name like 20261127T185600Z-1.2.0 (see odoo-pipeline backups <env>)',
+        'backups',
+      );
+    // the pipeline verifies in the background (a PROD backup outlasts an HTTP request): 202 + status URL
+    const r = await c.api.request<{ id: string; backup: string; statusUrl: string }>(
+      'POST',
+      `backups/${environment}/${encodeURIComponent(name)}/verify`,
+    );
     if (r.status === 404) throw new CliError(EXIT.FAILED, `no backup ${environment}/${name}`);
-    if (r.status !== 200 && r.status !== 422) throw new CliError(r.status === 400 ? EXIT.USAGE : EXIT.FAILED, `${messageOf(r.body)} (HTTP ${r.status})`);
-    if (c.json) c.out(JSON.stringify(r.body, null, 2));
-    else c.out(`${r.body.id}: ${r.body.state}${r.body.problems?.length ? `\n  ${r.body.problems.join('\n  ')}` : ' — every part matches its manifest (size and sha256)'}`);
-    return r.body.ok ? EXIT.OK : EXIT.FAILED;
+    if (r.status !== 202)
+      throw new CliError(
+        r.status === 400 ? EXIT.USAGE : EXIT.FAILED,
+        `${messageOf(r.body)} (HTTP ${r.status})`,
+      );
+    type Verification = {
+      runtimeStatus: string;
+      result: { id: string; ok: boolean; problems: string[]; state: string; at: string } | null;
+    };
+    let result: Verification['result'] = null;
+    const f = await follow(c, async () => {
+      const v = await c.api.call<Verification>('GET', r.body.statusUrl.replace(/^\/api\//, ''));
+      result = v.result;
+      const done = !['Pending', 'Running', 'ContinuedAsNew'].includes(v.runtimeStatus);
+      return {
+        done,
+        ok: !!v.result?.ok,
+        line: `${r.body.backup}: ${done ? (v.result?.state ?? v.runtimeStatus) : 'verifying'}`,
+        raw: v,
+      };
+    });
+    const body = result as Verification['result'];
+    if (!body)
+      throw new CliError(
+        EXIT.FAILED,
+        `verification of ${r.body.backup} ended ${(f.raw as Verification).runtimeStatus} without a result`,
+        f.raw,
+      );
+    if (c.json) c.out(JSON.stringify(body, null, 2));
+    else if (body.problems?.length) c.out(`  ${body.problems.join('\n  ')}`);
+    else c.out(`  every part matches its manifest (size and sha256)`);
+    return body.ok ? EXIT.OK : EXIT.FAILED;
   }
-  const res = await c.api.call<{ environment: string; count: number; items: BackupView[] }>('GET', `backups/${environment}`, { query: { limit } });
+  const res = await c.api.call<{ environment: string; count: number; items: BackupView[] }>(
+    'GET',
+    `backups/${environment}`,
+    { query: { limit } },
+  );
   if (c.json) {
     c.out(JSON.stringify(res, null, 2));
     return EXIT.OK;
@@ -536,7 +736,14 @@ async function cmdBackups(c: Ctx, args: string[]): Promise<number> {
   c.out(
     table(
       ['backup', 'version', 'taken', 'size', 'parts', 'state'],
-      res.items.map((b) => [b.id, b.version, at(b.createdAt, now), formatBytes(b.sizeBytes), b.parts.join(','), b.state + (b.verifiedAt ? ` ${at(b.verifiedAt, now)}` : '')]),
+      res.items.map((b) => [
+        b.id,
+        b.version,
+        at(b.createdAt, now),
+        formatBytes(b.sizeBytes),
+        b.parts.join(','),
+        b.state + (b.verifiedAt ? ` ${at(b.verifiedAt, now)}` : ''),
+      ]),
     ),
   );
   return EXIT.OK;
@@ -550,11 +757,19 @@ async function cmdRollback(c: Ctx, args: string[]): Promise<number> {
   const doc = await c.api.call<StatusDocument>('GET', 'status');
   const e = doc.environments.find((x) => x.name === environment);
   if (!e) throw new CliError(EXIT.FAILED, `the pipeline reports no environment ${environment}`);
-  if (!e.running.ok) throw new CliError(EXIT.FAILED, `cannot read ${environment}'s ledger: [${e.running.error.code}] ${e.running.error.message}`);
+  if (!e.running.ok)
+    throw new CliError(
+      EXIT.FAILED,
+      `cannot read ${environment}'s ledger: [${e.running.error.code}] ${e.running.error.message}`,
+    );
   const now = new Date(doc.generatedAt);
 
   if (environment === 'prod') {
-    if (!e.pendingApprovals.ok) throw new CliError(EXIT.FAILED, `cannot read PROD's pending decisions: [${e.pendingApprovals.error.code}] ${e.pendingApprovals.error.message}`);
+    if (!e.pendingApprovals.ok)
+      throw new CliError(
+        EXIT.FAILED,
+        `cannot read PROD's pending decisions: [${e.pendingApprovals.error.code}] ${e.pendingApprovals.error.message}`,
+      );
     const pending = e.pendingApprovals.value.filter((a) => a.action === 'rollback' && !a.expired);
     if (pending.length) {
       if (c.json) c.out(JSON.stringify({ action: 'pending-rollback', items: pending }, null, 2));
@@ -568,14 +783,36 @@ async function cmdRollback(c: Ctx, args: string[]): Promise<number> {
   const running = e.running.value;
   const previous = running?.previousVersion;
   if (!running || !previous)
-    throw new CliError(EXIT.FAILED, `${environment.toUpperCase()} has no previous version in its ledger to roll back to${running ? ` (running ${running.version})` : ''}`);
-  if (e.inProgress.ok && e.inProgress.value) c.err(`note: ${e.inProgress.value.id} is in progress on ${environment}: the rollback waits in the lane behind it`);
+    throw new CliError(
+      EXIT.FAILED,
+      `${environment.toUpperCase()} has no previous version in its ledger to roll back to${running ? ` (running ${running.version})` : ''}`,
+    );
+  if (e.inProgress.ok && e.inProgress.value)
+    c.err(
+      `note: ${e.inProgress.value.id} is in progress on ${environment}: the rollback waits in the lane behind it`,
+    );
   const reason = c.values.reason ?? `rollback from ${running.version} to ${previous}`;
   const { id, body } = await requestDeploy(c, environment, previous, { reason });
   if (!c.json || !c.values.wait) {
-    if (c.json) c.out(JSON.stringify({ action: environment === 'prod' ? 'requested-prod-deploy' : 'redeploy', from: running.version, to: previous, ...body }, null, 2));
-    else if (environment === 'uat') c.out(`UAT rollback: redeploying ${previous} (running ${running.version}) — ${id}`);
-    else c.out(`PROD rollback requested as a PROD deploy of ${previous} (running ${running.version}) — ${id}\nIt needs approval like any PROD deploy: the approvers got signed links in Slack. It does not restore a database backup (docs/ROLLBACK_GUIDE.md).`);
+    if (c.json)
+      c.out(
+        JSON.stringify(
+          {
+            action: environment === 'prod' ? 'requested-prod-deploy' : 'redeploy',
+            from: running.version,
+            to: previous,
+            ...body,
+          },
+          null,
+          2,
+        ),
+      );
+    else if (environment === 'uat')
+      c.out(`UAT rollback: redeploying ${previous} (running ${running.version}) — ${id}`);
+    else
+      c.out(
+        `PROD rollback requested as a PROD deploy of ${previous} (running ${running.version}) — ${id}\nIt needs approval like any PROD deploy: the approvers got signed links in Slack. It does not restore a database backup (docs/ROLLBACK_GUIDE.md).`,
+      );
   }
   return c.values.wait ? followDeployment(c, id) : EXIT.OK;
 }

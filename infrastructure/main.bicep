@@ -136,8 +136,13 @@ param prodBackupCoolAfterDays int = 30
 @maxValue(365)
 param backupSoftDeleteDays int = 14
 
-@description('Version-level immutability (WORM) on the backup container, for PROD backups.')
-param enableBackupImmutability bool = false
+@description('WORM for the backups: version-level immutability on the backup container with a time-based retention policy of backupImmutabilityDays (PROD backups cannot be changed or deleted before it ends).')
+param enableBackupImmutability bool = true
+
+@description('Days of the backups\' time-based immutability policy; default: the PROD retention. Holds UAT backups that long as well (same container).')
+@minValue(1)
+@maxValue(3650)
+param backupImmutabilityDays int = backupRetentionDaysProd
 
 @description('Key Vault purge protection (cannot be turned off again).')
 param keyVaultPurgeProtection bool = true
@@ -391,6 +396,7 @@ module keyVault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     location: location
     tags: tags
     name: names.keyVault
@@ -420,6 +426,7 @@ module backupStorage 'modules/storage-backups.bicep' = {
   name: 'backup-storage'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     location: location
     tags: tags
     name: names.backupStorage
@@ -431,6 +438,7 @@ module backupStorage 'modules/storage-backups.bicep' = {
     prodCoolAfterDays: prodBackupCoolAfterDays
     softDeleteDays: backupSoftDeleteDays
     enableImmutability: enableBackupImmutability
+    immutabilityDays: backupImmutabilityDays
   }
 }
 
@@ -438,6 +446,7 @@ module runtimeStorage 'modules/storage-runtime.bicep' = {
   name: 'runtime-storage'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     location: location
     tags: tags
     name: names.runtimeStorage
@@ -449,6 +458,7 @@ module serviceBus 'modules/servicebus.bicep' = {
   name: 'servicebus'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     location: location
     tags: tags
     name: names.serviceBus
@@ -462,6 +472,7 @@ module network 'modules/network.bicep' = {
   name: 'network'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     location: location
     tags: tags
     vnetName: '${abbrs.networkVirtualNetworks}${resourceToken}'
@@ -598,6 +609,7 @@ module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
   params: {
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
     location: location
     tags: tags
     planName: '${abbrs.webServerFarms}${resourceToken}'

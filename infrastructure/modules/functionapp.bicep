@@ -54,6 +54,10 @@ param publicBaseUrl string
 @description('Pipeline settings (names from shared/config.ts): plain values and Key Vault references.')
 param pipelineSettings object
 
+
+@description('Log Analytics workspace receiving the diagnostic settings of this module\'s resources.')
+param logAnalyticsWorkspaceId string
+
 resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
   location: location
@@ -111,6 +115,20 @@ var platformSettings = {
   PIPELINE_RUNTIME: 'azure'
 }
 
+// Basic (FTP and SCM/Kudu user + password) publishing credentials off: deployments authenticate with
+// Microsoft Entra ID only (https://learn.microsoft.com/azure/app-service/configure-basic-auth-disable).
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
+  parent: site
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
+  parent: site
+  name: 'scm'
+  properties: { allow: false }
+}
+
 resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
@@ -118,6 +136,20 @@ resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
     PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${site.properties.defaultHostName}' : publicBaseUrl
   })
 }
+
+// Diagnostic settings: every resource here that has them sends its logs and metrics to Log Analytics.
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource siteDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: site
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
 
 @description('Function app resource id.')
 output id string = site.id

@@ -23,6 +23,10 @@ param softDeleteRetentionInDays int
 @secure()
 param secrets object
 
+
+@description('Log Analytics workspace receiving the diagnostic settings of this module\'s resources.')
+param logAnalyticsWorkspaceId string
+
 resource vault 'Microsoft.KeyVault/vaults@2026-05-15' = {
   name: name
   location: location
@@ -49,6 +53,20 @@ resource secret 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = [
     }
   }
 ]
+
+// Diagnostic settings: every resource here that has them sends its logs and metrics to Log Analytics.
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
 
 @description('Key Vault name.')
 output name string = vault.name

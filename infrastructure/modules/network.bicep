@@ -33,6 +33,10 @@ param vmSubnetPrefix string
 @description('SSH port the VMs listen on.')
 param sshPort int
 
+
+@description('Log Analytics workspace receiving the diagnostic settings of this module\'s resources.')
+param logAnalyticsWorkspaceId string
+
 resource natPublicIp 'Microsoft.Network/publicIPAddresses@2026-03-01' = {
   name: natPublicIpName
   location: location
@@ -176,6 +180,65 @@ resource vnet 'Microsoft.Network/virtualNetworks@2026-03-01' = {
     ]
   }
 }
+
+// Diagnostic settings: every resource here that has them sends its logs and metrics to Log Analytics.
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource vmNsgDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vmNsg
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource functionNsgDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: functionNsg
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource natPublicIpDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: natPublicIp
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource natGatewayDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: natGateway
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource vnetDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vnet
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
 
 @description('Resource id of the function app subnet.')
 output functionSubnetId string = vnet.properties.subnets[0].id

@@ -92,10 +92,17 @@ resource prodDataDisk 'Microsoft.Compute/disks@2026-03-02' existing = {
 
 // The function app reads VM power state, starts a deallocated VM and snapshots the PROD data disk:
 // a custom role with exactly those actions instead of Virtual Machine Contributor.
+// Custom roles are tenant-wide (https://learn.microsoft.com/azure/role-based-access-control/custom-roles):
+// a role name built from the resource group name alone collides between two
+// subscriptions that use the same one, so the name carries a token of subscription + resource group.
+// Long operations (start, snapshot) are polled through Microsoft.Compute/locations/operations: without
+// read on it the pipeline's ARM client sees 403 while waiting.
+var roleNameSuffix = '${resourceGroup().name}, ${take(guid(subscription().id, resourceGroup().name), 8)}'
+
 resource vmOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'odoo-mta-vm-operator')
   properties: {
-    roleName: 'odoo-mta VM operator (${resourceGroup().name})'
+    roleName: 'odoo-mta VM operator (${roleNameSuffix})'
     description: 'Read VM state and disks, start VMs. Used by the odoo-mta pipeline.'
     type: 'CustomRole'
     assignableScopes: [resourceGroup().id]
@@ -106,6 +113,7 @@ resource vmOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
           'Microsoft.Compute/virtualMachines/instanceView/read'
           'Microsoft.Compute/virtualMachines/start/action'
           'Microsoft.Compute/disks/read'
+          'Microsoft.Compute/locations/operations/read'
         ]
         notActions: []
       }
@@ -116,7 +124,7 @@ resource vmOperatorRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
 resource snapshotWriterRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'odoo-mta-snapshot-writer')
   properties: {
-    roleName: 'odoo-mta snapshot writer (${resourceGroup().name})'
+    roleName: 'odoo-mta snapshot writer (${roleNameSuffix})'
     description: 'Create and read disk snapshots in this resource group. Used by the odoo-mta pipeline before PROD deploys.'
     type: 'CustomRole'
     assignableScopes: [resourceGroup().id]
@@ -125,6 +133,7 @@ resource snapshotWriterRole 'Microsoft.Authorization/roleDefinitions@2022-04-01'
         actions: [
           'Microsoft.Compute/snapshots/read'
           'Microsoft.Compute/snapshots/write'
+          'Microsoft.Compute/locations/operations/read'
         ]
         notActions: []
       }

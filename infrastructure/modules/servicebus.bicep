@@ -20,6 +20,10 @@ param maxDeliveryCount int
 @description('Window in which a repeated message id is dropped (ISO 8601 duration).')
 param duplicateDetectionWindow string
 
+
+@description('Log Analytics workspace receiving the diagnostic settings of this module\'s resources.')
+param logAnalyticsWorkspaceId string
+
 resource namespace 'Microsoft.ServiceBus/namespaces@2026-01-01' = {
   name: name
   location: location
@@ -46,6 +50,20 @@ resource queue 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' = {
     enableBatchedOperations: true
   }
 }
+
+// Diagnostic settings: every resource here that has them sends its logs and metrics to Log Analytics.
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource namespaceDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: namespace
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
 
 @description('Namespace resource id.')
 output namespaceId string = namespace.id

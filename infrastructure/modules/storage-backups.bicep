@@ -40,8 +40,17 @@ param prodCoolAfterDays int
 @maxValue(365)
 param softDeleteDays int
 
-@description('Version-level immutability (WORM) for the backup container: PROD backups cannot be changed or deleted before their retention ends. Cannot be undone once locked.')
+@description('Version-level immutability (WORM) for the backup container, with a time-based policy: no backup can be changed or deleted before immutabilityDays have passed since it was written.')
 param enableImmutability bool
+
+@description('Days of the time-based immutability policy of the backup container (the PROD retention). It applies to every blob of the container, so UAT backups are held that long too.')
+@minValue(1)
+@maxValue(146000)
+param immutabilityDays int
+
+
+@description('Log Analytics workspace receiving the diagnostic settings of this module\'s resources.')
+param logAnalyticsWorkspaceId string
 
 resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   name: name
@@ -79,6 +88,19 @@ resource backupContainer 'Microsoft.Storage/storageAccounts/blobServices/contain
   properties: {
     publicAccess: 'None'
     immutableStorageWithVersioning: enableImmutability ? { enabled: true } : null
+  }
+}
+
+// The policy is what protects the backups: version-level immutability support alone protects nothing
+// (https://learn.microsoft.com/azure/storage/blobs/immutable-time-based-retention-policy-overview).
+// It is created unlocked (it can be shortened or removed while testing); lock it once the retention is
+// right: `az storage container immutability-policy lock` (docs/INFRASTRUCTURE.md).
+resource backupImmutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2025-01-01' = if (enableImmutability) {
+  parent: backupContainer
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: immutabilityDays
+    allowProtectedAppendWrites: false
   }
 }
 
@@ -137,6 +159,31 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2025-01
     }
   }
 }
+
+// Diagnostic settings: every resource here that has them sends its logs and metrics to Log Analytics.
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource accountDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: account
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
 
 @description('Storage account name.')
 output name string = account.name

@@ -14,6 +14,10 @@ param name string
 @description('Blob container holding the deployment package of the Flex Consumption app.')
 param deploymentContainerName string
 
+
+@description('Log Analytics workspace receiving the diagnostic settings of this module\'s resources.')
+param logAnalyticsWorkspaceId string
+
 resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
   name: name
   location: location
@@ -53,6 +57,55 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2025-01-0
   parent: account
   name: 'default'
 }
+
+// Diagnostic settings: every resource here that has them sends its logs and metrics to Log Analytics.
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource accountDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: account
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource queueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: queueService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+// 2021-05-01-preview: the diagnostic settings version with category groups (allLogs); the linter lists only 2016-09-01
+#disable-next-line use-recent-api-versions
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
 
 @description('Storage account name (AzureWebJobsStorage__accountName).')
 output name string = account.name

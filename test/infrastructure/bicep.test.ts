@@ -387,6 +387,24 @@ describe('role assignments', () => {
   });
 });
 
+describe('custom roles', () => {
+  it('names are unique per subscription and resource group; long ARM operations can be polled', () => {
+    requireCli();
+    const defs = resources(module('roles'), 'Microsoft.Authorization/roleDefinitions');
+    expect(defs.length).toBe(2);
+    const roles = module('roles');
+    const suffix = String(roles.template.variables?.roleNameSuffix);
+    expect(suffix).toContain('guid(subscription().id, resourceGroup().name)');
+    for (const d of defs) {
+      const p = d.properties as { roleName: string; permissions: Array<{ actions: string[] }> };
+      expect(p.roleName).toContain("variables('roleNameSuffix')");
+      expect(p.permissions.flatMap((x) => x.actions)).toContain(
+        'Microsoft.Compute/locations/operations/read',
+      );
+    }
+  });
+});
+
 describe('network: the VMs are closed to the internet', () => {
   const INTERNET = ['*', 'internet', '0.0.0.0/0', 'any', '::/0'];
 
@@ -582,6 +600,111 @@ describe('storage, queue and Key Vault', () => {
     const account = resources(st, 'Microsoft.Storage/storageAccounts')[0].properties as Record<string, Json>;
     expect(account.allowSharedKeyAccess).toBe(false);
     expect(account.allowBlobPublicAccess).toBe(false);
+  });
+
+  it('PROD backups are under a time-based immutability policy with the retention from the parameters', () => {
+    requireCli();
+    const st = module('backup-storage');
+    const container = resources(st, 'Microsoft.Storage/storageAccounts/blobServices/containers').find((r) =>
+      String(r.name).includes('backupContainerName'),
+    );
+    expect((container?.properties as Record<string, Json>).immutableStorageWithVersioning).toBe(
+      "[if(parameters('enableImmutability'), createObject('enabled', true()), null())]",
+    );
+    const policy = resources(
+      st,
+      'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies',
+    )[0];
+    expect(policy).toBeDefined();
+    expect(policy.condition).toBe("[parameters('enableImmutability')]");
+    expect((policy.properties as Record<string, Json>).immutabilityPeriodSinceCreationInDays).toBe(
+      "[parameters('immutabilityDays')]",
+    );
+    expect((policy.properties as Record<string, Json>).allowProtectedAppendWrites).toBe(false);
+    // on by default, for as long as PROD backups are kept
+    expect(top.template.parameters?.enableBackupImmutability?.defaultValue).toBe(true);
+    expect(top.template.parameters?.backupImmutabilityDays?.defaultValue).toBe(
+      "[parameters('backupRetentionDaysProd')]",
+    );
+    expect(st.values?.immutabilityDays?.value).toBe("[parameters('backupImmutabilityDays')]");
+    expect(evaluate("[parameters('immutabilityDays')]", st, topValues)).toBe(90);
+  });
+
+  it('diagnostic settings send logs and metrics to Log Analytics for every resource that has them', () => {
+    requireCli();
+    // module → resources (symbolic targets) that must each have a diagnostic setting
+    const expected: Record<string, string[]> = {
+      keyvault: ['Microsoft.KeyVault/vaults'],
+      servicebus: ['Microsoft.ServiceBus/namespaces'],
+      'backup-storage': [
+        'Microsoft.Storage/storageAccounts',
+        'Microsoft.Storage/storageAccounts/blobServices',
+      ],
+      'runtime-storage': [
+        'Microsoft.Storage/storageAccounts',
+        'Microsoft.Storage/storageAccounts/blobServices',
+        'Microsoft.Storage/storageAccounts/queueServices',
+        'Microsoft.Storage/storageAccounts/tableServices',
+      ],
+      functionapp: ['Microsoft.Web/sites'],
+      network: [
+        'Microsoft.Network/networkSecurityGroups',
+        'Microsoft.Network/networkSecurityGroups',
+        'Microsoft.Network/publicIPAddresses',
+        'Microsoft.Network/natGateways',
+        'Microsoft.Network/virtualNetworks',
+      ],
+    };
+    for (const [name, types] of Object.entries(expected)) {
+      const m = module(name);
+      const diags = resources(m, 'Microsoft.Insights/diagnosticSettings');
+      expect({ name, settings: diags.length }).toEqual({ name, settings: types.length });
+      const scopes = diags.map((d) => String(d.scope));
+      for (const t of types) {
+        const targets = resources(m, t).length;
+        // every resource of that type in the module has its own setting (scope names the type)
+        expect({ name, t, covered: scopes.filter((sc) => sc.includes(`'${t}'`)).length >= targets }).toEqual({
+          name,
+          t,
+          covered: true,
+        });
+      }
+      for (const d of diags) {
+        const p = d.properties as {
+          workspaceId: string;
+          logs?: Array<{ categoryGroup?: string; enabled: boolean }>;
+          metrics?: Array<{ enabled: boolean }>;
+        };
+        expect(p.workspaceId).toBe("[parameters('logAnalyticsWorkspaceId')]");
+        expect([...(p.logs ?? []), ...(p.metrics ?? [])].length).toBeGreaterThan(0);
+        for (const x of [...(p.logs ?? []), ...(p.metrics ?? [])]) expect(x.enabled).toBe(true);
+      }
+      // the workspace is the one main.bicep creates
+      expect(String(m.values?.logAnalyticsWorkspaceId?.value)).toMatch(
+        /'monitoring'\), '[0-9-]+'\)\.outputs\.logAnalyticsId\.value\]$/,
+      );
+    }
+    // Key Vault's audit log (who read which secret) is in allLogs
+    const kv = resources(module('keyvault'), 'Microsoft.Insights/diagnosticSettings')[0].properties as {
+      logs: Array<{ categoryGroup: string }>;
+    };
+    expect(kv.logs.map((l) => l.categoryGroup)).toContain('allLogs');
+  });
+
+  it('basic publishing credentials (FTP and SCM) are off on the function app', () => {
+    requireCli();
+    const policies = resources(
+      module('functionapp'),
+      'Microsoft.Web/sites/basicPublishingCredentialsPolicies',
+    );
+    const byName = Object.fromEntries(
+      policies.map((p) => [
+        String(p.name).replace(/.*'(ftp|scm)'.*/, '$1'),
+        (p.properties as { allow: boolean }).allow,
+      ]),
+    );
+    expect(byName).toEqual({ ftp: false, scm: false });
+    for (const p of policies) expect(p.condition).toBeUndefined();
   });
 
   it('the deploy queue has sessions, duplicate detection, dead-lettering and a max delivery count on a Standard namespace', () => {

@@ -19,7 +19,10 @@ describe('status API through the embedded host', () => {
   let host: LocalHost;
 
   const get = async (p: string, key: string | null = host.keys.functionKey, method = 'GET') => {
-    const res = await fetch(`${host.baseUrl}/api/${p}`, { method, headers: key ? { 'x-functions-key': key } : {} });
+    const res = await fetch(`${host.baseUrl}/api/${p}`, {
+      method,
+      headers: key ? { 'x-functions-key': key } : {},
+    });
     const text = await res.text();
     let body: unknown = text;
     try {
@@ -37,15 +40,31 @@ describe('status API through the embedded host', () => {
     const ledgerC = service.getContainerClient('ledger');
     await ledgerC.createIfNotExists();
     const ledger = createLedger(ledgerC);
-    await ledger.record('prod', { version: '2.0.0', sha: 'f'.repeat(40), deployedAt: '2026-11-01T10:00:00.000Z' });
-    await ledger.record('prod', { version: '2.1.0', sha: 'e'.repeat(40), deployedAt: '2026-11-20T10:00:00.000Z' });
-    const store = new BackupStore({ connectionString: host.blobConnectionString!, container: 'backups', now: () => new Date('2026-11-20T09:59:00Z') });
+    await ledger.record('prod', {
+      version: '2.0.0',
+      sha: 'f'.repeat(40),
+      deployedAt: '2026-11-01T10:00:00.000Z',
+    });
+    await ledger.record('prod', {
+      version: '2.1.0',
+      sha: 'e'.repeat(40),
+      deployedAt: '2026-11-20T10:00:00.000Z',
+    });
+    const store = new BackupStore({
+      connectionString: host.blobConnectionString!,
+      container: 'backups',
+      now: () => new Date('2026-11-20T09:59:00Z'),
+    });
     await store.ensureContainer();
     const w = store.begin('prod', { version: '2.0.0' });
     await w.part('db.dump', Readable.from([Buffer.alloc(3000, 1)]));
     await w.finish();
     // an incomplete one (no manifest): shown, never offered for a restore
-    const w2 = new BackupStore({ connectionString: host.blobConnectionString!, container: 'backups', now: () => new Date('2026-11-21T09:00:00Z') }).begin('prod', { version: '2.1.0' });
+    const w2 = new BackupStore({
+      connectionString: host.blobConnectionString!,
+      container: 'backups',
+      now: () => new Date('2026-11-21T09:00:00Z'),
+    }).begin('prod', { version: '2.1.0' });
     await w2.part('db.dump', Readable.from([Buffer.from('partial')]));
   }, 120_000);
 
@@ -55,7 +74,8 @@ describe('status API through the embedded host', () => {
   });
 
   it('needs the function key', async () => {
-    for (const p of ['status', 'dashboard', 'backups/uat', 'deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs']) expect((await get(p, null)).status).toBe(401);
+    for (const p of ['status', 'dashboard', 'backups/uat', 'deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs'])
+      expect((await get(p, null)).status).toBe(401);
     expect((await get('status', 'wrong')).status).toBe(401);
   });
 
@@ -66,44 +86,133 @@ describe('status API through the embedded host', () => {
     const doc = r.body as StatusDocument;
     expect(doc.problems).toEqual([]);
     const prod = doc.environments.find((e) => e.name === 'prod')!;
-    expect(prod.running).toEqual({ ok: true, value: { version: '2.1.0', sha: 'e'.repeat(40), since: '2026-11-20T10:00:00.000Z', previousVersion: '2.0.0' } });
+    expect(prod.running).toEqual({
+      ok: true,
+      value: {
+        version: '2.1.0',
+        sha: 'e'.repeat(40),
+        since: '2026-11-20T10:00:00.000Z',
+        previousVersion: '2.0.0',
+      },
+    });
     expect(prod.backups).toEqual({
       ok: true,
       value: [
-        { id: 'prod/20261121T090000Z-2.1.0', version: '2.1.0', createdAt: '2026-11-21T09:00:00.000Z', parts: [], state: 'incomplete' },
-        { id: 'prod/20261120T095900Z-2.0.0', version: '2.0.0', createdAt: '2026-11-20T09:59:00.000Z', sizeBytes: 3000, parts: ['db.dump'], state: 'complete' },
+        {
+          id: 'prod/20261121T090000Z-2.1.0',
+          version: '2.1.0',
+          createdAt: '2026-11-21T09:00:00.000Z',
+          parts: [],
+          state: 'incomplete',
+        },
+        {
+          id: 'prod/20261120T095900Z-2.0.0',
+          version: '2.0.0',
+          createdAt: '2026-11-20T09:59:00.000Z',
+          sizeBytes: 3000,
+          parts: ['db.dump'],
+          state: 'complete',
+        },
       ],
     });
     const uat = doc.environments.find((e) => e.name === 'uat')!;
-    expect(uat).toMatchObject({ running: { ok: true, value: null }, inProgress: { ok: true, value: null }, backups: { ok: true, value: [] }, lastRefresh: { ok: true, value: null } });
+    expect(uat).toMatchObject({
+      running: { ok: true, value: null },
+      inProgress: { ok: true, value: null },
+      backups: { ok: true, value: [] },
+      lastRefresh: { ok: true, value: null },
+    });
   });
 
   it('rejects bad query values with 400 and a message', async () => {
-    expect(await get('status?backups=0')).toMatchObject({ status: 400, body: { error: 'STATUS.BAD_REQUEST', message: 'backups must be an integer from 1 to 50' } });
+    expect(await get('status?backups=0')).toMatchObject({
+      status: 400,
+      body: { error: 'STATUS.BAD_REQUEST', message: 'backups must be an integer from 1 to 50' },
+    });
     const d = await get('dashboard?refresh=1');
     expect(d.status).toBe(400);
     expect(d.text).toContain('refresh must be an integer number of seconds from 5 to 3600');
     expect((await get('dashboard?backups=x')).status).toBe(400);
-    expect(await get('backups/staging')).toMatchObject({ status: 400, body: { error: 'BACKUPS.BAD_ENVIRONMENT' } });
-    expect(await get('backups/uat?limit=1000')).toMatchObject({ status: 400, body: { error: 'BACKUPS.BAD_LIMIT' } });
-    expect(await get('backups/uat/not-a-backup/verify', undefined, 'POST')).toMatchObject({ status: 400, body: { error: 'BACKUPS.BAD_ID' } });
-    expect(await get('backups/prod/20990101T000000Z-9.9.9/verify', undefined, 'POST')).toMatchObject({ status: 404, body: { error: 'BACKUPS.NOT_FOUND' } });
+    expect(await get('backups/staging')).toMatchObject({
+      status: 400,
+      body: { error: 'BACKUPS.BAD_ENVIRONMENT' },
+    });
+    expect(await get('backups/uat?limit=1000')).toMatchObject({
+      status: 400,
+      body: { error: 'BACKUPS.BAD_LIMIT' },
+    });
+    expect(await get('backups/uat/not-a-backup/verify', undefined, 'POST')).toMatchObject({
+      status: 400,
+      body: { error: 'BACKUPS.BAD_ID' },
+    });
+    expect(await get('backups/prod/20990101T000000Z-9.9.9/verify', undefined, 'POST')).toMatchObject({
+      status: 404,
+      body: { error: 'BACKUPS.NOT_FOUND' },
+    });
     expect(await get('deployments/nope/logs')).toMatchObject({ status: 400, body: { error: 'LOGS.BAD_ID' } });
-    expect(await get('deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs?tail=0')).toMatchObject({ status: 400, body: { error: 'LOGS.BAD_TAIL' } });
-    expect(await get('deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs?name=../x')).toMatchObject({ status: 400, body: { error: 'LOGS.BAD_NAME' } });
-    expect(await get('deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs')).toMatchObject({ status: 404, body: { error: 'LOGS.NOT_FOUND' } });
+    expect(await get('deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs?tail=0')).toMatchObject({
+      status: 400,
+      body: { error: 'LOGS.BAD_TAIL' },
+    });
+    expect(await get('deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs?name=../x')).toMatchObject({
+      status: 400,
+      body: { error: 'LOGS.BAD_NAME' },
+    });
+    expect(await get('deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs')).toMatchObject({
+      status: 404,
+      body: { error: 'LOGS.NOT_FOUND' },
+    });
   });
 
-  it('verifying an incomplete backup records it as such (422)', async () => {
-    const r = await get('backups/prod/20261121T090000Z-2.1.0/verify', undefined, 'POST');
-    expect(r).toMatchObject({ status: 422, body: { id: 'prod/20261121T090000Z-2.1.0', ok: false, state: 'incomplete' } });
-    const ok = await get('backups/prod/20261120T095900Z-2.0.0/verify', undefined, 'POST');
-    expect(ok).toMatchObject({ status: 200, body: { ok: true, state: 'verified', problems: [] } });
-    const list = (await get('backups/prod')).body as { items: Array<{ id: string; state: string; verifiedAt?: string }> };
+  it('verifies a backup in the background: 202 + status URL at once, the result (recorded) readable there', async () => {
+    // a PROD backup takes longer to re-read than an HTTP request may last (230 s in Azure)
+    const verify = async (name: string) => {
+      const r = await get(`backups/prod/${name}/verify`, undefined, 'POST');
+      expect(r.status).toBe(202);
+      const body = r.body as { id: string; backup: string; statusUrl: string };
+      expect(body.backup).toBe(`prod/${name}`);
+      expect(body.statusUrl).toBe(`/api/backups/prod/${name}/verify/${body.id}`);
+      expect(r.headers.get('location')).toBe(`${host.baseUrl}${body.statusUrl}`);
+      for (let i = 0; i < 200; i++) {
+        const st = await get(body.statusUrl.replace(/^\/api\//, ''));
+        expect(st.status).toBe(200);
+        const b = st.body as { runtimeStatus: string; result: unknown };
+        if (!['Pending', 'Running'].includes(b.runtimeStatus)) return b;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error('verification did not finish');
+    };
+    expect(await verify('20261121T090000Z-2.1.0')).toMatchObject({
+      runtimeStatus: 'Completed',
+      result: { id: 'prod/20261121T090000Z-2.1.0', ok: false, state: 'incomplete' },
+    });
+    expect(await verify('20261120T095900Z-2.0.0')).toMatchObject({
+      runtimeStatus: 'Completed',
+      result: { ok: true, state: 'verified', problems: [] },
+    });
+    const list = (await get('backups/prod')).body as {
+      items: Array<{ id: string; state: string; verifiedAt?: string }>;
+    };
     expect(list.items.map((b) => [b.id, b.state])).toEqual([
       ['prod/20261121T090000Z-2.1.0', 'incomplete'],
       ['prod/20261120T095900Z-2.0.0', 'verified'],
     ]);
+    // status URLs are checked: another backup's id, or an unknown one
+    expect(await get('backups/prod/20261120T095900Z-2.0.0/verify/not-an-id')).toMatchObject({
+      status: 400,
+      body: { error: 'BACKUPS.BAD_VERIFICATION_ID' },
+    });
+    expect(
+      await get('backups/prod/20261120T095900Z-2.0.0/verify/verify-prod-20261120t095900z-2.0.0-ffffffff'),
+    ).toMatchObject({ status: 404, body: { error: 'BACKUPS.VERIFICATION_NOT_FOUND' } });
+    expect(
+      (
+        await get(
+          'backups/prod/20261120T095900Z-2.0.0/verify/verify-prod-20261120t095900z-2.0.0-ffffffff',
+          null,
+        )
+      ).status,
+    ).toBe(401);
   });
 });
 
@@ -115,7 +224,11 @@ describe('status API when Blob storage is unreachable', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'status-degraded-'));
     const port = await freePort();
     const conn = `DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=${Buffer.from('not-a-real-key-for-a-closed-port').toString('base64')};BlobEndpoint=http://127.0.0.1:${port}/devstoreaccount1;`;
-    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error', BACKUP_STORAGE_CONNECTION: conn } });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: { LOG_LEVEL: 'error', BACKUP_STORAGE_CONNECTION: conn },
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -124,7 +237,9 @@ describe('status API when Blob storage is unreachable', () => {
   });
 
   it('still answers 200: ledger and backups say unavailable, the orchestration parts are shown', async () => {
-    const res = await fetch(`${host.baseUrl}/api/status`, { headers: { 'x-functions-key': host.keys.functionKey } });
+    const res = await fetch(`${host.baseUrl}/api/status`, {
+      headers: { 'x-functions-key': host.keys.functionKey },
+    });
     expect(res.status).toBe(200);
     const doc = (await res.json()) as StatusDocument;
     for (const e of doc.environments) {
@@ -136,15 +251,24 @@ describe('status API when Blob storage is unreachable', () => {
     const err = doc.environments[0].running;
     expect(!err.ok && err.error.code).toMatch(/^(BLOB\.UNAVAILABLE|STATUS\.TIMEOUT)$/);
     expect(JSON.stringify(doc)).not.toContain('AccountKey');
-    expect(doc.problems.map((p) => `${p.environment}.${p.part}`).sort()).toEqual(['prod.backups', 'prod.running', 'uat.backups', 'uat.running']);
+    expect(doc.problems.map((p) => `${p.environment}.${p.part}`).sort()).toEqual([
+      'prod.backups',
+      'prod.running',
+      'uat.backups',
+      'uat.running',
+    ]);
 
-    const page = await fetch(`${host.baseUrl}/api/dashboard`, { headers: { 'x-functions-key': host.keys.functionKey } });
+    const page = await fetch(`${host.baseUrl}/api/dashboard`, {
+      headers: { 'x-functions-key': host.keys.functionKey },
+    });
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('Some parts could not be read');
     expect(html).toMatch(/unavailable: \[(BLOB\.UNAVAILABLE|STATUS\.TIMEOUT)\]/);
 
-    const backups = await fetch(`${host.baseUrl}/api/backups/uat`, { headers: { 'x-functions-key': host.keys.functionKey } });
+    const backups = await fetch(`${host.baseUrl}/api/backups/uat`, {
+      headers: { 'x-functions-key': host.keys.functionKey },
+    });
     expect(backups.status).toBe(503);
   }, 90_000);
 });
