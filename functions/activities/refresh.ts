@@ -31,7 +31,11 @@ import { Client } from 'pg';
 import { loadConfig, type Config } from '../../shared/config';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { streamVmBackup } from '../../shared/adapters/backup-stream';
-import { createVerificationStore, recordVerification, type VerificationStore } from '../../shared/adapters/backup-verifications';
+import {
+  createVerificationStore,
+  recordVerification,
+  type VerificationStore,
+} from '../../shared/adapters/backup-verifications';
 import { ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
 import { samplePii, verifyNoPii } from '../../shared/adapters/pii-verifier';
 import { buildRefreshCommand, extensionScripts, SQL_DIR } from '../../shared/adapters/sql-scripts';
@@ -39,7 +43,14 @@ import { createSlack, type SlackPort } from '../../shared/adapters/slack';
 import { SshClient, shellQuote, type SshRunOptions } from '../../shared/adapters/ssh';
 import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
 import { formatReport } from '../../shared/domain/pii';
-import { FILESTORE_MODES, type FilestoreMode, type RefreshResult, type RefreshSettings, type ScrubOut, type SourceMode } from '../../shared/domain/refresh';
+import {
+  FILESTORE_MODES,
+  type FilestoreMode,
+  type RefreshResult,
+  type RefreshSettings,
+  type ScrubOut,
+  type SourceMode,
+} from '../../shared/domain/refresh';
 import { createLogger, registerSecret, type Logger } from '../../shared/log';
 import { opsError, parseOpsJson, type ActivityFailure, type OpsResult, type RemoteShell } from './deploy';
 
@@ -105,14 +116,25 @@ export interface RefreshActivities {
   source(i: { mode: SourceMode; instanceId: string }): Promise<Failable<SourceOut>>;
   stop(i: Record<string, never>): Promise<Failable<{ changed: boolean }>>;
   restore(i: { backupId: string; database: string }): Promise<Failable<RestoreOut>>;
-  neutralize(i: { database: string; uatUrl?: string }): Promise<Failable<{ rows: Record<string, number> }>>;
-  anonymizeVerify(i: { database: string; pgUser: string; keepLogins: string[]; dropAttachments: boolean }): Promise<Failable<ScrubOut>>;
+  neutralize(i: {
+    database: string;
+    uatUrl?: string;
+    keepLogins?: string[];
+  }): Promise<Failable<{ rows: Record<string, number> }>>;
+  anonymizeVerify(i: {
+    database: string;
+    pgUser: string;
+    keepLogins: string[];
+    dropAttachments: boolean;
+  }): Promise<Failable<ScrubOut>>;
   filestore(i: { backupId: string; database: string; mode: FilestoreMode }): Promise<Failable<FilestoreOut>>;
   swap(i: { database: string }): Promise<Failable<{ keptOld?: string }>>;
   start(i: { image?: string }): Promise<Failable<{ changed: boolean }>>;
   health(i: { seconds: number }): Promise<Failable<{ healthy: boolean; failures: string[] }>>;
   dropDb(i: { database?: string }): Promise<Failable<{ existed: boolean }>>;
-  report(r: RefreshResult & { source?: string; target?: string; requestedBy?: string; requestReason?: string }): Promise<{ slack: boolean; ledger: boolean }>;
+  report(
+    r: RefreshResult & { source?: string; target?: string; requestedBy?: string; requestReason?: string },
+  ): Promise<{ slack: boolean; ledger: boolean }>;
 }
 
 // ------------------------------------------------------------------------------- helpers --
@@ -120,11 +142,17 @@ export interface RefreshActivities {
 const DB_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/;
 
 function checkDb(name: string | undefined): string {
-  if (!name || !DB_NAME.test(name)) throw new PipelineError('REFRESH.BAD_DATABASE', `"${String(name)}" is not a plain database name`);
+  if (!name || !DB_NAME.test(name))
+    throw new PipelineError('REFRESH.BAD_DATABASE', `"${String(name)}" is not a plain database name`);
   return name;
 }
 
-async function guarded<T>(log: Logger, what: string, fn: () => Promise<T>, transientIsFailure = false): Promise<Failable<T>> {
+async function guarded<T>(
+  log: Logger,
+  what: string,
+  fn: () => Promise<T>,
+  transientIsFailure = false,
+): Promise<Failable<T>> {
   try {
     return await fn();
   } catch (err) {
@@ -149,7 +177,9 @@ export function refreshScript(cmd: { args: string[]; stdin: string }, sqlDir: st
   const inline = (file: string, depth = 0): string => {
     if (depth > 5) throw new PipelineError('SQL.BAD_PARAMETER', `\\ir nesting too deep at ${file}`);
     const text = readFileSync(file, 'utf8');
-    return text.replace(/^\\ir\s+(\S+)\s*$/gm, (_, rel: string) => inline(path.resolve(path.dirname(file), rel), depth + 1));
+    return text.replace(/^\\ir\s+(\S+)\s*$/gm, (_, rel: string) =>
+      inline(path.resolve(path.dirname(file), rel), depth + 1),
+    );
   };
   for (let i = 0; i < cmd.args.length; i++) {
     const a = cmd.args[i];
@@ -203,7 +233,13 @@ export class PgOverSsh extends Duplex {
     s.stdout.on('error', fail);
     s.done.then(
       () => this.push(null),
-      (e: Error) => fail(new PipelineError('PII.DB_UNREACHABLE', `the database stream over SSH ended: ${messageOf(e).split('\n')[0]}`)),
+      (e: Error) =>
+        fail(
+          new PipelineError(
+            'PII.DB_UNREACHABLE',
+            `the database stream over SSH ended: ${messageOf(e).split('\n')[0]}`,
+          ),
+        ),
     );
     process.nextTick(() => this.emit('connect'));
     return this;
@@ -258,14 +294,22 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
     const json = parseOpsJson(r.stdout ?? '') ?? parseOpsJson(r.stderrTail) ?? {};
     return { code: r.code, json, stderrTail: r.stderrTail };
   }
-  async function mustOps(sh: RemoteShell, verb: string, args: string, o: SshRunOptions = {}): Promise<OpsResult> {
+  async function mustOps(
+    sh: RemoteShell,
+    verb: string,
+    args: string,
+    o: SshRunOptions = {},
+  ): Promise<OpsResult> {
     const r = await runOps(sh, `${verb} ${args}`.trim(), o);
     if (r.code !== 0) throw opsError(verb, r);
     return r;
   }
 
   /** backup-db + backup-filestore of a VM streamed to Blob, verified. */
-  async function backupVm(vm: VmName, meta: Record<string, string>): Promise<{ backupId: string; bytes: number; hasFilestore: boolean; createdAt: string }> {
+  async function backupVm(
+    vm: VmName,
+    meta: Record<string, string>,
+  ): Promise<{ backupId: string; bytes: number; hasFilestore: boolean; createdAt: string }> {
     await p.backups.ensureContainer();
     for (let attempt = 0; ; attempt++) {
       try {
@@ -277,8 +321,17 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         // the status page and GET /api/backups show it "verified" (or "corrupt") from this record;
         // a failure to record is logged and never fails the refresh
         await recordVerification(p.verifications, manifest.id, v, p.log);
-        if (!v.ok) throw new PipelineError('BACKUP.CORRUPT', `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`);
-        return { backupId: manifest.id, bytes: Object.values(manifest.parts).reduce((a, x) => a + x.size, 0), hasFilestore: !!manifest.parts['filestore.tar'], createdAt: manifest.startedAt };
+        if (!v.ok)
+          throw new PipelineError(
+            'BACKUP.CORRUPT',
+            `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`,
+          );
+        return {
+          backupId: manifest.id,
+          bytes: Object.values(manifest.parts).reduce((a, x) => a + x.size, 0),
+          hasFilestore: !!manifest.parts['filestore.tar'],
+          createdAt: manifest.startedAt,
+        };
       } catch (err) {
         // backup ids have a one-second stamp: take the next second's id on a collision
         if (errorCode(err) !== 'BACKUP.EXISTS' || attempt >= 2) throw err;
@@ -299,15 +352,25 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
   }
 
   /** A pg client on a UAT database through `odoo-ops pg-stream` over its own SSH session. */
-  async function pgOnUat(database: string, user: string): Promise<{ client: Client; close(): Promise<void> }> {
+  async function pgOnUat(
+    database: string,
+    user: string,
+  ): Promise<{ client: Client; close(): Promise<void> }> {
     const sh = await p.ssh.connect('uat');
-    const client = new Client({ user, database, stream: () => new PgOverSsh(sh, `${ops} pg-stream`) as unknown as import('node:net').Socket });
+    const client = new Client({
+      user,
+      database,
+      stream: () => new PgOverSsh(sh, `${ops} pg-stream`) as unknown as import('node:net').Socket,
+    });
     client.on('error', (e) => p.log.warn('verifier connection error', { error: e.message }));
     try {
       await client.connect();
     } catch (err) {
       await sh.close().catch(() => undefined);
-      throw new PipelineError('PII.DB_UNREACHABLE', `cannot reach ${database} on UAT through odoo-ops pg-stream: ${messageOf(err)}`);
+      throw new PipelineError(
+        'PII.DB_UNREACHABLE',
+        `cannot reach ${database} on UAT through odoo-ops pg-stream: ${messageOf(err)}`,
+      );
     }
     return {
       client,
@@ -324,25 +387,42 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         const settings = p.settings(i);
         return withShell('uat', async (sh) => {
           const st = await mustOps(sh, 'status', '');
-          if (typeof st.json.lock === 'string' && st.json.lock) throw new PipelineError('REFRESH.LOCKED', `another odoo-ops run holds the lock on UAT: ${st.json.lock}`, true);
+          if (typeof st.json.lock === 'string' && st.json.lock)
+            throw new PipelineError(
+              'REFRESH.LOCKED',
+              `another odoo-ops run holds the lock on UAT: ${st.json.lock}`,
+              true,
+            );
           const database = String(st.json.database ?? '');
           const image = String(st.json.image || st.json.web_image || '');
           checkDb(database);
-          if (!image) throw new PipelineError('REFRESH.NO_IMAGE', 'odoo-ops on UAT knows no running image to start again after the refresh');
+          if (!image)
+            throw new PipelineError(
+              'REFRESH.NO_IMAGE',
+              'odoo-ops on UAT knows no running image to start again after the refresh',
+            );
           return { settings, database, image };
         });
       }),
 
     backupUat: (i) =>
       guarded(p.log, 'backup UAT', async () => {
-        const b = await backupVm('uat', { version: 'pre-refresh', reason: 'pre-refresh', refreshInstance: i.instanceId });
+        const b = await backupVm('uat', {
+          version: 'pre-refresh',
+          reason: 'pre-refresh',
+          refreshInstance: i.instanceId,
+        });
         return { backupId: b.backupId, bytes: b.bytes };
       }),
 
     source: (i) =>
       guarded(p.log, 'PROD dump', async () => {
         if (i.mode === 'fresh') {
-          const b = await backupVm('prod', { version: 'refresh-source', reason: 'refresh-source', refreshInstance: i.instanceId });
+          const b = await backupVm('prod', {
+            version: 'refresh-source',
+            reason: 'refresh-source',
+            refreshInstance: i.instanceId,
+          });
           return { ...b, fresh: true };
         }
         // the latest PROD backup that passes verification (every part's size and sha256)
@@ -350,13 +430,31 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         for (const b of list.slice(0, 5)) {
           const v = await p.backups.verify(b.id);
           await recordVerification(p.verifications, b.id, v, p.log);
-          if (v.ok) return { backupId: b.id, bytes: b.totalSize ?? 0, fresh: false, createdAt: b.createdAt.toISOString(), hasFilestore: !!b.parts?.includes('filestore.tar') };
-          p.log.warn('PROD backup failed verification: trying an older one', { backupId: b.id, problems: v.problems.join('; ') });
+          if (v.ok)
+            return {
+              backupId: b.id,
+              bytes: b.totalSize ?? 0,
+              fresh: false,
+              createdAt: b.createdAt.toISOString(),
+              hasFilestore: !!b.parts?.includes('filestore.tar'),
+            };
+          p.log.warn('PROD backup failed verification: trying an older one', {
+            backupId: b.id,
+            problems: v.problems.join('; '),
+          });
         }
-        throw new PipelineError('REFRESH.NO_SOURCE', list.length ? 'no recent PROD backup passes verification: request backup "fresh"' : 'there is no PROD backup yet: request backup "fresh"');
+        throw new PipelineError(
+          'REFRESH.NO_SOURCE',
+          list.length
+            ? 'no recent PROD backup passes verification: request backup "fresh"'
+            : 'there is no PROD backup yet: request backup "fresh"',
+        );
       }),
 
-    stop: () => guarded(p.log, 'stop UAT', () => withShell('uat', async (sh) => ({ changed: (await mustOps(sh, 'stop', '')).json.changed === true }))),
+    stop: () =>
+      guarded(p.log, 'stop UAT', () =>
+        withShell('uat', async (sh) => ({ changed: (await mustOps(sh, 'stop', '')).json.changed === true })),
+      ),
 
     restore: (i) =>
       guarded(
@@ -384,7 +482,14 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         'neutralize',
         async () => {
           const database = checkDb(i.database);
-          const cmd = buildRefreshCommand({ database, uatUrl: i.uatUrl, sqlDir, neutralizeOnly: true });
+          const cmd = buildRefreshCommand({
+            database,
+            uatUrl: i.uatUrl,
+            passwordHash: p.passwordHash,
+            keepLogins: i.keepLogins,
+            sqlDir,
+            neutralizeOnly: true,
+          });
           return { rows: await runSql(database, refreshScript(cmd, sqlDir)) };
         },
         true,
@@ -397,8 +502,17 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         async () => {
           const database = checkDb(i.database);
           // the anonymization command without neutralize.sql (done by the previous step)
-          const full = buildRefreshCommand({ database, passwordHash: p.passwordHash, keepLogins: i.keepLogins, dropAttachments: i.dropAttachments, sqlDir, extensions: extensionScripts(sqlDir) });
-          const fIdx = full.args.findIndex((a, k) => a === '-f' && full.args[k + 1]?.endsWith('neutralize.sql'));
+          const full = buildRefreshCommand({
+            database,
+            passwordHash: p.passwordHash,
+            keepLogins: i.keepLogins,
+            dropAttachments: i.dropAttachments,
+            sqlDir,
+            extensions: extensionScripts(sqlDir),
+          });
+          const fIdx = full.args.findIndex(
+            (a, k) => a === '-f' && full.args[k + 1]?.endsWith('neutralize.sql'),
+          );
           const cmd = { args: full.args.filter((_, k) => k !== fIdx && k !== fIdx + 1), stdin: full.stdin };
           const t0 = Date.now();
           // 1. sample: held in this variable only (see the header)
@@ -410,8 +524,14 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
                 `SELECT count(*)::int AS n FROM information_schema.tables t WHERE t.table_schema = current_schema() AND t.table_name = 'ir_config_parameter'`,
               );
               if (marker.rows[0].n > 0) {
-                const m = await db.client.query(`SELECT 1 FROM ir_config_parameter WHERE key = 'odoo_mta.anonymized'`);
-                if (m.rowCount) throw new PipelineError('REFRESH.ALREADY_ANONYMIZED', `${database} is already anonymized: its PROD values cannot be sampled any more; run the refresh again`);
+                const m = await db.client.query(
+                  `SELECT 1 FROM ir_config_parameter WHERE key = 'odoo_mta.anonymized'`,
+                );
+                if (m.rowCount)
+                  throw new PipelineError(
+                    'REFRESH.ALREADY_ANONYMIZED',
+                    `${database} is already anonymized: its PROD values cannot be sampled any more; run the refresh again`,
+                  );
               }
               sample = await samplePii(db.client, { keepLogins: i.keepLogins, perColumn: p.samplePerColumn });
             } finally {
@@ -428,14 +548,22 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
           let report;
           try {
             // a second pg-stream session lets the two biggest tables be searched at the same time
-            report = await verifyNoPii(db.client, sample, { parallel: 2, connect: () => pgOnUat(database, i.pgUser) });
+            report = await verifyNoPii(db.client, sample, {
+              parallel: 2,
+              connect: () => pgOnUat(database, i.pgUser),
+            });
           } finally {
             await db.close();
             sample = undefined;
           }
           const t3 = Date.now();
           (report.ok ? p.log.info : p.log.error).call(p.log, formatReport(report), { database });
-          return { sampled, anonymizeRows, report, ms: { sample: t1 - t0, anonymize: t2 - t1, verify: t3 - t2 } };
+          return {
+            sampled,
+            anonymizeRows,
+            report,
+            ms: { sample: t1 - t0, anonymize: t2 - t1, verify: t3 - t2 },
+          };
         },
         true,
       ),
@@ -456,7 +584,9 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
           return withShell('uat', async (sh) => {
             let files: number;
             try {
-              const r = await mustOps(sh, 'restore-filestore', `--into ${shellQuote(database)}`, { stdin: tar });
+              const r = await mustOps(sh, 'restore-filestore', `--into ${shellQuote(database)}`, {
+                stdin: tar,
+              });
               files = Number(r.json.files ?? 0);
             } finally {
               tar.destroy();
@@ -476,7 +606,9 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         () =>
           withShell('uat', async (sh) => {
             const r = await mustOps(sh, 'swap-db', shellQuote(checkDb(i.database)));
-            return { keptOld: typeof r.json.kept_old === 'string' && r.json.kept_old ? r.json.kept_old : undefined };
+            return {
+              keptOld: typeof r.json.kept_old === 'string' && r.json.kept_old ? r.json.kept_old : undefined,
+            };
           }),
         true,
       ),
@@ -495,9 +627,14 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
       guarded(p.log, 'health', () =>
         withShell('uat', async (sh) => {
           const secs = Math.max(0, Math.round(i.seconds));
-          const r = await runOps(sh, `health --wait ${secs} --interval 1`, { timeoutMs: (secs + 120) * 1000 });
+          const r = await runOps(sh, `health --wait ${secs} --interval 1`, {
+            timeoutMs: (secs + 120) * 1000,
+          });
           if (r.code !== 0 && r.code !== 4) throw opsError('health', r);
-          return { healthy: r.code === 0, failures: r.code === 0 ? [] : [String(r.json.failures || r.json.message || 'unhealthy')] };
+          return {
+            healthy: r.code === 0,
+            failures: r.code === 0 ? [] : [String(r.json.failures || r.json.message || 'unhealthy')],
+          };
         }),
       ),
 
@@ -505,13 +642,20 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
       guarded(p.log, 'drop database', async () => {
         if (!i.database) return { existed: false };
         const database = checkDb(i.database);
-        return withShell('uat', async (sh) => ({ existed: (await mustOps(sh, 'drop-db', shellQuote(database))).json.existed === true }));
+        return withShell('uat', async (sh) => ({
+          existed: (await mustOps(sh, 'drop-db', shellQuote(database))).json.existed === true,
+        }));
       }),
 
     report: async (r) => {
       const out = { slack: false, ledger: false };
       const secs = (ms?: number) => (ms === undefined ? '?' : `${Math.round(ms / 100) / 10} s`);
-      const icon = r.outcome === 'Succeeded' ? ':white_check_mark:' : r.outcome === 'LeakFound' || r.outcome === 'NeedsAttention' ? ':rotating_light:' : ':warning:';
+      const icon =
+        r.outcome === 'Succeeded'
+          ? ':white_check_mark:'
+          : r.outcome === 'LeakFound' || r.outcome === 'NeedsAttention'
+            ? ':rotating_light:'
+            : ':warning:';
       const headline =
         r.outcome === 'Succeeded'
           ? `UAT refreshed from PROD in ${secs(r.totalMs)}`
@@ -529,8 +673,12 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
       const lines = [
         `${icon} *${headline}* (${r.instanceId})`,
         r.requestReason ? `reason: ${r.requestReason} — by ${r.requestedBy ?? '?'}` : '',
-        r.sourceBackupId ? `source: ${r.sourceBackupId}${r.uatBackupId ? ` · UAT backup before: ${r.uatBackupId}` : ''}` : '',
-        r.reason ? `${r.code ? `[${r.code}] ` : ''}${r.reason.replace(/^\[[A-Z0-9_.]+\]\s*/, '')}`.slice(0, 2500) : '',
+        r.sourceBackupId
+          ? `source: ${r.sourceBackupId}${r.uatBackupId ? ` · UAT backup before: ${r.uatBackupId}` : ''}`
+          : '',
+        r.reason
+          ? `${r.code ? `[${r.code}] ` : ''}${r.reason.replace(/^\[[A-Z0-9_.]+\]\s*/, '')}`.slice(0, 2500)
+          : '',
         r.leaks?.length ? `leaks (table.column: count):\n${r.leaks.map((l) => `• ${l}`).join('\n')}` : '',
         mainRows.length ? `rows: ${mainRows.join(', ')}` : '',
         `durations: ${Object.entries(r.durations)
@@ -541,7 +689,10 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
       if (p.ledger) {
         try {
           await ensureContainer(p.ledger)();
-          out.ledger = await writeJson(p.ledger, `refreshes/uat/${r.instanceId}.json`, { ...r, recordedAt: new Date().toISOString() });
+          out.ledger = await writeJson(p.ledger, `refreshes/uat/${r.instanceId}.json`, {
+            ...r,
+            recordedAt: new Date().toISOString(),
+          });
         } catch (err) {
           p.log.warn('could not record the refresh in the ledger', { error: messageOf(err) });
         }
@@ -553,10 +704,14 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
 
 // ------------------------------------------------------------------------- production wiring --
 
-export function refreshSettingsFromConfig(config: Config, request: { filestore?: string; backup?: string } = {}): RefreshSettings {
+export function refreshSettingsFromConfig(
+  config: Config,
+  request: { filestore?: string; backup?: string } = {},
+): RefreshSettings {
   const fsReq = request.filestore as keyof typeof FILESTORE_MODES | undefined;
   return {
-    source: request.backup === 'fresh' || request.backup === 'latest' ? request.backup : config.REFRESH_SOURCE,
+    source:
+      request.backup === 'fresh' || request.backup === 'latest' ? request.backup : config.REFRESH_SOURCE,
     filestore: fsReq && fsReq in FILESTORE_MODES ? FILESTORE_MODES[fsReq] : config.REFRESH_FILESTORE,
     uatUrl: config.UAT_URL,
     keepLogins: config.REFRESH_KEEP_LOGINS,
@@ -568,8 +723,16 @@ export function refreshSettingsFromConfig(config: Config, request: { filestore?:
 
 export function refreshPortsFromConfig(config: Config, log: Logger = createLogger()): RefreshPorts {
   const backups = config.BACKUP_STORAGE_CONNECTION
-    ? new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION, container: config.BACKUP_CONTAINER ?? 'backups', log })
-    : new BackupStore({ accountUrl: config.BACKUP_STORAGE_ACCOUNT_URL ?? '', container: config.BACKUP_CONTAINER ?? 'backups', log });
+    ? new BackupStore({
+        connectionString: config.BACKUP_STORAGE_CONNECTION,
+        container: config.BACKUP_CONTAINER ?? 'backups',
+        log,
+      })
+    : new BackupStore({
+        accountUrl: config.BACKUP_STORAGE_ACCOUNT_URL ?? '',
+        container: config.BACKUP_CONTAINER ?? 'backups',
+        log,
+      });
   if (config.UAT_PASSWORD_HASH) registerSecret(config.UAT_PASSWORD_HASH);
   return {
     settings: (request) => refreshSettingsFromConfig(config, request),
@@ -578,17 +741,46 @@ export function refreshPortsFromConfig(config: Config, log: Logger = createLogge
       async connect(vm) {
         const t =
           vm === 'uat'
-            ? { host: config.UAT_SSH_HOST, port: config.UAT_SSH_PORT ?? 22, username: config.UAT_SSH_USER ?? 'odoo-ops', fp: config.UAT_SSH_HOST_KEY }
-            : { host: config.PROD_SSH_HOST, port: config.PROD_SSH_PORT ?? 22, username: config.PROD_SSH_USER ?? 'odoo-ops', fp: config.PROD_SSH_HOST_KEY };
+            ? {
+                host: config.UAT_SSH_HOST,
+                port: config.UAT_SSH_PORT ?? 22,
+                username: config.UAT_SSH_USER ?? 'odoo-ops',
+                fp: config.UAT_SSH_HOST_KEY,
+              }
+            : {
+                host: config.PROD_SSH_HOST,
+                port: config.PROD_SSH_PORT ?? 22,
+                username: config.PROD_SSH_USER ?? 'odoo-ops',
+                fp: config.PROD_SSH_HOST_KEY,
+              };
         const P = vm.toUpperCase();
-        if (!t.host || !t.fp || !config.SSH_PRIVATE_KEY) throw new PipelineError('CONFIG.SSH_MISSING', `${P}_SSH_HOST, ${P}_SSH_HOST_KEY and SSH_PRIVATE_KEY must be set`);
-        return SshClient.connect({ host: t.host, port: t.port, username: t.username, privateKey: config.SSH_PRIVATE_KEY, hostKeyFingerprint: t.fp }, { connectTimeoutMs: (config.SSH_CONNECT_TIMEOUT_SECONDS ?? 20) * 1000, log });
+        if (!t.host || !t.fp || !config.SSH_PRIVATE_KEY)
+          throw new PipelineError(
+            'CONFIG.SSH_MISSING',
+            `${P}_SSH_HOST, ${P}_SSH_HOST_KEY and SSH_PRIVATE_KEY must be set`,
+          );
+        return SshClient.connect(
+          {
+            host: t.host,
+            port: t.port,
+            username: t.username,
+            privateKey: config.SSH_PRIVATE_KEY,
+            hostKeyFingerprint: t.fp,
+          },
+          { connectTimeoutMs: (config.SSH_CONNECT_TIMEOUT_SECONDS ?? 20) * 1000, log },
+        );
       },
     },
     backups,
     ledger: ledgerContainer(config),
     verifications: createVerificationStore(ledgerContainer(config)),
-    slack: createSlack({ webhookUrl: config.SLACK_WEBHOOK_URL, botToken: config.SLACK_BOT_TOKEN, channel: config.SLACK_CHANNEL, apiUrl: config.SLACK_API_URL, log }),
+    slack: createSlack({
+      webhookUrl: config.SLACK_WEBHOOK_URL,
+      botToken: config.SLACK_BOT_TOKEN,
+      channel: config.SLACK_CHANNEL,
+      apiUrl: config.SLACK_API_URL,
+      log,
+    }),
     commandTimeoutMs: (config.SSH_COMMAND_TIMEOUT_SECONDS ?? 3600) * 1000,
     log,
   };
@@ -614,7 +806,9 @@ df.app.activity('refreshSource', { handler: (i: In<'source'>) => acts().source(i
 df.app.activity('refreshStop', { handler: () => acts().stop({}) });
 df.app.activity('refreshRestore', { handler: (i: In<'restore'>) => acts().restore(i) });
 df.app.activity('refreshNeutralize', { handler: (i: In<'neutralize'>) => acts().neutralize(i) });
-df.app.activity('refreshAnonymizeVerify', { handler: (i: In<'anonymizeVerify'>) => acts().anonymizeVerify(i) });
+df.app.activity('refreshAnonymizeVerify', {
+  handler: (i: In<'anonymizeVerify'>) => acts().anonymizeVerify(i),
+});
 df.app.activity('refreshFilestore', { handler: (i: In<'filestore'>) => acts().filestore(i) });
 df.app.activity('refreshSwap', { handler: (i: In<'swap'>) => acts().swap(i) });
 df.app.activity('refreshStart', { handler: (i: In<'start'>) => acts().start(i) });

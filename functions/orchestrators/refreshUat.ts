@@ -35,8 +35,11 @@ import { StepFailure, stepRunner } from './step';
 
 export const REFRESH_UAT = 'refreshUat';
 
-const codeOf = (err: unknown): string => /\[([A-Z][A-Z0-9_]*\.[A-Z0-9_.]+)\]/.exec(err instanceof Error ? err.message : String(err))?.[1] ?? 'REFRESH.FAILED';
-const reasonOf = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 1500);
+const codeOf = (err: unknown): string =>
+  /\[([A-Z][A-Z0-9_]*\.[A-Z0-9_.]+)\]/.exec(err instanceof Error ? err.message : String(err))?.[1] ??
+  'REFRESH.FAILED';
+const reasonOf = (err: unknown): string =>
+  (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 1500);
 
 export const refreshUat: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = (context.df.getInput() ?? {}) as RefreshInput;
@@ -64,18 +67,44 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
     if (!context.df.isReplaying) context.info(`[${instanceId}] ${msg}`);
   };
 
-  const problems = validateRefreshBody({ source: input.source, target: input.target, filestore: input.filestore, backup: input.backup, reason: input.reason });
+  const problems = validateRefreshBody({
+    source: input.source,
+    target: input.target,
+    filestore: input.filestore,
+    backup: input.backup,
+    reason: input.reason,
+  });
   if (problems.length) {
     const reason = `[REFRESH.BAD_INPUT] ${problems.join('; ')}`;
     show('done', { outcome: 'Failed', error: reason });
-    return { outcome: 'Failed', instanceId, reason, code: 'REFRESH.BAD_INPUT', rows, durations, totalMs: 0, uatStopped: false } satisfies RefreshResult;
+    return {
+      outcome: 'Failed',
+      instanceId,
+      reason,
+      code: 'REFRESH.BAD_INPUT',
+      rows,
+      durations,
+      totalMs: 0,
+      uatStopped: false,
+    } satisfies RefreshResult;
   }
 
   let retry = new df.RetryOptions(2000, 3);
   /** Run one step (./step). `retried` (4th argument) only for idempotent steps; other failures come back as values. */
-  const step = stepRunner<RefreshStep>(context, { show, durations, retry: () => retry, retried: () => false, codeOf, reasonOf });
+  const step = stepRunner<RefreshStep>(context, {
+    show,
+    durations,
+    retry: () => retry,
+    retried: () => false,
+    codeOf,
+    reasonOf,
+  });
   /** A best-effort step (recovery, cleanup): its failure is returned as text, never thrown. */
-  function* attempt(name: RefreshStep, activity: string, payload: unknown): Generator<Task, string | undefined, unknown> {
+  function* attempt(
+    name: RefreshStep,
+    activity: string,
+    payload: unknown,
+  ): Generator<Task, string | undefined, unknown> {
     try {
       yield* step(name, activity, payload, true);
       return undefined;
@@ -102,15 +131,28 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
 
   try {
     // ---- 1. settings, UAT's live database and image ------------------------------------------------
-    prep = yield* step<PrepareOut>('prepare', 'refreshPrepare', { filestore: input.filestore, backup: input.backup }, true);
+    prep = yield* step<PrepareOut>(
+      'prepare',
+      'refreshPrepare',
+      { filestore: input.filestore, backup: input.backup },
+      true,
+    );
     settings = prep.settings;
     retry = new df.RetryOptions(Math.max(1, settings.retryFirstMs), Math.max(1, settings.retryAttempts));
     retry.backoffCoefficient = 2;
     newDb = refreshDatabaseName(prep.database, startedAt);
-    show('prepare', { settings: { source: settings.source, filestore: settings.filestore }, database: newDb });
+    show('prepare', {
+      settings: { source: settings.source, filestore: settings.filestore },
+      database: newDb,
+    });
 
     // ---- 2. back up UAT ----------------------------------------------------------------------------
-    uatBackup = yield* step<UatBackupOut>('backup-uat', 'refreshBackupUat', { instanceId, reason: input.reason }, true);
+    uatBackup = yield* step<UatBackupOut>(
+      'backup-uat',
+      'refreshBackupUat',
+      { instanceId, reason: input.reason },
+      true,
+    );
     show('backup-uat', { uatBackupId: uatBackup.backupId });
 
     // ---- 3. PROD's dump: fresh or the latest verified -----------------------------------------------
@@ -123,11 +165,18 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
 
     // ---- 5. restore into a NEW database -------------------------------------------------------------
     restoreTried = true;
-    const restored = yield* step<RestoreOut>('restore', 'refreshRestore', { backupId: src.backupId, database: newDb });
+    const restored = yield* step<RestoreOut>('restore', 'refreshRestore', {
+      backupId: src.backupId,
+      database: newDb,
+    });
     rows['tables restored'] = restored.tables;
 
     // ---- 6. neutralize -----------------------------------------------------------------------------
-    const neut = yield* step<{ rows: Record<string, number> }>('neutralize', 'refreshNeutralize', { database: newDb, uatUrl: settings.uatUrl });
+    const neut = yield* step<{ rows: Record<string, number> }>('neutralize', 'refreshNeutralize', {
+      database: newDb,
+      uatUrl: settings.uatUrl,
+      keepLogins: settings.keepLogins,
+    });
     for (const [k, v] of Object.entries(neut.rows)) rows[`neutralize: ${k}`] = v;
 
     // ---- 7. sample → anonymize → verify (one activity: the sample never leaves its memory) ------------
@@ -142,13 +191,26 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
     durations.anonymize = scrub.ms.anonymize;
     durations.verify = scrub.ms.verify;
     if (!scrub.report.ok) {
-      leaks = [...scrub.report.hits.map((h) => `${h.table}.${h.column}: ${h.count} rows with PROD values`), ...scrub.report.foreignEmails.map((h) => `${h.table}.${h.column}: ${h.count} rows with e-mail addresses outside the allowed domains`)];
-      throw new StepFailure('anonymize+verify', 'REFRESH.PII_LEAK', `[REFRESH.PII_LEAK] the verifier found PROD personal data in ${leaks.length} column(s): ${leaks.join('; ')}`);
+      leaks = [
+        ...scrub.report.hits.map((h) => `${h.table}.${h.column}: ${h.count} rows with PROD values`),
+        ...scrub.report.foreignEmails.map(
+          (h) => `${h.table}.${h.column}: ${h.count} rows with e-mail addresses outside the allowed domains`,
+        ),
+      ];
+      throw new StepFailure(
+        'anonymize+verify',
+        'REFRESH.PII_LEAK',
+        `[REFRESH.PII_LEAK] the verifier found PROD personal data in ${leaks.length} column(s): ${leaks.join('; ')}`,
+      );
     }
 
     // ---- 8. filestore, staged under the new database's name -------------------------------------------
     if (settings.filestore !== 'none') {
-      fs = yield* step<FilestoreOut>('filestore', 'refreshFilestore', { backupId: src.backupId, database: newDb, mode: settings.filestore });
+      fs = yield* step<FilestoreOut>('filestore', 'refreshFilestore', {
+        backupId: src.backupId,
+        database: newDb,
+        mode: settings.filestore,
+      });
     }
 
     // ---- 9. swap (the old database is kept until the refresh succeeded) -------------------------------
@@ -158,14 +220,24 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
 
     // ---- 10-11. start + health ----------------------------------------------------------------------
     yield* step('start', 'refreshStart', { image: prep.image }, true);
-    const health = yield* step<{ healthy: boolean; failures: string[] }>('health', 'refreshHealth', { seconds: settings.healthTimeoutSeconds });
-    if (!health.healthy) throw new StepFailure('health', 'REFRESH.UNHEALTHY', `[REFRESH.UNHEALTHY] UAT is not healthy on the refreshed database: ${health.failures.join('; ')}`);
+    const health = yield* step<{ healthy: boolean; failures: string[] }>('health', 'refreshHealth', {
+      seconds: settings.healthTimeoutSeconds,
+    });
+    if (!health.healthy)
+      throw new StepFailure(
+        'health',
+        'REFRESH.UNHEALTHY',
+        `[REFRESH.UNHEALTHY] UAT is not healthy on the refreshed database: ${health.failures.join('; ')}`,
+      );
     stopped = false;
 
     // ---- 12. the old database is no longer needed ----------------------------------------------------
     if (swappedKeptOld) {
       const err = yield* attempt('cleanup', 'refreshDropDb', { database: swappedKeptOld });
-      if (err) notes.push(`the previous database ${swappedKeptOld} could not be dropped (drop it by hand: odoo-ops drop-db ${swappedKeptOld}): ${err}`);
+      if (err)
+        notes.push(
+          `the previous database ${swappedKeptOld} could not be dropped (drop it by hand: odoo-ops drop-db ${swappedKeptOld}): ${err}`,
+        );
       else swappedKeptOld = undefined;
     }
   } catch (e) {
@@ -176,7 +248,10 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
       // the copy holds PROD personal data: drop it; UAT stays STOPPED on its untouched database
       outcome = 'LeakFound';
       const err = yield* attempt('recover', 'refreshDropDb', { database: newDb });
-      if (err) notes.push(`the leaking copy ${newDb} could not be dropped — DROP IT BY HAND (odoo-ops drop-db ${newDb}): ${err}`);
+      if (err)
+        notes.push(
+          `the leaking copy ${newDb} could not be dropped — DROP IT BY HAND (odoo-ops drop-db ${newDb}): ${err}`,
+        );
     } else if (swapped && swappedKeptOld) {
       // the refreshed copy did not come up: put the old database back, drop the copy, start, check
       show('recover', { error: failure.message });
@@ -202,7 +277,10 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
       show('recover', { error: failure.message });
       if (restoreTried) {
         const dropErr = yield* attempt('recover', 'refreshDropDb', { database: newDb });
-        if (dropErr) notes.push(`the partial copy ${newDb} could not be dropped (odoo-ops drop-db ${newDb}): ${dropErr}`);
+        if (dropErr)
+          notes.push(
+            `the partial copy ${newDb} could not be dropped (odoo-ops drop-db ${newDb}): ${dropErr}`,
+          );
       }
       const err = yield* restart();
       if (err) {
@@ -217,7 +295,9 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
     const err = yield* attempt('recover', 'refreshStart', { image: prep?.image });
     if (err) return err;
     try {
-      const h = yield* step<{ healthy: boolean; failures: string[] }>('recover', 'refreshHealth', { seconds: settings?.healthTimeoutSeconds ?? 120 });
+      const h = yield* step<{ healthy: boolean; failures: string[] }>('recover', 'refreshHealth', {
+        seconds: settings?.healthTimeoutSeconds ?? 120,
+      });
       return h.healthy ? undefined : `UAT is not healthy after the restart: ${h.failures.join('; ')}`;
     } catch (x) {
       return reasonOf(x);
@@ -225,7 +305,11 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
   }
 
   const totalMs = now() - startedAt.getTime();
-  const reason = failure ? [failure.message, ...notes].join(' — ') : notes.length ? notes.join(' — ') : undefined;
+  const reason = failure
+    ? [failure.message, ...notes].join(' — ')
+    : notes.length
+      ? notes.join(' — ')
+      : undefined;
   const result: RefreshResult = {
     outcome,
     instanceId,
@@ -247,7 +331,13 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
   // ---- 13. report: Slack + ledger (never fails the refresh) ----------------------------------------
   show('report');
   try {
-    yield context.df.callActivity('refreshReport', { ...result, source: input.source, target: input.target, requestedBy: input.requestedBy, requestReason: input.reason });
+    yield context.df.callActivity('refreshReport', {
+      ...result,
+      source: input.source,
+      target: input.target,
+      requestedBy: input.requestedBy,
+      requestReason: input.reason,
+    });
   } catch (err) {
     log(`report failed: ${reasonOf(err)}`);
   }

@@ -13,7 +13,11 @@ import { PipelineError } from '../domain/errors';
 
 /** The sql/ folder of this checkout (works from the TypeScript sources and from dist/). */
 export const SQL_DIR = ((): string => {
-  const candidates = [path.resolve(__dirname, '..', '..', 'sql'), path.resolve(__dirname, '..', '..', '..', 'sql'), path.resolve(process.cwd(), 'sql')];
+  const candidates = [
+    path.resolve(__dirname, '..', '..', 'sql'),
+    path.resolve(__dirname, '..', '..', '..', 'sql'),
+    path.resolve(process.cwd(), 'sql'),
+  ];
   return candidates.find((d) => existsSync(path.join(d, 'neutralize.sql'))) ?? candidates[0];
 })();
 
@@ -22,9 +26,9 @@ export interface RefreshSqlParams {
   database: string;
   /** UAT's public URL (web.base.url); default: the scripts' own default */
   uatUrl?: string;
-  /** Odoo pbkdf2-sha512 hash every user gets; default: no usable password */
+  /** Odoo pbkdf2-sha512 hash the kept logins get (neutralize.sql); default: they keep their own */
   passwordHash?: string;
-  /** logins kept as they are (default in the script: admin) */
+  /** logins that can still log in and are kept as they are ('admin' always is) */
   keepLogins?: readonly string[];
   /** delete attachments of personal records instead of only renaming them */
   dropAttachments?: boolean;
@@ -43,7 +47,8 @@ export interface PsqlCommand {
   stdin: string;
 }
 
-const PASSWORD_HASH = /^\$pbkdf2-sha(256|512)\$\d+\$[A-Za-z0-9./+=]+\$[A-Za-z0-9./+=]+$/;
+// what Odoo 16-18 verifies (passlib pbkdf2_sha512, adapted base64); sql/neutralize.sql checks it again
+const PASSWORD_HASH = /^\$pbkdf2-sha512\$\d{1,7}\$[A-Za-z0-9./]+\$[A-Za-z0-9./]+$/;
 const LOGIN = /^[^,'"\\\s]+$/;
 
 function bad(message: string): never {
@@ -74,15 +79,19 @@ export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
   if (p.passwordHash !== undefined && !PASSWORD_HASH.test(p.passwordHash)) {
     bad('passwordHash must be an Odoo password hash ($pbkdf2-sha512$rounds$salt$hash)');
   }
-  for (const login of p.keepLogins ?? []) if (!LOGIN.test(login)) bad('keepLogins entries may not contain commas, quotes or spaces');
+  for (const login of p.keepLogins ?? [])
+    if (!LOGIN.test(login)) bad('keepLogins entries may not contain commas, quotes or spaces');
   const dir = p.sqlDir ?? SQL_DIR;
   const join = (...parts: string[]): string => path.posix.join(dir.split(path.sep).join('/'), ...parts);
   const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', p.database];
   if (p.uatUrl !== undefined) args.push('-v', `uat_url=${p.uatUrl}`);
-  if (p.keepLogins?.length) args.push('-v', `keep_logins=${p.keepLogins.join(',')}`);
-  if (p.dropAttachments !== undefined) args.push('-v', `drop_attachments=${p.dropAttachments ? 'on' : 'off'}`);
+  if (p.keepLogins?.length)
+    args.push('-v', `keep_logins=${[...new Set(['admin', ...p.keepLogins])].join(',')}`);
+  if (p.dropAttachments !== undefined)
+    args.push('-v', `drop_attachments=${p.dropAttachments ? 'on' : 'off'}`);
   let stdin = '';
-  if (p.passwordHash !== undefined && !p.neutralizeOnly) {
+  // neutralize.sql sets the kept logins' password: it gets the hash even when it runs alone
+  if (p.passwordHash !== undefined) {
     stdin = `\\set uat_password_hash '${p.passwordHash}'\n`;
     args.push('-f', '-');
   }
@@ -90,7 +99,8 @@ export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
   if (!p.neutralizeOnly) {
     args.push('-f', join('anonymize.sql'));
     for (const ext of p.extensions ?? []) {
-      if (ext.includes('/') || !ext.endsWith('.sql')) bad(`extension ${JSON.stringify(ext)} must be a file name ending in .sql`);
+      if (ext.includes('/') || !ext.endsWith('.sql'))
+        bad(`extension ${JSON.stringify(ext)} must be a file name ending in .sql`);
       args.push('-f', join('anonymize.d', ext));
     }
   }
@@ -99,14 +109,19 @@ export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
 
 /** Single-quote each argument for a POSIX shell (the command run on the VM through SSH). */
 export function shellCommand(psql: string, args: readonly string[]): string {
-  return [psql, ...args].map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return [psql, ...args]
+    .map((a) => (/^[A-Za-z0-9_./:=@%+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }
 
 /** psql's error output without DETAIL/CONTEXT lines (they can quote row values). */
 export function redactPsqlErrors(stderr: string): string {
   return stderr
     .split('\n')
-    .filter((l) => !/^\s*(psql:[^ ]*:\d+: )?(DETAIL|CONTEXT|QUERY|LINE \d+|\s*\^)/.test(l) && !/^\s+\^?\s*$/.test(l))
+    .filter(
+      (l) =>
+        !/^\s*(psql:[^ ]*:\d+: )?(DETAIL|CONTEXT|QUERY|LINE \d+|\s*\^)/.test(l) && !/^\s+\^?\s*$/.test(l),
+    )
     .join('\n')
     .trim();
 }
@@ -130,10 +145,18 @@ export async function runRefreshSql(
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (err) => reject(new PipelineError('SQL.PSQL_MISSING', `cannot run ${psql}: ${err.message}`)));
+    child.on('error', (err) =>
+      reject(new PipelineError('SQL.PSQL_MISSING', `cannot run ${psql}: ${err.message}`)),
+    );
     child.on('close', (code) => {
       if (code === 0) resolve({ stdout, durationMs: Date.now() - started });
-      else reject(new PipelineError('SQL.SCRIPT_FAILED', `psql exited with ${code}: ${redactPsqlErrors(stderr) || '(no message)'}`));
+      else
+        reject(
+          new PipelineError(
+            'SQL.SCRIPT_FAILED',
+            `psql exited with ${code}: ${redactPsqlErrors(stderr) || '(no message)'}`,
+          ),
+        );
     });
     child.stdin.on('error', () => undefined);
     child.stdin.end(cmd.stdin);
