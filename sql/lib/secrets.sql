@@ -102,9 +102,9 @@ SELECT 'column', x.t, c, 'empty', x.m, x.n FROM (VALUES
 INSERT INTO odoo_secret_catalogue (kind, tbl, col, rule, module, note) VALUES
   ('column', 'discuss_channel', 'uuid', 'rotate', 'mail', '17+: channel invitation link'),
   ('column', 'mail_channel', 'uuid', 'rotate', 'mail', '16: channel invitation link'),
-  ('column', 'base_automation', 'webhook_uuid', 'rotate', 'base_automation', '17+: secret part of the incoming webhook URL'),
-  ('column_re', '.*', '^access_token$', 'rotate', 'portal, mail, calendar, survey, website, ...',
-   'portal.mixin documents (sale_order, account_move, purchase_order, project_task, ...), mail_guest, calendar_attendee/event, survey, website_visitor, ir_attachment, rating');
+  ('column', 'base_automation', 'webhook_uuid', 'rotate', 'base_automation', '17+: secret part of the incoming webhook URL');
+INSERT INTO odoo_secret_catalogue (kind, tbl, col, rule, module, note) VALUES ('column_re', '.*', '^access_token$', 'rotate', 'portal, mail, calendar, survey, website, ...',
+  'portal.mixin documents (sale_order, account_move, purchase_order, project_task, ...), mail_guest, calendar_attendee/event, survey, website_visitor, ir_attachment, rating');
 
 -- 2. The safety net: credential-looking columns of any table, custom modules included ----------------
 INSERT INTO odoo_secret_catalogue (kind, tbl, col, rule, module, note) VALUES
