@@ -184,11 +184,13 @@ LANGUAGE sql STABLE AS $f$
 $f$;
 
 -- The value a rotated token gets: derived from the copy's own (new) database.secret.
+-- (plpgsql, not sql: a database without ir_config_parameter must still be able to load this file)
 CREATE OR REPLACE FUNCTION pg_temp.odoo_secret_rotated(t text, c text, id bigint, maxlen int DEFAULT NULL) RETURNS text
-LANGUAGE sql STABLE AS $f$
-  SELECT left(md5(coalesce((SELECT value FROM ir_config_parameter WHERE key = 'database.secret'), '') || ':' || t || '.' || c || ':' || id)::uuid::text,
-              coalesce(maxlen, 36))
-$f$;
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+  RETURN left(md5(coalesce((SELECT value FROM ir_config_parameter WHERE key = 'database.secret'), '') || ':' || t || '.' || c || ':' || id)::uuid::text,
+              coalesce(maxlen, 36));
+END $f$;
 
 -- SQL expressions for one covered column: the clean value, and "this row still holds a secret".
 CREATE OR REPLACE FUNCTION pg_temp.odoo_secret_exprs(t text, c text, rule text, nullable boolean, typ text, maxlen int, has_id boolean,
@@ -210,14 +212,15 @@ BEGIN
 END $f$;
 
 CREATE OR REPLACE FUNCTION pg_temp.odoo_secret_param_dirty() RETURNS TABLE (key text)
-LANGUAGE sql STABLE AS $f$
-  SELECT p.key::text FROM ir_config_parameter p
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+  RETURN QUERY SELECT p.key::text FROM ir_config_parameter p
    WHERE p.value <> ''
      AND EXISTS (SELECT 1 FROM odoo_secret_catalogue k
                   WHERE k.rule <> 'keep' AND ((k.kind = 'param' AND k.col = p.key) OR (k.kind = 'param_re' AND p.key ~* k.col)))
      AND NOT EXISTS (SELECT 1 FROM odoo_secret_catalogue k
-                      WHERE k.rule = 'keep' AND ((k.kind = 'param' AND k.col = p.key) OR (k.kind = 'param_re' AND p.key ~* k.col)))
-$f$;
+                      WHERE k.rule = 'keep' AND ((k.kind = 'param' AND k.col = p.key) OR (k.kind = 'param_re' AND p.key ~* k.col)));
+END $f$;
 
 -- 6. Apply (neutralize.sql): one UPDATE per table; returns what changed ------------------------------
 CREATE OR REPLACE FUNCTION pg_temp.odoo_secret_apply() RETURNS TABLE (place text, rows bigint)

@@ -1,5 +1,11 @@
 import path from 'node:path';
-import { buildRefreshCommand, extensionScripts, redactPsqlErrors, shellCommand, SQL_DIR } from '../../shared/adapters/sql-scripts';
+import {
+  buildRefreshCommand,
+  extensionScripts,
+  redactPsqlErrors,
+  shellCommand,
+  SQL_DIR,
+} from '../../shared/adapters/sql-scripts';
 import { errorCode } from '../../shared/domain/errors';
 import { buildSample, lookupKeys, wholeKey } from '../../shared/domain/pii';
 
@@ -17,25 +23,78 @@ describe('buildRefreshCommand', () => {
       extensions: ['10-loyalty.sql', '20-crm.sql'],
     });
     expect(cmd.args).toEqual([
-      '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'uat',
-      '-v', 'uat_url=https://uat.example.com', '-v', 'keep_logins=admin,ops', '-v', 'drop_attachments=on',
-      '-f', '-',
-      '-f', '/opt/odoo-ops/sql/neutralize.sql', '-f', '/opt/odoo-ops/sql/anonymize.sql',
-      '-f', '/opt/odoo-ops/sql/anonymize.d/10-loyalty.sql', '-f', '/opt/odoo-ops/sql/anonymize.d/20-crm.sql',
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-d',
+      'uat',
+      '-v',
+      'uat_url=https://uat.example.com',
+      '-v',
+      'keep_logins=admin,ops',
+      '-v',
+      'drop_attachments=on',
+      '-f',
+      '-',
+      '-f',
+      '/opt/odoo-ops/sql/neutralize.sql',
+      '-f',
+      '/opt/odoo-ops/sql/anonymize.sql',
+      '-f',
+      '/opt/odoo-ops/sql/anonymize.d/10-loyalty.sql',
+      '-f',
+      '/opt/odoo-ops/sql/anonymize.d/20-crm.sql',
     ]);
     expect(cmd.stdin).toBe(`\\set uat_password_hash '${HASH}'\n`);
     expect(cmd.args.join(' ')).not.toContain(HASH);
   });
   test('defaults: only what is given; neutralize only', () => {
     expect(buildRefreshCommand({ database: 'db', sqlDir: '/s' })).toEqual({
-      args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'db', '-f', '/s/neutralize.sql', '-f', '/s/anonymize.sql'],
+      args: [
+        '-X',
+        '-q',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-d',
+        'db',
+        '-f',
+        '/s/neutralize.sql',
+        '-f',
+        '/s/anonymize.sql',
+      ],
       stdin: '',
     });
-    expect(buildRefreshCommand({ database: 'db', sqlDir: '/s', neutralizeOnly: true, passwordHash: HASH, extensions: ['x.sql'] })).toEqual({
-      args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'db', '-f', '/s/neutralize.sql'],
-      stdin: '',
+    // neutralize.sql sets the kept logins' password: the hash goes with it (on stdin), and 'admin' is always kept
+    expect(
+      buildRefreshCommand({
+        database: 'db',
+        sqlDir: '/s',
+        neutralizeOnly: true,
+        passwordHash: HASH,
+        keepLogins: ['tester'],
+        extensions: ['x.sql'],
+      }),
+    ).toEqual({
+      args: [
+        '-X',
+        '-q',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-d',
+        'db',
+        '-v',
+        'keep_logins=admin,tester',
+        '-f',
+        '-',
+        '-f',
+        '/s/neutralize.sql',
+      ],
+      stdin: `\\set uat_password_hash '${HASH}'\n`,
     });
-    expect(buildRefreshCommand({ database: 'db', dropAttachments: false }).args).toContain('drop_attachments=off');
+    expect(buildRefreshCommand({ database: 'db', dropAttachments: false }).args).toContain(
+      'drop_attachments=off',
+    );
     expect(buildRefreshCommand({ database: 'db' }).args).toContain(path.join(SQL_DIR, 'neutralize.sql'));
   });
   test.each([
@@ -45,6 +104,8 @@ describe('buildRefreshCommand', () => {
     [{ database: 'db', uatUrl: 'ftp://uat.example.com' }, /uatUrl/],
     [{ database: 'db', passwordHash: 'plaintext' }, /passwordHash/],
     [{ database: 'db', passwordHash: "$pbkdf2-sha512$1$a'b$c" }, /passwordHash/],
+    // Odoo 16-18 verify pbkdf2-sha512 only: a sha256 hash would leave nobody able to log in
+    [{ database: 'db', passwordHash: '$pbkdf2-sha256$29000$c2FsdA$aGFzaA' }, /passwordHash/],
     [{ database: 'db', keepLogins: ['a,b'] }, /keepLogins/],
     [{ database: 'db', extensions: ['../../etc/x.sql'] }, /extension/],
     [{ database: 'db', extensions: ['notes.txt'] }, /extension/],
@@ -62,7 +123,9 @@ describe('buildRefreshCommand', () => {
 });
 
 test('shellCommand quotes what the shell would interpret', () => {
-  expect(shellCommand('psql', ['-d', 'uat', '-v', "keep_logins=o'neil", '-f', '/a b/x.sql'])).toBe(`psql -d uat -v 'keep_logins=o'\\''neil' -f '/a b/x.sql'`);
+  expect(shellCommand('psql', ['-d', 'uat', '-v', "keep_logins=o'neil", '-f', '/a b/x.sql'])).toBe(
+    `psql -d uat -v 'keep_logins=o'\\''neil' -f '/a b/x.sql'`,
+  );
 });
 
 test('redactPsqlErrors keeps the error, drops lines that can quote row values', () => {
@@ -73,7 +136,9 @@ test('redactPsqlErrors keeps the error, drops lines that can quote row values', 
     'LINE 1: UPDATE res_partner SET name = ...',
     '        ^',
   ].join('\n');
-  expect(redactPsqlErrors(stderr)).toBe('psql:/sql/anonymize.sql:120: ERROR:  new row for relation "res_partner" violates check constraint "x_city"');
+  expect(redactPsqlErrors(stderr)).toBe(
+    'psql:/sql/anonymize.sql:120: ERROR:  new row for relation "res_partner" violates check constraint "x_city"',
+  );
 });
 
 test('extensionScripts lists anonymize.d/*.sql in name order', () => {
@@ -81,7 +146,7 @@ test('extensionScripts lists anonymize.d/*.sql in name order', () => {
   expect(extensionScripts('/nonexistent')).toEqual([]);
 });
 
-describe('the verifier\'s lookup keys', () => {
+describe("the verifier's lookup keys", () => {
   test('wholeKey: lower case without separators or whitespace, for names and codes alike', () => {
     expect(wholeKey(' Jean-Paul  DUPONT\t')).toBe('jeanpauldupont');
     expect(wholeKey('BE71 0961-2345.6769')).toBe('be71096123456769');
