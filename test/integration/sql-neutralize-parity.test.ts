@@ -27,6 +27,8 @@ import {
   psqlFiles,
 } from '../fixtures/odoo/load';
 import { SQL_DIR } from '../../shared/adapters/sql-scripts';
+import { findSecrets } from '../../shared/adapters/secret-catalogue';
+import { Client } from 'pg';
 
 // ---- Odoo's password hashes (passlib pbkdf2_sha512: $pbkdf2-sha512$<rounds>$<salt>$<checksum>, "ab64") ----
 const ab64 = (b: Buffer): string => b.toString('base64').replace(/=+$/, '').replace(/\+/g, '.');
@@ -468,6 +470,63 @@ describe.each(ODOO_VERSIONS.map((v) => [v] as [OdooVersion]))(
   },
 );
 
+describe('the catalogue check (sql/verify-secrets.sql and findSecrets): places and counts, never values', () => {
+  async function viaClient(db: string): Promise<Awaited<ReturnType<typeof findSecrets>>> {
+    const c = new Client({ connectionString: pg.uri(db) });
+    await c.connect();
+    try {
+      return await findSecrets(c);
+    } finally {
+      await c.end();
+    }
+  }
+  const verify = (db: string): ReturnType<typeof spawnSync> =>
+    spawnSync(
+      path.join(PG_BIN, 'psql'),
+      ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', db, '-f', path.join(SQL_DIR, 'verify-secrets.sql')],
+      { env: pg.env, encoding: 'utf8' },
+    );
+
+  test('a PROD copy fails, naming each place; the refreshed copy passes; nothing is changed by checking', async () => {
+    const prod = template(17);
+    const before = q(prod, `SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM payment_provider x`);
+    const findings = await viaClient(prod);
+    const places = findings.map((f) => f.place);
+    expect(places).toEqual(
+      expect.arrayContaining([
+        'payment_provider.stripe_secret_key',
+        'delivery_carrier.dhl_password',
+        'ir_mail_server.google_gmail_refresh_token',
+        'ir_mail_server.smtp_ssl_private_key',
+        'mail_guest.access_token',
+        'discuss_channel.uuid',
+        'mail_partner_device (rows)',
+        'x_acme_connector.x_api_token',
+        'ir_config_parameter[google_gmail_client_secret]',
+        'ir_config_parameter[x_acme_connector.api_token]',
+      ]),
+    );
+    expect(places).not.toContain('ir_config_parameter[auth_signup.reset_password]');
+    expect(places).not.toContain('res_users.password');
+    const planted = plantedValues(prod);
+    const text = JSON.stringify(findings);
+    for (const v of planted.keys()) expect(text).not.toContain(v);
+    const r = verify(prod);
+    expect(r.status).toBe(3);
+    expect(String(r.stdout)).toContain('payment_provider.stripe_secret_key|empty|1');
+    expect(String(r.stderr)).toContain('secret check FAILED');
+    for (const v of planted.keys()) expect(String(r.stdout) + String(r.stderr)).not.toContain(v);
+    expect(q(prod, `SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM payment_provider x`)).toBe(
+      before,
+    );
+
+    for (const v of ODOO_VERSIONS) {
+      expect(`${v}: ${JSON.stringify(await viaClient(`uat${v}`))}`).toBe(`${v}: []`);
+      expect(verify(`uat${v}`).status).toBe(0);
+    }
+  }, 300_000);
+});
+
 describe('bad settings are refused before anything changes', () => {
   test('a password hash Odoo cannot verify, or a URL that is not one', () => {
     const db = 'bad17';
@@ -629,7 +688,7 @@ const MUTATIONS: Mutation[] = [
     name: 'incoming webhook URL',
     version: 17,
     file: 'lib/secrets.sql',
-    cut: `  ('column', 'base_automation', 'webhook_uuid', 'rotate', 'base_automation', '17+: secret part of the incoming webhook URL'),\n`,
+    cut: `,\n  ('column', 'base_automation', 'webhook_uuid', 'rotate', 'base_automation', '17+: secret part of the incoming webhook URL')`,
     leak: `SELECT count(*) FROM base_automation WHERE webhook_uuid LIKE '%LIVE%'`,
   },
   {
@@ -688,6 +747,7 @@ describe('each statement is load-bearing', () => {
         rmSync(dir, { recursive: true, force: true });
       }
     },
+    120_000,
   );
 });
 
