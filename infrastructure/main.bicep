@@ -304,7 +304,7 @@ param slackBotToken string = ''
 @secure()
 param slackSigningSecret string = ''
 
-@description('UAT_PASSWORD_HASH set on UAT users after a refresh (empty: unusable passwords).')
+@description('UAT_PASSWORD_HASH: admin and REFRESH_KEEP_LOGINS users get it after a refresh, nobody else has a password (empty: they keep their PROD password).')
 @secure()
 param uatPasswordHash string = ''
 

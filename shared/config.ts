@@ -696,15 +696,23 @@ export const SETTINGS = {
   }),
   UAT_PASSWORD_HASH: s({
     area: 'refresh',
-    description: 'Password hash (pbkdf2-sha512, as Odoo stores it) set on every UAT user after a refresh.',
-    form: 'an Odoo password hash',
-    schema: str,
+    description:
+      'Password hash (pbkdf2-sha512, as Odoo stores it) that admin and the REFRESH_KEEP_LOGINS users get after a refresh; every other user has no password.',
+    form: 'an Odoo password hash ($pbkdf2-sha512$rounds$salt$hash)',
+    // what Odoo 16-18 can verify (passlib pbkdf2_sha512); sql/neutralize.sql refuses anything else too
+    schema: z
+      .string()
+      .regex(
+        /^\$pbkdf2-sha512\$\d{1,7}\$[./A-Za-z0-9]+\$[./A-Za-z0-9]+$/,
+        'must be $pbkdf2-sha512$<rounds>$<salt>$<hash>',
+      ),
     secret: true,
-    disables: 'a known UAT password (passwords are set to an unusable value)',
+    disables: 'a known UAT password (admin and the kept logins keep their PROD password)',
   }),
   REFRESH_KEEP_LOGINS: s({
     area: 'refresh',
-    description: 'Logins kept as they are by the anonymization (comma-separated).',
+    description:
+      'Logins that can still log in to UAT after a refresh, kept as they are (comma-separated); admin always is.',
     form: 'comma-separated logins',
     schema: list,
     default: 'admin',

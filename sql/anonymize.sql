@@ -16,9 +16,10 @@
 --   psql -v ON_ERROR_STOP=1 -d DB -f sql/neutralize.sql -f sql/anonymize.sql [-f sql/anonymize.d/*.sql]
 --
 -- Variables (all optional, each with a safe default):
---   uat_password_hash  the password hash every user gets (an Odoo pbkdf2-sha512 hash). Default: none,
---                      i.e. nobody can log in with a password until one is set.
---   keep_logins        comma-separated logins left as they are (default 'admin'); logins starting
+--   uat_password_hash  not used here any more: neutralize.sql gives it to the kept logins; the
+--                      other users' passwords are removed (here too, in case this runs alone).
+--   keep_logins        comma-separated logins left as they are (default 'admin'; neutralize.sql hands
+--                      on its effective list, admin's login included); logins starting
 --                      with '__' (e.g. __system__) are always kept. Their partners are anonymized.
 --   drop_attachments   'on' deletes the attachments of personal records (partners, users, employees,
 --                      bank accounts, messages) instead of only renaming them (default 'off'); the
@@ -130,7 +131,10 @@ SELECT pg_temp.odoo_anon_rule('res_company', 'street', $$partner_id || ' Anonymo
 SELECT pg_temp.odoo_anon_rule('res_users', 'login',
   $$CASE WHEN login = ANY (string_to_array(current_setting('odoo_mta.keep_logins'), ',')) OR login LIKE '\_\_%' THEN login
          ELSE 'user' || id || '@example.invalid' END$$);
-SELECT pg_temp.odoo_anon_rule('res_users', 'password', $$nullif(current_setting('odoo_mta.uat_password_hash'), '')$$, false);
+-- passwords: neutralize.sql gives the kept logins the UAT password (uat_password_hash); here, run
+-- alone or not, nobody else keeps one
+SELECT pg_temp.odoo_anon_rule('res_users', 'password',
+  $$CASE WHEN login = ANY (string_to_array(current_setting('odoo_mta.keep_logins'), ',')) OR login LIKE '\_\_%' THEN password END$$, false, '{login}');
 SELECT pg_temp.odoo_anon_rule('res_users', 'signature', $$'<p>User ' || id || '</p>'$$);
 SELECT pg_temp.odoo_anon_rule('res_users', c, 'NULL', false) FROM unnest(ARRAY['totp_secret', 'oauth_access_token']) c;
 SELECT pg_temp.odoo_anon_rule('res_users', 'oauth_uid', $$'oauth' || id$$);

@@ -117,7 +117,11 @@ export interface RefreshActivities {
   source(i: { mode: SourceMode; instanceId: string }): Promise<Failable<SourceOut>>;
   stop(i: Record<string, never>): Promise<Failable<{ changed: boolean }>>;
   restore(i: { backupId: string; database: string }): Promise<Failable<RestoreOut>>;
-  neutralize(i: { database: string; uatUrl?: string }): Promise<Failable<{ rows: Record<string, number> }>>;
+  neutralize(i: {
+    database: string;
+    uatUrl?: string;
+    keepLogins?: string[];
+  }): Promise<Failable<{ rows: Record<string, number> }>>;
   anonymizeVerify(i: {
     database: string;
     pgUser: string;
@@ -502,7 +506,14 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         'neutralize',
         async () => {
           const database = checkDb(i.database);
-          const cmd = buildRefreshCommand({ database, uatUrl: i.uatUrl, sqlDir, neutralizeOnly: true });
+          const cmd = buildRefreshCommand({
+            database,
+            uatUrl: i.uatUrl,
+            passwordHash: p.passwordHash,
+            keepLogins: i.keepLogins,
+            sqlDir,
+            neutralizeOnly: true,
+          });
           return { rows: await runSql(database, refreshScript(cmd, sqlDir)) };
         },
         true,

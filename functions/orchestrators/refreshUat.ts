@@ -175,6 +175,7 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
     const neut = yield* step<{ rows: Record<string, number> }>('neutralize', 'refreshNeutralize', {
       database: newDb,
       uatUrl: settings.uatUrl,
+      keepLogins: settings.keepLogins,
     });
     for (const [k, v] of Object.entries(neut.rows)) rows[`neutralize: ${k}`] = v;
 

@@ -26,9 +26,9 @@ export interface RefreshSqlParams {
   database: string;
   /** UAT's public URL (web.base.url); default: the scripts' own default */
   uatUrl?: string;
-  /** Odoo pbkdf2-sha512 hash every user gets; default: no usable password */
+  /** Odoo pbkdf2-sha512 hash the kept logins get (neutralize.sql); default: they keep their own */
   passwordHash?: string;
-  /** logins kept as they are (default in the script: admin) */
+  /** logins that can still log in and are kept as they are ('admin' always is) */
   keepLogins?: readonly string[];
   /** delete attachments of personal records instead of only renaming them */
   dropAttachments?: boolean;
@@ -47,7 +47,8 @@ export interface PsqlCommand {
   stdin: string;
 }
 
-const PASSWORD_HASH = /^\$pbkdf2-sha(256|512)\$\d+\$[A-Za-z0-9./+=]+\$[A-Za-z0-9./+=]+$/;
+// what Odoo 16-18 verifies (passlib pbkdf2_sha512, adapted base64); sql/neutralize.sql checks it again
+const PASSWORD_HASH = /^\$pbkdf2-sha512\$\d{1,7}\$[A-Za-z0-9./]+\$[A-Za-z0-9./]+$/;
 const LOGIN = /^[^,'"\\\s]+$/;
 
 function bad(message: string): never {
@@ -109,11 +110,13 @@ export function buildRefreshCommand(p: RefreshSqlParams): PsqlCommand {
   const join = (...parts: string[]): string => path.posix.join(dir.split(path.sep).join('/'), ...parts);
   const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', p.database];
   if (p.uatUrl !== undefined) args.push('-v', `uat_url=${p.uatUrl}`);
-  if (p.keepLogins?.length) args.push('-v', `keep_logins=${p.keepLogins.join(',')}`);
+  if (p.keepLogins?.length)
+    args.push('-v', `keep_logins=${[...new Set(['admin', ...p.keepLogins])].join(',')}`);
   if (p.dropAttachments !== undefined)
     args.push('-v', `drop_attachments=${p.dropAttachments ? 'on' : 'off'}`);
   let stdin = '';
-  if (p.passwordHash !== undefined && !p.neutralizeOnly) {
+  // neutralize.sql sets the kept logins' password: it gets the hash even when it runs alone
+  if (p.passwordHash !== undefined) {
     stdin = `\\set uat_password_hash '${p.passwordHash}'\n`;
     args.push('-f', '-');
   }

@@ -65,17 +65,32 @@ describe('buildRefreshCommand', () => {
       ],
       stdin: '',
     });
+    // neutralize.sql sets the kept logins' password: the hash goes with it (on stdin), and 'admin' is always kept
     expect(
       buildRefreshCommand({
         database: 'db',
         sqlDir: '/s',
         neutralizeOnly: true,
         passwordHash: HASH,
+        keepLogins: ['tester'],
         extensions: ['x.sql'],
       }),
     ).toEqual({
-      args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', 'db', '-f', '/s/neutralize.sql'],
-      stdin: '',
+      args: [
+        '-X',
+        '-q',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-d',
+        'db',
+        '-v',
+        'keep_logins=admin,tester',
+        '-f',
+        '-',
+        '-f',
+        '/s/neutralize.sql',
+      ],
+      stdin: `\\set uat_password_hash '${HASH}'\n`,
     });
     expect(buildRefreshCommand({ database: 'db', dropAttachments: false }).args).toContain(
       'drop_attachments=off',
@@ -89,6 +104,8 @@ describe('buildRefreshCommand', () => {
     [{ database: 'db', uatUrl: 'ftp://uat.example.com' }, /uatUrl/],
     [{ database: 'db', passwordHash: 'plaintext' }, /passwordHash/],
     [{ database: 'db', passwordHash: "$pbkdf2-sha512$1$a'b$c" }, /passwordHash/],
+    // Odoo 16-18 verify pbkdf2-sha512 only: a sha256 hash would leave nobody able to log in
+    [{ database: 'db', passwordHash: '$pbkdf2-sha256$29000$c2FsdA$aGFzaA' }, /passwordHash/],
     [{ database: 'db', keepLogins: ['a,b'] }, /keepLogins/],
     [{ database: 'db', extensions: ['../../etc/x.sql'] }, /extension/],
     [{ database: 'db', extensions: ['notes.txt'] }, /extension/],
