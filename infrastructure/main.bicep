@@ -190,6 +190,9 @@ param githubRepository string
 @description('GITHUB_DEFAULT_BRANCH.')
 param githubDefaultBranch string = 'main'
 
+@description('DISPLAY_TIME_ZONE: IANA time zone of the times on the status page and in the CLI.')
+param displayTimeZone string = 'UTC'
+
 @description('GITHUB_TRIGGER_EVENT: push or workflow_run.')
 @allowed(['push', 'workflow_run'])
 param githubTriggerEvent string = 'workflow_run'
@@ -539,6 +542,7 @@ module prodVm 'modules/vm.bicep' = {
 var plainSettings = {
   TASK_HUB_NAME: taskHubName
   LOG_LEVEL: 'info'
+  DISPLAY_TIME_ZONE: displayTimeZone
   BACKUP_STORAGE_ACCOUNT_URL: backupStorage.outputs.blobUrl
   BACKUP_CONTAINER: backupStorage.outputs.backupContainerName
   LEDGER_CONTAINER: backupStorage.outputs.ledgerContainerName

@@ -110,6 +110,24 @@ export const SETTINGS = {
     schema: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/),
     default: 'odoomta',
   }),
+  DISPLAY_TIME_ZONE: s({
+    area: 'host',
+    description:
+      'Time zone in which the status page and `odoo-pipeline status` show times (absolute and relative), e.g. Europe/Brussels.',
+    form: 'an IANA time zone name (e.g. UTC, Europe/Brussels)',
+    schema: z.string().refine(
+      (tz) => {
+        try {
+          new Intl.DateTimeFormat('en-GB', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'not an IANA time zone name' },
+    ),
+    default: 'UTC',
+  }),
 
   // --- storage ----------------------------------------------------------------------------------
   BACKUP_STORAGE_CONNECTION: s({
@@ -624,7 +642,8 @@ export const SETTINGS = {
   }),
   SLACK_SIGNING_SECRET: s({
     area: 'slack',
-    description: 'Slack signing secret: approval messages carry buttons and POST /api/slack/interactions accepts their clicks.',
+    description:
+      'Slack signing secret: approval messages carry buttons and POST /api/slack/interactions accepts their clicks.',
     form: 'a string',
     schema: str,
     secret: true,
