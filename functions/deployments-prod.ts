@@ -4,7 +4,9 @@
  *
  *  400  bad input (each problem named)          403  requestedBy is not the signed-in user (Entra ID)
  *  422  the version never succeeded on UAT, or its `uat-vX.Y.Z` image is not in the registry (or changed)
- *  409  a PROD deploy of this version is already waiting or running
+ *  409  a PROD deploy of this version is already waiting or running (DEPLOYMENTS.BUSY); or PROD already
+ *       runs this version (DEPLOYMENTS.SAME_VERSION) — a re-deploy of it needs `"sameVersion": true`,
+ *       and is then accepted with a warning in the answer (`warnings`) and in the request the approvers see
  *  202  `{ id, via, statusUrl }`: the `deployProd` orchestration goes through the PROD lane
  *
  * Auth: the function key (automation: `requestedBy` is taken as given), or Entra ID through App Service
@@ -26,25 +28,53 @@ import { DEPLOY_PROD, type ProdDeployInput } from './orchestrators/deployProd';
 const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
 const PERSON = /^[A-Za-z0-9][A-Za-z0-9._@+ -]{0,99}$/;
 const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
-const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
+const json = (status: number, body: unknown): HttpResponseInit => ({
+  status,
+  jsonBody: body,
+  headers: { 'cache-control': 'no-store' },
+});
 const bad = (status: number, error: string, message: string) => json(status, { error, message });
 
 /** The PROD request as the lane runs it (`deployProd` as the lane's sub-orchestration). */
-export type ProdLaneRequest = ProdDeployInput & { type: 'deploy-prod'; orchestrator: typeof DEPLOY_PROD; instanceId: string; repository: string; deliveryId: string; requestedAt: string };
+export type ProdLaneRequest = ProdDeployInput & {
+  type: 'deploy-prod';
+  orchestrator: typeof DEPLOY_PROD;
+  instanceId: string;
+  repository: string;
+  deliveryId: string;
+  requestedAt: string;
+};
 
-export async function requestProdDeployment(body: Record<string, unknown>, req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function requestProdDeployment(
+  body: Record<string, unknown>,
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   const problems: string[] = [];
   const principal = req.headers.get('x-ms-client-principal-name') ?? undefined;
   const version = body.version;
   const requestedBy = body.requestedBy ?? principal;
   const reason = typeof body.reason === 'string' ? body.reason.trim() : body.reason;
-  if (typeof version !== 'string' || !VERSION.test(version)) problems.push('version must be a semantic version like 1.2.3');
-  if (typeof requestedBy !== 'string' || !PERSON.test(requestedBy.trim())) problems.push('requestedBy must name who asks (letters, digits, . _ @ + - and spaces, up to 100 characters)');
-  if (typeof reason !== 'string' || reason.length === 0 || reason.length > 500) problems.push('reason must say why, in 1 to 500 characters');
-  for (const k of Object.keys(body)) if (!['environment', 'version', 'requestedBy', 'reason'].includes(k)) problems.push(`unknown field "${k}" (PROD deploys take environment, version, requestedBy, reason)`);
-  if (problems.length) return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
+  if (typeof version !== 'string' || !VERSION.test(version))
+    problems.push('version must be a semantic version like 1.2.3');
+  if (typeof requestedBy !== 'string' || !PERSON.test(requestedBy.trim()))
+    problems.push(
+      'requestedBy must name who asks (letters, digits, . _ @ + - and spaces, up to 100 characters)',
+    );
+  if (typeof reason !== 'string' || reason.length === 0 || reason.length > 500)
+    problems.push('reason must say why, in 1 to 500 characters');
+  if (body.sameVersion !== undefined && typeof body.sameVersion !== 'boolean')
+    problems.push('sameVersion must be true or false');
+  for (const k of Object.keys(body))
+    if (!['environment', 'version', 'requestedBy', 'reason', 'sameVersion'].includes(k))
+      problems.push(
+        `unknown field "${k}" (PROD deploys take environment, version, requestedBy, reason, sameVersion)`,
+      );
+  if (problems.length)
+    return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
   const who = (requestedBy as string).trim();
-  if (principal && who !== principal) return bad(403, 'DEPLOYMENTS.NOT_YOU', `requestedBy must be the signed-in user (${principal})`);
+  if (principal && who !== principal)
+    return bad(403, 'DEPLOYMENTS.NOT_YOU', `requestedBy must be the signed-in user (${principal})`);
 
   try {
     const config = loadConfig(process.env);
@@ -53,9 +83,14 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
     const known = uatRuns.find((r) => r.version === version);
     if (!known) {
       const seen = [...new Set(uatRuns.map((r) => r.version))].slice(0, 5);
-      return bad(422, 'DEPLOYMENTS.NOT_ON_UAT', `version ${version} has not succeeded on UAT, so it cannot go to PROD${seen.length ? ` (UAT recently ran ${seen.join(', ')})` : ' (UAT has no successful deploy yet)'}`);
+      return bad(
+        422,
+        'DEPLOYMENTS.NOT_ON_UAT',
+        `version ${version} has not succeeded on UAT, so it cannot go to PROD${seen.length ? ` (UAT recently ran ${seen.join(', ')})` : ' (UAT has no successful deploy yet)'}`,
+      );
     }
-    if (!config.REGISTRY_URL) return bad(503, 'CONFIG.REGISTRY_MISSING', 'REGISTRY_URL is not set: the image cannot be checked');
+    if (!config.REGISTRY_URL)
+      return bad(503, 'CONFIG.REGISTRY_MISSING', 'REGISTRY_URL is not set: the image cannot be checked');
     let host = '';
     try {
       host = new URL(config.REGISTRY_URL).host + '/';
@@ -63,19 +98,58 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
       host = '';
     }
     const uatTag = `uat-v${version}`;
-    const imageRef = known.imageRef && tagOf(known.imageRef) === uatTag ? known.imageRef : `${host}${config.REGISTRY_REPOSITORY ?? 'odoo-mta'}:${uatTag}`;
-    const registry = createRegistryClient({ kind: config.REGISTRY_KIND ?? 'oci', url: config.REGISTRY_URL, username: config.REGISTRY_USERNAME, password: config.REGISTRY_PASSWORD });
+    const imageRef =
+      known.imageRef && tagOf(known.imageRef) === uatTag
+        ? known.imageRef
+        : `${host}${config.REGISTRY_REPOSITORY ?? 'odoo-mta'}:${uatTag}`;
+    const registry = createRegistryClient({
+      kind: config.REGISTRY_KIND ?? 'oci',
+      url: config.REGISTRY_URL,
+      username: config.REGISTRY_USERNAME,
+      password: config.REGISTRY_PASSWORD,
+    });
     const image = await registry.resolve(repositoryOf(imageRef), uatTag);
-    if (!image) return bad(422, 'DEPLOYMENTS.IMAGE_MISSING', `the image ${repositoryOf(imageRef)}:${uatTag} that UAT ran is no longer in the registry`);
+    if (!image)
+      return bad(
+        422,
+        'DEPLOYMENTS.IMAGE_MISSING',
+        `the image ${repositoryOf(imageRef)}:${uatTag} that UAT ran is no longer in the registry`,
+      );
     if (known.imageDigest && image.digest !== known.imageDigest) {
-      return bad(422, 'DEPLOYMENTS.IMAGE_CHANGED', `${repositoryOf(imageRef)}:${uatTag} now points at ${image.digest}, not the ${known.imageDigest} that UAT ran: redeploy it to UAT first`);
+      return bad(
+        422,
+        'DEPLOYMENTS.IMAGE_CHANGED',
+        `${repositoryOf(imageRef)}:${uatTag} now points at ${image.digest}, not the ${known.imageDigest} that UAT ran: redeploy it to UAT first`,
+      );
     }
 
+    // a re-deploy of what PROD runs now changes nothing but costs a backup, a stop and a migration:
+    // refused unless asked for explicitly (e.g. to recover a PROD left stopped), and then said loudly
+    const running = await ledger.current('prod');
+    const warnings: string[] = [];
+    if (running && running.version === version) {
+      if (body.sameVersion !== true)
+        return json(409, {
+          error: 'DEPLOYMENTS.SAME_VERSION',
+          message: `PROD already runs ${version} (since ${running.deployedAt}): a re-deploy stops PROD and migrates again for no change. To re-deploy it anyway (e.g. to recover PROD), send "sameVersion": true (CLI: --same-version)`,
+          running: { version: running.version, sha: running.sha, since: running.deployedAt },
+        });
+      warnings.push(
+        `PROD already runs ${version}: this re-deploys the same version (PROD is stopped and migrated again)`,
+      );
+    }
     const client = df.getClient(context);
     const baseId = deployInstanceId('prod', version as string, known.sha);
-    const earlier = (await client.getStatusAll()).filter((s) => s.name === DEPLOY_PROD && (s.instanceId === baseId || s.instanceId.startsWith(`${baseId}-r`)));
+    const earlier = (await client.getStatusAll()).filter(
+      (s) => s.name === DEPLOY_PROD && (s.instanceId === baseId || s.instanceId.startsWith(`${baseId}-r`)),
+    );
     const live = earlier.find((s) => LIVE.has(String(s.runtimeStatus)));
-    if (live) return bad(409, 'DEPLOYMENTS.BUSY', `a PROD deploy of ${version} is already ${String(live.runtimeStatus).toLowerCase()}: ${live.instanceId}`);
+    if (live)
+      return bad(
+        409,
+        'DEPLOYMENTS.BUSY',
+        `a PROD deploy of ${version} is already ${String(live.runtimeStatus).toLowerCase()}: ${live.instanceId}`,
+      );
     const id = earlier.length === 0 ? baseId : `${baseId}-r${earlier.length + 1}`;
     const request: ProdLaneRequest = {
       type: 'deploy-prod',
@@ -88,15 +162,28 @@ export async function requestProdDeployment(body: Record<string, unknown>, req: 
       imageRef,
       requestedBy: who,
       reason: reason as string,
+      ...(warnings.length ? { sameVersion: true } : {}),
       deliveryId: `api-${context.invocationId}`,
       requestedAt: new Date().toISOString(),
     };
     // the lane runs any orchestrator named in the request with the whole request as its input
     const how = await routeToLane(client, request as unknown as LaneRequest, (m) => context.log(m));
     context.log(`PROD deploy of ${version} requested by ${who}: ${id} (lane ${how})`);
-    return json(202, { id, via: `lane ${how}`, statusUrl: `/api/deployments/${id}`, version, sha: known.sha, imageDigest: image.digest });
+    return json(202, {
+      id,
+      via: `lane ${how}`,
+      statusUrl: `/api/deployments/${id}`,
+      version,
+      sha: known.sha,
+      imageDigest: image.digest,
+      ...(warnings.length ? { warnings } : {}),
+    });
   } catch (err) {
     context.error(`PROD deployment request failed: ${messageOf(err)}`);
-    return bad(503, errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE', messageOf(err).replace(/https?:\/\/\S+/g, '<url>'));
+    return bad(
+      503,
+      errorCode(err) ?? 'DEPLOYMENTS.UNAVAILABLE',
+      messageOf(err).replace(/https?:\/\/\S+/g, '<url>'),
+    );
   }
 }

@@ -55,9 +55,26 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     const one = await reg.pushImage('odoo-mta', 'uat-v1.1.0');
     const two = await reg.pushImage('odoo-mta', 'uat-v1.2.0', { seed: 'first' });
     const at = new Date().toISOString();
-    await ledger.record('uat', { version: '1.1.0', sha: SHA('1'), imageRef: `${registryHost}/odoo-mta:uat-v1.1.0`, imageDigest: one.digest, deployedAt: at });
-    await ledger.record('uat', { version: '1.2.0', sha: SHA('2'), imageRef: `${registryHost}/odoo-mta:uat-v1.2.0`, imageDigest: two.digest, deployedAt: at });
-    await ledger.record('uat', { version: '1.3.0', sha: SHA('3'), imageRef: `${registryHost}/odoo-mta:uat-v1.3.0`, deployedAt: at });
+    await ledger.record('uat', {
+      version: '1.1.0',
+      sha: SHA('1'),
+      imageRef: `${registryHost}/odoo-mta:uat-v1.1.0`,
+      imageDigest: one.digest,
+      deployedAt: at,
+    });
+    await ledger.record('uat', {
+      version: '1.2.0',
+      sha: SHA('2'),
+      imageRef: `${registryHost}/odoo-mta:uat-v1.2.0`,
+      imageDigest: two.digest,
+      deployedAt: at,
+    });
+    await ledger.record('uat', {
+      version: '1.3.0',
+      sha: SHA('3'),
+      imageRef: `${registryHost}/odoo-mta:uat-v1.3.0`,
+      deployedAt: at,
+    });
     await reg.pushImage('odoo-mta', 'uat-v1.2.0', { seed: 'second' }); // the tag moved after UAT ran it
   });
   afterAll(async () => {
@@ -69,12 +86,25 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
   });
 
   const post = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-functions-key': host.keys.functionKey, ...headers }, body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
-  const get = (p: string) => fetch(`${host.baseUrl}${p}`, { headers: { 'x-functions-key': host.keys.functionKey } }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    fetch(`${host.baseUrl}/api/deployments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-functions-key': host.keys.functionKey, ...headers },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+  const get = (p: string) =>
+    fetch(`${host.baseUrl}${p}`, { headers: { 'x-functions-key': host.keys.functionKey } }).then(
+      async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }),
+    );
   const prodDeploys = () => host.engine.listInstances({}).instances.filter((s) => s.name === 'deployProd');
 
   it('bad input: 400 naming each problem, 401 without a key; nothing starts', async () => {
-    const r = await post({ environment: 'prod', version: '1.1', requestedBy: 'alice; rm -rf /', reason: '', force: true });
+    const r = await post({
+      environment: 'prod',
+      version: '1.1',
+      requestedBy: 'alice; rm -rf /',
+      reason: '',
+      force: true,
+    });
     expect(r.status).toBe(400);
     expect(r.body.error).toBe('DEPLOYMENTS.BAD_REQUEST');
     expect(r.body.problems).toEqual([
@@ -83,28 +113,51 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
       expect.stringContaining('reason'),
       expect.stringContaining('unknown field "force"'),
     ]);
-    expect((await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x'.repeat(501) })).status).toBe(400);
-    const noKey = await fetch(`${host.baseUrl}/api/deployments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x' }) });
+    expect(
+      (await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x'.repeat(501) }))
+        .status,
+    ).toBe(400);
+    const noKey = await fetch(`${host.baseUrl}/api/deployments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x' }),
+    });
     expect(noKey.status).toBe(401);
     expect(prodDeploys()).toHaveLength(0);
   });
 
   it('422 unless the version succeeded on UAT and its uat image is still the one UAT ran', async () => {
-    const notOnUat = await post({ environment: 'prod', version: '2.0.0', requestedBy: 'alice', reason: 'hotfix' });
+    const notOnUat = await post({
+      environment: 'prod',
+      version: '2.0.0',
+      requestedBy: 'alice',
+      reason: 'hotfix',
+    });
     expect(notOnUat).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.NOT_ON_UAT' } });
     expect(String(notOnUat.body.message)).toMatch(/2\.0\.0 has not succeeded on UAT.*1\.3\.0/);
-    expect(await post({ environment: 'prod', version: '1.3.0', requestedBy: 'alice', reason: 'hotfix' })).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.IMAGE_MISSING' } });
-    expect(await post({ environment: 'prod', version: '1.2.0', requestedBy: 'alice', reason: 'hotfix' })).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.IMAGE_CHANGED' } });
+    expect(
+      await post({ environment: 'prod', version: '1.3.0', requestedBy: 'alice', reason: 'hotfix' }),
+    ).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.IMAGE_MISSING' } });
+    expect(
+      await post({ environment: 'prod', version: '1.2.0', requestedBy: 'alice', reason: 'hotfix' }),
+    ).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.IMAGE_CHANGED' } });
     expect(prodDeploys()).toHaveLength(0);
   });
 
   it('403 when requestedBy is not the signed-in user (Entra ID principal)', async () => {
-    const r = await post({ environment: 'prod', version: '1.1.0', requestedBy: 'bob', reason: 'x' }, { 'x-ms-client-principal-name': 'alice@example.com' });
+    const r = await post(
+      { environment: 'prod', version: '1.1.0', requestedBy: 'bob', reason: 'x' },
+      { 'x-ms-client-principal-name': 'alice@example.com' },
+    );
     expect(r).toMatchObject({ status: 403, body: { error: 'DEPLOYMENTS.NOT_YOU' } });
   });
 
   it('202 through the PROD lane: the approval request reaches Slack, the API shows it waiting; 409 for a second request; after a reject a new request gets -r2', async () => {
-    const r = await requestProdDeploy(host.baseUrl, host.keys.functionKey, { version: '1.1.0', requestedBy: 'alice', reason: 'release' });
+    const r = await requestProdDeploy(host.baseUrl, host.keys.functionKey, {
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'release',
+    });
     expect(r.status).toBe(202);
     const id = `deploy-prod-1.1.0-${SHA('1').slice(0, 12)}`;
     expect(r.body).toMatchObject({ id, statusUrl: `/api/deployments/${id}`, via: 'lane started' });
@@ -114,20 +167,100 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     const one = await get(`/api/deployments/${id}`);
     expect(one.status).toBe(200);
     const status = one.body.status as ProdCustomStatus;
-    expect(status).toMatchObject({ kind: 'deployProd', step: 'awaiting-approval', environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'release', approvals: { required: 1, received: [] } });
+    expect(status).toMatchObject({
+      kind: 'deployProd',
+      step: 'awaiting-approval',
+      environment: 'prod',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'release',
+      approvals: { required: 1, received: [] },
+    });
     expect(status.pendingApprovals).toHaveLength(2);
     const list = await get('/api/deployments?environment=prod');
     expect((list.body.items as Array<{ id: string }>).map((i) => i.id)).toEqual([id]);
 
-    expect(await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'again' })).toMatchObject({ status: 409, body: { error: 'DEPLOYMENTS.BUSY' } });
+    expect(
+      await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'again' }),
+    ).toMatchObject({ status: 409, body: { error: 'DEPLOYMENTS.BUSY' } });
 
-    await host.engine.raiseEvent(id, 'approval-decision', { nonce: status.pendingApprovals[0].nonce, approver: status.pendingApprovals[0].approver, action: 'reject', comment: 'not today' });
+    await host.engine.raiseEvent(id, 'approval-decision', {
+      nonce: status.pendingApprovals[0].nonce,
+      approver: status.pendingApprovals[0].approver,
+      action: 'reject',
+      comment: 'not today',
+    });
     const done = await host.engine.waitForCompletion(id, 30_000);
     expect((done.output as ProdDeployResult).outcome).toBe('Rejected');
 
-    const again = await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'tomorrow' });
+    const again = await post({
+      environment: 'prod',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'tomorrow',
+    });
     expect(again).toMatchObject({ status: 202, body: { id: `${id}-r2` } });
     expect((await waitForLinks(slack.posts, `${id}-r2`)).length).toBe(2);
     expect(approvalLinks(slack.posts, id)).toHaveLength(2); // the first request's message is still there, its links spent
+  });
+
+  it('a re-deploy of the version PROD runs is refused (409 naming it) unless asked for with sameVersion, then accepted with a warning', async () => {
+    await ledger.record('prod', {
+      version: '1.1.0',
+      sha: SHA('1'),
+      imageRef: `${registryHost}/odoo-mta:prod-v1.1.0`,
+      deployedAt: new Date().toISOString(),
+    });
+    const before = prodDeploys().length;
+    const refused = await post({
+      environment: 'prod',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'same again',
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({
+      error: 'DEPLOYMENTS.SAME_VERSION',
+      running: { version: '1.1.0', sha: SHA('1') },
+    });
+    expect(refused.body.message).toMatch(
+      /^PROD already runs 1\.1\.0 .*"sameVersion": true \(CLI: --same-version\)$/,
+    );
+    expect(prodDeploys().length).toBe(before); // nothing started
+    expect(
+      await post({
+        environment: 'prod',
+        version: '1.1.0',
+        requestedBy: 'alice',
+        reason: 'x',
+        sameVersion: 'yes',
+      }),
+    ).toMatchObject({ status: 400, body: { problems: ['sameVersion must be true or false'] } });
+
+    // the -r2 deploy of the previous test still waits: reject it so this one is not BUSY
+    const live = prodDeploys().find((s) => s.runtimeStatus === 'Running' || s.runtimeStatus === 'Pending');
+    if (live) {
+      const cs = host.engine.getStatus(live.instanceId)!.customStatus as ProdCustomStatus;
+      await host.engine.raiseEvent(live.instanceId, 'approval-decision', {
+        nonce: cs.pendingApprovals[0].nonce,
+        approver: cs.pendingApprovals[0].approver,
+        action: 'reject',
+        comment: 'superseded',
+      });
+      await host.engine.waitForCompletion(live.instanceId, 30_000);
+    }
+    const forced = await post({
+      environment: 'prod',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'recover PROD',
+      sameVersion: true,
+    });
+    expect(forced.status).toBe(202);
+    expect(forced.body.warnings).toEqual([
+      'PROD already runs 1.1.0: this re-deploys the same version (PROD is stopped and migrated again)',
+    ]);
+    const input = host.engine.getStatus(String(forced.body.id))?.input as Record<string, unknown> | undefined;
+    if (input) expect(input.sameVersion).toBe(true);
   });
 });
