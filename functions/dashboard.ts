@@ -1,16 +1,25 @@
 /**
- * GET /api/dashboard (function key; in Azure also behind App Service authentication / Entra ID) — the
- * same data as GET /api/status as one server-rendered HTML page for people: no external assets, no
- * script at all, a strict Content-Security-Policy (only the page's own <style>, by nonce), re-loaded by
+ * GET /api/dashboard (anonymous route that checks the READ-ONLY key STATUS_READ_KEY itself; in Azure
+ * also behind App Service authentication / Entra ID when that is on) — the same data as GET
+ * /api/status as one server-rendered HTML page for people: no external assets, no script at all, a
+ * strict Content-Security-Policy (only the page's own <style>, by nonce), re-loaded by
  * `<meta http-equiv="refresh">` every `?refresh=N` seconds (5-3600, default 30), readable on a phone.
+ * `?format=json` gives the status JSON to holders of the read-only key.
  *
- * The page is opened with the key in the URL (`?code=…`, as the Functions host accepts it): the refresh
- * keeps the URL, `Referrer-Policy: no-referrer` keeps the key out of any Referer, and the page has no
- * outbound links or resources that could carry it.
+ * Why a key of its own: a function key opens every function-level route (it can request deploys), so
+ * the page people bookmark carries a key that can only read. The page is opened as `?key=…`: the
+ * refresh keeps the URL, `Referrer-Policy: no-referrer` keeps the key out of any Referer, and the page
+ * has no outbound links or resources that could carry it. Without the key: a page saying what to do
+ * (401), not the host's raw 401 JSON.
+ *
+ * On top: an attention strip (what is down, what waits for whom and until when, what failed, and the
+ * next action), then the environments, a DOWN one first; times absolute in DISPLAY_TIME_ZONE plus
+ * relative; long failure texts and the refresh counts folded in <details>.
  */
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { loadConfig } from '../shared/config';
 import { collectStatus, parseBackupCount } from './status';
 import {
   formatAbsolute,
@@ -253,35 +262,89 @@ export function contentSecurityPolicy(nonce: string): string {
   return `default-src 'none'; style-src 'nonce-${nonce}'; img-src 'none'; script-src 'none'; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'`;
 }
 
+/** A small page for people (401, 400): no raw JSON, what to do, nothing that would leak. */
+function notice(status: number, title: string, body: string): HttpResponseInit {
+  const nonce = randomBytes(16).toString('base64');
+  return {
+    status,
+    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><title>${esc(title)} — odoo-mta pipeline</title><style nonce="${nonce}">${DASHBOARD_CSS}main{display:block;max-width:40em}</style></head><body><main><h1>${esc(title)}</h1>${body}</main></body></html>`,
+    headers: { ...PAGE_HEADERS, 'content-security-policy': contentSecurityPolicy(nonce) },
+  };
+}
+
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+};
+
+/** Per-process key of the comparison: both sides are HMAC'd, so the compare is constant-time and length-blind. */
+const COMPARE_KEY = randomBytes(32);
+/** Whether `presented` is the read-only key (HMAC-SHA256 of both, compared in constant time). */
+export function isReadKey(presented: string | null | undefined, configured: string | undefined): boolean {
+  if (!presented || !configured) return false;
+  const h = (v: string) => createHmac('sha256', COMPARE_KEY).update(v, 'utf8').digest();
+  return timingSafeEqual(h(presented), h(configured));
+}
+
+/**
+ * GET /api/dashboard — an ANONYMOUS route (so that a person without the key gets a page, not the
+ * host's raw 401) that checks the read-only key itself: `?key=` or the `x-status-key` header must be
+ * STATUS_READ_KEY. That key opens this page (HTML, or the status JSON with `?format=json`) and nothing
+ * else: every route that changes something keeps its function key (or Entra ID).
+ */
 export async function dashboard(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  let readKey: string | undefined;
+  try {
+    readKey = loadConfig(process.env).STATUS_READ_KEY;
+  } catch {
+    readKey =
+      process.env.STATUS_READ_KEY && process.env.STATUS_READ_KEY.length >= 32
+        ? process.env.STATUS_READ_KEY
+        : undefined;
+  }
+  if (!readKey)
+    return notice(
+      503,
+      'The status page is closed',
+      '<p>This pipeline has no read-only status key configured (setting <code>STATUS_READ_KEY</code>), so the page is not served.</p><p>Operators can read the same status with <code>odoo-pipeline status</code>.</p>',
+    );
+  const presented = req.query.get('key') ?? req.headers.get('x-status-key');
+  if (!isReadKey(presented, readKey)) {
+    context.warn(`dashboard: ${presented ? 'a wrong' : 'no'} read-only key presented`);
+    return notice(
+      401,
+      'This status page needs its link',
+      `<p>${presented ? 'The key in this link is not (or no longer) valid.' : 'This address needs the read-only key of the status page.'}</p><p>Ask an operator for the status link (it ends in <code>?key=…</code>). It only shows what runs and what waits: it cannot request deploys.</p><p>Operators can also run <code>odoo-pipeline status</code>.</p>`,
+    );
+  }
   const rawRefresh = req.query.get('refresh');
   const refreshSeconds = rawRefresh === null || rawRefresh === '' ? 30 : Number(rawRefresh);
   const backups = parseBackupCount(req.query.get('backups'));
+  const format = req.query.get('format') ?? 'html';
   const problem =
     !Number.isInteger(refreshSeconds) || refreshSeconds < 5 || refreshSeconds > 3600
       ? 'refresh must be an integer number of seconds from 5 to 3600'
       : typeof backups === 'string'
         ? backups
-        : undefined;
-  const headers = {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'referrer-policy': 'no-referrer',
-    'x-frame-options': 'DENY',
-    'x-content-type-options': 'nosniff',
-  };
-  if (problem)
-    return {
-      status: 400,
-      body: `<!doctype html><title>Bad request</title><p>${esc(problem)}</p>`,
-      headers: { ...headers, 'content-security-policy': "default-src 'none'" },
-    };
+        : !['html', 'json'].includes(format)
+          ? 'format must be html or json'
+          : undefined;
+  if (problem) return notice(400, 'Bad request', `<p>${esc(problem)}</p>`);
   const doc = await collectStatus(context, { backups: typeof backups === 'number' ? backups : 5 });
+  if (format === 'json')
+    return {
+      status: 200,
+      jsonBody: doc,
+      headers: { 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' },
+    };
   const nonce = randomBytes(16).toString('base64');
   return {
     status: 200,
     body: renderDashboard(doc, { refreshSeconds, nonce }),
-    headers: { ...headers, 'content-security-policy': contentSecurityPolicy(nonce) },
+    headers: { ...PAGE_HEADERS, 'content-security-policy': contentSecurityPolicy(nonce) },
   };
 }
 

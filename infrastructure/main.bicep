@@ -268,6 +268,10 @@ param approvalSigningKey string
 @secure()
 param approvalSigningKeyPrevious string = ''
 
+@description('STATUS_READ_KEY: read-only key of the status page /api/dashboard (at least 32 characters; empty: the page is closed).')
+@secure()
+param statusReadKey string = ''
+
 @description('SSH_PRIVATE_KEY of the pipeline (OpenSSH/PEM).')
 @secure()
 param sshPrivateKey string
@@ -332,6 +336,7 @@ var secretSettings = [
   { setting: 'GITHUB_WEBHOOK_SECRET_PREVIOUS', secret: 'github-webhook-secret-previous', present: !empty(githubWebhookSecretPrevious) }
   { setting: 'APPROVAL_SIGNING_KEY', secret: 'approval-signing-key', present: true }
   { setting: 'APPROVAL_SIGNING_KEY_PREVIOUS', secret: 'approval-signing-key-previous', present: !empty(approvalSigningKeyPrevious) }
+  { setting: 'STATUS_READ_KEY', secret: 'status-read-key', present: !empty(statusReadKey) }
   { setting: 'SSH_PRIVATE_KEY', secret: 'ssh-private-key', present: true }
   { setting: 'GITHUB_TOKEN', secret: 'github-token', present: !empty(githubToken) }
   { setting: 'GITHUB_APP_PRIVATE_KEY', secret: 'github-app-private-key', present: !empty(githubAppPrivateKey) }
@@ -397,6 +402,7 @@ module keyVault 'modules/keyvault.bicep' = {
       'github-webhook-secret-previous': githubWebhookSecretPrevious
       'approval-signing-key': approvalSigningKey
       'approval-signing-key-previous': approvalSigningKeyPrevious
+      'status-read-key': statusReadKey
       'ssh-private-key': sshPrivateKey
       'github-token': githubToken
       'github-app-private-key': githubAppPrivateKey

@@ -128,6 +128,15 @@ export const SETTINGS = {
     ),
     default: 'UTC',
   }),
+  STATUS_READ_KEY: s({
+    area: 'host',
+    description:
+      'Read-only key of the status page: `/api/dashboard?key=<it>` (HTML, or JSON with `format=json`) shows the status and nothing else — it cannot request deploys, approve or refresh. Unset: the page answers with a page saying it is closed.',
+    form: 'a string of at least 32 characters',
+    schema: z.string().min(32),
+    secret: true,
+    disables: 'the status page /api/dashboard',
+  }),
 
   // --- storage ----------------------------------------------------------------------------------
   BACKUP_STORAGE_CONNECTION: s({
