@@ -17,8 +17,9 @@ export interface Term {
 }
 
 /**
- * The terminal of `stdout`: width from `stdout.columns` (a TTY) or `COLUMNS`; colour only on a TTY,
- * never with NO_COLOR (any non-empty value, no-color.org), always with FORCE_COLOR (other than 0/false).
+ * The terminal of `stdout`: width from `stdout.columns` (a TTY) or `COLUMNS`; colour only on a TTY
+ * (not TERM=dumb), never with NO_COLOR (any non-empty value, no-color.org), always with FORCE_COLOR
+ * (other than 0/false).
  */
 export function termOf(
   stdout: { isTTY?: boolean; columns?: number },
@@ -32,7 +33,7 @@ export function termOf(
         : undefined;
   const force =
     env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR.toLowerCase() !== 'false';
-  const color = env.NO_COLOR ? false : force || !!stdout.isTTY;
+  const color = env.NO_COLOR ? false : force || (!!stdout.isTTY && env.TERM !== 'dumb');
   return { width: cols, color };
 }
 

@@ -363,7 +363,7 @@ function envBlock(e: EnvironmentStatus, v: Shown): string {
   const h = e.health.ok ? e.health.value : undefined;
   const down = h?.state === 'down';
   const state = !h ? 'UNKNOWN' : down ? 'DOWN' : h.state === 'up' ? 'UP' : 'UNKNOWN';
-  const head = `${e.name.toUpperCase()} — ${state}: ${h ? h.headline.replace(/^[A-Z0-9-]+ (is DOWN:? ?)?/, '') : `health unavailable: [${!e.health.ok ? e.health.error.code : '?'}]`}`;
+  const head = `${e.name.toUpperCase()} — ${state}: ${h ? h.headline.replace(/^[A-Z0-9-]+(?: is DOWN:?|:)? ?/, '') : `health unavailable: [${!e.health.ok ? e.health.error.code : '?'}]`}`;
   // wrapped plain, then painted (escape codes take no columns)
   const lines: string[] = [
     wrapWords(head, term.width, '    ').replace(
@@ -794,7 +794,13 @@ async function cmdRefresh(c: Ctx, args: string[]): Promise<number> {
   if (!c.json) c.out(`Refresh of UAT from PROD requested: ${id}`);
   const f = await follow(c, async () => {
     const r = await c.api.request<Record<string, unknown>>('GET', `refresh/${encodeURIComponent(id)}`);
-    if (r.status === 404) return { done: false, ok: false, line: `${id}: waiting in the lane`, raw: r.body };
+    if (r.status === 404)
+      return {
+        done: false,
+        ok: false,
+        line: 'waiting for its turn (another piece of work holds UAT)',
+        raw: r.body,
+      };
     if (r.status >= 400) throw new CliError(EXIT.FAILED, `${messageOf(r.body)} (HTTP ${r.status})`);
     const b = r.body ?? {};
     const cs = (b.status ?? b.customStatus ?? {}) as Record<string, unknown>;

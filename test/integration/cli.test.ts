@@ -54,7 +54,10 @@ function memoryRegistry(): RegistryClient {
       return ['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0'];
     },
     async resolve(_repo, tag) {
-      return { digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' };
+      return {
+        digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      };
     },
     async retag() {
       throw new Error('not used');
@@ -74,12 +77,21 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
 
   function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
     return new Promise((resolve, reject) => {
-      const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', ODOO_PIPELINE_URL: host.baseUrl, ODOO_PIPELINE_KEY: host.keys.functionKey, USER: 'erin' };
+      const childEnv: Record<string, string> = {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        ODOO_PIPELINE_URL: host.baseUrl,
+        ODOO_PIPELINE_KEY: host.keys.functionKey,
+        USER: 'erin',
+      };
       for (const [k, v] of Object.entries(env)) {
         if (v === undefined) delete childEnv[k];
         else childEnv[k] = v;
       }
-      const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, ...args], {
+        cwd: ROOT,
+        env: childEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -93,7 +105,9 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   }
 
   async function api<T>(p: string): Promise<T> {
-    const res = await fetch(`${host.baseUrl}/api/${p}`, { headers: { 'x-functions-key': host.keys.functionKey } });
+    const res = await fetch(`${host.baseUrl}/api/${p}`, {
+      headers: { 'x-functions-key': host.keys.functionKey },
+    });
     return (await res.json()) as T;
   }
   const until = <T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000) => waitUntil(what, fn, ms);
@@ -101,17 +115,42 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
 
   beforeAll(async () => {
     // a fresh build of the CLI only (seconds), in the same dist/ layout as `npm run build`
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'bin-src', 'tsconfig.json')], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        path.join(ROOT, 'bin-src', 'tsconfig.json'),
+      ],
+      { cwd: ROOT, stdio: 'pipe' },
+    );
     dir = mkdtempSync(path.join(os.tmpdir(), 'cli-test-'));
     host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error' } });
     const conn = host.blobConnectionString!;
     const container = BlobServiceClient.fromConnectionString(conn).getContainerClient('ledger');
     await container.createIfNotExists();
     const ledger = createLedger(container);
-    await ledger.record('uat', { version: '1.0.0', sha: SHA('a'), imageRef: 'odoo-mta:uat-v1.0.0', deployedAt: new Date().toISOString(), coverage: 85 });
+    await ledger.record('uat', {
+      version: '1.0.0',
+      sha: SHA('a'),
+      imageRef: 'odoo-mta:uat-v1.0.0',
+      deployedAt: new Date().toISOString(),
+      coverage: 85,
+    });
     backups = new BackupStore({ connectionString: conn, container: 'backups' });
     vm = createFakeVm();
-    const settings: DeploySettings = { environment: 'uat', url: 'http://uat.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 2 };
+    const settings: DeploySettings = {
+      environment: 'uat',
+      url: 'http://uat.invalid',
+      minFreeDiskGb: 1,
+      imageWaitMinutes: 0,
+      imagePollSeconds: 1,
+      healthTimeoutSeconds: 1,
+      keyUrls: [],
+      keepCount: 5,
+      retryFirstMs: 10,
+      retryAttempts: 2,
+    };
     const ports: DeployPorts = {
       settings: () => settings,
       ssh: { connect: () => vm.connect() },
@@ -188,9 +227,13 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(wrong.stderr + wrong.stdout).not.toContain('wrong-key-0123456789');
     const missing = await cli(['status', '--json'], { ODOO_PIPELINE_KEY: undefined });
     expect(missing.code).toBe(3);
-    expect(JSON.parse(missing.stderr)).toEqual({ error: { exitCode: 3, message: expect.stringContaining('a function key is needed') } });
+    expect(JSON.parse(missing.stderr)).toEqual({
+      error: { exitCode: 3, message: expect.stringContaining('a function key is needed') },
+    });
     // a key in the URL (?code=, as the Functions host accepts it) works and is not echoed
-    const inUrl = await cli(['status', '--url', `${host.baseUrl}/?code=${host.keys.functionKey}`], { ODOO_PIPELINE_KEY: undefined });
+    const inUrl = await cli(['status', '--url', `${host.baseUrl}/?code=${host.keys.functionKey}`], {
+      ODOO_PIPELINE_KEY: undefined,
+    });
     expect(inUrl.code).toBe(0);
     expect(inUrl.stdout).toContain('code=***');
   }, 60_000);
@@ -233,7 +276,15 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
         return res.end();
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ generatedAt: new Date().toISOString(), runtime: 'azure', appVersion: '0.1.0', environments: [], problems: [] }));
+      res.end(
+        JSON.stringify({
+          generatedAt: new Date().toISOString(),
+          runtime: 'azure',
+          appVersion: '0.1.0',
+          environments: [],
+          problems: [],
+        }),
+      );
     });
     await new Promise<void>((r) => easyAuth.listen(0, '127.0.0.1', () => r()));
     const url = `http://127.0.0.1:${(easyAuth.address() as AddressInfo).port}`;
@@ -254,8 +305,13 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   it('status shows what runs on each environment (table and --json)', async () => {
     const r = await cli(['status']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^UAT\n {2}running {6}1\.0\.0 \(aaaaaaaaaaaa\) since /m);
-    expect(r.stdout).toMatch(/^PROD\n {2}running {6}nothing recorded yet/m);
+    expect(r.stdout).toContain('All clear: nothing is down or waiting for anyone.');
+    expect(r.stdout).toMatch(
+      /^UAT — UP: runs 1\.0\.0\n {2}running {6}1\.0\.0 \(aaaaaaaaaaaa\) since \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \(\d+s ago\)/m,
+    );
+    expect(r.stdout).toMatch(
+      /^PROD — UNKNOWN: nothing deployed through the pipeline yet\n {2}running {6}nothing recorded yet/m,
+    );
     expect(r.stdout).toContain('in progress  idle');
     const j = await cli(['status', '--json']);
     const doc = JSON.parse(j.stdout) as StatusDocument;
@@ -267,16 +323,38 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   let okId = '';
 
   it('deploy uat --wait follows a deploy to Succeeded (exit 0), plain lines when not a TTY', async () => {
-    const r = await cli(['deploy', 'uat', '1.1.0', '--sha', SHA('b'), '--reason', 'cli test', '--wait', '--interval', '0.2', '--wait-timeout', '2m']);
+    const r = await cli([
+      'deploy',
+      'uat',
+      '1.1.0',
+      '--sha',
+      SHA('b'),
+      '--reason',
+      'cli test',
+      '--wait',
+      '--interval',
+      '0.2',
+      '--wait-timeout',
+      '2m',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     okId = /UAT deploy of 1\.1\.0 requested: (deploy-uat-1\.1\.0-b{12})/.exec(r.stdout)?.[1] ?? '';
     expect(okId).not.toBe('');
-    expect(r.stdout).toContain(`${okId}: Succeeded`);
+    // like `gh run watch`: each finished step once, with its duration; the outcome once, at the end
+    expect(r.stdout).toMatch(/^ {2}✓ preparing +\d+s$/m);
+    expect(r.stdout).toMatch(/^ {2}✓ updating the database \(module upgrade\) +\d+s$/m);
+    expect(r.stdout.match(/^ {2}✓ stopping Odoo /gm)).toHaveLength(1);
+    expect(r.stdout.trimEnd().split('\n').pop()).toBe(`${okId}: succeeded`);
+    expect(r.stdout.split(`${okId}: `).length - 1).toBe(1);
     expect(r.stdout).not.toContain('\r');
+    expect(r.stdout).not.toContain('\x1b[');
     expect(vm.state.image).toBe('odoo-mta:uat-v1.1.0');
     const doc = await api<StatusDocument>('status');
-    expect(uat(doc).running).toEqual({ ok: true, value: expect.objectContaining({ version: '1.1.0', previousVersion: '1.0.0' }) });
+    expect(uat(doc).running).toEqual({
+      ok: true,
+      value: expect.objectContaining({ version: '1.1.0', previousVersion: '1.0.0' }),
+    });
   }, 120_000);
 
   it('a failing deploy exits 1 (RolledBack) and points to its logs; logs prints them', async () => {
@@ -285,12 +363,18 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     vm.behaviour.failMigration = false;
     expect(r.code).toBe(1);
     failedId = `deploy-uat-1.2.0-${'c'.repeat(12)}`;
-    expect(r.stdout).toContain(`${failedId}: RolledBack — migrate: [DEPLOY.MIGRATION_FAILED]`);
+    expect(r.stdout).toMatch(/^ {2}✗ updating the database \(module upgrade\)$/m);
+    expect(r.stdout).toContain(
+      `${failedId}: failed, rolled back — while updating the database (module upgrade): odoo-ops migrate failed (exit 5): migration failed`,
+    );
+    expect(r.stdout.split(`${failedId}: `).length - 1).toBe(1);
     expect(r.stderr).toContain(`logs saved: odoo-pipeline logs ${failedId}`);
 
     const logs = await cli(['logs', failedId]);
     expect(logs.code).toBe(0);
-    expect(logs.stdout).toMatch(/===== migration\.log \(\d+ B\) — uat\/\d{8}T\d{6}Z-1\.1\.0\/logs\/migration\.log/);
+    expect(logs.stdout).toMatch(
+      /===== migration\.log \(\d+ B\) — uat\/\d{8}T\d{6}Z-1\.1\.0\/logs\/migration\.log/,
+    );
     expect(logs.stdout).toContain('CRITICAL boom in sale');
     expect(logs.stdout).toContain('===== container.log');
     const one = await cli(['logs', failedId, '--name', 'migration.log', '--tail', '1', '--json']);
@@ -308,8 +392,9 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(unknown.stderr).toContain('no deployment deploy-uat-9.9.9-ffffffffffff');
 
     const st = await cli(['status']);
-    expect(st.stdout).toContain(`last deploy  RolledBack 1.2.0`);
-    expect(st.stdout).toContain('migrate: [DEPLOY.MIGRATION_FAILED]');
+    expect(st.stdout).toContain(`last deploy  failed, rolled back 1.2.0`);
+    expect(st.stdout).toContain('while updating the database (module upgrade): odoo-ops migrate failed (exit 5)');
+    expect(st.stdout).toMatch(/^ {2}FAILED {3}UAT deploy of 1\.2\.0 failed, rolled back$/m);
   }, 120_000);
 
   it('backups lists sizes and states; --verify records verified or corrupt', async () => {
@@ -318,8 +403,11 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     const lines = list.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^BACKUP\s+VERSION\s+TAKEN\s+SIZE\s+PARTS\s+STATE$/);
     expect(lines.slice(1)).toHaveLength(2);
-    for (const l of lines.slice(1)) expect(l).toMatch(/^uat\/\d{8}T\d{6}Z-1\.[01]\.0 +1\.[01]\.0 .* B +db\.dump,filestore\.tar +complete$/);
-    const j = JSON.parse((await cli(['backups', 'uat', '--json', '--limit', '1'])).stdout) as { items: Array<{ id: string; sizeBytes: number; state: string }> };
+    for (const l of lines.slice(1))
+      expect(l).toMatch(/^uat\/\d{8}T\d{6}Z-1\.[01]\.0 +1\.[01]\.0 .* B +db\.dump,filestore\.tar +complete$/);
+    const j = JSON.parse((await cli(['backups', 'uat', '--json', '--limit', '1'])).stdout) as {
+      items: Array<{ id: string; sizeBytes: number; state: string }>;
+    };
     expect(j.items).toHaveLength(1);
     const newest = j.items[0].id;
     expect(j.items[0].sizeBytes).toBeGreaterThan(0);
@@ -328,14 +416,18 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(v.code).toBe(0);
     expect(v.stdout).toContain(`${newest}: verified — every part matches its manifest`);
     // damage a part behind the pipeline's back: verification says so and the status shows it
-    const blob = BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('backups').getBlockBlobClient(`${newest}/db.dump`);
+    const blob = BlobServiceClient.fromConnectionString(host.blobConnectionString!)
+      .getContainerClient('backups')
+      .getBlockBlobClient(`${newest}/db.dump`);
     await blob.upload('tampered', 8);
     const bad = await cli(['backups', 'uat', '--verify', newest.replace(/^uat\//, '')]);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain(`${newest}: corrupt`);
     expect(bad.stdout).toContain('db.dump: size 8 differs from the manifest');
     const after = await cli(['backups', 'uat']);
-    expect(after.stdout).toMatch(new RegExp(`${newest.replace(/[.]/g, '\\.')} .* corrupt \\d{4}-`));
+    expect(after.stdout).toMatch(
+      new RegExp(`${newest.replace(/[.]/g, '\\.')} .* corrupt \\d{1,2} [A-Z][a-z]{2} \\d{4}`),
+    );
     const missing = await cli(['backups', 'uat', '--verify', '20990101T000000Z-1.0.0']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no backup uat/20990101T000000Z-1.0.0');
@@ -355,27 +447,41 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
         return p.ok && p.value?.progress.step === 'migrate' ? true : undefined;
       });
       const st = await cli(['status']);
-      expect(st.stdout).toMatch(/in progress {2}deployUat 1\.3\.0: \[#+-+\] +50% migrate \(6\/11\)/);
+      expect(st.stdout).toMatch(
+        /in progress {2}UAT deploy 1\.3\.0: \[#+-+\] +50% updating the database \(module upgrade\) \(6\/11\)/,
+      );
+      // stopped for the deploy: UAT is down (planned), first in the attention strip
+      expect(st.stdout).toMatch(
+        /^NEEDS ATTENTION\n {2}DOWN {5}UAT is DOWN\n {11}for the UAT deploy of 1\.3\.0: updating the database \(module upgrade\)$/m,
+      );
+      expect(st.stdout).toMatch(/^UAT — DOWN: for the UAT deploy of 1\.3\.0/m);
 
       const rb = await cli(['rollback', 'uat', '--wait', '--wait-timeout', '2s', '--interval', '0.2']);
       expect(rb.code).toBe(4);
       expect(rb.stderr).toContain('is in progress on uat: the rollback waits in the lane behind it');
       expect(rb.stdout).toContain('UAT rollback: redeploying 1.0.0 (running 1.1.0)');
-      expect(rb.stdout).toContain('waiting in the lane');
+      expect(rb.stdout).toContain('waiting for its turn');
       expect(rb.stderr).toContain('still not finished after 2s');
       const q = await cli(['status', '--json']);
-      expect(uat(JSON.parse(q.stdout) as StatusDocument).queued).toEqual({ ok: true, value: [expect.stringMatching(/^deploy-uat-1\.0\.0-a{12}/)] });
+      expect(uat(JSON.parse(q.stdout) as StatusDocument).queued).toEqual({
+        ok: true,
+        value: [expect.stringMatching(/^deploy-uat-1\.0\.0-a{12}/)],
+      });
     } finally {
       vm.behaviour.holdMigrate = undefined;
       release();
     }
     // the held deploy ends, then the lane runs the rollback: UAT runs the previous version again
-    await until('UAT to run 1.0.0 again', async () => {
-      const doc = await api<StatusDocument>('status');
-      const r = uat(doc).running;
-      const p = uat(doc).inProgress;
-      return r.ok && r.value?.version === '1.0.0' && p.ok && !p.value ? true : undefined;
-    }, 90_000);
+    await until(
+      'UAT to run 1.0.0 again',
+      async () => {
+        const doc = await api<StatusDocument>('status');
+        const r = uat(doc).running;
+        const p = uat(doc).inProgress;
+        return r.ok && r.value?.version === '1.0.0' && p.ok && !p.value ? true : undefined;
+      },
+      90_000,
+    );
     expect(vm.state.image).toBe('odoo-mta:uat-v1.0.0');
   }, 180_000);
 
@@ -391,7 +497,9 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
         requestedBy: 'erin',
         reason: 'monthly release',
         approvals: { required: 2, received: [{ approver: 'bob', at: new Date().toISOString() }] },
-        pendingApprovals: [{ approver: 'carol', nonce: 'nonce-SECRET-approval', action: 'approval', expiresAt: exp }],
+        pendingApprovals: [
+          { approver: 'carol', nonce: 'nonce-SECRET-approval', action: 'approval', expiresAt: exp },
+        ],
       },
     });
     const a = await until('the approval to show', async () => {
@@ -399,11 +507,16 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       return r.stdout.includes('carol') ? r : undefined;
     });
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/^DEPLOYMENT\s+VERSION\s+REQUESTED BY\s+APPROVER\s+FOR\s+APPROVALS\s+EXPIRES$/m);
-    expect(a.stdout).toMatch(/deploy-prod-1\.1\.0-b{12}\s+1\.1\.0\s+erin\s+carol\s+approval\s+1\/2\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in 2h 5\dm\)/);
+    expect(a.stdout).toMatch(/^DEPLOYMENT\s+VERSION\s+REQUESTED BY\s+APPROVER\s+FOR\s+NEEDS\s+EXPIRES$/m);
+    expect(a.stdout).toMatch(
+      /deploy-prod-1\.1\.0-b{12}\s+1\.1\.0\s+erin\s+carol\s+approval\s+1 more\s+\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \(in 2h 5\dm\)/,
+    );
     expect(a.stdout).toContain('never shown here');
     expect(a.stdout).not.toContain('nonce');
-    const aj = JSON.parse((await cli(['approvals', '--json'])).stdout) as { count: number; items: Array<Record<string, unknown>> };
+    const aj = JSON.parse((await cli(['approvals', '--json'])).stdout) as {
+      count: number;
+      items: Array<Record<string, unknown>>;
+    };
     expect(aj.count).toBe(1);
     expect(JSON.stringify(aj)).not.toContain('SECRET');
 
@@ -420,7 +533,16 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     const rbId = `deploy-prod-1.0.1-${'e'.repeat(12)}`;
     await host.engine.startNew(PROD_STANDIN, {
       instanceId: rbId,
-      input: { kind: 'deployProd', step: 'awaiting-rollback-decision', environment: 'prod', version: '1.0.1', requestedBy: 'erin', pendingApprovals: [{ approver: 'dave', nonce: 'nonce-SECRET-rollback', action: 'rollback', expiresAt: exp }] },
+      input: {
+        kind: 'deployProd',
+        step: 'awaiting-rollback-decision',
+        environment: 'prod',
+        version: '1.0.1',
+        requestedBy: 'erin',
+        pendingApprovals: [
+          { approver: 'dave', nonce: 'nonce-SECRET-rollback', action: 'rollback', expiresAt: exp },
+        ],
+      },
     });
     const rb = await until('the rollback decision to show', async () => {
       const r = await cli(['rollback', 'prod']);
@@ -429,7 +551,8 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(rb.stdout).toContain(`A PROD rollback is waiting for a decision (${rbId})`);
     expect(rb.stdout).toContain('posted to Slack to: dave');
     expect(rb.stdout).not.toContain('SECRET');
-    for (const id of [rbId, `deploy-prod-1.1.0-${'b'.repeat(12)}`]) await host.engine.raiseEvent(id, 'finish', {});
+    for (const id of [rbId, `deploy-prod-1.1.0-${'b'.repeat(12)}`])
+      await host.engine.raiseEvent(id, 'finish', {});
   }, 120_000);
 
   it('refresh: bad input is a usage error; a refresh that fails exits 1 with its reason', async () => {
@@ -437,16 +560,39 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--backup must be fresh or latest');
     // the real refreshUat runs through UAT's lane; this host has no UAT VM configured, so it fails
-    const r = await cli(['refresh', '--filestore', 'skip', '--reason', 'cli test', '--wait', '--interval', '0.3', '--wait-timeout', '3m']);
+    const r = await cli([
+      'refresh',
+      '--filestore',
+      'skip',
+      '--reason',
+      'cli test',
+      '--wait',
+      '--interval',
+      '0.3',
+      '--wait-timeout',
+      '3m',
+    ]);
     expect(r.stdout).toMatch(/Refresh of UAT from PROD requested: refresh-uat-/);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/refresh-uat-\S+: (Failed|RolledBack|NeedsAttention)/);
+    expect(r.stdout).toMatch(/^refresh-uat-\S+: (failed|failed, rolled back|failed, needs attention) — /m);
+    expect(r.stdout).not.toContain('cli test'); // the request's words are not the failure
   }, 240_000);
   it('deploy --wait on a terminal draws one progress line, rewritten in place', async () => {
     // a real pseudo-terminal through util-linux `script`
-    const cmd = [process.execPath, BIN, 'deploy', 'uat', '1.1.0', '--wait', '--interval', '0.1'].map((a) => `'${a}'`).join(' ');
+    const cmd = [process.execPath, BIN, 'deploy', 'uat', '1.1.0', '--wait', '--interval', '0.1']
+      .map((a) => `'${a}'`)
+      .join(' ');
     const r = await new Promise<Run>((resolve, reject) => {
-      const child = spawn('script', ['-qefc', cmd, '/dev/null'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ODOO_PIPELINE_URL: host.baseUrl, ODOO_PIPELINE_KEY: host.keys.functionKey, TERM: 'dumb' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          ODOO_PIPELINE_URL: host.baseUrl,
+          ODOO_PIPELINE_KEY: host.keys.functionKey,
+          TERM: 'dumb',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -460,9 +606,102 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/UAT deploy of 1\.1\.0 requested: deploy-uat-1\.1\.0-b{12}-r[0-9a-z]+/);
     expect(r.stdout).toContain('\r\x1b[2K');
-    const ESC = String.fromCharCode(27);
-    expect(r.stdout).toMatch(new RegExp(`\r${ESC}\\[2Kdeploy-uat-1\\.1\\.0-b{12}-r[0-9a-z]+: Succeeded`));
-    // the line is rewritten, not repeated: no step appears on a line of its own
-    expect(r.stdout).not.toMatch(/\n[^\r\n]*\] +\d+% \w+ \(\d+\/11\)\r?\n/);
+    expect(r.stdout).toMatch(/\ndeploy-uat-1\.1\.0-b{12}-r[0-9a-z]+: succeeded\r?\n/);
+    expect(r.stdout).toMatch(/ {2}✓ updating the database \(module upgrade\) +\d+s\r?\n/);
+    // the live line is rewritten, not repeated: it never ends a line of its own
+    expect(r.stdout).not.toMatch(/so far\)\r?\n/);
   }, 120_000);
+
+  /** The CLI on a real pseudo-terminal (util-linux `script`) of `cols` columns. */
+  function onTerminal(args: string[], cols: number, env: Record<string, string> = {}): Promise<Run> {
+    const cmd = `stty cols ${cols} rows 50; ${[process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')}`;
+    return new Promise<Run>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          ODOO_PIPELINE_URL: host.baseUrl,
+          ODOO_PIPELINE_KEY: host.keys.functionKey,
+          TERM: 'xterm-256color',
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        outputs.push(stdout, stderr);
+        resolve({ code, stdout: stdout.replace(/\r\n/g, '\n'), stderr });
+      });
+    });
+  }
+  // eslint-disable-next-line no-control-regex
+  const visible = (t: string) => t.replace(/\x1b\[[0-9;]*m/g, '');
+  const ids = (t: string) => [
+    ...new Set(t.match(/deploy-(?:uat|prod)-[0-9.]+-[a-z0-9]{12}(?:-r\d+)?/g) ?? []),
+  ];
+
+  it('status and approvals fit 80 and 120 columns, on a terminal and not; colours only on a terminal (NO_COLOR, FORCE_COLOR)', async () => {
+    const exp = new Date(Date.now() + 3 * 3600_000).toISOString();
+    const waitId = `deploy-prod-1.1.0-${'b'.repeat(12)}-w1`;
+    await host.engine.startNew(PROD_STANDIN, {
+      instanceId: waitId,
+      input: {
+        kind: 'deployProd',
+        step: 'awaiting-approval',
+        environment: 'prod',
+        version: '1.1.0',
+        requestedBy: 'erin',
+        reason: 'monthly release with a long explanation of why it matters so much to everyone involved',
+        approvals: { required: 2, received: [{ approver: 'bob', at: new Date().toISOString() }] },
+        pendingApprovals: ['carol', 'dave', 'frank'].map((a) => ({
+          approver: a,
+          nonce: `nonce-SECRET-${a}`,
+          action: 'approval',
+          expiresAt: exp,
+        })),
+      },
+    });
+    try {
+      await until('the pending approval', async () =>
+        (await api<StatusDocument>('status')).attention.some((i) => i.deployment === waitId)
+          ? true
+          : undefined,
+      );
+      const plainWide = await cli(['status']);
+      const known = ids(plainWide.stdout);
+      expect(known.length).toBeGreaterThan(0);
+      for (const cols of [80, 120]) {
+        for (const how of ['pipe', 'tty'] as const) {
+          for (const cmd of [['status'], ['approvals']]) {
+            const r = how === 'tty' ? await onTerminal(cmd, cols) : await cli(cmd, { COLUMNS: String(cols) });
+            expect(r.code).toBe(0);
+            const text = visible(r.stdout);
+            for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(cols);
+            // never cut inside a word: every deployment id shown is whole, and the waiting approval reads whole
+            for (const id of ids(text)) expect([...known, waitId]).toContain(id);
+            if (cmd[0] === 'status') {
+              expect(text).toMatch(/WAITING +PROD deploy of 1\.1\.0 waits for approval/);
+              expect(text.replace(/\n +/g, ' ')).toContain('needs 1 of carol, dave, frank');
+            } else {
+              expect(text).toMatch(/^DEPLOYMENT/m);
+              if (cols === 80) expect(text).not.toContain('REQUESTED BY'); // dropped first, kubectl-style
+            }
+            // colours: on a terminal only
+            if (how === 'tty' && cmd[0] === 'status') expect(r.stdout).toContain('\x1b[33mWAITING');
+            if (how === 'pipe') expect(r.stdout).not.toContain('\x1b[');
+          }
+        }
+      }
+      const noColor = await onTerminal(['status'], 100, { NO_COLOR: '1' });
+      expect(noColor.stdout).not.toContain('\x1b[3');
+      const forced = await cli(['status'], { FORCE_COLOR: '1' });
+      expect(forced.stdout).toContain('\x1b[33mWAITING');
+    } finally {
+      await host.engine.raiseEvent(waitId, 'finish', {});
+    }
+  }, 180_000);
 });
