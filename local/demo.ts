@@ -18,12 +18,20 @@
  *
  * Then it prints the status page URL and keeps the host running until Ctrl-C (or exits with --once).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { stepText } from '../shared/domain/status-view';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/log';
-import { REPO_ROOT, startSandbox, sandboxSettings, type Sandbox, type SandboxVm } from '../test/support/sandbox';
+import {
+  REPO_ROOT,
+  startSandbox,
+  sandboxSettings,
+  type Sandbox,
+  type SandboxVm,
+} from '../test/support/sandbox';
 import { startFakeGitHub, type FakeGitHub } from '../test/support/fake-github';
 import { startFakeSlack, type FakeSlack } from '../test/support/fake-slack';
 import { decideByLink, requestProdDeployAndLinks } from '../test/support/prod-approval';
@@ -42,23 +50,54 @@ async function main(): Promise<void> {
   let slack: FakeSlack | undefined;
   let host: LocalHost | undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'odoo-mta-demo-'));
-  const stopAll = async () => {
-    await host?.stop().catch(() => undefined);
-    await gh?.stop().catch(() => undefined);
-    await slack?.stop().catch(() => undefined);
-    await sb?.stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  // the pipeline's own structured log lines go to a file, not into the story on the terminal
+  const logFile = path.join(dir, 'pipeline.log');
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.startsWith('{"t":')) {
+      try {
+        appendFileSync(logFile, text.endsWith('\n') ? text : `${text}\n`);
+      } catch {
+        /* the folder is gone while stopping */
+      }
+      return true;
+    }
+    return (stderrWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  let stopping: Promise<void> | undefined;
+  /** Stop everything the demo started (host, fakes, sandbox: dockerd, registry, both sshd) and remove its folder; once. */
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      await host?.stop().catch(() => undefined);
+      await gh?.stop().catch(() => undefined);
+      await slack?.stop().catch(() => undefined);
+      await sb?.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    })());
+  // Ctrl-C and `kill` (SIGTERM, e.g. from a service manager or a CI timeout) end it the same clean way, at any point
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(sig, () => {
+      say(`\n${sig}: stopping the demo (host, sandbox VMs, dockerd, registry) and removing ${dir}`);
+      void stopAll().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    });
   try {
-    step(0, 'Starting the sandbox: dockerd, registry, the UAT and PROD VMs (sshd + odoo-ops + compose), images 1.0.0-1.4.0 (first run builds them: a few minutes)');
+    step(
+      0,
+      'Starting the sandbox: dockerd, registry, the UAT and PROD VMs (sshd + odoo-ops + compose), images 1.0.0-1.4.0 (first run builds them: a few minutes)',
+    );
     sb = await startSandbox({ vms: ['uat', 'prod'], log: (m: string) => say(`    ${m}`) });
     const uat = sb.vm('uat');
     const prod = sb.vm('prod');
-    for (const vm of [uat, prod]) say(`    ${vm.name.toUpperCase()} VM: ssh ${vm.sshUser}@${vm.sshHost} -p ${vm.sshPort}, Odoo at ${vm.baseUrl}, running ${(await vm.opsJson('current')).json.image}`);
+    for (const vm of [uat, prod])
+      say(
+        `    ${vm.name.toUpperCase()} VM: ssh ${vm.sshUser}@${vm.sshHost} -p ${vm.sshPort}, Odoo at ${vm.baseUrl}, running ${(await vm.opsJson('current')).json.image}`,
+      );
 
     gh = await startFakeGitHub(EXAMPLE_REPO);
     slack = await startFakeSlack();
     const port = await freePort();
+    const readKey = randomBytes(24).toString('base64url');
     host = await startLocalHost({
       dataDir: path.join(dir, 'data'),
       port,
@@ -81,20 +120,29 @@ async function main(): Promise<void> {
         HEALTH_KEY_URLS: '/web/health',
         IMAGE_WAIT_MINUTES: '0',
         MIN_FREE_DISK_GB: '0.1',
+        STATUS_READ_KEY: readKey,
       },
     });
     const h = host;
     const secret = process.env.GITHUB_WEBHOOK_SECRET as string;
-    say(`    local host on ${h.baseUrl} (function key in ${path.join(h.dataDir, 'keys.json')})`);
+    say(
+      `    local host on ${h.baseUrl} (function key in ${path.join(h.dataDir, 'keys.json')}; the pipeline's log lines go to ${logFile})`,
+    );
 
     let delivery = 0;
     const merge = async (sha: string, version: string, coverage: string) => {
       gh!.setVersion(sha, version);
       gh!.setCoverage(sha, coverage);
       const body = JSON.stringify(pushTo(sha, 'main'));
-      const res = await fetch(`${h.baseUrl}/api/github/webhook`, { method: 'POST', headers: webhookHeaders('push', `demo-${++delivery}`, body, secret), body });
+      const res = await fetch(`${h.baseUrl}/api/github/webhook`, {
+        method: 'POST',
+        headers: webhookHeaders('push', `demo-${++delivery}`, body, secret),
+        body,
+      });
       const answer = await res.text();
-      say(`    POST /api/github/webhook (push to main, ${version}, ${coverage}) → ${res.status} ${answer.slice(0, 160)}`);
+      say(
+        `    POST /api/github/webhook (push to main, ${version}, ${coverage}) → ${res.status} ${answer.slice(0, 160)}`,
+      );
       return res.status;
     };
     const deployOf = async (sha: string) => {
@@ -104,7 +152,10 @@ async function main(): Promise<void> {
         const { items } = (await res.json()) as { items: Array<Record<string, any>> };
         const d = items.find((x) => x.sha === sha);
         if (d && ['Completed', 'Failed', 'Terminated'].includes(d.runtimeStatus)) return d;
-        if (d && i % 10 === 0) say(`    … ${d.id}: ${JSON.stringify(d.status?.step ?? d.status ?? d.runtimeStatus)}`);
+        if (d && i % 10 === 0)
+          say(
+            `    … ${d.id}: ${typeof d.status?.step === 'string' ? stepText(d.status.step) : String(d.runtimeStatus ?? 'starting')}`,
+          );
         await new Promise((r) => setTimeout(r, 500));
       }
       throw new Error(`the deploy of ${sha.slice(0, 7)} did not finish in 10 minutes`);
@@ -121,69 +172,174 @@ async function main(): Promise<void> {
     await merge(good, '1.1.0', '85.0%');
     const d1 = await deployOf(good);
     say(`    ${d1.id}: ${d1.outcome ?? d1.runtimeStatus}`);
-    say(`    UAT now runs ${(await uat.opsJson('current')).json.image}; health: ${JSON.stringify((await uat.opsJson('health')).json.ok)}`);
+    say(
+      `    UAT now runs ${(await uat.opsJson('current')).json.image}; health: ${JSON.stringify((await uat.opsJson('health')).json.ok)}`,
+    );
 
     step(3, 'A broken release (its migration fails) is rolled back automatically');
     const bad = '2'.repeat(40);
     // what GitHub's compare API answers for 1.1.0...1.2.0: a big release (every module's translations
     // re-exported) beyond the 300 files the API lists, so the pipeline updates all modules
-    gh.compares.set(`${good}...${bad}`, Array.from({ length: 300 }, (_, i) => `addons/mta_core/i18n/l${String(i).padStart(3, '0')}.po`));
+    gh.compares.set(
+      `${good}...${bad}`,
+      Array.from({ length: 300 }, (_, i) => `addons/mta_core/i18n/l${String(i).padStart(3, '0')}.po`),
+    );
     await merge(bad, '1.2.0', '86.0%');
     const d2 = await deployOf(bad);
-    say(`    ${d2.id}: ${d2.outcome ?? d2.runtimeStatus} (${d2.result?.code ?? ''} at ${d2.result?.failedStep ?? ''}); logs: ${(d2.result?.logs ?? []).join(', ')}`);
-    say(`    UAT runs ${(await uat.opsJson('current')).json.image} again; health: ${JSON.stringify((await uat.opsJson('health')).json.ok)}`);
-    for (const d of gh.deployments) say(`    GitHub deployment ${d.id} (${d.environment}, ${d.ref.slice(0, 7)}): ${d.statuses.map((x) => x.state).join(' → ')}`);
+    say(
+      `    ${d2.id}: ${d2.outcome ?? d2.runtimeStatus} (${d2.result?.code ?? ''} at ${d2.result?.failedStep ?? ''}); logs: ${(d2.result?.logs ?? []).join(', ')}`,
+    );
+    say(
+      `    UAT runs ${(await uat.opsJson('current')).json.image} again; health: ${JSON.stringify((await uat.opsJson('health')).json.ok)}`,
+    );
+    for (const d of gh.deployments)
+      say(
+        `    GitHub deployment ${d.id} (${d.environment}, ${d.ref.slice(0, 7)}): ${d.statuses.map((x) => x.state).join(' → ')}`,
+      );
 
     step(4, 'Every intake decision is listed for operators');
-    const del = await fetch(`${h.baseUrl}/api/deliveries?limit=10`, { headers: { 'x-functions-key': h.keys.functionKey } });
+    const del = await fetch(`${h.baseUrl}/api/deliveries?limit=10`, {
+      headers: { 'x-functions-key': h.keys.functionKey },
+    });
     const { items } = (await del.json()) as { items: Array<Record<string, unknown>> };
-    for (const d of items) say(`    ${String(d.deliveryId ?? '')}  ${String(d.decision)}  ${String(d.reason ?? d.description ?? '')}`);
+    for (const d of items)
+      say(
+        `    ${String(d.deliveryId ?? '')}  ${String(d.decision)}  ${String(d.reason ?? d.description ?? '')}`,
+      );
 
     step(5, 'PROD: alice requests 1.1.0; Slack gets a signed link for bob, who opens it and approves');
     const key = h.keys.functionKey;
-    const { id: prodId, links } = await requestProdDeployAndLinks({ baseUrl: h.baseUrl, functionKey: key, slackPosts: slack.posts, version: '1.1.0', requestedBy: 'alice', reason: 'demo: release 1.1.0 after UAT' });
-    for (const l of links) say(`    Slack → ${l.approver}: ${l.url.slice(0, 60)}… (GET shows the checklist; only the page's POST decides)`);
+    const { id: prodId, links } = await requestProdDeployAndLinks({
+      baseUrl: h.baseUrl,
+      functionKey: key,
+      slackPosts: slack.posts,
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'demo: release 1.1.0 after UAT',
+    });
+    for (const l of links)
+      say(
+        `    Slack → ${l.approver}: ${l.url.slice(0, 60)}… (GET shows the checklist; only the page's POST decides)`,
+      );
     const bobs = links.find((l) => l.approver === 'bob') ?? links[0];
-    const slackbot = await fetch(bobs.url, { headers: { 'user-agent': 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' } });
+    const slackbot = await fetch(bobs.url, {
+      headers: { 'user-agent': 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' },
+    });
     say(`    Slack's link expander fetched it: ${slackbot.status}, nothing decided`);
     const decided = await decideByLink(bobs.url, 'approve', { comment: 'checked on UAT' });
-    say(`    bob ticks the checklist, types APPROVE → ${decided.status} ${String(decided.body.message ?? decided.body.outcome ?? '')}`);
+    say(
+      `    bob ticks the checklist, types APPROVE → ${decided.status} ${String(decided.body.message ?? decided.body.outcome ?? '')}`,
+    );
     const prodSt = await h.engine.waitForCompletion(prodId, 15 * 60 * 1000);
     const prodOut = (prodSt.output ?? {}) as Record<string, unknown>;
-    const uatDigest = (await uat.ssh(`docker inspect --format '{{index .RepoDigests 0}}' ${sb.image('next', 'uat')}`)).stdout.toString().trim().split('@')[1];
+    const uatDigest = (
+      await uat.ssh(`docker inspect --format '{{index .RepoDigests 0}}' ${sb.image('next', 'uat')}`)
+    ).stdout
+      .toString()
+      .trim()
+      .split('@')[1];
     const prodImage = String((await prod.opsJson('current')).json.image);
-    const prodDigest = (await prod.ssh(`docker inspect --format '{{index .RepoDigests 0}}' ${prodImage}`)).stdout.toString().trim().split('@')[1];
-    say(`    ${prodId}: ${String(prodOut.outcome ?? prodSt.runtimeStatus)}; PROD runs ${prodImage}, health ${JSON.stringify((await prod.opsJson('health')).json.ok)}`);
-    say(`    image digest on UAT ${uatDigest?.slice(0, 19)}…, on PROD ${prodDigest?.slice(0, 19)}… (${uatDigest && uatDigest === prodDigest ? 'the same: promoted by retag, not rebuilt' : 'DIFFERENT'})`);
+    const prodDigest = (
+      await prod.ssh(`docker inspect --format '{{index .RepoDigests 0}}' ${prodImage}`)
+    ).stdout
+      .toString()
+      .trim()
+      .split('@')[1];
+    say(
+      `    ${prodId}: ${String(prodOut.outcome ?? prodSt.runtimeStatus)}; PROD runs ${prodImage}, health ${JSON.stringify((await prod.opsJson('health')).json.ok)}`,
+    );
+    say(
+      `    image digest on UAT ${uatDigest?.slice(0, 19)}…, on PROD ${prodDigest?.slice(0, 19)}… (${uatDigest && uatDigest === prodDigest ? 'the same: promoted by retag, not rebuilt' : 'DIFFERENT'})`,
+    );
 
     step(6, 'Refresh UAT from PROD: restore, neutralize, anonymize, verify that no personal data is left');
     await seedProdWithPersonalData(prod, prodImage);
-    const prodEmails = (await runSql(prod, 'odoo', "SELECT email FROM res_partner WHERE email LIKE '%@%' AND email NOT LIKE '%example.%' ORDER BY id LIMIT 3;")).split('\n').filter(Boolean);
-    say(`    PROD has ${(await runSql(prod, 'odoo', 'SELECT count(*) FROM res_partner;')).trim()} partners, e.g. ${prodEmails.map(maskEmail).join(', ')}`);
-    const refreshRes = await fetch(`${h.baseUrl}/api/refresh`, { method: 'POST', headers: { 'x-functions-key': key, 'content-type': 'application/json' }, body: JSON.stringify({ source: 'prod', target: 'uat', filestore: 'copy', backup: 'fresh', reason: 'demo: fresh copy for testers' }) });
+    const prodEmails = (
+      await runSql(
+        prod,
+        'odoo',
+        "SELECT email FROM res_partner WHERE email LIKE '%@%' AND email NOT LIKE '%example.%' ORDER BY id LIMIT 3;",
+      )
+    )
+      .split('\n')
+      .filter(Boolean);
+    say(
+      `    PROD has ${(await runSql(prod, 'odoo', 'SELECT count(*) FROM res_partner;')).trim()} partners, e.g. ${prodEmails.map(maskEmail).join(', ')}`,
+    );
+    const refreshRes = await fetch(`${h.baseUrl}/api/refresh`, {
+      method: 'POST',
+      headers: { 'x-functions-key': key, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        source: 'prod',
+        target: 'uat',
+        filestore: 'copy',
+        backup: 'fresh',
+        reason: 'demo: fresh copy for testers',
+      }),
+    });
     const { id: refreshId } = (await refreshRes.json()) as { id: string };
     say(`    POST /api/refresh → ${refreshRes.status} ${refreshId}`);
-    for (let i = 0; i < 600 && !h.engine.getStatus(refreshId); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && !h.engine.getStatus(refreshId); i++)
+      await new Promise((r) => setTimeout(r, 100));
     const refreshSt = await h.engine.waitForCompletion(refreshId, 15 * 60 * 1000);
-    const rr = (refreshSt.output ?? {}) as { outcome?: string; rows?: Record<string, number>; sampled?: Record<string, number>; durations?: Record<string, number>; totalMs?: number };
-    say(`    ${refreshId}: ${rr.outcome ?? refreshSt.runtimeStatus} in ${Math.round((rr.totalMs ?? 0) / 1000)} s`);
-    for (const [k, v] of Object.entries(rr.rows ?? {}).filter(([, v]) => v > 0).slice(0, 12)) say(`      ${k}: ${v}`);
-    say(`      PII sampled from PROD (kept in memory only): ${Object.entries(rr.sampled ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    const rr = (refreshSt.output ?? {}) as {
+      outcome?: string;
+      rows?: Record<string, number>;
+      sampled?: Record<string, number>;
+      durations?: Record<string, number>;
+      totalMs?: number;
+    };
+    say(
+      `    ${refreshId}: ${rr.outcome ?? refreshSt.runtimeStatus} in ${Math.round((rr.totalMs ?? 0) / 1000)} s`,
+    );
+    for (const [k, v] of Object.entries(rr.rows ?? {})
+      .filter(([, v]) => v > 0)
+      .slice(0, 12))
+      say(`      ${k}: ${v}`);
+    say(
+      `      PII sampled from PROD (kept in memory only): ${Object.entries(rr.sampled ?? {})
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+    );
     const leaked = [];
-    for (const e of prodEmails) if ((await runSql(uat, 'odoo', `SELECT count(*) FROM res_partner WHERE email = '${e.replace(/'/g, "''")}';`)).trim() !== '0') leaked.push(maskEmail(e));
-    say(`    UAT health ${JSON.stringify((await uat.opsJson('health')).json.ok)}; PROD's e-mail addresses in UAT: ${leaked.length ? leaked.join(', ') : 'none'}`);
+    for (const e of prodEmails)
+      if (
+        (
+          await runSql(
+            uat,
+            'odoo',
+            `SELECT count(*) FROM res_partner WHERE email = '${e.replace(/'/g, "''")}';`,
+          )
+        ).trim() !== '0'
+      )
+        leaked.push(maskEmail(e));
+    say(
+      `    UAT health ${JSON.stringify((await uat.opsJson('health')).json.ok)}; PROD's e-mail addresses in UAT: ${leaked.length ? leaked.join(', ') : 'none'}`,
+    );
 
-    const ok = d1.outcome === 'Succeeded' && d2.outcome === 'RolledBack' && blocked?.state === 'failure' && prodOut.outcome === 'Succeeded' && uatDigest === prodDigest && rr.outcome === 'Succeeded' && leaked.length === 0;
-    say(`\nDemo ${ok ? 'finished: blocked → deployed → rolled back → approved → PROD → UAT refreshed and anonymized, as expected' : 'FAILED: see above'}.`);
-    say(`Status page: ${h.baseUrl}/api/dashboard?code=${key}   (JSON: ${h.baseUrl}/api/status; CLI: ODOO_PIPELINE_URL=${h.baseUrl} ODOO_PIPELINE_KEY=<key> node bin/odoo-pipeline.js status)`);
+    const ok =
+      d1.outcome === 'Succeeded' &&
+      d2.outcome === 'RolledBack' &&
+      blocked?.state === 'failure' &&
+      prodOut.outcome === 'Succeeded' &&
+      uatDigest === prodDigest &&
+      rr.outcome === 'Succeeded' &&
+      leaked.length === 0;
+    say(
+      `\nDemo ${ok ? 'finished: blocked → deployed → rolled back → approved → PROD → UAT refreshed and anonymized, as expected' : 'FAILED: see above'}.`,
+    );
+    say(
+      `Status page (read-only link): ${h.baseUrl}/api/dashboard?key=${readKey}   (JSON: ${h.baseUrl}/api/status; CLI: ODOO_PIPELINE_URL=${h.baseUrl} ODOO_PIPELINE_KEY=<key> node bin/odoo-pipeline.js status)`,
+    );
     if (values.once || !ok) {
       await stopAll();
       process.exit(ok ? 0 : 1);
     }
     say('');
     for (const line of describeHost(h)) say(line);
-    say('\nThe host keeps running; Ctrl-C to stop (the sandbox VM is stopped too).');
-    process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+    say(
+      '\nThe host keeps running; Ctrl-C or `kill <pid>` to stop (the sandbox VMs, dockerd and the registry are stopped too).',
+    );
   } catch (err) {
     say(`\ndemo failed: ${(err as Error).message}`);
     await stopAll();
@@ -202,9 +358,23 @@ async function runSql(vm: SandboxVm, db: string, script: string): Promise<string
 async function seedProdWithPersonalData(prod: SandboxVm, image: string): Promise<void> {
   const fixtures = path.join(REPO_ROOT, 'test', 'fixtures', 'odoo');
   if ((await prod.ops('stop')).code !== 0) throw new Error('could not stop PROD to seed it');
-  await runSql(prod, 'postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'odoo' AND pid <> pg_backend_pid();\nDROP DATABASE odoo;\nCREATE DATABASE odoo;\n");
-  await runSql(prod, 'odoo', ['\\set odoo_version 17', '\\set partners 300', readFileSync(path.join(fixtures, 'schema.sql'), 'utf8'), readFileSync(path.join(fixtures, 'seed.sql'), 'utf8')].join('\n'));
-  if ((await prod.ops(`start ${image}`)).code !== 0) throw new Error('PROD did not start on the seeded database');
+  await runSql(
+    prod,
+    'postgres',
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'odoo' AND pid <> pg_backend_pid();\nDROP DATABASE odoo;\nCREATE DATABASE odoo;\n",
+  );
+  await runSql(
+    prod,
+    'odoo',
+    [
+      '\\set odoo_version 17',
+      '\\set partners 300',
+      readFileSync(path.join(fixtures, 'schema.sql'), 'utf8'),
+      readFileSync(path.join(fixtures, 'seed.sql'), 'utf8'),
+    ].join('\n'),
+  );
+  if ((await prod.ops(`start ${image}`)).code !== 0)
+    throw new Error('PROD did not start on the seeded database');
 }
 
 /** show that an address exists without printing it whole */
