@@ -351,7 +351,7 @@ export async function dashboard(req: HttpRequest, context: InvocationContext): P
 app.http('dashboard', {
   route: 'dashboard',
   methods: ['GET'],
-  authLevel: 'function',
+  authLevel: 'anonymous',
   extraInputs: [df.input.durableClient()],
   handler: dashboard,
 });
