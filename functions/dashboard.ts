@@ -3,7 +3,9 @@
  * also behind App Service authentication / Entra ID when that is on) — the same data as GET
  * /api/status as one server-rendered HTML page for people: no external assets, no script at all, a
  * strict Content-Security-Policy (only the page's own <style>, by nonce), re-loaded by
- * `<meta http-equiv="refresh">` every `?refresh=N` seconds (5-3600, default 30), readable on a phone.
+ * re-loaded by `<meta http-equiv="refresh">` every `?refresh=N` seconds (5-3600) when the reader asks for
+ * it (no timed reload by default: WCAG 2.2.1, a page must not reload under a reader who did not choose
+ * it), readable on a phone.
  * `?format=json` gives the status JSON to holders of the read-only key.
  *
  * Why a key of its own: a function key opens every function-level route (it can request deploys), so
@@ -235,7 +237,7 @@ table{width:100%;border-collapse:collapse;font-size:.9em}th,td{text-align:left;p
 tr.expired td{color:var(--muted)}progress{width:60%;vertical-align:middle}
 .problems{border:1px solid var(--bad);border-radius:8px;padding:6px 12px;margin-bottom:12px}`;
 
-export function renderDashboard(doc: StatusDocument, o: { refreshSeconds: number; nonce: string }): string {
+export function renderDashboard(doc: StatusDocument, o: { refreshSeconds?: number; nonce: string }): string {
   const v: View = { now: new Date(doc.generatedAt), tz: doc.displayTimeZone ?? 'UTC' };
   const problems = doc.problems.length
     ? `<div class="problems" role="alert"><strong>Some parts could not be read:</strong><ul>${doc.problems.map((p) => `<li>${esc(p.environment)} ${esc(p.part)}: [${esc(p.code)}] ${esc(p.message)}</li>`).join('')}</ul></div>`
@@ -249,11 +251,10 @@ export function renderDashboard(doc: StatusDocument, o: { refreshSeconds: number
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
-<meta http-equiv="refresh" content="${o.refreshSeconds}">
-<meta name="referrer" content="no-referrer">
+${o.refreshSeconds ? `<meta http-equiv="refresh" content="${o.refreshSeconds}">\n` : ''}<meta name="referrer" content="no-referrer">
 <title>${doc.attention.some((i) => i.severity === 'down') ? 'DOWN — ' : ''}odoo-mta pipeline — status</title>
 <style nonce="${esc(o.nonce)}">${DASHBOARD_CSS}</style></head>
-<body><header><h1>odoo-mta pipeline</h1><span class="small">updated ${when(doc.generatedAt, v)} · refreshes every ${o.refreshSeconds}s · ${esc(doc.runtime ?? '')} · pipeline ${esc(doc.appVersion ?? '')}</span></header>
+<body><header><h1>odoo-mta pipeline</h1><span class="small">updated ${when(doc.generatedAt, v)} · ${o.refreshSeconds ? `refreshes every ${o.refreshSeconds}s` : 'reload to update (or add &amp;refresh=30 to the address)'} · ${esc(doc.runtime ?? '')} · pipeline ${esc(doc.appVersion ?? '')}</span></header>
 ${attentionStrip(doc.attention, v)}${problems}<main>${envs.map((e) => envCard(e, v)).join('')}${otherApprovals(doc, v)}</main>
 </body></html>`;
 }
@@ -321,11 +322,14 @@ export async function dashboard(req: HttpRequest, context: InvocationContext): P
     );
   }
   const rawRefresh = req.query.get('refresh');
-  const refreshSeconds = rawRefresh === null || rawRefresh === '' ? 30 : Number(rawRefresh);
+  // no timed reload unless the reader asks for one (`?refresh=N`; `off` or absent: none)
+  const refreshSeconds =
+    rawRefresh === null || rawRefresh === '' || rawRefresh === 'off' ? undefined : Number(rawRefresh);
   const backups = parseBackupCount(req.query.get('backups'));
   const format = req.query.get('format') ?? 'html';
   const problem =
-    !Number.isInteger(refreshSeconds) || refreshSeconds < 5 || refreshSeconds > 3600
+    refreshSeconds !== undefined &&
+    (!Number.isInteger(refreshSeconds) || refreshSeconds < 5 || refreshSeconds > 3600)
       ? 'refresh must be an integer number of seconds from 5 to 3600'
       : typeof backups === 'string'
         ? backups
