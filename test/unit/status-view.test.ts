@@ -1,6 +1,7 @@
 import {
   assembleStatus,
   describeError,
+  summarizeFailure,
   formatBytes,
   formatDuration,
   formatRelative,
@@ -385,5 +386,99 @@ describe('status view', () => {
     expect(formatRelative('2026-11-27T14:00:00Z', NOW)).toBe('in 2h 00m');
     expect(formatRelative('nonsense', NOW)).toBe('?');
     expect(describeError('x')).toEqual({ code: 'STATUS.UNAVAILABLE', message: 'x' });
+  });
+
+  describe('health: one answer for what runs and whether it serves', () => {
+    const ledgerUat = {
+      uat: ok({
+        current: { version: '1.2.0', sha: SHA('b'), deployedAt: '2026-11-27T09:00:00Z' },
+        history: [],
+      }),
+      prod: ok({ history: [] }),
+    };
+    const health = (instances: InstanceInfo[]) =>
+      assembleStatus(inputs({ ledger: ledgerUat, instances: ok(instances) })).environments[0].health;
+
+    it('a UAT deploy whose rollback failed (NeedsAttention) leaves UAT DOWN until a later deploy succeeds', () => {
+      const broken = inst({
+        name: 'deployUat',
+        instanceId: 'deploy-uat-1.3.0-cccccccccccc',
+        createdTime: '2026-11-27T10:00:00Z',
+        output: {
+          outcome: 'NeedsAttention',
+          failedStep: 'migrate',
+          reason: '[DEPLOY.MIGRATION_FAILED] boom — ROLLBACK FAILED: restore failed',
+        },
+      });
+      expect(health([broken])).toMatchObject({
+        ok: true,
+        value: { state: 'down', deployment: 'deploy-uat-1.3.0-cccccccccccc', version: '1.2.0' },
+      });
+      const fixed = inst({
+        name: 'deployUat',
+        instanceId: 'deploy-uat-1.2.0-bbbbbbbbbbbb-r1',
+        createdTime: '2026-11-27T11:00:00Z',
+        output: { outcome: 'Succeeded' },
+      });
+      expect(health([broken, fixed])).toMatchObject({ ok: true, value: { state: 'up', version: '1.2.0' } });
+      // a later deploy that failed before stopping anything does not bring it back
+      const early = inst({
+        name: 'deployUat',
+        instanceId: 'deploy-uat-1.4.0-dddddddddddd',
+        createdTime: '2026-11-27T12:00:00Z',
+        output: { outcome: 'Failed', failedStep: 'preflight' },
+      });
+      expect(health([broken, early])).toMatchObject({
+        ok: true,
+        value: { state: 'down', deployment: 'deploy-uat-1.3.0-cccccccccccc' },
+      });
+    });
+
+    it('a refresh that found personal data keeps UAT stopped: DOWN, with the cause', () => {
+      const leak = inst({
+        name: 'refreshUat',
+        instanceId: 'refresh-uat-1',
+        customStatus: { target: 'uat', reason: 'fresh data please' },
+        output: {
+          outcome: 'LeakFound',
+          reason: '[REFRESH.PII_LEAK] res_partner.email: 3 rows',
+          uatStopped: true,
+        },
+      });
+      const h = health([leak]);
+      expect(h).toMatchObject({ ok: true, value: { state: 'down', deployment: 'refresh-uat-1' } });
+      expect(h.ok && h.value.headline).toContain('res_partner.email: 3 rows');
+      expect(h.ok && h.value.headline).not.toContain('fresh data please');
+    });
+
+    it('a deploy in its stop → health steps holds the environment down, as planned', () => {
+      const live = inst({
+        name: 'deployUat',
+        instanceId: 'deploy-uat-1.4.0-dddddddddddd',
+        runtimeStatus: 'Running',
+        customStatus: { step: 'migrate', environment: 'uat', version: '1.4.0' },
+      });
+      expect(health([live])).toMatchObject({
+        ok: true,
+        value: { state: 'down', planned: true, step: 'updating the database (module upgrade)' },
+      });
+      expect(health([{ ...live, customStatus: { step: 'backup', environment: 'uat' } }])).toMatchObject({
+        ok: true,
+        value: { state: 'up' },
+      });
+    });
+  });
+
+  it('summarizeFailure: one line without code prefix, local paths, URLs or secrets; the whole text as detail', () => {
+    const raw =
+      '[DEPLOY.MIGRATION_FAILED] odoo-ops migrate failed (exit 5): see /tmp/sandbox-x1/vm/opt/odoo/state/logs/migrate-1.log at https://reg.example/v2?sig=abc password=hunter2\nTraceback (most recent call last):\n  File "/usr/lib/python3/odoo/modules/loading.py", line 1';
+    const s = summarizeFailure(raw)!;
+    expect(s.code).toBe('DEPLOY.MIGRATION_FAILED');
+    expect(s.summary).toBe(
+      'odoo-ops migrate failed (exit 5): see …/migrate-1.log at <url> password=<redacted>',
+    );
+    expect(s.detail).toContain('Traceback');
+    expect(JSON.stringify(s)).not.toMatch(/\/tmp\/|\/usr\/lib|hunter2|sig=abc|reg\.example/);
+    expect(summarizeFailure('x'.repeat(400))!.summary.length).toBeLessThanOrEqual(160);
   });
 });
