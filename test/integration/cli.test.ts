@@ -307,7 +307,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('All clear: nothing is down or waiting for anyone.');
     expect(r.stdout).toMatch(
-      /^UAT — UP: runs 1\.0\.0\n {2}running {6}1\.0\.0 \(aaaaaaaaaaaa\) since \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \(\d+s ago\)/m,
+      /^UAT — UP: runs 1\.0\.0\n {2}running {6}1\.0\.0 \(aaaaaaaaaaaa\) since \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \([0-9dhms ]+ ago\)/m,
     );
     expect(r.stdout).toMatch(
       /^PROD — UNKNOWN: nothing deployed through the pipeline yet\n {2}running {6}nothing recorded yet/m,
@@ -393,7 +393,9 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
 
     const st = await cli(['status']);
     expect(st.stdout).toContain(`last deploy  failed, rolled back 1.2.0`);
-    expect(st.stdout).toContain('while updating the database (module upgrade): odoo-ops migrate failed (exit 5)');
+    expect(st.stdout).toContain(
+      'while updating the database (module upgrade): odoo-ops migrate failed (exit 5)',
+    );
     expect(st.stdout).toMatch(/^ {2}FAILED {3}UAT deploy of 1\.2\.0 failed, rolled back$/m);
   }, 120_000);
 
