@@ -5,9 +5,28 @@
  */
 import { parseArgs } from 'node:util';
 import { Api, CliError, EXIT, messageOf, type ExitCode } from './api';
-import { at, formatBytes, formatDuration, progressText, table } from './format';
 import {
+  at,
+  fitTable,
+  formatBytes,
+  formatDuration,
+  paint,
+  paintOutcome,
+  progressText,
+  termOf,
+  wrapWords,
+  type Term,
+} from './format';
+import {
+  formatAbsolute,
+  kindText,
+  needsText,
+  outcomeText,
   progressOf,
+  stepText,
+  summarizeFailure,
+  failureOf,
+  type AttentionItem,
   type BackupView,
   type EnvironmentStatus,
   type PendingApprovalView,
@@ -15,7 +34,7 @@ import {
 } from '../shared/domain/status-view';
 
 export interface Io {
-  stdout: { write(s: string): unknown; isTTY?: boolean };
+  stdout: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(s: string): unknown };
   env: Record<string, string | undefined>;
   /** clock and sleep (tests may replace them) */
@@ -55,16 +74,17 @@ const COMMANDS: Record<string, { usage: string; help: string; options: string[] 
   },
   deploy: {
     usage:
-      'deploy <uat|prod> <version> [--sha SHA] [--force] [--reason TEXT] [--wait] [--wait-timeout 60m] [--interval 2]',
+      'deploy <uat|prod> <version> [--sha SHA] [--force] [--reason TEXT] [--same-version] [--wait] [--wait-timeout 60m] [--interval 2]',
     help: `Request a deploy. UAT: a version that ran on UAT before (its commit comes from the ledger), or any
 version with --sha <40-hex commit>; it goes through UAT's lane (one deploy at a time).
 PROD: a version that succeeded on UAT, with --reason; it waits for approval (signed links in Slack);
 the requester is ODOO_PIPELINE_USER (or the login name), who cannot approve it (four-eyes).
   --force          update all modules (-u all) instead of the changed ones
   --reason TEXT    why (shown to approvers and in the records)
+  --same-version   PROD: re-deploy the version PROD already runs (refused without it; e.g. to recover PROD)
   --wait           follow the deploy until it ends: exit 0 Succeeded, 1 otherwise, 4 after --wait-timeout
-                   (a progress bar on a terminal, one line per step otherwise)`,
-    options: ['sha', 'force', 'reason', 'wait', 'wait-timeout', 'interval'],
+                   (each finished step with ✓ and its duration, the failed one with ✗, then the outcome)`,
+    options: ['sha', 'force', 'reason', 'same-version', 'wait', 'wait-timeout', 'interval'],
   },
   approvals: {
     usage: 'approvals',
@@ -143,6 +163,7 @@ const OPTIONS = {
   'request-timeout': { type: 'string' },
   sha: { type: 'string' },
   force: { type: 'boolean' },
+  'same-version': { type: 'boolean' },
   reason: { type: 'string' },
   wait: { type: 'boolean' },
   'wait-timeout': { type: 'string' },
@@ -201,6 +222,8 @@ interface Ctx {
   /** --wait-timeout (default 60 min; refresh 120 min) and --interval (default 2 s), validated before any request */
   waitTimeoutMs: number;
   intervalMs: number;
+  /** width and colours of stdout */
+  term: Term;
   out(text: string): void;
   err(text: string): void;
 }
@@ -257,6 +280,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       api,
       waitTimeoutMs,
       intervalMs,
+      term: termOf(io.stdout, io.env),
       io,
       json,
       values,
@@ -300,28 +324,66 @@ function noMoreArgs(args: string[], n: number, command: string): void {
 
 // ------------------------------------------------------------------------------ status --
 
-function envBlock(e: EnvironmentStatus, now: Date): string {
-  const lines: string[] = [e.name.toUpperCase()];
-  const row = (label: string, text: string) => lines.push(`  ${label.padEnd(13)}${text}`);
+/** Times in the display time zone the pipeline reports (DISPLAY_TIME_ZONE), relative to the answer's time. */
+interface Shown {
+  now: Date;
+  tz: string;
+  term: Term;
+}
+
+const SEVERITY_LABEL: Record<AttentionItem['severity'], string> = {
+  down: 'DOWN',
+  failed: 'FAILED',
+  waiting: 'WAITING',
+  info: 'NOTE',
+};
+
+/** The attention strip: what is down, what waits for whom and until when, what failed — each with the next step. */
+export function attentionText(items: AttentionItem[], v: Shown): string {
+  if (!items.length) return `${paint(v.term, 'green', 'All clear')}: nothing is down or waiting for anyone.`;
+  const ind = ' '.repeat(11);
+  const w = v.term.width;
+  const lines = ['NEEDS ATTENTION'];
+  for (const i of items) {
+    const label = SEVERITY_LABEL[i.severity];
+    const colour =
+      i.severity === 'down' || i.severity === 'failed' ? 'red' : i.severity === 'waiting' ? 'yellow' : 'dim';
+    lines.push(`  ${paint(v.term, colour, label.padEnd(8))} ${wrapWords(i.title, w && w - 11, ind)}`);
+    if (i.detail) lines.push(`${ind}${wrapWords(i.detail, w && w - 11, ind)}`);
+    if (i.until) lines.push(`${ind}${wrapWords(`until ${at(i.until, v.now, v.tz)}`, w && w - 11, ind)}`);
+    lines.push(
+      `${ind}${wrapWords(`next: ${i.next.text}${i.next.command ? ` ${i.next.command}` : ''}`, w && w - 11, ind)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function envBlock(e: EnvironmentStatus, v: Shown): string {
+  const { now, tz, term } = v;
+  const h = e.health.ok ? e.health.value : undefined;
+  const down = h?.state === 'down';
+  const state = !h ? 'UNKNOWN' : down ? 'DOWN' : h.state === 'up' ? 'UP' : 'UNKNOWN';
+  const head = `${e.name.toUpperCase()} — ${state}: ${h ? h.headline.replace(/^[A-Z0-9-]+(?: is DOWN:?|:)? ?/, '') : `health unavailable: [${!e.health.ok ? e.health.error.code : '?'}]`}`;
+  // wrapped plain, then painted (escape codes take no columns)
+  const lines: string[] = [
+    wrapWords(head, term.width, '    ').replace(
+      `${e.name.toUpperCase()} — ${state}`,
+      `${paint(term, 'bold', e.name.toUpperCase())} — ${paintOutcome(term, state)}`,
+    ),
+  ];
+  const ind = ' '.repeat(15);
+  const row = (label: string, text: string) =>
+    lines.push(`  ${label.padEnd(13)}${wrapWords(text, term.width && term.width - 15, ind)}`);
   const un = (s: { ok: false; error: { code: string; message: string } }) =>
     `unavailable: [${s.error.code}] ${s.error.message}`;
   const r = e.running;
   row(
-    'running',
+    down ? 'last release' : 'running',
     !r.ok
       ? un(r)
       : r.value
-        ? `${r.value.version} (${r.value.sha.slice(0, 12)}) since ${at(r.value.since, now)}${r.value.previousVersion ? `, previous ${r.value.previousVersion}` : ''}`
+        ? `${r.value.version}${down ? ' (not serving)' : ''} (${r.value.sha.slice(0, 12)}) since ${at(r.value.since, now, tz)}${r.value.previousVersion ? `, previous ${r.value.previousVersion}` : ''}`
         : 'nothing recorded yet',
-  );
-  const d = e.lastDeploy;
-  row(
-    'last deploy',
-    !d.ok
-      ? un(d)
-      : d.value
-        ? `${d.value.outcome} ${d.value.version ?? ''} at ${at(d.value.finishedAt, now)} — ${d.value.id}${d.value.reason ? `\n${' '.repeat(15)}${d.value.failedStep ? `${d.value.failedStep}: ` : ''}${d.value.reason}` : ''}`
-        : 'none',
   );
   const p = e.inProgress;
   row(
@@ -329,44 +391,61 @@ function envBlock(e: EnvironmentStatus, now: Date): string {
     !p.ok
       ? un(p)
       : p.value
-        ? `${p.value.kind} ${p.value.version ?? ''}: ${progressText(p.value.progress)}${p.value.elapsedMs !== undefined ? `, ${formatDuration(p.value.elapsedMs)} elapsed` : ''} — ${p.value.id}`
+        ? `${kindText(p.value.kind, e.name)} ${p.value.version ?? ''}: ${progressText(p.value.progress)}${p.value.elapsedMs !== undefined ? `, ${formatDuration(p.value.elapsedMs)} so far` : ''} — ${p.value.id}`
         : 'idle',
   );
   if (e.queued.ok && e.queued.value.length) row('queued', e.queued.value.join(', '));
-  const a = e.pendingApprovals;
+  const d = e.lastDeploy;
   row(
-    'approvals',
-    !a.ok
-      ? un(a)
-      : a.value.length
-        ? a.value
-            .map(
-              (x) =>
-                `${x.approver} (${x.action}, ${x.expired ? 'expired' : `expires ${at(x.expiresAt, now)}`})`,
-            )
-            .join('; ')
-        : 'none pending',
+    'last deploy',
+    !d.ok
+      ? un(d)
+      : d.value
+        ? `${paintOutcome(term, d.value.outcome, d.value.outcomeText)} ${d.value.version ?? ''} at ${at(d.value.finishedAt, now, tz)} — ${d.value.id}`
+        : 'none',
   );
+  if (d.ok && d.value?.failure)
+    row('', `${d.value.failedStepText ? `while ${d.value.failedStepText}: ` : ''}${d.value.failure}`);
+  if (d.ok && d.value?.logs?.length) row('', `logs: odoo-pipeline logs ${d.value.id}`);
+  const a = e.pendingApprovals;
+  row('approvals', !a.ok ? un(a) : a.value.length ? approvalsSummary(a.value, v) : 'none pending');
   const b = e.backups;
   row(
     'backups',
     !b.ok
       ? un(b)
       : b.value.length
-        ? `${b.value.length} shown — newest ${b.value[0].id}, ${formatBytes(b.value[0].sizeBytes)}, ${b.value[0].state}`
+        ? `${b.value.length} shown — newest ${b.value[0].id}, ${formatBytes(b.value[0].sizeBytes)}, ${paintOutcome(term, b.value[0].state)}`
         : 'none',
   );
   const f = e.lastRefresh;
-  if (e.name === 'uat' || !f.ok || f.value)
+  if (e.name === 'uat' || !f.ok || f.value) {
     row(
       'last refresh',
       !f.ok
         ? un(f)
         : f.value
-          ? `${f.value.outcome ?? f.value.runtimeStatus}${f.value.step && !f.value.outcome ? ` (step ${f.value.step})` : ''} at ${at(f.value.updatedAt, now)} — ${f.value.id}`
+          ? `${f.value.outcome ? paintOutcome(term, f.value.outcome, f.value.outcomeText ?? f.value.outcome) : `in progress (${stepText(f.value.step)})`} at ${at(f.value.updatedAt, now, tz)} — ${f.value.id}`
           : 'none',
     );
+    if (f.ok && f.value?.failure) row('', f.value.failure);
+  }
   return lines.join('\n');
+}
+
+/** "approval: needs 1 of alice, bob until …" per deploy and kind of decision. */
+function approvalsSummary(list: PendingApprovalView[], v: Shown): string {
+  const groups = new Map<string, PendingApprovalView[]>();
+  for (const a of list)
+    groups.set(`${a.deployment} ${a.action}`, [...(groups.get(`${a.deployment} ${a.action}`) ?? []), a]);
+  return [...groups.values()]
+    .map((g) => {
+      const open = g.filter((x) => !x.expired);
+      const people = [...new Set((open.length ? open : g).map((x) => x.approver))];
+      const needed = Math.max(1, (g[0].required ?? 1) - (g[0].received ?? 0));
+      return `${g[0].action === 'rollback' ? 'rollback decision' : `approval of ${g[0].version ?? g[0].deployment}`}: ${needsText({ people, needed })}, ${open.length ? `until ${at(open.map((x) => x.expiresAt).sort()[0], v.now, v.tz)}` : 'EXPIRED'}`;
+    })
+    .join('; ');
 }
 
 async function cmdStatus(c: Ctx, args: string[]): Promise<number> {
@@ -376,11 +455,18 @@ async function cmdStatus(c: Ctx, args: string[]): Promise<number> {
     c.out(JSON.stringify(doc, null, 2));
     return EXIT.OK;
   }
-  const now = new Date(doc.generatedAt);
+  const v: Shown = { now: new Date(doc.generatedAt), tz: doc.displayTimeZone ?? 'UTC', term: c.term };
   c.out(
-    `odoo-mta pipeline at ${c.api.displayUrl} (${doc.runtime ?? '?'}, pipeline ${doc.appVersion ?? '?'}) — ${doc.generatedAt.slice(0, 19).replace('T', ' ')} UTC\n`,
+    `${wrapWords(`odoo-mta pipeline at ${c.api.displayUrl} (${doc.runtime ?? '?'}, pipeline ${doc.appVersion ?? '?'}) — ${formatAbsolute(doc.generatedAt, v.tz)}`, c.term.width, '  ')}\n`,
   );
-  c.out(doc.environments.map((e) => envBlock(e, now)).join('\n\n'));
+  c.out(`${attentionText(doc.attention ?? [], v)}\n`);
+  // an environment that is down comes first
+  const envs = [...doc.environments].sort(
+    (a, b) =>
+      Number(b.health?.ok && b.health.value.state === 'down') -
+      Number(a.health?.ok && a.health.value.state === 'down'),
+  );
+  c.out(envs.map((e) => envBlock(e, v)).join('\n\n'));
   if (doc.problems.length)
     c.err(`\n${doc.problems.length} part(s) could not be read (shown as unavailable above)`);
   return EXIT.OK;
@@ -388,19 +474,21 @@ async function cmdStatus(c: Ctx, args: string[]): Promise<number> {
 
 // --------------------------------------------------------------------------- approvals --
 
-function approvalsTable(list: PendingApprovalView[], now: Date): string {
-  return table(
-    ['deployment', 'version', 'requested by', 'approver', 'for', 'approvals', 'expires'],
+function approvalsTable(list: PendingApprovalView[], v: Shown): string {
+  const t = fitTable(
+    ['deployment', 'version', 'requested by', 'approver', 'for', 'needs', 'expires'],
     list.map((a) => [
       a.deployment,
       a.version,
       a.requestedBy,
       a.approver,
       a.action,
-      a.required !== undefined ? `${a.received ?? 0}/${a.required}` : undefined,
-      a.expired ? 'EXPIRED' : at(a.expiresAt, now),
+      a.required !== undefined ? `${Math.max(1, a.required - (a.received ?? 0))} more` : undefined,
+      a.expired ? 'EXPIRED' : at(a.expiresAt, v.now, v.tz),
     ]),
+    { width: v.term.width, dropOrder: [2, 5, 1, 4], shrink: 0 },
   );
+  return t.text;
 }
 
 async function cmdApprovals(c: Ctx, args: string[]): Promise<number> {
@@ -421,7 +509,7 @@ async function cmdApprovals(c: Ctx, args: string[]): Promise<number> {
     );
   else if (list.length)
     c.out(
-      `${approvalsTable(list, new Date(doc.generatedAt))}\n\nThe signed links were sent to the approvers in Slack; they are never shown here.`,
+      `${approvalsTable(list, { now: new Date(doc.generatedAt), tz: doc.displayTimeZone ?? 'UTC', term: c.term })}\n\nThe signed links were sent to the approvers in Slack; they are never shown here.`,
     );
   else c.out('No pending approvals.');
   if (unavailable.length)
@@ -436,46 +524,89 @@ async function cmdApprovals(c: Ctx, args: string[]): Promise<number> {
 
 interface DeploymentView {
   id: string;
+  name?: string;
   runtimeStatus: string;
   version?: string;
   status?: {
+    kind?: string;
     step?: string;
     outcome?: string;
     reason?: string;
     elapsedMs?: number;
+    durations?: Record<string, number>;
     approvals?: { required?: number; received?: unknown[] };
   } | null;
   outcome?: string | null;
-  result?: { outcome?: string; reason?: string; failedStep?: string; logs?: string[] } | null;
+  result?: {
+    outcome?: string;
+    reason?: string;
+    failure?: string;
+    failedStep?: string;
+    logs?: string[];
+    durations?: Record<string, number>;
+  } | null;
 }
 
 interface Followed {
   done: boolean;
   ok: boolean;
+  /** the step being worked on (plain words) */
   line: string;
+  /** steps finished so far, in order, with their durations */
+  steps?: Array<{ name: string; ms: number }>;
+  /** the failed step (shown with ✗) */
+  failedStep?: string;
+  /** the outcome, printed once at the end */
   final?: string;
   raw: unknown;
 }
 
-/** Poll `get` until done or the wait timeout; progress on a TTY, one line per change otherwise. */
+/**
+ * Poll `get` until done or the wait timeout, like `gh run watch`: each finished step once as
+ * "✓ step  12s"; the step in progress as a line redrawn in place on a terminal (printed once per
+ * change otherwise); at the end the failed step as "✗ step" and the outcome ONCE.
+ */
 async function follow(c: Ctx, get: () => Promise<Followed>): Promise<Followed> {
   const { waitTimeoutMs: timeoutMs, intervalMs } = c;
   const tty = !!c.io.stdout.isTTY && !c.json;
   const deadline = c.now().getTime() + timeoutMs;
+  const startedAt = c.now().getTime();
   let last = '';
+  let shown = 0;
+  let live = false;
+  const clear = () => {
+    if (tty && live) c.io.stdout.write('\r\x1b[2K');
+    live = false;
+  };
   for (;;) {
     const f = await get();
-    if (!c.json && f.line !== last) {
-      if (tty) c.io.stdout.write(`\r\x1b[2K${c.api.redact(f.line)}`);
-      else c.out(f.line);
-      last = f.line;
+    if (!c.json) {
+      const steps = f.steps ?? [];
+      if (steps.length > shown) {
+        clear();
+        for (const st of steps.slice(shown))
+          c.out(`  ${paint(c.term, 'green', '✓')} ${stepText(st.name).padEnd(40)} ${formatDuration(st.ms)}`);
+        shown = steps.length;
+        last = '';
+      }
+      if (!f.done && f.line !== last) {
+        const text = `  ${paint(c.term, 'yellow', '*')} ${f.line}`;
+        if (tty) {
+          c.io.stdout.write(
+            `\r\x1b[2K${c.api.redact(text)} (${formatDuration(c.now().getTime() - startedAt)} so far)`,
+          );
+          live = true;
+        } else c.out(text);
+        last = f.line;
+      }
     }
     if (f.done) {
-      if (tty) c.io.stdout.write('\n');
+      clear();
+      if (!c.json && f.failedStep) c.out(`  ${paint(c.term, 'red', '✗')} ${stepText(f.failedStep)}`);
       return f;
     }
     if (c.now().getTime() >= deadline) {
-      if (tty) c.io.stdout.write('\n');
+      clear();
       throw new CliError(
         EXIT.TIMEOUT,
         `still not finished after ${formatDuration(timeoutMs)} (last: ${f.line}); it goes on running — check it with 'odoo-pipeline status'`,
@@ -486,34 +617,80 @@ async function follow(c: Ctx, get: () => Promise<Followed>): Promise<Followed> {
   }
 }
 
+/** Finished steps in the order they ran (the orchestration's `durations`, current step excluded while live). */
+function stepsOf(
+  durations: Record<string, number> | undefined,
+  current: string | undefined,
+  done: boolean,
+): Array<{ name: string; ms: number }> {
+  return Object.entries(durations ?? {})
+    .filter(([name, ms]) => typeof ms === 'number' && (done || name !== current))
+    .map(([name, ms]) => ({ name, ms }));
+}
+
 async function followDeployment(c: Ctx, id: string): Promise<number> {
   const f = await follow(c, async () => {
     const r = await c.api.request<DeploymentView>('GET', `deployments/${encodeURIComponent(id)}`);
-    if (r.status === 404) return { done: false, ok: false, line: `${id}: waiting in the lane`, raw: r.body };
+    if (r.status === 404)
+      return {
+        done: false,
+        ok: false,
+        line: 'waiting for its turn (another deploy holds the environment)',
+        raw: r.body,
+      };
     if (r.status >= 400) throw new CliError(EXIT.FAILED, `${messageOf(r.body)} (HTTP ${r.status})`);
     const d = r.body;
     const step = d.status?.step;
-    const kind = id.startsWith('deploy-prod-') ? 'deployProd' : 'deployUat';
+    const kind = d.status?.kind ?? (id.startsWith('deploy-prod-') ? 'deployProd' : 'deployUat');
     if (!LIVE.has(d.runtimeStatus)) {
       const outcome = d.outcome ?? d.result?.outcome ?? d.runtimeStatus;
-      const reason = d.result?.reason ?? d.status?.reason;
+      // the cause comes from the failure (deployProd's `reason` is the requester's words), as on the status page
+      const f =
+        outcome === 'Succeeded'
+          ? {}
+          : failureOf({
+              name: kind,
+              instanceId: id,
+              runtimeStatus: d.runtimeStatus,
+              createdTime: '',
+              lastUpdatedTime: '',
+              customStatus: d.status,
+              output: d.result,
+            });
+      const sum = summarizeFailure(f.text);
+      const failedStep = f.failedStep;
+      const final = `${id}: ${paintOutcome(c.term, outcome, outcomeText(outcome))}${sum ? ` — ${failedStep ? `while ${stepText(failedStep)}: ` : ''}${sum.summary}` : ''}`;
       return {
         done: true,
         ok: outcome === 'Succeeded',
-        line: `${id}: ${outcome}`,
-        final: `${id}: ${outcome}${reason ? ` — ${d.result?.failedStep ? `${d.result.failedStep}: ` : ''}${reason}` : ''}`,
+        line: outcome,
+        steps: stepsOf(d.result?.durations ?? d.status?.durations, undefined, true).filter(
+          (x) => x.name !== failedStep,
+        ),
+        failedStep,
+        final,
         raw: d,
       };
     }
     const appr = d.status?.approvals;
+    const p = progressOf(kind, step);
+    const needed = appr?.required
+      ? Math.max(1, appr.required - (Array.isArray(appr.received) ? appr.received.length : 0))
+      : undefined;
     const extra =
-      step?.startsWith('awaiting') && appr?.required
-        ? ` (${Array.isArray(appr.received) ? appr.received.length : 0}/${appr.required} approvals)`
+      p.waitingForPerson && needed
+        ? ` (needs ${needed} more approval${needed > 1 ? 's' : ''}: the approvers have their link in Slack)`
         : '';
-    return { done: false, ok: false, line: `${id}: ${progressText(progressOf(kind, step))}${extra}`, raw: d };
+    return {
+      done: false,
+      ok: false,
+      line: `${p.text ?? p.step}${extra}`,
+      steps: stepsOf(d.status?.durations, step, false),
+      raw: d,
+    };
   });
   if (c.json) c.out(JSON.stringify(f.raw, null, 2));
-  else if (f.final && f.final !== f.line) c.out(f.final);
+  else if (f.final) c.out(f.final);
   if (!f.ok) {
     const logs = (f.raw as DeploymentView)?.result?.logs;
     if (!c.json && logs?.length) c.err(`logs saved: odoo-pipeline logs ${id}`);
@@ -536,6 +713,7 @@ async function requestDeploy(
     // who asks: the API refuses a PROD request without it (four-eyes: the requester cannot approve)
     body.requestedBy = c.io.env.ODOO_PIPELINE_USER ?? c.io.env.USER ?? c.io.env.USERNAME ?? 'odoo-pipeline';
     delete body.force;
+    if (c.values['same-version']) body.sameVersion = true;
   }
   const res = await c.api.call<Record<string, unknown>>('POST', 'deployments', { body });
   const id =
@@ -562,10 +740,21 @@ async function cmdDeploy(c: Ctx, args: string[]): Promise<number> {
       throw usage('--sha is for UAT only (PROD deploys the commit that ran on UAT)', 'deploy');
     if (c.values.force)
       throw usage('--force is for UAT only (PROD updates the modules that changed)', 'deploy');
+  } else if (c.values['same-version']) {
+    throw usage(
+      '--same-version is for PROD only (a UAT redeploy of the same version is always allowed)',
+      'deploy',
+    );
+  }
+  if (environment === 'prod') {
     if (!c.values.reason?.trim())
       throw usage('a PROD deploy needs --reason "why" (the approvers read it)', 'deploy');
   }
   const { id, body } = await requestDeploy(c, environment, version);
+  const warnings = Array.isArray(body.warnings)
+    ? body.warnings.filter((w): w is string => typeof w === 'string')
+    : [];
+  if (!c.json) for (const w of warnings) c.err(`warning: ${w}`);
   if (!c.json || !c.values.wait) {
     if (c.json) c.out(JSON.stringify(body, null, 2));
     else
@@ -605,7 +794,13 @@ async function cmdRefresh(c: Ctx, args: string[]): Promise<number> {
   if (!c.json) c.out(`Refresh of UAT from PROD requested: ${id}`);
   const f = await follow(c, async () => {
     const r = await c.api.request<Record<string, unknown>>('GET', `refresh/${encodeURIComponent(id)}`);
-    if (r.status === 404) return { done: false, ok: false, line: `${id}: waiting in the lane`, raw: r.body };
+    if (r.status === 404)
+      return {
+        done: false,
+        ok: false,
+        line: 'waiting for its turn (another piece of work holds UAT)',
+        raw: r.body,
+      };
     if (r.status >= 400) throw new CliError(EXIT.FAILED, `${messageOf(r.body)} (HTTP ${r.status})`);
     const b = r.body ?? {};
     const cs = (b.status ?? b.customStatus ?? {}) as Record<string, unknown>;
@@ -614,19 +809,32 @@ async function cmdRefresh(c: Ctx, args: string[]): Promise<number> {
     const step = String(cs.step ?? b.step ?? runtime);
     if (!LIVE.has(runtime)) {
       const outcome = String(b.outcome ?? result.outcome ?? runtime);
-      const reason = (result.reason ?? cs.reason ?? cs.error) as string | undefined;
+      // the result's `reason` is the failure; the custom status's `reason` is the request's words
+      const sum =
+        outcome === 'Succeeded' || outcome === 'Completed'
+          ? undefined
+          : summarizeFailure((result.reason ?? cs.error) as string | undefined);
+      const failedStep = typeof result.failedStep === 'string' ? result.failedStep : undefined;
+      const steps = Object.entries((result.durations ?? cs.durations ?? {}) as Record<string, number>)
+        .map(([name, ms]) => ({ name, ms }))
+        .filter((x) => x.name !== failedStep);
       return {
         done: true,
         ok: outcome === 'Succeeded' || outcome === 'Completed',
-        line: `${id}: ${outcome}`,
-        final: `${id}: ${outcome}${reason ? ` — ${reason}` : ''}`,
+        line: outcome,
+        steps,
+        failedStep,
+        final: `${id}: ${paintOutcome(c.term, outcome, outcomeText(outcome))}${sum ? ` — ${sum.summary}` : ''}`,
         raw: b,
       };
     }
-    return { done: false, ok: false, line: `${id}: step ${step}`, raw: b };
+    const steps = Object.entries((cs.durations ?? {}) as Record<string, number>)
+      .filter(([name]) => name !== step)
+      .map(([name, ms]) => ({ name, ms }));
+    return { done: false, ok: false, line: stepText(step), steps, raw: b };
   });
   if (c.json) c.out(JSON.stringify(f.raw, null, 2));
-  else if (f.final && f.final !== f.line) c.out(f.final);
+  else if (f.final) c.out(f.final);
   return f.ok ? EXIT.OK : EXIT.FAILED;
 }
 
@@ -734,7 +942,7 @@ async function cmdBackups(c: Ctx, args: string[]): Promise<number> {
   }
   const now = c.now();
   c.out(
-    table(
+    fitTable(
       ['backup', 'version', 'taken', 'size', 'parts', 'state'],
       res.items.map((b) => [
         b.id,
@@ -744,7 +952,8 @@ async function cmdBackups(c: Ctx, args: string[]): Promise<number> {
         b.parts.join(','),
         b.state + (b.verifiedAt ? ` ${at(b.verifiedAt, now)}` : ''),
       ]),
-    ),
+      { width: c.term.width, dropOrder: [4, 1, 3], shrink: 2 },
+    ).text,
   );
   return EXIT.OK;
 }
@@ -775,7 +984,7 @@ async function cmdRollback(c: Ctx, args: string[]): Promise<number> {
       if (c.json) c.out(JSON.stringify({ action: 'pending-rollback', items: pending }, null, 2));
       else
         c.out(
-          `A PROD rollback is waiting for a decision (${pending[0].deployment}).\nThe signed one-click rollback link was posted to Slack to: ${pending.map((p) => p.approver).join(', ')}.\n\n${approvalsTable(pending, now)}\n\nOpen the link, tick the checklist, type ROLLBACK and confirm: it restores the pre-deploy backup and starts the previous image.`,
+          `A PROD rollback is waiting for a decision (${pending[0].deployment}).\nThe signed one-click rollback link was posted to Slack to: ${pending.map((p) => p.approver).join(', ')}.\n\n${approvalsTable(pending, { now, tz: doc.displayTimeZone ?? 'UTC', term: c.term })}\n\nOpen the link, tick the checklist, type ROLLBACK and confirm: it restores the pre-deploy backup and starts the previous image.`,
         );
       return EXIT.OK;
     }

@@ -4,7 +4,9 @@
  *
  *  400  bad input (each problem named)
  *  422  the version never succeeded on UAT, or its `uat-vX.Y.Z` image is not in the registry (or changed)
- *  409  a PROD deploy of this version is already waiting or running
+ *  409  a PROD deploy of this version is already waiting or running (DEPLOYMENTS.BUSY); or PROD already
+ *       runs this version (DEPLOYMENTS.SAME_VERSION) — a re-deploy of it needs `"sameVersion": true`,
+ *       and is then accepted with a warning in the answer (`warnings`) and in the request the approvers see
  *  202  `{ id, via, statusUrl }`: the `deployProd` orchestration goes through the PROD lane
  *
  * The requester is the authenticated caller, never a body field (issue #15): the Entra ID principal
@@ -73,9 +75,13 @@ export async function requestProdDeployment(
     );
   if (typeof reason !== 'string' || reason.length === 0 || reason.length > 500)
     problems.push('reason must say why, in 1 to 500 characters');
+  if (body.sameVersion !== undefined && typeof body.sameVersion !== 'boolean')
+    problems.push('sameVersion must be true or false');
   for (const k of Object.keys(body))
-    if (!['environment', 'version', 'requestedBy', 'reason'].includes(k))
-      problems.push(`unknown field "${k}" (PROD deploys take environment, version, requestedBy, reason)`);
+    if (!['environment', 'version', 'requestedBy', 'reason', 'sameVersion'].includes(k))
+      problems.push(
+        `unknown field "${k}" (PROD deploys take environment, version, requestedBy, reason, sameVersion)`,
+      );
   if (problems.length)
     return json(400, { error: 'DEPLOYMENTS.BAD_REQUEST', message: problems.join('; '), problems });
   const who = requesterLabel(caller, requestedBy as string | undefined);
@@ -128,6 +134,21 @@ export async function requestProdDeployment(
       );
     }
 
+    // a re-deploy of what PROD runs now changes nothing but costs a backup, a stop and a migration:
+    // refused unless asked for explicitly (e.g. to recover a PROD left stopped), and then said loudly
+    const running = await ledger.current('prod');
+    const warnings: string[] = [];
+    if (running && running.version === version) {
+      if (body.sameVersion !== true)
+        return json(409, {
+          error: 'DEPLOYMENTS.SAME_VERSION',
+          message: `PROD already runs ${version} (since ${running.deployedAt}): a re-deploy stops PROD and migrates again for no change. To re-deploy it anyway (e.g. to recover PROD), send "sameVersion": true (CLI: --same-version)`,
+          running: { version: running.version, sha: running.sha, since: running.deployedAt },
+        });
+      warnings.push(
+        `PROD already runs ${version}: this re-deploys the same version (PROD is stopped and migrated again)`,
+      );
+    }
     const client = df.getClient(context);
     const baseId = deployInstanceId('prod', version as string, known.sha);
     const earlier = (await client.getStatusAll()).filter(
@@ -154,6 +175,7 @@ export async function requestProdDeployment(
       requestedByName: who,
       requesterEmails: caller.emails ?? [],
       reason: reason as string,
+      ...(warnings.length ? { sameVersion: true } : {}),
       deliveryId: `api-${context.invocationId}`,
       requestedAt: new Date().toISOString(),
     };
@@ -167,6 +189,7 @@ export async function requestProdDeployment(
       version,
       sha: known.sha,
       imageDigest: image.digest,
+      ...(warnings.length ? { warnings } : {}),
     });
   } catch (err) {
     context.error(`PROD deployment request failed: ${messageOf(err)}`);

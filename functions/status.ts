@@ -18,7 +18,14 @@ import { BackupStore } from '../shared/adapters/backup-store';
 import { createVerificationStore } from '../shared/adapters/backup-verifications';
 import { readInstance } from '../shared/adapters/durable-status';
 import { PipelineError } from '../shared/domain/errors';
-import { assembleStatus, type BackupListing, type InstanceInfo, type LedgerRead, type Read, type StatusDocument } from '../shared/domain/status-view';
+import {
+  assembleStatus,
+  type BackupListing,
+  type InstanceInfo,
+  type LedgerRead,
+  type Read,
+  type StatusDocument,
+} from '../shared/domain/status-view';
 import { pipelineVersion } from '../shared/version';
 
 export const ENVIRONMENTS = ['uat', 'prod'] as const;
@@ -31,19 +38,47 @@ const PART_TIMEOUT_MS = 10_000;
 export async function bounded<T>(what: string, fn: () => Promise<T>, ms = PART_TIMEOUT_MS): Promise<Read<T>> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<Read<T>>((resolve) => {
-    timer = setTimeout(() => resolve({ ok: false, error: new PipelineError('STATUS.TIMEOUT', `${what} did not answer within ${Math.round(ms / 1000)} s`, true) }), ms);
+    timer = setTimeout(
+      () =>
+        resolve({
+          ok: false,
+          error: new PipelineError(
+            'STATUS.TIMEOUT',
+            `${what} did not answer within ${Math.round(ms / 1000)} s`,
+            true,
+          ),
+        }),
+      ms,
+    );
   });
   try {
-    return await Promise.race([fn().then((value): Read<T> => ({ ok: true, value }), (error: unknown): Read<T> => ({ ok: false, error })), timeout]);
+    return await Promise.race([
+      fn().then(
+        (value): Read<T> => ({ ok: true, value }),
+        (error: unknown): Read<T> => ({ ok: false, error }),
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }
 }
 
 export function backupStoreFromConfig(config: Config): BackupStore {
-  if (config.BACKUP_STORAGE_CONNECTION) return new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION, container: config.BACKUP_CONTAINER ?? 'backups' });
-  if (config.BACKUP_STORAGE_ACCOUNT_URL) return new BackupStore({ accountUrl: config.BACKUP_STORAGE_ACCOUNT_URL, container: config.BACKUP_CONTAINER ?? 'backups' });
-  throw new PipelineError('CONFIG.STORAGE_MISSING', 'BACKUP_STORAGE_CONNECTION or BACKUP_STORAGE_ACCOUNT_URL must be set');
+  if (config.BACKUP_STORAGE_CONNECTION)
+    return new BackupStore({
+      connectionString: config.BACKUP_STORAGE_CONNECTION,
+      container: config.BACKUP_CONTAINER ?? 'backups',
+    });
+  if (config.BACKUP_STORAGE_ACCOUNT_URL)
+    return new BackupStore({
+      accountUrl: config.BACKUP_STORAGE_ACCOUNT_URL,
+      container: config.BACKUP_CONTAINER ?? 'backups',
+    });
+  throw new PipelineError(
+    'CONFIG.STORAGE_MISSING',
+    'BACKUP_STORAGE_CONNECTION or BACKUP_STORAGE_ACCOUNT_URL must be set',
+  );
 }
 
 async function laneOf(client: DurableClient, env: string): Promise<InstanceInfo | undefined> {
@@ -71,7 +106,10 @@ export interface CollectOptions {
 }
 
 /** Read every source (each bounded, failures kept) and assemble the status document. */
-export async function collectStatus(context: InvocationContext, o: CollectOptions = {}): Promise<StatusDocument> {
+export async function collectStatus(
+  context: InvocationContext,
+  o: CollectOptions = {},
+): Promise<StatusDocument> {
   const now = o.now ?? new Date();
   const backupCount = o.backups ?? 5;
   const ms = o.timeoutMs ?? PART_TIMEOUT_MS;
@@ -82,7 +120,10 @@ export async function collectStatus(context: InvocationContext, o: CollectOption
   } catch (err) {
     configError = err;
   }
-  const needConfig = <T>(fn: (c: Config) => Promise<T>) => (): Promise<T> => (config ? fn(config) : Promise.reject(configError));
+  const needConfig =
+    <T>(fn: (c: Config) => Promise<T>) =>
+    (): Promise<T> =>
+      config ? fn(config) : Promise.reject(configError);
   let client: DurableClient | undefined;
   let clientError: unknown;
   try {
@@ -90,13 +131,21 @@ export async function collectStatus(context: InvocationContext, o: CollectOption
   } catch (err) {
     clientError = err;
   }
-  const needClient = <T>(fn: (c: DurableClient) => Promise<T>) => (): Promise<T> => (client ? fn(client) : Promise.reject(clientError));
+  const needClient =
+    <T>(fn: (c: DurableClient) => Promise<T>) =>
+    (): Promise<T> =>
+      client ? fn(client) : Promise.reject(clientError);
 
   const ledger = needConfig((c) => Promise.resolve(createLedger(ledgerContainer(c))));
   const [instances, ...perEnv] = await Promise.all([
     bounded(
       'the orchestration store',
-      needClient(async (c) => (await c.getStatusBy({ createdTimeFrom: new Date(now.getTime() - LOOKBACK_DAYS * 86_400_000) })) as unknown as InstanceInfo[]),
+      needClient(
+        async (c) =>
+          (await c.getStatusBy({
+            createdTimeFrom: new Date(now.getTime() - LOOKBACK_DAYS * 86_400_000),
+          })) as unknown as InstanceInfo[],
+      ),
       ms,
     ),
     ...ENVIRONMENTS.map(async (env) => {
@@ -110,8 +159,16 @@ export async function collectStatus(context: InvocationContext, o: CollectOption
           },
           ms,
         ),
-        bounded(`the ${env} lane`, needClient((c) => laneOf(c, env)), ms),
-        bounded(`the ${env} backups`, needConfig((c) => listBackups(c, env, backupCount)), ms),
+        bounded(
+          `the ${env} lane`,
+          needClient((c) => laneOf(c, env)),
+          ms,
+        ),
+        bounded(
+          `the ${env} backups`,
+          needConfig((c) => listBackups(c, env, backupCount)),
+          ms,
+        ),
       ]);
       return { env, led, lane, backups };
     }),
@@ -126,8 +183,10 @@ export async function collectStatus(context: InvocationContext, o: CollectOption
     backupCount,
     runtime: process.env.PIPELINE_RUNTIME ?? 'local',
     appVersion: pipelineVersion(),
+    displayTimeZone: config?.DISPLAY_TIME_ZONE ?? 'UTC',
   });
-  for (const p of doc.problems) context.warn(`status: ${p.environment}.${p.part} unavailable: [${p.code}] ${p.message}`);
+  for (const p of doc.problems)
+    context.warn(`status: ${p.environment}.${p.part} unavailable: [${p.code}] ${p.message}`);
   return doc;
 }
 
@@ -140,9 +199,20 @@ export function parseBackupCount(raw: string | null): number | string {
 
 export async function status(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const backups = parseBackupCount(req.query.get('backups'));
-  if (typeof backups === 'string') return { status: 400, jsonBody: { error: 'STATUS.BAD_REQUEST', message: backups }, headers: { 'cache-control': 'no-store' } };
+  if (typeof backups === 'string')
+    return {
+      status: 400,
+      jsonBody: { error: 'STATUS.BAD_REQUEST', message: backups },
+      headers: { 'cache-control': 'no-store' },
+    };
   const doc = await collectStatus(context, { backups });
   return { status: 200, jsonBody: doc, headers: { 'cache-control': 'no-store' } };
 }
 
-app.http('status', { route: 'status', methods: ['GET'], authLevel: 'function', extraInputs: [df.input.durableClient()], handler: status });
+app.http('status', {
+  route: 'status',
+  methods: ['GET'],
+  authLevel: 'function',
+  extraInputs: [df.input.durableClient()],
+  handler: status,
+});

@@ -192,6 +192,9 @@ param githubRepository string
 @description('GITHUB_DEFAULT_BRANCH.')
 param githubDefaultBranch string = 'main'
 
+@description('DISPLAY_TIME_ZONE: IANA time zone of the times on the status page and in the CLI.')
+param displayTimeZone string = 'UTC'
+
 @description('GITHUB_TRIGGER_EVENT: push or workflow_run.')
 @allowed(['push', 'workflow_run'])
 param githubTriggerEvent string = 'workflow_run'
@@ -276,6 +279,10 @@ param approvalSigningKey string
 @secure()
 param approvalSigningKeyPrevious string = ''
 
+@description('STATUS_READ_KEY: read-only key of the status page /api/dashboard (at least 32 characters; empty: the page is closed).')
+@secure()
+param statusReadKey string = ''
+
 @description('SSH_PRIVATE_KEY of the pipeline (OpenSSH/PEM).')
 @secure()
 param sshPrivateKey string
@@ -341,6 +348,7 @@ var secretSettings = [
   { setting: 'GITHUB_WEBHOOK_SECRET_PREVIOUS', secret: 'github-webhook-secret-previous', present: !empty(githubWebhookSecretPrevious) }
   { setting: 'APPROVAL_SIGNING_KEY', secret: 'approval-signing-key', present: true }
   { setting: 'APPROVAL_SIGNING_KEY_PREVIOUS', secret: 'approval-signing-key-previous', present: !empty(approvalSigningKeyPrevious) }
+  { setting: 'STATUS_READ_KEY', secret: 'status-read-key', present: !empty(statusReadKey) }
   { setting: 'SSH_PRIVATE_KEY', secret: 'ssh-private-key', present: true }
   { setting: 'GITHUB_TOKEN', secret: 'github-token', present: !empty(githubToken) }
   { setting: 'GITHUB_APP_PRIVATE_KEY', secret: 'github-app-private-key', present: !empty(githubAppPrivateKey) }
@@ -407,6 +415,7 @@ module keyVault 'modules/keyvault.bicep' = {
       'github-webhook-secret-previous': githubWebhookSecretPrevious
       'approval-signing-key': approvalSigningKey
       'approval-signing-key-previous': approvalSigningKeyPrevious
+      'status-read-key': statusReadKey
       'ssh-private-key': sshPrivateKey
       'github-token': githubToken
       'github-app-private-key': githubAppPrivateKey
@@ -555,6 +564,7 @@ module prodVm 'modules/vm.bicep' = {
 var plainSettings = {
   TASK_HUB_NAME: taskHubName
   LOG_LEVEL: 'info'
+  DISPLAY_TIME_ZONE: displayTimeZone
   BACKUP_STORAGE_ACCOUNT_URL: backupStorage.outputs.blobUrl
   BACKUP_CONTAINER: backupStorage.outputs.backupContainerName
   LEDGER_CONTAINER: backupStorage.outputs.ledgerContainerName

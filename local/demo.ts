@@ -18,7 +18,9 @@
  *
  * Then it prints the status page URL and keeps the host running until Ctrl-C (or exits with --once).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { stepText } from '../shared/domain/status-view';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -49,13 +51,37 @@ async function main(): Promise<void> {
   let slack: FakeSlack | undefined;
   let host: LocalHost | undefined;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'odoo-mta-demo-'));
-  const stopAll = async () => {
-    await host?.stop().catch(() => undefined);
-    await gh?.stop().catch(() => undefined);
-    await slack?.stop().catch(() => undefined);
-    await sb?.stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  };
+  // the pipeline's own structured log lines go to a file, not into the story on the terminal
+  const logFile = path.join(dir, 'pipeline.log');
+  const stderrWrite = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    if (text.startsWith('{"t":')) {
+      try {
+        appendFileSync(logFile, text.endsWith('\n') ? text : `${text}\n`);
+      } catch {
+        /* the folder is gone while stopping */
+      }
+      return true;
+    }
+    return (stderrWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  let stopping: Promise<void> | undefined;
+  /** Stop everything the demo started (host, fakes, sandbox: dockerd, registry, both sshd) and remove its folder; once. */
+  const stopAll = () =>
+    (stopping ??= (async () => {
+      await host?.stop().catch(() => undefined);
+      await gh?.stop().catch(() => undefined);
+      await slack?.stop().catch(() => undefined);
+      await sb?.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    })());
+  // Ctrl-C and `kill` (SIGTERM, e.g. from a service manager or a CI timeout) end it the same clean way, at any point
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(sig, () => {
+      say(`\n${sig}: stopping the demo (host, sandbox VMs, dockerd, registry) and removing ${dir}`);
+      void stopAll().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    });
   try {
     step(
       0,
@@ -72,6 +98,7 @@ async function main(): Promise<void> {
     gh = await startFakeGitHub(EXAMPLE_REPO);
     slack = await startFakeSlack();
     const port = await freePort();
+    const readKey = randomBytes(24).toString('base64url');
     host = await startLocalHost({
       dataDir: path.join(dir, 'data'),
       port,
@@ -98,11 +125,14 @@ async function main(): Promise<void> {
         HEALTH_KEY_URLS: '/web/health',
         IMAGE_WAIT_MINUTES: '0',
         MIN_FREE_DISK_GB: '0.1',
+        STATUS_READ_KEY: readKey,
       },
     });
     const h = host;
     const secret = process.env.GITHUB_WEBHOOK_SECRET as string;
-    say(`    local host on ${h.baseUrl} (function key in ${path.join(h.dataDir, 'keys.json')})`);
+    say(
+      `    local host on ${h.baseUrl} (function key in ${path.join(h.dataDir, 'keys.json')}; the pipeline's log lines go to ${logFile})`,
+    );
 
     let delivery = 0;
     const merge = async (sha: string, version: string, coverage: string) => {
@@ -128,7 +158,9 @@ async function main(): Promise<void> {
         const d = items.find((x) => x.sha === sha);
         if (d && ['Completed', 'Failed', 'Terminated'].includes(d.runtimeStatus)) return d;
         if (d && i % 10 === 0)
-          say(`    … ${d.id}: ${JSON.stringify(d.status?.step ?? d.status ?? d.runtimeStatus)}`);
+          say(
+            `    … ${d.id}: ${typeof d.status?.step === 'string' ? stepText(d.status.step) : String(d.runtimeStatus ?? 'starting')}`,
+          );
         await new Promise((r) => setTimeout(r, 500));
       }
       throw new Error(`the deploy of ${sha.slice(0, 7)} did not finish in 10 minutes`);
@@ -326,7 +358,7 @@ async function main(): Promise<void> {
       `\nDemo ${ok ? 'finished: blocked → deployed → rolled back → approved → PROD → UAT refreshed and anonymized, as expected' : 'FAILED: see above'}.`,
     );
     say(
-      `Status page: ${h.baseUrl}/api/dashboard?code=${key}   (JSON: ${h.baseUrl}/api/status; CLI: ODOO_PIPELINE_URL=${h.baseUrl} ODOO_PIPELINE_KEY=<key> node bin/odoo-pipeline.js status)`,
+      `Status page (read-only link): ${h.baseUrl}/api/dashboard?key=${readKey}   (JSON: ${h.baseUrl}/api/status; CLI: ODOO_PIPELINE_URL=${h.baseUrl} ODOO_PIPELINE_KEY=<key> node bin/odoo-pipeline.js status)`,
     );
     if (values.once || !ok) {
       await stopAll();
@@ -334,8 +366,9 @@ async function main(): Promise<void> {
     }
     say('');
     for (const line of describeHost(h)) say(line);
-    say('\nThe host keeps running; Ctrl-C to stop (the sandbox VM is stopped too).');
-    process.on('SIGINT', () => void stopAll().then(() => process.exit(0)));
+    say(
+      '\nThe host keeps running; Ctrl-C or `kill <pid>` to stop (the sandbox VMs, dockerd and the registry are stopped too).',
+    );
   } catch (err) {
     say(`\ndemo failed: ${(err as Error).message}`);
     await stopAll();

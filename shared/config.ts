@@ -111,6 +111,33 @@ export const SETTINGS = {
     schema: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,44}$/),
     default: 'odoomta',
   }),
+  DISPLAY_TIME_ZONE: s({
+    area: 'host',
+    description:
+      'Time zone in which the status page and `odoo-pipeline status` show times (absolute and relative), e.g. Europe/Brussels.',
+    form: 'an IANA time zone name (e.g. UTC, Europe/Brussels)',
+    schema: z.string().refine(
+      (tz) => {
+        try {
+          new Intl.DateTimeFormat('en-GB', { timeZone: tz });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'not an IANA time zone name' },
+    ),
+    default: 'UTC',
+  }),
+  STATUS_READ_KEY: s({
+    area: 'host',
+    description:
+      'Read-only key of the status page: `/api/dashboard?key=<it>` (HTML, or JSON with `format=json`) shows the status and nothing else — it cannot request deploys, approve or refresh. Unset: the page answers with a page saying it is closed.',
+    form: 'a string of at least 32 characters',
+    schema: z.string().min(32),
+    secret: true,
+    disables: 'the status page /api/dashboard',
+  }),
 
   // --- storage ----------------------------------------------------------------------------------
   BACKUP_STORAGE_CONNECTION: s({

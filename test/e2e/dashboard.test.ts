@@ -23,6 +23,7 @@ import { createFakeVm, type FakeVm } from '../support/fake-vm-shell';
 import { screenshot, withBrowser } from '../support/browser';
 
 const SHA = (c: string) => c.repeat(40);
+const READ_KEY = `read-${'r'.repeat(40)}`;
 const PROD_STANDIN = 'dashboardTestProd';
 
 df.app.orchestration(PROD_STANDIN, function* (context) {
@@ -34,7 +35,10 @@ df.app.orchestration(PROD_STANDIN, function* (context) {
 const registry: RegistryClient = {
   kind: 'memory',
   listTags: async () => [],
-  resolve: async (_r, tag) => ({ digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' }),
+  resolve: async (_r, tag) => ({
+    digest: `sha256:${Buffer.from(tag).toString('hex').padEnd(64, '0').slice(0, 64)}`,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+  }),
   retag: async () => {
     throw new Error('not used');
   },
@@ -49,14 +53,41 @@ describe('dashboard in Chromium', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'dashboard-'));
-    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error' } });
-    const container = BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger');
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: { LOG_LEVEL: 'error', STATUS_READ_KEY: READ_KEY },
+    });
+    const container = BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient(
+      'ledger',
+    );
     await container.createIfNotExists();
     const ledger = createLedger(container);
-    await ledger.record('uat', { version: '1.0.0', sha: SHA('a'), imageRef: 'odoo-mta:uat-v1.0.0', deployedAt: new Date(Date.now() - 86_400_000).toISOString() });
-    await ledger.record('prod', { version: '1.0.0', sha: SHA('a'), imageRef: 'odoo-mta:prod-v1.0.0', deployedAt: new Date(Date.now() - 3 * 86_400_000).toISOString() });
+    await ledger.record('uat', {
+      version: '1.0.0',
+      sha: SHA('a'),
+      imageRef: 'odoo-mta:uat-v1.0.0',
+      deployedAt: new Date(Date.now() - 86_400_000).toISOString(),
+    });
+    await ledger.record('prod', {
+      version: '1.0.0',
+      sha: SHA('a'),
+      imageRef: 'odoo-mta:prod-v1.0.0',
+      deployedAt: new Date(Date.now() - 3 * 86_400_000).toISOString(),
+    });
     vm = createFakeVm();
-    const settings: DeploySettings = { environment: 'uat', url: 'http://uat.invalid', minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 1, keyUrls: [], keepCount: 5, retryFirstMs: 10, retryAttempts: 2 };
+    const settings: DeploySettings = {
+      environment: 'uat',
+      url: 'http://uat.invalid',
+      minFreeDiskGb: 1,
+      imageWaitMinutes: 0,
+      imagePollSeconds: 1,
+      healthTimeoutSeconds: 1,
+      keyUrls: [],
+      keepCount: 5,
+      retryFirstMs: 10,
+      retryAttempts: 2,
+    };
     const ports: DeployPorts = {
       settings: () => settings,
       ssh: { connect: () => vm.connect() },
@@ -68,7 +99,18 @@ describe('dashboard in Chromium', () => {
       log: createLogger({ level: 'error', sink: () => undefined }),
     };
     setDeployPorts(ports);
-    const deploy = (v: string, sha: string) => host.engine.startNew('deployUat', { instanceId: `deploy-uat-${v}-${sha.slice(0, 12)}`, input: { environment: 'uat', version: v, sha, imageRef: `odoo-mta:uat-v${v}`, coverage: 90, mergedBy: 'alice' } });
+    const deploy = (v: string, sha: string) =>
+      host.engine.startNew('deployUat', {
+        instanceId: `deploy-uat-${v}-${sha.slice(0, 12)}`,
+        input: {
+          environment: 'uat',
+          version: v,
+          sha,
+          imageRef: `odoo-mta:uat-v${v}`,
+          coverage: 90,
+          mergedBy: 'alice',
+        },
+      });
     // 1.1.0 deployed; 1.2.0 held in the middle of its migration
     const done = await host.engine.waitForCompletion(await deploy('1.1.0', SHA('b')), 60_000);
     expect(done.output).toMatchObject({ outcome: 'Succeeded' });
@@ -84,13 +126,22 @@ describe('dashboard in Chromium', () => {
         requestedBy: 'erin',
         reason: 'monthly release',
         approvals: { required: 1, received: [] },
-        pendingApprovals: [{ approver: 'carol', nonce: 'nonce-SECRET-1', action: 'approval', expiresAt: new Date(Date.now() + 3 * 3600_000).toISOString() }],
+        pendingApprovals: [
+          {
+            approver: 'carol',
+            nonce: 'nonce-SECRET-1',
+            action: 'approval',
+            expiresAt: new Date(Date.now() + 3 * 3600_000).toISOString(),
+          },
+        ],
       },
     });
     // wait until the held deploy reports its step
     const end = Date.now() + 60_000;
     for (;;) {
-      const s = await fetch(`${host.baseUrl}/api/deployments/deploy-uat-1.2.0-${'c'.repeat(12)}`, { headers: { 'x-functions-key': host.keys.functionKey } });
+      const s = await fetch(`${host.baseUrl}/api/deployments/deploy-uat-1.2.0-${'c'.repeat(12)}`, {
+        headers: { 'x-functions-key': host.keys.functionKey },
+      });
       if (s.ok && ((await s.json()) as { status?: { step?: string } }).status?.step === 'migrate') break;
       if (Date.now() > end) throw new Error('the held deploy never reached migrate');
       await new Promise((r) => setTimeout(r, 100));
@@ -110,42 +161,67 @@ describe('dashboard in Chromium', () => {
 
   it('an operator reads versions, the running deploy step and the pending approval on a phone', async () => {
     await withBrowser(async (browser) => {
-      const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+      const context = await browser.newContext({
+        viewport: { width: 390, height: 844 },
+        isMobile: true,
+        hasTouch: true,
+      });
       const page = await context.newPage();
       const console: string[] = [];
       page.on('console', (m) => console.push(m.text()));
       const requests: string[] = [];
       page.on('request', (r) => requests.push(r.url()));
 
-      const resp = await page.goto(`${host.baseUrl}/api/dashboard?code=${encodeURIComponent(host.keys.functionKey)}&refresh=5`);
+      const resp = await page.goto(
+        `${host.baseUrl}/api/dashboard?key=${encodeURIComponent(READ_KEY)}&refresh=5`,
+      );
       expect(resp?.status()).toBe(200);
       const h = resp!.headers();
-      expect(h['content-security-policy']).toMatch(/^default-src 'none'; style-src 'nonce-[A-Za-z0-9+/=]+'; img-src 'none'; script-src 'none'/);
+      expect(h['content-security-policy']).toMatch(
+        /^default-src 'none'; style-src 'nonce-[A-Za-z0-9+/=]+'; img-src 'none'; script-src 'none'/,
+      );
       expect(h['referrer-policy']).toBe('no-referrer');
       expect(h['x-frame-options']).toBe('DENY');
 
-      // what runs where
-      expect(await text(page, '#env-uat [data-running-version]')).toBe('1.1.0');
+      // what runs where: UAT's 1.1.0 is stopped for the migration of 1.2.0 (not shown as running)
+      expect(await page.locator('#env-uat [data-running-version]').count()).toBe(0);
+      expect(await text(page, '#env-uat [data-stopped-version]')).toBe('1.1.0');
       expect(await text(page, '#env-prod [data-running-version]')).toBe('1.0.0');
-      // the deploy in progress, at its step, with a progress bar
-      expect(await text(page, '#env-uat [data-in-progress]')).toBe('deployUat 1.2.0 — step migrate');
+      // the deploy in progress, at its step in words, with a progress bar (the machine is working, not a person)
+      expect(await text(page, '#env-uat [data-in-progress]')).toBe(
+        'UAT deploy 1.2.0 — updating the database (module upgrade)',
+      );
       expect(await page.locator('#env-uat progress').getAttribute('value')).toBe('6');
-      expect(await text(page, '#env-uat [data-last-outcome]')).toMatch(/^Succeeded 1\.1\.0 \d+s ago$/);
+      expect(await page.locator('#env-uat [data-health]').getAttribute('data-health')).toBe('down'); // stopped for the migration
+      expect(await text(page, '#env-uat [data-last-outcome]')).toMatch(
+        /^succeeded 1\.1\.0 \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \(\d+s ago\)$/,
+      );
       // the pending approval with its expiry; never the nonce
       const approvals = await text(page, '#env-prod [data-approvals]');
-      expect(approvals).toMatch(/1\.1\.0\s+by erin\s+carol\s+approval\s+0\/1 received\s+in 2h 5\dm/);
+      expect(approvals).toMatch(
+        /1\.1\.0\s+requested by erin\s+approval: needs 1 of carol\s+\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \(in 2h 5\dm\)/,
+      );
+      // the attention strip, first: UAT stopped for its deploy, PROD waits for carol
+      expect(await page.locator('[data-attention] li [data-title]').allInnerTexts()).toEqual([
+        'UAT is DOWN',
+        'PROD deploy of 1.1.0 waits for approval',
+      ]);
       expect(await page.content()).not.toContain('SECRET');
       // backups of UAT: the one taken before 1.1.0 and the one before 1.2.0, with sizes
       expect(await page.locator('#env-uat [data-backups] tbody tr').count()).toBe(2);
       expect(await text(page, '#env-uat [data-backups]')).toMatch(/1\.0\.0\s+\d+ B\s+complete/);
 
       // the page's own style applied (nonce), nothing else requested, no script, no CSP complaint
-      expect(await page.evaluate("getComputedStyle(document.querySelector('.env')).borderTopStyle")).toBe('solid');
+      expect(await page.evaluate("getComputedStyle(document.querySelector('.env')).borderTopStyle")).toBe(
+        'solid',
+      );
       expect(await page.locator('script, link, img, iframe, [src], [href]').count()).toBe(0);
       expect(requests.filter((u) => !u.startsWith(`${host.baseUrl}/api/dashboard`))).toEqual([]);
       expect(console.filter((m) => /Content Security Policy|Refused/i.test(m))).toEqual([]);
       // readable on a phone: nothing wider than the screen
-      expect(await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth')).toBe(true);
+      expect(
+        await page.evaluate('document.documentElement.scrollWidth <= document.documentElement.clientWidth'),
+      ).toBe(true);
       const file = await screenshot(page, 'dashboard.png');
       expect(statSync(file).size).toBeGreaterThan(10_000);
 
@@ -154,11 +230,16 @@ describe('dashboard in Chromium', () => {
       const end = Date.now() + 90_000;
       for (;;) {
         await page.waitForEvent('load', { timeout: 30_000 });
-        if ((await text(page, '#env-uat [data-running-version]')) === '1.2.0') break;
+        if (
+          (await page.locator('#env-uat [data-running-version]').count()) &&
+          (await text(page, '#env-uat [data-running-version]')) === '1.2.0'
+        )
+          break;
         if (Date.now() > end) throw new Error('the dashboard never showed 1.2.0');
       }
       expect(await page.locator('#env-uat [data-in-progress]').count()).toBe(0);
       expect(await text(page, '#env-uat section:nth-of-type(2)')).toMatch(/^in progress\s+idle$/i);
+      expect(await page.locator('#env-uat [data-health]').getAttribute('data-health')).toBe('up');
       await screenshot(page, 'dashboard-after-deploy.png');
       await context.close();
     });

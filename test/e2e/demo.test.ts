@@ -53,6 +53,6 @@ describeSandbox('npm run demo -- --once', () => {
     expect(plain).toMatch(/refresh-uat-\S+: Succeeded/);
     expect(plain).toContain("PROD's e-mail addresses in UAT: none");
     expect(plain).toContain('Demo finished: blocked → deployed → rolled back → approved → PROD → UAT refreshed and anonymized, as expected.');
-    expect(plain).toMatch(/Status page: http:\/\/127\.0\.0\.1:\d+\/api\/dashboard/);
+    expect(plain).toMatch(/Status page \(read-only link\): http:\/\/127\.0\.0\.1:\d+\/api\/dashboard\?key=[A-Za-z0-9_-]{32} /);
   });
 });

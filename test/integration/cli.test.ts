@@ -305,8 +305,13 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   it('status shows what runs on each environment (table and --json)', async () => {
     const r = await cli(['status']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^UAT\n {2}running {6}1\.0\.0 \(aaaaaaaaaaaa\) since /m);
-    expect(r.stdout).toMatch(/^PROD\n {2}running {6}nothing recorded yet/m);
+    expect(r.stdout).toContain('All clear: nothing is down or waiting for anyone.');
+    expect(r.stdout).toMatch(
+      /^UAT — UP: runs 1\.0\.0\n {2}running {6}1\.0\.0 \(aaaaaaaaaaaa\) since \d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \([0-9dhms ]+ ago\)/m,
+    );
+    expect(r.stdout).toMatch(
+      /^PROD — UNKNOWN: nothing deployed through the pipeline yet\n {2}running {6}nothing recorded yet/m,
+    );
     expect(r.stdout).toContain('in progress  idle');
     const j = await cli(['status', '--json']);
     const doc = JSON.parse(j.stdout) as StatusDocument;
@@ -336,8 +341,14 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.code).toBe(0);
     okId = /UAT deploy of 1\.1\.0 requested: (deploy-uat-1\.1\.0-b{12})/.exec(r.stdout)?.[1] ?? '';
     expect(okId).not.toBe('');
-    expect(r.stdout).toContain(`${okId}: Succeeded`);
+    // like `gh run watch`: each finished step once, with its duration; the outcome once, at the end
+    expect(r.stdout).toMatch(/^ {2}✓ preparing +\d+s$/m);
+    expect(r.stdout).toMatch(/^ {2}✓ updating the database \(module upgrade\) +\d+s$/m);
+    expect(r.stdout.match(/^ {2}✓ stopping Odoo /gm)).toHaveLength(1);
+    expect(r.stdout.trimEnd().split('\n').pop()).toBe(`${okId}: succeeded`);
+    expect(r.stdout.split(`${okId}: `).length - 1).toBe(1);
     expect(r.stdout).not.toContain('\r');
+    expect(r.stdout).not.toContain('\x1b[');
     expect(vm.state.image).toBe('odoo-mta:uat-v1.1.0');
     const doc = await api<StatusDocument>('status');
     expect(uat(doc).running).toEqual({
@@ -352,7 +363,11 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     vm.behaviour.failMigration = false;
     expect(r.code).toBe(1);
     failedId = `deploy-uat-1.2.0-${'c'.repeat(12)}`;
-    expect(r.stdout).toContain(`${failedId}: RolledBack — migrate: [DEPLOY.MIGRATION_FAILED]`);
+    expect(r.stdout).toMatch(/^ {2}✗ updating the database \(module upgrade\)$/m);
+    expect(r.stdout).toContain(
+      `${failedId}: failed, rolled back — while updating the database (module upgrade): odoo-ops migrate failed (exit 5): migration failed`,
+    );
+    expect(r.stdout.split(`${failedId}: `).length - 1).toBe(1);
     expect(r.stderr).toContain(`logs saved: odoo-pipeline logs ${failedId}`);
 
     const logs = await cli(['logs', failedId]);
@@ -377,8 +392,11 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(unknown.stderr).toContain('no deployment deploy-uat-9.9.9-ffffffffffff');
 
     const st = await cli(['status']);
-    expect(st.stdout).toContain(`last deploy  RolledBack 1.2.0`);
-    expect(st.stdout).toContain('migrate: [DEPLOY.MIGRATION_FAILED]');
+    expect(st.stdout).toContain(`last deploy  failed, rolled back 1.2.0`);
+    expect(st.stdout).toContain(
+      'while updating the database (module upgrade): odoo-ops migrate failed (exit 5)',
+    );
+    expect(st.stdout).toMatch(/^ {2}FAILED {3}UAT deploy of 1\.2\.0 failed, rolled back$/m);
   }, 120_000);
 
   it('backups lists sizes and states; --verify records verified or corrupt', async () => {
@@ -409,7 +427,9 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(bad.stdout).toContain(`${newest}: corrupt`);
     expect(bad.stdout).toContain('db.dump: size 8 differs from the manifest');
     const after = await cli(['backups', 'uat']);
-    expect(after.stdout).toMatch(new RegExp(`${newest.replace(/[.]/g, '\\.')} .* corrupt \\d{4}-`));
+    expect(after.stdout).toMatch(
+      new RegExp(`${newest.replace(/[.]/g, '\\.')} .* corrupt \\d{1,2} [A-Z][a-z]{2} \\d{4}`),
+    );
     const missing = await cli(['backups', 'uat', '--verify', '20990101T000000Z-1.0.0']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no backup uat/20990101T000000Z-1.0.0');
@@ -429,13 +449,20 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
         return p.ok && p.value?.progress.step === 'migrate' ? true : undefined;
       });
       const st = await cli(['status']);
-      expect(st.stdout).toMatch(/in progress {2}deployUat 1\.3\.0: \[#+-+\] +50% migrate \(6\/11\)/);
+      expect(st.stdout).toMatch(
+        /in progress {2}UAT deploy 1\.3\.0: \[#+-+\] +50% updating the database \(module upgrade\) \(6\/11\)/,
+      );
+      // stopped for the deploy: UAT is down (planned), first in the attention strip
+      expect(st.stdout).toMatch(
+        /^NEEDS ATTENTION\n {2}DOWN {5}UAT is DOWN\n {11}for the UAT deploy of 1\.3\.0: updating the database \(module upgrade\)$/m,
+      );
+      expect(st.stdout).toMatch(/^UAT — DOWN: for the UAT deploy of 1\.3\.0/m);
 
       const rb = await cli(['rollback', 'uat', '--wait', '--wait-timeout', '2s', '--interval', '0.2']);
       expect(rb.code).toBe(4);
       expect(rb.stderr).toContain('is in progress on uat: the rollback waits in the lane behind it');
       expect(rb.stdout).toContain('UAT rollback: redeploying 1.0.0 (running 1.1.0)');
-      expect(rb.stdout).toContain('waiting in the lane');
+      expect(rb.stdout).toContain('waiting for its turn');
       expect(rb.stderr).toContain('still not finished after 2s');
       const q = await cli(['status', '--json']);
       expect(uat(JSON.parse(q.stdout) as StatusDocument).queued).toEqual({
@@ -482,9 +509,9 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       return r.stdout.includes('carol') ? r : undefined;
     });
     expect(a.code).toBe(0);
-    expect(a.stdout).toMatch(/^DEPLOYMENT\s+VERSION\s+REQUESTED BY\s+APPROVER\s+FOR\s+APPROVALS\s+EXPIRES$/m);
+    expect(a.stdout).toMatch(/^DEPLOYMENT\s+VERSION\s+REQUESTED BY\s+APPROVER\s+FOR\s+NEEDS\s+EXPIRES$/m);
     expect(a.stdout).toMatch(
-      /deploy-prod-1\.1\.0-b{12}\s+1\.1\.0\s+erin\s+carol\s+approval\s+1\/2\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in 2h 5\dm\)/,
+      /deploy-prod-1\.1\.0-b{12}\s+1\.1\.0\s+erin\s+carol\s+approval\s+1 more\s+\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC \(in 2h 5\dm\)/,
     );
     expect(a.stdout).toContain('never shown here');
     expect(a.stdout).not.toContain('nonce');
@@ -549,7 +576,8 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     ]);
     expect(r.stdout).toMatch(/Refresh of UAT from PROD requested: refresh-uat-/);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/refresh-uat-\S+: (Failed|RolledBack|NeedsAttention)/);
+    expect(r.stdout).toMatch(/^refresh-uat-\S+: (failed|failed, rolled back|failed, needs attention) — /m);
+    expect(r.stdout).not.toContain('cli test'); // the request's words are not the failure
   }, 240_000);
   it('deploy --wait on a terminal draws one progress line, rewritten in place', async () => {
     // a real pseudo-terminal through util-linux `script`
@@ -580,9 +608,102 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/UAT deploy of 1\.1\.0 requested: deploy-uat-1\.1\.0-b{12}-r[0-9a-z]+/);
     expect(r.stdout).toContain('\r\x1b[2K');
-    const ESC = String.fromCharCode(27);
-    expect(r.stdout).toMatch(new RegExp(`\r${ESC}\\[2Kdeploy-uat-1\\.1\\.0-b{12}-r[0-9a-z]+: Succeeded`));
-    // the line is rewritten, not repeated: no step appears on a line of its own
-    expect(r.stdout).not.toMatch(/\n[^\r\n]*\] +\d+% \w+ \(\d+\/11\)\r?\n/);
+    expect(r.stdout).toMatch(/\ndeploy-uat-1\.1\.0-b{12}-r[0-9a-z]+: succeeded\r?\n/);
+    expect(r.stdout).toMatch(/ {2}✓ updating the database \(module upgrade\) +\d+s\r?\n/);
+    // the live line is rewritten, not repeated: it never ends a line of its own
+    expect(r.stdout).not.toMatch(/so far\)\r?\n/);
   }, 120_000);
+
+  /** The CLI on a real pseudo-terminal (util-linux `script`) of `cols` columns. */
+  function onTerminal(args: string[], cols: number, env: Record<string, string> = {}): Promise<Run> {
+    const cmd = `stty cols ${cols} rows 50; ${[process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')}`;
+    return new Promise<Run>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          ODOO_PIPELINE_URL: host.baseUrl,
+          ODOO_PIPELINE_KEY: host.keys.functionKey,
+          TERM: 'xterm-256color',
+          ...env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        outputs.push(stdout, stderr);
+        resolve({ code, stdout: stdout.replace(/\r\n/g, '\n'), stderr });
+      });
+    });
+  }
+  // eslint-disable-next-line no-control-regex
+  const visible = (t: string) => t.replace(/\x1b\[[0-9;]*m/g, '');
+  const ids = (t: string) => [
+    ...new Set(t.match(/deploy-(?:uat|prod)-[0-9.]+-[a-z0-9]{12}(?:-r\d+)?/g) ?? []),
+  ];
+
+  it('status and approvals fit 80 and 120 columns, on a terminal and not; colours only on a terminal (NO_COLOR, FORCE_COLOR)', async () => {
+    const exp = new Date(Date.now() + 3 * 3600_000).toISOString();
+    const waitId = `deploy-prod-1.1.0-${'b'.repeat(12)}-w1`;
+    await host.engine.startNew(PROD_STANDIN, {
+      instanceId: waitId,
+      input: {
+        kind: 'deployProd',
+        step: 'awaiting-approval',
+        environment: 'prod',
+        version: '1.1.0',
+        requestedBy: 'erin',
+        reason: 'monthly release with a long explanation of why it matters so much to everyone involved',
+        approvals: { required: 2, received: [{ approver: 'bob', at: new Date().toISOString() }] },
+        pendingApprovals: ['carol', 'dave', 'frank'].map((a) => ({
+          approver: a,
+          nonce: `nonce-SECRET-${a}`,
+          action: 'approval',
+          expiresAt: exp,
+        })),
+      },
+    });
+    try {
+      await until('the pending approval', async () =>
+        (await api<StatusDocument>('status')).attention.some((i) => i.deployment === waitId)
+          ? true
+          : undefined,
+      );
+      const plainWide = await cli(['status']);
+      const known = ids(plainWide.stdout);
+      expect(known.length).toBeGreaterThan(0);
+      for (const cols of [80, 120]) {
+        for (const how of ['pipe', 'tty'] as const) {
+          for (const cmd of [['status'], ['approvals']]) {
+            const r = how === 'tty' ? await onTerminal(cmd, cols) : await cli(cmd, { COLUMNS: String(cols) });
+            expect(r.code).toBe(0);
+            const text = visible(r.stdout);
+            for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(cols);
+            // never cut inside a word: every deployment id shown is whole, and the waiting approval reads whole
+            for (const id of ids(text)) expect([...known, waitId]).toContain(id);
+            if (cmd[0] === 'status') {
+              expect(text).toMatch(/WAITING +PROD deploy of 1\.1\.0 waits for approval/);
+              expect(text.replace(/\n +/g, ' ')).toContain('needs 1 of carol, dave, frank');
+            } else {
+              expect(text).toMatch(/^DEPLOYMENT/m);
+              if (cols === 80) expect(text).not.toContain('REQUESTED BY'); // dropped first, kubectl-style
+            }
+            // colours: on a terminal only
+            if (how === 'tty' && cmd[0] === 'status') expect(r.stdout).toContain('\x1b[33mWAITING');
+            if (how === 'pipe') expect(r.stdout).not.toContain('\x1b[');
+          }
+        }
+      }
+      const noColor = await onTerminal(['status'], 100, { NO_COLOR: '1' });
+      expect(noColor.stdout).not.toContain('\x1b[3');
+      const forced = await cli(['status'], { FORCE_COLOR: '1' });
+      expect(forced.stdout).toContain('\x1b[33mWAITING');
+    } finally {
+      await host.engine.raiseEvent(waitId, 'finish', {});
+    }
+  }, 180_000);
 });

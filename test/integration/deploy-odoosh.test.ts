@@ -24,6 +24,8 @@ import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { approvalLinks, decideByLink, waitForLinks } from '../support/prod-approval';
 import type { OdooShCustomStatus } from '../../functions/orchestrators/deployOdooSh';
 
+/** the status page's read-only key (the dashboard does not take the function key) */
+const STATUS_READ_KEY = `read-${'s'.repeat(40)}`;
 const REPO = 'acme/odoo-mta';
 const sha = (c: string) => c.repeat(40).slice(0, 40);
 const C1 = sha('1'); // staging + production heads at the start
@@ -80,6 +82,7 @@ beforeAll(async () => {
       },
     },
     env: {
+      STATUS_READ_KEY: STATUS_READ_KEY,
       GITHUB_REPOSITORY: REPO,
       GITHUB_TOKEN: 'ghs_odooshtest_token_value',
       GITHUB_API_URL: github.url,
@@ -423,11 +426,9 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     ]);
     expect(JSON.stringify(doc)).not.toContain(st.pendingApprovals[0].nonce);
     // and so does the dashboard, on a card of its own for the Odoo.sh branch
-    const html = await (await fetch(`${host.baseUrl}/api/dashboard`, { headers: key() })).text();
-    const card =
-      /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
-    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice'])
-      expect(card).toContain(text);
+    const html = await (await fetch(`${host.baseUrl}/api/dashboard`, { headers: { 'x-status-key': STATUS_READ_KEY } })).text();
+    const card = /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
+    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice']) expect(card).toContain(text);
 
     // the page says what is being approved
     const page = await (

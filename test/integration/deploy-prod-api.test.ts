@@ -200,4 +200,64 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     expect((await waitForLinks(slack.posts, `${id}-r2`)).length).toBe(2);
     expect(approvalLinks(slack.posts, id)).toHaveLength(2); // the first request's message is still there, its links spent
   });
+
+  it('a re-deploy of the version PROD runs is refused (409 naming it) unless asked for with sameVersion, then accepted with a warning', async () => {
+    await ledger.record('prod', {
+      version: '1.1.0',
+      sha: SHA('1'),
+      imageRef: `${registryHost}/odoo-mta:prod-v1.1.0`,
+      deployedAt: new Date().toISOString(),
+    });
+    const before = prodDeploys().length;
+    const refused = await post({
+      environment: 'prod',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'same again',
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({
+      error: 'DEPLOYMENTS.SAME_VERSION',
+      running: { version: '1.1.0', sha: SHA('1') },
+    });
+    expect(refused.body.message).toMatch(
+      /^PROD already runs 1\.1\.0 .*"sameVersion": true \(CLI: --same-version\)$/,
+    );
+    expect(prodDeploys().length).toBe(before); // nothing started
+    expect(
+      await post({
+        environment: 'prod',
+        version: '1.1.0',
+        requestedBy: 'alice',
+        reason: 'x',
+        sameVersion: 'yes',
+      }),
+    ).toMatchObject({ status: 400, body: { problems: ['sameVersion must be true or false'] } });
+
+    // the -r2 deploy of the previous test still waits: reject it so this one is not BUSY
+    const live = prodDeploys().find((s) => s.runtimeStatus === 'Running' || s.runtimeStatus === 'Pending');
+    if (live) {
+      const cs = host.engine.getStatus(live.instanceId)!.customStatus as ProdCustomStatus;
+      await host.engine.raiseEvent(live.instanceId, 'approval-decision', {
+        nonce: cs.pendingApprovals[0].nonce,
+        approver: cs.pendingApprovals[0].approver,
+        action: 'reject',
+        comment: 'superseded',
+      });
+      await host.engine.waitForCompletion(live.instanceId, 30_000);
+    }
+    const forced = await post({
+      environment: 'prod',
+      version: '1.1.0',
+      requestedBy: 'alice',
+      reason: 'recover PROD',
+      sameVersion: true,
+    });
+    expect(forced.status).toBe(202);
+    expect(forced.body.warnings).toEqual([
+      'PROD already runs 1.1.0: this re-deploys the same version (PROD is stopped and migrated again)',
+    ]);
+    const input = host.engine.getStatus(String(forced.body.id))?.input as Record<string, unknown> | undefined;
+    if (input) expect(input.sameVersion).toBe(true);
+  });
 });

@@ -14,6 +14,9 @@ import { BackupStore } from '../../shared/adapters/backup-store';
 import type { StatusDocument } from '../../shared/domain/status-view';
 import { Readable } from 'node:stream';
 
+/** the read-only key of the status page (STATUS_READ_KEY), not a function key */
+const READ_KEY = `read-${'k'.repeat(40)}`;
+
 describe('status API through the embedded host', () => {
   let dir: string;
   let host: LocalHost;
@@ -35,7 +38,11 @@ describe('status API through the embedded host', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'status-api-'));
-    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error' } });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: { LOG_LEVEL: 'error', STATUS_READ_KEY: READ_KEY },
+    });
     const service = BlobServiceClient.fromConnectionString(host.blobConnectionString!);
     const ledgerC = service.getContainerClient('ledger');
     await ledgerC.createIfNotExists();
@@ -77,6 +84,52 @@ describe('status API through the embedded host', () => {
     for (const p of ['status', 'dashboard', 'backups/uat', 'deployments/deploy-uat-1.0.0-aaaaaaaaaaaa/logs'])
       expect((await get(p, null)).status).toBe(401);
     expect((await get('status', 'wrong')).status).toBe(401);
+  });
+
+  it('the status page opens with its read-only key only; that key opens nothing else; without it a page says what to do', async () => {
+    const page = await fetch(`${host.baseUrl}/api/dashboard?key=${encodeURIComponent(READ_KEY)}`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('data-attention');
+    const json = await fetch(`${host.baseUrl}/api/dashboard?format=json`, {
+      headers: { 'x-status-key': READ_KEY },
+    });
+    expect(json.status).toBe(200);
+    expect(((await json.json()) as StatusDocument).environments.map((e) => e.name)).toEqual(['uat', 'prod']);
+    // an attacker holding the read key tries the routes that change things, and the operator's JSON
+    for (const [method, p, body] of [
+      ['POST', 'deployments', { environment: 'uat', version: '2.1.0' }],
+      ['POST', 'refresh', { source: 'prod', target: 'uat' }],
+      ['POST', 'backups/prod/20261120T095900Z-2.0.0/verify', undefined],
+      ['GET', 'status', undefined],
+      ['GET', 'deployments', undefined],
+    ] as const) {
+      for (const how of ['header', 'query', 'code'] as const) {
+        const url = `${host.baseUrl}/api/${p}${how === 'query' ? `?key=${READ_KEY}` : how === 'code' ? `?code=${READ_KEY}` : ''}`;
+        const r = await fetch(url, {
+          method,
+          headers: {
+            'content-type': 'application/json',
+            ...(how === 'header' ? { 'x-functions-key': READ_KEY, 'x-status-key': READ_KEY } : {}),
+          },
+          body: body ? JSON.stringify(body) : undefined,
+        });
+        expect([method, p, how, r.status]).toEqual([method, p, how, 401]);
+      }
+    }
+    // the function key is not the page's key (the page's link must not be a key that can deploy, nor the other way round)
+    for (const key of [host.keys.functionKey, READ_KEY.slice(0, -1), `${READ_KEY}x`, '']) {
+      const r = await fetch(`${host.baseUrl}/api/dashboard?key=${encodeURIComponent(key)}`);
+      expect(r.status).toBe(401);
+      expect(r.headers.get('content-type')).toMatch(/^text\/html/);
+      const html = await r.text();
+      expect(html).toContain('This status page needs its link');
+      expect(html).toContain('odoo-pipeline status');
+      expect(html).not.toContain(READ_KEY);
+      if (key) expect(html).not.toContain(key);
+    }
+    const none = await fetch(`${host.baseUrl}/api/dashboard`);
+    expect(none.status).toBe(401);
+    expect(await none.text()).toContain('This address needs the read-only key of the status page.');
   });
 
   it('GET /api/status: versions, since when, backups with size and state', async () => {
@@ -129,10 +182,11 @@ describe('status API through the embedded host', () => {
       status: 400,
       body: { error: 'STATUS.BAD_REQUEST', message: 'backups must be an integer from 1 to 50' },
     });
-    const d = await get('dashboard?refresh=1');
+    const d = await get(`dashboard?refresh=1&key=${READ_KEY}`);
     expect(d.status).toBe(400);
     expect(d.text).toContain('refresh must be an integer number of seconds from 5 to 3600');
-    expect((await get('dashboard?backups=x')).status).toBe(400);
+    expect((await get(`dashboard?backups=x&key=${READ_KEY}`)).status).toBe(400);
+    expect((await get(`dashboard?format=xml&key=${READ_KEY}`)).text).toContain('format must be html or json');
     expect(await get('backups/staging')).toMatchObject({
       status: 400,
       body: { error: 'BACKUPS.BAD_ENVIRONMENT' },
@@ -227,7 +281,7 @@ describe('status API when Blob storage is unreachable', () => {
     host = await startLocalHost({
       dataDir: dir,
       port: 0,
-      env: { LOG_LEVEL: 'error', BACKUP_STORAGE_CONNECTION: conn },
+      env: { LOG_LEVEL: 'error', BACKUP_STORAGE_CONNECTION: conn, STATUS_READ_KEY: READ_KEY },
     });
   }, 60_000);
 
@@ -258,9 +312,7 @@ describe('status API when Blob storage is unreachable', () => {
       'uat.running',
     ]);
 
-    const page = await fetch(`${host.baseUrl}/api/dashboard`, {
-      headers: { 'x-functions-key': host.keys.functionKey },
-    });
+    const page = await fetch(`${host.baseUrl}/api/dashboard`, { headers: { 'x-status-key': READ_KEY } });
     expect(page.status).toBe(200);
     const html = await page.text();
     expect(html).toContain('Some parts could not be read');
