@@ -93,3 +93,12 @@ describe('what counts as a release tag (retention deletes only those)', () => {
     });
   });
 });
+
+test('a tag with a line break is not a release tag, even when its first line is one', () => {
+  for (const tag of ['uat-v1.2.3\nlatest', 'prod-v1.2.3\n', 'prod-v1.2.3\r\nx'])
+    expect(parseEnvTag(tag)).toBeUndefined();
+  expect(planTagRetention(['prod-v1.0.0\nkeep', 'prod-v1.0.0', 'prod-v1.1.0'], 'prod', 1, [])).toEqual({
+    kept: ['prod-v1.1.0'],
+    deleted: ['prod-v1.0.0'],
+  });
+});
