@@ -6,7 +6,19 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'coverage/**', 'node_modules/**', '.data/**', 'bench/results/**', 'test-artifacts/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'coverage/**',
+      'node_modules/**',
+      '.data/**',
+      'bench/results/**',
+      'test-artifacts/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -22,16 +34,37 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Orchestrators may not import Node builtins (no I/O in orchestrators).' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Orchestrators may not import Node builtins (no I/O in orchestrators).',
+          })),
           patterns: [
-            { group: ['@azure/*', '!@azure/functions', 'ssh2', '@octokit/*', 'better-sqlite3', 'azurite'], message: 'Orchestrators may not import SDKs.' },
-            { group: ['**/adapters/**', '**/adapters'], message: 'Orchestrators may not import adapters; call activities.' },
-            { group: ['**/config', '**/config.js', '**/config.ts'], message: 'Orchestrators may not read configuration; pass it in the input.' },
+            {
+              group: ['@azure/*', '!@azure/functions', 'ssh2', '@octokit/*', 'better-sqlite3', 'azurite'],
+              message: 'Orchestrators may not import SDKs.',
+            },
+            {
+              group: ['**/adapters/**', '**/adapters'],
+              message: 'Orchestrators may not import adapters; call activities.',
+            },
+            {
+              group: ['**/config', '**/config.js', '**/config.ts'],
+              message: 'Orchestrators may not read configuration; pass it in the input.',
+            },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'Date', message: 'Use context.df.currentUtcDateTime.' }, { name: 'setTimeout', message: 'Use context.df.createTimer.' }, { name: 'fetch', message: 'No I/O in orchestrators.' }, { name: 'process', message: 'No environment reads in orchestrators.' }],
-      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Not deterministic; use context.df.newGuid.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'Date', message: 'Use context.df.currentUtcDateTime.' },
+        { name: 'setTimeout', message: 'Use context.df.createTimer.' },
+        { name: 'fetch', message: 'No I/O in orchestrators.' },
+        { name: 'process', message: 'No environment reads in orchestrators.' },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Math', property: 'random', message: 'Not deterministic; use context.df.newGuid.' },
+      ],
     },
   },
 );

@@ -13,7 +13,10 @@ const base = require('./jest.config.js');
 module.exports = {
   ...base,
   roots: ['<rootDir>/test/unit'],
-  testPathIgnorePatterns: ['/node_modules/', '/test/unit/(config|durable-[a-z]+|queue(-[a-z-]+)?|host-parts|orchestrator-step|pii-sql-scripts)\\.test\\.ts$'],
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    '/test/unit/(config|durable-[a-z]+|queue(-[a-z-]+)?|host-parts|orchestrator-step|pii-sql-scripts)\\.test\\.ts$',
+  ],
   collectCoverage: false,
   coverageThreshold: undefined,
 };

@@ -126,7 +126,10 @@ async function worker(input: WorkerInput): Promise<WorkerOutput> {
     if (input.mode === 'backup') {
       const w = store.begin(input.env, { version: input.version, reason: 'benchmark' });
       const s = ssh.stream(input.command);
-      const [part, result] = await Promise.all([w.part('db.dump.zst', s.stdout, { contentEncoding: 'zstd' }), s.done]);
+      const [part, result] = await Promise.all([
+        w.part('db.dump.zst', s.stdout, { contentEncoding: 'zstd' }),
+        s.done,
+      ]);
       await w.finish();
       vmCpuSeconds = childCpuFromTimes(result.stderrTail);
       bytes = part.size;
@@ -156,7 +159,17 @@ async function worker(input: WorkerInput): Promise<WorkerOutput> {
     const cpu = process.cpuUsage(cpu0);
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage.rss());
-    return { ok: true, ms, bytes, backupId, cpuSeconds: (cpu.user + cpu.system) / 1e6, vmCpuSeconds, peakRssMiB: peak / MiB, maxRssMiB: process.resourceUsage().maxRSS / 1024, writeBytes: ioWriteBytes() - writes0 };
+    return {
+      ok: true,
+      ms,
+      bytes,
+      backupId,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      vmCpuSeconds,
+      peakRssMiB: peak / MiB,
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      writeBytes: ioWriteBytes() - writes0,
+    };
   } finally {
     clearInterval(sampler);
     await ssh.close();
@@ -165,7 +178,10 @@ async function worker(input: WorkerInput): Promise<WorkerOutput> {
 
 function runWorker(input: WorkerInput): Promise<WorkerOutput> {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, [], { env: { ...process.env, BENCH_BACKUP_WORKER: JSON.stringify(input) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, [], {
+      env: { ...process.env, BENCH_BACKUP_WORKER: JSON.stringify(input) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let out: WorkerOutput | undefined;
     child.on('message', (m) => (out = m as WorkerOutput));
     child.on('error', reject);
@@ -218,7 +234,8 @@ function buildDb(pg: PgServer, db: string, mib: number): number {
 
 const bench: Bench = {
   name: 'backup',
-  description: 'DB backup VM → SSH → Blob (odoo-ops backup-db, zstd) vs pg_dump -Fc -Z0 > /dev/null; peak RSS at 1 and 2 GiB; restore Blob → pg_restore',
+  description:
+    'DB backup VM → SSH → Blob (odoo-ops backup-db, zstd) vs pg_dump -Fc -Z0 > /dev/null; peak RSS at 1 and 2 GiB; restore Blob → pg_restore',
   async run({ quick, log }): Promise<BenchResult> {
     const sizes = quick ? [200, 400] : [1024, 2048];
     const work = mkdtempSync(path.join(os.tmpdir(), 'bench-backup-'));
@@ -226,15 +243,27 @@ const bench: Bench = {
     const az = await startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120000 });
     const key = generateKeyPair();
     const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-    const target: SshTarget = { host: sshd.host, port: sshd.port, username: 'root', privateKey: key.privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint };
+    const target: SshTarget = {
+      host: sshd.host,
+      port: sshd.port,
+      username: 'root',
+      privateKey: key.privateKey,
+      hostKeyFingerprint: sshd.hostKeyFingerprint,
+    };
     const opsDir = path.join(work, 'opt-odoo');
     mkdirSync(opsDir);
     const odooOps = path.resolve(__dirname, '..', '..', 'docker', 'ops', 'odoo-ops');
     const runs: Record<string, unknown>[] = [];
     // CPU accounting: the postmaster's reaped children are the backends serving pg_dump; Azurite is our child
-    const postmaster = Number(readFileSync(path.join(pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const postmaster = Number(
+      readFileSync(path.join(pg.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0],
+    );
     const azPid = azuritePid();
-    const snap = (): CpuSnapshot => ({ postgres: procCpuSeconds(postmaster, 'children'), azurite: procCpuSeconds(azPid), children: procCpuSeconds('self', 'children') });
+    const snap = (): CpuSnapshot => ({
+      postgres: procCpuSeconds(postmaster, 'children'),
+      azurite: procCpuSeconds(azPid),
+      children: procCpuSeconds('self', 'children'),
+    });
     // a backend's CPU lands in the postmaster's cutime only once it has exited and been reaped: wait for that
     const backendsGone = async () => {
       for (let i = 0; i < 100; i++) {
@@ -256,7 +285,11 @@ const bench: Bench = {
     const since = async (a: CpuSnapshot) => {
       await backendsGone();
       const b = snap();
-      return { postgres: +(b.postgres - a.postgres).toFixed(2), azurite: +(b.azurite - a.azurite).toFixed(2), children: +(b.children - a.children).toFixed(2) };
+      return {
+        postgres: +(b.postgres - a.postgres).toFixed(2),
+        azurite: +(b.azurite - a.azurite).toFixed(2),
+        children: +(b.children - a.children).toFixed(2),
+      };
     };
     const reps = quick ? 3 : 2;
     try {
@@ -283,7 +316,15 @@ const bench: Bench = {
           const load1 = loadavg();
           // `times` (shell builtin) reports the CPU of the VM-side command's children: pg_dump, zstd, the shell
           const command = `${vmEnv} bash ${odooOps} backup-db; rc=$?; times >&2; exit $rc`;
-          const w = await runWorker({ mode: 'backup', target, connectionString: az.connectionString, container: 'backups', env: 'bench', version: `${mib}.0.${i}`, command });
+          const w = await runWorker({
+            mode: 'backup',
+            target,
+            connectionString: az.connectionString,
+            container: 'backups',
+            env: 'bench',
+            version: `${mib}.0.${i}`,
+            command,
+          });
           const pipeCpu = await since(c0);
           pipe.push(w);
           cpu.push({
@@ -292,25 +333,47 @@ const bench: Bench = {
             limitSeconds: +(baseMs[i] / 1000).toFixed(2),
             pipelineSeconds: +(w.ms / 1000).toFixed(2),
             limitCpu: { pgDump: limitCpu.children, postgresBackend: limitCpu.postgres },
-            pipelineCpu: { vmSide: w.vmCpuSeconds, postgresBackend: pipeCpu.postgres, pipelineProcess: +w.cpuSeconds.toFixed(2), azurite: pipeCpu.azurite },
+            pipelineCpu: {
+              vmSide: w.vmCpuSeconds,
+              postgresBackend: pipeCpu.postgres,
+              pipelineProcess: +w.cpuSeconds.toFixed(2),
+              azurite: pipeCpu.azurite,
+            },
           });
-          log(`    run ${i + 1}: limit ${(baseMs[i] / 1000).toFixed(2)} s, pipeline ${(w.ms / 1000).toFixed(2)} s (loadavg ${load1}); CPU s: ${JSON.stringify(cpu[i].pipelineCpu)} vs limit ${JSON.stringify(cpu[i].limitCpu)}`);
+          log(
+            `    run ${i + 1}: limit ${(baseMs[i] / 1000).toFixed(2)} s, pipeline ${(w.ms / 1000).toFixed(2)} s (loadavg ${load1}); CPU s: ${JSON.stringify(cpu[i].pipelineCpu)} vs limit ${JSON.stringify(cpu[i].limitCpu)}`,
+          );
         }
         // the same without the Blob ingest: VM → SSH → sha256 → dropped. In Azure the ingest runs on the
         // storage service; here Azurite shares the 2 cores with everything else (see cpu per run)
-        const sshOnly = await runWorker({ mode: 'ssh-only', target, connectionString: az.connectionString, container: 'backups', env: 'bench', version: '0', command: `${vmEnv} bash ${odooOps} backup-db; rc=$?; times >&2; exit $rc` });
-        log(`  without Blob ingest (VM → SSH → sha256 → dropped): ${(sshOnly.ms / 1000).toFixed(2)} s (loadavg ${loadavg()})`);
+        const sshOnly = await runWorker({
+          mode: 'ssh-only',
+          target,
+          connectionString: az.connectionString,
+          container: 'backups',
+          env: 'bench',
+          version: '0',
+          command: `${vmEnv} bash ${odooOps} backup-db; rc=$?; times >&2; exit $rc`,
+        });
+        log(
+          `  without Blob ingest (VM → SSH → sha256 → dropped): ${(sshOnly.ms / 1000).toFixed(2)} s (loadavg ${loadavg()})`,
+        );
         // the VM side alone (odoo-ops backup-db > /dev/null): what compression costs before SSH and Blob
         const vmOnly = await timed('bash', ['-c', `${vmEnv} bash ${odooOps} backup-db 2>/dev/null`], pg.env);
         const base = Math.min(...baseMs);
         const best = pipe.reduce((a, b) => (b.ms < a.ms ? b : a));
-        log(`  limit pg_dump -Fc -Z0 > /dev/null: ${(base / 1000).toFixed(2)} s (${(dbBytes / MiB / (base / 1000)).toFixed(0)} MiB/s); VM side alone (odoo-ops backup-db > /dev/null): ${(vmOnly / 1000).toFixed(2)} s`);
+        log(
+          `  limit pg_dump -Fc -Z0 > /dev/null: ${(base / 1000).toFixed(2)} s (${(dbBytes / MiB / (base / 1000)).toFixed(0)} MiB/s); VM side alone (odoo-ops backup-db > /dev/null): ${(vmOnly / 1000).toFixed(2)} s`,
+        );
         log(
           `  pipeline VM → SSH → Blob: ${(best.ms / 1000).toFixed(2)} s (${(dbBytes / MiB / (best.ms / 1000)).toFixed(0)} MiB/s), blob ${(best.bytes / MiB).toFixed(0)} MiB, peak RSS ${Math.max(...pipe.map((p) => p.peakRssMiB)).toFixed(0)} MiB (maxRSS ${Math.max(...pipe.map((p) => p.maxRssMiB)).toFixed(0)}), disk writes ${Math.max(...pipe.map((p) => p.writeBytes))} B`,
         );
 
         // restore Blob → SSH → zstd -d → pg_restore into a fresh database
-        const alive = await fetch(`${az.blobEndpoint}?comp=list`).then(() => true, () => false);
+        const alive = await fetch(`${az.blobEndpoint}?comp=list`).then(
+          () => true,
+          () => false,
+        );
         if (!alive) throw new Error('Azurite stopped answering during the benchmark');
         pg.createDb(`${db}_restored`);
         const restoreLoad = loadavg();
@@ -324,9 +387,13 @@ const bench: Bench = {
           backupId: best.backupId,
           command: `set -o pipefail; zstd -q -dc | ${vmEnv} pg_restore --no-owner --exit-on-error -d ${db}_restored`,
         });
-        const same = pg.psql(db, 'SELECT count(*), sum(length(datas)) FROM ir_attachment') === pg.psql(`${db}_restored`, 'SELECT count(*), sum(length(datas)) FROM ir_attachment');
+        const same =
+          pg.psql(db, 'SELECT count(*), sum(length(datas)) FROM ir_attachment') ===
+          pg.psql(`${db}_restored`, 'SELECT count(*), sum(length(datas)) FROM ir_attachment');
         if (!same) throw new Error('restored database differs from the source');
-        log(`  restore Blob → pg_restore: ${(restore.ms / 1000).toFixed(2)} s, peak RSS ${restore.peakRssMiB.toFixed(0)} MiB, verified`);
+        log(
+          `  restore Blob → pg_restore: ${(restore.ms / 1000).toFixed(2)} s, peak RSS ${restore.peakRssMiB.toFixed(0)} MiB, verified`,
+        );
         runs.push({
           sizeMiB: +(dbBytes / MiB).toFixed(0),
           limitSeconds: +(base / 1000).toFixed(2),
@@ -336,7 +403,10 @@ const bench: Bench = {
           vmSideOnlySeconds: +(vmOnly / 1000).toFixed(2),
           withoutBlobIngestSeconds: +(sshOnly.ms / 1000).toFixed(2),
           withoutBlobIngestRatio: +(base / sshOnly.ms).toFixed(3),
-          withoutBlobIngestCpu: { vmSide: sshOnly.vmCpuSeconds, pipelineProcess: +sshOnly.cpuSeconds.toFixed(2) },
+          withoutBlobIngestCpu: {
+            vmSide: sshOnly.vmCpuSeconds,
+            pipelineProcess: +sshOnly.cpuSeconds.toFixed(2),
+          },
           ratio: +(base / best.ms).toFixed(3),
           blobMiB: +(best.bytes / MiB).toFixed(1),
           peakRssMiB: +Math.max(...pipe.map((p) => p.peakRssMiB)).toFixed(1),
@@ -357,7 +427,14 @@ const bench: Bench = {
       pg.stop();
       rmSync(work, { recursive: true, force: true });
     }
-    const first = runs[0] as { sizeMiB: number; limitSeconds: number; pipelineSeconds: number; ratio: number; peakRssMiB: number; pipelineDiskWriteBytes: number };
+    const first = runs[0] as {
+      sizeMiB: number;
+      limitSeconds: number;
+      pipelineSeconds: number;
+      ratio: number;
+      peakRssMiB: number;
+      pipelineDiskWriteBytes: number;
+    };
     const second = runs[1] as typeof first;
     const peak = Math.max(first.peakRssMiB, second.peakRssMiB);
     const growth = second.peakRssMiB / first.peakRssMiB;
@@ -371,12 +448,33 @@ const bench: Bench = {
       ratio: first.ratio,
       description: `database MiB per second backed up VM → SSH → Blob (odoo-ops backup-db: pg_dump -Fc -Z0 | zstd -1 -T2) vs pg_dump -Fc -Z0 > /dev/null on the same ${first.sizeMiB} MiB database`,
       targets: {
-        throughput: { target: '>= 70 % of pg_dump -Fc -Z0 > /dev/null', actual: `${(first.ratio * 100).toFixed(0)} % (${second.sizeMiB} MiB: ${(second.ratio * 100).toFixed(0)} %)`, met: first.ratio >= 0.7 && second.ratio >= 0.7 },
+        throughput: {
+          target: '>= 70 % of pg_dump -Fc -Z0 > /dev/null',
+          actual: `${(first.ratio * 100).toFixed(0)} % (${second.sizeMiB} MiB: ${(second.ratio * 100).toFixed(0)} %)`,
+          met: first.ratio >= 0.7 && second.ratio >= 0.7,
+        },
         peakRss: { target: '<= 200 MiB', actual: +peak.toFixed(1), met: peak <= 200 },
-        flatRss: { target: 'peak RSS grows < 15 % when the DB doubles', actual: `${first.peakRssMiB} → ${second.peakRssMiB} MiB (×${growth.toFixed(2)})`, met: growth < 1.15 },
-        noTempFile: { target: '0 bytes written to disk by the pipeline process', actual: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes), met: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes) <= 64 * 1024 },
+        flatRss: {
+          target: 'peak RSS grows < 15 % when the DB doubles',
+          actual: `${first.peakRssMiB} → ${second.peakRssMiB} MiB (×${growth.toFixed(2)})`,
+          met: growth < 1.15,
+        },
+        noTempFile: {
+          target: '0 bytes written to disk by the pipeline process',
+          actual: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes),
+          met: Math.max(first.pipelineDiskWriteBytes, second.pipelineDiskWriteBytes) <= 64 * 1024,
+        },
       },
-      details: { quick, loadavgAtEnd: loadavg(), runs, throughputMiBps: runs.map((r) => ({ size: (r as typeof first).sizeMiB, pipeline: thr(r as typeof first), limit: lim(r as typeof first) })) },
+      details: {
+        quick,
+        loadavgAtEnd: loadavg(),
+        runs,
+        throughputMiBps: runs.map((r) => ({
+          size: (r as typeof first).sizeMiB,
+          pipeline: thr(r as typeof first),
+          limit: lim(r as typeof first),
+        })),
+      },
     };
   },
 };
@@ -387,5 +485,7 @@ if (process.env.BENCH_BACKUP_WORKER && process.send) {
   const input = JSON.parse(process.env.BENCH_BACKUP_WORKER) as WorkerInput;
   worker(input)
     .then((out) => process.send?.(out, undefined, {}, () => process.exit(0)))
-    .catch((err: Error) => process.send?.({ ok: false, error: err.message } as WorkerOutput, undefined, {}, () => process.exit(1)));
+    .catch((err: Error) =>
+      process.send?.({ ok: false, error: err.message } as WorkerOutput, undefined, {}, () => process.exit(1)),
+    );
 }

@@ -36,13 +36,20 @@ interface Span {
 
 const bench: Bench = {
   name: 'deploy',
-  description: 'deployUat pipeline overhead (total minus remote commands) and downtime overhead, embedded host + Azurite',
+  description:
+    'deployUat pipeline overhead (total minus remote commands) and downtime overhead, embedded host + Azurite',
   async run({ quick, log }): Promise<BenchResult> {
     const runs = quick ? 3 : 10;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-deploy-'));
-    const host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error' }, log: createLogger({ level: 'error' }) });
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { setDeployPorts } = require('../functions/activities/deploy') as typeof import('../functions/activities/deploy');
+    const host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: { LOG_LEVEL: 'error' },
+      log: createLogger({ level: 'error' }),
+    });
+    const { setDeployPorts } =
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('../functions/activities/deploy') as typeof import('../functions/activities/deploy');
     try {
       const conn = host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!;
       const container = BlobServiceClient.fromConnectionString(conn).getContainerClient('ledger');
@@ -52,7 +59,10 @@ const bench: Bench = {
       const registry: RegistryClient = {
         kind: 'memory',
         listTags: async () => [],
-        resolve: async (_r, tag) => ({ digest: `sha256:${'0'.repeat(56)}${Buffer.from(tag).toString('hex').slice(0, 8).padEnd(8, '0')}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' }),
+        resolve: async (_r, tag) => ({
+          digest: `sha256:${'0'.repeat(56)}${Buffer.from(tag).toString('hex').slice(0, 8).padEnd(8, '0')}`,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        }),
         retag: async () => {
           throw new Error('unused');
         },
@@ -64,7 +74,12 @@ const bench: Bench = {
       const totals: number[] = [];
       for (let i = 0; i < runs + 1; i++) {
         const env = `bench${i}`;
-        await ledger.record(env, { version: '1.0.0', sha: 'a'.repeat(40), imageRef: 'reg.local/odoo-mta:uat-v1.0.0', deployedAt: new Date().toISOString() });
+        await ledger.record(env, {
+          version: '1.0.0',
+          sha: 'a'.repeat(40),
+          imageRef: 'reg.local/odoo-mta:uat-v1.0.0',
+          deployedAt: new Date().toISOString(),
+        });
         // ~1 MB database + 256 KiB filestore, streamed to Azurite
         const vm = createFakeVm({ db: 'D'.repeat(1024 * 1024), filestore: 'F'.repeat(256 * 1024) });
         const spans: Span[] = [];
@@ -79,7 +94,17 @@ const bench: Bench = {
           }
         };
         setDeployPorts({
-          settings: (e) => ({ environment: e, minFreeDiskGb: 1, imageWaitMinutes: 0, imagePollSeconds: 1, healthTimeoutSeconds: 5, keyUrls: [], keepCount: 5, retryFirstMs: 100, retryAttempts: 2 }),
+          settings: (e) => ({
+            environment: e,
+            minFreeDiskGb: 1,
+            imageWaitMinutes: 0,
+            imagePollSeconds: 1,
+            healthTimeoutSeconds: 5,
+            keyUrls: [],
+            keepCount: 5,
+            retryFirstMs: 100,
+            retryAttempts: 2,
+          }),
           ssh: {
             connect: () =>
               timed(async () => {
@@ -108,24 +133,40 @@ const bench: Bench = {
           log: createLogger({ level: 'error', sink: () => undefined }),
         });
         const t0 = performance.now();
-        const id = await host.engine.startNew('deployUat', { input: { environment: env, version: '1.1.0', sha: 'b'.repeat(40), imageRef: 'reg.local/odoo-mta:uat-v1.1.0', force: true } });
+        const id = await host.engine.startNew('deployUat', {
+          input: {
+            environment: env,
+            version: '1.1.0',
+            sha: 'b'.repeat(40),
+            imageRef: 'reg.local/odoo-mta:uat-v1.1.0',
+            force: true,
+          },
+        });
         const st = await host.engine.waitForCompletion(id, 120000);
         const total = performance.now() - t0;
         const out = st.output as DeployResult;
-        if (out.outcome !== 'Succeeded') throw new Error(`bench deploy ${id} ended ${out.outcome}: ${out.reason}`);
+        if (out.outcome !== 'Succeeded')
+          throw new Error(`bench deploy ${id} ended ${out.outcome}: ${out.reason}`);
         const remote = spans.reduce((a, s) => a + (s.end - s.start), 0);
         // downtime window: from the start of the `stop` command to the end of the validation after `health`
         const stop = spans.find((x) => x.label === 'stop');
         const healthIdx = spans.findIndex((x) => x.label === 'health');
         const lastCheck = spans.slice(healthIdx).find((x) => x.label === 'status') ?? spans[healthIdx];
         const window = stop && lastCheck ? lastCheck.end - stop.start : 0;
-        const downRemote = stop && lastCheck ? spans.filter((x) => x.start >= stop.start && x.end <= lastCheck.end).reduce((a, x) => a + (x.end - x.start), 0) : 0;
+        const downRemote =
+          stop && lastCheck
+            ? spans
+                .filter((x) => x.start >= stop.start && x.end <= lastCheck.end)
+                .reduce((a, x) => a + (x.end - x.start), 0)
+            : 0;
         if (i === 0) continue; // warm-up (module loading, container creation)
         totals.push(total);
         remotes.push(remote);
         overheads.push(total - remote);
         downOverheads.push(window - downRemote);
-        log(`run ${i}: total ${total.toFixed(0)} ms, remote ${remote.toFixed(0)} ms, overhead ${(total - remote).toFixed(0)} ms, downtime ${window.toFixed(0)} ms (remote ${downRemote.toFixed(0)} ms)`);
+        log(
+          `run ${i}: total ${total.toFixed(0)} ms, remote ${remote.toFixed(0)} ms, overhead ${(total - remote).toFixed(0)} ms, downtime ${window.toFixed(0)} ms (remote ${downRemote.toFixed(0)} ms)`,
+        );
       }
       const p50 = (a: number[]) => percentile(a, 50);
       const overhead = p50(overheads);
@@ -139,9 +180,21 @@ const bench: Bench = {
         description: `median pipeline overhead per UAT deploy (total − remote command time) over ${runs} deploys; baseline = median remote command time (${LATENCY_MS} ms simulated per SSH connect / command)`,
         targets: {
           pipelineOverhead: { target: '≤ 2000 ms', actual: Math.round(overhead), met: overhead <= 2000 },
-          downtimeOverhead: { target: '≤ 1000 ms', actual: Math.round(downOverhead), met: downOverhead <= 1000 },
+          downtimeOverhead: {
+            target: '≤ 1000 ms',
+            actual: Math.round(downOverhead),
+            met: downOverhead <= 1000,
+          },
         },
-        details: { runs, latencyPerRemoteCallMs: LATENCY_MS, totalsMs: totals.map(Math.round), remoteMs: remotes.map(Math.round), overheadMs: overheads.map(Math.round), downtimeOverheadMs: downOverheads.map(Math.round), p95OverheadMs: Math.round(percentile(overheads, 95)) },
+        details: {
+          runs,
+          latencyPerRemoteCallMs: LATENCY_MS,
+          totalsMs: totals.map(Math.round),
+          remoteMs: remotes.map(Math.round),
+          overheadMs: overheads.map(Math.round),
+          downtimeOverheadMs: downOverheads.map(Math.round),
+          p95OverheadMs: Math.round(percentile(overheads, 95)),
+        },
       };
     } finally {
       setDeployPorts(undefined);

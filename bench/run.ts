@@ -13,7 +13,9 @@ async function main(): Promise<void> {
   const chosen = names.length ? names : available;
   const unknown = chosen.filter((n) => !available.includes(n));
   if (unknown.length) {
-    console.error(`Unknown benchmark(s): ${unknown.join(', ')}. Available: ${available.join(', ') || '(none)'}`);
+    console.error(
+      `Unknown benchmark(s): ${unknown.join(', ')}. Available: ${available.join(', ') || '(none)'}`,
+    );
     process.exit(2);
   }
   const outDir = path.resolve(dir, '..', '..', 'bench', 'results');
@@ -29,8 +31,11 @@ async function main(): Promise<void> {
       const record = { ...result, machine: machine(), date: new Date().toISOString() };
       const file = path.join(outDir, `${name}.json`);
       writeFileSync(file, JSON.stringify(record, null, 2) + '\n');
-      console.log(`   value ${result.value} ${result.unit}, baseline ${result.baseline} ${result.unit}, ratio ${result.ratio.toFixed(3)} -> ${path.relative(process.cwd(), file)}`);
-      for (const [k, t] of Object.entries(result.targets ?? {})) console.log(`   target ${k}: ${t.target}, actual ${t.actual} ${t.met ? 'MET' : 'NOT MET'}`);
+      console.log(
+        `   value ${result.value} ${result.unit}, baseline ${result.baseline} ${result.unit}, ratio ${result.ratio.toFixed(3)} -> ${path.relative(process.cwd(), file)}`,
+      );
+      for (const [k, t] of Object.entries(result.targets ?? {}))
+        console.log(`   target ${k}: ${t.target}, actual ${t.actual} ${t.met ? 'MET' : 'NOT MET'}`);
     } catch (err) {
       failed++;
       console.error(`   FAILED: ${(err as Error).stack ?? err}`);

@@ -66,7 +66,8 @@ function azuritePid(): number | undefined {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]) !== process.pid) continue;
+      if (Number(readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ')[1]) !== process.pid)
+        continue;
       if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('azurite')) return Number(d);
     } catch {
       /* gone */
@@ -76,7 +77,11 @@ function azuritePid(): number | undefined {
 }
 
 /** One closed-loop run by the load client, in its own process (bench/support/load-client.ts). */
-async function load(url: string, seconds: number, spec: Pick<LoadSpec, 'mode' | 'branch' | 'sha'>): Promise<Load> {
+async function load(
+  url: string,
+  seconds: number,
+  spec: Pick<LoadSpec, 'mode' | 'branch' | 'sha'>,
+): Promise<Load> {
   const az = azuritePid();
   const server0 = process.cpuUsage();
   const az0 = procCpuSeconds(az);
@@ -93,7 +98,11 @@ async function load(url: string, seconds: number, spec: Pick<LoadSpec, 'mode' | 
     p50ms: r2(percentile(latencies, 50)),
     p99ms: r2(percentile(latencies, 99)),
     statuses,
-    cpuUsPerRequest: { server: per((server.user + server.system) / 1e6), azurite: per(azSeconds), client: per(r.clientCpuSeconds) },
+    cpuUsPerRequest: {
+      server: per((server.user + server.system) / 1e6),
+      azurite: per(azSeconds),
+      client: per(r.clientCpuSeconds),
+    },
   };
 }
 
@@ -104,7 +113,8 @@ function combine(runs: Load[]): Omit<Load, 'latencies'> {
   const seconds = runs.reduce((a, r) => a + r.seconds, 0);
   const statuses: Record<string, number> = {};
   for (const r of runs) for (const [k, v] of Object.entries(r.statuses)) statuses[k] = (statuses[k] ?? 0) + v;
-  const weighted = (k: keyof Load['cpuUsPerRequest']) => Math.round(runs.reduce((a, r) => a + r.cpuUsPerRequest[k] * r.requests, 0) / Math.max(1, all.length));
+  const weighted = (k: keyof Load['cpuUsPerRequest']) =>
+    Math.round(runs.reduce((a, r) => a + r.cpuUsPerRequest[k] * r.requests, 0) / Math.max(1, all.length));
   return {
     requests: all.length,
     seconds: r2(seconds),
@@ -116,7 +126,14 @@ function combine(runs: Load[]): Omit<Load, 'latencies'> {
   };
 }
 
-const summary = (r: Load) => ({ requests: r.requests, rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, statuses: r.statuses, cpuUsPerRequest: r.cpuUsPerRequest });
+const summary = (r: Load) => ({
+  requests: r.requests,
+  rps: r.rps,
+  p50ms: r.p50ms,
+  p99ms: r.p99ms,
+  statuses: r.statuses,
+  cpuUsPerRequest: r.cpuUsPerRequest,
+});
 
 async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
   const server = http.createServer((req, res) => {
@@ -144,7 +161,8 @@ async function startBare(): Promise<{ url: string; stop(): Promise<void> }> {
 
 const bench: Bench = {
   name: 'webhook',
-  description: 'signed 8 KiB push deliveries: embedded host vs a bare HMAC-verifying node:http server (100 connections)',
+  description:
+    'signed 8 KiB push deliveries: embedded host vs a bare HMAC-verifying node:http server (100 connections)',
   async run({ quick, log }): Promise<BenchResult> {
     const seconds = quick ? 3 : 5;
     const roundCount = quick ? 1 : 3;
@@ -174,7 +192,9 @@ const bench: Bench = {
       const feature = pushPayload('feature/bench', 'b'.repeat(40));
       const push = { mode: 'fixed', branch: 'feature/bench', sha: 'b'.repeat(40) } as const;
       const loadBefore = loadavg();
-      log(`payload ${feature.length} bytes, ${CONNECTIONS} connections, ${roundCount} round(s) of ${seconds}s per server; load average ${loadBefore.join(' ')} on ${os.cpus().length} CPUs`);
+      log(
+        `payload ${feature.length} bytes, ${CONNECTIONS} connections, ${roundCount} round(s) of ${seconds}s per server; load average ${loadBefore.join(' ')} on ${os.cpus().length} CPUs`,
+      );
 
       // warm-up both (JIT, connections, Azurite container creation)
       await load(bare.url, 1, push);
@@ -182,7 +202,12 @@ const bench: Bench = {
 
       await load(`${host.baseUrl}/api/bench/webhook-floor`, 1, push);
 
-      const rounds: Array<{ bare: ReturnType<typeof summary>; host: ReturnType<typeof summary>; floor: ReturnType<typeof summary>; loadAverage: number[] }> = [];
+      const rounds: Array<{
+        bare: ReturnType<typeof summary>;
+        host: ReturnType<typeof summary>;
+        floor: ReturnType<typeof summary>;
+        loadAverage: number[];
+      }> = [];
       const bareRuns: Load[] = [];
       const hostRuns: Load[] = [];
       const floorRuns: Load[] = [];
@@ -201,28 +226,45 @@ const bench: Bench = {
         hostRuns.push(h);
         floorRuns.push(f);
         rounds.push({ bare: summary(b), host: summary(h), floor: summary(f), loadAverage: loadavg() });
-        log(`round ${round + 1}: bare ${b.rps} req/s (p99 ${b.p99ms} ms), host ${h.rps} req/s (p99 ${h.p99ms} ms), ratio ${r2(h.rps / b.rps)}; floor ${f.rps} req/s (ratio ${r2(f.rps / b.rps)}); load average ${loadavg().join(' ')}`);
+        log(
+          `round ${round + 1}: bare ${b.rps} req/s (p99 ${b.p99ms} ms), host ${h.rps} req/s (p99 ${h.p99ms} ms), ratio ${r2(h.rps / b.rps)}; floor ${f.rps} req/s (ratio ${r2(f.rps / b.rps)}); load average ${loadavg().join(' ')}`,
+        );
       }
       const bareRun = combine(bareRuns);
       const hostRun = combine(hostRuns);
       const floorRun = combine(floorRuns);
-      log(`bare HMAC server: ${bareRun.rps} req/s, p50 ${bareRun.p50ms} ms, p99 ${bareRun.p99ms} ms ${JSON.stringify(bareRun.statuses)}; CPU µs/request ${JSON.stringify(bareRun.cpuUsPerRequest)}`);
-      log(`host, push to another branch: ${hostRun.rps} req/s, p50 ${hostRun.p50ms} ms, p99 ${hostRun.p99ms} ms ${JSON.stringify(hostRun.statuses)}; CPU µs/request ${JSON.stringify(hostRun.cpuUsPerRequest)}`);
-      log(`host floor (verify + parse only): ${floorRun.rps} req/s (ratio ${r2(floorRun.rps / bareRun.rps)}), p50 ${floorRun.p50ms} ms, p99 ${floorRun.p99ms} ms ${JSON.stringify(floorRun.statuses)}; CPU µs/request ${JSON.stringify(floorRun.cpuUsPerRequest)}`);
+      log(
+        `bare HMAC server: ${bareRun.rps} req/s, p50 ${bareRun.p50ms} ms, p99 ${bareRun.p99ms} ms ${JSON.stringify(bareRun.statuses)}; CPU µs/request ${JSON.stringify(bareRun.cpuUsPerRequest)}`,
+      );
+      log(
+        `host, push to another branch: ${hostRun.rps} req/s, p50 ${hostRun.p50ms} ms, p99 ${hostRun.p99ms} ms ${JSON.stringify(hostRun.statuses)}; CPU µs/request ${JSON.stringify(hostRun.cpuUsPerRequest)}`,
+      );
+      log(
+        `host floor (verify + parse only): ${floorRun.rps} req/s (ratio ${r2(floorRun.rps / bareRun.rps)}), p50 ${floorRun.p50ms} ms, p99 ${floorRun.p99ms} ms ${JSON.stringify(floorRun.statuses)}; CPU µs/request ${JSON.stringify(floorRun.cpuUsPerRequest)}`,
+      );
 
       // merges: a fresh commit each, coverage and VERSION present in the fake GitHub
       for (let i = 1; i <= MERGES; i++) {
         github.setCoverage(mergeSha(i), '85.0%');
         github.setVersion(mergeSha(i), `1.0.${i}`);
       }
-      const mergeRun = await load(`${host.baseUrl}/api/github/webhook`, seconds, { mode: 'merges', branch: 'master' });
-      log(`host, merges to the default branch (full gate + enqueue): ${mergeRun.rps} req/s, p50 ${mergeRun.p50ms} ms, p99 ${mergeRun.p99ms} ms ${JSON.stringify(mergeRun.statuses)}`);
+      const mergeRun = await load(`${host.baseUrl}/api/github/webhook`, seconds, {
+        mode: 'merges',
+        branch: 'master',
+      });
+      log(
+        `host, merges to the default branch (full gate + enqueue): ${mergeRun.rps} req/s, p50 ${mergeRun.p50ms} ms, p99 ${mergeRun.p99ms} ms ${JSON.stringify(mergeRun.statuses)}`,
+      );
       const queued = host.queue.counts('deploy-requests');
 
       const ratio = Math.round((hostRun.rps / bareRun.rps) * 1000) / 1000;
-      for (const [name, r] of [['host', hostRun], ['floor', floorRun]] as const) {
+      for (const [name, r] of [
+        ['host', hostRun],
+        ['floor', floorRun],
+      ] as const) {
         const unexpected = Object.entries(r.statuses).filter(([s]) => s !== '200');
-        if (unexpected.length) throw new Error(`${name} answered unexpected statuses: ${JSON.stringify(r.statuses)}`);
+        if (unexpected.length)
+          throw new Error(`${name} answered unexpected statuses: ${JSON.stringify(r.statuses)}`);
       }
       return {
         name: 'webhook',
@@ -230,7 +272,8 @@ const bench: Bench = {
         value: hostRun.rps,
         baseline: bareRun.rps,
         ratio,
-        description: 'value: signed 8 KiB pushes (to a non-default branch: verify + classify + recorded decision) through the embedded host; baseline: bare node:http server verifying the HMAC and answering 202; same client, same run',
+        description:
+          'value: signed 8 KiB pushes (to a non-default branch: verify + classify + recorded decision) through the embedded host; baseline: bare node:http server verifying the HMAC and answering 202; same client, same run',
         targets: {
           throughputVsBare: { target: '>= 0.5 x bare server', actual: ratio, met: ratio >= 0.5 },
           p99: { target: '<= 50 ms at 100 connections', actual: hostRun.p99ms, met: hostRun.p99ms <= 50 },

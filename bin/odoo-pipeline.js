@@ -7,7 +7,9 @@ try {
   main = require(path.join(__dirname, '..', 'dist', 'bin-src', 'odoo-pipeline.js'));
 } catch (err) {
   if (err && err.code === 'MODULE_NOT_FOUND') {
-    process.stderr.write('odoo-pipeline: not built yet — run `npm run build` in ' + path.join(__dirname, '..') + '\n');
+    process.stderr.write(
+      'odoo-pipeline: not built yet — run `npm run build` in ' + path.join(__dirname, '..') + '\n',
+    );
     process.exit(2);
   }
   throw err;

@@ -121,7 +121,14 @@ export interface LinkState {
   pending: PendingApproval;
 }
 
-const refuse = (status: number, code: string, title: string, message: string, detail?: string): Refusal => ({ ok: false, status, code, title, message, ...(detail ? { detail } : {}) });
+const refuse = (status: number, code: string, title: string, message: string, detail?: string): Refusal => ({
+  ok: false,
+  status,
+  code,
+  title,
+  message,
+  ...(detail ? { detail } : {}),
+});
 
 /** Anonymous routes answer with a generic text and a code; the inside detail goes to the function's log. */
 export function logRefusalDetail(context: InvocationContext, r: Refusal): void {
@@ -155,7 +162,13 @@ export function approvalsEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsEnv
       approvers: config.APPROVERS ?? [],
     };
   } catch (err) {
-    return refuse(503, 'APPROVAL.NOT_CONFIGURED', 'Approvals are unavailable', 'The server is not fully configured; nothing was decided. Tell the pipeline operators.', `configuration: ${messageOf(err)}`);
+    return refuse(
+      503,
+      'APPROVAL.NOT_CONFIGURED',
+      'Approvals are unavailable',
+      'The server is not fully configured; nothing was decided. Tell the pipeline operators.',
+      `configuration: ${messageOf(err)}`,
+    );
   }
 }
 
@@ -278,7 +291,13 @@ export async function checkLink(
   try {
     status = await statusOf(client, claims.instanceId);
   } catch (err) {
-    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The deployment store did not answer.', `deployment store: ${messageOf(err)}`);
+    return refuse(
+      503,
+      'APPROVAL.UNAVAILABLE',
+      'Try again in a moment',
+      'The deployment store did not answer.',
+      `deployment store: ${messageOf(err)}`,
+    );
   }
   if (!status)
     return refuse(
@@ -345,7 +364,13 @@ export async function deliverDecision(
   try {
     claimed = await envs.store.claim(record);
   } catch (err) {
-    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The decision could not be recorded; nothing was decided.', `recording the decision: ${messageOf(err)}`);
+    return refuse(
+      503,
+      'APPROVAL.UNAVAILABLE',
+      'Try again in a moment',
+      'The decision could not be recorded; nothing was decided.',
+      `recording the decision: ${messageOf(err)}`,
+    );
   }
   if (!claimed)
     return refuse(
@@ -358,7 +383,13 @@ export async function deliverDecision(
     await client.raiseEvent(link.claims.instanceId, DECISION_EVENT, decision);
   } catch (err) {
     await envs.store.release(decision.nonce).catch(() => undefined);
-    return refuse(503, 'APPROVAL.UNAVAILABLE', 'Try again in a moment', 'The decision could not be delivered; nothing was decided and the link still works.', `delivering the decision: ${messageOf(err)}`);
+    return refuse(
+      503,
+      'APPROVAL.UNAVAILABLE',
+      'Try again in a moment',
+      'The decision could not be delivered; nothing was decided and the link still works.',
+      `delivering the decision: ${messageOf(err)}`,
+    );
   }
   if (opts.waitForOutcome === false) return { ok: true };
   // Let the orchestration take it (usually milliseconds) so the answer can say what happened.
@@ -927,7 +958,9 @@ export async function decideApproval(
     logRefusalDetail(context, result);
     return refusalResponse(req, result);
   }
-  context.log(`approval decision delivered: ${decision.action} by ${decision.approver} for ${link.claims.instanceId}`);
+  context.log(
+    `approval decision delivered: ${decision.action} by ${decision.approver} for ${link.claims.instanceId}`,
+  );
   return donePage(req, decision, outcomeText(decision, link, result.after));
 }
 

@@ -24,7 +24,11 @@ const NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 const MAX_CHARS = 256 * 1024;
 const DEPLOY_NAMES = new Set(['deployUat', 'deployProd', 'deployOdooSh']);
 
-const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
+const json = (status: number, body: unknown): HttpResponseInit => ({
+  status,
+  jsonBody: body,
+  headers: { 'cache-control': 'no-store' },
+});
 const bad = (status: number, error: string, message: string) => json(status, { error, message });
 
 export interface LogEntry {
@@ -52,14 +56,20 @@ function tailLines(text: string, n: number | undefined): { text: string; truncat
   return { text: out, truncated };
 }
 
-export async function deploymentLogs(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function deploymentLogs(
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   const id = req.params.id ?? '';
-  if (!ID.test(id)) return bad(400, 'LOGS.BAD_ID', 'a deployment id looks like deploy-<env>-<version>-<sha12>');
+  if (!ID.test(id))
+    return bad(400, 'LOGS.BAD_ID', 'a deployment id looks like deploy-<env>-<version>-<sha12>');
   const name = req.query.get('name');
-  if (name !== null && !NAME.test(name)) return bad(400, 'LOGS.BAD_NAME', 'name must be a log file name like migration.log');
+  if (name !== null && !NAME.test(name))
+    return bad(400, 'LOGS.BAD_NAME', 'name must be a log file name like migration.log');
   const rawTail = req.query.get('tail');
   const tail = rawTail === null || rawTail === '' ? undefined : Number(rawTail);
-  if (tail !== undefined && (!Number.isInteger(tail) || tail < 1 || tail > 100_000)) return bad(400, 'LOGS.BAD_TAIL', 'tail must be an integer from 1 to 100000');
+  if (tail !== undefined && (!Number.isInteger(tail) || tail < 1 || tail > 100_000))
+    return bad(400, 'LOGS.BAD_TAIL', 'tail must be an integer from 1 to 100000');
 
   let s: DurableOrchestrationStatus | undefined;
   try {
@@ -74,12 +84,22 @@ export async function deploymentLogs(req: HttpRequest, context: InvocationContex
   const out = (s.output ?? {}) as { outcome?: string; backupId?: string; logs?: unknown };
   const cs = (s.customStatus ?? {}) as { backupId?: string; outcome?: string };
   const backupId = out.backupId ?? cs.backupId;
-  const base = { id, runtimeStatus: s.runtimeStatus, outcome: out.outcome ?? cs.outcome ?? null, backupId: backupId ?? null };
-  if (!backupId) return json(200, { ...base, logs: [], message: 'this deploy has no backup, so no logs were saved' });
+  const base = {
+    id,
+    runtimeStatus: s.runtimeStatus,
+    outcome: out.outcome ?? cs.outcome ?? null,
+    backupId: backupId ?? null,
+  };
+  if (!backupId)
+    return json(200, { ...base, logs: [], message: 'this deploy has no backup, so no logs were saved' });
   try {
     parseBackupId(backupId);
   } catch {
-    return json(200, { ...base, logs: [], message: `the backup id ${JSON.stringify(backupId)} recorded by this deploy is not valid` });
+    return json(200, {
+      ...base,
+      logs: [],
+      message: `the backup id ${JSON.stringify(backupId)} recorded by this deploy is not valid`,
+    });
   }
 
   try {
@@ -88,7 +108,8 @@ export async function deploymentLogs(req: HttpRequest, context: InvocationContex
     const found: Array<{ name: string; size: number }> = [];
     for await (const b of store.container.listBlobsFlat({ prefix })) {
       const n = b.name.slice(prefix.length);
-      if (NAME.test(n) && (name === null || n === name)) found.push({ name: n, size: b.properties.contentLength ?? 0 });
+      if (NAME.test(n) && (name === null || n === name))
+        found.push({ name: n, size: b.properties.contentLength ?? 0 });
     }
     found.sort((a, b) => a.name.localeCompare(b.name));
     const logs: LogEntry[] = [];
@@ -107,9 +128,16 @@ export async function deploymentLogs(req: HttpRequest, context: InvocationContex
   } catch (err) {
     context.error(`reading logs of ${id} failed: ${messageOf(err)}`);
     const code = errorCode(err);
-    if (code === 'BACKUP.NOT_FOUND') return json(200, { ...base, logs: [], message: 'no logs were saved for this deploy' });
+    if (code === 'BACKUP.NOT_FOUND')
+      return json(200, { ...base, logs: [], message: 'no logs were saved for this deploy' });
     return bad(503, code ?? 'LOGS.UNAVAILABLE', 'the backup storage is unavailable');
   }
 }
 
-app.http('deploymentLogs', { route: 'deployments/{id}/logs', methods: ['GET'], authLevel: 'function', extraInputs: [df.input.durableClient()], handler: deploymentLogs });
+app.http('deploymentLogs', {
+  route: 'deployments/{id}/logs',
+  methods: ['GET'],
+  authLevel: 'function',
+  extraInputs: [df.input.durableClient()],
+  handler: deploymentLogs,
+});

@@ -15,7 +15,13 @@ export async function githubWebhook(req: HttpRequest, context: InvocationContext
   } catch (err) {
     // a configuration problem of ours, not the sender's: 503 so GitHub shows a failed delivery to redeliver
     context.error(`intake is not configured: ${messageOf(err)}`);
-    return { status: 503, jsonBody: { error: 'INTAKE.NOT_CONFIGURED', message: 'the intake is not configured; see the function app logs' } };
+    return {
+      status: 503,
+      jsonBody: {
+        error: 'INTAKE.NOT_CONFIGURED',
+        message: 'the intake is not configured; see the function app logs',
+      },
+    };
   }
   return intake.handle(req, context);
 }

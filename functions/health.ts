@@ -5,7 +5,12 @@ import { pipelineVersion } from '../shared/version';
 export async function health(_req: HttpRequest, _ctx: InvocationContext): Promise<HttpResponseInit> {
   return {
     status: 200,
-    jsonBody: { status: 'ok', version: pipelineVersion(), runtime: process.env.PIPELINE_RUNTIME ?? 'local', time: new Date().toISOString() },
+    jsonBody: {
+      status: 'ok',
+      version: pipelineVersion(),
+      runtime: process.env.PIPELINE_RUNTIME ?? 'local',
+      time: new Date().toISOString(),
+    },
     headers: { 'cache-control': 'no-store' },
   };
 }

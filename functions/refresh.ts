@@ -11,27 +11,50 @@ import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import { errorCode, messageOf } from '../shared/domain/errors';
 import { readInstance } from '../shared/adapters/durable-status';
-import { REFRESH_ID, REFRESH_ORCHESTRATOR, refreshInstanceId, validateRefreshBody, type RefreshBody, type RefreshInput } from '../shared/domain/refresh';
+import {
+  REFRESH_ID,
+  REFRESH_ORCHESTRATOR,
+  refreshInstanceId,
+  validateRefreshBody,
+  type RefreshBody,
+  type RefreshInput,
+} from '../shared/domain/refresh';
 import { routeToLane } from './deployQueueTrigger';
 import { laneInstanceId, type LaneRequest } from './orchestrators/deployLane';
 
 const MAX_BODY = 10_000;
-const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body, headers: { 'cache-control': 'no-store' } });
-const bad = (status: number, error: string, message: string, extra: Record<string, unknown> = {}) => json(status, { error, message, ...extra });
+const json = (status: number, body: unknown): HttpResponseInit => ({
+  status,
+  jsonBody: body,
+  headers: { 'cache-control': 'no-store' },
+});
+const bad = (status: number, error: string, message: string, extra: Record<string, unknown> = {}) =>
+  json(status, { error, message, ...extra });
 
-export async function requestRefresh(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+export async function requestRefresh(
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
   let body: unknown;
   try {
     const text = await req.text();
-    if (text.length > MAX_BODY) return bad(413, 'REFRESH.TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes`);
+    if (text.length > MAX_BODY)
+      return bad(413, 'REFRESH.TOO_LARGE', `the request body is larger than ${MAX_BODY} bytes`);
     body = JSON.parse(text);
   } catch {
-    return bad(400, 'REFRESH.BAD_JSON', 'the body must be JSON: { "source": "prod", "target": "uat", "filestore": "copy", "backup": "latest", "reason": "..." }');
+    return bad(
+      400,
+      'REFRESH.BAD_JSON',
+      'the body must be JSON: { "source": "prod", "target": "uat", "filestore": "copy", "backup": "latest", "reason": "..." }',
+    );
   }
   const problems = validateRefreshBody(body);
   if (problems.length) {
-    const targetProd = !!body && typeof body === 'object' && (body as Record<string, unknown>).target === 'prod';
-    return bad(400, targetProd ? 'REFRESH.TARGET_PROD' : 'REFRESH.BAD_REQUEST', problems.join('; '), { problems });
+    const targetProd =
+      !!body && typeof body === 'object' && (body as Record<string, unknown>).target === 'prod';
+    return bad(400, targetProd ? 'REFRESH.TARGET_PROD' : 'REFRESH.BAD_REQUEST', problems.join('; '), {
+      problems,
+    });
   }
   const b = body as RefreshBody;
   try {
@@ -71,13 +94,18 @@ export async function requestRefresh(req: HttpRequest, context: InvocationContex
     return json(202, { id, via: `lane ${how}`, statusUrl: `/api/refresh/${id}` });
   } catch (err) {
     context.error(`refresh request failed: ${messageOf(err)}`);
-    return bad(503, errorCode(err) ?? 'REFRESH.UNAVAILABLE', messageOf(err).replace(/https?:\/\/\S+/g, '<url>'));
+    return bad(
+      503,
+      errorCode(err) ?? 'REFRESH.UNAVAILABLE',
+      messageOf(err).replace(/https?:\/\/\S+/g, '<url>'),
+    );
   }
 }
 
 export async function getRefresh(req: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
   const id = req.params.id ?? '';
-  if (!REFRESH_ID.test(id)) return bad(400, 'REFRESH.BAD_ID', 'a refresh id looks like refresh-uat-20260101t120000z-abcd1234');
+  if (!REFRESH_ID.test(id))
+    return bad(400, 'REFRESH.BAD_ID', 'a refresh id looks like refresh-uat-20260101t120000z-abcd1234');
   try {
     const client = df.getClient(context);
     const s = await readInstance(client, id);
@@ -85,7 +113,8 @@ export async function getRefresh(req: HttpRequest, context: InvocationContext): 
       const lane = await readInstance(client, laneInstanceId('uat'));
       // still queued in the lane (`waiting`: the ids in arrival order; a single id from older lanes)
       const waiting = (lane?.customStatus as { waiting?: string | string[] | null } | undefined)?.waiting;
-      if (Array.isArray(waiting) ? waiting.includes(id) : waiting === id) return json(200, { id, runtimeStatus: 'Waiting', status: null, outcome: null, result: null });
+      if (Array.isArray(waiting) ? waiting.includes(id) : waiting === id)
+        return json(200, { id, runtimeStatus: 'Waiting', status: null, outcome: null, result: null });
       return bad(404, 'REFRESH.NOT_FOUND', `no refresh ${id}`);
     }
     const input = (s.input ?? {}) as Partial<RefreshInput>;
@@ -112,5 +141,17 @@ export async function getRefresh(req: HttpRequest, context: InvocationContext): 
 }
 
 const client = [df.input.durableClient()];
-app.http('refreshRequest', { route: 'refresh', methods: ['POST'], authLevel: 'function', extraInputs: client, handler: requestRefresh });
-app.http('refreshGet', { route: 'refresh/{id}', methods: ['GET'], authLevel: 'function', extraInputs: client, handler: getRefresh });
+app.http('refreshRequest', {
+  route: 'refresh',
+  methods: ['POST'],
+  authLevel: 'function',
+  extraInputs: client,
+  handler: requestRefresh,
+});
+app.http('refreshGet', {
+  route: 'refresh/{id}',
+  methods: ['GET'],
+  authLevel: 'function',
+  extraInputs: client,
+  handler: getRefresh,
+});

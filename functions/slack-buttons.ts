@@ -73,16 +73,29 @@ export function clip(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const plain = (text: string, max: number): PlainText => ({ type: 'plain_text', text: clip(text, max), emoji: false });
+const plain = (text: string, max: number): PlainText => ({
+  type: 'plain_text',
+  text: clip(text, max),
+  emoji: false,
+});
 /** "Approve (alice)" with the approver's name shortened so the whole text fits Slack's 75 characters */
-const labelled = (verb: string, approver: string) => `${verb} (${clip(approver, SLACK_MAX_BUTTON_TEXT - verb.length - 3)})`;
+const labelled = (verb: string, approver: string) =>
+  `${verb} (${clip(approver, SLACK_MAX_BUTTON_TEXT - verb.length - 3)})`;
 function confirm(title: string, text: string, ok: string, style: 'primary' | 'danger'): Confirm {
-  return { title: plain(title, SLACK_MAX_CONFIRM_TITLE), text: { type: 'mrkdwn', text: clip(text, SLACK_MAX_CONFIRM_TEXT) }, confirm: plain(ok, 30), deny: plain('Cancel', 30), style };
+  return {
+    title: plain(title, SLACK_MAX_CONFIRM_TITLE),
+    text: { type: 'mrkdwn', text: clip(text, SLACK_MAX_CONFIRM_TEXT) },
+    confirm: plain(ok, 30),
+    deny: plain('Cancel', 30),
+    style,
+  };
 }
 
 /** "1.4.0 for PROD" / "the Odoo.sh production move of 1.4.0 to production" */
 export function subjectWords(s: ButtonSubject): string {
-  return s.odoosh ? `the Odoo.sh ${s.odoosh.stage} move of ${s.version} to ${s.odoosh.branch}` : `${s.version} for ${s.environment ?? 'PROD'}`;
+  return s.odoosh
+    ? `the Odoo.sh ${s.odoosh.stage} move of ${s.version} to ${s.odoosh.branch}`
+    : `${s.version} for ${s.environment ?? 'PROD'}`;
 }
 
 /**
@@ -92,10 +105,17 @@ export function subjectWords(s: ButtonSubject): string {
  * button of an Odoo.sh move (there is none) or when the token does not fit a button's value.
  */
 export function approvalButtons(o: ApprovalButtonsInput): ActionsBlock {
-  if (o.token.length > SLACK_MAX_BUTTON_VALUE) throw new Error(`an approval token of ${o.token.length} characters does not fit a Slack button value (${SLACK_MAX_BUTTON_VALUE})`);
+  if (o.token.length > SLACK_MAX_BUTTON_VALUE)
+    throw new Error(
+      `an approval token of ${o.token.length} characters does not fit a Slack button value (${SLACK_MAX_BUTTON_VALUE})`,
+    );
   const env = o.environment ?? 'PROD';
   const what = subjectWords(o);
-  const block = (elements: SlackButton[]): ActionsBlock => ({ type: 'actions', ...(o.blockId ? { block_id: o.blockId } : {}), elements });
+  const block = (elements: SlackButton[]): ActionsBlock => ({
+    type: 'actions',
+    ...(o.blockId ? { block_id: o.blockId } : {}),
+    elements,
+  });
   if (o.action === 'rollback') {
     if (o.odoosh) throw new Error('an Odoo.sh move has no rollback button');
     return block([
@@ -122,7 +142,12 @@ export function approvalButtons(o: ApprovalButtonsInput): ActionsBlock {
       text: plain(labelled('Approve', o.approver), SLACK_MAX_BUTTON_TEXT),
       style: 'primary',
       value: o.token,
-      confirm: confirm(`Approve ${what}?`, `By approving you confirm:\n${CHECKLIST.map((c) => `• ${c.label.replace(/\?$/, '')}: yes`).join('\n')}`, 'Approve', 'primary'),
+      confirm: confirm(
+        `Approve ${what}?`,
+        `By approving you confirm:\n${CHECKLIST.map((c) => `• ${c.label.replace(/\?$/, '')}: yes`).join('\n')}`,
+        'Approve',
+        'primary',
+      ),
     },
     {
       type: 'button',

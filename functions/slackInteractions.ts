@@ -155,7 +155,10 @@ export async function slackInteractions(
   } catch (err) {
     // an anonymous route: a generic answer with a code, the detail in the log
     context.error(`Slack interactivity is not configured: ${messageOf(err)}`);
-    return plain(503, 'Approvals are unavailable: the server is not fully configured (CONFIG.INVALID). Nothing was decided.');
+    return plain(
+      503,
+      'Approvals are unavailable: the server is not fully configured (CONFIG.INVALID). Nothing was decided.',
+    );
   }
   const secret = config.SLACK_SIGNING_SECRET;
   if (!secret) return plain(404, 'Slack interactivity is not enabled (SLACK_SIGNING_SECRET is not set)');

@@ -64,7 +64,13 @@ export function registerHook(hookName: string, callback: (ctx: unknown) => unkno
   const list = s.hooks.get(hookName) ?? [];
   list.push(callback);
   s.hooks.set(hookName, list);
-  return { dispose: () => s.hooks.set(hookName, (s.hooks.get(hookName) ?? []).filter((c) => c !== callback)) };
+  return {
+    dispose: () =>
+      s.hooks.set(
+        hookName,
+        (s.hooks.get(hookName) ?? []).filter((c) => c !== callback),
+      ),
+  };
 }
 
 export function log(level: string, category: string, message: string): void {

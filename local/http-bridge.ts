@@ -136,7 +136,11 @@ export class LocalNativeRequest {
   #toReal(): Request {
     if (!this.#real) {
       if (this.#used) throw unusable();
-      this.#real = new Request(this.url, { method: this.method, headers: [...this.headers], body: this.#bytes });
+      this.#real = new Request(this.url, {
+        method: this.method,
+        headers: [...this.headers],
+        body: this.#bytes,
+      });
     }
     return this.#real;
   }
@@ -279,12 +283,20 @@ function cookiesOf(result: unknown): Cookie[] {
  * Write a function's result; returns the status written. Throws (before writing anything) when the
  * result is not a valid response, like the library's HttpResponse would: the caller answers 500.
  */
-export async function writeResult(res: http.ServerResponse, result: unknown, method: string): Promise<number> {
+export async function writeResult(
+  res: http.ServerResponse,
+  result: unknown,
+  method: string,
+): Promise<number> {
   let prepared: Prepared | undefined;
-  if (!(result instanceof HttpResponse) && (result === undefined || result === null || typeof result === 'object'))
+  if (
+    !(result instanceof HttpResponse) &&
+    (result === undefined || result === null || typeof result === 'object')
+  )
     prepared = prepareSimple((result ?? {}) as HttpResponseInit);
   if (!prepared) {
-    const response = result instanceof HttpResponse ? result : new HttpResponse((result ?? {}) as HttpResponseInit);
+    const response =
+      result instanceof HttpResponse ? result : new HttpResponse((result ?? {}) as HttpResponseInit);
     const headers: HeaderMap = {};
     response.headers.forEach((v, k) => (headers[k] = v));
     const buf = Buffer.from(await response.arrayBuffer());
@@ -293,7 +305,10 @@ export async function writeResult(res: http.ServerResponse, result: unknown, met
   const cookies = cookiesOf(result);
   if (cookies.length) {
     const existing = prepared.headers['set-cookie'];
-    prepared.headers['set-cookie'] = [...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]), ...cookies.map(serializeCookie)];
+    prepared.headers['set-cookie'] = [
+      ...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]),
+      ...cookies.map(serializeCookie),
+    ];
   }
   res.writeHead(prepared.status, prepared.headers); // validates the headers: throws here, before anything is sent
   endThisTurn(res, method === 'HEAD' ? undefined : prepared.body);

@@ -17,7 +17,9 @@ function readOrCreate<T extends object>(file: string, make: () => T): T {
     try {
       return JSON.parse(readFileSync(file, 'utf8')) as T;
     } catch (err) {
-      throw new Error(`[HOST.BAD_DATA] ${file} is not valid JSON (${(err as Error).message}); fix or delete it`);
+      throw new Error(
+        `[HOST.BAD_DATA] ${file} is not valid JSON (${(err as Error).message}); fix or delete it`,
+      );
     }
   }
   mkdirSync(path.dirname(file), { recursive: true });
@@ -47,7 +49,11 @@ function same(a: string, b: string): boolean {
 }
 
 /** Does the request carry a key good enough for `authLevel`? */
-export function authorized(authLevel: string | undefined, presented: string | undefined, keys: HostKeys): boolean {
+export function authorized(
+  authLevel: string | undefined,
+  presented: string | undefined,
+  keys: HostKeys,
+): boolean {
   const level = (authLevel ?? 'function').toLowerCase();
   if (level === 'anonymous') return true;
   if (!presented) return false;

@@ -19,10 +19,15 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     },
   });
   if (values.help) {
-    console.log('usage: npm start -- [--port 7071] [--data-dir .data] [--functions dist/functions] [--verbose]');
+    console.log(
+      'usage: npm start -- [--port 7071] [--data-dir .data] [--functions dist/functions] [--verbose]',
+    );
     return;
   }
-  const log = createLogger({ level: values.verbose ? 'debug' : undefined, fields: { component: 'local-host' } });
+  const log = createLogger({
+    level: values.verbose ? 'debug' : undefined,
+    fields: { component: 'local-host' },
+  });
   const port = values.port !== undefined ? Number(values.port) : undefined;
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
     console.error(`--port must be an integer 0-65535 (got ${values.port})`);
@@ -30,7 +35,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   }
   let host;
   try {
-    host = await startLocalHost({ port, dataDir: values['data-dir'], functionsDir: values.functions, verbose: values.verbose, log });
+    host = await startLocalHost({
+      port,
+      dataDir: values['data-dir'],
+      functionsDir: values.functions,
+      verbose: values.verbose,
+      log,
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);

@@ -28,7 +28,8 @@ export function listFunctionModules(dir: string): string[] {
     for (const name of readdirSync(d).sort()) {
       const full = path.join(d, name);
       if (statSync(full).isDirectory()) walk(full);
-      else if (/\.(js|ts)$/.test(name) && !/\.(d|test|spec)\.ts$/.test(name) && !/\.test\.js$/.test(name)) out.push(full);
+      else if (/\.(js|ts)$/.test(name) && !/\.(d|test|spec)\.ts$/.test(name) && !/\.test\.js$/.test(name))
+        out.push(full);
     }
   };
   walk(dir);
@@ -53,7 +54,8 @@ export interface FunctionInfo {
 export function describe(fn: core.RegisteredFunction): FunctionInfo {
   const bindings = Object.entries(fn.metadata.bindings).map(([name, b]) => ({ ...b, name }) as BindingInfo);
   const trigger = bindings.find((b) => /Trigger$/i.test(b.type));
-  if (!trigger) throw new Error(`[HOST.BAD_REGISTRATION] function ${fn.metadata.name} has no trigger binding`);
+  if (!trigger)
+    throw new Error(`[HOST.BAD_REGISTRATION] function ${fn.metadata.name} has no trigger binding`);
   return {
     name: fn.metadata.name,
     trigger,

@@ -29,13 +29,21 @@ export function compileRoute(template: string): CompiledRoute {
     ? clean.split('/').map((seg) => {
         const m = /^\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+)(?:\([^)]*\))?)?(\?)?\}$/.exec(seg);
         if (!m) return { literal: seg.toLowerCase() };
-        return { param: m[2], catchAll: !!m[1], optional: !!m[4] || !!m[1], constraint: m[3] ? CONSTRAINTS[m[3].toLowerCase()] : undefined };
+        return {
+          param: m[2],
+          catchAll: !!m[1],
+          optional: !!m[4] || !!m[1],
+          constraint: m[3] ? CONSTRAINTS[m[3].toLowerCase()] : undefined,
+        };
       })
     : [];
   return {
     template: clean,
     match(path: string) {
-      const parts = path.replace(/^\/+|\/+$/g, '').split('/').filter((p) => p !== '');
+      const parts = path
+        .replace(/^\/+|\/+$/g, '')
+        .split('/')
+        .filter((p) => p !== '');
       const params: Record<string, string> = {};
       for (let i = 0; i < segments.length; i++) {
         const seg = segments[i];

@@ -6,13 +6,17 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SETTINGS, SettingSpec } from '../shared/config';
 
-export const README_BEGIN = '<!-- settings:begin (generated from shared/config.ts by `node dist/local/settings-doc.js --write`) -->';
+export const README_BEGIN =
+  '<!-- settings:begin (generated from shared/config.ts by `node dist/local/settings-doc.js --write`) -->';
 export const README_END = '<!-- settings:end -->';
 
 const entries = () => Object.entries(SETTINGS) as Array<[string, SettingSpec]>;
 
 export function exampleSettings(): Record<string, unknown> {
-  const values: Record<string, string> = { FUNCTIONS_WORKER_RUNTIME: 'node', AzureWebJobsStorage: 'UseDevelopmentStorage=true' };
+  const values: Record<string, string> = {
+    FUNCTIONS_WORKER_RUNTIME: 'node',
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+  };
   for (const [key, spec] of entries()) {
     if (key === 'PIPELINE_RUNTIME') values[key] = 'local';
     else values[key] = spec.secret ? '' : (spec.default ?? '');
@@ -23,11 +27,23 @@ export function exampleSettings(): Record<string, unknown> {
 export function settingsTable(): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   const rows = entries().map(([key, spec]) => {
-    const def = spec.default !== undefined ? `\`${esc(spec.default)}\`` : spec.requiredInAzure ? 'required in Azure' : '—';
-    const flags = [spec.secret ? 'secret (Key Vault)' : '', spec.disables ? `unset: disables ${esc(spec.disables)}` : ''].filter(Boolean).join('; ');
+    const def =
+      spec.default !== undefined
+        ? `\`${esc(spec.default)}\``
+        : spec.requiredInAzure
+          ? 'required in Azure'
+          : '—';
+    const flags = [
+      spec.secret ? 'secret (Key Vault)' : '',
+      spec.disables ? `unset: disables ${esc(spec.disables)}` : '',
+    ]
+      .filter(Boolean)
+      .join('; ');
     return `| \`${key}\` | ${spec.area} | ${esc(spec.description)} | ${esc(spec.form)} | ${def} | ${flags} |`;
   });
-  return ['| setting | area | meaning | form | default | notes |', '|---|---|---|---|---|---|', ...rows].join('\n');
+  return ['| setting | area | meaning | form | default | notes |', '|---|---|---|---|---|---|', ...rows].join(
+    '\n',
+  );
 }
 
 export function renderReadme(readme: string): string {
@@ -40,7 +56,10 @@ export function renderReadme(readme: string): string {
 if (require.main === module) {
   const root = path.resolve(__dirname, '..', '..');
   if (process.argv.includes('--write')) {
-    writeFileSync(path.join(root, 'local.settings.example.json'), JSON.stringify(exampleSettings(), null, 2) + '\n');
+    writeFileSync(
+      path.join(root, 'local.settings.example.json'),
+      JSON.stringify(exampleSettings(), null, 2) + '\n',
+    );
     const readmeFile = path.join(root, 'README.md');
     writeFileSync(readmeFile, renderReadme(readFileSync(readmeFile, 'utf8')));
     console.log('wrote local.settings.example.json and README.md settings table');

@@ -26,7 +26,8 @@ export function registerSecret(value: string | undefined): void {
 export function redact(text: string): string {
   let out = text;
   for (const s of secrets) if (out.includes(s)) out = out.split(s).join('***');
-  for (const p of PATTERNS) out = out.replace(p, (m, g1) => (typeof g1 === 'string' && m.startsWith(g1) ? `${g1}***` : '***'));
+  for (const p of PATTERNS)
+    out = out.replace(p, (m, g1) => (typeof g1 === 'string' && m.startsWith(g1) ? `${g1}***` : '***'));
   return out;
 }
 
@@ -42,9 +43,12 @@ export interface Logger {
 
 export type LogSink = (line: string, level: LogLevel) => void;
 
-const defaultSink: LogSink = (line, level) => (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(line + '\n');
+const defaultSink: LogSink = (line, level) =>
+  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(line + '\n');
 
-export function createLogger(opts: { level?: LogLevel; sink?: LogSink; fields?: Record<string, unknown>; pretty?: boolean } = {}): Logger {
+export function createLogger(
+  opts: { level?: LogLevel; sink?: LogSink; fields?: Record<string, unknown>; pretty?: boolean } = {},
+): Logger {
   const min = ORDER[opts.level ?? ((process.env.LOG_LEVEL as LogLevel) || 'info')] ?? ORDER.info;
   const sink = opts.sink ?? defaultSink;
   const base = opts.fields ?? {};
@@ -59,7 +63,9 @@ export function createLogger(opts: { level?: LogLevel; sink?: LogSink; fields?: 
         .join(' ');
       line = `${rec.t} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? ' ' + extra : ''}`;
     } else {
-      line = JSON.stringify(rec, (_k, v) => (v instanceof Error ? { message: v.message, code: (v as { code?: string }).code } : v));
+      line = JSON.stringify(rec, (_k, v) =>
+        v instanceof Error ? { message: v.message, code: (v as { code?: string }).code } : v,
+      );
     }
     sink(redact(line), level);
   };

@@ -83,8 +83,10 @@ function noop(log: Logger, reason: string): Telemetry {
   log.debug('telemetry disabled', { reason });
   return {
     enabled: false,
-    trackEvent: (name, props) => log.debug('telemetry event (not sent)', { event: name, ...cleanProps(props) }),
-    trackMetric: (name, value, props) => log.debug('telemetry metric (not sent)', { metric: name, value, ...cleanProps(props) }),
+    trackEvent: (name, props) =>
+      log.debug('telemetry event (not sent)', { event: name, ...cleanProps(props) }),
+    trackMetric: (name, value, props) =>
+      log.debug('telemetry metric (not sent)', { metric: name, value, ...cleanProps(props) }),
     flush: async () => undefined,
     shutdown: async () => undefined,
   };
@@ -113,7 +115,9 @@ export function createTelemetry(
   const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
   if (!connectionString) return noop(log, 'APPLICATIONINSIGHTS_CONNECTION_STRING is not set');
   if (!/(^|;)\s*(InstrumentationKey|ConnectionString)\s*=/i.test(connectionString)) {
-    log.warn('telemetry disabled: APPLICATIONINSIGHTS_CONNECTION_STRING is malformed (expected InstrumentationKey=...;IngestionEndpoint=...)');
+    log.warn(
+      'telemetry disabled: APPLICATIONINSIGHTS_CONNECTION_STRING is malformed (expected InstrumentationKey=...;IngestionEndpoint=...)',
+    );
     return noop(log, 'malformed connection string');
   }
   if (active?.enabled) return active;
@@ -131,7 +135,9 @@ export function createTelemetry(
   if (clientId !== undefined) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const identity = require('@azure/identity') as typeof import('@azure/identity');
-    credential = clientId ? new identity.ManagedIdentityCredential({ clientId }) : new identity.ManagedIdentityCredential();
+    credential = clientId
+      ? new identity.ManagedIdentityCredential({ clientId })
+      : new identity.ManagedIdentityCredential();
   }
 
   try {
@@ -146,7 +152,9 @@ export function createTelemetry(
       enableStandardMetrics: false,
     });
   } catch (err) {
-    log.warn('telemetry disabled: the Azure Monitor exporter did not start', { error: (err as Error).message });
+    log.warn('telemetry disabled: the Azure Monitor exporter did not start', {
+      error: (err as Error).message,
+    });
     return noop(log, 'exporter failed to start');
   }
 
@@ -161,7 +169,10 @@ export function createTelemetry(
     }
   };
   const flushProviders = async () => {
-    const providers = [otelLogs.logs.getLoggerProvider(), otel.metrics.getMeterProvider()] as ForceFlushable[];
+    const providers = [
+      otelLogs.logs.getLoggerProvider(),
+      otel.metrics.getMeterProvider(),
+    ] as ForceFlushable[];
     for (const p of providers) {
       try {
         await p.forceFlush?.();
@@ -174,7 +185,9 @@ export function createTelemetry(
   const instance: Telemetry = {
     enabled: true,
     trackEvent(name, props) {
-      guard('event', () => logger.emit({ body: name, attributes: { ...cleanProps(props), [CUSTOM_EVENT_ATTRIBUTE]: name } }));
+      guard('event', () =>
+        logger.emit({ body: name, attributes: { ...cleanProps(props), [CUSTOM_EVENT_ATTRIBUTE]: name } }),
+      );
     },
     trackMetric(name, value, props) {
       if (!Number.isFinite(value)) {

@@ -15,7 +15,9 @@ export const PAYLOAD_BYTES = 8 * 1024;
 
 /** A GitHub `push` example from GitHub's own payloads, to `branch` at `sha`, padded to exactly 8 KiB. */
 export function pushPayload(branch: string, sha: string): Buffer {
-  const group = (examples as Array<{ name: string; examples: Array<Record<string, any>> }>).find((g) => g.name === 'push')!;
+  const group = (examples as Array<{ name: string; examples: Array<Record<string, any>> }>).find(
+    (g) => g.name === 'push',
+  )!;
   const p = structuredClone(group.examples.find((e) => e.ref === 'refs/heads/master')!);
   p.ref = `refs/heads/${branch}`;
   p.after = sha;
@@ -27,7 +29,8 @@ export function pushPayload(branch: string, sha: string): Buffer {
   return Buffer.from(JSON.stringify(p));
 }
 
-export const sign = (secret: string, body: Buffer): string => 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
+export const sign = (secret: string, body: Buffer): string =>
+  'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
 
 export interface LoadSpec {
   url: string;
@@ -80,14 +83,17 @@ async function load(spec: LoadSpec): Promise<LoadResult> {
         'user-agent': 'GitHub-Hookshot/bench',
       };
       const t0 = process.hrtime.bigint();
-      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-          statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
-          resolve();
-        });
-      });
+      const req = http.request(
+        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+            statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+            resolve();
+          });
+        },
+      );
       req.on('error', () => {
         statuses.error = (statuses.error ?? 0) + 1;
         resolve();
@@ -111,13 +117,18 @@ async function load(spec: LoadSpec): Promise<LoadResult> {
 /** Run one load in a child process and return its measurements. */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = fork(__filename, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let result: LoadResult | undefined;
     child.on('message', (m) => {
       result = m as LoadResult;
     });
     child.on('error', reject);
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`the load client exited with ${code} before reporting`))));
+    child.on('exit', (code) =>
+      result ? resolve(result) : reject(new Error(`the load client exited with ${code} before reporting`)),
+    );
     child.send(spec);
   });
 }

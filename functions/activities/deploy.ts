@@ -13,7 +13,11 @@ import type { Readable } from 'node:stream';
 import { loadConfig, type Config } from '../../shared/config';
 import { BackupStore, type BackupManifest } from '../../shared/adapters/backup-store';
 import { streamVmBackup } from '../../shared/adapters/backup-stream';
-import { createVerificationStore, recordVerification, type VerificationStore } from '../../shared/adapters/backup-verifications';
+import {
+  createVerificationStore,
+  recordVerification,
+  type VerificationStore,
+} from '../../shared/adapters/backup-verifications';
 import { createLedger, ledgerContainer, type GateOverride, type Ledger } from '../../shared/adapters/ledger';
 import { createRegistryClient, keepLastN, type RegistryClient } from '../../shared/adapters/registry';
 import { SshClient, shellQuote, type SshRunOptions, type SshRunResult } from '../../shared/adapters/ssh';
@@ -227,9 +231,24 @@ export interface DeployActivities {
   }): Promise<Failable<{ log?: string; alreadyDone?: boolean }>>;
   start(i: { environment: string; imageRef: string }): Promise<Failable<{ changed: boolean }>>;
   health(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<HealthOut>>;
-  record(i: NotifyEvent & { imageDigest?: string; coverage?: number; backupId: string; modules?: string; previousVersion?: string; gateOverride?: GateOverride }): Promise<Failable<{ recorded: true }>>;
-  retention(i: { settings: DeploySettings; running: string; previous?: string }): Promise<{ kept: string[]; deleted: string[] }>;
-  compensate(i: CompensationAction & { settings: DeploySettings }): Promise<Failable<{ healthy?: boolean; failures?: string[] }>>;
+  record(
+    i: NotifyEvent & {
+      imageDigest?: string;
+      coverage?: number;
+      backupId: string;
+      modules?: string;
+      previousVersion?: string;
+      gateOverride?: GateOverride;
+    },
+  ): Promise<Failable<{ recorded: true }>>;
+  retention(i: {
+    settings: DeploySettings;
+    running: string;
+    previous?: string;
+  }): Promise<{ kept: string[]; deleted: string[] }>;
+  compensate(
+    i: CompensationAction & { settings: DeploySettings },
+  ): Promise<Failable<{ healthy?: boolean; failures?: string[] }>>;
   saveLogs(i: { backupId?: string; environment: string; instanceId: string }): Promise<{ logs: string[] }>;
   notify(e: NotifyEvent): Promise<Record<string, unknown>>;
 }

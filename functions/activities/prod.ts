@@ -1145,7 +1145,9 @@ df.app.activity('prodGithubStatus', { handler: (i: In<'githubStatus'>) => acts()
 df.app.activity('prodPreflight', { handler: (i: DIn<'preflight'>) => acts().deploy.preflight(i) });
 df.app.activity('prodModules', { handler: (i: DIn<'modules'>) => acts().deploy.modules(i) });
 df.app.activity('prodPull', { handler: (i: DIn<'pull'>) => acts().deploy.pull(i) });
-df.app.activity('prodConfirmBackup', { handler: (i: DIn<'confirmBackup'>) => acts().deploy.confirmBackup(i) });
+df.app.activity('prodConfirmBackup', {
+  handler: (i: DIn<'confirmBackup'>) => acts().deploy.confirmBackup(i),
+});
 df.app.activity('prodStop', { handler: (i: DIn<'stop'>) => acts().deploy.stop(i) });
 df.app.activity('prodMigrate', { handler: (i: DIn<'migrate'>) => acts().deploy.migrate(i) });
 df.app.activity('prodStart', { handler: (i: DIn<'start'>) => acts().deploy.start(i) });

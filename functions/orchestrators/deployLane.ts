@@ -42,18 +42,30 @@ export function laneInstanceId(environment: string): string {
   return `lane-${environment}`;
 }
 
-const short = (r: LaneRequest) => (r.orchestrator && r.orchestrator !== DEPLOY_ORCHESTRATOR ? `${r.orchestrator} ${r.instanceId ?? ''}`.trim() : `${r.version} (${String(r.sha).slice(0, 7)})`);
+const short = (r: LaneRequest) =>
+  r.orchestrator && r.orchestrator !== DEPLOY_ORCHESTRATOR
+    ? `${r.orchestrator} ${r.instanceId ?? ''}`.trim()
+    : `${r.version} (${String(r.sha).slice(0, 7)})`;
 /** the orchestrator a request runs: requests of the same one supersede each other while waiting */
 const kindOf = (r: LaneRequest) => r.orchestrator ?? DEPLOY_ORCHESTRATOR;
 const valid = (r: LaneRequest | undefined): r is LaneRequest =>
-  !!r && typeof r === 'object' && (typeof r.instanceId === 'string' ? r.instanceId.length > 0 : typeof r.sha === 'string' && typeof r.version === 'string');
+  !!r &&
+  typeof r === 'object' &&
+  (typeof r.instanceId === 'string'
+    ? r.instanceId.length > 0
+    : typeof r.sha === 'string' && typeof r.version === 'string');
 
 export const deployLane: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = (context.df.getInput() as LaneInput) ?? { environment: 'uat' };
   const env = input.environment;
   const done = input.done ?? [];
   const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId(env, r.version, r.sha);
-  const decision = (decision: string, reason: string, r: LaneRequest, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  const decision = (
+    decision: string,
+    reason: string,
+    r: LaneRequest,
+    extra: Record<string, unknown> = {},
+  ): Record<string, unknown> => ({
     decision,
     reason,
     sha: r.sha,
@@ -81,7 +93,8 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
     if (valid(r)) current = r;
   }
   const currentId = idOf(current);
-  const show = () => context.df.setCustomStatus({ environment: env, running: currentId, waiting: waiting.map(idOf) });
+  const show = () =>
+    context.df.setCustomStatus({ environment: env, running: currentId, waiting: waiting.map(idOf) });
 
   /** decisions taken and not yet recorded */
   const notes: Array<Record<string, unknown>> = [];
@@ -90,7 +103,11 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   } else {
     show();
     yield record(decision('deploy-started', `deploying ${short(current)} to ${env}`, current));
-    const deploy = context.df.callSubOrchestrator(current.orchestrator ?? DEPLOY_ORCHESTRATOR, current, currentId);
+    const deploy = context.df.callSubOrchestrator(
+      current.orchestrator ?? DEPLOY_ORCHESTRATOR,
+      current,
+      currentId,
+    );
     let ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
 
     // a request that arrives while the work runs: queued at the end; it supersedes the waiting request
@@ -105,7 +122,14 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
       const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
       if (same >= 0) {
         const [older] = waiting.splice(same, 1);
-        notes.push(decision('superseded', `superseded by ${short(r)} while ${short(current!)} was ${kindOf(current!) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`, older, { supersededBy: id }));
+        notes.push(
+          decision(
+            'superseded',
+            `superseded by ${short(r)} while ${short(current!)} was ${kindOf(current!) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`,
+            older,
+            { supersededBy: id },
+          ),
+        );
       }
       waiting.push(r);
       show();
@@ -115,7 +139,8 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
     let recording: Task | undefined;
     let finished = false;
     for (;;) {
-      if (!recording && notes.length && !finished) recording = context.df.Task.all(notes.splice(0).map(record));
+      if (!recording && notes.length && !finished)
+        recording = context.df.Task.all(notes.splice(0).map(record));
       if (finished) break;
       yield context.df.Task.any([ev, ...(ended(deploy) ? [] : [deploy]), ...(recording ? [recording] : [])]);
       if (ended(ev)) {
@@ -129,11 +154,17 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
 
     if (deploy.isFaulted) {
       const why = deploy.result instanceof Error ? deploy.result.message : 'the deploy orchestration failed';
-      notes.push(decision('deploy-finished', `deploy of ${short(current)} failed: ${why}`, current, { outcome: 'failed' }));
+      notes.push(
+        decision('deploy-finished', `deploy of ${short(current)} failed: ${why}`, current, {
+          outcome: 'failed',
+        }),
+      );
     } else {
       const out = deploy.result as { outcome?: string; status?: string } | undefined;
       const outcome = out?.outcome ?? out?.status ?? 'completed';
-      notes.push(decision('deploy-finished', `deploy of ${short(current)} ended: ${outcome}`, current, { outcome }));
+      notes.push(
+        decision('deploy-finished', `deploy of ${short(current)} ended: ${outcome}`, current, { outcome }),
+      );
     }
   }
 

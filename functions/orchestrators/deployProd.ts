@@ -387,7 +387,8 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     // 5. pull (nothing stopped yet), stop, migrate, start, health, stability
     const pulled = yield* step<PullOut>('pull', 'prodPull', { environment: 'prod', imageRef: prodRef });
     // the VM reports the first repo digest docker knows for the image: informative, the registry is authoritative
-    if (pulled.digest && pulled.digest !== digest) log(`the VM reports digest ${pulled.digest} for ${prodRef} (promoted ${digest})`);
+    if (pulled.digest && pulled.digest !== digest)
+      log(`the VM reports digest ${pulled.digest} for ${prodRef} (promoted ${digest})`);
     // nothing stops unless the backup that would undo it is readable right now (as deployUat)
     yield* step('backup', 'prodConfirmBackup', { backupId: backup.backupId });
     downStart = now();

@@ -23,7 +23,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable, Transform, TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobServiceClient, BlockBlobClient, BlockBlobCommitBlockListOptions, ContainerClient, RestError } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  BlockBlobClient,
+  BlockBlobCommitBlockListOptions,
+  ContainerClient,
+  RestError,
+} from '@azure/storage-blob';
 import { PipelineError } from '../domain/errors';
 import { planBackupRetention } from '../domain/retention';
 import { Logger } from '../log';
@@ -75,7 +81,11 @@ export interface VerifyResult {
   manifest?: BackupManifest;
 }
 
-export type BackupStoreOptions = ({ containerClient: ContainerClient } | { connectionString: string; container: string } | { accountUrl: string; container: string }) & {
+export type BackupStoreOptions = (
+  | { containerClient: ContainerClient }
+  | { connectionString: string; container: string }
+  | { accountUrl: string; container: string }
+) & {
   log?: Logger;
   /** uploadStream buffer size (default 8 MiB) and concurrency (default 4): memory ≈ size × (concurrency + 1) */
   bufferSize?: number;
@@ -90,7 +100,10 @@ const PART_RE = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 const ID_RE = /^([a-z][a-z0-9-]{0,31})\/(\d{8}T\d{6}Z)-([A-Za-z0-9][A-Za-z0-9._+-]{0,63})$/;
 
 function stamp(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return d
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 function parseStamp(s: string): Date {
@@ -102,7 +115,11 @@ function parseStamp(s: string): Date {
 /** Split a backup id `<env>/<timestamp>-<version>`; throws BACKUP.INVALID_ID. */
 export function parseBackupId(id: string): { environment: string; createdAt: Date; version: string } {
   const m = ID_RE.exec(id ?? '');
-  if (!m) throw new PipelineError('BACKUP.INVALID_ID', `"${id}" is not a backup id (<env>/<yyyymmddThhmmssZ>-<version>)`);
+  if (!m)
+    throw new PipelineError(
+      'BACKUP.INVALID_ID',
+      `"${id}" is not a backup id (<env>/<yyyymmddThhmmssZ>-<version>)`,
+    );
   return { environment: m[1], createdAt: parseStamp(m[2]), version: m[3] };
 }
 
@@ -110,13 +127,21 @@ function blobError(err: unknown, what: string): PipelineError {
   if (err instanceof PipelineError) return err;
   const e = err as RestError & { code?: string };
   const status = e?.statusCode;
-  if (status === 409 || status === 412) return new PipelineError('BACKUP.EXISTS', `${what}: already exists (backups are never overwritten)`);
+  if (status === 409 || status === 412)
+    return new PipelineError('BACKUP.EXISTS', `${what}: already exists (backups are never overwritten)`);
   if (status === 404) return new PipelineError('BACKUP.NOT_FOUND', `${what}: not found`);
-  if (status === 429 || status === 503) return new PipelineError('BLOB.THROTTLED', `${what}: storage is throttling (${status})`, true);
-  if (status === 401 || status === 403) return new PipelineError('BLOB.FORBIDDEN', `${what}: access denied (${status}) — check the identity's Storage Blob Data role`);
-  if (status && status >= 500) return new PipelineError('BLOB.UNAVAILABLE', `${what}: storage error ${status}`, true);
+  if (status === 429 || status === 503)
+    return new PipelineError('BLOB.THROTTLED', `${what}: storage is throttling (${status})`, true);
+  if (status === 401 || status === 403)
+    return new PipelineError(
+      'BLOB.FORBIDDEN',
+      `${what}: access denied (${status}) — check the identity's Storage Blob Data role`,
+    );
+  if (status && status >= 500)
+    return new PipelineError('BLOB.UNAVAILABLE', `${what}: storage error ${status}`, true);
   const msg = e instanceof Error ? e.message : String(err);
-  if (!status && /ECONN|ETIMEDOUT|ENOTFOUND|socket hang up|EAI_AGAIN/i.test(`${e?.code ?? ''} ${msg}`)) return new PipelineError('BLOB.UNAVAILABLE', `${what}: ${msg}`, true);
+  if (!status && /ECONN|ETIMEDOUT|ENOTFOUND|socket hang up|EAI_AGAIN/i.test(`${e?.code ?? ''} ${msg}`))
+    return new PipelineError('BLOB.UNAVAILABLE', `${what}: ${msg}`, true);
   return new PipelineError('BACKUP.FAILED', `${what}: ${msg}`);
 }
 
@@ -200,7 +225,11 @@ class BlockUpload extends Writable {
     const resume = (): void => {
       while (off < chunk.length) {
         if (!this.cur) {
-          const buf = this.free.pop() ?? (this.allocated < this.concurrency + 1 ? (this.allocated++, Buffer.allocUnsafeSlow(this.blockSize)) : undefined);
+          const buf =
+            this.free.pop() ??
+            (this.allocated < this.concurrency + 1
+              ? (this.allocated++, Buffer.allocUnsafeSlow(this.blockSize))
+              : undefined);
           if (!buf) {
             this.blocked = { resume, cb };
             return;
@@ -226,19 +255,21 @@ class BlockUpload extends Writable {
     // block ids: same length within a blob, unique per upload (a concurrent writer of the same name stages its own)
     const id = Buffer.from(`${this.prefix}-${String(this.ids.length).padStart(6, '0')}`).toString('base64');
     this.ids.push(id);
-    const p: Promise<void> = this.blob.stageBlock(id, buf.subarray(0, len), len, { abortSignal: this.abort.signal }).then(
-      () => {
-        this.inflight.delete(p);
-        this.free.push(buf);
-        const b = this.blocked;
-        this.blocked = undefined;
-        b?.resume();
-      },
-      (err: unknown) => {
-        this.inflight.delete(p);
-        this.fail(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
+    const p: Promise<void> = this.blob
+      .stageBlock(id, buf.subarray(0, len), len, { abortSignal: this.abort.signal })
+      .then(
+        () => {
+          this.inflight.delete(p);
+          this.free.push(buf);
+          const b = this.blocked;
+          this.blocked = undefined;
+          b?.resume();
+        },
+        (err: unknown) => {
+          this.inflight.delete(p);
+          this.fail(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
     this.inflight.add(p);
   }
 
@@ -282,7 +313,11 @@ class BlockUpload extends Writable {
    */
   private async commitOnce(): Promise<void> {
     try {
-      await this.blob.commitBlockList(this.ids, { ...this.commit, conditions: { ifNoneMatch: '*' }, abortSignal: this.abort.signal });
+      await this.blob.commitBlockList(this.ids, {
+        ...this.commit,
+        conditions: { ifNoneMatch: '*' },
+        abortSignal: this.abort.signal,
+      });
     } catch (err) {
       const status = (err as RestError).statusCode;
       if ((status === 409 || status === 412) && this.ids.length > 0) {
@@ -319,15 +354,26 @@ export class BackupWriter {
   }
 
   /** Stream one part to Blob (If-None-Match: *); resolves with its size and sha256. */
-  async part(name: string, source: NodeJS.ReadableStream, o: { contentEncoding?: string } = {}): Promise<PartInfo> {
+  async part(
+    name: string,
+    source: NodeJS.ReadableStream,
+    o: { contentEncoding?: string } = {},
+  ): Promise<PartInfo> {
     if (this.finished) throw new PipelineError('BACKUP.FINISHED', `backup ${this.id} is already finished`);
-    if (!PART_RE.test(name) || name === MANIFEST || name === 'logs') throw new PipelineError('BACKUP.INVALID_PART', `invalid part name "${name}"`);
-    if (this.parts[name] || this.pending.has(name)) throw new PipelineError('BACKUP.EXISTS', `part ${name} of ${this.id} was already written`);
+    if (!PART_RE.test(name) || name === MANIFEST || name === 'logs')
+      throw new PipelineError('BACKUP.INVALID_PART', `invalid part name "${name}"`);
+    if (this.parts[name] || this.pending.has(name))
+      throw new PipelineError('BACKUP.EXISTS', `part ${name} of ${this.id} was already written`);
     this.pending.add(name);
-    const upload = new BlockUpload(this.store.container.getBlockBlobClient(`${this.id}/${name}`), this.store.bufferSize, this.store.concurrency, {
-      blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
-      metadata: o.contentEncoding ? { encoding: o.contentEncoding } : undefined,
-    });
+    const upload = new BlockUpload(
+      this.store.container.getBlockBlobClient(`${this.id}/${name}`),
+      this.store.bufferSize,
+      this.store.concurrency,
+      {
+        blobHTTPHeaders: { blobContentType: 'application/octet-stream' },
+        metadata: o.contentEncoding ? { encoding: o.contentEncoding } : undefined,
+      },
+    );
     const started = Date.now();
     try {
       // a source error (e.g. the SSH command failed) destroys the upload before its commit, and an upload
@@ -338,18 +384,30 @@ export class BackupWriter {
     } finally {
       this.pending.delete(name);
     }
-    const info: PartInfo = { size: upload.size, sha256: upload.sha256, ...(o.contentEncoding ? { contentEncoding: o.contentEncoding } : {}) };
+    const info: PartInfo = {
+      size: upload.size,
+      sha256: upload.sha256,
+      ...(o.contentEncoding ? { contentEncoding: o.contentEncoding } : {}),
+    };
     this.parts[name] = info;
     const secs = (Date.now() - started) / 1000;
-    this.store.log?.info('backup part stored', { backup: this.id, part: name, size: info.size, blocks: upload.blocks, mbPerS: +(info.size / 1e6 / Math.max(secs, 0.001)).toFixed(1) });
+    this.store.log?.info('backup part stored', {
+      backup: this.id,
+      part: name,
+      size: info.size,
+      blocks: upload.blocks,
+      mbPerS: +(info.size / 1e6 / Math.max(secs, 0.001)).toFixed(1),
+    });
     return info;
   }
 
   /** Write manifest.json (last): the backup becomes complete and restorable. */
   async finish(extra: Partial<BackupMeta> = {}): Promise<BackupManifest> {
     if (this.finished) throw new PipelineError('BACKUP.FINISHED', `backup ${this.id} is already finished`);
-    if (this.pending.size) throw new PipelineError('BACKUP.INCOMPLETE', `parts still uploading: ${[...this.pending].join(', ')}`);
-    if (!Object.keys(this.parts).length) throw new PipelineError('BACKUP.INCOMPLETE', `backup ${this.id} has no parts`);
+    if (this.pending.size)
+      throw new PipelineError('BACKUP.INCOMPLETE', `parts still uploading: ${[...this.pending].join(', ')}`);
+    if (!Object.keys(this.parts).length)
+      throw new PipelineError('BACKUP.INCOMPLETE', `backup ${this.id} has no parts`);
     const manifest: BackupManifest = {
       ...this.meta,
       ...extra,
@@ -363,15 +421,21 @@ export class BackupWriter {
     };
     const body = JSON.stringify(manifest, null, 2);
     try {
-      await this.store.container.getBlockBlobClient(`${this.id}/${MANIFEST}`).upload(body, Buffer.byteLength(body), {
-        conditions: { ifNoneMatch: '*' },
-        blobHTTPHeaders: { blobContentType: 'application/json' },
-      });
+      await this.store.container
+        .getBlockBlobClient(`${this.id}/${MANIFEST}`)
+        .upload(body, Buffer.byteLength(body), {
+          conditions: { ifNoneMatch: '*' },
+          blobHTTPHeaders: { blobContentType: 'application/json' },
+        });
     } catch (err) {
       throw blobError(err, `writing ${this.id}/${MANIFEST}`);
     }
     this.finished = true;
-    this.store.log?.info('backup complete', { backup: this.id, parts: Object.keys(this.parts), totalSize: Object.values(this.parts).reduce((a, p) => a + p.size, 0) });
+    this.store.log?.info('backup complete', {
+      backup: this.id,
+      parts: Object.keys(this.parts),
+      totalSize: Object.values(this.parts).reduce((a, p) => a + p.size, 0),
+    });
     return manifest;
   }
 }
@@ -386,12 +450,17 @@ export class BackupStore {
 
   constructor(o: BackupStoreOptions) {
     if ('containerClient' in o) this.container = o.containerClient;
-    else if ('connectionString' in o) this.container = BlobServiceClient.fromConnectionString(o.connectionString).getContainerClient(o.container);
+    else if ('connectionString' in o)
+      this.container = BlobServiceClient.fromConnectionString(o.connectionString).getContainerClient(
+        o.container,
+      );
     else {
       // DefaultAzureCredential: managed identity in Azure, developer credentials elsewhere
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { DefaultAzureCredential } = require('@azure/identity') as typeof import('@azure/identity');
-      this.container = new BlobServiceClient(o.accountUrl, new DefaultAzureCredential()).getContainerClient(o.container);
+      this.container = new BlobServiceClient(o.accountUrl, new DefaultAzureCredential()).getContainerClient(
+        o.container,
+      );
     }
     this.log = o.log;
     this.bufferSize = o.bufferSize ?? 8 * 1024 * 1024;
@@ -412,8 +481,10 @@ export class BackupStore {
 
   /** Start a backup `<env>/<timestamp>-<version>`. */
   begin(environment: string, meta: BackupMeta): BackupWriter {
-    if (!ENV_RE.test(environment ?? '')) throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
-    if (!VERSION_RE.test(meta?.version ?? '')) throw new PipelineError('BACKUP.INVALID', `invalid version "${meta?.version}" for a backup id`);
+    if (!ENV_RE.test(environment ?? ''))
+      throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
+    if (!VERSION_RE.test(meta?.version ?? ''))
+      throw new PipelineError('BACKUP.INVALID', `invalid version "${meta?.version}" for a backup id`);
     const startedAt = this.now();
     const id = `${environment}/${stamp(startedAt)}-${meta.version}`;
     return new BackupWriter(this, id, environment, meta, startedAt);
@@ -421,7 +492,8 @@ export class BackupStore {
 
   /** Backups of an environment, newest first (incomplete ones flagged `complete: false`). */
   async list(environment: string): Promise<BackupSummary[]> {
-    if (!ENV_RE.test(environment ?? '')) throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
+    if (!ENV_RE.test(environment ?? ''))
+      throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
     const ids: string[] = [];
     try {
       for await (const item of this.container.listBlobsByHierarchy('/', { prefix: `${environment}/` })) {
@@ -438,7 +510,11 @@ export class BackupStore {
     for (const id of ids) {
       const p = parseBackupId(id);
       const m = await this.manifest(id).catch((e) => {
-        if (e instanceof PipelineError && (e.code === 'BACKUP.NOT_FOUND' || e.code === 'BACKUP.MANIFEST_INVALID')) return undefined;
+        if (
+          e instanceof PipelineError &&
+          (e.code === 'BACKUP.NOT_FOUND' || e.code === 'BACKUP.MANIFEST_INVALID')
+        )
+          return undefined;
         throw e;
       });
       out.push({
@@ -447,7 +523,9 @@ export class BackupStore {
         version: p.version,
         createdAt: p.createdAt,
         complete: !!m,
-        ...(m ? { totalSize: Object.values(m.parts).reduce((a, x) => a + x.size, 0), parts: Object.keys(m.parts) } : {}),
+        ...(m
+          ? { totalSize: Object.values(m.parts).reduce((a, x) => a + x.size, 0), parts: Object.keys(m.parts) }
+          : {}),
       });
     }
     return out.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1));
@@ -466,7 +544,8 @@ export class BackupStore {
       text = buf.toString('utf8');
     } catch (err) {
       const e = blobError(err, `reading the manifest of ${id}`);
-      if (e.code === 'BACKUP.NOT_FOUND') throw new PipelineError('BACKUP.NOT_FOUND', `backup ${id} has no manifest (missing or incomplete)`);
+      if (e.code === 'BACKUP.NOT_FOUND')
+        throw new PipelineError('BACKUP.NOT_FOUND', `backup ${id} has no manifest (missing or incomplete)`);
       throw e;
     }
     let m: BackupManifest;
@@ -476,8 +555,17 @@ export class BackupStore {
       throw new PipelineError('BACKUP.MANIFEST_INVALID', `manifest of ${id} is not JSON`);
     }
     const partsOk =
-      m && typeof m.parts === 'object' && m.parts !== null && Object.entries(m.parts).every(([n, p]) => PART_RE.test(n) && Number.isInteger(p?.size) && /^[0-9a-f]{64}$/.test(p?.sha256 ?? ''));
-    if (!partsOk || m.id !== id || m.format !== MANIFEST_FORMAT) throw new PipelineError('BACKUP.MANIFEST_INVALID', `manifest of ${id} is malformed or belongs to another backup`);
+      m &&
+      typeof m.parts === 'object' &&
+      m.parts !== null &&
+      Object.entries(m.parts).every(
+        ([n, p]) => PART_RE.test(n) && Number.isInteger(p?.size) && /^[0-9a-f]{64}$/.test(p?.sha256 ?? ''),
+      );
+    if (!partsOk || m.id !== id || m.format !== MANIFEST_FORMAT)
+      throw new PipelineError(
+        'BACKUP.MANIFEST_INVALID',
+        `manifest of ${id} is malformed or belongs to another backup`,
+      );
     return m;
   }
 
@@ -502,8 +590,10 @@ export class BackupStore {
           }),
         );
         const sha = counter.hash.digest('hex');
-        if (counter.size !== info.size) problems.push(`${name}: size ${counter.size} differs from the manifest (${info.size})`);
-        else if (sha !== info.sha256) problems.push(`${name}: sha256 ${sha} differs from the manifest (${info.sha256})`);
+        if (counter.size !== info.size)
+          problems.push(`${name}: size ${counter.size} differs from the manifest (${info.size})`);
+        else if (sha !== info.sha256)
+          problems.push(`${name}: sha256 ${sha} differs from the manifest (${info.sha256})`);
       } catch (err) {
         const e = blobError(err, `${id}/${name}`);
         if (e.retryable) throw e;
@@ -516,7 +606,11 @@ export class BackupStore {
   /** verify() and throw [BACKUP.CORRUPT] unless every part matches: call before any restore. */
   async assertRestorable(id: string): Promise<BackupManifest> {
     const v = await this.verify(id);
-    if (!v.ok || !v.manifest) throw new PipelineError('BACKUP.CORRUPT', `backup ${id} cannot be used for a restore: ${v.problems.join('; ')}`);
+    if (!v.ok || !v.manifest)
+      throw new PipelineError(
+        'BACKUP.CORRUPT',
+        `backup ${id} cannot be used for a restore: ${v.problems.join('; ')}`,
+      );
     return v.manifest;
   }
 
@@ -527,7 +621,11 @@ export class BackupStore {
   async openPart(id: string, name: string, manifest?: BackupManifest): Promise<Readable> {
     const m = manifest ?? (await this.manifest(id));
     const info = m.parts[name];
-    if (!info) throw new PipelineError('BACKUP.NOT_FOUND', `backup ${id} has no part ${name} (parts: ${Object.keys(m.parts).join(', ')})`);
+    if (!info)
+      throw new PipelineError(
+        'BACKUP.NOT_FOUND',
+        `backup ${id} has no part ${name} (parts: ${Object.keys(m.parts).join(', ')})`,
+      );
     const body = await this.download(`${id}/${name}`).catch((err) => {
       throw blobError(err, `${id}/${name}`);
     });
@@ -543,12 +641,16 @@ export class BackupStore {
     const blob = this.container.getBlockBlobClient(`${id}/logs/${name}`);
     try {
       if (typeof content === 'string') {
-        await blob.upload(content, Buffer.byteLength(content), { blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' } });
+        await blob.upload(content, Buffer.byteLength(content), {
+          blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' },
+        });
       } else {
         const pass = new PassThrough();
         (content as Readable).on('error', (e) => pass.destroy(e));
         (content as Readable).pipe(pass);
-        await blob.uploadStream(pass, 1024 * 1024, 2, { blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' } });
+        await blob.uploadStream(pass, 1024 * 1024, 2, {
+          blobHTTPHeaders: { blobContentType: 'text/plain; charset=utf-8' },
+        });
       }
     } catch (err) {
       throw blobError(err, `saving log ${name} of ${id}`);
@@ -557,7 +659,9 @@ export class BackupStore {
 
   async readLog(id: string, name: string): Promise<string> {
     try {
-      return (await this.container.getBlockBlobClient(`${id}/logs/${name}`).downloadToBuffer()).toString('utf8');
+      return (await this.container.getBlockBlobClient(`${id}/logs/${name}`).downloadToBuffer()).toString(
+        'utf8',
+      );
     } catch (err) {
       throw blobError(err, `reading log ${name} of ${id}`);
     }
@@ -582,16 +686,29 @@ export class BackupStore {
    * Delete backups older than keepDays (the newest complete one is always kept; incomplete ones after a
    * day). In Azure a lifecycle rule does the same as a safety net.
    */
-  async applyRetention(environment: string, keepDays: number, now: Date = this.now(), opts: { keepAtLeast?: number; dryRun?: boolean } = {}): Promise<{ kept: string[]; deleted: string[] }> {
+  async applyRetention(
+    environment: string,
+    keepDays: number,
+    now: Date = this.now(),
+    opts: { keepAtLeast?: number; dryRun?: boolean } = {},
+  ): Promise<{ kept: string[]; deleted: string[] }> {
     const backups = await this.list(environment);
     const plan = planBackupRetention(backups, keepDays, now, { keepAtLeast: opts.keepAtLeast });
     if (!opts.dryRun) for (const id of plan.deleted) await this.delete(id);
-    this.log?.info('backup retention applied', { environment, keepDays, kept: plan.kept.length, deleted: plan.deleted, dryRun: !!opts.dryRun });
+    this.log?.info('backup retention applied', {
+      environment,
+      keepDays,
+      kept: plan.kept.length,
+      deleted: plan.deleted,
+      dryRun: !!opts.dryRun,
+    });
     return plan;
   }
 
   private async download(blobName: string): Promise<Readable> {
-    const res = await this.container.getBlockBlobClient(blobName).download(0, undefined, { maxRetryRequests: 5 });
+    const res = await this.container
+      .getBlockBlobClient(blobName)
+      .download(0, undefined, { maxRetryRequests: 5 });
     if (!res.readableStreamBody) throw new PipelineError('BACKUP.FAILED', `no body for ${blobName}`);
     return res.readableStreamBody as Readable;
   }

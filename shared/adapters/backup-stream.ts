@@ -33,7 +33,13 @@ export interface StreamBackupOptions {
 }
 
 /** Stream one `odoo-ops --json <verb>` into the part `part` of `writer`. */
-export async function streamOpsPart(writer: BackupWriter, sh: StreamingShell, verb: string, part: string, o: StreamBackupOptions = {}): Promise<PartInfo> {
+export async function streamOpsPart(
+  writer: BackupWriter,
+  sh: StreamingShell,
+  verb: string,
+  part: string,
+  o: StreamBackupOptions = {},
+): Promise<PartInfo> {
   const s = sh.stream(`${o.ops ?? 'odoo-ops'} --json ${verb}`, { timeoutMs: o.timeoutMs });
   try {
     const [info] = await Promise.all([writer.part(part, s.stdout), s.done]);
@@ -41,13 +47,21 @@ export async function streamOpsPart(writer: BackupWriter, sh: StreamingShell, ve
   } catch (err) {
     s.stdout.destroy();
     await s.done.catch(() => undefined);
-    if (errorCode(err) === 'SSH.COMMAND_FAILED') throw new PipelineError('BACKUP.FAILED', `${verb}${o.where ? ` on ${o.where}` : ''} failed: ${messageOf(err)}`);
+    if (errorCode(err) === 'SSH.COMMAND_FAILED')
+      throw new PipelineError(
+        'BACKUP.FAILED',
+        `${verb}${o.where ? ` on ${o.where}` : ''} failed: ${messageOf(err)}`,
+      );
     throw err;
   }
 }
 
 /** Stream every part of a VM backup (database, then filestore) into `writer`, one after the other. */
-export async function streamVmBackup(writer: BackupWriter, sh: StreamingShell, o: StreamBackupOptions = {}): Promise<Record<string, PartInfo>> {
+export async function streamVmBackup(
+  writer: BackupWriter,
+  sh: StreamingShell,
+  o: StreamBackupOptions = {},
+): Promise<Record<string, PartInfo>> {
   const parts: Record<string, PartInfo> = {};
   for (const [verb, part] of VM_BACKUP_PARTS) parts[part] = await streamOpsPart(writer, sh, verb, part, o);
   return parts;

@@ -60,7 +60,10 @@ export async function recordVerification(
     await store.record({ id, ok: result.ok, at: at.toISOString(), problems: result.problems });
     return true;
   } catch (err) {
-    log?.warn('could not record the backup verification (the status page shows the backup as complete)', { backupId: id, error: messageOf(err) });
+    log?.warn('could not record the backup verification (the status page shows the backup as complete)', {
+      backupId: id,
+      error: messageOf(err),
+    });
     return false;
   }
 }

@@ -6,7 +6,11 @@ import type { Config } from '../config';
 import { messageOf } from '../domain/errors';
 import type { Logger } from '../log';
 import { githubOptionsFromConfig } from './github';
-import { createGitHubDeployments, type DeploymentState, type GitHubDeploymentsPort } from './github-deployments';
+import {
+  createGitHubDeployments,
+  type DeploymentState,
+  type GitHubDeploymentsPort,
+} from './github-deployments';
 import { createSlack, deployMessage, type SlackPort } from './slack';
 
 export interface DeployNotice {
@@ -31,13 +35,28 @@ export interface DeployNotifier {
   changedFiles?(base: string, head: string): Promise<string[] | undefined>;
 }
 
-const STATE: Record<DeployNotice['kind'], DeploymentState> = { started: 'in_progress', succeeded: 'success', failed: 'failure', 'rolled-back': 'failure', 'needs-attention': 'error' };
+const STATE: Record<DeployNotice['kind'], DeploymentState> = {
+  started: 'in_progress',
+  succeeded: 'success',
+  failed: 'failure',
+  'rolled-back': 'failure',
+  'needs-attention': 'error',
+};
 
-export function createNotifier(o: { github?: GitHubDeploymentsPort; slack?: SlackPort; repositoryUrl?: string; publicBaseUrl?: string; logsBaseUrl?: string; log: Logger }): DeployNotifier {
+export function createNotifier(o: {
+  github?: GitHubDeploymentsPort;
+  slack?: SlackPort;
+  repositoryUrl?: string;
+  publicBaseUrl?: string;
+  logsBaseUrl?: string;
+  log: Logger;
+}): DeployNotifier {
   return {
     async notify(e) {
       const out: { githubDeploymentId?: number; github?: boolean; slack?: boolean } = {};
-      const statusUrl = o.publicBaseUrl ? `${o.publicBaseUrl.replace(/\/+$/, '')}/api/deployments/${encodeURIComponent(e.instanceId)}` : undefined;
+      const statusUrl = o.publicBaseUrl
+        ? `${o.publicBaseUrl.replace(/\/+$/, '')}/api/deployments/${encodeURIComponent(e.instanceId)}`
+        : undefined;
       // the saved logs: under logsBaseUrl when one is configured, else the API's GET /api/deployments/{id}/logs
       const logsUrl = !e.logs?.length
         ? undefined
@@ -50,11 +69,26 @@ export function createNotifier(o: { github?: GitHubDeploymentsPort; slack?: Slac
         try {
           let id = e.githubDeploymentId;
           if (e.kind === 'started' || id === undefined) {
-            id = await o.github.create({ sha: e.sha, environment: e.environment, version: e.version, payload: { instanceId: e.instanceId } });
+            id = await o.github.create({
+              sha: e.sha,
+              environment: e.environment,
+              version: e.version,
+              payload: { instanceId: e.instanceId },
+            });
             out.githubDeploymentId = id;
           }
-          const description = e.kind === 'started' ? `deploying ${e.version}` : e.kind === 'succeeded' ? `${e.version} is live` : `${e.kind}: ${e.reason ?? ''}`;
-          await o.github.status(id, { state: STATE[e.kind], description, environmentUrl: e.kind === 'succeeded' ? e.url : undefined, logUrl: logsUrl ?? statusUrl });
+          const description =
+            e.kind === 'started'
+              ? `deploying ${e.version}`
+              : e.kind === 'succeeded'
+                ? `${e.version} is live`
+                : `${e.kind}: ${e.reason ?? ''}`;
+          await o.github.status(id, {
+            state: STATE[e.kind],
+            description,
+            environmentUrl: e.kind === 'succeeded' ? e.url : undefined,
+            logUrl: logsUrl ?? statusUrl,
+          });
           out.github = true;
         } catch (err) {
           out.github = false;
@@ -90,8 +124,16 @@ export function createNotifier(o: { github?: GitHubDeploymentsPort; slack?: Slac
 export function createDeployNotifier(config: Config, log: Logger): DeployNotifier {
   const gh = githubOptionsFromConfig(config);
   const github = gh && (gh.token || gh.app) ? createGitHubDeployments(gh) : undefined;
-  const slack = createSlack({ webhookUrl: config.SLACK_WEBHOOK_URL, botToken: config.SLACK_BOT_TOKEN, channel: config.SLACK_CHANNEL, apiUrl: config.SLACK_API_URL, log });
+  const slack = createSlack({
+    webhookUrl: config.SLACK_WEBHOOK_URL,
+    botToken: config.SLACK_BOT_TOKEN,
+    channel: config.SLACK_CHANNEL,
+    apiUrl: config.SLACK_API_URL,
+    log,
+  });
   const api = config.GITHUB_API_URL ?? 'https://api.github.com';
-  const repositoryUrl = config.GITHUB_REPOSITORY ? `${api === 'https://api.github.com' ? 'https://github.com' : api.replace(/\/api\/v3\/?$/, '')}/${config.GITHUB_REPOSITORY}` : undefined;
+  const repositoryUrl = config.GITHUB_REPOSITORY
+    ? `${api === 'https://api.github.com' ? 'https://github.com' : api.replace(/\/api\/v3\/?$/, '')}/${config.GITHUB_REPOSITORY}`
+    : undefined;
   return createNotifier({ github, slack, repositoryUrl, publicBaseUrl: config.PUBLIC_BASE_URL, log });
 }

@@ -42,8 +42,17 @@ export function createOdooShRepo(opts: GitHubOptions): OdooShRepoPort {
     },
     async compare(base, head) {
       try {
-        const res = await octokit.rest.repos.compareCommitsWithBasehead({ owner, repo, basehead: `${base}...${head}`, per_page: 1 });
-        return { status: res.data.status as CompareStatus, aheadBy: res.data.ahead_by, behindBy: res.data.behind_by };
+        const res = await octokit.rest.repos.compareCommitsWithBasehead({
+          owner,
+          repo,
+          basehead: `${base}...${head}`,
+          per_page: 1,
+        });
+        return {
+          status: res.data.status as CompareStatus,
+          aheadBy: res.data.ahead_by,
+          behindBy: res.data.behind_by,
+        };
       } catch (err) {
         throw classify(err, `comparing ${base.slice(0, 7)}...${head.slice(0, 7)} in ${opts.repository}`);
       }
@@ -55,14 +64,28 @@ export function createOdooShRepo(opts: GitHubOptions): OdooShRepoPort {
       } catch (err) {
         const status = (err as { status?: number }).status;
         if (status === 422 && !force && /fast.?forward/i.test((err as Error).message ?? ''))
-          throw new PipelineError('ODOOSH.NOT_FAST_FORWARD', `GitHub refused to move ${branch} to ${sha.slice(0, 7)}: not a fast-forward`, false);
+          throw new PipelineError(
+            'ODOOSH.NOT_FAST_FORWARD',
+            `GitHub refused to move ${branch} to ${sha.slice(0, 7)}: not a fast-forward`,
+            false,
+          );
         throw classify(err, `moving ${branch} of ${opts.repository} to ${sha.slice(0, 7)}`);
       }
     },
     async statuses(sha) {
       try {
-        const res = await octokit.rest.repos.getCombinedStatusForRef({ owner, repo, ref: sha, per_page: 100 });
-        return res.data.statuses.map((s) => ({ context: s.context, state: s.state, description: s.description, target_url: s.target_url }));
+        const res = await octokit.rest.repos.getCombinedStatusForRef({
+          owner,
+          repo,
+          ref: sha,
+          per_page: 100,
+        });
+        return res.data.statuses.map((s) => ({
+          context: s.context,
+          state: s.state,
+          description: s.description,
+          target_url: s.target_url,
+        }));
       } catch (err) {
         throw classify(err, `reading statuses of ${sha.slice(0, 7)} in ${opts.repository}`);
       }

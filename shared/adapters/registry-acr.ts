@@ -14,7 +14,8 @@ import { checkRepo, checkTag, httpError } from './registry-oci';
 function acrError(err: unknown, what: string): PipelineError {
   if (err instanceof PipelineError) return err;
   const e = err as { statusCode?: number; message?: string; name?: string };
-  if (e?.name === 'DigestMismatchError') return new PipelineError('REGISTRY.DIGEST_MISMATCH', `${what}: ${e.message}`);
+  if (e?.name === 'DigestMismatchError')
+    return new PipelineError('REGISTRY.DIGEST_MISMATCH', `${what}: ${e.message}`);
   if (typeof e?.statusCode === 'number') return httpError(e.statusCode, what, e.message ?? '');
   return new PipelineError('REGISTRY.UNAVAILABLE', `${what}: ${e?.message ?? String(err)}`, true);
 }
@@ -25,7 +26,14 @@ export class AcrClient implements RegistryClient {
   private readonly credential: TokenCredential;
   private readonly contents = new Map<string, ContainerRegistryContentClient>();
 
-  constructor(private readonly o: { url: string; credential?: TokenCredential; log?: Logger; clientOptions?: CommonClientOptions }) {
+  constructor(
+    private readonly o: {
+      url: string;
+      credential?: TokenCredential;
+      log?: Logger;
+      clientOptions?: CommonClientOptions;
+    },
+  ) {
     if (o.credential) this.credential = o.credential;
     else {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -48,7 +56,8 @@ export class AcrClient implements RegistryClient {
     checkRepo(repo);
     const tags: string[] = [];
     try {
-      for await (const m of this.client.getRepository(repo).listManifestProperties()) tags.push(...(m.tags ?? []));
+      for await (const m of this.client.getRepository(repo).listManifestProperties())
+        tags.push(...(m.tags ?? []));
     } catch (err) {
       const e = acrError(err, `list tags of ${repo}`);
       if (e.code === 'REGISTRY.NOT_FOUND') return [];
@@ -70,7 +79,12 @@ export class AcrClient implements RegistryClient {
     }
   }
 
-  async retag(repo: string, fromTag: string, toTag: string, o: { force?: boolean } = {}): Promise<{ digest: string; mediaType: string }> {
+  async retag(
+    repo: string,
+    fromTag: string,
+    toTag: string,
+    o: { force?: boolean } = {},
+  ): Promise<{ digest: string; mediaType: string }> {
     checkRepo(repo);
     checkTag(fromTag);
     checkTag(toTag);
@@ -83,14 +97,22 @@ export class AcrClient implements RegistryClient {
     }
     const existing = await this.resolve(repo, toTag);
     if (existing?.digest === src.digest) return { digest: src.digest, mediaType: src.mediaType };
-    if (existing && !o.force) throw new PipelineError('REGISTRY.TAG_EXISTS', `${repo}:${toTag} already points at ${existing.digest}, not ${src.digest}; refusing to move it`);
+    if (existing && !o.force)
+      throw new PipelineError(
+        'REGISTRY.TAG_EXISTS',
+        `${repo}:${toTag} already points at ${existing.digest}, not ${src.digest}; refusing to move it`,
+      );
     let digest: string;
     try {
       digest = (await c.setManifest(src.content, { tag: toTag, mediaType: src.mediaType })).digest;
     } catch (err) {
       throw acrError(err, `put ${repo}:${toTag}`);
     }
-    if (digest !== src.digest) throw new PipelineError('REGISTRY.DIGEST_CHANGED', `retag ${fromTag} → ${toTag} produced ${digest} instead of ${src.digest}`);
+    if (digest !== src.digest)
+      throw new PipelineError(
+        'REGISTRY.DIGEST_CHANGED',
+        `retag ${fromTag} → ${toTag} produced ${digest} instead of ${src.digest}`,
+      );
     this.o.log?.info('registry retag', { repo, from: fromTag, to: toTag, digest });
     return { digest, mediaType: src.mediaType };
   }

@@ -28,7 +28,13 @@ export class DockerHubClient implements RegistryClient {
   private hubToken?: string;
 
   constructor(private readonly o: DockerHubOptions) {
-    this.oci = new OciRegistryClient({ url: o.url || 'https://registry-1.docker.io', username: o.username, password: o.password, timeoutMs: o.timeoutMs, log: o.log });
+    this.oci = new OciRegistryClient({
+      url: o.url || 'https://registry-1.docker.io',
+      username: o.username,
+      password: o.password,
+      timeoutMs: o.timeoutMs,
+      log: o.log,
+    });
     this.hub = (o.hubUrl || 'https://hub.docker.com').replace(/\/$/, '');
   }
 
@@ -37,11 +43,20 @@ export class DockerHubClient implements RegistryClient {
     checkRepo(repo);
     const parts = repo.split('/');
     if (parts.length === 1) return { ns: 'library', name: parts[0] };
-    if (parts.length !== 2) throw new PipelineError('REGISTRY.INVALID', `Docker Hub repositories are <namespace>/<name> (got "${repo}")`);
+    if (parts.length !== 2)
+      throw new PipelineError(
+        'REGISTRY.INVALID',
+        `Docker Hub repositories are <namespace>/<name> (got "${repo}")`,
+      );
     return { ns: parts[0], name: parts[1] };
   }
 
-  private async hubFetch(method: string, path: string, what: string, ok: number[] = [200]): Promise<Response> {
+  private async hubFetch(
+    method: string,
+    path: string,
+    what: string,
+    ok: number[] = [200],
+  ): Promise<Response> {
     const send = async () => {
       try {
         return await fetch(this.hub + path, {
@@ -77,7 +92,8 @@ export class DockerHubClient implements RegistryClient {
       throw new PipelineError('REGISTRY.UNAVAILABLE', `Docker Hub login: ${(err as Error).message}`, true);
     }
     const text = await res.text();
-    if (!res.ok) throw httpError(res.status === 400 ? 401 : res.status, 'Docker Hub login', text, res.headers);
+    if (!res.ok)
+      throw httpError(res.status === 400 ? 401 : res.status, 'Docker Hub login', text, res.headers);
     const j = JSON.parse(text) as { access_token?: string; token?: string };
     this.hubToken = j.access_token ?? j.token;
     if (!this.hubToken) throw new PipelineError('REGISTRY.AUTH_FAILED', 'Docker Hub login returned no token');
@@ -106,7 +122,12 @@ export class DockerHubClient implements RegistryClient {
     return this.oci.resolve(this.qualified(repo), tag);
   }
 
-  retag(repo: string, fromTag: string, toTag: string, o?: { force?: boolean }): Promise<{ digest: string; mediaType: string }> {
+  retag(
+    repo: string,
+    fromTag: string,
+    toTag: string,
+    o?: { force?: boolean },
+  ): Promise<{ digest: string; mediaType: string }> {
     return this.oci.retag(this.qualified(repo), fromTag, toTag, o);
   }
 
@@ -114,7 +135,12 @@ export class DockerHubClient implements RegistryClient {
     checkTag(tag);
     const { ns, name } = this.split(repo);
     try {
-      await this.hubFetch('DELETE', `/v2/repositories/${ns}/${name}/tags/${tag}/`, `delete ${repo}:${tag}`, [200, 202, 204]);
+      await this.hubFetch(
+        'DELETE',
+        `/v2/repositories/${ns}/${name}/tags/${tag}/`,
+        `delete ${repo}:${tag}`,
+        [200, 202, 204],
+      );
     } catch (err) {
       if (err instanceof PipelineError && err.code === 'REGISTRY.NOT_FOUND') return;
       throw err;

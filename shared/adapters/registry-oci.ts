@@ -26,20 +26,27 @@ export const MEDIA_TYPES = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
 } as const;
-export const MANIFEST_ACCEPT = [MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerList, MEDIA_TYPES.ociManifest, MEDIA_TYPES.dockerManifest].join(', ');
+export const MANIFEST_ACCEPT = [
+  MEDIA_TYPES.ociIndex,
+  MEDIA_TYPES.dockerList,
+  MEDIA_TYPES.ociManifest,
+  MEDIA_TYPES.dockerManifest,
+].join(', ');
 
 const REPO_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const EMPTY_CONFIG = Buffer.from('{}');
 
 export function checkRepo(repo: string): void {
-  if (!REPO_RE.test(repo ?? '')) throw new PipelineError('REGISTRY.INVALID', `invalid repository name "${repo}"`);
+  if (!REPO_RE.test(repo ?? ''))
+    throw new PipelineError('REGISTRY.INVALID', `invalid repository name "${repo}"`);
 }
 export function checkTag(tag: string): void {
   if (!TAG_RE.test(tag ?? '')) throw new PipelineError('REGISTRY.INVALID', `invalid tag "${tag}"`);
 }
 
-export const sha256Digest = (b: Buffer | string): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
+export const sha256Digest = (b: Buffer | string): string =>
+  'sha256:' + createHash('sha256').update(b).digest('hex');
 
 export interface OciRegistryOptions {
   url: string;
@@ -61,14 +68,21 @@ export function httpError(status: number, what: string, body: string, headers?: 
     detail = body.slice(0, 200);
   }
   const suffix = detail ? `: ${detail}` : '';
-  if (status === 401) return new PipelineError('REGISTRY.AUTH_FAILED', `${what}: unauthorized (401)${suffix}`);
+  if (status === 401)
+    return new PipelineError('REGISTRY.AUTH_FAILED', `${what}: unauthorized (401)${suffix}`);
   if (status === 403) return new PipelineError('REGISTRY.FORBIDDEN', `${what}: forbidden (403)${suffix}`);
   if (status === 404) return new PipelineError('REGISTRY.NOT_FOUND', `${what}: not found${suffix}`);
   if (status === 429) {
     const after = headers?.get('x-retry-after') ?? headers?.get('retry-after');
-    return new PipelineError('REGISTRY.UNAVAILABLE', `${what}: rate limited (429)${after ? `, retry after ${after}` : ''}`, true, { rateLimited: true, retryAfter: after });
+    return new PipelineError(
+      'REGISTRY.UNAVAILABLE',
+      `${what}: rate limited (429)${after ? `, retry after ${after}` : ''}`,
+      true,
+      { rateLimited: true, retryAfter: after },
+    );
   }
-  if (status >= 500) return new PipelineError('REGISTRY.UNAVAILABLE', `${what}: registry error ${status}${suffix}`, true);
+  if (status >= 500)
+    return new PipelineError('REGISTRY.UNAVAILABLE', `${what}: registry error ${status}${suffix}`, true);
   return new PipelineError('REGISTRY.FAILED', `${what}: HTTP ${status}${suffix}`);
 }
 
@@ -94,7 +108,17 @@ export class OciRegistryClient implements RegistryClient {
   }
 
   /** A request with the distribution auth dance (Basic or Bearer challenge), timeouts and error mapping. */
-  async request(method: string, pathAndQuery: string, o: { headers?: Record<string, string>; body?: Buffer | string; scope: string; what: string; ok?: number[] }): Promise<Fetched> {
+  async request(
+    method: string,
+    pathAndQuery: string,
+    o: {
+      headers?: Record<string, string>;
+      body?: Buffer | string;
+      scope: string;
+      what: string;
+      ok?: number[];
+    },
+  ): Promise<Fetched> {
     const url = pathAndQuery.startsWith('http') ? pathAndQuery : this.base + pathAndQuery;
     const send = async (auth?: string): Promise<Response> => {
       try {
@@ -107,7 +131,11 @@ export class OciRegistryClient implements RegistryClient {
         });
       } catch (err) {
         const e = err as Error & { cause?: { code?: string } };
-        throw new PipelineError('REGISTRY.UNAVAILABLE', `${o.what}: ${e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.message)}`, true);
+        throw new PipelineError(
+          'REGISTRY.UNAVAILABLE',
+          `${o.what}: ${e.name === 'TimeoutError' ? 'timed out' : (e.cause?.code ?? e.message)}`,
+          true,
+        );
       }
     };
     let auth = this.tokens.get(o.scope) ?? (this.basicFallback ? this.basicAuth() : undefined);
@@ -122,11 +150,16 @@ export class OciRegistryClient implements RegistryClient {
       } else if (this.basicAuth()) {
         this.basicFallback = true;
         auth = this.basicAuth();
-      } else throw new PipelineError('REGISTRY.AUTH_FAILED', `${o.what}: the registry wants credentials and none are configured`);
+      } else
+        throw new PipelineError(
+          'REGISTRY.AUTH_FAILED',
+          `${o.what}: the registry wants credentials and none are configured`,
+        );
       res = await send(auth);
     }
     const body = Buffer.from(await res.arrayBuffer());
-    if (!(o.ok ?? [200]).includes(res.status)) throw httpError(res.status, o.what, body.toString('utf8'), res.headers);
+    if (!(o.ok ?? [200]).includes(res.status))
+      throw httpError(res.status, o.what, body.toString('utf8'), res.headers);
     return { res, body };
   }
 
@@ -139,12 +172,20 @@ export class OciRegistryClient implements RegistryClient {
     u.searchParams.set('scope', scope);
     let res: Response;
     try {
-      res = await fetch(u, { headers: this.basicAuth() ? { authorization: this.basicAuth() as string } : {}, signal: AbortSignal.timeout(this.o.timeoutMs ?? 30000) });
+      res = await fetch(u, {
+        headers: this.basicAuth() ? { authorization: this.basicAuth() as string } : {},
+        signal: AbortSignal.timeout(this.o.timeoutMs ?? 30000),
+      });
     } catch (err) {
-      throw new PipelineError('REGISTRY.UNAVAILABLE', `token endpoint ${u.host}: ${(err as Error).message}`, true);
+      throw new PipelineError(
+        'REGISTRY.UNAVAILABLE',
+        `token endpoint ${u.host}: ${(err as Error).message}`,
+        true,
+      );
     }
     const text = await res.text();
-    if (!res.ok) throw httpError(res.status === 404 ? 401 : res.status, `token for ${scope}`, text, res.headers);
+    if (!res.ok)
+      throw httpError(res.status === 404 ? 401 : res.status, `token for ${scope}`, text, res.headers);
     const j = JSON.parse(text) as { token?: string; access_token?: string };
     const token = j.token ?? j.access_token;
     if (!token) throw new PipelineError('REGISTRY.AUTH_FAILED', `token endpoint ${u.host} returned no token`);
@@ -158,7 +199,10 @@ export class OciRegistryClient implements RegistryClient {
     for (let page = 0; next && page < 1000; page++) {
       let r: Fetched;
       try {
-        r = await this.request('GET', next, { scope: `repository:${repo}:pull`, what: `list tags of ${repo}` });
+        r = await this.request('GET', next, {
+          scope: `repository:${repo}:pull`,
+          what: `list tags of ${repo}`,
+        });
       } catch (err) {
         if (err instanceof PipelineError && err.code === 'REGISTRY.NOT_FOUND') return [];
         throw err;
@@ -174,19 +218,33 @@ export class OciRegistryClient implements RegistryClient {
   }
 
   /** Manifest bytes, media type and digest of a tag (or digest); undefined when it does not exist. */
-  async getManifest(repo: string, reference: string): Promise<(ResolvedManifest & { body: Buffer }) | undefined> {
+  async getManifest(
+    repo: string,
+    reference: string,
+  ): Promise<(ResolvedManifest & { body: Buffer }) | undefined> {
     checkRepo(repo);
     let r: Fetched;
     try {
-      r = await this.request('GET', `/v2/${repo}/manifests/${reference}`, { headers: { accept: MANIFEST_ACCEPT }, scope: `repository:${repo}:pull`, what: `get manifest ${repo}:${reference}` });
+      r = await this.request('GET', `/v2/${repo}/manifests/${reference}`, {
+        headers: { accept: MANIFEST_ACCEPT },
+        scope: `repository:${repo}:pull`,
+        what: `get manifest ${repo}:${reference}`,
+      });
     } catch (err) {
       if (err instanceof PipelineError && err.code === 'REGISTRY.NOT_FOUND') return undefined;
       throw err;
     }
-    const mediaType = (r.res.headers.get('content-type') ?? '').split(';')[0].trim() || (JSON.parse(r.body.toString('utf8')) as { mediaType?: string }).mediaType || '';
+    const mediaType =
+      (r.res.headers.get('content-type') ?? '').split(';')[0].trim() ||
+      (JSON.parse(r.body.toString('utf8')) as { mediaType?: string }).mediaType ||
+      '';
     const digest = sha256Digest(r.body);
     const claimed = r.res.headers.get('docker-content-digest');
-    if (claimed && claimed.startsWith('sha256:') && claimed !== digest) throw new PipelineError('REGISTRY.DIGEST_MISMATCH', `${repo}:${reference}: the registry says ${claimed} but the bytes hash to ${digest}`);
+    if (claimed && claimed.startsWith('sha256:') && claimed !== digest)
+      throw new PipelineError(
+        'REGISTRY.DIGEST_MISMATCH',
+        `${repo}:${reference}: the registry says ${claimed} but the bytes hash to ${digest}`,
+      );
     return { digest, mediaType, body: r.body };
   }
 
@@ -194,7 +252,11 @@ export class OciRegistryClient implements RegistryClient {
     checkTag(tag);
     checkRepo(repo);
     try {
-      const r = await this.request('HEAD', `/v2/${repo}/manifests/${tag}`, { headers: { accept: MANIFEST_ACCEPT }, scope: `repository:${repo}:pull`, what: `resolve ${repo}:${tag}` });
+      const r = await this.request('HEAD', `/v2/${repo}/manifests/${tag}`, {
+        headers: { accept: MANIFEST_ACCEPT },
+        scope: `repository:${repo}:pull`,
+        what: `resolve ${repo}:${tag}`,
+      });
       const digest = r.res.headers.get('docker-content-digest');
       const mediaType = (r.res.headers.get('content-type') ?? '').split(';')[0].trim();
       if (digest && mediaType) return { digest, mediaType };
@@ -217,16 +279,29 @@ export class OciRegistryClient implements RegistryClient {
     return r.res.headers.get('docker-content-digest') ?? sha256Digest(body);
   }
 
-  async retag(repo: string, fromTag: string, toTag: string, o: { force?: boolean } = {}): Promise<{ digest: string; mediaType: string }> {
+  async retag(
+    repo: string,
+    fromTag: string,
+    toTag: string,
+    o: { force?: boolean } = {},
+  ): Promise<{ digest: string; mediaType: string }> {
     checkTag(fromTag);
     checkTag(toTag);
     const src = await this.getManifest(repo, fromTag);
     if (!src) throw new PipelineError('REGISTRY.NOT_FOUND', `${repo}:${fromTag} does not exist`);
     const existing = await this.resolve(repo, toTag);
     if (existing && existing.digest === src.digest) return { digest: src.digest, mediaType: src.mediaType }; // idempotent
-    if (existing && !o.force) throw new PipelineError('REGISTRY.TAG_EXISTS', `${repo}:${toTag} already points at ${existing.digest}, not ${src.digest}; refusing to move it`);
+    if (existing && !o.force)
+      throw new PipelineError(
+        'REGISTRY.TAG_EXISTS',
+        `${repo}:${toTag} already points at ${existing.digest}, not ${src.digest}; refusing to move it`,
+      );
     const digest = await this.putManifest(repo, toTag, src.body, src.mediaType);
-    if (digest !== src.digest) throw new PipelineError('REGISTRY.DIGEST_CHANGED', `retag ${fromTag} → ${toTag} produced ${digest} instead of ${src.digest}`);
+    if (digest !== src.digest)
+      throw new PipelineError(
+        'REGISTRY.DIGEST_CHANGED',
+        `retag ${fromTag} → ${toTag} produced ${digest} instead of ${src.digest}`,
+      );
     this.o.log?.info('registry retag', { repo, from: fromTag, to: toTag, digest });
     return { digest, mediaType: src.mediaType };
   }
@@ -234,12 +309,19 @@ export class OciRegistryClient implements RegistryClient {
   private async ensureEmptyConfig(repo: string): Promise<{ digest: string; size: number }> {
     const digest = sha256Digest(EMPTY_CONFIG);
     try {
-      await this.request('HEAD', `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull`, what: 'check placeholder config' });
+      await this.request('HEAD', `/v2/${repo}/blobs/${digest}`, {
+        scope: `repository:${repo}:pull`,
+        what: 'check placeholder config',
+      });
       return { digest, size: EMPTY_CONFIG.length };
     } catch (err) {
       if (!(err instanceof PipelineError && err.code === 'REGISTRY.NOT_FOUND')) throw err;
     }
-    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/`, { scope: `repository:${repo}:pull,push`, what: 'start placeholder upload', ok: [202] });
+    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/`, {
+      scope: `repository:${repo}:pull,push`,
+      what: 'start placeholder upload',
+      ok: [202],
+    });
     const loc = new URL(start.res.headers.get('location') ?? '', this.base);
     loc.searchParams.set('digest', digest);
     await this.request('PUT', loc.toString(), {
@@ -253,7 +335,11 @@ export class OciRegistryClient implements RegistryClient {
   }
 
   private async deleteManifest(repo: string, digest: string): Promise<void> {
-    await this.request('DELETE', `/v2/${repo}/manifests/${digest}`, { scope: `repository:${repo}:delete`, what: `delete manifest ${repo}@${digest}`, ok: [200, 202] });
+    await this.request('DELETE', `/v2/${repo}/manifests/${digest}`, {
+      scope: `repository:${repo}:delete`,
+      what: `delete manifest ${repo}@${digest}`,
+      ok: [200, 202],
+    });
   }
 
   async deleteTag(repo: string, tag: string): Promise<void> {

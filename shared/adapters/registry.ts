@@ -26,7 +26,12 @@ export interface RegistryClient {
   listTags(repo: string): Promise<string[]>;
   resolve(repo: string, tag: string): Promise<ResolvedManifest | undefined>;
   /** copy the manifest of fromTag under toTag; refuses to move an existing different toTag unless force */
-  retag(repo: string, fromTag: string, toTag: string, o?: { force?: boolean }): Promise<{ digest: string; mediaType?: string }>;
+  retag(
+    repo: string,
+    fromTag: string,
+    toTag: string,
+    o?: { force?: boolean },
+  ): Promise<{ digest: string; mediaType?: string }>;
   /** remove one tag (other tags on the same digest stay); no-op when absent */
   deleteTag(repo: string, tag: string): Promise<void>;
 }
@@ -56,7 +61,10 @@ export function createRegistryClient(config: RegistryConfig): RegistryClient {
     case 'acr':
       return new AcrClient({ ...config, clientOptions: config.acrClientOptions });
     default:
-      throw new PipelineError('REGISTRY.INVALID', `unknown registry kind "${(config as { kind?: string }).kind}" (oci, dockerhub or acr)`);
+      throw new PipelineError(
+        'REGISTRY.INVALID',
+        `unknown registry kind "${(config as { kind?: string }).kind}" (oci, dockerhub or acr)`,
+      );
   }
 }
 
@@ -72,9 +80,16 @@ export interface KeepLastNResult {
  * deleted, whatever their age, and still resolve to the same digest afterwards (checked: a registry
  * that deleted a shared digest would be caught here, loudly). Other tags are not touched.
  */
-export async function keepLastN(client: RegistryClient, repo: string, prefix: string, n: number, protectedTags: string[]): Promise<KeepLastNResult> {
+export async function keepLastN(
+  client: RegistryClient,
+  repo: string,
+  prefix: string,
+  n: number,
+  protectedTags: string[],
+): Promise<KeepLastNResult> {
   const m = /^(uat|prod)-v$/.exec(prefix);
-  if (!m) throw new PipelineError('RETENTION.INVALID', `tag prefix must be "uat-v" or "prod-v" (got "${prefix}")`);
+  if (!m)
+    throw new PipelineError('RETENTION.INVALID', `tag prefix must be "uat-v" or "prod-v" (got "${prefix}")`);
   const tags = await client.listTags(repo);
   const plan = planTagRetention(tags, m[1] as Stage, n, protectedTags);
   const before = new Map<string, string>();
@@ -89,7 +104,11 @@ export async function keepLastN(client: RegistryClient, repo: string, prefix: st
   }
   for (const [t, digest] of before) {
     const after = await client.resolve(repo, t);
-    if (after?.digest !== digest) throw new PipelineError('REGISTRY.PROTECTED_LOST', `protected tag ${repo}:${t} no longer resolves to ${digest} after retention (now ${after?.digest ?? 'missing'})`);
+    if (after?.digest !== digest)
+      throw new PipelineError(
+        'REGISTRY.PROTECTED_LOST',
+        `protected tag ${repo}:${t} no longer resolves to ${digest} after retention (now ${after?.digest ?? 'missing'})`,
+      );
   }
   return { kept: plan.kept, deleted };
 }

@@ -78,7 +78,10 @@ export function normaliseHostKeyPin(pin: string): string {
   if (fp) return `SHA256:${fp[1]}`;
   const line = /^(ssh-[a-z0-9-]+|ecdsa-sha2-[a-z0-9-]+)\s+([A-Za-z0-9+/]+={0,2})(\s|$)/.exec(t);
   if (line) return fingerprintOfKeyBlob(Buffer.from(line[2], 'base64'));
-  throw new PipelineError('SSH.CONFIG', 'pinned host key must be a SHA256:<base64> fingerprint or a public key line');
+  throw new PipelineError(
+    'SSH.CONFIG',
+    'pinned host key must be a SHA256:<base64> fingerprint or a public key line',
+  );
 }
 
 function shellQuote(s: string): string {
@@ -101,7 +104,11 @@ export class SshClient {
   ) {
     conn.on('close', () => {
       this.closed = true;
-      const err = new PipelineError('SSH.DISCONNECTED', `connection to ${target.host}:${target.port} closed`, true);
+      const err = new PipelineError(
+        'SSH.DISCONNECTED',
+        `connection to ${target.host}:${target.port} closed`,
+        true,
+      );
       for (const fail of [...this.active]) fail(err);
     });
     conn.on('error', (e) => {
@@ -114,7 +121,10 @@ export class SshClient {
     const parsed = sshUtils.parseKey(t.privateKey ?? '');
     if (parsed instanceof Error || (Array.isArray(parsed) && parsed.length === 0)) {
       // never echo the key or the parser's detail (it can quote key material)
-      throw new PipelineError('SSH.CONFIG', 'the SSH private key cannot be parsed (expected an unencrypted OpenSSH or PEM private key)');
+      throw new PipelineError(
+        'SSH.CONFIG',
+        'the SSH private key cannot be parsed (expected an unencrypted OpenSSH or PEM private key)',
+      );
     }
     const connectTimeoutMs = o.connectTimeoutMs ?? 20000;
     const conn = new Client();
@@ -136,7 +146,14 @@ export class SshClient {
       };
       // an outer guard: ssh2's readyTimeout does not cover every stall (e.g. a TCP connect that hangs)
       const guard = setTimeout(
-        () => fail(new PipelineError('SSH.TIMEOUT', `no SSH session with ${where} within ${connectTimeoutMs} ms`, true)),
+        () =>
+          fail(
+            new PipelineError(
+              'SSH.TIMEOUT',
+              `no SSH session with ${where} within ${connectTimeoutMs} ms`,
+              true,
+            ),
+          ),
         connectTimeoutMs + 1000,
       );
       conn.once('ready', () => {
@@ -144,22 +161,60 @@ export class SshClient {
         settled = true;
         clearTimeout(guard);
         o.log?.info('ssh connected', { target: where, ms: Date.now() - started });
-        resolve(new SshClient(conn, { host: t.host, port: t.port, username: t.username, hostKeyFingerprint: pin }, o.log));
+        resolve(
+          new SshClient(
+            conn,
+            { host: t.host, port: t.port, username: t.username, hostKeyFingerprint: pin },
+            o.log,
+          ),
+        );
       });
       conn.on('error', (err: Error & { level?: string; code?: string }) => {
         if (hostKeyRejected) {
           return fail(
-            new PipelineError('SSH.HOST_KEY', `host key of ${t.host}:${t.port} (${seenFingerprint}) does not match the pinned key ${pin}: refusing to connect`, false, {
-              expected: pin,
-              actual: seenFingerprint,
-            }),
+            new PipelineError(
+              'SSH.HOST_KEY',
+              `host key of ${t.host}:${t.port} (${seenFingerprint}) does not match the pinned key ${pin}: refusing to connect`,
+              false,
+              {
+                expected: pin,
+                actual: seenFingerprint,
+              },
+            ),
           );
         }
-        if (err.level === 'client-authentication') return fail(new PipelineError('SSH.AUTH_FAILED', `authentication as ${t.username} on ${t.host}:${t.port} was refused`));
-        if (err.level === 'client-timeout') return fail(new PipelineError('SSH.TIMEOUT', `no SSH session with ${where} within ${connectTimeoutMs} ms`, true));
-        return fail(new PipelineError('SSH.CONNECT', `cannot connect to ${t.host}:${t.port}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '), true));
+        if (err.level === 'client-authentication')
+          return fail(
+            new PipelineError(
+              'SSH.AUTH_FAILED',
+              `authentication as ${t.username} on ${t.host}:${t.port} was refused`,
+            ),
+          );
+        if (err.level === 'client-timeout')
+          return fail(
+            new PipelineError(
+              'SSH.TIMEOUT',
+              `no SSH session with ${where} within ${connectTimeoutMs} ms`,
+              true,
+            ),
+          );
+        return fail(
+          new PipelineError(
+            'SSH.CONNECT',
+            `cannot connect to ${t.host}:${t.port}: ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '),
+            true,
+          ),
+        );
       });
-      conn.on('close', () => fail(new PipelineError('SSH.CONNECT', `connection to ${t.host}:${t.port} closed during the handshake`, true)));
+      conn.on('close', () =>
+        fail(
+          new PipelineError(
+            'SSH.CONNECT',
+            `connection to ${t.host}:${t.port} closed during the handshake`,
+            true,
+          ),
+        ),
+      );
       conn.connect({
         host: t.host,
         port: t.port,
@@ -168,7 +223,15 @@ export class SshClient {
         readyTimeout: connectTimeoutMs,
         // AES-GCM first: hardware-accelerated on both ends (OpenSSH's default prefers chacha20, which
         // costs the VM's sshd about twice the CPU per byte on a large backup stream)
-        algorithms: { cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes256-ctr'] },
+        algorithms: {
+          cipher: [
+            'aes128-gcm@openssh.com',
+            'aes256-gcm@openssh.com',
+            'chacha20-poly1305@openssh.com',
+            'aes128-ctr',
+            'aes256-ctr',
+          ],
+        },
         keepaliveInterval: o.keepaliveIntervalMs ?? 15000,
         keepaliveCountMax: o.keepaliveCountMax ?? 4,
         hostVerifier: (key: Buffer) => {
@@ -195,7 +258,10 @@ export class SshClient {
    * (instead of ending) when the command fails, so a consumer never takes a truncated output for a whole
    * one; `done` rejects the same way. Always await `done`.
    */
-  stream(command: string, o: Omit<SshRunOptions, 'stdout'> & { highWaterMark?: number } = {}): { stdout: Readable; done: Promise<SshRunResult> } {
+  stream(
+    command: string,
+    o: Omit<SshRunOptions, 'stdout'> & { highWaterMark?: number } = {},
+  ): { stdout: Readable; done: Promise<SshRunResult> } {
     const out = new PassThrough({ highWaterMark: o.highWaterMark ?? 1024 * 1024 });
     // not waiting for the PassThrough to drain: its reader is the caller, who may await `done` first
     const done = this.runInternal(command, { ...o, stdout: out }, true, false);
@@ -203,8 +269,16 @@ export class SshClient {
     return { stdout: out, done };
   }
 
-  private runInternal(command: string, o: SshRunOptions, throwOnFail: boolean, waitForSink = true): Promise<SshRunResult> {
-    if (this.closed) return Promise.reject(new PipelineError('SSH.DISCONNECTED', `connection to ${this.target.host} is closed`, true));
+  private runInternal(
+    command: string,
+    o: SshRunOptions,
+    throwOnFail: boolean,
+    waitForSink = true,
+  ): Promise<SshRunResult> {
+    if (this.closed)
+      return Promise.reject(
+        new PipelineError('SSH.DISCONNECTED', `connection to ${this.target.host} is closed`, true),
+      );
     const started = Date.now();
     const log = this.log;
     const shortCmd = command.length > 200 ? command.slice(0, 200) + '…' : command;
@@ -239,11 +313,20 @@ export class SshClient {
             const after = (e?: Error) => {
               if (once) return;
               once = true;
-              if (e) done(new PipelineError('SSH.STDOUT', `writing the output of ${shortCmd} failed: ${e.message}`));
+              if (e)
+                done(
+                  new PipelineError('SSH.STDOUT', `writing the output of ${shortCmd} failed: ${e.message}`),
+                );
               else done(undefined, result);
             };
             w.once('finish', () => after());
-            w.once('close', () => after(w.writableFinished ? undefined : new Error('the output stream closed before all data was written')));
+            w.once('close', () =>
+              after(
+                w.writableFinished
+                  ? undefined
+                  : new Error('the output stream closed before all data was written'),
+              ),
+            );
             w.once('error', (e) => after(e));
             return;
           }
@@ -260,7 +343,11 @@ export class SshClient {
           }
           reject(err);
         } else {
-          log?.info('ssh command done', { command: shortCmd, exitCode: result?.code, ms: Date.now() - started });
+          log?.info('ssh command done', {
+            command: shortCmd,
+            exitCode: result?.code,
+            ms: Date.now() - started,
+          });
           resolve(result as SshRunResult);
         }
       };
@@ -275,26 +362,52 @@ export class SshClient {
             /* not supported */
           }
           finish(
-            new PipelineError('SSH.COMMAND_TIMEOUT', `command did not finish within ${o.timeoutMs} ms on ${this.target.host}: ${shortCmd}`, false, {
-              stderrTail: stderrTail.slice(-STDERR_TAIL),
-            }),
+            new PipelineError(
+              'SSH.COMMAND_TIMEOUT',
+              `command did not finish within ${o.timeoutMs} ms on ${this.target.host}: ${shortCmd}`,
+              false,
+              {
+                stderrTail: stderrTail.slice(-STDERR_TAIL),
+              },
+            ),
           );
         }, o.timeoutMs);
       }
 
       const input = o.stdin;
-      const srcStream = input !== undefined && typeof input !== 'string' && !Buffer.isBuffer(input) ? (input as Readable) : undefined;
-      srcStream?.on('error', (e) => finish(new PipelineError('SSH.STDIN', `reading the input for ${shortCmd} failed: ${e.message}`)));
-      if (sink) (sink as Writable).on?.('error', (e: Error) => finish(new PipelineError('SSH.STDOUT', `writing the output of ${shortCmd} failed: ${e.message}`)));
+      const srcStream =
+        input !== undefined && typeof input !== 'string' && !Buffer.isBuffer(input)
+          ? (input as Readable)
+          : undefined;
+      srcStream?.on('error', (e) =>
+        finish(new PipelineError('SSH.STDIN', `reading the input for ${shortCmd} failed: ${e.message}`)),
+      );
+      if (sink)
+        (sink as Writable).on?.('error', (e: Error) =>
+          finish(new PipelineError('SSH.STDOUT', `writing the output of ${shortCmd} failed: ${e.message}`)),
+        );
       // a consumer that goes away (destroyed without an error) must not leave the command hanging
       if (sink && !isStdio(sink))
         (sink as Writable).on?.('close', () => {
-          if (!settled && !(sink as Writable).writableFinished) finish(new PipelineError('SSH.STDOUT', `the output consumer of ${shortCmd} went away before the command finished`));
+          if (!settled && !(sink as Writable).writableFinished)
+            finish(
+              new PipelineError(
+                'SSH.STDOUT',
+                `the output consumer of ${shortCmd} went away before the command finished`,
+              ),
+            );
         });
 
       const execOpts = o.env ? { env: o.env } : {};
       this.conn.exec(command, execOpts, (err, ch) => {
-        if (err) return finish(new PipelineError('SSH.CHANNEL', `cannot open a session on ${this.target.host}: ${err.message}`, true));
+        if (err)
+          return finish(
+            new PipelineError(
+              'SSH.CHANNEL',
+              `cannot open a session on ${this.target.host}: ${err.message}`,
+              true,
+            ),
+          );
         if (settled) {
           ch.close();
           return;
@@ -338,11 +451,16 @@ export class SshClient {
           if (throwOnFail && exit !== 0) {
             const why = signal ? `was killed by signal ${signal}` : `exited with ${exit}`;
             return finish(
-              new PipelineError('SSH.COMMAND_FAILED', `remote command ${why} on ${this.target.host}: ${shortCmd}${stderrTail ? `\n--- stderr (tail) ---\n${stderrTail.slice(-1500)}` : ''}`, false, {
-                exitCode: exit,
-                signal,
-                stderrTail,
-              }),
+              new PipelineError(
+                'SSH.COMMAND_FAILED',
+                `remote command ${why} on ${this.target.host}: ${shortCmd}${stderrTail ? `\n--- stderr (tail) ---\n${stderrTail.slice(-1500)}` : ''}`,
+                false,
+                {
+                  exitCode: exit,
+                  signal,
+                  stderrTail,
+                },
+              ),
               result,
             );
           }

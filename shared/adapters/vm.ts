@@ -12,7 +12,14 @@ import { ComputeManagementClient } from '@azure/arm-compute';
 import { PipelineError } from '../domain/errors';
 import { Logger } from '../log';
 
-export type PowerState = 'running' | 'deallocated' | 'stopped' | 'starting' | 'stopping' | 'deallocating' | 'unknown';
+export type PowerState =
+  | 'running'
+  | 'deallocated'
+  | 'stopped'
+  | 'starting'
+  | 'stopping'
+  | 'deallocating'
+  | 'unknown';
 
 export interface VmControl {
   powerState(resourceId: string): Promise<PowerState>;
@@ -32,12 +39,21 @@ export interface VmControlOptions {
   log?: Logger;
 }
 
-const VM_ID = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+)$/i;
+const VM_ID =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+)$/i;
 const SNAP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,70}$/;
 
-export function parseVmId(resourceId: string): { subscriptionId: string; resourceGroup: string; name: string } {
+export function parseVmId(resourceId: string): {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+} {
   const m = VM_ID.exec(resourceId ?? '');
-  if (!m) throw new PipelineError('ARM.INVALID', `"${resourceId}" is not a VM resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>)`);
+  if (!m)
+    throw new PipelineError(
+      'ARM.INVALID',
+      `"${resourceId}" is not a VM resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>)`,
+    );
   return { subscriptionId: m[1], resourceGroup: m[2], name: m[3] };
 }
 
@@ -49,15 +65,20 @@ function armError(err: unknown, what: string): PipelineError {
   if (e?.name === 'AbortError') return new PipelineError('ARM.TIMEOUT', `${what}: timed out`, false);
   if (status === 404) return new PipelineError('ARM.NOT_FOUND', `${what}: not found (${detail})`);
   if (status === 401) return new PipelineError('ARM.AUTH_FAILED', `${what}: unauthorized (${detail})`);
-  if (status === 403) return new PipelineError('ARM.FORBIDDEN', `${what}: the identity lacks permission (${detail})`);
+  if (status === 403)
+    return new PipelineError('ARM.FORBIDDEN', `${what}: the identity lacks permission (${detail})`);
   if (status === 409) return new PipelineError('ARM.CONFLICT', `${what}: conflict (${detail})`, true);
-  if (status === 429 || (status && status >= 500) || !status) return new PipelineError('ARM.UNAVAILABLE', `${what}: ${detail}`, true);
+  if (status === 429 || (status && status >= 500) || !status)
+    return new PipelineError('ARM.UNAVAILABLE', `${what}: ${detail}`, true);
   return new PipelineError('ARM.FAILED', `${what}: ${detail}`);
 }
 
 function isLoopbackHttp(endpoint: string): boolean {
   const u = new URL(endpoint);
-  return u.protocol === 'http:' && (/^127\.\d+\.\d+\.\d+$/.test(u.hostname) || u.hostname === 'localhost' || u.hostname === '[::1]');
+  return (
+    u.protocol === 'http:' &&
+    (/^127\.\d+\.\d+\.\d+$/.test(u.hostname) || u.hostname === 'localhost' || u.hostname === '[::1]')
+  );
 }
 
 class ArmVmControl implements VmControl {
@@ -73,7 +94,11 @@ class ArmVmControl implements VmControl {
     } catch {
       throw new PipelineError('ARM.INVALID', `ARM endpoint "${o.endpoint}" is not a URL`);
     }
-    if (u.protocol !== 'https:' && !isLoopbackHttp(this.endpoint)) throw new PipelineError('ARM.INVALID', `ARM endpoint must be https (plain http only on loopback): ${this.endpoint}`);
+    if (u.protocol !== 'https:' && !isLoopbackHttp(this.endpoint))
+      throw new PipelineError(
+        'ARM.INVALID',
+        `ARM endpoint must be https (plain http only on loopback): ${this.endpoint}`,
+      );
     if (o.credential) this.credential = o.credential;
     else {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -86,7 +111,12 @@ class ArmVmControl implements VmControl {
     let c = this.clients.get(subscriptionId);
     if (c) return c;
     const loopback = isLoopbackHttp(this.endpoint);
-    c = new ComputeManagementClient(this.credential, subscriptionId, { endpoint: this.endpoint, $host: this.endpoint, ...(loopback ? { allowInsecureConnection: true } : {}), ...(this.o.maxRetries !== undefined ? { retryOptions: { maxRetries: this.o.maxRetries } } : {}) });
+    c = new ComputeManagementClient(this.credential, subscriptionId, {
+      endpoint: this.endpoint,
+      $host: this.endpoint,
+      ...(loopback ? { allowInsecureConnection: true } : {}),
+      ...(this.o.maxRetries !== undefined ? { retryOptions: { maxRetries: this.o.maxRetries } } : {}),
+    });
     if (loopback) {
       const credential = this.credential;
       const scope = `${this.endpoint}/.default`;
@@ -136,19 +166,28 @@ class ArmVmControl implements VmControl {
       });
     } catch (err) {
       const e = err as { name?: string; message?: string };
-      if (e?.name === 'AbortError' || /aborted/i.test(e?.message ?? '')) throw new PipelineError('ARM.TIMEOUT', `VM ${name} did not start within ${timeoutMs} ms`, true);
-      if (/long running operation failed|failed|canceled/i.test(e?.message ?? '') && !(err as { statusCode?: number }).statusCode)
+      if (e?.name === 'AbortError' || /aborted/i.test(e?.message ?? ''))
+        throw new PipelineError('ARM.TIMEOUT', `VM ${name} did not start within ${timeoutMs} ms`, true);
+      if (
+        /long running operation failed|failed|canceled/i.test(e?.message ?? '') &&
+        !(err as { statusCode?: number }).statusCode
+      )
         throw new PipelineError('ARM.START_FAILED', `starting VM ${name} failed: ${e?.message}`);
       throw armError(err, `start ${name}`);
     }
     const after = await this.powerState(resourceId);
-    if (after !== 'running') throw new PipelineError('ARM.START_FAILED', `VM ${name} reported ${after} after its start operation completed`);
+    if (after !== 'running')
+      throw new PipelineError(
+        'ARM.START_FAILED',
+        `VM ${name} reported ${after} after its start operation completed`,
+      );
     this.o.log?.info('VM running', { vm: name, ms: Date.now() - started });
   }
 
   async snapshotDataDisks(resourceId: string, snapshotName: string): Promise<string[]> {
     const { subscriptionId, resourceGroup, name } = parseVmId(resourceId);
-    if (!SNAP_NAME.test(snapshotName ?? '')) throw new PipelineError('ARM.INVALID', `invalid snapshot name "${snapshotName}"`);
+    if (!SNAP_NAME.test(snapshotName ?? ''))
+      throw new PipelineError('ARM.INVALID', `invalid snapshot name "${snapshotName}"`);
     const client = this.client(subscriptionId);
     let vm;
     try {
@@ -160,7 +199,8 @@ class ArmVmControl implements VmControl {
     const ids: string[] = [];
     for (const d of disks) {
       const diskId = d.managedDisk?.id;
-      if (!diskId) throw new PipelineError('ARM.FAILED', `data disk lun ${d.lun} of ${name} is not a managed disk`);
+      if (!diskId)
+        throw new PipelineError('ARM.FAILED', `data disk lun ${d.lun} of ${name} is not a managed disk`);
       const snapName = `${snapshotName}-lun${d.lun}`;
       try {
         const snap = await client.snapshots.beginCreateOrUpdateAndWait(
@@ -174,8 +214,12 @@ class ArmVmControl implements VmControl {
           },
           { updateIntervalInMs: this.o.pollIntervalMs ?? 5000 },
         );
-        if (snap.provisioningState && snap.provisioningState !== 'Succeeded') throw new PipelineError('ARM.FAILED', `snapshot ${snapName} ended ${snap.provisioningState}`);
-        ids.push(snap.id ?? `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Compute/snapshots/${snapName}`);
+        if (snap.provisioningState && snap.provisioningState !== 'Succeeded')
+          throw new PipelineError('ARM.FAILED', `snapshot ${snapName} ended ${snap.provisioningState}`);
+        ids.push(
+          snap.id ??
+            `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Compute/snapshots/${snapName}`,
+        );
       } catch (err) {
         throw armError(err, `snapshot ${snapName} of ${name}`);
       }

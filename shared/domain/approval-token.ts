@@ -51,7 +51,10 @@ export function keyFingerprint(secret: string): string {
 }
 
 /** The configured signing keys, current first; an empty list when no key is configured. */
-export function signingKeys(config: { APPROVAL_SIGNING_KEY?: string; APPROVAL_SIGNING_KEY_PREVIOUS?: string }): SigningKey[] {
+export function signingKeys(config: {
+  APPROVAL_SIGNING_KEY?: string;
+  APPROVAL_SIGNING_KEY_PREVIOUS?: string;
+}): SigningKey[] {
   const keys: SigningKey[] = [];
   for (const secret of [config.APPROVAL_SIGNING_KEY, config.APPROVAL_SIGNING_KEY_PREVIOUS]) {
     if (!secret) continue;
@@ -64,12 +67,15 @@ export function signingKeys(config: { APPROVAL_SIGNING_KEY?: string; APPROVAL_SI
 function claimsProblem(c: Partial<Record<keyof ApprovalClaims, unknown>>): string | undefined {
   for (const f of ['instanceId', 'approver', 'nonce'] as const) {
     const v = c[f];
-    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_FIELD) return `${f} must be a non-empty string of at most ${MAX_FIELD} characters`;
+    if (typeof v !== 'string' || v.length === 0 || v.length > MAX_FIELD)
+      return `${f} must be a non-empty string of at most ${MAX_FIELD} characters`;
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(v)) return `${f} must not contain control characters`;
   }
-  if (typeof c.action !== 'string' || !ACTIONS.includes(c.action as ApprovalAction)) return `action must be one of ${ACTIONS.join(', ')}`;
-  if (typeof c.exp !== 'number' || !Number.isSafeInteger(c.exp) || c.exp <= 0) return 'exp must be a positive integer (epoch ms)';
+  if (typeof c.action !== 'string' || !ACTIONS.includes(c.action as ApprovalAction))
+    return `action must be one of ${ACTIONS.join(', ')}`;
+  if (typeof c.exp !== 'number' || !Number.isSafeInteger(c.exp) || c.exp <= 0)
+    return 'exp must be a positive integer (epoch ms)';
   return undefined;
 }
 
@@ -81,28 +87,47 @@ export function signApprovalToken(claims: ApprovalClaims, key: SigningKey): stri
   const problem = claimsProblem(claims);
   if (problem) throw new PipelineError('APPROVAL.INVALID_CLAIMS', `cannot sign approval token: ${problem}`);
   if (!key || typeof key.secret !== 'string' || key.secret.length < 32) {
-    throw new PipelineError('APPROVAL.NO_KEY', 'cannot sign approval token: APPROVAL_SIGNING_KEY must be at least 32 characters');
+    throw new PipelineError(
+      'APPROVAL.NO_KEY',
+      'cannot sign approval token: APPROVAL_SIGNING_KEY must be at least 32 characters',
+    );
   }
-  const body = { v: VERSION, k: key.id, i: claims.instanceId, a: claims.approver, t: claims.action, n: claims.nonce, e: claims.exp };
+  const body = {
+    v: VERSION,
+    k: key.id,
+    i: claims.instanceId,
+    a: claims.approver,
+    t: claims.action,
+    n: claims.nonce,
+    e: claims.exp,
+  };
   const payload = Buffer.from(JSON.stringify(body), 'utf8').toString('base64url');
   return `${payload}.${mac(key.secret, payload).toString('base64url')}`;
 }
 
-function fail(code: 'APPROVAL.MALFORMED' | 'APPROVAL.TAMPERED' | 'APPROVAL.EXPIRED', message: string): VerifyResult {
+function fail(
+  code: 'APPROVAL.MALFORMED' | 'APPROVAL.TAMPERED' | 'APPROVAL.EXPIRED',
+  message: string,
+): VerifyResult {
   return { ok: false, code, message };
 }
 
 export function verifyApprovalToken(token: string, keys: SigningKey[], nowMs: number): VerifyResult {
-  if (typeof token !== 'string' || token.length === 0) return fail('APPROVAL.MALFORMED', 'the link carries no approval token');
+  if (typeof token !== 'string' || token.length === 0)
+    return fail('APPROVAL.MALFORMED', 'the link carries no approval token');
   if (token.length > MAX_TOKEN_LENGTH) return fail('APPROVAL.MALFORMED', 'the approval token is too long');
   const parts = token.split('.');
   if (parts.length !== 2 || !B64URL.test(parts[0]) || !B64URL.test(parts[1])) {
-    return fail('APPROVAL.MALFORMED', 'the approval token is not in the expected form (was the link cut or changed?)');
+    return fail(
+      'APPROVAL.MALFORMED',
+      'the approval token is not in the expected form (was the link cut or changed?)',
+    );
   }
   const [payload, sigText] = parts;
   const sig = Buffer.from(sigText, 'base64url');
   // Canonical encoding only: an altered last character can otherwise decode to the same bytes.
-  if (sig.length !== 32 || sig.toString('base64url') !== sigText) return fail('APPROVAL.TAMPERED', 'the approval token signature is not valid');
+  if (sig.length !== 32 || sig.toString('base64url') !== sigText)
+    return fail('APPROVAL.TAMPERED', 'the approval token signature is not valid');
 
   let matchedKey: SigningKey | undefined;
   for (const key of keys) {
@@ -126,12 +151,14 @@ export function verifyApprovalToken(token: string, keys: SigningKey[], nowMs: nu
   } catch {
     return fail('APPROVAL.MALFORMED', 'the approval token content is not readable');
   }
-  if (body.v !== VERSION) return fail('APPROVAL.MALFORMED', `unsupported approval token version ${String(body.v)}`);
+  if (body.v !== VERSION)
+    return fail('APPROVAL.MALFORMED', `unsupported approval token version ${String(body.v)}`);
   const claims = { instanceId: body.i, approver: body.a, action: body.t, nonce: body.n, exp: body.e };
   const problem = claimsProblem(claims);
   if (problem) return fail('APPROVAL.MALFORMED', `the approval token content is invalid: ${problem}`);
   const valid = claims as ApprovalClaims;
-  if (nowMs >= valid.exp) return fail('APPROVAL.EXPIRED', `this link expired at ${new Date(valid.exp).toISOString()}`);
+  if (nowMs >= valid.exp)
+    return fail('APPROVAL.EXPIRED', `this link expired at ${new Date(valid.exp).toISOString()}`);
   return { ok: true, claims: valid, keyId: matchedKey.id };
 }
 

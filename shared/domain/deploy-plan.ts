@@ -5,7 +5,22 @@
  */
 import { errorCode, isRetryable } from './errors';
 
-export const DEPLOY_STEPS = ['prepare', 'preflight', 'wait-image', 'backup', 'pull', 'stop', 'migrate', 'start', 'health', 'record', 'notify', 'retention', 'rollback', 'done'] as const;
+export const DEPLOY_STEPS = [
+  'prepare',
+  'preflight',
+  'wait-image',
+  'backup',
+  'pull',
+  'stop',
+  'migrate',
+  'start',
+  'health',
+  'record',
+  'notify',
+  'retention',
+  'rollback',
+  'done',
+] as const;
 export type DeployStep = (typeof DEPLOY_STEPS)[number];
 
 /** Steps after which the web service is (or may be) down: a failure from here on is rolled back. */
@@ -138,13 +153,28 @@ export function codeOf(err: unknown): string {
 export function reasonOf(err: unknown, max = 500): string {
   const msg = err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
   const m = /\[[A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)+\][^\n]*/.exec(msg ?? '');
-  const text = (m ? m[0] : msg ?? 'unknown error').trim();
+  const text = (m ? m[0] : (msg ?? 'unknown error')).trim();
   return text.length > max ? text.slice(0, max - 1) + '…' : text;
 }
 
 const MODULE = /^[a-z0-9_]+$/;
 /** Top-level folders of an Odoo repository that are not addons. */
-const NOT_MODULES = new Set(['docker', 'docs', 'doc', 'test', 'tests', 'scripts', 'infrastructure', 'bench', 'sql', 'node_modules', 'odoo', 'setup', 'tools', 'ci']);
+const NOT_MODULES = new Set([
+  'docker',
+  'docs',
+  'doc',
+  'test',
+  'tests',
+  'scripts',
+  'infrastructure',
+  'bench',
+  'sql',
+  'node_modules',
+  'odoo',
+  'setup',
+  'tools',
+  'ci',
+]);
 
 /**
  * Modules to update (`-u`) from the files changed between the running release and the new one:
@@ -152,7 +182,10 @@ const NOT_MODULES = new Set(['docker', 'docs', 'doc', 'test', 'tests', 'scripts'
  * the change set is unknown (no running release, compare failed) or `force`; `''` when no module changed.
  * Mirrors what click-odoo-update decides by per-module hashes, from the diff instead.
  */
-export function modulesToUpdate(files: string[] | undefined, o: { force?: boolean; addonsDirs?: string[] } = {}): string {
+export function modulesToUpdate(
+  files: string[] | undefined,
+  o: { force?: boolean; addonsDirs?: string[] } = {},
+): string {
   if (o.force || !files) return 'all';
   const addonsDirs = new Set(o.addonsDirs ?? ['addons', 'custom-addons', 'custom_addons', 'src']);
   const mods = new Set<string>();
@@ -185,7 +218,8 @@ export function repositoryOf(imageRef: string): string {
   const colon = ref.lastIndexOf(':');
   if (colon > slash) ref = ref.slice(0, colon);
   const first = ref.split('/')[0];
-  if (ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')) ref = ref.slice(first.length + 1);
+  if (ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost'))
+    ref = ref.slice(first.length + 1);
   return ref;
 }
 
@@ -194,9 +228,12 @@ export function validateDeployInput(i: unknown): string[] {
   const p: string[] = [];
   const r = i as Partial<DeployInput> | null;
   if (!r || typeof r !== 'object') return ['the deploy input must be an object'];
-  if (typeof r.environment !== 'string' || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(r.environment)) p.push('environment must be a lowercase name');
-  if (typeof r.version !== 'string' || !/^[0-9A-Za-z.+-]{1,64}$/.test(r.version)) p.push('version must be like 1.2.3');
+  if (typeof r.environment !== 'string' || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(r.environment))
+    p.push('environment must be a lowercase name');
+  if (typeof r.version !== 'string' || !/^[0-9A-Za-z.+-]{1,64}$/.test(r.version))
+    p.push('version must be like 1.2.3');
   if (typeof r.sha !== 'string' || !/^[0-9a-f]{7,40}$/.test(r.sha)) p.push('sha must be a hex commit id');
-  if (typeof r.imageRef !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(r.imageRef)) p.push('imageRef must be an image reference');
+  if (typeof r.imageRef !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/.test(r.imageRef))
+    p.push('imageRef must be an image reference');
   return p;
 }

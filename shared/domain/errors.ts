@@ -28,7 +28,17 @@ export function errorCode(err: unknown): string | undefined {
 }
 
 /** Codes whose failures are transient (worth an activity retry). */
-const RETRYABLE_PREFIXES = ['SSH.CONNECT', 'SSH.TIMEOUT', 'SSH.DISCONNECTED', 'REGISTRY.UNAVAILABLE', 'BLOB.THROTTLED', 'BLOB.UNAVAILABLE', 'GITHUB.UNAVAILABLE', 'ARM.UNAVAILABLE', 'NET.'];
+const RETRYABLE_PREFIXES = [
+  'SSH.CONNECT',
+  'SSH.TIMEOUT',
+  'SSH.DISCONNECTED',
+  'REGISTRY.UNAVAILABLE',
+  'BLOB.THROTTLED',
+  'BLOB.UNAVAILABLE',
+  'GITHUB.UNAVAILABLE',
+  'ARM.UNAVAILABLE',
+  'NET.',
+];
 
 export function isRetryable(err: unknown): boolean {
   if (err instanceof PipelineError) return err.retryable;

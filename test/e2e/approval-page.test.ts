@@ -30,7 +30,12 @@ describe('approval page in Chromium', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'approval-page-'));
     const functionsDir = path.join(dir, 'no-functions');
     mkdirSync(functionsDir);
-    host = await startLocalHost({ dataDir: dir, port: 0, functionsDir, env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: key } });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      functionsDir,
+      env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: key },
+    });
     browser = await launchBrowser();
   });
   afterAll(async () => {
@@ -40,7 +45,13 @@ describe('approval page in Chromium', () => {
   });
 
   async function request(): Promise<{ id: string; link: string; nonce: string }> {
-    const input: ProbeInput = { approvers: ['alice'], required: 1, action: 'approval', requestedBy: 'carol', version: '1.4.0' };
+    const input: ProbeInput = {
+      approvers: ['alice'],
+      required: 1,
+      action: 'approval',
+      requestedBy: 'carol',
+      version: '1.4.0',
+    };
     const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, 'b')}`;
     await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
     let pending: WaitingStatus['pendingApprovals'];
@@ -50,12 +61,23 @@ describe('approval page in Chromium', () => {
     }
     if (!pending) throw new Error('the probe never waited for approval');
     const p = pending[0];
-    const token = signApprovalToken({ instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp: Date.now() + 3600_000 }, signingKeys({ APPROVAL_SIGNING_KEY: key })[0]);
+    const token = signApprovalToken(
+      { instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp: Date.now() + 3600_000 },
+      signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
+    );
     return { id, link: approvalLink(host.baseUrl, token), nonce: p.nonce };
   }
 
-  async function phone(javaScriptEnabled = true): Promise<{ ctx: BrowserContext; page: Page; problems: string[]; posts: string[] }> {
-    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2, javaScriptEnabled });
+  async function phone(
+    javaScriptEnabled = true,
+  ): Promise<{ ctx: BrowserContext; page: Page; problems: string[]; posts: string[] }> {
+    const ctx = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      isMobile: true,
+      hasTouch: true,
+      deviceScaleFactor: 2,
+      javaScriptEnabled,
+    });
     const page = await ctx.newPage();
     const problems: string[] = [];
     const posts: string[] = [];
@@ -70,7 +92,10 @@ describe('approval page in Chromium', () => {
     return { ctx, page, problems, posts };
   }
 
-  const pendingStill = (id: string, nonce: string) => ((host.engine.getStatus(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
+  const pendingStill = (id: string, nonce: string) =>
+    ((host.engine.getStatus(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some(
+      (p) => p.nonce === nonce,
+    );
 
   it('opens the link, requires the checklist and APPROVE, approves, shows the confirmation', async () => {
     const r = await request();
@@ -85,7 +110,8 @@ describe('approval page in Chromium', () => {
       const approve = page.locator('#approve');
       // nothing ticked, nothing typed → Approve is not clickable
       expect(await approve.isDisabled()).toBe(true);
-      for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?']) await page.getByLabel(label).check();
+      for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?'])
+        await page.getByLabel(label).check();
       expect(await approve.isDisabled()).toBe(true); // still no APPROVE
       await page.locator('#confirm').fill('approve'); // wrong case is not the word
       expect(await approve.isDisabled()).toBe(true);
@@ -106,7 +132,8 @@ describe('approval page in Chromium', () => {
       expect(pendingStill(r.id, r.nonce)).toBe(true);
 
       // now properly: the re-shown form, ticked and typed
-      for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?']) await page.getByLabel(label).check();
+      for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?'])
+        await page.getByLabel(label).check();
       await page.locator('#comment').fill('Release notes read, UAT checked by QA.');
       await page.locator('#confirm').fill('APPROVE');
       expect(await approve.isEnabled()).toBe(true);
@@ -115,7 +142,9 @@ describe('approval page in Chromium', () => {
       const [done] = await Promise.all([page.waitForNavigation(), approve.click()]);
       expect(done?.status()).toBe(200);
       await expect(page.locator('h1').textContent()).resolves.toBe('Approved');
-      await expect(page.locator('#outcome').textContent()).resolves.toMatch(/Approval recorded for deploy .*1 of 1 approvals/);
+      await expect(page.locator('#outcome').textContent()).resolves.toMatch(
+        /Approval recorded for deploy .*1 of 1 approvals/,
+      );
       await screenshot(page, 'approval-page-done.png');
 
       let out: ProbeOutput | undefined;
@@ -125,7 +154,11 @@ describe('approval page in Chromium', () => {
         else await new Promise((res2) => setTimeout(res2, 50));
       }
       expect(out?.outcome).toBe('Approved');
-      expect(out?.decisions[0]).toMatchObject({ approver: 'alice', action: 'approve', comment: 'Release notes read, UAT checked by QA.' });
+      expect(out?.decisions[0]).toMatchObject({
+        approver: 'alice',
+        action: 'approve',
+        comment: 'Release notes read, UAT checked by QA.',
+      });
       expect(out?.decisions[0].userAgent).toMatch(/Chrome/);
       expect(problems).toEqual([]); // no CSP violation, no external request
     } finally {
@@ -138,7 +171,8 @@ describe('approval page in Chromium', () => {
     const { ctx, page, posts } = await phone(false);
     try {
       await page.goto(r.link);
-      for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?']) await page.getByLabel(label).check();
+      for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?'])
+        await page.getByLabel(label).check();
       await page.locator('#approve').click(); // the browser's own validation stops it: no request leaves
       expect(posts).toEqual([]);
       expect(await page.evaluate(`document.getElementById('confirm').validity.valid`)).toBe(false);

@@ -16,7 +16,10 @@ const demoJs = path.join(root, 'dist', 'local', 'demo.js');
 
 function runDemo(): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [demoJs, '--once'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [demoJs, '--once'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -52,7 +55,11 @@ describeSandbox('npm run demo -- --once', () => {
     expect(plain).toContain('the same: promoted by retag, not rebuilt');
     expect(plain).toMatch(/refresh-uat-\S+: Succeeded/);
     expect(plain).toContain("PROD's e-mail addresses in UAT: none");
-    expect(plain).toContain('Demo finished: blocked → deployed → rolled back → approved → PROD → UAT refreshed and anonymized, as expected.');
-    expect(plain).toMatch(/Status page \(read-only link\): http:\/\/127\.0\.0\.1:\d+\/api\/dashboard\?key=[A-Za-z0-9_-]{32} /);
+    expect(plain).toContain(
+      'Demo finished: blocked → deployed → rolled back → approved → PROD → UAT refreshed and anonymized, as expected.',
+    );
+    expect(plain).toMatch(
+      /Status page \(read-only link\): http:\/\/127\.0\.0\.1:\d+\/api\/dashboard\?key=[A-Za-z0-9_-]{32} /,
+    );
   });
 });

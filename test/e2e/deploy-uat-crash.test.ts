@@ -14,7 +14,15 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeSandbox } from '../support/sandbox';
-import { opsHistory, pushWebhook, sleep, startDeployRig, until, updatesOf, type DeployRig } from './deploy-uat-rig';
+import {
+  opsHistory,
+  pushWebhook,
+  sleep,
+  startDeployRig,
+  until,
+  updatesOf,
+  type DeployRig,
+} from './deploy-uat-rig';
 
 jest.setTimeout(25 * 60 * 1000);
 
@@ -42,7 +50,10 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
   let dataDir: string;
 
   beforeAll(async () => {
-    if (!existsSync(mainJs) || !existsSync(path.join(root, 'dist', 'functions', 'orchestrators', 'deployUat.js')))
+    if (
+      !existsSync(mainJs) ||
+      !existsSync(path.join(root, 'dist', 'functions', 'orchestrators', 'deployUat.js'))
+    )
       throw new Error('dist/ is missing: run npm run build first (npm test does)');
     rig = await startDeployRig();
     crashDir = path.join(rig.dir, 'crash');
@@ -55,10 +66,14 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
   });
 
   async function startHost(): Promise<Running> {
-    const child = spawn(process.execPath, [mainJs, '--port', '0', '--data-dir', dataDir, '--functions', fixtures], {
-      env: { ...process.env, ...rig.env(), LOG_LEVEL: 'error', DEPLOY_CRASH_DIR: crashDir, CI: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [mainJs, '--port', '0', '--data-dir', dataDir, '--functions', fixtures],
+      {
+        env: { ...process.env, ...rig.env(), LOG_LEVEL: 'error', DEPLOY_CRASH_DIR: crashDir, CI: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     child.stdout?.on('data', (d) => (out += d.toString()));
     child.stderr?.on('data', (d) => (out += d.toString()));
@@ -68,7 +83,12 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
       if (Date.now() > deadline) throw new Error(`host did not start: ${out.slice(-3000)}`);
       await sleep(50);
     }
-    return { child, baseUrl: /local host on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1], key: /Function key: (\S+)/.exec(out)![1], out: () => out };
+    return {
+      child,
+      baseUrl: /local host on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)![1],
+      key: /Function key: (\S+)/.exec(out)![1],
+      out: () => out,
+    };
   }
 
   const kill9 = (h: Running) =>
@@ -79,7 +99,9 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
     });
 
   async function status(id: string): Promise<Status> {
-    const res = await fetch(`${host!.baseUrl}/api/crashdeploy/status/${id}`, { headers: { 'x-functions-key': host!.key } }).catch(() => undefined);
+    const res = await fetch(`${host!.baseUrl}/api/crashdeploy/status/${id}`, {
+      headers: { 'x-functions-key': host!.key },
+    }).catch(() => undefined);
     return res && res.ok ? ((await res.json()) as Status) : {};
   }
 
@@ -89,12 +111,21 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
     writeFileSync(pause, '');
     host = await startHost();
     const c = rig.commit('next');
-    expect((await pushWebhook(host.baseUrl, c.sha)).body).toMatchObject({ decision: 'accepted', version: c.version });
+    expect((await pushWebhook(host.baseUrl, c.sha)).body).toMatchObject({
+      decision: 'accepted',
+      version: c.version,
+    });
 
     const killedAt: string[] = [];
     let st: Status = {};
     for (;;) {
-      await until('the deploy to reach a step boundary or to end', async () => existsSync(paused) || ((st = await status(c.id)).runtimeStatus === 'Completed' ? true : undefined), 10 * 60 * 1000, 100);
+      await until(
+        'the deploy to reach a step boundary or to end',
+        async () =>
+          existsSync(paused) || ((st = await status(c.id)).runtimeStatus === 'Completed' ? true : undefined),
+        10 * 60 * 1000,
+        100,
+      );
       if (!existsSync(paused)) break;
       const boundary = `${(await status(c.id)).customStatus?.step ?? '?'}:${readFileSync(paused, 'utf8')}`;
       if (!killedAt.includes(boundary)) {
@@ -108,16 +139,34 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
       }
     }
     rmSync(pause, { force: true });
-    process.stderr.write(`[crash] killed at ${killedAt.join(', ')} (load ${readFileSync('/proc/loadavg', 'utf8').trim()})\n`);
+    process.stderr.write(
+      `[crash] killed at ${killedAt.join(', ')} (load ${readFileSync('/proc/loadavg', 'utf8').trim()})\n`,
+    );
 
     // killed once at every boundary of the runbook
-    expect(killedAt).toEqual(['preflight:ssh', 'backup:ssh', 'pull:ssh', 'stop:ssh', 'migrate:ssh', 'migrate:migrated', 'start:ssh', 'health:ssh', 'record:record']);
+    expect(killedAt).toEqual([
+      'preflight:ssh',
+      'backup:ssh',
+      'pull:ssh',
+      'stop:ssh',
+      'migrate:ssh',
+      'migrate:migrated',
+      'start:ssh',
+      'health:ssh',
+      'record:record',
+    ]);
     expect(st).toMatchObject({ runtimeStatus: 'Completed', output: { outcome: 'Succeeded' } });
 
     // UAT runs the new release, healthy, migrated exactly once
     expect((await rig.uat.opsJson('current')).json).toMatchObject({ image: c.image, version: c.version });
     expect((await rig.uat.opsJson('health')).json.ok).toBe(true);
-    const installed = Number((await rig.uat.ops(`psql -X -At -c "SELECT count(*) FROM ir_module_module WHERE state='installed'"`)).stdout.toString().trim());
+    const installed = Number(
+      (
+        await rig.uat.ops(`psql -X -At -c "SELECT count(*) FROM ir_module_module WHERE state='installed'"`)
+      ).stdout
+        .toString()
+        .trim(),
+    );
     expect(await updatesOf(rig.uat, c.version)).toBe(installed);
     const h = (await opsHistory(rig.uat)).map((x) => `${x.verb} ${x.image ?? ''}`.trim());
     expect(h.filter((x) => x === `pull ${c.image}`)).toHaveLength(1);
@@ -138,12 +187,22 @@ describeSandbox('deployUat on the sandbox survives SIGKILL of the host at every 
     expect(mine).toEqual([st.output!.backupId]);
     const records = (await rig.ledger.history('uat', 100)).filter((r) => r.instanceId === c.id);
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ version: c.version, sha: c.sha, imageRef: c.image, backupId: st.output!.backupId });
+    expect(records[0]).toMatchObject({
+      version: c.version,
+      sha: c.sha,
+      imageRef: c.image,
+      backupId: st.output!.backupId,
+    });
 
     // one GitHub deployment for the commit, in_progress → success; one Slack message
     const ds = rig.ghd.deployments.filter((d) => d.ref === c.sha);
     expect(ds).toHaveLength(1);
     expect(ds[0].statuses.map((s) => s.state)).toEqual(['in_progress', 'success']);
-    expect(rig.slack.posts.filter((p) => JSON.stringify(p.body).includes('Deployed') && JSON.stringify(p.body).includes(c.sha.slice(0, 7)))).toHaveLength(1);
+    expect(
+      rig.slack.posts.filter(
+        (p) =>
+          JSON.stringify(p.body).includes('Deployed') && JSON.stringify(p.body).includes(c.sha.slice(0, 7)),
+      ),
+    ).toHaveLength(1);
   });
 });

@@ -22,7 +22,14 @@ import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createLedger } from '../../shared/adapters/ledger';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startSandbox, sandboxSettings, type ReleaseName, type Sandbox, type SandboxVm, SANDBOX_RELEASES } from '../support/sandbox';
+import {
+  startSandbox,
+  sandboxSettings,
+  type ReleaseName,
+  type Sandbox,
+  type SandboxVm,
+  SANDBOX_RELEASES,
+} from '../support/sandbox';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github';
 import { startFakeGitHubDeployments, type FakeGitHubDeployments } from '../support/fake-github-deployments';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
@@ -51,7 +58,13 @@ function closer(server: http.Server): () => Promise<void> {
 function forward(req: http.IncomingMessage, res: http.ServerResponse, target: string): void {
   const t = new URL(target);
   const out = http.request(
-    { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
+    {
+      host: t.hostname,
+      port: t.port,
+      method: req.method,
+      path: req.url,
+      headers: { ...req.headers, host: t.host },
+    },
     (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
@@ -68,7 +81,11 @@ function forward(req: http.IncomingMessage, res: http.ServerResponse, target: st
 export async function startGitHubFront(gate: FakeGitHub, deployments: FakeGitHubDeployments): Promise<Front> {
   const server = http.createServer((req, res) => {
     const p = new URL(req.url ?? '/', 'http://x').pathname;
-    forward(req, res, /^\/repos\/[^/]+\/[^/]+\/(deployments|compare)(\/|$)/.test(p) ? deployments.url : gate.url);
+    forward(
+      req,
+      res,
+      /^\/repos\/[^/]+\/[^/]+\/(deployments|compare)(\/|$)/.test(p) ? deployments.url : gate.url,
+    );
   });
   return { url: await listen(server), stop: closer(server) };
 }
@@ -89,15 +106,22 @@ export async function startBlobFront(azurite: AzuriteHandle): Promise<BlobFront>
     if (req.method !== 'GET' && req.method !== 'HEAD' && parts.length >= 3 && front.readOnly.has(parts[1])) {
       front.refused++;
       req.resume();
-      const body = '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.</Message></Error>';
-      res.writeHead(403, { 'content-type': 'application/xml', 'x-ms-error-code': 'AuthorizationPermissionMismatch' });
+      const body =
+        '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This request is not authorized to perform this operation using this permission.</Message></Error>';
+      res.writeHead(403, {
+        'content-type': 'application/xml',
+        'x-ms-error-code': 'AuthorizationPermissionMismatch',
+      });
       return void res.end(body);
     }
     forward(req, res, target.origin);
   });
   front.url = await listen(server);
   front.stop = closer(server);
-  front.connectionString = azurite.connectionString.replace(/BlobEndpoint=[^;]+/, `BlobEndpoint=${front.url}${target.pathname.replace(/\/$/, '')}`);
+  front.connectionString = azurite.connectionString.replace(
+    /BlobEndpoint=[^;]+/,
+    `BlobEndpoint=${front.url}${target.pathname.replace(/\/$/, '')}`,
+  );
   return front;
 }
 
@@ -116,14 +140,19 @@ export interface DeployRig {
   /** the pipeline settings of the host (sandbox + fakes) */
   env(): Record<string, string>;
   /** make a merge of `release` (a new commit) visible to "GitHub" and return its sha and deploy id */
-  commit(release: ReleaseName, coverage?: string): { sha: string; version: string; id: string; image: string };
+  commit(
+    release: ReleaseName,
+    coverage?: string,
+  ): { sha: string; version: string; id: string; image: string };
   stop(): Promise<void>;
 }
 
 let shaSeq = 0;
 /** a fresh 40-hex commit id, different on every call and every run (random first: short shas differ too) */
 export function newSha(): string {
-  return (randomBytes(8).toString('hex') + (++shaSeq).toString(16).padStart(4, '0') + Date.now().toString(16)).padEnd(40, '0').slice(0, 40);
+  return (randomBytes(8).toString('hex') + (++shaSeq).toString(16).padStart(4, '0') + Date.now().toString(16))
+    .padEnd(40, '0')
+    .slice(0, 40);
 }
 
 export async function startDeployRig(): Promise<DeployRig> {
@@ -199,10 +228,17 @@ export async function startDeployRig(): Promise<DeployRig> {
 
 let delivery = 0;
 /** POST a signed push of `sha` to master to the host's webhook, as GitHub delivers it. */
-export async function pushWebhook(baseUrl: string, sha: string): Promise<{ status: number; body: Record<string, unknown> }> {
+export async function pushWebhook(
+  baseUrl: string,
+  sha: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const body = JSON.stringify(pushTo(sha, 'master'));
   const id = `e2e-${process.pid}-${++delivery}-${sha.slice(0, 8)}`;
-  const res = await fetch(`${baseUrl}/api/github/webhook`, { method: 'POST', headers: webhookHeaders('push', id, body, WEBHOOK_SECRET), body });
+  const res = await fetch(`${baseUrl}/api/github/webhook`, {
+    method: 'POST',
+    headers: webhookHeaders('push', id, body, WEBHOOK_SECRET),
+    body,
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -210,13 +246,17 @@ export { sleep, until } from '../support/until';
 
 /** Rows of the stand-in's update log (one per module updated) for an app version. */
 export async function updatesOf(vm: SandboxVm, version: string): Promise<number> {
-  const r = await vm.ops(`psql -X -At -c "SELECT count(*) FROM standin_update_log WHERE app_version = '${version}'"`);
+  const r = await vm.ops(
+    `psql -X -At -c "SELECT count(*) FROM standin_update_log WHERE app_version = '${version}'"`,
+  );
   if (r.code !== 0) throw new Error(`reading standin_update_log failed: ${r.stderr}`);
   return Number(r.stdout.toString().trim());
 }
 
 /** odoo-ops history lines of the VM (what it did, in order). */
-export async function opsHistory(vm: SandboxVm): Promise<Array<{ verb: string; image?: string; ok?: boolean }>> {
+export async function opsHistory(
+  vm: SandboxVm,
+): Promise<Array<{ verb: string; image?: string; ok?: boolean }>> {
   const r = await vm.ssh('cat "$ODOO_OPS_DIR/state/history.jsonl" 2>/dev/null || true');
   return r.stdout
     .toString()

@@ -39,7 +39,12 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     rig = await startDeployRig();
     setDeployPorts(undefined); // the production wiring, from settings
     resetDefaultIntake();
-    host = await startLocalHost({ dataDir: path.join(rig.dir, 'host'), port: 0, env: rig.env(), log: createLogger({ level: 'error' }) });
+    host = await startLocalHost({
+      dataDir: path.join(rig.dir, 'host'),
+      port: 0,
+      env: rig.env(),
+      log: createLogger({ level: 'error' }),
+    });
   });
   afterAll(async () => {
     await host?.stop();
@@ -56,7 +61,9 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     const st = await host.engine.waitForCompletion(id, 15 * 60 * 1000);
     expect(st.runtimeStatus).toBe('Completed');
     const r = st.output as DeployResult;
-    process.stderr.write(`[e2e] ${id}: ${r.outcome} ${r.code ?? ''} durations ${JSON.stringify(r.durations)} (load ${readFileSync('/proc/loadavg', 'utf8').trim()})\n`);
+    process.stderr.write(
+      `[e2e] ${id}: ${r.outcome} ${r.code ?? ''} durations ${JSON.stringify(r.durations)} (load ${readFileSync('/proc/loadavg', 'utf8').trim()})\n`,
+    );
     return r;
   }
   async function view(id: string): Promise<DeploymentView> {
@@ -69,42 +76,87 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     return ((await res.json()) as { items: Array<Record<string, string>> }).items;
   }
   const slackTexts = () => rig.slack.posts.map((p) => JSON.stringify(p.body));
-  const statesOf = (sha: string) => rig.ghd.deployments.find((d) => d.ref === sha)?.statuses.map((s) => s.state);
-  const running = async () => (await rig.uat.opsJson('status')).json as { image: string; web_state: string; web_image: string; db_reachable: boolean; pending_modules: string };
-  const installedModules = async () => Number((await rig.uat.ops(`psql -X -At -c "SELECT count(*) FROM ir_module_module WHERE state='installed'"`)).stdout.toString().trim());
+  const statesOf = (sha: string) =>
+    rig.ghd.deployments.find((d) => d.ref === sha)?.statuses.map((s) => s.state);
+  const running = async () =>
+    (await rig.uat.opsJson('status')).json as {
+      image: string;
+      web_state: string;
+      web_image: string;
+      db_reachable: boolean;
+      pending_modules: string;
+    };
+  const installedModules = async () =>
+    Number(
+      (
+        await rig.uat.ops(`psql -X -At -c "SELECT count(*) FROM ir_module_module WHERE state='installed'"`)
+      ).stdout
+        .toString()
+        .trim(),
+    );
 
   it('a merge to master reaches UAT: gate, queue, lane, deploy; the ledger, GitHub deployment statuses and Slack are right', async () => {
     const c = rig.commit('next');
     const answer = await merge(c.sha);
-    expect(answer).toMatchObject({ status: 202, body: { decision: 'accepted', version: '1.1.0', sha: c.sha } });
+    expect(answer).toMatchObject({
+      status: 202,
+      body: { decision: 'accepted', version: '1.1.0', sha: c.sha },
+    });
     const result = await finished(c.id);
     expect(result).toMatchObject({ outcome: 'Succeeded', version: '1.1.0', sha: c.sha, modules: 'all' });
 
     // the VM runs and serves the new release, migrated once (one row per module in the stand-in's update log)
     expect((await rig.uat.opsJson('current')).json).toMatchObject({ image: c.image, version: '1.1.0' });
-    expect(await running()).toMatchObject({ web_state: 'running', web_image: c.image, db_reachable: true, pending_modules: '' });
+    expect(await running()).toMatchObject({
+      web_state: 'running',
+      web_image: c.image,
+      db_reachable: true,
+      pending_modules: '',
+    });
     expect((await fetch(`${rig.uat.baseUrl}/web/health`)).status).toBe(200);
     expect(await updatesOf(rig.uat, '1.1.0')).toBe(await installedModules());
 
     // the ledger says what runs where; the backup taken before the stop is complete and verifies
-    expect(await rig.ledger.current('uat')).toMatchObject({ version: '1.1.0', sha: c.sha, imageRef: c.image, coverage: 88, backupId: result.backupId, instanceId: c.id });
+    expect(await rig.ledger.current('uat')).toMatchObject({
+      version: '1.1.0',
+      sha: c.sha,
+      imageRef: c.image,
+      coverage: 88,
+      backupId: result.backupId,
+      instanceId: c.id,
+    });
     const v = await rig.backups.verify(result.backupId!);
     expect(v.ok).toBe(true);
     expect(Object.keys(v.manifest!.parts).sort()).toEqual(['db.dump', 'filestore.tar']);
     expect(v.manifest).toMatchObject({ deployInstance: c.id, gitSha: c.sha });
 
     // GitHub: the gate's commit status, then a deployment for the commit: in_progress → success with the URL
-    expect(rig.gate.posted.filter((p) => p.sha === c.sha).map((p) => [p.context, p.state])).toEqual([['deploy/uat', 'pending']]);
+    expect(rig.gate.posted.filter((p) => p.sha === c.sha).map((p) => [p.context, p.state])).toEqual([
+      ['deploy/uat', 'pending'],
+    ]);
     const d = rig.ghd.deployments.find((x) => x.ref === c.sha)!;
     expect(d).toMatchObject({ environment: 'uat' });
     expect(d.statuses.map((s) => s.state)).toEqual(['in_progress', 'success']);
     expect(d.statuses[1].environment_url).toBe(rig.uat.baseUrl);
     // Slack: the success message names the version, the commit and who merged
     const merger = String((answer.body.mergedBy as string | undefined) ?? '');
-    expect(slackTexts().some((t) => t.includes('Deployed') && t.includes('1.1.0') && t.includes(c.sha.slice(0, 7)) && (!merger || t.includes(merger)))).toBe(true);
+    expect(
+      slackTexts().some(
+        (t) =>
+          t.includes('Deployed') &&
+          t.includes('1.1.0') &&
+          t.includes(c.sha.slice(0, 7)) &&
+          (!merger || t.includes(merger)),
+      ),
+    ).toBe(true);
 
     // the deployments API and the intake decisions tell the same story
-    expect(await view(c.id)).toMatchObject({ id: c.id, runtimeStatus: 'Completed', outcome: 'Succeeded', status: { step: 'done' } });
+    expect(await view(c.id)).toMatchObject({
+      id: c.id,
+      runtimeStatus: 'Completed',
+      outcome: 'Succeeded',
+      status: { step: 'done' },
+    });
     expect((await view(c.id)).status!.backupBytes).toBeGreaterThan(0);
     const mine = (await decisions()).filter((x) => x.sha === c.sha).map((x) => x.decision);
     expect(mine).toEqual(expect.arrayContaining(['accepted', 'deploy-started', 'deploy-finished']));
@@ -113,25 +165,53 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
   it('two merges during one deploy: the newer one deploys next, the older one is superseded', async () => {
     const slow = rig.commit('slowMigration'); // 1.4.0: a few seconds per module
     expect((await merge(slow.sha)).body.decision).toBe('accepted');
-    await until('the 1.4.0 deploy to be migrating', () => (host.engine.getStatus(slow.id)?.customStatus as { step?: string } | undefined)?.step === 'migrate', 10 * 60 * 1000);
+    await until(
+      'the 1.4.0 deploy to be migrating',
+      () =>
+        (host.engine.getStatus(slow.id)?.customStatus as { step?: string } | undefined)?.step === 'migrate',
+      10 * 60 * 1000,
+    );
     const older = rig.commit('unhealthy'); // merged second: superseded before it runs
     const newer = rig.commit('next'); // merged last (a revert to 1.1.0's code): deployed next
     expect((await merge(older.sha)).body.decision).toBe('accepted');
-    await until('the older merge waiting in the lane', () => !!(host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined)?.waiting?.includes(older.id));
+    await until(
+      'the older merge waiting in the lane',
+      () =>
+        !!(
+          host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined
+        )?.waiting?.includes(older.id),
+    );
     expect((await merge(newer.sha)).body.decision).toBe('accepted');
-    await until('the newer merge waiting in the lane', () => !!(host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined)?.waiting?.includes(newer.id));
+    await until(
+      'the newer merge waiting in the lane',
+      () =>
+        !!(
+          host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined
+        )?.waiting?.includes(newer.id),
+    );
 
     expect((await finished(slow.id)).outcome).toBe('Succeeded');
-    expect(await finished(newer.id)).toMatchObject({ outcome: 'Succeeded', previous: { version: '1.4.0', sha: slow.sha } });
+    expect(await finished(newer.id)).toMatchObject({
+      outcome: 'Succeeded',
+      previous: { version: '1.4.0', sha: slow.sha },
+    });
     expect(host.engine.getStatus(older.id)).toBeUndefined();
     expect(await running()).toMatchObject({ web_state: 'running', web_image: newer.image });
     expect((await rig.ledger.current('uat'))?.sha).toBe(newer.sha);
     const superseded = (await decisions()).find((x) => x.decision === 'superseded' && x.sha === older.sha);
     expect(superseded).toMatchObject({ version: '1.3.0', supersededBy: newer.id });
     // one deploy at a time on the VM: 1.4.0 migrated and started before the next stop; 1.3.0 never touched it
-    const h = (await opsHistory(rig.uat)).filter((x) => ['stop', 'migrate', 'start'].includes(x.verb)).map((x) => `${x.verb} ${x.image ?? ''}`.trim());
+    const h = (await opsHistory(rig.uat))
+      .filter((x) => ['stop', 'migrate', 'start'].includes(x.verb))
+      .map((x) => `${x.verb} ${x.image ?? ''}`.trim());
     const i = h.lastIndexOf(`migrate ${slow.image}`);
-    expect(h.slice(i, i + 5)).toEqual([`migrate ${slow.image}`, `start ${slow.image}`, 'stop', `migrate ${newer.image}`, `start ${newer.image}`]);
+    expect(h.slice(i, i + 5)).toEqual([
+      `migrate ${slow.image}`,
+      `start ${slow.image}`,
+      'stop',
+      `migrate ${newer.image}`,
+      `start ${newer.image}`,
+    ]);
     expect(h.some((x) => x.includes(older.image))).toBe(false);
     expect(statesOf(older.sha)).toBeUndefined();
   });
@@ -142,16 +222,33 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     const c = rig.commit('brokenMigration');
     expect((await merge(c.sha)).body.decision).toBe('accepted');
     const result = await finished(c.id);
-    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_FAILED' });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      failedStep: 'migrate',
+      code: 'DEPLOY.MIGRATION_FAILED',
+    });
     expect(await tableChecksums(rig.uat)).toEqual(before);
-    expect(await running()).toMatchObject({ web_state: 'running', web_image: prev.imageRef, pending_modules: '' });
+    expect(await running()).toMatchObject({
+      web_state: 'running',
+      web_image: prev.imageRef,
+      pending_modules: '',
+    });
     expect((await rig.uat.opsJson('health')).json.ok).toBe(true);
     // the logs sit next to the backup in Blob
-    expect(result.logs).toEqual(expect.arrayContaining([`${result.backupId}/logs/migration.log`, `${result.backupId}/logs/container.log`]));
+    expect(result.logs).toEqual(
+      expect.arrayContaining([
+        `${result.backupId}/logs/migration.log`,
+        `${result.backupId}/logs/container.log`,
+      ]),
+    );
     expect(await rig.backups.readLog(result.backupId!, 'migration.log')).toMatch(/CRITICAL/);
     expect((await rig.ledger.current('uat'))?.sha).toBe(prev.sha);
     expect(statesOf(c.sha)).toEqual(['in_progress', 'failure']);
-    expect(slackTexts().some((t) => t.includes('rolled back') && t.includes('MIGRATION_FAILED') && t.includes('1.2.0'))).toBe(true);
+    expect(
+      slackTexts().some(
+        (t) => t.includes('rolled back') && t.includes('MIGRATION_FAILED') && t.includes('1.2.0'),
+      ),
+    ).toBe(true);
     expect(await view(c.id)).toMatchObject({ runtimeStatus: 'Completed', outcome: 'RolledBack' });
   });
 
@@ -181,14 +278,32 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     // wait until odoo -u is updating modules on the VM (a new migration log says so), then kill the sshd
     // session that carries the `odoo-ops migrate` command: the connection drops from the VM side
     const updating = () =>
-      readdirSync(logs).some((f) => f.startsWith('migrate-') && !seen.has(f) && readFileSync(path.join(logs, f), 'utf8').includes('Loading module'));
-    await until('the migration to be updating modules', () => updating() && sessionOf('migrate') !== undefined, 10 * 60 * 1000, 200);
+      readdirSync(logs).some(
+        (f) =>
+          f.startsWith('migrate-') &&
+          !seen.has(f) &&
+          readFileSync(path.join(logs, f), 'utf8').includes('Loading module'),
+      );
+    await until(
+      'the migration to be updating modules',
+      () => updating() && sessionOf('migrate') !== undefined,
+      10 * 60 * 1000,
+      200,
+    );
     const session = sessionOf('migrate')!;
     process.kill(session, 'SIGKILL');
     const result = await finished(c.id);
-    expect(result).toMatchObject({ outcome: 'RolledBack', failedStep: 'migrate', code: 'DEPLOY.MIGRATION_INTERRUPTED' });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      failedStep: 'migrate',
+      code: 'DEPLOY.MIGRATION_INTERRUPTED',
+    });
     expect(await tableChecksums(rig.uat)).toEqual(before);
-    expect(await running()).toMatchObject({ web_state: 'running', web_image: prev.imageRef, pending_modules: '' });
+    expect(await running()).toMatchObject({
+      web_state: 'running',
+      web_image: prev.imageRef,
+      pending_modules: '',
+    });
     expect((await rig.uat.opsJson('health')).json.ok).toBe(true);
     // the migration was attempted once and never again after the drop
     const since = (await opsHistory(rig.uat)).slice(historyBefore);

@@ -18,7 +18,14 @@ import { loadConfig } from '../../shared/config';
 import type { RefreshResult } from '../../shared/domain/refresh';
 import { FIXTURE_DIR } from '../fixtures/odoo/load';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
-import { describeSandbox, Sandbox, SandboxVm, sandboxSettings, startSandbox, tableChecksums } from '../support/sandbox';
+import {
+  describeSandbox,
+  Sandbox,
+  SandboxVm,
+  sandboxSettings,
+  startSandbox,
+  tableChecksums,
+} from '../support/sandbox';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -37,24 +44,37 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     if (r.code !== 0) throw new Error(`run-sql on ${vm.name}/${db} failed: ${String(r.json.message)}`);
     return String(r.json.output ?? '');
   };
-  const databases = async (vm: SandboxVm) => (await sql(vm, 'postgres', 'SELECT datname FROM pg_database ORDER BY 1;')).split('\n').filter(Boolean);
+  const databases = async (vm: SandboxVm) =>
+    (await sql(vm, 'postgres', 'SELECT datname FROM pg_database ORDER BY 1;')).split('\n').filter(Boolean);
   const webState = async (vm: SandboxVm) => String((await vm.opsJson('status')).json.web_state);
   /** the whole UAT database as plain SQL text */
   const plainDump = async (vm: SandboxVm): Promise<string> => {
-    const r = await vm.ssh(`docker exec $(docker ps -q --filter label=com.docker.compose.project=${vm.project} --filter label=com.docker.compose.service=db) pg_dump -U odoo odoo`, { timeoutMs: 300000 });
+    const r = await vm.ssh(
+      `docker exec $(docker ps -q --filter label=com.docker.compose.project=${vm.project} --filter label=com.docker.compose.service=db) pg_dump -U odoo odoo`,
+      { timeoutMs: 300000 },
+    );
     if (r.code !== 0) throw new Error(`pg_dump failed: ${r.stderr}`);
     return r.stdout.toString();
   };
   const filestoreFiles = async (vm: SandboxVm): Promise<string[]> => {
     const img = String((await vm.opsJson('current')).json.image);
-    const r = await vm.ssh(`docker run --rm --network none -v ${vm.project}_web-data:/var/lib/odoo --entrypoint sh ${img} -c 'cd /var/lib/odoo/filestore/odoo 2>/dev/null && find . -type f | sort'`);
+    const r = await vm.ssh(
+      `docker run --rm --network none -v ${vm.project}_web-data:/var/lib/odoo --entrypoint sh ${img} -c 'cd /var/lib/odoo/filestore/odoo 2>/dev/null && find . -type f | sort'`,
+    );
     return r.stdout.toString().split('\n').filter(Boolean);
   };
 
-  async function refresh(body: Record<string, unknown>, during?: () => Promise<void>): Promise<RefreshResult> {
+  async function refresh(
+    body: Record<string, unknown>,
+    during?: () => Promise<void>,
+  ): Promise<RefreshResult> {
     let res: Response | undefined;
     for (let i = 0; i < 50; i++) {
-      res = await fetch(`${host.baseUrl}/api/refresh`, { method: 'POST', headers: { 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      res = await fetch(`${host.baseUrl}/api/refresh`, {
+        method: 'POST',
+        headers: { 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       if (res.status !== 409) break; // the lane is still closing the previous piece of work
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -74,8 +94,17 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     prod = sb.vm('prod');
     // PROD: the Odoo 17-shaped fixture with personal data instead of the stand-in's database
     expect((await prod.ops('stop')).code).toBe(0);
-    await sql(prod, 'postgres', "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'odoo' AND pid <> pg_backend_pid();\nDROP DATABASE odoo;\nCREATE DATABASE odoo;\n");
-    const seed = ['\\set odoo_version 17', '\\set partners 300', readFileSync(path.join(FIXTURE_DIR, 'schema.sql'), 'utf8'), readFileSync(path.join(FIXTURE_DIR, 'seed.sql'), 'utf8')].join('\n');
+    await sql(
+      prod,
+      'postgres',
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'odoo' AND pid <> pg_backend_pid();\nDROP DATABASE odoo;\nCREATE DATABASE odoo;\n",
+    );
+    const seed = [
+      '\\set odoo_version 17',
+      '\\set partners 300',
+      readFileSync(path.join(FIXTURE_DIR, 'schema.sql'), 'utf8'),
+      readFileSync(path.join(FIXTURE_DIR, 'seed.sql'), 'utf8'),
+    ].join('\n');
     await sql(prod, 'odoo', seed);
     expect((await prod.ops(`start ${sb.image('initial', 'prod')}`)).code).toBe(0);
     prodValues = (
@@ -122,11 +151,24 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     const prodFiles = await filestoreFiles(prod);
     expect(prodFiles.length).toBeGreaterThan(0);
     let busy = 0;
-    const result = await refresh({ source: 'prod', target: 'uat', filestore: 'copy', backup: 'fresh', reason: 'e2e: fresh copy for testers' }, async () => {
-      // one piece of work per environment: a second request while this one runs is refused
-      const r = await fetch(`${host.baseUrl}/api/refresh`, { method: 'POST', headers: { 'x-functions-key': host.keys.functionKey }, body: JSON.stringify({ source: 'prod', target: 'uat', reason: 'second one' }) });
-      busy = r.status;
-    });
+    const result = await refresh(
+      {
+        source: 'prod',
+        target: 'uat',
+        filestore: 'copy',
+        backup: 'fresh',
+        reason: 'e2e: fresh copy for testers',
+      },
+      async () => {
+        // one piece of work per environment: a second request while this one runs is refused
+        const r = await fetch(`${host.baseUrl}/api/refresh`, {
+          method: 'POST',
+          headers: { 'x-functions-key': host.keys.functionKey },
+          body: JSON.stringify({ source: 'prod', target: 'uat', reason: 'second one' }),
+        });
+        busy = r.status;
+      },
+    );
     expect(busy).toBe(409);
     expect(result).toMatchObject({ outcome: 'Succeeded', uatStopped: false });
     expect(result.reason).toBeUndefined();
@@ -134,10 +176,31 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     expect(result.uatBackupId).toMatch(/^uat\//);
     expect(result.sampled?.email).toBeGreaterThan(100);
     expect(result.rows['anonymize: res_partner anonymized']).toBeGreaterThan(250);
-    for (const step of ['backup-uat', 'source', 'stop', 'restore', 'neutralize', 'sample', 'anonymize', 'verify', 'swap', 'start', 'health']) expect(result.durations[step]).toBeGreaterThanOrEqual(0);
+    for (const step of [
+      'backup-uat',
+      'source',
+      'stop',
+      'restore',
+      'neutralize',
+      'sample',
+      'anonymize',
+      'verify',
+      'swap',
+      'start',
+      'health',
+    ])
+      expect(result.durations[step]).toBeGreaterThanOrEqual(0);
     // UAT serves, on the refreshed (neutralized + anonymized) database; the old one is gone
     expect((await uat.opsJson('health')).json.ok).toBe(true);
-    expect((await sql(uat, 'odoo', "SELECT value FROM ir_config_parameter WHERE key IN ('odoo_mta.anonymized', 'database.is_neutralized') ORDER BY key;")).trim()).toBe('True\nTrue');
+    expect(
+      (
+        await sql(
+          uat,
+          'odoo',
+          "SELECT value FROM ir_config_parameter WHERE key IN ('odoo_mta.anonymized', 'database.is_neutralized') ORDER BY key;",
+        )
+      ).trim(),
+    ).toBe('True\nTrue');
     expect((await databases(uat)).filter((d) => /_old_|_refresh_/.test(d))).toEqual([]);
     // not one sampled PROD value anywhere in UAT's database
     const dump = await plainDump(uat);
@@ -150,14 +213,20 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     const text = slack.posts.map((p) => JSON.stringify(p.body)).join('\n');
     expect(text).toMatch(/UAT refreshed from PROD/);
     expect(prodValues.filter((v) => text.includes(v))).toEqual([]);
-    const recorded = await readJson<RefreshResult>(ledgerContainer(loadConfig(process.env)), `refreshes/uat/${result.instanceId}.json`);
+    const recorded = await readJson<RefreshResult>(
+      ledgerContainer(loadConfig(process.env)),
+      `refreshes/uat/${result.instanceId}.json`,
+    );
     expect(recorded).toMatchObject({ outcome: 'Succeeded', sourceBackupId: result.sourceBackupId });
   });
 
   it('a restore that fails leaves UAT on its untouched database, running', async () => {
     // the newest PROD backup is well-formed (sizes and sha256 match its manifest) but its dump is not a pg_dump archive
     const config = loadConfig(process.env);
-    const backups = new BackupStore({ connectionString: config.BACKUP_STORAGE_CONNECTION!, container: config.BACKUP_CONTAINER ?? 'backups' });
+    const backups = new BackupStore({
+      connectionString: config.BACKUP_STORAGE_CONNECTION!,
+      container: config.BACKUP_CONTAINER ?? 'backups',
+    });
     await new Promise((r) => setTimeout(r, 1100)); // a newer id than the fresh backup of the previous test
     await backups.ensureContainer();
     const w = backups.begin('prod', { version: 'broken', reason: 'test' });
@@ -165,8 +234,20 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     const bad = await w.finish();
     const before = await tableChecksums(uat);
     try {
-      const result = await refresh({ source: 'prod', target: 'uat', filestore: 'skip', backup: 'latest', reason: 'e2e: broken source' });
-      expect(result).toMatchObject({ outcome: 'Failed', failedStep: 'restore', code: 'RESTORE.FAILED', sourceBackupId: bad.id, uatStopped: false });
+      const result = await refresh({
+        source: 'prod',
+        target: 'uat',
+        filestore: 'skip',
+        backup: 'latest',
+        reason: 'e2e: broken source',
+      });
+      expect(result).toMatchObject({
+        outcome: 'Failed',
+        failedStep: 'restore',
+        code: 'RESTORE.FAILED',
+        sourceBackupId: bad.id,
+        uatStopped: false,
+      });
       expect(await tableChecksums(uat)).toEqual(before);
       expect(await webState(uat)).toBe('running');
       expect((await uat.opsJson('health')).json.ok).toBe(true);
@@ -179,19 +260,48 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
 
   it('a PROD value the scripts do not know about fails the refresh: UAT stays stopped, old database untouched, report names table.column only', async () => {
     // a custom column holding personal data (no anonymize.d script knows it)
-    await sql(prod, 'odoo', "ALTER TABLE res_partner ADD COLUMN x_legacy_contact varchar;\nUPDATE res_partner SET x_legacy_contact = email WHERE id % 4 = 0 AND email IS NOT NULL;\n");
-    const leaked = (await sql(prod, 'odoo', 'SELECT x_legacy_contact FROM res_partner WHERE x_legacy_contact IS NOT NULL ORDER BY id LIMIT 10;')).split('\n').filter(Boolean);
+    await sql(
+      prod,
+      'odoo',
+      'ALTER TABLE res_partner ADD COLUMN x_legacy_contact varchar;\nUPDATE res_partner SET x_legacy_contact = email WHERE id % 4 = 0 AND email IS NOT NULL;\n',
+    );
+    const leaked = (
+      await sql(
+        prod,
+        'odoo',
+        'SELECT x_legacy_contact FROM res_partner WHERE x_legacy_contact IS NOT NULL ORDER BY id LIMIT 10;',
+      )
+    )
+      .split('\n')
+      .filter(Boolean);
     expect(leaked.length).toBeGreaterThan(5);
     const before = await tableChecksums(uat);
     try {
-      const result = await refresh({ source: 'prod', target: 'uat', filestore: 'drop', backup: 'fresh', reason: 'e2e: leak' });
-      expect(result).toMatchObject({ outcome: 'LeakFound', failedStep: 'anonymize+verify', code: 'REFRESH.PII_LEAK', uatStopped: true });
+      const result = await refresh({
+        source: 'prod',
+        target: 'uat',
+        filestore: 'drop',
+        backup: 'fresh',
+        reason: 'e2e: leak',
+      });
+      expect(result).toMatchObject({
+        outcome: 'LeakFound',
+        failedStep: 'anonymize+verify',
+        code: 'REFRESH.PII_LEAK',
+        uatStopped: true,
+      });
       expect(result.leaks?.some((l) => /^res_partner\.x_legacy_contact: \d+ rows/.test(l))).toBe(true);
       expect(await webState(uat)).not.toBe('running');
       expect(await tableChecksums(uat)).toEqual(before);
       expect((await databases(uat)).filter((d) => /_refresh_/.test(d))).toEqual([]); // the leaking copy is dropped
       // never a value: not in the result, the orchestration history's custom status, Slack or the ledger
-      const everywhere = [JSON.stringify(result), slack.posts.map((p) => JSON.stringify(p.body)).join('\n'), JSON.stringify(await readJson(ledgerContainer(loadConfig(process.env)), `refreshes/uat/${result.instanceId}.json`))].join('\n');
+      const everywhere = [
+        JSON.stringify(result),
+        slack.posts.map((p) => JSON.stringify(p.body)).join('\n'),
+        JSON.stringify(
+          await readJson(ledgerContainer(loadConfig(process.env)), `refreshes/uat/${result.instanceId}.json`),
+        ),
+      ].join('\n');
       expect(everywhere).toMatch(/x_legacy_contact/);
       expect([...leaked, ...prodValues].filter((v) => everywhere.includes(v))).toEqual([]);
     } finally {

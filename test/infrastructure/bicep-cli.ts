@@ -20,7 +20,8 @@ function executable(p: string): boolean {
 
 export function findBicep(env: NodeJS.ProcessEnv = process.env): string {
   const candidates = [env.BICEP_CLI, path.join(ROOT, '.tools', 'bicep', 'bicep')];
-  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) candidates.push(path.join(dir, 'bicep'));
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean))
+    candidates.push(path.join(dir, 'bicep'));
   const found = candidates.find((c): c is string => !!c && executable(c));
   if (!found) {
     throw new Error(
@@ -37,7 +38,11 @@ export interface RunResult {
   stderr: string;
 }
 
-export function runBicep(bicep: string, args: string[], env: Record<string, string | undefined> = {}): Promise<RunResult> {
+export function runBicep(
+  bicep: string,
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
     execFile(
       bicep,
@@ -49,7 +54,11 @@ export function runBicep(bicep: string, args: string[], env: Record<string, stri
         env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1', ...env },
       },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );

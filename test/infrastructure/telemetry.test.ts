@@ -12,17 +12,33 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { createLogger, registerSecret, type LogLevel } from '../../shared/log';
-import { cleanProps, createTelemetry, entraClientId, TELEMETRY_EVENTS, TELEMETRY_METRICS } from '../../shared/telemetry';
+import {
+  cleanProps,
+  createTelemetry,
+  entraClientId,
+  TELEMETRY_EVENTS,
+  TELEMETRY_METRICS,
+} from '../../shared/telemetry';
 
 interface Envelope {
   name: string;
   iKey?: string;
-  data?: { baseType?: string; baseData?: { name?: string; properties?: Record<string, string>; metrics?: Array<{ name: string; value: number; count?: number }> } };
+  data?: {
+    baseType?: string;
+    baseData?: {
+      name?: string;
+      properties?: Record<string, string>;
+      metrics?: Array<{ name: string; value: number; count?: number }>;
+    };
+  };
 }
 
 function captureLogger() {
   const lines: Array<{ level: LogLevel; rec: Record<string, unknown> }> = [];
-  const log = createLogger({ level: 'debug', sink: (line, level) => lines.push({ level, rec: JSON.parse(line) as Record<string, unknown> }) });
+  const log = createLogger({
+    level: 'debug',
+    sink: (line, level) => lines.push({ level, rec: JSON.parse(line) as Record<string, unknown> }),
+  });
   return { log, lines };
 }
 
@@ -36,7 +52,11 @@ describe('telemetry without a connection string', () => {
     await t.flush();
     await t.shutdown();
     expect(lines.every((l) => l.level === 'debug')).toBe(true);
-    expect(lines.map((l) => l.rec.msg)).toEqual(['telemetry disabled', 'telemetry event (not sent)', 'telemetry metric (not sent)']);
+    expect(lines.map((l) => l.rec.msg)).toEqual([
+      'telemetry disabled',
+      'telemetry event (not sent)',
+      'telemetry metric (not sent)',
+    ]);
     expect(lines[1].rec).toMatchObject({ event: 'odoo_mta.deploy', environment: 'uat', durationSeconds: 42 });
   });
 
@@ -59,7 +79,11 @@ describe('telemetry helpers', () => {
   it('drops undefined properties and masks secrets', () => {
     const secret = `s3cr3t-${process.pid}-${Date.now()}`;
     registerSecret(secret);
-    expect(cleanProps({ a: 'x', b: undefined, c: 3, d: `token ${secret}` })).toEqual({ a: 'x', c: 3, d: 'token ***' });
+    expect(cleanProps({ a: 'x', b: undefined, c: 3, d: `token ${secret}` })).toEqual({
+      a: 'x',
+      c: 3,
+      d: 'token ***',
+    });
   });
 });
 
@@ -74,9 +98,31 @@ describe('telemetry with a connection string (fake ingestion endpoint)', () => {
     process.env.APPLICATION_INSIGHTS_NO_STATSBEAT = 'true';
     process.env.APPLICATIONINSIGHTS_STATSBEAT_DISABLED = 'true';
     certDir = mkdtempSync(path.join(os.tmpdir(), 'telemetry-tls-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-keyout', path.join(certDir, 'key.pem'), '-out', path.join(certDir, 'cert.pem')], { stdio: 'ignore' });
-    const tls = { key: readFileSync(path.join(certDir, 'key.pem')), cert: readFileSync(path.join(certDir, 'cert.pem')) };
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        path.join(certDir, 'key.pem'),
+        '-out',
+        path.join(certDir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const tls = {
+      key: readFileSync(path.join(certDir, 'key.pem')),
+      cert: readFileSync(path.join(certDir, 'cert.pem')),
+    };
     server = https.createServer(tls, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -109,13 +155,27 @@ describe('telemetry with a connection string (fake ingestion endpoint)', () => {
   it('sends custom events and metrics the workbook reads', async () => {
     const { log } = captureLogger();
     const ikey = '00000000-0000-4000-8000-000000000001';
-    const t = createTelemetry({ APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=${ikey};IngestionEndpoint=${endpoint}` }, log, {
-      caCertificate: readFileSync(path.join(certDir, 'cert.pem')),
-    });
+    const t = createTelemetry(
+      { APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=${ikey};IngestionEndpoint=${endpoint}` },
+      log,
+      {
+        caCertificate: readFileSync(path.join(certDir, 'cert.pem')),
+      },
+    );
     try {
       expect(t.enabled).toBe(true);
-      t.trackEvent(TELEMETRY_EVENTS.deploy, { environment: 'uat', version: '1.4.0', outcome: 'RolledBack', durationSeconds: 312, note: undefined });
-      t.trackEvent(TELEMETRY_EVENTS.rollback, { environment: 'uat', version: '1.4.0', reason: 'health check failed' });
+      t.trackEvent(TELEMETRY_EVENTS.deploy, {
+        environment: 'uat',
+        version: '1.4.0',
+        outcome: 'RolledBack',
+        durationSeconds: 312,
+        note: undefined,
+      });
+      t.trackEvent(TELEMETRY_EVENTS.rollback, {
+        environment: 'uat',
+        version: '1.4.0',
+        reason: 'health check failed',
+      });
       t.trackMetric(TELEMETRY_METRICS.backupSize, 2048, { environment: 'prod' });
       t.trackMetric(TELEMETRY_METRICS.backupSize, 4096, { environment: 'prod' });
       t.trackMetric(TELEMETRY_METRICS.deployDuration, Number.NaN, { environment: 'uat' });
@@ -127,13 +187,25 @@ describe('telemetry with a connection string (fake ingestion endpoint)', () => {
     const events = envelopes.filter((e) => e.data?.baseType === 'EventData');
     const deploy = events.find((e) => e.data?.baseData?.name === 'odoo_mta.deploy');
     expect(deploy?.iKey).toBe(ikey);
-    expect(deploy?.data?.baseData?.properties).toMatchObject({ environment: 'uat', version: '1.4.0', outcome: 'RolledBack', durationSeconds: '312' });
+    expect(deploy?.data?.baseData?.properties).toMatchObject({
+      environment: 'uat',
+      version: '1.4.0',
+      outcome: 'RolledBack',
+      durationSeconds: '312',
+    });
     expect(deploy?.data?.baseData?.properties).not.toHaveProperty('note');
-    expect(events.find((e) => e.data?.baseData?.name === 'odoo_mta.rollback')?.data?.baseData?.properties).toMatchObject({ reason: 'health check failed' });
+    expect(
+      events.find((e) => e.data?.baseData?.name === 'odoo_mta.rollback')?.data?.baseData?.properties,
+    ).toMatchObject({ reason: 'health check failed' });
 
     const metrics = envelopes
       .filter((e) => e.data?.baseType === 'MetricData')
-      .flatMap((e) => (e.data?.baseData?.metrics ?? []).map((m) => ({ ...m, properties: e.data?.baseData?.properties ?? {} })));
+      .flatMap((e) =>
+        (e.data?.baseData?.metrics ?? []).map((m) => ({
+          ...m,
+          properties: e.data?.baseData?.properties ?? {},
+        })),
+      );
     const backup = metrics.filter((m) => m.name === 'odoo_mta.backup.size_bytes');
     expect(backup).toHaveLength(1);
     expect(backup[0]).toMatchObject({ value: 6144, count: 2, properties: { environment: 'prod' } });

@@ -14,7 +14,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import { createProdActivities, prodOptionsFromConfig, setProdPorts, type ApprovalSummary, type LinkRequest, type ProdOptions, type ProdPorts } from '../../functions/activities/prod';
+import {
+  createProdActivities,
+  prodOptionsFromConfig,
+  setProdPorts,
+  type ApprovalSummary,
+  type LinkRequest,
+  type ProdOptions,
+  type ProdPorts,
+} from '../../functions/activities/prod';
 import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';
 import { slackSignature } from '../../functions/slackInteractions';
 import { createSlack, type SlackBlock } from '../../shared/adapters/slack';
@@ -49,7 +57,13 @@ const blocksOf = (p: SlackPost) => (p.body.blocks ?? []) as Block[];
 const actionsOf = (p: SlackPost) => blocksOf(p).filter((b) => b.type === 'actions');
 /** the message of one kind (approval/reminder/rollback) that Slack received for a deploy, newest first */
 function messageFor(posts: SlackPost[], instanceId: string, kind: LinkKind): SlackPost | undefined {
-  return [...posts].reverse().find((p) => JSON.stringify(p.body.blocks ?? []).includes(`/api/deployments/${encodeURIComponent(instanceId)}|`) && blocksOf(p).some((b) => b.block_id === `prod-${kind}-links`));
+  return [...posts]
+    .reverse()
+    .find(
+      (p) =>
+        JSON.stringify(p.body.blocks ?? []).includes(`/api/deployments/${encodeURIComponent(instanceId)}|`) &&
+        blocksOf(p).some((b) => b.block_id === `prod-${kind}-links`),
+    );
 }
 
 describe('Slack buttons × deployProd (embedded host, signed block_actions clicks)', () => {
@@ -61,7 +75,16 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'approvals-buttons-'));
     slack = await startFakeSlack();
-    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: signingKey, SLACK_SIGNING_SECRET: signingSecret, SLACK_API_URL: slack.apiUrl } });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: {
+        LOG_LEVEL: 'error',
+        APPROVAL_SIGNING_KEY: signingKey,
+        SLACK_SIGNING_SECRET: signingSecret,
+        SLACK_API_URL: slack.apiUrl,
+      },
+    });
   }, 90_000);
   afterAll(async () => {
     setProdPorts(undefined);
@@ -78,7 +101,8 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
       publicBaseUrl: host.baseUrl,
       container: `approvalsbuttons${k}`,
       signingKey,
-      slack: (log) => createSlack({ botToken: slack.token, channel: '#deployments', apiUrl: slack.apiUrl, log }),
+      slack: (log) =>
+        createSlack({ botToken: slack.token, channel: '#deployments', apiUrl: slack.apiUrl, log }),
       options: { slackButtons: true, ...o },
       vmBehaviour,
     });
@@ -89,27 +113,51 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
     const r = await ports({}, vmBehaviour);
     setProdPorts(r.ports);
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-s${r.k}`;
-    await host.engine.startNew('deployProd', { instanceId: id, input: { environment: 'prod', version: '1.1.0', sha: SHA_NEW, imageRef: UAT('1.1.0'), requestedBy: 'alice', reason: 'monthly release' } });
+    await host.engine.startNew('deployProd', {
+      instanceId: id,
+      input: {
+        environment: 'prod',
+        version: '1.1.0',
+        sha: SHA_NEW,
+        imageRef: UAT('1.1.0'),
+        requestedBy: 'alice',
+        reason: 'monthly release',
+      },
+    });
     return { id, ...r };
   }
-  const finish = async (id: string) => (await host.engine.waitForCompletion(id, 60_000)).output as ProdDeployResult;
-  const pendingOf = (id: string) => (host.engine.getStatus(id)?.customStatus as ProdCustomStatus).pendingApprovals;
+  const finish = async (id: string) =>
+    (await host.engine.waitForCompletion(id, 60_000)).output as ProdDeployResult;
+  const pendingOf = (id: string) =>
+    (host.engine.getStatus(id)?.customStatus as ProdCustomStatus).pendingApprovals;
 
   /** a button click as Slack delivers it: form body `payload=<json>`, signed v0 with the signing secret */
   async function click(button: Button, user: string) {
     const body = new URLSearchParams({
-      payload: JSON.stringify({ type: 'block_actions', user: { id: `U${user.toUpperCase()}`, username: user, name: user }, actions: [{ type: 'button', action_id: button.action_id, value: button.value }] }),
+      payload: JSON.stringify({
+        type: 'block_actions',
+        user: { id: `U${user.toUpperCase()}`, username: user, name: user },
+        actions: [{ type: 'button', action_id: button.action_id, value: button.value }],
+      }),
     }).toString();
     const ts = String(Math.floor(Date.now() / 1000));
     const res = await fetch(`${host.baseUrl}/api/slack/interactions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': ts, 'x-slack-signature': slackSignature(signingSecret, ts, body), 'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-slack-request-timestamp': ts,
+        'x-slack-signature': slackSignature(signingSecret, ts, body),
+        'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
+      },
       body,
     });
     return { status: res.status, text: ((await res.json()) as { text: string }).text };
   }
   /** the buttons of one approver in a message, by the name on them */
-  const buttonsOf = (p: SlackPost, approver: string) => actionsOf(p).flatMap((b) => b.elements ?? []).filter((e) => e.text.text.endsWith(`(${approver})`));
+  const buttonsOf = (p: SlackPost, approver: string) =>
+    actionsOf(p)
+      .flatMap((b) => b.elements ?? [])
+      .filter((e) => e.text.text.endsWith(`(${approver})`));
 
   it('the approval message carries each approver’s buttons with their link’s token; Approve clicked by that approver deploys', async () => {
     const d = await start();
@@ -136,14 +184,31 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
     const wrong = await click(buttonsOf(msg, 'carol')[0], 'bob');
     expect(wrong.status).toBe(200);
     expect(wrong.text).toContain('This button is for carol');
-    expect(pendingOf(d.id).map((p) => p.approver).sort()).toEqual(['bob', 'carol']);
+    expect(
+      pendingOf(d.id)
+        .map((p) => p.approver)
+        .sort(),
+    ).toEqual(['bob', 'carol']);
 
     // bob's Approve, clicked by bob, deploys
     const ok = await click(buttonsOf(msg, 'bob')[0], 'bob');
     expect(ok).toEqual({ status: 200, text: expect.stringContaining('Approval sent') });
     const result = await finish(d.id);
-    expect(result).toMatchObject({ outcome: 'Succeeded', prodState: 'running-new', imageRef: PROD('1.1.0'), approvals: [{ approver: 'bob' }] });
-    expect(result.decisions).toEqual([expect.objectContaining({ approver: 'bob', action: 'approve', verdict: 'accepted', ip: 'slack', comment: expect.stringContaining('via Slack button') })]);
+    expect(result).toMatchObject({
+      outcome: 'Succeeded',
+      prodState: 'running-new',
+      imageRef: PROD('1.1.0'),
+      approvals: [{ approver: 'bob' }],
+    });
+    expect(result.decisions).toEqual([
+      expect.objectContaining({
+        approver: 'bob',
+        action: 'approve',
+        verdict: 'accepted',
+        ip: 'slack',
+        comment: expect.stringContaining('via Slack button'),
+      }),
+    ]);
     expect(d.registry.tags.get('prod-v1.1.0')).toBe(d.registry.tags.get('uat-v1.1.0'));
     // the same button again: the link is used
     expect((await click(buttonsOf(msg, 'bob')[0], 'bob')).text).toMatch(/already used|has ended/);
@@ -164,18 +229,29 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
   it('a failed deploy posts Roll back buttons (PROD only, no Approve); a click by its approver rolls back', async () => {
     const d = await start({ failMigration: true });
     await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    expect((await click(buttonsOf(messageFor(slack.posts, d.id, 'approval')!, 'bob')[0], 'bob')).status).toBe(200);
+    expect((await click(buttonsOf(messageFor(slack.posts, d.id, 'approval')!, 'bob')[0], 'bob')).status).toBe(
+      200,
+    );
     const rollbackLinks = await waitForLinks(slack.posts, d.id, 'rollback', 60_000);
     const msg = messageFor(slack.posts, d.id, 'rollback')!;
     expect(actionsOf(msg)).toHaveLength(rollbackLinks.length);
     const carol = buttonsOf(msg, 'carol');
     expect(carol).toHaveLength(1);
-    expect(carol[0]).toMatchObject({ action_id: 'approval-rollback', style: 'danger', value: rollbackLinks.find((l) => l.approver === 'carol')!.token, text: { text: 'Roll back PROD (carol)' } });
+    expect(carol[0]).toMatchObject({
+      action_id: 'approval-rollback',
+      style: 'danger',
+      value: rollbackLinks.find((l) => l.approver === 'carol')!.token,
+      text: { text: 'Roll back PROD (carol)' },
+    });
     expect(carol[0].confirm?.title.text).toBe('Roll back PROD from 1.1.0?');
     expect(carol[0].confirm?.text.text).toContain('1.0.0 is started again');
     expect((await click(carol[0], 'carol')).text).toContain('Rollback request sent');
     const result = await finish(d.id);
-    expect(result).toMatchObject({ outcome: 'RolledBack', prodState: 'rolled-back', rollback: { by: 'carol', ok: true } });
+    expect(result).toMatchObject({
+      outcome: 'RolledBack',
+      prodState: 'rolled-back',
+      rollback: { by: 'carol', ok: true },
+    });
     expect(d.vm.state.image).toBe(PROD('1.0.0'));
   }, 120_000);
 
@@ -193,10 +269,27 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
     statusUrl: `${host.baseUrl}/api/deployments/deploy-prod-1.4.0-cccccccccccc`,
     ...o,
   });
-  const requests = (approvers: string[], action: LinkRequest['action'] = 'approval'): LinkRequest[] => approvers.map((approver, i) => ({ approver, nonce: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, action, exp: Date.now() + 3600_000 }));
-  async function posted(p: ProdPorts, kind: 'approval' | 'reminder' | 'rollback', s: ApprovalSummary, approvers: string[], links = requests(approvers, kind === 'rollback' ? 'rollback' : 'approval')): Promise<SlackPost> {
+  const requests = (approvers: string[], action: LinkRequest['action'] = 'approval'): LinkRequest[] =>
+    approvers.map((approver, i) => ({
+      approver,
+      nonce: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      action,
+      exp: Date.now() + 3600_000,
+    }));
+  async function posted(
+    p: ProdPorts,
+    kind: 'approval' | 'reminder' | 'rollback',
+    s: ApprovalSummary,
+    approvers: string[],
+    links = requests(approvers, kind === 'rollback' ? 'rollback' : 'approval'),
+  ): Promise<SlackPost> {
     const before = slack.posts.length;
-    const out = await createProdActivities(p).requestLinks({ kind, instanceId: 'deploy-prod-1.4.0-cccccccccccc', links, summary: s });
+    const out = await createProdActivities(p).requestLinks({
+      kind,
+      instanceId: 'deploy-prod-1.4.0-cccccccccccc',
+      links,
+      summary: s,
+    });
     expect(out).toEqual({ posted: approvers.length });
     expect(slack.posts.length).toBe(before + 1);
     return slack.posts[before];
@@ -205,31 +298,50 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
   it('the buttons follow SLACK_SIGNING_SECRET: without it the message is the links-only message, otherwise identical', async () => {
     const base = (await ports()).ports;
     const env = { PUBLIC_BASE_URL: host.baseUrl, APPROVERS: 'bob,carol' };
-    const withSecret = { ...base, options: { ...base.options, ...prodOptionsFromConfig(loadConfig({ ...env, SLACK_SIGNING_SECRET: signingSecret })) } };
+    const withSecret = {
+      ...base,
+      options: {
+        ...base.options,
+        ...prodOptionsFromConfig(loadConfig({ ...env, SLACK_SIGNING_SECRET: signingSecret })),
+      },
+    };
     const without = { ...base, options: { ...base.options, ...prodOptionsFromConfig(loadConfig(env)) } };
     for (const kind of ['approval', 'reminder', 'rollback'] as const) {
       const s = summary({ previousVersion: '1.3.0' });
       const links = requests(['bob', 'carol'], kind === 'rollback' ? 'rollback' : 'approval');
       const on = await posted(withSecret, kind, s, ['bob', 'carol'], links);
       const off = await posted(without, kind, s, ['bob', 'carol'], links);
-      expect(actionsOf(on).map((b) => b.block_id)).toEqual([`prod-${kind}-buttons-1`, `prod-${kind}-buttons-2`]);
+      expect(actionsOf(on).map((b) => b.block_id)).toEqual([
+        `prod-${kind}-buttons-1`,
+        `prod-${kind}-buttons-2`,
+      ]);
       expect(actionsOf(off)).toEqual([]);
       expect(JSON.stringify(off.body)).not.toContain('"button"');
       // without the secret: the same text and blocks, minus the buttons (the tokens are the same: same claims, same key)
       expect(off.body.text).toBe(on.body.text);
       expect(blocksOf(off)).toEqual(blocksOf(on).filter((b) => b.type !== 'actions'));
-      expect(blocksOf(on).findIndex((b) => b.type === 'actions')).toBe(blocksOf(on).findIndex((b) => b.block_id === `prod-${kind}-links`) + 1);
+      expect(blocksOf(on).findIndex((b) => b.type === 'actions')).toBe(
+        blocksOf(on).findIndex((b) => b.block_id === `prod-${kind}-links`) + 1,
+      );
     }
   });
 
   it('an Odoo.sh production move: the buttons and their confirm dialogs name the Odoo.sh move and the branch, never PROD', async () => {
     const p = (await ports()).ports;
-    const s = summary({ environment: 'odoosh-production', target: { kind: 'odoosh', branch: 'production', repository: 'acme/odoo-mta', stage: 'production' } });
+    const s = summary({
+      environment: 'odoosh-production',
+      target: { kind: 'odoosh', branch: 'production', repository: 'acme/odoo-mta', stage: 'production' },
+    });
     for (const kind of ['approval', 'reminder'] as const) {
       const msg = await posted(p, kind, s, ['bob', 'carol']);
       expect(String(msg.body.text)).toContain('asks to move the Odoo.sh production branch production');
       const buttons = actionsOf(msg).flatMap((b) => b.elements ?? []);
-      expect(buttons.map((b) => b.action_id)).toEqual(['approval-approve', 'approval-reject', 'approval-approve', 'approval-reject']);
+      expect(buttons.map((b) => b.action_id)).toEqual([
+        'approval-approve',
+        'approval-reject',
+        'approval-approve',
+        'approval-reject',
+      ]);
       const approve = buttons[0];
       expect(approve.confirm?.title.text).toBe('Approve the Odoo.sh production move of 1.4.0 to production?');
       expect(buttons[1].confirm?.text.text).toContain('The branch does not move.');
@@ -246,7 +358,9 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
     const blocks = blocksOf(big);
     expect(blocks.length).toBeLessThanOrEqual(50);
     expect(actionsOf(big)).toEqual([]);
-    expect(blocks.find((b) => b.block_id === 'prod-approval-buttons-none')?.elements?.[0].text).toContain('60 approvers need more than the 50 blocks Slack allows');
+    expect(blocks.find((b) => b.block_id === 'prod-approval-buttons-none')?.elements?.[0].text).toContain(
+      '60 approvers need more than the 50 blocks Slack allows',
+    );
     const linkSections = blocks.filter((b) => b.block_id?.startsWith('prod-approval-links'));
     expect(linkSections.length).toBeGreaterThan(1);
     for (const b of linkSections) expect(b.text!.text.length).toBeLessThanOrEqual(3000);
@@ -255,7 +369,14 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
 
     // within the limit: every text fits Slack's field limits, however long the name or branch
     const long = `${'x'.repeat(120)}@example.com`;
-    const s = summary({ target: { kind: 'odoosh', branch: `release/${'y'.repeat(150)}`, repository: 'acme/odoo-mta', stage: 'production' } });
+    const s = summary({
+      target: {
+        kind: 'odoosh',
+        branch: `release/${'y'.repeat(150)}`,
+        repository: 'acme/odoo-mta',
+        stage: 'production',
+      },
+    });
     const msg = await posted(p, 'approval', s, ['bob', long]);
     const buttons = actionsOf(msg).flatMap((b) => b.elements ?? []);
     expect(buttons).toHaveLength(4);
@@ -266,6 +387,8 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
       expect(b.confirm!.text.text.length).toBeLessThanOrEqual(300);
     }
     expect(buttons[2].text.text).toMatch(/^Approve \(x+…\)$/);
-    expect(buttons[0].confirm!.title.text).toMatch(/^Approve the Odoo\.sh production move of 1\.4\.0 to release\/y+…$/);
+    expect(buttons[0].confirm!.title.text).toMatch(
+      /^Approve the Odoo\.sh production move of 1\.4\.0 to release\/y+…$/,
+    );
   });
 });

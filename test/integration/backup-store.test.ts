@@ -42,9 +42,17 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 async function takeBackup(s: BackupStore, env: string, version: string, db: string, filestore: string) {
-  const w = s.begin(env, { version, gitSha: 'a'.repeat(40), imageDigest: 'sha256:' + 'b'.repeat(64), reason: 'test' });
+  const w = s.begin(env, {
+    version,
+    gitSha: 'a'.repeat(40),
+    imageDigest: 'sha256:' + 'b'.repeat(64),
+    reason: 'test',
+  });
   const dump = ssh.stream(`set -o pipefail; ${pgEnv()} pg_dump -Fc -Z0 -d ${db} | zstd -1 -T2 -q -c`);
-  const [dbPart] = await Promise.all([w.part('db.dump.zst', dump.stdout, { contentEncoding: 'zstd' }), dump.done]);
+  const [dbPart] = await Promise.all([
+    w.part('db.dump.zst', dump.stdout, { contentEncoding: 'zstd' }),
+    dump.done,
+  ]);
   const tar = ssh.stream(`set -o pipefail; tar -C ${filestore} -cf - . | zstd -1 -q -c`);
   await Promise.all([w.part('filestore.tar.zst', tar.stdout, { contentEncoding: 'zstd' }), tar.done]);
   const pgVersion = pg.psql(db, 'SHOW server_version');
@@ -54,12 +62,26 @@ async function takeBackup(s: BackupStore, env: string, version: string, db: stri
 
 beforeAll(async () => {
   work = mkdtempSync(path.join(os.tmpdir(), 'backup-test-'));
-  [az, pg] = await Promise.all([startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120000 }), startPostgres()]);
+  [az, pg] = await Promise.all([
+    startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120000 }),
+    startPostgres(),
+  ]);
   const key = generateKeyPair();
   sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-  ssh = await SshClient.connect({ host: sshd.host, port: sshd.port, username: 'root', privateKey: key.privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint });
+  ssh = await SshClient.connect({
+    host: sshd.host,
+    port: sshd.port,
+    username: 'root',
+    privateKey: key.privateKey,
+    hostKeyFingerprint: sshd.hostKeyFingerprint,
+  });
   container = BlobServiceClient.fromConnectionString(az.connectionString).getContainerClient('backups');
-  store = new BackupStore({ connectionString: az.connectionString, container: 'backups', bufferSize: 1024 * 1024, concurrency: 2 });
+  store = new BackupStore({
+    connectionString: az.connectionString,
+    container: 'backups',
+    bufferSize: 1024 * 1024,
+    concurrency: 2,
+  });
   await store.ensureContainer();
 
   pg.createDb('odoo');
@@ -89,10 +111,23 @@ afterAll(async () => {
 describe('BackupStore round trip', () => {
   test('backup → restore gives identical table checksums and filestore', async () => {
     const before = pg.psql('odoo', CHECKSUM_SQL);
-    const { id, manifest, dbPart } = await takeBackup(store, 'uat', '1.2.3', 'odoo', path.join(work, 'filestore'));
+    const { id, manifest, dbPart } = await takeBackup(
+      store,
+      'uat',
+      '1.2.3',
+      'odoo',
+      path.join(work, 'filestore'),
+    );
 
     expect(id).toMatch(/^uat\/\d{8}T\d{6}Z-1\.2\.3$/);
-    expect(manifest).toMatchObject({ environment: 'uat', version: '1.2.3', gitSha: 'a'.repeat(40), odooVersion: '17.0', modules: ['base', 'sale'], reason: 'test' });
+    expect(manifest).toMatchObject({
+      environment: 'uat',
+      version: '1.2.3',
+      gitSha: 'a'.repeat(40),
+      odooVersion: '17.0',
+      modules: ['base', 'sale'],
+      reason: 'test',
+    });
     expect(manifest.pgVersion).toMatch(/^15\./);
     expect(manifest.parts['db.dump.zst']).toEqual({ ...dbPart, contentEncoding: 'zstd' });
     expect(Object.keys(manifest.parts).sort()).toEqual(['db.dump.zst', 'filestore.tar.zst']);
@@ -103,17 +138,26 @@ describe('BackupStore round trip', () => {
     pg.createDb('odoo_restored');
     const m = await store.assertRestorable(id);
     const dump = await store.openPart(id, 'db.dump.zst', m);
-    await ssh.exec(`set -o pipefail; zstd -dc | ${pgEnv()} pg_restore --no-owner -d odoo_restored`, { stdin: dump });
+    await ssh.exec(`set -o pipefail; zstd -dc | ${pgEnv()} pg_restore --no-owner -d odoo_restored`, {
+      stdin: dump,
+    });
     expect(pg.psql('odoo_restored', CHECKSUM_SQL)).toBe(before);
 
     const target = path.join(work, 'restored-fs');
     mkdirSync(target);
-    await ssh.exec(`set -o pipefail; zstd -dc | tar -C ${target} -xf -`, { stdin: await store.openPart(id, 'filestore.tar.zst') });
-    const listing = (dir: string) => ssh.exec(`cd ${dir} && find . -type f -exec sha256sum {} + | sort`).then((r) => r.stdout);
+    await ssh.exec(`set -o pipefail; zstd -dc | tar -C ${target} -xf -`, {
+      stdin: await store.openPart(id, 'filestore.tar.zst'),
+    });
+    const listing = (dir: string) =>
+      ssh.exec(`cd ${dir} && find . -type f -exec sha256sum {} + | sort`).then((r) => r.stdout);
     expect(await listing(target)).toBe(await listing(path.join(work, 'filestore')));
 
     const listed = await store.list('uat');
-    expect(listed.find((b) => b.id === id)).toMatchObject({ complete: true, version: '1.2.3', parts: ['db.dump.zst', 'filestore.tar.zst'] });
+    expect(listed.find((b) => b.id === id)).toMatchObject({
+      complete: true,
+      version: '1.2.3',
+      parts: ['db.dump.zst', 'filestore.tar.zst'],
+    });
     expect((await store.latest('uat'))?.id).toBe(id);
   });
 
@@ -138,13 +182,18 @@ describe('BackupStore round trip', () => {
 
     // a restore streaming it fails too (the error reaches the SSH stdin)
     pg.createDb('odoo_bad');
-    expect(await codeOf(ssh.exec(`cat > /dev/null`, { stdin: await s.openPart(id, 'db.dump.zst') }))).toBe('SSH.STDIN');
+    expect(await codeOf(ssh.exec(`cat > /dev/null`, { stdin: await s.openPart(id, 'db.dump.zst') }))).toBe(
+      'SSH.STDIN',
+    );
 
     // truncated part and missing part
     await blob.upload(bytes.subarray(0, 100), 100);
     await container.getBlockBlobClient(`${id}/filestore.tar.zst`).delete();
     const v2 = await s.verify(id);
-    expect(v2.problems).toEqual([expect.stringMatching(/db\.dump\.zst: size 100 differs/), 'filestore.tar.zst: missing']);
+    expect(v2.problems).toEqual([
+      expect.stringMatching(/db\.dump\.zst: size 100 differs/),
+      'filestore.tar.zst: missing',
+    ]);
   });
 
   test('an existing backup is never overwritten (If-None-Match: *)', async () => {
@@ -155,11 +204,15 @@ describe('BackupStore round trip', () => {
     await w1.finish();
     const w2 = s.begin('uat', { version: '3.0.0' });
     expect(w2.id).toBe(w1.id);
-    expect(await codeOf(w2.part('db.dump', Readable.from([Buffer.from('replacement')])))).toBe('BACKUP.EXISTS');
+    expect(await codeOf(w2.part('db.dump', Readable.from([Buffer.from('replacement')])))).toBe(
+      'BACKUP.EXISTS',
+    );
     expect(await codeOf(w2.part('db.dump', Readable.from([Buffer.from('again')])))).toBe('BACKUP.EXISTS');
     await w2.part('other.bin', Readable.from([Buffer.from('x')]));
     expect(await codeOf(w2.finish())).toBe('BACKUP.EXISTS');
-    expect((await container.getBlockBlobClient(`${w1.id}/db.dump`).downloadToBuffer()).toString()).toBe('original');
+    expect((await container.getBlockBlobClient(`${w1.id}/db.dump`).downloadToBuffer()).toString()).toBe(
+      'original',
+    );
     expect((await s.verify(w1.id)).ok).toBe(true);
   });
 
@@ -188,7 +241,12 @@ describe('BackupStore round trip', () => {
   test('a part of many blocks streamed over SSH through a small block pool: exact bytes, sha256 and block layout', async () => {
     // 6 MiB of random data through 256 KiB blocks and 2 in flight: the uploader must wait for free
     // buffers many times (backpressure reaches the SSH window) and still store every byte in order
-    const s = new BackupStore({ containerClient: container, bufferSize: 256 * 1024, concurrency: 2, now: () => new Date('2026-04-01T00:00:00Z') });
+    const s = new BackupStore({
+      containerClient: container,
+      bufferSize: 256 * 1024,
+      concurrency: 2,
+      now: () => new Date('2026-04-01T00:00:00Z'),
+    });
     const w = s.begin('uat', { version: '6.0.0' });
     const src = ssh.stream('head -c 6291459 /dev/urandom | tee >(sha256sum >&2)');
     const [info, run] = await Promise.all([w.part('db.dump', src.stdout), src.done]);
@@ -197,7 +255,9 @@ describe('BackupStore round trip', () => {
     const blob = container.getBlockBlobClient(`${w.id}/db.dump`);
     const blocks = await blob.getBlockList('committed');
     expect(blocks.committedBlocks?.length).toBe(Math.ceil(6291459 / (256 * 1024)));
-    expect(blocks.committedBlocks?.every((b, i, all) => i === all.length - 1 || b.size === 256 * 1024)).toBe(true);
+    expect(blocks.committedBlocks?.every((b, i, all) => i === all.length - 1 || b.size === 256 * 1024)).toBe(
+      true,
+    );
     await w.finish();
     expect(await s.verify(w.id)).toMatchObject({ ok: true });
   });
@@ -206,16 +266,26 @@ describe('BackupStore round trip', () => {
     const s = new BackupStore({ containerClient: container, now: () => new Date('2026-04-02T00:00:00Z') });
     const w = s.begin('uat', { version: '6.1.0' });
     const info = await w.part('filestore.tar', Readable.from([]));
-    expect(info).toEqual({ size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' });
+    expect(info).toEqual({
+      size: 0,
+      sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    });
     await w.finish();
     expect((await s.verify(w.id)).ok).toBe(true);
   });
 
   test('a source that fails after several blocks were staged commits nothing', async () => {
-    const s = new BackupStore({ containerClient: container, bufferSize: 256 * 1024, concurrency: 2, now: () => new Date('2026-04-03T00:00:00Z') });
+    const s = new BackupStore({
+      containerClient: container,
+      bufferSize: 256 * 1024,
+      concurrency: 2,
+      now: () => new Date('2026-04-03T00:00:00Z'),
+    });
     const w = s.begin('uat', { version: '6.2.0' });
     // 2 MiB of output (8 blocks), then the command fails: its stdout stream is destroyed with the error
-    const dump = ssh.stream('head -c 2097152 /dev/urandom; echo "pg_dump: error: connection lost" >&2; exit 1');
+    const dump = ssh.stream(
+      'head -c 2097152 /dev/urandom; echo "pg_dump: error: connection lost" >&2; exit 1',
+    );
     const [part, done] = await Promise.allSettled([w.part('db.dump', dump.stdout), dump.done]);
     expect(part.status === 'rejected' && errorCode(part.reason)).toBe('SSH.COMMAND_FAILED');
     expect(done.status === 'rejected' && done.reason.message).toContain('connection lost');
@@ -226,7 +296,12 @@ describe('BackupStore round trip', () => {
 
   test('an upload that fails stops the remote command (no orphaned dump on the VM)', async () => {
     // a container that does not exist: the first Put Block fails with 404
-    const s = new BackupStore({ connectionString: az.connectionString, container: 'no-such-container', bufferSize: 256 * 1024, concurrency: 2 });
+    const s = new BackupStore({
+      connectionString: az.connectionString,
+      container: 'no-such-container',
+      bufferSize: 256 * 1024,
+      concurrency: 2,
+    });
     const w = s.begin('uat', { version: '6.3.0' });
     const marker = path.join(work, 'endless-finished');
     const endless = ssh.stream(`cat /dev/zero; touch ${marker}`);
@@ -248,34 +323,56 @@ describe('BackupStore round trip', () => {
     let dropped = 0;
     const proxy = createServer((req, res) => {
       const upstream = new URL(az.blobEndpoint);
-      const fwd = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-        if (/comp=blocklist/.test(req.url ?? '') && req.method === 'PUT' && dropped === 0) {
-          dropped++;
-          up.resume();
-          up.on('end', () => res.socket?.destroy());
-          return;
-        }
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
+      const fwd = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (up) => {
+          if (/comp=blocklist/.test(req.url ?? '') && req.method === 'PUT' && dropped === 0) {
+            dropped++;
+            up.resume();
+            up.on('end', () => res.socket?.destroy());
+            return;
+          }
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
       req.pipe(fwd);
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     try {
       const port = (proxy.address() as AddressInfo).port;
       const cred = new StorageSharedKeyCredential(AZURITE_ACCOUNT, az.accountKey);
-      const via = new BlobServiceClient(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`, cred, { retryOptions: { retryDelayInMs: 50, maxRetryDelayInMs: 200 } }).getContainerClient('backups');
-      const s = new BackupStore({ containerClient: via, bufferSize: 256 * 1024, concurrency: 2, now: () => new Date('2026-04-04T00:00:00Z') });
+      const via = new BlobServiceClient(`http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`, cred, {
+        retryOptions: { retryDelayInMs: 50, maxRetryDelayInMs: 200 },
+      }).getContainerClient('backups');
+      const s = new BackupStore({
+        containerClient: via,
+        bufferSize: 256 * 1024,
+        concurrency: 2,
+        now: () => new Date('2026-04-04T00:00:00Z'),
+      });
       const w = s.begin('uat', { version: '6.4.0' });
       const data = Buffer.alloc(700 * 1024, 7);
       const info = await w.part('db.dump', Readable.from([data]));
       expect(dropped).toBe(1);
       expect(info.size).toBe(data.length);
-      expect((await container.getBlockBlobClient(`${w.id}/db.dump`).downloadToBuffer()).equals(data)).toBe(true);
+      expect((await container.getBlockBlobClient(`${w.id}/db.dump`).downloadToBuffer()).equals(data)).toBe(
+        true,
+      );
       // the same name written by another upload (other block ids) is refused
       const w2 = s.begin('uat', { version: '6.4.0' });
-      expect(await codeOf(w2.part('db.dump', Readable.from([Buffer.alloc(300 * 1024, 8)])))).toBe('BACKUP.EXISTS');
-      expect((await container.getBlockBlobClient(`${w.id}/db.dump`).downloadToBuffer()).equals(data)).toBe(true);
+      expect(await codeOf(w2.part('db.dump', Readable.from([Buffer.alloc(300 * 1024, 8)])))).toBe(
+        'BACKUP.EXISTS',
+      );
+      expect((await container.getBlockBlobClient(`${w.id}/db.dump`).downloadToBuffer()).equals(data)).toBe(
+        true,
+      );
     } finally {
       await new Promise((r) => proxy.close(r));
     }

@@ -50,9 +50,23 @@ esac
   );
   ops = `sh ${script}`;
   const key = generateKeyPair();
-  [az, sshd] = await Promise.all([startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120_000 }), startSshd({ authorizedKeys: [key.publicKey] })]);
-  ssh = await SshClient.connect({ host: sshd.host, port: sshd.port, username: 'root', privateKey: key.privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint });
-  store = new BackupStore({ connectionString: az.connectionString, container: 'backups', bufferSize: 1024 * 1024, concurrency: 2 });
+  [az, sshd] = await Promise.all([
+    startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120_000 }),
+    startSshd({ authorizedKeys: [key.publicKey] }),
+  ]);
+  ssh = await SshClient.connect({
+    host: sshd.host,
+    port: sshd.port,
+    username: 'root',
+    privateKey: key.privateKey,
+    hostKeyFingerprint: sshd.hostKeyFingerprint,
+  });
+  store = new BackupStore({
+    connectionString: az.connectionString,
+    container: 'backups',
+    bufferSize: 1024 * 1024,
+    concurrency: 2,
+  });
   await store.ensureContainer();
 });
 
@@ -72,7 +86,10 @@ async function blobNames(prefix: string): Promise<string[]> {
 it('streams the database and the filestore into the backup with their size and sha256; the backup verifies', async () => {
   const writer = store.begin('uat', { version: '1.0.0', reason: 'test' });
   const parts = await streamVmBackup(writer, ssh, { ops, timeoutMs: 60_000 });
-  expect(parts).toEqual({ 'db.dump': { size: db.length, sha256: sha(db) }, 'filestore.tar': { size: fs.length, sha256: sha(fs) } });
+  expect(parts).toEqual({
+    'db.dump': { size: db.length, sha256: sha(db) },
+    'filestore.tar': { size: fs.length, sha256: sha(fs) },
+  });
   const manifest = await writer.finish();
   expect(manifest.parts).toEqual(parts);
   expect(await store.verify(manifest.id)).toMatchObject({ ok: true, problems: [] });
@@ -82,7 +99,9 @@ it('a remote command that fails becomes [BACKUP.FAILED] naming the verb and the 
   writeFileSync(path.join(work, 'fail-fs'), '');
   try {
     const writer = store.begin('uat', { version: '1.0.1', reason: 'test' });
-    const err = await streamVmBackup(writer, ssh, { ops, timeoutMs: 60_000, where: 'uat' }).catch((e: unknown) => e);
+    const err = await streamVmBackup(writer, ssh, { ops, timeoutMs: 60_000, where: 'uat' }).catch(
+      (e: unknown) => e,
+    );
     expect(errorCode(err)).toBe('BACKUP.FAILED');
     expect((err as Error).message).toMatch(/^\[BACKUP\.FAILED\] backup-filestore on uat failed: .*exit.*6/s);
     expect((err as Error).message).toContain('tar: disk read error');
@@ -91,7 +110,10 @@ it('a remote command that fails becomes [BACKUP.FAILED] naming the verb and the 
     expect((await store.list('uat')).find((b) => b.id === writer.id)).toMatchObject({ complete: false });
     // without `where` the message names only the verb (the deploys' wording)
     const other = store.begin('uat', { version: '1.0.2', reason: 'test' });
-    const err2 = await streamOpsPart(other, ssh, 'backup-filestore', 'filestore.tar', { ops, timeoutMs: 60_000 }).catch((e: unknown) => e);
+    const err2 = await streamOpsPart(other, ssh, 'backup-filestore', 'filestore.tar', {
+      ops,
+      timeoutMs: 60_000,
+    }).catch((e: unknown) => e);
     expect((err2 as Error).message).toMatch(/^\[BACKUP\.FAILED\] backup-filestore failed: /);
   } finally {
     rmSync(path.join(work, 'fail-fs'), { force: true });
@@ -103,7 +125,9 @@ it('a remote command that fails becomes [BACKUP.FAILED] naming the verb and the 
 it('other errors pass through with their own code (a part written twice: [BACKUP.EXISTS]) and the remote command is ended', async () => {
   const writer = store.begin('uat', { version: '1.0.3', reason: 'test' });
   await streamOpsPart(writer, ssh, 'backup-db', 'db.dump', { ops, timeoutMs: 60_000 });
-  const err = await streamOpsPart(writer, ssh, 'backup-db', 'db.dump', { ops, timeoutMs: 60_000 }).catch((e: unknown) => e);
+  const err = await streamOpsPart(writer, ssh, 'backup-db', 'db.dump', { ops, timeoutMs: 60_000 }).catch(
+    (e: unknown) => e,
+  );
   expect(errorCode(err)).toBe('BACKUP.EXISTS');
   expect((await ssh.run('echo still-here')).stdout?.trim()).toBe('still-here');
 });

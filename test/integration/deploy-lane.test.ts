@@ -28,7 +28,10 @@ let client: DurableClient;
 /** the work the lane started, in order (version of a deploy, instance id of a refresh) */
 const started: string[] = [];
 
-function* heldWork(context: OrchestrationContext, label: string): Generator<df.Task, { outcome: string }, unknown> {
+function* heldWork(
+  context: OrchestrationContext,
+  label: string,
+): Generator<df.Task, { outcome: string }, unknown> {
   if (!context.df.isReplaying) started.push(label);
   yield context.df.waitForExternalEvent('finish');
   return { outcome: 'Succeeded' };
@@ -46,11 +49,22 @@ beforeAll(async () => {
     dataDir: tmp,
     port: 0,
     functionsDir: path.join(__dirname, '..', 'fixtures', 'intake-app'),
-    log: { debug() {}, info() {}, warn() {}, error() {}, child() { return this; } },
+    log: {
+      debug() {},
+      info() {},
+      warn() {},
+      error() {},
+      child() {
+        return this;
+      },
+    },
     env: { LOG_LEVEL: 'error', DEPLOY_QUEUE_NAME: 'deploy-requests' },
   });
   const binding = df.input.durableClient();
-  const ctx = new InvocationContext({ functionName: 'deployQueueTrigger', options: { extraInputs: [binding] } });
+  const ctx = new InvocationContext({
+    functionName: 'deployQueueTrigger',
+    options: { extraInputs: [binding] },
+  });
   ctx.extraInputs.set(binding, host.engine.clientData(host.rpcBaseUrl));
   client = df.getClient(ctx);
 }, 60000);
@@ -62,11 +76,18 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 30000): Promise<T> => poll(what, probe, timeoutMs, 50);
+const until = <T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30000,
+): Promise<T> => poll(what, probe, timeoutMs, 50);
 
 const key = () => ({ 'x-functions-key': host.keys.functionKey });
 const running = (id: string) => host.engine.getStatus(id)?.runtimeStatus === 'Running' || undefined;
-const laneStatus = () => host.engine.getStatus('lane-uat')?.customStatus as { running?: string | null; waiting?: string[] | string | null } | undefined;
+const laneStatus = () =>
+  host.engine.getStatus('lane-uat')?.customStatus as
+    | { running?: string | null; waiting?: string[] | string | null }
+    | undefined;
 /** the lane's waiting ids in order (a single id, as lanes before the queue showed it, counts as a list of one) */
 const waitingIds = (): string[] => {
   const w = laneStatus()?.waiting;
@@ -88,7 +109,16 @@ const deploy = (version: string): DeployRequest => ({
   requestedAt: new Date().toISOString(),
 });
 const deployId = (version: string) => deployInstanceId('uat', version, deploy(version).sha);
-const refresh = (instanceId: string): LaneRequest => ({ ...deploy('0.0.0'), type: 'refresh', version: 'refresh', sha: '', deliveryId: `api-${instanceId}`, orchestrator: 'refreshUat', instanceId }) as unknown as LaneRequest;
+const refresh = (instanceId: string): LaneRequest =>
+  ({
+    ...deploy('0.0.0'),
+    type: 'refresh',
+    version: 'refresh',
+    sha: '',
+    deliveryId: `api-${instanceId}`,
+    orchestrator: 'refreshUat',
+    instanceId,
+  }) as unknown as LaneRequest;
 
 interface LaneDecision {
   decision: string;
@@ -152,9 +182,20 @@ it('a newer merge supersedes only the waiting deploy; a waiting refresh keeps it
   });
   const superseded = recorded.filter((d) => d.decision === 'superseded');
   expect(superseded.map((d) => d.instanceId).sort()).toEqual([deployId('1.1.0'), R1].sort());
-  expect(superseded.find((d) => d.instanceId === deployId('1.1.0'))).toMatchObject({ supersededBy: deployId('1.2.0'), reason: `superseded by 1.2.0 (${deploy('1.2.0').sha.slice(0, 7)}) while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying` });
-  expect(superseded.find((d) => d.instanceId === R1)).toMatchObject({ supersededBy: R2, reason: `superseded by refreshUat ${R2} while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying` });
-  expect(recorded.filter((d) => d.decision === 'deploy-started').map((d) => d.instanceId).sort()).toEqual([deployId('1.0.0'), deployId('1.2.0'), R2].sort());
+  expect(superseded.find((d) => d.instanceId === deployId('1.1.0'))).toMatchObject({
+    supersededBy: deployId('1.2.0'),
+    reason: `superseded by 1.2.0 (${deploy('1.2.0').sha.slice(0, 7)}) while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying`,
+  });
+  expect(superseded.find((d) => d.instanceId === R1)).toMatchObject({
+    supersededBy: R2,
+    reason: `superseded by refreshUat ${R2} while 1.0.0 (${deploy('1.0.0').sha.slice(0, 7)}) was deploying`,
+  });
+  expect(
+    recorded
+      .filter((d) => d.decision === 'deploy-started')
+      .map((d) => d.instanceId)
+      .sort(),
+  ).toEqual([deployId('1.0.0'), deployId('1.2.0'), R2].sort());
 }, 120000);
 
 it('a request raised while the lane records the end of the previous work is not lost across its continue-as-new', async () => {
@@ -187,10 +228,15 @@ it('a request raised while the lane records the end of the previous work is not 
     expect(started.slice(-2)).toEqual(['2.0.0', '2.1.0']);
     const recorded = await until('both ends recorded', async () => {
       const all = await decisions();
-      const ends = all.filter((d) => d.decision === 'deploy-finished' && [deployId('2.0.0'), deployId('2.1.0')].includes(d.instanceId));
+      const ends = all.filter(
+        (d) =>
+          d.decision === 'deploy-finished' && [deployId('2.0.0'), deployId('2.1.0')].includes(d.instanceId),
+      );
       return ends.length === 2 ? all : undefined;
     });
-    expect(recorded.filter((d) => d.decision === 'deploy-started' && d.instanceId === deployId('2.1.0'))).toHaveLength(1);
+    expect(
+      recorded.filter((d) => d.decision === 'deploy-started' && d.instanceId === deployId('2.1.0')),
+    ).toHaveLength(1);
   } finally {
     gate = undefined;
     open?.();

@@ -426,9 +426,13 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     ]);
     expect(JSON.stringify(doc)).not.toContain(st.pendingApprovals[0].nonce);
     // and so does the dashboard, on a card of its own for the Odoo.sh branch
-    const html = await (await fetch(`${host.baseUrl}/api/dashboard`, { headers: { 'x-status-key': STATUS_READ_KEY } })).text();
-    const card = /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
-    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice']) expect(card).toContain(text);
+    const html = await (
+      await fetch(`${host.baseUrl}/api/dashboard`, { headers: { 'x-status-key': STATUS_READ_KEY } })
+    ).text();
+    const card =
+      /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
+    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice'])
+      expect(card).toContain(text);
 
     // the page says what is being approved
     const page = await (

@@ -9,7 +9,14 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { describeSandbox, DOCKER_DIR, OPS_SCRIPT, REPO_ROOT, Sandbox, startSandbox } from '../support/sandbox';
+import {
+  describeSandbox,
+  DOCKER_DIR,
+  OPS_SCRIPT,
+  REPO_ROOT,
+  Sandbox,
+  startSandbox,
+} from '../support/sandbox';
 
 jest.setTimeout(5 * 60 * 1000);
 
@@ -33,22 +40,41 @@ interface ComposeConfig {
   volumes?: Record<string, unknown>;
 }
 
-function composeConfig(files: string[], env: Record<string, string> = {}): { code: number; out: string; err: string; cfg?: ComposeConfig } {
-  const args = files.flatMap((f) => ['-f', path.join(DOCKER_DIR, f)]).concat(['--project-directory', DOCKER_DIR, 'config']);
+function composeConfig(
+  files: string[],
+  env: Record<string, string> = {},
+): { code: number; out: string; err: string; cfg?: ComposeConfig } {
+  const args = files
+    .flatMap((f) => ['-f', path.join(DOCKER_DIR, f)])
+    .concat(['--project-directory', DOCKER_DIR, 'config']);
   const r = spawnSync('docker-compose', args, {
     encoding: 'utf8',
     cwd: DOCKER_DIR,
     // an empty .env beside the files must not leak in: give every value explicitly
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ODOO_IMAGE: 'registry.example/odoo-mta:uat-v1.0.0', POSTGRES_PASSWORD: 'x', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ODOO_IMAGE: 'registry.example/odoo-mta:uat-v1.0.0',
+      POSTGRES_PASSWORD: 'x',
+      ...env,
+    },
   });
-  return { code: r.status ?? 1, out: r.stdout, err: r.stderr, cfg: r.status === 0 ? (parse(r.stdout) as ComposeConfig) : undefined };
+  return {
+    code: r.status ?? 1,
+    out: r.stdout,
+    err: r.stderr,
+    cfg: r.status === 0 ? (parse(r.stdout) as ComposeConfig) : undefined,
+  };
 }
 
 function memBytes(v: string | number | undefined): number {
   if (typeof v === 'number') return v;
   const m = /^(\d+(?:\.\d+)?)([kmg]?)b?$/i.exec(String(v));
   if (!m) return NaN;
-  return Number(m[1]) * ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()];
+  return (
+    Number(m[1]) *
+    ({ '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[m[2].toLowerCase()]
+  );
 }
 
 (have('docker-compose') || inCi ? describe : describe.skip)('compose files (docker-compose config)', () => {
@@ -67,14 +93,20 @@ function memBytes(v: string | number | undefined): number {
     expect(JSON.stringify(services.db.healthcheck!.test)).toContain('pg_isready');
     expect(services.web.depends_on).toMatchObject({ db: { condition: 'service_healthy' } });
     expect(Object.keys(volumes ?? {}).sort()).toEqual(['db-data', 'web-data']);
-    const targets = (s: ComposeService) => (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
+    const targets = (s: ComposeService) =>
+      (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
     expect(targets(services.web)).toContain('/var/lib/odoo');
     expect(targets(services.db)).toContain('/var/lib/postgresql/data');
     expect(services.web.image).toBe('registry.example/odoo-mta:uat-v1.0.0');
   });
 
   test('resource limits follow the environment', () => {
-    const r = composeConfig(['docker-compose.yml'], { ODOO_MEM_LIMIT: '3g', ODOO_CPUS: '1.5', DB_MEM_LIMIT: '512m', DB_CPUS: '1' });
+    const r = composeConfig(['docker-compose.yml'], {
+      ODOO_MEM_LIMIT: '3g',
+      ODOO_CPUS: '1.5',
+      DB_MEM_LIMIT: '512m',
+      DB_CPUS: '1',
+    });
     expect(r.code).toBe(0);
     expect(memBytes(r.cfg!.services.web.mem_limit)).toBe(3 * 1024 ** 3);
     expect(Number(r.cfg!.services.web.cpus)).toBe(1.5);
@@ -82,10 +114,14 @@ function memBytes(v: string | number | undefined): number {
   });
 
   test('without ODOO_IMAGE compose refuses, naming the variable', () => {
-    const r = spawnSync('docker-compose', ['-f', path.join(DOCKER_DIR, 'docker-compose.yml'), '--project-directory', DOCKER_DIR, 'config'], {
-      encoding: 'utf8',
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-    });
+    const r = spawnSync(
+      'docker-compose',
+      ['-f', path.join(DOCKER_DIR, 'docker-compose.yml'), '--project-directory', DOCKER_DIR, 'config'],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      },
+    );
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain('ODOO_IMAGE must name the image to run');
   });
@@ -103,8 +139,14 @@ function memBytes(v: string | number | undefined): number {
       const { web, db } = r.cfg!.services;
       expect(web.restart).toBe('unless-stopped');
       expect(db.restart).toBe('unless-stopped');
-      expect(web.environment).toMatchObject({ DB_PASSWORD_FILE: '/run/secrets/db_password', DB_PASSWORD: '' });
-      expect(db.environment).toMatchObject({ POSTGRES_PASSWORD_FILE: '/run/secrets/db_password', POSTGRES_PASSWORD: '' });
+      expect(web.environment).toMatchObject({
+        DB_PASSWORD_FILE: '/run/secrets/db_password',
+        DB_PASSWORD: '',
+      });
+      expect(db.environment).toMatchObject({
+        POSTGRES_PASSWORD_FILE: '/run/secrets/db_password',
+        POSTGRES_PASSWORD: '',
+      });
       expect(r.out).not.toContain('must-not-be-used');
       expect(web.secrets?.length).toBe(2);
     } finally {
@@ -126,9 +168,13 @@ function memBytes(v: string | number | undefined): number {
     const documented = new Set([...example.matchAll(/^([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]));
     const used = new Set<string>();
     for (const f of ['docker-compose.yml', 'docker-compose.prod.yml', 'docker-compose.dev.yml']) {
-      for (const m of readFileSync(path.join(DOCKER_DIR, f), 'utf8').matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)) used.add(m[1]);
+      for (const m of readFileSync(path.join(DOCKER_DIR, f), 'utf8').matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g))
+        used.add(m[1]);
     }
-    for (const m of readFileSync(OPS_SCRIPT, 'utf8').matchAll(/\$\{(ODOO_OPS_[A-Z_]+|ODOO_[A-Z_]+|POSTGRES_[A-Z_]+|COMPOSE_[A-Z_]+)[:}-]/g)) used.add(m[1]);
+    for (const m of readFileSync(OPS_SCRIPT, 'utf8').matchAll(
+      /\$\{(ODOO_OPS_[A-Z_]+|ODOO_[A-Z_]+|POSTGRES_[A-Z_]+|COMPOSE_[A-Z_]+)[:}-]/g,
+    ))
+      used.add(m[1]);
     // these two locate the file itself: read from the environment only (the file says so in a comment)
     for (const self of ['ODOO_OPS_DIR', 'ODOO_OPS_ENV_FILE']) {
       used.delete(self);
@@ -157,7 +203,11 @@ describe('Dockerfile rules (hadolint-like)', () => {
 
   test('labels (version, git sha, build date), /APP_VERSION, non-root, HEALTHCHECK on /web/health', () => {
     const labels = instr('LABEL').join(' ');
-    for (const l of ['org.opencontainers.image.version="${APP_VERSION}"', 'org.opencontainers.image.revision="${GIT_SHA}"', 'org.opencontainers.image.created="${BUILD_DATE}"']) {
+    for (const l of [
+      'org.opencontainers.image.version="${APP_VERSION}"',
+      'org.opencontainers.image.revision="${GIT_SHA}"',
+      'org.opencontainers.image.created="${BUILD_DATE}"',
+    ]) {
       expect(labels).toContain(l);
     }
     expect(text).toContain('> /APP_VERSION');
@@ -197,7 +247,8 @@ describe('Dockerfile rules (hadolint-like)', () => {
 describe('odoo-ops without an engine: usage, configuration, lock', () => {
   let dir: string;
   let env: NodeJS.ProcessEnv;
-  const ops = (args: string[], extra: NodeJS.ProcessEnv = {}) => spawnSync(OPS_SCRIPT, args, { encoding: 'utf8', env: { ...env, ...extra }, input: '' });
+  const ops = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    spawnSync(OPS_SCRIPT, args, { encoding: 'utf8', env: { ...env, ...extra }, input: '' });
 
   beforeEach(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'ops-cfg-'));
@@ -213,7 +264,8 @@ describe('odoo-ops without an engine: usage, configuration, lock', () => {
   test('help lists every verb and the exit codes; unknown verb/option exit 2 with one JSON line', () => {
     const h = ops(['help']);
     expect(h.status).toBe(0);
-    for (const v of ['status', 'backup-db', 'restore-db', 'migrate', 'health', 'rollback', 'current', 'logs']) expect(h.stdout).toContain(v);
+    for (const v of ['status', 'backup-db', 'restore-db', 'migrate', 'health', 'rollback', 'current', 'logs'])
+      expect(h.stdout).toContain(v);
     expect(h.stdout).toContain('3 lock busy');
     const u = ops(['--json', 'explode']);
     expect(u.status).toBe(2);
@@ -231,7 +283,10 @@ describe('odoo-ops without an engine: usage, configuration, lock', () => {
 
   test('the .env file is read as data, never executed; the environment wins over it', () => {
     const marker = path.join(dir, 'pwned');
-    writeFileSync(path.join(dir, '.env'), `ODOO_OPS_STATE_DIR=${dir}/state\nODOO_DB_NAME=$(touch ${marker})\n`);
+    writeFileSync(
+      path.join(dir, '.env'),
+      `ODOO_OPS_STATE_DIR=${dir}/state\nODOO_DB_NAME=$(touch ${marker})\n`,
+    );
     const r = ops(['--json', 'status']);
     expect(existsSync(marker)).toBe(false);
     expect(r.status).toBe(10); // the odd value is refused as a database name
@@ -242,14 +297,25 @@ describe('odoo-ops without an engine: usage, configuration, lock', () => {
 
   test('lock busy: a second mutating run exits 3 naming the holder; read-only verbs are not blocked', async () => {
     mkdirSync(path.join(dir, 'state'), { recursive: true });
-    writeFileSync(path.join(dir, 'state', 'lock.info'), 'pid=1 verb=migrate since=2026-01-01T00:00:00Z by=someone\n');
+    writeFileSync(
+      path.join(dir, 'state', 'lock.info'),
+      'pid=1 verb=migrate since=2026-01-01T00:00:00Z by=someone\n',
+    );
     // hold the lock exactly as a running odoo-ops would (flock on state/lock)
-    const holder = spawn('flock', ['-x', path.join(dir, 'state', 'lock'), 'sh', '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const holder = spawn(
+      'flock',
+      ['-x', path.join(dir, 'state', 'lock'), 'sh', '-c', 'echo held; exec cat >/dev/null'],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
     try {
       const r = ops(['--json', 'stop']);
       expect(r.status).toBe(3);
-      expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, exit: 3, lock_holder: expect.stringContaining('verb=migrate') });
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ok: false,
+        exit: 3,
+        lock_holder: expect.stringContaining('verb=migrate'),
+      });
       const w = ops(['--json', '--lock-wait', '1', 'pull', 'x/y:z']);
       expect(w.status).toBe(3);
       expect(ops(['history']).status).toBe(0);
@@ -272,7 +338,20 @@ describe('odoo-ops without an engine: usage, configuration, lock', () => {
   test('the operations and rollback guides show the verbs the script implements', () => {
     const guide = readFileSync(path.join(REPO_ROOT, 'docs', 'OPERATIONS_GUIDE.md'), 'utf8');
     const rollback = readFileSync(path.join(REPO_ROOT, 'docs', 'ROLLBACK_GUIDE.md'), 'utf8');
-    for (const v of ['status', 'backup-db', 'backup-filestore', 'restore-db', 'restore-filestore', 'pull', 'stop', 'migrate', 'start', 'health', 'logs', 'current']) {
+    for (const v of [
+      'status',
+      'backup-db',
+      'backup-filestore',
+      'restore-db',
+      'restore-filestore',
+      'pull',
+      'stop',
+      'migrate',
+      'start',
+      'health',
+      'logs',
+      'current',
+    ]) {
       expect(guide).toContain(`odoo-ops ${v}`);
     }
     expect(rollback).toContain('odoo-ops rollback');
@@ -282,23 +361,43 @@ describe('odoo-ops without an engine: usage, configuration, lock', () => {
 
 describeSandbox('the image built from docker/Dockerfile (sandbox engine)', () => {
   let sb: Sandbox;
-  beforeAll(async () => {
-    sb = await startSandbox({ vms: [] });
-  }, 30 * 60 * 1000);
-  afterAll(async () => {
-    await sb?.stop();
-  }, 5 * 60 * 1000);
+  beforeAll(
+    async () => {
+      sb = await startSandbox({ vms: [] });
+    },
+    30 * 60 * 1000,
+  );
+  afterAll(
+    async () => {
+      await sb?.stop();
+    },
+    5 * 60 * 1000,
+  );
 
   test('labels, /APP_VERSION, non-root user and HEALTHCHECK are in the image', async () => {
     const img = sb.image('next');
     const r = await sb.docker(['image', 'inspect', img]);
     expect(r.code).toBe(0);
-    const [info] = JSON.parse(r.stdout.toString()) as Array<{ Config: { User: string; Labels: Record<string, string>; Healthcheck?: { Test: string[] } } }>;
+    const [info] = JSON.parse(r.stdout.toString()) as Array<{
+      Config: { User: string; Labels: Record<string, string>; Healthcheck?: { Test: string[] } };
+    }>;
     expect(info.Config.User).toBe('odoo');
-    expect(info.Config.Labels).toMatchObject({ 'org.opencontainers.image.version': '1.1.0', 'org.odoo.series': '17.0' });
+    expect(info.Config.Labels).toMatchObject({
+      'org.opencontainers.image.version': '1.1.0',
+      'org.odoo.series': '17.0',
+    });
     expect(info.Config.Labels['org.opencontainers.image.revision']).toMatch(/^[0-9a-f]{40}$/);
     expect(info.Config.Healthcheck?.Test.join(' ')).toContain('/web/health');
-    const v = await sb.docker(['run', '--rm', '--network', 'none', '--entrypoint', 'cat', img, '/APP_VERSION']);
+    const v = await sb.docker([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--entrypoint',
+      'cat',
+      img,
+      '/APP_VERSION',
+    ]);
     expect(v.stdout.toString().trim()).toBe('1.1.0');
   });
 
@@ -307,9 +406,24 @@ describeSandbox('the image built from docker/Dockerfile (sandbox engine)', () =>
     try {
       writeFileSync(path.join(dir, 'pw'), 'from-secret-file\n', { mode: 0o644 });
       const r = await sb.docker([
-        'run', '--rm', '--network', 'none', '-v', `${dir}/pw:/run/secrets/db_password:ro`,
-        '-e', 'DB_HOST=pg.internal', '-e', 'DB_PASSWORD_FILE=/run/secrets/db_password', '-e', 'DB_NAME=mta', '-e', 'ODOO_WORKERS=3',
-        sb.image('next'), 'sh', '-c', 'cat "$ODOO_RC"; id -un',
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '-v',
+        `${dir}/pw:/run/secrets/db_password:ro`,
+        '-e',
+        'DB_HOST=pg.internal',
+        '-e',
+        'DB_PASSWORD_FILE=/run/secrets/db_password',
+        '-e',
+        'DB_NAME=mta',
+        '-e',
+        'ODOO_WORKERS=3',
+        sb.image('next'),
+        'sh',
+        '-c',
+        'cat "$ODOO_RC"; id -un',
       ]);
       expect(r.code).toBe(0);
       const out = r.stdout.toString();
@@ -320,10 +434,29 @@ describeSandbox('the image built from docker/Dockerfile (sandbox engine)', () =>
       expect(out).toMatch(/^addons_path = \/mnt\/extra-addons$/m); // from the base /etc/odoo/odoo.conf
       expect(out.match(/^db_host/gm)).toHaveLength(1);
       expect(out.trim().endsWith('odoo')).toBe(true);
-      const bad = await sb.docker(['run', '--rm', '--network', 'none', '-e', 'DB_PORT=abc', sb.image('next'), 'true']);
+      const bad = await sb.docker([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '-e',
+        'DB_PORT=abc',
+        sb.image('next'),
+        'true',
+      ]);
       expect(bad.code).toBe(78);
       expect(bad.stderr).toContain('DB_PORT must be a number');
-      const noDb = await sb.docker(['run', '--rm', '--network', 'none', '-e', 'DB_HOST=127.0.0.1', '-e', 'DB_WAIT_TIMEOUT=2', sb.image('next')]);
+      const noDb = await sb.docker([
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '-e',
+        'DB_HOST=127.0.0.1',
+        '-e',
+        'DB_WAIT_TIMEOUT=2',
+        sb.image('next'),
+      ]);
       expect(noDb.code).toBe(69);
       expect(noDb.stderr).toContain('did not answer within 2s');
     } finally {

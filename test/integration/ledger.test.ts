@@ -12,8 +12,14 @@ import { errorCode } from '../../shared/domain/errors';
 let azurite: AzuriteHandle;
 let tmp: string;
 let n = 0;
-const container = (): ContainerClient => BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`ledger${n++}`);
-const rel = (version: string, extra: Partial<Release> = {}): Release => ({ version, sha: version.replace(/\D/g, '').padEnd(40, '0').slice(0, 40), deployedAt: `2026-11-0${(n % 9) + 1}T00:00:00Z`, ...extra });
+const container = (): ContainerClient =>
+  BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(`ledger${n++}`);
+const rel = (version: string, extra: Partial<Release> = {}): Release => ({
+  version,
+  sha: version.replace(/\D/g, '').padEnd(40, '0').slice(0, 40),
+  deployedAt: `2026-11-0${(n % 9) + 1}T00:00:00Z`,
+  ...extra,
+});
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'ledger-'));
@@ -36,7 +42,14 @@ describe('ledger', () => {
 
   it('records releases per environment; current is the newest; history newest first', async () => {
     const l = createLedger(container());
-    await l.record('uat', rel('1.0.0', { coverage: 81.5, imageDigest: 'sha256:' + 'a'.repeat(64), backupId: 'uat/20261101-1.0.0' }));
+    await l.record(
+      'uat',
+      rel('1.0.0', {
+        coverage: 81.5,
+        imageDigest: 'sha256:' + 'a'.repeat(64),
+        backupId: 'uat/20261101-1.0.0',
+      }),
+    );
     await l.record('uat', rel('1.1.0', { coverage: 82.3 }));
     await l.record('prod', rel('1.0.0'));
     expect(await l.current('uat')).toMatchObject({ version: '1.1.0', coverage: 82.3 });
@@ -66,13 +79,20 @@ describe('ledger', () => {
   });
 
   it('an unreachable storage account is a retryable BLOB.UNAVAILABLE', async () => {
-    const c = BlobServiceClient.fromConnectionString(azurite.connectionString.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'), { retryOptions: { maxTries: 1 } }).getContainerClient('x-unreachable');
-    const err = await createLedger(c).current('uat').catch((e) => e);
+    const c = BlobServiceClient.fromConnectionString(
+      azurite.connectionString.replace(/127\.0\.0\.1:\d+/, '127.0.0.1:1'),
+      { retryOptions: { maxTries: 1 } },
+    ).getContainerClient('x-unreachable');
+    const err = await createLedger(c)
+      .current('uat')
+      .catch((e) => e);
     expect(errorCode(err)).toBe('BLOB.UNAVAILABLE');
   });
 
   it('builds its container from the settings', () => {
-    const c = ledgerContainer(loadConfig({ BACKUP_STORAGE_CONNECTION: azurite.connectionString, LEDGER_CONTAINER: 'my-ledger' }));
+    const c = ledgerContainer(
+      loadConfig({ BACKUP_STORAGE_CONNECTION: azurite.connectionString, LEDGER_CONTAINER: 'my-ledger' }),
+    );
     expect(c.containerName).toBe('my-ledger');
     expect(() => ledgerContainer(loadConfig({}))).toThrow(/CONFIG.STORAGE_MISSING/);
   });
@@ -100,7 +120,13 @@ describe('deliveries store', () => {
   it('lists decisions newest first, up to the limit', async () => {
     const s = createDeliveriesStore(container());
     expect(await s.list(5)).toEqual([]);
-    for (let i = 0; i < 7; i++) await s.record({ decision: 'ignored', reason: `r${i}`, deliveryId: `d${i}`, at: new Date(Date.UTC(2026, 10, 27, 12, 0, i)).toISOString() });
+    for (let i = 0; i < 7; i++)
+      await s.record({
+        decision: 'ignored',
+        reason: `r${i}`,
+        deliveryId: `d${i}`,
+        at: new Date(Date.UTC(2026, 10, 27, 12, 0, i)).toISOString(),
+      });
     const got = await s.list(5);
     expect(got.map((d) => d.reason)).toEqual(['r6', 'r5', 'r4', 'r3', 'r2']);
     expect((await s.list(1000)).length).toBe(7);
@@ -108,7 +134,16 @@ describe('deliveries store', () => {
 
   it('commit gate state: create once, then replace only with the current ETag', async () => {
     const s = createDeliveriesStore(container());
-    const st = { sha: 'c'.repeat(40), state: 'waiting' as const, firstSeenAt: 'x', deadline: 'y', trigger: 'push' as const, branch: 'main', mergedBy: 'me', deliveryId: 'd' };
+    const st = {
+      sha: 'c'.repeat(40),
+      state: 'waiting' as const,
+      firstSeenAt: 'x',
+      deadline: 'y',
+      trigger: 'push' as const,
+      branch: 'main',
+      mergedBy: 'me',
+      deliveryId: 'd',
+    };
     expect(await s.putCommit(st)).toBe(true);
     expect(await s.putCommit(st)).toBe(false);
     const cur = await s.commit(st.sha);

@@ -29,13 +29,27 @@ app.http('lhStart', {
     return { status: 202, jsonBody: { id } };
   },
 });
-app.http('lhAdminOnly', { route: 'lh/admin', methods: ['GET'], authLevel: 'admin', handler: async () => ({ body: 'admin ok' }) });
-app.http('lhBoom', { route: 'lh/boom', methods: ['GET'], authLevel: 'anonymous', handler: async () => { throw new Error('secret detail'); } });
+app.http('lhAdminOnly', {
+  route: 'lh/admin',
+  methods: ['GET'],
+  authLevel: 'admin',
+  handler: async () => ({ body: 'admin ok' }),
+});
+app.http('lhBoom', {
+  route: 'lh/boom',
+  methods: ['GET'],
+  authLevel: 'anonymous',
+  handler: async () => {
+    throw new Error('secret detail');
+  },
+});
 app.http('lhEcho', {
   route: 'lh/echo/{*rest}',
   methods: ['POST'],
   authLevel: 'anonymous',
-  handler: async (req: HttpRequest) => ({ jsonBody: { rest: req.params.rest, q: req.query.get('q'), len: (await req.arrayBuffer()).byteLength } }),
+  handler: async (req: HttpRequest) => ({
+    jsonBody: { rest: req.params.rest, q: req.query.get('q'), len: (await req.arrayBuffer()).byteLength },
+  }),
 });
 // an HTML form round trip, like the approval pages: form-urlencoded in (formData() or text()), HTML out
 const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -45,7 +59,10 @@ app.http('lhForm', {
   authLevel: 'anonymous',
   handler: async (req: HttpRequest) => {
     if (req.method === 'GET')
-      return { headers: { 'content-type': 'text/html; charset=utf-8' }, body: '<!doctype html><form method="post"><input name="decision"></form>' };
+      return {
+        headers: { 'content-type': 'text/html; charset=utf-8' },
+        body: '<!doctype html><form method="post"><input name="decision"></form>',
+      };
     const form = req.query.get('raw') ? new URLSearchParams(await req.text()) : await req.formData();
     return {
       headers: { 'content-type': 'text/html; charset=utf-8' },
@@ -60,7 +77,8 @@ const shapes: Record<string, () => HttpResponseInit | HttpResponse> = {
   json: () => ({ status: 201, jsonBody: { a: 1, s: 'é' } }),
   jsonWithType: () => ({ jsonBody: { a: 1 }, headers: { 'Content-Type': 'application/problem+json' } }),
   bytes: () => ({ body: Buffer.from([1, 2, 3]) }),
-  instance: () => new HttpResponse({ status: 202, body: '<b>x</b>', headers: { 'content-type': 'text/html' } }),
+  instance: () =>
+    new HttpResponse({ status: 202, body: '<b>x</b>', headers: { 'content-type': 'text/html' } }),
   noContent: () => ({ status: 204, body: 'dropped' }),
   headersObject: () => ({ body: 'h', headers: new Headers({ 'x-one': '1' }) }),
   searchParams: () => ({ body: new URLSearchParams({ q: 'a b' }) }),
@@ -72,10 +90,18 @@ app.http('lhShape', {
   methods: ['GET'],
   authLevel: 'anonymous',
   handler: async (req: HttpRequest) =>
-    req.params.kind === 'bad-status' ? { status: 99 } : req.params.kind === 'bad-header' ? { body: 'x', headers: { 'x-bad': 'a\r\nb' } } : shapes[req.params.kind](),
+    req.params.kind === 'bad-status'
+      ? { status: 99 }
+      : req.params.kind === 'bad-header'
+        ? { body: 'x', headers: { 'x-bad': 'a\r\nb' } }
+        : shapes[req.params.kind](),
 });
 const received: unknown[] = [];
-app.serviceBusQueue('lhConsumer', { queueName: '%LH_QUEUE%', connection: 'ServiceBusConnection', handler: async (m: unknown) => void received.push(m) });
+app.serviceBusQueue('lhConsumer', {
+  queueName: '%LH_QUEUE%',
+  connection: 'ServiceBusConnection',
+  handler: async (m: unknown) => void received.push(m),
+});
 
 describe('local host', () => {
   let dir: string;
@@ -84,7 +110,13 @@ describe('local host', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'lh-'));
-    host = await startLocalHost({ dataDir: dir, port: 0, functionsDir, env: { LH_QUEUE: 'lh-queue', LOG_LEVEL: 'warn' }, maxRequestBytes: 1024 * 1024 });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      functionsDir,
+      env: { LH_QUEUE: 'lh-queue', LOG_LEVEL: 'warn' },
+      maxRequestBytes: 1024 * 1024,
+    });
   });
   afterAll(async () => {
     await host?.stop();
@@ -117,9 +149,15 @@ describe('local host', () => {
   });
 
   it('passes route params, query and raw body; refuses oversized bodies with 413', async () => {
-    const res = await fetch(`${host.baseUrl}/api/lh/echo/a/b?q=1`, { method: 'POST', body: Buffer.alloc(1000, 1) });
+    const res = await fetch(`${host.baseUrl}/api/lh/echo/a/b?q=1`, {
+      method: 'POST',
+      body: Buffer.alloc(1000, 1),
+    });
     expect(await res.json()).toEqual({ rest: 'a/b', q: '1', len: 1000 });
-    const big = await fetch(`${host.baseUrl}/api/lh/echo/x`, { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024) });
+    const big = await fetch(`${host.baseUrl}/api/lh/echo/x`, {
+      method: 'POST',
+      body: Buffer.alloc(2 * 1024 * 1024),
+    });
     expect(big.status).toBe(413);
   });
 
@@ -128,7 +166,10 @@ describe('local host', () => {
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(await page.text()).toContain('<form method="post">');
     for (const q of ['', '?raw=1']) {
-      const res = await fetch(`${host.baseUrl}/api/lh/form${q}`, { method: 'POST', body: new URLSearchParams({ decision: 'APPROVE <now>' }) });
+      const res = await fetch(`${host.baseUrl}/api/lh/form${q}`, {
+        method: 'POST',
+        body: new URLSearchParams({ decision: 'APPROVE <now>' }),
+      });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
       expect(res.headers.get('set-cookie')).toBe('seen=1; Path=/api; HttpOnly; SameSite=Strict');
@@ -136,12 +177,17 @@ describe('local host', () => {
     }
   });
 
-  it('writes every shape of result as the library\'s HttpResponse would', async () => {
+  it("writes every shape of result as the library's HttpResponse would", async () => {
     for (const [kind, make] of Object.entries(shapes)) {
       const made = make();
       const expected = made instanceof HttpResponse ? made : new HttpResponse(made);
       const res = await fetch(`${host.baseUrl}/api/lh/shape/${kind}`);
-      expect({ kind, status: res.status, type: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()).toString('hex') }).toEqual({
+      expect({
+        kind,
+        status: res.status,
+        type: res.headers.get('content-type'),
+        body: Buffer.from(await res.arrayBuffer()).toString('hex'),
+      }).toEqual({
         kind,
         status: expected.status,
         type: expected.headers.get('content-type'),
@@ -160,18 +206,30 @@ describe('local host', () => {
     const one = (i: number) =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
         const body = Buffer.alloc(i + 1, 7);
-        const req = http.request(`${host.baseUrl}/api/lh/echo/n${i}?q=${i}`, { method: 'POST', agent, headers: { 'content-length': body.length } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        });
+        const req = http.request(
+          `${host.baseUrl}/api/lh/echo/n${i}?q=${i}`,
+          { method: 'POST', agent, headers: { 'content-length': body.length } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+            );
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
     try {
       for (let round = 0; round < 3; round++) {
         const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => one(i)));
-        answers.forEach((a, i) => expect({ i, ...a }).toEqual({ i, status: 200, body: JSON.stringify({ rest: `n${i}`, q: String(i), len: i + 1 }) }));
+        answers.forEach((a, i) =>
+          expect({ i, ...a }).toEqual({
+            i,
+            status: 200,
+            body: JSON.stringify({ rest: `n${i}`, q: String(i), len: i + 1 }),
+          }),
+        );
       }
     } finally {
       agent.destroy();
@@ -185,7 +243,11 @@ describe('local host', () => {
   });
 
   it('runs an orchestration started through the real durable client', async () => {
-    const res = await fetch(`${host.baseUrl}/api/lh/start/lhHello`, { method: 'POST', headers: key(), body: 'x' });
+    const res = await fetch(`${host.baseUrl}/api/lh/start/lhHello`, {
+      method: 'POST',
+      headers: key(),
+      body: 'x',
+    });
     expect(res.status).toBe(202);
     const { id } = (await res.json()) as { id: string };
     const status = await host.engine.waitForCompletion(id, 20000);
@@ -199,7 +261,11 @@ describe('local host', () => {
     const send = (id: string) =>
       fetch(url, {
         method: 'POST',
-        headers: { 'x-functions-key': host.keys.masterKey, 'content-type': 'application/json', BrokerProperties: JSON.stringify({ MessageId: id }) },
+        headers: {
+          'x-functions-key': host.keys.masterKey,
+          'content-type': 'application/json',
+          BrokerProperties: JSON.stringify({ MessageId: id }),
+        },
         body: JSON.stringify({ hello: id }),
       });
     expect((await send('m1')).status).toBe(201);
@@ -215,8 +281,12 @@ describe('local host start-up failures', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lh-bad-'));
     const before = process.env.COVERAGE_MIN;
     try {
-      await expect(startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } })).rejects.toThrow(ConfigError);
-      await expect(startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } })).rejects.toThrow(/COVERAGE_MIN is malformed/);
+      await expect(
+        startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } }),
+      ).rejects.toThrow(ConfigError);
+      await expect(
+        startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } }),
+      ).rejects.toThrow(/COVERAGE_MIN is malformed/);
     } finally {
       if (before === undefined) delete process.env.COVERAGE_MIN;
       else process.env.COVERAGE_MIN = before;

@@ -199,18 +199,26 @@ test('restore-db --into, swap-db, drop-db: success and refusals leave TMPDIR emp
   expect(leftovers(tmp)).toEqual([]);
   const dropped = ops(env, ['--json', 'drop-db', kept]);
   expectExit(dropped, 0);
-  expect(lastJson(text(dropped.stdout))).toMatchObject({ database: kept, existed: true, filestore: 'not looked at (no Odoo image known to reach the filestore with)' });
+  expect(lastJson(text(dropped.stdout))).toMatchObject({
+    database: kept,
+    existed: true,
+    filestore: 'not looked at (no Odoo image known to reach the filestore with)',
+  });
   expect(leftovers(tmp)).toEqual([]);
   // an image is known but gone from the VM: the database is dropped and the operator is told the
   // filestore folder stayed (this message used to vanish into a redirected stderr, with exit 8)
   pg.createDb('odoo_scratch');
-  const noImage = ops(env, ['--json', 'drop-db', 'odoo_scratch'], '', { ODOO_IMAGE: 'registry.example/odoo-mta:uat-v0.9.0' });
+  const noImage = ops(env, ['--json', 'drop-db', 'odoo_scratch'], '', {
+    ODOO_IMAGE: 'registry.example/odoo-mta:uat-v0.9.0',
+  });
   expectExit(noImage, 0);
   expect(lastJson(text(noImage.stdout))).toMatchObject({
     database: 'odoo_scratch',
     existed: true,
-    filestore: 'left in place (image registry.example/odoo-mta:uat-v0.9.0 is not on this VM to reach it with)',
-    message: 'database odoo_scratch dropped; filestore folder left in place (image registry.example/odoo-mta:uat-v0.9.0 is not on this VM to reach it with)',
+    filestore:
+      'left in place (image registry.example/odoo-mta:uat-v0.9.0 is not on this VM to reach it with)',
+    message:
+      'database odoo_scratch dropped; filestore folder left in place (image registry.example/odoo-mta:uat-v0.9.0 is not on this VM to reach it with)',
   });
   expect(pg.psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'odoo_scratch'")).toBe('0');
   expect(leftovers(tmp)).toEqual([]);
@@ -246,11 +254,15 @@ test('verbs that fail for want of an engine after making the folder (pull, prune
   // lost inside a command substitution, leaving "pruning the filestore of odoo failed: ")
   const prune = ops(env, ['--json', 'prune-filestore', 'odoo']);
   expectExit(prune, 10);
-  expect(lastJson(text(prune.stdout)).message).toBe('no Odoo image known to read the filestore with (start one first)');
+  expect(lastJson(text(prune.stdout)).message).toBe(
+    'no Odoo image known to read the filestore with (start one first)',
+  );
   expect(leftovers(tmp)).toEqual([]);
   const archive = ops(env, ['--json', 'backup-filestore', '--save', 'fs1']);
   expectExit(archive, 10);
-  expect(lastJson(text(archive.stdout)).message).toBe('no Odoo image known to read the filestore with (start one first)');
+  expect(lastJson(text(archive.stdout)).message).toBe(
+    'no Odoo image known to read the filestore with (start one first)',
+  );
   expect(leftovers(tmp)).toEqual([]);
 });
 

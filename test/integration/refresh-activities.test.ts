@@ -47,7 +47,11 @@ function relayShell(socket: string): RemoteShell & { runs: number } {
       (o.stdin as Readable).pipe(child.stdin);
       child.stdin.on('error', () => undefined);
       const done = new Promise<{ code: number; stderrTail: string }>((resolve, reject) =>
-        child.on('close', (code) => (code === 0 ? resolve({ code: 0, stderrTail: err }) : reject(new PipelineError('SSH.COMMAND_FAILED', `relay exited ${code}: ${err}`)))),
+        child.on('close', (code) =>
+          code === 0
+            ? resolve({ code: 0, stderrTail: err })
+            : reject(new PipelineError('SSH.COMMAND_FAILED', `relay exited ${code}: ${err}`)),
+        ),
       );
       done.catch(() => undefined);
       return { stdout: child.stdout as Readable, done };
@@ -65,7 +69,11 @@ afterAll(() => server?.stop());
 
 describe('refresh building blocks', () => {
   const client = (shell: RemoteShell, database: string) =>
-    new Client({ user: 'postgres', database, stream: () => new PgOverSsh(shell, 'odoo-ops pg-stream') as unknown as Socket });
+    new Client({
+      user: 'postgres',
+      database,
+      stream: () => new PgOverSsh(shell, 'odoo-ops pg-stream') as unknown as Socket,
+    });
 
   it('pg over the pg-stream relay: queries, a clean end, and the verifier flags the un-anonymized copy', async () => {
     const shell = relayShell(path.join(server.dir, `.s.PGSQL.${server.port}`));
@@ -100,18 +108,30 @@ describe('refresh building blocks', () => {
     const sample = await samplePii(before, { keepLogins: ['admin'] });
     await before.end();
 
-    const cmd = buildRefreshCommand({ database: 'refreshme', uatUrl: 'https://uat.test', passwordHash: hash, keepLogins: ['admin'], extensions: extensionScripts() });
+    const cmd = buildRefreshCommand({
+      database: 'refreshme',
+      uatUrl: 'https://uat.test',
+      passwordHash: hash,
+      keepLogins: ['admin'],
+      extensions: extensionScripts(),
+    });
     const script = refreshScript(cmd);
     expect(script).not.toMatch(/^\\ir /m);
     expect(script).toContain(`\\set uat_password_hash '${hash}'`);
     expect(script).toContain("\\set uat_url 'https://uat.test'");
-    const r = spawnSync(path.join(PG_BIN, 'psql'), ['-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-d', 'refreshme', '-f', '-'], { input: script, env: server.env, encoding: 'utf8', cwd: '/' });
+    const r = spawnSync(
+      path.join(PG_BIN, 'psql'),
+      ['-X', '-q', '-A', '-t', '-F', '|', '-v', 'ON_ERROR_STOP=1', '-d', 'refreshme', '-f', '-'],
+      { input: script, env: server.env, encoding: 'utf8', cwd: '/' },
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const rows = parseRowCounts(r.stdout);
     expect(rows['res_partner anonymized']).toBeGreaterThan(250);
     expect(Object.keys(rows).length).toBeGreaterThan(5);
-    expect(server.psql('refreshme', "SELECT count(*) FROM res_users WHERE password = '" + hash + "'")).not.toBe('0');
+    expect(
+      server.psql('refreshme', "SELECT count(*) FROM res_users WHERE password = '" + hash + "'"),
+    ).not.toBe('0');
 
     const after = client(shell, 'refreshme');
     await after.connect();
@@ -125,9 +145,16 @@ describe('refresh building blocks', () => {
   });
 
   it('refreshScript: bad parameters are refused, a missing file throws, quotes in values are escaped', () => {
-    expect(() => buildRefreshCommand({ database: 'x', passwordHash: 'plain-text' })).toThrow(/SQL.BAD_PARAMETER/);
+    expect(() => buildRefreshCommand({ database: 'x', passwordHash: 'plain-text' })).toThrow(
+      /SQL.BAD_PARAMETER/,
+    );
     expect(() => refreshScript({ args: ['-f', path.join(__dirname, 'no-such.sql')], stdin: '' })).toThrow();
-    expect(refreshScript({ args: ['-v', "keep_logins=o'brien", '-f', path.join(SQL_DIR, 'lib', 'guards.sql')], stdin: '' })).toContain("\\set keep_logins 'o''brien'");
+    expect(
+      refreshScript({
+        args: ['-v', "keep_logins=o'brien", '-f', path.join(SQL_DIR, 'lib', 'guards.sql')],
+        stdin: '',
+      }),
+    ).toContain("\\set keep_logins 'o''brien'");
   });
 
   it('names and ids', () => {

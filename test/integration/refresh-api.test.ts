@@ -19,13 +19,23 @@ describe('refresh API', () => {
   const saved: Record<string, string | undefined> = {};
 
   beforeAll(async () => {
-    for (const k of ['UAT_SSH_HOST', 'UAT_SSH_HOST_KEY', 'SSH_PRIVATE_KEY', 'SLACK_WEBHOOK_URL', 'SLACK_BOT_TOKEN']) {
+    for (const k of [
+      'UAT_SSH_HOST',
+      'UAT_SSH_HOST_KEY',
+      'SSH_PRIVATE_KEY',
+      'SLACK_WEBHOOK_URL',
+      'SLACK_BOT_TOKEN',
+    ]) {
       saved[k] = process.env[k];
       delete process.env[k];
     }
     setRefreshPorts(undefined);
     dir = mkdtempSync(path.join(os.tmpdir(), 'refresh-api-'));
-    host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error', DEPLOY_RETRY_FIRST_SECONDS: '0.1', DEPLOY_RETRY_ATTEMPTS: '1' } });
+    host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: { LOG_LEVEL: 'error', DEPLOY_RETRY_FIRST_SECONDS: '0.1', DEPLOY_RETRY_ATTEMPTS: '1' },
+    });
   });
   afterAll(async () => {
     await host?.stop();
@@ -33,9 +43,22 @@ describe('refresh API', () => {
     for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
   });
 
-  const post = (body: string, headers: Record<string, string> = { 'x-functions-key': host.keys.functionKey }) =>
-    fetch(`${host.baseUrl}/api/refresh`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-  const good = { source: 'prod', target: 'uat', filestore: 'copy', backup: 'latest', reason: 'sprint demo data' };
+  const post = (
+    body: string,
+    headers: Record<string, string> = { 'x-functions-key': host.keys.functionKey },
+  ) =>
+    fetch(`${host.baseUrl}/api/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+  const good = {
+    source: 'prod',
+    target: 'uat',
+    filestore: 'copy',
+    backup: 'latest',
+    reason: 'sprint demo data',
+  };
 
   it('needs the function key', async () => {
     const res = await post(JSON.stringify(good), {});
@@ -86,7 +109,9 @@ describe('refresh API', () => {
     const r1 = await fetch(`${host.baseUrl}/api/refresh/deploy-uat-1.0.0-abc`, { headers: h });
     expect(r1.status).toBe(400);
     expect(await r1.json()).toMatchObject({ error: 'REFRESH.BAD_ID' });
-    const r2 = await fetch(`${host.baseUrl}/api/refresh/refresh-uat-20260101t000000z-abcd1234`, { headers: h });
+    const r2 = await fetch(`${host.baseUrl}/api/refresh/refresh-uat-20260101t000000z-abcd1234`, {
+      headers: h,
+    });
     expect(r2.status).toBe(404);
   });
 
@@ -99,14 +124,26 @@ describe('refresh API', () => {
     // the lane starts the refresh as its sub-orchestration
     let st: { runtimeStatus?: string } = {};
     for (let i = 0; i < 600 && st.runtimeStatus !== 'Completed'; i++) {
-      const r = await fetch(`${host.baseUrl}${statusUrl}`, { headers: { 'x-functions-key': host.keys.functionKey } });
+      const r = await fetch(`${host.baseUrl}${statusUrl}`, {
+        headers: { 'x-functions-key': host.keys.functionKey },
+      });
       if (r.status === 200) st = (await r.json()) as typeof st;
       if (st.runtimeStatus !== 'Completed') await new Promise((r) => setTimeout(r, 100));
     }
-    const body = st as { runtimeStatus: string; outcome: string; result: RefreshResult; status: { step: string }; reason: string };
+    const body = st as {
+      runtimeStatus: string;
+      outcome: string;
+      result: RefreshResult;
+      status: { step: string };
+      reason: string;
+    };
     expect(body.runtimeStatus).toBe('Completed');
     expect(body.outcome).toBe('Failed');
-    expect(body.result).toMatchObject({ failedStep: 'prepare', code: 'CONFIG.SSH_MISSING', uatStopped: false });
+    expect(body.result).toMatchObject({
+      failedStep: 'prepare',
+      code: 'CONFIG.SSH_MISSING',
+      uatStopped: false,
+    });
     expect(body.result.reason).toMatch(/UAT_SSH_HOST/);
     expect(body.status.step).toBe('done');
     expect(body.reason).toBe('try it');

@@ -14,7 +14,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import { createRefreshActivities, type RefreshActivities, type SourceOut, type UatBackupOut } from '../../functions/activities/refresh';
+import {
+  createRefreshActivities,
+  type RefreshActivities,
+  type SourceOut,
+  type UatBackupOut,
+} from '../../functions/activities/refresh';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createVerificationStore, type VerificationStore } from '../../shared/adapters/backup-verifications';
 import { SshClient } from '../../shared/adapters/ssh';
@@ -70,12 +75,23 @@ afterAll(async () => {
 /** The refresh activities on these services; `verifications` defaults to the store the backups API reads. */
 function activities(o: { verifications?: VerificationStore; lines?: string[] } = {}): RefreshActivities {
   const config = loadConfig(process.env);
-  const ledger = BlobServiceClient.fromConnectionString(conn).getContainerClient(config.LEDGER_CONTAINER ?? 'ledger');
+  const ledger = BlobServiceClient.fromConnectionString(conn).getContainerClient(
+    config.LEDGER_CONTAINER ?? 'ledger',
+  );
   return createRefreshActivities({
     settings: () => {
       throw new Error('not used here');
     },
-    ssh: { connect: () => SshClient.connect({ host: sshd.host, port: sshd.port, username: 'root', privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint }) },
+    ssh: {
+      connect: () =>
+        SshClient.connect({
+          host: sshd.host,
+          port: sshd.port,
+          username: 'root',
+          privateKey,
+          hostKeyFingerprint: sshd.hostKeyFingerprint,
+        }),
+    },
     backups,
     verifications: o.verifications ?? createVerificationStore(ledger),
     opsCommand: ops,
@@ -96,31 +112,45 @@ function ok<T extends object>(r: T | { failed: { code: string; message: string }
 }
 
 it('the UAT backup taken before a refresh shows as verified in GET /api/backups/uat and on the status page', async () => {
-  const b = ok<UatBackupOut>(await activities().backupUat({ instanceId: 'refresh-uat-20261127t220000z-test01' }));
+  const b = ok<UatBackupOut>(
+    await activities().backupUat({ instanceId: 'refresh-uat-20261127t220000z-test01' }),
+  );
   expect(b.backupId).toMatch(/^uat\//);
   const item = (await listed('uat')).find((x) => x.id === b.backupId);
   expect(item).toMatchObject({ id: b.backupId, state: 'verified' });
   expect(Number.isNaN(Date.parse(item?.verifiedAt ?? ''))).toBe(false);
-  const doc = (await (await fetch(`${host.baseUrl}/api/status?backups=50`, { headers: key() })).json()) as StatusDocument;
+  const doc = (await (
+    await fetch(`${host.baseUrl}/api/status?backups=50`, { headers: key() })
+  ).json()) as StatusDocument;
   const uat = doc.environments.find((e) => e.name === 'uat');
-  expect(uat?.backups.ok && uat.backups.value.find((x) => x.id === b.backupId)).toMatchObject({ state: 'verified' });
+  expect(uat?.backups.ok && uat.backups.value.find((x) => x.id === b.backupId)).toMatchObject({
+    state: 'verified',
+  });
 });
 
 it('a fresh PROD dump taken by the refresh shows as verified in GET /api/backups/prod', async () => {
-  const s = ok<SourceOut>(await activities().source({ mode: 'fresh', instanceId: 'refresh-uat-20261127t220000z-test02' }));
+  const s = ok<SourceOut>(
+    await activities().source({ mode: 'fresh', instanceId: 'refresh-uat-20261127t220000z-test02' }),
+  );
   expect(s).toMatchObject({ fresh: true, hasFilestore: true });
   expect((await listed('prod')).find((x) => x.id === s.backupId)).toMatchObject({ state: 'verified' });
 });
 
 it('backup "latest": a PROD backup that fails the refresh\'s verification shows as corrupt, the older one it used as verified', async () => {
   const acts = activities();
-  const older = ok<SourceOut>(await acts.source({ mode: 'fresh', instanceId: 'refresh-uat-20261127t220000z-test03' }));
-  const newer = ok<SourceOut>(await acts.source({ mode: 'fresh', instanceId: 'refresh-uat-20261127t220000z-test04' }));
+  const older = ok<SourceOut>(
+    await acts.source({ mode: 'fresh', instanceId: 'refresh-uat-20261127t220000z-test03' }),
+  );
+  const newer = ok<SourceOut>(
+    await acts.source({ mode: 'fresh', instanceId: 'refresh-uat-20261127t220000z-test04' }),
+  );
   expect(newer.backupId).not.toBe(older.backupId);
   // damage the newer backup's dump after the fact (same size, other bytes)
   await backups.container.getBlockBlobClient(`${newer.backupId}/db.dump`).uploadData(randomBytes(300_000));
   const lines: string[] = [];
-  const s = ok<SourceOut>(await activities({ lines }).source({ mode: 'latest', instanceId: 'refresh-uat-20261127t220000z-test05' }));
+  const s = ok<SourceOut>(
+    await activities({ lines }).source({ mode: 'latest', instanceId: 'refresh-uat-20261127t220000z-test05' }),
+  );
   expect(s).toMatchObject({ backupId: older.backupId, fresh: false });
   const items = await listed('prod');
   expect(items.find((x) => x.id === newer.backupId)).toMatchObject({ state: 'corrupt' });
@@ -136,9 +166,19 @@ it('a verification that cannot be recorded is logged and never fails the refresh
       throw new Error('[BLOB.UNAVAILABLE] ledger storage is down');
     },
   };
-  const b = ok<UatBackupOut>(await activities({ verifications: broken, lines }).backupUat({ instanceId: 'refresh-uat-20261127t220000z-test06' }));
+  const b = ok<UatBackupOut>(
+    await activities({ verifications: broken, lines }).backupUat({
+      instanceId: 'refresh-uat-20261127t220000z-test06',
+    }),
+  );
   expect((await backups.verify(b.backupId)).ok).toBe(true);
-  const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => String(l.msg).startsWith('could not record the backup verification'));
-  expect(warned).toMatchObject({ level: 'warn', backupId: b.backupId, error: expect.stringContaining('ledger storage is down') });
+  const warned = lines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .find((l) => String(l.msg).startsWith('could not record the backup verification'));
+  expect(warned).toMatchObject({
+    level: 'warn',
+    backupId: b.backupId,
+    error: expect.stringContaining('ledger storage is down'),
+  });
   expect((await listed('uat')).find((x) => x.id === b.backupId)).toMatchObject({ state: 'complete' });
 });

@@ -22,13 +22,38 @@ let front: Server;
 let endpoint: string;
 let acr: RegistryClient;
 const calls: string[] = [];
-const credential: TokenCredential = { getToken: async (): Promise<AccessToken> => ({ token: 'aad-token', expiresOnTimestamp: Date.now() + 3600_000 }) };
+const credential: TokenCredential = {
+  getToken: async (): Promise<AccessToken> => ({
+    token: 'aad-token',
+    expiresOnTimestamp: Date.now() + 3600_000,
+  }),
+};
 
 beforeAll(async () => {
   reg = await startRegistry();
   oci = createRegistryClient({ kind: 'oci', url: reg.url }) as OciRegistryClient;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'acr-cert-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'k.pem'), '-out', path.join(dir, 'c.pem')], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      path.join(dir, 'k.pem'),
+      '-out',
+      path.join(dir, 'c.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
   const tls = { key: readFileSync(path.join(dir, 'k.pem')), cert: readFileSync(path.join(dir, 'c.pem')) };
   rmSync(dir, { recursive: true, force: true });
   front = createServer(tls, (req: IncomingMessage, res: ServerResponse) => {
@@ -45,7 +70,10 @@ beforeAll(async () => {
       if (m && req.method === 'GET') {
         const repo = m[1];
         const tags = await oci.listTags(repo);
-        if (!tags.length) return json(404, { errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }] });
+        if (!tags.length)
+          return json(404, {
+            errors: [{ code: 'NAME_UNKNOWN', message: 'repository name not known to registry' }],
+          });
         const byDigest = new Map<string, string[]>();
         for (const t of tags) {
           const d = (await oci.resolve(repo, t))!.digest;
@@ -55,12 +83,25 @@ beforeAll(async () => {
         return json(200, {
           registry: u.host,
           imageName: repo,
-          manifests: [...byDigest].map(([digest, t]) => ({ digest, imageSize: 1, createdTime: now, lastUpdateTime: now, tags: t, changeableAttributes: { deleteEnabled: true, writeEnabled: true, readEnabled: true, listEnabled: true } })),
+          manifests: [...byDigest].map(([digest, t]) => ({
+            digest,
+            imageSize: 1,
+            createdTime: now,
+            lastUpdateTime: now,
+            tags: t,
+            changeableAttributes: {
+              deleteEnabled: true,
+              writeEnabled: true,
+              readEnabled: true,
+              listEnabled: true,
+            },
+          })),
         });
       }
       m = /^\/acr\/v1\/(.+)\/_tags\/([^/]+)$/.exec(u.pathname);
       if (m && req.method === 'DELETE') {
-        if (!(await oci.resolve(m[1], m[2]))) return json(404, { errors: [{ code: 'TAG_UNKNOWN', message: 'tag not found' }] });
+        if (!(await oci.resolve(m[1], m[2])))
+          return json(404, { errors: [{ code: 'TAG_UNKNOWN', message: 'tag not found' }] });
         await oci.deleteTag(m[1], m[2]); // ACR untags only this tag
         res.writeHead(202);
         return res.end();
@@ -68,7 +109,11 @@ beforeAll(async () => {
       if (u.pathname.startsWith('/v2/')) {
         const headers: Record<string, string> = {};
         for (const h of ['accept', 'content-type']) if (req.headers[h]) headers[h] = String(req.headers[h]);
-        const r = await fetch(reg.url + u.pathname + u.search, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+        const r = await fetch(reg.url + u.pathname + u.search, {
+          method: req.method,
+          headers,
+          body: chunks.length ? Buffer.concat(chunks) : undefined,
+        });
         const out: Record<string, string> = {};
         r.headers.forEach((v, k) => {
           if (!['transfer-encoding', 'connection', 'content-length'].includes(k)) out[k] = v;
@@ -114,10 +159,16 @@ describe('ACR client', () => {
     const idx = await reg.pushIndex('odoo-mta', 'uat-v1.0.0');
     await reg.pushImage('odoo-mta', 'uat-v1.1.0');
     expect((await acr.listTags('odoo-mta')).sort()).toEqual(['uat-v1.0.0', 'uat-v1.1.0']);
-    expect(await acr.resolve('odoo-mta', 'uat-v1.0.0')).toEqual({ digest: idx.digest, mediaType: MT.ociIndex });
+    expect(await acr.resolve('odoo-mta', 'uat-v1.0.0')).toEqual({
+      digest: idx.digest,
+      mediaType: MT.ociIndex,
+    });
     expect(await acr.resolve('odoo-mta', 'uat-v7.0.0')).toBeUndefined();
     expect((await acr.retag('odoo-mta', 'uat-v1.0.0', 'prod-v1.0.0')).digest).toBe(idx.digest);
-    expect(await oci.resolve('odoo-mta', 'prod-v1.0.0')).toEqual({ digest: idx.digest, mediaType: MT.ociIndex });
+    expect(await oci.resolve('odoo-mta', 'prod-v1.0.0')).toEqual({
+      digest: idx.digest,
+      mediaType: MT.ociIndex,
+    });
     expect((await acr.retag('odoo-mta', 'uat-v1.0.0', 'prod-v1.0.0')).digest).toBe(idx.digest); // idempotent
     expect(await codeOf(acr.retag('odoo-mta', 'uat-v1.1.0', 'prod-v1.0.0'))).toBe('REGISTRY.TAG_EXISTS');
     expect(await codeOf(acr.retag('odoo-mta', 'uat-v9.0.0', 'prod-v9.0.0'))).toBe('REGISTRY.NOT_FOUND');
@@ -128,7 +179,12 @@ describe('ACR client', () => {
     const r = await keepLastN(acr, 'odoo-mta', 'uat-v', 2, ['uat-v1.1.0']);
     expect(r.deleted).toEqual(['uat-v1.0.0']);
     expect(calls).toContain('DELETE /acr/v1/odoo-mta/_tags/uat-v1.0.0');
-    expect((await acr.listTags('odoo-mta')).sort()).toEqual(['prod-v1.0.0', 'uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0']);
+    expect((await acr.listTags('odoo-mta')).sort()).toEqual([
+      'prod-v1.0.0',
+      'uat-v1.1.0',
+      'uat-v1.2.0',
+      'uat-v1.3.0',
+    ]);
     await acr.deleteTag('odoo-mta', 'uat-v1.0.0'); // absent: no-op
     expect(await acr.listTags('unknown-repo')).toEqual([]);
     expect(await codeOf(acr.listTags('Bad Repo'))).toBe('REGISTRY.INVALID');

@@ -33,7 +33,9 @@ beforeAll(async () => {
       }
       if (u.pathname === '/v2/auth/token' && req.method === 'POST') {
         const { identifier, secret } = JSON.parse(body || '{}') as { identifier?: string; secret?: string };
-        return identifier === 'odoo-bot' && secret === PAT ? json(200, { access_token: 'hub-jwt' }) : json(401, { message: 'bad credentials' });
+        return identifier === 'odoo-bot' && secret === PAT
+          ? json(200, { access_token: 'hub-jwt' })
+          : json(401, { message: 'bad credentials' });
       }
       if (req.headers.authorization !== 'Bearer hub-jwt') return json(401, { message: 'auth required' });
       let m = /^\/v2\/namespaces\/([^/]+)\/repositories\/([^/]+)\/tags$/.exec(u.pathname);
@@ -45,7 +47,8 @@ beforeAll(async () => {
         const size = Math.min(Number(u.searchParams.get('page_size') ?? 10), 3); // small pages to exercise `next`
         const page = Number(u.searchParams.get('page') ?? 1);
         const slice = tags.slice((page - 1) * size, page * size);
-        const next = page * size < tags.length ? `${hubUrl}${u.pathname}?page_size=${size}&page=${page + 1}` : null;
+        const next =
+          page * size < tags.length ? `${hubUrl}${u.pathname}?page_size=${size}&page=${page + 1}` : null;
         return json(200, { count: tags.length, next, results: slice.map((name) => ({ name })) });
       }
       m = /^\/v2\/repositories\/([^/]+)\/([^/]+)\/tags\/([^/]+)\/$/.exec(u.pathname);
@@ -75,10 +78,18 @@ function client(password = PAT): RegistryClient {
 
 describe('Docker Hub client', () => {
   test('lists every tag across pages, resolves and retags through the registry API', async () => {
-    for (const v of ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0']) await reg.pushImage('acme/odoo', `uat-v${v}`);
+    for (const v of ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0'])
+      await reg.pushImage('acme/odoo', `uat-v${v}`);
     const idx = await reg.pushIndex('acme/odoo', 'uat-v2.0.0');
     const c = client();
-    expect((await c.listTags('acme/odoo')).sort()).toEqual(['uat-v1.0.0', 'uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0', 'uat-v1.4.0', 'uat-v2.0.0']);
+    expect((await c.listTags('acme/odoo')).sort()).toEqual([
+      'uat-v1.0.0',
+      'uat-v1.1.0',
+      'uat-v1.2.0',
+      'uat-v1.3.0',
+      'uat-v1.4.0',
+      'uat-v2.0.0',
+    ]);
     expect(requests.filter((r) => r.includes('/tags?')).length).toBe(2);
     expect((await c.retag('acme/odoo', 'uat-v2.0.0', 'prod-v2.0.0')).digest).toBe(idx.digest);
     expect((await c.resolve('acme/odoo', 'prod-v2.0.0'))?.digest).toBe(idx.digest);
@@ -89,14 +100,21 @@ describe('Docker Hub client', () => {
     const r = await keepLastN(c, 'acme/odoo', 'uat-v', 2, ['uat-v1.0.0']);
     expect(r.deleted).toEqual(['uat-v1.1.0', 'uat-v1.2.0', 'uat-v1.3.0']);
     expect(requests.filter((x) => x.startsWith('DELETE')).length).toBe(3);
-    expect((await c.listTags('acme/odoo')).sort()).toEqual(['prod-v2.0.0', 'uat-v1.0.0', 'uat-v1.4.0', 'uat-v2.0.0']);
+    expect((await c.listTags('acme/odoo')).sort()).toEqual([
+      'prod-v2.0.0',
+      'uat-v1.0.0',
+      'uat-v1.4.0',
+      'uat-v2.0.0',
+    ]);
     await c.deleteTag('acme/odoo', 'uat-v9.9.9'); // absent: no-op
   });
 
   test('bad credentials, rate limits, unknown repositories and bad names', async () => {
     expect(await codeOf(client('wrong').listTags('acme/odoo'))).toBe('REGISTRY.AUTH_FAILED');
     throttle = 1;
-    const err = await client().listTags('acme/odoo').catch((e) => e);
+    const err = await client()
+      .listTags('acme/odoo')
+      .catch((e) => e);
     expect(errorCode(err)).toBe('REGISTRY.UNAVAILABLE');
     expect(err.message).toContain('retry after 17');
     expect(isRetryable(err)).toBe(true);

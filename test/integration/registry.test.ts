@@ -29,7 +29,11 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
 }
 
 async function manifestStatus(repo: string, ref: string): Promise<number> {
-  return (await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { headers: { accept: Object.values(MEDIA_TYPES).join(', ') } })).status;
+  return (
+    await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
+      headers: { accept: Object.values(MEDIA_TYPES).join(', ') },
+    })
+  ).status;
 }
 
 describe('OCI registry client', () => {
@@ -38,9 +42,18 @@ describe('OCI registry client', () => {
     const b = await reg.pushImage('odoo-mta', 'uat-v1.1.0', { oci: true });
     const c = await reg.pushIndex('odoo-mta', 'uat-v2.0.0');
     expect((await client.listTags('odoo-mta')).sort()).toEqual(['uat-v1.0.0', 'uat-v1.1.0', 'uat-v2.0.0']);
-    expect(await client.resolve('odoo-mta', 'uat-v1.0.0')).toEqual({ digest: a.digest, mediaType: MT.dockerManifest });
-    expect(await client.resolve('odoo-mta', 'uat-v1.1.0')).toEqual({ digest: b.digest, mediaType: MT.ociManifest });
-    expect(await client.resolve('odoo-mta', 'uat-v2.0.0')).toEqual({ digest: c.digest, mediaType: MT.ociIndex });
+    expect(await client.resolve('odoo-mta', 'uat-v1.0.0')).toEqual({
+      digest: a.digest,
+      mediaType: MT.dockerManifest,
+    });
+    expect(await client.resolve('odoo-mta', 'uat-v1.1.0')).toEqual({
+      digest: b.digest,
+      mediaType: MT.ociManifest,
+    });
+    expect(await client.resolve('odoo-mta', 'uat-v2.0.0')).toEqual({
+      digest: c.digest,
+      mediaType: MT.ociIndex,
+    });
     expect(await client.resolve('odoo-mta', 'uat-v9.9.9')).toBeUndefined();
     expect(await client.listTags('no-such-repo')).toEqual([]);
   });
@@ -49,9 +62,17 @@ describe('OCI registry client', () => {
     const idx = await reg.pushIndex('retag', 'uat-v3.0.0');
     const r = await client.retag('retag', 'uat-v3.0.0', 'prod-v3.0.0');
     expect(r.digest).toBe(idx.digest);
-    expect(await client.resolve('retag', 'prod-v3.0.0')).toEqual({ digest: idx.digest, mediaType: MT.ociIndex });
+    expect(await client.resolve('retag', 'prod-v3.0.0')).toEqual({
+      digest: idx.digest,
+      mediaType: MT.ociIndex,
+    });
     const body = (await client.getManifest('retag', 'prod-v3.0.0'))!.body.toString();
-    expect(JSON.parse(body).manifests.map((m: { digest: string; platform: { architecture: string } }) => [m.platform.architecture, m.digest])).toEqual([
+    expect(
+      JSON.parse(body).manifests.map((m: { digest: string; platform: { architecture: string } }) => [
+        m.platform.architecture,
+        m.digest,
+      ]),
+    ).toEqual([
       ['amd64', idx.platformDigests[0]],
       ['arm64', idx.platformDigests[1]],
     ]);
@@ -67,7 +88,9 @@ describe('OCI registry client', () => {
     const src = await client.resolve('retag2', 'uat-v1.0.0');
     expect(await codeOf(client.retag('retag2', 'uat-v1.0.0', 'prod-v1.0.0'))).toBe('REGISTRY.TAG_EXISTS');
     expect((await client.resolve('retag2', 'prod-v1.0.0'))?.digest).toBe(other.digest);
-    expect((await client.retag('retag2', 'uat-v1.0.0', 'prod-v1.0.0', { force: true })).digest).toBe(src!.digest);
+    expect((await client.retag('retag2', 'uat-v1.0.0', 'prod-v1.0.0', { force: true })).digest).toBe(
+      src!.digest,
+    );
     expect((await client.retag('retag2', 'uat-v1.0.0', 'prod-v1.0.0')).digest).toBe(src!.digest);
     expect(await codeOf(client.retag('retag2', 'uat-v7.0.0', 'prod-v7.0.0'))).toBe('REGISTRY.NOT_FOUND');
   });
@@ -85,7 +108,10 @@ describe('OCI registry client', () => {
     await client.retag('shared', 'uat-v1.0.0', 'prod-v1.0.0');
     await client.deleteTag('shared', 'uat-v1.0.0');
     expect(await client.resolve('shared', 'uat-v1.0.0')).toBeUndefined();
-    expect(await client.resolve('shared', 'prod-v1.0.0')).toEqual({ digest: idx.digest, mediaType: MT.ociIndex });
+    expect(await client.resolve('shared', 'prod-v1.0.0')).toEqual({
+      digest: idx.digest,
+      mediaType: MT.ociIndex,
+    });
     expect(await client.listTags('shared')).toEqual(['prod-v1.0.0']);
   });
 
@@ -112,7 +138,15 @@ describe('keepLastN', () => {
 
     // running uat-v1.1.0 (rolled back), previous uat-v1.0.0
     const r = await keepLastN(client, 'keep', 'uat-v', 5, ['uat-v1.1.0', 'uat-v1.0.0']);
-    expect(r.kept).toEqual(['uat-v2.1.0', 'uat-v2.0.0', 'uat-v2.0.0-rc.1', 'uat-v1.11.0', 'uat-v1.10.0', 'uat-v1.1.0', 'uat-v1.0.0']);
+    expect(r.kept).toEqual([
+      'uat-v2.1.0',
+      'uat-v2.0.0',
+      'uat-v2.0.0-rc.1',
+      'uat-v1.11.0',
+      'uat-v1.10.0',
+      'uat-v1.1.0',
+      'uat-v1.0.0',
+    ]);
     expect(r.deleted).toEqual(['uat-v1.2.0', 'uat-v1.9.0']);
     const left = (await client.listTags('keep')).sort();
     expect(left).toEqual([...r.kept, 'prod-v1.0.0', 'latest'].sort());
@@ -143,7 +177,9 @@ describe('keepLastN', () => {
         await fetch(`${reg.url}/v2/${repo}/manifests/${d!.digest}`, { method: 'DELETE' });
       },
     };
-    expect(await codeOf(keepLastN(naive, 'naive', 'uat-v', 1, ['uat-v1.0.0']))).toBe('REGISTRY.PROTECTED_LOST');
+    expect(await codeOf(keepLastN(naive, 'naive', 'uat-v', 1, ['uat-v1.0.0']))).toBe(
+      'REGISTRY.PROTECTED_LOST',
+    );
   });
 
   test('invalid retention input', async () => {

@@ -6,7 +6,13 @@ import { createServer, Server } from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { errorCode, isRetryable } from '../../shared/domain/errors';
 import { createLogger } from '../../shared/log';
-import { fingerprintOfKeyBlob, normaliseHostKeyPin, shellQuote, SshClient, SshTarget } from '../../shared/adapters/ssh';
+import {
+  fingerprintOfKeyBlob,
+  normaliseHostKeyPin,
+  shellQuote,
+  SshClient,
+  SshTarget,
+} from '../../shared/adapters/ssh';
 import { freePort } from '../../local/azurite';
 import { fingerprintOf, generateKeyPair, startSshd, SshdHandle } from '../support/sshd';
 
@@ -19,7 +25,13 @@ const log = createLogger({ level: 'debug', sink: (l) => logLines.push(l) });
 
 beforeAll(async () => {
   sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-  target = { host: sshd.host, port: sshd.port, username: 'root', privateKey: key.privateKey, hostKeyFingerprint: sshd.hostKeyFingerprint };
+  target = {
+    host: sshd.host,
+    port: sshd.port,
+    username: 'root',
+    privateKey: key.privateKey,
+    hostKeyFingerprint: sshd.hostKeyFingerprint,
+  };
   client = await SshClient.connect(target, { log });
 });
 afterAll(async () => {
@@ -72,7 +84,9 @@ describe('SshClient', () => {
 
   test('stdin from a stream, a string and a buffer', async () => {
     const data = Buffer.alloc(5_000_000, 7);
-    const fromStream = await client.exec('sha256sum', { stdin: Readable.from([data.subarray(0, 1000), data.subarray(1000)]) });
+    const fromStream = await client.exec('sha256sum', {
+      stdin: Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+    });
     const expected = createHash('sha256').update(data).digest('hex');
     expect(fromStream.stdout?.split(' ')[0]).toBe(expected);
     expect((await client.exec('cat', { stdin: 'text in' })).stdout).toBe('text in');
@@ -155,7 +169,10 @@ describe('SshClient', () => {
 describe('SshClient.connect refusals', () => {
   test('a wrong pinned host key is refused before authentication: SSH.HOST_KEY', async () => {
     const other = generateKeyPair();
-    const err = await SshClient.connect({ ...target, hostKeyFingerprint: fingerprintOf(other.publicKey) }).catch((e) => e);
+    const err = await SshClient.connect({
+      ...target,
+      hostKeyFingerprint: fingerprintOf(other.publicKey),
+    }).catch((e) => e);
     expect(errorCode(err)).toBe('SSH.HOST_KEY');
     expect(err.message).toContain(sshd.hostKeyFingerprint);
     expect(isRetryable(err)).toBe(false);
@@ -165,7 +182,9 @@ describe('SshClient.connect refusals', () => {
     const pinned = sshd.hostKeyFingerprint;
     const replaced = await startSshd({ authorizedKeys: [key.publicKey] });
     try {
-      expect(await codeOf(SshClient.connect({ ...target, port: replaced.port, hostKeyFingerprint: pinned }))).toBe('SSH.HOST_KEY');
+      expect(
+        await codeOf(SshClient.connect({ ...target, port: replaced.port, hostKeyFingerprint: pinned })),
+      ).toBe('SSH.HOST_KEY');
     } finally {
       await replaced.stop();
     }
@@ -176,11 +195,15 @@ describe('SshClient.connect refusals', () => {
     expect((await c.exec('echo ok')).stdout).toBe('ok\n');
     await c.close();
     expect(normaliseHostKeyPin(sshd.hostPublicKey)).toBe(sshd.hostKeyFingerprint);
-    expect(fingerprintOfKeyBlob(Buffer.from(sshd.hostPublicKey.split(' ')[1], 'base64'))).toBe(sshd.hostKeyFingerprint);
+    expect(fingerprintOfKeyBlob(Buffer.from(sshd.hostPublicKey.split(' ')[1], 'base64'))).toBe(
+      sshd.hostKeyFingerprint,
+    );
   });
 
   test('a malformed pin or private key is a configuration error that does not echo the key', async () => {
-    expect(await codeOf(SshClient.connect({ ...target, hostKeyFingerprint: 'md5:aa:bb' }))).toBe('SSH.CONFIG');
+    expect(await codeOf(SshClient.connect({ ...target, hostKeyFingerprint: 'md5:aa:bb' }))).toBe(
+      'SSH.CONFIG',
+    );
     // not a key: garbage between PEM armour lines, built at run time
     const armour = (w: string) => `-----${w} OPENSSH ${'PRIVATE'} KEY-----`;
     const bogus = `${armour('BEGIN')}\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n${armour('END')}\n`;
@@ -208,7 +231,9 @@ describe('SshClient.connect refusals', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     const port = (silent.address() as { port: number }).port;
     try {
-      expect(await codeOf(SshClient.connect({ ...target, port }, { connectTimeoutMs: 500 }))).toBe('SSH.TIMEOUT');
+      expect(await codeOf(SshClient.connect({ ...target, port }, { connectTimeoutMs: 500 }))).toBe(
+        'SSH.TIMEOUT',
+      );
     } finally {
       silent.close();
     }

@@ -7,7 +7,11 @@ import { existsSync } from 'node:fs';
 import { Client } from 'ssh2';
 import { fingerprintOf, generateKeyPair, startSshd, SshdHandle } from '../support/sshd';
 
-function runOnce(h: SshdHandle, privateKey: string, command: string): Promise<{ code: number | null; out: string }> {
+function runOnce(
+  h: SshdHandle,
+  privateKey: string,
+  command: string,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const c = new Client();
     c.on('error', reject);
@@ -60,7 +64,10 @@ describe('test/support/sshd', () => {
   });
 
   test('forceCommand runs instead of the client command, which is passed in SSH_ORIGINAL_COMMAND', async () => {
-    const forced = await startSshd({ authorizedKeys: [key.publicKey], forceCommand: 'echo "forced:$SSH_ORIGINAL_COMMAND"' });
+    const forced = await startSshd({
+      authorizedKeys: [key.publicKey],
+      forceCommand: 'echo "forced:$SSH_ORIGINAL_COMMAND"',
+    });
     try {
       const r = await runOnce(forced, key.privateKey, 'status uat');
       expect(r).toEqual({ code: 0, out: 'forced:status uat\n' });

@@ -15,7 +15,11 @@ const credential = (token: () => string): TokenCredential => ({
 
 beforeAll(async () => {
   arm = await startFakeArm();
-  vm = createVmControl({ endpoint: arm.endpoint, credential: credential(() => arm.token), pollIntervalMs: 20 });
+  vm = createVmControl({
+    endpoint: arm.endpoint,
+    credential: credential(() => arm.token),
+    pollIntervalMs: 20,
+  });
 });
 afterAll(async () => {
   await arm?.stop();
@@ -68,25 +72,49 @@ describe('VmControl (ARM)', () => {
   });
 
   test('snapshots every data disk (incremental copy) and returns their ids', async () => {
-    const id = arm.addVm({ name: 'vm-prod', dataDisks: [{ lun: 0, name: 'prod-data' }, { lun: 1, name: 'prod-files' }] });
+    const id = arm.addVm({
+      name: 'vm-prod',
+      dataDisks: [
+        { lun: 0, name: 'prod-data' },
+        { lun: 1, name: 'prod-files' },
+      ],
+    });
     const ids = await vm.snapshotDataDisks(id, 'pre-deploy-2-0-0');
     expect(ids).toEqual([
       '/subscriptions/sub-1/resourceGroups/rg-odoo/providers/Microsoft.Compute/snapshots/pre-deploy-2-0-0-lun0',
       '/subscriptions/sub-1/resourceGroups/rg-odoo/providers/Microsoft.Compute/snapshots/pre-deploy-2-0-0-lun1',
     ]);
-    const snap = arm.snapshots.get(ids[1].toLowerCase()) as { location: string; properties: Record<string, unknown>; tags: Record<string, string> };
+    const snap = arm.snapshots.get(ids[1].toLowerCase()) as {
+      location: string;
+      properties: Record<string, unknown>;
+      tags: Record<string, string>;
+    };
     expect(snap.location).toBe('westeurope');
-    expect(snap.properties).toMatchObject({ incremental: true, provisioningState: 'Succeeded', creationData: { createOption: 'Copy', sourceResourceId: expect.stringMatching(/\/disks\/prod-files$/) } });
+    expect(snap.properties).toMatchObject({
+      incremental: true,
+      provisioningState: 'Succeeded',
+      creationData: { createOption: 'Copy', sourceResourceId: expect.stringMatching(/\/disks\/prod-files$/) },
+    });
     expect(snap.tags).toMatchObject({ vm: 'vm-prod', lun: '1' });
     expect(await vm.snapshotDataDisks(arm.addVm({ name: 'vm-nodisk', dataDisks: [] }), 'x')).toEqual([]);
   });
 
   test('errors: unknown VM, bad id, bad token, bad snapshot name, throttling retried by the SDK', async () => {
-    expect(await codeOf(vm.powerState('/subscriptions/sub-1/resourceGroups/rg-odoo/providers/Microsoft.Compute/virtualMachines/ghost'))).toBe('ARM.NOT_FOUND');
+    expect(
+      await codeOf(
+        vm.powerState(
+          '/subscriptions/sub-1/resourceGroups/rg-odoo/providers/Microsoft.Compute/virtualMachines/ghost',
+        ),
+      ),
+    ).toBe('ARM.NOT_FOUND');
     expect(await codeOf(vm.powerState('/subscriptions/x/vm'))).toBe('ARM.INVALID');
     expect(() => parseVmId('nope')).toThrow(/ARM.INVALID/);
     const id = arm.addVm({ name: 'vm-auth' });
-    const wrong = createVmControl({ endpoint: arm.endpoint, credential: credential(() => 'wrong'), pollIntervalMs: 20 });
+    const wrong = createVmControl({
+      endpoint: arm.endpoint,
+      credential: credential(() => 'wrong'),
+      pollIntervalMs: 20,
+    });
     expect(await codeOf(wrong.powerState(id))).toBe('ARM.AUTH_FAILED');
     expect(await codeOf(vm.snapshotDataDisks(id, 'bad name!'))).toBe('ARM.INVALID');
     arm.throttleNext = 1;
@@ -94,10 +122,21 @@ describe('VmControl (ARM)', () => {
   });
 
   test('plain http is refused except on loopback; unreachable ARM is retryable', async () => {
-    expect(() => createVmControl({ endpoint: 'http://management.example.com', credential: credential(() => 't') })).toThrow(/ARM.INVALID/);
-    expect(() => createVmControl({ endpoint: 'not a url', credential: credential(() => 't') })).toThrow(/ARM.INVALID/);
-    const down = createVmControl({ endpoint: 'http://127.0.0.1:9', credential: credential(() => 't'), pollIntervalMs: 20, maxRetries: 0 });
-    const err = await down.powerState('/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v').catch((e) => e);
+    expect(() =>
+      createVmControl({ endpoint: 'http://management.example.com', credential: credential(() => 't') }),
+    ).toThrow(/ARM.INVALID/);
+    expect(() => createVmControl({ endpoint: 'not a url', credential: credential(() => 't') })).toThrow(
+      /ARM.INVALID/,
+    );
+    const down = createVmControl({
+      endpoint: 'http://127.0.0.1:9',
+      credential: credential(() => 't'),
+      pollIntervalMs: 20,
+      maxRetries: 0,
+    });
+    const err = await down
+      .powerState('/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v')
+      .catch((e) => e);
     expect(errorCode(err)).toBe('ARM.UNAVAILABLE');
     expect(isRetryable(err)).toBe(true);
   });

@@ -26,7 +26,12 @@ export interface ProbeOutput {
 df.app.orchestration(APPROVAL_PROBE, function* (context: OrchestrationContext) {
   const input = context.df.getInput() as ProbeInput;
   const expiresAt = new Date(context.df.currentUtcDateTime.getTime() + 3600_000).toISOString();
-  const pending: PendingApproval[] = input.approvers.map((approver, i) => ({ approver, nonce: context.df.newGuid(`${context.df.instanceId}/${i}`), action: input.action, expiresAt }));
+  const pending: PendingApproval[] = input.approvers.map((approver, i) => ({
+    approver,
+    nonce: context.df.newGuid(`${context.df.instanceId}/${i}`),
+    action: input.action,
+    expiresAt,
+  }));
   const received: Array<{ approver: string; at: string }> = [];
   const decisions: ProbeOutput['decisions'] = [];
   const publish = (step: string) => {
@@ -37,7 +42,12 @@ df.app.orchestration(APPROVAL_PROBE, function* (context: OrchestrationContext) {
       version: input.version,
       requestedBy: input.requestedBy,
       reason: 'monthly release <b>bold</b>',
-      commitRange: { from: '1.3.0', to: input.version, count: 2, compareUrl: 'https://github.com/example/odoo-mta/compare/v1.3.0...v1.4.0' },
+      commitRange: {
+        from: '1.3.0',
+        to: input.version,
+        count: 2,
+        compareUrl: 'https://github.com/example/odoo-mta/compare/v1.3.0...v1.4.0',
+      },
       uatResult: { outcome: 'Succeeded', deployedAt: '2026-11-27T10:00:00Z' },
       approvals: { required: input.required, received },
       pendingApprovals: pending,

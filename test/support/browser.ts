@@ -18,7 +18,8 @@ export const ARTIFACTS_DIR = path.resolve(__dirname, '..', '..', 'test-artifacts
 
 /** Why the browser cannot run here, or undefined when it can (for a clear skip/failure message). */
 export function browserUnavailable(): string | undefined {
-  if (!fs.existsSync(CHROMIUM_PATH)) return `Chromium not found at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  if (!fs.existsSync(CHROMIUM_PATH))
+    return `Chromium not found at ${CHROMIUM_PATH} (apt-get install chromium, or set CHROMIUM_PATH)`;
   return undefined;
 }
 

@@ -57,7 +57,14 @@ export async function startFakeArm(o: { token?: string } = {}): Promise<FakeArm>
     failNextStart: false,
     throttleNext: 0,
     addVm(vm) {
-      const full: FakeVm = { subscriptionId: 'sub-1', resourceGroup: 'rg-odoo', location: 'westeurope', powerState: 'running', dataDisks: [{ lun: 0, name: `${vm.name}-data` }], ...vm };
+      const full: FakeVm = {
+        subscriptionId: 'sub-1',
+        resourceGroup: 'rg-odoo',
+        location: 'westeurope',
+        powerState: 'running',
+        dataDisks: [{ lun: 0, name: `${vm.name}-data` }],
+        ...vm,
+      };
       const id = `/subscriptions/${full.subscriptionId}/resourceGroups/${full.resourceGroup}/providers/Microsoft.Compute/virtualMachines/${full.name}`;
       state.vms.set(id.toLowerCase(), full);
       return id;
@@ -65,11 +72,21 @@ export async function startFakeArm(o: { token?: string } = {}): Promise<FakeArm>
     stop: async () => undefined,
   };
 
-  const send = (res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'x-ms-request-id': randomUUID(), ...headers });
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ) => {
+    res.writeHead(status, {
+      'content-type': 'application/json',
+      'x-ms-request-id': randomUUID(),
+      ...headers,
+    });
     res.end(body === undefined ? '' : JSON.stringify(body));
   };
-  const armError = (res: ServerResponse, status: number, code: string, message: string) => send(res, status, { error: { code, message } });
+  const armError = (res: ServerResponse, status: number, code: string, message: string) =>
+    send(res, status, { error: { code, message } });
 
   const newOp = (sub: string, location: string, op: Operation) => {
     const id = randomUUID();
@@ -84,28 +101,54 @@ export async function startFakeArm(o: { token?: string } = {}): Promise<FakeArm>
     req.on('end', () => {
       const u = new URL(req.url ?? '/', 'http://x');
       state.requests.push(`${req.method} ${u.pathname}`);
-      if (req.headers.authorization !== `Bearer ${token}`) return armError(res, 401, 'AuthenticationFailed', 'missing or invalid bearer token');
-      if (!u.searchParams.get('api-version')) return armError(res, 400, 'MissingApiVersionParameter', 'api-version is required');
+      if (req.headers.authorization !== `Bearer ${token}`)
+        return armError(res, 401, 'AuthenticationFailed', 'missing or invalid bearer token');
+      if (!u.searchParams.get('api-version'))
+        return armError(res, 400, 'MissingApiVersionParameter', 'api-version is required');
       if (state.throttleNext > 0) {
         state.throttleNext--;
-        return send(res, 429, { error: { code: 'TooManyRequests', message: 'throttled' } }, { 'retry-after': '0' });
+        return send(
+          res,
+          429,
+          { error: { code: 'TooManyRequests', message: 'throttled' } },
+          { 'retry-after': '0' },
+        );
       }
       const p = u.pathname;
-      let m = /^\/subscriptions\/([^/]+)\/providers\/Microsoft\.Compute\/locations\/([^/]+)\/operations\/([^/]+)$/i.exec(p);
+      let m =
+        /^\/subscriptions\/([^/]+)\/providers\/Microsoft\.Compute\/locations\/([^/]+)\/operations\/([^/]+)$/i.exec(
+          p,
+        );
       if (m && req.method === 'GET') {
         const op = ops.get(m[3]);
         if (!op) return armError(res, 404, 'NotFound', 'operation not found');
-        if (op.polls-- > 0) return send(res, 200, { name: m[3], status: 'InProgress' }, { 'retry-after': '0' });
-        if (op.fail) return send(res, 200, { name: m[3], status: 'Failed', error: { code: 'OSProvisioningTimedOut', message: 'the VM did not start' } });
+        if (op.polls-- > 0)
+          return send(res, 200, { name: m[3], status: 'InProgress' }, { 'retry-after': '0' });
+        if (op.fail)
+          return send(res, 200, {
+            name: m[3],
+            status: 'Failed',
+            error: { code: 'OSProvisioningTimedOut', message: 'the VM did not start' },
+          });
         op.onDone();
         return send(res, 200, { name: m[3], status: 'Succeeded' });
       }
-      m = /^(\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+))(\/instanceView|\/start)?$/i.exec(p);
+      m =
+        /^(\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/virtualMachines\/([^/]+))(\/instanceView|\/start)?$/i.exec(
+          p,
+        );
       if (m) {
         const vm = state.vms.get(m[1].toLowerCase());
-        if (!vm) return armError(res, 404, 'ResourceNotFound', `The Resource 'Microsoft.Compute/virtualMachines/${m[4]}' under resource group '${m[3]}' was not found.`);
+        if (!vm)
+          return armError(
+            res,
+            404,
+            'ResourceNotFound',
+            `The Resource 'Microsoft.Compute/virtualMachines/${m[4]}' under resource group '${m[3]}' was not found.`,
+          );
         const sub = m[2];
-        const diskId = (d: { name: string }) => `/subscriptions/${sub}/resourceGroups/${vm.resourceGroup}/providers/Microsoft.Compute/disks/${d.name}`;
+        const diskId = (d: { name: string }) =>
+          `/subscriptions/${sub}/resourceGroups/${vm.resourceGroup}/providers/Microsoft.Compute/disks/${d.name}`;
         if (!m[5] && req.method === 'GET') {
           return send(res, 200, {
             id: m[1],
@@ -114,12 +157,24 @@ export async function startFakeArm(o: { token?: string } = {}): Promise<FakeArm>
             location: vm.location,
             properties: {
               provisioningState: 'Succeeded',
-              storageProfile: { dataDisks: vm.dataDisks.map((d) => ({ lun: d.lun, name: d.name, createOption: 'Attach', managedDisk: { id: diskId(d) } })) },
+              storageProfile: {
+                dataDisks: vm.dataDisks.map((d) => ({
+                  lun: d.lun,
+                  name: d.name,
+                  createOption: 'Attach',
+                  managedDisk: { id: diskId(d) },
+                })),
+              },
             },
           });
         }
         if (m[5] === '/instanceView' && req.method === 'GET') {
-          return send(res, 200, { statuses: [{ code: 'ProvisioningState/succeeded', level: 'Info' }, { code: `PowerState/${vm.powerState}`, level: 'Info' }] });
+          return send(res, 200, {
+            statuses: [
+              { code: 'ProvisioningState/succeeded', level: 'Info' },
+              { code: `PowerState/${vm.powerState}`, level: 'Info' },
+            ],
+          });
         }
         if (m[5] === '/start' && req.method === 'POST') {
           const fail = state.failNextStart;
@@ -136,14 +191,31 @@ export async function startFakeArm(o: { token?: string } = {}): Promise<FakeArm>
         }
         return armError(res, 405, 'MethodNotAllowed', `${req.method} not supported here`);
       }
-      m = /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/snapshots\/([^/]+)$/i.exec(p);
+      m =
+        /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Compute\/snapshots\/([^/]+)$/i.exec(
+          p,
+        );
       if (m) {
         const key = p.toLowerCase();
         if (req.method === 'PUT') {
-          const input = JSON.parse(body || '{}') as { location?: string; properties?: { creationData?: { createOption?: string; sourceResourceId?: string }; incremental?: boolean }; tags?: Record<string, string> };
+          const input = JSON.parse(body || '{}') as {
+            location?: string;
+            properties?: {
+              creationData?: { createOption?: string; sourceResourceId?: string };
+              incremental?: boolean;
+            };
+            tags?: Record<string, string>;
+          };
           const src = input.properties?.creationData?.sourceResourceId ?? '';
-          if (input.properties?.creationData?.createOption !== 'Copy' || !/\/disks\//.test(src)) return armError(res, 400, 'InvalidParameter', 'creationData must copy a managed disk');
-          const snap = { id: p, name: m[3], location: input.location, tags: input.tags, properties: { ...input.properties, provisioningState: 'Creating' } };
+          if (input.properties?.creationData?.createOption !== 'Copy' || !/\/disks\//.test(src))
+            return armError(res, 400, 'InvalidParameter', 'creationData must copy a managed disk');
+          const snap = {
+            id: p,
+            name: m[3],
+            location: input.location,
+            tags: input.tags,
+            properties: { ...input.properties, provisioningState: 'Creating' },
+          };
           state.snapshots.set(key, snap);
           const headers = newOp(m[1], input.location ?? 'westeurope', {
             polls: state.pollsUntilDone,

@@ -44,7 +44,10 @@ export interface ApiAnswer {
  * returns undefined for any other (other routes, and a compare whose `base...head` is not in
  * `state.compares`), so the server mounting it can answer those itself.
  */
-export function deploymentsApi(state: DeploymentsState, repository: string): (method: string, pathname: string, rawBody: string) => ApiAnswer | undefined {
+export function deploymentsApi(
+  state: DeploymentsState,
+  repository: string,
+): (method: string, pathname: string, rawBody: string) => ApiAnswer | undefined {
   const prefix = `/repos/${repository}`;
   return (method, pathname, rawBody) => {
     if (!pathname.startsWith(prefix + '/')) return undefined;
@@ -82,15 +85,24 @@ export function deploymentsApi(state: DeploymentsState, repository: string): (me
       if (!body) return { status: 400, body: { message: 'Problems parsing JSON' } };
       const allowed = ['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'];
       if (!allowed.includes(String(body.state))) return { status: 422, body: { message: 'invalid state' } };
-      if (typeof body.description === 'string' && body.description.length > 140) return { status: 422, body: { message: 'description is too long (maximum is 140 characters)' } };
-      d.statuses.push({ state: String(body.state), description: body.description as string, environment_url: body.environment_url as string, log_url: body.log_url as string });
+      if (typeof body.description === 'string' && body.description.length > 140)
+        return { status: 422, body: { message: 'description is too long (maximum is 140 characters)' } };
+      d.statuses.push({
+        state: String(body.state),
+        description: body.description as string,
+        environment_url: body.environment_url as string,
+        log_url: body.log_url as string,
+      });
       return { status: 201, body: { id: d.statuses.length, state: body.state } };
     }
     m = /^\/compare\/(.+)$/.exec(pathname.slice(prefix.length));
     if (m && method === 'GET') {
       const files = state.compares.get(decodeURIComponent(m[1]));
       if (!files) return undefined;
-      return { status: 200, body: { status: 'ahead', files: files.map((filename) => ({ filename, status: 'modified' })) } };
+      return {
+        status: 200,
+        body: { status: 'ahead', files: files.map((filename) => ({ filename, status: 'modified' })) },
+      };
     }
     return undefined;
   };
@@ -98,22 +110,36 @@ export function deploymentsApi(state: DeploymentsState, repository: string): (me
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
-export async function startFakeGitHubDeployments(repository = 'acme/odoo-mta'): Promise<FakeGitHubDeployments> {
+export async function startFakeGitHubDeployments(
+  repository = 'acme/odoo-mta',
+): Promise<FakeGitHubDeployments> {
   const token = `ghs_test${Math.random().toString(36).slice(2)}`;
-  const fake = { repository, token, deployments: [] as FakeDeployment[], compares: new Map<string, string[]>() } as FakeGitHubDeployments;
+  const fake = {
+    repository,
+    token,
+    deployments: [] as FakeDeployment[],
+    compares: new Map<string, string[]>(),
+  } as FakeGitHubDeployments;
   const api = deploymentsApi(fake, repository);
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (fake.failWith) return sendJson(res, fake.failWith, { message: 'Server Error' });
-      if (req.headers.authorization !== `token ${token}` && req.headers.authorization !== `Bearer ${token}`) return sendJson(res, 401, { message: 'Bad credentials' });
+      if (req.headers.authorization !== `token ${token}` && req.headers.authorization !== `Bearer ${token}`)
+        return sendJson(res, 401, { message: 'Bad credentials' });
       const u = new URL(req.url ?? '/', 'http://x');
-      const answer = api(req.method ?? 'GET', u.pathname, Buffer.concat(chunks).toString('utf8')) ?? { status: 404, body: { message: 'Not Found' } };
+      const answer = api(req.method ?? 'GET', u.pathname, Buffer.concat(chunks).toString('utf8')) ?? {
+        status: 404,
+        body: { message: 'Not Found' },
+      };
       sendJson(res, answer.status, answer.body);
     });
   });

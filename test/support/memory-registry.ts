@@ -8,7 +8,8 @@ import type { RegistryClient } from '../../shared/adapters/registry';
 export const uatImage = (v: string): string => `reg.local/odoo-mta:uat-v${v}`;
 export const prodImage = (v: string): string => `reg.local/odoo-mta:prod-v${v}`;
 /** a stable fake manifest digest for a name */
-export const digestOf = (s: string): string => `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
+export const digestOf = (s: string): string =>
+  `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
 
 export function memoryRegistry(tags: Record<string, string>): RegistryClient & { tags: Map<string, string> } {
   const map = new Map(Object.entries(tags));

@@ -29,12 +29,18 @@ export interface PgServer {
 function asPostgres(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
   const isRoot = process.getuid?.() === 0;
   const [bin, argv] = isRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args];
-  return execFileSync(bin, argv, { cwd: opts.cwd ?? '/', stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  return execFileSync(bin, argv, {
+    cwd: opts.cwd ?? '/',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
 }
 
 export function requirePostgres(): void {
   if (!existsSync(path.join(PG_BIN, 'initdb'))) {
-    throw new Error(`PostgreSQL 15 is not installed (${PG_BIN}/initdb missing): apt-get install postgresql-15 (see .ci/run)`);
+    throw new Error(
+      `PostgreSQL 15 is not installed (${PG_BIN}/initdb missing): apt-get install postgresql-15 (see .ci/run)`,
+    );
   }
 }
 
@@ -44,7 +50,16 @@ export async function startPostgres(): Promise<PgServer> {
   chmodSync(dir, 0o777);
   const data = path.join(dir, 'data');
   if (process.getuid?.() === 0) execFileSync('chown', ['postgres:postgres', dir]);
-  asPostgres(path.join(PG_BIN, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
+  asPostgres(path.join(PG_BIN, 'initdb'), [
+    '-D',
+    data,
+    '-U',
+    'postgres',
+    '--auth=trust',
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+  ]);
   const port = await freePort();
   asPostgres(path.join(PG_BIN, 'pg_ctl'), [
     '-D',
@@ -65,7 +80,11 @@ export async function startPostgres(): Promise<PgServer> {
     env,
     uri: (db = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${db}`,
     psql(db, sql, extraArgs = []) {
-      const r = spawnSync(path.join(PG_BIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-d', db, ...extraArgs, '-c', sql], { env, encoding: 'utf8' });
+      const r = spawnSync(
+        path.join(PG_BIN, 'psql'),
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-d', db, ...extraArgs, '-c', sql],
+        { env, encoding: 'utf8' },
+      );
       if (r.status !== 0) throw new Error(`psql failed (${r.status}): ${r.stderr}`);
       return r.stdout.trim();
     },

@@ -32,9 +32,17 @@ export interface RegistryHandle {
   pushBlob(repo: string, data: Buffer): Promise<{ digest: string; size: number }>;
   pushManifest(repo: string, reference: string, body: Buffer | string, mediaType: string): Promise<string>;
   /** a single-platform image (Docker v2 manifest by default, or OCI) under `tag`; seed makes it unique */
-  pushImage(repo: string, tag: string, o?: { seed?: string; oci?: boolean }): Promise<{ digest: string; mediaType: string }>;
+  pushImage(
+    repo: string,
+    tag: string,
+    o?: { seed?: string; oci?: boolean },
+  ): Promise<{ digest: string; mediaType: string }>;
   /** an OCI image index with linux/amd64 and linux/arm64 manifests under `tag` */
-  pushIndex(repo: string, tag: string, o?: { seed?: string }): Promise<{ digest: string; mediaType: string; platformDigests: string[] }>;
+  pushIndex(
+    repo: string,
+    tag: string,
+    o?: { seed?: string },
+  ): Promise<{ digest: string; mediaType: string; platformDigests: string[] }>;
   stop(): Promise<void>;
 }
 
@@ -45,8 +53,13 @@ const sha = (b: Buffer | string) => 'sha256:' + createHash('sha256').update(b).d
  * 401 Bearer challenge pointing at `realm`, any Authorization header is accepted (exercises a client's
  * token dance; the token server at `realm` is the test's).
  */
-export async function startRegistry(o: { timeoutMs?: number; sillyAuth?: { realm: string; service?: string } } = {}): Promise<RegistryHandle> {
-  if (!existsSync(REGISTRY_BIN)) throw new Error(`docker-registry not installed (${REGISTRY_BIN} missing): apt-get install docker-registry (see .ci/run)`);
+export async function startRegistry(
+  o: { timeoutMs?: number; sillyAuth?: { realm: string; service?: string } } = {},
+): Promise<RegistryHandle> {
+  if (!existsSync(REGISTRY_BIN))
+    throw new Error(
+      `docker-registry not installed (${REGISTRY_BIN} missing): apt-get install docker-registry (see .ci/run)`,
+    );
   const dir = mkdtempSync(path.join(os.tmpdir(), 'registry-'));
   const port = await freePort();
   const config = path.join(dir, 'config.yml');
@@ -68,7 +81,14 @@ export async function startRegistry(o: { timeoutMs?: number; sillyAuth?: { realm
       '      enabled: false',
       'http:',
       `  addr: 127.0.0.1:${port}`,
-      ...(o.sillyAuth ? ['auth:', '  silly:', `    realm: ${o.sillyAuth.realm}`, `    service: ${o.sillyAuth.service ?? 'test-registry'}`] : []),
+      ...(o.sillyAuth
+        ? [
+            'auth:',
+            '  silly:',
+            `    realm: ${o.sillyAuth.realm}`,
+            `    service: ${o.sillyAuth.service ?? 'test-registry'}`,
+          ]
+        : []),
       '',
     ].join('\n'),
   );
@@ -82,7 +102,8 @@ export async function startRegistry(o: { timeoutMs?: number; sillyAuth?: { realm
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (o.timeoutMs ?? 10000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${output.slice(-1000)}`);
+    if (child.exitCode !== null)
+      throw new Error(`docker-registry exited with ${child.exitCode}: ${output.slice(-1000)}`);
     try {
       const r = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
       if (r.status === 200 || (o.sillyAuth && r.status === 401)) break;
@@ -112,19 +133,41 @@ export async function startRegistry(o: { timeoutMs?: number; sillyAuth?: { realm
       await check(start, `start upload to ${repo}`);
       const loc = new URL(start.headers.get('location') ?? '', url);
       loc.searchParams.set('digest', digest);
-      const put = await fetch(loc, { method: 'PUT', body: data, headers: { ...auth, 'content-type': 'application/octet-stream', 'content-length': String(data.length) } });
+      const put = await fetch(loc, {
+        method: 'PUT',
+        body: data,
+        headers: {
+          ...auth,
+          'content-type': 'application/octet-stream',
+          'content-length': String(data.length),
+        },
+      });
       await check(put, `upload blob to ${repo}`);
       return { digest, size: data.length };
     },
     async pushManifest(repo, reference, body, mediaType) {
-      const res = await fetch(`${url}/v2/${repo}/manifests/${reference}`, { method: 'PUT', body, headers: { ...auth, 'content-type': mediaType } });
+      const res = await fetch(`${url}/v2/${repo}/manifests/${reference}`, {
+        method: 'PUT',
+        body,
+        headers: { ...auth, 'content-type': mediaType },
+      });
       await check(res, `put manifest ${repo}:${reference}`);
       return res.headers.get('docker-content-digest') ?? sha(body);
     },
     async pushImage(repo, tag, opts = {}) {
       const seed = opts.seed ?? tag;
       const oci = !!opts.oci;
-      const cfg = await handle.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { seed } }, rootfs: { type: 'layers', diff_ids: [] } })));
+      const cfg = await handle.pushBlob(
+        repo,
+        Buffer.from(
+          JSON.stringify({
+            architecture: 'amd64',
+            os: 'linux',
+            config: { Labels: { seed } },
+            rootfs: { type: 'layers', diff_ids: [] },
+          }),
+        ),
+      );
       const layer = await handle.pushBlob(repo, Buffer.from(`layer for ${seed}`));
       const mediaType = oci ? MT.ociManifest : MT.dockerManifest;
       const manifest = JSON.stringify({
@@ -138,9 +181,24 @@ export async function startRegistry(o: { timeoutMs?: number; sillyAuth?: { realm
     },
     async pushIndex(repo, tag, opts = {}) {
       const seed = opts.seed ?? tag;
-      const manifests: { mediaType: string; digest: string; size: number; platform: { architecture: string; os: string } }[] = [];
+      const manifests: {
+        mediaType: string;
+        digest: string;
+        size: number;
+        platform: { architecture: string; os: string };
+      }[] = [];
       for (const arch of ['amd64', 'arm64']) {
-        const cfg = await handle.pushBlob(repo, Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', config: { Labels: { seed } }, rootfs: { type: 'layers', diff_ids: [] } })));
+        const cfg = await handle.pushBlob(
+          repo,
+          Buffer.from(
+            JSON.stringify({
+              architecture: arch,
+              os: 'linux',
+              config: { Labels: { seed } },
+              rootfs: { type: 'layers', diff_ids: [] },
+            }),
+          ),
+        );
         const layer = await handle.pushBlob(repo, Buffer.from(`layer ${arch} ${seed}`));
         const body = JSON.stringify({
           schemaVersion: 2,
@@ -149,7 +207,12 @@ export async function startRegistry(o: { timeoutMs?: number; sillyAuth?: { realm
           layers: [{ mediaType: MT.ociLayer, digest: layer.digest, size: layer.size }],
         });
         const digest = await handle.pushManifest(repo, sha(body), body, MT.ociManifest);
-        manifests.push({ mediaType: MT.ociManifest, digest, size: Buffer.byteLength(body), platform: { architecture: arch, os: 'linux' } });
+        manifests.push({
+          mediaType: MT.ociManifest,
+          digest,
+          size: Buffer.byteLength(body),
+          platform: { architecture: arch, os: 'linux' },
+        });
       }
       const index = JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests });
       const digest = await handle.pushManifest(repo, tag, index, MT.ociIndex);

@@ -63,7 +63,9 @@ export function generateKeyPair(comment = 'test@odoo-mta'): KeyPair {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sshkey-'));
   try {
     const file = path.join(dir, 'id');
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], { stdio: 'ignore' });
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file], {
+      stdio: 'ignore',
+    });
     return { privateKey: readFileSync(file, 'utf8'), publicKey: readFileSync(file + '.pub', 'utf8').trim() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -101,7 +103,12 @@ function quoteSetEnv(k: string, v: string): string {
 }
 
 /** Wait until the port answers with an SSH banner. */
-async function waitForBanner(port: number, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
+async function waitForBanner(
+  port: number,
+  child: ChildProcess,
+  log: () => string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}: ${log().slice(-1500)}`);
@@ -130,15 +137,22 @@ async function waitForBanner(port: number, child: ChildProcess, log: () => strin
 }
 
 export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
-  if (!existsSync(SSHD_BIN)) throw new Error(`OpenSSH server not installed (${SSHD_BIN} missing): apt-get install openssh-server (see .ci/run)`);
-  if (process.getuid?.() !== 0) throw new Error('startSshd needs root (unshare -m and sshd privilege separation)');
+  if (!existsSync(SSHD_BIN))
+    throw new Error(
+      `OpenSSH server not installed (${SSHD_BIN} missing): apt-get install openssh-server (see .ci/run)`,
+    );
+  if (process.getuid?.() !== 0)
+    throw new Error('startSshd needs root (unshare -m and sshd privilege separation)');
   const ownDir = !opts.dir;
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'sshd-'));
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o755);
   const user = opts.user ?? 'root';
   const hostKey = path.join(dir, 'ssh_host_ed25519_key');
-  if (!existsSync(hostKey)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'sshd-test-host', '-f', hostKey], { stdio: 'ignore' });
+  if (!existsSync(hostKey))
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'sshd-test-host', '-f', hostKey], {
+      stdio: 'ignore',
+    });
   const hostPublicKey = readFileSync(hostKey + '.pub', 'utf8').trim();
   const hostKeyFingerprint = fingerprintOf(hostPublicKey);
   const authorized = path.join(dir, 'authorized_keys');
@@ -168,7 +182,12 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
     'Subsystem sftp internal-sftp',
   ];
   const env = opts.env ?? {};
-  if (Object.keys(env).length) lines.push(`SetEnv ${Object.entries(env).map(([k, v]) => quoteSetEnv(k, v)).join(' ')}`);
+  if (Object.keys(env).length)
+    lines.push(
+      `SetEnv ${Object.entries(env)
+        .map(([k, v]) => quoteSetEnv(k, v))
+        .join(' ')}`,
+    );
   if (opts.forceCommand) {
     if (/\n/.test(opts.forceCommand)) throw new Error('forceCommand may not contain newlines');
     lines.push(`ForceCommand ${opts.forceCommand}`);
@@ -192,7 +211,13 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
     `exec "$SSHD" -D -e -f "$CONFIG"`,
   ].join('\n');
   const child = spawn('unshare', ['-m', '--propagation', 'private', '/bin/sh', '-c', script], {
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', HOSTRUN: hostRun, SSHD: SSHD_BIN, CONFIG: config, HIDE_RC: opts.hideBashrc === false ? '' : bashrcOf(user) },
+    env: {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      HOSTRUN: hostRun,
+      SSHD: SSHD_BIN,
+      CONFIG: config,
+      HIDE_RC: opts.hideBashrc === false ? '' : bashrcOf(user),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

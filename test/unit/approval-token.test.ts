@@ -67,7 +67,13 @@ describe('approval token', () => {
     const token = signApprovalToken(claims, keyA);
     const [payload, sig] = token.split('.');
     const body = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
-    for (const change of [{ i: 'deploy-prod-9.9.9-ffffffffffff' }, { a: 'mallory' }, { t: 'rollback' }, { e: NOW + 1e10 }, { n: 'other' }]) {
+    for (const change of [
+      { i: 'deploy-prod-9.9.9-ffffffffffff' },
+      { a: 'mallory' },
+      { t: 'rollback' },
+      { e: NOW + 1e10 },
+      { n: 'other' },
+    ]) {
       const forged = Buffer.from(JSON.stringify({ ...body, ...change })).toString('base64url') + '.' + sig;
       const r = verifyApprovalToken(forged, [keyA], NOW);
       expect(r).toMatchObject({ ok: false, code: 'APPROVAL.TAMPERED' });
@@ -89,7 +95,10 @@ describe('approval token', () => {
     // an expired token that is also forged is reported as tampered, not expired
     const [payload] = token.split('.');
     const forged = `${payload}.${randomBytes(32).toString('base64url')}`;
-    expect(verifyApprovalToken(forged, [keyA], claims.exp + 1)).toMatchObject({ ok: false, code: 'APPROVAL.TAMPERED' });
+    expect(verifyApprovalToken(forged, [keyA], claims.exp + 1)).toMatchObject({
+      ok: false,
+      code: 'APPROVAL.TAMPERED',
+    });
   });
 
   test('key rotation: the old key is accepted while configured as previous, refused after removal', () => {
@@ -98,9 +107,15 @@ describe('approval token', () => {
 
     const during = signingKeys({ APPROVAL_SIGNING_KEY: secretB, APPROVAL_SIGNING_KEY_PREVIOUS: secretA });
     expect(during.map((k) => k.id)).toEqual([keyFingerprint(secretB), keyFingerprint(secretA)]); // current first
-    expect(verifyApprovalToken(oldToken, during, NOW)).toMatchObject({ ok: true, keyId: keyFingerprint(secretA) });
+    expect(verifyApprovalToken(oldToken, during, NOW)).toMatchObject({
+      ok: true,
+      keyId: keyFingerprint(secretA),
+    });
     const newToken = signApprovalToken(claims, during[0]);
-    expect(verifyApprovalToken(newToken, during, NOW)).toMatchObject({ ok: true, keyId: keyFingerprint(secretB) });
+    expect(verifyApprovalToken(newToken, during, NOW)).toMatchObject({
+      ok: true,
+      keyId: keyFingerprint(secretB),
+    });
 
     const after = signingKeys({ APPROVAL_SIGNING_KEY: secretB });
     const r = verifyApprovalToken(oldToken, after, NOW);
@@ -112,7 +127,9 @@ describe('approval token', () => {
   test('signingKeys: none configured, duplicate previous, empty strings', () => {
     expect(signingKeys({})).toEqual([]);
     expect(signingKeys({ APPROVAL_SIGNING_KEY: '', APPROVAL_SIGNING_KEY_PREVIOUS: '' })).toEqual([]);
-    expect(signingKeys({ APPROVAL_SIGNING_KEY: secretA, APPROVAL_SIGNING_KEY_PREVIOUS: secretA })).toHaveLength(1);
+    expect(
+      signingKeys({ APPROVAL_SIGNING_KEY: secretA, APPROVAL_SIGNING_KEY_PREVIOUS: secretA }),
+    ).toHaveLength(1);
     const token = signApprovalToken(claims, keyA);
     const r = verifyApprovalToken(token, [], NOW);
     expect(r).toMatchObject({ ok: false, code: 'APPROVAL.TAMPERED' });
@@ -151,10 +168,21 @@ describe('approval token', () => {
   test('a correctly signed payload with bad content is MALFORMED (version, JSON, claim types)', () => {
     const signRaw = (json: string) => {
       const payload = Buffer.from(json).toString('base64url');
-      const sig = createHmac('sha256', secretA).update('odoo-mta/approval/v1.').update(payload).digest('base64url');
+      const sig = createHmac('sha256', secretA)
+        .update('odoo-mta/approval/v1.')
+        .update(payload)
+        .digest('base64url');
       return `${payload}.${sig}`;
     };
-    const good = { v: 1, k: keyA.id, i: claims.instanceId, a: 'alice', t: 'approval', n: 'n1', e: claims.exp };
+    const good = {
+      v: 1,
+      k: keyA.id,
+      i: claims.instanceId,
+      a: 'alice',
+      t: 'approval',
+      n: 'n1',
+      e: claims.exp,
+    };
     expect(verifyApprovalToken(signRaw(JSON.stringify(good)), [keyA], NOW).ok).toBe(true);
     for (const json of [
       'not json',
@@ -167,19 +195,28 @@ describe('approval token', () => {
       JSON.stringify({ ...good, e: 'tomorrow' }),
       JSON.stringify({ ...good, n: 'a\nb' }),
     ]) {
-      expect(verifyApprovalToken(signRaw(json), [keyA], NOW)).toMatchObject({ ok: false, code: 'APPROVAL.MALFORMED' });
+      expect(verifyApprovalToken(signRaw(json), [keyA], NOW)).toMatchObject({
+        ok: false,
+        code: 'APPROVAL.MALFORMED',
+      });
     }
   });
 
   test('signing refuses bad claims and short keys', () => {
     expect(() => signApprovalToken({ ...claims, approver: '' }, keyA)).toThrow(/APPROVAL.INVALID_CLAIMS/);
-    expect(() => signApprovalToken({ ...claims, action: 'deploy' as 'approval' }, keyA)).toThrow(/APPROVAL.INVALID_CLAIMS/);
+    expect(() => signApprovalToken({ ...claims, action: 'deploy' as 'approval' }, keyA)).toThrow(
+      /APPROVAL.INVALID_CLAIMS/,
+    );
     expect(() => signApprovalToken({ ...claims, exp: 1.5 }, keyA)).toThrow(/APPROVAL.INVALID_CLAIMS/);
     expect(() => signApprovalToken(claims, { id: 'x', secret: 'short' })).toThrow(/APPROVAL.NO_KEY/);
   });
 
   test('approvalLink joins the base URL and the token', () => {
-    expect(approvalLink('https://odoo-mta.example.net', 'p.s')).toBe('https://odoo-mta.example.net/api/approvals/p.s');
-    expect(approvalLink('https://odoo-mta.example.net/', 'p.s')).toBe('https://odoo-mta.example.net/api/approvals/p.s');
+    expect(approvalLink('https://odoo-mta.example.net', 'p.s')).toBe(
+      'https://odoo-mta.example.net/api/approvals/p.s',
+    );
+    expect(approvalLink('https://odoo-mta.example.net/', 'p.s')).toBe(
+      'https://odoo-mta.example.net/api/approvals/p.s',
+    );
   });
 });

@@ -1,4 +1,13 @@
-import { modulesToUpdate, needsRollback, outcomeOfFailure, reasonOf, repositoryOf, shouldRetry, tagOf, validateDeployInput } from '../../shared/domain/deploy-plan';
+import {
+  modulesToUpdate,
+  needsRollback,
+  outcomeOfFailure,
+  reasonOf,
+  repositoryOf,
+  shouldRetry,
+  tagOf,
+  validateDeployInput,
+} from '../../shared/domain/deploy-plan';
 import { PipelineError } from '../../shared/domain/errors';
 import { opsError, parseOpsJson } from '../../functions/activities/deploy';
 
@@ -25,7 +34,16 @@ describe('deploy plan', () => {
   });
 
   it('picks changed modules from the diff, all when unknown or forced', () => {
-    expect(modulesToUpdate(['addons/sale_x/models/a.py', 'addons/sale_x/views/v.xml', 'stock_y/__manifest__.py', 'README.md', 'docker/Dockerfile', '.github/workflows/x.yml'])).toBe('sale_x,stock_y');
+    expect(
+      modulesToUpdate([
+        'addons/sale_x/models/a.py',
+        'addons/sale_x/views/v.xml',
+        'stock_y/__manifest__.py',
+        'README.md',
+        'docker/Dockerfile',
+        '.github/workflows/x.yml',
+      ]),
+    ).toBe('sale_x,stock_y');
     expect(modulesToUpdate(['README.md'])).toBe('');
     expect(modulesToUpdate(undefined)).toBe('all');
     expect(modulesToUpdate(['addons/a/x.py'], { force: true })).toBe('all');
@@ -40,13 +58,24 @@ describe('deploy plan', () => {
   });
 
   it('validates the input with clear reasons', () => {
-    expect(validateDeployInput({ environment: 'uat', version: '1.2.3', sha: 'a'.repeat(40), imageRef: 'r/o:uat-v1.2.3' })).toEqual([]);
+    expect(
+      validateDeployInput({
+        environment: 'uat',
+        version: '1.2.3',
+        sha: 'a'.repeat(40),
+        imageRef: 'r/o:uat-v1.2.3',
+      }),
+    ).toEqual([]);
     expect(validateDeployInput(null)).toEqual(['the deploy input must be an object']);
-    expect(validateDeployInput({ environment: 'UAT', version: '', sha: 'xyz', imageRef: 'a b' })).toHaveLength(4);
+    expect(
+      validateDeployInput({ environment: 'UAT', version: '', sha: 'xyz', imageRef: 'a b' }),
+    ).toHaveLength(4);
   });
 
   it('keeps the coded part of wrapped activity errors', () => {
-    expect(reasonOf(new Error('Activity function deployMigrate failed: [DEPLOY.MIGRATION_FAILED] boom\n at x'))).toBe('[DEPLOY.MIGRATION_FAILED] boom');
+    expect(
+      reasonOf(new Error('Activity function deployMigrate failed: [DEPLOY.MIGRATION_FAILED] boom\n at x')),
+    ).toBe('[DEPLOY.MIGRATION_FAILED] boom');
     expect(reasonOf('x'.repeat(900)).length).toBe(500);
   });
 

@@ -62,13 +62,18 @@ describe('logging never carries secrets', () => {
     registerSecret('super-secret-value-123');
     const lines: string[] = [];
     const log = createLogger({ level: 'debug', sink: (l) => lines.push(l) });
-    log.info('calling with super-secret-value-123', { token: 'ghp_' + 'a'.repeat(30), url: 'https://x/api?code=abc&x=1' });
+    log.info('calling with super-secret-value-123', {
+      token: 'ghp_' + 'a'.repeat(30),
+      url: 'https://x/api?code=abc&x=1',
+    });
     const armour = (w: string) => `-----${w} OPENSSH ${'PRIVATE'} KEY-----`; // built at run time: not a key
     log.child({ instanceId: 'i1' }).debug(`${armour('BEGIN')}\nabc\n${armour('END')}`);
     expect(lines.join('\n')).not.toMatch(/super-secret-value-123|ghp_a|code=abc|BEGIN OPENSSH/);
     expect(JSON.parse(lines[1]).instanceId).toBe('i1');
     expect(redact('AccountKey=abc;')).toBe('***;');
-    expect(redact('GET https://fn.example/api/approvals/eyJpbnN0YW5jZUlkIjoi.c2lnbmF0dXJlX2hlcmU?x=1 200')).toBe('GET https://fn.example/api/approvals/***?x=1 200');
+    expect(
+      redact('GET https://fn.example/api/approvals/eyJpbnN0YW5jZUlkIjoi.c2lnbmF0dXJlX2hlcmU?x=1 200'),
+    ).toBe('GET https://fn.example/api/approvals/***?x=1 200');
   });
   it('respects the level and a pretty format', () => {
     const lines: string[] = [];
@@ -97,13 +102,33 @@ describe('error codes survive the orchestrator boundary', () => {
 describe('the HttpRequest the local host builds behaves like the library-built one', () => {
   // the reference: what @azure/functions builds from the same data (a full WHATWG Request)
   const reference = (method: string, body: Buffer, headers: Record<string, string> = {}) =>
-    new HttpRequest({ method, url: 'http://127.0.0.1/api/x?a=1&b=two', headers, query: { a: '1', b: 'two' }, params: { id: '7' }, body: body.length ? { bytes: body } : undefined });
+    new HttpRequest({
+      method,
+      url: 'http://127.0.0.1/api/x?a=1&b=two',
+      headers,
+      query: { a: '1', b: 'two' },
+      params: { id: '7' },
+      body: body.length ? { bytes: body } : undefined,
+    });
   const local = (method: string, body: Buffer, headers: Record<string, string> = {}) =>
-    toHttpRequest({ method, url: 'http://127.0.0.1/api/x?a=1&b=two', headers, query: { a: '1', b: 'two' }, params: { id: '7' }, body });
-  const both = (method: string, body: Buffer, headers?: Record<string, string>) => [reference(method, body, headers), local(method, body, headers)];
+    toHttpRequest({
+      method,
+      url: 'http://127.0.0.1/api/x?a=1&b=two',
+      headers,
+      query: { a: '1', b: 'two' },
+      params: { id: '7' },
+      body,
+    });
+  const both = (method: string, body: Buffer, headers?: Record<string, string>) => [
+    reference(method, body, headers),
+    local(method, body, headers),
+  ];
 
   it('is an HttpRequest with the same url, method, headers, query and params', () => {
-    for (const r of both('POST', Buffer.from('x'), { 'content-type': 'text/plain', 'x-ms-client-principal-name': 'ann' })) {
+    for (const r of both('POST', Buffer.from('x'), {
+      'content-type': 'text/plain',
+      'x-ms-client-principal-name': 'ann',
+    })) {
       expect(r).toBeInstanceOf(HttpRequest);
       expect(r.url).toBe('http://127.0.0.1/api/x?a=1&b=two');
       expect(r.method).toBe('POST');
@@ -136,8 +161,14 @@ describe('the HttpRequest the local host builds behaves like the library-built o
       expect(r.bodyUsed).toBe(false);
       expect(await r.text()).toBe('once');
       expect(r.bodyUsed).toBe(true);
-      await expect(r.text()).rejects.toMatchObject({ name: 'TypeError', message: expect.stringMatching(/unusable/) });
-      await expect(r.formData()).rejects.toMatchObject({ name: 'TypeError', message: expect.stringMatching(/unusable/) });
+      await expect(r.text()).rejects.toMatchObject({
+        name: 'TypeError',
+        message: expect.stringMatching(/unusable/),
+      });
+      await expect(r.formData()).rejects.toMatchObject({
+        name: 'TypeError',
+        message: expect.stringMatching(/unusable/),
+      });
     }
   });
 
@@ -150,7 +181,9 @@ describe('the HttpRequest the local host builds behaves like the library-built o
     }
     expect(await local('POST', form, hdr).text()).toBe('token=abc%2F1&decision=APPROVE&note=a+b');
     const boundary = 'XyZ';
-    const multipart = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="k"\r\n\r\nv1\r\n--${boundary}--\r\n`);
+    const multipart = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="k"\r\n\r\nv1\r\n--${boundary}--\r\n`,
+    );
     const mh = { 'content-type': `multipart/form-data; boundary=${boundary}` };
     for (const r of both('POST', multipart, mh)) expect((await r.formData()).get('k')).toBe('v1');
   });
@@ -178,7 +211,12 @@ describe('the HttpRequest the local host builds behaves like the library-built o
 
 describe('the request headers a function reads behave like fetch Headers', () => {
   // node:http's record: names lower case, repeated fields already joined with ", "
-  const record = { 'x-hub-signature-256': 'sha256=ab', 'content-type': 'application/json', accept: 'a/b, c/d', 'x-empty': '' };
+  const record = {
+    'x-hub-signature-256': 'sha256=ab',
+    'content-type': 'application/json',
+    accept: 'a/b, c/d',
+    'x-empty': '',
+  };
   const pair = () => [new Headers(record), new LocalHeaders(record)] as const;
 
   it('answers get/has case-insensitively and iterates sorted by name, like Headers', () => {
@@ -228,7 +266,14 @@ describe('the request headers a function reads behave like fetch Headers', () =>
   });
 
   it('is what HttpRequest.headers gives the function, and a WHATWG Request built later sees the same headers', async () => {
-    const req = toHttpRequest({ method: 'POST', url: 'http://127.0.0.1/api/x', headers: record, query: {}, params: {}, body: Buffer.from('{}') });
+    const req = toHttpRequest({
+      method: 'POST',
+      url: 'http://127.0.0.1/api/x',
+      headers: record,
+      query: {},
+      params: {},
+      body: Buffer.from('{}'),
+    });
     expect(req.headers).toBeInstanceOf(LocalHeaders);
     expect(req.headers.get('Accept')).toBe('a/b, c/d');
     const clone = req.clone(); // needs the real Request
@@ -239,7 +284,19 @@ describe('the request headers a function reads behave like fetch Headers', () =>
 
 describe('Set-Cookie from a function cookie', () => {
   it('writes every attribute the Functions host writes', () => {
-    expect(serializeCookie({ name: 'csrf', value: 'v1', path: '/api', domain: 'example.com', expires: Date.UTC(2030, 0, 1), maxAge: 60, secure: true, httpOnly: true, sameSite: 'Strict' })).toBe(
+    expect(
+      serializeCookie({
+        name: 'csrf',
+        value: 'v1',
+        path: '/api',
+        domain: 'example.com',
+        expires: Date.UTC(2030, 0, 1),
+        maxAge: 60,
+        secure: true,
+        httpOnly: true,
+        sameSite: 'Strict',
+      }),
+    ).toBe(
       'csrf=v1; Domain=example.com; Path=/api; Expires=Tue, 01 Jan 2030 00:00:00 GMT; Max-Age=60; Secure; HttpOnly; SameSite=Strict',
     );
     expect(serializeCookie({ name: 'a', value: 'b' })).toBe('a=b');

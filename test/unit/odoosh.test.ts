@@ -1,4 +1,11 @@
-import { odooShContext, odooShEnvironment, odooShInstanceId, parseOdooShBranches, planMove, readOdooShBuild } from '../../shared/domain/odoosh';
+import {
+  odooShContext,
+  odooShEnvironment,
+  odooShInstanceId,
+  parseOdooShBranches,
+  planMove,
+  readOdooShBuild,
+} from '../../shared/domain/odoosh';
 
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
@@ -27,10 +34,17 @@ describe('ODOOSH_BRANCHES', () => {
 
 describe('moving the branch', () => {
   it('fast-forwards when the release contains the branch head', () => {
-    expect(planMove('staging', A, B, 'ahead', false)).toEqual({ move: true, fastForward: true, why: 'fast-forward staging aaaaaaa → bbbbbbb' });
+    expect(planMove('staging', A, B, 'ahead', false)).toEqual({
+      move: true,
+      fastForward: true,
+      why: 'fast-forward staging aaaaaaa → bbbbbbb',
+    });
   });
   it('does nothing when the branch is already there', () => {
-    expect(planMove('staging', A, A, 'identical', true)).toMatchObject({ move: false, code: 'ODOOSH.UP_TO_DATE' });
+    expect(planMove('staging', A, A, 'identical', true)).toMatchObject({
+      move: false,
+      code: 'ODOOSH.UP_TO_DATE',
+    });
   });
   it.each(['behind', 'diverged'] as const)('refuses a %s move unless forced, and says why', (status) => {
     const refused = planMove('production', A, B, status, false);
@@ -41,13 +55,27 @@ describe('moving the branch', () => {
 });
 
 describe("Odoo.sh's status", () => {
-  const st = (context: string, state: string, target_url?: string) => ({ context, state, description: `${state}!`, target_url });
+  const st = (context: string, state: string, target_url?: string) => ({
+    context,
+    state,
+    description: `${state}!`,
+    target_url,
+  });
   it('reads the context of the stage only', () => {
     expect(odooShContext('staging')).toBe('ci/odoo.sh (staging)');
-    expect(readOdooShBuild([st('ci/odoo.sh (production)', 'success')], 'staging')).toEqual({ state: 'pending' });
-    expect(readOdooShBuild([st('ci/odoo.sh (staging)', 'pending')], 'staging')).toEqual({ state: 'pending', description: 'pending!' });
-    expect(readOdooShBuild([st('ci/odoo.sh (staging)', 'success', 'https://x.odoo.com')], 'staging')).toEqual({ state: 'success', description: 'success!', targetUrl: 'https://x.odoo.com' });
-    expect(readOdooShBuild([st('ci/odoo.sh (staging)', 'error')], 'staging')).toMatchObject({ state: 'failure' });
+    expect(readOdooShBuild([st('ci/odoo.sh (production)', 'success')], 'staging')).toEqual({
+      state: 'pending',
+    });
+    expect(readOdooShBuild([st('ci/odoo.sh (staging)', 'pending')], 'staging')).toEqual({
+      state: 'pending',
+      description: 'pending!',
+    });
+    expect(readOdooShBuild([st('ci/odoo.sh (staging)', 'success', 'https://x.odoo.com')], 'staging')).toEqual(
+      { state: 'success', description: 'success!', targetUrl: 'https://x.odoo.com' },
+    );
+    expect(readOdooShBuild([st('ci/odoo.sh (staging)', 'error')], 'staging')).toMatchObject({
+      state: 'failure',
+    });
   });
   it('names ledger environments and instance ids from the branch', () => {
     expect(odooShEnvironment('feature/New_UI')).toBe('odoosh-feature-new-ui');

@@ -327,7 +327,9 @@ describe('peek-lock', () => {
 describe('locks of a process that is gone', () => {
   /** a pid that surely belongs to no running process: a child that has exited */
   function deadPid(): number {
-    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
     return Number(r.stdout);
   }
   function setOwner(file: string, pid: number): void {
