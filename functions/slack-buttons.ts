@@ -99,9 +99,11 @@ export function subjectWords(s: ButtonSubject): string {
 }
 
 /**
- * The Block Kit `actions` block of one approver: Approve + Reject for an approval (Approve's confirm
- * dialog repeats the page's checklist, because a button can hold neither checkboxes nor a typed word —
- * whoever wants those uses the link), Roll back for a PROD rollback. Throws when asked for a rollback
+ * The Block Kit `actions` block of one approver: Approve + Reject for an approval, Roll back for a PROD
+ * rollback. Approve and Roll back decide nothing on click: the click opens the approval modal
+ * (`approvalModal`, the checklist and the typed word) and its `view_submission` decides. Reject decides
+ * on click, after Slack's confirm dialog (as on the page, a rejection needs neither checklist nor
+ * word; one rejection ends the request). Throws when asked for a rollback
  * button of an Odoo.sh move (there is none) or when the token does not fit a button's value.
  */
 export function approvalButtons(o: ApprovalButtonsInput): ActionsBlock {
@@ -124,13 +126,7 @@ export function approvalButtons(o: ApprovalButtonsInput): ActionsBlock {
         action_id: 'approval-rollback',
         text: plain(labelled(`Roll back ${env}`, o.approver), SLACK_MAX_BUTTON_TEXT),
         style: 'danger',
-        value: o.token,
-        confirm: confirm(
-          `Roll back ${env} from ${o.version}?`,
-          `${esc(o.previousVersion ?? 'The previous image')} is started again and the backup taken just before ${esc(o.version)} was deployed (database + filestore) is restored.`,
-          'Roll back',
-          'danger',
-        ),
+        value: o.token, // opens the modal (approvalModal): the typed word ROLLBACK decides
       },
     ]);
   }
@@ -141,13 +137,7 @@ export function approvalButtons(o: ApprovalButtonsInput): ActionsBlock {
       action_id: 'approval-approve',
       text: plain(labelled('Approve', o.approver), SLACK_MAX_BUTTON_TEXT),
       style: 'primary',
-      value: o.token,
-      confirm: confirm(
-        `Approve ${what}?`,
-        `By approving you confirm:\n${CHECKLIST.map((c) => `• ${c.label.replace(/\?$/, '')}: yes`).join('\n')}`,
-        'Approve',
-        'primary',
-      ),
+      value: o.token, // opens the modal (approvalModal): the checklist and the typed word APPROVE decide
     },
     {
       type: 'button',
@@ -159,4 +149,102 @@ export function approvalButtons(o: ApprovalButtonsInput): ActionsBlock {
       confirm: confirm(`Reject ${what}?`, `One rejection ends the request. ${nothing}`, 'Reject', 'danger'),
     },
   ]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The approval modal (issue #15): Approve and Roll back open it (views.open); its signed
+// view_submission decides. Slack's limits: title, submit and close ≤ 24 characters, private_metadata
+// ≤ 3000, ≤ 10 checkbox options, option text ≤ 75, input label ≤ 2000.
+
+export const SLACK_MAX_VIEW_TITLE = 24;
+export const SLACK_MAX_PRIVATE_METADATA = 3000;
+export const MODAL_CALLBACK = {
+  approve: 'approval-modal-approve',
+  rollback: 'approval-modal-rollback',
+} as const;
+/** block ids (= action ids) of the modal's inputs; `view_submission` reads `state.values[block][block]` */
+export const MODAL_BLOCKS = {
+  checklist: 'approval-checklist',
+  word: 'approval-word',
+  comment: 'approval-comment',
+};
+export const MODAL_MAX_COMMENT = 2000;
+
+export interface ApprovalModalInput extends ButtonSubject {
+  approver: string;
+  action: 'approve' | 'rollback';
+  token: string;
+}
+
+/** The word the approver types in the modal (the same as on the web page). */
+export const modalWord = (action: 'approve' | 'rollback') => (action === 'rollback' ? 'ROLLBACK' : 'APPROVE');
+
+/** Slack's view JSON for `views.open`: checklist (Approve only; every box required), the typed word, a comment. */
+export function approvalModal(o: ApprovalModalInput): Record<string, unknown> {
+  if (o.token.length > SLACK_MAX_PRIVATE_METADATA)
+    throw new Error(
+      `an approval token of ${o.token.length} characters does not fit a modal's private_metadata`,
+    );
+  const word = modalWord(o.action);
+  const env = o.environment ?? 'PROD';
+  const intro =
+    o.action === 'rollback'
+      ? `Roll back ${env} from ${esc(o.version)}: ${esc(o.previousVersion ?? 'the previous image')} is started again and the backup taken just before ${esc(o.version)} was deployed is restored.`
+      : `Approve ${esc(subjectWords(o))}. Tick every box and type ${word}.`;
+  const blocks: Array<Record<string, unknown>> = [
+    {
+      type: 'section',
+      text: { type: 'mrkdwn', text: clip(`${intro}\nDecision of *${esc(o.approver)}*.`, 3000) },
+    },
+  ];
+  if (o.action === 'approve')
+    blocks.push({
+      type: 'input',
+      block_id: MODAL_BLOCKS.checklist,
+      label: plain('Checklist (every box is required)', 2000),
+      element: {
+        type: 'checkboxes',
+        action_id: MODAL_BLOCKS.checklist,
+        options: CHECKLIST.map((c) => ({ text: plain(c.label, 75), value: c.name })),
+      },
+    });
+  blocks.push(
+    {
+      type: 'input',
+      block_id: MODAL_BLOCKS.word,
+      label: plain(`Type ${word} to confirm`, 2000),
+      element: { type: 'plain_text_input', action_id: MODAL_BLOCKS.word, max_length: 20 },
+    },
+    {
+      type: 'input',
+      block_id: MODAL_BLOCKS.comment,
+      optional: true,
+      label: plain('Comment', 2000),
+      element: {
+        type: 'plain_text_input',
+        action_id: MODAL_BLOCKS.comment,
+        multiline: true,
+        max_length: MODAL_MAX_COMMENT,
+      },
+    },
+  );
+  return {
+    type: 'modal',
+    callback_id: MODAL_CALLBACK[o.action],
+    private_metadata: o.token,
+    title: plain(o.action === 'rollback' ? `Roll back ${env}` : `Approve ${o.version}`, SLACK_MAX_VIEW_TITLE),
+    submit: plain(o.action === 'rollback' ? 'Roll back' : 'Approve', SLACK_MAX_VIEW_TITLE),
+    close: plain('Cancel', SLACK_MAX_VIEW_TITLE),
+    blocks,
+  };
+}
+
+/** A modal that only tells the outcome (the answer to a view_submission: `response_action: update`). */
+export function resultModal(title: string, text: string): Record<string, unknown> {
+  return {
+    type: 'modal',
+    title: plain(title, SLACK_MAX_VIEW_TITLE),
+    close: plain('Close', SLACK_MAX_VIEW_TITLE),
+    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: clip(text, 3000) } }],
+  };
 }

@@ -6,18 +6,23 @@
  *   1. SLACK_SIGNING_SECRET set (404 otherwise: the feature is off);
  *   2. `X-Slack-Request-Timestamp` within 5 minutes of now (401) — replayed captures are refused;
  *   3. `X-Slack-Signature` = `v0=` + hex HMAC-SHA256(secret, `v0:{timestamp}:{raw body}`), constant time (401);
- *   4. then the form body `payload=<json>` (400 when unreadable), a `block_actions` payload;
- *   5. the button's `value` is the same signed approval token as a link (same checks: signature, expiry,
- *      the deploy waiting for that nonce), and the Slack user who clicked must be the approver the token
- *      names (everyone in the channel sees every button);
- *   6. the nonce is claimed once (the same Blob marker as the link flow) and `approval-decision` raised.
- * The outcome goes back to the clicking user as an ephemeral message through the payload's
- * `response_url` (only to Slack's own hosts, or to SLACK_API_URL's origin for a local fake Slack).
+ *   4. then the form body `payload=<json>` (400 when unreadable);
+ *   5. the token (a button's `value`, or the modal's `private_metadata`) is the same signed approval
+ *      token as a link (same checks: signature, expiry, the deploy waiting for that nonce), and the Slack
+ *      user (`user.id`) must be the approver the token was issued to (APPROVERS `slack=U…`); anyone
+ *      else is refused and the attempt recorded in the audit trail, as the web page does (issue #15).
  *
- * Buttons: `action_id` ends in `approve`, `reject` or `rollback`; `approvalButtons()` (./slack-buttons)
- * builds them, and the approval, reminder and rollback messages carry them whenever SLACK_SIGNING_SECRET
- * is set (Approve carries a Slack `confirm` dialog repeating the checklist, because a button cannot hold
- * checkboxes or a typed word — whoever needs those uses the link).
+ * `block_actions` (a click on a button built by `approvalButtons()` in ./slack-buttons):
+ *   - Approve / Roll back decide NOTHING: the click opens the approval modal through `views.open`
+ *     (bot token, the payload's `trigger_id`): the checklist (every box required, Approve only), the
+ *     typed word APPROVE / ROLLBACK, an optional comment; the token rides in `private_metadata`;
+ *   - Reject decides on click, after Slack's confirm dialog (as on the page a rejection needs neither
+ *     checklist nor word); the outcome goes back as an ephemeral message through `response_url` (only
+ *     to Slack's own hosts, or to SLACK_API_URL's origin for a local fake Slack).
+ * `view_submission` (the modal submitted): everything above is checked again, then every box and the
+ * typed word (else `{"response_action":"errors"}` on the fields), the nonce is claimed once (the same
+ * Blob marker as the link flow) and `approval-decision` raised without waiting for the outcome (Slack
+ * wants an answer within 3 s); the modal is replaced by the outcome (`response_action: update`).
  */
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -25,13 +30,26 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { loadConfig } from '../shared/config';
 import { messageOf } from '../shared/domain/errors';
 import type { Approver } from '../shared/domain/identity';
+import { createSlack } from '../shared/adapters/slack';
+import {
+  approvalModal,
+  MODAL_BLOCKS,
+  MODAL_CALLBACK,
+  MODAL_MAX_COMMENT,
+  modalWord,
+  resultModal,
+  type ButtonSubject,
+} from './slack-buttons';
 import {
   approvalsEnv,
+  CHECKLIST,
   checkLink,
   logRefusalDetail,
   safely,
   deliverDecision,
   type ApprovalDecision,
+  type ApprovalsEnv,
+  type LinkState,
   type DecisionAction,
   type Refusal,
 } from './approvals';
@@ -75,11 +93,23 @@ interface SlackUser {
   username?: string;
   name?: string;
 }
-interface BlockActionsPayload {
+interface InteractionPayload {
   type?: string;
   user?: SlackUser;
+  trigger_id?: string;
   actions?: Array<{ action_id?: string; value?: string }>;
   response_url?: string;
+  /** view_submission: the modal as submitted */
+  view?: {
+    callback_id?: string;
+    private_metadata?: string;
+    state?: { values?: Record<string, Record<string, ViewValue>> };
+  };
+}
+interface ViewValue {
+  type?: string;
+  value?: string | null;
+  selected_options?: Array<{ value?: string }>;
 }
 
 const ACTION = /(?:^|[-_:.])(approve|reject|rollback)$/;
@@ -92,6 +122,10 @@ const ACTION = /(?:^|[-_:.])(approve|reject|rollback)$/;
 function userMatches(approver: Approver | undefined, user: SlackUser | undefined): boolean {
   return !!approver?.slack && typeof user?.id === 'string' && user.id === approver.slack;
 }
+const slackId = (user: SlackUser | undefined) =>
+  String(user?.id ?? '?')
+    .replace(/[^A-Z0-9]/g, '')
+    .slice(0, 30);
 
 /** Only Slack's own hosts, or the configured Slack API origin (a local fake Slack in tests). */
 export function allowedResponseUrl(
@@ -145,6 +179,144 @@ const plain = (status: number, text: string): HttpResponseInit => ({
   headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
 });
 
+/** A valid token used by another Slack user: recorded in the audit trail, as the web page does. */
+async function recordWrongUser(
+  envs: ApprovalsEnv,
+  link: LinkState,
+  user: SlackUser | undefined,
+  req: HttpRequest,
+  context: InvocationContext,
+  why: string,
+): Promise<void> {
+  await envs.store
+    .recordRefusal({
+      instanceId: link.claims.instanceId,
+      nonce: link.claims.nonce,
+      approver: link.claims.approver,
+      attemptedBy: `slack:${slackId(user)}`,
+      ...(typeof user?.username === 'string' ? { attemptedByName: user.username.slice(0, 100) } : {}),
+      ip: 'slack',
+      userAgent: (req.headers.get('user-agent') ?? 'Slack').slice(0, 300),
+      at: new Date().toISOString(),
+      why,
+    })
+    .catch((err) =>
+      context.error(`could not record a refused Slack attempt: ${messageOf(err).split('\n')[0]}`),
+    );
+  context.warn(
+    `Slack approval of ${link.claims.approver} for ${link.claims.instanceId} attempted by Slack user ${slackId(user)}: refused`,
+  );
+}
+
+/** What the modal shows about the deploy, from the status the orchestration publishes. */
+function subjectOf(link: LinkState): ButtonSubject {
+  const w = link.waiting;
+  const env = typeof w.environment === 'string' ? w.environment : 'prod';
+  const odoosh = env.startsWith('odoosh-')
+    ? { stage: typeof w.stage === 'string' ? w.stage : 'production', branch: env.slice('odoosh-'.length) }
+    : undefined;
+  return {
+    version: typeof w.version === 'string' ? w.version : '?',
+    environment: env.toUpperCase(),
+    odoosh,
+    previousVersion: typeof w.previousVersion === 'string' ? w.previousVersion : undefined,
+  };
+}
+
+const noStore = { 'cache-control': 'no-store' };
+/** view_submission answers: field errors keep the modal open; `update` replaces it with the outcome. */
+const viewErrors = (errors: Record<string, string>): HttpResponseInit => ({
+  status: 200,
+  jsonBody: { response_action: 'errors', errors },
+  headers: noStore,
+});
+const viewResult = (title: string, text: string): HttpResponseInit => ({
+  status: 200,
+  jsonBody: { response_action: 'update', view: resultModal(title, text) },
+  headers: noStore,
+});
+
+/**
+ * `view_submission` of the approval modal: the only way Approve and Roll back decide in Slack.
+ * The token comes back in `private_metadata` (Slack returns the view as we opened it, but the body is
+ * only as trustworthy as its signature: everything is checked again).
+ */
+async function viewSubmission(
+  payload: InteractionPayload,
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const view = payload.view;
+  const cb = view?.callback_id;
+  const action: 'approve' | 'rollback' | undefined =
+    cb === MODAL_CALLBACK.approve ? 'approve' : cb === MODAL_CALLBACK.rollback ? 'rollback' : undefined;
+  if (!view || !action) return ack(200, 'Ignored: not an approval modal.');
+  const token = typeof view.private_metadata === 'string' ? view.private_metadata : '';
+  const envs = approvalsEnv();
+  if ('ok' in envs) {
+    logRefusalDetail(context, envs);
+    return viewResult('Nothing was decided', `:warning: ${envs.title}: ${envs.message}`);
+  }
+  const refused = (r: Refusal) => {
+    logRefusalDetail(context, r);
+    return viewResult('Nothing was decided', `:no_entry: ${r.title}. ${r.message}`);
+  };
+  const client = df.getClient(context);
+  const link = await checkLink(client, envs, token, Date.now());
+  if (!link.ok) return refused(link);
+  const approver = envs.approvers.find((a) => a.id === link.claims.approver);
+  if (!userMatches(approver, payload.user)) {
+    await recordWrongUser(envs, link, payload.user, req, context, 'identity-mismatch');
+    return viewResult(
+      'Not yours',
+      `:no_entry: This decision belongs to ${approver?.name ?? link.claims.approver}; you are <@${slackId(payload.user)}>. Nothing was decided, and the attempt was recorded.`,
+    );
+  }
+  const wanted = link.claims.action === 'approval' ? 'approve' : 'rollback';
+  if (action !== wanted) return viewResult('Nothing was decided', `:no_entry: This link cannot ${action}.`);
+
+  const values = view.state?.values ?? {};
+  const field = (block: string): ViewValue | undefined => values[block]?.[block];
+  const errors: Record<string, string> = {};
+  if (action === 'approve') {
+    const ticked = new Set((field(MODAL_BLOCKS.checklist)?.selected_options ?? []).map((o) => o?.value));
+    const missing = CHECKLIST.filter((c) => !ticked.has(c.name));
+    if (missing.length)
+      errors[MODAL_BLOCKS.checklist] = `Tick every box: ${missing.map((c) => c.label).join(' ')}`;
+  }
+  const word = modalWord(action);
+  const typed = field(MODAL_BLOCKS.word)?.value;
+  if (typeof typed !== 'string' || typed.trim() !== word)
+    errors[MODAL_BLOCKS.word] = `Type ${word} (capitals).`;
+  const comment = field(MODAL_BLOCKS.comment)?.value;
+  if (typeof comment === 'string' && comment.length > MODAL_MAX_COMMENT)
+    errors[MODAL_BLOCKS.comment] = `At most ${MODAL_MAX_COMMENT} characters.`;
+  if (Object.keys(errors).length) return viewErrors(errors);
+
+  const decision: ApprovalDecision = {
+    nonce: link.claims.nonce,
+    approver: link.claims.approver,
+    decidedBy: `slack:${payload.user!.id}`,
+    action,
+    comment: [`via Slack modal (user ${payload.user!.id})`, typeof comment === 'string' ? comment.trim() : '']
+      .filter(Boolean)
+      .join(': '),
+    ip: 'slack',
+    userAgent: (req.headers.get('user-agent') ?? 'Slack').slice(0, 300),
+    decidedAt: new Date().toISOString(),
+  };
+  // Slack wants an answer within 3 s: deliver without waiting for the orchestration's outcome.
+  const result = await deliverDecision(client, envs, link, decision, { waitForOutcome: false });
+  if (!result.ok) return refused(result);
+  context.log(
+    `approval decision from Slack: ${action} by ${decision.approver} for ${link.claims.instanceId}`,
+  );
+  return viewResult(
+    action === 'approve' ? 'Approval sent' : 'Rollback requested',
+    `:white_check_mark: ${action === 'approve' ? 'Approval' : 'Rollback request'} sent for deploy ${link.claims.instanceId}; the deploy checks the approver list and the four-eyes rule and posts the outcome in Slack.`,
+  );
+}
+
 export async function slackInteractions(
   req: HttpRequest,
   context: InvocationContext,
@@ -176,11 +348,11 @@ export async function slackInteractions(
     return plain(401, sig.why);
   }
 
-  let payload: BlockActionsPayload;
+  let payload: InteractionPayload;
   try {
     const p = new URLSearchParams(raw.toString('utf8')).get('payload');
     if (!p) throw new Error('no payload field');
-    payload = JSON.parse(p) as BlockActionsPayload;
+    payload = JSON.parse(p) as InteractionPayload;
     if (!payload || typeof payload !== 'object') throw new Error('not an object');
   } catch (err) {
     return plain(400, `expected a form body with a JSON "payload" field (${messageOf(err)})`);
@@ -190,6 +362,7 @@ export async function slackInteractions(
     await tellUser(responseUrl, text, context);
     return ack(status, text);
   };
+  if (payload.type === 'view_submission') return viewSubmission(payload, req, context);
   if (payload.type !== 'block_actions')
     return ack(200, `Ignored: ${String(payload.type)} interactions are not used by this app.`);
   const act = payload.actions?.[0];
@@ -210,9 +383,10 @@ export async function slackInteractions(
   if (!link.ok) return refused(link);
   const approver = envs.approvers.find((a) => a.id === link.claims.approver);
   if (!userMatches(approver, payload.user)) {
+    await recordWrongUser(envs, link, payload.user, req, context, 'identity-mismatch');
     return answer(
       200,
-      `:no_entry: This button is for ${approver?.name ?? link.claims.approver}; you are <@${String(payload.user?.id ?? '?').replace(/[^A-Z0-9]/g, '')}>. Nothing was decided.`,
+      `:no_entry: This button is for ${approver?.name ?? link.claims.approver}; you are <@${slackId(payload.user)}>. Nothing was decided, and the attempt was recorded.`,
     );
   }
   const action = m[1] as DecisionAction;
@@ -220,12 +394,43 @@ export async function slackInteractions(
   if (!allowed.includes(action))
     return answer(200, `:no_entry: This button cannot ${action}. Nothing was decided.`);
 
+  if (action !== 'reject') {
+    // Approve / Roll back: the click only opens the modal; its view_submission decides.
+    if (!config.SLACK_BOT_TOKEN)
+      return answer(
+        200,
+        ":warning: Approving in Slack needs the app's bot token (SLACK_BOT_TOKEN), which is not set. Use your approval link. Nothing was decided.",
+      );
+    if (typeof payload.trigger_id !== 'string' || !payload.trigger_id)
+      return answer(
+        200,
+        ':warning: Slack sent no trigger_id, so the approval form cannot open. Nothing was decided.',
+      );
+    try {
+      await createSlack({
+        botToken: config.SLACK_BOT_TOKEN,
+        apiUrl: config.SLACK_API_URL,
+        timeoutMs: 2500,
+      }).openView(
+        payload.trigger_id,
+        approvalModal({ ...subjectOf(link), approver: approver!.name, action, token: act.value }),
+      );
+    } catch (err) {
+      context.warn(`views.open failed: ${messageOf(err)}`);
+      return answer(
+        200,
+        ':warning: The approval form could not be opened; click again or use your approval link. Nothing was decided.',
+      );
+    }
+    return plain(200, '');
+  }
+
   const decision: ApprovalDecision = {
     nonce: link.claims.nonce,
     approver: link.claims.approver,
     decidedBy: `slack:${payload.user!.id}`,
     action,
-    comment: `via Slack button (user ${payload.user?.id ?? '?'})`,
+    comment: `via Slack button (user ${payload.user?.id ?? '?'})`, // Reject only: the confirm dialog was the check
     ip: 'slack',
     userAgent: (req.headers.get('user-agent') ?? 'Slack').slice(0, 300),
     decidedAt: new Date().toISOString(),
@@ -236,10 +441,9 @@ export async function slackInteractions(
   context.log(
     `approval decision from Slack: ${action} by ${decision.approver} for ${link.claims.instanceId}`,
   );
-  const verb = action === 'approve' ? 'Approval' : action === 'reject' ? 'Rejection' : 'Rollback request';
   return answer(
     200,
-    `:white_check_mark: ${verb} sent for deploy ${link.claims.instanceId}; the deploy checks the approver list and the four-eyes rule and posts the outcome here.`,
+    `:white_check_mark: Rejection sent for deploy ${link.claims.instanceId}; the deploy checks the approver list and the four-eyes rule and posts the outcome here.`,
   );
 }
 

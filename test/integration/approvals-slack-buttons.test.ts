@@ -2,12 +2,14 @@
  * Slack buttons in the approval messages, end to end: the REAL deployProd orchestrator in the embedded
  * host (real clock, Azurite), the `prodRequestLinks` activity posting through the product's Slack
  * adapter (Web API `chat.postMessage`) to a fake Slack, an in-memory VM and registry. The buttons are
- * read from what Slack received and clicked the way Slack delivers a click: a `block_actions` form POST
- * to `/api/slack/interactions`, signed with SLACK_SIGNING_SECRET (Slack's v0 scheme).
+ * read from what each approver received privately (their own message) and clicked the way Slack
+ * delivers a click: a `block_actions` form POST to `/api/slack/interactions`, signed with
+ * SLACK_SIGNING_SECRET (Slack's v0 scheme). Approve / Roll back open the modal (`views.open` on the fake
+ * Slack); its signed `view_submission` decides. Reject decides on click.
  *
  * Also: the buttons follow SLACK_SIGNING_SECRET (production wiring: settings → prodOptionsFromConfig),
  * an Odoo.sh production move's buttons name the Odoo.sh move (never PROD, no rollback), and Slack's
- * limits (50 blocks, 3000 characters per section, 75 per button text, 100/300 per confirm dialog).
+ * limits (50 blocks, 75 characters per button text, 100/300 per confirm dialog).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +30,7 @@ import { slackSignature } from '../../functions/slackInteractions';
 import { createSlack, type SlackBlock } from '../../shared/adapters/slack';
 import { loadConfig } from '../../shared/config';
 import { createFakeVm } from '../support/fake-vm-shell';
+import { approversSetting, PEOPLE, type Who } from '../support/identities';
 import { startFakeSlack, type FakeSlack, type SlackPost } from '../support/fake-slack';
 import { waitForLinks, type LinkKind } from '../support/prod-approval';
 import { prodImage, uatImage } from '../support/memory-registry';
@@ -55,15 +58,29 @@ type Block = SlackBlock & { block_id?: string; text?: Text; elements?: Button[] 
 
 const blocksOf = (p: SlackPost) => (p.body.blocks ?? []) as Block[];
 const actionsOf = (p: SlackPost) => blocksOf(p).filter((b) => b.type === 'actions');
-/** the message of one kind (approval/reminder/rollback) that Slack received for a deploy, newest first */
-function messageFor(posts: SlackPost[], instanceId: string, kind: LinkKind): SlackPost | undefined {
+/** the private message of one kind (approval/reminder/rollback) one approver received for a deploy, newest first */
+function messageFor(posts: SlackPost[], instanceId: string, kind: LinkKind, who: Who): SlackPost | undefined {
   return [...posts]
     .reverse()
     .find(
       (p) =>
+        p.channel === PEOPLE[who].slack &&
         JSON.stringify(p.body.blocks ?? []).includes(`/api/deployments/${encodeURIComponent(instanceId)}|`) &&
         blocksOf(p).some((b) => b.block_id === `prod-${kind}-links`),
     );
+}
+/** the buttons of a message */
+const buttonsIn = (p: SlackPost) => actionsOf(p).flatMap((b) => b.elements ?? []);
+
+interface ModalView {
+  callback_id: string;
+  private_metadata: string;
+  title: Text;
+  blocks: Array<{
+    type: string;
+    block_id?: string;
+    element?: { type: string; options?: Array<{ value: string }> };
+  }>;
 }
 
 describe('Slack buttons × deployProd (embedded host, signed block_actions clicks)', () => {
@@ -83,6 +100,8 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
         APPROVAL_SIGNING_KEY: signingKey,
         SLACK_SIGNING_SECRET: signingSecret,
         SLACK_API_URL: slack.apiUrl,
+        SLACK_BOT_TOKEN: slack.token,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
       },
     });
   }, 90_000);
@@ -131,15 +150,9 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
   const pendingOf = (id: string) =>
     (host.engine.getStatus(id)?.customStatus as ProdCustomStatus).pendingApprovals;
 
-  /** a button click as Slack delivers it: form body `payload=<json>`, signed v0 with the signing secret */
-  async function click(button: Button, user: string) {
-    const body = new URLSearchParams({
-      payload: JSON.stringify({
-        type: 'block_actions',
-        user: { id: `U${user.toUpperCase()}`, username: user, name: user },
-        actions: [{ type: 'button', action_id: button.action_id, value: button.value }],
-      }),
-    }).toString();
+  /** POST a payload as Slack does: form body `payload=<json>`, signed v0 with the signing secret */
+  async function deliver(payload: Record<string, unknown>) {
+    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
     const ts = String(Math.floor(Date.now() / 1000));
     const res = await fetch(`${host.baseUrl}/api/slack/interactions`, {
       method: 'POST',
@@ -151,48 +164,96 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
       },
       body,
     });
-    return { status: res.status, text: ((await res.json()) as { text: string }).text };
+    const text = await res.text();
+    return { status: res.status, text };
   }
-  /** the buttons of one approver in a message, by the name on them */
-  const buttonsOf = (p: SlackPost, approver: string) =>
-    actionsOf(p)
-      .flatMap((b) => b.elements ?? [])
-      .filter((e) => e.text.text.endsWith(`(${approver})`));
+  const userOf = (who: Who) => ({ id: PEOPLE[who].slack, username: who, name: who });
+  /** a button click as Slack delivers it; the modal it opened, if any */
+  async function click(button: Button, who: Who) {
+    const before = slack.views.length;
+    const r = await deliver({
+      type: 'block_actions',
+      user: userOf(who),
+      trigger_id: slack.issueTrigger(),
+      actions: [{ type: 'button', action_id: button.action_id, value: button.value }],
+    });
+    const view = slack.views.length > before ? (slack.views.at(-1)!.view as unknown as ModalView) : undefined;
+    return { ...r, view };
+  }
+  /** the modal submitted as Slack does: every box ticked, the word typed (unless told otherwise) */
+  async function submit(view: ModalView, who: Who, word?: string) {
+    const values: Record<string, Record<string, unknown>> = {};
+    for (const b of view.blocks) {
+      if (b.type !== 'input' || !b.element || !b.block_id) continue;
+      values[b.block_id] = {
+        [b.block_id]:
+          b.element.type === 'checkboxes'
+            ? { type: 'checkboxes', selected_options: b.element.options }
+            : {
+                type: 'plain_text_input',
+                value:
+                  b.block_id === 'approval-word'
+                    ? (word ?? (view.callback_id.endsWith('rollback') ? 'ROLLBACK' : 'APPROVE'))
+                    : null,
+              },
+      };
+    }
+    return deliver({
+      type: 'view_submission',
+      user: userOf(who),
+      view: { callback_id: view.callback_id, private_metadata: view.private_metadata, state: { values } },
+    });
+  }
 
-  it('the approval message carries each approver’s buttons with their link’s token; Approve clicked by that approver deploys', async () => {
+  it('each approver’s own message carries their buttons with their link’s token; Approve opens the modal and its submission by that approver deploys', async () => {
     const d = await start();
     const links = await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    const msg = messageFor(slack.posts, d.id, 'approval')!;
-    expect(msg.via).toBe('api');
-    // links stay (they carry the checklist page); one actions block per approver, after the links
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: none for alice
-    expect(actionsOf(msg)).toHaveLength(2);
-    for (const l of links) {
-      const [approve, reject] = buttonsOf(msg, l.approver);
+    expect(messageFor(slack.posts, d.id, 'approval', 'alice')).toBeUndefined();
+    for (const who of ['bob', 'carol'] as const) {
+      const msg = messageFor(slack.posts, d.id, 'approval', who)!;
+      expect(msg.via).toBe('api');
+      expect(actionsOf(msg)).toHaveLength(1);
+      const [approve, reject] = buttonsIn(msg);
       expect([approve.action_id, reject.action_id]).toEqual(['approval-approve', 'approval-reject']);
-      expect(approve.value).toBe(l.token);
-      expect(reject.value).toBe(l.token);
-      expect(approve.confirm?.title.text).toBe('Approve 1.1.0 for PROD?');
-      expect(approve.confirm?.text.text).toContain('Tested on UAT: yes');
+      const token = links.find((l) => l.approver === who)!.token;
+      expect(approve.value).toBe(token);
+      expect(reject.value).toBe(token);
+      expect(approve.confirm).toBeUndefined(); // the modal asks instead
       expect(reject.confirm?.title.text).toBe('Reject 1.1.0 for PROD?');
+      expect(JSON.stringify(msg.body)).not.toContain(signingKey);
+      expect(JSON.stringify(msg.body)).not.toContain(signingSecret);
     }
-    expect(buttonsOf(msg, 'alice')).toEqual([]);
-    expect(JSON.stringify(msg.body)).not.toContain(signingKey);
-    expect(JSON.stringify(msg.body)).not.toContain(signingSecret);
+    const bobMsg = messageFor(slack.posts, d.id, 'approval', 'bob')!;
+    const carolMsg = messageFor(slack.posts, d.id, 'approval', 'carol')!;
 
-    // carol's button clicked by bob decides nothing
-    const wrong = await click(buttonsOf(msg, 'carol')[0], 'bob');
+    // carol's button clicked by bob opens nothing and decides nothing
+    const wrong = await click(buttonsIn(carolMsg)[0], 'bob');
     expect(wrong.status).toBe(200);
-    expect(wrong.text).toContain('This button is for carol');
+    expect(wrong.view).toBeUndefined();
+    expect(wrong.text).toContain('Nothing was decided');
+
+    // bob's Approve, clicked by bob: the modal, not a decision
+    const opened = await click(buttonsIn(bobMsg)[0], 'bob');
+    expect(opened.view).toMatchObject({
+      callback_id: 'approval-modal-approve',
+      title: { text: 'Approve 1.1.0' },
+    });
     expect(
       pendingOf(d.id)
         .map((p) => p.approver)
         .sort(),
     ).toEqual(['bob', 'carol']);
-
-    // bob's Approve, clicked by bob, deploys
-    const ok = await click(buttonsOf(msg, 'bob')[0], 'bob');
-    expect(ok).toEqual({ status: 200, text: expect.stringContaining('Approval sent') });
+    // without the typed word: a field error, still nothing
+    expect(JSON.parse((await submit(opened.view!, 'bob', 'yes')).text)).toMatchObject({
+      response_action: 'errors',
+      errors: { 'approval-word': expect.any(String) },
+    });
+    // carol submitting bob's modal: refused
+    expect((await submit(opened.view!, 'carol')).text).toContain('Nothing was decided');
+    expect(pendingOf(d.id).map((p) => p.approver)).toContain('bob');
+    // bob submits: deploys
+    expect((await submit(opened.view!, 'bob')).text).toContain('Approval sent');
     const result = await finish(d.id);
     expect(result).toMatchObject({
       outcome: 'Succeeded',
@@ -206,19 +267,19 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
         action: 'approve',
         verdict: 'accepted',
         ip: 'slack',
-        comment: expect.stringContaining('via Slack button'),
+        comment: expect.stringContaining('via Slack modal'),
       }),
     ]);
     expect(d.registry.tags.get('prod-v1.1.0')).toBe(d.registry.tags.get('uat-v1.1.0'));
-    // the same button again: the link is used
-    expect((await click(buttonsOf(msg, 'bob')[0], 'bob')).text).toMatch(/already used|has ended/);
+    // the same submission again: the link is used
+    expect((await submit(opened.view!, 'bob')).text).toMatch(/already used|has ended/);
   }, 120_000);
 
   it('Reject clicked by its approver ends the deploy; nothing is deployed', async () => {
     const d = await start();
     await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    const msg = messageFor(slack.posts, d.id, 'approval')!;
-    const reject = buttonsOf(msg, 'carol').find((b) => b.action_id === 'approval-reject')!;
+    const msg = messageFor(slack.posts, d.id, 'approval', 'carol')!;
+    const reject = buttonsIn(msg).find((b) => b.action_id === 'approval-reject')!;
     expect((await click(reject, 'carol')).text).toContain('Rejection sent');
     const result = await finish(d.id);
     expect(result).toMatchObject({ outcome: 'Rejected', prodState: 'unchanged' });
@@ -229,23 +290,26 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
   it('a failed deploy posts Roll back buttons (PROD only, no Approve); a click by its approver rolls back', async () => {
     const d = await start({ failMigration: true });
     await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    expect((await click(buttonsOf(messageFor(slack.posts, d.id, 'approval')!, 'bob')[0], 'bob')).status).toBe(
-      200,
-    );
+    const approveClick = await click(buttonsIn(messageFor(slack.posts, d.id, 'approval', 'bob')!)[0], 'bob');
+    expect((await submit(approveClick.view!, 'bob')).text).toContain('Approval sent');
     const rollbackLinks = await waitForLinks(slack.posts, d.id, 'rollback', 60_000);
-    const msg = messageFor(slack.posts, d.id, 'rollback')!;
-    expect(actionsOf(msg)).toHaveLength(rollbackLinks.length);
-    const carol = buttonsOf(msg, 'carol');
+    const msg = messageFor(slack.posts, d.id, 'rollback', 'carol')!;
+    const carol = buttonsIn(msg);
     expect(carol).toHaveLength(1);
     expect(carol[0]).toMatchObject({
       action_id: 'approval-rollback',
       style: 'danger',
       value: rollbackLinks.find((l) => l.approver === 'carol')!.token,
-      text: { text: 'Roll back PROD (carol)' },
+      text: { text: 'Roll back PROD (Carol Nguyen)' },
     });
-    expect(carol[0].confirm?.title.text).toBe('Roll back PROD from 1.1.0?');
-    expect(carol[0].confirm?.text.text).toContain('1.0.0 is started again');
-    expect((await click(carol[0], 'carol')).text).toContain('Rollback request sent');
+    const opened = await click(carol[0], 'carol');
+    expect(opened.view).toMatchObject({
+      callback_id: 'approval-modal-rollback',
+      title: { text: 'Roll back PROD' },
+    });
+    expect(JSON.stringify(opened.view)).toContain('1.0.0 is started again');
+    expect(JSON.stringify(opened.view)).not.toContain('checkboxes');
+    expect((await submit(opened.view!, 'carol')).text).toContain('Rollback requested');
     const result = await finish(d.id);
     expect(result).toMatchObject({
       outcome: 'RolledBack',
@@ -276,13 +340,14 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
       action,
       exp: Date.now() + 3600_000,
     }));
+  /** the private messages (one per approver, in order) and the channel's request message (no token) */
   async function posted(
     p: ProdPorts,
     kind: 'approval' | 'reminder' | 'rollback',
     s: ApprovalSummary,
     approvers: string[],
     links = requests(approvers, kind === 'rollback' ? 'rollback' : 'approval'),
-  ): Promise<SlackPost> {
+  ): Promise<{ mine: SlackPost[]; channel: SlackPost }> {
     const before = slack.posts.length;
     const out = await createProdActivities(p).requestLinks({
       kind,
@@ -290,14 +355,17 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
       links,
       summary: s,
     });
-    expect(out).toEqual({ posted: approvers.length });
-    expect(slack.posts.length).toBe(before + 1);
-    return slack.posts[before];
+    expect(out).toMatchObject({ posted: approvers.length });
+    expect(slack.posts.length).toBe(before + approvers.length + 1);
+    const mine = slack.posts.slice(before, before + approvers.length);
+    const channel = slack.posts[before + approvers.length];
+    expect(JSON.stringify(channel.body)).not.toContain('"button"');
+    return { mine, channel };
   }
 
-  it('the buttons follow SLACK_SIGNING_SECRET: without it the message is the links-only message, otherwise identical', async () => {
+  it('the buttons follow SLACK_SIGNING_SECRET: without it each private message is the links-only message, otherwise identical', async () => {
     const base = (await ports()).ports;
-    const env = { PUBLIC_BASE_URL: host.baseUrl, APPROVERS: 'bob,carol' };
+    const env = { PUBLIC_BASE_URL: host.baseUrl, APPROVERS: approversSetting('bob', 'carol') };
     const withSecret = {
       ...base,
       options: {
@@ -311,64 +379,62 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
       const links = requests(['bob', 'carol'], kind === 'rollback' ? 'rollback' : 'approval');
       const on = await posted(withSecret, kind, s, ['bob', 'carol'], links);
       const off = await posted(without, kind, s, ['bob', 'carol'], links);
-      expect(actionsOf(on).map((b) => b.block_id)).toEqual([
-        `prod-${kind}-buttons-1`,
-        `prod-${kind}-buttons-2`,
-      ]);
-      expect(actionsOf(off)).toEqual([]);
-      expect(JSON.stringify(off.body)).not.toContain('"button"');
-      // without the secret: the same text and blocks, minus the buttons (the tokens are the same: same claims, same key)
-      expect(off.body.text).toBe(on.body.text);
-      expect(blocksOf(off)).toEqual(blocksOf(on).filter((b) => b.type !== 'actions'));
-      expect(blocksOf(on).findIndex((b) => b.type === 'actions')).toBe(
-        blocksOf(on).findIndex((b) => b.block_id === `prod-${kind}-links`) + 1,
-      );
+      expect(on.mine.map((m) => m.channel)).toEqual([PEOPLE.bob.slack, PEOPLE.carol.slack]);
+      on.mine.forEach((m, i) => {
+        expect(actionsOf(m).map((b) => b.block_id)).toEqual([`prod-${kind}-buttons-1`]);
+        expect(actionsOf(off.mine[i])).toEqual([]);
+        expect(JSON.stringify(off.mine[i].body)).not.toContain('"button"');
+        // without the secret: the same text and blocks, minus the buttons
+        expect(off.mine[i].body.text).toBe(m.body.text);
+        expect(blocksOf(off.mine[i])).toEqual(blocksOf(m).filter((b) => b.type !== 'actions'));
+        expect(blocksOf(m).findIndex((b) => b.type === 'actions')).toBe(
+          blocksOf(m).findIndex((b) => b.block_id === `prod-${kind}-links`) + 1,
+        );
+      });
     }
   });
 
-  it('an Odoo.sh production move: the buttons and their confirm dialogs name the Odoo.sh move and the branch, never PROD', async () => {
+  it('an Odoo.sh production move: the buttons and Reject’s confirm dialog name the Odoo.sh move and the branch, never PROD', async () => {
     const p = (await ports()).ports;
     const s = summary({
       environment: 'odoosh-production',
       target: { kind: 'odoosh', branch: 'production', repository: 'acme/odoo-mta', stage: 'production' },
     });
     for (const kind of ['approval', 'reminder'] as const) {
-      const msg = await posted(p, kind, s, ['bob', 'carol']);
-      expect(String(msg.body.text)).toContain('asks to move the Odoo.sh production branch production');
-      const buttons = actionsOf(msg).flatMap((b) => b.elements ?? []);
+      const { mine, channel } = await posted(p, kind, s, ['bob', 'carol']);
+      expect(String(channel.body.text)).toContain(
+        'asks for the Odoo.sh production move of 1.4.0 to branch production',
+      );
+      for (const m of mine)
+        expect(String(m.body.text)).toContain('asks to move the Odoo.sh production branch production');
+      const buttons = mine.flatMap(buttonsIn);
       expect(buttons.map((b) => b.action_id)).toEqual([
         'approval-approve',
         'approval-reject',
         'approval-approve',
         'approval-reject',
       ]);
-      const approve = buttons[0];
-      expect(approve.confirm?.title.text).toBe('Approve the Odoo.sh production move of 1.4.0 to production?');
+      expect(buttons[0].confirm).toBeUndefined();
+      expect(buttons[1].confirm?.title.text).toBe(
+        'Reject the Odoo.sh production move of 1.4.0 to production?',
+      );
       expect(buttons[1].confirm?.text.text).toContain('The branch does not move.');
-      const words = JSON.stringify(actionsOf(msg));
+      const words = JSON.stringify(mine.map(actionsOf));
       expect(words).not.toContain('PROD');
       expect(words).not.toContain('Nothing is deployed');
     }
   });
 
-  it('Slack’s limits: too many approvers for 50 blocks → links only (sections ≤ 3000 characters) and a line saying why; long names fit the buttons', async () => {
-    const p = (await ports()).ports;
-    const many = Array.from({ length: 60 }, (_, i) => `approver-${String(i).padStart(2, '0')}@example.com`);
-    const big = await posted(p, 'approval', summary(), many);
-    const blocks = blocksOf(big);
-    expect(blocks.length).toBeLessThanOrEqual(50);
-    expect(actionsOf(big)).toEqual([]);
-    expect(blocks.find((b) => b.block_id === 'prod-approval-buttons-none')?.elements?.[0].text).toContain(
-      '60 approvers need more than the 50 blocks Slack allows',
-    );
-    const linkSections = blocks.filter((b) => b.block_id?.startsWith('prod-approval-links'));
-    expect(linkSections.length).toBeGreaterThan(1);
-    for (const b of linkSections) expect(b.text!.text.length).toBeLessThanOrEqual(3000);
-    const lines = linkSections.flatMap((b) => b.text!.text.split('\n'));
-    expect(lines.map((l) => /^• \*([^*]+)\*: </.exec(l)?.[1])).toEqual(many); // every approver keeps a link
-
-    // within the limit: every text fits Slack's field limits, however long the name or branch
+  it('Slack’s limits: long names and branches fit the button texts and confirm dialogs', async () => {
     const long = `${'x'.repeat(120)}@example.com`;
+    const p = (
+      await ports({
+        approvers: [
+          { id: 'bob', name: 'bob', slack: PEOPLE.bob.slack },
+          { id: long, name: long, slack: 'U07LONG000' },
+        ],
+      } as Partial<ProdOptions>)
+    ).ports;
     const s = summary({
       target: {
         kind: 'odoosh',
@@ -377,18 +443,21 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
         stage: 'production',
       },
     });
-    const msg = await posted(p, 'approval', s, ['bob', long]);
-    const buttons = actionsOf(msg).flatMap((b) => b.elements ?? []);
+    const { mine } = await posted(p, 'approval', s, ['bob', long]);
+    const buttons = mine.flatMap(buttonsIn);
     expect(buttons).toHaveLength(4);
+    for (const m of mine) expect(blocksOf(m).length).toBeLessThanOrEqual(50);
     for (const b of buttons) {
       expect(b.text.text.length).toBeLessThanOrEqual(75);
       expect(b.value.length).toBeLessThanOrEqual(2000);
-      expect(b.confirm!.title.text.length).toBeLessThanOrEqual(100);
-      expect(b.confirm!.text.text.length).toBeLessThanOrEqual(300);
+      if (b.confirm) {
+        expect(b.confirm.title.text.length).toBeLessThanOrEqual(100);
+        expect(b.confirm.text.text.length).toBeLessThanOrEqual(300);
+      }
     }
     expect(buttons[2].text.text).toMatch(/^Approve \(x+…\)$/);
-    expect(buttons[0].confirm!.title.text).toMatch(
-      /^Approve the Odoo\.sh production move of 1\.4\.0 to release\/y+…$/,
+    expect(buttons[1].confirm!.title.text).toMatch(
+      /^Reject the Odoo\.sh production move of 1\.4\.0 to release\/y+…$/,
     );
   });
 });

@@ -21,6 +21,7 @@ import {
   verifySlackSignature,
 } from '../../functions/slackInteractions';
 import '../../functions/slackInteractions';
+import { approvalModal } from '../../functions/slack-buttons';
 import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
 
 interface Capture {
@@ -95,12 +96,42 @@ describe('Slack request signing (pure)', () => {
     expect(allowedResponseUrl('not a url', undefined)).toBeUndefined();
   });
 
-  it('approvalButtons carries the token and a checklist confirm on Approve', () => {
+  it('approvalButtons carries the token; Approve opens the modal (no confirm dialog), Reject keeps its confirm', () => {
     const b = approvalButtons({ approver: 'alice', action: 'approval', token: 'p.s', version: '1.4.0' });
     expect(b.elements.map((e) => e.action_id)).toEqual(['approval-approve', 'approval-reject']);
     expect(b.elements.every((e) => e.value === 'p.s')).toBe(true);
-    expect(b.elements[0].confirm?.text.text).toContain('Tested on UAT');
-    expect(b.elements[0].confirm?.title.text).toBe('Approve 1.4.0 for PROD?');
+    expect(b.elements[0].confirm).toBeUndefined();
+    expect(b.elements[1].confirm?.title.text).toBe('Reject 1.4.0 for PROD?');
+  });
+
+  it('approvalModal: checklist (Approve only), the typed word, Slack’s 24-character title/submit/close', () => {
+    const token = 'p.s';
+    const long = approvalModal({
+      approver: 'alice',
+      action: 'approve',
+      token,
+      version: '1.4.0-rc.123456789012345',
+    });
+    const rb = approvalModal({
+      approver: 'alice',
+      action: 'rollback',
+      token,
+      version: '1.4.0',
+      previousVersion: '1.3.0',
+    });
+    for (const v of [long, rb] as Array<Record<string, { text: string }>>)
+      for (const k of ['title', 'submit', 'close']) expect(v[k].text.length).toBeLessThanOrEqual(24);
+    expect(long).toMatchObject({
+      type: 'modal',
+      callback_id: 'approval-modal-approve',
+      private_metadata: token,
+    });
+    expect(JSON.stringify(long)).toContain('"check_backup"');
+    expect(JSON.stringify(long)).toContain('Type APPROVE');
+    expect(rb).toMatchObject({ callback_id: 'approval-modal-rollback' });
+    expect(JSON.stringify(rb)).not.toContain('checkboxes');
+    expect(JSON.stringify(rb)).toContain('Type ROLLBACK');
+    expect(JSON.stringify(rb)).toContain('1.3.0 is started again');
   });
 
   it('approvalButtons names an Odoo.sh move (no rollback button for it) and refuses a token Slack could not carry', () => {
@@ -112,7 +143,7 @@ describe('Slack request signing (pure)', () => {
     };
     const b = approvalButtons({ ...odoosh, action: 'approval' });
     expect(b.elements.map((e) => e.confirm?.title.text)).toEqual([
-      'Approve the Odoo.sh production move of 1.4.0 to main?',
+      undefined,
       'Reject the Odoo.sh production move of 1.4.0 to main?',
     ]);
     expect(() => approvalButtons({ ...odoosh, action: 'rollback' })).toThrow(/no rollback button/);
@@ -123,8 +154,8 @@ describe('Slack request signing (pure)', () => {
         token: 'p.s',
         version: '1.4.0',
         previousVersion: '1.3.0',
-      }).elements[0].confirm?.text.text,
-    ).toContain('1.3.0 is started again');
+      }).elements[0],
+    ).toMatchObject({ action_id: 'approval-rollback', value: 'p.s' });
     expect(() =>
       approvalButtons({ approver: 'alice', action: 'approval', token: 'x'.repeat(2001), version: '1.4.0' }),
     ).toThrow(/does not fit a Slack button value/);
@@ -242,19 +273,28 @@ describe('Slack interactive buttons (embedded host)', () => {
     return { status: res.status, text: await res.text() };
   }
 
-  it('a signed Approve click by the approver decides, and the user is told through response_url', async () => {
+  it('a signed Approve click decides nothing (it would open the modal; without SLACK_BOT_TOKEN it says to use the link)', async () => {
+    const r = await request();
+    const res = await send(payload({ token: r.tokens[0] }));
+    expect(res.status).toBe(200);
+    expect(slack.posts[slack.posts.length - 1].body.text).toContain('SLACK_BOT_TOKEN');
+    await new Promise((ok) => setTimeout(ok, 300));
+    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+  });
+
+  it('a signed Reject click by the approver decides, and the user is told through response_url', async () => {
     const r = await request();
     const before = slack.posts.length;
-    const res = await send(payload({ token: r.tokens[0] }));
+    const res = await send(payload({ token: r.tokens[0], actionId: 'approval-reject' }));
     expect(res.status).toBe(200);
     const s = await waitFor('completion', () =>
       statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
     );
     const out = s.output as ProbeOutput;
-    expect(out.outcome).toBe('Approved');
+    expect(out.outcome).toBe('Rejected');
     expect(out.decisions[0]).toMatchObject({
       approver: 'alice',
-      action: 'approve',
+      action: 'reject',
       nonce: r.pending[0].nonce,
       ip: 'slack',
       comment: expect.stringContaining('UALICE'),
@@ -262,12 +302,12 @@ describe('Slack interactive buttons (embedded host)', () => {
     const told = slack.posts.slice(before);
     expect(told).toHaveLength(1);
     expect(told[0].body.response_type).toBe('ephemeral');
-    expect(told[0].body.text).toContain('Approval sent');
+    expect(told[0].body.text).toContain('Rejection sent');
 
     // the same link (page) is now used; the same click again is refused
     const page = await fetch(approvalLink(host.baseUrl, r.tokens[0]));
     expect(page.status).toBe(409);
-    const again = await send(payload({ token: r.tokens[0] }));
+    const again = await send(payload({ token: r.tokens[0], actionId: 'approval-reject' }));
     expect(again.status).toBe(200);
     expect(slack.posts[slack.posts.length - 1].body.text).toMatch(/already used/);
   });
