@@ -740,11 +740,15 @@ export function refreshSettingsFromConfig(
   config: Config,
   request: { filestore?: string; backup?: string } = {},
 ): RefreshSettings {
-  const fsReq = request.filestore as keyof typeof FILESTORE_MODES | undefined;
+  const fsReq = request.filestore;
   return {
     source:
       request.backup === 'fresh' || request.backup === 'latest' ? request.backup : config.REFRESH_SOURCE,
-    filestore: fsReq && fsReq in FILESTORE_MODES ? FILESTORE_MODES[fsReq] : config.REFRESH_FILESTORE,
+    // own keys only: `in` would take 'toString' or 'constructor' from Object.prototype as a mode
+    filestore:
+      fsReq !== undefined && Object.hasOwn(FILESTORE_MODES, fsReq)
+        ? FILESTORE_MODES[fsReq as keyof typeof FILESTORE_MODES]
+        : config.REFRESH_FILESTORE,
     uatUrl: config.UAT_URL,
     keepLogins: config.REFRESH_KEEP_LOGINS,
     healthTimeoutSeconds: config.HEALTH_TIMEOUT_SECONDS ?? 300,
