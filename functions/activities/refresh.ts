@@ -576,12 +576,12 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
           let report;
           try {
             // a second pg-stream session lets the two biggest tables be searched at the same time
-            // HOOK (secret catalogue, issue #16): once shared/domain/secret-catalogue.ts exists, pass its
-            // credential columns as `secretColumns` ({ table, column, dummy?, where? }): a column still holding
-            // a value other than NULL, '' or its dummy fails the refresh like a PII leak
+            // and, on the same connection, the secret catalogue (sql/lib/secrets.sql): a place still
+            // holding a catalogued credential fails the refresh like a PII leak (place and count only)
             report = await verifyNoPii(db.client, sample, {
               parallel: 2,
               connect: () => pgOnUat(database, i.pgUser),
+              secrets: true,
             });
           } finally {
             await db.close();
