@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { refreshScript } from '../../functions/activities/refresh';
 import { samplePii, verifyNoPii } from '../../shared/adapters/pii-verifier';
-import { buildRefreshCommand, extensionScripts } from '../../shared/adapters/sql-scripts';
+import { buildRefreshCommand, extensionScripts, SQL_DIR } from '../../shared/adapters/sql-scripts';
 import { formatReport, type PiiSample } from '../../shared/domain/pii';
 import { PG_BIN, startPostgres, type PgServer } from '../support/postgres';
 import { loadOdooAppsFixture } from '../fixtures/odoo/load';
@@ -137,4 +137,33 @@ test('the check changes nothing: PROD credentials are counted, not emptied', asy
   const report = await verifyNoPii(pg.uri('prod'), sample);
   expect(report.secrets?.length).toBeGreaterThan(3);
   expect(q('prod', digest)).toBe(before);
+});
+
+test("the operators' stand-alone sql/verify.sql checks the same catalogue: passes, then fails on a planted key", () => {
+  const verify = (): ReturnType<typeof spawnSync> =>
+    spawnSync(
+      path.join(PG_BIN, 'psql'),
+      ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-d', 'uat', '-f', path.join(SQL_DIR, 'verify.sql')],
+      { env: pg.env, encoding: 'utf8' },
+    );
+  const ok = verify();
+  expect({ status: ok.status, findings: String(ok.stdout).trim(), stderr: String(ok.stderr) }).toEqual({
+    status: 0,
+    findings: '',
+    stderr: '',
+  });
+  const key = 'sk_live_51QverifySqlPlantedKey';
+  q(
+    'uat',
+    `UPDATE payment_provider SET stripe_secret_key = '${key}' WHERE id = (SELECT min(id) FROM payment_provider)`,
+  );
+  try {
+    const r = verify();
+    expect(r.status).toBe(3);
+    expect(String(r.stdout)).toContain('live credential (empty)|payment_provider.stripe_secret_key|1');
+    expect(String(r.stderr)).toContain('refresh verification FAILED: 1 finding(s)');
+    expect(String(r.stdout) + String(r.stderr)).not.toContain(key);
+  } finally {
+    q('uat', `UPDATE payment_provider SET stripe_secret_key = NULL`);
+  }
 });
