@@ -207,7 +207,7 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
       throw new StepFailure(
         'anonymize+verify',
         'REFRESH.PII_LEAK',
-        `[REFRESH.PII_LEAK] the verifier found PROD personal data in ${leaks.length} column(s): ${leaks.join('; ')}`,
+        `[REFRESH.PII_LEAK] the verifier found PROD personal data or live credentials in ${leaks.length} place(s): ${leaks.join('; ')}`,
       );
     }
 
