@@ -4,7 +4,8 @@
 --
 -- 1. neutralization: no active mail server but the dummy one, no active cron but the autovacuum, no
 --    payment provider enabled, no OAuth provider, no website domain, the neutralized flag set;
--- 2. anonymization: the marker set, no API key / 2FA device / queued mail left;
+-- 2. anonymization: the marker set, no API key / 2FA device / queued mail left, and no place holding a
+--    credential of the secret catalogue (lib/secrets.sql, the same check as verify-secrets.sql);
 -- 3. every text-like column of every table (from information_schema, not a list of known fields:
 --    text, varchar, json/jsonb with their keys, text[], bytea up to 64 kB), without sampling, after
 --    decoding HTML entities, URL escapes and non-breaking spaces (lib/pii.sql): no e-mail address
@@ -26,6 +27,7 @@ SET LOCAL jit = off;
 \ir lib/guards.sql
 \o /dev/null
 \ir lib/pii.sql
+\ir lib/secrets.sql
 \o
 CREATE TEMP TABLE odoo_verify_finding (check_name text, place text, count bigint) ON COMMIT DROP;
 
@@ -73,6 +75,7 @@ BEGIN
     n := pg_temp.odoo_exec_if(q, NULL, format('SELECT 1 FROM %I', q));
     INSERT INTO odoo_verify_finding SELECT 'rows left', q, n WHERE n > 0;
   END LOOP;
+  INSERT INTO odoo_verify_finding SELECT 'live credential (' || f.rule || ')', f.place, f.count FROM pg_temp.odoo_secret_findings() f;
   -- 3. personal data recognised by its shape (lib/pii.sql odoo_pii_kinds: e-mail addresses outside the
   --    allowed domains, also written &#64; / %40 or used as a JSON key; international phone numbers, also
   --    with &nbsp;; checksum-valid IBANs and BE/DE/FR/NL VAT numbers), every text-like column of every

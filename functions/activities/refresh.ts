@@ -576,12 +576,12 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
           let report;
           try {
             // a second pg-stream session lets the two biggest tables be searched at the same time
-            // HOOK (secret catalogue, issue #16): once shared/domain/secret-catalogue.ts exists, pass its
-            // credential columns as `secretColumns` ({ table, column, dummy?, where? }): a column still holding
-            // a value other than NULL, '' or its dummy fails the refresh like a PII leak
+            // and, on the same connection, the secret catalogue (sql/lib/secrets.sql): a place still
+            // holding a catalogued credential fails the refresh like a PII leak (place and count only)
             report = await verifyNoPii(db.client, sample, {
               parallel: 2,
               connect: () => pgOnUat(database, i.pgUser),
+              secrets: true,
             });
           } finally {
             await db.close();
@@ -740,11 +740,15 @@ export function refreshSettingsFromConfig(
   config: Config,
   request: { filestore?: string; backup?: string } = {},
 ): RefreshSettings {
-  const fsReq = request.filestore as keyof typeof FILESTORE_MODES | undefined;
+  const fsReq = request.filestore;
   return {
     source:
       request.backup === 'fresh' || request.backup === 'latest' ? request.backup : config.REFRESH_SOURCE,
-    filestore: fsReq && fsReq in FILESTORE_MODES ? FILESTORE_MODES[fsReq] : config.REFRESH_FILESTORE,
+    // own keys only: `in` would take 'toString' or 'constructor' from Object.prototype as a mode
+    filestore:
+      fsReq !== undefined && Object.hasOwn(FILESTORE_MODES, fsReq)
+        ? FILESTORE_MODES[fsReq as keyof typeof FILESTORE_MODES]
+        : config.REFRESH_FILESTORE,
     uatUrl: config.UAT_URL,
     keepLogins: config.REFRESH_KEEP_LOGINS,
     healthTimeoutSeconds: config.HEALTH_TIMEOUT_SECONDS ?? 300,

@@ -201,13 +201,13 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
             `${h.table}.${h.column}: ${h.count} rows with ${h.kind === 'email' ? 'encoded e-mail addresses' : h.kind === 'phone' ? 'phone numbers' : `valid ${h.kind.toUpperCase()}s`}`,
         ),
         ...(scrub.report.secrets ?? []).map(
-          (h) => `${h.table}.${h.column}: ${h.count} rows with a live secret`,
+          (h) => `${h.place}: ${h.count} live credential(s) left (catalogue rule: ${h.rule})`,
         ),
       ];
       throw new StepFailure(
         'anonymize+verify',
         'REFRESH.PII_LEAK',
-        `[REFRESH.PII_LEAK] the verifier found PROD personal data in ${leaks.length} column(s): ${leaks.join('; ')}`,
+        `[REFRESH.PII_LEAK] the verifier found PROD personal data or live credentials in ${leaks.length} place(s): ${leaks.join('; ')}`,
       );
     }
 

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Client, ClientBase } from 'pg';
 import { SQL_DIR } from './sql-scripts';
+import { findSecrets, type SecretFinding } from './secret-catalogue';
 import { PipelineError } from '../domain/errors';
 import {
   ColumnCount,
@@ -28,6 +29,7 @@ import {
   PiiReport,
   PiiSample,
   PiiSource,
+  SecretCount,
   PATTERN_KINDS,
   PatternCount,
   PatternKind,
@@ -134,40 +136,24 @@ export interface VerifyOpts {
   /** where sql/lib/pii.sql is read from (default: the project's sql/) */
   sqlDir?: string;
   /**
-   * The secret catalogue's columns (hook for shared/domain/secret-catalogue.ts): a column holding a
-   * value other than NULL, '' or its `dummy` is a finding (table.column and count, never the value).
-   * `where` narrows the rows (e.g. `key = 'database.secret'` on ir_config_parameter).
+   * Also check the secret catalogue (sql/lib/secrets.sql, through `findSecrets`) on the same connection:
+   * every place still holding a catalogued credential is a finding in `secrets` (place and count, never
+   * the value). Default true: a refreshed copy that keeps a live credential fails like a PII leak.
    */
-  secretColumns?: readonly SecretColumn[];
+  secrets?: boolean;
 }
 
-export interface SecretColumn {
-  table: string;
-  column: string;
-  dummy?: string;
-  where?: string;
-}
-
-/** Count the catalogued secret columns still holding a value (absent tables/columns are skipped). */
-async function secretFindings(
-  c: ClientBase,
-  schema: string,
-  cols: readonly SecretColumn[],
-): Promise<ColumnCount[]> {
-  const out: ColumnCount[] = [];
-  for (const s of cols) {
-    const present = await c.query(
-      `SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = $3`,
-      [schema, s.table, s.column],
-    );
-    if (!present.rowCount) continue;
-    const r = await c.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM ${ident(schema)}.${ident(s.table)} WHERE ${ident(s.column)} IS NOT NULL AND ${ident(s.column)}::text NOT IN ('', $1)${s.where ? ` AND (${s.where})` : ''}`,
-      [s.dummy ?? ''],
-    );
-    out.push({ table: s.table, column: s.column, count: r.rows[0].n });
-  }
-  return out;
+/** A secret-catalogue finding as the report lists it (`place`: see SecretFinding). */
+function secretCount(f: SecretFinding): SecretCount {
+  const rows = / \(rows\)$/.exec(f.place);
+  const param = /^([^[]+)\[(.*)\]$/.exec(f.place);
+  const dot = f.place.indexOf('.');
+  const [table, column] = rows
+    ? [f.place.slice(0, rows.index), '(rows)']
+    : param
+      ? [param[1], `[${param[2]}]`]
+      : [f.place.slice(0, dot), f.place.slice(dot + 1)];
+  return { table, column, count: f.count, place: f.place, rule: f.rule };
 }
 
 interface TextColumn {
@@ -523,7 +509,8 @@ export async function verifyNoPii(db: Db, sample: PiiSample, opts: VerifyOpts = 
             patterns.push({ table, column: x.column, kind: k, count: x.shapes[k] });
       }
     }
-    const secrets = await secretFindings(c, schema, opts.secretColumns ?? []);
+    // the catalogue runs in its own transaction (rolled back), after the workers rolled theirs back
+    const secrets = opts.secrets === false ? [] : (await findSecrets(c, opts.sqlDir)).map(secretCount);
     return buildReport(
       hits,
       foreignEmails,

@@ -324,6 +324,16 @@ export interface PatternCount extends ColumnCount {
   kind: PatternKind;
 }
 
+/**
+ * A place still holding a catalogued credential: `place` is 'table.column', 'table (rows)' or
+ * 'ir_config_parameter[key]' (table and column split from it), `rule` the catalogue rule it breaks
+ * (empty | rotate | delete). Never the value.
+ */
+export interface SecretCount extends ColumnCount {
+  place: string;
+  rule: string;
+}
+
 export interface PiiReport {
   ok: boolean;
   /** columns holding one of the sampled PROD values */
@@ -332,8 +342,8 @@ export interface PiiReport {
   foreignEmails: ColumnCount[];
   /** columns holding values shaped like personal data (decoded e-mails, international phones, valid IBANs/VATs) */
   patterns?: PatternCount[];
-  /** catalogued secret columns still holding a live-looking value (see VerifyOpts.secretColumns) */
-  secrets?: ColumnCount[];
+  /** places still holding a catalogued credential (sql/lib/secrets.sql; see VerifyOpts.secrets) */
+  secrets?: SecretCount[];
   /** what was searched */
   scanned: { tables: number; columns: number; sampled: Record<PiiKind, number> };
 }
@@ -347,12 +357,12 @@ export function buildReport(
   foreignEmails: ColumnCount[],
   scanned: PiiReport['scanned'],
   patterns: PatternCount[] = [],
-  secrets: ColumnCount[] = [],
+  secrets: SecretCount[] = [],
 ): PiiReport {
   const h = hits.filter((x) => x.count > 0).sort(byPlace);
   const f = foreignEmails.filter((x) => x.count > 0).sort(byPlace);
   const p = patterns.filter((x) => x.count > 0).sort((a, b) => byPlace(a, b) || a.kind.localeCompare(b.kind));
-  const s = secrets.filter((x) => x.count > 0).sort(byPlace);
+  const s = secrets.filter((x) => x.count > 0).sort((a, b) => a.place.localeCompare(b.place));
   return {
     ok: h.length === 0 && f.length === 0 && p.length === 0 && s.length === 0,
     hits: h,
@@ -381,7 +391,9 @@ export function formatReport(report: PiiReport): string {
       (h) => `  ${h.table}.${h.column}: ${h.count} e-mail address(es) outside the anonymized domains`,
     ),
     ...(report.patterns ?? []).map((h) => `  ${h.table}.${h.column}: ${h.count} ${PATTERN_LABEL[h.kind]}`),
-    ...(report.secrets ?? []).map((h) => `  ${h.table}.${h.column}: ${h.count} live-looking secret(s)`),
+    ...(report.secrets ?? []).map(
+      (h) => `  ${h.place}: ${h.count} catalogued credential(s) left (rule: ${h.rule})`,
+    ),
   ];
   return [head, ...lines].join('\n');
 }

@@ -143,14 +143,25 @@ describe('verdict: any kind of finding fails it', () => {
       [],
       scanned,
       [],
-      [{ table: 'payment_provider', column: 'stripe_secret_key', count: 1 }],
+      [
+        {
+          table: 'payment_provider',
+          column: 'stripe_secret_key',
+          count: 1,
+          place: 'payment_provider.stripe_secret_key',
+          rule: 'empty',
+        },
+      ],
     );
     expect(r.ok).toBe(false);
-    expect(formatReport(r)).toContain('payment_provider.stripe_secret_key: 1 live-looking secret(s)');
+    expect(formatReport(r)).toContain(
+      'payment_provider.stripe_secret_key: 1 catalogued credential(s) left (rule: empty)',
+    );
   });
   test('zero counts of every kind pass', () => {
     const zero = [{ table: 'a', column: 'b', count: 0 }];
-    expect(buildReport(zero, zero, scanned, [{ ...zero[0], kind: 'vat' }], zero)).toMatchObject({
+    const noSecret = [{ ...zero[0], place: 'a.b', rule: 'empty' }];
+    expect(buildReport(zero, zero, scanned, [{ ...zero[0], kind: 'vat' }], noSecret)).toMatchObject({
       ok: true,
       hits: [],
       foreignEmails: [],

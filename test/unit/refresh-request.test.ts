@@ -11,6 +11,8 @@ import {
   refreshInstanceId,
   validateRefreshBody,
 } from '../../shared/domain/refresh';
+import { loadConfig } from '../../shared/config';
+import { refreshSettingsFromConfig } from '../../functions/activities/refresh';
 
 const good = {
   source: 'prod',
@@ -131,5 +133,16 @@ describe('names derived from a refresh', () => {
     const long = refreshDatabaseName('d'.repeat(80), at);
     expect(long).toHaveLength(63);
     expect(long).toBe(`${'d'.repeat(40)}_refresh_20261206050709`);
+  });
+});
+
+describe('the filestore mode a request picks (functions/activities/refresh.ts)', () => {
+  test('names inherited from Object.prototype are not modes: the configured mode applies', () => {
+    const config = loadConfig({ REFRESH_FILESTORE: 'none' });
+    for (const filestore of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'])
+      expect(refreshSettingsFromConfig(config, { filestore }).filestore).toBe('none');
+    expect(refreshSettingsFromConfig(config, { filestore: 'drop' }).filestore).toBe('drop-anonymized');
+    expect(refreshSettingsFromConfig(config, { filestore: 'copy' }).filestore).toBe('copy');
+    expect(refreshSettingsFromConfig(config, {}).filestore).toBe('none');
   });
 });
