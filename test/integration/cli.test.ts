@@ -142,6 +142,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     // commit's gate record and the accepted delivery naming its version); the API refuses any other
     const gates = createDeliveriesStore(container);
     for (const [c, version] of [
+      ['a', '1.0.0'],
       ['b', '1.1.0'],
       ['c', '1.2.0'],
       ['d', '1.3.0'],
