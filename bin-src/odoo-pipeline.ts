@@ -923,8 +923,11 @@ async function cmdBackups(c: Ctx, args: string[]): Promise<number> {
         f.raw,
       );
     if (c.json) c.out(JSON.stringify(body, null, 2));
-    else if (body.problems?.length) c.out(`  ${body.problems.join('\n  ')}`);
-    else c.out(`  every part matches its manifest (size and sha256)`);
+    else {
+      c.out(`${r.body.backup}: ${paintOutcome(c.term, body.state, body.state)}`);
+      if (body.problems?.length) c.out(`  ${body.problems.join('\n  ')}`);
+      else c.out(`  every part matches its manifest (size and sha256)`);
+    }
     return body.ok ? EXIT.OK : EXIT.FAILED;
   }
   const res = await c.api.call<{ environment: string; count: number; items: BackupView[] }>(

@@ -19,6 +19,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
 import { freePort } from '../../local/azurite';
 import { setDeployPorts, type DeployPorts } from '../../functions/activities/deploy';
+import { createDeliveriesStore } from '../../shared/adapters/deliveries';
 import { createLedger } from '../../shared/adapters/ledger';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import type { RegistryClient } from '../../shared/adapters/registry';
@@ -137,6 +138,31 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       deployedAt: new Date().toISOString(),
       coverage: 85,
     });
+    // the releases the CLI deploys to UAT passed the coverage gate (as the intake records it: the
+    // commit's gate record and the accepted delivery naming its version); the API refuses any other
+    const gates = createDeliveriesStore(container);
+    for (const [c, version] of [
+      ['a', '1.0.0'],
+      ['b', '1.1.0'],
+      ['c', '1.2.0'],
+      ['d', '1.3.0'],
+    ] as const) {
+      const at = new Date().toISOString();
+      const deliveryId = `gate-${c.repeat(8)}`;
+      const reason = 'coverage 88.0 % ≥ 80 %';
+      await gates.putCommit({
+        sha: SHA(c),
+        state: 'passed',
+        firstSeenAt: at,
+        deadline: at,
+        trigger: 'workflow_run',
+        branch: 'main',
+        mergedBy: 'alice',
+        deliveryId,
+        reason,
+      });
+      await gates.record({ decision: 'accepted', reason, sha: SHA(c), version, deliveryId, status: 202 });
+    }
     backups = new BackupStore({ connectionString: conn, container: 'backups' });
     vm = createFakeVm();
     const settings: DeploySettings = {

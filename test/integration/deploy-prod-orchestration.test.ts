@@ -34,24 +34,14 @@ import { startFakeArm } from '../support/fake-arm';
 import { createVmControl } from '../../shared/adapters/vm';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { digestOf, memoryRegistry, prodImage, uatImage } from '../support/memory-registry';
-import { approverList } from '../support/identities';
+import { approverList, PEOPLE, type Who } from '../support/identities';
+import { approvalLinks, type LinkKind } from '../support/prod-approval';
 
 const HOUR = 3600_000;
 const SHA_OLD = 'a'.repeat(40);
 const SHA_NEW = 'b'.repeat(40);
 const UAT = uatImage;
 const PROD = prodImage;
-
-/** The approval links of a Slack post: [{ approver, token }]. */
-function linksOf(body: Record<string, unknown>): Array<{ approver: string; token: string; url: string }> {
-  const out: Array<{ approver: string; token: string; url: string }> = [];
-  const re = /\*([^*]+)\*: <(http[^|>]+\/api\/approvals\/([A-Za-z0-9_.-]+))\|/g;
-  for (const m of JSON.stringify(body.blocks ?? [])
-    .replace(/\\n/g, '\n')
-    .matchAll(re))
-    out.push({ approver: m[1], url: m[2], token: m[3] });
-  return out;
-}
 
 describe('deployProd orchestration (embedded host, test clock, Azurite, fake Slack, in-memory VM)', () => {
   let dir: string;
@@ -84,7 +74,10 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     verifications: ReturnType<typeof createVerificationStore>;
     notices: NotifyEvent[];
     keys: SigningKey[];
+    /** what the Slack channel received since this rig started (the request, outcomes; never a link) */
     posts(): Array<Record<string, unknown>>;
+    /** the links of one kind the approvers received privately (each to their own Slack user id) */
+    links(kind?: LinkKind): ReturnType<typeof approvalLinks>;
     status(): ProdCustomStatus;
     decide(d: Partial<ApprovalDecision>): Promise<void>;
     /** the nonce of an approver's pending link */
@@ -183,7 +176,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       deploy,
       options,
       keys: () => keys,
-      slack: createSlack({ webhookUrl: slack.webhookUrl, log }),
+      slack: createSlack({ botToken: slack.token, apiUrl: slack.apiUrl, channel: '#deployments', log }),
       decisions: ledgerContainer,
       snapshot: o.snapshot,
       log,
@@ -209,7 +202,12 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       verifications: deploy.verifications!,
       notices,
       keys,
-      posts: () => slack.posts.slice(firstPost).map((p) => p.body),
+      posts: () =>
+        slack.posts
+          .slice(firstPost)
+          .filter((p) => slack.channelPosts().includes(p))
+          .map((p) => p.body),
+      links: (kind = 'approval') => approvalLinks(slack.posts.slice(firstPost), id, kind),
       status: () => host.engine.getStatus(id)!.customStatus as ProdCustomStatus,
       async settle() {
         await clock.advance(0);
@@ -271,9 +269,11 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     const [msg] = r.posts();
     expect(JSON.stringify(msg)).toContain('1.1.0');
     expect(JSON.stringify(msg)).toContain('monthly release');
-    const links = linksOf(msg);
+    expect(JSON.stringify(msg)).not.toContain('/api/approvals/'); // the channel never sees a link
+    const links = r.links();
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
     for (const l of links) {
+      expect(l.user).toBe(PEOPLE[l.approver as Who].slack); // privately, to that approver's own Slack id
       expect(l.url.startsWith('https://pipeline.example.test/api/approvals/')).toBe(true);
       const v = verifyApprovalToken(l.token, r.keys, clock.now());
       expect(v.ok && v.claims).toEqual({
@@ -284,8 +284,8 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
         exp: new Date(st.expiresAt!).getTime(),
       });
     }
-    const webhook = slack.posts[slack.posts.length - 1];
-    expect(webhook.body).toMatchObject({ unfurl_links: false, unfurl_media: false });
+    for (const p of slack.posts.slice(-3))
+      expect(p.body).toMatchObject({ unfurl_links: false, unfurl_media: false });
     // the signing key is nowhere in the orchestration's history
     const history = JSON.stringify(host.engine.getStatus(r.id, { showHistory: true }));
     expect(history).not.toContain(r.keys[0].secret);
@@ -371,9 +371,12 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     await clock.advance(1 * HOUR + 1000);
     await r.settle();
     expect(r.posts()).toHaveLength(2);
-    expect(r.posts()[1].text).toMatch(/^Reminder/);
+    expect(JSON.stringify(r.posts()[1].blocks)).toContain('Reminder: PROD deploy of 1.1.0');
+    for (const who of ['bob', 'carol'] as const)
+      expect(String(slack.inbox(PEOPLE[who].slack).at(-1)?.body.text)).toMatch(/^Reminder/);
     expect(
-      linksOf(r.posts()[1])
+      r
+        .links('reminder')
         .map((l) => l.approver)
         .sort(),
     ).toEqual(['bob', 'carol']);
@@ -495,7 +498,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     expect(r.vm.state.webRunning).toBe(false);
     const rb = r.posts().find((p) => String(p.text).includes('failed'))!;
     expect(JSON.stringify(rb)).toContain('MIGRATION_FAILED');
-    const links = linksOf(rb);
+    const links = r.links('rollback');
     expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'bob', 'carol']); // any approver may roll back
     const claims = verifyApprovalToken(links[0].token, r.keys, clock.now());
     expect(claims.ok && claims.claims.action).toBe('rollback');
@@ -533,7 +536,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       rollback: { by: 'PROD_AUTO_ROLLBACK', auto: true, ok: true },
     });
     expect(r.vm.state.image).toBe(PROD('1.0.0'));
-    expect(r.posts().some((p) => linksOf(p).length > 0 && String(p.text).includes('failed'))).toBe(false);
+    expect(r.links('rollback')).toEqual([]);
   }, 60000);
 
   it('no rollback decision before the links expire: NeedsAttention, PROD left as it is, loud alert', async () => {
@@ -553,7 +556,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
     const r = await rig({ uatOnLedger: false });
     const { result } = await r.finish();
     expect(result).toMatchObject({ outcome: 'Failed', code: 'PROD.NOT_ON_UAT', failedStep: 'prepare' });
-    expect(r.posts().some((p) => linksOf(p).length > 0)).toBe(false);
+    expect(r.links()).toEqual([]);
     expect(JSON.stringify(r.posts())).toContain('has not succeeded on UAT');
   }, 60000);
 
