@@ -22,6 +22,7 @@ import { loadConfig } from '../shared/config';
 import { createLedger, ledgerContainer, type GateOverride } from '../shared/adapters/ledger';
 import { createDeliveriesStore } from '../shared/adapters/deliveries';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
+import { requestCaller } from '../shared/domain/identity';
 import { errorCode, messageOf } from '../shared/domain/errors';
 import { readInstance, withoutNonces } from '../shared/adapters/durable-status';
 import { releaseImageRef, routeToLane } from './deployQueueTrigger';
@@ -103,14 +104,15 @@ export async function listDeployments(
 }
 
 /**
- * The authenticated caller of a request, as recorded with what it asked: the signed-in user
- * (`x-ms-client-principal-name`, set by App Service authentication in Azure and stripped from client
- * requests there) or, with a function key, `key:<name>` (the Node worker is not told which key of the
- * app was used: `key:function`).
+ * The authenticated caller of a request, as recorded with what it asked (one rule for every API, see
+ * shared/domain/identity.ts): the Entra ID principal App Service authentication put on the request
+ * (`entra:<object id>`, shown by its sign-in name; the platform strips these headers from client
+ * requests, the embedded host too), or, with a function key, `key:<fingerprint>` of the key presented
+ * (the Node worker is not told the key's name; the key itself is never recorded).
  */
 export function callerOf(req: HttpRequest): string {
-  const principal = req.headers.get('x-ms-client-principal-name')?.trim();
-  return principal ? principal : 'key:function';
+  const caller = requestCaller(req);
+  return caller.kind === 'entra' ? `${caller.id} (${caller.name})` : caller.id;
 }
 
 const REASON_MAX = 500;
