@@ -43,6 +43,7 @@ import {
   requestProdDeployAndLinks,
   waitForLinks,
 } from '../support/prod-approval';
+import { approversSetting, cookieOf, type Who } from '../support/identities';
 
 jest.setTimeout(15 * 60 * 1000);
 
@@ -61,6 +62,8 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
   let ledger: Ledger;
   const digests: Record<string, string> = {};
 
+  /** the Cookie header of `who` signed in on the embedded host (requests and decisions are theirs) */
+  const signedIn = (who: Who) => cookieOf(host.keys.masterKey, who);
   async function digest(tag: string): Promise<string | undefined> {
     return (await registry.resolve('odoo-mta', tag))?.digest;
   }
@@ -97,7 +100,7 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
           LOG_LEVEL: 'warn',
           PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
           APPROVAL_SIGNING_KEY: randomBytes(32).toString('base64url'),
-          APPROVERS: 'alice,bob,carol',
+          APPROVERS: approversSetting('alice', 'bob', 'carol'),
           APPROVALS_REQUIRED: '1',
           FOUR_EYES: 'true',
           PROD_AUTO_ROLLBACK: 'false',
@@ -110,7 +113,9 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
           GITHUB_REPOSITORY: gh.repository,
           GITHUB_API_URL: gh.url,
           GITHUB_TOKEN: gh.token,
-          SLACK_WEBHOOK_URL: slack.webhookUrl,
+          // approval links go privately to each approver's Slack user id (chat.postMessage)
+          SLACK_BOT_TOKEN: slack.token,
+          SLACK_API_URL: slack.apiUrl,
         },
       });
       const config = loadConfig(process.env);
@@ -207,6 +212,7 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
       slackPosts: slack.posts,
       version: '1.1.0',
       requestedBy: 'alice',
+      cookie: signedIn('alice'),
       reason: 'release 1.1.0',
     });
     expect(id).toBe(`deploy-prod-1.1.0-${SHA_NEXT.slice(0, 12)}`);
@@ -228,10 +234,13 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
     expect(waiting.pendingApprovals).toHaveLength(2);
 
     const bob = links.find((l) => l.approver === 'bob')!;
-    const decided = await decideByLink(bob.url, 'approve', { comment: 'checked on UAT' });
+    const decided = await decideByLink(bob.url, 'approve', {
+      comment: 'checked on UAT',
+      cookie: signedIn('bob'),
+    });
     expect(decided.status).toBe(200);
     // the same link again: already used
-    expect((await decideByLink(bob.url, 'approve')).status).toBe(409);
+    expect((await decideByLink(bob.url, 'approve', { cookie: signedIn('bob') })).status).toBe(409);
 
     const st = await host.engine.waitForCompletion(id, 10 * 60_000);
     const result = st.output as ProdDeployResult;
@@ -310,10 +319,17 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
       slackPosts: slack.posts,
       version: '1.2.0',
       requestedBy: 'bob',
+      cookie: signedIn('bob'),
       reason: 'release 1.2.0',
     });
     expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
-    expect((await decideByLink(links.find((l) => l.approver === 'carol')!.url, 'approve')).status).toBe(200);
+    expect(
+      (
+        await decideByLink(links.find((l) => l.approver === 'carol')!.url, 'approve', {
+          cookie: signedIn('carol'),
+        })
+      ).status,
+    ).toBe(200);
 
     const failed = await waitForStep(id, 'awaiting-rollback-decision');
     expect(failed).toMatchObject({ prodState: 'stopped' });
@@ -325,9 +341,16 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
     expect((await prod.opsJson('health')).json.ok).not.toBe(true);
 
     // the approval link of this deploy is spent; the rollback link decides
-    expect((await decideByLink(links.find((l) => l.approver === 'alice')!.url, 'approve')).status).toBe(409);
+    expect(
+      (
+        await decideByLink(links.find((l) => l.approver === 'alice')!.url, 'approve', {
+          cookie: signedIn('alice'),
+        })
+      ).status,
+    ).toBe(409);
     const rb = await decideByLink(rollbackLinks.find((l) => l.approver === 'alice')!.url, 'rollback', {
       comment: 'roll back',
+      cookie: signedIn('alice'),
     });
     expect(rb.status).toBe(200);
 

@@ -22,6 +22,7 @@ import type { OdooShResult } from '../../shared/domain/odoosh';
 import { startFakeGitHub, type FakeGitHub } from '../support/fake-github';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { approvalLinks, decideByLink, waitForLinks } from '../support/prod-approval';
+import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
 import type { OdooShCustomStatus } from '../../functions/orchestrators/deployOdooSh';
 
 /** the status page's read-only key (the dashboard does not take the function key) */
@@ -93,12 +94,14 @@ beforeAll(async () => {
       DEPLOY_QUEUE_NAME: 'deploy-requests',
       LOG_LEVEL: 'error',
       // PROD's approval rules (production-stage branches)
-      APPROVERS: 'alice,bob,carol',
+      APPROVERS: approversSetting('alice', 'bob', 'carol'),
       APPROVALS_REQUIRED: '1',
       APPROVAL_TIMEOUT_HOURS: '2',
       APPROVAL_REMINDER_MINUTES: '30',
       APPROVAL_SIGNING_KEY: signingKey,
-      SLACK_WEBHOOK_URL: slack.webhookUrl,
+      // approval links go privately to each approver's Slack user id (chat.postMessage)
+      SLACK_BOT_TOKEN: slack.token,
+      SLACK_API_URL: slack.apiUrl,
     },
   });
   // the gate passed for these commits and UAT ran them: by the pipeline's own ledger, not the statuses above
@@ -123,6 +126,10 @@ afterAll(async () => {
 });
 
 const key = () => ({ 'x-functions-key': host.keys.functionKey, 'content-type': 'application/json' });
+/** the function key, and `who` signed in (the embedded host's local sign-in): the request is theirs */
+const as = (who: Who) => ({ ...key(), cookie: cookieOf(host.keys.masterKey, who) });
+/** the Cookie header of `who` signed in (an approval page decides only for its approver) */
+const signedIn = (who: Who) => ({ cookie: cookieOf(host.keys.masterKey, who) });
 async function post(
   body: unknown,
   headers: Record<string, string> = key(),
@@ -189,9 +196,16 @@ describe('Odoo.sh target', () => {
       ],
       [{ target: 'odoosh', branch: 'main', version: '1.1.0' }, 400, 'DEPLOYMENTS.UNKNOWN_BRANCH'],
       [{ target: 'odoosh', branch: 'staging', version: '9.9.9' }, 422, 'DEPLOYMENTS.UNKNOWN_VERSION'],
-      // production moves need approval: who asks and why are required, as for PROD
+      // production moves need approval: why is required, as for PROD; who asks is the caller, and a
+      // `requestedBy` label must be a plain name
       [
-        { target: 'odoosh', branch: 'production', version: '1.1.0', reason: 'release' },
+        {
+          target: 'odoosh',
+          branch: 'production',
+          version: '1.1.0',
+          requestedBy: 'alice; rm -rf /',
+          reason: 'release',
+        },
         400,
         'DEPLOYMENTS.BAD_REQUEST',
       ],
@@ -373,13 +387,15 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
 
   it("asks PROD approvers (not the requester), refuses the requester's own approval, moves the branch after an approval through the link page, then waits for Odoo.sh", async () => {
     expect(github.refs.get('production')).toBe(C1);
-    const r = await post({
-      target: 'odoosh',
-      branch: 'production',
-      version: '1.1.0',
-      requestedBy: 'alice',
-      reason: 'release 1.1.0 to customers',
-    });
+    const r = await post(
+      {
+        target: 'odoosh',
+        branch: 'production',
+        version: '1.1.0',
+        reason: 'release 1.1.0 to customers',
+      },
+      as('alice'),
+    );
     expect(r.status).toBe(202);
     const id = String(r.body.id);
     expect(id).toBe(`deploy-odoosh-production-1.1.0-${C2.slice(0, 12)}`);
@@ -389,7 +405,8 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
     const msg = slack.posts.find((p) => JSON.stringify(p.body).includes(links[0].token))!;
     expect(String(msg.body.text)).toContain(
-      'alice asks to move the Odoo.sh production branch production of acme/odoo-mta to 1.1.0',
+      // the requester is who is signed in, named by their sign-in
+      `${PEOPLE.alice.email} asks to move the Odoo.sh production branch production of acme/odoo-mta to 1.1.0`,
     );
     expect(JSON.stringify(msg.body.blocks)).toContain(`${C1.slice(0, 7)}…${C2.slice(0, 7)}`);
     expect(JSON.stringify(msg.body)).not.toContain(signingKey);
@@ -401,7 +418,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(st).toMatchObject({
       kind: 'deployOdooSh',
       environment: 'odoosh-production',
-      requestedBy: 'alice',
+      requestedBy: PEOPLE.alice.email,
       approvals: { required: 1, received: [] },
       commitRange: { from: C1, to: C2 },
     });
@@ -421,8 +438,8 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(
       mine.map((a) => [a.approver, a.environment, a.version, a.requestedBy, a.required, a.step]).sort(),
     ).toEqual([
-      ['bob', 'odoosh-production', '1.1.0', 'alice', 1, 'awaiting-approval'],
-      ['carol', 'odoosh-production', '1.1.0', 'alice', 1, 'awaiting-approval'],
+      ['bob', 'odoosh-production', '1.1.0', PEOPLE.alice.email, 1, 'awaiting-approval'],
+      ['carol', 'odoosh-production', '1.1.0', PEOPLE.alice.email, 1, 'awaiting-approval'],
     ]);
     expect(JSON.stringify(doc)).not.toContain(st.pendingApprovals[0].nonce);
     // and so does the dashboard, on a card of its own for the Odoo.sh branch
@@ -431,12 +448,14 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     ).text();
     const card =
       /<article[^>]*data-environment="odoosh-production"[^>]*>([\s\S]*?)<\/article>/.exec(html)?.[1] ?? '';
-    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', 'by alice'])
+    for (const text of ['Pending approvals', 'bob', 'carol', '1.1.0', `by ${PEOPLE.alice.email}`])
       expect(card).toContain(text);
 
     // the page says what is being approved
     const page = await (
-      await fetch(links.find((l) => l.approver === 'bob')!.url, { headers: { accept: 'text/html' } })
+      await fetch(links.find((l) => l.approver === 'bob')!.url, {
+        headers: { accept: 'text/html', ...signedIn('bob') },
+      })
     ).text();
     for (const text of [
       'Approve Odoo.sh production move of 1.1.0?',
@@ -468,6 +487,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     // bob approves on the page (GET, then POST the form with its CSRF pair)
     const decided = await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve', {
       comment: 'go',
+      ...signedIn('bob'),
     });
     expect(decided.status).toBe(200);
     await until('the production branch to move', () => github.refs.get('production') === C2);
@@ -481,7 +501,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       stage: 'production',
       sha: C2,
       previousSha: C1,
-      requestedBy: 'alice',
+      requestedBy: PEOPLE.alice.email,
       approvals: [{ approver: 'bob' }],
     });
     expect(out.decisions?.map((d) => [d.approver, d.verdict, d.why])).toEqual([
@@ -504,32 +524,38 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       ),
     ).toBe(true);
     // the used link cannot decide again
-    expect((await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve')).status).toBe(409);
+    expect(
+      (await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve', signedIn('bob'))).status,
+    ).toBe(409);
   });
 
   it('a reject leaves the branch untouched (Rejected); the same release can then be requested again', async () => {
     const moves = github.refUpdates.length;
-    const r = await post({
-      target: 'odoosh',
-      branch: 'production',
-      version: '1.2.0',
-      sha: P2,
-      requestedBy: 'bob',
-      reason: 'release 1.2.0',
-    });
+    const r = await post(
+      {
+        target: 'odoosh',
+        branch: 'production',
+        version: '1.2.0',
+        sha: P2,
+        reason: 'release 1.2.0',
+      },
+      as('bob'),
+    );
     expect(r.status).toBe(202);
     const id = String(r.body.id);
     const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
     expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
     // a second request while this one waits is refused
-    const busy = await post({
-      target: 'odoosh',
-      branch: 'production',
-      version: '1.2.0',
-      sha: P2,
-      requestedBy: 'bob',
-      reason: 'again',
-    });
+    const busy = await post(
+      {
+        target: 'odoosh',
+        branch: 'production',
+        version: '1.2.0',
+        sha: P2,
+        reason: 'again',
+      },
+      as('bob'),
+    );
     expect(busy.status).toBe(409);
     expect(busy.body.error).toBe('DEPLOYMENTS.BUSY');
 
@@ -537,6 +563,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       (
         await decideByLink(links.find((l) => l.approver === 'carol')!.url, 'reject', {
           comment: 'not during the sale',
+          ...signedIn('carol'),
         })
       ).status,
     ).toBe(200);
@@ -555,14 +582,16 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     ).toBe(true);
 
     // asking again after a rejection starts a new request (new id, new links)
-    const again = await post({
-      target: 'odoosh',
-      branch: 'production',
-      version: '1.2.0',
-      sha: P2,
-      requestedBy: 'bob',
-      reason: 'sale is over',
-    });
+    const again = await post(
+      {
+        target: 'odoosh',
+        branch: 'production',
+        version: '1.2.0',
+        sha: P2,
+        reason: 'sale is over',
+      },
+      as('bob'),
+    );
     expect(again.status).toBe(202);
     expect(again.body.id).toBe(`${id}-r2`);
     const links2 = await waitForLinks(slack.posts, String(again.body.id), 'approval', 30_000);
@@ -588,19 +617,24 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
   });
 
   it('the branch moved while approvers decided: refused, nothing moved by the pipeline', async () => {
-    const r = await post({
-      target: 'odoosh',
-      branch: 'production',
-      version: '1.3.0',
-      sha: P3,
-      requestedBy: 'carol',
-      reason: 'release 1.3.0',
-    });
+    const r = await post(
+      {
+        target: 'odoosh',
+        branch: 'production',
+        version: '1.3.0',
+        sha: P3,
+        reason: 'release 1.3.0',
+      },
+      as('carol'),
+    );
     const id = String(r.body.id);
     const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
     github.refs.set('production', P2); // someone pushed to the production branch meanwhile
     const moves = github.refUpdates.length;
-    expect((await decideByLink(links.find((l) => l.approver === 'alice')!.url, 'approve')).status).toBe(200);
+    expect(
+      (await decideByLink(links.find((l) => l.approver === 'alice')!.url, 'approve', signedIn('alice')))
+        .status,
+    ).toBe(200);
     const out = await outcomeOf(id);
     expect(out).toMatchObject({ outcome: 'Refused', code: 'ODOOSH.BRANCH_MOVED', previousSha: P2 });
     expect(github.refs.get('production')).toBe(P2);
@@ -613,19 +647,21 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     try {
       const before = github.refs.get('production');
       const posts = slack.posts.length;
-      const r = await post({
-        target: 'odoosh',
-        branch: 'production',
-        version: '1.3.1',
-        sha: P3,
-        requestedBy: 'alice',
-        reason: 'release 1.3.1',
-      });
+      const r = await post(
+        {
+          target: 'odoosh',
+          branch: 'production',
+          version: '1.3.1',
+          sha: P3,
+          reason: 'release 1.3.1',
+        },
+        as('alice'),
+      );
       expect(r.status).toBe(202);
       const out = await outcomeOf(String(r.body.id));
       expect(out).toMatchObject({ outcome: 'Failed', code: 'APPROVAL.NOT_ENOUGH_APPROVERS' });
       expect(out.reason).toMatch(
-        /3 approval\(s\) needed but only 2 approver\(s\) may approve \(four-eyes: alice cannot approve/,
+        `3 approval(s) needed but only 2 approver(s) may approve (four-eyes: entra:${PEOPLE.alice.oid} cannot approve`,
       );
       expect(github.refs.get('production')).toBe(before);
       expect(approvalLinks(slack.posts.slice(posts), String(r.body.id))).toEqual([]);
