@@ -117,17 +117,37 @@ describe('secrets in errors shown on the status page', () => {
 
 describe('figures for people', () => {
   test('progress on the runbook, aliases and unknown kinds', () => {
-    expect(progressOf('deployUat', 'prepare')).toEqual({ step: 'prepare', index: 1, total: 11, percent: 0 });
-    expect(progressOf('deployUat', 'done')).toEqual({ step: 'done', index: 11, total: 11, percent: 100 });
+    // the step in plain words beside its place on the runbook
+    expect(progressOf('deployUat', 'prepare')).toEqual({
+      step: 'prepare',
+      text: 'preparing',
+      index: 1,
+      total: 11,
+      percent: 0,
+    });
+    expect(progressOf('deployUat', 'done')).toEqual({
+      step: 'done',
+      text: 'finished',
+      index: 11,
+      total: 11,
+      percent: 100,
+    });
     expect(progressOf('deployUat', 'wait-image')).toEqual({
       step: 'wait-image',
+      text: 'waiting for the image',
       index: 2,
       total: 11,
       percent: 10,
     });
-    expect(progressOf('deployProd', 'retag')).toEqual({ step: 'retag', index: 3, total: 12, percent: 18 });
+    expect(progressOf('deployProd', 'retag')).toEqual({
+      step: 'retag',
+      text: 'promoting the UAT image to PROD',
+      index: 3,
+      total: 12,
+      percent: 18,
+    });
     expect(progressOf('deployProd', undefined)).toEqual({ step: 'starting' });
-    expect(progressOf('refreshUat', 'restore')).toEqual({ step: 'restore' });
+    expect(progressOf('refreshUat', 'restore')).toEqual({ step: 'restore', text: 'restoring the PROD copy' });
   });
 
   test('sizes in binary units, durations and relative times', () => {
