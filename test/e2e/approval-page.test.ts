@@ -16,6 +16,7 @@ import type { WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
 import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
 import { launchBrowser, screenshot } from '../support/browser';
+import { approversSetting, cookieOf } from '../support/identities';
 
 jest.setTimeout(180_000);
 
@@ -34,7 +35,11 @@ describe('approval page in Chromium', () => {
       dataDir: dir,
       port: 0,
       functionsDir,
-      env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: key },
+      env: {
+        LOG_LEVEL: 'error',
+        APPROVAL_SIGNING_KEY: key,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
+      },
     });
     browser = await launchBrowser();
   });
@@ -78,6 +83,10 @@ describe('approval page in Chromium', () => {
       deviceScaleFactor: 2,
       javaScriptEnabled,
     });
+    // the link decides only for its approver (alice): the browser is signed in as her (embedded host's local sign-in)
+    const cookie = cookieOf(host.keys.masterKey, 'alice');
+    const eq = cookie.indexOf('=');
+    await ctx.addCookies([{ name: cookie.slice(0, eq), value: cookie.slice(eq + 1), url: host.baseUrl }]);
     const page = await ctx.newPage();
     const problems: string[] = [];
     const posts: string[] = [];

@@ -67,7 +67,8 @@ describe('status page during a PROD outage (Chromium, axe)', () => {
       publicBaseUrl: host.baseUrl,
       container: 'ledger',
       signingKey: randomBytes(36).toString('base64url'),
-      slack: (log) => createSlack({ webhookUrl: slack.webhookUrl, log }),
+      slack: (log) =>
+        createSlack({ botToken: slack.token, apiUrl: slack.apiUrl, channel: '#deployments', log }),
       vmBehaviour: { failMigration: true },
     });
     setProdPorts(ports);

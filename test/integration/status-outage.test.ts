@@ -27,6 +27,8 @@ import { uatImage } from '../support/memory-registry';
 jest.setTimeout(120_000);
 
 const signingKey = randomBytes(36).toString('base64url');
+/** the status page's read-only key (GET /api/dashboard opens with it, not with the function key) */
+const READ_KEY = randomBytes(24).toString('base64url');
 /** the words of the requester, which must never be shown as the failure */
 const REQUEST_REASON = 'UX review: re-deploy the checkout fixes';
 
@@ -41,7 +43,12 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
     host = await startLocalHost({
       dataDir: dir,
       port: 0,
-      env: { LOG_LEVEL: 'error', APPROVAL_SIGNING_KEY: signingKey, DISPLAY_TIME_ZONE: 'Europe/Brussels' },
+      env: {
+        LOG_LEVEL: 'error',
+        APPROVAL_SIGNING_KEY: signingKey,
+        STATUS_READ_KEY: READ_KEY,
+        DISPLAY_TIME_ZONE: 'Europe/Brussels',
+      },
     });
     slack = await startFakeSlack();
   }, 90_000);
@@ -60,7 +67,8 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
       publicBaseUrl: host.baseUrl,
       container: 'ledger',
       signingKey,
-      slack: (log) => createSlack({ webhookUrl: slack.webhookUrl, log }),
+      slack: (log) =>
+        createSlack({ botToken: slack.token, apiUrl: slack.apiUrl, channel: '#deployments', log }),
       vmBehaviour,
     });
     setProdPorts(ports);
@@ -113,7 +121,7 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
   };
   const getPage = async () => {
     const r = await fetch(`${host.baseUrl}/api/dashboard`, {
-      headers: { 'x-functions-key': host.keys.functionKey },
+      headers: { 'x-status-key': READ_KEY },
     });
     expect(r.status).toBe(200);
     return r.text();
