@@ -299,35 +299,59 @@ async function startEngine(log: (m: string) => void): Promise<Engine> {
   rmSync(sock, { force: true });
   const logFile = path.join(root, 'dockerd.log');
   const fd = openSync(logFile, 'a');
-  log(`starting dockerd (data under ${root})`);
-  const child: ChildProcess = spawn(which('dockerd') ?? 'dockerd', ['--config-file', configFile], {
-    stdio: ['ignore', fd, fd],
-    env: process.env,
-  });
-  const deadline = Date.now() + 60000;
-  while (!(await engineAnswers(env))) {
-    if (child.exitCode !== null)
-      throw new Error(`dockerd exited with ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-3000)}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(
-        `dockerd did not answer on ${sock} within 60 s: ${readFileSync(logFile, 'utf8').slice(-3000)}`,
-      );
+  // After a run that was killed (its dockerd and containerd ended without a clean stop), the next
+  // containerd spends its start cleaning up the dead tasks' shims and dockerd may give up on it
+  // ("failed to start containerd: timeout") and exit 1; each start gets further with the cleanup,
+  // so an early exit is retried (3 starts at most) before the sandbox is declared broken.
+  let child: ChildProcess | undefined;
+  for (let attempt = 1; ; attempt++) {
+    log(`starting dockerd (data under ${root})${attempt > 1 ? `, attempt ${attempt}` : ''}`);
+    rmSync(pidfile, { force: true });
+    rmSync(sock, { force: true });
+    const c: ChildProcess = spawn(which('dockerd') ?? 'dockerd', ['--config-file', configFile], {
+      stdio: ['ignore', fd, fd],
+      env: process.env,
+    });
+    child = c;
+    const deadline = Date.now() + 60000;
+    let exited = false;
+    while (!(await engineAnswers(env))) {
+      if (c.exitCode !== null) {
+        if (attempt < 3) {
+          exited = true;
+          break;
+        }
+        throw new Error(`dockerd exited with ${c.exitCode}: ${readFileSync(logFile, 'utf8').slice(-3000)}`);
+      }
+      if (Date.now() > deadline) {
+        c.kill('SIGKILL');
+        if (attempt < 3) {
+          exited = true;
+          await sleep(2000);
+          break;
+        }
+        throw new Error(
+          `dockerd did not answer on ${sock} within 60 s: ${readFileSync(logFile, 'utf8').slice(-3000)}`,
+        );
+      }
+      await sleep(250);
     }
-    await sleep(250);
+    if (!exited) break;
+    await sleep(5000);
   }
+  const started = child;
   return {
     host,
     env,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill('SIGKILL'), 30000);
-        child.once('exit', () => {
+        if (started.exitCode !== null || started.signalCode !== null) return resolve();
+        const t = setTimeout(() => started.kill('SIGKILL'), 30000);
+        started.once('exit', () => {
           clearTimeout(t);
           resolve();
         });
-        child.kill('SIGTERM');
+        started.kill('SIGTERM');
       }),
   };
 }
