@@ -74,8 +74,8 @@ test('the refreshed copy passes; one planted live credential at a time fails, na
     {
       place: 'payment_provider.stripe_secret_key',
       rule: 'empty',
-      value: 'sk_live_51Qplanted0000secretKeyUAT',
-      plant: `UPDATE payment_provider SET stripe_secret_key = 'sk_live_51Qplanted0000secretKeyUAT' WHERE id = (SELECT min(id) FROM payment_provider)`,
+      value: 'planted-stripe-secret-51Qplanted0000secretKeyUAT',
+      plant: `UPDATE payment_provider SET stripe_secret_key = 'planted-stripe-secret-51Qplanted0000secretKeyUAT' WHERE id = (SELECT min(id) FROM payment_provider)`,
       undo: `UPDATE payment_provider SET stripe_secret_key = NULL`,
     },
     {
@@ -152,7 +152,7 @@ test("the operators' stand-alone sql/verify.sql checks the same catalogue: passe
     findings: '',
     stderr: '',
   });
-  const key = 'sk_live_51QverifySqlPlantedKey';
+  const key = 'planted-stripe-secret-51QverifySqlPlantedKey';
   q(
     'uat',
     `UPDATE payment_provider SET stripe_secret_key = '${key}' WHERE id = (SELECT min(id) FROM payment_provider)`,
