@@ -22,7 +22,7 @@ import { loadConfig } from '../shared/config';
 import { createLedger, ledgerContainer, type GateOverride } from '../shared/adapters/ledger';
 import { createDeliveriesStore } from '../shared/adapters/deliveries';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
-import { requestCaller } from '../shared/domain/identity';
+import { callerLabel } from '../shared/domain/identity';
 import { errorCode, messageOf } from '../shared/domain/errors';
 import { readInstance, withoutNonces } from '../shared/adapters/durable-status';
 import { releaseImageRef, routeToLane } from './deployQueueTrigger';
@@ -111,8 +111,7 @@ export async function listDeployments(
  * (the Node worker is not told the key's name; the key itself is never recorded).
  */
 export function callerOf(req: HttpRequest): string {
-  const caller = requestCaller(req);
-  return caller.kind === 'entra' ? `${caller.id} (${caller.name})` : caller.id;
+  return callerLabel(req);
 }
 
 const REASON_MAX = 500;

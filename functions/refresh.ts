@@ -1,6 +1,6 @@
 /**
- * Refresh API (function key; in Azure also behind Entra ID / App Service Authentication, whose
- * signed-in principal — `x-ms-client-principal-name` — is recorded as the requester):
+ * Refresh API (function key; the authenticated caller is recorded as the requester, by the one rule of
+ * `callerLabel`: `entra:<object id> (<sign-in name>)` or `key:<fingerprint>`, never a client-sent header):
  *   POST /api/refresh       { "source": "prod", "target": "uat", "filestore": "copy" | "drop" | "skip",
  *                             "backup": "fresh" | "latest", "reason": "..." }
  *        → 202 { id, statusUrl } — the refresh runs through UAT's deploy lane (never beside a deploy);
@@ -10,6 +10,7 @@
 import { app, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { errorCode, messageOf } from '../shared/domain/errors';
+import { callerLabel } from '../shared/domain/identity';
 import { readInstance } from '../shared/adapters/durable-status';
 import {
   REFRESH_ID,
@@ -72,7 +73,7 @@ export async function requestRefresh(
     }
     const requestedAt = new Date();
     const id = refreshInstanceId(requestedAt, context.invocationId.replace(/-/g, '').slice(-8));
-    const requestedBy = req.headers.get('x-ms-client-principal-name') ?? 'api (function key)';
+    const requestedBy = callerLabel(req);
     const input: RefreshInput = {
       type: 'refresh',
       environment: 'uat',

@@ -159,6 +159,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   // 1. Settings: local.settings.json, then explicit env, then generated local secrets (only if unset).
   for (const [k, v] of Object.entries({ ...readLocalSettings(), ...(opts.env ?? {}) })) process.env[k] = v;
   process.env.PIPELINE_RUNTIME = process.env.PIPELINE_RUNTIME || 'local';
+  // Like App Service with built-in authentication on: every request's client-sent principal headers are
+  // stripped and re-created from a signed session (applyLocalAuth), so the functions may read them.
+  process.env.WEBSITE_AUTH_ENABLED = 'True';
   const dataDir = path.resolve(opts.dataDir ?? process.env.LOCAL_DATA_DIR ?? '.data');
   mkdirSync(dataDir, { recursive: true });
   const log = opts.log ?? createLogger({ fields: { component: 'local-host' } });

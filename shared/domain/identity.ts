@@ -168,21 +168,40 @@ export function keyId(key: string): string {
 type HeaderGet = { get(name: string): string | null };
 
 const OID_CLAIMS = ['http://schemas.microsoft.com/identity/claims/objectidentifier', 'oid'];
+/**
+ * Sign-in names an `entra=<e-mail>` approver may be matched on: the user principal name and Entra's
+ * `preferred_username`. The `email` claims are left out on purpose: Entra does not verify them (an
+ * account's owner or another tenant can set one to someone else's address), so they prove nothing.
+ */
 const NAME_CLAIMS = [
   'preferred_username',
-  'email',
   'upn',
-  'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
   'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn',
   'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name',
 ];
 
 /**
- * The Entra ID principal App Service Authentication put on the request, or undefined. The object id
+ * Is a platform in front of this worker that strips client-sent `X-MS-CLIENT-PRINCIPAL*` headers and
+ * sets them itself? App Service sets `WEBSITE_AUTH_ENABLED=True` on a site whose built-in authentication
+ * is on (the variable Microsoft.Identity.Web reads for the same question); the embedded host sets it
+ * because it strips and re-creates those headers the same way (`local/local-auth.ts`). Without it the
+ * headers are whatever the client sent, so they are no identity at all.
+ */
+export function platformAuthEnabled(env: Record<string, string | undefined> = process.env): boolean {
+  return (env.WEBSITE_AUTH_ENABLED ?? '').trim().toLowerCase() === 'true';
+}
+
+/**
+ * The Entra ID principal App Service Authentication put on the request, or undefined (always undefined
+ * when no platform authentication strips client-sent principal headers: `platformAuthEnabled`). The object id
  * comes from the principal's `oid` claim when the full principal is there, else from
  * `X-MS-CLIENT-PRINCIPAL-ID` (for the Microsoft identity provider that is the object id).
  */
-export function entraCaller(headers: HeaderGet): Caller | undefined {
+export function entraCaller(
+  headers: HeaderGet,
+  env: Record<string, string | undefined> = process.env,
+): Caller | undefined {
+  if (!platformAuthEnabled(env)) return undefined; // nobody stripped forged headers: they prove nothing
   const idp = (headers.get('x-ms-client-principal-idp') ?? '').toLowerCase();
   let oid = headers.get('x-ms-client-principal-id')?.trim().toLowerCase();
   const names = new Set<string>();
@@ -225,6 +244,12 @@ export function requestCaller(req: {
   const key = req.headers.get('x-functions-key') ?? req.query?.get('code') ?? '';
   const id = key ? keyId(key) : 'unknown';
   return { kind: 'key', id: `key:${id}`, name: `key:${id}` };
+}
+
+/** How a request's caller is recorded with what it asked: `entra:<oid> (<sign-in name>)` or `key:<fingerprint>`. */
+export function callerLabel(req: Parameters<typeof requestCaller>[0]): string {
+  const caller = requestCaller(req);
+  return caller.kind === 'entra' ? `${caller.id} (${caller.name})` : caller.id;
 }
 
 /** Is this signed-in caller the approver? (Entra only: a key never is.) */

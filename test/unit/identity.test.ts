@@ -2,6 +2,7 @@ import { HttpRequest } from '@azure/functions';
 import { loadConfig } from '../../shared/config';
 import {
   approversOf,
+  callerLabel,
   entraCaller,
   isApprover,
   keyId,
@@ -70,6 +71,7 @@ describe('the caller', () => {
         'x-ms-client-principal-idp': 'aad',
         'x-ms-client-principal': principal([{ typ: 'preferred_username', val: 'alice@example.com' }]),
       }).headers,
+      { WEBSITE_AUTH_ENABLED: 'True' },
     );
     expect(c).toMatchObject({ kind: 'entra', id: `entra:${OID}`, oid: OID, emails: ['alice@example.com'] });
     expect(isApprover({ id: 'alice', name: 'A', entra: 'alice@example.com' }, c)).toBe(true);
@@ -77,14 +79,67 @@ describe('the caller', () => {
     expect(isApprover({ id: 'bob', name: 'B', entra: 'bob@example.com' }, c)).toBe(false);
   });
 
+  it('principal headers count only behind platform authentication (App Service sets WEBSITE_AUTH_ENABLED)', () => {
+    // an attacker calling a site whose built-in authentication is off sends the headers App Service
+    // would have set: nobody stripped them, so they must not make the attacker "alice"
+    const forged = req({
+      'x-ms-client-principal-id': OID,
+      'x-ms-client-principal-name': 'alice@example.com',
+      'x-ms-client-principal-idp': 'aad',
+      'x-ms-client-principal': principal([{ typ: 'oid', val: OID }]),
+      'x-functions-key': 'a-key-the-attacker-holds',
+    });
+    for (const env of [{}, { WEBSITE_AUTH_ENABLED: 'False' }, { WEBSITE_AUTH_ENABLED: '' }]) {
+      const c = entraCaller(forged.headers, env);
+      expect(c).toBeUndefined();
+      expect(isApprover({ id: 'alice', name: 'Alice', entra: OID }, c)).toBe(false);
+    }
+    expect(entraCaller(forged.headers, { WEBSITE_AUTH_ENABLED: 'True' })?.id).toBe(`entra:${OID}`);
+    // the request-level rule reads the process environment: without platform auth the caller is the key
+    const saved = process.env.WEBSITE_AUTH_ENABLED;
+    try {
+      delete process.env.WEBSITE_AUTH_ENABLED;
+      expect(requestCaller(forged).id).toBe(`key:${keyId('a-key-the-attacker-holds')}`);
+      expect(callerLabel(forged)).toBe(`key:${keyId('a-key-the-attacker-holds')}`);
+      process.env.WEBSITE_AUTH_ENABLED = 'True';
+      expect(callerLabel(forged)).toBe(`entra:${OID} (alice@example.com)`);
+    } finally {
+      if (saved === undefined) delete process.env.WEBSITE_AUTH_ENABLED;
+      else process.env.WEBSITE_AUTH_ENABLED = saved;
+    }
+  });
+
+  it("an unverified e-mail claim is not the approver's sign-in name", () => {
+    // Entra does not verify `email`: an account may carry someone else's address there
+    const c = entraCaller(
+      req({
+        'x-ms-client-principal-id': '00000000-0000-4000-8000-00000000beef',
+        'x-ms-client-principal-idp': 'aad',
+        'x-ms-client-principal': principal([
+          { typ: 'email', val: 'alice@example.com' },
+          {
+            typ: 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+            val: 'alice@example.com',
+          },
+        ]),
+      }).headers,
+      { WEBSITE_AUTH_ENABLED: 'True' },
+    );
+    expect(c?.emails).toEqual([]);
+    expect(isApprover({ id: 'alice', name: 'Alice', entra: 'alice@example.com' }, c)).toBe(false);
+  });
+
   it('another identity provider, or no object id, is no Entra sign-in', () => {
     expect(
-      entraCaller(req({ 'x-ms-client-principal-id': OID, 'x-ms-client-principal-idp': 'github' }).headers),
+      entraCaller(req({ 'x-ms-client-principal-id': OID, 'x-ms-client-principal-idp': 'github' }).headers, {
+        WEBSITE_AUTH_ENABLED: 'True',
+      }),
     ).toBeUndefined();
     expect(
       entraCaller(
         req({ 'x-ms-client-principal-name': 'alice@example.com', 'x-ms-client-principal-idp': 'aad' })
           .headers,
+        { WEBSITE_AUTH_ENABLED: 'True' },
       ),
     ).toBeUndefined();
   });
