@@ -6,7 +6,8 @@
  * Scope: the pure decisions that guard PROD, backups and personal data —
  *  - shared/domain/** (coverage gate, webhook rules, versions, approval tokens, retention, deploy plan
  *    and its retry flags, errors, PII verdict, refresh body validation, status view, Odoo.sh rules);
- *  - the approval gate's judging of one decision (`judgeDecision` in functions/orchestrators/approval-gate.ts);
+ *  - the approval gate's judging of one decision (`judgeDecision`, `isRequester`: lines 70-123 of
+ *    functions/orchestrators/approval-gate.ts, a Stryker line range);
  *  - the deploy lane (functions/orchestrators/deployLane.ts: take / supersede / duplicate rules).
  * Only the unit tests run against each mutant (jest.unit.config.js), so every mutant is judged by
  * tests that need no service. Equivalent mutants are marked in the source with
@@ -25,7 +26,9 @@ export default {
   coverageAnalysis: 'perTest',
   mutate: [
     'shared/domain/**/*.ts',
-    'functions/orchestrators/approval-gate.ts',
+    // judgeDecision + isRequester only (a line range: keep it on those two functions when the file
+    // changes above them); the rest of the file is orchestration that only integration suites reach
+    'functions/orchestrators/approval-gate.ts:70-123',
     'functions/orchestrators/deployLane.ts',
   ],
   // what the unit tests never read: not copied into the sandbox (faster start)
