@@ -681,7 +681,9 @@ input[type=text]{font-size:1.1rem;letter-spacing:.08em;text-transform:none}
 .buttons{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1rem}button{flex:1 1 10rem;font:inherit;font-weight:600;padding:.85rem 1rem;border-radius:10px;border:0;color:#fff;cursor:pointer;min-height:3rem}
 button.approve{background:var(--ok)}button.reject{background:var(--no)}button.rollback{background:var(--warn)}button[disabled]{opacity:.45;cursor:not-allowed}
 .warnings{list-style:none;margin:.5rem 0;padding:0}.warnings li{border:2px solid var(--no);border-radius:12px;padding:.6rem .9rem;margin:.5rem 0;background:var(--card)}
-.summary{padding:.75rem 1rem;margin:.6rem 0}.summary dl{gap:.25rem .75rem}.decide{padding:.75rem 1rem;margin:.6rem 0}
+.summary{padding:.75rem 1rem;margin:.6rem 0}.summary dl{gap:.25rem .75rem}.decide{padding:.75rem 1rem;margin:.6rem 0}.envline{margin:0}
+@media (max-width:34rem){main{padding:.6rem .75rem}.summary,.decide{padding:.6rem .8rem}.summary dl{display:block}.summary dt{display:inline;font-weight:600;color:var(--fg)}.summary dd{display:inline}.summary dd::after{content:"";display:block;margin-bottom:.25rem}
+.warnings li{padding:.45rem .7rem;margin:.4rem 0}.buttons{margin-top:.6rem}h1{font-size:1.25rem}}
 fieldset.checks{border:0;margin:0 0 .5rem;padding:0}fieldset.checks legend{font-weight:600;margin-bottom:.1rem}
 .checks label.check{padding:.3rem 0;font-size:1rem}.confirm-label{display:block;margin:.25rem 0}
 a{color:var(--link)}a.button{flex:1 1 10rem;display:inline-flex;align-items:center;justify-content:center;font-weight:600;padding:.85rem 1rem;border-radius:10px;min-height:3rem;border:1px solid var(--bd);color:var(--fg);text-decoration:none}
@@ -861,7 +863,7 @@ function requestView(link: LinkState, envs: ApprovalsEnv, nowMs: number): Reques
     const state = asText(s.prodState);
     if (state === 'stopped')
       warnings.push(
-        '<strong>PROD is down.</strong> Odoo is stopped since the failed deploy: nobody can use it until it is rolled back (or fixed by hand).',
+        '<strong>PROD is down.</strong> Odoo is stopped since the failed deploy; nobody can use it until it is rolled back.',
       );
     else if (state === 'unknown')
       warnings.push(
@@ -872,11 +874,11 @@ function requestView(link: LinkState, envs: ApprovalsEnv, nowMs: number): Reques
         `<strong>PROD is not healthy.</strong> It runs ${esc(version)}, which fails its health checks.`,
       );
     warnings.push(
-      `Rolling back returns PROD to <strong data-returns-to>${esc(prodVersion ?? 'the version it ran before')}</strong>: the database and files are restored from the backup taken just before this deploy, so changes made on PROD since then are lost.`,
+      `Rolling back returns PROD to <strong data-returns-to>${esc(prodVersion ?? 'the version it ran before')}</strong>: database and files are restored from the backup taken before this deploy (later changes on PROD are lost).`,
     );
   } else if (prodVersion && prodVersion === version) {
     warnings.push(
-      `<strong>PROD already runs ${esc(version)}.</strong> Approving deploys the same version again (backup, stop, module update, start): nothing new reaches PROD.`,
+      `<strong>PROD already runs ${esc(version)}.</strong> Approving re-deploys the same version: Odoo stops for a backup and module update, and nothing new reaches PROD.`,
     );
   }
 
@@ -887,10 +889,6 @@ function requestView(link: LinkState, envs: ApprovalsEnv, nowMs: number): Reques
     summary.push([
       'What failed',
       `${f ? esc(f.summary) : 'the deploy failed'}${failedStep ? ` <span class="muted">(while ${esc(stepText(failedStep))})</span>` : ''}`,
-    ]);
-    summary.push([
-      'Deploy',
-      `${esc(version)}, asked by ${esc(requester)}${reason ? `: “${esc(reason)}”` : ''}`,
     ]);
   } else {
     const count = typeof range.count === 'number' && Number.isFinite(range.count) ? range.count : undefined;
@@ -919,14 +917,18 @@ function requestView(link: LinkState, envs: ApprovalsEnv, nowMs: number): Reques
   }
   const required = s.approvals?.required ?? 1;
   const people = (s.pendingApprovals ?? []).map((p) => nameOf(envs, String(p?.approver ?? '')));
-  const received = (s.approvals?.received ?? []).map((r) => nameOf(envs, String(r?.approver ?? '')));
+  // approvals counted so far (a rollback link is a new decision: the approvals before it do not apply)
+  const received = rollback
+    ? []
+    : (s.approvals?.received ?? []).map((r) => nameOf(envs, String(r?.approver ?? '')));
   summary.push([
     'Decision',
-    `${rollback ? 'one of' : `needs ${required} of`} ${esc(listText(people))}${received.length ? ` (approved so far: ${esc(listText(received))})` : ''}; until ${esc(timeText(new Date(link.claims.exp).toISOString(), tz))}`,
+    `${rollback ? 'one of' : `needs ${required} of`} ${esc(listText(people))}${received.length ? ` (approved so far: ${esc(listText(received))})` : ''}; until ${esc(formatAbsolute(new Date(link.claims.exp).toISOString(), isTimeZone(tz) ? tz : 'UTC'))}`,
   ]);
 
   const details: Array<[string, string | undefined]> = [
     ['Deploy id', `<code>${esc(link.claims.instanceId)}</code>`],
+    ['Asked by', rollback ? `${esc(requester)}${reason ? `: “${esc(reason)}”` : ''}` : undefined],
     [
       'Odoo.sh branch',
       t &&
@@ -960,12 +962,12 @@ function requestView(link: LinkState, envs: ApprovalsEnv, nowMs: number): Reques
 function dl(rows: Array<[string, string | undefined]>): string {
   return `<dl>${rows
     .filter((r): r is [string, string] => !!r[1])
-    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`)
+    .map(([k, v]) => `<dt>${esc(k)}</dt> <dd>${v}</dd>`)
     .join('')}</dl>`;
 }
 
 function head(view: RequestView): string {
-  return `<p><span class="env">PRODUCTION</span></p>
+  return `<p class="envline"><span class="env">PRODUCTION</span></p>
 <h1>${esc(view.title)}</h1>
 ${view.warnings.length ? `<ul class="warnings" data-warnings aria-label="Read first">${view.warnings.map((w) => `<li>${w}</li>`).join('')}</ul>` : ''}
 <section class="card summary" data-summary aria-label="Summary">${dl(view.summary)}</section>`;
