@@ -307,6 +307,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
   const gate = approvalGate(context, {
     policy,
     requestedBy: input.requestedBy,
+    requestedByName: input.requestedByName,
     state: gateState,
     summary,
     hooks: {
