@@ -55,6 +55,14 @@ import {
 } from '../shared/domain/approval-token';
 import { messageOf } from '../shared/domain/errors';
 import { entraCaller, isApprover, type Approver, type Caller } from '../shared/domain/identity';
+import {
+  formatAbsolute,
+  formatRelative,
+  isTimeZone,
+  outcomeText as outcomeWords,
+  stepText,
+  summarizeFailure,
+} from '../shared/domain/status-view';
 
 export const DECISION_EVENT = 'approval-decision';
 export const CHECKLIST = [
@@ -111,6 +119,21 @@ export interface Refusal {
   message: string;
   /** for the log only: what went wrong inside (configuration, storage); never shown to the caller */
   detail?: string;
+  /** a link that no longer decides because someone did: who, what and when (shown instead of a status dump) */
+  decided?: DecidedView;
+  /** the deploy behind the link and what it does now, in words (for the page's "now" line) */
+  deploy?: { id: string; now?: string };
+}
+
+/** Who decided the request a link belonged to. */
+export interface DecidedView {
+  /** the approver's display name (APPROVERS), never a raw `entra:<id>` */
+  by: string;
+  action: DecisionAction;
+  /** ISO time of the decision, when known */
+  at?: string;
+  /** this very link was used for it (by its own approver) */
+  thisLink: boolean;
 }
 export interface LinkState {
   ok: true;
@@ -141,6 +164,8 @@ export interface ApprovalsEnv {
   publicBaseUrl: string;
   /** APPROVERS: whose identity a link's decision must carry */
   approvers: Approver[];
+  /** DISPLAY_TIME_ZONE: the zone of the times the pages show */
+  displayTimeZone: string;
 }
 
 /** Settings → keys, store, base URL; a configuration problem is a 503 page, not a 500. */
@@ -160,6 +185,7 @@ export function approvalsEnv(env: NodeJS.ProcessEnv = process.env): ApprovalsEnv
       store: createApprovalStore(ledgerContainer(config)),
       publicBaseUrl: config.PUBLIC_BASE_URL,
       approvers: config.APPROVERS ?? [],
+      displayTimeZone: config.DISPLAY_TIME_ZONE ?? 'UTC',
     };
   } catch (err) {
     return refuse(
@@ -306,22 +332,38 @@ export async function checkLink(
       'No such deploy',
       `There is no deploy ${claims.instanceId}: this link does not belong to a request on this server.`,
     );
+  const tz = envs.displayTimeZone;
   const used = await envs.store.get(claims.nonce).catch(() => undefined);
   if (used) {
-    return refuse(
-      409,
-      'APPROVAL.USED',
-      'This link was already used',
-      `This link was used on ${used.decidedAt} (${used.action}). Each link decides once.`,
-    );
+    const decided: DecidedView = {
+      by: nameOf(envs, used.approver),
+      action: used.action,
+      at: used.decidedAt,
+      thisLink: true,
+    };
+    return {
+      ...refuse(
+        409,
+        'APPROVAL.USED',
+        'This link was already used',
+        `This link was already used: ${decidedSentence(decided, tz)}. Each link decides once.`,
+      ),
+      decided,
+      deploy: { id: claims.instanceId, now: nowText(status) },
+    };
   }
   if (TERMINAL.has(String(status.runtimeStatus))) {
-    return refuse(
-      410,
-      'APPROVAL.ENDED',
-      'This request has ended',
-      `Deploy ${claims.instanceId} has already ended (${String(status.runtimeStatus)}); nothing is waiting for this link.`,
-    );
+    const decided = await whoDecided(envs, status, claims);
+    return {
+      ...refuse(
+        410,
+        'APPROVAL.ENDED',
+        'This request has ended',
+        `${decided ? `${cap(decidedSentence(decided, tz))}. ` : ''}Deploy ${claims.instanceId} has already ended (${nowText(status)}); nothing is waiting for this link.`,
+      ),
+      ...(decided ? { decided } : {}),
+      deploy: { id: claims.instanceId, now: nowText(status) },
+    };
   }
   const waiting = (
     status.customStatus && typeof status.customStatus === 'object' ? status.customStatus : {}
@@ -330,12 +372,19 @@ export async function checkLink(
     ? waiting.pendingApprovals.find((p) => p && p.nonce === claims.nonce)
     : undefined;
   if (!pending) {
-    return refuse(
-      409,
-      'APPROVAL.NOT_PENDING',
-      'This link is no longer pending',
-      `Deploy ${claims.instanceId} is not waiting for this link${waiting.step ? ` (current step: ${waiting.step})` : ''}: it was already decided, replaced by a newer link, or the request moved on.`,
-    );
+    const decided = await whoDecided(envs, status, claims);
+    return {
+      ...refuse(
+        409,
+        'APPROVAL.NOT_PENDING',
+        'This link is no longer pending',
+        decided
+          ? `${cap(decidedSentence(decided, tz))}, so this link is no longer pending; deploy ${claims.instanceId} is now ${nowText(status)}.`
+          : `Deploy ${claims.instanceId} is not waiting for this link (it is now ${nowText(status)}): it was replaced by a newer link, or the request moved on.`,
+      ),
+      ...(decided ? { decided } : {}),
+      deploy: { id: claims.instanceId, now: nowText(status) },
+    };
   }
   if (pending.approver !== claims.approver || pending.action !== claims.action) {
     return refuse(
@@ -346,6 +395,103 @@ export async function checkLink(
     );
   }
   return { ok: true, claims, keyId: v.keyId, status, waiting, pending };
+}
+
+/** An approver id → the name people know them by (APPROVERS), the id itself when not configured. */
+export function nameOf(envs: Pick<ApprovalsEnv, 'approvers'>, id: string): string {
+  return envs.approvers.find((a) => a.id === id)?.name ?? id;
+}
+
+const VERB: Record<DecisionAction, string> = {
+  approve: 'approved',
+  reject: 'rejected',
+  rollback: 'started the rollback',
+};
+
+/** "Alice approved at 6 Dec 2026, 03:50 CET (Europe/Brussels)" */
+export function decidedSentence(d: DecidedView, timeZone: string): string {
+  return `${d.by} ${VERB[d.action]}${d.at ? ` at ${timeText(d.at, timeZone)}` : ''}`;
+}
+
+/** an absolute time in the display zone, the zone's name added when it is not UTC */
+export function timeText(at: string, timeZone: string): string {
+  const zone = isTimeZone(timeZone) ? timeZone : 'UTC';
+  return `${formatAbsolute(at, zone)}${zone === 'UTC' ? '' : ` (${zone})`}`;
+}
+
+/** what the deploy does now, in words: its outcome once ended, else its step */
+function nowText(status: DurableOrchestrationStatus): string {
+  const out = (status.output && typeof status.output === 'object' ? status.output : {}) as Record<
+    string,
+    unknown
+  >;
+  const s = (status.customStatus && typeof status.customStatus === 'object' ? status.customStatus : {}) as {
+    step?: unknown;
+    outcome?: unknown;
+  };
+  if (TERMINAL.has(String(status.runtimeStatus))) {
+    const outcome =
+      typeof out.outcome === 'string' ? out.outcome : typeof s.outcome === 'string' ? s.outcome : undefined;
+    return outcome ? outcomeWords(outcome) : outcomeWords(String(status.runtimeStatus));
+  }
+  return typeof s.step === 'string' ? stepText(s.step) : 'running';
+}
+
+/**
+ * Who decided the request a link belonged to: the decisions the orchestration accepted (recorded in the
+ * ledger container), else what its status and output say. Only decisions of the link's kind count (an
+ * approval link is answered by an approve/reject, a rollback link by a rollback).
+ */
+async function whoDecided(
+  envs: ApprovalsEnv,
+  status: DurableOrchestrationStatus,
+  claims: ApprovalClaims,
+): Promise<DecidedView | undefined> {
+  const fits = (a: unknown) =>
+    claims.action === 'rollback' ? a === 'rollback' : a === 'approve' || a === 'reject';
+  const pick = (
+    list: Array<{ approver?: unknown; action?: unknown; decidedAt?: unknown; receivedAt?: unknown }>,
+  ) => {
+    const mine = list.filter((d) => typeof d.approver === 'string' && fits(d.action));
+    // a reject or a rollback settles it; for approvals the last one counted is the one that completed it
+    const d = mine.find((x) => x.action !== 'approve') ?? mine[mine.length - 1];
+    if (!d) return undefined;
+    const at =
+      typeof d.decidedAt === 'string'
+        ? d.decidedAt
+        : typeof d.receivedAt === 'string'
+          ? d.receivedAt
+          : undefined;
+    return {
+      by: nameOf(envs, d.approver as string),
+      action: d.action as DecisionAction,
+      ...(at ? { at } : {}),
+      thisLink: d.approver === claims.approver,
+    } satisfies DecidedView;
+  };
+  const recorded = await envs.store.acceptedDecisions(claims.instanceId).catch(() => []);
+  const fromLedger = pick(recorded);
+  if (fromLedger) return fromLedger;
+  const out = (status.output && typeof status.output === 'object' ? status.output : {}) as {
+    decisions?: unknown;
+  };
+  if (Array.isArray(out.decisions)) {
+    const accepted = (out.decisions as Array<Record<string, unknown>>).filter(
+      (d) => d && (d.verdict === 'accepted' || d.accepted === true),
+    );
+    const fromOutput = pick(accepted);
+    if (fromOutput) return fromOutput;
+  }
+  if (claims.action !== 'rollback') {
+    const w = (status.customStatus ?? {}) as WaitingStatus;
+    const received = (w.approvals?.received ?? []).map((r) => ({
+      approver: r?.approver,
+      action: 'approve',
+      decidedAt: r?.at,
+    }));
+    return pick(received);
+  }
+  return undefined;
 }
 
 /**
@@ -421,18 +567,18 @@ export function outcomeText(
   const received = s.approvals?.received ?? [];
   const stillPending = (s.pendingApprovals ?? []).some((p) => p?.nonce === decision.nonce);
   if (stillPending)
-    return `Your decision was sent to deploy ${id}; it has not been processed yet. Follow it in Slack or at /api/deployments/${id}.`;
+    return `Your decision was sent to deploy ${id}; it has not been processed yet. Follow it in Slack or on the status page.`;
   if (decision.action === 'approve') {
     if (
       received.some((r) => r?.approver === decision.approver) ||
       (typeof s.step === 'string' && !s.step.startsWith('awaiting'))
     )
-      return `Approval recorded for deploy ${id}${s.approvals?.required ? ` (${received.length} of ${s.approvals.required} approvals)` : ''}. Current step: ${s.step ?? after.runtimeStatus}.`;
-    return `Deploy ${id} received your approval but did not count it (the approver list or the four-eyes rule may exclude you). Current step: ${s.step ?? after.runtimeStatus}.`;
+      return `Approval recorded for deploy ${id}${s.approvals?.required ? ` (${received.length} of ${s.approvals.required} approvals)` : ''}. Now: ${nowText(after)}.`;
+    return `Deploy ${id} received your approval but did not count it (the approver list or the four-eyes rule may exclude you). Now: ${nowText(after)}.`;
   }
   if (decision.action === 'reject')
-    return `Rejected: deploy ${id} will not ${odooShTarget(s) ? `move the Odoo.sh branch ${odooShTarget(s)!.branch}` : 'go to PROD'}. Current state: ${s.step ?? after.runtimeStatus}.`;
-  return `Rollback requested for deploy ${id}. Current step: ${s.step ?? after.runtimeStatus}.`;
+    return `Rejected: deploy ${id} will not ${odooShTarget(s) ? `move the Odoo.sh branch ${odooShTarget(s)!.branch}` : 'go to PROD'}.`;
+  return `Rollback requested for deploy ${id}. Now: ${nowText(after)}.`;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -522,8 +668,8 @@ const esc = (v: unknown): string =>
   );
 
 const CSS = `
-:root{color-scheme:light dark;--fg:#1b1f24;--bg:#f6f7f9;--card:#fff;--mut:#57606a;--bd:#d0d7de;--ok:#1a7f37;--no:#cf222e;--warn:#9a6700}
-@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--card:#161b22;--mut:#9198a1;--bd:#30363d}}
+:root{color-scheme:light dark;--fg:#1b1f24;--bg:#f6f7f9;--card:#fff;--mut:#57606a;--bd:#d0d7de;--ok:#1a7f37;--no:#cf222e;--warn:#9a6700;--link:#0550ae}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--card:#161b22;--mut:#9198a1;--bd:#30363d;--link:#79c0ff}}
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 main{max-width:40rem;margin:0 auto;padding:1rem}.card{background:var(--card);border:1px solid var(--bd);border-radius:12px;padding:1rem 1.25rem;margin:1rem 0}
 h1{font-size:1.35rem;margin:.25rem 0 .5rem}h2{font-size:1.05rem;margin:0 0 .5rem}.env{display:inline-block;padding:.1rem .5rem;border-radius:999px;background:var(--no);color:#fff;font-size:.8rem;font-weight:600;letter-spacing:.04em}
@@ -534,6 +680,15 @@ textarea,input[type=text]{width:100%;font:inherit;padding:.6rem;border:1px solid
 input[type=text]{font-size:1.1rem;letter-spacing:.08em;text-transform:none}
 .buttons{display:flex;gap:.75rem;flex-wrap:wrap;margin-top:1rem}button{flex:1 1 10rem;font:inherit;font-weight:600;padding:.85rem 1rem;border-radius:10px;border:0;color:#fff;cursor:pointer;min-height:3rem}
 button.approve{background:var(--ok)}button.reject{background:var(--no)}button.rollback{background:var(--warn)}button[disabled]{opacity:.45;cursor:not-allowed}
+.warnings{list-style:none;margin:.5rem 0;padding:0}.warnings li{border:2px solid var(--no);border-radius:12px;padding:.6rem .9rem;margin:.5rem 0;background:var(--card)}
+.summary{padding:.75rem 1rem;margin:.6rem 0}.summary dl{gap:.25rem .75rem}.decide{padding:.75rem 1rem;margin:.6rem 0}.envline{margin:0}
+@media (max-width:34rem){main{padding:.6rem .75rem}.summary,.decide{padding:.6rem .8rem}.summary dl{display:block}.summary dt{display:inline;font-weight:600;color:var(--fg)}.summary dd{display:inline}.summary dd::after{content:"";display:block;margin-bottom:.25rem}
+.warnings li{padding:.45rem .7rem;margin:.4rem 0}.buttons{margin-top:.6rem}h1{font-size:1.25rem}}
+fieldset.checks{border:0;margin:0 0 .5rem;padding:0}fieldset.checks legend{font-weight:600;margin-bottom:.1rem}
+.checks label.check{padding:.3rem 0;font-size:1rem}.confirm-label{display:block;margin:.25rem 0}
+a{color:var(--link)}a.button{flex:1 1 10rem;display:inline-flex;align-items:center;justify-content:center;font-weight:600;padding:.85rem 1rem;border-radius:10px;min-height:3rem;border:1px solid var(--bd);color:var(--fg);text-decoration:none}
+details summary{cursor:pointer;min-height:1.5rem}details.comment{margin-top:.75rem}details.comment textarea{margin-top:.5rem}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .errors{border-color:var(--no)}fieldset.card{border:1px solid var(--bd)}legend{float:left;width:100%;padding:0}label.check{clear:both}.spaced{margin-top:1rem}.errors li{color:var(--no)}.muted{color:var(--mut);font-size:.9rem}.status{font-size:2.2rem;font-weight:700;color:var(--mut)}
 `;
 
@@ -584,10 +739,21 @@ function refusalResponse(req: HttpRequest, r: Refusal): HttpResponseInit {
       jsonBody: { ok: false, error: r.code, title: r.title, message: r.message },
       headers: { 'cache-control': 'no-store' },
     };
+  if (r.decided) {
+    const d = r.decided;
+    const title = d.thisLink ? r.title : `${d.by} ${VERB[d.action]}`;
+    return page({
+      status: r.status,
+      title,
+      body: `<div class="card" role="status" data-decided="${esc(d.action)}"><h1>${esc(title)}</h1><p id="decided">${esc(r.message)}</p>${
+        d.thisLink ? '' : '<p>Your link is no longer needed: nothing was decided with it.</p>'
+      }${r.deploy ? statusLinks(r.deploy.id) : ''}<p class="muted">Reason code: <code>${esc(r.code)}</code></p></div>`,
+    });
+  }
   return page({
     status: r.status,
     title: r.title,
-    body: `<div class="card"><div class="status">${r.status}</div><h1>${esc(r.title)}</h1><p>${esc(r.message)}</p><p class="muted">Nothing was decided. Reason code: <code>${esc(r.code)}</code></p></div>`,
+    body: `<div class="card"><h1>${esc(r.title)}</h1><p>${esc(r.message)}</p>${r.deploy ? statusLinks(r.deploy.id) : ''}<p class="muted">Nothing was decided. Reason code: <code>${esc(r.code)}</code> (HTTP ${r.status})</p></div>`,
   });
 }
 
@@ -642,48 +808,169 @@ function odooShTarget(s: WaitingStatus): { branch: string; stage: string; reposi
   };
 }
 
-function details(link: LinkState): string {
+const obj = (v: unknown): Record<string, unknown> =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+
+function inputOf(link: LinkState): Record<string, unknown> {
+  return obj(link.status.input);
+}
+
+/** The link's request as people read it: a title, warnings first, a short summary, the rest folded. */
+interface RequestView {
+  title: string;
+  /** what changes: "Approve PROD deploy of …" words for the after-decision page */
+  what: string;
+  version: string;
+  /** what PROD runs now / returns to on a rollback */
+  prodVersion?: string;
+  requester: string;
+  warnings: string[];
+  summary: Array<[string, string]>;
+  details: Array<[string, string | undefined]>;
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** "alice, bob and carol" */
+function listText(names: string[]): string {
+  if (names.length <= 1) return names.join('');
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+function requestView(link: LinkState, envs: ApprovalsEnv, nowMs: number): RequestView {
   const s = link.waiting;
-  const input =
-    ((link.status.input && typeof link.status.input === 'object' ? link.status.input : {}) as Record<
-      string,
-      unknown
-    >) ?? {};
+  const input = inputOf(link);
+  const tz = envs.displayTimeZone;
+  const rollback = link.claims.action === 'rollback';
   const t = odooShTarget(s);
-  const rows: Array<[string, string | undefined]> = [
-    ['Environment', esc(asText(s.environment) ?? asText(input.environment) ?? 'prod')],
+  const version = asText(s.version ?? input.version) ?? '?';
+  const range = obj(s.commitRange ?? input.commitRange);
+  const uat = obj(s.uat ?? s.uatResult ?? input.uat);
+  const prodVersion = asText(s.previousVersion) ?? asText(range.fromVersion);
+  const requester = asText(s.requestedBy ?? input.requestedByName ?? input.requestedBy) ?? 'someone';
+  const reason = asText(s.reason ?? input.reason);
+  const when = (at: string) => `${timeText(at, tz)}, ${formatRelative(at, new Date(nowMs))}`;
+
+  const title = rollback
+    ? `Roll back PROD from ${version}${prodVersion ? ` to ${prodVersion}` : ''}?`
+    : t
+      ? `Approve Odoo.sh ${t.stage} move of ${version}?`
+      : `Approve PROD deploy of ${version}?`;
+  const what = t ? `the Odoo.sh ${t.stage} move of ${version}` : `the PROD deploy of ${version}`;
+
+  const warnings: string[] = [];
+  if (rollback) {
+    const state = asText(s.prodState);
+    if (state === 'stopped')
+      warnings.push(
+        '<strong>PROD is down.</strong> Odoo is stopped since the failed deploy; nobody can use it until it is rolled back.',
+      );
+    else if (state === 'unknown')
+      warnings.push(
+        '<strong>PROD may be down.</strong> Starting the new version failed, so whether Odoo runs is unknown.',
+      );
+    else if (state === 'running-new-unhealthy')
+      warnings.push(
+        `<strong>PROD is not healthy.</strong> It runs ${esc(version)}, which fails its health checks.`,
+      );
+    warnings.push(
+      `Rolling back returns PROD to <strong data-returns-to>${esc(prodVersion ?? 'the version it ran before')}</strong>: database and files are restored from the backup taken before this deploy (later changes on PROD are lost).`,
+    );
+  } else if (prodVersion && prodVersion === version) {
+    warnings.push(
+      `<strong>PROD already runs ${esc(version)}.</strong> Approving re-deploys the same version: Odoo stops for a backup and module update, and nothing new reaches PROD.`,
+    );
+  }
+
+  const summary: Array<[string, string]> = [];
+  if (rollback) {
+    const f = summarizeFailure(asText(s.failure ?? s.error));
+    const failedStep = asText(s.failedStep);
+    summary.push([
+      'What failed',
+      `${f ? esc(f.summary) : 'the deploy failed'}${failedStep ? ` <span class="muted">(while ${esc(stepText(failedStep))})</span>` : ''}`,
+    ]);
+  } else {
+    const count = typeof range.count === 'number' && Number.isFinite(range.count) ? range.count : undefined;
+    const compare = asText(range.compareUrl);
+    const commits =
+      compare && /^https:\/\//.test(compare)
+        ? `<a href="${esc(compare)}" rel="noreferrer noopener" target="_blank" data-compare>${count !== undefined ? plural(count, 'commit') : 'see the commits'}</a>`
+        : count !== undefined
+          ? plural(count, 'commit')
+          : undefined;
+    const from = prodVersion ? esc(prodVersion) : 'nothing yet (first deploy)';
+    summary.push([
+      'Changes',
+      `${t ? `branch <code>${esc(t.branch)}</code>: ` : 'PROD '}${from} → <strong>${esc(version)}</strong>${commits ? `, ${commits}` : ''}`,
+    ]);
+    const cov = typeof uat.coverage === 'number' ? uat.coverage : undefined;
+    if (cov !== undefined) summary.push(['Tests', `cover ${esc(Math.round(cov * 10) / 10)} % of the code`]);
+    const deployedAt = asText(uat.deployedAt);
+    const uatOutcome = asText(uat.outcome);
+    if (deployedAt || uatOutcome)
+      summary.push([
+        'On UAT',
+        `${uatOutcome && uatOutcome !== 'Succeeded' ? esc(outcomeWords(uatOutcome)) : 'deployed, healthy'}${deployedAt ? ` since ${esc(when(deployedAt))}` : ''}`,
+      ]);
+    summary.push(['Asked by', `${esc(requester)}${reason ? `: “${esc(reason)}”` : ''}`]);
+  }
+  const required = s.approvals?.required ?? 1;
+  const people = (s.pendingApprovals ?? []).map((p) => nameOf(envs, String(p?.approver ?? '')));
+  // approvals counted so far (a rollback link is a new decision: the approvals before it do not apply)
+  const received = rollback
+    ? []
+    : (s.approvals?.received ?? []).map((r) => nameOf(envs, String(r?.approver ?? '')));
+  summary.push([
+    'Decision',
+    `${rollback ? 'one of' : `needs ${required} of`} ${esc(listText(people))}${received.length ? ` (approved so far: ${esc(listText(received))})` : ''}; until ${esc(formatAbsolute(new Date(link.claims.exp).toISOString(), isTimeZone(tz) ? tz : 'UTC'))}`,
+  ]);
+
+  const details: Array<[string, string | undefined]> = [
+    ['Deploy id', `<code>${esc(link.claims.instanceId)}</code>`],
+    ['Asked by', rollback ? `${esc(requester)}${reason ? `: “${esc(reason)}”` : ''}` : undefined],
     [
       'Odoo.sh branch',
       t &&
-        `<code>${esc(t.branch)}</code> (${esc(t.stage)})${t.repository ? ` of ${esc(t.repository)}` : ''} — Odoo.sh rebuilds it as soon as it moves`,
+        `<code>${esc(t.branch)}</code> (${esc(t.stage)})${t.repository ? ` of ${esc(t.repository)}` : ''}; Odoo.sh rebuilds it as soon as it moves`,
     ],
-    ['Version', asText(s.version ?? input.version) && esc(asText(s.version ?? input.version))],
-    [
-      'Requested by',
-      asText(s.requestedBy ?? input.requestedBy) && esc(asText(s.requestedBy ?? input.requestedBy)),
-    ],
-    ['Reason', asText(s.reason ?? input.reason) && esc(asText(s.reason ?? input.reason))],
     ['Commit', asText(input.sha) && `<code>${esc(String(input.sha).slice(0, 12))}</code>`],
-    ['Commit range', renderCommits(s.commitRange ?? s.commits ?? input.commitRange ?? input.commits)],
-    ['UAT result', renderCommits(s.uatResult ?? s.uat ?? input.uatResult ?? input.uat)],
-    ['Previous version', asText(s.previousVersion) && esc(asText(s.previousVersion))],
-    ['Failure', asText(s.failure ?? s.error) && esc(asText(s.failure ?? s.error))],
     [
-      'Approvals',
-      s.approvals
-        ? esc(
-            `${(s.approvals.received ?? []).length} of ${s.approvals.required ?? 1} received${(s.approvals.received ?? []).length ? ` (${(s.approvals.received ?? []).map((r) => r.approver).join(', ')})` : ''}`,
-          )
+      'Compared with',
+      asText(range.from) &&
+        `<code>${esc(String(range.from).slice(0, 12))}</code>${prodVersion ? ` (${esc(prodVersion)})` : ''}`,
+    ],
+    ['Compare view', asText(range.compareUrl) && esc(asText(range.compareUrl))],
+    [
+      'Image',
+      asText(s.imageRef ?? input.imageRef) && `<code>${esc(asText(s.imageRef ?? input.imageRef))}</code>`,
+    ],
+    ['Image digest', asText(uat.imageDigest) && `<code>${esc(asText(uat.imageDigest))}</code>`],
+    ['UAT deploy', asText(uat.instanceId) && `<code>${esc(asText(uat.instanceId))}</code>`],
+    ['Backup', asText(s.backupId) && `<code>${esc(asText(s.backupId))}</code>`],
+    [
+      'Failure',
+      rollback && asText(s.failure ?? s.error)
+        ? `<pre>${esc(summarizeFailure(asText(s.failure ?? s.error))?.detail ?? summarizeFailure(asText(s.failure ?? s.error))?.summary)}</pre>`
         : undefined,
     ],
-    ['Deploy id', `<code>${esc(link.claims.instanceId)}</code>`],
-    ['This link is for', esc(link.claims.approver)],
-    ['Link expires', esc(new Date(link.claims.exp).toISOString().replace('T', ' ').slice(0, 16) + ' UTC')],
+    ['This link is for', esc(nameOf(envs, link.claims.approver))],
   ];
+  return { title, what, version, prodVersion, requester, warnings, summary, details };
+}
+
+function dl(rows: Array<[string, string | undefined]>): string {
   return `<dl>${rows
     .filter((r): r is [string, string] => !!r[1])
-    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`)
+    .map(([k, v]) => `<dt>${esc(k)}</dt> <dd>${v}</dd>`)
     .join('')}</dl>`;
+}
+
+function head(view: RequestView): string {
+  return `<p class="envline"><span class="env">PRODUCTION</span></p>
+<h1>${esc(view.title)}</h1>
+${view.warnings.length ? `<ul class="warnings" data-warnings aria-label="Read first">${view.warnings.map((w) => `<li>${w}</li>`).join('')}</ul>` : ''}
+<section class="card summary" data-summary aria-label="Summary">${dl(view.summary)}</section>`;
 }
 
 interface FormState {
@@ -696,70 +983,107 @@ function confirmWord(action: ApprovalAction): 'APPROVE' | 'ROLLBACK' {
   return action === 'rollback' ? 'ROLLBACK' : 'APPROVE';
 }
 
+const csrfFields = (csrf: { csrf_nonce: string; csrf: string }) =>
+  `<input type="hidden" name="csrf_nonce" value="${esc(csrf.csrf_nonce)}">
+<input type="hidden" name="csrf" value="${esc(csrf.csrf)}">`;
+
+/**
+ * The decision page. Order for a phone (390×844): the title, warnings, the summary card, then the
+ * decision (checklist, the typed word, the buttons) — all on the first screen; the comment and the
+ * internal fields are folded below the buttons.
+ */
 function formPage(
   link: LinkState,
-  token: string,
+  envs: ApprovalsEnv,
   csrf: { csrf_nonce: string; csrf: string },
   state: FormState = {},
   status = 200,
 ): HttpResponseInit {
   const { action } = link.claims;
   const word = confirmWord(action);
-  const version =
-    asText(link.waiting.version ?? (link.status.input as Record<string, unknown> | undefined)?.version) ??
-    '?';
-  const t = odooShTarget(link.waiting);
-  const title =
-    action === 'rollback'
-      ? `Roll back PROD from ${version}?`
-      : t
-        ? `Approve Odoo.sh ${t.stage} move of ${version}?`
-        : `Approve PROD deploy of ${version}?`;
+  const view = requestView(link, envs, Date.now());
   const errors = state.errors?.length
     ? `<div class="card errors" role="alert"><h2>Not decided yet</h2><ul>${state.errors.map((e) => `<li>${esc(e)}</li>`).join('')}</ul></div>`
     : '';
   const checklist =
     action === 'approval'
-      ? `<fieldset class="card"><legend><h2>Checklist (all required to approve)</h2></legend>${CHECKLIST.map(
+      ? `<fieldset class="checks"><legend>Before you approve (all required)</legend>${CHECKLIST.map(
           (c) =>
             `<label class="check"><input type="checkbox" name="${c.name}" value="yes" required${state.checked?.has(c.name) ? ' checked' : ''}> ${esc(c.label)}</label>`,
         ).join('')}</fieldset>`
-      : `<div class="card"><h2>What happens</h2><p>The previous PROD image is started again and the database and filestore are restored from the backup taken before this deploy. Changes made on PROD since then are lost.</p></div>`;
+      : '';
   const buttons =
     action === 'approval'
-      ? `<button class="approve" type="submit" name="decision" value="approve" id="approve">Approve</button><button class="reject" type="submit" name="decision" value="reject" id="reject" formnovalidate>Reject</button>`
+      ? `<button class="approve" type="submit" name="decision" value="approve" id="approve">Approve</button><button class="reject" type="submit" name="decision" value="reject" id="reject" formnovalidate aria-describedby="reject-help">Reject…</button>`
       : `<button class="rollback" type="submit" name="decision" value="rollback" id="rollback">Roll back PROD</button>`;
   const body = `
-<p><span class="env">PRODUCTION</span></p>
-<h1>${esc(title)}</h1>
+${head(view)}
 ${errors}
-<div class="card">${details(link)}</div>
-<form method="post" action="" id="decide" autocomplete="off">
-<input type="hidden" name="csrf_nonce" value="${esc(csrf.csrf_nonce)}">
-<input type="hidden" name="csrf" value="${esc(csrf.csrf)}">
+<form method="post" action="" id="decide" class="card decide" autocomplete="off">
+${csrfFields(csrf)}
 ${checklist}
-<div class="card">
-<label for="comment"><h2>Comment</h2></label>
-<textarea id="comment" name="comment" rows="3" maxlength="${MAX_COMMENT}" placeholder="Optional, recorded with your decision">${esc(state.comment ?? '')}</textarea>
-<label for="confirm"><h2 class="spaced">Type ${word} to confirm</h2></label>
-<input type="text" id="confirm" name="confirm" required pattern="\\s*${word}\\s*" autocapitalize="characters" spellcheck="false" inputmode="text" placeholder="${word}" aria-describedby="confirm-help">
-<p id="confirm-help" class="muted">${action === 'approval' ? 'Reject needs neither the checklist nor the word.' : 'Nothing happens until you submit.'}</p>
+<label for="confirm" class="confirm-label">Type ${word} to ${action === 'rollback' ? 'roll back' : 'approve'}</label>
+<input type="text" id="confirm" name="confirm" required pattern="\\s*${word}\\s*" autocapitalize="characters" spellcheck="false" inputmode="text" placeholder="${word}">
 <div class="buttons">${buttons}</div>
-</div>
+${action === 'approval' ? '<p id="reject-help" class="muted">Reject asks you to confirm; it needs neither the checklist nor the word.</p>' : ''}
+<details class="comment"${state.comment ? ' open' : ''}><summary>Add a comment (optional)</summary>
+<label for="comment" class="visually-hidden">Comment</label>
+<textarea id="comment" name="comment" rows="3" maxlength="${MAX_COMMENT}" placeholder="Recorded with your decision">${esc(state.comment ?? '')}</textarea>
+</details>
 </form>
+<details class="card more"><summary>Details</summary>${dl(view.details)}</details>
 <p class="muted">Opening this page decides nothing; only the buttons do. Each link can decide once.</p>`;
   const script = `(function(){var f=document.getElementById('decide'),b=document.getElementById('${action === 'rollback' ? 'rollback' : 'approve'}'),c=document.getElementById('confirm');
 function ready(){if(c.value.trim()!=='${word}')return false;var k=f.querySelectorAll('input[type=checkbox]');for(var i=0;i<k.length;i++)if(!k[i].checked)return false;return true}
 function upd(){b.disabled=!ready()}f.addEventListener('input',upd);f.addEventListener('change',upd);upd();
 f.addEventListener('submit',function(){setTimeout(function(){var x=f.querySelectorAll('button');for(var i=0;i<x.length;i++)x[i].disabled=true},0)})})();`;
-  return page({ status, title, body, script });
+  return page({ status, title: view.title, body, script });
 }
 
-function donePage(req: HttpRequest, decision: ApprovalDecision, text: string): HttpResponseInit {
+/**
+ * Reject's second step (works without JavaScript): the first press of Reject shows this page, which
+ * says what a rejection does and asks again; only its "Yes, reject" (`reject_confirmed=yes`) decides.
+ */
+function rejectConfirmPage(
+  link: LinkState,
+  envs: ApprovalsEnv,
+  csrf: { csrf_nonce: string; csrf: string },
+  comment: string,
+): HttpResponseInit {
+  const view = requestView(link, envs, Date.now());
+  const title = `Reject ${view.what}?`;
+  const body = `<p><span class="env">PRODUCTION</span></p>
+<h1>${esc(cap(title))}</h1>
+<form method="post" action="" class="card decide" id="reject-form" data-reject-confirm autocomplete="off">
+<p>Nothing is deployed: ${esc(view.requester)} and the deployments channel are told that you rejected it, with your comment. Deploying ${esc(view.version)} later needs a new request.</p>
+${csrfFields(csrf)}
+<input type="hidden" name="decision" value="reject">
+<input type="hidden" name="reject_confirmed" value="yes">
+<label for="comment" class="confirm-label">Why (optional, shown with your decision)</label>
+<textarea id="comment" name="comment" rows="3" maxlength="${MAX_COMMENT}">${esc(comment)}</textarea>
+<div class="buttons"><button class="reject" type="submit" id="reject-confirm">Yes, reject</button><a class="button secondary" href="" id="reject-back">No, go back</a></div>
+</form>`;
+  return page({ status: 200, title: cap(title), body });
+}
+
+function donePage(
+  req: HttpRequest,
+  envs: ApprovalsEnv,
+  link: LinkState,
+  decision: ApprovalDecision,
+  text: string,
+  after: DurableOrchestrationStatus | undefined,
+): HttpResponseInit {
+  const next = nextText(envs, link, decision, after);
   if (wantsJson(req))
     return {
       status: 200,
-      jsonBody: { ok: true, decision: { ...decision, ip: undefined, userAgent: undefined }, message: text },
+      jsonBody: {
+        ok: true,
+        decision: { ...decision, ip: undefined, userAgent: undefined },
+        message: text,
+        next,
+      },
       headers: { 'cache-control': 'no-store' },
     };
   const title =
@@ -771,10 +1095,52 @@ function donePage(req: HttpRequest, decision: ApprovalDecision, text: string): H
   return page({
     status: 200,
     title,
-    body: `<div class="card" role="status"><h1>${esc(title)}</h1><p id="outcome">${esc(text)}</p><dl><dt>By</dt><dd>${esc(decision.approver)}</dd><dt>At</dt><dd>${esc(decision.decidedAt)}</dd>${
+    body: `<p><span class="env">PRODUCTION</span></p>
+<div class="card" role="status"><h1>${esc(title)}</h1><p id="outcome">${esc(text)}</p>
+<h2 class="spaced">What happens next</h2><p id="next">${esc(next)}</p>
+<dl><dt>By</dt><dd>${esc(nameOf(envs, decision.approver))}</dd><dt>At</dt><dd data-decided-at>${esc(timeText(decision.decidedAt, envs.displayTimeZone))}</dd>${
       decision.comment ? `<dt>Comment</dt><dd>${esc(decision.comment)}</dd>` : ''
-    }</dl><p class="muted">This link is now used; opening it again shows that it was used.</p></div>`,
+    }</dl>
+${statusLinks(link.claims.instanceId)}
+<p class="muted">This link is now used; opening it again shows who decided and when.</p></div>`,
   });
+}
+
+/** where to follow a deploy: the status page (it asks for its read-only link when opened without) and the CLI */
+function statusLinks(instanceId: string): string {
+  return `<p><a href="/api/dashboard" id="status-link">Follow it on the status page</a> (your bookmarked status link), or run <code>odoo-pipeline status</code> / <code>odoo-pipeline logs ${esc(instanceId)}</code>.</p>`;
+}
+
+/** What happens after this decision, in words. */
+function nextText(
+  envs: ApprovalsEnv,
+  link: LinkState,
+  decision: ApprovalDecision,
+  after: DurableOrchestrationStatus | undefined,
+): string {
+  const view = requestView(link, envs, Date.now());
+  const s = (after?.customStatus ?? link.waiting) as WaitingStatus;
+  const t = odooShTarget(link.waiting);
+  if (decision.action === 'reject')
+    return t
+      ? `The Odoo.sh branch ${t.branch} stays where it is. ${view.requester} and the deployments channel are told.`
+      : `Nothing changes on PROD. ${view.requester} and the deployments channel are told; deploying ${view.version} later needs a new request.`;
+  if (decision.action === 'rollback')
+    return `PROD goes back to ${view.prodVersion ?? 'the version it ran before'}: the database and files are restored from the backup taken before the deploy, then that version is started and checked. The deployments channel is told when PROD is back.`;
+  const stillWaiting =
+    typeof s.step === 'string' &&
+    s.step.startsWith('awaiting') &&
+    after &&
+    !TERMINAL.has(String(after.runtimeStatus));
+  if (stillWaiting) {
+    const required = s.approvals?.required ?? 1;
+    const got = (s.approvals?.received ?? []).length;
+    const left = (s.pendingApprovals ?? []).map((p) => nameOf(envs, String(p?.approver ?? '')));
+    return `It still needs ${plural(Math.max(required - got, 1), 'more approval')}${left.length ? ` from ${listText(left)}` : ''}. The deploy starts as soon as ${required - got > 1 ? 'they approve' : 'one of them approves'}; if nobody does before ${timeText(new Date(link.claims.exp).toISOString(), envs.displayTimeZone)}, the request expires and nothing changes.`;
+  }
+  if (t)
+    return `The Odoo.sh branch ${t.branch} moves to ${view.version} now, and Odoo.sh rebuilds ${t.stage}. The deployments channel is told when it is done.`;
+  return `The deploy of ${view.version} to PROD starts now: PROD is backed up, Odoo stops for the module update, then ${view.version} is started and checked. The deployments channel is told when it ends.`;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -840,12 +1206,14 @@ export async function showApproval(req: HttpRequest, context: InvocationContext)
           ...csrf,
           confirmWord: confirmWord(link.claims.action),
           checklist: CHECKLIST.map((c) => c.name),
+          /** Reject decides only with this field set to `yes` (the page's second step) */
+          rejectConfirmField: 'reject_confirmed',
         },
       },
       headers: { 'cache-control': 'no-store' },
     };
   }
-  return formPage(link, token, csrf);
+  return formPage(link, envs, csrf);
 }
 
 export async function decideApproval(
@@ -927,6 +1295,12 @@ export async function decideApproval(
     if (decisionAction === 'approve')
       for (const c of CHECKLIST) if (!checked.has(c.name)) errors.push(`Tick "${c.label}"`);
   }
+  // Reject is two steps: the first press shows what a rejection does and asks again (no JavaScript needed)
+  if (decisionAction === 'reject' && form.get('reject_confirmed') !== 'yes' && !errors.length) {
+    if (!wantsJson(req))
+      return rejectConfirmPage(link, envs, issueCsrf(envs.keys[0], token), comment.slice(0, MAX_COMMENT));
+    errors.push('Confirm the rejection (reject_confirmed=yes): nothing was decided yet.');
+  }
   if (errors.length) {
     if (wantsJson(req))
       return {
@@ -936,7 +1310,7 @@ export async function decideApproval(
       };
     return formPage(
       link,
-      token,
+      envs,
       issueCsrf(envs.keys[0], token),
       { errors, comment: comment.slice(0, MAX_COMMENT), checked },
       400,
@@ -961,7 +1335,7 @@ export async function decideApproval(
   context.log(
     `approval decision delivered: ${decision.action} by ${decision.approver} for ${link.claims.instanceId}`,
   );
-  return donePage(req, decision, outcomeText(decision, link, result.after));
+  return donePage(req, envs, link, decision, outcomeText(decision, link, result.after), result.after);
 }
 
 /** Whatever goes wrong inside is a 503 page that decides nothing, never a bare 500. */

@@ -110,6 +110,8 @@ export interface CommitRange {
   to: string;
   fromVersion?: string;
   compareUrl?: string;
+  /** commits between `from` and `to` (GitHub's compare), when known */
+  count?: number;
 }
 
 export interface UatResult {
@@ -297,7 +299,7 @@ export function withTag(imageRef: string, tag: string): string {
 
 function summaryFields(s: ApprovalSummary): SlackBlock {
   const range = s.commitRange?.from
-    ? `${s.commitRange.compareUrl ? `<${s.commitRange.compareUrl}|${short(s.commitRange.from)}…${short(s.commitRange.to)}>` : `\`${short(s.commitRange.from)}…${short(s.commitRange.to)}\``}${s.commitRange.fromVersion ? ` (since ${esc(s.commitRange.fromVersion)})` : ''}`
+    ? `${s.commitRange.compareUrl ? `<${s.commitRange.compareUrl}|${short(s.commitRange.from)}…${short(s.commitRange.to)}>` : `\`${short(s.commitRange.from)}…${short(s.commitRange.to)}\``}${s.commitRange.fromVersion ? ` (since ${esc(s.commitRange.fromVersion)})` : ''}${typeof s.commitRange.count === 'number' ? `, ${s.commitRange.count} commit${s.commitRange.count === 1 ? '' : 's'}` : ''}`
     : `\`${short(s.sha)}\` (${s.target ? 'new branch' : 'first PROD deploy'})`;
   const uat = s.uat
     ? `succeeded${s.uat.deployedAt ? ` ${when(s.uat.deployedAt)}` : ''}${s.uat.imageDigest ? `\n\`${s.uat.imageDigest.slice(0, 19)}…\`` : ''}`
@@ -840,6 +842,15 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
             }
           : undefined;
         const base = o.publicBaseUrl.replace(/\/+$/, '');
+        // how many commits the approvers are asked to let through (the page says it); best effort
+        let count: number | undefined;
+        if (running?.sha && running.sha !== i.sha && p.github) {
+          try {
+            count = await p.github.commitCount(running.sha, i.sha);
+          } catch (err) {
+            p.log.warn('could not count the commits of the release (ignored)', { error: messageOf(err) });
+          }
+        } else if (running?.sha === i.sha) count = 0;
         return {
           settings,
           policy,
@@ -865,6 +876,7 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
               running?.sha && o.repositoryUrl
                 ? `${o.repositoryUrl}/compare/${running.sha}...${i.sha}`
                 : undefined,
+            ...(count !== undefined ? { count } : {}),
           },
           statusUrl: `${base}/api/deployments/${encodeURIComponent(i.instanceId)}`,
         };

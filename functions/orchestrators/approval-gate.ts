@@ -157,7 +157,10 @@ export interface ApprovalHooks {
 
 export interface ApprovalGateOptions {
   policy: ApprovalPolicy;
+  /** the requester's canonical id (`entra:<oid>` / `key:<id>`): four-eyes compares it */
   requestedBy: string;
+  /** how people know the requester (sign-in name): messages use it, never the canonical id */
+  requestedByName?: string;
   state: ApprovalState;
   hooks: ApprovalHooks;
   /** the summary carried by the links (and reminders) expiring at `expiresAt` */
@@ -333,7 +336,12 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
 
   function* requestApproval(opts: { approvedNote?: string } = {}): Generator<Task, ApprovalOutcome, unknown> {
     if (linkTo.length < policy.required) {
-      const why = `[APPROVAL.NOT_ENOUGH_APPROVERS] ${policy.required} approval(s) needed but only ${linkTo.length} approver(s) may approve${policy.fourEyes ? ` (four-eyes: ${requestedBy} cannot approve their own request)` : ''}`;
+      // in words people know: approvers by their APPROVERS name, the requester by the approver entry
+      // their sign-in matched or their sign-in name — never a raw `entra:<object id>`
+      const name = (a: string) => policy.names?.[a] ?? a;
+      const requester = (policy.requesterApprovers ?? []).map(name)[0] ?? o.requestedByName ?? requestedBy;
+      const who = linkTo.length ? ` (${linkTo.map(name).join(', ')})` : '';
+      const why = `[APPROVAL.NOT_ENOUGH_APPROVERS] ${policy.required} approval${policy.required === 1 ? '' : 's'} needed but only ${linkTo.length} approver${linkTo.length === 1 ? '' : 's'} may approve${who}${policy.fourEyes ? `; four-eyes: ${requester} cannot approve their own request` : ''}`;
       yield* hooks.announce('not-started', why);
       return { verdict: 'failed', code: 'APPROVAL.NOT_ENOUGH_APPROVERS', failure: why };
     }

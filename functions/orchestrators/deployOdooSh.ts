@@ -196,6 +196,7 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
     const gate = approvalGate(context, {
       policy,
       requestedBy: r.requestedBy,
+      requestedByName: r.requestedByName,
       state: gateState,
       summary,
       hooks: {

@@ -114,6 +114,8 @@ export interface ProdCustomStatus {
   prodState?: ProdState;
   outcome?: ProdOutcome;
   failure?: string;
+  /** the step that failed (the rollback page says what failed while doing what) */
+  failedStep?: ProdStep;
 }
 
 /** What PROD looks like at the end (or while a rollback decision is awaited). */
@@ -305,6 +307,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
   const gate = approvalGate(context, {
     policy,
     requestedBy: input.requestedBy,
+    requestedByName: input.requestedByName,
     state: gateState,
     summary,
     hooks: {
@@ -502,7 +505,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
       description: `failed at ${f.step}: ${f.message}`,
       logUrl: prep.statusUrl,
     });
-    show('awaiting-rollback-decision', { failure: f.message, prodState });
+    show('awaiting-rollback-decision', { failure: f.message, failedStep: f.step, prodState });
 
     let rollbackBy = 'PROD_AUTO_ROLLBACK';
     if (!prep.autoRollback) {

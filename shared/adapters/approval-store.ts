@@ -44,6 +44,19 @@ export interface ApprovalStore {
   get(nonce: string): Promise<UsedLinkRecord | undefined>;
   /** undo a claim whose decision could not be delivered */
   release(nonce: string): Promise<void>;
+  /**
+   * The decisions the orchestration ACCEPTED for a deploy (`approvals/decisions/<instance>/…-accepted.json`,
+   * written by `prodRecordDecision`), oldest first: who decided a link that is no longer pending.
+   */
+  acceptedDecisions(instanceId: string): Promise<AcceptedDecision[]>;
+}
+
+/** What a page may say about a decision someone made (no nonce, no IP, no user agent). */
+export interface AcceptedDecision {
+  approver: string;
+  action: 'approve' | 'reject' | 'rollback';
+  decidedAt?: string;
+  receivedAt?: string;
 }
 
 /** Nonces come from `context.df.newGuid()`; anything else is refused before it names a blob. */
@@ -70,6 +83,30 @@ export function createApprovalStore(container: ContainerClient): ApprovalStore {
     },
     async get(nonce) {
       return readJson<UsedLinkRecord>(container, usedMarkerName(nonce));
+    },
+    async acceptedDecisions(instanceId) {
+      const prefix = `approvals/decisions/${instanceId}/`;
+      const out: AcceptedDecision[] = [];
+      try {
+        let n = 0;
+        for await (const b of container.listBlobsFlat({ prefix })) {
+          if (++n > 200) break; // a deploy has a handful of decisions; never read an unbounded list
+          if (!b.name.endsWith('-accepted.json')) continue;
+          const r = await readJson<Partial<AcceptedDecision>>(container, b.name);
+          if (!r || typeof r.approver !== 'string') continue;
+          if (r.action !== 'approve' && r.action !== 'reject' && r.action !== 'rollback') continue;
+          out.push({
+            approver: r.approver,
+            action: r.action,
+            decidedAt: typeof r.decidedAt === 'string' ? r.decidedAt : undefined,
+            receivedAt: typeof r.receivedAt === 'string' ? r.receivedAt : undefined,
+          });
+        }
+      } catch (err) {
+        if ((err as RestError).statusCode === 404) return [];
+        throw blobError(err, `listing the decisions of ${instanceId}`);
+      }
+      return out.sort((a, b) => (a.receivedAt ?? '').localeCompare(b.receivedAt ?? ''));
     },
     async release(nonce) {
       const name = usedMarkerName(nonce);

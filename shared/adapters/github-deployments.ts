@@ -30,6 +30,8 @@ export interface GitHubDeploymentsPort {
   ): Promise<void>;
   /** files changed between two commits (paths), or undefined when GitHub cannot tell (too many files) */
   changedFiles(base: string, head: string): Promise<string[] | undefined>;
+  /** how many commits `head` has that `base` has not (the compare API's `total_commits`), when GitHub says */
+  commitCount(base: string, head: string): Promise<number | undefined>;
 }
 
 function classify(err: unknown, what: string): PipelineError {
@@ -92,6 +94,20 @@ export function createGitHubDeployments(opts: GitHubOptions): GitHubDeploymentsP
         });
       } catch (err) {
         throw classify(err, `deployment ${id} status ${s.state}`);
+      }
+    },
+    async commitCount(base, head) {
+      try {
+        const res = await octokit.rest.repos.compareCommitsWithBasehead({
+          owner,
+          repo,
+          basehead: `${base}...${head}`,
+          per_page: 1,
+        });
+        const n = res.data.total_commits;
+        return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : undefined;
+      } catch (err) {
+        throw classify(err, `counting the commits ${base.slice(0, 7)}...${head.slice(0, 7)}`);
       }
     },
     async changedFiles(base, head) {

@@ -143,6 +143,7 @@ describe('approval page in Chromium', () => {
       // now properly: the re-shown form, ticked and typed
       for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?'])
         await page.getByLabel(label).check();
+      await page.locator('details.comment summary').click(); // the comment is folded under the buttons
       await page.locator('#comment').fill('Release notes read, UAT checked by QA.');
       await page.locator('#confirm').fill('APPROVE');
       expect(await approve.isEnabled()).toBe(true);
@@ -186,8 +187,15 @@ describe('approval page in Chromium', () => {
       expect(posts).toEqual([]);
       expect(await page.evaluate(`document.getElementById('confirm').validity.valid`)).toBe(false);
       expect(pendingStill(r.id, r.nonce)).toBe(true);
+      await page.locator('details.comment summary').click();
       await page.locator('#comment').fill('wrong build');
-      const [done] = await Promise.all([page.waitForNavigation(), page.locator('#reject').click()]);
+      // Reject asks again (a server-rendered second step: no JavaScript needed), keeping the comment
+      const [asked] = await Promise.all([page.waitForNavigation(), page.locator('#reject').click()]);
+      expect(asked?.status()).toBe(200);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Reject the PROD deploy of 1.4.0?');
+      expect(pendingStill(r.id, r.nonce)).toBe(true);
+      expect(await page.locator('#comment').inputValue()).toBe('wrong build');
+      const [done] = await Promise.all([page.waitForNavigation(), page.locator('#reject-confirm').click()]);
       expect(done?.status()).toBe(200);
       await expect(page.locator('h1').textContent()).resolves.toBe('Rejected');
       // opening the link again says it was used

@@ -660,9 +660,11 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       expect(r.status).toBe(202);
       const out = await outcomeOf(String(r.body.id));
       expect(out).toMatchObject({ outcome: 'Failed', code: 'APPROVAL.NOT_ENOUGH_APPROVERS' });
-      expect(out.reason).toMatch(
-        `3 approval(s) needed but only 2 approver(s) may approve (four-eyes: entra:${PEOPLE.alice.oid} cannot approve`,
+      // in names people know (APPROVERS), not `entra:<object id>`
+      expect(out.reason).toContain(
+        '3 approvals needed but only 2 approvers may approve (Bob Dupont, Carol Nguyen); four-eyes: Alice Martin cannot approve their own request',
       );
+      expect(out.reason).not.toContain(PEOPLE.alice.oid);
       expect(github.refs.get('production')).toBe(before);
       expect(approvalLinks(slack.posts.slice(posts), String(r.body.id))).toEqual([]);
     } finally {

@@ -175,12 +175,12 @@ describe('approval links (embedded host)', () => {
     for (const text of [
       '1.4.0',
       'carol',
-      'alice',
+      'Alice Martin', // the link's approver by the name people know (APPROVERS), not the id
       'Tested on UAT?',
       'Backup location ready?',
       'Rollback plan documented?',
       'Type APPROVE',
-      'Succeeded',
+      'deployed, healthy', // the UAT result in words
       r.id,
     ])
       expect(html).toContain(text);
@@ -286,7 +286,14 @@ describe('approval links (embedded host)', () => {
     // the re-shown form keeps the comment and works
     const shown = await decide(r.links[0], { ...fullApproval, confirm: '', comment: 'keep <me>' });
     expect(shown.html).toContain('keep &lt;me&gt;');
-    const rejected = await decide(r.links[1], { decision: 'reject', comment: 'not this week' });
+    // Reject is two steps: the first POST only asks again (one tap under Approve must not reject)
+    const asked = await decide(r.links[1], { decision: 'reject', comment: 'not this week' });
+    expect(asked.status).toBe(200);
+    expect(asked.html).toContain('Yes, reject');
+    expect(asked.html).toContain('not this week'); // the comment is carried to the second step
+    expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
+    expect(await usedMarker(r.pending[1].nonce)).toBe(false);
+    const rejected = await post(r.links[1], { ...shownFields(asked.html), comment: 'not this week' });
     expect(rejected.status).toBe(200);
     expect(rejected.html).toContain('Rejected');
     const s = await waitFor('completion', () =>
@@ -301,7 +308,8 @@ describe('approval links (embedded host)', () => {
     // alice's link now belongs to a deploy that has ended
     const ended = await openPage(r.links[0]);
     expect(ended.res.status).toBe(410);
-    expect(ended.html).toContain('has ended');
+    expect(ended.html).toContain('<h1>Bob Dupont rejected</h1>'); // who decided, not a status dump
+    expect(ended.html).toContain('has already ended');
     expect((await post(r.links[0], { ...shownFields(shown.html), ...fullApproval })).status).toBe(410);
   });
 

@@ -24,6 +24,8 @@ export interface DeploymentsState {
   deployments: FakeDeployment[];
   /** files changed per `base...head` */
   compares: Map<string, string[]>;
+  /** commits per `base...head` (answered as `total_commits` / `ahead_by`, as GitHub does) */
+  commitCounts?: Map<string, number>;
 }
 
 export interface FakeGitHubDeployments extends DeploymentsState {
@@ -97,11 +99,17 @@ export function deploymentsApi(
     }
     m = /^\/compare\/(.+)$/.exec(pathname.slice(prefix.length));
     if (m && method === 'GET') {
-      const files = state.compares.get(decodeURIComponent(m[1]));
+      const key = decodeURIComponent(m[1]);
+      const files = state.compares.get(key);
       if (!files) return undefined;
+      const commits = state.commitCounts?.get(key);
       return {
         status: 200,
-        body: { status: 'ahead', files: files.map((filename) => ({ filename, status: 'modified' })) },
+        body: {
+          status: 'ahead',
+          ...(commits !== undefined ? { ahead_by: commits, behind_by: 0, total_commits: commits } : {}),
+          files: files.map((filename) => ({ filename, status: 'modified' })),
+        },
       };
     }
     return undefined;

@@ -127,7 +127,13 @@ export async function decideByLink(
   const page = await fetch(url, { headers: { accept: 'application/json', 'user-agent': ua, ...who } });
   const data = (await page.json().catch(() => ({}))) as {
     ok?: boolean;
-    form?: { csrf_nonce: string; csrf: string; confirmWord: string; checklist: string[] };
+    form?: {
+      csrf_nonce: string;
+      csrf: string;
+      confirmWord: string;
+      checklist: string[];
+      rejectConfirmField: string;
+    };
     message?: string;
   };
   if (page.status !== 200 || !data.form)
@@ -139,6 +145,8 @@ export async function decideByLink(
     comment: o.comment ?? '',
   });
   if (decision !== 'reject') form.set('confirm', data.form.confirmWord);
+  else form.set('reject_confirmed', 'yes'); // the page's second step: "Yes, reject"
+
   if (decision === 'approve') for (const c of data.form.checklist) form.set(c, 'yes');
   const res = await fetch(url, {
     method: 'POST',
