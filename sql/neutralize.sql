@@ -127,7 +127,8 @@ BEGIN
     $q$UPDATE delivery_carrier SET active = false WHERE active AND delivery_type NOT IN ('fixed', 'base_on_rule')$q$);
 
   -- google_calendar / microsoft_calendar: synchronization stopped (tokens go with the catalogue).
-  -- 16: google_calendar_credentials / microsoft_calendar_credentials; 17+: res_users_settings
+  -- 16: google_calendar_credentials + res_users (Microsoft); 17: google_calendar_credentials /
+  -- microsoft_calendar_credentials; 18: res_users_settings
   PERFORM pg_temp.odoo_exec_if(t, ARRAY[c], format('UPDATE %I SET %I = true WHERE %I IS DISTINCT FROM true', t, c, c))
      FROM (VALUES ('google_calendar_credentials', 'synchronization_stopped'), ('microsoft_calendar_credentials', 'synchronization_stopped'),
                   ('res_users_settings', 'google_synchronization_stopped'), ('res_users_settings', 'microsoft_synchronization_stopped'),
@@ -149,6 +150,11 @@ BEGIN
       UPDATE account_edi_proxy_client_user SET edi_mode = 'test' WHERE edi_mode = 'prod';
     END IF;
     GET DIAGNOSTICS n = ROW_COUNT; INSERT INTO odoo_neutralize_log VALUES ('EDI proxy users out of production', n);
+  ELSIF pg_temp.odoo_has_table('account_edi_proxy_client_user') AND pg_temp.odoo_has_table('ir_config_parameter') THEN
+    -- 16: the user has no edi_mode; Odoo 16 switches the whole client to demo and IAP to its sandbox
+    PERFORM pg_temp.odoo_set_param('account_edi_proxy_client.demo', 'True');
+    PERFORM pg_temp.odoo_set_param('iap.endpoint', 'https://iap-sandbox.odoo.com');
+    INSERT INTO odoo_neutralize_log VALUES ('EDI proxy client in demo mode (16)', 1);
   END IF;
   PERFORM pg_temp.odoo_exec_if('res_company', '{l10n_my_edi_mode}', $q$UPDATE res_company SET l10n_my_edi_mode = 'test' WHERE l10n_my_edi_mode = 'prod'$q$);
   PERFORM pg_temp.odoo_exec_if('res_company', '{l10n_gr_edi_test_env}', 'UPDATE res_company SET l10n_gr_edi_test_env = true WHERE l10n_gr_edi_test_env IS DISTINCT FROM true');

@@ -45,13 +45,14 @@ SELECT 'column', x.t, c, 'empty', x.m, x.n FROM (VALUES
   ('res_users', ARRAY['totp_secret'], 'auth_totp', '2FA seed'),
   ('res_users', ARRAY['oauth_access_token'], 'auth_oauth', 'token of the identity provider'),
   ('res_partner', ARRAY['signup_token'], 'auth_signup', '16/17: password-reset / invitation token'),
-  -- calendar sync: 16 keeps Google tokens in google_calendar_credentials and the Microsoft sync
-  -- state in microsoft_calendar_credentials; 17+ on res_users_settings; Microsoft tokens on res_users
-  ('google_calendar_credentials', ARRAY['calendar_rtoken', 'calendar_token', 'calendar_sync_token', 'calendar_cal_id'], 'google_calendar', '16'),
-  ('res_users_settings', ARRAY['google_calendar_rtoken', 'google_calendar_token', 'google_calendar_sync_token', 'google_calendar_cal_id'], 'google_calendar', '17+'),
+  -- calendar sync: 16 and 17 keep Google tokens in google_calendar_credentials; the Microsoft sync
+  -- state is on res_users in 16, in microsoft_calendar_credentials in 17; 18 keeps both on
+  -- res_users_settings; Microsoft tokens stay on res_users (microsoft_account)
+  ('google_calendar_credentials', ARRAY['calendar_rtoken', 'calendar_token', 'calendar_sync_token', 'calendar_cal_id'], 'google_calendar', '16–17'),
+  ('res_users_settings', ARRAY['google_calendar_rtoken', 'google_calendar_token', 'google_calendar_sync_token', 'google_calendar_cal_id'], 'google_calendar', '18'),
   ('res_users', ARRAY['google_calendar_rtoken', 'google_calendar_token', 'google_calendar_sync_token', 'google_calendar_cal_id'], 'google_calendar', 'before 15'),
-  ('microsoft_calendar_credentials', ARRAY['calendar_sync_token'], 'microsoft_calendar', '16'),
-  ('res_users_settings', ARRAY['microsoft_calendar_sync_token', 'microsoft_calendar_rtoken', 'microsoft_calendar_token'], 'microsoft_calendar', '17+'),
+  ('microsoft_calendar_credentials', ARRAY['calendar_sync_token'], 'microsoft_calendar', '17'),
+  ('res_users_settings', ARRAY['microsoft_calendar_sync_token'], 'microsoft_calendar', '18'),
   ('res_users', ARRAY['microsoft_calendar_rtoken', 'microsoft_calendar_token', 'microsoft_calendar_sync_token'], 'microsoft_account', '16–18'),
   -- IAP: emptied (Odoo only suffixes '+disabled', which leaves the token readable); Odoo creates a
   -- new, empty account token when a UAT user calls a service

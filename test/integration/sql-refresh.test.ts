@@ -113,12 +113,17 @@ describe.each(ODOO_VERSIONS.map((v) => [v] as [OdooVersion]))('Odoo %i database'
     // emptied (Odoo's '+disabled' suffix leaves the token readable): Odoo makes a new one when needed
     expect(q(db, `SELECT count(*) FROM iap_account WHERE account_token IS NOT NULL`)).toBe('0');
     expect(q(db, `SELECT count(*) FROM delivery_carrier WHERE prod_environment`)).toBe('0');
+    // calendar tokens where each version keeps them: Google's in google_calendar_credentials (16/17) or
+    // res_users_settings (18), Microsoft's on res_users (16-18)
     expect(
       q(
         db,
-        `SELECT count(*) FROM res_users_settings WHERE google_calendar_rtoken IS NOT NULL OR microsoft_calendar_rtoken IS NOT NULL`,
+        version >= 18
+          ? `SELECT count(*) FROM res_users_settings WHERE google_calendar_rtoken IS NOT NULL`
+          : `SELECT count(*) FROM google_calendar_credentials WHERE calendar_rtoken IS NOT NULL`,
       ),
     ).toBe('0');
+    expect(q(db, `SELECT count(*) FROM res_users WHERE microsoft_calendar_rtoken IS NOT NULL`)).toBe('0');
     expect(q(db, `SELECT active FROM ir_ui_view WHERE key = 'web.neutralize_banner'`)).toBe('t');
     const params = Object.fromEntries(
       q(db, `SELECT key || '=' || value FROM ir_config_parameter`)
