@@ -1,5 +1,5 @@
 /**
- * GitHub REST adapter (Octokit): the commit's statuses and check runs, commit status creation, and the
+ * GitHub REST adapter (Octokit): the commit's statuses (with who posted each) and check runs, whether a commit is on a branch, commit status creation, and the
  * VERSION file at a commit. Authenticates with a GitHub App installation token (@octokit/auth-app,
  * which also refreshes the token) or a plain token. Base URL from GITHUB_API_URL (GitHub Enterprise:
  * https://<host>/api/v3).
@@ -12,8 +12,6 @@ import type { CheckRun, CommitStatus } from '../domain/coverage-gate';
 import { clip } from '../domain/coverage-gate';
 
 export interface GitHubPort {
-  /** the latest status per context (combined status; no `creator`) */
-  commitStatuses(sha: string): Promise<CommitStatus[]>;
   /**
    * every status of the commit, newest first, each with its `creator` (list statuses; up to
    * MAX_STATUS_PAGES pages of 100): what the coverage gate judges who posted
@@ -99,25 +97,6 @@ export function createGitHub(opts: GitHubOptions): GitHubPort {
   const [owner, repo] = opts.repository.split('/');
   const octokit = createOctokit(opts);
   return {
-    async commitStatuses(sha) {
-      try {
-        // the combined status holds the latest status per context
-        const res = await octokit.rest.repos.getCombinedStatusForRef({
-          owner,
-          repo,
-          ref: sha,
-          per_page: 100,
-        });
-        return res.data.statuses.map((s) => ({
-          context: s.context,
-          state: s.state,
-          description: s.description,
-          updated_at: s.updated_at,
-        }));
-      } catch (err) {
-        throw classify(err, `reading statuses of ${sha.slice(0, 7)}`);
-      }
-    },
     async statusHistory(sha) {
       const out: CommitStatus[] = [];
       try {

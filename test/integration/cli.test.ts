@@ -345,11 +345,14 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(doc.problems).toEqual([]);
   }, 60_000);
 
-  let failedId = '';
-  let okId = '';
-
-  it('deploy uat --wait follows a deploy to Succeeded (exit 0), plain lines when not a TTY', async () => {
-    const r = await cli([
+  // The deploys the later tests build on, each run once per suite: by the test that is about it when
+  // the suite runs whole, by the first test that needs it when a test runs alone (`-t`).
+  const failedId = `deploy-uat-1.2.0-${'c'.repeat(12)}`;
+  let okRun: Promise<Run> | undefined;
+  let failedRun: Promise<Run> | undefined;
+  /** UAT 1.0.0 → 1.1.0, followed with --wait (UAT then runs 1.1.0, backup of 1.0.0 taken) */
+  const deployOk = () =>
+    (okRun ??= cli([
       'deploy',
       'uat',
       '1.1.0',
@@ -362,10 +365,26 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       '0.2',
       '--wait-timeout',
       '2m',
-    ]);
+    ]));
+  const okIdOf = (r: Run) =>
+    /UAT deploy of 1\.1\.0 requested: (deploy-uat-1\.1\.0-b{12})/.exec(r.stdout)?.[1] ?? '';
+  /** after deployOk: 1.2.0 fails its migration and is rolled back (backup of 1.1.0 taken, logs saved) */
+  const deployFailing = () =>
+    (failedRun ??= (async () => {
+      await deployOk();
+      vm.behaviour.failMigration = true;
+      try {
+        return await cli(['deploy', 'uat', '1.2.0', '--sha', SHA('c'), '--wait', '--interval', '0.2']);
+      } finally {
+        vm.behaviour.failMigration = false;
+      }
+    })());
+
+  it('deploy uat --wait follows a deploy to Succeeded (exit 0), plain lines when not a TTY', async () => {
+    const r = await deployOk();
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    okId = /UAT deploy of 1\.1\.0 requested: (deploy-uat-1\.1\.0-b{12})/.exec(r.stdout)?.[1] ?? '';
+    const okId = okIdOf(r);
     expect(okId).not.toBe('');
     // like `gh run watch`: each finished step once, with its duration; the outcome once, at the end
     expect(r.stdout).toMatch(/^ {2}✓ preparing +\d+s$/m);
@@ -384,11 +403,9 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   }, 120_000);
 
   it('a failing deploy exits 1 (RolledBack) and points to its logs; logs prints them', async () => {
-    vm.behaviour.failMigration = true;
-    const r = await cli(['deploy', 'uat', '1.2.0', '--sha', SHA('c'), '--wait', '--interval', '0.2']);
-    vm.behaviour.failMigration = false;
+    const okId = okIdOf(await deployOk());
+    const r = await deployFailing();
     expect(r.code).toBe(1);
-    failedId = `deploy-uat-1.2.0-${'c'.repeat(12)}`;
     expect(r.stdout).toMatch(/^ {2}✗ updating the database \(module upgrade\)$/m);
     expect(r.stdout).toContain(
       `${failedId}: failed, rolled back — while updating the database (module upgrade): odoo-ops migrate failed (exit 5): migration failed`,
@@ -426,6 +443,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   }, 120_000);
 
   it('backups lists sizes and states; --verify records verified or corrupt', async () => {
+    await deployFailing(); // two backups: of 1.0.0 (before 1.1.0) and of 1.1.0 (before the failed 1.2.0)
     const list = await cli(['backups', 'uat']);
     expect(list.code).toBe(0);
     const lines = list.stdout.trim().split('\n');
@@ -464,6 +482,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   }, 120_000);
 
   it('status shows a running deploy at its step; rollback uat queues behind it and --wait times out (4), then it runs', async () => {
+    await deployOk(); // UAT runs 1.1.0, its previous version is 1.0.0
     let release!: () => void;
     vm.behaviour.holdMigrate = new Promise<void>((r) => (release = r));
     try {
@@ -606,6 +625,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.stdout).not.toContain('cli test'); // the request's words are not the failure
   }, 240_000);
   it('deploy --wait on a terminal draws one progress line, rewritten in place', async () => {
+    await deployOk(); // 1.1.0 ran on UAT before: this is a redeploy (its id ends in -r…)
     // a real pseudo-terminal through util-linux `script`
     const cmd = [process.execPath, BIN, 'deploy', 'uat', '1.1.0', '--wait', '--interval', '0.1']
       .map((a) => `'${a}'`)

@@ -257,8 +257,13 @@ it('a gate override deploys, records who and why — and the release is never el
   const odoosh = createOdooShActivities({
     repo: { branchHead: async () => undefined } as unknown as OdooShRepoPort,
     github: {
-      commitStatuses: async () => [
-        { context: 'deploy/uat', state: 'success', description: 'posted by hand' },
+      statusHistory: async () => [
+        {
+          context: 'deploy/uat',
+          state: 'success',
+          description: 'posted by hand',
+          creator: { login: 'mallory', id: 4242 },
+        },
       ],
     } as unknown as GitHubPort,
     gateContext: 'deploy/uat',
@@ -280,8 +285,13 @@ it('Odoo.sh: a commit UAT never ran is refused even with a posted deploy/uat suc
   const odoosh = createOdooShActivities({
     repo: { branchHead: async () => undefined } as unknown as OdooShRepoPort,
     github: {
-      commitStatuses: async () => [
-        { context: 'deploy/uat', state: 'success', description: 'posted by hand' },
+      statusHistory: async () => [
+        {
+          context: 'deploy/uat',
+          state: 'success',
+          description: 'posted by hand',
+          creator: { login: 'mallory', id: 4242 },
+        },
       ],
     } as unknown as GitHubPort,
     gateContext: 'deploy/uat',

@@ -69,6 +69,8 @@ export interface FakeGitHub extends DeploymentsState {
   addCommit(sha: string, parent?: string): string;
   /** answer every request with this status (outage simulation) */
   failWith?: number;
+  /** answer only the requests whose path matches with this status (e.g. GitHub failing on the compare API) */
+  failPath?: { match: RegExp; status: number };
   /** the CI (or `creator`) posts a `coverage` status on the commit */
   setCoverage(sha: string, description: string, state?: FakeStatus['state'], creator?: FakeUser): void;
   /** append a status as GitHub does when someone posts one */
@@ -135,6 +137,8 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
       fake.requests.push({ method: req.method ?? 'GET', path: u.pathname + u.search, authorization });
       const body = await readBody(req);
       if (fake.failWith) return send(res, fake.failWith, { message: 'simulated outage' });
+      if (fake.failPath?.match.test(u.pathname))
+        return send(res, fake.failPath.status, { message: 'simulated outage' });
       if (!u.pathname.startsWith(prefix + '/')) return send(res, 404, { message: 'Not Found' });
       const mounted = deployments(req.method ?? 'GET', u.pathname, body);
       if (mounted) return send(res, mounted.status, mounted.body);
@@ -306,6 +310,18 @@ export async function startFakeGitHub(repository = 'acme/odoo-mta'): Promise<Fak
         const path = decodeURIComponent(m[1]);
         const ref = u.searchParams.get('ref') ?? '';
         const content = fake.files.get(`${ref}:${path}`);
+        // a directory: GitHub answers the list of its entries (an array), not a file
+        const inside = [...fake.files.keys()].filter((k) => k.startsWith(`${ref}:${path}/`));
+        if (content === undefined && inside.length)
+          return send(
+            res,
+            200,
+            inside.map((k) => ({
+              type: 'file',
+              name: k.slice(ref.length + path.length + 2),
+              path: k.slice(ref.length + 1),
+            })),
+          );
         if (content === undefined) return send(res, 404, { message: 'Not Found' });
         return send(res, 200, {
           type: 'file',
