@@ -40,6 +40,9 @@ param functionSubnetPrefix string = '10.40.1.0/24'
 @description('Subnet of the UAT and PROD VMs.')
 param vmSubnetPrefix string = '10.40.2.0/24'
 
+@description('Subnet of the private endpoints (Key Vault, both storage accounts, Service Bus Premium).')
+param privateEndpointSubnetPrefix string = '10.40.3.0/24'
+
 @description('Static private IP of the UAT VM (UAT_SSH_HOST).')
 param uatPrivateIp string = '10.40.2.10'
 
@@ -152,6 +155,10 @@ param keyVaultPurgeProtection bool = true
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Service Bus tier. Premium (default): public network access disabled, reached through a private endpoint; billed per messaging unit (1 here) around the clock. Standard: far cheaper, but Standard has no private endpoints: its public endpoint stays, behind an IP firewall admitting only the NAT gateway address, and the platform cannot watch the queue from outside, so the queue trigger keeps an always-ready instance (queueAlwaysReady). See docs/INFRASTRUCTURE.md.')
+@allowed(['Premium', 'Standard'])
+param serviceBusSku string = 'Premium'
+
 @description('Deliveries of a deploy message before it is dead-lettered.')
 @minValue(1)
 @maxValue(100)
@@ -178,6 +185,16 @@ param functionInstanceMemoryMB int = 2048
 @minValue(0)
 @maxValue(10)
 param durableAlwaysReady int = 1
+
+@description('Always-ready instances of the `http` group: GitHub answers a webhook as failed after 10 s and Slack a button after 3 s, a cold start of the app can exceed that. 0 saves the always-ready baseline of one instance (see docs/INFRASTRUCTURE.md).')
+@minValue(0)
+@maxValue(10)
+param httpAlwaysReady int = 1
+
+@description('Always-ready instances of the deploy queue trigger; default 1 on Service Bus Standard (the platform cannot watch a firewalled queue), 0 on Premium (scale from zero through the private endpoint).')
+@minValue(0)
+@maxValue(10)
+param queueAlwaysReady int = serviceBusSku == 'Standard' ? 1 : 0
 
 @description('Public base URL of the app (custom domain); empty: the default host name.')
 param publicBaseUrl string = ''
@@ -474,6 +491,8 @@ module serviceBus 'modules/servicebus.bicep' = {
     queueName: deployQueueName
     maxDeliveryCount: deployQueueMaxDeliveryCount
     duplicateDetectionWindow: 'P1D'
+    sku: serviceBusSku
+    allowedIpAddresses: [network.outputs.outboundIp]
   }
 }
 
@@ -492,7 +511,27 @@ module network 'modules/network.bicep' = {
     addressPrefix: vnetAddressPrefix
     functionSubnetPrefix: functionSubnetPrefix
     vmSubnetPrefix: vmSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
     sshPort: sshPort
+  }
+}
+
+// Key Vault, both storage accounts and Service Bus (Premium) are closed to the internet; the function
+// app and the VMs reach them through these private endpoints, named by the VNet's privatelink zones.
+module privateEndpoints 'modules/private-endpoints.bicep' = {
+  name: 'private-endpoints'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    nameSuffix: resourceToken
+    vnetId: network.outputs.vnetId
+    subnetId: network.outputs.privateEndpointSubnetId
+    keyVaultId: keyVault.outputs.id
+    runtimeStorageId: runtimeStorage.outputs.id
+    backupStorageId: backupStorage.outputs.id
+    serviceBusId: serviceBus.outputs.namespaceId
+    serviceBusPrivateEndpoint: serviceBusSku == 'Premium'
   }
 }
 
@@ -634,9 +673,15 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: functionMaximumInstanceCount
     instanceMemoryMB: functionInstanceMemoryMB
     durableAlwaysReady: durableAlwaysReady
+    httpAlwaysReady: httpAlwaysReady
+    queueFunctionName: 'deployQueueTrigger'
+    queueAlwaysReady: queueAlwaysReady
     publicBaseUrl: publicBaseUrl
     pipelineSettings: union(extraAppSettings, plainSettings, optionalSettings, keyVaultReferences)
   }
+  // The app starts resolving Key Vault references and reading its package as soon as it exists: the
+  // private endpoints and their DNS records must be there first.
+  dependsOn: [privateEndpoints]
 }
 
 module roles 'modules/roles.bicep' = {

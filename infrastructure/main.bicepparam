@@ -27,6 +27,10 @@ param prodSshHostKeyFingerprint = readEnvironmentVariable('PROD_SSH_HOST_KEY')
 // that is unset stops the build naming the variable, before anything is deployed.
 param githubWebhookSecret = readEnvironmentVariable('WEBHOOK_SECRET')
 param approvalSigningKey = readEnvironmentVariable('APPROVAL_SIGNING_KEY')
+// During a rotation (docs/APPROVAL_LINKS.md): the previous key and webhook secret; Key Vault has no
+// public endpoint, so they reach it through the template like every secret.
+param approvalSigningKeyPrevious = readEnvironmentVariable('APPROVAL_SIGNING_KEY_PREVIOUS', '')
+param githubWebhookSecretPrevious = readEnvironmentVariable('WEBHOOK_SECRET_PREVIOUS', '')
 param sshPrivateKey = readEnvironmentVariable('SSH_PRIVATE_KEY')
 param uatSshHostPrivateKey = readEnvironmentVariable('UAT_SSH_HOST_PRIVATE_KEY')
 param prodSshHostPrivateKey = readEnvironmentVariable('PROD_SSH_HOST_PRIVATE_KEY')
@@ -40,3 +44,7 @@ param registryPassword = readEnvironmentVariable('REGISTRY_PASSWORD', '')
 param slackWebhookUrl = readEnvironmentVariable('SLACK_WEBHOOK_URL', '')
 param slackBotToken = readEnvironmentVariable('SLACK_BOT_TOKEN', '')
 param slackSigningSecret = readEnvironmentVariable('SLACK_SIGNING_SECRET', '')
+
+// Service Bus tier: Premium (private endpoint, default) or Standard (cheaper, IP firewall); see
+// docs/INFRASTRUCTURE.md, "Network: closed to the internet".
+param serviceBusSku = readEnvironmentVariable('SERVICE_BUS_SKU', 'Premium')

@@ -30,6 +30,8 @@ param enableBackupImmutability = true
 param keyVaultPurgeProtection = true
 param logRetentionDays = 90
 param durableAlwaysReady = 1
+param serviceBusSku = 'Premium'
+param httpAlwaysReady = 1
 param prodDiskSnapshot = true
 
 // Secrets and keys come from the environment of the deploying shell or workflow (GitHub secrets,
@@ -42,6 +44,10 @@ param prodSshHostPublicKey = readEnvironmentVariable('PROD_SSH_HOST_PUBLIC_KEY')
 param prodSshHostKeyFingerprint = readEnvironmentVariable('PROD_SSH_HOST_KEY')
 param githubWebhookSecret = readEnvironmentVariable('WEBHOOK_SECRET')
 param approvalSigningKey = readEnvironmentVariable('APPROVAL_SIGNING_KEY')
+// During a rotation (docs/APPROVAL_LINKS.md): the previous key and webhook secret; Key Vault has no
+// public endpoint, so they reach it through the template like every secret.
+param approvalSigningKeyPrevious = readEnvironmentVariable('APPROVAL_SIGNING_KEY_PREVIOUS', '')
+param githubWebhookSecretPrevious = readEnvironmentVariable('WEBHOOK_SECRET_PREVIOUS', '')
 param sshPrivateKey = readEnvironmentVariable('SSH_PRIVATE_KEY')
 param uatSshHostPrivateKey = readEnvironmentVariable('UAT_SSH_HOST_PRIVATE_KEY')
 param prodSshHostPrivateKey = readEnvironmentVariable('PROD_SSH_HOST_PRIVATE_KEY')

@@ -29,6 +29,11 @@ param enableBackupImmutability = false
 param keyVaultPurgeProtection = false
 param logRetentionDays = 30
 param durableAlwaysReady = 1
+// Cost over closure for staging: Service Bus Standard behind its IP firewall (no private endpoint in
+// that tier; the queue trigger then keeps one always-ready instance), no always-ready HTTP instance
+// (a webhook or Slack button may meet a cold start).
+param serviceBusSku = 'Standard'
+param httpAlwaysReady = 0
 param prodDiskSnapshot = false
 
 // Secrets and keys come from the environment of the deploying shell or workflow (GitHub secrets,
@@ -41,6 +46,10 @@ param prodSshHostPublicKey = readEnvironmentVariable('PROD_SSH_HOST_PUBLIC_KEY')
 param prodSshHostKeyFingerprint = readEnvironmentVariable('PROD_SSH_HOST_KEY')
 param githubWebhookSecret = readEnvironmentVariable('WEBHOOK_SECRET')
 param approvalSigningKey = readEnvironmentVariable('APPROVAL_SIGNING_KEY')
+// During a rotation (docs/APPROVAL_LINKS.md): the previous key and webhook secret; Key Vault has no
+// public endpoint, so they reach it through the template like every secret.
+param approvalSigningKeyPrevious = readEnvironmentVariable('APPROVAL_SIGNING_KEY_PREVIOUS', '')
+param githubWebhookSecretPrevious = readEnvironmentVariable('WEBHOOK_SECRET_PREVIOUS', '')
 param sshPrivateKey = readEnvironmentVariable('SSH_PRIVATE_KEY')
 param uatSshHostPrivateKey = readEnvironmentVariable('UAT_SSH_HOST_PRIVATE_KEY')
 param prodSshHostPrivateKey = readEnvironmentVariable('PROD_SSH_HOST_PRIVATE_KEY')

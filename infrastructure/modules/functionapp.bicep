@@ -48,6 +48,19 @@ param instanceMemoryMB int
 @maxValue(10)
 param durableAlwaysReady int
 
+@description('Always-ready instances of the `http` group (every HTTP function): the GitHub webhook must be answered within 10 s and a Slack button within 3 s, a cold start can take longer.')
+@minValue(0)
+@maxValue(10)
+param httpAlwaysReady int
+
+@description('Name of the Service Bus queue trigger function (its own scale group `function:<name>` on Flex).')
+param queueFunctionName string
+
+@description('Always-ready instances of the queue trigger function (needed when the platform cannot watch the queue from outside, i.e. Service Bus Standard behind its IP firewall).')
+@minValue(0)
+@maxValue(10)
+param queueAlwaysReady int
+
 @description('Public base URL; empty: https:// + the default host name of the app.')
 param publicBaseUrl string
 
@@ -81,9 +94,14 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
     virtualNetworkSubnetId: subnetId
+    // Every outbound call (Key Vault references, storage, Service Bus, GitHub, Slack) leaves through the
+    // VNet: the private endpoints resolve through the linked privatelink zones, the rest through the
+    // NAT gateway (https://learn.microsoft.com/azure/app-service/configure-vnet-integration-routing).
+    outboundVnetRouting: { allTraffic: true }
     siteConfig: {
       minTlsVersion: '1.2'
       http20Enabled: true
+      vnetRouteAllEnabled: true
     }
     functionAppConfig: {
       deployment: {
@@ -96,7 +114,14 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
-        alwaysReady: durableAlwaysReady > 0 ? [{ name: 'durable', instanceCount: durableAlwaysReady }] : []
+        alwaysReady: filter(
+          [
+            { name: 'durable', instanceCount: durableAlwaysReady }
+            { name: 'http', instanceCount: httpAlwaysReady }
+            { name: 'function:${queueFunctionName}', instanceCount: queueAlwaysReady }
+          ],
+          g => g.instanceCount > 0
+        )
       }
       runtime: { name: 'node', version: nodeVersion }
     }

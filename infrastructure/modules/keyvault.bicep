@@ -1,4 +1,4 @@
-metadata description = 'Key Vault in RBAC mode holding the pipeline secrets. Only non-empty secrets are written.'
+metadata description = 'Key Vault in RBAC mode holding the pipeline secrets, closed to the internet (private endpoint). Only non-empty secrets are written.'
 
 @description('Azure region.')
 param location string
@@ -38,8 +38,11 @@ resource vault 'Microsoft.KeyVault/vaults@2026-05-15' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: softDeleteRetentionInDays
     enablePurgeProtection: enablePurgeProtection ? true : null
-    publicNetworkAccess: 'Enabled'
-    networkAcls: { bypass: 'AzureServices', defaultAction: 'Allow' }
+    // Closed to the internet: reached through its private endpoint only (private-endpoints.bicep).
+    // Secrets below are written by ARM through the Key Vault resource provider (control plane),
+    // which the vault's network rules do not govern.
+    publicNetworkAccess: 'Disabled'
+    networkAcls: { bypass: 'None', defaultAction: 'Deny', ipRules: [], virtualNetworkRules: [] }
   }
 }
 

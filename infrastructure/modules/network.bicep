@@ -1,4 +1,4 @@
-metadata description = 'VNet with a subnet for the function app (VNet integration) and one for the VMs; NSG closed to the internet; NAT gateway for outbound only.'
+metadata description = 'VNet with a subnet for the function app (VNet integration), one for the VMs and one for the private endpoints; NSG closed to the internet; NAT gateway for outbound only.'
 
 @description('Azure region.')
 param location string
@@ -29,6 +29,9 @@ param functionSubnetPrefix string
 
 @description('Subnet of the UAT and PROD VMs.')
 param vmSubnetPrefix string
+
+@description('Subnet of the private endpoints of Key Vault, both storage accounts and Service Bus (the function subnet is delegated and cannot hold them).')
+param privateEndpointSubnetPrefix string
 
 @description('SSH port the VMs listen on.')
 param sshPort int
@@ -177,6 +180,14 @@ resource vnet 'Microsoft.Network/virtualNetworks@2026-03-01' = {
           defaultOutboundAccess: false
         }
       }
+      {
+        name: 'snet-private-endpoints'
+        properties: {
+          addressPrefix: privateEndpointSubnetPrefix
+          defaultOutboundAccess: false
+          privateEndpointNetworkPolicies: 'Disabled'
+        }
+      }
     ]
   }
 }
@@ -245,6 +256,12 @@ output functionSubnetId string = vnet.properties.subnets[0].id
 
 @description('Resource id of the VM subnet.')
 output vmSubnetId string = vnet.properties.subnets[1].id
+
+@description('Resource id of the private endpoint subnet.')
+output privateEndpointSubnetId string = vnet.properties.subnets[2].id
+
+@description('Resource id of the VNet (private DNS zones are linked to it).')
+output vnetId string = vnet.id
 
 @description('Outbound public IP (allow-list it at the registry or GitHub if needed).')
 output outboundIp string = natPublicIp.properties.ipAddress

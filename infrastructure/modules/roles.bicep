@@ -42,6 +42,7 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -201,6 +202,22 @@ resource queueReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: functionPrincipalId
     principalType: 'ServicePrincipal'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+  }
+}
+
+// Scale from zero: the Functions Service Bus binding documentation lists Azure Service Bus Data Owner
+// with Data Receiver for the trigger (https://learn.microsoft.com/azure/azure-functions/functions-bindings-service-bus#grant-permission-to-the-identity),
+// and Microsoft's Flex Consumption Service Bus sample over a private endpoint (E2E/SB-VNET of
+// Azure-Samples/azure-functions-flex-consumption-samples) assigns both. With Receiver alone the
+// identity cannot read the queue's runtime properties (active message count, a Manage operation),
+// which target-based scaling reads to wake an app that has no instance (our reading; the docs list the role without saying why). Scoped to the queue only.
+resource queueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(queue.id, functionIdentity.id, roles.serviceBusDataOwner)
+  scope: queue
+  properties: {
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
   }
 }
 

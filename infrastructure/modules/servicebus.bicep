@@ -1,4 +1,4 @@
-metadata description = 'Service Bus namespace (Standard: sessions and duplicate detection) with the deploy queue.'
+metadata description = 'Service Bus namespace with the deploy queue, closed to the internet: Premium with public network access disabled (private endpoint), or Standard behind an IP firewall that admits only the given addresses.'
 
 @description('Azure region.')
 param location string
@@ -20,6 +20,13 @@ param maxDeliveryCount int
 @description('Window in which a repeated message id is dropped (ISO 8601 duration).')
 param duplicateDetectionWindow string
 
+@description('Tier: Premium (private endpoint, public network access disabled) or Standard (no private endpoints in that tier: IP firewall with allowedIpAddresses only).')
+@allowed(['Premium', 'Standard'])
+param sku string
+
+@description('Standard only: the only public addresses the namespace accepts (the NAT gateway of the VNet). Ignored on Premium.')
+param allowedIpAddresses array
+
 
 @description('Log Analytics workspace receiving the diagnostic settings of this module\'s resources.')
 param logAnalyticsWorkspaceId string
@@ -28,11 +35,27 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2026-01-01' = {
   name: name
   location: location
   tags: tags
-  sku: { name: 'Standard', tier: 'Standard' }
+  sku: sku == 'Premium' ? { name: 'Premium', tier: 'Premium', capacity: 1 } : { name: 'Standard', tier: 'Standard' }
   properties: {
     disableLocalAuth: true
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: sku == 'Premium' ? 'Disabled' : 'Enabled'
+  }
+}
+
+// The namespace's network rule set: deny by default. On Premium public access is off altogether and
+// only the private endpoint reaches it; Standard has no private endpoints, so its public endpoint admits
+// only the listed addresses (https://learn.microsoft.com/azure/service-bus-messaging/service-bus-ip-filtering).
+// No trusted-services bypass: Standard does not offer it and nothing here needs it.
+resource networkRules 'Microsoft.ServiceBus/namespaces/networkRuleSets@2026-01-01' = {
+  parent: namespace
+  name: 'default'
+  properties: {
+    publicNetworkAccess: sku == 'Premium' ? 'Disabled' : 'Enabled'
+    defaultAction: 'Deny'
+    trustedServiceAccessEnabled: false
+    ipRules: sku == 'Premium' ? [] : map(allowedIpAddresses, ip => { ipMask: ip, action: 'Allow' })
+    virtualNetworkRules: []
   }
 }
 

@@ -65,8 +65,10 @@ resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
-    networkAcls: { bypass: 'AzureServices', defaultAction: 'Allow' }
+    // Closed to the internet: reached through its private endpoints only (private-endpoints.bicep).
+    // Containers, lifecycle and immutability policies are set through ARM (control plane).
+    publicNetworkAccess: 'Disabled'
+    networkAcls: { bypass: 'None', defaultAction: 'Deny', ipRules: [], virtualNetworkRules: [] }
     immutableStorageWithVersioning: enableImmutability ? { enabled: true } : null
   }
 }

@@ -7,6 +7,11 @@
 #     Consumption's VNet integration needs it; a fresh subscription does not have it). Missing ones
 #     are registered (`az provider register --wait`, needs */register/action on the subscription,
 #     which Owner and Contributor have).
+#  3. The region (AZURE_LOCATION) offers Flex Consumption. Asked of Azure at the time
+#     (`az functionapp list-flexconsumption-locations`) rather than kept as an @allowed list in
+#     main.bicep: Microsoft adds Flex regions often, and Microsoft's own templates carry lists that
+#     disagree with each other and with the CLI; a stale list would refuse a good region or accept a
+#     bad one, while the CLI answers what the platform supports now.
 # Run by azd (preprovision hook, after new-secrets.sh) and by .github/workflows/deploy.yml.
 # Without a logged-in `az` the provider step cannot run: it fails and says what to run.
 set -euo pipefail
@@ -44,3 +49,15 @@ for ns in "${PROVIDERS[@]}"; do
   fi
 done
 echo "preflight: resource providers registered: ${PROVIDERS[*]}"
+
+# 3. Flex Consumption in the chosen region
+[ -n "${AZURE_LOCATION:-}" ] || fail "AZURE_LOCATION is not set (azd env set AZURE_LOCATION <region>); it must be a region with Flex Consumption: az functionapp list-flexconsumption-locations --query '[].name' --output tsv"
+want="$(echo "$AZURE_LOCATION" | tr -d ' ' | tr '[:upper:]' '[:lower:]')"
+regions="$(az functionapp list-flexconsumption-locations --query '[].name' --output tsv 2>/dev/null)" \
+  || fail "could not list the Flex Consumption regions (az functionapp list-flexconsumption-locations); is the Azure CLI recent enough (2.60 or later)?"
+found=0
+while IFS= read -r r; do
+  if [ "$(echo "$r" | tr -d ' \r' | tr '[:upper:]' '[:lower:]')" = "$want" ]; then found=1; fi
+done <<<"$regions"
+[ "$found" -eq 1 ] || fail "Flex Consumption is not offered in $AZURE_LOCATION; choose one of: $(echo "$regions" | tr '\n' ' ')(azd env set AZURE_LOCATION <region>)"
+echo "preflight: Flex Consumption is offered in $AZURE_LOCATION"

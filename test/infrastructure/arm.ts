@@ -461,6 +461,59 @@ export function evaluate(
       for (const item of items) acc = ev(body, scope, { ...locals, [accName]: acc, [itemName]: item });
       return acc;
     }
+    case 'createarray':
+      return args();
+    case 'greater': {
+      const [a, b] = args();
+      return (a as number) > (b as number);
+    }
+    case 'filter':
+    case 'map': {
+      const items = ev(node.args[0]) as Json[];
+      const lambda = node.args[1] as Extract<Node, { kind: 'call' }>;
+      const itemName = s(ev(lambda.args[0]));
+      const body = lambda.args[lambda.args.length - 1];
+      const each = (item: Json) => ev(body, scope, { ...locals, [itemName]: item });
+      return node.name.toLowerCase() === 'map'
+        ? items.map(each)
+        : items.filter((item) => Boolean(each(item)));
+    }
+    case 'copyindex': {
+      if (!('$copyIndex' in locals)) throw new Error('ARM evaluate: copyIndex() outside a copy loop');
+      return locals.$copyIndex as Json;
+    }
+    case 'environment':
+      // the Azure public cloud, as ARM's environment() answers there
+      return {
+        name: 'AzureCloud',
+        resourceManager: 'https://management.azure.com/',
+        suffixes: { storage: 'core.windows.net', keyvaultDns: '.vault.azure.net' },
+      };
+    case 'resourceid': {
+      // the resource's type and name, enough to tell which resource an id points at
+      const [type, ...names] = args().map((x) => s(x));
+      return `${type}/${names.join('/')}`;
+    }
+    case 'reference': {
+      // The outputs of a module (nested deployment) are only known once deployed: they evaluate to
+      // markers '<module>.outputs.<name>' so that a test can say which module output a value is.
+      const target = node.args[0];
+      const ids = calls(target).filter((c) =>
+        ['resourceid', 'extensionresourceid'].includes(c.name.toLowerCase()),
+      );
+      for (const c of ids) {
+        const i = c.args.findIndex((a) => a.kind === 'str' && a.value === 'Microsoft.Resources/deployments');
+        const name = c.args[i + 1];
+        if (i >= 0 && name?.kind === 'str') {
+          const outputs = new Proxy(
+            {},
+            { get: (_t, key) => ({ value: `${name.value}.outputs.${String(key)}` }), has: () => true },
+          );
+          return { outputs } as unknown as Json;
+        }
+      }
+      throw new Error('ARM evaluate: reference() to something other than a module needs a live deployment');
+    }
     default:
       throw new Error(`ARM evaluate: ${node.name}() needs a live deployment or is not supported`);
   }

@@ -707,10 +707,13 @@ describe('storage, queue and Key Vault', () => {
     for (const p of policies) expect(p.condition).toBeUndefined();
   });
 
-  it('the deploy queue has sessions, duplicate detection, dead-lettering and a max delivery count on a Standard namespace', () => {
+  it('the deploy queue has sessions, duplicate detection, dead-lettering and a max delivery count on a Standard or Premium namespace', () => {
     requireCli();
     const sb = module('servicebus');
-    expect(resources(sb, 'Microsoft.ServiceBus/namespaces')[0].sku).toMatchObject({ name: 'Standard' });
+    // sessions and duplicate detection need Standard or Premium (Basic has neither)
+    expect(
+      (top.template.parameters?.serviceBusSku as { allowedValues?: string[] } | undefined)?.allowedValues,
+    ).toEqual(['Premium', 'Standard']);
     const q = resources(sb, 'Microsoft.ServiceBus/namespaces/queues')[0].properties as Record<string, Json>;
     expect(q).toMatchObject({
       requiresSession: true,
@@ -747,6 +750,316 @@ describe('storage, queue and Key Vault', () => {
       const secure = parameterSources(out.value, top).filter((s) => /^secure/i.test(s.type));
       expect({ name, secure }).toEqual({ name, secure: [] });
     }
+  });
+});
+
+/**
+ * One resource of a template as ARM would deploy it: a copy loop expanded (copyIndex() per element),
+ * names and properties evaluated with the parameters of the compiled .bicepparam. Module outputs
+ * evaluate to '<module>.outputs.<name>' markers (see evaluate in arm.ts).
+ */
+function deployed(r: Resource, scope: Scope, values: Record<string, Json> = topValues) {
+  const copy = r.copy as { count: string } | undefined;
+  const count = copy ? (evaluate(copy.count, scope, values) as number) : 1;
+  return Array.from({ length: count }, (_, i) => {
+    const locals: Record<string, Json> = copy ? { $copyIndex: i } : {};
+    // each value on its own: one that needs a live deployment (subscription(), guid(), ...) stays
+    // as its expression text, the rest is what ARM would send
+    const ev = (v: Json): Json => {
+      if (Array.isArray(v)) return v.map(ev);
+      if (v !== null && typeof v === 'object')
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, ev(x)]));
+      try {
+        return evaluate(v, scope, values, locals);
+      } catch {
+        return v;
+      }
+    };
+    return {
+      name: String(ev(r.name)),
+      properties: (r.properties ? ev(r.properties as Json) : {}) as Record<string, Json>,
+    };
+  });
+}
+
+function deployedOf(scope: Scope, type: string, values: Record<string, Json> = topValues) {
+  return resources(scope, type).flatMap((r) => deployed(r, scope, values));
+}
+
+/** 'module.outputs.name' marker of the module output a parameter of `scope` receives. */
+function given(scope: Scope, param: string, values: Record<string, Json> = topValues): Json {
+  return evaluate(`[parameters('${param}')]`, scope, values);
+}
+
+describe('network: Key Vault, both storage accounts and Service Bus are closed to the internet', () => {
+  // Private DNS zone of each private endpoint sub-resource (groupId), as Microsoft lists them:
+  // https://learn.microsoft.com/azure/private-link/private-endpoint-dns (Azure public cloud).
+  const ZONE: Record<string, string> = {
+    blob: 'privatelink.blob.core.windows.net',
+    queue: 'privatelink.queue.core.windows.net',
+    table: 'privatelink.table.core.windows.net',
+    file: 'privatelink.file.core.windows.net',
+    vault: 'privatelink.vaultcore.azure.net',
+    namespace: 'privatelink.servicebus.windows.net',
+  };
+  // What each resource serves the code: runtime storage holds AzureWebJobsStorage (blob leases, the
+  // Flex deployment container) and Durable Functions' queues and tables; backups are blobs only.
+  const EXPECTED: Array<{ module: string; output: string; groupIds: string[] }> = [
+    { module: 'keyvault', output: 'id', groupIds: ['vault'] },
+    { module: 'runtime-storage', output: 'id', groupIds: ['blob', 'queue', 'table'] },
+    { module: 'backup-storage', output: 'id', groupIds: ['blob'] },
+    { module: 'servicebus', output: 'namespaceId', groupIds: ['namespace'] },
+  ];
+
+  /** The private-endpoints module with the resource token (uniqueString: live only) standing as 'token'. */
+  function privateEndpointsModule(): Scope {
+    const pe = module('private-endpoints');
+    return { ...pe, values: { ...pe.values, nameSuffix: { value: 'token' } } };
+  }
+
+  function endpoints(values: Record<string, Json> = topValues) {
+    const pe = privateEndpointsModule();
+    return deployedOf(pe, 'Microsoft.Network/privateEndpoints', values).map((e) => {
+      const conns = e.properties.privateLinkServiceConnections as Array<{
+        properties: { privateLinkServiceId: string; groupIds: string[] };
+      }>;
+      return {
+        name: e.name,
+        subnet: (e.properties.subnet as { id: string }).id,
+        targets: conns.map((c) => c.properties.privateLinkServiceId),
+        groupIds: conns.flatMap((c) => c.properties.groupIds),
+      };
+    });
+  }
+
+  it('Key Vault and both storage accounts have public network access disabled and deny by default', () => {
+    requireCli();
+    const closed = [
+      ['keyvault', 'Microsoft.KeyVault/vaults'],
+      ['runtime-storage', 'Microsoft.Storage/storageAccounts'],
+      ['backup-storage', 'Microsoft.Storage/storageAccounts'],
+    ];
+    for (const [mod, type] of closed) {
+      const [res] = deployedOf(module(mod), type);
+      const acls = res.properties.networkAcls as {
+        defaultAction: string;
+        ipRules?: Json[];
+        virtualNetworkRules?: Json[];
+      };
+      expect({ mod, public: res.properties.publicNetworkAccess, default: acls.defaultAction }).toEqual({
+        mod,
+        public: 'Disabled',
+        default: 'Deny',
+      });
+      expect({ mod, ipRules: acls.ipRules ?? [], vnetRules: acls.virtualNetworkRules ?? [] }).toEqual({
+        mod,
+        ipRules: [],
+        vnetRules: [],
+      });
+    }
+  });
+
+  it('Service Bus Premium (the default) has public network access disabled; Standard admits only the NAT gateway address', () => {
+    requireCli();
+    const sb = module('servicebus');
+    expect(top.template.parameters?.serviceBusSku?.defaultValue).toBe('Premium');
+    for (const sku of ['Premium', 'Standard']) {
+      const values = { ...topValues, serviceBusSku: sku };
+      const [ns] = resources(sb, 'Microsoft.ServiceBus/namespaces').map((r) => ({
+        sku: evaluate(r.sku as Json, sb, values) as { name: string },
+        ...deployed(r, sb, values)[0],
+      }));
+      const rules = deployedOf(sb, 'Microsoft.ServiceBus/namespaces/networkRuleSets', values);
+      expect(rules.length).toBe(1);
+      const rule = rules[0].properties;
+      expect({
+        sku,
+        name: ns.sku.name,
+        defaultAction: rule.defaultAction,
+        trusted: rule.trustedServiceAccessEnabled,
+      }).toEqual({
+        sku,
+        name: sku,
+        defaultAction: 'Deny',
+        trusted: false,
+      });
+      if (sku === 'Premium') {
+        expect(ns.properties.publicNetworkAccess).toBe('Disabled');
+        expect(rule.publicNetworkAccess).toBe('Disabled');
+        expect(rule.ipRules).toEqual([]);
+      } else {
+        // Standard has no private endpoints: its public endpoint stays, for the VNet's NAT address only
+        expect(rule.ipRules).toEqual([{ ipMask: 'network.outputs.outboundIp', action: 'Allow' }]);
+      }
+      expect(rule.virtualNetworkRules).toEqual([]);
+    }
+  });
+
+  it('each one has a private endpoint per sub-resource the code uses, in the private endpoint subnet', () => {
+    requireCli();
+    const list = endpoints();
+    for (const { module: mod, output, groupIds } of EXPECTED) {
+      const target = `${mod}.outputs.${output}`;
+      const got = list.filter((e) => e.targets.includes(target)).flatMap((e) => e.groupIds);
+      expect({ target, groupIds: got.sort() }).toEqual({ target, groupIds: [...groupIds].sort() });
+    }
+    // each endpoint serves one resource and one sub-resource, and no other resource has one
+    for (const e of list)
+      expect({ e: e.name, n: e.targets.length, g: e.groupIds.length }).toEqual({ e: e.name, n: 1, g: 1 });
+    expect(list.length).toBe(EXPECTED.flatMap((x) => x.groupIds).length);
+    // the module outputs are the very resources (not some other id)
+    const out = (mod: string, name: string) => String(module(mod).template.outputs?.[name]?.value);
+    expect(out('keyvault', 'id')).toBe("[resourceId('Microsoft.KeyVault/vaults', parameters('name'))]");
+    expect(out('runtime-storage', 'id')).toBe(
+      "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]",
+    );
+    expect(out('backup-storage', 'id')).toBe(
+      "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]",
+    );
+    expect(out('servicebus', 'namespaceId')).toBe(
+      "[resourceId('Microsoft.ServiceBus/namespaces', parameters('name'))]",
+    );
+    // the subnet: its own, not delegated (the function subnet is delegated to Microsoft.App and cannot hold them)
+    for (const e of list) expect(e.subnet).toBe('network.outputs.privateEndpointSubnetId');
+    const net = module('network');
+    const [vnet] = deployedOf(net, 'Microsoft.Network/virtualNetworks');
+    const subnets = vnet.properties.subnets as Array<{ name: string; properties: Record<string, Json> }>;
+    expect(String(net.template.outputs?.privateEndpointSubnetId?.value)).toMatch(/\.subnets\[2\]\.id\]$/);
+    expect(subnets[2].name).toBe('snet-private-endpoints');
+    expect(subnets[2].properties.delegations ?? []).toEqual([]);
+    expect(subnets[2].properties.addressPrefix).toBe('10.40.3.0/24');
+  });
+
+  it('Service Bus Standard gets no private endpoint (the tier has none) and the queue trigger an always-ready instance', () => {
+    requireCli();
+    const values = { ...topValues, serviceBusSku: 'Standard' };
+    const list = endpoints(values);
+    expect(list.some((e) => e.targets.includes('servicebus.outputs.namespaceId'))).toBe(false);
+    expect(list.length).toBe(5);
+    expect(evaluate("[parameters('queueAlwaysReady')]", top, values)).toBe(1);
+  });
+
+  it("each privatelink zone exists, is linked to the VNet of the function app and the VMs, and holds its endpoints' records", () => {
+    requireCli();
+    const pe = privateEndpointsModule();
+    const zones = deployedOf(pe, 'Microsoft.Network/privateDnsZones').map((z) => z.name);
+    const links = deployedOf(pe, 'Microsoft.Network/privateDnsZones/virtualNetworkLinks');
+    const list = endpoints();
+    const needed = [...new Set(list.flatMap((e) => e.groupIds))];
+    expect(zones.sort()).toEqual(needed.map((g) => ZONE[g]).sort());
+    for (const g of needed) {
+      const link = links.find((l) => l.name.startsWith(`${ZONE[g]}/`));
+      expect({
+        g,
+        vnet: (link?.properties.virtualNetwork as { id: string } | undefined)?.id,
+        auto: link?.properties.registrationEnabled,
+      }).toEqual({
+        g,
+        vnet: 'network.outputs.vnetId',
+        auto: false,
+      });
+    }
+    // every endpoint registers its A record in the zone of its sub-resource
+    const groups = deployedOf(pe, 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups');
+    expect(groups.length).toBe(list.length);
+    for (const e of list) {
+      const group = groups.find((x) => x.name === `${e.name}/default`);
+      const zoneIds = (
+        group?.properties.privateDnsZoneConfigs as Array<{ properties: { privateDnsZoneId: string } }>
+      ).map((c) => c.properties.privateDnsZoneId);
+      expect({ e: e.name, zoneIds }).toEqual({
+        e: e.name,
+        zoneIds: [`Microsoft.Network/privateDnsZones/${ZONE[e.groupIds[0]]}`],
+      });
+    }
+    // the linked VNet is the one holding the function subnet and the VM subnet
+    expect(String(module('network').template.outputs?.vnetId?.value)).toBe(
+      "[resourceId('Microsoft.Network/virtualNetworks', parameters('vnetName'))]",
+    );
+    expect(given(module('functionapp'), 'subnetId')).toBe('network.outputs.functionSubnetId');
+    for (const vm of ['vm-uat', 'vm-prod'])
+      expect(given(module(vm), 'subnetId')).toBe('network.outputs.vmSubnetId');
+    // and nothing in the VM subnet's NSG stops the VMs reaching the endpoints (backups to Blob)
+    const vmNsg = resources(module('network'), 'Microsoft.Network/networkSecurityGroups').find((n) =>
+      String(n.name).includes('vmNsgName'),
+    );
+    const outboundDenies = (
+      vmNsg?.properties as { securityRules: Array<{ properties: Record<string, Json> }> }
+    ).securityRules.filter((r) => r.properties.direction === 'Outbound' && r.properties.access === 'Deny');
+    expect(outboundDenies).toEqual([]);
+  });
+
+  it('the function app sends all outbound traffic through the VNet, and starts after the private endpoints', () => {
+    requireCli();
+    const fn = module('functionapp');
+    const [site] = deployedOf(fn, 'Microsoft.Web/sites');
+    expect(site.properties.outboundVnetRouting).toMatchObject({ allTraffic: true });
+    expect((site.properties.siteConfig as Record<string, Json>).vnetRouteAllEnabled).toBe(true);
+    const deployment = top.template.resources.find(
+      (r) => r.type === 'Microsoft.Resources/deployments' && r.name === 'functionapp',
+    );
+    expect((deployment?.dependsOn as string[]).some((d) => d.includes("'private-endpoints')"))).toBe(true);
+  });
+
+  it('the deployment itself writes no data through a public endpoint (no deployment scripts; secrets through the Key Vault resource provider)', () => {
+    requireCli();
+    const types = new Set<string>();
+    const walkTypes = (t: Template) =>
+      t.resources.forEach((r) => {
+        types.add(r.type);
+        if (r.properties?.template) walkTypes(r.properties.template);
+      });
+    walkTypes(top.template);
+    expect(
+      [...types].filter(
+        (t) => /deploymentScripts|runCommands$/i.test(t) && !/virtualMachines\/runCommands/i.test(t),
+      ),
+    ).toEqual([]);
+    expect(types.has('Microsoft.Resources/deploymentScripts')).toBe(false);
+    // the only data written are Key Vault secrets, as child resources (ARM, control plane)
+    expect(types.has('Microsoft.KeyVault/vaults/secrets')).toBe(true);
+  });
+});
+
+describe('settled Azure risks: scale from zero, regions, cold starts', () => {
+  it('the queue trigger can wake the app: the function identity has Service Bus Data Owner on the deploy queue', () => {
+    requireCli();
+    const roles = module('roles');
+    const owner = '090c5cfd-751d-490a-894a-3ce6f1109419';
+    const a = resources(roles, 'Microsoft.Authorization/roleAssignments').filter((r) =>
+      String((r.properties as Record<string, Json>).roleDefinitionId).includes('serviceBusDataOwner'),
+    );
+    expect(a.length).toBe(1);
+    expect((roles.template.variables?.roles as Record<string, string>).serviceBusDataOwner).toBe(owner);
+    expect(String(a[0].scope)).toContain("'Microsoft.ServiceBus/namespaces/queues'");
+    expect(String(a[0].scope)).toContain("parameters('queueName')");
+    expect(String((a[0].properties as Record<string, Json>).principalId)).toContain('userAssignedIdentities');
+  });
+
+  it('always-ready: the durable group, the http group (GitHub 10 s, Slack 3 s) and, on Service Bus Standard, the queue trigger', () => {
+    requireCli();
+    const fn = module('functionapp');
+    const alwaysReady = (values: Record<string, Json>) =>
+      (
+        deployedOf(fn, 'Microsoft.Web/sites', values)[0].properties.functionAppConfig as {
+          scaleAndConcurrency: { alwaysReady: Array<{ name: string; instanceCount: number }> };
+        }
+      ).scaleAndConcurrency.alwaysReady;
+    expect(top.template.parameters?.httpAlwaysReady?.defaultValue).toBe(1);
+    expect(alwaysReady(topValues)).toEqual([
+      { name: 'durable', instanceCount: 1 },
+      { name: 'http', instanceCount: 1 },
+    ]);
+    // the queue trigger's group is named after the function the code registers
+    const source = readFileSync(path.join(ROOT, 'functions', 'deployQueueTrigger.ts'), 'utf8');
+    const registered = /app\.serviceBusQueue\('([^']+)'/.exec(source)?.[1];
+    expect(registered).toBeTruthy();
+    expect(alwaysReady({ ...topValues, serviceBusSku: 'Standard', httpAlwaysReady: 0 })).toEqual([
+      { name: 'durable', instanceCount: 1 },
+      { name: `function:${registered}`, instanceCount: 1 },
+    ]);
+    // a count of 0 leaves the group out of the list
+    expect(alwaysReady({ ...topValues, durableAlwaysReady: 0, httpAlwaysReady: 0 })).toEqual([]);
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * infrastructure/scripts/preflight.sh, run before the first deployment (azd preprovision hook and the
  * deploy workflow): refuses a deployment without GitHub credentials, and registers the resource
- * providers a fresh subscription lacks (Microsoft.App for Flex Consumption's VNet integration).
- * ARM is SaaS: `az` is a stand-in on PATH that answers `az provider show/register` like the real CLI
- * (tsv registrationState) and records every call.
+ * providers a fresh subscription lacks (Microsoft.App for Flex Consumption's VNet integration), and
+ * refuses a region without Flex Consumption.
+ * ARM is SaaS: `az` is a stand-in on PATH that answers `az provider show/register` and
+ * `az functionapp list-flexconsumption-locations` like the real CLI (tsv output) and records every call.
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,18 +25,21 @@ case "$1 $2" in
   "account show") [ -f "${dir}/logged-out" ] && exit 1; exit 0 ;;
   "provider show") ns="$4"; if [ -f "${dir}/registered-$ns" ]; then echo Registered; else echo NotRegistered; fi ;;
   "provider register") ns="$4"; touch "${dir}/registered-$ns" ;;
+  "functionapp list-flexconsumption-locations") cat "${dir}/flex-regions" ;;
   *) echo "unexpected az $*" >&2; exit 2 ;;
 esac
 `,
   );
   chmodSync(path.join(dir, 'az'), 0o755);
+  // the CLI's answer (`--query '[].name' --output tsv`): one region name a line
+  writeFileSync(path.join(dir, 'flex-regions'), 'eastus\nnortheurope\nwesteurope\nswedencentral\n');
 });
 
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(env: Record<string, string>) {
   const r = spawnSync('bash', [SCRIPT], {
-    env: { PATH: `${dir}:${process.env.PATH}`, ...env },
+    env: { PATH: `${dir}:${process.env.PATH}`, AZURE_LOCATION: 'westeurope', ...env },
     encoding: 'utf8',
   });
   let calls: string[] = [];
@@ -99,5 +103,27 @@ describe('preflight before the first deployment', () => {
     const r = run({ ODOO_GITHUB_TOKEN: 'ghs_example' });
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/az is not logged in .*Microsoft\.App/);
+  });
+
+  it('refuses a region without Flex Consumption, naming the regions that have it, after asking Azure', () => {
+    for (const ns of ALL) writeFileSync(path.join(dir, `registered-${ns}`), '');
+    // a region the CLI does not list
+    const r = run({ ODOO_GITHUB_TOKEN: 'ghs_example', AZURE_LOCATION: 'ukwest' });
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(
+      /Flex Consumption is not offered in ukwest; choose one of: eastus northeurope westeurope swedencentral/,
+    );
+    expect(r.calls).toContain('functionapp list-flexconsumption-locations --query [].name --output tsv');
+    // the display form of a region counts as the same region
+    const ok = run({ ODOO_GITHUB_TOKEN: 'ghs_example', AZURE_LOCATION: 'West Europe' });
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/Flex Consumption is offered in West Europe/);
+  });
+
+  it('refuses to go on without a region', () => {
+    for (const ns of ALL) writeFileSync(path.join(dir, `registered-${ns}`), '');
+    const r = run({ ODOO_GITHUB_TOKEN: 'ghs_example', AZURE_LOCATION: '' });
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/AZURE_LOCATION is not set/);
   });
 });
