@@ -199,6 +199,12 @@ param queueAlwaysReady int = serviceBusSku == 'Standard' ? 1 : 0
 @description('Public base URL of the app (custom domain); empty: the default host name.')
 param publicBaseUrl string = ''
 
+@description('Application (client) id of the Entra ID app registration that signs approvers in on the web pages (App Service Authentication). Empty: built-in authentication stays off, the app trusts no X-MS-CLIENT-PRINCIPAL header and approvers decide in Slack only (see docs/SECURITY.md).')
+param entraAuthClientId string = ''
+
+@description('true: that registration signs in with a client secret, read from the app setting MICROSOFT_PROVIDER_AUTHENTICATION_SECRET (set it as a Key Vault reference through extraAppSettings); false: ID tokens only (enable "ID tokens" on the registration).')
+param entraAuthConfidentialClient bool = false
+
 // ---------------------------------------------------------------------------------------------
 // Pipeline settings (names and meaning: shared/config.ts)
 // ---------------------------------------------------------------------------------------------
@@ -677,6 +683,8 @@ module functionApp 'modules/functionapp.bicep' = {
     queueFunctionName: 'deployQueueTrigger'
     queueAlwaysReady: queueAlwaysReady
     publicBaseUrl: publicBaseUrl
+    entraAuthClientId: entraAuthClientId
+    entraAuthConfidentialClient: entraAuthConfidentialClient
     pipelineSettings: union(extraAppSettings, plainSettings, optionalSettings, keyVaultReferences)
   }
   // The app starts resolving Key Vault references and reading its package as soon as it exists: the

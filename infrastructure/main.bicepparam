@@ -48,3 +48,5 @@ param slackSigningSecret = readEnvironmentVariable('SLACK_SIGNING_SECRET', '')
 // Service Bus tier: Premium (private endpoint, default) or Standard (cheaper, IP firewall); see
 // docs/INFRASTRUCTURE.md, "Network: closed to the internet".
 param serviceBusSku = readEnvironmentVariable('SERVICE_BUS_SKU', 'Premium')
+param entraAuthClientId = readEnvironmentVariable('ENTRA_AUTH_CLIENT_ID', '')
+param entraAuthConfidentialClient = bool(readEnvironmentVariable('ENTRA_AUTH_CONFIDENTIAL_CLIENT', 'false'))

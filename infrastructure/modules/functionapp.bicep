@@ -64,6 +64,12 @@ param queueAlwaysReady int
 @description('Public base URL; empty: https:// + the default host name of the app.')
 param publicBaseUrl string
 
+@description('Entra ID app registration (client id) for App Service Authentication; empty: authentication off.')
+param entraAuthClientId string
+
+@description('true: the registration\'s client secret is in the app setting MICROSOFT_PROVIDER_AUTHENTICATION_SECRET; false: ID tokens only.')
+param entraAuthConfidentialClient bool
+
 @description('Pipeline settings (names from shared/config.ts): plain values and Key Vault references.')
 param pipelineSettings object
 
@@ -160,6 +166,50 @@ resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
   properties: union(platformSettings, pipelineSettings, {
     PUBLIC_BASE_URL: empty(publicBaseUrl) ? 'https://${site.properties.defaultHostName}' : publicBaseUrl
   })
+}
+
+// App Service Authentication (Entra ID): signs approvers in on the web approval pages and — the part
+// the trust model rests on — strips every client-sent X-MS-CLIENT-PRINCIPAL* header before the worker
+// sees the request. The app reads those headers only when the platform says this is on
+// (WEBSITE_AUTH_ENABLED=True, set by App Service). Unauthenticated requests are let through (GitHub's
+// webhook, Slack's interactions, function-key callers, the approval GET): each route checks what it needs.
+// Only this tenant's accounts are accepted (the issuer names the tenant).
+resource authSettings 'Microsoft.Web/sites/config@2025-03-01' = if (!empty(entraAuthClientId)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: entraAuthClientId
+          clientSecretSettingName: entraAuthConfidentialClient ? 'MICROSOFT_PROVIDER_AUTHENTICATION_SECRET' : null
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            entraAuthClientId
+            'api://${entraAuthClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: false
+      }
+    }
+  }
 }
 
 // Diagnostic settings: every resource here that has them sends its logs and metrics to Log Analytics.

@@ -293,6 +293,48 @@ describe('function app settings (drift against shared/config.ts)', () => {
   });
 });
 
+describe('App Service Authentication: the only source of signed-in identities in Azure', () => {
+  it("is Entra ID for this tenant, lets anonymous requests through to the routes' own checks, and is off without an app registration", () => {
+    requireCli();
+    const fn = module('functionapp');
+    const auth = resources(fn, 'Microsoft.Web/sites/config').filter((r) =>
+      String(r.name).includes('authsettingsV2'),
+    );
+    expect(auth).toHaveLength(1);
+    // off (no resource at all) when no registration is given: then WEBSITE_AUTH_ENABLED is not set and
+    // the app trusts no X-MS-CLIENT-PRINCIPAL header (shared/domain/identity.ts platformAuthEnabled)
+    expect(String(auth[0].condition)).toBe("[not(empty(parameters('entraAuthClientId')))]");
+    const p = auth[0].properties as {
+      platform: { enabled: boolean };
+      globalValidation: { requireAuthentication: boolean; unauthenticatedClientAction: string };
+      httpSettings: { requireHttps: boolean };
+      identityProviders: Record<string, { enabled: boolean; registration: Record<string, string> }>;
+      login: { tokenStore: { enabled: boolean } };
+    };
+    expect(p.platform.enabled).toBe(true);
+    // GitHub's webhook, Slack's interactions and key callers carry no Entra sign-in: refusing them here
+    // would stop the product; each route checks its own proof (signature, key, signed-in approver)
+    expect(p.globalValidation).toMatchObject({
+      requireAuthentication: false,
+      unauthenticatedClientAction: 'AllowAnonymous',
+    });
+    expect(p.httpSettings.requireHttps).toBe(true);
+    expect(Object.keys(p.identityProviders)).toEqual(['azureActiveDirectory']);
+    const aad = p.identityProviders.azureActiveDirectory;
+    expect(aad.enabled).toBe(true);
+    expect(aad.registration.clientId).toBe("[parameters('entraAuthClientId')]");
+    // single tenant: the issuer names this tenant, not /common or /organizations
+    expect(aad.registration.openIdIssuer).toContain('tenant().tenantId');
+    expect(aad.registration.openIdIssuer).not.toMatch(/common|organizations/);
+    expect(p.login.tokenStore.enabled).toBe(false);
+    // the parameter reaches the module from main.bicep and from the parameters file
+    expect(top.template.parameters?.entraAuthClientId?.defaultValue).toBe('');
+    expect(readFileSync(path.join(INFRA, 'main.bicepparam'), 'utf8')).toMatch(
+      /param entraAuthClientId = readEnvironmentVariable\('ENTRA_AUTH_CLIENT_ID'/,
+    );
+  });
+});
+
 describe('role assignments', () => {
   const ROLE = {
     storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
