@@ -148,7 +148,10 @@ BEGIN
     digits := regexp_replace(m[1], '[^0-9]', '', 'g');
     IF NOT (digits ~ '^1[01]') THEN out := out || 'phone'::text; EXIT; END IF;
   END LOOP;
-  u := upper(pg_temp.odoo_fold(x));
+  -- hashes (32+ hexadecimal characters with a letter: md5, sha1, sha256 — attachment file names and
+  -- checksums) are not text either: a VAT or IBAN shape inside one is chance (no IBAN is that long and
+  -- all hexadecimal)
+  u := upper(pg_temp.odoo_fold(regexp_replace(x, '(?<![0-9A-Fa-f])(?=[0-9]*[A-Fa-f])[0-9A-Fa-f]{32,}(?![0-9A-Fa-f])', '|', 'g')));
   -- IBANs: country, check digits, then the country's exact length of alphanumerics (grouped by spaces or
   -- not), ending at a word boundary, mod-97 valid
   FOR m IN SELECT regexp_matches(u, '(?:^|[^A-Z0-9])([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30})', 'g') LOOP

@@ -588,7 +588,23 @@ interface Mutation {
   /** SQL returning a non-zero count when the integration is left live */
   leak: string;
 }
+// the on/off switches neutralize.sql turns off with one statement each: [name, version, table, column]
+const SWITCHES: Array<[string, OdooVersion, string, string]> = [
+  ['incoming mail servers', 17, 'fetchmail_server', 'active'],
+  ['saved payment methods', 17, 'payment_token', 'active'],
+  ['website CDN', 16, 'website', 'cdn_activated'],
+  ['OAuth login providers', 17, 'auth_oauth_provider', 'enabled'],
+];
 const MUTATIONS: Mutation[] = [
+  ...SWITCHES.map(
+    ([name, version, t, c]): Mutation => ({
+      name,
+      version,
+      file: 'neutralize.sql',
+      cut: `PERFORM pg_temp.odoo_exec_if('${t}', '{${c}}', 'UPDATE ${t} SET ${c} = false WHERE ${c}');`,
+      leak: `SELECT count(*) FROM ${t} WHERE ${c}`,
+    }),
+  ),
   {
     name: 'outgoing mail servers',
     version: 17,
@@ -604,25 +620,11 @@ const MUTATIONS: Mutation[] = [
     leak: `SELECT count(*) FROM ir_mail_server WHERE smtp_user IS NOT NULL`,
   },
   {
-    name: 'incoming mail servers',
-    version: 17,
-    file: 'neutralize.sql',
-    cut: `PERFORM pg_temp.odoo_exec_if('fetchmail_server', '{active}', 'UPDATE fetchmail_server SET active = false WHERE active');`,
-    leak: `SELECT count(*) FROM fetchmail_server WHERE active`,
-  },
-  {
     name: 'payment providers',
     version: 17,
     file: 'neutralize.sql',
     cut: /n := pg_temp\.odoo_exec_if\('payment_provider', '\{state\}',[^;]*;/,
     leak: `SELECT count(*) FROM payment_provider WHERE state = 'enabled'`,
-  },
-  {
-    name: 'saved payment methods',
-    version: 17,
-    file: 'neutralize.sql',
-    cut: `PERFORM pg_temp.odoo_exec_if('payment_token', '{active}', 'UPDATE payment_token SET active = false WHERE active');`,
-    leak: `SELECT count(*) FROM payment_token WHERE active`,
   },
   {
     name: 'payment token references',
@@ -674,25 +676,11 @@ const MUTATIONS: Mutation[] = [
     leak: `SELECT count(*) FROM account_edi_proxy_client_user WHERE edi_mode = 'prod' AND active`,
   },
   {
-    name: 'website CDN',
-    version: 16,
-    file: 'neutralize.sql',
-    cut: `PERFORM pg_temp.odoo_exec_if('website', '{cdn_activated}', 'UPDATE website SET cdn_activated = false WHERE cdn_activated');`,
-    leak: `SELECT count(*) FROM website WHERE cdn_activated`,
-  },
-  {
     name: 'website ribbon',
     version: 18,
     file: 'neutralize.sql',
     cut: `, 'website.neutralize_ribbon'`,
     leak: `SELECT count(*) FROM ir_ui_view WHERE key = 'website.neutralize_ribbon' AND NOT active`,
-  },
-  {
-    name: 'OAuth login providers',
-    version: 17,
-    file: 'neutralize.sql',
-    cut: `PERFORM pg_temp.odoo_exec_if('auth_oauth_provider', '{enabled}', 'UPDATE auth_oauth_provider SET enabled = false WHERE enabled');`,
-    leak: `SELECT count(*) FROM auth_oauth_provider WHERE enabled`,
   },
   {
     name: 'web push devices (18)',
