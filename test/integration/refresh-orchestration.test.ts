@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as df from 'durable-functions';
 import { startLocalHost, type LocalHost } from '../../local/host';
+import { createLogger } from '../../shared/log';
 import '../../functions/orchestrators/refreshUat';
 import type { RefreshResult, ScrubOut } from '../../shared/domain/refresh';
 import type { PiiReport } from '../../shared/domain/pii';
@@ -143,15 +144,7 @@ beforeAll(async () => {
     port: 0,
     functionsDir: fns,
     azurite: false,
-    log: {
-      debug() {},
-      info() {},
-      warn() {},
-      error() {},
-      child() {
-        return this;
-      },
-    },
+    log: createLogger({ level: 'error', sink: () => undefined }),
     env: { LOG_LEVEL: 'error' },
   });
 }, 60000);

@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { app, type HttpRequest } from '@azure/functions';
 import { startLocalHost, type LocalHost } from '../../local/host';
+import { createLogger } from '../../shared/log';
 import {
   LOCAL_LOGIN_PATH,
   LOCAL_SESSION_COOKIE,
@@ -56,15 +57,7 @@ beforeAll(async () => {
     port: 0,
     functionsDir: emptyFunctions,
     azurite: false,
-    log: {
-      debug() {},
-      info() {},
-      warn() {},
-      error() {},
-      child() {
-        return this;
-      },
-    },
+    log: createLogger({ level: 'error', sink: () => undefined }),
     env: { LOG_LEVEL: 'error' },
   });
 }, 60000);
