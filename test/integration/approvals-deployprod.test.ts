@@ -5,75 +5,47 @@
  * a browser posts it (GET the page, read its hidden fields, POST form-urlencoded).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startLocalHost, type LocalHost } from '../../local/host';
-import { setProdPorts } from '../../functions/activities/prod';
+import type { LocalHost } from '../../local/host';
 import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';
-import { createSlack } from '../../shared/adapters/slack';
 import { createFakeVm } from '../support/fake-vm-shell';
-import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import type { FakeSlack } from '../support/fake-slack';
 import { tokenApprover, waitForLinks } from '../support/prod-approval';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
-import { prodImage, uatImage } from '../support/memory-registry';
-import { PROD_SHA_NEW, PROD_SHA_OLD, prodRig } from '../support/prod-rig';
+import { prodImage } from '../support/memory-registry';
+import { PROD_SHA_NEW, PROD_SHA_OLD, startProdDeploy, startProdHost } from '../support/prod-rig';
 
 const SHA_OLD = PROD_SHA_OLD;
 const SHA_NEW = PROD_SHA_NEW;
-const UAT = uatImage;
 const PROD = prodImage;
 const signingKey = randomBytes(36).toString('base64url');
 
 describe('approval links × deployProd (embedded host)', () => {
-  let dir: string;
+  let rig: Awaited<ReturnType<typeof startProdHost>>;
   let host: LocalHost;
   let slack: FakeSlack;
   let n = 0;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'approvals-prod-'));
-    host = await startLocalHost({
-      dataDir: dir,
-      port: 0,
-      env: {
-        LOG_LEVEL: 'error',
-        APPROVAL_SIGNING_KEY: signingKey,
-        APPROVERS: approversSetting('alice', 'bob', 'carol'),
-      },
+    rig = await startProdHost('approvals-prod-', {
+      APPROVAL_SIGNING_KEY: signingKey,
+      APPROVERS: approversSetting('alice', 'bob', 'carol'),
     });
-    slack = await startFakeSlack();
+    ({ host, slack } = rig);
   }, 90_000);
-  afterAll(async () => {
-    setProdPorts(undefined);
-    await host?.stop();
-    await slack?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   async function start(vmBehaviour: Parameters<typeof createFakeVm>[1] = {}) {
     const k = ++n;
-    const { vm, registry, ports } = await prodRig({
-      blobConnectionString: host.blobConnectionString!,
-      publicBaseUrl: host.baseUrl,
-      container: `approvalsprod${k}`,
-      signingKey,
-      slack: (log) =>
-        createSlack({ botToken: slack.token, apiUrl: slack.apiUrl, channel: '#deployments', log }),
-      vmBehaviour,
-    });
-    setProdPorts(ports);
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-a${k}`;
-    await host.engine.startNew('deployProd', {
+    const { vm, registry } = await startProdDeploy({
+      host,
+      slack,
+      signingKey,
+      container: `approvalsprod${k}`,
       instanceId: id,
-      input: {
-        environment: 'prod',
-        version: '1.1.0',
-        sha: SHA_NEW,
-        imageRef: UAT('1.1.0'),
-        requestedBy: 'alice',
-        reason: 'monthly release',
-      },
+      requestedBy: 'alice',
+      reason: 'monthly release',
+      vmBehaviour,
     });
     return { id, vm, registry };
   }

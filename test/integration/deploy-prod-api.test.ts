@@ -4,18 +4,12 @@
  * Slack server behind the real adapter (the approval request reaches it). No VM: the deploys stop at
  * the approval wait, which is all these answers depend on.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startLocalHost, type LocalHost } from '../../local/host';
-import { freePort } from '../../local/azurite';
-import { setProdPorts } from '../../functions/activities/prod';
+import type { LocalHost } from '../../local/host';
 import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';
-import { createLedger, ledgerContainer, type Ledger } from '../../shared/adapters/ledger';
-import { loadConfig } from '../../shared/config';
-import { startRegistry, type RegistryHandle } from '../support/registry';
-import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import type { Ledger } from '../../shared/adapters/ledger';
+import type { RegistryHandle } from '../support/registry';
+import type { FakeSlack } from '../support/fake-slack';
+import { startProdApiHost, type ProdApiRig } from '../support/prod-api-rig';
 import { approvalLinks, requestProdDeploy, waitForLinks } from '../support/prod-approval';
 import { approversSetting } from '../support/identities';
 
@@ -24,7 +18,7 @@ jest.setTimeout(120_000);
 const SHA = (c: string) => c.repeat(40);
 
 describe('PROD deploy requests (POST /api/deployments environment=prod)', () => {
-  let dir: string;
+  let rig: ProdApiRig;
   let host: LocalHost;
   let reg: RegistryHandle;
   let slack: FakeSlack;
@@ -32,28 +26,8 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
   let registryHost: string;
 
   beforeAll(async () => {
-    reg = await startRegistry();
-    slack = await startFakeSlack();
-    dir = mkdtempSync(path.join(os.tmpdir(), 'deploy-prod-api-'));
-    setProdPorts(undefined);
-    const port = await freePort();
-    host = await startLocalHost({
-      dataDir: dir,
-      port,
-      env: {
-        LOG_LEVEL: 'error',
-        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-        REGISTRY_KIND: 'oci',
-        REGISTRY_URL: reg.url,
-        REGISTRY_REPOSITORY: 'odoo-mta',
-        APPROVAL_SIGNING_KEY: randomBytes(32).toString('base64url'),
-        APPROVERS: approversSetting('bob', 'carol'),
-        SLACK_BOT_TOKEN: slack.token,
-        SLACK_API_URL: slack.apiUrl,
-      },
-    });
-    ledger = createLedger(ledgerContainer(loadConfig(process.env)));
-    registryHost = new URL(reg.url).host;
+    rig = await startProdApiHost('deploy-prod-api-', approversSetting('bob', 'carol'));
+    ({ host, reg, slack, ledger, registryHost } = rig);
     const one = await reg.pushImage('odoo-mta', 'uat-v1.1.0');
     const two = await reg.pushImage('odoo-mta', 'uat-v1.2.0', { seed: 'first' });
     const at = new Date().toISOString();
@@ -79,13 +53,7 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     });
     await reg.pushImage('odoo-mta', 'uat-v1.2.0', { seed: 'second' }); // the tag moved after UAT ran it
   });
-  afterAll(async () => {
-    await host?.stop();
-    setProdPorts(undefined);
-    await slack?.stop();
-    await reg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   const post = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
     fetch(`${host.baseUrl}/api/deployments`, {

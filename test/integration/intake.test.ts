@@ -12,18 +12,11 @@ import {
   PREVIOUS_SECRET,
   QUEUE,
   Rig,
-  Services,
   signedRequest,
-  startServices,
+  intakeServicesForFile,
 } from '../support/intake-rig';
 
-let svc: Services;
-beforeAll(async () => {
-  svc = await startServices();
-}, 90000);
-afterAll(async () => {
-  await svc?.stop();
-});
+const svc = intakeServicesForFile();
 
 let shaN = 0;
 const newSha = () => (++shaN).toString(16).padStart(8, '0').repeat(5);

@@ -11,11 +11,9 @@
  * refresh-activities.test.ts). Nothing here carries a PROD value: a leak report names table.column
  * and a count only, as the real verifier's does.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import * as df from 'durable-functions';
-import { startLocalHost, type LocalHost } from '../../local/host';
+import type { LocalHost } from '../../local/host';
+import { startBareHost } from '../support/bare-host';
 import '../../functions/orchestrators/refreshUat';
 import type { RefreshResult, ScrubOut } from '../../shared/domain/refresh';
 import type { PiiReport } from '../../shared/domain/pii';
@@ -129,38 +127,15 @@ activity('refreshReport', (r: RefreshResult) => {
   return { slack: true, ledger: true };
 });
 
-const saved = { ...process.env };
-let dir: string;
-let fns: string;
+let bare: Awaited<ReturnType<typeof startBareHost>>;
 let host: LocalHost;
 let n = 0;
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'refresh-orch-'));
-  fns = mkdtempSync(path.join(os.tmpdir(), 'refresh-orch-fns-'));
-  host = await startLocalHost({
-    dataDir: dir,
-    port: 0,
-    functionsDir: fns,
-    azurite: false,
-    log: {
-      debug() {},
-      info() {},
-      warn() {},
-      error() {},
-      child() {
-        return this;
-      },
-    },
-    env: { LOG_LEVEL: 'error' },
-  });
+  bare = await startBareHost('refresh-orch-');
+  host = bare.host;
 }, 60000);
-
-afterAll(async () => {
-  await host?.stop();
-  process.env = saved;
-  for (const d of [dir, fns]) if (d) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => bare?.stop());
 
 beforeEach(() => {
   vm = fresh();

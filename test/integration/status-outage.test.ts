@@ -11,18 +11,12 @@
  *  - a re-deploy of the version PROD runs is refused unless asked for explicitly (then warned about).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startLocalHost, type LocalHost } from '../../local/host';
-import { setProdPorts } from '../../functions/activities/prod';
+import type { LocalHost } from '../../local/host';
 import type { ProdCustomStatus } from '../../functions/orchestrators/deployProd';
-import { createSlack } from '../../shared/adapters/slack';
 import type { StatusDocument } from '../../shared/domain/status-view';
 import { run } from '../../bin-src/odoo-pipeline';
-import { PROD_SHA_NEW, prodRig } from '../support/prod-rig';
-import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
-import { uatImage } from '../support/memory-registry';
+import { startProdDeploy, startProdHost, type ProdRigInput } from '../support/prod-rig';
+import type { FakeSlack } from '../support/fake-slack';
 
 jest.setTimeout(120_000);
 
@@ -33,56 +27,33 @@ const READ_KEY = randomBytes(24).toString('base64url');
 const REQUEST_REASON = 'UX review: re-deploy the checkout fixes';
 
 describe('a PROD outage on the status page, the JSON status and the CLI', () => {
-  let dir: string;
+  let rig: Awaited<ReturnType<typeof startProdHost>>;
   let host: LocalHost;
   let slack: FakeSlack;
   let n = 0;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'status-outage-'));
-    host = await startLocalHost({
-      dataDir: dir,
-      port: 0,
-      env: {
-        LOG_LEVEL: 'error',
-        APPROVAL_SIGNING_KEY: signingKey,
-        STATUS_READ_KEY: READ_KEY,
-        DISPLAY_TIME_ZONE: 'Europe/Brussels',
-      },
+    rig = await startProdHost('status-outage-', {
+      APPROVAL_SIGNING_KEY: signingKey,
+      STATUS_READ_KEY: READ_KEY,
+      DISPLAY_TIME_ZONE: 'Europe/Brussels',
     });
-    slack = await startFakeSlack();
+    ({ host, slack } = rig);
   }, 90_000);
-  afterAll(async () => {
-    setProdPorts(undefined);
-    await host?.stop();
-    await slack?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   /** A real deployProd of 1.1.0 (PROD runs 1.0.0), its records in the ledger the status reads. */
-  async function start(vmBehaviour: Parameters<typeof prodRig>[0]['vmBehaviour'] = {}) {
-    const k = ++n;
-    const { vm, ports } = await prodRig({
-      blobConnectionString: host.blobConnectionString!,
-      publicBaseUrl: host.baseUrl,
-      container: 'ledger',
+  async function start(vmBehaviour: ProdRigInput['vmBehaviour'] = {}) {
+    const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-o${++n}`;
+    const { vm } = await startProdDeploy({
+      host,
+      slack,
       signingKey,
-      slack: (log) =>
-        createSlack({ botToken: slack.token, apiUrl: slack.apiUrl, channel: '#deployments', log }),
-      vmBehaviour,
-    });
-    setProdPorts(ports);
-    const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-o${k}`;
-    await host.engine.startNew('deployProd', {
+      container: 'ledger',
       instanceId: id,
-      input: {
-        environment: 'prod',
-        version: '1.1.0',
-        sha: PROD_SHA_NEW,
-        imageRef: uatImage('1.1.0'),
-        requestedBy: 'erin',
-        reason: REQUEST_REASON,
-      },
+      requestedBy: 'erin',
+      reason: REQUEST_REASON,
+      vmBehaviour,
     });
     const status = () => host.engine.getStatus(id)?.customStatus as ProdCustomStatus | undefined;
     const until = async (what: string, ok: () => boolean) => {

@@ -5,16 +5,12 @@
  * requester approved their own deploy with another approver's link, forged identity headers were
  * believed, the JSON GET handed out every approver's nonce).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { startLocalHost, type LocalHost } from '../../local/host';
-import { approvalLink, signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
-import type { WaitingStatus } from '../../functions/approvals';
+import type { LocalHost } from '../../local/host';
+import { signingKeys } from '../../shared/domain/approval-token';
 import '../../functions/approvals';
-import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
 
 const key = randomBytes(36).toString('base64url');
@@ -29,66 +25,24 @@ const fullApproval = {
 describe('approval links are bound to the approver (security)', () => {
   let dir: string;
   let host: LocalHost;
-  let n = 0;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'sec-approvals-'));
-    const functionsDir = path.join(dir, 'no-functions');
-    mkdirSync(functionsDir);
-    host = await startLocalHost({
-      dataDir: dir,
-      port: 0,
-      functionsDir,
-      env: {
-        LOG_LEVEL: 'error',
-        APPROVAL_SIGNING_KEY: key,
-        APPROVERS: approversSetting('alice', 'bob', 'carol'),
-      },
-    });
+    ({ host, dir } = await startApprovalHost('sec-approvals-', {
+      APPROVAL_SIGNING_KEY: key,
+      APPROVERS: approversSetting('alice', 'bob', 'carol'),
+    }));
   }, 90_000);
   afterAll(async () => {
     await host?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const statusOf = (id: string) => host.engine.getStatus(id, { showInput: true });
-  async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
-    for (let i = 0; i < 600; i++) {
-      const v = fn();
-      if (v !== undefined) return v;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
   /** carol asks; alice and bob each get a link (the probe keeps deployProd's approval contract). */
-  async function request(o: Partial<ProbeInput> = {}) {
-    const input: ProbeInput = {
-      approvers: ['alice', 'bob'],
-      required: 1,
-      action: 'approval',
-      requestedBy: 'carol',
-      version: '1.4.0',
-      ...o,
-    };
-    const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, 'e')}`;
-    await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
-    const pending = await waitFor(
-      'pending approvals',
-      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
-    );
-    const exp = Date.now() + 3600_000;
-    const links = pending.map((p) =>
-      approvalLink(
-        host.baseUrl,
-        signApprovalToken(
-          { instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp },
-          signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
-        ),
-      ),
-    );
-    return { id, pending, links };
-  }
+  const { statusOf, stillPending, request, auditRecords } = probeRequests({
+    host: () => host,
+    key: () => signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
+    idFill: 'e',
+  });
 
   /** What a browser does: GET the page (as whoever holds the cookie), then POST its form. */
   async function decide(
@@ -114,20 +68,6 @@ describe('approval links are bound to the approver (security)', () => {
       body: new URLSearchParams({ ...fields, ...form }).toString(),
     });
     return { status: res.status, html: await res.text() };
-  }
-  const stillPending = (id: string, nonce: string) =>
-    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
-  async function auditRecords(id: string): Promise<Array<Record<string, unknown>>> {
-    const c = BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger');
-    const out: Array<Record<string, unknown>> = [];
-    for await (const b of c.listBlobsFlat({ prefix: `approvals/decisions/${id}/` }))
-      out.push(
-        JSON.parse((await c.getBlockBlobClient(b.name).downloadToBuffer()).toString('utf8')) as Record<
-          string,
-          unknown
-        >,
-      );
-    return out;
   }
 
   it("the requester opening another approver's link cannot approve their own deploy (403, recorded, still pending)", async () => {

@@ -4,12 +4,10 @@
  * the way deployProd does: it publishes pendingApprovals in its custom status, waits for
  * `approval-decision` events, accepts only pending nonces and records every decision in its output.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startLocalHost, type LocalHost } from '../../local/host';
+import type { LocalHost } from '../../local/host';
 import {
   approvalLink,
   signApprovalToken,
@@ -19,7 +17,7 @@ import {
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { clientIp, crossOriginProblem, safely, type WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
-import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
 import { approversSetting, cookieOf, type Who } from '../support/identities';
 
 const keyA = randomBytes(36).toString('base64url');
@@ -29,22 +27,12 @@ const SLACKBOT = 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)';
 describe('approval links (embedded host)', () => {
   let dir: string;
   let host: LocalHost;
-  let n = 0;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'approvals-'));
-    const functionsDir = path.join(dir, 'no-functions'); // only what this file registered
-    mkdirSync(functionsDir);
-    host = await startLocalHost({
-      dataDir: dir,
-      port: 0,
-      functionsDir,
-      env: {
-        LOG_LEVEL: 'error',
-        APPROVAL_SIGNING_KEY: keyA,
-        APPROVERS: approversSetting('alice', 'bob', 'carol'),
-      },
-    });
+    ({ host, dir } = await startApprovalHost('approvals-', {
+      APPROVAL_SIGNING_KEY: keyA,
+      APPROVERS: approversSetting('alice', 'bob', 'carol'),
+    }));
   }, 90_000);
   afterAll(async () => {
     await host?.stop();
@@ -58,42 +46,8 @@ describe('approval links (embedded host)', () => {
       APPROVAL_SIGNING_KEY_PREVIOUS: process.env.APPROVAL_SIGNING_KEY_PREVIOUS,
     });
 
-  async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
-    for (let i = 0; i < 600; i++) {
-      const v = fn();
-      if (v !== undefined) return v;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
-  const statusOf = (id: string) => host.engine.getStatus(id, { showInput: true });
-
   /** Start a probe deploy; resolve once it waits, with one signed link per approver. */
-  async function request(o: Partial<ProbeInput> = {}) {
-    const input: ProbeInput = {
-      approvers: ['alice', 'bob'],
-      required: 1,
-      action: 'approval',
-      requestedBy: 'carol',
-      version: '1.4.0',
-      ...o,
-    };
-    const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, '0')}`;
-    await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
-    const pending = await waitFor(
-      'pending approvals',
-      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
-    );
-    const exp = Date.now() + 3600_000;
-    const tokens = pending.map((p) =>
-      signApprovalToken(
-        { instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp },
-        keys()[0],
-      ),
-    );
-    return { id, pending, tokens, links: tokens.map((t) => approvalLink(host.baseUrl, t)) };
-  }
+  const { statusOf, request } = probeRequests({ host: () => host, key: () => keys()[0], idFill: '0' });
 
   /** What a browser does: GET the page, read the form's hidden fields. */
   async function openPage(

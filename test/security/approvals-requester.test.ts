@@ -5,73 +5,38 @@
  * `requestedBy` said (an approver with a function key requested "as bob" and approved it as alice), and
  * the deployments API returned every approver's nonce.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { startLocalHost, type LocalHost } from '../../local/host';
-import { freePort } from '../../local/azurite';
-import { setProdPorts } from '../../functions/activities/prod';
-import { createLedger, ledgerContainer } from '../../shared/adapters/ledger';
-import { loadConfig } from '../../shared/config';
+import type { LocalHost } from '../../local/host';
 import { keyId } from '../../shared/domain/identity';
-import { startRegistry, type RegistryHandle } from '../support/registry';
-import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import type { FakeSlack } from '../support/fake-slack';
+import { startProdApiHost, type ProdApiRig } from '../support/prod-api-rig';
 import { requestProdDeploy, waitForLinks } from '../support/prod-approval';
 import { approversSetting, cookieOf, PEOPLE } from '../support/identities';
 
 jest.setTimeout(120_000);
 
 describe('the requester of a PROD deploy is who is authenticated (security)', () => {
-  let dir: string;
+  let rig: ProdApiRig;
   let host: LocalHost;
-  let reg: RegistryHandle;
   let slack: FakeSlack;
 
   beforeAll(async () => {
-    reg = await startRegistry();
-    slack = await startFakeSlack();
-    dir = mkdtempSync(path.join(os.tmpdir(), 'sec-requester-'));
-    setProdPorts(undefined);
-    const port = await freePort();
-    host = await startLocalHost({
-      dataDir: dir,
-      port,
-      env: {
-        LOG_LEVEL: 'error',
-        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-        REGISTRY_KIND: 'oci',
-        REGISTRY_URL: reg.url,
-        REGISTRY_REPOSITORY: 'odoo-mta',
-        APPROVAL_SIGNING_KEY: randomBytes(32).toString('base64url'),
-        APPROVERS: approversSetting('alice', 'bob', 'carol'),
-        SLACK_BOT_TOKEN: slack.token,
-        SLACK_API_URL: slack.apiUrl,
-      },
-    });
-    const ledger = createLedger(ledgerContainer(loadConfig(process.env)));
-    const host_ = new URL(reg.url).host;
+    rig = await startProdApiHost('sec-requester-', approversSetting('alice', 'bob', 'carol'));
+    ({ host, slack } = rig);
     for (const [v, c] of [
       ['1.1.0', '1'],
       ['1.2.0', '2'],
     ] as const) {
-      const img = await reg.pushImage('odoo-mta', `uat-v${v}`, { seed: v });
-      await ledger.record('uat', {
+      const img = await rig.reg.pushImage('odoo-mta', `uat-v${v}`, { seed: v });
+      await rig.ledger.record('uat', {
         version: v,
         sha: c.repeat(40),
-        imageRef: `${host_}/odoo-mta:uat-v${v}`,
+        imageRef: `${rig.registryHost}/odoo-mta:uat-v${v}`,
         imageDigest: img.digest,
         deployedAt: new Date().toISOString(),
       });
     }
   });
-  afterAll(async () => {
-    await host?.stop();
-    setProdPorts(undefined);
-    await slack?.stop();
-    await reg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.stop());
 
   const inputOf = (id: string) =>
     host.engine.getStatus(id, { showInput: true })?.input as Record<string, unknown>;

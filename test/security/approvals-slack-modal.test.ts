@@ -6,17 +6,13 @@
  * The approval contract is kept by the approval probe orchestrator (deployProd's custom status).
  * On the code before the modal, the first test failed (a click on Approve decided at once).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { startLocalHost, type LocalHost } from '../../local/host';
+import type { LocalHost } from '../../local/host';
 import { signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
-import type { WaitingStatus } from '../../functions/approvals';
 import { slackSignature } from '../../functions/slackInteractions';
 import { approvalButtons } from '../../functions/slack-buttons';
-import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
 import { approversSetting, PEOPLE, type Who } from '../support/identities';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 
@@ -42,26 +38,16 @@ describe('Slack decisions only from the approver’s own Slack user, through the
   let dir: string;
   let host: LocalHost;
   let slack: FakeSlack;
-  let n = 0;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'sec-slack-modal-'));
-    const functionsDir = path.join(dir, 'no-functions');
-    mkdirSync(functionsDir);
     slack = await startFakeSlack();
-    host = await startLocalHost({
-      dataDir: dir,
-      port: 0,
-      functionsDir,
-      env: {
-        LOG_LEVEL: 'error',
-        APPROVAL_SIGNING_KEY: key,
-        APPROVERS: approversSetting('alice', 'bob', 'carol'),
-        SLACK_SIGNING_SECRET: secret,
-        SLACK_BOT_TOKEN: slack.token,
-        SLACK_API_URL: slack.apiUrl,
-      },
-    });
+    ({ host, dir } = await startApprovalHost('sec-slack-modal-', {
+      APPROVAL_SIGNING_KEY: key,
+      APPROVERS: approversSetting('alice', 'bob', 'carol'),
+      SLACK_SIGNING_SECRET: secret,
+      SLACK_BOT_TOKEN: slack.token,
+      SLACK_API_URL: slack.apiUrl,
+    }));
   }, 90_000);
   afterAll(async () => {
     await host?.stop();
@@ -69,50 +55,12 @@ describe('Slack decisions only from the approver’s own Slack user, through the
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const statusOf = (id: string) => host.engine.getStatus(id, { showInput: true });
-  async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
-    for (let i = 0; i < 600; i++) {
-      const v = fn();
-      if (v !== undefined) return v;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
   /** carol asks; alice and bob each get a token (the probe keeps deployProd's approval contract). */
-  async function request(o: Partial<ProbeInput> = {}) {
-    const input: ProbeInput = {
-      approvers: ['alice', 'bob'],
-      required: 1,
-      action: 'approval',
-      requestedBy: 'carol',
-      version: '1.4.0',
-      ...o,
-    };
-    const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, 'f')}`;
-    await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
-    const pending = await waitFor(
-      'pending approvals',
-      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
-    );
-    const exp = Date.now() + 3600_000;
-    const tokens = pending.map((p) =>
-      signApprovalToken(
-        { instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp },
-        signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
-      ),
-    );
-    return { id, pending, tokens };
-  }
-  const stillPending = (id: string, nonce: string) =>
-    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
-  async function auditRecords(id: string): Promise<Array<Record<string, unknown>>> {
-    const c = BlobServiceClient.fromConnectionString(host.blobConnectionString!).getContainerClient('ledger');
-    const out: Array<Record<string, unknown>> = [];
-    for await (const b of c.listBlobsFlat({ prefix: `approvals/decisions/${id}/` }))
-      out.push(JSON.parse((await c.getBlockBlobClient(b.name).downloadToBuffer()).toString('utf8')));
-    return out;
-  }
+  const { stillPending, request, auditRecords } = probeRequests({
+    host: () => host,
+    key: () => signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
+    idFill: 'f',
+  });
 
   /** POST what Slack POSTs: form body `payload=<json>`, signed v0 (or as the caller says) */
   async function send(

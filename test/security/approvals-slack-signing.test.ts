@@ -6,13 +6,10 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { startLocalHost, type LocalHost } from '../../local/host';
-import { approvalLink, signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
-import type { WaitingStatus } from '../../functions/approvals';
+import type { LocalHost } from '../../local/host';
+import { approvalLink, signingKeys } from '../../shared/domain/approval-token';
 import '../../functions/approvals';
 import {
   allowedResponseUrl,
@@ -22,7 +19,7 @@ import {
 } from '../../functions/slackInteractions';
 import '../../functions/slackInteractions';
 import { approvalModal } from '../../functions/slack-buttons';
-import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
 
 interface Capture {
   url: string;
@@ -167,27 +164,17 @@ describe('Slack interactive buttons (embedded host)', () => {
   let host: LocalHost;
   let slack: Capture;
   let elsewhere: Capture;
-  let n = 0;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'approvals-slack-'));
-    const functionsDir = path.join(dir, 'no-functions');
-    mkdirSync(functionsDir);
     slack = await startCapture();
     elsewhere = await startCapture();
-    host = await startLocalHost({
-      dataDir: dir,
-      port: 0,
-      functionsDir,
-      // approvers by Slack user id (the payloads below use U + the name in capitals)
-      env: {
-        LOG_LEVEL: 'error',
-        APPROVAL_SIGNING_KEY: approvalKey,
-        SLACK_SIGNING_SECRET: signingSecret,
-        SLACK_API_URL: `${slack.url}/api`,
-        APPROVERS: 'alice:slack=UALICE, bob:slack=UBOB, carol:slack=UCAROL',
-      },
-    });
+    // approvers by Slack user id (the payloads below use U + the name in capitals)
+    ({ host, dir } = await startApprovalHost('approvals-slack-', {
+      APPROVAL_SIGNING_KEY: approvalKey,
+      SLACK_SIGNING_SECRET: signingSecret,
+      SLACK_API_URL: `${slack.url}/api`,
+      APPROVERS: 'alice:slack=UALICE, bob:slack=UBOB, carol:slack=UCAROL',
+    }));
   }, 90_000);
   afterAll(async () => {
     await host?.stop();
@@ -197,48 +184,11 @@ describe('Slack interactive buttons (embedded host)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const statusOf = (id: string) => host.engine.getStatus(id, { showInput: true });
-  const stillPending = (id: string, nonce: string) =>
-    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
-  async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
-    for (let i = 0; i < 600; i++) {
-      const v = fn();
-      if (v !== undefined) return v;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
-
-  async function request(o: Partial<ProbeInput> = {}) {
-    const input: ProbeInput = {
-      approvers: ['alice', 'bob'],
-      required: 1,
-      action: 'approval',
-      requestedBy: 'carol',
-      version: '1.4.0',
-      ...o,
-    };
-    const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, 'c')}`;
-    await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
-    const pending = await waitFor(
-      'pending approvals',
-      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
-    );
-    const key = signingKeys({ APPROVAL_SIGNING_KEY: approvalKey })[0];
-    const tokens = pending.map((p) =>
-      signApprovalToken(
-        {
-          instanceId: id,
-          approver: p.approver,
-          action: p.action,
-          nonce: p.nonce,
-          exp: Date.now() + 3600_000,
-        },
-        key,
-      ),
-    );
-    return { id, pending, tokens };
-  }
+  const { statusOf, stillPending, request } = probeRequests({
+    host: () => host,
+    key: () => signingKeys({ APPROVAL_SIGNING_KEY: approvalKey })[0],
+    idFill: 'c',
+  });
 
   function payload(o: {
     token: string;

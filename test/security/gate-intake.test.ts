@@ -15,18 +15,11 @@ import {
   QUEUE,
   RIG_SETTINGS,
   Rig,
-  Services,
   signedRequest,
-  startServices,
+  intakeServicesForFile,
 } from '../support/intake-rig';
 
-let svc: Services;
-beforeAll(async () => {
-  svc = await startServices();
-}, 90000);
-afterAll(async () => {
-  await svc?.stop();
-});
+const svc = intakeServicesForFile();
 
 let shaN = 0;
 const newSha = () => ('5ec' + (++shaN).toString(16).padStart(5, '0')).repeat(5);

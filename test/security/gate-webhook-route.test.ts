@@ -9,15 +9,9 @@ import { githubWebhook } from '../../functions/githubWebhook';
 import { resetDefaultIntake } from '../../functions/activities/intake';
 import { MAX_WEBHOOK_BYTES } from '../../shared/domain/webhook';
 import { pushTo } from '../support/github-events';
-import { ctx, makeRig, Services, signedRequest, startServices } from '../support/intake-rig';
+import { ctx, intakeServicesForFile, makeRig, signedRequest } from '../support/intake-rig';
 
-let svc: Services;
-beforeAll(async () => {
-  svc = await startServices();
-}, 90000);
-afterAll(async () => {
-  await svc?.stop();
-});
+const svc = intakeServicesForFile();
 
 /**
  * A request whose body never ends (a sender that keeps streaming) and which claims a small

@@ -11,11 +11,9 @@
  * i.e. who every Entra-authenticated route (deployments, refresh, approvals) would see.
  */
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { app, type HttpRequest } from '@azure/functions';
-import { startLocalHost, type LocalHost } from '../../local/host';
+import type { LocalHost } from '../../local/host';
+import { startBareHost } from '../support/bare-host';
 import {
   LOCAL_LOGIN_PATH,
   LOCAL_SESSION_COOKIE,
@@ -27,9 +25,7 @@ import {
 import { entraCaller } from '../../shared/domain/identity';
 import { PEOPLE } from '../support/identities';
 
-const saved = { ...process.env };
-let dir: string;
-let emptyFunctions: string;
+let bare: Awaited<ReturnType<typeof startBareHost>>;
 let host: LocalHost;
 
 const alice = { oid: PEOPLE.alice.oid, name: PEOPLE.alice.name, email: PEOPLE.alice.email };
@@ -49,31 +45,10 @@ app.http('whoami', {
 });
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'local-auth-'));
-  emptyFunctions = mkdtempSync(path.join(os.tmpdir(), 'local-auth-fns-'));
-  host = await startLocalHost({
-    dataDir: dir,
-    port: 0,
-    functionsDir: emptyFunctions,
-    azurite: false,
-    log: {
-      debug() {},
-      info() {},
-      warn() {},
-      error() {},
-      child() {
-        return this;
-      },
-    },
-    env: { LOG_LEVEL: 'error' },
-  });
+  bare = await startBareHost('local-auth-');
+  host = bare.host;
 }, 60000);
-
-afterAll(async () => {
-  await host?.stop();
-  process.env = saved;
-  for (const d of [dir, emptyFunctions]) if (d) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => bare?.stop());
 
 interface WhoAmI {
   caller: { id: string; oid: string; name: string; emails: string[] } | null;

@@ -4,9 +4,19 @@
  * accepted, every decision recorded in the output) and nothing else. Importing this module registers
  * the orchestrator `approvalsProbe` through the real durable-functions API.
  */
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as df from 'durable-functions';
 import type { OrchestrationContext } from 'durable-functions';
-import type { ApprovalAction } from '../../shared/domain/approval-token';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startLocalHost, type LocalHost } from '../../local/host';
+import {
+  approvalLink,
+  signApprovalToken,
+  type ApprovalAction,
+  type SigningKey,
+} from '../../shared/domain/approval-token';
 import type { ApprovalDecision, PendingApproval, WaitingStatus } from '../../functions/approvals';
 
 export const APPROVAL_PROBE = 'approvalsProbe';
@@ -77,3 +87,88 @@ df.app.orchestration(APPROVAL_PROBE, function* (context: OrchestrationContext) {
   publish('approved');
   return { outcome: 'Approved', decisions };
 });
+
+// ------------------------------------------------------------------ the approval test rig --
+
+/**
+ * An embedded host for the approval tests: only what the test file registered (an empty functions
+ * folder: the approval functions it imports and this probe), the settings it gives.
+ */
+export async function startApprovalHost(
+  prefix: string,
+  env: Record<string, string>,
+): Promise<{ host: LocalHost; dir: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const functionsDir = path.join(dir, 'no-functions');
+  mkdirSync(functionsDir);
+  const host = await startLocalHost({
+    dataDir: dir,
+    port: 0,
+    functionsDir,
+    env: { LOG_LEVEL: 'error', ...env },
+  });
+  return { host, dir };
+}
+
+/** Poll `fn` every 50 ms until it answers, 30 s at most. */
+export async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const v = fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Probe deploys on a host: `request()` starts one (carol asks; alice and bob each get a link, unless the
+ * test says otherwise), waits until it waits for decisions, and signs one token per pending approval
+ * with the test's current key — the token of each approver's link, as prodRequestLinks signs it.
+ * `idFill` keeps each file's instance ids apart (`deploy-prod-1.4.0-<n padded with idFill>`).
+ */
+export function probeRequests(o: { host: () => LocalHost; key: () => SigningKey; idFill: string }) {
+  let n = 0;
+  const statusOf = (id: string) => o.host().engine.getStatus(id, { showInput: true });
+  const stillPending = (id: string, nonce: string) =>
+    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
+  async function request(p: Partial<ProbeInput> = {}) {
+    const input: ProbeInput = {
+      approvers: ['alice', 'bob'],
+      required: 1,
+      action: 'approval',
+      requestedBy: 'carol',
+      version: '1.4.0',
+      ...p,
+    };
+    const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, o.idFill)}`;
+    await o.host().engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
+    const pending = await waitFor(
+      'pending approvals',
+      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
+    );
+    const exp = Date.now() + 3600_000;
+    const tokens = pending.map((a) =>
+      signApprovalToken(
+        { instanceId: id, approver: a.approver, action: a.action, nonce: a.nonce, exp },
+        o.key(),
+      ),
+    );
+    return { id, pending, tokens, links: tokens.map((t) => approvalLink(o.host().baseUrl, t)) };
+  }
+  /** the decisions recorded for `id` (LEDGER_CONTAINER `approvals/decisions/<id>/…`) */
+  async function auditRecords(id: string): Promise<Array<Record<string, unknown>>> {
+    const c = BlobServiceClient.fromConnectionString(o.host().blobConnectionString!).getContainerClient(
+      'ledger',
+    );
+    const out: Array<Record<string, unknown>> = [];
+    for await (const b of c.listBlobsFlat({ prefix: `approvals/decisions/${id}/` }))
+      out.push(
+        JSON.parse((await c.getBlockBlobClient(b.name).downloadToBuffer()).toString('utf8')) as Record<
+          string,
+          unknown
+        >,
+      );
+    return out;
+  }
+  return { statusOf, stillPending, request, auditRecords };
+}

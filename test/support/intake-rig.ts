@@ -38,7 +38,23 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-export async function startServices(): Promise<Services> {
+/**
+ * The intake's services for the tests of one file: started before them (into the object returned now,
+ * so the file can hold it in a const), stopped after them.
+ */
+export function intakeServicesForFile(): Services {
+  const svc = {} as Services;
+  beforeAll(async () => {
+    await startServices(svc);
+  }, 90000);
+  afterAll(async () => {
+    await svc.stop?.();
+  });
+  return svc;
+}
+
+/** `into`: an object to fill (see intakeServicesForFile); by default a new one. */
+export async function startServices(into: Partial<Services> = {}): Promise<Services> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'intake-'));
   let azurite: AzuriteHandle;
   try {
@@ -49,14 +65,14 @@ export async function startServices(): Promise<Services> {
   }
   const github = await startFakeGitHub(EXAMPLE_REPO);
   const queue = new LocalQueue({ dbPath: path.join(tmp, 'queue.db'), pollIntervalMs: 50 });
-  const svc = {
+  const svc = Object.assign(into, {
     tmp,
     azurite,
     github,
     queue,
     sends: [] as Services['sends'],
     token: 'ghs_test' + Math.random().toString(36).slice(2),
-  } as Services;
+  }) as Services;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));

@@ -4,12 +4,17 @@
  * the registry holds both (in memory), backups go to Azurite, Slack is whatever adapter the test gives.
  * Shared by the approval-link and Slack-button suites.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { startLocalHost, type LocalHost } from '../../local/host';
 import type { DeployPorts } from '../../functions/activities/deploy';
-import type { ProdOptions, ProdPorts } from '../../functions/activities/prod';
+import { setProdPorts, type ProdOptions, type ProdPorts } from '../../functions/activities/prod';
 import { BackupStore } from '../../shared/adapters/backup-store';
 import { createLedger } from '../../shared/adapters/ledger';
-import type { SlackPort } from '../../shared/adapters/slack';
+import { createSlack, type SlackPort } from '../../shared/adapters/slack';
+import { startFakeSlack, type FakeSlack } from './fake-slack';
 import { signingKeys } from '../../shared/domain/approval-token';
 import type { DeploySettings } from '../../shared/domain/deploy-plan';
 import { createLogger, type Logger } from '../../shared/log';
@@ -105,4 +110,65 @@ export async function prodRig(i: ProdRigInput) {
     log,
   };
   return { vm, registry, ports };
+}
+
+/**
+ * An embedded host with the whole app and the fake Slack, for the tests that drive the REAL deployProd
+ * through it; `stop()` also unwires the PROD ports a test set.
+ */
+export async function startProdHost(
+  prefix: string,
+  env: Record<string, string>,
+): Promise<{ host: LocalHost; slack: FakeSlack; stop(): Promise<void> }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error', ...env } });
+  const slack = await startFakeSlack();
+  return {
+    host,
+    slack,
+    async stop() {
+      setProdPorts(undefined);
+      await host.stop();
+      await slack.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A real deployProd of 1.1.0 (PROD runs 1.0.0) on `host`, its ports from `prodRig` (Slack through the
+ * product's adapter to the fake Slack), requested by `requestedBy` for `reason`.
+ */
+export async function startProdDeploy(o: {
+  host: LocalHost;
+  slack: FakeSlack;
+  signingKey: string;
+  container: string;
+  instanceId: string;
+  requestedBy: string;
+  reason: string;
+  vmBehaviour?: ProdRigInput['vmBehaviour'];
+}) {
+  const r = await prodRig({
+    blobConnectionString: o.host.blobConnectionString!,
+    publicBaseUrl: o.host.baseUrl,
+    container: o.container,
+    signingKey: o.signingKey,
+    slack: (log) =>
+      createSlack({ botToken: o.slack.token, apiUrl: o.slack.apiUrl, channel: '#deployments', log }),
+    vmBehaviour: o.vmBehaviour,
+  });
+  setProdPorts(r.ports);
+  await o.host.engine.startNew('deployProd', {
+    instanceId: o.instanceId,
+    input: {
+      environment: 'prod',
+      version: '1.1.0',
+      sha: PROD_SHA_NEW,
+      imageRef: uatImage('1.1.0'),
+      requestedBy: o.requestedBy,
+      reason: o.reason,
+    },
+  });
+  return r;
 }
