@@ -52,7 +52,13 @@ import {
 } from '../../shared/domain/approval-token';
 import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
 import { approversOf, type Approver } from '../../shared/domain/identity';
-import { repositoryOf, tagOf, type DeploySettings, type ReleaseRef } from '../../shared/domain/deploy-plan';
+import {
+  registryOf,
+  repositoryOf,
+  tagOf,
+  type DeploySettings,
+  type ReleaseRef,
+} from '../../shared/domain/deploy-plan';
 import { createLogger, type Logger } from '../../shared/log';
 import {
   createDeployActivities,
@@ -978,7 +984,13 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
         const repo = repositoryOf(i.uatImageRef);
         const from = tagOf(i.uatImageRef);
         const to = tagOf(i.prodImageRef);
-        if (!from || !to || repositoryOf(i.prodImageRef) !== repo)
+        // the PROD VM pulls prodImageRef: it must name the very registry and repository the copy is made in
+        if (
+          !from ||
+          !to ||
+          repositoryOf(i.prodImageRef) !== repo ||
+          registryOf(i.prodImageRef) !== registryOf(i.uatImageRef)
+        )
           throw new PipelineError(
             'PROMOTE.BAD_REFERENCE',
             `cannot promote ${i.uatImageRef} to ${i.prodImageRef}`,

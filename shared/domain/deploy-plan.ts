@@ -223,6 +223,16 @@ export function repositoryOf(imageRef: string): string {
   return ref;
 }
 
+/** Registry host of a reference (`host:5000/a/b:t` → `host:5000`; `a/b:t` → '' — Docker Hub). */
+export function registryOf(imageRef: string): string {
+  const at = imageRef.indexOf('@');
+  const ref = (at >= 0 ? imageRef.slice(0, at) : imageRef).toLowerCase();
+  const first = ref.split('/')[0];
+  return ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost')
+    ? first
+    : '';
+}
+
 /** Validate the deploy input (bad input gets a clear error before anything runs). */
 export function validateDeployInput(i: unknown): string[] {
   const p: string[] = [];

@@ -118,6 +118,15 @@ describe('promote: the image UAT ran becomes the PROD image, or nothing does', (
         }),
       ).code,
     ).toBe('PROMOTE.BAD_REFERENCE');
+    // same repository path on another registry: the copy would be made here and PROD would pull from there
+    expect(
+      failure(
+        await acts.promote({
+          uatImageRef: uatImage('1.0.0'),
+          prodImageRef: 'evil.example/odoo-mta:prod-v1.0.0',
+        }),
+      ).code,
+    ).toBe('PROMOTE.BAD_REFERENCE');
     expect(
       failure(await acts.promote({ uatImageRef: 'reg.local/odoo-mta', prodImageRef: prodImage('1.0.0') }))
         .code,

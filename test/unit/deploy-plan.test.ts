@@ -3,6 +3,7 @@ import {
   needsRollback,
   outcomeOfFailure,
   reasonOf,
+  registryOf,
   repositoryOf,
   shouldRetry,
   tagOf,
@@ -55,6 +56,18 @@ describe('deploy plan', () => {
     expect(repositoryOf('reg.io:5000/acme/odoo-mta:uat-v1.2.3')).toBe('acme/odoo-mta');
     expect(repositoryOf('127.0.0.1:5000/odoo-mta:uat-v1')).toBe('odoo-mta');
     expect(repositoryOf('odoo-mta:uat-v1')).toBe('odoo-mta');
+  });
+
+  it('names the registry an image is pulled from (Docker Hub when the first part is no host)', () => {
+    expect(registryOf('reg.io:5000/acme/odoo-mta:uat-v1.2.3')).toBe('reg.io:5000');
+    expect(registryOf('Reg.IO/acme/odoo-mta@sha256:' + 'a'.repeat(64))).toBe('reg.io');
+    expect(registryOf('localhost/odoo-mta:uat-v1')).toBe('localhost');
+    expect(registryOf('acme/odoo-mta:uat-v1')).toBe('');
+    expect(registryOf('odoo-mta:uat-v1')).toBe('');
+    // same repository path, other registry: not the same image
+    expect(registryOf('evil.example/acme/odoo-mta:prod-v1')).not.toBe(
+      registryOf('reg.io/acme/odoo-mta:uat-v1'),
+    );
   });
 
   it('validates the input with clear reasons', () => {
