@@ -185,7 +185,12 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
       const link = bobs.locator('a[href*="approvals"]').first();
       await Promise.all([page.waitForURL(/\/api\/approvals\//), link.click()]);
       expect(await page.locator('h1').innerText()).toBe('Approve PROD deploy of 1.1.0?');
-      expect(await page.locator('details.more').innerText()).toContain('Bob Dupont'); // "This link is for"
+      expect(await page.locator('details.more').textContent()).toContain('This link is for Bob Dupont');
+      // the click signed this browser in as Bob: the same link, asked as JSON with the browser's cookies
+      const who = await ctx.request.get(page.url(), { headers: { accept: 'application/json' } });
+      expect(((await who.json()) as { signedInAs: string | null }).signedInAs).toMatch(
+        /Bob Dupont|bob@example\.com/,
+      );
     } finally {
       await ctx.close();
       slack.decorate = undefined;
