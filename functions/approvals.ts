@@ -928,6 +928,7 @@ function requestView(link: LinkState, envs: ApprovalsEnv, nowMs: number): Reques
 
   const details: Array<[string, string | undefined]> = [
     ['Deploy id', `<code>${esc(link.claims.instanceId)}</code>`],
+    ['Environment', esc(asText(s.environment) ?? asText(input.environment) ?? 'prod')],
     ['Asked by', rollback ? `${esc(requester)}${reason ? `: “${esc(reason)}”` : ''}` : undefined],
     [
       'Odoo.sh branch',

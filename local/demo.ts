@@ -19,7 +19,7 @@
  * Then it prints the status page URL and keeps the host running until Ctrl-C (or exits with --once).
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { stepText } from '../shared/domain/status-view';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,10 +35,11 @@ import {
 import { startFakeGitHub, type FakeGitHub } from '../test/support/fake-github';
 import { startFakeSlack, type FakeSlack } from '../test/support/fake-slack';
 import { decideByLink, requestProdDeployAndLinks } from '../test/support/prod-approval';
-import { approversSetting, cookieOf, PEOPLE, signInUrl } from '../test/support/identities';
+import { approversSetting, cookieOf, outboxSignIn } from '../test/support/identities';
 import { freePort } from './azurite';
 import { EXAMPLE_REPO, pushTo, webhookHeaders } from '../test/support/github-events';
 import { describeHost, startLocalHost, type LocalHost } from './host';
+import { superviseDemo } from './demo-supervisor';
 
 const say = (msg = '') => process.stdout.write(msg + '\n');
 const step = (n: number, msg: string) => say(`\n\u001b[1m[${n}] ${msg}\u001b[0m`);
@@ -66,28 +67,20 @@ async function main(): Promise<void> {
     }
     return (stderrWrite as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
   }) as typeof process.stderr.write;
-  let stopping: Promise<void> | undefined;
-  /** Stop everything the demo started (host, fakes, sandbox: dockerd, registry, both sshd) and remove its folder; once. */
-  const stopAll = () =>
-    (stopping ??= (async () => {
-      await host?.stop().catch(() => undefined);
-      await gh?.stop().catch(() => undefined);
-      await slack?.stop().catch(() => undefined);
-      await sb?.stop().catch(() => undefined);
-      rmSync(dir, { recursive: true, force: true });
-    })());
-  // Ctrl-C and `kill` (SIGTERM, e.g. from a service manager or a CI timeout) end it the same clean way, at any point
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-    process.once(sig, () => {
-      say(`\n${sig}: stopping the demo (host, sandbox VMs, dockerd, registry) and removing ${dir}`);
-      void stopAll().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-    });
+  // Ctrl-C, `kill` (SIGTERM: a service manager, a CI timeout) and a closed terminal end it the same
+  // clean way at any point: every part stopped (one still starting too), the folder removed (./demo-supervisor)
+  const sup = superviseDemo({ dirs: [dir], say });
+  const stopAll = () => sup.stopAll();
   try {
     step(
       0,
       'Starting the sandbox: dockerd, registry, the UAT and PROD VMs (sshd + odoo-ops + compose), images 1.0.0-1.4.0 (first run builds them: a few minutes)',
     );
-    sb = await startSandbox({ vms: ['uat', 'prod'], log: (m: string) => say(`    ${m}`) });
+    sb = await sup.track(
+      'the sandbox (dockerd, registry, VMs)',
+      startSandbox({ vms: ['uat', 'prod'], log: (m: string) => say(`    ${m}`) }),
+      (s) => s.stop(),
+    );
     const uat = sb.vm('uat');
     const prod = sb.vm('prod');
     for (const vm of [uat, prod])
@@ -95,39 +88,43 @@ async function main(): Promise<void> {
         `    ${vm.name.toUpperCase()} VM: ssh ${vm.sshUser}@${vm.sshHost} -p ${vm.sshPort}, Odoo at ${vm.baseUrl}, running ${(await vm.opsJson('current')).json.image}`,
       );
 
-    gh = await startFakeGitHub(EXAMPLE_REPO);
-    slack = await startFakeSlack();
+    gh = await sup.track('the fake GitHub', startFakeGitHub(EXAMPLE_REPO), (g) => g.stop());
+    slack = await sup.track('the fake Slack', startFakeSlack(), (f) => f.stop());
     const port = await freePort();
     const readKey = randomBytes(24).toString('base64url');
-    host = await startLocalHost({
-      dataDir: path.join(dir, 'data'),
-      port,
-      log: quiet,
-      env: {
-        ...sandboxSettings(sb),
-        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-        SLACK_WEBHOOK_URL: slack.webhookUrl,
-        // approvals need the Web API: each approver's link goes privately to their Slack user id
-        SLACK_BOT_TOKEN: slack.token,
-        SLACK_API_URL: slack.apiUrl,
-        SLACK_CHANNEL: '#deployments',
-        APPROVERS: approversSetting('alice', 'bob'),
-        APPROVALS_REQUIRED: '1',
-        PROD_HEALTH_STABLE_SECONDS: '5',
-        REFRESH_KEEP_LOGINS: 'admin',
-        LOG_LEVEL: 'warn',
-        GITHUB_REPOSITORY: gh.repository,
-        GITHUB_API_URL: gh.url,
-        GITHUB_TOKEN: 'demo-token-not-a-secret',
-        GITHUB_TRIGGER_EVENT: 'push',
-        GITHUB_DEFAULT_BRANCH: 'main',
-        HEALTH_TIMEOUT_SECONDS: '30',
-        HEALTH_KEY_URLS: '/web/health',
-        IMAGE_WAIT_MINUTES: '0',
-        MIN_FREE_DISK_GB: '0.1',
-        STATUS_READ_KEY: readKey,
-      },
-    });
+    host = await sup.track(
+      'the embedded host',
+      startLocalHost({
+        dataDir: path.join(dir, 'data'),
+        port,
+        log: quiet,
+        env: {
+          ...sandboxSettings(sb),
+          PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+          SLACK_WEBHOOK_URL: slack.webhookUrl,
+          // approvals need the Web API: each approver's link goes privately to their Slack user id
+          SLACK_BOT_TOKEN: slack.token,
+          SLACK_API_URL: slack.apiUrl,
+          SLACK_CHANNEL: '#deployments',
+          APPROVERS: approversSetting('alice', 'bob'),
+          APPROVALS_REQUIRED: '1',
+          PROD_HEALTH_STABLE_SECONDS: '5',
+          REFRESH_KEEP_LOGINS: 'admin',
+          LOG_LEVEL: 'warn',
+          GITHUB_REPOSITORY: gh.repository,
+          GITHUB_API_URL: gh.url,
+          GITHUB_TOKEN: 'demo-token-not-a-secret',
+          GITHUB_TRIGGER_EVENT: 'push',
+          GITHUB_DEFAULT_BRANCH: 'main',
+          HEALTH_TIMEOUT_SECONDS: '30',
+          HEALTH_KEY_URLS: '/web/health',
+          IMAGE_WAIT_MINUTES: '0',
+          MIN_FREE_DISK_GB: '0.1',
+          STATUS_READ_KEY: readKey,
+        },
+      }),
+      (h) => h.stop(),
+    );
     const h = host;
     const secret = process.env.GITHUB_WEBHOOK_SECRET as string;
     say(
@@ -220,12 +217,7 @@ async function main(): Promise<void> {
     const masterKey = h.keys.masterKey;
     const fake = slack;
     // the outbox page shows what each person received; each link first signs the browser in as them
-    fake.decorate = (userId, url) => {
-      const who = (Object.keys(PEOPLE) as Array<keyof typeof PEOPLE>).find((k) => PEOPLE[k].slack === userId);
-      return who && url.startsWith(h.baseUrl)
-        ? signInUrl(h.baseUrl, masterKey, who, new URL(url).pathname)
-        : url;
-    };
+    fake.decorate = outboxSignIn(h.baseUrl, masterKey);
     const { id: prodId, links } = await requestProdDeployAndLinks({
       baseUrl: h.baseUrl,
       functionKey: key,

@@ -31,7 +31,7 @@ import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { startFakeGitHubDeployments, type FakeGitHubDeployments } from '../support/fake-github-deployments';
 import { uatImage } from '../support/memory-registry';
 import { launchBrowser, screenshot } from '../support/browser';
-import { approversSetting, cookieOf, type Who } from '../support/identities';
+import { approversSetting, cookieOf, outboxSignIn, PEOPLE, type Who } from '../support/identities';
 import { waitForLinks } from '../support/prod-approval';
 
 jest.setTimeout(300_000);
@@ -171,6 +171,30 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
     approvalId = await requestDeploy();
     links = await waitForLinks(slack.posts, approvalId, 'approval', 90_000);
     expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'bob', 'carol']);
+  });
+
+  it("the Slack outbox the demo prints: Bob's private message has a link a person can click, signed in as Bob", async () => {
+    slack.decorate = outboxSignIn(host.baseUrl, host.keys.masterKey); // what `npm run demo` sets
+    const ctx = await browser.newContext({ viewport: PHONE.viewport, isMobile: true, hasTouch: true });
+    try {
+      const page = await ctx.newPage();
+      await page.goto(slack.outboxUrl);
+      const bobs = page
+        .locator('h2', { hasText: `${PEOPLE.bob.slack} (private)` })
+        .locator('xpath=following-sibling::ul[1]');
+      const link = bobs.locator('a[href*="approvals"]').first();
+      await Promise.all([page.waitForURL(/\/api\/approvals\//), link.click()]);
+      expect(await page.locator('h1').innerText()).toBe('Approve PROD deploy of 1.1.0?');
+      expect(await page.locator('details.more').textContent()).toContain('This link is for Bob Dupont');
+      // the click signed this browser in as Bob: the same link, asked as JSON with the browser's cookies
+      const who = await ctx.request.get(page.url(), { headers: { accept: 'application/json' } });
+      expect(((await who.json()) as { signedInAs: string | null }).signedInAs).toMatch(
+        /Bob Dupont|bob@example\.com/,
+      );
+    } finally {
+      await ctx.close();
+      slack.decorate = undefined;
+    }
   });
 
   for (const device of [PHONE, DESKTOP])

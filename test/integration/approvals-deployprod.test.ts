@@ -183,7 +183,7 @@ describe('approval links × deployProd (embedded host)', () => {
     expect(page.status).toBe(200);
     expect(page.html).toContain('Roll back PROD from 1.1.0 to 1.0.0?');
     expect(page.html).toContain('<strong>PROD is down.</strong>'); // the migration stopped Odoo
-    expect(page.html).toMatch(/What failed<\/dt><dd>[^<]*migration/);
+    expect(page.html).toMatch(/What failed<\/dt> <dd>[^<]*migration/);
     expect(page.html).toContain('Type ROLLBACK');
     expect((host.engine.getStatus(d.id)?.customStatus as ProdCustomStatus).step).toBe(
       'awaiting-rollback-decision',

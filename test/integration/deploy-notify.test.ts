@@ -111,6 +111,11 @@ describe('deploy notifications', () => {
       'README.md',
     ]);
     await expect(api.changedFiles('b'.repeat(40), SHA)).rejects.toThrow(/\[GITHUB.NOT_FOUND\]/);
+    // the number of commits the approval page shows: GitHub's total_commits, unknown when it says none
+    await expect(api.commitCount('a'.repeat(40), SHA)).resolves.toBeUndefined();
+    gh.commitCounts = new Map([[`${'a'.repeat(40)}...${SHA}`, 7]]);
+    await expect(api.commitCount('a'.repeat(40), SHA)).resolves.toBe(7);
+    await expect(api.commitCount('b'.repeat(40), SHA)).rejects.toThrow(/\[GITHUB.NOT_FOUND\]/);
     const wrong = createGitHubDeployments({ repository: gh.repository, baseUrl: gh.url, token: 'nope' });
     await expect(wrong.create({ sha: SHA, environment: 'uat', version: '1' })).rejects.toThrow(
       /\[GITHUB.AUTH_FAILED\]/,

@@ -53,6 +53,18 @@ export function cookieOf(masterKey: string, who: Who): string {
   return localSessionCookie(masterKey, { oid: p.oid, name: p.name, email: p.email });
 }
 
+/**
+ * For the fake Slack's outbox page (`FakeSlack.decorate`): a link to this host sent privately to one of
+ * PEOPLE becomes "sign in as them, then open it", so a person trying the demo can click it and land on
+ * the page as its approver. Links to anywhere else, and links in the channel, stay as they are.
+ */
+export function outboxSignIn(baseUrl: string, masterKey: string): (userId: string, url: string) => string {
+  return (userId, url) => {
+    const who = (Object.keys(PEOPLE) as Who[]).find((k) => PEOPLE[k].slack === userId);
+    return who && url.startsWith(baseUrl) ? signInUrl(baseUrl, masterKey, who, new URL(url).pathname) : url;
+  };
+}
+
 export function signInUrl(baseUrl: string, masterKey: string, who: Who, redirect: string): string {
   const p = PEOPLE[who];
   return localSignInUrl(baseUrl, masterKey, { oid: p.oid, name: p.name, email: p.email }, redirect);
