@@ -549,6 +549,22 @@ export const SETTINGS = {
     schema: int(1, 3600),
     default: '30',
   }),
+  VM_JOB_POLL_SECONDS: s({
+    area: 'deploy',
+    description:
+      'Long work on a VM (migrations) runs as a detached `odoo-ops job`: seconds between two status checks of the job (durable timer).',
+    form: 'an integer 1-600',
+    schema: int(1, 600),
+    default: '15',
+  }),
+  VM_JOB_DEADLINE_MINUTES: s({
+    area: 'deploy',
+    description:
+      'How long a deploy waits for a VM job (a migration) to end; past it the step fails with OPS.JOB_DEADLINE (the job is not killed: the rollback waits for the VM lock).',
+    form: 'an integer 1-1440',
+    schema: int(1, 1440),
+    default: '180',
+  }),
   DEPLOY_RETRY_FIRST_SECONDS: s({
     area: 'deploy',
     description:

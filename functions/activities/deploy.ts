@@ -31,6 +31,7 @@ import {
   type DeploySettings,
   type ReleaseRef,
 } from '../../shared/domain/deploy-plan';
+import { parseVmJob, type VmJob } from '../../shared/domain/vm-job';
 import { createLogger, type Logger } from '../../shared/log';
 
 // ------------------------------------------------------------------------------------ shapes --
@@ -144,6 +145,7 @@ const OPS_EXIT: Record<number, string> = {
   8: 'REGISTRY.IMAGE_MISSING',
   9: 'OPS.STATE',
   10: 'OPS.CONFIG',
+  11: 'OPS.JOB_UNKNOWN',
 };
 
 export interface OpsResult {
@@ -229,6 +231,19 @@ export interface DeployActivities {
     imageRef: string;
     modules: string;
   }): Promise<Failable<{ log?: string; alreadyDone?: boolean }>>;
+  /**
+   * Start the migration as a detached job on the VM (`odoo-ops job start migrate --id <jobId>`) and return
+   * its state at once. Starting an id that exists returns that job: a retried or replayed start never
+   * migrates twice. The orchestrator then polls `jobStatus` with durable timers.
+   */
+  migrateStart(i: {
+    environment: string;
+    imageRef: string;
+    modules: string;
+    jobId: string;
+  }): Promise<Failable<VmJob>>;
+  /** The state of a VM job (`odoo-ops job status <jobId>`); an unknown id is `OPS.JOB_UNKNOWN`. */
+  jobStatus(i: { environment: string; jobId: string }): Promise<Failable<VmJob>>;
   start(i: { environment: string; imageRef: string }): Promise<Failable<{ changed: boolean }>>;
   health(i: { settings: DeploySettings; imageRef: string }): Promise<Failable<HealthOut>>;
   record(
@@ -331,6 +346,24 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         : undefined;
     }
     return undefined;
+  }
+
+  /** `odoo-ops --json job <args>` as a VmJob; a non-zero exit is a coded error (SSH errors stay retryable) */
+  async function jobCall(sh: RemoteShell, args: string): Promise<VmJob> {
+    const r = await mustOps(sh, 'job', args, { timeoutMs: 120_000 });
+    const job = parseVmJob(r.json);
+    if (!job)
+      throw new PipelineError(
+        'OPS.ERROR',
+        `odoo-ops job ${args.split(' ')[0]} gave no job state: ${r.stderrTail.slice(-300)}`,
+      );
+    if (job.state === 'failed' || job.state === 'lost') {
+      // the failing step's own sentence (odoo-ops' message quotes it, cut at the first quote)
+      const last = job.steps[job.steps.length - 1];
+      if (job.state === 'failed' && last && typeof last.message === 'string' && last.message)
+        job.message = `odoo-ops ${typeof last.verb === 'string' ? last.verb : job.kind} failed (exit ${job.exitCode ?? '?'}): ${last.message}`;
+    }
+    return job;
   }
 
   async function resolveImage(imageRef: string): Promise<string | undefined> {
@@ -589,6 +622,26 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         }),
       ),
 
+    migrateStart: (i) =>
+      guarded(p.log, 'migrate', () =>
+        withShell(i.environment, async (sh) => {
+          const job = await jobCall(
+            sh,
+            `start migrate --id ${shellQuote(i.jobId)} ${shellQuote(i.imageRef)} ${shellQuote(i.modules)}`,
+          );
+          p.log.info(job.started ? 'migration job started on the VM' : 'migration job found on the VM', {
+            job: job.id,
+            state: job.state,
+          });
+          return job;
+        }),
+      ),
+
+    jobStatus: (i) =>
+      guarded(p.log, 'job status', () =>
+        withShell(i.environment, (sh) => jobCall(sh, `status ${shellQuote(i.jobId)}`)),
+      ),
+
     start: (i) =>
       guarded(p.log, 'start', () =>
         withShell(i.environment, async (sh) => ({
@@ -714,6 +767,8 @@ export function deploySettingsFromConfig(config: Config, environment: string): D
     minFreeDiskGb: config.MIN_FREE_DISK_GB ?? 5,
     imageWaitMinutes: config.IMAGE_WAIT_MINUTES ?? 30,
     imagePollSeconds: config.IMAGE_POLL_SECONDS ?? 30,
+    jobPollSeconds: config.VM_JOB_POLL_SECONDS ?? 15,
+    jobDeadlineMinutes: config.VM_JOB_DEADLINE_MINUTES ?? 180,
     healthTimeoutSeconds: config.HEALTH_TIMEOUT_SECONDS ?? 300,
     keyUrls: config.HEALTH_KEY_URLS ?? [],
     keepCount: config.IMAGE_KEEP_COUNT ?? 5,
@@ -816,6 +871,12 @@ df.app.activity('deployConfirmBackup', {
 df.app.activity('deployStop', { handler: (i: { environment: string }) => acts().stop(i) });
 df.app.activity('deployMigrate', {
   handler: (i: Parameters<DeployActivities['migrate']>[0]) => acts().migrate(i),
+});
+df.app.activity('deployMigrateStart', {
+  handler: (i: Parameters<DeployActivities['migrateStart']>[0]) => acts().migrateStart(i),
+});
+df.app.activity('deployJobStatus', {
+  handler: (i: Parameters<DeployActivities['jobStatus']>[0]) => acts().jobStatus(i),
 });
 df.app.activity('deployStart', { handler: (i: Parameters<DeployActivities['start']>[0]) => acts().start(i) });
 df.app.activity('deployHealth', {

@@ -1174,6 +1174,10 @@ df.app.activity('prodConfirmBackup', {
 });
 df.app.activity('prodStop', { handler: (i: DIn<'stop'>) => acts().deploy.stop(i) });
 df.app.activity('prodMigrate', { handler: (i: DIn<'migrate'>) => acts().deploy.migrate(i) });
+df.app.activity('prodMigrateStart', {
+  handler: (i: DIn<'migrateStart'>) => acts().deploy.migrateStart(i),
+});
+df.app.activity('prodJobStatus', { handler: (i: DIn<'jobStatus'>) => acts().deploy.jobStatus(i) });
 df.app.activity('prodStart', { handler: (i: DIn<'start'>) => acts().deploy.start(i) });
 df.app.activity('prodHealth', { handler: (i: DIn<'health'>) => acts().deploy.health(i) });
 df.app.activity('prodRecord', { handler: (i: DIn<'record'>) => acts().deploy.record(i) });

@@ -33,7 +33,9 @@ import type {
   UatResult,
 } from '../activities/prod';
 import { approvalGate, newApprovalState, type DecisionRecord, type PendingApproval } from './approval-gate';
+import { vmJobId } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
+import { awaitVmJob } from './vm-job';
 
 // the approval contract lives in ./approval-gate (shared with deployOdooSh); re-exported for callers of this module
 export {
@@ -396,11 +398,21 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     yield* step('backup', 'prodConfirmBackup', { backupId: backup.backupId });
     downStart = now();
     yield* step('stop', 'prodStop', { environment: 'prod' });
+    // as a detached job on the VM, polled with durable timers (as deployUat)
     if (mods.modules)
-      yield* step('migrate', 'prodMigrate', {
-        environment: 'prod',
-        imageRef: prodRef,
-        modules: mods.modules,
+      yield* awaitVmJob(context, step, {
+        step: 'migrate',
+        startActivity: 'prodMigrateStart',
+        startInput: {
+          environment: 'prod',
+          imageRef: prodRef,
+          modules: mods.modules,
+          jobId: vmJobId(context.df.instanceId, 'migrate'),
+        },
+        statusActivity: 'prodJobStatus',
+        pollSeconds: settings.jobPollSeconds ?? 15,
+        deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+        what: 'migration',
       });
     startedNew = true;
     yield* step('start', 'prodStart', { environment: 'prod', imageRef: prodRef });

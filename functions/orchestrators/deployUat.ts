@@ -39,7 +39,9 @@ import type {
   PrepareOut,
   PullOut,
 } from '../activities/deploy';
+import { vmJobId } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
+import { awaitVmJob } from './vm-job';
 
 export const DEPLOY_UAT = 'deployUat';
 
@@ -198,11 +200,21 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
 
     // ---- 5. migrate (the DB may be half-migrated after a failure: restore it) ---------------------
     compensations.push({ action: 'restore', backupId: backup.backupId });
+    // as a detached job on the VM, polled with durable timers: a restart of this host does not run it twice
     if (modules)
-      yield* step('migrate', 'deployMigrate', {
-        environment: input.environment,
-        imageRef: input.imageRef,
-        modules,
+      yield* awaitVmJob(context, step, {
+        step: 'migrate',
+        startActivity: 'deployMigrateStart',
+        startInput: {
+          environment: input.environment,
+          imageRef: input.imageRef,
+          modules,
+          jobId: vmJobId(context.df.instanceId, 'migrate'),
+        },
+        statusActivity: 'deployJobStatus',
+        pollSeconds: settings.jobPollSeconds ?? 15,
+        deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+        what: 'migration',
       });
 
     // ---- 6. start ----------------------------------------------------------------------------

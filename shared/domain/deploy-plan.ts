@@ -36,6 +36,10 @@ export interface DeploySettings {
   minFreeDiskGb: number;
   imageWaitMinutes: number;
   imagePollSeconds: number;
+  /** seconds between two status checks of a VM job (migration); default 15 */
+  jobPollSeconds?: number;
+  /** how long a VM job may run before the step fails with OPS.JOB_DEADLINE; default 180 */
+  jobDeadlineMinutes?: number;
   healthTimeoutSeconds: number;
   /** paths under `url` that must answer < 400 after the deploy */
   keyUrls?: string[];
@@ -118,7 +122,9 @@ export const STEP_RETRY: Record<DeployStep, StepRetry> = {
   backup: { retry: true },
   pull: { retry: true },
   stop: { retry: true },
-  // a migration is not idempotent and its failure is deterministic: never retried, rolled back
+  // a migration is not idempotent and its failure is deterministic: never run twice, rolled back. It
+  // runs as a VM job whose id is the instance's: its start and status calls are retried (a second
+  // start finds the job), the migration itself never is (awaitVmJob passes `retried` per call)
   migrate: { retry: false },
   start: { retry: true },
   health: { retry: false },

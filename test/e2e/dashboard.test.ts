@@ -82,6 +82,7 @@ describe('dashboard in Chromium', () => {
       minFreeDiskGb: 1,
       imageWaitMinutes: 0,
       imagePollSeconds: 1,
+      jobPollSeconds: 1,
       healthTimeoutSeconds: 1,
       keyUrls: [],
       keepCount: 5,

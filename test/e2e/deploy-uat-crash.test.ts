@@ -4,7 +4,7 @@
  * dockerd, registry, PostgreSQL, odoo-ops), Azurite and the local GitHub / Slack servers. A merge
  * webhook starts the deploy; the host is SIGKILLed at EACH step boundary (before preflight, backup,
  * pull, stop, migrate, start, health and the ledger record: the fixture pauses there) — and once inside
- * the migrate step, after the migration succeeded on the VM but before the activity returned — and
+ * the migrate step, after the migration job was started on the VM but before the activity returned — and
  * restarted on the same data folder each time. The deploy must finish correctly and no side effect may be done twice
  * harmfully: one complete backup for the deploy, one pull/stop/migrate/start on the VM (the stand-in's
  * update log shows the modules migrated once), one GitHub deployment with in_progress → success, one

@@ -267,16 +267,14 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     expect(statesOf(c.sha)).toEqual(['in_progress', 'failure']);
   });
 
-  it('the SSH connection dropped mid-migration (sshd session killed on the VM) is rolled back, never retried', async () => {
-    const prev = (await rig.ledger.current('uat'))!;
-    const before = await tableChecksums(rig.uat);
+  it('SSH sessions killed mid-migration (on the VM side): the migration job goes on, runs once, the deploy succeeds', async () => {
     const logs = path.join(rig.uat.dir, 'state', 'logs');
     const seen = new Set(existsSync(logs) ? readdirSync(logs) : []);
     const historyBefore = (await opsHistory(rig.uat)).length;
     const c = rig.commit('slowMigration');
     expect((await merge(c.sha)).body.decision).toBe('accepted');
-    // wait until odoo -u is updating modules on the VM (a new migration log says so), then kill the sshd
-    // session that carries the `odoo-ops migrate` command: the connection drops from the VM side
+    // wait until odoo -u is updating modules on the VM (a new migration log says so), then kill every sshd
+    // session carrying an odoo-ops job call (the start or a status poll): the connections drop from the VM side
     const updating = () =>
       readdirSync(logs).some(
         (f) =>
@@ -284,32 +282,21 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
           !seen.has(f) &&
           readFileSync(path.join(logs, f), 'utf8').includes('Loading module'),
       );
-    await until(
-      'the migration to be updating modules',
-      () => updating() && sessionOf('migrate') !== undefined,
-      10 * 60 * 1000,
-      200,
-    );
-    const session = sessionOf('migrate')!;
-    process.kill(session, 'SIGKILL');
+    await until('the migration to be updating modules', () => updating(), 10 * 60 * 1000, 200);
+    for (let i = 0; i < 50; i++) {
+      const session = sessionOf('job');
+      if (session) {
+        process.kill(session, 'SIGKILL');
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const result = await finished(c.id);
-    expect(result).toMatchObject({
-      outcome: 'RolledBack',
-      failedStep: 'migrate',
-      code: 'DEPLOY.MIGRATION_INTERRUPTED',
-    });
-    expect(await tableChecksums(rig.uat)).toEqual(before);
-    expect(await running()).toMatchObject({
-      web_state: 'running',
-      web_image: prev.imageRef,
-      pending_modules: '',
-    });
-    expect((await rig.uat.opsJson('health')).json.ok).toBe(true);
-    // the migration was attempted once and never again after the drop
+    expect(result).toMatchObject({ outcome: 'Succeeded' });
+    expect(await running()).toMatchObject({ web_state: 'running', pending_modules: '' });
+    // the migration ran exactly once on the VM, whatever happened to the sessions that watched it
     const since = (await opsHistory(rig.uat)).slice(historyBefore);
-    expect(since.filter((x) => x.verb === 'migrate').length).toBeLessThanOrEqual(1);
-    expect(since.filter((x) => x.verb === 'restore-db')).toHaveLength(1);
-    expect(result.logs).toEqual(expect.arrayContaining([`${result.backupId}/logs/migration.log`]));
+    expect(since.filter((x) => x.verb === 'migrate')).toHaveLength(1);
+    expect(since.filter((x) => x.verb === 'restore-db')).toHaveLength(0);
   });
 
   it('a backup that cannot be uploaded (backups container read-only) ends Failed with nothing stopped', async () => {

@@ -171,6 +171,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       minFreeDiskGb: 1,
       imageWaitMinutes: 0,
       imagePollSeconds: 1,
+      jobPollSeconds: 1,
       healthTimeoutSeconds: 1,
       keyUrls: [],
       keepCount: 5,

@@ -135,6 +135,7 @@ describe('deployProd orchestration (embedded host, test clock, Azurite, fake Sla
       minFreeDiskGb: 1,
       imageWaitMinutes: 0,
       imagePollSeconds: 1,
+      jobPollSeconds: 1,
       healthTimeoutSeconds: 1,
       keyUrls: [],
       keepCount: 5,

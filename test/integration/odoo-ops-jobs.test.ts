@@ -6,12 +6,21 @@
  *
  * What a user would check: the SSH connection that started a migration dies mid-way and the migration
  * still ends, once; starting the same job id again (a retried activity) reports that job instead of
- * migrating a second time; an unknown id, a failed job and bad ids are clear errors.
+ * migrating a second time; an unknown id, a failed job and bad ids are clear errors. Then the process
+ * running the real migrateStart activity (compiled fresh, in a child process) is SIGKILLed while odoo -u
+ * runs, and the resumed call finds the job and sees it end with one migration; and an `ssh` client that
+ * started a backup job is SIGKILLed while pg_dump waits on a locked table, the backup ending once with
+ * the sha256 of its file.
  */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createDeployActivities, type DeployPorts } from '../../functions/activities/deploy';
 import { SshClient, type SshTarget } from '../../shared/adapters/ssh';
+import { vmJobId, type VmJob } from '../../shared/domain/vm-job';
+import { createLogger } from '../../shared/log';
 import { DOCKER_STANDIN } from '../support/ops-docker-standin';
 import { PgServer, startPostgres } from '../support/postgres';
 import { OPS_SCRIPT } from '../support/sandbox';
@@ -19,6 +28,8 @@ import { generateKeyPair, startSshd, type SshdHandle } from '../support/sshd';
 import { until } from '../support/until';
 
 jest.setTimeout(3 * 60 * 1000);
+
+const ROOT = path.resolve(__dirname, '..', '..');
 
 const key = generateKeyPair();
 let sshd: SshdHandle;
@@ -37,7 +48,9 @@ beforeAll(async () => {
     hostKeyFingerprint: sshd.hostKeyFingerprint,
   };
   work = mkdtempSync(path.join(os.tmpdir(), 'ops-jobs-'));
+  writeFileSync(path.join(work, 'id'), key.privateKey, { mode: 0o600 });
 }, 120_000);
+const keyFile = () => path.join(work, 'id');
 
 afterAll(async () => {
   await sshd?.stop();
@@ -209,4 +222,186 @@ test('unknown ids, bad ids and a failed migration are clear errors', async () =>
   } finally {
     await sh.close();
   }
+});
+
+describe("the activity's process is killed mid-way (a recycled worker): the job finishes once and is picked up", () => {
+  let dist: string;
+  beforeAll(() => {
+    // the activities compiled fresh (same layout as `npm run build`), for a child process to run them
+    dist = mkdtempSync(path.join(os.tmpdir(), 'ops-jobs-dist-'));
+    execFileSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        path.join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        dist,
+      ],
+      { cwd: ROOT, stdio: 'pipe' },
+    );
+  }, 180_000);
+  afterAll(() => {
+    if (dist) rmSync(dist, { recursive: true, force: true });
+  });
+
+  /** a "worker": runs the real migrateStart activity, then polls jobStatus like a held activity would */
+  function worker(v: Vm, jobId: string): { child: ChildProcess; lines: string[] } {
+    const script = `
+      const { createDeployActivities } = require(${JSON.stringify(path.join(dist, 'functions/activities/deploy.js'))});
+      const { SshClient } = require(${JSON.stringify(path.join(dist, 'shared/adapters/ssh.js'))});
+      const target = JSON.parse(process.env.JOB_TARGET);
+      const acts = createDeployActivities({
+        settings: () => { throw new Error('unused'); },
+        ssh: { connect: () => SshClient.connect(target) },
+        opsCommand: process.env.JOB_OPS,
+        log: require(${JSON.stringify(path.join(dist, 'shared/log.js'))}).createLogger({ level: 'error', sink: () => undefined }),
+      });
+      (async () => {
+        const i = { environment: 'uat', imageRef: 'reg.local/odoo:uat-v1.3.0', modules: 'all', jobId: process.env.JOB_ID };
+        console.log(JSON.stringify(await acts.migrateStart(i)));
+        for (;;) {
+          await new Promise((r) => setTimeout(r, 300));
+          console.log(JSON.stringify(await acts.jobStatus(i)));
+        }
+      })().catch((e) => { console.error(e); process.exit(3); });
+    `;
+    const child = spawn(process.execPath, ['-e', script], {
+      env: {
+        ...process.env,
+        // the compiled files live outside the checkout: resolve packages from its node_modules
+        NODE_PATH: path.join(ROOT, 'node_modules'),
+        JOB_TARGET: JSON.stringify(target),
+        JOB_OPS: v.ops,
+        JOB_ID: jobId,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines: string[] = [];
+    child.stdout?.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
+    child.stderr?.on('data', (d: Buffer) => lines.push(`stderr: ${d.toString()}`));
+    return { child, lines };
+  }
+
+  test('migration: the worker is SIGKILLed while odoo -u runs; the resumed call finds the job; one migration', async () => {
+    const v = vm('kill-mig', { STANDIN_MIGRATE_SECONDS: '5' });
+    const jobId = vmJobId('deploy-uat-1.3.0-0123456789ab', 'migrate');
+    const w = worker(v, jobId);
+    await until(
+      'the worker to start the job',
+      () => w.lines.some((l) => l.includes('"state":"running"')),
+      30_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; the worker said: ${w.lines.join('\n').slice(-2000)}`);
+    });
+    await until('odoo -u to be updating modules', () => v.moduleState() === 'to upgrade', 10_000);
+    w.child.kill('SIGKILL');
+    await new Promise((r) => w.child.once('exit', r));
+
+    // the resumed orchestration retries the start activity with the same job id: it finds the job
+    const acts = createDeployActivities({
+      settings: () => {
+        throw new Error('unused');
+      },
+      ssh: { connect: () => SshClient.connect(target) },
+      opsCommand: v.ops,
+      log: createLogger({ level: 'error', sink: () => undefined }),
+    } as unknown as DeployPorts);
+    const input = { environment: 'uat', imageRef: 'reg.local/odoo:uat-v1.3.0', modules: 'all', jobId };
+    const again = (await acts.migrateStart(input)) as VmJob;
+    expect(again).toMatchObject({ id: jobId, started: false, state: 'running' });
+    let st = again;
+    await until(
+      'the job to end',
+      async () => {
+        st = (await acts.jobStatus(input)) as VmJob;
+        return st.state !== 'running';
+      },
+      30_000,
+    );
+    expect(st).toMatchObject({ state: 'succeeded', exitCode: 0 });
+    expect(v.runs()).toBe(1);
+    expect(v.moduleState()).toBe('installed');
+    // an unknown id is a clear, coded failure (not retried)
+    expect(await acts.jobStatus({ environment: 'uat', jobId: 'deploy-uat-9.9.9-x.migrate' })).toEqual({
+      failed: {
+        code: 'OPS.JOB_UNKNOWN',
+        message: expect.stringContaining('no job deploy-uat-9.9.9-x.migrate on this VM'),
+      },
+    });
+  });
+
+  test('backup: the SSH client is SIGKILLed while pg_dump runs; the job ends once with its sha256', async () => {
+    const v = vm('kill-bak', { ODOO_IMAGE: 'reg.local/odoo:uat-v1.0.0' });
+    // pg_dump waits on a table an open transaction holds: the backup is mid-way until it commits
+    const holder = spawn('psql', ['-X', '-q', '-d', v.db], {
+      env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    holder.stdin.write('BEGIN; LOCK TABLE ir_module_module IN ACCESS EXCLUSIVE MODE;\n');
+    await until(
+      'the table to be locked',
+      () =>
+        pg.psql(
+          'postgres',
+          "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation IS NOT NULL",
+        ) !== '0',
+      10_000,
+    );
+    const client = spawn(
+      'ssh',
+      [
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        'StrictHostKeyChecking=no',
+        '-o',
+        'UserKnownHostsFile=/dev/null',
+        '-i',
+        keyFile(),
+        '-p',
+        String(sshd.port),
+        `root@${sshd.host}`,
+        `${v.ops} --json job start backup --id nightly-7`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    await until(
+      'pg_dump to be waiting on the lock',
+      () =>
+        pg.psql(
+          'postgres',
+          "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'",
+        ) !== '0',
+      30_000,
+    );
+    client.kill('SIGKILL');
+    const sh = await SshClient.connect(target);
+    try {
+      expect((await opsJson(sh, v, 'job status nightly-7')).json).toMatchObject({
+        state: 'running',
+        kind: 'backup',
+      });
+      holder.stdin.end('COMMIT;\n');
+      let st: Json = {};
+      await until(
+        'the backup job to end',
+        async () => {
+          st = (await opsJson(sh, v, 'job status nightly-7')).json;
+          return st.state !== 'running';
+        },
+        30_000,
+      );
+      expect(st).toMatchObject({ state: 'succeeded', exit_code: 0 });
+      const steps = st.steps as Json[];
+      expect(steps.map((s) => s.verb)).toEqual(['backup-db', 'backup-filestore']);
+      const file = String(steps[0].file);
+      expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(steps[0].sha256);
+      const history = readFileSync(path.join(v.dir, 'state', 'history.jsonl'), 'utf8');
+      expect(history.split('\n').filter((l) => l.includes('"verb":"backup-db"'))).toHaveLength(1);
+    } finally {
+      holder.kill();
+      await sh.close();
+    }
+  });
 });

@@ -96,6 +96,7 @@ beforeAll(async () => {
     minFreeDiskGb: 1,
     imageWaitMinutes: 0,
     imagePollSeconds: 1,
+    jobPollSeconds: 1,
     healthTimeoutSeconds: 1,
     keyUrls: [],
     keepCount: 5,

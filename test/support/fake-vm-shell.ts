@@ -20,6 +20,18 @@ export interface FakeVmState {
   pending: string;
   lock: string;
   diskFreeKb: number;
+  /** `odoo-ops job` jobs by id (survive a restart of the driving process with a state file) */
+  jobs?: Record<string, FakeJob>;
+}
+
+export interface FakeJob {
+  id: string;
+  kind: string;
+  spec: string;
+  state: 'running' | 'succeeded' | 'failed';
+  exit_code?: number;
+  steps: Record<string, unknown>[];
+  message: string;
 }
 
 export interface FakeVmBehaviour {
@@ -35,7 +47,7 @@ export interface FakeVmBehaviour {
   connectFailures?: number;
   /** `pull` exits 8 */
   failPull?: boolean;
-  /** the SSH connection drops during `migrate` */
+  /** the SSH connection drops during `migrate` (as a job: right after the job started, which goes on) */
   dropDuringMigrate?: boolean;
   /** `migrate` waits for this promise (to hold a deploy mid-way) */
   holdMigrate?: Promise<void>;
@@ -44,7 +56,7 @@ export interface FakeVmBehaviour {
 export interface FakeVm {
   state: FakeVmState;
   behaviour: FakeVmBehaviour;
-  /** every verb run, in order (e.g. `stop`, `migrate img all`, `restore-db`) */
+  /** every verb run, in order (e.g. `stop`, `migrate img all`, `restore-db`; a job's work as `migrate …` too) */
   calls: string[];
   connects: number;
   connect(): Promise<RemoteShell>;
@@ -112,6 +124,73 @@ export function createFakeVm(
     } as SshRunResult;
   };
 
+  /** what `odoo-ops migrate <img> <mods>` does to the fake VM */
+  async function migrateNow(args: string[]): Promise<SshRunResult> {
+    const verb = 'migrate';
+    if (state.webRunning) return result(verb, 9, {}, 'web is running');
+    if (behaviour.holdMigrate) await behaviour.holdMigrate;
+    if (behaviour.failMigration) {
+      state.db += '+half';
+      state.pending = 'sale:to upgrade';
+      return result(
+        verb,
+        5,
+        { log: '/opt/odoo/state/logs/migrate-x.log' },
+        'migration failed (odoo exit 1, CRITICAL: boom)',
+      );
+    }
+    state.db += `+migrated(${args[1]},${args[2]})`;
+    return result(verb, 0, { log: '/opt/odoo/state/logs/migrate-x.log' });
+  }
+
+  const jobLine = (j: FakeJob, fields: Record<string, unknown> = {}): SshRunResult =>
+    result(
+      'job',
+      0,
+      { id: j.id, kind: j.kind, state: j.state, exit_code: j.exit_code ?? null, steps: j.steps, ...fields },
+      j.message,
+    );
+
+  /** `odoo-ops job start|status …` as docker/ops/odoo-ops answers it (one job per id, never run twice) */
+  async function jobVerb(a: string[], drop: () => void): Promise<SshRunResult> {
+    state.jobs ??= {};
+    if (a[0] === 'status') {
+      const j = state.jobs[a[1]];
+      return j ? jobLine(j) : result('job', 11, {}, `no job ${a[1]} on this VM`);
+    }
+    if (a[0] !== 'start' || a[2] !== '--id')
+      return result('job', 2, {}, 'usage: odoo-ops job start|status|log');
+    const [kind, , id, ...rest] = a.slice(1);
+    const spec = [kind, ...rest].join(' ');
+    const had = state.jobs[id];
+    if (had) {
+      if (had.spec !== spec)
+        return result('job', 2, {}, `job ${id} exists for other work (${had.spec}): not started`);
+      return jobLine(had, { started: false });
+    }
+    const j: FakeJob = { id, kind, spec, state: 'running', steps: [], message: `job ${id} is running` };
+    state.jobs[id] = j;
+    vm.calls.push(spec);
+    const work = (async () => {
+      const r = kind === 'migrate' ? await migrateNow([kind, ...rest]) : result(kind, 2, {}, `kind ${kind}`);
+      const line = JSON.parse(r.stdout ?? '{}') as Record<string, unknown>;
+      j.steps.push(line);
+      j.exit_code = r.code;
+      j.state = r.code === 0 ? 'succeeded' : 'failed';
+      j.message =
+        r.code === 0 ? `job ${id} succeeded` : `job ${id} failed (exit ${r.code}): ${String(line.message)}`;
+      save();
+    })();
+    // a job nothing holds ends before `job start` answers (as a quick one on a VM); a held one runs on
+    if (!behaviour.holdMigrate) await work;
+    if (kind === 'migrate' && behaviour.dropDuringMigrate) {
+      // the connection drops while the job runs: the job goes on, the caller sees a transient error
+      drop();
+      throw new PipelineError('SSH.DISCONNECTED', 'connection to 127.0.0.1 closed (fake)', true);
+    }
+    return jobLine(j, { started: true });
+  }
+
   function shell(): RemoteShell {
     let closed = false;
     return {
@@ -161,7 +240,8 @@ export function createFakeVm(
         .split(' ')
         .map((a) => a.replace(/^'(.*)'$/, '$1'));
       const verb = args[0];
-      vm.calls.push(args.join(' '));
+      // a job call is not work: the job's own work is recorded when it starts (`migrate <img> <mods>`)
+      if (verb !== 'job') vm.calls.push(args.join(' '));
       switch (verb) {
         case 'status':
           return result(verb, 0, {
@@ -187,27 +267,16 @@ export function createFakeVm(
           return result(verb, 0, { changed });
         }
         case 'migrate': {
-          if (state.webRunning) return result(verb, 9, {}, 'web is running');
-          if (behaviour.holdMigrate) await behaviour.holdMigrate;
           if (behaviour.dropDuringMigrate) {
             state.db += '+half';
             state.pending = 'sale:to upgrade';
             closed = true;
             throw new PipelineError('SSH.DISCONNECTED', 'connection to 127.0.0.1 closed (fake)', true);
           }
-          if (behaviour.failMigration) {
-            state.db += '+half';
-            state.pending = 'sale:to upgrade';
-            return result(
-              verb,
-              5,
-              { log: '/opt/odoo/state/logs/migrate-x.log' },
-              'migration failed (odoo exit 1, CRITICAL: boom)',
-            );
-          }
-          state.db += `+migrated(${args[1]},${args[2]})`;
-          return result(verb, 0, { log: '/opt/odoo/state/logs/migrate-x.log' });
+          return migrateNow(args);
         }
+        case 'job':
+          return jobVerb(args.slice(1), () => (closed = true));
         case 'start': {
           if (state.pending)
             return result(verb, 9, {}, `database is half-migrated (pending: ${state.pending})`);

@@ -71,6 +71,7 @@ export async function prodRig(i: ProdRigInput) {
     minFreeDiskGb: 1,
     imageWaitMinutes: 0,
     imagePollSeconds: 1,
+    jobPollSeconds: 1,
     healthTimeoutSeconds: 1,
     keyUrls: [],
     keepCount: 5,

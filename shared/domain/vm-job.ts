@@ -1,0 +1,102 @@
+/**
+ * Long work on a VM (migrate, backup, restore) runs as an `odoo-ops job` detached from the SSH session
+ * (docker/ops/odoo-ops, "jobs"): the orchestration starts it with a short activity, then polls it with
+ * durable timers and a short status activity. Pure: used by activities and orchestrators alike.
+ */
+
+export type VmJobKind = 'migrate' | 'backup' | 'restore';
+export type VmJobState = 'starting' | 'running' | 'succeeded' | 'failed' | 'lost';
+
+/** A job as `odoo-ops --json job status|start` reports it. */
+export interface VmJob {
+  id: string;
+  kind: string;
+  state: VmJobState;
+  /** true when this call started it; false when it existed (a retried or replayed start) */
+  started?: boolean;
+  exitCode?: number;
+  startedAt?: string;
+  endedAt?: string;
+  /** odoo-ops' sentence about the job */
+  message: string;
+  /** the job's log file on the VM */
+  log?: string;
+  /** each step's JSON result line, in order */
+  steps: Record<string, unknown>[];
+}
+
+/** What odoo-ops accepts as a job id (the same rule as `valid_job_id` in the script). */
+export const VM_JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** FNV-1a 32-bit, hex: a short deterministic tag (orchestrators may not import node:crypto). */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/**
+ * The job id of one step of one orchestration: `<instance id>.<step>`, the same on every replay and
+ * retry, so a second start finds the first job. An instance id with characters odoo-ops refuses, or too
+ * long, is replaced by a readable prefix plus a hash of the whole id (two instances never share one).
+ */
+export function vmJobId(instanceId: string, step: string): string {
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(step)) throw new Error(`invalid job step name '${step}'`);
+  const plain = `${instanceId}.${step}`;
+  if (VM_JOB_ID.test(plain)) return plain;
+  const clean = instanceId.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  const head = clean.slice(0, 128 - step.length - 11);
+  return `${head || 'job'}-${fnv1a(instanceId)}.${step}`;
+}
+
+/** The error code of a finished job that failed, from the failing verb's exit code. */
+export function vmJobFailureCode(job: Pick<VmJob, 'state' | 'exitCode' | 'kind'>): string {
+  if (job.state === 'lost') return 'OPS.JOB_LOST';
+  switch (job.exitCode) {
+    case 3:
+      return 'OPS.LOCKED';
+    case 5:
+      return 'DEPLOY.MIGRATION_FAILED';
+    case 6:
+      return 'BACKUP.FAILED';
+    case 7:
+      return 'RESTORE.FAILED';
+    case 8:
+      return 'REGISTRY.IMAGE_MISSING';
+    case 9:
+      return 'OPS.STATE';
+    case 10:
+      return 'OPS.CONFIG';
+    default:
+      return 'OPS.JOB_FAILED';
+  }
+}
+
+export function vmJobDone(job: Pick<VmJob, 'state'>): boolean {
+  return job.state === 'succeeded' || job.state === 'failed' || job.state === 'lost';
+}
+
+/** A VmJob from an odoo-ops `job` JSON line (fields: id, kind, state, exit_code, steps, ...). */
+export function parseVmJob(json: Record<string, unknown>): VmJob | undefined {
+  const state = json.state;
+  if (typeof json.id !== 'string' || typeof state !== 'string') return undefined;
+  if (!['starting', 'running', 'succeeded', 'failed', 'lost'].includes(state)) return undefined;
+  const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  return {
+    id: json.id,
+    kind: typeof json.kind === 'string' ? json.kind : '',
+    state: state as VmJobState,
+    ...(typeof json.started === 'boolean' ? { started: json.started } : {}),
+    ...(typeof json.exit_code === 'number' ? { exitCode: json.exit_code } : {}),
+    ...(str(json.started_at) ? { startedAt: str(json.started_at) } : {}),
+    ...(str(json.ended_at) ? { endedAt: str(json.ended_at) } : {}),
+    message: typeof json.message === 'string' ? json.message : '',
+    ...(str(json.log) ? { log: str(json.log) } : {}),
+    steps: Array.isArray(json.steps)
+      ? json.steps.filter((s): s is Record<string, unknown> => !!s && typeof s === 'object')
+      : [],
+  };
+}

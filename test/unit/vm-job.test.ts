@@ -1,0 +1,226 @@
+/**
+ * Waiting for a VM job (functions/orchestrators/vm-job.ts) in the REAL durable-functions library on the
+ * embedded Durable engine with a TestClock: the poll timers fire only when the test advances the clock,
+ * so the number of polls and the deadline are exact. The "VM" is a table of jobs the two test activities
+ * read, each job a script of the states its status calls report (what `odoo-ops job status` answers).
+ */
+import * as df from 'durable-functions';
+import type { OrchestrationContext } from 'durable-functions';
+import { registeredFunctions } from '../../local/functions-core';
+import { DurableEngine } from '../../local/durable/engine';
+import { TestClock } from '../../local/durable/clock';
+import { createLogger } from '../../shared/log';
+import { PipelineError, errorCode } from '../../shared/domain/errors';
+import { VM_JOB_ID, vmJobId, type VmJob } from '../../shared/domain/vm-job';
+import { StepFailure, stepRunner } from '../../functions/orchestrators/step';
+import { awaitVmJob } from '../../functions/orchestrators/vm-job';
+
+interface Script {
+  /** states reported by start then each status call; the last one repeats */
+  states: Partial<VmJob>[];
+  /** the first N start calls fail with a transient SSH error (after the job was created) */
+  startDrops?: number;
+  /** status answers OPS.JOB_UNKNOWN */
+  unknown?: boolean;
+}
+const vm: Record<string, { script: Script; starts: number; created: number; statusCalls: number }> = {};
+const jobOf = (id: string, i: number): VmJob => {
+  const s = vm[id].script.states;
+  return { id, kind: 'migrate', message: '', steps: [], state: 'running', ...s[Math.min(i, s.length - 1)] };
+};
+
+df.app.activity('vjStart', {
+  handler: (input: unknown) => {
+    const { jobId } = input as { jobId: string };
+    const j = vm[jobId];
+    j.starts++;
+    if (j.created === 0) j.created = 1; // the work starts once, whatever happens to the call
+    if (j.starts <= (j.script.startDrops ?? 0))
+      throw new PipelineError('SSH.DISCONNECTED', 'connection to 10.0.0.4:22 closed', true);
+    return { ...jobOf(jobId, 0), started: j.starts === 1 };
+  },
+});
+df.app.activity('vjStatus', {
+  handler: (input: unknown) => {
+    const { jobId } = input as { jobId: string };
+    const j = vm[jobId];
+    j.statusCalls++;
+    if (j.script.unknown)
+      return { failed: { code: 'OPS.JOB_UNKNOWN', message: `[OPS.JOB_UNKNOWN] no job ${jobId} on this VM` } };
+    return jobOf(jobId, j.statusCalls);
+  },
+});
+
+df.app.orchestration('vjWait', function* (context: OrchestrationContext) {
+  const { poll, deadline } = context.df.getInput() as { poll: number; deadline: number };
+  const step = stepRunner<string>(context, {
+    show: () => undefined,
+    retry: () => new df.RetryOptions(1000, 3),
+    retried: () => false,
+    codeOf: (err) => errorCode(err) ?? 'TEST.FAILED',
+    reasonOf: (err) => (err instanceof Error ? err.message : String(err)).split('\n')[0],
+  });
+  const jobId = vmJobId(context.df.instanceId, 'migrate');
+  const t0 = context.df.currentUtcDateTime.getTime();
+  try {
+    const job = yield* awaitVmJob(context, step, {
+      step: 'migrate',
+      startActivity: 'vjStart',
+      startInput: { environment: 'uat', jobId },
+      statusActivity: 'vjStatus',
+      pollSeconds: poll,
+      deadlineMinutes: deadline,
+      what: 'migration',
+    });
+    return { job, ms: context.df.currentUtcDateTime.getTime() - t0 };
+  } catch (e) {
+    const f = e as StepFailure;
+    return {
+      failure: { step: f.step, code: f.code, message: f.message },
+      ms: context.df.currentUtcDateTime.getTime() - t0,
+    };
+  }
+});
+
+let clock: TestClock;
+let engine: DurableEngine;
+beforeEach(async () => {
+  clock = new TestClock();
+  engine = new DurableEngine({
+    dbPath: ':memory:',
+    functions: registeredFunctions,
+    clock,
+    log: createLogger({ level: 'error', sink: () => undefined }),
+  });
+  await engine.start();
+});
+afterEach(async () => {
+  await engine.stop();
+});
+
+type Out = { job?: VmJob; failure?: { step: string; code: string; message: string }; ms: number };
+async function run(
+  instance: string,
+  script: Script,
+  o: { poll?: number; deadline?: number; advanceMs?: number } = {},
+) {
+  vm[`${instance}.migrate`] = { script, starts: 0, created: 0, statusCalls: 0 };
+  const id = await engine.startNew('vjWait', {
+    instanceId: instance,
+    input: { poll: o.poll ?? 15, deadline: o.deadline ?? 60 },
+  });
+  await engine.idle();
+  // advance the orchestration clock in poll-sized steps (each step fires one timer)
+  const stepMs = (o.poll ?? 15) * 1000;
+  for (let t = 0; t < (o.advanceMs ?? 0); t += stepMs) {
+    await clock.advance(stepMs);
+    await engine.idle();
+  }
+  const s = await engine.waitForCompletion(id, 10_000);
+  expect(s.runtimeStatus).toBe('Completed');
+  return { out: s.output as Out, vm: vm[`${instance}.migrate`] };
+}
+
+describe('awaitVmJob: start once, poll with durable timers, clear errors', () => {
+  test('a job that runs for three polls: started once, polled every VM_JOB_POLL_SECONDS, its result returned', async () => {
+    const { out, vm: j } = await run(
+      'deploy-uat-1.2.0-aaaaaaaaaaaa',
+      {
+        states: [
+          { state: 'running' },
+          { state: 'running' },
+          { state: 'running' },
+          { state: 'succeeded', exitCode: 0 },
+        ],
+      },
+      { advanceMs: 120_000 },
+    );
+    expect(out.job).toMatchObject({
+      id: 'deploy-uat-1.2.0-aaaaaaaaaaaa.migrate',
+      state: 'succeeded',
+      exitCode: 0,
+    });
+    expect(j.starts).toBe(1);
+    expect(j.statusCalls).toBe(3);
+    expect(out.ms).toBe(45_000); // three 15 s timers on the orchestration clock
+  });
+
+  test('the start call drops after the job was created: retried, it finds the job; the work ran once', async () => {
+    const { out, vm: j } = await run(
+      'deploy-uat-1.3.0-bbbbbbbbbbbb',
+      { startDrops: 1, states: [{ state: 'running' }, { state: 'succeeded', exitCode: 0 }] },
+      { advanceMs: 60_000, poll: 15 },
+    );
+    expect(out.job?.state).toBe('succeeded');
+    expect(j.starts).toBe(2);
+    expect(j.created).toBe(1);
+  });
+
+  test("a failed job is the failing verb's code with its sentence; a lost one is OPS.JOB_LOST; an unknown id OPS.JOB_UNKNOWN", async () => {
+    const failed = await run(
+      'deploy-uat-1.4.0-cccccccccccc',
+      {
+        states: [
+          { state: 'running' },
+          {
+            state: 'failed',
+            exitCode: 5,
+            message:
+              'odoo-ops migrate failed (exit 5): migration with img failed (odoo exit 1, CRITICAL: boom)',
+          },
+        ],
+      },
+      { advanceMs: 30_000 },
+    );
+    expect(failed.out.failure).toEqual({
+      step: 'migrate',
+      code: 'DEPLOY.MIGRATION_FAILED',
+      message:
+        '[DEPLOY.MIGRATION_FAILED] odoo-ops migrate failed (exit 5): migration with img failed (odoo exit 1, CRITICAL: boom)',
+    });
+
+    const lost = await run(
+      'deploy-uat-1.5.0-dddddddddddd',
+      { states: [{ state: 'running' }, { state: 'lost', message: 'job x was lost' }] },
+      { advanceMs: 30_000 },
+    );
+    expect(lost.out.failure).toMatchObject({ step: 'migrate', code: 'OPS.JOB_LOST' });
+
+    const unknown = await run(
+      'deploy-uat-1.6.0-eeeeeeeeeeee',
+      { unknown: true, states: [{ state: 'running' }] },
+      { advanceMs: 30_000 },
+    );
+    expect(unknown.out.failure).toMatchObject({ step: 'migrate', code: 'OPS.JOB_UNKNOWN' });
+    expect(unknown.out.failure?.message).toContain('no job deploy-uat-1.6.0-eeeeeeeeeeee.migrate on this VM');
+  });
+
+  test('a job that outlives the deadline fails with OPS.JOB_DEADLINE at the deadline, not before, naming the job', async () => {
+    const { out, vm: j } = await run(
+      'deploy-uat-1.7.0-ffffffffffff',
+      { states: [{ state: 'running' }] },
+      { poll: 60, deadline: 5, advanceMs: 8 * 60_000 },
+    );
+    expect(out.failure).toMatchObject({ step: 'migrate', code: 'OPS.JOB_DEADLINE' });
+    expect(out.failure?.message).toContain('deploy-uat-1.7.0-ffffffffffff.migrate');
+    expect(out.failure?.message).toContain('after 5 min');
+    expect(out.ms).toBe(5 * 60_000);
+    expect(j.statusCalls).toBe(5);
+  });
+});
+
+describe('vmJobId', () => {
+  test('the same instance and step give the same id, which odoo-ops accepts', () => {
+    expect(vmJobId('deploy-uat-1.2.0-abcdef012345', 'migrate')).toBe('deploy-uat-1.2.0-abcdef012345.migrate');
+    expect(vmJobId('deploy-uat-1.2.0-abcdef012345', 'migrate')).toBe(
+      vmJobId('deploy-uat-1.2.0-abcdef012345', 'migrate'),
+    );
+  });
+  test('instance ids odoo-ops would refuse become valid ids, distinct for distinct instances', () => {
+    const odd = ['a/b:c d', '../../etc', '-x', 'é'.repeat(10), 'x'.repeat(300), 'x'.repeat(299) + 'y'];
+    const ids = odd.map((i) => vmJobId(i, 'migrate'));
+    for (const id of ids) expect(id).toMatch(VM_JOB_ID);
+    expect(new Set(ids).size).toBe(odd.length);
+    expect(() => vmJobId('x', 'Bad Step')).toThrow('invalid job step name');
+  });
+});
