@@ -321,8 +321,7 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
     else log.debug(line, { component: 'durable-host' });
   });
   const send = (msg: unknown) => {
-    if (process.env.DURABLE_HOST_TRACE)
-      appendFileSync(process.env.DURABLE_HOST_TRACE, JSON.stringify(msg) + '\n');
+    if (opts.traceFile) appendFileSync(opts.traceFile, JSON.stringify(msg) + '\n');
     if (child.stdin?.writable) child.stdin.write(JSON.stringify(msg) + '\n');
   };
   let onReady: (c: DurableClientData) => void = () => undefined;
