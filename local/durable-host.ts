@@ -437,3 +437,18 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
     },
   };
 }
+
+/** `node dist/local/durable-host.js`: build (or find in the cache) the host now, e.g. as a CI install step. */
+if (require.main === module) {
+  const t0 = performance.now();
+  ensureDurableHostBuilt().then(
+    (b) =>
+      console.log(
+        `durable host ${b.built ? `built in ${b.buildMs} ms` : 'already built (cache)'}: ${b.dll} (${Math.round(performance.now() - t0)} ms)`,
+      ),
+    (err: unknown) => {
+      console.error((err as Error).message);
+      process.exit(1);
+    },
+  );
+}
