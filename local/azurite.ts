@@ -45,6 +45,9 @@ export function azuriteAccountKey(folder: string): string {
 
 export interface AzuriteHandle {
   blobEndpoint: string;
+  /** set when started with `queueAndTable` (the real Durable Task engine's storage) */
+  queueEndpoint?: string;
+  tableEndpoint?: string;
   port: number;
   accountKey: string;
   connectionString: string;
@@ -62,9 +65,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function azuriteBin(): string {
+function azuriteBin(all = false): string {
   const pkg = require.resolve('azurite/package.json');
-  return path.join(path.dirname(pkg), 'dist', 'src', 'blob', 'main.js');
+  return path.join(path.dirname(pkg), 'dist', 'src', ...(all ? ['azurite.js'] : ['blob', 'main.js']));
 }
 
 /**
@@ -76,10 +79,25 @@ export async function startAzurite(opts: {
   port?: number;
   timeoutMs?: number;
   keyFolder?: string;
+  /** also the Queue and Table services (on free ports), which the Durable Task extension's provider needs */
+  queueAndTable?: boolean;
 }): Promise<AzuriteHandle> {
   mkdirSync(opts.dir, { recursive: true });
   const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
   const port = opts.port || (await freePort());
+  const extraPorts = opts.queueAndTable ? [await freePort(), await freePort()] : [];
+  const extraArgs = opts.queueAndTable
+    ? [
+        '--queueHost',
+        '127.0.0.1',
+        '--queuePort',
+        String(extraPorts[0]),
+        '--tableHost',
+        '127.0.0.1',
+        '--tablePort',
+        String(extraPorts[1]),
+      ]
+    : [];
   // Azurite runs in a child that watches its stdin: when the parent dies (even by SIGKILL) the pipe
   // closes and the child stops itself with SIGTERM (so its metadata is flushed) — no orphaned Azurite.
   const watchdog = `const m=process.argv[1];process.argv=[process.argv[0],m,...process.argv.slice(2)];process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>process.kill(process.pid,'SIGTERM'));process.stdin.resume();require(m);`;
@@ -88,11 +106,12 @@ export async function startAzurite(opts: {
     [
       '-e',
       watchdog,
-      azuriteBin(),
+      azuriteBin(opts.queueAndTable),
       '--blobHost',
       '127.0.0.1',
       '--blobPort',
       String(port),
+      ...extraArgs,
       '--location',
       opts.dir,
       '--skipApiVersionCheck',
@@ -125,11 +144,21 @@ export async function startAzurite(opts: {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const queueEndpoint = opts.queueAndTable
+    ? `http://127.0.0.1:${extraPorts[0]}/${AZURITE_ACCOUNT}`
+    : undefined;
+  const tableEndpoint = opts.queueAndTable
+    ? `http://127.0.0.1:${extraPorts[1]}/${AZURITE_ACCOUNT}`
+    : undefined;
   return {
     blobEndpoint,
+    queueEndpoint,
+    tableEndpoint,
     port,
     accountKey,
-    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${accountKey};BlobEndpoint=${blobEndpoint};`,
+    connectionString:
+      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${accountKey};BlobEndpoint=${blobEndpoint};` +
+      (opts.queueAndTable ? `QueueEndpoint=${queueEndpoint};TableEndpoint=${tableEndpoint};` : ''),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
