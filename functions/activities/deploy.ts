@@ -226,11 +226,6 @@ export interface DeployActivities {
     backupId: string;
   }): Promise<Failable<{ backupId: string; parts: Record<string, number> }>>;
   stop(i: { environment: string }): Promise<Failable<{ changed: boolean }>>;
-  migrate(i: {
-    environment: string;
-    imageRef: string;
-    modules: string;
-  }): Promise<Failable<{ log?: string; alreadyDone?: boolean }>>;
   /**
    * Start the migration as a detached job on the VM (`odoo-ops job start migrate --id <jobId>`) and return
    * its state at once. Starting an id that exists returns that job: a retried or replayed start never
@@ -304,48 +299,6 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     const r = await runOps(sh, `${globalOptions} ${verb} ${args}`.trim(), o);
     if (r.code !== 0) throw opsError(verb, r);
     return r;
-  }
-
-  /**
-   * The last odoo-ops history entry that changed the web service or the database, when it is a successful
-   * `migrate` with `imageRef` (i.e. this very migration already ran and nothing happened since).
-   */
-  async function migratedSinceLastChange(
-    sh: RemoteShell,
-    imageRef: string,
-  ): Promise<{ at?: string; log?: string } | undefined> {
-    let text = '';
-    try {
-      const r = await sh.run(`${ops} --json history --tail 50`, { timeoutMs: 60_000 });
-      if (r.code !== 0) return undefined;
-      text = r.stdout ?? '';
-    } catch (err) {
-      if (isRetryable(err)) throw err;
-      return undefined; // no history: migrate
-    }
-    const CHANGES = new Set([
-      'stop',
-      'start',
-      'migrate',
-      'restore-db',
-      'restore-filestore',
-      'rollback',
-      'swap-db',
-    ]);
-    const lines = text.split('\n').filter((l) => l.startsWith('{'));
-    for (let k = lines.length - 1; k >= 0; k--) {
-      let e: { verb?: string; image?: string; ok?: boolean; at?: string; log?: string };
-      try {
-        e = JSON.parse(lines[k]) as typeof e;
-      } catch {
-        continue;
-      }
-      if (!e.verb || !CHANGES.has(e.verb)) continue;
-      return e.verb === 'migrate' && e.ok === true && e.image === imageRef
-        ? { at: e.at, log: e.log }
-        : undefined;
-    }
-    return undefined;
   }
 
   /** `odoo-ops --json job <args>` as a VmJob; a non-zero exit is a coded error (SSH errors stay retryable) */
@@ -592,34 +545,6 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         withShell(i.environment, async (sh) => ({
           changed: (await mustOps(sh, 'stop', '')).json.changed === true,
         })),
-      ),
-
-    migrate: (i) =>
-      guarded(p.log, 'migrate', () =>
-        withShell(i.environment, async (sh) => {
-          // Activities run at least once: when the host died after this migration succeeded on the VM but
-          // before its result was recorded, the re-run finds it in odoo-ops' history and does not migrate again.
-          const done = await migratedSinceLastChange(sh, i.imageRef);
-          if (done) {
-            p.log.info('this migration already succeeded on the VM (re-run after a restart): not run again', {
-              image: i.imageRef,
-              at: done.at,
-            });
-            return { log: done.log, alreadyDone: true };
-          }
-          try {
-            const r = await mustOps(sh, 'migrate', `${shellQuote(i.imageRef)} ${shellQuote(i.modules)}`);
-            return { log: typeof r.json.log === 'string' ? r.json.log : undefined };
-          } catch (err) {
-            // a migration is never retried, whatever broke it (SSH dropped mid-way included): roll back
-            if (isRetryable(err))
-              throw new PipelineError(
-                'DEPLOY.MIGRATION_INTERRUPTED',
-                `migration interrupted: ${messageOf(err)}`,
-              );
-            throw err;
-          }
-        }),
       ),
 
     migrateStart: (i) =>
@@ -869,9 +794,6 @@ df.app.activity('deployConfirmBackup', {
   handler: (i: Parameters<DeployActivities['confirmBackup']>[0]) => acts().confirmBackup(i),
 });
 df.app.activity('deployStop', { handler: (i: { environment: string }) => acts().stop(i) });
-df.app.activity('deployMigrate', {
-  handler: (i: Parameters<DeployActivities['migrate']>[0]) => acts().migrate(i),
-});
 df.app.activity('deployMigrateStart', {
   handler: (i: Parameters<DeployActivities['migrateStart']>[0]) => acts().migrateStart(i),
 });

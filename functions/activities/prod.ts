@@ -1173,7 +1173,6 @@ df.app.activity('prodConfirmBackup', {
   handler: (i: DIn<'confirmBackup'>) => acts().deploy.confirmBackup(i),
 });
 df.app.activity('prodStop', { handler: (i: DIn<'stop'>) => acts().deploy.stop(i) });
-df.app.activity('prodMigrate', { handler: (i: DIn<'migrate'>) => acts().deploy.migrate(i) });
 df.app.activity('prodMigrateStart', {
   handler: (i: DIn<'migrateStart'>) => acts().deploy.migrateStart(i),
 });
