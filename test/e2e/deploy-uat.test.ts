@@ -284,7 +284,7 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
       );
     await until('the migration to be updating modules', () => updating(), 10 * 60 * 1000, 200);
     for (let i = 0; i < 50; i++) {
-      const session = sessionOf('job');
+      const session = sessionOf('job', rig.uat.dir);
       if (session) {
         process.kill(session, 'SIGKILL');
       }
@@ -324,7 +324,24 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
 });
 
 /** pid of the sshd session process (on the VM side) whose command is `odoo-ops --json <verb> …`. */
-function sessionOf(verb: string): number | undefined {
+/**
+ * The sshd session process serving an `odoo-ops --json <verb>` call on THIS sandbox VM: the walk up from
+ * the call must pass that VM's sshd listener (its pid file under `<vm dir>/.sshd`), so a suite running
+ * beside this one in another jest worker never has its own SSH sessions killed.
+ */
+function sessionOf(verb: string, vmDir: string): number | undefined {
+  const listener = Number(readFileSync(path.join(vmDir, '.sshd', 'sshd.pid'), 'utf8').trim());
+  const statOf = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return {
+        comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
+      };
+    } catch {
+      return undefined;
+    }
+  };
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     let cmd = '';
@@ -334,18 +351,15 @@ function sessionOf(verb: string): number | undefined {
       continue;
     }
     if (!cmd.includes('odoo-ops --json ' + verb + ' ')) continue;
-    // walk up to the sshd process serving this session
+    // walk up: the first sshd above the call is its session; keep it only if this VM's listener is above
+    let session: number | undefined;
     let pid = Number(p);
-    for (let i = 0; i < 6 && pid > 1; i++) {
-      let stat = '';
-      try {
-        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      } catch {
-        break;
-      }
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (comm === 'sshd' && pid !== Number(p)) return pid;
-      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    for (let i = 0; i < 10 && pid > 1; i++) {
+      if (pid === listener) return session;
+      const st = statOf(pid);
+      if (!st) break;
+      if (st.comm === 'sshd' && pid !== Number(p) && session === undefined) session = pid;
+      pid = st.ppid;
     }
   }
   return undefined;
