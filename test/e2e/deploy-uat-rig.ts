@@ -209,6 +209,7 @@ export async function startDeployRig(): Promise<DeployRig> {
         MIN_FREE_DISK_GB: '0.1',
         DEPLOY_RETRY_FIRST_SECONDS: '0.5',
         DEPLOY_RETRY_ATTEMPTS: '3',
+        VM_JOB_POLL_SECONDS: '1',
       }),
       commit(release, coverage = '88.0%') {
         const sha = newSha();

@@ -224,6 +224,46 @@ test('unknown ids, bad ids and a failed migration are clear errors', async () =>
   }
 });
 
+test('a job that ends while its status is being read is reported finished, never lost', () => {
+  // The race a poller meets every time a job ends: the runner writes its exit file and ends between
+  // the two things `job status` looks at. A `tr` ahead of the system's on the VM's PATH (job_alive
+  // reads the runner's /proc cmdline through it) lets the runner finish exactly there: it stops the
+  // runner, which writes its exit file as the real one does, waits until it is gone, then does tr's job.
+  const v = vm('race');
+  const id = 'deploy-9.migrate';
+  const d = path.join(v.dir, 'state', 'jobs', id);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(path.join(d, 'spec'), ['migrate', 'reg.local/odoo:uat-v9', 'all', ''].join('\0'));
+  writeFileSync(path.join(d, 'log'), '');
+  // a runner whose command line is the real runner's (`odoo-ops __job-run <id>`)
+  const runner = spawn(
+    'sh',
+    [
+      '-c',
+      `trap 'echo 0 > "$0/exit.tmp" && mv "$0/exit.tmp" "$0/exit"; exit 0' TERM; while :; do sleep 0.05; done`,
+      d,
+      '__job-run',
+      id,
+    ],
+    { stdio: 'ignore' },
+  );
+  try {
+    writeFileSync(path.join(d, 'pid'), `${runner.pid}\n`);
+    const tr = path.join(v.dir, 'bin', 'tr');
+    writeFileSync(
+      tr,
+      `#!/bin/sh\nif [ ! -e '${d}/raced' ]; then : > '${d}/raced'; kill -TERM ${runner.pid}; while kill -0 ${runner.pid} 2>/dev/null && [ -z "$(ps -o stat= -p ${runner.pid} | grep Z)" ]; do sleep 0.02; done; fi\nexec /usr/bin/tr "$@"\n`,
+    );
+    chmodSync(tr, 0o755);
+    const out = execFileSync(v.ops, ['--json', 'job', 'status', id], { encoding: 'utf8' });
+    const st = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Json;
+    expect(readFileSync(path.join(d, 'exit'), 'utf8').trim()).toBe('0'); // the race did happen
+    expect(st).toMatchObject({ id, state: 'succeeded', exit_code: 0 });
+  } finally {
+    runner.kill('SIGKILL');
+  }
+});
+
 describe("the activity's process is killed mid-way (a recycled worker): the job finishes once and is picked up", () => {
   let dist: string;
   beforeAll(() => {
