@@ -54,6 +54,8 @@ export interface LaneWorkEnded {
   outcome: string;
   /** why the work failed (its error message) */
   error?: string;
+  /** the token the lane gave the work when it started it (an end without it is not believed) */
+  token?: string;
 }
 
 /** The input of `laneWork` (and of the `laneStartWork` activity that starts it). */
@@ -65,6 +67,8 @@ export interface LaneWorkInput {
   instanceId: string;
   /** the whole request: the work's input */
   request: LaneRequest;
+  /** a fresh token of the lane (`newGuid`), echoed in the end it reports */
+  token: string;
 }
 
 export interface LaneInput {
@@ -75,6 +79,8 @@ export interface LaneInput {
   queue?: LaneRequest[];
   /** the work running now (started by an earlier generation, its end not yet reported) */
   running?: LaneRequest;
+  /** the token `running` was started with: only its `laneWork` knows it */
+  token?: string;
   /** `eventId`s of the requests this lane took last (an event seen again is ignored) */
   seen?: string[];
   /** the event the previous generation took, as JSON, when it had no `eventId` */
@@ -139,6 +145,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   // the state carried over from the previous generation (an input of an older version has no
   // `running`: its `next` is the head of the queue)
   let running: LaneRequest | undefined = valid(input.running) ? input.running : undefined;
+  let token = running && typeof input.token === 'string' ? input.token : undefined;
   const waiting: LaneRequest[] = [input.next, ...(Array.isArray(input.queue) ? input.queue : [])].filter(
     valid,
   );
@@ -165,6 +172,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
       continue;
     }
     running = head;
+    token = context.df.newGuid(`${id}:${done.length}`);
     show();
     yield record(decision('deploy-started', `deploying ${short(head)} to ${env}`, head));
     try {
@@ -173,6 +181,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
         orchestrator: kindOf(head),
         instanceId: id,
         request: head,
+        token,
       } satisfies LaneWorkInput);
     } catch (err) {
       // the work could not be started (storage down through every retry): it ends here, failed
@@ -184,6 +193,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
       );
       done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
       running = undefined;
+      token = undefined;
     }
   }
   show();
@@ -194,8 +204,9 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   let last: string | undefined;
 
   if (isWorkEnded(event)) {
-    // the end of the running work; the end of any other work is a repeat (activities run at least once)
-    if (running && event.workEnded === idOf(running)) {
+    // the end of the running work, from the laneWork the lane started (it echoes the token); the end of
+    // any other work is a repeat (activities run at least once), one without the token is not believed
+    if (running && event.workEnded === idOf(running) && event.token === token) {
       const current = running;
       const id = idOf(current);
       notes.push(
@@ -212,6 +223,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
       );
       done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
       running = undefined;
+      token = undefined;
     }
   } else if (valid(event as LaneRequest)) {
     const { eventId, ...r } = event as LaneRequest;
@@ -248,6 +260,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   context.df.continueAsNew({
     environment: env,
     running,
+    ...(running && token ? { token } : {}),
     queue: waiting,
     done,
     records: notes,
@@ -268,12 +281,17 @@ export const laneWork: OrchestrationHandler = function* (context: OrchestrationC
     const out = (yield context.df.callSubOrchestrator(w.orchestrator, w.request, w.instanceId)) as
       | { outcome?: string; status?: string }
       | undefined;
-    ended = { workEnded: w.instanceId, outcome: String(out?.outcome ?? out?.status ?? 'completed') };
+    ended = {
+      workEnded: w.instanceId,
+      outcome: String(out?.outcome ?? out?.status ?? 'completed'),
+      token: w.token,
+    };
   } catch (err) {
     ended = {
       workEnded: w.instanceId,
       outcome: 'failed',
       error: err instanceof Error ? err.message : String(err),
+      token: w.token,
     };
   }
   yield context.df.callActivityWithRetry('laneWorkEnded', RETRY, { lane: w.lane, ...ended });

@@ -291,3 +291,29 @@ test('an event the lane already took is ignored when it comes again (the real en
   for (const r of [m1, m3, r1])
     expect(engine.getStatus(`lanework-${idOf(r)}`)?.runtimeStatus).toBe('Completed');
 });
+
+test('an end of work the lane did not start (no or a wrong token) does not end the running work: nothing overlaps it', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  await ask(m2);
+  // what someone who can raise events on the lane might send to have it start the next work early
+  for (const forged of [
+    { workEnded: idOf(m1), outcome: 'Succeeded' },
+    { workEnded: idOf(m1), outcome: 'Succeeded', token: 'guessed' },
+    { workEnded: idOf(m1), outcome: 'failed', error: 'x', token: '' },
+  ])
+    await ask(forged as unknown as LaneRequest);
+  expect(started).toEqual(['1.0.0']);
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [idOf(m2)] });
+  expect(decisions()).toEqual([`deploy-started ${idOf(m1)}`]);
+  // the real end still counts
+  await finish(m1);
+  expect(started).toEqual(['1.0.0', '1.1.0']);
+  expect(decisions()).toEqual([
+    `deploy-started ${idOf(m1)}`,
+    `deploy-finished ${idOf(m1)}`,
+    `deploy-started ${idOf(m2)}`,
+  ]);
+});
