@@ -13,13 +13,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as df from 'durable-functions';
 import type { OrchestrationContext } from 'durable-functions';
+import { InvocationContext } from '@azure/functions';
 import { registeredFunctions } from '../../local/functions-core';
 import { DurableEngine } from '../../local/durable/engine';
 import { TestClock } from '../../local/durable/clock';
 import { createLogger } from '../../shared/log';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { DEPLOY_REQUESTED, laneInstanceId, type LaneRequest } from '../../functions/orchestrators/deployLane';
-import '../../functions/activities/lane';
+import { laneStartWork, laneWorkEnded } from '../../functions/activities/lane';
 
 /** what the lane recorded (`intakeRecordLaneEvent`), in order */
 const recorded: Array<Record<string, unknown>> = [];
@@ -316,4 +317,34 @@ test('an end of work the lane did not start (no or a wrong token) does not end t
     `deploy-finished ${idOf(m1)}`,
     `deploy-started ${idOf(m2)}`,
   ]);
+});
+
+describe('the lane activities (functions/activities/lane.ts) run at least once: each is safe to repeat', () => {
+  const contextWithClient = () => {
+    const binding = df.input.durableClient();
+    const ctx = new InvocationContext({ functionName: 'laneTest', options: { extraInputs: [binding] } });
+    ctx.extraInputs.set(binding, engine.clientData(base));
+    return ctx;
+  };
+
+  test('laneStartWork started twice starts laneWork once; without work to name it refuses', async () => {
+    const m1 = merge('3.0.0', 'd');
+    const work = { lane: LANE, orchestrator: 'deployUat', instanceId: idOf(m1), request: m1, token: 't-1' };
+    expect(await laneStartWork(work, contextWithClient())).toBe('started');
+    expect(await laneStartWork(work, contextWithClient())).toBe('exists');
+    await settle();
+    expect(started).toEqual(['3.0.0']);
+    await expect(laneStartWork({} as never, contextWithClient())).rejects.toThrow(
+      /LANE\.BAD_WORK|laneStartWork needs/,
+    );
+  });
+
+  test('laneWorkEnded for a lane that does not exist (terminated, purged) is told so, not retried for ever', async () => {
+    expect(
+      await laneWorkEnded(
+        { lane: 'lane-nowhere', workEnded: 'deploy-x', outcome: 'Succeeded' },
+        contextWithClient(),
+      ),
+    ).toBe('lane-gone');
+  });
 });
