@@ -256,6 +256,15 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   }
   // anything else (a request that cannot name its work) is ignored
 
+  // what the lane does from now on, shown at once (the next generation starts the head of the queue
+  // when nothing runs): a caller that checks whether the lane is busy (a refresh) must not see it idle
+  // between taking a request and starting it
+  context.df.setCustomStatus({
+    environment: env,
+    running: running ? idOf(running) : waiting[0] ? idOf(waiting[0]) : null,
+    waiting: (running ? waiting : waiting.slice(1)).map(idOf),
+  });
+
   // no yield from the wait to here: the next generation records `notes` first
   context.df.continueAsNew({
     environment: env,
