@@ -9,16 +9,19 @@
  *
  * How it waits (the same on the embedded engine and on the Durable Task extension Azure runs): the lane
  * is an event-driven state machine. Each generation records the decisions of the previous one, starts
- * the head of the queue when nothing runs, then waits for ONE event with a plain
- * `waitForExternalEvent` and continues as new with the new state. It never waits on the work itself:
- * the work runs under `laneWork` (started by the `laneStartWork` activity, instance id
- * `lanework-<work id>`), which runs the orchestrator as its sub-orchestration and then reports the end
- * to the lane as a `deploy-requested` event `{ workEnded: <work id>, outcome }`. So the lane never
- * yields a task twice (the out-of-proc protocol re-schedules every task of a new `Task.any`:
- * azure-functions-durable-js #574) and never races an event in a `Task.any` (the extension can hand an
- * event consumed that way to the next generation again: azure-functions-durable-extension #2606). An
- * event seen again all the same is ignored: requests raised by `routeToLane` carry a unique `eventId`
- * that the lane remembers, an end of work that is not the running one is stale.
+ * the head of the queue when nothing runs, waits for an event with a plain `waitForExternalEvent`,
+ * then takes every event already buffered in its history (each through a fresh wait raced against a
+ * timer due now) and continues as new with the new state. The drain matters: `continueAsNew` drops
+ * every buffered event the generation did not take (the extension's ContinueAsNew without
+ * preserveUnprocessedEvents, the one the out-of-proc protocol calls), so a burst of merges that reached
+ * the lane together would otherwise lose all but one. It never waits on the work itself: the work runs
+ * under `laneWork` (started by the `laneStartWork` activity, instance id `lanework-<work id>`), which
+ * runs the orchestrator as its sub-orchestration and then reports the end to the lane as a
+ * `deploy-requested` event `{ workEnded: <work id>, outcome }`. So the lane never yields a task twice
+ * (the out-of-proc protocol re-schedules every task of a new `Task.any`: azure-functions-durable-js
+ * #574). An event taken through the drain's `Task.any` that the extension hands to the next generation
+ * again (azure-functions-durable-extension #2606) is ignored there: requests raised by `routeToLane`
+ * carry a unique `eventId` that the lane remembers, an end of work that is not the running one is stale.
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
@@ -200,61 +203,80 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
 
   /** decisions taken in this generation (recorded by the next one) */
   const notes: Array<Record<string, unknown>> = [];
-  const event: unknown = yield context.df.waitForExternalEvent(DEPLOY_REQUESTED);
   let last: string | undefined;
 
-  if (isWorkEnded(event)) {
-    // the end of the running work, from the laneWork the lane started (it echoes the token); the end of
-    // any other work is a repeat (activities run at least once), one without the token is not believed
-    if (running && event.workEnded === idOf(running) && event.token === token) {
-      const current = running;
-      const id = idOf(current);
-      notes.push(
-        event.outcome === 'failed'
-          ? decision(
-              'deploy-finished',
-              `deploy of ${short(current)} failed: ${event.error ?? 'the deploy orchestration failed'}`,
-              current,
-              { outcome: 'failed' },
-            )
-          : decision('deploy-finished', `deploy of ${short(current)} ended: ${event.outcome}`, current, {
-              outcome: event.outcome,
-            }),
-      );
-      done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
-      running = undefined;
-      token = undefined;
+  /** one event: the end of the running work, or a request (anything else is ignored) */
+  const take = (event: unknown): void => {
+    if (isWorkEnded(event)) {
+      // the end of the running work, from the laneWork the lane started (it echoes the token); the end of
+      // any other work is a repeat (activities run at least once), one without the token is not believed
+      if (running && event.workEnded === idOf(running) && event.token === token) {
+        const current = running;
+        const id = idOf(current);
+        notes.push(
+          event.outcome === 'failed'
+            ? decision(
+                'deploy-finished',
+                `deploy of ${short(current)} failed: ${event.error ?? 'the deploy orchestration failed'}`,
+                current,
+                { outcome: 'failed' },
+              )
+            : decision('deploy-finished', `deploy of ${short(current)} ended: ${event.outcome}`, current, {
+                outcome: event.outcome,
+              }),
+        );
+        done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
+        running = undefined;
+        token = undefined;
+      }
+      return;
     }
-  } else if (valid(event as LaneRequest)) {
+    if (!valid(event as LaneRequest)) return;
     const { eventId, ...r } = event as LaneRequest;
     const again =
       typeof eventId === 'string'
         ? seen.includes(eventId)
-        : input.last !== undefined && input.last === JSON.stringify(event);
+        : (input.last !== undefined && input.last === JSON.stringify(event)) ||
+          last === JSON.stringify(event);
     if (typeof eventId === 'string') seen.push(eventId);
     else last = JSON.stringify(event);
-    if (!again) {
-      // a new request: queued at the end; it supersedes the waiting request of its own orchestrator
-      // (the newest release wins), never one of another orchestrator
-      const id = idOf(r);
-      if ((running && id === idOf(running)) || waiting.some((w) => idOf(w) === id)) {
-        notes.push(decision('duplicate', `deploy ${id} is already running, done or waiting`, r));
-      } else if (done.includes(id)) {
-        notes.push(decision('duplicate', `deploy ${id} already ran in this lane`, r));
-      } else {
-        const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
-        if (same >= 0) {
-          const [older] = waiting.splice(same, 1);
-          const what = running
-            ? ` while ${short(running)} was ${kindOf(running) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`
-            : '';
-          notes.push(decision('superseded', `superseded by ${short(r)}${what}`, older, { supersededBy: id }));
-        }
-        waiting.push(r);
+    if (again) return;
+    // a new request: queued at the end; it supersedes the waiting request of its own orchestrator
+    // (the newest release wins), never one of another orchestrator
+    const id = idOf(r);
+    if ((running && id === idOf(running)) || waiting.some((w) => idOf(w) === id)) {
+      notes.push(decision('duplicate', `deploy ${id} is already running, done or waiting`, r));
+    } else if (done.includes(id)) {
+      notes.push(decision('duplicate', `deploy ${id} already ran in this lane`, r));
+    } else {
+      const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
+      if (same >= 0) {
+        const [older] = waiting.splice(same, 1);
+        const what = running
+          ? ` while ${short(running)} was ${kindOf(running) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`
+          : '';
+        notes.push(decision('superseded', `superseded by ${short(r)}${what}`, older, { supersededBy: id }));
       }
+      waiting.push(r);
     }
+  };
+
+  take(yield context.df.waitForExternalEvent(DEPLOY_REQUESTED));
+  // Drain: events that arrived while this generation recorded or started work are buffered in the
+  // history, and continueAsNew drops every buffered event it did not take (the extension's
+  // ContinueAsNew without preserveUnprocessedEvents, the one the out-of-proc protocol calls; the
+  // embedded engine does the same). So take them all, each through a fresh wait raced against a timer
+  // due now: a buffered event wins at once, the timer only when none is left. Fresh tasks each time
+  // (never a task yielded twice: durable-js #574); an event taken this way that the extension hands to
+  // the next generation again (#2606) is recognised there (eventId, token).
+  for (;;) {
+    const now = context.df.createTimer(context.df.currentUtcDateTime);
+    const next = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
+    const first: unknown = yield context.df.Task.any([next, now]);
+    if (first === now) break;
+    now.cancel();
+    take(next.result);
   }
-  // anything else (a request that cannot name its work) is ignored
 
   // what the lane does from now on, shown at once (the next generation starts the head of the queue
   // when nothing runs): a caller that checks whether the lane is busy (a refresh) must not see it idle

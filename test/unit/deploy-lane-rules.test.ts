@@ -66,6 +66,7 @@ const refresh = (n: string): LaneRequest => ({
 const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId('uat', r.version, r.sha);
 
 let engine: DurableEngine;
+let clock: TestClock;
 let server: Server;
 let base: string;
 const LANE = laneInstanceId('uat');
@@ -100,10 +101,11 @@ afterAll(async () => {
 beforeEach(async () => {
   recorded.length = 0;
   started.length = 0;
+  clock = new TestClock();
   engine = new DurableEngine({
     dbPath: ':memory:',
     functions: registeredFunctions,
-    clock: new TestClock(),
+    clock,
     log: createLogger({ level: 'error', sink: () => {} }),
     prepareContext: (ctx, fn) => {
       for (const b of Object.values(fn.metadata.bindings))
@@ -117,7 +119,10 @@ afterEach(async () => {
   await engine.stop();
 });
 
+/** the engine idle, and the timers due now fired (the lane drains buffered events against one) */
 async function settle() {
+  await engine.idle();
+  await clock.advance(0);
   await engine.idle();
 }
 async function ask(r: LaneRequest) {
@@ -177,6 +182,26 @@ test('a newer merge supersedes only the waiting merge; a waiting refresh keeps i
     'deploying 1.2.0 (ccccccc) to uat',
   );
   expect(laneStatus()).toEqual({ environment: 'uat', running: null, waiting: [] });
+});
+
+test('a burst of merges raised together (one delivery batch) loses none: the newest waits, each older one is recorded superseded', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const burst = [merge('1.1.0', 'b'), merge('1.2.0', 'c'), merge('1.3.0', 'd'), merge('1.4.0', 'e')];
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  // all four reach the lane before it runs again: they are in its history together
+  for (const r of await Promise.all(burst.map((m) => engine.raiseEvent(LANE, DEPLOY_REQUESTED, m))))
+    expect(r).toBe('accepted');
+  await settle();
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [idOf(burst[3])] });
+  expect(
+    recorded
+      .filter((d) => d.decision === 'superseded')
+      .map((d) => d.instanceId)
+      .sort(),
+  ).toEqual(burst.slice(0, 3).map(idOf).sort());
+  await finish(m1);
+  expect(started).toEqual(['1.0.0', '1.4.0']);
 });
 
 test('a newer refresh supersedes the older waiting refresh, and says the lane was running (not deploying) a refresh', async () => {
