@@ -179,6 +179,8 @@ export interface Intake {
   list(limit: number): Promise<unknown[]>;
   /** write the decision records handed over so far (shutdown, tests) */
   flush(): Promise<void>;
+  /** stop the background writes of decision records (nothing is retried after this) */
+  close(): void;
 }
 
 /** event keys kept per commit (re-runs of one build; bounded) */
@@ -591,6 +593,7 @@ export function createIntake(p: IntakePorts): Intake {
 
     list: (limit) => p.store.list(limit),
     flush: () => p.store.flush(),
+    close: () => p.store.close(),
   };
 }
 
@@ -658,11 +661,21 @@ export function defaultIntake(): Intake {
   return shared.intake;
 }
 
-/** Tests: forget the process-wide intake. */
-export function resetDefaultIntake(): void {
+/**
+ * Tests: forget the process-wide intake. Resolves once its handed-over decision records are written (or
+ * given up) and its background writes are stopped: await it before stopping the storage it writes to,
+ * or its retries outlive the test.
+ */
+export async function resetDefaultIntake(): Promise<void> {
   const old = shared;
   shared = undefined;
-  void old?.intake.flush().finally(() => old.close?.());
+  if (!old) return;
+  try {
+    await old.intake.flush();
+  } finally {
+    old.intake.close();
+    await old.close?.();
+  }
 }
 
 // --- activities -------------------------------------------------------------------------------

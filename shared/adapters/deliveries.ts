@@ -94,6 +94,11 @@ export interface DeliveriesStore {
   record(rec: DecisionInput, opts?: { wait?: boolean }): Promise<DecisionRecord>;
   /** resolves once every record handed over so far is written (or given up) */
   flush(): Promise<void>;
+  /**
+   * stop writing in the background (a process or test that is ending): the scheduled write or retry is
+   * cancelled and nothing is scheduled again; records still unwritten are reported as dropped
+   */
+  close(): void;
   list(limit: number): Promise<DecisionRecord[]>;
   commit(sha: string): Promise<{ value: CommitGateState; etag: string } | undefined>;
   /** create (etag undefined) or replace (If-Match etag); false when another writer won */
@@ -142,6 +147,7 @@ export function createDeliveriesStore(
    */
   let pending: Pending[] = [];
   let writing = false;
+  let closed = false;
   /** handed-over records dropped by the bound since the last report (reported once per write, not per record) */
   let droppedUnreported = 0;
   const reportDrops = () => {
@@ -159,7 +165,7 @@ export function createDeliveriesStore(
     for (const r of w) r();
   };
   const schedule = (ms: number) => {
-    if (timer) return;
+    if (timer || closed) return;
     timer = setTimeout(() => {
       timer = undefined;
       void flush();
@@ -268,6 +274,13 @@ export function createDeliveriesStore(
           enqueue({ rec: full, done: (err) => (err ? reject(err) : resolve()) }),
         );
       return full;
+    },
+    close() {
+      closed = true;
+      cancelTimer();
+      const left = pending.filter((x) => !x.done).length;
+      if (left)
+        opts.onBackgroundError?.(new Error(`closed with ${left} unwritten decision records`), left, left);
     },
     flush() {
       return new Promise<void>((resolve) => {

@@ -38,7 +38,7 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
   beforeAll(async () => {
     rig = await startDeployRig();
     setDeployPorts(undefined); // the production wiring, from settings
-    resetDefaultIntake();
+    await resetDefaultIntake();
     host = await startLocalHost({
       dataDir: path.join(rig.dir, 'host'),
       port: 0,
@@ -49,7 +49,7 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
   afterAll(async () => {
     await host?.stop();
     setDeployPorts(undefined);
-    resetDefaultIntake();
+    await resetDefaultIntake();
     await rig?.stop();
   });
 

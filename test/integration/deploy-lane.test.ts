@@ -70,7 +70,7 @@ beforeAll(async () => {
 }, 60000);
 
 afterAll(async () => {
-  resetDefaultIntake();
+  await resetDefaultIntake();
   await host?.stop();
   process.env = saved;
   if (tmp) rmSync(tmp, { recursive: true, force: true });

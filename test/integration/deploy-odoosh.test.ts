@@ -117,7 +117,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   setOdooShPorts(undefined);
-  resetDefaultIntake();
+  await resetDefaultIntake();
   await host?.stop();
   await github?.stop();
   await slack?.stop();

@@ -39,7 +39,7 @@ beforeAll(async () => {
   for (const f of registeredFunctions()) fns[f.metadata.name] = f.handler as Handler;
 }, 90000);
 afterAll(async () => {
-  resetDefaultIntake();
+  await resetDefaultIntake();
   process.env = saved;
   await svc?.stop();
 });
@@ -124,7 +124,7 @@ describe('githubWebhook + deliveries from settings', () => {
   });
 
   it('a bad setting gives 503 naming nothing secret, not a crash', async () => {
-    resetDefaultIntake();
+    await resetDefaultIntake();
     const old = process.env.GITHUB_API_URL;
     process.env.GITHUB_API_URL = 'not a url';
     try {
@@ -136,7 +136,7 @@ describe('githubWebhook + deliveries from settings', () => {
       expect(JSON.stringify(res.jsonBody)).not.toContain(SECRET);
     } finally {
       process.env.GITHUB_API_URL = old;
-      resetDefaultIntake();
+      await resetDefaultIntake();
     }
   });
 });

@@ -66,7 +66,7 @@ beforeAll(async () => {
 }, 60000);
 
 afterAll(async () => {
-  resetDefaultIntake();
+  await resetDefaultIntake();
   await host?.stop();
   await github?.stop();
   process.env = saved;

@@ -137,6 +137,26 @@ describe('handed-over records', () => {
     expect(await sizes()).toEqual([100, 500, 500]);
   });
 
+  it('close() ends the retries of a store whose storage went away: nothing runs or logs after it', async () => {
+    const dead = await freePort();
+    const errors: string[] = [];
+    const s = createDeliveriesStore(containerAt(dead, 'gone'), {
+      retryMs: 20,
+      lingerMs: 1,
+      onBackgroundError: (e) => void errors.push(String((e as Error).message)),
+    });
+    await s.record({ decision: 'ignored', reason: 'r0' }, { wait: false });
+    await s.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    const retrying = errors.length;
+    expect(retrying).toBeGreaterThan(1); // it was retrying every 20 ms
+    s.close();
+    expect(errors.at(-1)).toBe('closed with 1 unwritten decision records');
+    const atClose = errors.length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(errors.length).toBe(atClose);
+  });
+
   it('flush() does not hang while storage is down, and the bound drops the oldest first', async () => {
     const dead = await freePort();
     const dropped: number[] = [];

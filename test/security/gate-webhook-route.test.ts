@@ -87,7 +87,7 @@ describe('no configuration detail on the anonymous route', () => {
   it('an invalid setting: an unsigned caller gets a generic 503 with a code, never the setting name or its value', async () => {
     const saved = { ...process.env };
     process.env.COVERAGE_MIN = 'eighty-s3cr3t-value';
-    resetDefaultIntake();
+    await resetDefaultIntake();
     const logged: string[] = [];
     try {
       const context = new InvocationContext({
@@ -109,7 +109,7 @@ describe('no configuration detail on the anonymous route', () => {
       expect(logged.join('\n')).toContain('COVERAGE_MIN');
     } finally {
       process.env = saved;
-      resetDefaultIntake();
+      await resetDefaultIntake();
     }
   });
 });
