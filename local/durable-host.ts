@@ -248,6 +248,8 @@ export interface DurableHostOptions {
   log: Logger;
   /** the public base of the management webhooks in the client data; default http://127.0.0.1:7071 */
   publicBaseUrl?: string;
+  /** the management webhooks' base itself (wins over publicBaseUrl): the embedded host's guarded durable client port */
+  webhookUrl?: string;
   /** hook to add extra inputs (e.g. the durable client) to activity contexts */
   prepareContext?: (ctx: InvocationContext, fn: RegisteredFunction) => void;
   dotnet?: string;
@@ -309,7 +311,9 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
     FUNCTIONS_WORKER_RUNTIME: 'node',
     DURABLE_HOST_FUNCTIONS: JSON.stringify(list),
     DURABLE_HOST_OPTIONS: JSON.stringify(durableTask),
-    DURABLE_HOST_WEBHOOK_URL: `${(opts.publicBaseUrl ?? 'http://127.0.0.1:7071').replace(/\/$/, '')}/runtime/webhooks/durabletask`,
+    DURABLE_HOST_WEBHOOK_URL:
+      opts.webhookUrl ??
+      `${(opts.publicBaseUrl ?? 'http://127.0.0.1:7071').replace(/\/$/, '')}/runtime/webhooks/durabletask`,
   });
   const t0 = performance.now();
   const child = spawn(opts.dotnet ?? 'dotnet', [build.dll], { env, stdio: ['pipe', 'pipe', 'pipe'] });
