@@ -4,11 +4,12 @@
  * provider on the host's Azurite) runs the app's `df.app.*` registrations in this process, and this
  * module gives the host the same async surface as the home-made engine (local/durable-ops.ts).
  *
- * Every client operation is a call to the extension's own HTTP management API (its `rpcBaseUrl`,
- * 127.0.0.1). The app's `df.getClient()` does not get that URL: it gets the host's durable client port
+ * Every client operation is a request to the extension's own HTTP management API, handed to its webhook
+ * handler over the .NET host's stdin/stdout channel: the extension's unauthenticated local RPC listener
+ * (127.0.0.1:17071) is turned off, so no port serves that API but the host's durable client port
  * (master key, JSON bodies, no browsers — `guardClientRequest`), which forwards here
- * (`handleClientRequest`) to the extension. The management URLs the extension hands out (status, raise
- * event, terminate, purge) point at that guarded port too.
+ * (`handleClientRequest`). The app's `df.getClient()` gets that port as its `rpcBaseUrl`, and the
+ * management URLs the extension hands out (status, raise event, terminate, purge) point at it too.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -20,6 +21,7 @@ import type { DurableStatus, HostDurable, ListFilter } from './durable-ops';
 import {
   durableTaskOptions,
   startDurableHost,
+  type DurableApiResponse,
   type DurableClientData,
   type DurableHostHandle,
 } from './durable-host';
@@ -53,6 +55,10 @@ interface ExtStatus {
   historyEvents?: unknown[];
 }
 
+const NO_BODY = new Set([101, 204, 205, 304]);
+const toResponse = (r: DurableApiResponse): Response =>
+  new Response(NO_BODY.has(r.status) ? null : r.body, { status: r.status, headers: r.headers });
+
 const toStatus = (s: ExtStatus): DurableStatus => ({
   name: s.name ?? '',
   instanceId: s.instanceId ?? '',
@@ -81,7 +87,8 @@ export interface WebJobsDurableOptions {
 export class WebJobsDurable implements HostDurable {
   readonly kind = 'webjobs' as const;
   private host?: DurableHostHandle;
-  private ext = '';
+  /** the guarded port's base, without credentials: the URL the extension's answers are built on */
+  private base = '';
   private stopped = false;
 
   constructor(private readonly opts: WebJobsDurableOptions) {}
@@ -104,7 +111,7 @@ export class WebJobsDurable implements HostDurable {
       prepareContext: this.opts.prepareContext,
       startTimeoutMs: this.opts.startTimeoutMs ?? 240000,
     });
-    this.ext = this.host.rpcBaseUrl.endsWith('/') ? this.host.rpcBaseUrl : `${this.host.rpcBaseUrl}/`;
+    this.base = shown.href.endsWith('/') ? shown.href : `${shown.href}/`;
     this.opts.log.info('durable engine: the real Durable Task extension', {
       taskHub: this.host.taskHubName,
       pid: this.host.pid,
@@ -125,20 +132,19 @@ export class WebJobsDurable implements HostDurable {
   ): Promise<Response> {
     if (!this.host || this.stopped)
       throw new PipelineError('DURABLE.STOPPED', 'the durable engine is not running');
-    try {
-      return await fetch(this.ext + rel, {
-        method,
-        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(60000),
-      });
-    } catch (err) {
+    const out = await this.host.request({
+      method,
+      url: this.base + rel,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (out.status === 503 && this.host.child.exitCode !== null)
       throw new PipelineError(
         'DURABLE.UNAVAILABLE',
-        `the Durable Task extension did not answer ${method} ${rel.split('?')[0]}: ${(err as Error).message}`,
+        `the Durable Task extension did not answer ${method} ${rel.split('?')[0]}: its host has stopped`,
         true,
       );
-    }
+    return toResponse(out);
   }
 
   private async refused(res: Response, what: string): Promise<never> {
@@ -301,29 +307,23 @@ export class WebJobsDurable implements HostDurable {
       if (v !== undefined) headers[h] = Array.isArray(v) ? v.join(', ') : v;
     }
     const hasBody = !['GET', 'HEAD', 'DELETE'].includes(req.method) && req.body.length > 0;
-    let res: Response;
-    try {
-      res = await fetch(this.ext + req.path + (q ? `?${q}` : ''), {
-        method: req.method,
-        headers,
-        body: hasBody ? req.body : undefined,
-        signal: AbortSignal.timeout(60000),
-        redirect: 'manual',
-      });
-    } catch (err) {
+    if (!this.host || this.stopped)
       return {
-        status: 502,
+        status: 503,
         headers: { 'content-type': 'application/json; charset=utf-8' },
-        body: JSON.stringify({
-          error: `the Durable Task extension did not answer: ${(err as Error).message}`,
-        }),
+        body: JSON.stringify({ error: 'the durable engine is not running' }),
       };
-    }
+    const res = await this.host.request({
+      method: req.method,
+      url: this.base + req.path + (q ? `?${q}` : ''),
+      headers,
+      body: hasBody ? req.body : undefined,
+    });
     const out: Record<string, string> = {};
     for (const h of ['content-type', 'x-ms-continuation-token', 'retry-after', 'location']) {
-      const v = res.headers.get(h);
-      if (v !== null) out[h] = v;
+      const v = res.headers[h];
+      if (v !== undefined) out[h] = v;
     }
-    return { status: res.status, headers: out, body: await res.text() };
+    return { status: res.status, headers: out, body: res.body };
   }
 }

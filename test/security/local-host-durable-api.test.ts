@@ -20,7 +20,9 @@ import path from 'node:path';
 import * as df from 'durable-functions';
 import { InvocationContext } from '@azure/functions';
 import type { OrchestrationContext } from 'durable-functions';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { startLocalHost, type LocalHost } from '../../local/host';
+import type { WebJobsDurable } from '../../local/durable-webjobs';
 import { until } from '../support/until';
 
 df.app.orchestration('ldaAwaitingApproval', function* (context: OrchestrationContext) {
@@ -209,3 +211,66 @@ it("the app's own durable client (df.getClient) still lists, raises and reads th
   );
   expect((await c.getStatus(INSTANCE)).output).toEqual({ decision: 'approve' });
 });
+
+/** TCP ports a process listens on (Linux /proc: its socket inodes matched against /proc/net/tcp{,6} LISTEN rows) */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) ports.push(parseInt(f[1].split(':').pop()!, 16));
+    }
+  return ports;
+}
+
+(ENGINE === 'webjobs' ? it : it.skip)(
+  'webjobs: the Durable Task extension itself listens on no port — nothing serves its API around the guarded one',
+  async () => {
+    // the extension's own local RPC endpoint (127.0.0.1:17071 or 30000-31000) has no authentication at all:
+    // a local process or a page's text/plain POST could terminate a lane there without any key
+    const victim = 'lda-approval-2';
+    await host.durable.startNew('ldaAwaitingApproval', { instanceId: victim, input: { nonce: 'n-2' } });
+    await until(
+      'victim running',
+      async () => (await host.durable.getStatus(victim))?.runtimeStatus === 'Running',
+      30000,
+      50,
+    );
+    const pid = (host.durable as WebJobsDurable).handle!.pid;
+    const ports = listeningPorts(pid);
+    const served: number[] = [];
+    for (const port of ports) {
+      const status = await new Promise<number>((resolve) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: `/durabletask/instances/${victim}/terminate?reason=attacker`,
+            headers: { 'content-type': 'text/plain' },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', () => resolve(0));
+        req.end();
+      });
+      if (status >= 200 && status < 300) served.push(port);
+    }
+    expect(served).toEqual([]);
+    expect(ports).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1500)); // a terminate is applied on the next queue poll
+    expect((await host.durable.getStatus(victim))?.runtimeStatus).toBe('Running');
+  },
+);
