@@ -210,9 +210,15 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       timeoutMs: 60000,
       // the real engine's Azure Storage provider needs the Queue and Table services too
       queueAndTable: engineKind === 'webjobs',
+      // with the orchestration state in Azurite, the storage must survive a crash of the host: its own
+      // supervised process group, re-attached by the restarted host (local/azurite.ts)
+      supervised: engineKind === 'webjobs',
     });
     process.env.BACKUP_STORAGE_CONNECTION ||= azurite.connectionString;
-    log.info('azurite started', { blobEndpoint: azurite.blobEndpoint });
+    log.info(azurite.attached ? 'azurite re-attached (it outlived the previous host)' : 'azurite started', {
+      blobEndpoint: azurite.blobEndpoint,
+      supervisorPid: azurite.supervisorPid,
+    });
   }
 
   // 3. Bind the public HTTP server first so PUBLIC_BASE_URL/LOCAL_SERVICEBUS_URL know the real port.
