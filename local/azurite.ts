@@ -97,6 +97,9 @@ export async function startAzurite(opts: {
 }): Promise<AzuriteHandle> {
   if (opts.supervised) return startSupervisedAzurite(opts);
   mkdirSync(opts.dir, { recursive: true });
+  // a supervised Azurite left on this folder (a crashed host of the real engine, then a start on the
+  // home engine): two Azurites must never share a folder — stop it first (SIGTERM: it saves)
+  await stopLeftoverSupervisor(opts.dir);
   const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
   const port = opts.port || (await freePort());
   const extraPorts = opts.queueAndTable ? [await freePort(), await freePort()] : [];
@@ -240,6 +243,25 @@ setInterval(() => {
 }, 1000);
 start();
 `;
+
+/** Stops the supervised Azurite recorded in `dir` (if its supervisor still runs) and forgets it. */
+export async function stopLeftoverSupervisor(dir: string): Promise<void> {
+  const stateFile = path.join(dir, SUPERVISOR_FILE);
+  if (!existsSync(stateFile)) return;
+  let pid = 0;
+  try {
+    pid = (JSON.parse(readFileSync(stateFile, 'utf8')) as SupervisorState).supervisorPid;
+  } catch {
+    /* unreadable: nothing to stop */
+  }
+  if (pid && pidAlive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    const until = Date.now() + 20000;
+    while (pidAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  rmSync(stateFile, { force: true });
+}
 
 const pidAlive = (pid: number) => {
   try {
