@@ -763,41 +763,6 @@ function asText(v: unknown): string | undefined {
   return undefined;
 }
 
-/** Commit range: a string, `{ from, to, count, compareUrl }`, or a list of `{ sha, message }`. */
-function renderCommits(v: unknown): string | undefined {
-  const text = asText(v);
-  if (text) return esc(text);
-  if (Array.isArray(v)) {
-    const lines = v.slice(0, 25).map((c) => {
-      const o = (c ?? {}) as Record<string, unknown>;
-      return `${esc(String(o.sha ?? '').slice(0, 7))} ${esc(String(o.message ?? o.title ?? '').split('\n')[0])}`;
-    });
-    return `<pre>${lines.join('\n')}${v.length > 25 ? `\n… ${v.length - 25} more` : ''}</pre>`;
-  }
-  if (v && typeof v === 'object') return renderObject(v as Record<string, unknown>);
-  return undefined;
-}
-
-function renderObject(o: Record<string, unknown>): string {
-  const parts: string[] = [];
-  for (const [k, val] of Object.entries(o)) {
-    if (Array.isArray(val) && k === 'commits') {
-      parts.push(`${esc(k)}: ${renderCommits(val)}`);
-      continue;
-    }
-    const t = asText(val);
-    if (t === undefined) continue;
-    if (/url$/i.test(k) && /^https:\/\//.test(t))
-      parts.push(
-        `<a href="${esc(t)}" rel="noreferrer noopener" target="_blank">${esc(k.replace(/_?url$/i, '') || 'link')}</a>`,
-      );
-    else if (/^[0-9a-f]{40}$/.test(t))
-      parts.push(`${esc(k)}: <code title="${esc(t)}">${esc(t.slice(0, 12))}</code>`);
-    else parts.push(`${esc(k)}: ${esc(t)}`);
-  }
-  return parts.join('<br>');
-}
-
 /** An Odoo.sh production branch move (deployOdooSh's status) rather than a PROD VM deploy. */
 function odooShTarget(s: WaitingStatus): { branch: string; stage: string; repository?: string } | undefined {
   if (s.kind !== 'deployOdooSh' || typeof s.branch !== 'string') return undefined;

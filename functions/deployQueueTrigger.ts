@@ -14,6 +14,7 @@
  * binding), so the same error fails every delivery and Service Bus dead-letters the message after
  * `maxDeliveryCount` deliveries (`MaxDeliveryCountExceeded`), the reason being in the function's log.
  */
+import { randomUUID } from 'node:crypto';
 import { app, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
@@ -27,6 +28,8 @@ import {
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { PipelineError, messageOf } from '../shared/domain/errors';
 import { readInstance } from '../shared/adapters/durable-status';
+// the lane's activities (start its work, report the end) live wherever requests are routed to a lane
+import './activities/lane';
 import { QueueDeadLetter } from '../shared/adapters/deploy-queue';
 import { loadConfig, type Config } from '../shared/config';
 
@@ -157,7 +160,9 @@ export async function routeToLane(
   for (let attempt = 0; attempt < 5; attempt++) {
     const lane = await runtimeOf(client, laneId);
     if (lane && LIVE.has(lane)) {
-      await client.raiseEvent(laneId, DEPLOY_REQUESTED, request);
+      // a unique id per event: the lane ignores an event it has already taken (the real engine can
+      // hand an event to the lane twice across continue-as-new)
+      await client.raiseEvent(laneId, DEPLOY_REQUESTED, { ...request, eventId: randomUUID() });
       log(`raised ${DEPLOY_REQUESTED} on ${laneId} for ${deployId}`);
       return 'raised';
     }

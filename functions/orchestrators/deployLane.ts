@@ -1,22 +1,40 @@
 /**
  * The deploy lane of one environment: a singleton orchestration (instance id `lane-<env>`) that runs
- * ONE piece of work at a time as a sub-orchestration — `deployUat` (instance id derived from
- * environment + version + sha) or the orchestrator a request names (a refresh, a PROD deploy…).
- * While one runs, `deploy-requested` events queue up in arrival order, at most one per orchestrator:
- * a newer request supersedes the older waiting request OF THE SAME ORCHESTRATOR (a merge's deployUat
- * replaces the deployUat waiting before it, a refresh an older waiting refresh — recorded with the
- * reason); requests of another orchestrator are never superseded by it and keep their place. When the
- * work ends the lane continues as new with the queue (short history) and runs its head, or idles
- * waiting for the next event.
+ * ONE piece of work at a time — `deployUat` (instance id derived from environment + version + sha) or
+ * the orchestrator a request names (a refresh, a PROD deploy…). While one runs, `deploy-requested`
+ * events queue up in arrival order, at most one per orchestrator: a newer request supersedes the older
+ * waiting request OF THE SAME ORCHESTRATOR (a merge's deployUat replaces the deployUat waiting before
+ * it, a refresh an older waiting refresh — recorded with the reason); requests of another orchestrator
+ * are never superseded by it and keep their place.
+ *
+ * How it waits (the same on the embedded engine and on the Durable Task extension Azure runs): the lane
+ * is an event-driven state machine. Each generation records the decisions of the previous one, starts
+ * the head of the queue when nothing runs, waits for an event with a plain `waitForExternalEvent`,
+ * then takes every event already buffered in its history (each through a fresh wait raced against a
+ * timer due now) and continues as new with the new state. The drain matters: `continueAsNew` drops
+ * every buffered event the generation did not take (the extension's ContinueAsNew without
+ * preserveUnprocessedEvents, the one the out-of-proc protocol calls), so a burst of merges that reached
+ * the lane together would otherwise lose all but one. It never waits on the work itself: the work runs
+ * under `laneWork` (started by the `laneStartWork` activity, instance id `lanework-<work id>`), which
+ * runs the orchestrator as its sub-orchestration and then reports the end to the lane as a
+ * `deploy-requested` event `{ workEnded: <work id>, outcome }`. So the lane never yields a task twice
+ * (the out-of-proc protocol re-schedules every task of a new `Task.any`: azure-functions-durable-js
+ * #574). An event taken through the drain's `Task.any` that the extension hands to the next generation
+ * again (azure-functions-durable-extension #2606) is ignored there: requests raised by `routeToLane`
+ * carry a unique `eventId` that the lane remembers, an end of work that is not the running one is stale.
  */
 import * as df from 'durable-functions';
-import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
+import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import type { DeployRequest } from '../activities/intake';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 
 export const DEPLOY_REQUESTED = 'deploy-requested';
 export const DEPLOY_ORCHESTRATOR = 'deployUat';
 const DONE_KEEP = 20;
+const SEEN_KEEP = 50;
+export const LANE_WORK_ORCHESTRATOR = 'laneWork';
+/** the lane's own activities (start the work, report its end): 6 attempts over about 5 minutes */
+const RETRY = Object.assign(new df.RetryOptions(10000, 6), { backoffCoefficient: 2 });
 
 /**
  * What a lane runs. A plain `DeployRequest` runs `deployUat` with the id derived from environment +
@@ -24,14 +42,52 @@ const DONE_KEEP = 20;
  * deploy) names its orchestrator and its instance id: `{ ...request, orchestrator: 'refreshUat',
  * instanceId: 'refresh-uat-…' }`. The whole request is the sub-orchestration's input.
  */
-export type LaneRequest = DeployRequest & { orchestrator?: string; instanceId?: string };
+export type LaneRequest = DeployRequest & {
+  orchestrator?: string;
+  instanceId?: string;
+  /** unique per raised event (set by `routeToLane`): the lane ignores an event it has already taken */
+  eventId?: string;
+};
+
+/** What `laneWork` raises on the lane when the work ends (on the same event name as requests). */
+export interface LaneWorkEnded {
+  /** the instance id of the work that ended */
+  workEnded: string;
+  /** the work's outcome (`outcome` or `status` of its output, `completed` without one), or `failed` */
+  outcome: string;
+  /** why the work failed (its error message) */
+  error?: string;
+  /** the token the lane gave the work when it started it (an end without it is not believed) */
+  token?: string;
+}
+
+/** The input of `laneWork` (and of the `laneStartWork` activity that starts it). */
+export interface LaneWorkInput {
+  /** the lane's instance id (where the end is reported) */
+  lane: string;
+  orchestrator: string;
+  /** the work's instance id */
+  instanceId: string;
+  /** the whole request: the work's input */
+  request: LaneRequest;
+  /** a fresh token of the lane (`newGuid`), echoed in the end it reports */
+  token: string;
+}
 
 export interface LaneInput {
   environment: string;
-  /** the request to run first (the one that started the lane, or the head of the queue) */
+  /** the request to run first (the one that started the lane; older lanes: the head of the queue) */
   next?: LaneRequest;
-  /** requests waiting behind `next`, in arrival order (at most one per orchestrator) */
+  /** requests waiting (behind `next`), in arrival order (at most one per orchestrator) */
   queue?: LaneRequest[];
+  /** the work running now (started by an earlier generation, its end not yet reported) */
+  running?: LaneRequest;
+  /** the token `running` was started with: only its `laneWork` knows it */
+  token?: string;
+  /** `eventId`s of the requests this lane took last (an event seen again is ignored) */
+  seen?: string[];
+  /** the event the previous generation took, as JSON, when it had no `eventId` */
+  last?: string;
   /** sub-orchestration ids already run by this lane (never run twice) */
   done?: string[];
   /** lane decisions of the previous generation still to be recorded (`intakeRecordLaneEvent` inputs) */
@@ -40,6 +96,11 @@ export interface LaneInput {
 
 export function laneInstanceId(environment: string): string {
   return `lane-${environment}`;
+}
+
+/** The instance id of the `laneWork` orchestration that runs (and reports the end of) one piece of work. */
+export function laneWorkInstanceId(workId: string): string {
+  return `lanework-${workId}`;
 }
 
 const short = (r: LaneRequest) =>
@@ -55,10 +116,17 @@ const valid = (r: LaneRequest | undefined): r is LaneRequest =>
     ? r.instanceId.length > 0
     : typeof r.sha === 'string' && typeof r.version === 'string');
 
+const isWorkEnded = (e: unknown): e is LaneWorkEnded =>
+  !!e &&
+  typeof e === 'object' &&
+  typeof (e as LaneWorkEnded).workEnded === 'string' &&
+  typeof (e as LaneWorkEnded).outcome === 'string';
+
 export const deployLane: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = (context.df.getInput() as LaneInput) ?? { environment: 'uat' };
   const env = input.environment;
-  const done = input.done ?? [];
+  let done = input.done ?? [];
+  const seen = Array.isArray(input.seen) ? input.seen.filter((s) => typeof s === 'string') : [];
   const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId(env, r.version, r.sha);
   const decision = (
     decision: string,
@@ -77,106 +145,189 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   });
   const record = (d: Record<string, unknown>) => context.df.callActivity('intakeRecordLaneEvent', d);
 
-  // A request must never be lost: a `deploy-requested` event is consumed only by an open
-  // waitForExternalEvent task (events that arrive while none is open wait in the library until one is),
-  // and whatever the last generation consumed is gone after continueAsNew. So while work runs, every
-  // yield includes the open event task, and the decisions taken at the end are recorded by the next
-  // generation (`records`), not between the last look at the events and continueAsNew.
+  // the state carried over from the previous generation (an input of an older version has no
+  // `running`: its `next` is the head of the queue)
+  let running: LaneRequest | undefined = valid(input.running) ? input.running : undefined;
+  let token = running && typeof input.token === 'string' ? input.token : undefined;
+  const waiting: LaneRequest[] = [input.next, ...(Array.isArray(input.queue) ? input.queue : [])].filter(
+    valid,
+  );
+  const show = () =>
+    context.df.setCustomStatus({
+      environment: env,
+      running: running ? idOf(running) : null,
+      waiting: waiting.map(idOf),
+    });
+  show();
+
+  // A request must never be lost: events that arrive while the lane records or starts work wait (in
+  // the library and in the extension) for the next waitForExternalEvent, and the decisions taken in
+  // the last generation are recorded by this one (`records`), so nothing but continueAsNew follows
+  // the wait.
   for (const d of Array.isArray(input.records) ? input.records : []) yield record(d);
 
-  // the queue carried over from the previous generation (an input of an older version has none)
-  const waiting: LaneRequest[] = (Array.isArray(input.queue) ? input.queue : []).filter(valid);
-  let current = input.next ?? waiting.shift();
-  while (!current) {
-    context.df.setCustomStatus({ environment: env, running: null, waiting: [] });
-    const r = (yield context.df.waitForExternalEvent(DEPLOY_REQUESTED)) as LaneRequest | undefined;
-    if (valid(r)) current = r;
-  }
-  const currentId = idOf(current);
-  const show = () =>
-    context.df.setCustomStatus({ environment: env, running: currentId, waiting: waiting.map(idOf) });
-
-  /** decisions taken and not yet recorded */
-  const notes: Array<Record<string, unknown>> = [];
-  if (done.includes(currentId)) {
-    notes.push(decision('duplicate', `deploy ${currentId} already ran in this lane`, current));
-  } else {
-    show();
-    yield record(decision('deploy-started', `deploying ${short(current)} to ${env}`, current));
-    const deploy = context.df.callSubOrchestrator(
-      current.orchestrator ?? DEPLOY_ORCHESTRATOR,
-      current,
-      currentId,
-    );
-    let ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
-
-    // a request that arrives while the work runs: queued at the end; it supersedes the waiting request
-    // of its own orchestrator (the newest release wins), never one of another orchestrator
-    const take = (r: LaneRequest) => {
-      if (!valid(r)) return;
-      const id = idOf(r);
-      if (id === currentId || done.includes(id) || waiting.some((w) => idOf(w) === id)) {
-        notes.push(decision('duplicate', `deploy ${id} is already running, done or waiting`, r));
-        return;
-      }
-      const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
-      if (same >= 0) {
-        const [older] = waiting.splice(same, 1);
-        notes.push(
-          decision(
-            'superseded',
-            `superseded by ${short(r)} while ${short(current!)} was ${kindOf(current!) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`,
-            older,
-            { supersededBy: id },
-          ),
-        );
-      }
-      waiting.push(r);
-      show();
-    };
-
-    const ended = (t: Task) => t.isCompleted || t.isFaulted;
-    let recording: Task | undefined;
-    let finished = false;
-    for (;;) {
-      if (!recording && notes.length && !finished)
-        recording = context.df.Task.all(notes.splice(0).map(record));
-      if (finished) break;
-      yield context.df.Task.any([ev, ...(ended(deploy) ? [] : [deploy]), ...(recording ? [recording] : [])]);
-      if (ended(ev)) {
-        if (ev.isCompleted) take(ev.result as LaneRequest);
-        ev = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
-      }
-      if (recording && ended(recording)) recording = undefined;
-      // the work ended: wait for decisions being recorded (still taking requests), then hand on
-      if (ended(deploy) && !recording) finished = true;
+  // nothing runs: start the head of the queue (skipping work that already ran here)
+  while (!running && waiting.length) {
+    const head = waiting.shift()!;
+    const id = idOf(head);
+    if (done.includes(id)) {
+      yield record(decision('duplicate', `deploy ${id} already ran in this lane`, head));
+      continue;
     }
-
-    if (deploy.isFaulted) {
-      const why = deploy.result instanceof Error ? deploy.result.message : 'the deploy orchestration failed';
-      notes.push(
-        decision('deploy-finished', `deploy of ${short(current)} failed: ${why}`, current, {
+    running = head;
+    token = context.df.newGuid(`${id}:${done.length}`);
+    show();
+    yield record(decision('deploy-started', `deploying ${short(head)} to ${env}`, head));
+    try {
+      yield context.df.callActivityWithRetry('laneStartWork', RETRY, {
+        lane: context.df.instanceId,
+        orchestrator: kindOf(head),
+        instanceId: id,
+        request: head,
+        token,
+      } satisfies LaneWorkInput);
+    } catch (err) {
+      // the work could not be started (storage down through every retry): it ends here, failed
+      const why = err instanceof Error ? err.message : String(err);
+      yield record(
+        decision('deploy-finished', `deploy of ${short(head)} failed: could not start it: ${why}`, head, {
           outcome: 'failed',
         }),
       );
-    } else {
-      const out = deploy.result as { outcome?: string; status?: string } | undefined;
-      const outcome = out?.outcome ?? out?.status ?? 'completed';
-      notes.push(
-        decision('deploy-finished', `deploy of ${short(current)} ended: ${outcome}`, current, { outcome }),
-      );
+      done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
+      running = undefined;
+      token = undefined;
     }
   }
+  show();
 
-  // no yield from the last look at the events to here: the next generation records `notes` first
+  /** decisions taken in this generation (recorded by the next one) */
+  const notes: Array<Record<string, unknown>> = [];
+  let last: string | undefined;
+
+  /** one event: the end of the running work, or a request (anything else is ignored) */
+  const take = (event: unknown): void => {
+    if (isWorkEnded(event)) {
+      // the end of the running work, from the laneWork the lane started (it echoes the token); the end of
+      // any other work is a repeat (activities run at least once), one without the token is not believed
+      if (running && event.workEnded === idOf(running) && event.token === token) {
+        const current = running;
+        const id = idOf(current);
+        notes.push(
+          event.outcome === 'failed'
+            ? decision(
+                'deploy-finished',
+                `deploy of ${short(current)} failed: ${event.error ?? 'the deploy orchestration failed'}`,
+                current,
+                { outcome: 'failed' },
+              )
+            : decision('deploy-finished', `deploy of ${short(current)} ended: ${event.outcome}`, current, {
+                outcome: event.outcome,
+              }),
+        );
+        done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
+        running = undefined;
+        token = undefined;
+      }
+      return;
+    }
+    if (!valid(event as LaneRequest)) return;
+    const { eventId, ...r } = event as LaneRequest;
+    const again =
+      typeof eventId === 'string'
+        ? seen.includes(eventId)
+        : (input.last !== undefined && input.last === JSON.stringify(event)) ||
+          last === JSON.stringify(event);
+    if (typeof eventId === 'string') seen.push(eventId);
+    else last = JSON.stringify(event);
+    if (again) return;
+    // a new request: queued at the end; it supersedes the waiting request of its own orchestrator
+    // (the newest release wins), never one of another orchestrator
+    const id = idOf(r);
+    if ((running && id === idOf(running)) || waiting.some((w) => idOf(w) === id)) {
+      notes.push(decision('duplicate', `deploy ${id} is already running, done or waiting`, r));
+    } else if (done.includes(id)) {
+      notes.push(decision('duplicate', `deploy ${id} already ran in this lane`, r));
+    } else {
+      const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
+      if (same >= 0) {
+        const [older] = waiting.splice(same, 1);
+        const what = running
+          ? ` while ${short(running)} was ${kindOf(running) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`
+          : '';
+        notes.push(decision('superseded', `superseded by ${short(r)}${what}`, older, { supersededBy: id }));
+      }
+      waiting.push(r);
+    }
+  };
+
+  take(yield context.df.waitForExternalEvent(DEPLOY_REQUESTED));
+  // Drain: events that arrived while this generation recorded or started work are buffered in the
+  // history, and continueAsNew drops every buffered event it did not take (the extension's
+  // ContinueAsNew without preserveUnprocessedEvents, the one the out-of-proc protocol calls; the
+  // embedded engine does the same). So take them all, each through a fresh wait raced against a timer
+  // due now: a buffered event wins at once, the timer only when none is left. Fresh tasks each time
+  // (never a task yielded twice: durable-js #574); an event taken this way that the extension hands to
+  // the next generation again (#2606) is recognised there (eventId, token).
+  for (;;) {
+    const now = context.df.createTimer(context.df.currentUtcDateTime);
+    const next = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
+    const first: unknown = yield context.df.Task.any([next, now]);
+    if (first === now) break;
+    now.cancel();
+    take(next.result);
+  }
+
+  // what the lane does from now on, shown at once (the next generation starts the head of the queue
+  // when nothing runs): a caller that checks whether the lane is busy (a refresh) must not see it idle
+  // between taking a request and starting it
+  context.df.setCustomStatus({
+    environment: env,
+    running: running ? idOf(running) : waiting[0] ? idOf(waiting[0]) : null,
+    waiting: (running ? waiting : waiting.slice(1)).map(idOf),
+  });
+
+  // no yield from the wait to here: the next generation records `notes` first
   context.df.continueAsNew({
     environment: env,
-    next: waiting[0],
-    queue: waiting.slice(1),
-    done: [...done.filter((d) => d !== currentId), currentId].slice(-DONE_KEEP),
+    running,
+    ...(running && token ? { token } : {}),
+    queue: waiting,
+    done,
     records: notes,
+    seen: seen.slice(-SEEN_KEEP),
+    ...(last !== undefined ? { last } : {}),
   } satisfies LaneInput);
   return undefined;
 };
 
+/**
+ * Runs one piece of work of a lane as its sub-orchestration (same instance id and input as ever),
+ * then reports its end to the lane. The lane starts it through `laneStartWork` and never waits on it.
+ */
+export const laneWork: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const w = context.df.getInput() as LaneWorkInput;
+  let ended: LaneWorkEnded;
+  try {
+    const out = (yield context.df.callSubOrchestrator(w.orchestrator, w.request, w.instanceId)) as
+      | { outcome?: string; status?: string }
+      | undefined;
+    ended = {
+      workEnded: w.instanceId,
+      outcome: String(out?.outcome ?? out?.status ?? 'completed'),
+      token: w.token,
+    };
+  } catch (err) {
+    ended = {
+      workEnded: w.instanceId,
+      outcome: 'failed',
+      error: err instanceof Error ? err.message : String(err),
+      token: w.token,
+    };
+  }
+  yield context.df.callActivityWithRetry('laneWorkEnded', RETRY, { lane: w.lane, ...ended });
+  return ended;
+};
+
 df.app.orchestration('deployLane', deployLane);
+df.app.orchestration(LANE_WORK_ORCHESTRATOR, laneWork);

@@ -5,10 +5,13 @@
  * `df.app.*` handlers; the durable client is durable-functions' own, talking to the extension's HTTP API.
  *
  * - a chain of activities (object and string inputs) completes with the outputs in order;
- * - the deploy lane (functions/orchestrators/deployLane.ts, the very module Azure loads): while a deploy
- *   runs, two newer requests arrive (consumed through Task.any); the newer supersedes the older; the
- *   lane continues as new and runs the newest — and NEVER the superseded release afterwards (the
- *   extension carries events consumed through Task.any into the next generation: its issue #2606).
+ * - the deploy lane (functions/orchestrators/deployLane.ts and its activities, the very modules Azure
+ *   loads): while a deploy runs, two newer requests arrive; the newer supersedes the older; the lane
+ *   runs the newest after the first — each release once (a task re-yielded in a new Task.any is
+ *   scheduled again by the extension: durable-js #574) and NEVER the superseded release afterwards
+ *   (the extension can carry an event a generation consumed into the next one: its issue #2606);
+ * - the lane between generations: requests raised right when the work ends and while the next
+ *   generation is still recording are all run, each once, in arrival order.
  * Needs the .NET SDK 8+ (the host is built on first use, then cached under node_modules/.cache).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,7 +26,10 @@ import { registeredFunctions } from '../../local/functions-core';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import type { LaneRequest } from '../../functions/orchestrators/deployLane';
 import '../../functions/orchestrators/deployLane';
+import '../../functions/activities/lane';
+import { routeToLane } from '../../functions/deployQueueTrigger';
 import { until } from '../support/until';
+import { readInstance } from '../../shared/adapters/durable-status';
 
 jest.setTimeout(300000);
 
@@ -70,8 +76,20 @@ df.app.orchestration('deployUat', function* (context: OrchestrationContext) {
   yield context.df.waitForExternalEvent('finish');
   return { outcome: 'Succeeded' };
 });
+df.app.orchestration('rtHeld', function* (context: OrchestrationContext) {
+  if (!context.df.isReplaying) started.push(context.df.instanceId);
+  yield context.df.waitForExternalEvent('finish');
+  return { outcome: 'Succeeded' };
+});
+/** while set, the lane's decision records wait for it (the lane is then between two generations) */
+let recordGate: Promise<void> | undefined;
+let recordsHeld = 0;
 df.app.activity('intakeRecordLaneEvent', {
   handler: async (d: unknown) => {
+    if (recordGate) {
+      recordsHeld++;
+      await recordGate;
+    }
     recorded.push(d as Record<string, unknown>);
     return null;
   },
@@ -89,6 +107,11 @@ beforeAll(async () => {
     durableTask: durableTaskOptions(hostJson),
     log: silent,
     startTimeoutMs: 240000,
+    // the lane's activities use the durable client (the extension's own API), as in Azure
+    prepareContext: (ctx, fn) => {
+      for (const [name, b] of Object.entries(fn.metadata.bindings ?? {}))
+        if (b.type === 'durableClient' && b.direction === 'in') ctx.extraInputs.set(name, host.clientData);
+    },
   });
   const binding = df.input.durableClient();
   const ctx = new InvocationContext({ functionName: 'realEngineTest', options: { extraInputs: [binding] } });
@@ -148,76 +171,159 @@ const lane = 'lane-rt';
 const laneStatus = async () =>
   (await client.getStatus(lane)).customStatus as { running?: string | null; waiting?: string[] } | undefined;
 
+/**
+ * Ends held work. The extension knows a sub-orchestration (and takes events for it) only once its first
+ * episode is committed: the work may already run (and be in `started`) a moment before that.
+ */
+async function finish(id: string): Promise<void> {
+  await until(`${id} to be known`, async () =>
+    (await readInstance(client, id, { showInput: false }))?.runtimeStatus === 'Running' ? true : undefined,
+  );
+  await client.raiseEvent(id, 'finish', null);
+}
+
 /** what a person debugging the lane would look at: its status with history, the work started, the decisions */
-async function explain(): Promise<string> {
+async function explain(laneId = lane): Promise<string> {
   const raw = async (id: string) =>
     (
       await fetch(`${host.rpcBaseUrl}instances/${id}?showHistory=true&showHistoryOutput=true&showInput=false`)
     ).json();
-  return JSON.stringify({ lane: await raw(lane), started, recorded }, null, 0).slice(0, 20000);
+  return JSON.stringify({ lane: await raw(laneId), started, recorded }, null, 0).slice(0, 20000);
 }
 
-// KNOWN FAILURE on the real engine (so `it.failing`: it turns red the day the lane is right, and must then
-// become a plain `it`). durable-functions' out-of-proc protocol has no task ids: every NEW Task.any that
-// contains a task already scheduled by an earlier Task.any schedules it again (azure-functions-durable-js
-// issue #574). deployLane re-yields Task.any([event, deploy]) after each event, so the extension
-// re-creates the running deployUat sub-orchestration (same instance id: it starts over) on every request
-// that arrives during a deploy, and the lane waits on the first scheduling's id forever (it never sees
-// the completion). Seen here: deployUat 1.0.1 started 3 times, the lane stuck on "running 1.0.1".
-it.failing(
-  'deploy lane across continueAsNew: a superseded release never deploys after the newer one',
-  async () => {
-    await client.startNew('deployLane', { instanceId: lane, input: { environment: ENV } });
-    await until('the lane to idle', async () => ((await laneStatus())?.running === null ? true : undefined));
+// Was a KNOWN FAILURE (`it.failing`) while the lane re-yielded Task.any([event, deploy]) after each
+// request: the extension re-created the running deployUat on every request that arrived during a deploy
+// and the lane waited forever on the first scheduling (1.0.1 started 3 times, the lane stuck on
+// "running 1.0.1"). The lane now waits for one event per generation and never on the work itself.
+it('deploy lane across continueAsNew: a superseded release never deploys after the newer one', async () => {
+  await client.startNew('deployLane', { instanceId: lane, input: { environment: ENV } });
+  await until('the lane to idle', async () => ((await laneStatus())?.running === null ? true : undefined));
 
-    // 1.0.1 starts (consumed by the idle lane's plain wait)
-    await client.raiseEvent(lane, 'deploy-requested', request('1.0.1'));
-    await until('1.0.1 to start', () => (started.includes('1.0.1') ? true : undefined));
-    // while it runs: 1.0.2, then 1.0.3 (both consumed through Task.any); 1.0.3 supersedes 1.0.2
-    await client.raiseEvent(lane, 'deploy-requested', request('1.0.2'));
-    await until('1.0.2 to wait', async () =>
-      JSON.stringify((await laneStatus())?.waiting) === JSON.stringify([deployId('1.0.2')])
-        ? true
-        : undefined,
-    );
-    await client.raiseEvent(lane, 'deploy-requested', request('1.0.3'));
-    await until('1.0.3 to replace 1.0.2', async () =>
-      JSON.stringify((await laneStatus())?.waiting) === JSON.stringify([deployId('1.0.3')])
-        ? true
-        : undefined,
-    );
+  // 1.0.1 starts (consumed by the idle lane's plain wait)
+  await client.raiseEvent(lane, 'deploy-requested', request('1.0.1'));
+  await until('1.0.1 to start', () => (started.includes('1.0.1') ? true : undefined));
+  // while it runs: 1.0.2, then 1.0.3 (both consumed through Task.any); 1.0.3 supersedes 1.0.2
+  await client.raiseEvent(lane, 'deploy-requested', request('1.0.2'));
+  await until('1.0.2 to wait', async () =>
+    JSON.stringify((await laneStatus())?.waiting) === JSON.stringify([deployId('1.0.2')]) ? true : undefined,
+  );
+  await client.raiseEvent(lane, 'deploy-requested', request('1.0.3'));
+  await until('1.0.3 to replace 1.0.2', async () =>
+    JSON.stringify((await laneStatus())?.waiting) === JSON.stringify([deployId('1.0.3')]) ? true : undefined,
+  );
 
-    // 1.0.1 ends: the lane continues as new and runs 1.0.3
-    await client.raiseEvent(deployId('1.0.1'), 'finish', null);
-    await until('1.0.3 to start', () => (started.includes('1.0.3') ? true : undefined), 60000).catch(
-      async (e) => {
-        throw new Error(`${(e as Error).message}\n${await explain()}`);
-      },
-    );
-    await client.raiseEvent(deployId('1.0.3'), 'finish', null);
-    await completed(deployId('1.0.3'));
-    // the lane settles: idle, nothing running, nothing waiting (give a resurrected request time to show)
-    await until(
-      'the lane to idle after 1.0.3',
-      async () => {
-        const s = await laneStatus();
-        return s?.running === null &&
-          recorded.some((d) => d.decision === 'deploy-finished' && d.version === '1.0.3')
-          ? s
-          : undefined;
-      },
-      120000,
-    );
-    await new Promise((r) => setTimeout(r, 5000));
+  // 1.0.1 ends: the lane continues as new and runs 1.0.3
+  await finish(deployId('1.0.1'));
+  await until('1.0.3 to start', () => (started.includes('1.0.3') ? true : undefined), 60000).catch(
+    async (e) => {
+      throw new Error(`${(e as Error).message}\n${await explain()}`);
+    },
+  );
+  await finish(deployId('1.0.3'));
+  await completed(deployId('1.0.3'));
+  // the lane settles: idle, nothing running, nothing waiting (give a resurrected request time to show)
+  await until(
+    'the lane to idle after 1.0.3',
+    async () => {
+      const s = await laneStatus();
+      return s?.running === null &&
+        recorded.some((d) => d.decision === 'deploy-finished' && d.version === '1.0.3')
+        ? s
+        : undefined;
+    },
+    120000,
+  );
+  await new Promise((r) => setTimeout(r, 5000));
 
-    // each release deployed once: a re-created deployUat would run the whole deploy again
-    expect(started).toEqual(['1.0.1', '1.0.3']);
-    const s = await laneStatus();
-    expect(s).toEqual({ environment: ENV, running: null, waiting: [] });
-    // what the intake log shows: each release started at most once, 1.0.2 superseded once, no phantom duplicates
-    const of = (decision: string) => recorded.filter((d) => d.decision === decision).map((d) => d.version);
-    expect(of('deploy-started')).toEqual(['1.0.1', '1.0.3']);
-    expect(of('superseded')).toEqual(['1.0.2']);
-    expect(of('duplicate')).toEqual([]);
-  },
-);
+  // each release deployed once: a re-created deployUat would run the whole deploy again
+  expect(started).toEqual(['1.0.1', '1.0.3']);
+  const s = await laneStatus();
+  expect(s).toEqual({ environment: ENV, running: null, waiting: [] });
+  // what the intake log shows: each release started at most once, 1.0.2 superseded once, no phantom duplicates
+  const of = (decision: string) => recorded.filter((d) => d.decision === decision).map((d) => d.version);
+  expect(of('deploy-started')).toEqual(['1.0.1', '1.0.3']);
+  expect(of('superseded')).toEqual(['1.0.2']);
+  expect(of('duplicate')).toEqual([]);
+});
+
+it('the lane between generations: requests raised as the work ends and while the next generation records are each run once, in order', async () => {
+  const ENV2 = 'rt2';
+  const lane2 = 'lane-rt2';
+  const req2 = (version: string): LaneRequest => ({
+    ...request(version),
+    environment: ENV2,
+    deliveryId: `rt2-${version}`,
+  });
+  const id2 = (version: string) => deployInstanceId(ENV2, version, req2(version).sha);
+  const other: LaneRequest = { ...req2('other'), orchestrator: 'rtHeld', instanceId: 'rt2-held-1' };
+  const status2 = async () =>
+    (await client.getStatus(lane2)).customStatus as
+      | { running?: string | null; waiting?: string[] }
+      | undefined;
+  const mine = (d: Record<string, unknown>) => d.lane === lane2;
+  const fail = async (e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${await explain(lane2)}`);
+  };
+
+  // the production path: routeToLane starts the lane with 2.0.1, then raises events (each with its eventId)
+  expect(await routeToLane(client, req2('2.0.1'))).toBe('started');
+  await until('2.0.1 to start', () => (started.includes('2.0.1') ? true : undefined)).catch(fail);
+
+  // 2.0.1 ends and, at once, 2.0.2 is requested: its event races the end of the work (the lane takes
+  // one, continues as new, takes the other)
+  let open!: () => void;
+  recordGate = new Promise<void>((r) => (open = r));
+  recordsHeld = 0;
+  await finish(id2('2.0.1'));
+  expect(await routeToLane(client, req2('2.0.2'))).toBe('raised');
+  // the next generation is recording (held): a request of another orchestrator arrives right then
+  await until(
+    'the lane to record between generations',
+    () => (recordsHeld > 0 ? true : undefined),
+    60000,
+  ).catch(fail);
+  expect(await routeToLane(client, other)).toBe('raised');
+  recordGate = undefined;
+  open();
+
+  await until('2.0.2 to start', () => (started.includes('2.0.2') ? true : undefined), 60000).catch(fail);
+  await finish(id2('2.0.2'));
+  await until(
+    'the other work to start',
+    () => (started.includes(other.instanceId!) ? true : undefined),
+    60000,
+  ).catch(fail);
+  await finish(other.instanceId!);
+  await until(
+    'the lane to idle after the other work',
+    async () => {
+      const s = await status2();
+      return s?.running === null &&
+        recorded.filter(mine).filter((d) => d.decision === 'deploy-finished').length === 3
+        ? s
+        : undefined;
+    },
+    120000,
+  ).catch(fail);
+  // give a resurrected event time to show
+  await new Promise((r) => setTimeout(r, 5000));
+
+  expect(started.filter((v) => ['2.0.1', '2.0.2', other.instanceId].includes(v))).toEqual([
+    '2.0.1',
+    '2.0.2',
+    other.instanceId,
+  ]);
+  expect(await status2()).toEqual({ environment: ENV2, running: null, waiting: [] });
+  const of = (decision: string) =>
+    recorded
+      .filter(mine)
+      .filter((d) => d.decision === decision)
+      .map((d) => d.instanceId);
+  expect(of('deploy-started')).toEqual([id2('2.0.1'), id2('2.0.2'), other.instanceId]);
+  expect(of('deploy-finished')).toEqual([id2('2.0.1'), id2('2.0.2'), other.instanceId]);
+  expect(of('duplicate')).toEqual([]);
+  expect(of('superseded')).toEqual([]);
+  // every work ran under its own laneWork, once
+  for (const id of [id2('2.0.1'), id2('2.0.2'), other.instanceId!])
+    expect((await client.getStatus(`lanework-${id}`)).runtimeStatus).toBe('Completed');
+});

@@ -5,15 +5,22 @@
  * older waiting merge, never a waiting refresh); a request already running, waiting or done is a
  * duplicate; every decision is recorded with its reason; the rest runs in arrival order.
  * The work is test-only `deployUat` / `refreshUat` orchestrators that wait for a `finish` event.
+ * The lane starts its work and hears of its end through its activities (functions/activities/lane.ts),
+ * which use the durable client: here the engine's own client API on a loopback HTTP server, as the
+ * embedded host serves it.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as df from 'durable-functions';
 import type { OrchestrationContext } from 'durable-functions';
+import { InvocationContext } from '@azure/functions';
 import { registeredFunctions } from '../../local/functions-core';
 import { DurableEngine } from '../../local/durable/engine';
 import { TestClock } from '../../local/durable/clock';
 import { createLogger } from '../../shared/log';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { DEPLOY_REQUESTED, laneInstanceId, type LaneRequest } from '../../functions/orchestrators/deployLane';
+import { laneStartWork, laneWorkEnded } from '../../functions/activities/lane';
 
 /** what the lane recorded (`intakeRecordLaneEvent`), in order */
 const recorded: Array<Record<string, unknown>> = [];
@@ -59,16 +66,52 @@ const refresh = (n: string): LaneRequest => ({
 const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId('uat', r.version, r.sha);
 
 let engine: DurableEngine;
+let clock: TestClock;
+let server: Server;
+let base: string;
 const LANE = laneInstanceId('uat');
+const PREFIX = '/durabletask/';
+
+beforeAll(async () => {
+  // the durable client API of whichever engine the test runs now
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      engine
+        .handleClientRequest({
+          method: req.method ?? 'GET',
+          path: url.pathname.slice(PREFIX.length),
+          query: url.searchParams,
+          body: Buffer.concat(chunks).toString('utf8'),
+          headers: req.headers,
+        })
+        .then((r) => res.writeHead(r.status, r.headers ?? {}).end(r.body ?? ''))
+        .catch((e: Error) => res.writeHead(500).end(e.message));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}${PREFIX}`;
+});
+afterAll(async () => {
+  await new Promise<void>((r) => server.close(() => r()));
+});
 
 beforeEach(async () => {
   recorded.length = 0;
   started.length = 0;
+  clock = new TestClock();
   engine = new DurableEngine({
     dbPath: ':memory:',
     functions: registeredFunctions,
-    clock: new TestClock(),
+    clock,
     log: createLogger({ level: 'error', sink: () => {} }),
+    prepareContext: (ctx, fn) => {
+      for (const b of Object.values(fn.metadata.bindings))
+        if (b.type === 'durableClient' && b.direction === 'in')
+          ctx.extraInputs.set(b.name as string, engine.clientData(base));
+    },
   });
   await engine.start();
 });
@@ -76,7 +119,10 @@ afterEach(async () => {
   await engine.stop();
 });
 
+/** the engine idle, and the timers due now fired (the lane drains buffered events against one) */
 async function settle() {
+  await engine.idle();
+  await clock.advance(0);
   await engine.idle();
 }
 async function ask(r: LaneRequest) {
@@ -136,6 +182,26 @@ test('a newer merge supersedes only the waiting merge; a waiting refresh keeps i
     'deploying 1.2.0 (ccccccc) to uat',
   );
   expect(laneStatus()).toEqual({ environment: 'uat', running: null, waiting: [] });
+});
+
+test('a burst of merges raised together (one delivery batch) loses none: the newest waits, each older one is recorded superseded', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const burst = [merge('1.1.0', 'b'), merge('1.2.0', 'c'), merge('1.3.0', 'd'), merge('1.4.0', 'e')];
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  // all four reach the lane before it runs again: they are in its history together
+  for (const r of await Promise.all(burst.map((m) => engine.raiseEvent(LANE, DEPLOY_REQUESTED, m))))
+    expect(r).toBe('accepted');
+  await settle();
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [idOf(burst[3])] });
+  expect(
+    recorded
+      .filter((d) => d.decision === 'superseded')
+      .map((d) => d.instanceId)
+      .sort(),
+  ).toEqual(burst.slice(0, 3).map(idOf).sort());
+  await finish(m1);
+  expect(started).toEqual(['1.0.0', '1.4.0']);
 });
 
 test('a newer refresh supersedes the older waiting refresh, and says the lane was running (not deploying) a refresh', async () => {
@@ -215,4 +281,95 @@ test('requests that cannot name their work are ignored, whether the lane is idle
     await ask(bad as unknown as LaneRequest);
   expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [] });
   expect(recorded.map((d) => d.decision)).toEqual(['deploy-started']);
+});
+
+test('an event the lane already took is ignored when it comes again (the real engine can hand it to the next generation), and so is a repeated end of work', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  const m3 = merge('1.2.0', 'c');
+  const r1 = refresh('aaaa');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  // routeToLane gives every event its own eventId
+  await ask({ ...m2, eventId: 'event-m2' });
+  await ask({ ...m3, eventId: 'event-m3' });
+  expect(laneStatus()?.waiting).toEqual([idOf(m3)]);
+  // the superseded request's event again: it must not come back into the queue
+  await ask({ ...m2, eventId: 'event-m2' });
+  // an event without an eventId (raised by hand) taken by the previous generation, at once again
+  await ask(r1);
+  await ask(r1);
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [idOf(m3), idOf(r1)] });
+  expect(decisions()).toEqual([`deploy-started ${idOf(m1)}`, `superseded ${idOf(m2)}`]);
+
+  await finish(m1);
+  expect(started).toEqual(['1.0.0', '1.2.0']);
+  // the end of 1.0.0 reported again (laneWorkEnded ran twice): 1.2.0 still runs, nothing recorded
+  await ask({ workEnded: idOf(m1), outcome: 'Succeeded' } as unknown as LaneRequest);
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m3), waiting: [idOf(r1)] });
+  expect(decisions().filter((d) => d.startsWith('deploy-finished'))).toEqual([`deploy-finished ${idOf(m1)}`]);
+  // the queue goes on: the refresh, never 1.1.0
+  await finish(m3);
+  await finish(r1);
+  expect(started).toEqual(['1.0.0', '1.2.0', r1.instanceId]);
+  expect(laneStatus()).toEqual({ environment: 'uat', running: null, waiting: [] });
+  // each work ran under its own laneWork orchestration, which reported the end once
+  for (const r of [m1, m3, r1])
+    expect(engine.getStatus(`lanework-${idOf(r)}`)?.runtimeStatus).toBe('Completed');
+});
+
+test('an end of work the lane did not start (no or a wrong token) does not end the running work: nothing overlaps it', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  await ask(m2);
+  // what someone who can raise events on the lane might send to have it start the next work early
+  for (const forged of [
+    { workEnded: idOf(m1), outcome: 'Succeeded' },
+    { workEnded: idOf(m1), outcome: 'Succeeded', token: 'guessed' },
+    { workEnded: idOf(m1), outcome: 'failed', error: 'x', token: '' },
+  ])
+    await ask(forged as unknown as LaneRequest);
+  expect(started).toEqual(['1.0.0']);
+  expect(laneStatus()).toEqual({ environment: 'uat', running: idOf(m1), waiting: [idOf(m2)] });
+  expect(decisions()).toEqual([`deploy-started ${idOf(m1)}`]);
+  // the real end still counts
+  await finish(m1);
+  expect(started).toEqual(['1.0.0', '1.1.0']);
+  expect(decisions()).toEqual([
+    `deploy-started ${idOf(m1)}`,
+    `deploy-finished ${idOf(m1)}`,
+    `deploy-started ${idOf(m2)}`,
+  ]);
+});
+
+describe('the lane activities (functions/activities/lane.ts) run at least once: each is safe to repeat', () => {
+  const contextWithClient = () => {
+    const binding = df.input.durableClient();
+    const ctx = new InvocationContext({ functionName: 'laneTest', options: { extraInputs: [binding] } });
+    ctx.extraInputs.set(binding, engine.clientData(base));
+    return ctx;
+  };
+
+  test('laneStartWork started twice starts laneWork once; without work to name it refuses', async () => {
+    const m1 = merge('3.0.0', 'd');
+    const work = { lane: LANE, orchestrator: 'deployUat', instanceId: idOf(m1), request: m1, token: 't-1' };
+    expect(await laneStartWork(work, contextWithClient())).toBe('started');
+    expect(await laneStartWork(work, contextWithClient())).toBe('exists');
+    await settle();
+    expect(started).toEqual(['3.0.0']);
+    await expect(laneStartWork({} as never, contextWithClient())).rejects.toThrow(
+      /LANE\.BAD_WORK|laneStartWork needs/,
+    );
+  });
+
+  test('laneWorkEnded for a lane that does not exist (terminated, purged) is told so, not retried for ever', async () => {
+    expect(
+      await laneWorkEnded(
+        { lane: 'lane-nowhere', workEnded: 'deploy-x', outcome: 'Succeeded' },
+        contextWithClient(),
+      ),
+    ).toBe('lane-gone');
+  });
 });
