@@ -472,11 +472,7 @@ describe(`deployUat orchestration (embedded host on the ${ENGINE} engine, Azurit
     T,
   );
 
-  // On the real engine the lane re-schedules the running deploy in every new Task.any and then may never
-  // see it end (azure-functions-durable-js #574; docs/durable-local-engine.md). Whether this case hits it
-  // depends on timing (both merges handled in one episode or in two): it failed in 2 of 3 runs, passed in
-  // one. Skipped on the real engine until deployLane.ts is fixed (branch lane-real), not marked failing.
-  (REAL ? it.skip : it)(
+  it(
     'two merges during one deploy: the newer one deploys next, the older one is superseded',
     async () => {
       let release!: () => void;
