@@ -8,6 +8,7 @@
  * its other generated secrets). Any process that wants the local storage needs that file.
  */
 import { spawn, ChildProcess } from 'node:child_process';
+import { openSync, closeSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -51,6 +52,10 @@ export interface AzuriteHandle {
   port: number;
   accountKey: string;
   connectionString: string;
+  /** supervised: the supervisor's pid (its own process group) */
+  supervisorPid?: number;
+  /** supervised: true when this start found the storage already running (the host restarted) and re-attached */
+  attached?: boolean;
   stop(): Promise<void>;
 }
 
@@ -81,8 +86,20 @@ export async function startAzurite(opts: {
   keyFolder?: string;
   /** also the Queue and Table services (on free ports), which the Durable Task extension's provider needs */
   queueAndTable?: boolean;
+  /**
+   * Azurite under its own supervisor process (its own process group: a crash of the host's group does not
+   * reach it), which restarts Azurite if it dies and which a restarted host re-attaches to (same ports, same
+   * in-memory state). See startSupervisedAzurite.
+   */
+  supervised?: boolean;
+  /** supervised: how long the supervisor keeps Azurite up after the host that started it is gone (default 10 min) */
+  orphanGraceMs?: number;
 }): Promise<AzuriteHandle> {
+  if (opts.supervised) return startSupervisedAzurite(opts);
   mkdirSync(opts.dir, { recursive: true });
+  // a supervised Azurite left on this folder (a crashed host of the real engine, then a start on the
+  // home engine): two Azurites must never share a folder — stop it first (SIGTERM: it saves)
+  await stopLeftoverSupervisor(opts.dir);
   const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
   const port = opts.port || (await freePort());
   const extraPorts = opts.queueAndTable ? [await freePort(), await freePort()] : [];
@@ -169,5 +186,232 @@ export async function startAzurite(opts: {
         });
         child.kill('SIGTERM');
       }),
+  };
+}
+
+/** What a supervised Azurite leaves in its folder: who supervises it, on which ports, for which host. */
+export interface SupervisorState {
+  supervisorPid: number;
+  hostPid: number;
+  blobPort: number;
+  queuePort?: number;
+  tablePort?: number;
+  startedAt: string;
+}
+
+export const SUPERVISOR_FILE = 'supervisor.json';
+
+/**
+ * The supervisor (plain Node, no dependencies: it runs from sources and from dist alike). It starts
+ * Azurite as its child and starts it again (same ports) if it exits while not asked to stop; SIGTERM stops
+ * Azurite with SIGTERM, which saves its metadata, then exits. Every second it reads the host's pid from
+ * the state file (a restarted host writes its own): when no host has been alive for AZ_SUP_GRACE_MS it
+ * stops, so a host that never comes back leaves no Azurite behind.
+ */
+const SUPERVISOR = `
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const [bin, ...args] = process.argv.slice(1);
+const stateFile = process.env.AZ_SUP_STATE, grace = Number(process.env.AZ_SUP_GRACE_MS);
+let child, stopping = false, deadSince = 0;
+const say = (m) => process.stderr.write(new Date().toISOString() + ' azurite-supervisor: ' + m + '\\n');
+function start() {
+  child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  child.on('exit', (code, signal) => {
+    if (stopping) process.exit(0);
+    say('azurite exited (' + (signal || code) + '); starting it again');
+    setTimeout(start, 500);
+  });
+}
+function stop() {
+  if (stopping) return;
+  stopping = true;
+  if (!child || child.exitCode !== null || child.signalCode !== null) process.exit(0);
+  child.kill('SIGTERM');
+  setTimeout(() => { child.kill('SIGKILL'); process.exit(0); }, 15000).unref();
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+setInterval(() => {
+  let hostPid = 0;
+  try { hostPid = JSON.parse(fs.readFileSync(stateFile, 'utf8')).hostPid; } catch { return stop(); }
+  let alive = true;
+  try { process.kill(hostPid, 0); } catch { alive = false; }
+  if (alive) { deadSince = 0; return; }
+  deadSince = deadSince || Date.now();
+  if (Date.now() - deadSince > grace) { say('no host for ' + grace + ' ms; stopping'); stop(); }
+}, 1000);
+start();
+`;
+
+/** Stops the supervised Azurite recorded in `dir` (if its supervisor still runs) and forgets it. */
+export async function stopLeftoverSupervisor(dir: string): Promise<void> {
+  const stateFile = path.join(dir, SUPERVISOR_FILE);
+  if (!existsSync(stateFile)) return;
+  let pid = 0;
+  try {
+    pid = (JSON.parse(readFileSync(stateFile, 'utf8')) as SupervisorState).supervisorPid;
+  } catch {
+    /* unreadable: nothing to stop */
+  }
+  if (pid && pidAlive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    const until = Date.now() + 20000;
+    while (pidAlive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  rmSync(stateFile, { force: true });
+}
+
+const pidAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function answers(blobEndpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${blobEndpoint}?comp=list`, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.status > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Azurite as its own supervised process (see SUPERVISOR): detached from the host's process group, so
+ * that `kill -9` of the host's group (what a crash of the host does) leaves the storage running with
+ * everything it acknowledged; the restarted host finds `<dir>/supervisor.json`, checks the supervisor is
+ * alive and Azurite answers, and re-attaches (same ports and key). `stop()` (a clean host stop) stops the
+ * supervisor, which stops Azurite with SIGTERM (metadata saved). A crash of the MACHINE still loses what
+ * Azurite had not saved yet: its metadata (LokiJS) is saved every 5 s (fixed in Azurite 3.35), see
+ * docs/durable-local-engine.md for the measured window.
+ */
+export async function startSupervisedAzurite(opts: {
+  dir: string;
+  port?: number;
+  timeoutMs?: number;
+  keyFolder?: string;
+  queueAndTable?: boolean;
+  orphanGraceMs?: number;
+}): Promise<AzuriteHandle> {
+  mkdirSync(opts.dir, { recursive: true });
+  const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
+  const stateFile = path.join(opts.dir, SUPERVISOR_FILE);
+  const endpoint = (port: number) => `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  let state: SupervisorState | undefined;
+  if (existsSync(stateFile)) {
+    try {
+      state = JSON.parse(readFileSync(stateFile, 'utf8')) as SupervisorState;
+    } catch {
+      state = undefined;
+    }
+    const usable =
+      state &&
+      pidAlive(state.supervisorPid) &&
+      (!opts.queueAndTable || (state.queuePort && state.tablePort)) &&
+      (await answers(endpoint(state.blobPort)));
+    if (!usable) state = undefined;
+  }
+  let attached = false;
+  if (state) {
+    attached = true;
+    state = { ...state, hostPid: process.pid };
+  } else {
+    const blobPort = opts.port || (await freePort());
+    const [queuePort, tablePort] = opts.queueAndTable ? [await freePort(), await freePort()] : [];
+    const args = [
+      azuriteBin(opts.queueAndTable),
+      '--blobHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(blobPort),
+      ...(opts.queueAndTable
+        ? [
+            '--queueHost',
+            '127.0.0.1',
+            '--queuePort',
+            String(queuePort),
+            '--tableHost',
+            '127.0.0.1',
+            '--tablePort',
+            String(tablePort),
+          ]
+        : []),
+      '--location',
+      opts.dir,
+      '--skipApiVersionCheck',
+      '--loose',
+      '--disableTelemetry',
+      '--silent',
+    ];
+    state = {
+      supervisorPid: 0,
+      hostPid: process.pid,
+      blobPort,
+      queuePort,
+      tablePort,
+      startedAt: new Date().toISOString(),
+    };
+    writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+    const logFd = openSync(path.join(opts.dir, 'supervisor.log'), 'a');
+    const child = spawn(process.execPath, ['-e', SUPERVISOR, ...args], {
+      detached: true, // its own process group: a kill of the host's group does not reach the storage
+      stdio: ['ignore', logFd, logFd],
+      env: {
+        ...process.env,
+        AZURITE_ACCOUNTS: `${AZURITE_ACCOUNT}:${accountKey}`,
+        AZ_SUP_STATE: stateFile,
+        AZ_SUP_GRACE_MS: String(opts.orphanGraceMs ?? 10 * 60 * 1000),
+      },
+    });
+    closeSync(logFd);
+    child.unref();
+    state.supervisorPid = child.pid!;
+  }
+  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+  const blobEndpoint = endpoint(state.blobPort);
+  const deadline = Date.now() + (opts.timeoutMs ?? 15000);
+  while (!(await answers(blobEndpoint))) {
+    if (!pidAlive(state.supervisorPid) || Date.now() > deadline) {
+      if (pidAlive(state.supervisorPid)) process.kill(state.supervisorPid, 'SIGKILL');
+      let tail = '';
+      try {
+        tail = readFileSync(path.join(opts.dir, 'supervisor.log'), 'utf8').slice(-500);
+      } catch {
+        /* no log */
+      }
+      throw new Error(
+        `[AZURITE.START_FAILED] supervised Azurite did not answer on port ${state.blobPort}: ${tail}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const queueEndpoint = state.queuePort ? endpoint(state.queuePort) : undefined;
+  const tableEndpoint = state.tablePort ? endpoint(state.tablePort) : undefined;
+  const supervisorPid = state.supervisorPid;
+  return {
+    blobEndpoint,
+    queueEndpoint,
+    tableEndpoint,
+    port: state.blobPort,
+    accountKey,
+    supervisorPid,
+    attached,
+    connectionString:
+      `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${accountKey};BlobEndpoint=${blobEndpoint};` +
+      (queueEndpoint ? `QueueEndpoint=${queueEndpoint};TableEndpoint=${tableEndpoint};` : ''),
+    stop: async () => {
+      if (!pidAlive(supervisorPid)) return;
+      process.kill(supervisorPid, 'SIGTERM');
+      const until = Date.now() + 20000;
+      while (pidAlive(supervisorPid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      if (pidAlive(supervisorPid)) process.kill(supervisorPid, 'SIGKILL');
+      rmSync(stateFile, { force: true });
+    },
   };
 }

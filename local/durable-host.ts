@@ -239,6 +239,15 @@ export const LOCAL_PROVIDER_OVERRIDES = {
   },
 };
 
+/**
+ * The extension's own local RPC endpoint (an HTTP listener on 127.0.0.1:17071, or 30000-31000) has no
+ * authentication: any local process, or a web page's cross-origin text/plain POST, could start, raise,
+ * terminate or purge through it. It is off unless `localRpcEndpoint: true` (the standalone test and bench
+ * only); the management API is then reached through the NDJSON channel (`DurableHostHandle.request`),
+ * which the embedded host serves only behind its master key.
+ */
+export const NO_LOCAL_RPC_ENDPOINT = { localRpcEndpointEnabled: false };
+
 export interface DurableHostOptions {
   functions: RegisteredFunction[];
   /** AzureWebJobsStorage: Azurite with blob, queue and table endpoints */
@@ -248,6 +257,8 @@ export interface DurableHostOptions {
   log: Logger;
   /** the public base of the management webhooks in the client data; default http://127.0.0.1:7071 */
   publicBaseUrl?: string;
+  /** the management webhooks' base itself (wins over publicBaseUrl): the embedded host's guarded durable client port */
+  webhookUrl?: string;
   /** hook to add extra inputs (e.g. the durable client) to activity contexts */
   prepareContext?: (ctx: InvocationContext, fn: RegisteredFunction) => void;
   dotnet?: string;
@@ -255,6 +266,26 @@ export interface DurableHostOptions {
   startTimeoutMs?: number;
   /** debugging aid: every protocol line (requests with their history, answers) appended to this file */
   traceFile?: string;
+  /**
+   * keep the extension's unauthenticated local RPC HTTP endpoint on (default false). Only for callers that
+   * are not the embedded host (the standalone real-engine test, the bench child).
+   */
+  localRpcEndpoint?: boolean;
+}
+
+/** One request to the extension's management API (path relative to …/durabletask/). */
+export interface DurableApiRequest {
+  method: string;
+  /** the full URL as the client addressed it (the extension builds its answer's URLs from its own webhook base) */
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface DurableApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
 }
 
 /** The binding data a JS `df.input.durableClient()` receives (what the Functions host sends). */
@@ -267,7 +298,10 @@ export interface DurableClientData {
 
 export interface DurableHostHandle {
   clientData: DurableClientData;
+  /** the extension's own HTTP endpoint: empty unless started with `localRpcEndpoint: true` */
   rpcBaseUrl: string;
+  /** a management API request through the channel (works with the local RPC endpoint off) */
+  request(req: DurableApiRequest): Promise<DurableApiResponse>;
   taskHubName: string;
   pid: number;
   child: ChildProcess;
@@ -301,7 +335,10 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
     byName.set(`${trigger}:${fn.metadata.name}`, fn);
     list.push({ name: fn.metadata.name, trigger });
   }
-  const durableTask = merge(opts.durableTask, LOCAL_PROVIDER_OVERRIDES);
+  const durableTask = merge(
+    merge(opts.durableTask, LOCAL_PROVIDER_OVERRIDES),
+    opts.localRpcEndpoint ? {} : NO_LOCAL_RPC_ENDPOINT,
+  );
   const env: NodeJS.ProcessEnv = { ...process.env, ...DOTNET_ENV };
   delete env.CONTAINER_NAME; // would make the extension write its event logs to stdout (our protocol channel)
   Object.assign(env, {
@@ -309,7 +346,9 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
     FUNCTIONS_WORKER_RUNTIME: 'node',
     DURABLE_HOST_FUNCTIONS: JSON.stringify(list),
     DURABLE_HOST_OPTIONS: JSON.stringify(durableTask),
-    DURABLE_HOST_WEBHOOK_URL: `${(opts.publicBaseUrl ?? 'http://127.0.0.1:7071').replace(/\/$/, '')}/runtime/webhooks/durabletask`,
+    DURABLE_HOST_WEBHOOK_URL:
+      opts.webhookUrl ??
+      `${(opts.publicBaseUrl ?? 'http://127.0.0.1:7071').replace(/\/$/, '')}/runtime/webhooks/durabletask`,
   });
   const t0 = performance.now();
   const child = spawn(opts.dotnet ?? 'dotnet', [build.dll], { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -324,6 +363,8 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
     if (opts.traceFile) appendFileSync(opts.traceFile, JSON.stringify(msg) + '\n');
     if (child.stdin?.writable) child.stdin.write(JSON.stringify(msg) + '\n');
   };
+  const httpPending = new Map<number, (r: DurableApiResponse) => void>();
+  let nextRid = 0;
   let onReady: (c: DurableClientData) => void = () => undefined;
   const ready = new Promise<DurableClientData>((resolve) => (onReady = resolve));
 
@@ -378,6 +419,13 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
       return;
     }
     if (req.kind === 'ready' && req.client) return onReady(req.client);
+    if ((req.kind as string) === 'http') {
+      const answer = req as unknown as DurableApiResponse & { rid: number };
+      const done = httpPending.get(answer.rid);
+      httpPending.delete(answer.rid);
+      done?.({ status: answer.status, headers: answer.headers ?? {}, body: answer.body ?? '' });
+      return;
+    }
     // debugging aid: every request and answer of the protocol appended to this file
     if (opts.traceFile) appendFileSync(opts.traceFile, line + '\n');
     void invoke(req).then(
@@ -394,6 +442,17 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
   });
 
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  void exited.then(() => {
+    // the host is gone: no answer will come
+    for (const [rid, done] of httpPending) {
+      httpPending.delete(rid);
+      done({
+        status: 503,
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        body: JSON.stringify({ error: 'the local Durable Task host has stopped' }),
+      });
+    }
+  });
   const timeoutMs = opts.startTimeoutMs ?? 120000;
   let timer: NodeJS.Timeout | undefined;
   const clientData = await Promise.race([
@@ -422,8 +481,27 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
   log.info('local Durable Task host ready', { taskHub: clientData.taskHubName, startMs, pid: child.pid });
   return {
     clientData,
-    rpcBaseUrl: clientData.rpcBaseUrl,
+    rpcBaseUrl: clientData.rpcBaseUrl ?? '',
     taskHubName: clientData.taskHubName,
+    request: (r) =>
+      new Promise<DurableApiResponse>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          return resolve({
+            status: 503,
+            headers: { 'content-type': 'application/json; charset=utf-8' },
+            body: JSON.stringify({ error: 'the local Durable Task host has stopped' }),
+          });
+        const rid = ++nextRid;
+        httpPending.set(rid, resolve);
+        send({
+          kind: 'http',
+          rid,
+          method: r.method,
+          url: r.url,
+          headers: r.headers ?? {},
+          body: r.body ?? '',
+        });
+      }),
     pid: child.pid!,
     child,
     startMs,

@@ -7,7 +7,9 @@
  * - Service Bus triggers and outputs through a persistent local queue with Service Bus semantics;
  *   senders reach it over the Service Bus REST "send" protocol at /_local/servicebus/<queue>/messages.
  * - Orchestrations and activities through the real `durable-functions` handlers, driven by the durable
- *   engine in local/durable (history in SQLite); the durable client HTTP API is served on a second,
+ *   engine in local/durable (history in SQLite) — or, with LOCAL_DURABLE_ENGINE=webjobs, by the real
+ *   Durable Task extension (local/durable-webjobs.ts: its Azure Storage provider on this host's Azurite,
+ *   the port below forwarding to its HTTP API); the durable client HTTP API is served on a second,
  *   loopback-only port (like the real host's internal RPC endpoint), so `df.getClient(context)` works
  *   unchanged. That port needs the master key and JSON bodies and refuses browsers' requests
  *   (`guardClientRequest`); the app's client carries the key in `rpcBaseUrl`.
@@ -32,6 +34,9 @@ import { BindingInfo, FunctionInfo, loadFunctions } from './registrations';
 import { compileRoute, CompiledRoute } from './routes';
 import { toHttpRequest, writeResult } from './http-bridge';
 import { guardClientRequest } from './durable/client-api';
+import { homeDurable, type DurableEngineKind, type HostDurable } from './durable-ops';
+import { WebJobsDurable } from './durable-webjobs';
+import { PipelineError } from '../shared/domain/errors';
 
 export interface LocalHostOptions {
   /** data folder (history, queue, Azurite, keys); default LOCAL_DATA_DIR or `.data` */
@@ -65,6 +70,14 @@ export interface LocalHost {
   rpcBaseUrl: string;
   keys: HostKeys;
   dataDir: string;
+  /** which engine runs the orchestrations (LOCAL_DURABLE_ENGINE) */
+  durableEngine: DurableEngineKind;
+  /** start/status/events/terminate/purge of orchestrations, on either engine (async) */
+  durable: HostDurable;
+  /**
+   * The home-made engine itself (LOCAL_DURABLE_ENGINE=home). With `webjobs` reading it throws
+   * HOST.NOT_HOME_ENGINE: use `durable`.
+   */
   engine: DurableEngine;
   queue: LocalQueue;
   functions: FunctionInfo[];
@@ -172,18 +185,40 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   const clock = opts.clock ?? realClock;
   const maxBody = opts.maxRequestBytes ?? DEFAULT_MAX_BODY;
   const requestedPort = opts.port ?? Number(process.env.LOCAL_HOST_PORT || 7071);
+  const kindParsed = SETTINGS.LOCAL_DURABLE_ENGINE.schema.safeParse(
+    process.env.LOCAL_DURABLE_ENGINE || SETTINGS.LOCAL_DURABLE_ENGINE.default,
+  );
+  if (!kindParsed.success)
+    throw new PipelineError(
+      'CONFIG.INVALID',
+      `LOCAL_DURABLE_ENGINE must be ${SETTINGS.LOCAL_DURABLE_ENGINE.form} (got ${JSON.stringify(process.env.LOCAL_DURABLE_ENGINE)})`,
+    );
+  const engineKind: DurableEngineKind = kindParsed.data;
+  if (engineKind === 'webjobs' && opts.azurite === false)
+    throw new PipelineError(
+      'CONFIG.INVALID',
+      "LOCAL_DURABLE_ENGINE=webjobs keeps the orchestrations in the host's Azurite (queues and tables): it cannot run with azurite: false",
+    );
 
   // 2. Blob storage (Azurite) unless a storage connection is configured.
   let azurite: AzuriteHandle | undefined;
-  if (opts.azurite !== false && !process.env.BACKUP_STORAGE_CONNECTION) {
+  if (engineKind === 'webjobs' || (opts.azurite !== false && !process.env.BACKUP_STORAGE_CONNECTION)) {
     // generous: on a loaded machine (CI, 2 cores shared) Azurite can take well over 15 s to answer
     azurite = await startAzurite({
       dir: path.join(dataDir, 'azurite'),
       keyFolder: dataDir,
       timeoutMs: 60000,
+      // the real engine's Azure Storage provider needs the Queue and Table services too
+      queueAndTable: engineKind === 'webjobs',
+      // with the orchestration state in Azurite, the storage must survive a crash of the host: its own
+      // supervised process group, re-attached by the restarted host (local/azurite.ts)
+      supervised: engineKind === 'webjobs',
     });
-    process.env.BACKUP_STORAGE_CONNECTION = azurite.connectionString;
-    log.info('azurite started', { blobEndpoint: azurite.blobEndpoint });
+    process.env.BACKUP_STORAGE_CONNECTION ||= azurite.connectionString;
+    log.info(azurite.attached ? 'azurite re-attached (it outlived the previous host)' : 'azurite started', {
+      blobEndpoint: azurite.blobEndpoint,
+      supervisorPid: azurite.supervisorPid,
+    });
   }
 
   // 3. Bind the public HTTP server first so PUBLIC_BASE_URL/LOCAL_SERVICEBUS_URL know the real port.
@@ -232,18 +267,41 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
 
   const clientInputFor = (fn: FunctionInfo) =>
     fn.extraInputs.filter((b) => b.type === 'durableClient' || b.type === 'orchestrationClient');
-  const engine = new DurableEngine({
-    dbPath: path.join(dataDir, 'durable.db'),
-    functions: () => registeredFunctions(),
-    clock,
-    log: log.child({ component: 'durable' }),
-    verbose: opts.verbose,
-    prepareContext: (ctx, fn) => {
-      const info = functions.find((f) => f.name === fn.metadata.name);
-      if (info)
-        for (const b of clientInputFor(info)) ctx.extraInputs.set(b.name, engine.clientData(rpcBaseUrl));
-    },
-  });
+  const prepareContext = (ctx: InvocationContext, fn: { metadata: { name: string } }) => {
+    const info = functions.find((f) => f.name === fn.metadata.name);
+    if (info)
+      for (const b of clientInputFor(info)) ctx.extraInputs.set(b.name, durable.clientData(rpcBaseUrl));
+  };
+  const homeEngine =
+    engineKind === 'home'
+      ? new DurableEngine({
+          dbPath: path.join(dataDir, 'durable.db'),
+          functions: () => registeredFunctions(),
+          clock,
+          log: log.child({ component: 'durable' }),
+          verbose: opts.verbose,
+          prepareContext,
+        })
+      : undefined;
+  const webjobs =
+    engineKind === 'webjobs'
+      ? new WebJobsDurable({
+          functions: () => registeredFunctions(),
+          storageConnection: azurite!.connectionString,
+          log: log.child({ component: 'durable' }),
+          hostRpcBaseUrl: rpcBaseUrl,
+          prepareContext,
+        })
+      : undefined;
+  const durable: HostDurable = homeEngine ? homeDurable(homeEngine) : webjobs!;
+  if (webjobs) {
+    try {
+      await webjobs.start(); // the client data (below) comes from the running extension
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+  }
   const queue = new LocalQueue({
     dbPath: path.join(dataDir, 'queue.db'),
     clock,
@@ -251,7 +309,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   });
 
   // the same for every invocation (durable-functions copies it before use): built once
-  const durableClientInput = engine.clientData(rpcBaseUrl);
+  const durableClientInput = durable.clientData(rpcBaseUrl);
   const makeContext = (
     fn: FunctionInfo,
     extra: Partial<ConstructorParameters<typeof InvocationContext>[0]> = {},
@@ -445,7 +503,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       if (!url.pathname.startsWith('/durabletask/')) return send(res, 404, { error: 'not found' });
       const body = await readBody(req, 16 * 1024 * 1024);
       if (body === 'too-large') return refuseTooLarge(req, res, 'too large');
-      const out = await engine.handleClientRequest({
+      const out = await durable.handleClientRequest({
         method,
         path: url.pathname.slice('/durabletask/'.length),
         query: url.searchParams,
@@ -488,10 +546,11 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       );
     }
 
-    await engine.start();
+    await homeEngine?.start();
   } catch (err) {
     await Promise.all(subscriptions.map((sub) => sub.close()));
-    await engine.stop().catch(() => undefined);
+    await homeEngine?.stop().catch(() => undefined);
+    await webjobs?.stop().catch(() => undefined);
     queue.close();
     await cleanup();
     throw err;
@@ -520,7 +579,16 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     rpcBaseUrl,
     keys,
     dataDir,
-    engine,
+    durableEngine: engineKind,
+    durable,
+    get engine(): DurableEngine {
+      if (!homeEngine)
+        throw new PipelineError(
+          'HOST.NOT_HOME_ENGINE',
+          'host.engine is the home-made engine; this host runs LOCAL_DURABLE_ENGINE=webjobs: use host.durable',
+        );
+      return homeEngine;
+    },
     queue,
     functions,
     routes,
@@ -530,7 +598,8 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       if (stopped) return;
       stopped = true;
       await Promise.all(subscriptions.map((s) => s.close()));
-      await engine.stop();
+      await homeEngine?.stop();
+      await webjobs?.stop();
       queue.close();
       await cleanup();
     },

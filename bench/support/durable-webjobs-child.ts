@@ -28,6 +28,7 @@ async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..', '..', '..');
   const hostJson = JSON.parse(readFileSync(path.join(root, 'host.json'), 'utf8')) as unknown;
   const host = await startDurableHost({
+    localRpcEndpoint: true, // this file talks to the extension's own endpoint directly (no embedded host)
     functions: registeredFunctions(),
     storageConnection: azurite.connectionString,
     durableTask: durableTaskOptions(hostJson),

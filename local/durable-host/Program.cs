@@ -12,6 +12,14 @@
 //   host -> node  {"kind":"ready","client":{...durable client binding data...}}
 //   host -> node  {"id":N,"kind":"orchestrator"|"activity","name":"...","input":"<json text>"}
 //   node -> host  {"id":N,"ok":true,"result":"<json text>"} | {"id":N,"ok":false,"message":"...","stack":"..."}
+//   node -> host  {"kind":"http","rid":N,"method":"...","url":"...","headers":{...},"body":"..."}   (durable client API)
+//   host -> node  {"kind":"http","rid":N,"status":S,"headers":{...},"body":"..."}
+// The extension's own local RPC endpoint (an unauthenticated HTTP listener on 127.0.0.1:17071) is turned off
+// (localRpcEndpointEnabled: false, set by the Node side): its management API is reached only through this
+// channel — the extension's webhook handler, the entry the Functions host uses — so nothing but the Node side,
+// which guards it with the master key, can call it.
+using System.Net.Http;
+using Microsoft.Azure.WebJobs.Host.Config;
 using System.Collections.Concurrent;
 using System.Reflection;
 using System.Reflection.Emit;
@@ -34,6 +42,8 @@ public static class Bridge
     private static readonly SemaphoreSlim WriteLock = new(1, 1);
     private static readonly TextWriter Out = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
     private static long nextId;
+    /// <summary>the extension's HTTP management API handler (its webhook entry), set once the host started</summary>
+    public static IAsyncConverter<HttpRequestMessage, HttpResponseMessage>? Api;
 
     public static void StartReading()
     {
@@ -45,12 +55,46 @@ public static class Bridge
             {
                 if (line.Length == 0) continue;
                 var msg = JObject.Parse(line);
+                if ((string?)msg["kind"] == "http") { _ = Task.Run(() => ServeHttp(msg)); continue; }
                 if (Pending.TryRemove((long)msg["id"]!, out var tcs)) tcs.TrySetResult(msg);
             }
             // the Node side is gone: nothing can run any more; stop rather than fail every work item
             Console.Error.WriteLine("durable-host: the Node side closed the channel; exiting");
             Environment.Exit(0);
         });
+    }
+
+    /// <summary>One durable client API request from the Node side, answered by the extension's handler.</summary>
+    static async Task ServeHttp(JObject msg)
+    {
+        var answer = new JObject { ["kind"] = "http", ["rid"] = msg["rid"] };
+        try
+        {
+            if (Api == null) throw new InvalidOperationException("the durable host is not started yet");
+            using var req = new HttpRequestMessage(new HttpMethod((string)msg["method"]!), (string)msg["url"]!);
+            var headers = msg["headers"] as JObject ?? new JObject();
+            string body = (string?)msg["body"] ?? "";
+            if (body.Length > 0)
+                req.Content = new StringContent(body, Encoding.UTF8, "application/json");
+            foreach (var (k, v) in headers)
+                if (!k.Equals("content-type", StringComparison.OrdinalIgnoreCase))
+                    req.Headers.TryAddWithoutValidation(k, (string?)v);
+            using var res = await Api.ConvertAsync(req, CancellationToken.None).ConfigureAwait(false);
+            var outHeaders = new JObject();
+            foreach (var h in res.Headers) outHeaders[h.Key.ToLowerInvariant()] = string.Join(", ", h.Value);
+            if (res.Content != null)
+                foreach (var h in res.Content.Headers) outHeaders[h.Key.ToLowerInvariant()] = string.Join(", ", h.Value);
+            answer["status"] = (int)res.StatusCode;
+            answer["headers"] = outHeaders;
+            answer["body"] = res.Content == null ? "" : await res.Content.ReadAsStringAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            answer["status"] = 500;
+            answer["headers"] = new JObject { ["content-type"] = "application/json; charset=utf-8" };
+            answer["body"] = new JObject { ["error"] = e.Message }.ToString(Formatting.None);
+        }
+        await Send(answer).ConfigureAwait(false);
     }
 
     public static async Task Send(JObject msg)
@@ -184,6 +228,7 @@ public static class Program
             .UseConsoleLifetime(o => o.SuppressStatusMessages = true)
             .Build();
         await host.StartAsync();
+        Bridge.Api = host.Services.GetServices<IExtensionConfigProvider>().OfType<DurableTaskExtension>().First();
         await host.Services.GetRequiredService<IJobHost>().CallAsync(ClientProbeName);
         await host.WaitForShutdownAsync();
         return 0;

@@ -101,6 +101,7 @@ beforeAll(async () => {
   const hostJson = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'host.json'), 'utf8'));
   process.env.TASK_HUB_NAME = 'RealEngineTest';
   host = await startDurableHost({
+    localRpcEndpoint: true, // this file talks to the extension's own endpoint directly (no embedded host)
     functions: registeredFunctions(),
     storageConnection: azurite.connectionString,
     durableTask: durableTaskOptions(hostJson),

@@ -18,6 +18,10 @@ import '../../functions/orchestrators/refreshUat';
 import type { RefreshResult, ScrubOut } from '../../shared/domain/refresh';
 import type { PiiReport } from '../../shared/domain/pii';
 
+/** LOCAL_DURABLE_ENGINE=webjobs (`npm run test:webjobs`): the same tests on the real Durable Task engine */
+const REAL = process.env.LOCAL_DURABLE_ENGINE === 'webjobs';
+if (REAL) jest.setTimeout(180000);
+
 const LIVE = 'odoo_uat';
 const IMAGE = 'reg.local/odoo-mta:uat-v1.1.0';
 
@@ -134,7 +138,8 @@ let n = 0;
 beforeAll(async () => {
   bare = await startBareHost('refresh-orch-');
   host = bare.host;
-}, 60000);
+  expect(host.durableEngine).toBe(REAL ? 'webjobs' : 'home');
+}, 300000);
 afterAll(() => bare?.stop());
 
 beforeEach(() => {
@@ -143,7 +148,7 @@ beforeEach(() => {
 
 async function refresh(body: Record<string, unknown> = {}): Promise<RefreshResult> {
   const instanceId = `refresh-uat-20261206t080000z-test${++n}`;
-  await host.engine.startNew('refreshUat', {
+  await host.durable.startNew('refreshUat', {
     instanceId,
     input: {
       type: 'refresh',
@@ -158,7 +163,7 @@ async function refresh(body: Record<string, unknown> = {}): Promise<RefreshResul
       ...body,
     },
   });
-  const done = await host.engine.waitForCompletion(instanceId, 30_000);
+  const done = await host.durable.waitForCompletion(instanceId, REAL ? 120_000 : 30_000);
   return done.output as RefreshResult;
 }
 const copies = () => [...vm.dbs].filter((d) => d !== LIVE);

@@ -10,7 +10,8 @@
  * a browser marks with `Origin` is refused.
  *
  * Real parts: the embedded host with the app's own functions, the real durable engine and the real
- * durable-functions client; plain node:http requests play the attacker.
+ * durable-functions client; plain node:http requests play the attacker. On LOCAL_DURABLE_ENGINE=webjobs
+ * the port forwards to the Durable Task extension's own API: the same guarantees must hold there.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -19,7 +20,9 @@ import path from 'node:path';
 import * as df from 'durable-functions';
 import { InvocationContext } from '@azure/functions';
 import type { OrchestrationContext } from 'durable-functions';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { startLocalHost, type LocalHost } from '../../local/host';
+import type { WebJobsDurable } from '../../local/durable-webjobs';
 import { until } from '../support/until';
 
 df.app.orchestration('ldaAwaitingApproval', function* (context: OrchestrationContext) {
@@ -28,6 +31,9 @@ df.app.orchestration('ldaAwaitingApproval', function* (context: OrchestrationCon
   return { decision };
 });
 
+/** the engine behind the port: LOCAL_DURABLE_ENGINE (default home; `npm run test:webjobs`: the real extension) */
+const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
+if (ENGINE === 'webjobs') jest.setTimeout(120000);
 const saved = { ...process.env };
 let dir: string;
 let host: LocalHost;
@@ -50,8 +56,9 @@ beforeAll(async () => {
         return this;
       },
     },
-    env: { LOG_LEVEL: 'error' },
+    env: { LOG_LEVEL: 'error', LOCAL_DURABLE_ENGINE: ENGINE },
   });
+  expect(host.durableEngine).toBe(ENGINE);
   const u = new URL(host.rpcBaseUrl);
   rpc = { port: Number(u.port), prefix: u.pathname };
   // an instance holding a secret-ish input, waiting for an approval
@@ -61,11 +68,11 @@ beforeAll(async () => {
   });
   await until(
     'instance running',
-    () => host.engine.getStatus(INSTANCE)?.runtimeStatus === 'Running',
+    async () => (await host.durable.getStatus(INSTANCE))?.runtimeStatus === 'Running',
     30000,
     50,
   );
-}, 60000);
+}, 300000);
 
 afterAll(async () => {
   await host?.stop();
@@ -76,7 +83,7 @@ afterAll(async () => {
 function client() {
   const binding = df.input.durableClient();
   const ctx = new InvocationContext({ functionName: 'lda', options: { extraInputs: [binding] } });
-  ctx.extraInputs.set(binding, host.engine.clientData(host.rpcBaseUrl));
+  ctx.extraInputs.set(binding, host.durable.clientData(host.rpcBaseUrl));
   return df.getClient(ctx);
 }
 
@@ -105,7 +112,7 @@ function raw(
 const master = () => ({ 'x-functions-key': host.keys.masterKey });
 
 it("the URL the host hands its own durable client is the port's, and the management URLs carry no key", () => {
-  const data = host.engine.clientData(host.rpcBaseUrl) as {
+  const data = host.durable.clientData(host.rpcBaseUrl) as {
     managementUrls: Record<string, string>;
     rpcBaseUrl: string;
   };
@@ -129,7 +136,7 @@ it('without a key: raising an approval event is refused with 401 and the instanc
   });
   expect(res.status).toBe(401);
   await new Promise((r) => setTimeout(r, 300));
-  expect(host.engine.getStatus(INSTANCE)?.runtimeStatus).toBe('Running');
+  expect((await host.durable.getStatus(INSTANCE))?.runtimeStatus).toBe('Running');
 });
 
 it('without a key: starting deployUat with any image is refused with 401 and nothing starts', async () => {
@@ -145,7 +152,7 @@ it('without a key: starting deployUat with any image is refused with 401 and not
     body: input,
   });
   expect(res.status).toBe(401);
-  expect(host.engine.getStatus('deploy-uat-6.6.6-evil')).toBeUndefined();
+  expect(await host.durable.getStatus('deploy-uat-6.6.6-evil')).toBeUndefined();
 });
 
 it('without a key: terminating (a lane) and purging are refused with 401', async () => {
@@ -155,7 +162,7 @@ it('without a key: terminating (a lane) and purging are refused with 401', async
     (await raw('GET', `instances/${INSTANCE}`, { headers: { 'x-functions-key': host.keys.functionKey } }))
       .status,
   ).toBe(401);
-  expect(host.engine.getStatus(INSTANCE)?.runtimeStatus).toBe('Running');
+  expect((await host.durable.getStatus(INSTANCE))?.runtimeStatus).toBe('Running');
 });
 
 it('with the key, a text/plain (or form) body — what a cross-origin page can send — is refused with 415', async () => {
@@ -171,7 +178,7 @@ it('with the key, a text/plain (or form) body — what a cross-origin page can s
     body: '"approve"',
   });
   expect(none.status).toBe(415);
-  expect(host.engine.getStatus(INSTANCE)?.runtimeStatus).toBe('Running');
+  expect((await host.durable.getStatus(INSTANCE))?.runtimeStatus).toBe('Running');
 });
 
 it('a request a browser sent (it carries Origin) is refused with 403, even with the key in the URL', async () => {
@@ -198,9 +205,72 @@ it("the app's own durable client (df.getClient) still lists, raises and reads th
   await c.raiseEvent(INSTANCE, 'approval', 'approve');
   await until(
     'instance completed',
-    () => host.engine.getStatus(INSTANCE)?.runtimeStatus === 'Completed',
+    async () => (await host.durable.getStatus(INSTANCE))?.runtimeStatus === 'Completed',
     30000,
     50,
   );
   expect((await c.getStatus(INSTANCE)).output).toEqual({ decision: 'approve' });
 });
+
+/** TCP ports a process listens on (Linux /proc: its socket inodes matched against /proc/net/tcp{,6} LISTEN rows) */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) ports.push(parseInt(f[1].split(':').pop()!, 16));
+    }
+  return ports;
+}
+
+(ENGINE === 'webjobs' ? it : it.skip)(
+  'webjobs: the Durable Task extension itself listens on no port — nothing serves its API around the guarded one',
+  async () => {
+    // the extension's own local RPC endpoint (127.0.0.1:17071 or 30000-31000) has no authentication at all:
+    // a local process or a page's text/plain POST could terminate a lane there without any key
+    const victim = 'lda-approval-2';
+    await host.durable.startNew('ldaAwaitingApproval', { instanceId: victim, input: { nonce: 'n-2' } });
+    await until(
+      'victim running',
+      async () => (await host.durable.getStatus(victim))?.runtimeStatus === 'Running',
+      30000,
+      50,
+    );
+    const pid = (host.durable as WebJobsDurable).handle!.pid;
+    const ports = listeningPorts(pid);
+    const served: number[] = [];
+    for (const port of ports) {
+      const status = await new Promise<number>((resolve) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: `/durabletask/instances/${victim}/terminate?reason=attacker`,
+            headers: { 'content-type': 'text/plain' },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', () => resolve(0));
+        req.end();
+      });
+      if (status >= 200 && status < 300) served.push(port);
+    }
+    expect(served).toEqual([]);
+    expect(ports).toEqual([]);
+    await new Promise((r) => setTimeout(r, 1500)); // a terminate is applied on the next queue poll
+    expect((await host.durable.getStatus(victim))?.runtimeStatus).toBe('Running');
+  },
+);

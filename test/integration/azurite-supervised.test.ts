@@ -1,0 +1,85 @@
+/**
+ * The supervised Azurite of the real-engine host (local/azurite.ts): restarted when it dies, re-attached
+ * by a second start on the same folder, saved when stopped, and never run twice on one folder (a plain
+ * start stops a leftover supervisor first). Real Azurite, real processes.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
+import {
+  SUPERVISOR_FILE,
+  startAzurite,
+  startSupervisedAzurite,
+  type AzuriteHandle,
+} from '../../local/azurite';
+
+jest.setTimeout(120000);
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const container = (h: AzuriteHandle, name: string) =>
+  BlobServiceClient.fromConnectionString(h.connectionString).getContainerClient(name);
+
+let dir: string;
+const handles: AzuriteHandle[] = [];
+beforeEach(() => (dir = mkdtempSync(path.join(os.tmpdir(), 'azurite-sup-'))));
+afterEach(async () => {
+  for (const h of handles.splice(0)) await h.stop().catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+});
+
+it('Azurite that dies is started again by its supervisor, on the same port', async () => {
+  const h = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+  handles.push(h);
+  const sup = h.supervisorPid!;
+  const children = readFileSync(`/proc/${sup}/task/${sup}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  expect(children).toHaveLength(1);
+  process.kill(children[0], 'SIGKILL');
+  const deadline = Date.now() + 60000;
+  let back = false;
+  while (!back && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    back = await container(h, 'probe')
+      .exists()
+      .then(() => true)
+      .catch(() => false);
+  }
+  expect(back).toBe(true);
+  expect(alive(sup)).toBe(true);
+  const now = readFileSync(`/proc/${sup}/task/${sup}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  expect(now).not.toEqual(children);
+});
+
+it('a second start on the folder re-attaches (same supervisor, same ports); stop saves and forgets it', async () => {
+  const a = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+  handles.push(a);
+  await container(a, 'kept').create();
+  const b = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+  expect(b).toMatchObject({ attached: true, supervisorPid: a.supervisorPid, port: a.port });
+  expect(b.queueEndpoint).toBe(a.queueEndpoint);
+  await b.stop(); // SIGTERM: Azurite saves its metadata before it exits
+  expect(alive(a.supervisorPid!)).toBe(false);
+  expect(existsSync(path.join(dir, SUPERVISOR_FILE))).toBe(false);
+  const c = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+  handles.push(c);
+  expect(c.attached).toBe(false);
+  expect(await container(c, 'kept').exists()).toBe(true); // created < 5 s before the stop: saved by the stop
+});
+
+it('a plain (unsupervised) start on a folder with a running supervised Azurite stops that one first', async () => {
+  const a = await startSupervisedAzurite({ dir, timeoutMs: 60000 });
+  handles.push(a);
+  await container(a, 'before').create();
+  const plain = await startAzurite({ dir, timeoutMs: 60000 });
+  handles.push(plain);
+  expect(alive(a.supervisorPid!)).toBe(false);
+  expect(existsSync(path.join(dir, SUPERVISOR_FILE))).toBe(false);
+  expect(await container(plain, 'before').exists()).toBe(true);
+});
