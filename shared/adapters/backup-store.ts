@@ -508,6 +508,27 @@ export class BackupStore {
   }
 
   /**
+   * The first backup id at or after `at` (one-second steps, at most `tries`) under which nothing is
+   * stored yet: two backups of the same version within a second (a quick redeploy) get their own ids.
+   */
+  async freeIdAt(environment: string, version: string, at: Date, tries = 30): Promise<string> {
+    for (let n = 0; n < tries; n++) {
+      const id = backupIdAt(environment, version, new Date(at.getTime() + n * 1000));
+      let taken: boolean;
+      try {
+        taken = !(await this.container.listBlobsFlat({ prefix: `${id}/` }).next()).done;
+      } catch (err) {
+        throw blobError(err, `listing ${id}`);
+      }
+      if (!taken) return id;
+    }
+    throw new PipelineError(
+      'BACKUP.EXISTS',
+      `no free backup id for ${environment} ${version} near ${at.toISOString()}`,
+    );
+  }
+
+  /**
    * A URL of the container with a SAS a VM uploads one backup with (`odoo-ops job start backup --blob`):
    * create + write only — it can write blobs, never read, list or delete one — valid from a few
    * minutes ago (clock skew) for `minutes`. With a shared key (Azurite, a connection string) a service

@@ -370,7 +370,10 @@ describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () =>
       `migrate ${IMG('1.1.0')} sale_custom`,
     ]);
     expect(r.vm.state.db.match(/\+migrated/g)).toHaveLength(1);
-    expect(Object.keys(r.vm.state.jobs ?? {})).toEqual([expect.stringMatching(/\.migrate$/)]);
+    expect(Object.keys(r.vm.state.jobs ?? {})).toEqual([
+      expect.stringMatching(/\.backup$/),
+      expect.stringMatching(/\.migrate$/),
+    ]);
     expect(r.vm.state.image).toBe(IMG('1.1.0'));
   }, 60000);
 
