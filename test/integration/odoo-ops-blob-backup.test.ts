@@ -24,10 +24,14 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { createDeployActivities, type DeployPorts } from '../../functions/activities/deploy';
 import { AzuriteHandle, startAzurite } from '../../local/azurite';
 import { BackupStore, backupIdAt } from '../../shared/adapters/backup-store';
 import { SshClient, type SshTarget } from '../../shared/adapters/ssh';
+import { vmJobBackup, vmJobId, type VmJob } from '../../shared/domain/vm-job';
+import { createLogger } from '../../shared/log';
 import { DOCKER_STANDIN } from '../support/ops-docker-standin';
 import { PgServer, startPostgres } from '../support/postgres';
 import { OPS_SCRIPT } from '../support/sandbox';
@@ -310,7 +314,7 @@ test('a wrong or expired SAS, an existing backup and bad input are coded errors 
     const takenId = backupIdAt('uat', '2.0.2', new Date('2026-12-06T10:03:00Z'));
     const w = store.begin('uat', { version: '2.0.2' }, new Date('2026-12-06T10:03:00Z'));
     expect(w.id).toBe(takenId);
-    await w.part('db.dump', (await import('node:stream')).Readable.from([Buffer.from('first')]));
+    await w.part('db.dump', Readable.from([Buffer.from('first')]));
     const first = await w.finish();
     await opsJson(sh, v, `job start backup --id j-exists --blob ${takenId}`, `${good}\n${meta('2.0.2')}\n`);
     const st3 = await waitJob(sh, v, 'j-exists');
@@ -404,4 +408,92 @@ test('BackupStore signs a write-only SAS of the backups container: it writes blo
   await expect(blob.downloadToBuffer()).rejects.toMatchObject({ statusCode: 403 });
   await expect(c.listBlobsFlat().next()).rejects.toMatchObject({ statusCode: 403 });
   await expect(blob.delete()).rejects.toMatchObject({ statusCode: 403 });
+});
+
+test("the deploy's own activities: start, the caller dies, the resumed start finds the job; one backup, verified and confirmed", async () => {
+  const v = vm('acts');
+  const acts = createDeployActivities({
+    settings: () => {
+      throw new Error('unused');
+    },
+    ssh: { connect: () => SshClient.connect(target) },
+    backups: store,
+    opsCommand: v.ops,
+    backupSasMinutes: 30,
+    log: createLogger({ level: 'error', sink: () => undefined }),
+  } as unknown as DeployPorts);
+  const input = {
+    environment: 'uat',
+    version: '1.5.0',
+    sha: 'd'.repeat(40),
+    runningVersion: '1.4.0',
+    instanceId: 'deploy-uat-1.5.0-abc',
+    jobId: vmJobId('deploy-uat-1.5.0-abc', 'backup'),
+    at: '2026-12-06T11:00:00.000Z',
+  };
+  // a backup of the same version in that second exists already: the job takes the next second's id
+  const taken = store.begin('uat', { version: '1.4.0' }, new Date(input.at));
+  await taken.part('db.dump', Readable.from([Buffer.from('other')]));
+  await taken.finish();
+
+  const holder = spawn('psql', ['-X', '-q', '-d', v.db], {
+    env: { ...process.env, PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: 'postgres' },
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  try {
+    holder.stdin.write('BEGIN; LOCK TABLE ir_module_module IN ACCESS EXCLUSIVE MODE;\n');
+    await until(
+      'the table to be locked',
+      () =>
+        pg.psql(
+          'postgres',
+          "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation IS NOT NULL",
+        ) !== '0',
+      10_000,
+    );
+    const first = (await acts.backupStart(input)) as VmJob;
+    expect(first).toMatchObject({ id: input.jobId, started: true, kind: 'backup' });
+    expect(['running', 'starting']).toContain(first.state);
+    // the worker that ran it is recycled; the resumed orchestration runs the start again: same job
+    const again = (await acts.backupStart(input)) as VmJob;
+    expect(again).toMatchObject({ id: input.jobId, started: false, state: 'running' });
+    holder.stdin.end('COMMIT;\n');
+    let st = again;
+    await until(
+      'the backup job to end',
+      async () => {
+        st = (await acts.jobStatus({ environment: 'uat', jobId: input.jobId })) as VmJob;
+        return st.state !== 'running' && st.state !== 'starting';
+      },
+      60_000,
+    );
+    expect(st).toMatchObject({ state: 'succeeded' });
+    const written = vmJobBackup(st)!;
+    expect(written.backupId).toBe('uat/20261206T110001Z-1.4.0');
+    // finished: a late start still starts nothing
+    expect(await acts.backupStart(input)).toMatchObject({ started: false, state: 'succeeded' });
+    const verified = await acts.backupVerify({ backupId: written.backupId });
+    expect(verified).toMatchObject({
+      backupId: written.backupId,
+      parts: written.parts,
+      bytes: written.bytes,
+    });
+    expect((verified as { manifest: Json }).manifest).toMatchObject({
+      version: '1.4.0',
+      gitSha: input.sha,
+      deployInstance: input.instanceId,
+      reason: 'pre-deploy',
+    });
+    expect(await acts.confirmBackup({ backupId: written.backupId })).toEqual({
+      backupId: written.backupId,
+      parts: {
+        'db.dump': written.parts['db.dump'].size,
+        'filestore.tar': written.parts['filestore.tar'].size,
+      },
+    });
+    const log = readFileSync(path.join(v.dir, 'state', 'jobs', input.jobId, 'log'), 'utf8');
+    expect(log.match(/odoo-ops backup-db \| upload/g)).toHaveLength(1);
+  } finally {
+    holder.kill();
+  }
 });
