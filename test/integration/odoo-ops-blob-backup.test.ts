@@ -161,6 +161,12 @@ const meta = (version: string) =>
 
 test('the VM uploads the backup itself; the SSH client dies mid-way; the job ends once and the pipeline verifies it', async () => {
   const v = vm('up');
+  // every curl the job runs leaves its command line and its environment (what `ps e` would show)
+  writeFileSync(
+    path.join(v.dir, 'bin', 'curl'),
+    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${v.dir}/curl-argv.log'\nenv >> '${v.dir}/curl-env.log'\nexec /usr/bin/curl "$@"\n`,
+  );
+  chmodSync(path.join(v.dir, 'bin', 'curl'), 0o755);
   const id = backupIdAt('uat', '1.4.0', new Date('2026-12-06T10:00:00Z'));
   const sas = await store.uploadSasUrl(30);
   const sig = new URL(sas).searchParams.get('sig') as string;
@@ -265,6 +271,12 @@ test('the VM uploads the backup itself; the SSH client dies mid-way; the job end
     const log = readFileSync(path.join(jobDir, 'log'), 'utf8');
     expect(log.match(/odoo-ops backup-db \| upload/g)).toHaveLength(1);
     expect(everyFile(jobDir)).not.toContain(sig);
+    // curl never had it on its command line or in its environment: only in the config it read from a pipe
+    const argv = readFileSync(path.join(v.dir, 'curl-argv.log'), 'utf8');
+    expect(argv.match(/comp=block|-K/g)?.length).toBeGreaterThan(3);
+    expect(argv).not.toContain(sig);
+    expect(argv).not.toContain('sig=');
+    expect(readFileSync(path.join(v.dir, 'curl-env.log'), 'utf8')).not.toContain(sig);
   } finally {
     holder.kill();
     await sh.close();
