@@ -568,7 +568,7 @@ export const SETTINGS = {
   VM_JOB_DEADLINE_MINUTES: s({
     area: 'deploy',
     description:
-      'How long a deploy waits for a VM job (a migration) to end; past it the step fails with OPS.JOB_DEADLINE (the job is not killed: the rollback waits for the VM lock).',
+      'How long a deploy waits for a VM job (the backup, the migration) to end; past it the step fails with OPS.JOB_DEADLINE (the job is not killed: the rollback waits for the VM lock). Also how long the upload SAS handed to a backup job is valid.',
     form: 'an integer 1-1440',
     schema: int(1, 1440),
     default: '180',

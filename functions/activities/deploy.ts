@@ -11,8 +11,7 @@
 import * as df from 'durable-functions';
 import type { Readable } from 'node:stream';
 import { loadConfig, type Config } from '../../shared/config';
-import { BackupStore, type BackupManifest } from '../../shared/adapters/backup-store';
-import { streamVmBackup } from '../../shared/adapters/backup-stream';
+import { BackupStore, parseBackupId, type BackupManifest } from '../../shared/adapters/backup-store';
 import {
   createVerificationStore,
   recordVerification,
@@ -58,6 +57,26 @@ export interface BackupOut {
   backupId: string;
   bytes: number;
   parts: Record<string, { size: number; sha256: string }>;
+}
+export interface BackupStartInput {
+  environment: string;
+  version: string;
+  sha: string;
+  imageDigest?: string;
+  runningVersion?: string;
+  instanceId: string;
+  /** the VM job id (vmJobId(instance, 'backup')) */
+  jobId: string;
+  /** when the backup starts, from the orchestration clock (ISO): the backup id's timestamp */
+  at: string;
+  /** why (manifest `reason`, default `pre-deploy`) */
+  reason?: string;
+  /** the backup id to write (PROD chose it for its image.json); default: the first free one at `at` */
+  backupId?: string;
+  /** more manifest fields */
+  meta?: Record<string, unknown>;
+  /** parts the pipeline wrote itself before the job (e.g. PROD's image.json): listed in the manifest */
+  extraParts?: Record<string, { size: number; sha256: string }>;
 }
 export interface PullOut {
   digest?: string;
@@ -126,6 +145,8 @@ export interface DeployPorts {
   opsCommand?: string;
   /** remote command timeout (ms) */
   commandTimeoutMs?: number;
+  /** how long the upload SAS handed to a backup job stays valid (default 180 min: VM_JOB_DEADLINE_MINUTES) */
+  backupSasMinutes?: number;
   log: Logger;
 }
 
@@ -212,14 +233,19 @@ export interface DeployActivities {
     sha: string;
     force: boolean;
   }): Promise<{ modules: string; reason: string }>;
-  backup(i: {
-    environment: string;
-    version: string;
-    sha: string;
-    imageDigest?: string;
-    runningVersion?: string;
-    instanceId: string;
-  }): Promise<Failable<BackupOut>>;
+  /**
+   * Start the backup as a detached job on the VM that uploads its parts and manifest straight to Blob
+   * Storage (`odoo-ops job start backup --id <jobId> --blob <backupId>`), handing it a short-lived
+   * write-only SAS of the backups container on stdin. The backup id is `<env>/<at>-<running version>`,
+   * `at` the orchestration's clock: a retried or replayed start asks for the job first and finds it (no
+   * second backup, no new SAS). The orchestrator then polls `jobStatus` with durable timers.
+   */
+  backupStart(i: BackupStartInput): Promise<Failable<VmJob>>;
+  /**
+   * The backup a finished backup job wrote, re-read and hashed against its manifest (the verification
+   * the backups API and the status page show); [BACKUP.CORRUPT] when a part differs.
+   */
+  backupVerify(i: { backupId: string }): Promise<Failable<BackupOut & { manifest: BackupManifest }>>;
   pull(i: { environment: string; imageRef: string }): Promise<Failable<PullOut>>;
   /** the backup that would undo the deploy, confirmed readable right before the stop (manifest + parts with their sizes) */
   confirmBackup(i: {
@@ -302,8 +328,8 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
   }
 
   /** `odoo-ops --json job <args>` as a VmJob; a non-zero exit is a coded error (SSH errors stay retryable) */
-  async function jobCall(sh: RemoteShell, args: string): Promise<VmJob> {
-    const r = await mustOps(sh, 'job', args, { timeoutMs: 120_000 });
+  async function jobCall(sh: RemoteShell, args: string, stdin?: string): Promise<VmJob> {
+    const r = await mustOps(sh, 'job', args, { timeoutMs: 120_000, ...(stdin ? { stdin } : {}) });
     const job = parseVmJob(r.json);
     if (!job)
       throw new PipelineError(
@@ -372,30 +398,6 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
       }
     }
     return { healthy: failures.length === 0, failures };
-  }
-
-  async function backupOnce(i: Parameters<DeployActivities['backup']>[0]): Promise<BackupOut> {
-    const version =
-      i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version;
-    const writer = p.backups.begin(i.environment, {
-      version,
-      gitSha: i.sha,
-      imageDigest: i.imageDigest,
-      deployInstance: i.instanceId,
-      reason: 'pre-deploy',
-    });
-    await withShell(i.environment, (sh) => streamVmBackup(writer, sh, { ops, timeoutMs }));
-    const manifest = await writer.finish();
-    const v = await p.backups.verify(manifest.id);
-    // the status page and GET /api/backups show it "verified" (or "corrupt") from this record
-    await recordVerification(p.verifications, manifest.id, v, p.log);
-    if (!v.ok)
-      throw new PipelineError(
-        'BACKUP.CORRUPT',
-        `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`,
-      );
-    const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
-    return { backupId: manifest.id, bytes, parts: manifest.parts };
   }
 
   return {
@@ -481,19 +483,64 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
       }
     },
 
-    backup: (i) =>
-      guarded(p.log, 'backup', async () => {
-        await p.backups.ensureContainer();
-        // backup ids have a one-second timestamp: a second backup of the same version within that
-        // second (quick redeploy, retry) collides with [BACKUP.EXISTS] — take the next second's id
-        for (let attempt = 0; ; attempt++) {
+    backupStart: (i) =>
+      guarded(p.log, 'backup', () =>
+        withShell(i.environment, async (sh) => {
+          const version =
+            i.runningVersion && /^[0-9A-Za-z.+_-]+$/.test(i.runningVersion) ? i.runningVersion : i.version;
+          // a retried or replayed start: the job exists (running or ended) — report it, start nothing
           try {
-            return await backupOnce(i);
+            const known = await jobCall(sh, `status ${shellQuote(i.jobId)}`);
+            p.log.info('backup job found on the VM', { job: known.id, state: known.state });
+            return { ...known, started: false };
           } catch (err) {
-            if (errorCode(err) !== 'BACKUP.EXISTS' || attempt >= 2) throw err;
-            await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
+            if (errorCode(err) !== 'OPS.JOB_UNKNOWN') throw err;
           }
-        }
+          await p.backups.ensureContainer();
+          // the orchestration's clock; a backup of the same version in that second already: the next one
+          // (the job reports the id it wrote, so a retry that finds the job never needs this again)
+          const backupId = i.backupId
+            ? (parseBackupId(i.backupId), i.backupId)
+            : await p.backups.freeIdAt(i.environment, version, new Date(i.at));
+          const sas = await p.backups.uploadSasUrl(p.backupSasMinutes ?? 180);
+          const meta = {
+            version,
+            gitSha: i.sha,
+            imageDigest: i.imageDigest,
+            deployInstance: i.instanceId,
+            reason: i.reason ?? 'pre-deploy',
+            ...i.meta,
+          };
+          const parts = Object.entries(i.extraParts ?? {})
+            .map(([n, x]) => ` --part ${shellQuote(`${n}=${x.size}:${x.sha256}`)}`)
+            .join('');
+          // the SAS travels on stdin only: never in the command line, the job's spec or a log
+          const job = await jobCall(
+            sh,
+            `start backup --id ${shellQuote(i.jobId)} --blob ${shellQuote(backupId)}${parts}`,
+            `${sas}\n${JSON.stringify(meta)}\n`,
+          );
+          p.log.info(job.started ? 'backup job started on the VM' : 'backup job found on the VM', {
+            job: job.id,
+            state: job.state,
+            backup: backupId,
+          });
+          return job;
+        }),
+      ),
+
+    backupVerify: (i) =>
+      guarded(p.log, 'backup', async () => {
+        const v = await p.backups.verify(i.backupId);
+        // the status page and GET /api/backups show it "verified" (or "corrupt") from this record
+        await recordVerification(p.verifications, i.backupId, v, p.log);
+        if (!v.ok || !v.manifest)
+          throw new PipelineError(
+            'BACKUP.CORRUPT',
+            `backup ${i.backupId} failed verification: ${v.problems.join('; ')}`,
+          );
+        const bytes = Object.values(v.manifest.parts).reduce((a, x) => a + x.size, 0);
+        return { backupId: v.manifest.id, bytes, parts: v.manifest.parts, manifest: v.manifest };
       }),
 
     confirmBackup: (i) =>
@@ -761,6 +808,7 @@ export function deployPortsFromConfig(config: Config, log: Logger = createLogger
     notify,
     changedFiles: notify.changedFiles,
     commandTimeoutMs: (config.SSH_COMMAND_TIMEOUT_SECONDS ?? 3600) * 1000,
+    backupSasMinutes: config.VM_JOB_DEADLINE_MINUTES ?? 180,
     log,
   };
 }
@@ -786,8 +834,11 @@ df.app.activity('deployCheckImage', { handler: (i: { imageRef: string }) => acts
 df.app.activity('deployModules', {
   handler: (i: Parameters<DeployActivities['modules']>[0]) => acts().modules(i),
 });
-df.app.activity('deployBackup', {
-  handler: (i: Parameters<DeployActivities['backup']>[0]) => acts().backup(i),
+df.app.activity('deployBackupStart', {
+  handler: (i: BackupStartInput) => acts().backupStart(i),
+});
+df.app.activity('deployBackupVerify', {
+  handler: (i: { backupId: string }) => acts().backupVerify(i),
 });
 df.app.activity('deployPull', { handler: (i: Parameters<DeployActivities['pull']>[0]) => acts().pull(i) });
 df.app.activity('deployConfirmBackup', {

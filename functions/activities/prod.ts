@@ -20,8 +20,7 @@ import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { loadConfig, type Config } from '../../shared/config';
 import { eligibleUatRuns, ensureContainer, ledgerContainer, writeJson } from '../../shared/adapters/ledger';
-import { streamVmBackup } from '../../shared/adapters/backup-stream';
-import { recordVerification } from '../../shared/adapters/backup-verifications';
+import { parseBackupId } from '../../shared/adapters/backup-store';
 import { keepLastN } from '../../shared/adapters/registry';
 import { SshClient } from '../../shared/adapters/ssh';
 import { createVmControl } from '../../shared/adapters/vm';
@@ -60,6 +59,7 @@ import {
   type ReleaseRef,
 } from '../../shared/domain/deploy-plan';
 import { createLogger, type Logger } from '../../shared/log';
+import type { VmJob } from '../../shared/domain/vm-job';
 import {
   createDeployActivities,
   deployPortsFromConfig,
@@ -702,7 +702,12 @@ export interface ProdActivities {
     prodImageRef: string;
     expectDigest?: string;
   }): Promise<Failable<{ digest: string; prodImageRef: string }>>;
-  backup(i: {
+  /**
+   * Start the full PROD backup as a VM job uploading straight to Blob (deploy's `backupStart`), after
+   * writing the running image reference (`image.json`) and taking the optional disk snapshots; both are
+   * recorded in the manifest the job writes. A retried or replayed start finds its job first.
+   */
+  backupStart(i: {
     environment: string;
     version: string;
     sha: string;
@@ -710,7 +715,11 @@ export interface ProdActivities {
     running?: ReleaseRef;
     prodImageRef: string;
     snapshot: boolean;
-  }): Promise<Failable<ProdBackupOut>>;
+    jobId: string;
+    at: string;
+  }): Promise<Failable<VmJob>>;
+  /** The finished backup re-read and hashed against its manifest, with what the manifest records. */
+  backupVerify(i: { backupId: string }): Promise<Failable<ProdBackupOut>>;
   /** one health probe (no waiting): `odoo-ops health --wait 0` + status + key URLs */
   probe(i: {
     settings: DeploySettings;
@@ -743,10 +752,13 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
     }
   }
 
-  async function backupOnce(i: Parameters<ProdActivities['backup']>[0]): Promise<ProdBackupOut> {
+  async function backupStartOnce(i: Parameters<ProdActivities['backupStart']>[0]): Promise<Failable<VmJob>> {
     const backups = p.deploy.backups;
     const ops = p.deploy.opsCommand ?? 'odoo-ops';
-    const timeoutMs = p.deploy.commandTimeoutMs ?? 3600_000;
+    // a retried or replayed start: the job exists — report it (no second image.json, snapshot or SAS)
+    const known = await deploy.jobStatus({ environment: i.environment, jobId: i.jobId });
+    if (!('failed' in known)) return { ...known, started: false };
+    if (known.failed.code !== 'OPS.JOB_UNKNOWN') return known;
     // what runs now: the image the VM records (odoo-ops current), and its digest from the ledger
     const current = await withShell(async (sh) => {
       const r = await sh.run(`${ops} --json current`, { timeoutMs: 60_000 });
@@ -762,32 +774,6 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
     const runningDigest = i.running?.imageDigest;
     const version =
       i.running?.version && /^[0-9A-Za-z.+_-]+$/.test(i.running.version) ? i.running.version : i.version;
-    const writer = backups.begin(i.environment, {
-      version,
-      gitSha: i.running?.sha,
-      imageDigest: runningDigest,
-      deployInstance: i.instanceId,
-      reason: 'pre-deploy-prod',
-      runningImage,
-      nextVersion: i.version,
-      nextImage: i.prodImageRef,
-    });
-    await withShell((sh) => streamVmBackup(writer, sh, { ops, timeoutMs }));
-    // the running image reference is part of the backup: a rollback needs it even if the ledger is gone
-    const image = JSON.stringify(
-      {
-        environment: i.environment,
-        runningImage,
-        runningDigest,
-        runningVersion: i.running?.version,
-        runningSha: i.running?.sha,
-        nextImage: i.prodImageRef,
-        nextVersion: i.version,
-      },
-      null,
-      2,
-    );
-    await writer.part('image.json', Readable.from([Buffer.from(image)]));
     let snapshots: string[] | undefined;
     if (i.snapshot) {
       if (!o.vmResourceId || !p.snapshot)
@@ -803,16 +789,55 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
           `the PROD VM has no data disk to snapshot (${o.vmResourceId})`,
         );
     }
-    const manifest = await writer.finish({ snapshots });
-    const v = await backups.verify(manifest.id);
-    await recordVerification(p.deploy.verifications, manifest.id, v, p.log);
-    if (!v.ok)
-      throw new PipelineError(
-        'BACKUP.CORRUPT',
-        `backup ${manifest.id} failed verification: ${v.problems.join('; ')}`,
-      );
-    const bytes = Object.values(manifest.parts).reduce((a, x) => a + x.size, 0);
-    return { backupId: manifest.id, bytes, parts: manifest.parts, runningImage, runningDigest, snapshots };
+    // the running image reference is part of the backup: a rollback needs it even if the ledger is gone
+    const image = Buffer.from(
+      JSON.stringify(
+        {
+          environment: i.environment,
+          runningImage,
+          runningDigest,
+          runningVersion: i.running?.version,
+          runningSha: i.running?.sha,
+          nextImage: i.prodImageRef,
+          nextVersion: i.version,
+        },
+        null,
+        2,
+      ),
+    );
+    await backups.ensureContainer();
+    const backupId = await backups.freeIdAt(i.environment, version, new Date(i.at));
+    const writer = backups.begin(i.environment, { version }, parseBackupId(backupId).createdAt);
+    // a free id: an attempt that died before its job started left its image.json under another one
+    const imagePart = await writer.part('image.json', Readable.from([image]));
+    return deploy.backupStart({
+      backupId: writer.id,
+      environment: i.environment,
+      version,
+      sha: i.running?.sha ?? i.sha,
+      imageDigest: runningDigest,
+      instanceId: i.instanceId,
+      jobId: i.jobId,
+      at: i.at,
+      reason: 'pre-deploy-prod',
+      meta: {
+        gitSha: i.running?.sha,
+        runningImage,
+        nextVersion: i.version,
+        nextImage: i.prodImageRef,
+        ...(snapshots ? { snapshots } : {}),
+      },
+      extraParts: { 'image.json': { size: imagePart.size, sha256: imagePart.sha256 } },
+    });
+  }
+
+  /** a deploy activity's value, its returned failure thrown again (guarded turns it back into a value) */
+  function unwrap<T>(r: Failable<T>): T {
+    if (r && typeof r === 'object' && 'failed' in r) {
+      const f = (r as { failed: ActivityFailure }).failed;
+      throw new PipelineError(f.code, f.message.replace(/^\[[A-Z0-9_.]+\] /, ''));
+    }
+    return r as T;
   }
 
   return {
@@ -1017,17 +1042,23 @@ export function createProdActivities(p: ProdPorts): ProdActivities {
         return { digest: r.digest, prodImageRef: i.prodImageRef };
       }),
 
-    backup: (i) =>
+    backupStart: (i) => guarded(p.log, 'prod backup', async () => unwrap(await backupStartOnce(i))),
+
+    backupVerify: (i) =>
       guarded(p.log, 'prod backup', async () => {
-        await p.deploy.backups.ensureContainer();
-        for (let attempt = 0; ; attempt++) {
-          try {
-            return await backupOnce(i);
-          } catch (err) {
-            if (errorCode(err) !== 'BACKUP.EXISTS' || attempt >= 2) throw err;
-            await new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 5));
-          }
-        }
+        const v = unwrap(await deploy.backupVerify(i));
+        const m = v.manifest;
+        const str = (x: unknown) => (typeof x === 'string' && x ? x : undefined);
+        return {
+          backupId: v.backupId,
+          bytes: v.bytes,
+          parts: v.parts,
+          runningImage: str(m.runningImage),
+          runningDigest: str(m.imageDigest),
+          snapshots: Array.isArray(m.snapshots)
+            ? m.snapshots.filter((x: unknown): x is string => typeof x === 'string')
+            : undefined,
+        };
       }),
 
     probe: async (i) =>
@@ -1161,7 +1192,8 @@ df.app.activity('prodProgress', { handler: (i: In<'progress'>) => acts().progres
 df.app.activity('prodAnnounce', { handler: (i: In<'announce'>) => acts().announce(i) });
 df.app.activity('prodRecordDecision', { handler: (i: In<'recordDecision'>) => acts().recordDecision(i) });
 df.app.activity('prodPromote', { handler: (i: In<'promote'>) => acts().promote(i) });
-df.app.activity('prodBackup', { handler: (i: In<'backup'>) => acts().backup(i) });
+df.app.activity('prodBackupStart', { handler: (i: In<'backupStart'>) => acts().backupStart(i) });
+df.app.activity('prodBackupVerify', { handler: (i: In<'backupVerify'>) => acts().backupVerify(i) });
 df.app.activity('prodProbe', { handler: (i: In<'probe'>) => acts().probe(i) });
 df.app.activity('prodRetention', { handler: (i: In<'retention'>) => acts().retention(i) });
 df.app.activity('prodGithubStatus', { handler: (i: In<'githubStatus'>) => acts().githubStatus(i) });

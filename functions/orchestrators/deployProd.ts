@@ -33,7 +33,7 @@ import type {
   UatResult,
 } from '../activities/prod';
 import { approvalGate, newApprovalState, type DecisionRecord, type PendingApproval } from './approval-gate';
-import { vmJobId } from '../../shared/domain/vm-job';
+import { vmJobBackup, vmJobId } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
 import { awaitVmJob } from './vm-job';
 
@@ -377,15 +377,35 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     });
 
     // 4. full backup, verified (+ disk snapshots)
-    backup = yield* step<ProdBackupOut>('backup', 'prodBackup', {
-      environment: 'prod',
-      version: input.version,
-      sha: input.sha,
-      instanceId: id,
-      running: previous,
-      prodImageRef: prodRef,
-      snapshot: prep.diskSnapshot,
+    // a detached job on the VM that uploads straight to Blob, polled with durable timers (as migrate)
+    const backupJob = yield* awaitVmJob(context, step, {
+      step: 'backup',
+      startActivity: 'prodBackupStart',
+      startInput: {
+        environment: 'prod',
+        version: input.version,
+        sha: input.sha,
+        instanceId: id,
+        running: previous,
+        prodImageRef: prodRef,
+        snapshot: prep.diskSnapshot,
+        jobId: vmJobId(id, 'backup'),
+        at: context.df.currentUtcDateTime.toISOString(),
+      },
+      statusActivity: 'prodJobStatus',
+      pollSeconds: settings.jobPollSeconds ?? 15,
+      deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+      what: 'backup',
     });
+    const written = vmJobBackup(backupJob);
+    if (!written)
+      throw new StepFailure(
+        'backup',
+        'BACKUP.FAILED',
+        `[BACKUP.FAILED] the backup job ${backupJob.id} ended without reporting its manifest`,
+      );
+    // read back and hashed against the manifest (the running image and snapshots come from it)
+    backup = yield* step<ProdBackupOut>('backup', 'prodBackupVerify', { backupId: written.backupId });
     runningImage = runningImage ?? backup.runningImage;
     show('backup', { backupId: backup.backupId });
 

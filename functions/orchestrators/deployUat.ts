@@ -3,7 +3,8 @@
  * activity of functions/activities/deploy.ts; settings come from the `deployPrepare` activity).
  *
  *  1 preflight (VM running, SSH, disk, image in the registry — waited for with a durable timer —, lock)
- *  2 backup DB + filestore to Blob, verified        3 pull the new image (nothing stopped yet)
+ *  2 backup DB + filestore: a VM job uploading straight to Blob (polled), read back and verified
+ *  3 pull the new image (nothing stopped yet)
  *  4 stop web   5 migrate (changed modules or all)   6 start   7 health + validation
  *  8 record in the ledger, GitHub deployment `success`, Slack, image retention
  *  9 any failure after 4: compensations newest first (stop new, restore DB + filestore, start the
@@ -39,7 +40,7 @@ import type {
   PrepareOut,
   PullOut,
 } from '../activities/deploy';
-import { vmJobId } from '../../shared/domain/vm-job';
+import { vmJobBackup, vmJobId } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
 import { awaitVmJob } from './vm-job';
 
@@ -172,14 +173,35 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
     modules = mods.modules;
 
     // ---- 2. backup -------------------------------------------------------------------------
-    backup = yield* step<BackupOut>('backup', 'deployBackup', {
-      environment: input.environment,
-      version: input.version,
-      sha: input.sha,
-      imageDigest: previous?.imageDigest,
-      runningVersion: previous?.version,
-      instanceId: context.df.instanceId,
+    // a detached job on the VM that uploads straight to Blob, polled with durable timers: a recycled
+    // worker or a restarted host finds the job (the id is the instance's), never takes a second backup
+    const backupJob = yield* awaitVmJob(context, step, {
+      step: 'backup',
+      startActivity: 'deployBackupStart',
+      startInput: {
+        environment: input.environment,
+        version: input.version,
+        sha: input.sha,
+        imageDigest: previous?.imageDigest,
+        runningVersion: previous?.version,
+        instanceId: context.df.instanceId,
+        jobId: vmJobId(context.df.instanceId, 'backup'),
+        at: context.df.currentUtcDateTime.toISOString(),
+      },
+      statusActivity: 'deployJobStatus',
+      pollSeconds: settings.jobPollSeconds ?? 15,
+      deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+      what: 'backup',
     });
+    const written = vmJobBackup(backupJob);
+    if (!written)
+      throw new StepFailure(
+        'backup',
+        'BACKUP.FAILED',
+        `[BACKUP.FAILED] the backup job ${backupJob.id} ended without reporting its manifest`,
+      );
+    // read back and hashed against the manifest: what the status page shows as "verified"
+    backup = yield* step<BackupOut>('backup', 'deployBackupVerify', { backupId: written.backupId });
     show('backup', { backupBytes: backup.bytes, backupId: backup.backupId });
 
     // ---- 3. pull (before anything stops) ----------------------------------------------------

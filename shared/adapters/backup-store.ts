@@ -28,7 +28,11 @@ import {
   BlockBlobClient,
   BlockBlobCommitBlockListOptions,
   ContainerClient,
+  ContainerSASPermissions,
   RestError,
+  SASProtocol,
+  StorageSharedKeyCredential,
+  generateBlobSASQueryParameters,
 } from '@azure/storage-blob';
 import { PipelineError } from '../domain/errors';
 import { planBackupRetention } from '../domain/retention';
@@ -121,6 +125,16 @@ export function parseBackupId(id: string): { environment: string; createdAt: Dat
       `"${id}" is not a backup id (<env>/<yyyymmddThhmmssZ>-<version>)`,
     );
   return { environment: m[1], createdAt: parseStamp(m[2]), version: m[3] };
+}
+
+/** The id of a backup of `environment` at `version` started at `at`; throws BACKUP.INVALID on bad input. */
+export function backupIdAt(environment: string, version: string | undefined, at: Date): string {
+  if (!ENV_RE.test(environment ?? ''))
+    throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
+  if (!VERSION_RE.test(version ?? ''))
+    throw new PipelineError('BACKUP.INVALID', `invalid version "${version}" for a backup id`);
+  if (Number.isNaN(at.getTime())) throw new PipelineError('BACKUP.INVALID', 'invalid backup start time');
+  return `${environment}/${stamp(at)}-${version}`;
 }
 
 function blobError(err: unknown, what: string): PipelineError {
@@ -440,8 +454,16 @@ export class BackupWriter {
   }
 }
 
+/**
+ * The permissions of the SAS a VM uploads a backup with: create + write (Put Block needs write), never
+ * read, list or delete. Overwrites are refused by the uploads themselves (If-None-Match: * on every commit).
+ */
+export const UPLOAD_SAS_PERMISSIONS = 'cw';
+
 export class BackupStore {
   readonly container: ContainerClient;
+  /** set when built from an account URL (managed identity): what user-delegation SAS are asked of */
+  private readonly service?: BlobServiceClient;
   readonly log?: Logger;
   readonly bufferSize: number;
   readonly concurrency: number;
@@ -458,9 +480,8 @@ export class BackupStore {
       // DefaultAzureCredential: managed identity in Azure, developer credentials elsewhere
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { DefaultAzureCredential } = require('@azure/identity') as typeof import('@azure/identity');
-      this.container = new BlobServiceClient(o.accountUrl, new DefaultAzureCredential()).getContainerClient(
-        o.container,
-      );
+      this.service = new BlobServiceClient(o.accountUrl, new DefaultAzureCredential());
+      this.container = this.service.getContainerClient(o.container);
     }
     this.log = o.log;
     this.bufferSize = o.bufferSize ?? 8 * 1024 * 1024;
@@ -479,15 +500,67 @@ export class BackupStore {
     this.ensured = true;
   }
 
-  /** Start a backup `<env>/<timestamp>-<version>`. */
-  begin(environment: string, meta: BackupMeta): BackupWriter {
-    if (!ENV_RE.test(environment ?? ''))
-      throw new PipelineError('BACKUP.INVALID', `invalid environment name "${environment}"`);
-    if (!VERSION_RE.test(meta?.version ?? ''))
-      throw new PipelineError('BACKUP.INVALID', `invalid version "${meta?.version}" for a backup id`);
-    const startedAt = this.now();
-    const id = `${environment}/${stamp(startedAt)}-${meta.version}`;
+  /** Start a backup `<env>/<timestamp>-<version>` (timestamp: `at`, default now). */
+  begin(environment: string, meta: BackupMeta, at?: Date): BackupWriter {
+    const startedAt = at ?? this.now();
+    const id = backupIdAt(environment, meta?.version, startedAt);
     return new BackupWriter(this, id, environment, meta, startedAt);
+  }
+
+  /**
+   * The first backup id at or after `at` (one-second steps, at most `tries`) under which nothing is
+   * stored yet: two backups of the same version within a second (a quick redeploy) get their own ids.
+   */
+  async freeIdAt(environment: string, version: string, at: Date, tries = 30): Promise<string> {
+    for (let n = 0; n < tries; n++) {
+      const id = backupIdAt(environment, version, new Date(at.getTime() + n * 1000));
+      let taken: boolean;
+      try {
+        taken = !(await this.container.listBlobsFlat({ prefix: `${id}/` }).next()).done;
+      } catch (err) {
+        throw blobError(err, `listing ${id}`);
+      }
+      if (!taken) return id;
+    }
+    throw new PipelineError(
+      'BACKUP.EXISTS',
+      `no free backup id for ${environment} ${version} near ${at.toISOString()}`,
+    );
+  }
+
+  /**
+   * A URL of the container with a SAS a VM uploads one backup with (`odoo-ops job start backup --blob`):
+   * create + write only — it can write blobs, never read, list or delete one — valid from a few
+   * minutes ago (clock skew) for `minutes`. With a shared key (Azurite, a connection string) a service
+   * SAS signed with it; with a token credential (the function's managed identity) a user-delegation SAS
+   * (the identity needs a Storage Blob Data role on the account, which it has to write backups). A secret:
+   * never logged, handed to the VM on stdin only.
+   */
+  async uploadSasUrl(minutes: number): Promise<string> {
+    const now = this.now();
+    const startsOn = new Date(now.getTime() - 5 * 60_000);
+    const expiresOn = new Date(now.getTime() + Math.max(1, minutes) * 60_000);
+    const https = this.container.url.startsWith('https:');
+    const permissions = ContainerSASPermissions.parse(UPLOAD_SAS_PERMISSIONS);
+    const protocol = https ? SASProtocol.Https : SASProtocol.HttpsAndHttp;
+    try {
+      if (this.container.credential instanceof StorageSharedKeyCredential)
+        return await this.container.generateSasUrl({ permissions, startsOn, expiresOn, protocol });
+      if (!this.service)
+        throw new PipelineError(
+          'CONFIG.BACKUP_SAS',
+          'the backup store has neither a shared key nor a token credential to sign an upload SAS with',
+        );
+      const key = await this.service.getUserDelegationKey(startsOn, expiresOn);
+      const sas = generateBlobSASQueryParameters(
+        { containerName: this.container.containerName, permissions, startsOn, expiresOn, protocol },
+        key,
+        this.container.accountName,
+      ).toString();
+      return `${this.container.url}?${sas}`;
+    } catch (err) {
+      throw blobError(err, `making an upload SAS for ${this.container.containerName}`);
+    }
   }
 
   /** Backups of an environment, newest first (incomplete ones flagged `complete: false`). */

@@ -119,6 +119,8 @@ export const STEP_RETRY: Record<DeployStep, StepRetry> = {
   prepare: { retry: true },
   preflight: { retry: true },
   'wait-image': { retry: true },
+  // a VM job uploading straight to Blob (id from the instance): its start and status calls are retried
+  // — a second start finds the job, never a second backup — and so is the read-back verification
   backup: { retry: true },
   pull: { retry: true },
   stop: { retry: true },

@@ -23,6 +23,15 @@ export interface VmJob {
   log?: string;
   /** each step's JSON result line, in order */
   steps: Record<string, unknown>[];
+  /** the failing step's own error code when it gives one (e.g. `BLOB.FORBIDDEN` from an upload) */
+  failureCode?: string;
+}
+
+/** A backup a `backup --blob` job completed: its id, total bytes and parts (from its `manifest` step). */
+export interface VmJobBackup {
+  backupId: string;
+  bytes: number;
+  parts: Record<string, { size: number; sha256: string }>;
 }
 
 /** What odoo-ops accepts as a job id (the same rule as `valid_job_id` in the script). */
@@ -53,8 +62,9 @@ export function vmJobId(instanceId: string, step: string): string {
 }
 
 /** The error code of a finished job that failed, from the failing verb's exit code. */
-export function vmJobFailureCode(job: Pick<VmJob, 'state' | 'exitCode' | 'kind'>): string {
+export function vmJobFailureCode(job: Pick<VmJob, 'state' | 'exitCode' | 'kind' | 'failureCode'>): string {
   if (job.state === 'lost') return 'OPS.JOB_LOST';
+  if (job.failureCode) return job.failureCode;
   switch (job.exitCode) {
     case 3:
       return 'OPS.LOCKED';
@@ -85,6 +95,10 @@ export function parseVmJob(json: Record<string, unknown>): VmJob | undefined {
   if (typeof json.id !== 'string' || typeof state !== 'string') return undefined;
   if (!['starting', 'running', 'succeeded', 'failed', 'lost'].includes(state)) return undefined;
   const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const steps = Array.isArray(json.steps)
+    ? json.steps.filter((s): s is Record<string, unknown> => !!s && typeof s === 'object')
+    : [];
+  const lastCode = state === 'failed' ? steps[steps.length - 1]?.code : undefined;
   return {
     id: json.id,
     kind: typeof json.kind === 'string' ? json.kind : '',
@@ -95,8 +109,31 @@ export function parseVmJob(json: Record<string, unknown>): VmJob | undefined {
     ...(str(json.ended_at) ? { endedAt: str(json.ended_at) } : {}),
     message: typeof json.message === 'string' ? json.message : '',
     ...(str(json.log) ? { log: str(json.log) } : {}),
-    steps: Array.isArray(json.steps)
-      ? json.steps.filter((s): s is Record<string, unknown> => !!s && typeof s === 'object')
-      : [],
+    steps,
+    ...(typeof lastCode === 'string' && ERROR_CODE.test(lastCode) ? { failureCode: lastCode } : {}),
   };
+}
+
+const ERROR_CODE = /^[A-Z][A-Z0-9]*\.[A-Z0-9_]+$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * The backup a succeeded `odoo-ops job start backup --blob` job wrote, from its last step (`manifest`:
+ * backup_id, bytes, parts with size and sha256); undefined when the job is not such a job.
+ */
+export function vmJobBackup(job: Pick<VmJob, 'state' | 'steps'>): VmJobBackup | undefined {
+  if (job.state !== 'succeeded') return undefined;
+  const last = job.steps[job.steps.length - 1];
+  if (!last || last.verb !== 'manifest' || typeof last.backup_id !== 'string') return undefined;
+  const raw = last.parts;
+  if (!raw || typeof raw !== 'object') return undefined;
+  const parts: VmJobBackup['parts'] = {};
+  for (const [name, p] of Object.entries(raw as Record<string, unknown>)) {
+    const { size, sha256 } = (p ?? {}) as { size?: unknown; sha256?: unknown };
+    if (!Number.isSafeInteger(size) || typeof sha256 !== 'string' || !SHA256.test(sha256)) return undefined;
+    parts[name] = { size: size as number, sha256 };
+  }
+  if (!Object.keys(parts).length) return undefined;
+  const bytes = Object.values(parts).reduce((a, x) => a + x.size, 0);
+  return { backupId: last.backup_id, bytes, parts };
 }

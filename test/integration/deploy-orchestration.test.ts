@@ -326,6 +326,26 @@ describe(`deployUat orchestration (embedded host on the ${ENGINE} engine, Azurit
   );
 
   it(
+    'the upload SAS the VM gets has expired (clock skew) → the backup job fails BLOB.FORBIDDEN, Failed, nothing stopped',
+    async () => {
+      const skewed = new BackupStore({
+        connectionString: ledgerConn,
+        container: 'backups',
+        now: () => new Date(Date.now() - 6 * 3600_000),
+      });
+      const r = await rig({ backups: skewed });
+      const { result } = await r.run();
+      expect(result).toMatchObject({ outcome: 'Failed', failedStep: 'backup', code: 'BLOB.FORBIDDEN' });
+      expect(result.reason).toMatch(/403/);
+      expect(r.vm.calls).toContain('backup-db');
+      expect(r.vm.calls).not.toContain('stop');
+      expect(r.vm.state).toMatchObject({ webRunning: true, image: IMG('1.0.0') });
+      expect((await r.ledger.current(result.environment))?.version).toBe('1.0.0');
+    },
+    T,
+  );
+
+  it(
     'a missing image (no wait allowed) fails before anything is backed up or stopped',
     async () => {
       const r = await rig({ tags: ['uat-v1.0.0'] });
@@ -415,7 +435,10 @@ describe(`deployUat orchestration (embedded host on the ${ENGINE} engine, Azurit
         `migrate ${IMG('1.1.0')} sale_custom`,
       ]);
       expect(r.vm.state.db.match(/\+migrated/g)).toHaveLength(1);
-      expect(Object.keys(r.vm.state.jobs ?? {})).toEqual([expect.stringMatching(/\.migrate$/)]);
+      expect(Object.keys(r.vm.state.jobs ?? {})).toEqual([
+        expect.stringMatching(/\.backup$/),
+        expect.stringMatching(/\.migrate$/),
+      ]);
       expect(r.vm.state.image).toBe(IMG('1.1.0'));
     },
     T,

@@ -177,11 +177,13 @@ describe('backup before PROD changes', () => {
     sha: PROD_SHA_NEW,
     instanceId: 'deploy-prod-1.1.0-test',
     prodImageRef: prodImage('1.1.0'),
+    jobId: 'deploy-prod-1.1.0-test.backup',
+    at: '2026-12-06T10:00:00.000Z',
   };
 
   it('PROD_DISK_SNAPSHOT on without PROD_VM_RESOURCE_ID: CONFIG.SNAPSHOT naming the missing setting', async () => {
     const { acts } = await rig({ diskSnapshot: true });
-    const f = failure(await acts.backup({ ...input, snapshot: true }));
+    const f = failure(await acts.backupStart({ ...input, snapshot: true }));
     expect(f.code).toBe('CONFIG.SNAPSHOT');
     expect(f.message).toMatch(/PROD_VM_RESOURCE_ID/);
   });
@@ -191,7 +193,7 @@ describe('backup before PROD changes', () => {
       '/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/odoo-prod';
     const { acts, ports } = await rig({ diskSnapshot: true, vmResourceId: vmId });
     ports.snapshot = async () => [];
-    const f = failure(await acts.backup({ ...input, snapshot: true }));
+    const f = failure(await acts.backupStart({ ...input, snapshot: true }));
     expect(f.code).toBe('BACKUP.SNAPSHOT_EMPTY');
     expect(f.message).toContain(vmId);
   });
@@ -214,7 +216,7 @@ describe('backup before PROD changes', () => {
         };
       },
     };
-    const f = failure(await acts.backup({ ...input, snapshot: false }));
+    const f = failure(await acts.backupStart({ ...input, snapshot: false }));
     expect(f.code).toBe('BACKUP.FAILED');
     expect(f.message).toMatch(/exit 3.*docker: not running \| odoo-ops: cannot read the state file/);
     expect(vm.calls.some((c) => c.startsWith('backup-db'))).toBe(false);

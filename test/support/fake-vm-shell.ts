@@ -4,7 +4,9 @@
  * For the ORCHESTRATION-LOGIC tests only (outcomes, compensation order, retries); the e2e tests use the
  * sandbox VM (real sshd + docker + odoo-ops).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { ContainerClient, RestError } from '@azure/storage-blob';
 import { PassThrough, Readable } from 'node:stream';
 import type { RemoteShell } from '../../functions/activities/deploy';
 import { PipelineError } from '../../shared/domain/errors';
@@ -151,8 +153,87 @@ export function createFakeVm(
       j.message,
     );
 
+  /**
+   * The work of `job start backup --blob <id> [--part N=S:SHA]...` as odoo-ops does it: the database and
+   * the filestore uploaded with the SAS URL of stdin line 1 (never overwriting), then manifest.json with
+   * the metadata of line 2 and the parts' sizes and sha256. Returns the steps and the exit code.
+   */
+  async function blobBackup(
+    rest: string[],
+    stdin: string,
+  ): Promise<{ code: number; steps: Record<string, unknown>[] }> {
+    const [sas, metaLine] = stdin.split('\n');
+    const id = rest[1];
+    const steps: Record<string, unknown>[] = [];
+    const container = new ContainerClient(sas);
+    const parts: Record<string, { size: number; sha256: string }> = {};
+    const refused = (err: unknown, part: string) => {
+      const status = (err as RestError).statusCode ?? 0;
+      const code =
+        status === 401 || status === 403
+          ? 'BLOB.FORBIDDEN'
+          : status === 409 || status === 412
+            ? 'BACKUP.EXISTS'
+            : 'BLOB.UNAVAILABLE';
+      steps.push({
+        verb: 'upload',
+        ok: false,
+        exit: 6,
+        part,
+        code,
+        message: `Put Block of ${id}/${part}: ${status}`,
+      });
+      return { code: 6, steps };
+    };
+    for (const [verb, part] of [
+      ['backup-db', 'db.dump'],
+      ['backup-filestore', 'filestore.tar'],
+    ] as const) {
+      vm.calls.push(verb);
+      if (verb === 'backup-db' && behaviour.failBackup) {
+        steps.push({ verb, ok: false, exit: 6, message: 'pg_dump failed (fake)' });
+        return { code: 6, steps };
+      }
+      const data = Buffer.from(verb === 'backup-db' ? state.db : state.filestore);
+      steps.push({ verb, ok: true, exit: 0, message: 'dumped to stdout' });
+      try {
+        await container
+          .getBlockBlobClient(`${id}/${part}`)
+          .upload(data, data.length, { conditions: { ifNoneMatch: '*' } });
+      } catch (err) {
+        return refused(err, part);
+      }
+      parts[part] = { size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+      steps.push({ verb: 'upload', ok: true, exit: 0, part, ...parts[part] });
+    }
+    for (let i = 2; i + 1 < rest.length; i += 2) {
+      const m = /^([^=]+)=(\d+):([0-9a-f]{64})$/.exec(rest[i + 1]);
+      if (m) parts[m[1]] = { size: Number(m[2]), sha256: m[3] };
+    }
+    const manifest = {
+      ...(JSON.parse(metaLine || '{}') as Record<string, unknown>),
+      format: 1,
+      id,
+      environment: id.split('/')[0],
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      parts,
+    };
+    const body = JSON.stringify(manifest);
+    try {
+      await container
+        .getBlockBlobClient(`${id}/manifest.json`)
+        .upload(body, Buffer.byteLength(body), { conditions: { ifNoneMatch: '*' } });
+    } catch (err) {
+      return refused(err, 'manifest.json');
+    }
+    const bytes = Object.values(parts).reduce((a, x) => a + x.size, 0);
+    steps.push({ verb: 'manifest', ok: true, exit: 0, message: 'complete', backup_id: id, bytes, parts });
+    return { code: 0, steps };
+  }
+
   /** `odoo-ops job start|status …` as docker/ops/odoo-ops answers it (one job per id, never run twice) */
-  async function jobVerb(a: string[], drop: () => void): Promise<SshRunResult> {
+  async function jobVerb(a: string[], drop: () => void, stdin?: string): Promise<SshRunResult> {
     state.jobs ??= {};
     if (a[0] === 'status') {
       const j = state.jobs[a[1]];
@@ -171,6 +252,19 @@ export function createFakeVm(
     const j: FakeJob = { id, kind, spec, state: 'running', steps: [], message: `job ${id} is running` };
     state.jobs[id] = j;
     vm.calls.push(spec);
+    if (kind === 'backup' && rest[0] === '--blob') {
+      vm.calls.pop(); // its work is recorded as backup-db, backup-filestore (as when they were streamed)
+      const b = await blobBackup(rest, stdin ?? '');
+      j.steps.push(...b.steps);
+      j.exit_code = b.code;
+      j.state = b.code === 0 ? 'succeeded' : 'failed';
+      j.message =
+        b.code === 0
+          ? `job ${id} succeeded`
+          : `job ${id} failed (exit ${b.code}): ${String(b.steps[b.steps.length - 1]?.message)}`;
+      save();
+      return jobLine(j, { started: true });
+    }
     const work = (async () => {
       const r = kind === 'migrate' ? await migrateNow([kind, ...rest]) : result(kind, 2, {}, `kind ${kind}`);
       const line = JSON.parse(r.stdout ?? '{}') as Record<string, unknown>;
@@ -276,7 +370,7 @@ export function createFakeVm(
           return migrateNow(args);
         }
         case 'job':
-          return jobVerb(args.slice(1), () => (closed = true));
+          return jobVerb(args.slice(1), () => (closed = true), await readAll(o.stdin));
         case 'start': {
           if (state.pending)
             return result(verb, 9, {}, `database is half-migrated (pending: ${state.pending})`);
