@@ -117,6 +117,25 @@ describe('APPROVERS entries at their limits', () => {
     expect(parseApprovers(' a:slack=U0123ABCD ,, b:slack=U0456EFGH ,').map((a) => a.id)).toEqual(['a', 'b']);
   });
 
+  test('the setting as people write it: spaces and new lines around entries, keys and values are allowed', () => {
+    expect(parseApprovers('\n  [{"id":" Alice ","slack":"U0123ABCD"}]\n')).toEqual([
+      { id: 'alice', name: 'alice', slack: 'U0123ABCD' },
+    ]);
+    expect(parseApprovers('alice: slack = U0123ABCD : name = Alice , ,bob:slack=U0456EFGH')).toEqual([
+      { id: 'alice', name: 'Alice', slack: 'U0123ABCD' },
+      { id: 'bob', name: 'bob', slack: 'U0456EFGH' },
+    ]);
+    // a field without "=" is refused even when its name starts like a known field
+    expect(() => parseApprovers('a:slack=U0123ABCD:namex')).toThrow(/"namex" is not slack=/);
+    expect(() => parseApprovers('a:slack=U0123ABCD:entrax')).toThrow(/"entrax" is not slack=/);
+  });
+
+  test('the old names-only form quotes at most three of the names', () => {
+    expect(() => parseApprovers('alice,bob,carol,dave')).toThrow(
+      /old names-only form \(alice, bob, carol\):/,
+    );
+  });
+
   test('errors from APPROVERS are configuration errors that a retry does not fix', () => {
     try {
       parseApprovers('a:slack=nope');
@@ -166,6 +185,22 @@ describe('an attacker trying to pass for an approver', () => {
     );
     expect(c?.emails?.sort()).toEqual(['a2@example.com', 'a3@example.com', 'alice@example.com']);
     expect(isApprover({ id: 'm', name: 'M', entra: 'mallory@example.com' }, c)).toBe(false);
+  });
+
+  test('a malformed claim in the principal is skipped, the claims after it still count', () => {
+    const c = entraCaller(
+      headers({
+        'x-ms-client-principal-id': OTHER_OID,
+        'x-ms-client-principal': principal([
+          null as never,
+          { typ: 'oid', val: 5 },
+          { typ: 'oid', val: OID },
+          { typ: 'upn', val: 'alice@example.com' },
+        ]),
+      }),
+      ON,
+    );
+    expect(c).toMatchObject({ id: `entra:${OID}`, emails: ['alice@example.com'] });
   });
 
   test('an unreadable principal proves nothing more than the plain headers', () => {
