@@ -44,6 +44,7 @@ const saved = { ...process.env };
 let host: LocalHost;
 let github: FakeGitHub;
 let clock: TestClock;
+let ticker: NodeJS.Timeout | undefined;
 let tmp: string;
 let slack: FakeSlack;
 
@@ -68,6 +69,9 @@ beforeAll(async () => {
     ]);
   // starts at the real time: the approval door checks link expiry against the real clock
   clock = new TestClock(Date.now());
+  // timers due now fire as they would on a real clock (the deploy lane drains its events against one);
+  // time itself moves only when a test moves it
+  ticker = setInterval(() => void clock.advance(0), 50);
   host = await startLocalHost({
     dataDir: tmp,
     port: 0,
@@ -116,6 +120,7 @@ beforeAll(async () => {
 }, 60000);
 
 afterAll(async () => {
+  clearInterval(ticker);
   setOdooShPorts(undefined);
   await resetDefaultIntake();
   await host?.stop();
