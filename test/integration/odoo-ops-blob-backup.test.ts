@@ -13,7 +13,6 @@
 import { spawn } from 'node:child_process';
 import {
   chmodSync,
-  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -32,9 +31,8 @@ import { BackupStore, backupIdAt } from '../../shared/adapters/backup-store';
 import { SshClient, type SshTarget } from '../../shared/adapters/ssh';
 import { vmJobBackup, vmJobId, type VmJob } from '../../shared/domain/vm-job';
 import { createLogger } from '../../shared/log';
-import { DOCKER_STANDIN } from '../support/ops-docker-standin';
+import { opsVm, type OpsVm } from '../support/ops-vm';
 import { PgServer, startPostgres } from '../support/postgres';
-import { OPS_SCRIPT } from '../support/sandbox';
 import { generateKeyPair, startSshd, type SshdHandle } from '../support/sshd';
 import { until } from '../support/until';
 
@@ -74,48 +72,19 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-interface Vm {
-  dir: string;
-  db: string;
-  ops: string;
-}
+type Vm = OpsVm;
 
 /** a VM folder with its own Odoo database holding ~3 MB of incompressible rows (several 1 MiB blocks) */
 function vm(name: string, extra: Record<string, string> = {}): Vm {
-  const dir = path.join(work, name);
-  const db = `odoo_${name.replace(/[^a-z0-9]/g, '_')}`;
-  mkdirSync(path.join(dir, 'bin'), { recursive: true });
-  writeFileSync(path.join(dir, '.env'), `COMPOSE_PROJECT_NAME=${name}\n`);
-  writeFileSync(path.join(dir, 'bin', 'docker'), DOCKER_STANDIN);
-  chmodSync(path.join(dir, 'bin', 'docker'), 0o755);
-  pg.createDb(db);
-  pg.psql(
-    db,
-    "CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL, state varchar); INSERT INTO ir_module_module (name, state) VALUES ('base', 'installed'); CREATE TABLE ir_attachment (id serial PRIMARY KEY, db_datas bytea); INSERT INTO ir_attachment (db_datas) SELECT decode(string_agg(md5(random()::text || g), ''), 'hex') FROM generate_series(1, 200000) g",
+  return opsVm(
+    {
+      pg,
+      work,
+      name,
+      sql: "CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL, state varchar); INSERT INTO ir_module_module (name, state) VALUES ('base', 'installed'); CREATE TABLE ir_attachment (id serial PRIMARY KEY, db_datas bytea); INSERT INTO ir_attachment (db_datas) SELECT decode(string_agg(md5(random()::text || g), ''), 'hex') FROM generate_series(1, 200000) g",
+    },
+    { ODOO_OPS_BLOB_BLOCK_MB: '1', ODOO_IMAGE: 'reg.local/odoo:uat-v1.0.0', ...extra },
   );
-  const env: Record<string, string> = {
-    PATH: `${dir}/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-    ODOO_OPS_DIR: dir,
-    ODOO_OPS_PG: 'host',
-    ODOO_DB_NAME: db,
-    POSTGRES_USER: 'postgres',
-    PGHOST: pg.host,
-    PGPORT: String(pg.port),
-    PGUSER: 'postgres',
-    STANDIN_LOG: path.join(dir, 'docker.log'),
-    ODOO_OPS_BLOB_BLOCK_MB: '1',
-    ODOO_IMAGE: 'reg.local/odoo:uat-v1.0.0',
-    ...extra,
-  };
-  const wrapper = path.join(dir, 'odoo-ops');
-  writeFileSync(
-    wrapper,
-    `#!/bin/sh\n${Object.entries(env)
-      .map(([k, v]) => `export ${k}='${v}'`)
-      .join('\n')}\nexec '${OPS_SCRIPT}' "$@"\n`,
-  );
-  chmodSync(wrapper, 0o755);
-  return { dir, db, ops: wrapper };
 }
 
 type Json = Record<string, unknown>;

@@ -21,9 +21,8 @@ import { createDeployActivities, type DeployPorts } from '../../functions/activi
 import { SshClient, type SshTarget } from '../../shared/adapters/ssh';
 import { vmJobId, type VmJob } from '../../shared/domain/vm-job';
 import { createLogger } from '../../shared/log';
-import { DOCKER_STANDIN } from '../support/ops-docker-standin';
+import { opsVm, type OpsVm } from '../support/ops-vm';
 import { PgServer, startPostgres } from '../support/postgres';
-import { OPS_SCRIPT } from '../support/sandbox';
 import { generateKeyPair, startSshd, type SshdHandle } from '../support/sshd';
 import { until } from '../support/until';
 
@@ -58,54 +57,26 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-interface Vm {
-  dir: string;
-  db: string;
-  /** the command the pipeline runs over SSH (a wrapper that sets the VM's environment) */
-  ops: string;
+interface Vm extends OpsVm {
   runs(): number;
   moduleState(): string;
 }
 
 /** a VM folder with its own Odoo database (ir_module_module as Odoo has it, the marker table) */
 function vm(name: string, extra: Record<string, string> = {}): Vm {
-  const dir = path.join(work, name);
-  const db = `odoo_${name.replace(/[^a-z0-9]/g, '_')}`;
-  mkdirSync(path.join(dir, 'bin'), { recursive: true });
-  writeFileSync(path.join(dir, '.env'), `COMPOSE_PROJECT_NAME=${name}\n`);
-  writeFileSync(path.join(dir, 'bin', 'docker'), DOCKER_STANDIN);
-  chmodSync(path.join(dir, 'bin', 'docker'), 0o755);
-  pg.createDb(db);
-  pg.psql(
-    db,
-    "CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL, state varchar, latest_version varchar); INSERT INTO ir_module_module (name, state, latest_version) VALUES ('base', 'installed', '17.0.1.3'), ('sale', 'installed', '17.0.1.2'); CREATE TABLE migration_runs (id serial PRIMARY KEY, modules text, at timestamptz DEFAULT now())",
+  const v = opsVm(
+    {
+      pg,
+      work,
+      name,
+      sql: "CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL, state varchar, latest_version varchar); INSERT INTO ir_module_module (name, state, latest_version) VALUES ('base', 'installed', '17.0.1.3'), ('sale', 'installed', '17.0.1.2'); CREATE TABLE migration_runs (id serial PRIMARY KEY, modules text, at timestamptz DEFAULT now())",
+    },
+    extra,
   );
-  const env: Record<string, string> = {
-    PATH: `${dir}/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
-    ODOO_OPS_DIR: dir,
-    ODOO_OPS_PG: 'host',
-    ODOO_DB_NAME: db,
-    POSTGRES_USER: 'postgres',
-    PGHOST: pg.host,
-    PGPORT: String(pg.port),
-    PGUSER: 'postgres',
-    STANDIN_LOG: path.join(dir, 'docker.log'),
-    ...extra,
-  };
-  const wrapper = path.join(dir, 'odoo-ops');
-  writeFileSync(
-    wrapper,
-    `#!/bin/sh\n${Object.entries(env)
-      .map(([k, v]) => `export ${k}='${v}'`)
-      .join('\n')}\nexec '${OPS_SCRIPT}' "$@"\n`,
-  );
-  chmodSync(wrapper, 0o755);
   return {
-    dir,
-    db,
-    ops: wrapper,
-    runs: () => Number(pg.psql(db, 'SELECT count(*) FROM migration_runs')),
-    moduleState: () => pg.psql(db, "SELECT state FROM ir_module_module WHERE name = 'base'"),
+    ...v,
+    runs: () => Number(pg.psql(v.db, 'SELECT count(*) FROM migration_runs')),
+    moduleState: () => pg.psql(v.db, "SELECT state FROM ir_module_module WHERE name = 'base'"),
   };
 }
 
