@@ -10,7 +10,13 @@ import { randomBytes } from 'node:crypto';
 import type { LocalHost } from '../../local/host';
 import { signingKeys } from '../../shared/domain/approval-token';
 import '../../functions/approvals';
-import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
+import {
+  decideAs,
+  probeRequests,
+  startApprovalHost,
+  waitFor,
+  type ProbeOutput,
+} from '../support/approval-probe';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
 
 const key = randomBytes(36).toString('base64url');
@@ -45,30 +51,12 @@ describe('approval links are bound to the approver (security)', () => {
   });
 
   /** What a browser does: GET the page (as whoever holds the cookie), then POST its form. */
-  async function decide(
+  const decide = (
     link: string,
     as: Who | undefined,
     form: Record<string, string> = fullApproval,
     extra: Record<string, string> = {},
-  ) {
-    const cookie: Record<string, string> = as ? { cookie: cookieOf(host.keys.masterKey, as) } : {};
-    const html = await (await fetch(link, { headers: { accept: 'text/html', ...cookie, ...extra } })).text();
-    const fields: Record<string, string> = {};
-    for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g))
-      fields[m[1]] = m[2];
-    const res = await fetch(link, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'sec-fetch-site': 'same-origin',
-        origin: 'null',
-        ...cookie,
-        ...extra,
-      },
-      body: new URLSearchParams({ ...fields, ...form }).toString(),
-    });
-    return { status: res.status, html: await res.text() };
-  }
+  ) => decideAs(host, link, as, form, extra);
 
   it("the requester opening another approver's link cannot approve their own deploy (403, recorded, still pending)", async () => {
     const r = await request();

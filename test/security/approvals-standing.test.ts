@@ -14,7 +14,13 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { LocalHost } from '../../local/host';
 import { approvalLink, signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
 import { issueCsrf } from '../../functions/approvals';
-import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
+import {
+  decideAs,
+  probeRequests,
+  startApprovalHost,
+  waitFor,
+  type ProbeOutput,
+} from '../support/approval-probe';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
 
 const key = randomBytes(36).toString('base64url');
@@ -52,24 +58,8 @@ describe('a link decides only while the server still says it may (security)', ()
     idFill: 's',
   });
 
-  async function decide(link: string, as: Who, form: Record<string, string> = fullApproval) {
-    const cookie = { cookie: cookieOf(host.keys.masterKey, as) };
-    const html = await (await fetch(link, { headers: { accept: 'text/html', ...cookie } })).text();
-    const fields: Record<string, string> = {};
-    for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g))
-      fields[m[1]] = m[2];
-    const res = await fetch(link, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        'sec-fetch-site': 'same-origin',
-        origin: 'null',
-        ...cookie,
-      },
-      body: new URLSearchParams({ ...fields, ...form }).toString(),
-    });
-    return { status: res.status, html: await res.text() };
-  }
+  const decide = (link: string, as: Who, form: Record<string, string> = fullApproval) =>
+    decideAs(host, link, as, form);
   const used = (nonce: string) =>
     BlobServiceClient.fromConnectionString(host.blobConnectionString!)
       .getContainerClient('ledger')

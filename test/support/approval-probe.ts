@@ -18,6 +18,7 @@ import {
   type SigningKey,
 } from '../../shared/domain/approval-token';
 import type { ApprovalDecision, PendingApproval, WaitingStatus } from '../../functions/approvals';
+import { cookieOf, type Who } from './identities';
 
 export const APPROVAL_PROBE = 'approvalsProbe';
 
@@ -171,4 +172,34 @@ export function probeRequests(o: { host: () => LocalHost; key: () => SigningKey;
     return out;
   }
   return { statusOf, stillPending, request, auditRecords };
+}
+
+/**
+ * What a browser does with an approval link: GET the page (signed in as `as` when given), read its form's
+ * hidden fields, POST them with `form` from the same origin.
+ */
+export async function decideAs(
+  host: LocalHost,
+  link: string,
+  as: Who | undefined,
+  form: Record<string, string>,
+  extra: Record<string, string> = {},
+): Promise<{ status: number; html: string }> {
+  const cookie: Record<string, string> = as ? { cookie: cookieOf(host.keys.masterKey, as) } : {};
+  const html = await (await fetch(link, { headers: { accept: 'text/html', ...cookie, ...extra } })).text();
+  const fields: Record<string, string> = {};
+  for (const m of html.matchAll(/<input type="hidden" name="([a-z_]+)" value="([^"]*)">/g))
+    fields[m[1]] = m[2];
+  const res = await fetch(link, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'sec-fetch-site': 'same-origin',
+      origin: 'null',
+      ...cookie,
+      ...extra,
+    },
+    body: new URLSearchParams({ ...fields, ...form }).toString(),
+  });
+  return { status: res.status, html: await res.text() };
 }
