@@ -18,8 +18,11 @@ const SHA_OLD = PROD_SHA_OLD;
 const SHA_NEW = PROD_SHA_NEW;
 const PROD = prodImage;
 const signingKey = randomBytes(36).toString('base64url');
+// the same suite runs on the real Durable Task engine through approvals-deployprod.webjobs.test.ts
+const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
+const WAIT = ENGINE === 'webjobs' ? 180_000 : 60_000;
 
-describe('approval links × deployProd (embedded host)', () => {
+describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () => {
   let rig: Awaited<ReturnType<typeof startProdHost>>;
   let host: LocalHost;
   let slack: FakeSlack;
@@ -31,7 +34,8 @@ describe('approval links × deployProd (embedded host)', () => {
       APPROVERS: approversSetting('alice', 'bob', 'carol'),
     });
     ({ host, slack } = rig);
-  }, 90_000);
+    expect(host.durableEngine).toBe(ENGINE);
+  }, 300_000);
   afterAll(() => rig?.stop());
 
   async function start(vmBehaviour: Parameters<typeof createFakeVm>[1] = {}) {
@@ -76,131 +80,147 @@ describe('approval links × deployProd (embedded host)', () => {
     return { status: res.status, html: await res.text() };
   }
   const finish = async (id: string) =>
-    (await host.engine.waitForCompletion(id, 60_000)).output as ProdDeployResult;
+    (await host.durable.waitForCompletion(id, WAIT)).output as ProdDeployResult;
 
-  it('the page shows the real request; an approval on the page deploys, with the decision recorded', async () => {
-    const d = await start();
-    const links = await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: none for alice
-    const page = await openPage(links.find((l) => l.approver === 'bob')!.url);
-    expect(page.status).toBe(200);
-    for (const text of [
-      'Approve PROD deploy of 1.1.0?',
-      'alice',
-      'monthly release',
-      'Tested on UAT?',
-      `https://github.com/acme/odoo-mta/compare/${SHA_OLD}...${SHA_NEW}`,
-      '1.0.0',
-      d.id,
-    ])
-      expect(page.html).toContain(text);
+  it(
+    'the page shows the real request; an approval on the page deploys, with the decision recorded',
+    async () => {
+      const d = await start();
+      const links = await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: none for alice
+      const page = await openPage(links.find((l) => l.approver === 'bob')!.url);
+      expect(page.status).toBe(200);
+      for (const text of [
+        'Approve PROD deploy of 1.1.0?',
+        'alice',
+        'monthly release',
+        'Tested on UAT?',
+        `https://github.com/acme/odoo-mta/compare/${SHA_OLD}...${SHA_NEW}`,
+        '1.0.0',
+        d.id,
+      ])
+        expect(page.html).toContain(text);
 
-    const done = await submit(links.find((l) => l.approver === 'bob')!.url, {
-      decision: 'approve',
-      confirm: 'APPROVE',
-      check_uat: 'yes',
-      check_backup: 'yes',
-      check_rollback: 'yes',
-      comment: 'go',
-    });
-    expect(done.status).toBe(200);
-    expect(done.html).toContain('Approved');
-    const result = await finish(d.id);
-    expect(result).toMatchObject({
-      outcome: 'Succeeded',
-      prodState: 'running-new',
-      imageRef: PROD('1.1.0'),
-      approvals: [{ approver: 'bob' }],
-    });
-    expect(d.registry.tags.get('prod-v1.1.0')).toBe(d.registry.tags.get('uat-v1.1.0'));
-    expect(result.decisions).toEqual([
-      expect.objectContaining({
-        approver: 'bob',
-        action: 'approve',
-        verdict: 'accepted',
+      const done = await submit(links.find((l) => l.approver === 'bob')!.url, {
+        decision: 'approve',
+        confirm: 'APPROVE',
+        check_uat: 'yes',
+        check_backup: 'yes',
+        check_rollback: 'yes',
         comment: 'go',
-        ip: '198.51.100.7',
-        userAgent: 'Mozilla/5.0 (Android) approver-phone',
-      }),
-    ]);
-    // carol's link now belongs to a deploy that has ended
-    const late = await openPage(links.find((l) => l.approver === 'carol')!.url);
-    expect(late.status).toBe(410);
-    expect((host.engine.getStatus(d.id)?.customStatus as ProdCustomStatus).pendingApprovals).toEqual([]);
-  }, 120_000);
+      });
+      expect(done.status).toBe(200);
+      expect(done.html).toContain('Approved');
+      const result = await finish(d.id);
+      expect(result).toMatchObject({
+        outcome: 'Succeeded',
+        prodState: 'running-new',
+        imageRef: PROD('1.1.0'),
+        approvals: [{ approver: 'bob' }],
+      });
+      expect(d.registry.tags.get('prod-v1.1.0')).toBe(d.registry.tags.get('uat-v1.1.0'));
+      expect(result.decisions).toEqual([
+        expect.objectContaining({
+          approver: 'bob',
+          action: 'approve',
+          verdict: 'accepted',
+          comment: 'go',
+          ip: '198.51.100.7',
+          userAgent: 'Mozilla/5.0 (Android) approver-phone',
+        }),
+      ]);
+      // carol's link now belongs to a deploy that has ended
+      const late = await openPage(links.find((l) => l.approver === 'carol')!.url);
+      expect(late.status).toBe(410);
+      expect(
+        ((await host.durable.getStatus(d.id))?.customStatus as ProdCustomStatus).pendingApprovals,
+      ).toEqual([]);
+    },
+    2 * WAIT,
+  );
 
-  it('private delivery: each approver received only their own link, the channel only the request and its progress', async () => {
-    const d = await start();
-    const links = await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    expect(links.map((l) => [l.approver, l.user])).toEqual([
-      ['bob', PEOPLE.bob.slack],
-      ['carol', PEOPLE.carol.slack],
-    ]);
-    for (const who of ['bob', 'carol'] as const) {
-      const inbox = JSON.stringify(
-        slack.inbox(PEOPLE[who].slack).filter((p) => JSON.stringify(p.body).includes(d.id)),
+  it(
+    'private delivery: each approver received only their own link, the channel only the request and its progress',
+    async () => {
+      const d = await start();
+      const links = await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      expect(links.map((l) => [l.approver, l.user])).toEqual([
+        ['bob', PEOPLE.bob.slack],
+        ['carol', PEOPLE.carol.slack],
+      ]);
+      for (const who of ['bob', 'carol'] as const) {
+        const inbox = JSON.stringify(
+          slack.inbox(PEOPLE[who].slack).filter((p) => JSON.stringify(p.body).includes(d.id)),
+        );
+        expect(inbox).toContain(links.find((l) => l.approver === who)!.token);
+        expect(inbox).not.toContain(links.find((l) => l.approver !== who)!.token);
+      }
+      expect(slack.inbox(PEOPLE.alice.slack).filter((p) => JSON.stringify(p.body).includes(d.id))).toEqual(
+        [],
+      ); // the requester
+      const channel = slack.channelPosts().filter((p) => JSON.stringify(p.body).includes(d.id));
+      expect(channel.length).toBeGreaterThan(0);
+      for (const p of channel) {
+        expect(JSON.stringify(p.body)).not.toMatch(/\/api\/approvals\//);
+        for (const l of links) expect(JSON.stringify(p.body)).not.toContain(l.token.split('.')[1]);
+      }
+      expect(JSON.stringify(channel[0].body)).toContain('Bob Dupont');
+      await submit(links[0].url, {
+        decision: 'approve',
+        confirm: 'APPROVE',
+        check_uat: 'yes',
+        check_backup: 'yes',
+        check_rollback: 'yes',
+      });
+      await finish(d.id);
+      const update = slack.updates.find((u) => u.ts === channel[0].ts);
+      expect(JSON.stringify(update?.body)).toMatch(/Approved by:\*? Bob Dupont/);
+    },
+    2 * WAIT,
+  );
+
+  it(
+    'a failing migration posts rollback links; the ROLLBACK page restores the previous version',
+    async () => {
+      const d = await start({ failMigration: true });
+      const links = await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      expect(
+        (
+          await submit(links[0].url, {
+            decision: 'approve',
+            confirm: 'APPROVE',
+            check_uat: 'yes',
+            check_backup: 'yes',
+            check_rollback: 'yes',
+          })
+        ).status,
+      ).toBe(200);
+      const rollback = await waitForLinks(slack.posts, d.id, 'rollback', WAIT);
+      const carol = rollback.find((l) => l.approver === 'carol')!;
+      const page = await openPage(carol.url);
+      expect(page.status).toBe(200);
+      expect(page.html).toContain('Roll back PROD from 1.1.0 to 1.0.0?');
+      expect(page.html).toContain('<strong>PROD is down.</strong>'); // the migration stopped Odoo
+      expect(page.html).toMatch(/What failed<\/dt> <dd>[^<]*migration/);
+      expect(page.html).toContain('Type ROLLBACK');
+      expect(((await host.durable.getStatus(d.id))?.customStatus as ProdCustomStatus).step).toBe(
+        'awaiting-rollback-decision',
       );
-      expect(inbox).toContain(links.find((l) => l.approver === who)!.token);
-      expect(inbox).not.toContain(links.find((l) => l.approver !== who)!.token);
-    }
-    expect(slack.inbox(PEOPLE.alice.slack).filter((p) => JSON.stringify(p.body).includes(d.id))).toEqual([]); // the requester
-    const channel = slack.channelPosts().filter((p) => JSON.stringify(p.body).includes(d.id));
-    expect(channel.length).toBeGreaterThan(0);
-    for (const p of channel) {
-      expect(JSON.stringify(p.body)).not.toMatch(/\/api\/approvals\//);
-      for (const l of links) expect(JSON.stringify(p.body)).not.toContain(l.token.split('.')[1]);
-    }
-    expect(JSON.stringify(channel[0].body)).toContain('Bob Dupont');
-    await submit(links[0].url, {
-      decision: 'approve',
-      confirm: 'APPROVE',
-      check_uat: 'yes',
-      check_backup: 'yes',
-      check_rollback: 'yes',
-    });
-    await finish(d.id);
-    const update = slack.updates.find((u) => u.ts === channel[0].ts);
-    expect(JSON.stringify(update?.body)).toMatch(/Approved by:\*? Bob Dupont/);
-  }, 120_000);
-
-  it('a failing migration posts rollback links; the ROLLBACK page restores the previous version', async () => {
-    const d = await start({ failMigration: true });
-    const links = await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    expect(
-      (
-        await submit(links[0].url, {
-          decision: 'approve',
-          confirm: 'APPROVE',
-          check_uat: 'yes',
-          check_backup: 'yes',
-          check_rollback: 'yes',
-        })
-      ).status,
-    ).toBe(200);
-    const rollback = await waitForLinks(slack.posts, d.id, 'rollback', 60_000);
-    const carol = rollback.find((l) => l.approver === 'carol')!;
-    const page = await openPage(carol.url);
-    expect(page.status).toBe(200);
-    expect(page.html).toContain('Roll back PROD from 1.1.0 to 1.0.0?');
-    expect(page.html).toContain('<strong>PROD is down.</strong>'); // the migration stopped Odoo
-    expect(page.html).toMatch(/What failed<\/dt> <dd>[^<]*migration/);
-    expect(page.html).toContain('Type ROLLBACK');
-    expect((host.engine.getStatus(d.id)?.customStatus as ProdCustomStatus).step).toBe(
-      'awaiting-rollback-decision',
-    );
-    expect((await submit(carol.url, { decision: 'rollback', confirm: 'APPROVE' })).status).toBe(400);
-    const done = await submit(carol.url, {
-      decision: 'rollback',
-      confirm: 'ROLLBACK',
-      comment: 'restore now',
-    });
-    expect(done.status).toBe(200);
-    const result = await finish(d.id);
-    expect(result).toMatchObject({
-      outcome: 'RolledBack',
-      prodState: 'rolled-back',
-      rollback: { by: 'carol', ok: true },
-    });
-    expect(d.vm.state.image).toBe(PROD('1.0.0'));
-  }, 120_000);
+      expect((await submit(carol.url, { decision: 'rollback', confirm: 'APPROVE' })).status).toBe(400);
+      const done = await submit(carol.url, {
+        decision: 'rollback',
+        confirm: 'ROLLBACK',
+        comment: 'restore now',
+      });
+      expect(done.status).toBe(200);
+      const result = await finish(d.id);
+      expect(result).toMatchObject({
+        outcome: 'RolledBack',
+        prodState: 'rolled-back',
+        rollback: { by: 'carol', ok: true },
+      });
+      expect(d.vm.state.image).toBe(PROD('1.0.0'));
+    },
+    2 * WAIT,
+  );
 });

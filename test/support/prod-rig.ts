@@ -160,7 +160,7 @@ export async function startProdDeploy(o: {
     vmBehaviour: o.vmBehaviour,
   });
   setProdPorts(r.ports);
-  await o.host.engine.startNew('deployProd', {
+  await o.host.durable.startNew('deployProd', {
     instanceId: o.instanceId,
     input: {
       environment: 'prod',
