@@ -83,7 +83,11 @@ interface ModalView {
   }>;
 }
 
-describe('Slack buttons × deployProd (embedded host, signed block_actions clicks)', () => {
+// the same suite runs on the real Durable Task engine through approvals-slack-buttons.webjobs.test.ts
+const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
+const WAIT = ENGINE === 'webjobs' ? 180_000 : 60_000;
+
+describe(`Slack buttons × deployProd (embedded host, ${ENGINE} engine, signed block_actions clicks)`, () => {
   let dir: string;
   let host: LocalHost;
   let slack: FakeSlack;
@@ -104,7 +108,8 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
         APPROVERS: approversSetting('alice', 'bob', 'carol'),
       },
     });
-  }, 90_000);
+    expect(host.durableEngine).toBe(ENGINE);
+  }, 300_000);
   afterAll(async () => {
     setProdPorts(undefined);
     await host?.stop();
@@ -132,7 +137,7 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
     const r = await ports({}, vmBehaviour);
     setProdPorts(r.ports);
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-s${r.k}`;
-    await host.engine.startNew('deployProd', {
+    await host.durable.startNew('deployProd', {
       instanceId: id,
       input: {
         environment: 'prod',
@@ -146,9 +151,9 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
     return { id, ...r };
   }
   const finish = async (id: string) =>
-    (await host.engine.waitForCompletion(id, 60_000)).output as ProdDeployResult;
-  const pendingOf = (id: string) =>
-    (host.engine.getStatus(id)?.customStatus as ProdCustomStatus).pendingApprovals;
+    (await host.durable.waitForCompletion(id, WAIT)).output as ProdDeployResult;
+  const pendingOf = async (id: string) =>
+    ((await host.durable.getStatus(id))?.customStatus as ProdCustomStatus).pendingApprovals;
 
   /** POST a payload as Slack does: form body `payload=<json>`, signed v0 with the signing secret */
   async function deliver(payload: Record<string, unknown>) {
@@ -205,119 +210,130 @@ describe('Slack buttons × deployProd (embedded host, signed block_actions click
     });
   }
 
-  it('each approver’s own message carries their buttons with their link’s token; Approve opens the modal and its submission by that approver deploys', async () => {
-    const d = await start();
-    const links = await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: none for alice
-    expect(messageFor(slack.posts, d.id, 'approval', 'alice')).toBeUndefined();
-    for (const who of ['bob', 'carol'] as const) {
-      const msg = messageFor(slack.posts, d.id, 'approval', who)!;
-      expect(msg.via).toBe('api');
-      expect(actionsOf(msg)).toHaveLength(1);
-      const [approve, reject] = buttonsIn(msg);
-      expect([approve.action_id, reject.action_id]).toEqual(['approval-approve', 'approval-reject']);
-      const token = links.find((l) => l.approver === who)!.token;
-      expect(approve.value).toBe(token);
-      expect(reject.value).toBe(token);
-      expect(approve.confirm).toBeUndefined(); // the modal asks instead
-      expect(reject.confirm?.title.text).toBe('Reject 1.1.0 for PROD?');
-      expect(JSON.stringify(msg.body)).not.toContain(signingKey);
-      expect(JSON.stringify(msg.body)).not.toContain(signingSecret);
-    }
-    const bobMsg = messageFor(slack.posts, d.id, 'approval', 'bob')!;
-    const carolMsg = messageFor(slack.posts, d.id, 'approval', 'carol')!;
+  it(
+    'each approver’s own message carries their buttons with their link’s token; Approve opens the modal and its submission by that approver deploys',
+    async () => {
+      const d = await start();
+      const links = await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: none for alice
+      expect(messageFor(slack.posts, d.id, 'approval', 'alice')).toBeUndefined();
+      for (const who of ['bob', 'carol'] as const) {
+        const msg = messageFor(slack.posts, d.id, 'approval', who)!;
+        expect(msg.via).toBe('api');
+        expect(actionsOf(msg)).toHaveLength(1);
+        const [approve, reject] = buttonsIn(msg);
+        expect([approve.action_id, reject.action_id]).toEqual(['approval-approve', 'approval-reject']);
+        const token = links.find((l) => l.approver === who)!.token;
+        expect(approve.value).toBe(token);
+        expect(reject.value).toBe(token);
+        expect(approve.confirm).toBeUndefined(); // the modal asks instead
+        expect(reject.confirm?.title.text).toBe('Reject 1.1.0 for PROD?');
+        expect(JSON.stringify(msg.body)).not.toContain(signingKey);
+        expect(JSON.stringify(msg.body)).not.toContain(signingSecret);
+      }
+      const bobMsg = messageFor(slack.posts, d.id, 'approval', 'bob')!;
+      const carolMsg = messageFor(slack.posts, d.id, 'approval', 'carol')!;
 
-    // carol's button clicked by bob opens nothing and decides nothing
-    const wrong = await click(buttonsIn(carolMsg)[0], 'bob');
-    expect(wrong.status).toBe(200);
-    expect(wrong.view).toBeUndefined();
-    expect(wrong.text).toContain('Nothing was decided');
+      // carol's button clicked by bob opens nothing and decides nothing
+      const wrong = await click(buttonsIn(carolMsg)[0], 'bob');
+      expect(wrong.status).toBe(200);
+      expect(wrong.view).toBeUndefined();
+      expect(wrong.text).toContain('Nothing was decided');
 
-    // bob's Approve, clicked by bob: the modal, not a decision
-    const opened = await click(buttonsIn(bobMsg)[0], 'bob');
-    expect(opened.view).toMatchObject({
-      callback_id: 'approval-modal-approve',
-      title: { text: 'Approve 1.1.0' },
-    });
-    expect(
-      pendingOf(d.id)
-        .map((p) => p.approver)
-        .sort(),
-    ).toEqual(['bob', 'carol']);
-    // without the typed word: a field error, still nothing
-    expect(JSON.parse((await submit(opened.view!, 'bob', 'yes')).text)).toMatchObject({
-      response_action: 'errors',
-      errors: { 'approval-word': expect.any(String) },
-    });
-    // carol submitting bob's modal: refused
-    expect((await submit(opened.view!, 'carol')).text).toContain('Nothing was decided');
-    expect(pendingOf(d.id).map((p) => p.approver)).toContain('bob');
-    // bob submits: deploys
-    expect((await submit(opened.view!, 'bob')).text).toContain('Approval sent');
-    const result = await finish(d.id);
-    expect(result).toMatchObject({
-      outcome: 'Succeeded',
-      prodState: 'running-new',
-      imageRef: PROD('1.1.0'),
-      approvals: [{ approver: 'bob' }],
-    });
-    expect(result.decisions).toEqual([
-      expect.objectContaining({
-        approver: 'bob',
-        action: 'approve',
-        verdict: 'accepted',
-        ip: 'slack',
-        comment: expect.stringContaining('via Slack modal'),
-      }),
-    ]);
-    expect(d.registry.tags.get('prod-v1.1.0')).toBe(d.registry.tags.get('uat-v1.1.0'));
-    // the same submission again: the link is used
-    expect((await submit(opened.view!, 'bob')).text).toMatch(/already used|has ended/);
-  }, 120_000);
+      // bob's Approve, clicked by bob: the modal, not a decision
+      const opened = await click(buttonsIn(bobMsg)[0], 'bob');
+      expect(opened.view).toMatchObject({
+        callback_id: 'approval-modal-approve',
+        title: { text: 'Approve 1.1.0' },
+      });
+      expect((await pendingOf(d.id)).map((p) => p.approver).sort()).toEqual(['bob', 'carol']);
+      // without the typed word: a field error, still nothing
+      expect(JSON.parse((await submit(opened.view!, 'bob', 'yes')).text)).toMatchObject({
+        response_action: 'errors',
+        errors: { 'approval-word': expect.any(String) },
+      });
+      // carol submitting bob's modal: refused
+      expect((await submit(opened.view!, 'carol')).text).toContain('Nothing was decided');
+      expect((await pendingOf(d.id)).map((p) => p.approver)).toContain('bob');
+      // bob submits: deploys
+      expect((await submit(opened.view!, 'bob')).text).toContain('Approval sent');
+      const result = await finish(d.id);
+      expect(result).toMatchObject({
+        outcome: 'Succeeded',
+        prodState: 'running-new',
+        imageRef: PROD('1.1.0'),
+        approvals: [{ approver: 'bob' }],
+      });
+      expect(result.decisions).toEqual([
+        expect.objectContaining({
+          approver: 'bob',
+          action: 'approve',
+          verdict: 'accepted',
+          ip: 'slack',
+          comment: expect.stringContaining('via Slack modal'),
+        }),
+      ]);
+      expect(d.registry.tags.get('prod-v1.1.0')).toBe(d.registry.tags.get('uat-v1.1.0'));
+      // the same submission again: the link is used
+      expect((await submit(opened.view!, 'bob')).text).toMatch(/already used|has ended/);
+    },
+    2 * WAIT,
+  );
 
-  it('Reject clicked by its approver ends the deploy; nothing is deployed', async () => {
-    const d = await start();
-    await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    const msg = messageFor(slack.posts, d.id, 'approval', 'carol')!;
-    const reject = buttonsIn(msg).find((b) => b.action_id === 'approval-reject')!;
-    expect((await click(reject, 'carol')).text).toContain('Rejection sent');
-    const result = await finish(d.id);
-    expect(result).toMatchObject({ outcome: 'Rejected', prodState: 'unchanged' });
-    expect(d.registry.tags.has('prod-v1.1.0')).toBe(false);
-    expect(d.vm.state.image).toBe(PROD('1.0.0'));
-  }, 120_000);
+  it(
+    'Reject clicked by its approver ends the deploy; nothing is deployed',
+    async () => {
+      const d = await start();
+      await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      const msg = messageFor(slack.posts, d.id, 'approval', 'carol')!;
+      const reject = buttonsIn(msg).find((b) => b.action_id === 'approval-reject')!;
+      expect((await click(reject, 'carol')).text).toContain('Rejection sent');
+      const result = await finish(d.id);
+      expect(result).toMatchObject({ outcome: 'Rejected', prodState: 'unchanged' });
+      expect(d.registry.tags.has('prod-v1.1.0')).toBe(false);
+      expect(d.vm.state.image).toBe(PROD('1.0.0'));
+    },
+    2 * WAIT,
+  );
 
-  it('a failed deploy posts Roll back buttons (PROD only, no Approve); a click by its approver rolls back', async () => {
-    const d = await start({ failMigration: true });
-    await waitForLinks(slack.posts, d.id, 'approval', 60_000);
-    const approveClick = await click(buttonsIn(messageFor(slack.posts, d.id, 'approval', 'bob')!)[0], 'bob');
-    expect((await submit(approveClick.view!, 'bob')).text).toContain('Approval sent');
-    const rollbackLinks = await waitForLinks(slack.posts, d.id, 'rollback', 60_000);
-    const msg = messageFor(slack.posts, d.id, 'rollback', 'carol')!;
-    const carol = buttonsIn(msg);
-    expect(carol).toHaveLength(1);
-    expect(carol[0]).toMatchObject({
-      action_id: 'approval-rollback',
-      style: 'danger',
-      value: rollbackLinks.find((l) => l.approver === 'carol')!.token,
-      text: { text: 'Roll back PROD (Carol Nguyen)' },
-    });
-    const opened = await click(carol[0], 'carol');
-    expect(opened.view).toMatchObject({
-      callback_id: 'approval-modal-rollback',
-      title: { text: 'Roll back PROD' },
-    });
-    expect(JSON.stringify(opened.view)).toContain('1.0.0 is started again');
-    expect(JSON.stringify(opened.view)).not.toContain('checkboxes');
-    expect((await submit(opened.view!, 'carol')).text).toContain('Rollback requested');
-    const result = await finish(d.id);
-    expect(result).toMatchObject({
-      outcome: 'RolledBack',
-      prodState: 'rolled-back',
-      rollback: { by: 'carol', ok: true },
-    });
-    expect(d.vm.state.image).toBe(PROD('1.0.0'));
-  }, 120_000);
+  it(
+    'a failed deploy posts Roll back buttons (PROD only, no Approve); a click by its approver rolls back',
+    async () => {
+      const d = await start({ failMigration: true });
+      await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      const approveClick = await click(
+        buttonsIn(messageFor(slack.posts, d.id, 'approval', 'bob')!)[0],
+        'bob',
+      );
+      expect((await submit(approveClick.view!, 'bob')).text).toContain('Approval sent');
+      const rollbackLinks = await waitForLinks(slack.posts, d.id, 'rollback', WAIT);
+      const msg = messageFor(slack.posts, d.id, 'rollback', 'carol')!;
+      const carol = buttonsIn(msg);
+      expect(carol).toHaveLength(1);
+      expect(carol[0]).toMatchObject({
+        action_id: 'approval-rollback',
+        style: 'danger',
+        value: rollbackLinks.find((l) => l.approver === 'carol')!.token,
+        text: { text: 'Roll back PROD (Carol Nguyen)' },
+      });
+      const opened = await click(carol[0], 'carol');
+      expect(opened.view).toMatchObject({
+        callback_id: 'approval-modal-rollback',
+        title: { text: 'Roll back PROD' },
+      });
+      expect(JSON.stringify(opened.view)).toContain('1.0.0 is started again');
+      expect(JSON.stringify(opened.view)).not.toContain('checkboxes');
+      expect((await submit(opened.view!, 'carol')).text).toContain('Rollback requested');
+      const result = await finish(d.id);
+      expect(result).toMatchObject({
+        outcome: 'RolledBack',
+        prodState: 'rolled-back',
+        rollback: { by: 'carol', ok: true },
+      });
+      expect(d.vm.state.image).toBe(PROD('1.0.0'));
+    },
+    2 * WAIT,
+  );
 
   // ---- the message itself, through the prodRequestLinks activity and the product's Slack adapter
 

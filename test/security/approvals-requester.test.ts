@@ -12,7 +12,10 @@ import { startProdApiHost, type ProdApiRig } from '../support/prod-api-rig';
 import { requestProdDeploy, waitForLinks } from '../support/prod-approval';
 import { approversSetting, cookieOf, PEOPLE } from '../support/identities';
 
-jest.setTimeout(120_000);
+// the same suite runs on the real Durable Task engine through approvals-requester.webjobs.test.ts
+const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
+const WAIT = ENGINE === 'webjobs' ? 180_000 : 30_000;
+jest.setTimeout(ENGINE === 'webjobs' ? 600_000 : 120_000);
 
 describe('the requester of a PROD deploy is who is authenticated (security)', () => {
   let rig: ProdApiRig;
@@ -21,6 +24,7 @@ describe('the requester of a PROD deploy is who is authenticated (security)', ()
 
   beforeAll(async () => {
     rig = await startProdApiHost('sec-requester-', approversSetting('alice', 'bob', 'carol'));
+    expect(rig.host.durableEngine).toBe(ENGINE);
     ({ host, slack } = rig);
     for (const [v, c] of [
       ['1.1.0', '1'],
@@ -38,8 +42,8 @@ describe('the requester of a PROD deploy is who is authenticated (security)', ()
   });
   afterAll(() => rig?.stop());
 
-  const inputOf = (id: string) =>
-    host.engine.getStatus(id, { showInput: true })?.input as Record<string, unknown>;
+  const inputOf = async (id: string) =>
+    (await host.durable.getStatus(id, { showInput: true }))?.input as Record<string, unknown>;
 
   it('an approver signed in asks: the deploy records their Entra id, they get no link, and "requestedBy" in the body changes nothing', async () => {
     const r = await requestProdDeploy(
@@ -51,24 +55,24 @@ describe('the requester of a PROD deploy is who is authenticated (security)', ()
     expect(r.status).toBe(202);
     const id = String(r.body.id);
     const links = await waitForLinks(slack.posts, id);
-    expect(inputOf(id)).toMatchObject({
+    expect(await inputOf(id)).toMatchObject({
       requestedBy: `entra:${PEOPLE.alice.oid}`,
       requestedByName: PEOPLE.alice.email,
     });
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes on the identity, not on "bob"
     // end it (one PROD deploy at a time): bob rejects
     const pending = (
-      host.engine.getStatus(id)?.customStatus as {
+      (await host.durable.getStatus(id))?.customStatus as {
         pendingApprovals: Array<{ nonce: string; approver: string }>;
       }
     ).pendingApprovals;
     const bobs = pending.find((p) => p.approver === 'bob')!;
-    await host.engine.raiseEvent(id, 'approval-decision', {
+    await host.durable.raiseEvent(id, 'approval-decision', {
       nonce: bobs.nonce,
       approver: 'bob',
       action: 'reject',
     });
-    await host.engine.waitForCompletion(id, 30_000);
+    await host.durable.waitForCompletion(id, WAIT);
   });
 
   it('a function-key caller is recorded as key:<id> whatever name it gives; every approver may approve it', async () => {
@@ -80,11 +84,11 @@ describe('the requester of a PROD deploy is who is authenticated (security)', ()
     expect(r.status).toBe(202);
     const id = String(r.body.id);
     const links = await waitForLinks(slack.posts, id);
-    expect(inputOf(id)).toMatchObject({
+    expect(await inputOf(id)).toMatchObject({
       requestedBy: `key:${keyId(host.keys.functionKey)}`,
       requestedByName: `key:${keyId(host.keys.functionKey)} for ALICE`,
     });
-    expect(JSON.stringify(inputOf(id))).not.toContain(host.keys.functionKey);
+    expect(JSON.stringify(await inputOf(id))).not.toContain(host.keys.functionKey);
     expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'bob', 'carol']);
 
     // and the deployments API shows the request without any nonce

@@ -266,7 +266,7 @@ describe('Slack decisions only from the approver’s own Slack user, through the
     await waitFor('decided', () => (stillPending(r.id, r.pending[1].nonce) ? undefined : true));
     const again = await send(sub);
     expect(JSON.stringify(again.json)).toMatch(/already used|no longer pending|has ended/);
-    const out = (await host.engine.waitForCompletion(r.id, 30_000)).output as ProbeOutput;
+    const out = (await host.durable.waitForCompletion(r.id, 30_000)).output as ProbeOutput;
     expect(out.decisions).toEqual([
       expect.objectContaining({
         approver: 'bob',

@@ -22,6 +22,10 @@ import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { resetDefaultIntake, type DeployRequest } from '../../functions/activities/intake';
 import { until } from '../support/until';
 
+// the same suite runs on the real Durable Task engine through sidedoors-queue.webjobs.test.ts
+const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
+const SLOW = ENGINE === 'webjobs' ? 3 : 1;
+
 const Q = 'deploy-requests';
 const saved = { ...process.env };
 let host: LocalHost;
@@ -58,7 +62,8 @@ beforeAll(async () => {
     },
     env: { LOG_LEVEL: 'error', DEPLOY_QUEUE_NAME: Q },
   });
-}, 60000);
+  expect(host.durableEngine).toBe(ENGINE);
+}, 60000 * SLOW);
 
 afterAll(async () => {
   await resetDefaultIntake();
@@ -134,7 +139,7 @@ it('a message naming deployProd with a made-up requester never starts deployProd
   await enqueue(forged, 'forged-prod-1');
   const out = await outcomeOf('forged-prod-1', /deploy-prod-9\.9\.9-forged|9\.9\.9/);
   expect(out.ran).toEqual([]);
-  expect(host.engine.getStatus('deploy-prod-9.9.9-forged')).toBeUndefined();
+  expect(await host.durable.getStatus('deploy-prod-9.9.9-forged')).toBeUndefined();
   expect(out.dead?.deadLetterReason).toBe('QUEUE.BAD_MESSAGE');
   expect(out.dead?.deadLetterErrorDescription).toMatch(/orchestrator/);
   expect(out.dead?.deadLetterErrorDescription).toMatch(/instanceId/);
@@ -162,7 +167,7 @@ it('a deploy-uat message aimed at another environment (prod) is dead-lettered: d
   await enqueue(msg, 'uat-to-prod-1');
   const out = await outcomeOf('uat-to-prod-1', /9\.9\.6/);
   expect(out.ran).toEqual([]);
-  expect(host.engine.getStatus('lane-prod')).toBeUndefined();
+  expect(await host.durable.getStatus('lane-prod')).toBeUndefined();
   expect(out.dead?.deadLetterErrorDescription).toMatch(/environment/);
 });
 

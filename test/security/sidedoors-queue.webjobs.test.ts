@@ -1,0 +1,3 @@
+// sidedoors-queue on the real Durable Task engine, inside `npm test` (see test/support/on-webjobs.ts)
+import '../support/on-webjobs';
+import './sidedoors-queue.test';
