@@ -14,10 +14,12 @@ import {
   decideAs,
   probeRequests,
   startApprovalHost,
-  waitFor,
   type ProbeOutput,
+  PROBE_TEST_MS,
 } from '../support/approval-probe';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
+
+jest.setTimeout(PROBE_TEST_MS);
 
 const key = randomBytes(36).toString('base64url');
 const fullApproval = {
@@ -32,19 +34,22 @@ describe('approval links are bound to the approver (security)', () => {
   let dir: string;
   let host: LocalHost;
 
-  beforeAll(async () => {
-    ({ host, dir } = await startApprovalHost('sec-approvals-', {
-      APPROVAL_SIGNING_KEY: key,
-      APPROVERS: approversSetting('alice', 'bob', 'carol'),
-    }));
-  }, 90_000);
+  beforeAll(
+    async () => {
+      ({ host, dir } = await startApprovalHost('sec-approvals-', {
+        APPROVAL_SIGNING_KEY: key,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
+      }));
+    },
+    Math.max(90_000, PROBE_TEST_MS),
+  );
   afterAll(async () => {
     await host?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** carol asks; alice and bob each get a link (the probe keeps deployProd's approval contract). */
-  const { statusOf, stillPending, request, auditRecords } = probeRequests({
+  const { statusOf, stillPending, request, auditRecords, completed } = probeRequests({
     host: () => host,
     key: () => signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
     idFill: 'e',
@@ -64,8 +69,8 @@ describe('approval links are bound to the approver (security)', () => {
     expect(res.status).toBe(403);
     expect(res.html).toContain('This link is not yours');
     expect(res.html).toContain('Alice Martin');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
-    expect(statusOf(r.id)?.runtimeStatus).toBe('Running');
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect((await statusOf(r.id))?.runtimeStatus).toBe('Running');
     const audit = await auditRecords(r.id);
     expect(audit).toEqual([
       expect.objectContaining({
@@ -81,14 +86,14 @@ describe('approval links are bound to the approver (security)', () => {
     const r = await request();
     expect((await decide(r.links[0], 'bob')).status).toBe(403);
     expect((await decide(r.links[0], 'bob', { decision: 'reject' })).status).toBe(403); // not even a reject
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('a link without a sign-in decides nothing (401)', async () => {
     const r = await request();
     const res = await decide(r.links[0], undefined);
     expect(res.status).toBe(401);
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('identity headers sent by the client are stripped, never believed (forged X-MS-CLIENT-PRINCIPAL of alice: 401)', async () => {
@@ -109,7 +114,7 @@ describe('approval links are bound to the approver (security)', () => {
     expect((await decide(r.links[0], undefined, fullApproval, forged)).status).toBe(401);
     // nor over a real sign-in of someone else
     expect((await decide(r.links[0], 'mallory', fullApproval, forged)).status).toBe(403);
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('a forged local session cookie is not a sign-in', async () => {
@@ -132,9 +137,7 @@ describe('approval links are bound to the approver (security)', () => {
     const r = await request();
     const res = await decide(r.links[1], 'bob', { ...fullApproval, comment: 'ok' });
     expect(res.status).toBe(200);
-    const s = await waitFor('completion', () =>
-      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
-    );
+    const s = await completed(r.id);
     const out = s.output as ProbeOutput;
     expect(out.outcome).toBe('Approved');
     expect(out.decisions[0]).toMatchObject({

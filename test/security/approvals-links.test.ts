@@ -17,8 +17,16 @@ import {
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { clientIp, crossOriginProblem, safely, type WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
-import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
+import {
+  probeRequests,
+  startApprovalHost,
+  waitFor,
+  type ProbeOutput,
+  PROBE_TEST_MS,
+} from '../support/approval-probe';
 import { approversSetting, cookieOf, type Who } from '../support/identities';
+
+jest.setTimeout(PROBE_TEST_MS);
 
 const keyA = randomBytes(36).toString('base64url');
 const keyB = randomBytes(36).toString('base64url');
@@ -28,12 +36,15 @@ describe('approval links (embedded host)', () => {
   let dir: string;
   let host: LocalHost;
 
-  beforeAll(async () => {
-    ({ host, dir } = await startApprovalHost('approvals-', {
-      APPROVAL_SIGNING_KEY: keyA,
-      APPROVERS: approversSetting('alice', 'bob', 'carol'),
-    }));
-  }, 90_000);
+  beforeAll(
+    async () => {
+      ({ host, dir } = await startApprovalHost('approvals-', {
+        APPROVAL_SIGNING_KEY: keyA,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
+      }));
+    },
+    Math.max(90_000, PROBE_TEST_MS),
+  );
   afterAll(async () => {
     await host?.stop();
     delete process.env.APPROVAL_SIGNING_KEY_PREVIOUS;
@@ -47,7 +58,11 @@ describe('approval links (embedded host)', () => {
     });
 
   /** Start a probe deploy; resolve once it waits, with one signed link per approver. */
-  const { statusOf, request } = probeRequests({ host: () => host, key: () => keys()[0], idFill: '0' });
+  const { statusOf, stillPending, request, completed } = probeRequests({
+    host: () => host,
+    key: () => keys()[0],
+    idFill: '0',
+  });
 
   /** What a browser does: GET the page, read the form's hidden fields. */
   async function openPage(
@@ -110,8 +125,6 @@ describe('approval links (embedded host)', () => {
     const svc = BlobServiceClient.fromConnectionString(host.blobConnectionString!);
     return svc.getContainerClient('ledger').getBlockBlobClient(`approvals/used/${nonce}.json`).exists();
   };
-  const stillPending = (id: string, nonce: string) =>
-    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
 
   it('GET renders what is being approved, with the checklist and safe headers', async () => {
     const r = await request();
@@ -151,10 +164,10 @@ describe('approval links (embedded host)', () => {
       expect(res.status).toBe(200);
       if (method === 'HEAD') expect(await res.text()).toBe('');
     }
-    const s = statusOf(r.id)!;
+    const s = (await statusOf(r.id))!;
     expect(s.runtimeStatus).toBe('Running');
     expect((s.customStatus as WaitingStatus).step).toBe('awaiting-approval');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     expect(await usedMarker(r.pending[0].nonce)).toBe(false);
     // and the link still works afterwards for the human
     expect((await decide(r.links[0], fullApproval)).status).toBe(200);
@@ -166,9 +179,7 @@ describe('approval links (embedded host)', () => {
     expect(done.status).toBe(200);
     expect(done.html).toContain('Approved');
     expect(done.html).toMatch(/Approval recorded for deploy .* \(1 of 1 approvals\)/);
-    const s = await waitFor('completion', () =>
-      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
-    );
+    const s = await completed(r.id);
     const out = s.output as ProbeOutput;
     expect(out.outcome).toBe('Approved');
     expect(out.decisions).toHaveLength(1);
@@ -204,7 +215,7 @@ describe('approval links (embedded host)', () => {
     const second = await post(r.links[0], { ...page.fields, ...fullApproval });
     expect(second.status).toBe(409);
     expect(second.html).toMatch(/already used/);
-    const s = statusOf(r.id)!;
+    const s = (await statusOf(r.id))!;
     expect(s.runtimeStatus).toBe('Running');
     expect((s.customStatus as WaitingStatus).approvals?.received).toHaveLength(1);
   });
@@ -216,8 +227,10 @@ describe('approval links (embedded host)', () => {
       Array.from({ length: 5 }, () => post(r.links[0], { ...page.fields, ...fullApproval })),
     );
     expect(results.map((x) => x.status).sort()).toEqual([200, 409, 409, 409, 409]);
-    await waitFor('decision processed', () => (stillPending(r.id, r.pending[0].nonce) ? undefined : true));
-    expect((statusOf(r.id)?.customStatus as WaitingStatus).approvals?.received).toHaveLength(1);
+    await waitFor('decision processed', async () =>
+      (await stillPending(r.id, r.pending[0].nonce)) ? undefined : true,
+    );
+    expect(((await statusOf(r.id))?.customStatus as WaitingStatus).approvals?.received).toHaveLength(1);
   });
 
   it('the form is enforced server side: typed APPROVE and every checklist box; reject needs neither', async () => {
@@ -234,7 +247,7 @@ describe('approval links (embedded host)', () => {
       const res = await decide(r.links[0], form);
       expect(res.status).toBe(400);
       expect(res.html).toMatch(why);
-      expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+      expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     }
     expect(await usedMarker(r.pending[0].nonce)).toBe(false);
     // the re-shown form keeps the comment and works
@@ -245,14 +258,12 @@ describe('approval links (embedded host)', () => {
     expect(asked.status).toBe(200);
     expect(asked.html).toContain('Yes, reject');
     expect(asked.html).toContain('not this week'); // the comment is carried to the second step
-    expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[1].nonce)).toBe(true);
     expect(await usedMarker(r.pending[1].nonce)).toBe(false);
     const rejected = await post(r.links[1], { ...shownFields(asked.html), comment: 'not this week' });
     expect(rejected.status).toBe(200);
     expect(rejected.html).toContain('Rejected');
-    const s = await waitFor('completion', () =>
-      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
-    );
+    const s = await completed(r.id);
     expect((s.output as ProbeOutput).outcome).toBe('Rejected');
     expect((s.output as ProbeOutput).decisions[0]).toMatchObject({
       approver: 'bob',
@@ -283,7 +294,7 @@ describe('approval links (embedded host)', () => {
     const foreign = await post(r.links[0], { ...other.fields, ...fullApproval });
     expect(foreign.status).toBe(403);
     expect(foreign.html).toContain('does not match this link');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('cross-origin POSTs are refused (Origin, Referer, Sec-Fetch-Site)', async () => {
@@ -300,7 +311,7 @@ describe('approval links (embedded host)', () => {
       expect(res.status).toBe(403);
       expect(res.html).toContain('another site');
     }
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     // the app's own origin is fine
     const ok = await post(
       r.links[0],
@@ -339,8 +350,8 @@ describe('approval links (embedded host)', () => {
       ),
     );
     expect((await openPage(nowhere)).res.status).toBe(404);
-    expect(stillPending(a.id, a.pending[0].nonce)).toBe(true);
-    expect(stillPending(b.id, b.pending[0].nonce)).toBe(true);
+    expect(await stillPending(a.id, a.pending[0].nonce)).toBe(true);
+    expect(await stillPending(b.id, b.pending[0].nonce)).toBe(true);
   });
 
   it('expired, tampered and malformed links get a page that says why', async () => {
@@ -378,7 +389,7 @@ describe('approval links (embedded host)', () => {
       expect(m.res.status).toBe(400);
       expect(m.html).toContain('not valid');
     }
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('key rotation: a link signed with the old key works while it is the previous key, and not after removal', async () => {
@@ -395,7 +406,7 @@ describe('approval links (embedded host)', () => {
       expect(refused.res.status).toBe(403);
       expect(refused.html).toContain('retired');
       expect((await post(r.links[1], { ...bobPage.fields, ...fullApproval })).status).toBe(403);
-      expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
+      expect(await stillPending(r.id, r.pending[1].nonce)).toBe(true);
     } finally {
       process.env.APPROVAL_SIGNING_KEY = keyA;
       delete process.env.APPROVAL_SIGNING_KEY_PREVIOUS;
@@ -414,9 +425,7 @@ describe('approval links (embedded host)', () => {
     );
     const done = await decide(r.links[0], { decision: 'rollback', confirm: ' ROLLBACK ' });
     expect(done.status).toBe(200);
-    const s = await waitFor('completion', () =>
-      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
-    );
+    const s = await completed(r.id);
     expect((s.output as ProbeOutput).outcome).toBe('RollbackRequested');
     expect((s.output as ProbeOutput).decisions[0]).toMatchObject({ action: 'rollback', approver: 'alice' });
   });
@@ -435,7 +444,7 @@ describe('approval links (embedded host)', () => {
     const long = await post(r.links[0], { ...fields, ...fullApproval, comment: 'x'.repeat(2500) });
     expect(long.status).toBe(400);
     expect(long.html).toContain('limited to 2000');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('JSON clients (the demo) get the form fields and the outcome as JSON', async () => {

@@ -12,9 +12,17 @@ import type { LocalHost } from '../../local/host';
 import { signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
 import { slackSignature } from '../../functions/slackInteractions';
 import { approvalButtons } from '../../functions/slack-buttons';
-import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
+import {
+  probeRequests,
+  startApprovalHost,
+  waitFor,
+  type ProbeOutput,
+  PROBE_TEST_MS,
+} from '../support/approval-probe';
 import { approversSetting, PEOPLE, type Who } from '../support/identities';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+
+jest.setTimeout(PROBE_TEST_MS);
 
 const key = randomBytes(36).toString('base64url');
 const secret = randomBytes(24).toString('hex');
@@ -39,16 +47,19 @@ describe('Slack decisions only from the approver’s own Slack user, through the
   let host: LocalHost;
   let slack: FakeSlack;
 
-  beforeAll(async () => {
-    slack = await startFakeSlack();
-    ({ host, dir } = await startApprovalHost('sec-slack-modal-', {
-      APPROVAL_SIGNING_KEY: key,
-      APPROVERS: approversSetting('alice', 'bob', 'carol'),
-      SLACK_SIGNING_SECRET: secret,
-      SLACK_BOT_TOKEN: slack.token,
-      SLACK_API_URL: slack.apiUrl,
-    }));
-  }, 90_000);
+  beforeAll(
+    async () => {
+      slack = await startFakeSlack();
+      ({ host, dir } = await startApprovalHost('sec-slack-modal-', {
+        APPROVAL_SIGNING_KEY: key,
+        APPROVERS: approversSetting('alice', 'bob', 'carol'),
+        SLACK_SIGNING_SECRET: secret,
+        SLACK_BOT_TOKEN: slack.token,
+        SLACK_API_URL: slack.apiUrl,
+      }));
+    },
+    Math.max(90_000, PROBE_TEST_MS),
+  );
   afterAll(async () => {
     await host?.stop();
     await slack?.stop();
@@ -152,139 +163,173 @@ describe('Slack decisions only from the approver’s own Slack user, through the
     };
   }
 
-  it('a click on Approve decides nothing: it opens the modal (checklist, typed word) for the approver', async () => {
-    const r = await request();
-    const c = await click(r.tokens[1], 'bob');
-    expect(c.status).toBe(200);
-    expect(c.view).toBeDefined();
-    expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
-    await new Promise((res) => setTimeout(res, 500));
-    expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
-    const v = c.view!;
-    expect(v.type).toBe('modal');
-    expect(v.private_metadata).toBe(r.tokens[1]);
-    for (const t of [v.title.text, v.submit.text, v.close.text]) expect(t.length).toBeLessThanOrEqual(24);
-    const boxes = v.blocks.find((b) => b.element?.type === 'checkboxes')!;
-    expect(boxes.optional).toBeFalsy();
-    expect(boxes.element!.options!.map((o) => o.text.text)).toEqual([
-      'Tested on UAT?',
-      'Backup location ready?',
-      'Rollback plan documented?',
-    ]);
-    expect(JSON.stringify(v)).toContain('Type APPROVE');
-    expect(JSON.stringify(v)).not.toContain(key);
-  }, 60_000);
+  it(
+    'a click on Approve decides nothing: it opens the modal (checklist, typed word) for the approver',
+    async () => {
+      const r = await request();
+      const c = await click(r.tokens[1], 'bob');
+      expect(c.status).toBe(200);
+      expect(c.view).toBeDefined();
+      expect(await stillPending(r.id, r.pending[1].nonce)).toBe(true);
+      await new Promise((res) => setTimeout(res, 500));
+      expect(await stillPending(r.id, r.pending[1].nonce)).toBe(true);
+      const v = c.view!;
+      expect(v.type).toBe('modal');
+      expect(v.private_metadata).toBe(r.tokens[1]);
+      for (const t of [v.title.text, v.submit.text, v.close.text]) expect(t.length).toBeLessThanOrEqual(24);
+      const boxes = v.blocks.find((b) => b.element?.type === 'checkboxes')!;
+      expect(boxes.optional).toBeFalsy();
+      expect(boxes.element!.options!.map((o) => o.text.text)).toEqual([
+        'Tested on UAT?',
+        'Backup location ready?',
+        'Rollback plan documented?',
+      ]);
+      expect(JSON.stringify(v)).toContain('Type APPROVE');
+      expect(JSON.stringify(v)).not.toContain(key);
+    },
+    PROBE_TEST_MS,
+  );
 
-  it('another Slack user clicking a valid token gets no modal; the attempt is recorded', async () => {
-    const r = await request();
-    const c = await click(r.tokens[0], 'carol'); // alice's button, carol (the requester) clicks
-    expect(c.view).toBeUndefined();
-    expect(c.text).toContain('Nothing was decided');
-    expect(await auditRecords(r.id)).toEqual([
-      expect.objectContaining({ approver: 'alice', attemptedBy: `slack:${PEOPLE.carol.slack}` }),
-    ]);
-  }, 60_000);
+  it(
+    'another Slack user clicking a valid token gets no modal; the attempt is recorded',
+    async () => {
+      const r = await request();
+      const c = await click(r.tokens[0], 'carol'); // alice's button, carol (the requester) clicks
+      expect(c.view).toBeUndefined();
+      expect(c.text).toContain('Nothing was decided');
+      expect(await auditRecords(r.id)).toEqual([
+        expect.objectContaining({ approver: 'alice', attemptedBy: `slack:${PEOPLE.carol.slack}` }),
+      ]);
+    },
+    PROBE_TEST_MS,
+  );
 
-  it("another user's view_submission with a valid token is refused and recorded; the link still works for its approver", async () => {
-    const r = await request();
-    const { view } = await click(r.tokens[0], 'alice');
-    const res = await send(submission(view!, 'carol'));
-    expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ response_action: 'update' });
-    expect(JSON.stringify(res.json)).toContain('Nothing was decided');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
-    expect(await auditRecords(r.id)).toEqual([
-      expect.objectContaining({
-        approver: 'alice',
-        nonce: r.pending[0].nonce,
-        attemptedBy: `slack:${PEOPLE.carol.slack}`,
-        why: 'identity-mismatch',
-      }),
-    ]);
-    // bob (an approver too, but not of this token) is refused the same way
-    await send(submission(view!, 'bob'));
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
-    // alice herself decides
-    const ok = await send(submission(view!, 'alice'));
-    expect(JSON.stringify(ok.json)).toContain('Approval sent');
-    await waitFor('decided', () => (stillPending(r.id, r.pending[0].nonce) ? undefined : true));
-  }, 60_000);
-
-  it('a submission without the typed word or without a box is refused with field errors; nothing is decided', async () => {
-    const r = await request();
-    const { view } = await click(r.tokens[1], 'bob');
-    for (const [o, block] of [
-      [{ word: null }, 'approval-word'],
-      [{ word: 'approve' }, 'approval-word'],
-      [{ word: 'APPROVED' }, 'approval-word'],
-      [{ boxes: ['check_uat', 'check_backup'] }, 'approval-checklist'],
-      [{ boxes: [] }, 'approval-checklist'],
-    ] as const) {
-      const res = await send(submission(view!, 'bob', o));
+  it(
+    "another user's view_submission with a valid token is refused and recorded; the link still works for its approver",
+    async () => {
+      const r = await request();
+      const { view } = await click(r.tokens[0], 'alice');
+      const res = await send(submission(view!, 'carol'));
       expect(res.status).toBe(200);
-      expect(res.json).toEqual({ response_action: 'errors', errors: { [block]: expect.any(String) } });
-    }
-    expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
-    expect(await auditRecords(r.id)).toEqual([]);
-  }, 60_000);
+      expect(res.json).toMatchObject({ response_action: 'update' });
+      expect(JSON.stringify(res.json)).toContain('Nothing was decided');
+      expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
+      expect(await auditRecords(r.id)).toEqual([
+        expect.objectContaining({
+          approver: 'alice',
+          nonce: r.pending[0].nonce,
+          attemptedBy: `slack:${PEOPLE.carol.slack}`,
+          why: 'identity-mismatch',
+        }),
+      ]);
+      // bob (an approver too, but not of this token) is refused the same way
+      await send(submission(view!, 'bob'));
+      expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
+      // alice herself decides
+      const ok = await send(submission(view!, 'alice'));
+      expect(JSON.stringify(ok.json)).toContain('Approval sent');
+      await waitFor('decided', async () =>
+        (await stillPending(r.id, r.pending[0].nonce)) ? undefined : true,
+      );
+    },
+    PROBE_TEST_MS,
+  );
 
-  it('a forged, unsigned, stale or tampered submission is refused; nothing is decided', async () => {
-    const r = await request();
-    const { view } = await click(r.tokens[1], 'bob');
-    const good = submission(view!, 'bob');
-    const wrongKey = randomBytes(24).toString('hex');
-    expect((await send(good, { sign: () => undefined })).status).toBe(401);
-    expect((await send(good, { sign: (ts, b) => slackSignature(wrongKey, ts, b) })).status).toBe(401);
-    const old = Math.floor(Date.now() / 1000) - 6 * 60;
-    expect((await send(good, { ts: old, sign: (ts, b) => slackSignature(secret, ts, b) })).status).toBe(401);
-    // signed correctly but the token forged: another nonce, or signed with a key the server does not hold
-    const forged = signApprovalToken(
-      {
-        instanceId: r.id,
-        approver: 'bob',
-        action: 'approval',
-        nonce: r.pending[1].nonce,
-        exp: Date.now() + 3600_000,
-      },
-      signingKeys({ APPROVAL_SIGNING_KEY: randomBytes(36).toString('base64url') })[0],
-    );
-    const f = await send(submission(view!, 'bob', { metadata: forged }));
-    expect(f.json).toMatchObject({ response_action: 'update' });
-    expect(JSON.stringify(f.json)).toContain('Nothing was decided');
-    const tampered = await send(submission(view!, 'bob', { metadata: `${r.tokens[1].slice(0, -2)}xx` }));
-    expect(JSON.stringify(tampered.json)).toContain('Nothing was decided');
-    expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
-  }, 60_000);
+  it(
+    'a submission without the typed word or without a box is refused with field errors; nothing is decided',
+    async () => {
+      const r = await request();
+      const { view } = await click(r.tokens[1], 'bob');
+      for (const [o, block] of [
+        [{ word: null }, 'approval-word'],
+        [{ word: 'approve' }, 'approval-word'],
+        [{ word: 'APPROVED' }, 'approval-word'],
+        [{ boxes: ['check_uat', 'check_backup'] }, 'approval-checklist'],
+        [{ boxes: [] }, 'approval-checklist'],
+      ] as const) {
+        const res = await send(submission(view!, 'bob', o));
+        expect(res.status).toBe(200);
+        expect(res.json).toEqual({ response_action: 'errors', errors: { [block]: expect.any(String) } });
+      }
+      expect(await stillPending(r.id, r.pending[1].nonce)).toBe(true);
+      expect(await auditRecords(r.id)).toEqual([]);
+    },
+    PROBE_TEST_MS,
+  );
 
-  it("the right user's submission approves exactly once; a replay is refused", async () => {
-    const r = await request();
-    const { view } = await click(r.tokens[1], 'bob');
-    const sub = submission(view!, 'bob', { comment: 'checked the backup' });
-    const [a, b] = await Promise.all([send(sub), send(sub)]);
-    const texts = [JSON.stringify(a.json), JSON.stringify(b.json)];
-    expect(texts.filter((t) => t.includes('Approval sent'))).toHaveLength(1);
-    await waitFor('decided', () => (stillPending(r.id, r.pending[1].nonce) ? undefined : true));
-    const again = await send(sub);
-    expect(JSON.stringify(again.json)).toMatch(/already used|no longer pending|has ended/);
-    const out = (await host.durable.waitForCompletion(r.id, 30_000)).output as ProbeOutput;
-    expect(out.decisions).toEqual([
-      expect.objectContaining({
-        approver: 'bob',
-        action: 'approve',
-        accepted: true,
-        decidedBy: `slack:${PEOPLE.bob.slack}`,
-        comment: expect.stringContaining('checked the backup'),
-      }),
-    ]);
-  }, 60_000);
+  it(
+    'a forged, unsigned, stale or tampered submission is refused; nothing is decided',
+    async () => {
+      const r = await request();
+      const { view } = await click(r.tokens[1], 'bob');
+      const good = submission(view!, 'bob');
+      const wrongKey = randomBytes(24).toString('hex');
+      expect((await send(good, { sign: () => undefined })).status).toBe(401);
+      expect((await send(good, { sign: (ts, b) => slackSignature(wrongKey, ts, b) })).status).toBe(401);
+      const old = Math.floor(Date.now() / 1000) - 6 * 60;
+      expect((await send(good, { ts: old, sign: (ts, b) => slackSignature(secret, ts, b) })).status).toBe(
+        401,
+      );
+      // signed correctly but the token forged: another nonce, or signed with a key the server does not hold
+      const forged = signApprovalToken(
+        {
+          instanceId: r.id,
+          approver: 'bob',
+          action: 'approval',
+          nonce: r.pending[1].nonce,
+          exp: Date.now() + 3600_000,
+        },
+        signingKeys({ APPROVAL_SIGNING_KEY: randomBytes(36).toString('base64url') })[0],
+      );
+      const f = await send(submission(view!, 'bob', { metadata: forged }));
+      expect(f.json).toMatchObject({ response_action: 'update' });
+      expect(JSON.stringify(f.json)).toContain('Nothing was decided');
+      const tampered = await send(submission(view!, 'bob', { metadata: `${r.tokens[1].slice(0, -2)}xx` }));
+      expect(JSON.stringify(tampered.json)).toContain('Nothing was decided');
+      expect(await stillPending(r.id, r.pending[1].nonce)).toBe(true);
+    },
+    PROBE_TEST_MS,
+  );
 
-  it('Reject still decides on click (after Slack’s confirm dialog), only for its approver', async () => {
-    const r = await request();
-    const wrong = await click(r.tokens[1], 'alice', 'reject');
-    expect(wrong.text).toContain('Nothing was decided');
-    expect(stillPending(r.id, r.pending[1].nonce)).toBe(true);
-    const ok = await click(r.tokens[1], 'bob', 'reject');
-    expect(ok.text).toContain('Rejection sent');
-    expect(ok.view).toBeUndefined();
-  }, 60_000);
+  it(
+    "the right user's submission approves exactly once; a replay is refused",
+    async () => {
+      const r = await request();
+      const { view } = await click(r.tokens[1], 'bob');
+      const sub = submission(view!, 'bob', { comment: 'checked the backup' });
+      const [a, b] = await Promise.all([send(sub), send(sub)]);
+      const texts = [JSON.stringify(a.json), JSON.stringify(b.json)];
+      expect(texts.filter((t) => t.includes('Approval sent'))).toHaveLength(1);
+      await waitFor('decided', async () =>
+        (await stillPending(r.id, r.pending[1].nonce)) ? undefined : true,
+      );
+      const again = await send(sub);
+      expect(JSON.stringify(again.json)).toMatch(/already used|no longer pending|has ended/);
+      const out = (await host.durable.waitForCompletion(r.id, 30_000)).output as ProbeOutput;
+      expect(out.decisions).toEqual([
+        expect.objectContaining({
+          approver: 'bob',
+          action: 'approve',
+          accepted: true,
+          decidedBy: `slack:${PEOPLE.bob.slack}`,
+          comment: expect.stringContaining('checked the backup'),
+        }),
+      ]);
+    },
+    PROBE_TEST_MS,
+  );
+
+  it(
+    'Reject still decides on click (after Slack’s confirm dialog), only for its approver',
+    async () => {
+      const r = await request();
+      const wrong = await click(r.tokens[1], 'alice', 'reject');
+      expect(wrong.text).toContain('Nothing was decided');
+      expect(await stillPending(r.id, r.pending[1].nonce)).toBe(true);
+      const ok = await click(r.tokens[1], 'bob', 'reject');
+      expect(ok.text).toContain('Rejection sent');
+      expect(ok.view).toBeUndefined();
+    },
+    PROBE_TEST_MS,
+  );
 });

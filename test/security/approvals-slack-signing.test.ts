@@ -19,7 +19,9 @@ import {
 } from '../../functions/slackInteractions';
 import '../../functions/slackInteractions';
 import { approvalModal } from '../../functions/slack-buttons';
-import { probeRequests, startApprovalHost, waitFor, type ProbeOutput } from '../support/approval-probe';
+import { probeRequests, startApprovalHost, type ProbeOutput, PROBE_TEST_MS } from '../support/approval-probe';
+
+jest.setTimeout(PROBE_TEST_MS);
 
 interface Capture {
   url: string;
@@ -165,17 +167,20 @@ describe('Slack interactive buttons (embedded host)', () => {
   let slack: Capture;
   let elsewhere: Capture;
 
-  beforeAll(async () => {
-    slack = await startCapture();
-    elsewhere = await startCapture();
-    // approvers by Slack user id (the payloads below use U + the name in capitals)
-    ({ host, dir } = await startApprovalHost('approvals-slack-', {
-      APPROVAL_SIGNING_KEY: approvalKey,
-      SLACK_SIGNING_SECRET: signingSecret,
-      SLACK_API_URL: `${slack.url}/api`,
-      APPROVERS: 'alice:slack=UALICE, bob:slack=UBOB, carol:slack=UCAROL',
-    }));
-  }, 90_000);
+  beforeAll(
+    async () => {
+      slack = await startCapture();
+      elsewhere = await startCapture();
+      // approvers by Slack user id (the payloads below use U + the name in capitals)
+      ({ host, dir } = await startApprovalHost('approvals-slack-', {
+        APPROVAL_SIGNING_KEY: approvalKey,
+        SLACK_SIGNING_SECRET: signingSecret,
+        SLACK_API_URL: `${slack.url}/api`,
+        APPROVERS: 'alice:slack=UALICE, bob:slack=UBOB, carol:slack=UCAROL',
+      }));
+    },
+    Math.max(90_000, PROBE_TEST_MS),
+  );
   afterAll(async () => {
     await host?.stop();
     await slack?.stop();
@@ -184,7 +189,7 @@ describe('Slack interactive buttons (embedded host)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const { statusOf, stillPending, request } = probeRequests({
+  const { stillPending, request, completed } = probeRequests({
     host: () => host,
     key: () => signingKeys({ APPROVAL_SIGNING_KEY: approvalKey })[0],
     idFill: 'c',
@@ -229,7 +234,7 @@ describe('Slack interactive buttons (embedded host)', () => {
     expect(res.status).toBe(200);
     expect(slack.posts[slack.posts.length - 1].body.text).toContain('SLACK_BOT_TOKEN');
     await new Promise((ok) => setTimeout(ok, 300));
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('a signed Reject click by the approver decides, and the user is told through response_url', async () => {
@@ -237,9 +242,7 @@ describe('Slack interactive buttons (embedded host)', () => {
     const before = slack.posts.length;
     const res = await send(payload({ token: r.tokens[0], actionId: 'approval-reject' }));
     expect(res.status).toBe(200);
-    const s = await waitFor('completion', () =>
-      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
-    );
+    const s = await completed(r.id);
     const out = s.output as ProbeOutput;
     expect(out.outcome).toBe('Rejected');
     expect(out.decisions[0]).toMatchObject({
@@ -266,16 +269,14 @@ describe('Slack interactive buttons (embedded host)', () => {
     const r = await request();
     await send(payload({ token: r.tokens[0], user: 'mallory' }));
     expect(slack.posts[slack.posts.length - 1].body.text).toContain('This button is for alice');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     // Slack names can be changed by their owner: mallory renamed to "alice" is still mallory (issue #15)
     await send(payload({ token: r.tokens[0], user: 'mallory', userName: 'alice' }));
     expect(slack.posts[slack.posts.length - 1].body.text).toContain('This button is for alice');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     // bob's reject button works for bob
     await send(payload({ token: r.tokens[1], user: 'bob', actionId: 'approval-reject' }));
-    const s = await waitFor('completion', () =>
-      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
-    );
+    const s = await completed(r.id);
     expect((s.output as ProbeOutput).outcome).toBe('Rejected');
   });
 
@@ -289,7 +290,7 @@ describe('Slack interactive buttons (embedded host)', () => {
     expect(old.status).toBe(401);
     expect(old.text).toContain('5 minutes');
     expect((await send(body, { ts: now + 6 * 60 })).status).toBe(401);
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('bad payloads get clear answers; a button cannot do what its link cannot', async () => {
@@ -303,14 +304,14 @@ describe('Slack interactive buttons (embedded host)', () => {
     expect(slack.posts[slack.posts.length - 1].body.text).toContain('cannot approve');
     await send(payload({ token: r.tokens[0].slice(0, -3) + 'AAA' }));
     expect(slack.posts[slack.posts.length - 1].body.text).toContain('not valid');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('response_url outside Slack is never called', async () => {
     const r = await request();
     await send(payload({ token: r.tokens[0], user: 'mallory', responseUrl: `${elsewhere.url}/steal` }));
     expect(elsewhere.posts).toHaveLength(0);
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
   });
 
   it('without SLACK_SIGNING_SECRET the endpoint is off (404), links keep working', async () => {

@@ -18,10 +18,12 @@ import {
   decideAs,
   probeRequests,
   startApprovalHost,
-  waitFor,
   type ProbeOutput,
+  PROBE_TEST_MS,
 } from '../support/approval-probe';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
+
+jest.setTimeout(PROBE_TEST_MS);
 
 const key = randomBytes(36).toString('base64url');
 const fullApproval = {
@@ -37,12 +39,15 @@ describe('a link decides only while the server still says it may (security)', ()
   let dir: string;
   let host: LocalHost;
 
-  beforeAll(async () => {
-    ({ host, dir } = await startApprovalHost('sec-standing-', {
-      APPROVAL_SIGNING_KEY: key,
-      APPROVERS: EVERYONE,
-    }));
-  }, 90_000);
+  beforeAll(
+    async () => {
+      ({ host, dir } = await startApprovalHost('sec-standing-', {
+        APPROVAL_SIGNING_KEY: key,
+        APPROVERS: EVERYONE,
+      }));
+    },
+    Math.max(90_000, PROBE_TEST_MS),
+  );
   afterEach(() => {
     process.env.APPROVERS = EVERYONE;
     process.env.APPROVAL_SIGNING_KEY = key;
@@ -52,7 +57,7 @@ describe('a link decides only while the server still says it may (security)', ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const { statusOf, stillPending, request } = probeRequests({
+  const { statusOf, stillPending, request, completed } = probeRequests({
     host: () => host,
     key: () => signingKeys({ APPROVAL_SIGNING_KEY: key })[0],
     idFill: 's',
@@ -72,13 +77,11 @@ describe('a link decides only while the server still says it may (security)', ()
     const res = await decide(r.links[0], 'alice');
     expect(res.status).toBe(403);
     expect(res.html).toContain('APPROVAL.NOT_AN_APPROVER');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     expect(await used(r.pending[0].nonce)).toBe(false);
     // the approvers still on the list decide as before
     expect((await decide(r.links[1], 'bob')).status).toBe(200);
-    const s = await waitFor('completion', () =>
-      statusOf(r.id)?.runtimeStatus === 'Completed' ? statusOf(r.id) : undefined,
-    );
+    const s = await completed(r.id);
     expect((s.output as ProbeOutput).decisions.map((d) => d.approver)).toEqual(['bob']);
   });
 
@@ -91,7 +94,7 @@ describe('a link decides only while the server still says it may (security)', ()
       expect(res.status).toBe(403);
       expect(res.html).toContain('APPROVAL.NO_WEB_IDENTITY');
     }
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     expect(await used(r.pending[0].nonce)).toBe(false);
   });
 
@@ -135,8 +138,8 @@ describe('a link decides only while the server still says it may (security)', ()
     });
     expect(res.status).toBe(409);
     expect(await res.text()).toContain('APPROVAL.NOT_PENDING');
-    expect(statusOf(r.id)?.runtimeStatus).toBe('Running');
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect((await statusOf(r.id))?.runtimeStatus).toBe('Running');
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     expect(await used(r.pending[0].nonce)).toBe(false);
   });
 
@@ -157,7 +160,7 @@ describe('a link decides only while the server still says it may (security)', ()
     const html = await res.text();
     expect(html).toContain('APPROVAL.NOT_CONFIGURED');
     expect(html).not.toContain(key);
-    expect(stillPending(r.id, r.pending[0].nonce)).toBe(true);
+    expect(await stillPending(r.id, r.pending[0].nonce)).toBe(true);
     process.env.APPROVAL_SIGNING_KEY = key;
     expect((await decide(r.links[0], 'alice')).status).toBe(200);
   });

@@ -108,13 +108,23 @@ export async function startApprovalHost(
     functionsDir,
     env: { LOG_LEVEL: 'error', ...env },
   });
+  // a suite's *.webjobs.test.ts twin must really be on the real engine (and the plain suite on home)
+  const want = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
+  if (host.durableEngine !== want) {
+    await host.stop();
+    throw new Error(`the host runs the ${host.durableEngine} engine, the suite asked for ${want}`);
+  }
   return { host, dir };
 }
 
-/** Poll `fn` every 50 ms until it answers, 30 s at most. */
-export async function waitFor<T>(what: string, fn: () => T | undefined): Promise<T> {
-  for (let i = 0; i < 600; i++) {
-    const v = fn();
+/** the per-test timeout of the approval suites (the real engine starts and polls slower) */
+export const PROBE_TEST_MS = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 240_000 : 60_000;
+
+/** Poll `fn` every 50 ms until it answers: 30 s at most (120 s on the real engine, slower to start and poll). */
+export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const tries = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 2400 : 600;
+  for (let i = 0; i < tries; i++) {
+    const v = await fn();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -129,9 +139,17 @@ export async function waitFor<T>(what: string, fn: () => T | undefined): Promise
  */
 export function probeRequests(o: { host: () => LocalHost; key: () => SigningKey; idFill: string }) {
   let n = 0;
-  const statusOf = (id: string) => o.host().engine.getStatus(id, { showInput: true });
-  const stillPending = (id: string, nonce: string) =>
-    ((statusOf(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some((p) => p.nonce === nonce);
+  const statusOf = (id: string) => o.host().durable.getStatus(id, { showInput: true });
+  const stillPending = async (id: string, nonce: string) =>
+    (((await statusOf(id))?.customStatus as WaitingStatus).pendingApprovals ?? []).some(
+      (p) => p.nonce === nonce,
+    );
+  /** the final status of `id` once it has completed */
+  const completed = (id: string) =>
+    waitFor('completion', async () => {
+      const s = await statusOf(id);
+      return s?.runtimeStatus === 'Completed' ? s : undefined;
+    });
   async function request(p: Partial<ProbeInput> = {}) {
     const input: ProbeInput = {
       approvers: ['alice', 'bob'],
@@ -142,10 +160,10 @@ export function probeRequests(o: { host: () => LocalHost; key: () => SigningKey;
       ...p,
     };
     const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, o.idFill)}`;
-    await o.host().engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
+    await o.host().durable.startNew(APPROVAL_PROBE, { instanceId: id, input });
     const pending = await waitFor(
       'pending approvals',
-      () => (statusOf(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
+      async () => ((await statusOf(id))?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
     );
     const exp = Date.now() + 3600_000;
     const tokens = pending.map((a) =>
@@ -171,7 +189,7 @@ export function probeRequests(o: { host: () => LocalHost; key: () => SigningKey;
       );
     return out;
   }
-  return { statusOf, stillPending, request, auditRecords };
+  return { statusOf, stillPending, completed, request, auditRecords };
 }
 
 /**

@@ -1,0 +1,3 @@
+// approvals-links on the real Durable Task engine, inside `npm test` (see test/support/on-webjobs.ts)
+import '../support/on-webjobs';
+import './approvals-links.test';

@@ -1,0 +1,3 @@
+// approvals-slack-modal on the real Durable Task engine, inside `npm test` (see test/support/on-webjobs.ts)
+import '../support/on-webjobs';
+import './approvals-slack-modal.test';
