@@ -28,6 +28,7 @@ import {
   BlockBlobClient,
   BlockBlobCommitBlockListOptions,
   ContainerClient,
+  BlobSASPermissions,
   ContainerSASPermissions,
   RestError,
   SASProtocol,
@@ -460,6 +461,12 @@ export class BackupWriter {
  */
 export const UPLOAD_SAS_PERMISSIONS = 'cw';
 
+/**
+ * The permissions of the SAS URLs a VM restores a backup with: read, on one blob each (a blob SAS: it
+ * cannot list, write or delete, nor read any other blob — another backup, another environment's).
+ */
+export const READ_SAS_PERMISSIONS = 'r';
+
 export class BackupStore {
   readonly container: ContainerClient;
   /** set when built from an account URL (managed identity): what user-delegation SAS are asked of */
@@ -560,6 +567,60 @@ export class BackupStore {
       return `${this.container.url}?${sas}`;
     } catch (err) {
       throw blobError(err, `making an upload SAS for ${this.container.containerName}`);
+    }
+  }
+
+  /**
+   * One read-only blob SAS URL per blob of backup `id` a VM restores it from (`odoo-ops job start restore
+   * --blob`): `manifest.json` and each part the manifest lists (or `names`), each URL able to read that
+   * blob only, valid from a few minutes ago (clock skew) for `minutes`. Signed like `uploadSasUrl`: the
+   * shared key (Azurite, a connection string) or a user-delegation key (managed identity). Secrets: never
+   * logged, handed to the VM on stdin only.
+   */
+  async readSasUrls(id: string, minutes: number, names?: string[]): Promise<string[]> {
+    parseBackupId(id);
+    const blobs = [MANIFEST, ...(names ?? Object.keys((await this.manifest(id)).parts))];
+    for (const n of blobs)
+      if (!PART_RE.test(n)) throw new PipelineError('BACKUP.INVALID_PART', `invalid part name "${n}"`);
+    const now = this.now();
+    const startsOn = new Date(now.getTime() - 5 * 60_000);
+    const expiresOn = new Date(now.getTime() + Math.max(1, minutes) * 60_000);
+    const protocol = this.container.url.startsWith('https:') ? SASProtocol.Https : SASProtocol.HttpsAndHttp;
+    const permissions = BlobSASPermissions.parse(READ_SAS_PERMISSIONS);
+    try {
+      if (this.container.credential instanceof StorageSharedKeyCredential)
+        return await Promise.all(
+          [...new Set(blobs)].map((n) =>
+            this.container
+              .getBlockBlobClient(`${id}/${n}`)
+              .generateSasUrl({ permissions, startsOn, expiresOn, protocol }),
+          ),
+        );
+      if (!this.service)
+        throw new PipelineError(
+          'CONFIG.BACKUP_SAS',
+          'the backup store has neither a shared key nor a token credential to sign a read SAS with',
+        );
+      const key = await this.service.getUserDelegationKey(startsOn, expiresOn);
+      return [...new Set(blobs)].map((n) => {
+        const blob = this.container.getBlockBlobClient(`${id}/${n}`);
+        const sas = generateBlobSASQueryParameters(
+          {
+            containerName: this.container.containerName,
+            blobName: `${id}/${n}`,
+            permissions,
+            startsOn,
+            expiresOn,
+            protocol,
+          },
+          key,
+          this.container.accountName,
+        ).toString();
+        return `${blob.url}?${sas}`;
+      });
+    } catch (err) {
+      if (err instanceof PipelineError) throw err;
+      throw blobError(err, `making read SAS URLs for ${id}`);
     }
   }
 
