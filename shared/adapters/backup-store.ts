@@ -13,10 +13,13 @@
  * - Never overwrites: every part (its Put Block List) and the manifest are written with
  *   `If-None-Match: *` ([BACKUP.EXISTS] otherwise). A part is committed only after its source ended
  *   normally; a failed source leaves only uncommitted blocks, which the service discards.
- * - Restores: call `assertRestorable(id)` (re-reads and hashes every part against the manifest) and
- *   then stream with `openPart()`, which hashes again while streaming and ERRORS AT THE END on a size
- *   or sha256 mismatch ([BACKUP.CORRUPT]). A restore must treat that error as fatal (the bytes already
- *   handed to pg_restore are not trustworthy): fail the step, never start Odoo on that database.
+ * - Restores run on the VM (`odoo-ops job start restore --blob`): `assertListed(id)` (manifest present,
+ *   parts listed with their sizes, no download) before the job starts, and `readSasUrls(id)` signs one
+ *   read-only blob SAS per blob for it; the job hashes every part against the manifest while it restores
+ *   into a fresh database and swaps nothing on a mismatch. In-process readers (verification, tools) call
+ *   `assertRestorable(id)` (re-reads and hashes every part) and stream with `openPart()`, which hashes
+ *   again while streaming and ERRORS AT THE END on a size or sha256 mismatch ([BACKUP.CORRUPT]): treat
+ *   that error as fatal (the bytes already consumed are not trustworthy).
  * - Part encodings (e.g. `zstd`) are recorded in the manifest, not as HTTP Content-Encoding (HTTP
  *   clients may decode that transparently, which would break the hashes).
  */
@@ -746,6 +749,35 @@ export class BackupStore {
         `backup ${id} cannot be used for a restore: ${v.problems.join('; ')}`,
       );
     return v.manifest;
+  }
+
+  /**
+   * The check before a restore job is started on a VM (which hashes every part against the manifest
+   * itself while it restores, and swaps nothing on a mismatch): the manifest is present and valid, and
+   * every part it lists is stored with the manifest's size — one listing, no download. Throws
+   * [BACKUP.NOT_FOUND] (no manifest), [BACKUP.MANIFEST_INVALID], or [BACKUP.CORRUPT] naming each part
+   * missing or of another size; Blob throttling stays retryable.
+   */
+  async assertListed(id: string): Promise<BackupManifest> {
+    const manifest = await this.manifest(id);
+    const stored = new Map<string, number | undefined>();
+    try {
+      for await (const b of this.container.listBlobsFlat({ prefix: `${id}/` }))
+        stored.set(b.name.slice(id.length + 1), b.properties.contentLength);
+    } catch (err) {
+      throw blobError(err, `listing ${id}`);
+    }
+    const problems = Object.entries(manifest.parts).flatMap(([name, info]) => {
+      if (!stored.has(name)) return [`${name} is missing`];
+      const size = stored.get(name);
+      return size === info.size ? [] : [`${name} is ${String(size)} bytes, the manifest says ${info.size}`];
+    });
+    if (problems.length)
+      throw new PipelineError(
+        'BACKUP.CORRUPT',
+        `backup ${id} cannot be used for a restore: ${problems.join('; ')}`,
+      );
+    return manifest;
   }
 
   /**
