@@ -368,6 +368,18 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     return r?.digest;
   }
 
+  /** the job of that id on the VM (a retried or replayed start), or undefined when there is none */
+  async function findJob(sh: RemoteShell, jobId: string): Promise<VmJob | undefined> {
+    try {
+      const known = await jobCall(sh, `status ${shellQuote(jobId)}`);
+      p.log.info('job found on the VM', { job: known.id, state: known.state });
+      return { ...known, started: false };
+    } catch (err) {
+      if (errorCode(err) !== 'OPS.JOB_UNKNOWN') throw err;
+      return undefined;
+    }
+  }
+
   /**
    * Start (or find) the restore job of `backupId` on the VM: the backup is first confirmed restorable
    * (manifest present, parts listed with the manifest's sizes — no byte downloaded here: the job hashes
@@ -379,13 +391,8 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     i: { backupId: string; jobId: string; into?: string; noFilestore?: boolean },
     globalOptions = '',
   ): Promise<VmJob> {
-    try {
-      const known = await jobCall(sh, `status ${shellQuote(i.jobId)}`);
-      p.log.info('restore job found on the VM', { job: known.id, state: known.state });
-      return { ...known, started: false };
-    } catch (err) {
-      if (errorCode(err) !== 'OPS.JOB_UNKNOWN') throw err;
-    }
+    const known = await findJob(sh, i.jobId);
+    if (known) return known;
     const manifest = await p.backups.assertListed(i.backupId);
     const names = Object.keys(manifest.parts).filter(
       (n) => n === 'db.dump' || (n === 'filestore.tar' && !i.noFilestore),
@@ -659,6 +666,9 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
           // waits for the VM's odoo-ops lock (an interrupted migration may still be ending); the job's
           // own steps wait for it as well (the job keeps the start's --lock-wait)
           const wait = `--lock-wait ${ROLLBACK_LOCK_WAIT_SECONDS}`;
+          // a retried start finds its job first: the running restore holds the lock a stop would wait for
+          const known = await findJob(sh, i.jobId);
+          if (known) return known;
           await mustOps(sh, 'stop', '', {}, wait);
           return restoreJob(sh, { backupId: i.backupId, jobId: i.jobId }, wait);
         }),

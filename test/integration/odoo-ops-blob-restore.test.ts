@@ -27,9 +27,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
+import { createDeployActivities, type DeployPorts } from '../../functions/activities/deploy';
+import { createRefreshActivities, type RefreshPorts } from '../../functions/activities/refresh';
 import { AzuriteHandle, startAzurite } from '../../local/azurite';
 import { BackupStore, backupIdAt } from '../../shared/adapters/backup-store';
 import { SshClient, type SshTarget } from '../../shared/adapters/ssh';
+import { vmJobId, vmJobRestore, type VmJob } from '../../shared/domain/vm-job';
+import { createLogger } from '../../shared/log';
 import { opsVm, type OpsVm } from '../support/ops-vm';
 import { PgServer, startPostgres } from '../support/postgres';
 import { generateKeyPair, startSshd, type SshdHandle } from '../support/sshd';
@@ -515,4 +519,83 @@ test('a missing manifest, a missing part, a SAS that cannot read and bad input a
   expect(readdirSync(path.join(v.dir, 'state', 'jobs'))).not.toContain('e-input');
   expect(dataOf(v.db)).toBe(before);
   expect(databases(v.db)).toBe(v.db);
+});
+
+test("the pipeline's own activities: the rollback's restoreStart and the refresh's restoreStart start the job once, it is polled to the end", async () => {
+  const v = vm('acts');
+  const before = dataOf(v.db);
+  const files = filesOf(v, v.db);
+  const id = await backupOf(v, '1.5.0', '2026-12-06T12:50:00Z');
+  const log = createLogger({ level: 'error', sink: () => undefined });
+  const deploy = createDeployActivities({
+    ssh: { connect: () => SshClient.connect(target) },
+    backups: store,
+    opsCommand: v.ops,
+    backupSasMinutes: 30,
+    log,
+  } as unknown as DeployPorts);
+  const poll = async (status: () => Promise<unknown>): Promise<VmJob> => {
+    let st = {} as VmJob;
+    await until(
+      'the restore job to end',
+      async () => {
+        st = (await status()) as VmJob;
+        return st.state !== 'running' && st.state !== 'starting';
+      },
+      90_000,
+    );
+    return st;
+  };
+
+  // rollback: the new release broke the database; the restore job puts the backup back
+  pg.psql(v.db, "UPDATE ir_module_module SET state = 'to upgrade'; DELETE FROM ir_attachment");
+  const jobId = vmJobId('deploy-uat-1.6.0-abc', 'restore');
+  writeFileSync(path.join(v.dir, 'hold'), '');
+  const first = (await deploy.restoreStart({ environment: 'uat', backupId: id, jobId })) as VmJob;
+  expect(first).toMatchObject({ id: jobId, kind: 'restore', started: true });
+  // the worker is recycled; the replayed start finds the job and starts nothing
+  expect(await deploy.restoreStart({ environment: 'uat', backupId: id, jobId })).toMatchObject({
+    started: false,
+    state: 'running',
+  });
+  rmSync(path.join(v.dir, 'hold'));
+  const st = await poll(() => deploy.jobStatus({ environment: 'uat', jobId }));
+  expect(st).toMatchObject({ state: 'succeeded' });
+  expect(vmJobRestore(st)).toMatchObject({ backupId: id, database: v.db, files: 2 });
+  expect(dataOf(v.db)).toBe(before);
+  expect(filesOf(v, v.db)).toEqual(files);
+  const jlog = readFileSync(path.join(v.dir, 'state', 'jobs', jobId, 'log'), 'utf8');
+  expect(jlog.match(/download \S+\/db\.dump \| odoo-ops restore-db/g)).toHaveLength(1);
+  expect(jlog).not.toContain('sig=');
+
+  // refresh: into a new database, without the filestore when the refresh copies none
+  const refresh = createRefreshActivities({
+    ssh: { connect: () => SshClient.connect(target) },
+    backups: store,
+    opsCommand: v.ops,
+    readSasMinutes: 30,
+    log,
+  } as unknown as RefreshPorts);
+  const database = `${v.db}_refresh_1`;
+  const rj = vmJobId('refresh-uat-1', 'restore');
+  const started = (await refresh.restoreStart({
+    backupId: id,
+    database,
+    jobId: rj,
+    filestore: false,
+  })) as VmJob;
+  expect(started).toMatchObject({ started: true });
+  const rst = await poll(() => refresh.jobStatus({ jobId: rj }));
+  expect(rst).toMatchObject({ state: 'succeeded' });
+  expect(vmJobRestore(rst)).toMatchObject({ database, pgUser: 'postgres', tables: 2 });
+  expect(vmJobRestore(rst)!.files).toBeUndefined();
+  expect(dataOf(database)).toBe(before);
+  expect(existsSync(path.join(v.data, 'filestore', database))).toBe(false);
+
+  // a backup that cannot be restored: refused before anything starts on the VM
+  const gone = backupIdAt('uat', '0.0.2', new Date('2026-12-06T12:55:00Z'));
+  expect(await deploy.restoreStart({ environment: 'uat', backupId: gone, jobId: 'x-gone' })).toMatchObject({
+    failed: { code: 'BACKUP.NOT_FOUND' },
+  });
+  expect(readdirSync(path.join(v.dir, 'state', 'jobs'))).not.toContain('x-gone');
 });
