@@ -86,7 +86,8 @@ interface Vm extends OpsVm {
 /**
  * A VM with an Odoo-shaped database (installed modules, ~600 kB of attachments in the database) and a
  * filestore of two files; every curl the jobs run leaves its argv and environment, and waits while the
- * file `hold` exists when it is a part's download (the restore is then mid-way).
+ * file `hold` exists when it is a part's download (the restore is then mid-way); with the file `cut`, the
+ * next part's download stops after 30,000 bytes like a dropped connection (curl exit 56).
  */
 function vm(name: string): Vm {
   const data = path.join(work, name, 'data');
@@ -106,7 +107,7 @@ function vm(name: string): Vm {
   writeFileSync(path.join(fs, 'cd', 'cd34'), Buffer.alloc(4096, 0x89));
   writeFileSync(
     path.join(v.dir, 'bin', 'curl'),
-    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${v.dir}/curl-argv.log'\nenv >> '${v.dir}/curl-env.log'\ncase "$*" in *--fail*) while [ -e '${v.dir}/hold' ]; do sleep 0.1; done ;; esac\nexec /usr/bin/curl "$@"\n`,
+    `#!/bin/sh\nprintf '%s\\n' "$*" >> '${v.dir}/curl-argv.log'\nenv >> '${v.dir}/curl-env.log'\ncase "$*" in *--fail*) while [ -e '${v.dir}/hold' ]; do sleep 0.1; done\n  if [ -e '${v.dir}/cut' ]; then rm -f '${v.dir}/cut'; /usr/bin/curl "$@" | head -c 30000; exit 56; fi ;; esac\nexec /usr/bin/curl "$@"\n`,
   );
   chmodSync(path.join(v.dir, 'bin', 'curl'), 0o755);
   return { ...v, data };
@@ -204,21 +205,28 @@ test('a backup the backup job wrote restores through the restore job: into a new
   expect(Object.keys(files).sort()).toEqual(['ab/ab12', 'cd/cd34']);
   const id = await backupOf(v, '1.0.0', '2026-12-06T12:00:00Z');
 
-  // --into: a new database with the same data and filestore; the live one untouched
+  // --into: a new database with the same data and filestore; the live one untouched. The first download
+  // of the dump is cut on the way: the job downloads it again and restores it once
+  writeFileSync(path.join(v.dir, 'cut'), '');
   const into = `${v.db}_copy`;
   const r = await opsJson(v, `job start restore --id r-into --blob ${id} --into ${into}`, await readLine(id));
   expect(r.code).toBe(0);
   expect(r.json).toMatchObject({ started: true, kind: 'restore' });
   const st = await waitJob(v, 'r-into');
   expect(st).toMatchObject({ state: 'succeeded', exit_code: 0 });
-  const steps = st.steps as Json[];
-  expect(steps.map((s) => s.verb)).toEqual([
+  const steps = (st.steps as Json[]).slice(-5);
+  expect((st.steps as Json[]).map((s) => s.verb)).toEqual([
+    'restore',
     'restore-db',
     'verify',
     'restore-filestore',
     'verify',
     'restore',
   ]);
+  expect((st.steps as Json[])[0]).toMatchObject({ ok: false, code: 'BLOB.UNAVAILABLE' });
+  expect(readFileSync(path.join(v.dir, 'state', 'jobs', 'r-into', 'log'), 'utf8')).toContain(
+    'failed on the way: attempt 2 of 3',
+  );
   const manifest = await store.manifest(id);
   expect(steps[1]).toMatchObject({ part: 'db.dump', ...manifest.parts['db.dump'] });
   expect(steps[3]).toMatchObject({ part: 'filestore.tar', ...manifest.parts['filestore.tar'] });
