@@ -145,7 +145,7 @@ export interface DeployPorts {
   opsCommand?: string;
   /** remote command timeout (ms) */
   commandTimeoutMs?: number;
-  /** how long the upload SAS handed to a backup job stays valid (default 180 min: VM_JOB_DEADLINE_MINUTES) */
+  /** how long the upload SAS handed to a backup job, and the read SAS handed to a restore job, stay valid (default 180 min: VM_JOB_DEADLINE_MINUTES) */
   backupSasMinutes?: number;
   log: Logger;
 }
@@ -263,6 +263,15 @@ export interface DeployActivities {
     modules: string;
     jobId: string;
   }): Promise<Failable<VmJob>>;
+  /**
+   * The rollback's restore, as a detached job on the VM: stop web (waiting for the odoo-ops lock), confirm
+   * the backup is restorable (manifest present, parts listed with their sizes), then `odoo-ops job start
+   * restore --id <jobId> --blob <backupId>` with one short-lived read-only blob SAS URL per blob of that
+   * backup on stdin. The job reads the parts itself from Blob, hashes them against the manifest while it
+   * restores into a fresh database and swaps it in only when every part matched. A retried or replayed
+   * start finds the job (running or ended) and starts nothing. The orchestrator polls `jobStatus`.
+   */
+  restoreStart(i: { environment: string; backupId: string; jobId: string }): Promise<Failable<VmJob>>;
   /** The state of a VM job (`odoo-ops job status <jobId>`); an unknown id is `OPS.JOB_UNKNOWN`. */
   jobStatus(i: { environment: string; jobId: string }): Promise<Failable<VmJob>>;
   start(i: { environment: string; imageRef: string }): Promise<Failable<{ changed: boolean }>>;
@@ -328,8 +337,14 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
   }
 
   /** `odoo-ops --json job <args>` as a VmJob; a non-zero exit is a coded error (SSH errors stay retryable) */
-  async function jobCall(sh: RemoteShell, args: string, stdin?: string): Promise<VmJob> {
-    const r = await mustOps(sh, 'job', args, { timeoutMs: 120_000, ...(stdin ? { stdin } : {}) });
+  async function jobCall(sh: RemoteShell, args: string, stdin?: string, globalOptions = ''): Promise<VmJob> {
+    const r = await mustOps(
+      sh,
+      'job',
+      args,
+      { timeoutMs: 120_000, ...(stdin ? { stdin } : {}) },
+      globalOptions,
+    );
     const job = parseVmJob(r.json);
     if (!job)
       throw new PipelineError(
@@ -353,14 +368,50 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
     return r?.digest;
   }
 
-  async function restoreFromBackup(sh: RemoteShell, backupId: string, globalOptions = ''): Promise<void> {
-    const manifest = await p.backups.assertRestorable(backupId);
-    const db = await p.backups.openPart(backupId, 'db.dump', manifest);
-    await mustOps(sh, 'restore-db', '', { stdin: db }, globalOptions);
-    if (manifest.parts['filestore.tar']) {
-      const fs = await p.backups.openPart(backupId, 'filestore.tar', manifest);
-      await mustOps(sh, 'restore-filestore', '', { stdin: fs }, globalOptions);
+  /** the job of that id on the VM (a retried or replayed start), or undefined when there is none */
+  async function findJob(sh: RemoteShell, jobId: string): Promise<VmJob | undefined> {
+    try {
+      const known = await jobCall(sh, `status ${shellQuote(jobId)}`);
+      p.log.info('job found on the VM', { job: known.id, state: known.state });
+      return { ...known, started: false };
+    } catch (err) {
+      if (errorCode(err) !== 'OPS.JOB_UNKNOWN') throw err;
+      return undefined;
     }
+  }
+
+  /**
+   * Start (or find) the restore job of `backupId` on the VM: the backup is first confirmed restorable
+   * (manifest present, parts listed with the manifest's sizes — no byte downloaded here: the job hashes
+   * every part against the manifest itself), then the job gets one read-only blob SAS URL per blob on
+   * stdin (never in the command line, the job's spec or a log).
+   */
+  async function restoreJob(
+    sh: RemoteShell,
+    i: { backupId: string; jobId: string; into?: string; noFilestore?: boolean },
+    globalOptions = '',
+  ): Promise<VmJob> {
+    const known = await findJob(sh, i.jobId);
+    if (known) return known;
+    const manifest = await p.backups.assertListed(i.backupId);
+    const names = Object.keys(manifest.parts).filter(
+      (n) => n === 'db.dump' || (n === 'filestore.tar' && !i.noFilestore),
+    );
+    const urls = await p.backups.readSasUrls(i.backupId, p.backupSasMinutes ?? 180, names);
+    const job = await jobCall(
+      sh,
+      `start restore --id ${shellQuote(i.jobId)} --blob ${shellQuote(i.backupId)}${
+        i.into ? ` --into ${shellQuote(i.into)}` : ''
+      }${i.noFilestore ? ' --no-filestore' : ''}`,
+      `${urls.join(' ')}\n`,
+      globalOptions,
+    );
+    p.log.info(job.started ? 'restore job started on the VM' : 'restore job found on the VM', {
+      job: job.id,
+      state: job.state,
+      backup: i.backupId,
+    });
+    return job;
   }
 
   async function checkHealth(
@@ -609,6 +660,20 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
         }),
       ),
 
+    restoreStart: (i) =>
+      guarded(p.log, 'rollback restore', () =>
+        withShell(i.environment, async (sh) => {
+          // waits for the VM's odoo-ops lock (an interrupted migration may still be ending); the job's
+          // own steps wait for it as well (the job keeps the start's --lock-wait)
+          const wait = `--lock-wait ${ROLLBACK_LOCK_WAIT_SECONDS}`;
+          // a retried start finds its job first: the running restore holds the lock a stop would wait for
+          const known = await findJob(sh, i.jobId);
+          if (known) return known;
+          await mustOps(sh, 'stop', '', {}, wait);
+          return restoreJob(sh, { backupId: i.backupId, jobId: i.jobId }, wait);
+        }),
+      ),
+
     jobStatus: (i) =>
       guarded(p.log, 'job status', () =>
         withShell(i.environment, (sh) => jobCall(sh, `status ${shellQuote(i.jobId)}`)),
@@ -672,9 +737,11 @@ export function createDeployActivities(p: DeployPorts): DeployActivities {
               await mustOps(sh, 'stop', '', {}, wait);
               return {};
             case 'restore':
-              await mustOps(sh, 'stop', '', {}, wait);
-              await restoreFromBackup(sh, i.backupId, wait);
-              return {};
+              // a restore is a VM job the orchestrator starts (restoreStart) and polls: never held open here
+              throw new PipelineError(
+                'ROLLBACK.RESTORE_IS_A_JOB',
+                'the restore of a rollback runs as a VM job: start it with restoreStart and poll jobStatus',
+              );
             case 'start-previous': {
               const img = i.image ?? (await mustOps(sh, 'current', '')).json.previous;
               if (typeof img !== 'string' || !img)
@@ -836,6 +903,9 @@ df.app.activity('deployModules', {
 });
 df.app.activity('deployBackupStart', {
   handler: (i: BackupStartInput) => acts().backupStart(i),
+});
+df.app.activity('deployRestoreStart', {
+  handler: (i: Parameters<DeployActivities['restoreStart']>[0]) => acts().restoreStart(i),
 });
 df.app.activity('deployBackupVerify', {
   handler: (i: { backupId: string }) => acts().backupVerify(i),

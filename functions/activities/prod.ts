@@ -1209,6 +1209,9 @@ df.app.activity('prodMigrateStart', {
   handler: (i: DIn<'migrateStart'>) => acts().deploy.migrateStart(i),
 });
 df.app.activity('prodJobStatus', { handler: (i: DIn<'jobStatus'>) => acts().deploy.jobStatus(i) });
+df.app.activity('prodRestoreStart', {
+  handler: (i: DIn<'restoreStart'>) => acts().deploy.restoreStart(i),
+});
 df.app.activity('prodStart', { handler: (i: DIn<'start'>) => acts().deploy.start(i) });
 df.app.activity('prodHealth', { handler: (i: DIn<'health'>) => acts().deploy.health(i) });
 df.app.activity('prodRecord', { handler: (i: DIn<'record'>) => acts().deploy.record(i) });

@@ -1,8 +1,8 @@
 /**
  * The side effects of a UAT refresh (functions/orchestrators/refreshUat.ts), one activity per runbook
  * step, built by `createRefreshActivities(ports)`. On the VMs every step is an `odoo-ops --json <verb>`
- * call over SSH (docker/ops/odoo-ops: restore-db --into, run-sql, restore-filestore --into,
- * prune-filestore, swap-db, drop-db, pg-stream).
+ * call over SSH (docker/ops/odoo-ops: job start restore --blob --into — PROD's backup read from Blob by
+ * UAT itself, polled —, run-sql, prune-filestore, swap-db, drop-db, pg-stream).
  *
  * Failure contract (as for deploys): an activity THROWS only transient failures (SSH connect, Blob
  * throttling) so idempotent steps are retried by the orchestrator; a deterministic failure is RETURNED
@@ -43,6 +43,7 @@ import { createSlack, type SlackPort } from '../../shared/adapters/slack';
 import { SshClient, shellQuote, type SshRunOptions } from '../../shared/adapters/ssh';
 import { PipelineError, errorCode, isRetryable, messageOf } from '../../shared/domain/errors';
 import { formatReport } from '../../shared/domain/pii';
+import { parseVmJob, type VmJob } from '../../shared/domain/vm-job';
 import {
   FILESTORE_MODES,
   type ColumnReport,
@@ -104,6 +105,8 @@ export interface RefreshPorts {
   /** the odoo-ops command on the VMs */
   opsCommand?: string;
   commandTimeoutMs?: number;
+  /** how long the read SAS URLs handed to a restore job stay valid (default 180 min: VM_JOB_DEADLINE_MINUTES) */
+  readSasMinutes?: number;
   /** folder of sql/ (default SQL_DIR) */
   sqlDir?: string;
   /** values sampled per PII source column (default: the verifier's) */
@@ -116,7 +119,23 @@ export interface RefreshActivities {
   backupUat(i: { instanceId: string; reason?: string }): Promise<Failable<UatBackupOut>>;
   source(i: { mode: SourceMode; instanceId: string }): Promise<Failable<SourceOut>>;
   stop(i: Record<string, never>): Promise<Failable<{ changed: boolean }>>;
-  restore(i: { backupId: string; database: string }): Promise<Failable<RestoreOut>>;
+  /**
+   * Start (or find) the restore of PROD's backup into the NEW database on UAT as a detached VM job
+   * (`odoo-ops job start restore --id <jobId> --blob <backupId> --into <database> [--no-filestore]`): the
+   * backup is confirmed restorable first (manifest present, parts listed with their sizes), the job gets
+   * one read-only blob SAS URL per part on stdin, reads the parts itself and checks them against the
+   * manifest while it restores. A retried start finds the job. The orchestrator polls `jobStatus`.
+   */
+  restoreStart(i: {
+    environment?: string;
+    backupId: string;
+    database: string;
+    jobId: string;
+    /** restore the filestore part too (into the new database's filestore folder) */
+    filestore: boolean;
+  }): Promise<Failable<VmJob>>;
+  /** The state of a VM job on UAT (`odoo-ops job status <jobId>`). */
+  jobStatus(i: { environment?: string; jobId: string }): Promise<Failable<VmJob>>;
   neutralize(i: {
     database: string;
     uatUrl?: string;
@@ -128,7 +147,16 @@ export interface RefreshActivities {
     keepLogins: string[];
     dropAttachments: boolean;
   }): Promise<Failable<ScrubOut>>;
-  filestore(i: { backupId: string; database: string; mode: FilestoreMode }): Promise<Failable<FilestoreOut>>;
+  /**
+   * The filestore staged by the restore job (its files): pruned to what the anonymized copy's
+   * attachments refer to with mode `drop-anonymized`.
+   */
+  filestore(i: {
+    database: string;
+    mode: FilestoreMode;
+    /** files the restore job restored (undefined: the backup had no filestore) */
+    files?: number;
+  }): Promise<Failable<FilestoreOut>>;
   swap(i: { database: string }): Promise<Failable<{ keptOld?: string }>>;
   start(i: { image?: string }): Promise<Failable<{ changed: boolean }>>;
   health(i: { seconds: number }): Promise<Failable<{ healthy: boolean; failures: string[] }>>;
@@ -324,6 +352,16 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
     if (r.code !== 0) throw opsError(verb, r);
     return r;
   }
+  /** `odoo-ops --json job <args>` as a VmJob (a non-zero exit is a coded error) */
+  async function jobCall(sh: RemoteShell, args: string, stdin?: string): Promise<VmJob> {
+    const r = await mustOps(sh, 'job', args, { timeoutMs: 120_000, ...(stdin ? { stdin } : {}) });
+    const job = parseVmJob(r.json);
+    if (!job) throw new PipelineError('OPS.ERROR', `odoo-ops job ${args.split(' ')[0]} gave no job state`);
+    const last = job.steps[job.steps.length - 1];
+    if (job.state === 'failed' && last && typeof last.message === 'string' && last.message)
+      job.message = `odoo-ops ${typeof last.verb === 'string' ? last.verb : job.kind} failed (exit ${job.exitCode ?? '?'}): ${last.message}`;
+    return job;
+  }
 
   /** backup-db + backup-filestore of a VM streamed to Blob, verified. */
   async function backupVm(
@@ -480,23 +518,47 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         withShell('uat', async (sh) => ({ changed: (await mustOps(sh, 'stop', '')).json.changed === true })),
       ),
 
-    restore: (i) =>
+    restoreStart: (i) =>
       guarded(
         p.log,
         'restore',
-        async () => {
-          const database = checkDb(i.database);
-          const manifest = await p.backups.assertRestorable(i.backupId);
-          const dump = await p.backups.openPart(i.backupId, 'db.dump', manifest);
-          return withShell('uat', async (sh) => {
+        () =>
+          withShell('uat', async (sh) => {
+            const database = checkDb(i.database);
+            // a retried or replayed start: the job exists (running or ended) — report it, start nothing
             try {
-              const r = await mustOps(sh, 'restore-db', `--into ${shellQuote(database)}`, { stdin: dump });
-              return { tables: Number(r.json.tables ?? 0), pgUser: String(r.json.pg_user || 'odoo') };
-            } finally {
-              dump.destroy();
+              const known = await jobCall(sh, `status ${shellQuote(i.jobId)}`);
+              return { ...known, started: false };
+            } catch (err) {
+              if (errorCode(err) !== 'OPS.JOB_UNKNOWN') throw err;
             }
-          });
-        },
+            const manifest = await p.backups.assertListed(i.backupId);
+            const names = Object.keys(manifest.parts).filter(
+              (n) => n === 'db.dump' || (n === 'filestore.tar' && i.filestore),
+            );
+            const urls = await p.backups.readSasUrls(i.backupId, p.readSasMinutes ?? 180, names);
+            // the read SAS URLs travel on stdin only: never in the command line, the job's spec or a log
+            const job = await jobCall(
+              sh,
+              `start restore --id ${shellQuote(i.jobId)} --blob ${shellQuote(i.backupId)} --into ${shellQuote(database)}${i.filestore ? '' : ' --no-filestore'}`,
+              `${urls.join(' ')}\n`,
+            );
+            p.log.info(job.started ? 'restore job started on UAT' : 'restore job found on UAT', {
+              job: job.id,
+              state: job.state,
+              backup: i.backupId,
+              database,
+            });
+            return job;
+          }),
+        true,
+      ),
+
+    jobStatus: (i) =>
+      guarded(
+        p.log,
+        'job status',
+        () => withShell('uat', (sh) => jobCall(sh, `status ${shellQuote(i.jobId)}`)),
         true,
       ),
 
@@ -607,23 +669,11 @@ export function createRefreshActivities(p: RefreshPorts): RefreshActivities {
         async () => {
           const database = checkDb(i.database);
           if (i.mode === 'none') return {};
-          const manifest = await p.backups.assertRestorable(i.backupId);
-          if (!manifest.parts['filestore.tar']) {
-            p.log.warn('the PROD backup has no filestore: nothing copied', { backupId: i.backupId });
-            return { files: 0 };
-          }
-          const tar = await p.backups.openPart(i.backupId, 'filestore.tar', manifest);
+          // the restore job staged it under the new database's name (restore-filestore --into)
+          if (i.files === undefined)
+            p.log.warn('the PROD backup has no filestore: nothing copied', { database });
+          if (i.mode !== 'drop-anonymized') return { files: i.files ?? 0 };
           return withShell('uat', async (sh) => {
-            let files: number;
-            try {
-              const r = await mustOps(sh, 'restore-filestore', `--into ${shellQuote(database)}`, {
-                stdin: tar,
-              });
-              files = Number(r.json.files ?? 0);
-            } finally {
-              tar.destroy();
-            }
-            if (i.mode !== 'drop-anonymized') return { files };
             const pr = await mustOps(sh, 'prune-filestore', shellQuote(database));
             return { files: Number(pr.json.kept ?? 0), removed: Number(pr.json.removed ?? 0) };
           });
@@ -754,6 +804,8 @@ export function refreshSettingsFromConfig(
     healthTimeoutSeconds: config.HEALTH_TIMEOUT_SECONDS ?? 300,
     retryFirstMs: Math.round((config.DEPLOY_RETRY_FIRST_SECONDS ?? 5) * 1000),
     retryAttempts: config.DEPLOY_RETRY_ATTEMPTS ?? 4,
+    jobPollSeconds: config.VM_JOB_POLL_SECONDS ?? 15,
+    jobDeadlineMinutes: config.VM_JOB_DEADLINE_MINUTES ?? 180,
   };
 }
 
@@ -818,6 +870,7 @@ export function refreshPortsFromConfig(config: Config, log: Logger = createLogge
       log,
     }),
     commandTimeoutMs: (config.SSH_COMMAND_TIMEOUT_SECONDS ?? 3600) * 1000,
+    readSasMinutes: config.VM_JOB_DEADLINE_MINUTES ?? 180,
     log,
   };
 }
@@ -840,7 +893,8 @@ df.app.activity('refreshPrepare', { handler: (i: In<'prepare'>) => acts().prepar
 df.app.activity('refreshBackupUat', { handler: (i: In<'backupUat'>) => acts().backupUat(i) });
 df.app.activity('refreshSource', { handler: (i: In<'source'>) => acts().source(i) });
 df.app.activity('refreshStop', { handler: () => acts().stop({}) });
-df.app.activity('refreshRestore', { handler: (i: In<'restore'>) => acts().restore(i) });
+df.app.activity('refreshRestoreStart', { handler: (i: In<'restoreStart'>) => acts().restoreStart(i) });
+df.app.activity('refreshJobStatus', { handler: (i: In<'jobStatus'>) => acts().jobStatus(i) });
 df.app.activity('refreshNeutralize', { handler: (i: In<'neutralize'>) => acts().neutralize(i) });
 df.app.activity('refreshAnonymizeVerify', {
   handler: (i: In<'anonymizeVerify'>) => acts().anonymizeVerify(i),

@@ -592,6 +592,23 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
     let error: string | undefined;
     for (const c of compensations) {
       try {
+        if (c.action === 'restore') {
+          // stop, then a restore job on the VM reading the backup from Blob, polled with durable timers
+          yield* awaitVmJob(context, step, {
+            step: 'rollback',
+            startActivity: 'prodRestoreStart',
+            startInput: {
+              environment: 'prod',
+              backupId: c.backupId,
+              jobId: vmJobId(context.df.instanceId, 'restore'),
+            },
+            statusActivity: 'prodJobStatus',
+            pollSeconds: settings.jobPollSeconds ?? 15,
+            deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+            what: 'restore',
+          });
+          continue;
+        }
         const r =
           (yield* step<{ healthy?: boolean; failures?: string[] }>('rollback', 'prodCompensate', {
             ...c,

@@ -7,8 +7,8 @@
  *  3 pull the new image (nothing stopped yet)
  *  4 stop web   5 migrate (changed modules or all)   6 start   7 health + validation
  *  8 record in the ledger, GitHub deployment `success`, Slack, image retention
- *  9 any failure after 4: compensations newest first (stop new, restore DB + filestore, start the
- *    previous image, health), logs to Blob, `failure` + Slack alert → RolledBack. Before 4 → Failed,
+ *  9 any failure after 4: compensations newest first (stop new, restore DB + filestore — a VM job
+ *    reading the backup from Blob, polled —, start the previous image, health), logs to Blob, `failure` + Slack alert → RolledBack. Before 4 → Failed,
  *    nothing stopped. The rollback itself failing → NeedsAttention, loud alert, nothing else touched.
  *
  * Retries: activities throw only retryable failures (callActivityWithRetry retries them with back-off);
@@ -316,6 +316,24 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
       let rollbackError = '';
       for (const c of [...compensations].reverse()) {
         try {
+          if (c.action === 'restore') {
+            // stop, then a restore job on the VM reading the backup from Blob, polled with durable
+            // timers: a recycled worker never cuts a restore, a retried start never restores twice
+            yield* awaitVmJob(context, step, {
+              step: 'rollback',
+              startActivity: 'deployRestoreStart',
+              startInput: {
+                environment: input.environment,
+                backupId: c.backupId,
+                jobId: vmJobId(context.df.instanceId, 'restore'),
+              },
+              statusActivity: 'deployJobStatus',
+              pollSeconds: settings.jobPollSeconds ?? 15,
+              deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+              what: 'restore',
+            });
+            continue;
+          }
           const r =
             (yield* step<{ healthy?: boolean; failures?: string[] }>('rollback', 'deployCompensate', {
               ...c,

@@ -31,7 +31,9 @@ import {
   type ScrubOut,
 } from '../../shared/domain/refresh';
 import type { FilestoreOut, PrepareOut, RestoreOut, SourceOut, UatBackupOut } from '../activities/refresh';
+import { vmJobId, vmJobRestore } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
+import { awaitVmJob } from './vm-job';
 
 export const REFRESH_UAT = 'refreshUat';
 
@@ -164,11 +166,26 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
     yield* step('stop', 'refreshStop', {}, true);
 
     // ---- 5. restore into a NEW database -------------------------------------------------------------
+    // a detached job on UAT reading PROD's backup from Blob itself (its parts checked against the
+    // manifest while they are restored), polled with durable timers: a recycled worker never cuts it
     restoreTried = true;
-    const restored = yield* step<RestoreOut>('restore', 'refreshRestore', {
-      backupId: src.backupId,
-      database: newDb,
+    const restoreJob = yield* awaitVmJob(context, step, {
+      step: 'restore',
+      startActivity: 'refreshRestoreStart',
+      startInput: {
+        environment: 'uat',
+        backupId: src.backupId,
+        database: newDb,
+        jobId: vmJobId(instanceId, 'restore'),
+        filestore: settings.filestore !== 'none',
+      },
+      statusActivity: 'refreshJobStatus',
+      pollSeconds: settings.jobPollSeconds ?? 15,
+      deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+      what: 'restore',
     });
+    const done = vmJobRestore(restoreJob);
+    const restored: RestoreOut = { tables: done?.tables ?? 0, pgUser: done?.pgUser ?? 'odoo' };
     rows['tables restored'] = restored.tables;
 
     // ---- 6. neutralize -----------------------------------------------------------------------------
@@ -214,9 +231,9 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
     // ---- 8. filestore, staged under the new database's name -------------------------------------------
     if (settings.filestore !== 'none') {
       fs = yield* step<FilestoreOut>('filestore', 'refreshFilestore', {
-        backupId: src.backupId,
         database: newDb,
         mode: settings.filestore,
+        files: done?.files,
       });
     }
 

@@ -13,10 +13,13 @@
  * - Never overwrites: every part (its Put Block List) and the manifest are written with
  *   `If-None-Match: *` ([BACKUP.EXISTS] otherwise). A part is committed only after its source ended
  *   normally; a failed source leaves only uncommitted blocks, which the service discards.
- * - Restores: call `assertRestorable(id)` (re-reads and hashes every part against the manifest) and
- *   then stream with `openPart()`, which hashes again while streaming and ERRORS AT THE END on a size
- *   or sha256 mismatch ([BACKUP.CORRUPT]). A restore must treat that error as fatal (the bytes already
- *   handed to pg_restore are not trustworthy): fail the step, never start Odoo on that database.
+ * - Restores run on the VM (`odoo-ops job start restore --blob`): `assertListed(id)` (manifest present,
+ *   parts listed with their sizes, no download) before the job starts, and `readSasUrls(id)` signs one
+ *   read-only blob SAS per blob for it; the job hashes every part against the manifest while it restores
+ *   into a fresh database and swaps nothing on a mismatch. In-process readers (verification, tools) call
+ *   `assertRestorable(id)` (re-reads and hashes every part) and stream with `openPart()`, which hashes
+ *   again while streaming and ERRORS AT THE END on a size or sha256 mismatch ([BACKUP.CORRUPT]): treat
+ *   that error as fatal (the bytes already consumed are not trustworthy).
  * - Part encodings (e.g. `zstd`) are recorded in the manifest, not as HTTP Content-Encoding (HTTP
  *   clients may decode that transparently, which would break the hashes).
  */
@@ -28,6 +31,7 @@ import {
   BlockBlobClient,
   BlockBlobCommitBlockListOptions,
   ContainerClient,
+  BlobSASPermissions,
   ContainerSASPermissions,
   RestError,
   SASProtocol,
@@ -460,6 +464,12 @@ export class BackupWriter {
  */
 export const UPLOAD_SAS_PERMISSIONS = 'cw';
 
+/**
+ * The permissions of the SAS URLs a VM restores a backup with: read, on one blob each (a blob SAS: it
+ * cannot list, write or delete, nor read any other blob — another backup, another environment's).
+ */
+export const READ_SAS_PERMISSIONS = 'r';
+
 export class BackupStore {
   readonly container: ContainerClient;
   /** set when built from an account URL (managed identity): what user-delegation SAS are asked of */
@@ -560,6 +570,60 @@ export class BackupStore {
       return `${this.container.url}?${sas}`;
     } catch (err) {
       throw blobError(err, `making an upload SAS for ${this.container.containerName}`);
+    }
+  }
+
+  /**
+   * One read-only blob SAS URL per blob of backup `id` a VM restores it from (`odoo-ops job start restore
+   * --blob`): `manifest.json` and each part the manifest lists (or `names`), each URL able to read that
+   * blob only, valid from a few minutes ago (clock skew) for `minutes`. Signed like `uploadSasUrl`: the
+   * shared key (Azurite, a connection string) or a user-delegation key (managed identity). Secrets: never
+   * logged, handed to the VM on stdin only.
+   */
+  async readSasUrls(id: string, minutes: number, names?: string[]): Promise<string[]> {
+    parseBackupId(id);
+    const blobs = [MANIFEST, ...(names ?? Object.keys((await this.manifest(id)).parts))];
+    for (const n of blobs)
+      if (!PART_RE.test(n)) throw new PipelineError('BACKUP.INVALID_PART', `invalid part name "${n}"`);
+    const now = this.now();
+    const startsOn = new Date(now.getTime() - 5 * 60_000);
+    const expiresOn = new Date(now.getTime() + Math.max(1, minutes) * 60_000);
+    const protocol = this.container.url.startsWith('https:') ? SASProtocol.Https : SASProtocol.HttpsAndHttp;
+    const permissions = BlobSASPermissions.parse(READ_SAS_PERMISSIONS);
+    try {
+      if (this.container.credential instanceof StorageSharedKeyCredential)
+        return await Promise.all(
+          [...new Set(blobs)].map((n) =>
+            this.container
+              .getBlockBlobClient(`${id}/${n}`)
+              .generateSasUrl({ permissions, startsOn, expiresOn, protocol }),
+          ),
+        );
+      if (!this.service)
+        throw new PipelineError(
+          'CONFIG.BACKUP_SAS',
+          'the backup store has neither a shared key nor a token credential to sign a read SAS with',
+        );
+      const key = await this.service.getUserDelegationKey(startsOn, expiresOn);
+      return [...new Set(blobs)].map((n) => {
+        const blob = this.container.getBlockBlobClient(`${id}/${n}`);
+        const sas = generateBlobSASQueryParameters(
+          {
+            containerName: this.container.containerName,
+            blobName: `${id}/${n}`,
+            permissions,
+            startsOn,
+            expiresOn,
+            protocol,
+          },
+          key,
+          this.container.accountName,
+        ).toString();
+        return `${blob.url}?${sas}`;
+      });
+    } catch (err) {
+      if (err instanceof PipelineError) throw err;
+      throw blobError(err, `making read SAS URLs for ${id}`);
     }
   }
 
@@ -685,6 +749,35 @@ export class BackupStore {
         `backup ${id} cannot be used for a restore: ${v.problems.join('; ')}`,
       );
     return v.manifest;
+  }
+
+  /**
+   * The check before a restore job is started on a VM (which hashes every part against the manifest
+   * itself while it restores, and swaps nothing on a mismatch): the manifest is present and valid, and
+   * every part it lists is stored with the manifest's size — one listing, no download. Throws
+   * [BACKUP.NOT_FOUND] (no manifest), [BACKUP.MANIFEST_INVALID], or [BACKUP.CORRUPT] naming each part
+   * missing or of another size; Blob throttling stays retryable.
+   */
+  async assertListed(id: string): Promise<BackupManifest> {
+    const manifest = await this.manifest(id);
+    const stored = new Map<string, number | undefined>();
+    try {
+      for await (const b of this.container.listBlobsFlat({ prefix: `${id}/` }))
+        stored.set(b.name.slice(id.length + 1), b.properties.contentLength);
+    } catch (err) {
+      throw blobError(err, `listing ${id}`);
+    }
+    const problems = Object.entries(manifest.parts).flatMap(([name, info]) => {
+      if (!stored.has(name)) return [`${name} is missing`];
+      const size = stored.get(name);
+      return size === info.size ? [] : [`${name} is ${String(size)} bytes, the manifest says ${info.size}`];
+    });
+    if (problems.length)
+      throw new PipelineError(
+        'BACKUP.CORRUPT',
+        `backup ${id} cannot be used for a restore: ${problems.join('; ')}`,
+      );
+    return manifest;
   }
 
   /**

@@ -120,6 +120,9 @@ export interface RefreshSettings {
   healthTimeoutSeconds: number;
   retryFirstMs: number;
   retryAttempts: number;
+  /** how often a VM job (the restore) is polled, and how long it may run (VM_JOB_POLL_SECONDS, VM_JOB_DEADLINE_MINUTES) */
+  jobPollSeconds?: number;
+  jobDeadlineMinutes?: number;
 }
 
 export interface RefreshCustomStatus {

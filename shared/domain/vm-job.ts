@@ -137,3 +137,33 @@ export function vmJobBackup(job: Pick<VmJob, 'state' | 'steps'>): VmJobBackup | 
   const bytes = Object.values(parts).reduce((a, x) => a + x.size, 0);
   return { backupId: last.backup_id, bytes, parts };
 }
+
+/** What a succeeded `odoo-ops job start restore --blob` job restored (from its steps' result lines). */
+export interface VmJobRestore {
+  backupId?: string;
+  /** the database restored into (the Odoo database itself after a swap) */
+  database?: string;
+  /** tables in the restored database (restore-db's `tables`) */
+  tables: number;
+  /** the PostgreSQL role that owns it (restore-db's `pg_user`, `--into` only) */
+  pgUser?: string;
+  /** files of the restored filestore; undefined when no filestore was restored */
+  files?: number;
+}
+
+export function vmJobRestore(job: Pick<VmJob, 'state' | 'steps'>): VmJobRestore | undefined {
+  if (job.state !== 'succeeded') return undefined;
+  const find = (verb: string) => [...job.steps].reverse().find((s) => s.verb === verb);
+  const db = find('restore-db');
+  if (!db) return undefined;
+  const fs = find('restore-filestore');
+  const last = find('restore');
+  const num = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
+  return {
+    ...(typeof last?.backup_id === 'string' ? { backupId: last.backup_id } : {}),
+    ...(typeof last?.database === 'string' ? { database: last.database } : {}),
+    tables: num(db.tables) ?? 0,
+    ...(typeof db.pg_user === 'string' && db.pg_user ? { pgUser: db.pg_user } : {}),
+    ...(fs ? { files: num(fs.files) ?? 0 } : {}),
+  };
+}

@@ -95,9 +95,25 @@ activity('refreshStop', () => {
   vm.running = false;
   return { changed };
 });
-activity('refreshRestore', (i: { database: string }) => {
+// the restore job on UAT (odoo-ops job start restore --blob --into): it ends before the start answers
+activity('refreshRestoreStart', (i: { database: string; jobId: string; filestore: boolean }) => {
   vm.dbs.add(i.database);
-  return { tables: 120, pgUser: 'odoo' };
+  return {
+    id: i.jobId,
+    kind: 'restore',
+    state: 'succeeded',
+    started: true,
+    exitCode: 0,
+    message: `job ${i.jobId} succeeded`,
+    steps: [
+      { verb: 'restore-db', ok: true, tables: 120, pg_user: 'odoo', database: i.database },
+      ...(i.filestore ? [{ verb: 'restore-filestore', ok: true, files: 12 }] : []),
+      { verb: 'restore', ok: true, database: i.database },
+    ],
+  };
+});
+activity('refreshJobStatus', () => {
+  throw new Error('[OPS.ERROR] unexpected: the restore job had ended');
 });
 activity('refreshNeutralize', () => ({ rows: { 'ir_mail_server disabled': 2, 'ir_cron disabled': 31 } }));
 activity(
@@ -109,7 +125,7 @@ activity(
     ms: { sample: 5, anonymize: 50, verify: 20 },
   }),
 );
-activity('refreshFilestore', () => ({ files: 12 }));
+activity('refreshFilestore', (i: { files?: number }) => ({ files: i.files }));
 activity('refreshSwap', (i: { database: string }) => {
   const keptOld = vm.live;
   vm.live = i.database;
@@ -296,7 +312,7 @@ describe('refreshUat: what UAT is left as, and what the operator is told', () =>
   });
 
   it('UAT restarted but unhealthy on its own database: NeedsAttention saying so', async () => {
-    vm.fail.refreshRestore = [
+    vm.fail.refreshRestoreStart = [
       { code: 'REFRESH.RESTORE_FAILED', message: '[REFRESH.RESTORE_FAILED] pg_restore: out of disk' },
     ];
     vm.healthy = () => false;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { ContainerClient, RestError } from '@azure/storage-blob';
+import { BlockBlobClient, ContainerClient, RestError } from '@azure/storage-blob';
 import { PassThrough, Readable } from 'node:stream';
 import type { RemoteShell } from '../../functions/activities/deploy';
 import { PipelineError } from '../../shared/domain/errors';
@@ -232,6 +232,88 @@ export function createFakeVm(
     return { code: 0, steps };
   }
 
+  /**
+   * The work of `job start restore --blob <id> [--into NAME] [--no-filestore]` as odoo-ops does it: the
+   * manifest and the parts read with the read SAS URLs of stdin line 1 (one per blob), each part's size
+   * and sha256 checked against the manifest before anything is swapped; then the database (and the
+   * filestore) replaced — recorded as `restore-db`, `restore-filestore` — or, with --into, left aside.
+   */
+  async function blobRestore(
+    rest: string[],
+    stdin: string,
+  ): Promise<{ code: number; steps: Record<string, unknown>[] }> {
+    const id = rest[1];
+    const into = rest.includes('--into') ? rest[rest.indexOf('--into') + 1] : undefined;
+    const urls = new Map(
+      (stdin.split('\n')[0] ?? '')
+        .split(' ')
+        .filter(Boolean)
+        .map((u) => [new URL(u).pathname.split('/').pop() as string, u]),
+    );
+    const steps: Record<string, unknown>[] = [];
+    const fail = (code: number, errCode: string, message: string) => {
+      steps.push({ verb: 'restore', ok: false, exit: code, code: errCode, message });
+      return { code, steps };
+    };
+    const read = async (name: string): Promise<Buffer | { status: number }> => {
+      const u = urls.get(name);
+      if (!u) return { status: 403 };
+      try {
+        return await new BlockBlobClient(u).downloadToBuffer();
+      } catch (err) {
+        return { status: (err as RestError).statusCode ?? 0 };
+      }
+    };
+    const m = await read('manifest.json');
+    if (!Buffer.isBuffer(m))
+      return m.status === 404
+        ? fail(7, 'BACKUP.NOT_FOUND', `backup ${id} has no manifest (missing or incomplete)`)
+        : fail(7, 'BLOB.FORBIDDEN', `${id}/manifest.json: Blob Storage refused it (${m.status})`);
+    const manifest = JSON.parse(m.toString('utf8')) as {
+      parts: Record<string, { size: number; sha256: string }>;
+    };
+    const names = ['db.dump', 'filestore.tar'].filter(
+      (n) => manifest.parts[n] && !(n === 'filestore.tar' && rest.includes('--no-filestore')),
+    );
+    const data: Record<string, string> = {};
+    for (const n of names) {
+      const b = await read(n);
+      if (!Buffer.isBuffer(b)) return fail(7, 'BACKUP.NOT_FOUND', `${id}/${n} is missing (${b.status})`);
+      const sha = createHash('sha256').update(b).digest('hex');
+      if (b.length !== manifest.parts[n].size || sha !== manifest.parts[n].sha256)
+        return fail(7, 'BACKUP.CORRUPT', `${id}/${n} differs from its manifest: nothing swapped`);
+      data[n] = b.toString('utf8');
+    }
+    vm.calls.push(into ? `restore-db --into ${into}` : 'restore-db');
+    if (behaviour.failRestore) {
+      steps.push({ verb: 'restore-db', ok: false, exit: 7, message: 'pg_restore failed: nothing swapped' });
+      return { code: 7, steps };
+    }
+    if (!into && state.webRunning) {
+      steps.push({ verb: 'swap-db', ok: false, exit: 9, message: 'web is running' });
+      return { code: 9, steps };
+    }
+    steps.push({ verb: 'restore-db', ok: true, exit: 0, message: 'restored' });
+    if (data['filestore.tar'] !== undefined) {
+      vm.calls.push(into ? `restore-filestore --into ${into}` : 'restore-filestore');
+      steps.push({ verb: 'restore-filestore', ok: true, exit: 0, message: 'restored' });
+    }
+    if (!into) {
+      state.db = data['db.dump'];
+      if (data['filestore.tar'] !== undefined) state.filestore = data['filestore.tar'];
+      state.pending = '';
+    }
+    steps.push({
+      verb: 'restore',
+      ok: true,
+      exit: 0,
+      message: 'restored',
+      backup_id: id,
+      parts: manifest.parts,
+    });
+    return { code: 0, steps };
+  }
+
   /** `odoo-ops job start|status …` as docker/ops/odoo-ops answers it (one job per id, never run twice) */
   async function jobVerb(a: string[], drop: () => void, stdin?: string): Promise<SshRunResult> {
     state.jobs ??= {};
@@ -252,9 +334,9 @@ export function createFakeVm(
     const j: FakeJob = { id, kind, spec, state: 'running', steps: [], message: `job ${id} is running` };
     state.jobs[id] = j;
     vm.calls.push(spec);
-    if (kind === 'backup' && rest[0] === '--blob') {
-      vm.calls.pop(); // its work is recorded as backup-db, backup-filestore (as when they were streamed)
-      const b = await blobBackup(rest, stdin ?? '');
+    if ((kind === 'backup' || kind === 'restore') && rest[0] === '--blob') {
+      vm.calls.pop(); // its work is recorded as backup-db, backup-filestore / restore-db, restore-filestore
+      const b = await (kind === 'backup' ? blobBackup : blobRestore)(rest, stdin ?? '');
       j.steps.push(...b.steps);
       j.exit_code = b.code;
       j.state = b.code === 0 ? 'succeeded' : 'failed';

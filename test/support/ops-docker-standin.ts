@@ -10,7 +10,8 @@
  *    per run of the migration: the tests count them); $STANDIN_MIGRATE_FAIL=1 makes it end like a
  *    failed update (exit 1, a CRITICAL line, the module left `to upgrade`);
  *  - `docker run ... --entrypoint sh IMAGE -c SCRIPT ARGS`: runs the script here (the filestore
- *    folder /var/lib/odoo does not exist on a test machine: an empty filestore).
+ *    folder /var/lib/odoo does not exist on a test machine: an empty filestore); with $STANDIN_DATA set,
+ *    the script's /var/lib/odoo is that folder (the VM's own data volume: filestores round-trip).
  */
 export const DOCKER_STANDIN = String.raw`#!/bin/bash
 log() { printf '%s\n' "$*" >> "${'$'}{STANDIN_LOG:-/dev/null}"; }
@@ -48,7 +49,9 @@ case "$1" in
   run)
     while [ $# -gt 0 ] && [ "$1" != -c ]; do shift; done
     shift
-    exec sh -c "$@"
+    script=$1; shift
+    [ -n "${'$'}{STANDIN_DATA:-}" ] && script=${'$'}{script//\/var\/lib\/odoo/$STANDIN_DATA}
+    exec sh -c "$script" "$@"
     ;;
 esac
 echo "docker stand-in: $1 is not answered" >&2

@@ -201,7 +201,7 @@ function which(bin: string): string | undefined {
 export function sandboxMissing(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root (dockerd, sshd and debootstrap need it)');
-  for (const bin of ['dockerd', 'docker', 'docker-registry', 'sshd', 'flock', 'zstd', 'curl'])
+  for (const bin of ['dockerd', 'docker', 'docker-registry', 'sshd', 'flock', 'zstd', 'curl', 'jq'])
     if (!which(bin)) missing.push(bin);
   if (!which('docker-compose')) missing.push('docker-compose (or the docker compose plugin)');
   return missing;
