@@ -16,9 +16,11 @@
  *     migrate, start, health, ledger): the deploy finishes once and no side effect is done twice
  *     harmfully: one complete backup for the deploy, one pull/stop/migrate/start on the VM (the stand-in's
  *     update log shows the modules migrated once), one GitHub deployment in_progress → success, one Slack
- *     message, one ledger record, UAT healthy on the new image;
+ *     message, one ledger record, the intake records (accepted, deploy-started, deploy-finished) once,
+ *     UAT healthy on the new image;
  *  2. a broken release (it pulls and migrates, then /web/health answers 503), killed inside its pull: the
- *     deploy ends RolledBack once, UAT healthy on the previous image, the deploy's backup present.
+ *     deploy ends RolledBack once (one GitHub failure, one Slack alert, one deploy-finished record), UAT
+ *     healthy on the previous image, the deploy's backup present.
  *
  * On `webjobs` the activity in flight at the kill runs again when its work-item message becomes visible
  * again: 1 minute after it was taken (the provider's lowest visibility timeout, LOCAL_PROVIDER_OVERRIDES
@@ -223,6 +225,39 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
         return mine;
       }
 
+      /**
+       * The intake's decision records of the commit `sha` (GET /api/deliveries), once the lane recorded the
+       * end of its deploy: the lane writes `deploy-finished` in its next generation, after the deploy ended.
+       */
+      async function intakeRecordsOf(sha: string): Promise<Array<Record<string, unknown>>> {
+        const read = async () => {
+          const res = await fetch(`${host!.baseUrl}/api/deliveries?limit=200`, {
+            headers: { 'x-functions-key': host!.key },
+          });
+          if (!res.ok) return undefined;
+          const items = ((await res.json()) as { items: Array<Record<string, unknown>> }).items;
+          return items.filter((x) => x.sha === sha);
+        };
+        await until(
+          `the lane to record the end of the deploy of ${sha.slice(0, 7)}`,
+          async () => (await read())?.some((x) => x.decision === 'deploy-finished'),
+          3 * 60 * 1000,
+          250,
+        );
+        return (await read())!;
+      }
+      /** the deploy was accepted, started and finished exactly once, with `outcome` */
+      async function expectIntakeOnce(sha: string, outcome: string): Promise<void> {
+        const mine = await intakeRecordsOf(sha);
+        const count = (d: string) => mine.filter((x) => x.decision === d).length;
+        expect({
+          accepted: count('accepted'),
+          started: count('deploy-started'),
+          finished: count('deploy-finished'),
+        }).toEqual({ accepted: 1, started: 1, finished: 1 });
+        expect(mine.find((x) => x.decision === 'deploy-finished')).toMatchObject({ outcome });
+      }
+
       const slackPostsWith = (...parts: string[]) =>
         rig.slack.posts.filter((p) => parts.every((x) => JSON.stringify(p.body).includes(x)));
 
@@ -295,6 +330,9 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
         expect(ds).toHaveLength(1);
         expect(ds[0].statuses.map((s) => s.state)).toEqual(['in_progress', 'success']);
         expect(slackPostsWith('Deployed', c.sha.slice(0, 7))).toHaveLength(1);
+
+        // the intake records: accepted, started and finished once
+        await expectIntakeOnce(c.sha, 'Succeeded');
       });
 
       it('a broken release killed inside its pull is rolled back once: UAT healthy on the previous image, the backup present', async () => {
@@ -344,6 +382,7 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
         expect(ds).toHaveLength(1);
         expect(ds[0].statuses.map((s) => s.state)).toEqual(['in_progress', 'failure']);
         expect(slackPostsWith('rolled back', c.version)).toHaveLength(1);
+        await expectIntakeOnce(c.sha, 'RolledBack');
       });
     },
   );
