@@ -188,8 +188,9 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
             pending = undefined;
           }
           if (!existsSync(paused)) break;
-          // the real engine writes the orchestration's custom status after it sent the activity's message:
-          // give it a moment, or the activity may pause before its step shows
+          // the real engine commits an episode in several storage writes (the activity's queue message, the
+          // history, the instance row with the custom status), not one transaction: give the instance row a
+          // moment, so that the step read below is the one whose activity paused (a precaution)
           if (engine === 'webjobs') await sleep(1000);
           const boundary = `${(await status(id)).customStatus?.step ?? '?'}:${readFileSync(paused, 'utf8')}`;
           if (!killedAt.includes(boundary) && killAt(boundary)) {
