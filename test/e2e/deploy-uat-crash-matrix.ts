@@ -23,8 +23,10 @@
  *     healthy on the previous image, the deploy's backup present.
  *
  * On `webjobs` the activity in flight at the kill runs again when its work-item message becomes visible
- * again: 1 minute after it was taken (the provider's lowest visibility timeout, LOCAL_PROVIDER_OVERRIDES
- * in local/durable-host.ts). Each kill's recovery is printed (`[crash]` lines on stderr).
+ * again: 30 s after it was taken (workItemQueueVisibilityTimeout, LOCAL_PROVIDER_OVERRIDES in
+ * local/durable-host.ts); there the broken-release case first holds the preflight 75 s, which must not
+ * start a second copy of it (the provider renews a running activity's message). Each kill's recovery is
+ * printed (`[crash]` lines on stderr).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -168,8 +170,12 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
       async function drive(
         id: string,
         killAt: (boundary: string) => boolean,
-      ): Promise<{ killedAt: string[]; st: Status; kills: KillTiming[] }> {
+        hold?: { at: string; ms: number },
+      ): Promise<{ killedAt: string[]; st: Status; kills: KillTiming[]; arrivalsWhileHeld?: number }> {
         const paused = path.join(crashDir, 'paused');
+        const hits = path.join(crashDir, 'hits');
+        const arrivals = () => (existsSync(hits) ? readFileSync(hits, 'utf8').split('\n').length - 1 : 0);
+        let arrivalsWhileHeld: number | undefined;
         const killedAt: string[] = [];
         const kills: KillTiming[] = [];
         let pending: { t0: number; timing: KillTiming } | undefined;
@@ -204,6 +210,13 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
             kills.push(timing);
             pending = { t0, timing };
           } else {
+            if (hold && boundary === hold.at && arrivalsWhileHeld === undefined) {
+              // keep the activity busy longer than the work-item visibility timeout: the provider must renew
+              // its message, or a second copy of the activity starts (and reaches a pause point) meanwhile
+              const before = arrivals();
+              await sleep(hold.ms);
+              arrivalsWhileHeld = arrivals() - before;
+            }
             rmSync(paused, { force: true }); // not killed here, or the re-run of a step we killed: let it act
           }
         }
@@ -212,7 +225,7 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
             `[crash] ${engine} ${id} kill at ${k.boundary}: host ready ${(k.restartMs / 1000).toFixed(1)} s, deploy moving again ${((k.resumedMs ?? NaN) / 1000).toFixed(1)} s after the kill\n`,
           );
         process.stderr.write(`[crash] load ${readFileSync('/proc/loadavg', 'utf8').trim()}\n`);
-        return { killedAt, st, kills };
+        return { killedAt, st, kills, arrivalsWhileHeld };
       }
 
       /** complete backups whose manifest names the deploy `id` */
@@ -348,8 +361,15 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
           version: c.version,
         });
 
-        // killed once, inside the pull: `odoo-ops pull` done on the VM, the activity's result unrecorded
-        const { killedAt, st } = await drive(c.id, (b) => b === 'pull:pulled');
+        // killed once, inside the pull: `odoo-ops pull` done on the VM, the activity's result unrecorded.
+        // On the real engine the preflight is first held 2.5 × the work-item visibility timeout (30 s):
+        // an activity that runs longer than that must not be delivered a second time
+        const { killedAt, st, arrivalsWhileHeld } = await drive(
+          c.id,
+          (b) => b === 'pull:pulled',
+          engine === 'webjobs' ? { at: 'preflight:ssh', ms: 75_000 } : undefined,
+        );
+        if (engine === 'webjobs') expect(arrivalsWhileHeld).toBe(0);
         rmSync(path.join(crashDir, 'pause'), { force: true });
         process.stderr.write(
           `[crash] ${engine}: broken release, ${killedAt.length} kill, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
