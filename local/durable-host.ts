@@ -227,14 +227,19 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
 /**
  * What the local host changes from host.json: the provider polls its queues at most every second (host.json
  * says 10 s, which suits a billed storage account, not a developer waiting on a deploy), one partition, and
- * the queue visibility timeouts at the provider's lowest accepted value (1 minute; default 5): after a
- * crash, work that was in flight is picked up again that much later.
+ * short queue visibility timeouts (default 5 minutes): after a crash, work that was in flight is picked up
+ * again that much later.
+ * - control queue (orchestrator episodes): 1 minute, the lowest the extension accepts (it refuses < 1 min);
+ * - work-item queue (activities): 30 s. The extension does not check this one; a running activity keeps
+ *   its message invisible only because DTFx renews it (checked every 5 s, renewed once it is due within
+ *   30 s), so much lower values risk a second copy of a running activity on a busy machine. The crash matrix
+ *   holds an activity 75 s and checks it is not delivered twice (test/e2e/deploy-uat-crash-matrix.ts).
  */
 export const LOCAL_PROVIDER_OVERRIDES = {
   storageProvider: {
     maxQueuePollingInterval: '00:00:01',
     partitionCount: 1,
-    workItemQueueVisibilityTimeout: '00:01:00',
+    workItemQueueVisibilityTimeout: '00:00:30',
     controlQueueVisibilityTimeout: '00:01:00',
   },
 };
