@@ -8,12 +8,12 @@
  * the deploy; the host's whole process group is SIGKILLed (what a machine crash or the OOM killer does
  * to it: on `webjobs` the Node side and the .NET host die together; the supervised Azurite, in its own
  * group, outlives it) at a step boundary — the fixture (test/fixtures/deploy-crash/functions.js) pauses
- * every activity before it acts on the VM or the ledger, and twice inside a step: after `odoo-ops
- * migrate` and after `odoo-ops pull` succeeded on the VM, before the activity returns — and restarted on
- * the same data folder each time.
+ * every activity before it acts on the VM or the ledger, and three times inside a step: after the backup
+ * job and the migration job were started on the VM and after `odoo-ops pull` succeeded, before the
+ * activity returns — and restarted on the same data folder each time.
  *
- *  1. a good release, killed once at EVERY boundary (preflight, backup, pull, stop, migrate, inside
- *     migrate, start, health, ledger): the deploy finishes once and no side effect is done twice
+ *  1. a good release, killed once at EVERY boundary (preflight, backup, inside the backup job, pull,
+ *     stop, migrate, inside migrate, start, health, ledger): the deploy finishes once and no side effect is done twice
  *     harmfully: one complete backup for the deploy, one pull/stop/migrate/start on the VM (the stand-in's
  *     update log shows the modules migrated once), one GitHub deployment in_progress → success, one Slack
  *     message, one ledger record, the intake records (accepted, deploy-started, deploy-finished) once,
@@ -296,6 +296,7 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
         expect(killedAt).toEqual([
           'preflight:ssh',
           'backup:ssh',
+          'backup:backup-started',
           'pull:ssh',
           'stop:ssh',
           'migrate:ssh',
