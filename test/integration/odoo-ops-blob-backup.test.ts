@@ -11,34 +11,24 @@
  * clear, coded errors that leave no manifest; finished job folders are pruned, running ones never.
  */
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-} from 'node:fs';
-import os from 'node:os';
+import { chmodSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createDeployActivities, type DeployPorts } from '../../functions/activities/deploy';
-import { AzuriteHandle, startAzurite } from '../../local/azurite';
+import type { AzuriteHandle } from '../../local/azurite';
 import { BackupStore, backupIdAt } from '../../shared/adapters/backup-store';
 import { SshClient, type SshTarget } from '../../shared/adapters/ssh';
 import { vmJobBackup, vmJobId, type VmJob } from '../../shared/domain/vm-job';
 import { createLogger } from '../../shared/log';
-import { opsVm, type OpsVm } from '../support/ops-vm';
-import { PgServer, startPostgres } from '../support/postgres';
-import { generateKeyPair, startSshd, type SshdHandle } from '../support/sshd';
+import { opsVm, startOpsServices, type OpsServices, type OpsVm } from '../support/ops-vm';
+import type { PgServer } from '../support/postgres';
+import type { SshdHandle } from '../support/sshd';
 import { until } from '../support/until';
 
 jest.setTimeout(3 * 60 * 1000);
 
-const key = generateKeyPair();
+let services: OpsServices;
 let sshd: SshdHandle;
 let target: SshTarget;
 let pg: PgServer;
@@ -47,30 +37,11 @@ let store: BackupStore;
 let work: string;
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'ops-blob-'));
-  [pg, sshd, az] = await Promise.all([
-    startPostgres(),
-    startSshd({ authorizedKeys: [key.publicKey] }),
-    startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120_000 }),
-  ]);
-  target = {
-    host: sshd.host,
-    port: sshd.port,
-    username: 'root',
-    privateKey: key.privateKey,
-    hostKeyFingerprint: sshd.hostKeyFingerprint,
-  };
-  writeFileSync(path.join(work, 'id'), key.privateKey, { mode: 0o600 });
-  store = new BackupStore({ connectionString: az.connectionString, container: 'backups' });
-  await store.ensureContainer();
+  services = await startOpsServices('ops-blob-');
+  ({ work, pg, sshd, az, target, store } = services);
 }, 150_000);
 
-afterAll(async () => {
-  await sshd?.stop();
-  pg?.stop();
-  await az?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => services?.stop());
 
 type Vm = OpsVm;
 

@@ -13,35 +13,25 @@
  * a missing manifest, a missing part and a SAS that cannot read are clear, coded errors.
  */
 import { spawn } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import os from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobServiceClient, BlockBlobClient, ContainerClient } from '@azure/storage-blob';
 import { createDeployActivities, type DeployPorts } from '../../functions/activities/deploy';
 import { createRefreshActivities, type RefreshPorts } from '../../functions/activities/refresh';
-import { AzuriteHandle, startAzurite } from '../../local/azurite';
+import type { AzuriteHandle } from '../../local/azurite';
 import { BackupStore, backupIdAt } from '../../shared/adapters/backup-store';
 import { SshClient, type SshTarget } from '../../shared/adapters/ssh';
 import { vmJobId, vmJobRestore, type VmJob } from '../../shared/domain/vm-job';
 import { createLogger } from '../../shared/log';
-import { opsVm, type OpsVm } from '../support/ops-vm';
-import { PgServer, startPostgres } from '../support/postgres';
-import { generateKeyPair, startSshd, type SshdHandle } from '../support/sshd';
+import { opsVm, startOpsServices, type OpsServices, type OpsVm } from '../support/ops-vm';
+import type { PgServer } from '../support/postgres';
+import type { SshdHandle } from '../support/sshd';
 import { until } from '../support/until';
 
 jest.setTimeout(3 * 60 * 1000);
 
-const key = generateKeyPair();
+let services: OpsServices;
 let sshd: SshdHandle;
 let target: SshTarget;
 let pg: PgServer;
@@ -51,31 +41,14 @@ let work: string;
 let sh: SshClient;
 
 beforeAll(async () => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'ops-restore-'));
-  [pg, sshd, az] = await Promise.all([
-    startPostgres(),
-    startSshd({ authorizedKeys: [key.publicKey] }),
-    startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120_000 }),
-  ]);
-  target = {
-    host: sshd.host,
-    port: sshd.port,
-    username: 'root',
-    privateKey: key.privateKey,
-    hostKeyFingerprint: sshd.hostKeyFingerprint,
-  };
-  writeFileSync(path.join(work, 'id'), key.privateKey, { mode: 0o600 });
-  store = new BackupStore({ connectionString: az.connectionString, container: 'backups' });
-  await store.ensureContainer();
+  services = await startOpsServices('ops-restore-');
+  ({ work, pg, sshd, az, target, store } = services);
   sh = await SshClient.connect(target);
 }, 150_000);
 
 afterAll(async () => {
   await sh?.close();
-  await sshd?.stop();
-  pg?.stop();
-  await az?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  await services?.stop();
 });
 
 type Json = Record<string, unknown>;
