@@ -393,8 +393,8 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
         at: context.df.currentUtcDateTime.toISOString(),
       },
       statusActivity: 'prodJobStatus',
-      pollSeconds: settings.jobPollSeconds ?? 15,
-      deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+      pollSeconds: settings.jobPollSeconds,
+      deadlineMinutes: settings.jobDeadlineMinutes,
       what: 'backup',
     });
     const written = vmJobBackup(backupJob);
@@ -430,8 +430,8 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
           jobId: vmJobId(context.df.instanceId, 'migrate'),
         },
         statusActivity: 'prodJobStatus',
-        pollSeconds: settings.jobPollSeconds ?? 15,
-        deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+        pollSeconds: settings.jobPollSeconds,
+        deadlineMinutes: settings.jobDeadlineMinutes,
         what: 'migration',
       });
     startedNew = true;
@@ -603,8 +603,8 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
               jobId: vmJobId(context.df.instanceId, 'restore'),
             },
             statusActivity: 'prodJobStatus',
-            pollSeconds: settings.jobPollSeconds ?? 15,
-            deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+            pollSeconds: settings.jobPollSeconds,
+            deadlineMinutes: settings.jobDeadlineMinutes,
             what: 'restore',
           });
           continue;

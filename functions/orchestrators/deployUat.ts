@@ -189,8 +189,8 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
         at: context.df.currentUtcDateTime.toISOString(),
       },
       statusActivity: 'deployJobStatus',
-      pollSeconds: settings.jobPollSeconds ?? 15,
-      deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+      pollSeconds: settings.jobPollSeconds,
+      deadlineMinutes: settings.jobDeadlineMinutes,
       what: 'backup',
     });
     const written = vmJobBackup(backupJob);
@@ -234,8 +234,8 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
           jobId: vmJobId(context.df.instanceId, 'migrate'),
         },
         statusActivity: 'deployJobStatus',
-        pollSeconds: settings.jobPollSeconds ?? 15,
-        deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+        pollSeconds: settings.jobPollSeconds,
+        deadlineMinutes: settings.jobDeadlineMinutes,
         what: 'migration',
       });
 
@@ -328,8 +328,8 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
                 jobId: vmJobId(context.df.instanceId, 'restore'),
               },
               statusActivity: 'deployJobStatus',
-              pollSeconds: settings.jobPollSeconds ?? 15,
-              deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+              pollSeconds: settings.jobPollSeconds,
+              deadlineMinutes: settings.jobDeadlineMinutes,
               what: 'restore',
             });
             continue;

@@ -180,8 +180,8 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
         filestore: settings.filestore !== 'none',
       },
       statusActivity: 'refreshJobStatus',
-      pollSeconds: settings.jobPollSeconds ?? 15,
-      deadlineMinutes: settings.jobDeadlineMinutes ?? 180,
+      pollSeconds: settings.jobPollSeconds,
+      deadlineMinutes: settings.jobDeadlineMinutes,
       what: 'restore',
     });
     const done = vmJobRestore(restoreJob);

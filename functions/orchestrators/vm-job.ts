@@ -19,8 +19,10 @@ export interface VmJobWait<S extends string> {
   startInput: { environment: string; jobId: string } & Record<string, unknown>;
   /** the status activity (`{ environment, jobId }` → VmJob) */
   statusActivity: string;
-  pollSeconds: number;
-  deadlineMinutes: number;
+  /** seconds between polls (VM_JOB_POLL_SECONDS; 15 when unset) */
+  pollSeconds?: number;
+  /** minutes before the wait gives up (the job is not stopped; VM_JOB_DEADLINE_MINUTES; 180 when unset) */
+  deadlineMinutes?: number;
   /** what the work is, for messages ("migration") */
   what: string;
 }
@@ -31,7 +33,9 @@ export function* awaitVmJob<S extends string>(
   w: VmJobWait<S>,
 ): Generator<Task, VmJob, unknown> {
   const now = () => context.df.currentUtcDateTime.getTime();
-  const deadline = now() + w.deadlineMinutes * 60_000;
+  const pollSeconds = w.pollSeconds ?? 15;
+  const deadlineMinutes = w.deadlineMinutes ?? 180;
+  const deadline = now() + deadlineMinutes * 60_000;
   const { environment, jobId } = w.startInput;
   // starting is idempotent on the job id: transient failures (SSH) are retried
   let job = yield* step<VmJob>(w.step, w.startActivity, w.startInput, true);
@@ -40,10 +44,10 @@ export function* awaitVmJob<S extends string>(
       throw new StepFailure(
         w.step,
         'OPS.JOB_DEADLINE',
-        `[OPS.JOB_DEADLINE] the ${w.what} (VM job ${jobId}) is still ${job.state} after ${w.deadlineMinutes} min; it was not stopped (odoo-ops job log ${jobId})`,
+        `[OPS.JOB_DEADLINE] the ${w.what} (VM job ${jobId}) is still ${job.state} after ${deadlineMinutes} min; it was not stopped (odoo-ops job log ${jobId})`,
       );
     // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
-    yield context.df.createTimer(new Date(Math.min(deadline, now() + Math.max(1, w.pollSeconds) * 1000)));
+    yield context.df.createTimer(new Date(Math.min(deadline, now() + Math.max(1, pollSeconds) * 1000)));
     job = yield* step<VmJob>(w.step, w.statusActivity, { environment, jobId }, true);
   }
   if (job.state !== 'succeeded') {
