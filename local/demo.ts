@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../shared/log';
 import {
   REPO_ROOT,
+  sandboxMissing,
   startSandbox,
   sandboxSettings,
   type Sandbox,
@@ -40,6 +41,7 @@ import { freePort } from './azurite';
 import { EXAMPLE_REPO, pushTo, webhookHeaders } from '../test/support/github-events';
 import { describeHost, startLocalHost, type LocalHost } from './host';
 import { superviseDemo } from './demo-supervisor';
+import { ensureSandboxPrerequisites } from './prerequisites';
 
 const say = (msg = '') => process.stdout.write(msg + '\n');
 const step = (n: number, msg: string) => say(`\n\u001b[1m[${n}] ${msg}\u001b[0m`);
@@ -72,6 +74,8 @@ async function main(): Promise<void> {
   const sup = superviseDemo({ dirs: [dir], say });
   const stopAll = () => sup.stopAll();
   try {
+    // what the sandbox needs from the machine: found, or installed with apt-get when root (says so)
+    await ensureSandboxPrerequisites({ missing: sandboxMissing, root: REPO_ROOT, say });
     step(
       0,
       'Starting the sandbox: dockerd, registry, the UAT and PROD VMs (sshd + odoo-ops + compose), images 1.0.0-1.4.0 (first run builds them: a few minutes)',

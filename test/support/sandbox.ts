@@ -197,12 +197,17 @@ function which(bin: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The tools the sandbox runs (besides docker-compose, checked apart: the compose plugin also does); each
+ * comes from a package of scripts/install-debian-packages.sh's `sandbox` group.
+ */
+export const SANDBOX_TOOLS = ['dockerd', 'docker', 'docker-registry', 'sshd', 'flock', 'zstd', 'curl', 'jq'];
+
 /** What is missing on this machine to run the sandbox ([] when it can run). */
 export function sandboxMissing(): string[] {
   const missing: string[] = [];
   if (process.getuid?.() !== 0) missing.push('root (dockerd, sshd and debootstrap need it)');
-  for (const bin of ['dockerd', 'docker', 'docker-registry', 'sshd', 'flock', 'zstd', 'curl', 'jq'])
-    if (!which(bin)) missing.push(bin);
+  for (const bin of SANDBOX_TOOLS) if (!which(bin)) missing.push(bin);
   if (!which('docker-compose')) missing.push('docker-compose (or the docker compose plugin)');
   return missing;
 }
