@@ -35,7 +35,7 @@ import type {
 import { approvalGate, newApprovalState, type DecisionRecord, type PendingApproval } from './approval-gate';
 import { vmJobBackup, vmJobId } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
-import { awaitVmJob } from './vm-job';
+import { awaitVmJob, restoreRestart } from './vm-job';
 
 // the approval contract lives in ./approval-gate (shared with deployOdooSh); re-exported for callers of this module
 export {
@@ -606,6 +606,7 @@ export const deployProd: OrchestrationHandler = function* (context: Orchestratio
             pollSeconds: settings.jobPollSeconds,
             deadlineMinutes: settings.jobDeadlineMinutes,
             what: 'restore',
+            restart: restoreRestart((n) => vmJobId(context.df.instanceId, `restore-${n}`)),
           });
           continue;
         }

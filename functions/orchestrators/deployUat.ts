@@ -42,7 +42,7 @@ import type {
 } from '../activities/deploy';
 import { vmJobBackup, vmJobId } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
-import { awaitVmJob } from './vm-job';
+import { awaitVmJob, restoreRestart } from './vm-job';
 
 export const DEPLOY_UAT = 'deployUat';
 
@@ -331,6 +331,7 @@ export const deployUat: OrchestrationHandler = function* (context: Orchestration
               pollSeconds: settings.jobPollSeconds,
               deadlineMinutes: settings.jobDeadlineMinutes,
               what: 'restore',
+              restart: restoreRestart((n) => vmJobId(context.df.instanceId, `restore-${n}`)),
             });
             continue;
           }

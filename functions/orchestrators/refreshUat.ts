@@ -33,7 +33,7 @@ import {
 import type { FilestoreOut, PrepareOut, RestoreOut, SourceOut, UatBackupOut } from '../activities/refresh';
 import { vmJobId, vmJobRestore } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from './step';
-import { awaitVmJob } from './vm-job';
+import { awaitVmJob, restoreRestart } from './vm-job';
 
 export const REFRESH_UAT = 'refreshUat';
 
@@ -183,6 +183,7 @@ export const refreshUat: OrchestrationHandler = function* (context: Orchestratio
       pollSeconds: settings.jobPollSeconds,
       deadlineMinutes: settings.jobDeadlineMinutes,
       what: 'restore',
+      restart: restoreRestart((n) => vmJobId(instanceId, `restore-${n}`)),
     });
     const done = vmJobRestore(restoreJob);
     const restored: RestoreOut = { tables: done?.tables ?? 0, pgUser: done?.pgUser ?? 'odoo' };

@@ -25,6 +25,28 @@ export interface VmJobWait<S extends string> {
   deadlineMinutes?: number;
   /** what the work is, for messages ("migration") */
   what: string;
+  /**
+   * Start the work again as a NEW job when it failed with one of `codes` — failures that leave nothing
+   * changed (a restore whose download from Blob kept failing drops what it restored and swaps nothing):
+   * `attempts` jobs in all, `waitSeconds` of durable timer before each new one, all within the one deadline.
+   * Attempt n's job id is `jobIdOf(n)`; attempt 1 is `startInput.jobId`.
+   */
+  restart?: VmJobRestart;
+}
+
+export interface VmJobRestart {
+  codes: readonly string[];
+  attempts: number;
+  waitSeconds: number;
+  jobIdOf: (attempt: number) => string;
+}
+
+/**
+ * The restores' restart rule: a storage outage that outlasts the job's own three downloads (5 and 10 s
+ * apart) gets two more jobs, 60 s then 60 s later, each with fresh SAS URLs (the start activity signs them).
+ */
+export function restoreRestart(jobIdOf: (attempt: number) => string): VmJobRestart {
+  return { codes: ['BLOB.UNAVAILABLE'], attempts: 3, waitSeconds: 60, jobIdOf };
 }
 
 export function* awaitVmJob<S extends string>(
@@ -36,23 +58,31 @@ export function* awaitVmJob<S extends string>(
   const pollSeconds = w.pollSeconds ?? 15;
   const deadlineMinutes = w.deadlineMinutes ?? 180;
   const deadline = now() + deadlineMinutes * 60_000;
-  const { environment, jobId } = w.startInput;
-  // starting is idempotent on the job id: transient failures (SSH) are retried
-  let job = yield* step<VmJob>(w.step, w.startActivity, w.startInput, true);
-  while (!vmJobDone(job)) {
-    if (now() >= deadline)
-      throw new StepFailure(
-        w.step,
-        'OPS.JOB_DEADLINE',
-        `[OPS.JOB_DEADLINE] the ${w.what} (VM job ${jobId}) is still ${job.state} after ${deadlineMinutes} min; it was not stopped (odoo-ops job log ${jobId})`,
-      );
-    // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
-    yield context.df.createTimer(new Date(Math.min(deadline, now() + Math.max(1, pollSeconds) * 1000)));
-    job = yield* step<VmJob>(w.step, w.statusActivity, { environment, jobId }, true);
-  }
-  if (job.state !== 'succeeded') {
+  const { environment } = w.startInput;
+  for (let attempt = 1; ; attempt++) {
+    const jobId = attempt === 1 || !w.restart ? w.startInput.jobId : w.restart.jobIdOf(attempt);
+    // starting is idempotent on the job id: transient failures (SSH) are retried
+    let job = yield* step<VmJob>(w.step, w.startActivity, { ...w.startInput, jobId }, true);
+    while (!vmJobDone(job)) {
+      if (now() >= deadline)
+        throw new StepFailure(
+          w.step,
+          'OPS.JOB_DEADLINE',
+          `[OPS.JOB_DEADLINE] the ${w.what} (VM job ${jobId}) is still ${job.state} after ${deadlineMinutes} min; it was not stopped (odoo-ops job log ${jobId})`,
+        );
+      // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
+      yield context.df.createTimer(new Date(Math.min(deadline, now() + Math.max(1, pollSeconds) * 1000)));
+      job = yield* step<VmJob>(w.step, w.statusActivity, { environment, jobId }, true);
+    }
+    if (job.state === 'succeeded') return job;
     const code = vmJobFailureCode(job);
-    throw new StepFailure(w.step, code, `[${code}] ${job.message}`.slice(0, 1500));
+    const r = w.restart;
+    const again = r !== undefined && r.codes.includes(code) && attempt < r.attempts;
+    if (!again || now() + r.waitSeconds * 1000 >= deadline) {
+      const tries = attempt > 1 ? ` (the ${w.what} was started ${attempt} times; last job ${jobId})` : '';
+      throw new StepFailure(w.step, code, `[${code}] ${job.message}${tries}`.slice(0, 1500));
+    }
+    // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
+    yield context.df.createTimer(new Date(now() + r.waitSeconds * 1000));
   }
-  return job;
 }

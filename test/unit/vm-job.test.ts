@@ -20,7 +20,7 @@ import {
   type VmJob,
 } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from '../../functions/orchestrators/step';
-import { awaitVmJob } from '../../functions/orchestrators/vm-job';
+import { awaitVmJob, restoreRestart } from '../../functions/orchestrators/vm-job';
 
 interface Script {
   /** states reported by start then each status call; the last one repeats */
@@ -78,6 +78,38 @@ df.app.orchestration('vjWait', function* (context: OrchestrationContext) {
       pollSeconds: poll,
       deadlineMinutes: deadline,
       what: 'migration',
+    });
+    return { job, ms: context.df.currentUtcDateTime.getTime() - t0 };
+  } catch (e) {
+    const f = e as StepFailure;
+    return {
+      failure: { step: f.step, code: f.code, message: f.message },
+      ms: context.df.currentUtcDateTime.getTime() - t0,
+    };
+  }
+});
+
+// a restore with the restores' restart rule (what deployUat, deployProd and refreshUat use)
+df.app.orchestration('vjRestore', function* (context: OrchestrationContext) {
+  const { deadline } = context.df.getInput() as { deadline: number };
+  const step = stepRunner<string>(context, {
+    show: () => undefined,
+    retry: () => new df.RetryOptions(1000, 3),
+    retried: () => false,
+    codeOf: (err) => errorCode(err) ?? 'TEST.FAILED',
+    reasonOf: (err) => (err instanceof Error ? err.message : String(err)).split('\n')[0],
+  });
+  const t0 = context.df.currentUtcDateTime.getTime();
+  try {
+    const job = yield* awaitVmJob(context, step, {
+      step: 'rollback',
+      startActivity: 'vjStart',
+      startInput: { environment: 'uat', backupId: 'uat/x', jobId: vmJobId(context.df.instanceId, 'restore') },
+      statusActivity: 'vjStatus',
+      pollSeconds: 15,
+      deadlineMinutes: deadline,
+      what: 'restore',
+      restart: restoreRestart((n) => vmJobId(context.df.instanceId, `restore-${n}`)),
     });
     return { job, ms: context.df.currentUtcDateTime.getTime() - t0 };
   } catch (e) {
@@ -213,6 +245,71 @@ describe('awaitVmJob: start once, poll with durable timers, clear errors', () =>
     expect(out.failure?.message).toContain('after 5 min');
     expect(out.ms).toBe(5 * 60_000);
     expect(j.statusCalls).toBe(5);
+  });
+});
+
+describe('a restore whose download from Blob keeps failing is started again as a new job', () => {
+  const outage: Partial<VmJob> = {
+    state: 'failed',
+    exitCode: 7,
+    failureCode: 'BLOB.UNAVAILABLE',
+    message: 'Blob Storage did not answer downloading uat/x/db.dump (curl exit 28): nothing swapped',
+  };
+  const ok: Partial<VmJob> = { state: 'succeeded', exitCode: 0 };
+  async function restore(instance: string, jobs: Partial<VmJob>[][], deadline = 180) {
+    const ids = [1, 2, 3].map((n) => vmJobId(instance, n === 1 ? 'restore' : `restore-${n}`));
+    ids.forEach(
+      (id, i) => (vm[id] = { script: { states: jobs[i] ?? [ok] }, starts: 0, created: 0, statusCalls: 0 }),
+    );
+    const id = await engine.startNew('vjRestore', { instanceId: instance, input: { deadline } });
+    await engine.idle();
+    for (let t = 0; t < 10 * 60_000; t += 15_000) {
+      await clock.advance(15_000);
+      await engine.idle();
+    }
+    const s = await engine.waitForCompletion(id, 10_000);
+    expect(s.runtimeStatus).toBe('Completed');
+    return { out: s.output as Out, jobs: ids.map((j) => vm[j]) };
+  }
+
+  test('a storage outage that outlasts the first job: a second job, a minute later, restores; the first is not started again', async () => {
+    const { out, jobs } = await restore('deploy-uat-1.3.0-bbbbbbbbbbbb', [
+      [{ state: 'running' }, outage],
+      [{ state: 'running' }, ok],
+    ]);
+    expect(out.failure).toBeUndefined();
+    expect(out.job).toMatchObject({ id: 'deploy-uat-1.3.0-bbbbbbbbbbbb.restore-2', state: 'succeeded' });
+    expect(jobs.map((j) => j.created)).toEqual([1, 1, 0]);
+    expect(jobs[0].starts).toBe(1);
+    // one poll of the first job (15 s), the minute before the second, one poll of the second
+    expect(out.ms).toBe(15_000 + 60_000 + 15_000);
+  });
+
+  test('three outages: the rollback fails with BLOB.UNAVAILABLE after three jobs, saying so', async () => {
+    const { out, jobs } = await restore('deploy-uat-1.3.0-cccccccccccc', [[outage], [outage], [outage]]);
+    expect(out.job).toBeUndefined();
+    expect(out.failure).toMatchObject({ step: 'rollback', code: 'BLOB.UNAVAILABLE' });
+    expect(out.failure!.message).toMatch(
+      /^\[BLOB\.UNAVAILABLE\] Blob Storage did not answer.*the restore was started 3 times; last job deploy-uat-1\.3\.0-cccccccccccc\.restore-3\)$/,
+    );
+    expect(jobs.map((j) => j.created)).toEqual([1, 1, 1]);
+  });
+
+  test('a corrupt backup, a missing one or a refused SAS is not started again: nothing would change', async () => {
+    for (const [i, failureCode] of ['BACKUP.CORRUPT', 'BACKUP.NOT_FOUND', 'BLOB.FORBIDDEN'].entries()) {
+      const { out, jobs } = await restore(`deploy-uat-1.3.0-d${i}`, [
+        [{ ...outage, failureCode, message: 'no' }],
+      ]);
+      expect(out.failure).toMatchObject({ code: failureCode, message: `[${failureCode}] no` });
+      expect(jobs.map((j) => j.created)).toEqual([1, 0, 0]);
+    }
+  });
+
+  test('no new job when the wait before it would pass the deadline', async () => {
+    // deadline 1 min: the first job fails after one 15-s poll, a new one would start at 75 s
+    const { out, jobs } = await restore('deploy-uat-1.3.0-eeeeeeeeeeee', [[{ state: 'running' }, outage]], 1);
+    expect(out.failure).toMatchObject({ code: 'BLOB.UNAVAILABLE' });
+    expect(jobs.map((j) => j.created)).toEqual([1, 0, 0]);
   });
 });
 
