@@ -218,7 +218,7 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<num
   });
 }
 
-/** Build a database of about `mib` MiB: half text rows (partners), half bytea (attachments: random + repetitive). */
+/** Build a database of about `mib` MiB: half text rows (partners), half bytea (attachments: random + repetitive), and Odoo's module table. */
 function buildDb(pg: PgServer, db: string, mib: number): number {
   pg.createDb(db);
   const half = (mib * MiB) / 2;
@@ -237,7 +237,11 @@ function buildDb(pg: PgServer, db: string, mib: number): number {
        SELECT 'file' || g || '.bin', 'application/octet-stream',
               (SELECT string_agg(gen_random_bytes(1024), ''::bytea) FROM generate_series(1, 32) x WHERE g > 0) || decode(repeat(md5(g::text), 512), 'hex')
        FROM generate_series(1, ${attachments}) g;
-     CREATE INDEX ON res_partner (email);`,
+     CREATE INDEX ON res_partner (email);
+     -- what odoo-ops restore-db checks in an Odoo database before it swaps: installed modules, none mid-migration
+     CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar NOT NULL, state varchar);
+     INSERT INTO ir_module_module (name, state) VALUES ('base', 'installed'), ('web', 'installed'),
+       ('mail', 'installed'), ('contacts', 'installed'), ('sale', 'uninstalled');`,
   );
   pg.psql(db, 'VACUUM ANALYZE');
   return Number(pg.psql(db, `SELECT pg_database_size('${db}')`));
@@ -246,7 +250,7 @@ function buildDb(pg: PgServer, db: string, mib: number): number {
 const bench: Bench = {
   name: 'backup',
   description:
-    'DB backup VM → SSH → Blob (odoo-ops backup-db, zstd) and VM → Blob (odoo-ops job start backup --blob) vs pg_dump -Fc -Z0 > /dev/null; peak RSS at 1 and 2 GiB; restore Blob → pg_restore',
+    'DB backup VM → SSH → Blob (odoo-ops backup-db, zstd) and VM → Blob (odoo-ops job start backup --blob) vs pg_dump -Fc -Z0 > /dev/null; peak RSS at 1 and 2 GiB; restore Blob → pg_restore; restore job on the VM (odoo-ops job start restore --blob --into) vs pg_restore of a local dump',
   async run({ quick, log }): Promise<BenchResult> {
     const sizes = quick ? [200, 400] : [1024, 2048];
     const work = mkdtempSync(path.join(os.tmpdir(), 'bench-backup-'));
@@ -320,6 +324,7 @@ const bench: Bench = {
           jobMs,
           phases,
           bytes: v.manifest!.parts['db.dump'].size,
+          backupId: id,
           pipelineCpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2),
         };
       } finally {
@@ -327,6 +332,42 @@ const bench: Bench = {
       }
     };
     const odooOps = path.resolve(__dirname, '..', '..', 'docker', 'ops', 'odoo-ops');
+    /**
+     * The rollback's and the refresh's path since issue #18: `odoo-ops job start restore --blob --into` on
+     * the VM — the job downloads the parts itself with one read-only SAS per blob (handed over on stdin),
+     * hashes each against the manifest while pg_restore reads it, into a fresh database. Timed from the start
+     * call to the job's end seen by a 1 s status poll, as the backup job. `--no-filestore`: the stand-in's
+     * filestore is empty, the database is what takes the time.
+     */
+    const vmRestore = async (vmEnv: string, backupId: string, into: string, jobId: string) => {
+      const ssh = await SshClient.connect(target);
+      try {
+        const sas = await store.readSasUrls(backupId, 30);
+        const ops = `${vmEnv} STANDIN_LOG=${opsDir}/docker.log ODOO_IMAGE=bench/odoo:1 bash ${odooOps} --json`;
+        const cpu0 = process.cpuUsage();
+        const started = Date.now();
+        const r = await ssh.run(
+          `${ops} job start restore --id ${jobId} --blob ${backupId} --into ${into} --no-filestore`,
+          { stdin: `${sas.join(' ')}\n`, timeoutMs: 120_000 },
+        );
+        if (r.code !== 0)
+          throw new Error(`restore job start failed (${r.code}): ${r.stderrTail.slice(-300)}`);
+        let st: Record<string, unknown> = {};
+        for (;;) {
+          const s2 = await ssh.run(`${ops} job status ${jobId}`, { timeoutMs: 60_000 });
+          st = JSON.parse((s2.stdout ?? '').trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+          if (st.state !== 'running' && st.state !== 'starting') break;
+          await new Promise((res) => setTimeout(res, 1000));
+        }
+        const ms = Date.now() - started;
+        const cpu = process.cpuUsage(cpu0);
+        if (st.state !== 'succeeded')
+          throw new Error(`restore job ${String(st.state)}: ${String(st.message)}`);
+        return { ms, pipelineCpuSeconds: +((cpu.user + cpu.system) / 1e6).toFixed(2) };
+      } finally {
+        await ssh.close();
+      }
+    };
     const runs: Record<string, unknown>[] = [];
     // CPU accounting: the postmaster's reaped children are the backends serving pg_dump; Azurite is our child
     const postmaster = Number(
@@ -424,6 +465,7 @@ const bench: Bench = {
           jobMs: number;
           phases: string[];
           bytes: number;
+          backupId: string;
           pipelineCpuSeconds: number;
         }[] = [];
         for (let i = 0; i < reps; i++) {
@@ -487,6 +529,27 @@ const bench: Bench = {
         log(
           `  restore Blob → pg_restore: ${(restore.ms / 1000).toFixed(2)} s, peak RSS ${restore.peakRssMiB.toFixed(0)} MiB, verified`,
         );
+        // the limit for a restore, in the same run: pg_restore of an uncompressed local dump file
+        const dumpFile = path.join(work, `${db}.dump`);
+        await timed(path.join(PG_BIN, 'pg_dump'), ['-Fc', '-Z0', '-d', db, '-f', dumpFile], pg.env);
+        pg.createDb(`${db}_limit`);
+        const restoreLimitMs = await timed(
+          path.join(PG_BIN, 'pg_restore'),
+          ['--no-owner', '--exit-on-error', '-d', `${db}_limit`, dumpFile],
+          pg.env,
+        );
+        rmSync(dumpFile, { force: true });
+        pg.psql('postgres', `DROP DATABASE ${db}_limit`);
+        // the deploys' path: the VM's restore job reads the VM → Blob backup itself
+        const restoreJob = await vmRestore(vmEnv, vmBest.backupId, `${db}_job`, `bench-r-${mib}`);
+        const sameJob =
+          pg.psql(db, 'SELECT count(*), sum(length(datas)) FROM ir_attachment') ===
+          pg.psql(`${db}_job`, 'SELECT count(*), sum(length(datas)) FROM ir_attachment');
+        if (!sameJob) throw new Error('the database restored by the VM job differs from the source');
+        pg.psql('postgres', `DROP DATABASE ${db}_job`);
+        log(
+          `  restore limit pg_restore < local -Z0 dump: ${(restoreLimitMs / 1000).toFixed(2)} s; VM restore job (Blob → VM, sha256 checked): ${(restoreJob.ms / 1000).toFixed(2)} s to the poll that saw it end, pipeline process CPU ${restoreJob.pipelineCpuSeconds} s, verified`,
+        );
         runs.push({
           sizeMiB: +(dbBytes / MiB).toFixed(0),
           limitSeconds: +(base / 1000).toFixed(2),
@@ -515,6 +578,10 @@ const bench: Bench = {
           restoreMiBps: +(restore.bytes / MiB / (restore.ms / 1000)).toFixed(1),
           restorePeakRssMiB: +restore.peakRssMiB.toFixed(1),
           restoreLoadavg: restoreLoad,
+          restoreLimitSeconds: +(restoreLimitMs / 1000).toFixed(2),
+          restoreJobSeconds: +(restoreJob.ms / 1000).toFixed(2),
+          restoreJobRatio: +(restoreLimitMs / restoreJob.ms).toFixed(3),
+          restoreJobPipelineCpuSeconds: restoreJob.pipelineCpuSeconds,
           perRun: cpu,
         });
         pg.psql('postgres', `DROP DATABASE ${db}_restored`);
@@ -533,6 +600,10 @@ const bench: Bench = {
       ratio: number;
       vmToBlobSeconds: number;
       vmToBlobRatio: number;
+      restoreSeconds: number;
+      restoreLimitSeconds: number;
+      restoreJobSeconds: number;
+      restoreJobRatio: number;
       peakRssMiB: number;
       pipelineDiskWriteBytes: number;
     };
@@ -559,6 +630,14 @@ const bench: Bench = {
             'the deploys’ path (odoo-ops job start backup --blob: the VM uploads itself) >= 70 % of pg_dump -Fc -Z0 > /dev/null',
           actual: `${(first.vmToBlobRatio * 100).toFixed(0)} % (${second.sizeMiB} MiB: ${(second.vmToBlobRatio * 100).toFixed(0)} %); streamed through the pipeline: ${(first.ratio * 100).toFixed(0)} %`,
           met: first.vmToBlobRatio >= 0.7 && second.vmToBlobRatio >= 0.7,
+        },
+        restoreJob: {
+          target:
+            'the rollback’s and refresh’s path (odoo-ops job start restore --blob: the VM downloads itself) no slower than the streamed restore it replaced (Blob → pipeline → SSH → pg_restore), same run',
+          actual: `${first.restoreJobSeconds} s vs ${first.restoreSeconds} s (${second.sizeMiB} MiB: ${second.restoreJobSeconds} s vs ${second.restoreSeconds} s); pg_restore of a local -Z0 dump: ${first.restoreLimitSeconds} s / ${second.restoreLimitSeconds} s (${(first.restoreJobRatio * 100).toFixed(0)} % / ${(second.restoreJobRatio * 100).toFixed(0)} % of that limit)`,
+          met:
+            first.restoreJobSeconds <= first.restoreSeconds &&
+            second.restoreJobSeconds <= second.restoreSeconds,
         },
         peakRss: { target: '<= 200 MiB', actual: +peak.toFixed(1), met: peak <= 200 },
         flatRss: {
