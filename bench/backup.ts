@@ -14,7 +14,6 @@ import {
   chmodSync,
   closeSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readFileSync,
   readdirSync,
@@ -22,7 +21,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createHash } from 'node:crypto';
-import os from 'node:os';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
@@ -30,9 +28,8 @@ import { Bench, BenchResult } from './harness';
 import { BackupStore, backupIdAt } from '../shared/adapters/backup-store';
 import { DOCKER_STANDIN } from '../test/support/ops-docker-standin';
 import { SshClient, SshTarget } from '../shared/adapters/ssh';
-import { startAzurite } from '../local/azurite';
-import { PG_BIN, startPostgres, PgServer } from '../test/support/postgres';
-import { generateKeyPair, startSshd } from '../test/support/sshd';
+import { PG_BIN, PgServer } from '../test/support/postgres';
+import { startOpsServices } from '../test/support/ops-vm';
 
 const MiB = 1024 * 1024;
 
@@ -218,6 +215,30 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<num
   });
 }
 
+/**
+ * Start a VM job (`odoo-ops --json job start …` over SSH, its secrets on stdin) and poll its status once a
+ * second until it ends — as the deploys do every VM_JOB_POLL_SECONDS: each poll is an SSH session and an
+ * odoo-ops run that share the CPU with the job. The wall time from the start call to the poll that saw the
+ * end, and that last status.
+ */
+async function runVmJob(
+  ssh: SshClient,
+  ops: string,
+  start: string,
+  stdin: string,
+  jobId: string,
+): Promise<{ ms: number; st: Record<string, unknown> }> {
+  const started = Date.now();
+  const r = await ssh.run(`${ops} ${start}`, { stdin, timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`${start} failed (${r.code}): ${r.stderrTail.slice(-300)}`);
+  for (;;) {
+    const s = await ssh.run(`${ops} job status ${jobId}`, { timeoutMs: 60_000 });
+    const st = JSON.parse((s.stdout ?? '').trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+    if (st.state !== 'running' && st.state !== 'starting') return { ms: Date.now() - started, st };
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+}
+
 /** Build a database of about `mib` MiB: half text rows (partners), half bytea (attachments: random + repetitive), and Odoo's module table. */
 function buildDb(pg: PgServer, db: string, mib: number): number {
   pg.createDb(db);
@@ -253,25 +274,14 @@ const bench: Bench = {
     'DB backup VM → SSH → Blob (odoo-ops backup-db, zstd) and VM → Blob (odoo-ops job start backup --blob) vs pg_dump -Fc -Z0 > /dev/null; peak RSS at 1 and 2 GiB; restore Blob → pg_restore; restore job on the VM (odoo-ops job start restore --blob --into) vs pg_restore of a local dump',
   async run({ quick, log }): Promise<BenchResult> {
     const sizes = quick ? [200, 400] : [1024, 2048];
-    const work = mkdtempSync(path.join(os.tmpdir(), 'bench-backup-'));
-    const pg = await startPostgres();
-    const az = await startAzurite({ dir: path.join(work, 'azurite'), timeoutMs: 120000 });
-    const key = generateKeyPair();
-    const sshd = await startSshd({ authorizedKeys: [key.publicKey] });
-    const target: SshTarget = {
-      host: sshd.host,
-      port: sshd.port,
-      username: 'root',
-      privateKey: key.privateKey,
-      hostKeyFingerprint: sshd.hostKeyFingerprint,
-    };
+    // the same real PostgreSQL, sshd and Azurite (backups container) as the Blob backup / restore suites
+    const services = await startOpsServices('bench-backup-');
+    const { work, pg, az, target, store } = services;
     const opsDir = path.join(work, 'opt-odoo');
     mkdirSync(path.join(opsDir, 'bin'), { recursive: true });
     // the VM → Blob job archives the filestore through `docker`: the tests' stand-in (an empty filestore)
     writeFileSync(path.join(opsDir, 'bin', 'docker'), DOCKER_STANDIN);
     chmodSync(path.join(opsDir, 'bin', 'docker'), 0o755);
-    const store = new BackupStore({ connectionString: az.connectionString, container: 'backups' });
-    await store.ensureContainer();
     /**
      * The deploys' path since issue #18: `odoo-ops job start backup --blob` on the VM — backup-db and
      * backup-filestore uploaded by the VM itself (curl Put Block, 16 MiB blocks, 4 in flight) with a SAS
@@ -286,22 +296,13 @@ const bench: Bench = {
         const sas = await store.uploadSasUrl(120);
         const ops = `${vmEnv} STANDIN_LOG=${opsDir}/docker.log ODOO_IMAGE=bench/odoo:1 ODOO_OPS_BLOB_BLOCK_MB=16 bash ${odooOps} --json`;
         const cpu0 = process.cpuUsage();
-        const started = Date.now();
-        const r = await ssh.run(`${ops} job start backup --id ${jobId} --blob ${id}`, {
-          stdin: `${sas}\n${JSON.stringify({ version, reason: 'benchmark' })}\n`,
-          timeoutMs: 120_000,
-        });
-        if (r.code !== 0) throw new Error(`job start failed (${r.code}): ${r.stderrTail.slice(-300)}`);
-        let st: Record<string, unknown> = {};
-        for (;;) {
-          const s2 = await ssh.run(`${ops} job status ${jobId}`, { timeoutMs: 60_000 });
-          st = JSON.parse((s2.stdout ?? '').trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-          if (st.state !== 'running' && st.state !== 'starting') break;
-          // polled once a second (the deploys poll every VM_JOB_POLL_SECONDS): each poll is an SSH session
-          // and an odoo-ops run that share the CPU with the job
-          await new Promise((res) => setTimeout(res, 1000));
-        }
-        const ms = Date.now() - started;
+        const { ms, st } = await runVmJob(
+          ssh,
+          ops,
+          `job start backup --id ${jobId} --blob ${id}`,
+          `${sas}\n${JSON.stringify({ version, reason: 'benchmark' })}\n`,
+          jobId,
+        );
         // the job's own time, from its log (ms stamps): first part started → manifest written
         const log =
           (await ssh.run(`${ops} job log ${jobId} --tail 100000`, { timeoutMs: 60_000 })).stdout ?? '';
@@ -345,21 +346,13 @@ const bench: Bench = {
         const sas = await store.readSasUrls(backupId, 30);
         const ops = `${vmEnv} STANDIN_LOG=${opsDir}/docker.log ODOO_IMAGE=bench/odoo:1 bash ${odooOps} --json`;
         const cpu0 = process.cpuUsage();
-        const started = Date.now();
-        const r = await ssh.run(
-          `${ops} job start restore --id ${jobId} --blob ${backupId} --into ${into} --no-filestore`,
-          { stdin: `${sas.join(' ')}\n`, timeoutMs: 120_000 },
+        const { ms, st } = await runVmJob(
+          ssh,
+          ops,
+          `job start restore --id ${jobId} --blob ${backupId} --into ${into} --no-filestore`,
+          `${sas.join(' ')}\n`,
+          jobId,
         );
-        if (r.code !== 0)
-          throw new Error(`restore job start failed (${r.code}): ${r.stderrTail.slice(-300)}`);
-        let st: Record<string, unknown> = {};
-        for (;;) {
-          const s2 = await ssh.run(`${ops} job status ${jobId}`, { timeoutMs: 60_000 });
-          st = JSON.parse((s2.stdout ?? '').trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-          if (st.state !== 'running' && st.state !== 'starting') break;
-          await new Promise((res) => setTimeout(res, 1000));
-        }
-        const ms = Date.now() - started;
         const cpu = process.cpuUsage(cpu0);
         if (st.state !== 'succeeded')
           throw new Error(`restore job ${String(st.state)}: ${String(st.message)}`);
@@ -588,10 +581,7 @@ const bench: Bench = {
         pg.psql('postgres', `DROP DATABASE ${db}`);
       }
     } finally {
-      await sshd.stop();
-      await az.stop();
-      pg.stop();
-      rmSync(work, { recursive: true, force: true });
+      await services.stop();
     }
     const first = runs[0] as {
       sizeMiB: number;

@@ -21,8 +21,6 @@ export interface PrerequisiteOptions {
   isRoot?: boolean;
 }
 
-const isRootEntry = (m: string) => m.startsWith('root');
-
 function runScript(
   file: string,
   args: string[],
@@ -52,7 +50,7 @@ export async function ensureSandboxPrerequisites(o: PrerequisiteOptions): Promis
   if (before.length === 0) return;
   const isRoot = o.isRoot ?? process.getuid?.() === 0;
   const command = `sudo bash ${SCRIPT} sandbox`;
-  if (!isRoot || before.some(isRootEntry))
+  if (!isRoot)
     throw new Error(
       `the demo's sandbox VMs need root (dockerd, sshd and debootstrap), and this machine lacks: ${before.join(', ')}. ` +
         `Run the demo as root; missing Debian packages are then installed for you (or first: ${command}).`,

@@ -37,6 +37,17 @@ const aptCalls = () => (existsSync(calls) ? readFileSync(calls, 'utf8').trim().s
 const sandboxPackages = () =>
   spawnSync('bash', [SCRIPT, '--list', 'sandbox'], { encoding: 'utf8' }).stdout.trim().split('\n');
 
+/** the demo's check, as root unless told, with apt-get the recorder; what it said goes into `said` */
+function ensure(missing: () => string[], o: { isRoot?: boolean; said?: string[] } = {}): Promise<void> {
+  return ensureSandboxPrerequisites({
+    missing,
+    root: ROOT,
+    say: (l) => o.said?.push(l),
+    env: env(),
+    isRoot: o.isRoot ?? true,
+  });
+}
+
 /** what the sandbox check reports, in sequence: the first call, then after the install */
 function sequence(...answers: string[][]): () => string[] {
   let i = 0;
@@ -45,13 +56,7 @@ function sequence(...answers: string[][]): () => string[] {
 
 test('as root, what the sandbox lacks is installed with apt-get, saying so, and the demo goes on', async () => {
   const said: string[] = [];
-  await ensureSandboxPrerequisites({
-    missing: sequence(['jq', 'docker-registry'], []),
-    root: ROOT,
-    say: (l) => said.push(l),
-    env: env(),
-    isRoot: true,
-  });
+  await ensure(sequence(['jq', 'docker-registry'], []), { said });
   const [update, install] = aptCalls();
   expect(update).toBe('update -qq');
   const args = install.split(' ');
@@ -66,58 +71,29 @@ test('as root, what the sandbox lacks is installed with apt-get, saying so, and 
 
 test('nothing missing: apt-get is not run and nothing is said', async () => {
   const said: string[] = [];
-  await ensureSandboxPrerequisites({ missing: () => [], root: ROOT, say: (l) => said.push(l), env: env() });
+  await ensure(() => [], { said });
   expect(aptCalls()).toEqual([]);
   expect(said).toEqual([]);
 });
 
 test('not root: the demo stops before anything starts, with the command to run, and apt-get is not run', async () => {
   await expect(
-    ensureSandboxPrerequisites({
-      missing: () => ['jq'],
-      root: ROOT,
-      say: () => undefined,
-      env: env(),
-      isRoot: false,
-    }),
-  ).rejects.toThrow(/need root.*lacks: jq.*sudo bash scripts\/install-debian-packages\.sh sandbox/);
-  await expect(
-    ensureSandboxPrerequisites({
-      missing: () => ['root (dockerd, sshd and debootstrap need it)'],
-      root: ROOT,
-      say: () => undefined,
-      env: env(),
-      isRoot: true,
-    }),
-  ).rejects.toThrow(/need root/);
+    ensure(() => ['root (dockerd, sshd and debootstrap need it)', 'jq'], { isRoot: false }),
+  ).rejects.toThrow(/need root.*lacks: root .*, jq.*sudo bash scripts\/install-debian-packages\.sh sandbox/);
   expect(aptCalls()).toEqual([]);
 });
 
 test('apt-get fails: a clear error with its own words, nothing started', async () => {
   fakeAptGet(100);
-  await expect(
-    ensureSandboxPrerequisites({
-      missing: () => ['docker-registry'],
-      root: ROOT,
-      say: () => undefined,
-      env: env(),
-      isRoot: true,
-    }),
-  ).rejects.toThrow(
+  await expect(ensure(() => ['docker-registry'])).rejects.toThrow(
     /installing the sandbox's Debian packages failed \(.*exit 100\).*\n.*Unable to locate package docker-registry/s,
   );
 });
 
 test('installed but still missing: the error names what is still missing', async () => {
-  await expect(
-    ensureSandboxPrerequisites({
-      missing: sequence(['jq', 'zstd'], ['zstd']),
-      root: ROOT,
-      say: () => undefined,
-      env: env(),
-      isRoot: true,
-    }),
-  ).rejects.toThrow("still missing after installing the sandbox's Debian packages: zstd");
+  await expect(ensure(sequence(['jq', 'zstd'], ['zstd']))).rejects.toThrow(
+    "still missing after installing the sandbox's Debian packages: zstd",
+  );
 });
 
 test('the script refuses an unknown group, and every group .ci/run installs is the script', () => {

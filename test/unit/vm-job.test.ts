@@ -20,7 +20,7 @@ import {
   type VmJob,
 } from '../../shared/domain/vm-job';
 import { StepFailure, stepRunner } from '../../functions/orchestrators/step';
-import { awaitVmJob, restoreRestart } from '../../functions/orchestrators/vm-job';
+import { awaitVmJob, restoreRestart, type VmJobWait } from '../../functions/orchestrators/vm-job';
 
 interface Script {
   /** states reported by start then each status call; the last one repeats */
@@ -58,8 +58,11 @@ df.app.activity('vjStatus', {
   },
 });
 
-df.app.orchestration('vjWait', function* (context: OrchestrationContext) {
-  const { poll, deadline } = context.df.getInput() as { poll: number; deadline: number };
+/**
+ * awaitVmJob as the orchestrators run it (their step runner, quiet: an activity's transient failure is
+ * retried 3 times, 1 s apart): the job it returned, or the failure it threw, and the orchestration time spent.
+ */
+function* outcome(context: OrchestrationContext, w: VmJobWait<string>) {
   const step = stepRunner<string>(context, {
     show: () => undefined,
     retry: () => new df.RetryOptions(1000, 3),
@@ -67,18 +70,9 @@ df.app.orchestration('vjWait', function* (context: OrchestrationContext) {
     codeOf: (err) => errorCode(err) ?? 'TEST.FAILED',
     reasonOf: (err) => (err instanceof Error ? err.message : String(err)).split('\n')[0],
   });
-  const jobId = vmJobId(context.df.instanceId, 'migrate');
   const t0 = context.df.currentUtcDateTime.getTime();
   try {
-    const job = yield* awaitVmJob(context, step, {
-      step: 'migrate',
-      startActivity: 'vjStart',
-      startInput: { environment: 'uat', jobId },
-      statusActivity: 'vjStatus',
-      pollSeconds: poll,
-      deadlineMinutes: deadline,
-      what: 'migration',
-    });
+    const job = yield* awaitVmJob(context, step, w);
     return { job, ms: context.df.currentUtcDateTime.getTime() - t0 };
   } catch (e) {
     const f = e as StepFailure;
@@ -87,38 +81,34 @@ df.app.orchestration('vjWait', function* (context: OrchestrationContext) {
       ms: context.df.currentUtcDateTime.getTime() - t0,
     };
   }
+}
+
+df.app.orchestration('vjWait', function* (context: OrchestrationContext) {
+  const { poll, deadline } = context.df.getInput() as { poll: number; deadline: number };
+  return yield* outcome(context, {
+    step: 'migrate',
+    startActivity: 'vjStart',
+    startInput: { environment: 'uat', jobId: vmJobId(context.df.instanceId, 'migrate') },
+    statusActivity: 'vjStatus',
+    pollSeconds: poll,
+    deadlineMinutes: deadline,
+    what: 'migration',
+  });
 });
 
 // a restore with the restores' restart rule (what deployUat, deployProd and refreshUat use)
 df.app.orchestration('vjRestore', function* (context: OrchestrationContext) {
   const { deadline } = context.df.getInput() as { deadline: number };
-  const step = stepRunner<string>(context, {
-    show: () => undefined,
-    retry: () => new df.RetryOptions(1000, 3),
-    retried: () => false,
-    codeOf: (err) => errorCode(err) ?? 'TEST.FAILED',
-    reasonOf: (err) => (err instanceof Error ? err.message : String(err)).split('\n')[0],
+  return yield* outcome(context, {
+    step: 'rollback',
+    startActivity: 'vjStart',
+    startInput: { environment: 'uat', backupId: 'uat/x', jobId: vmJobId(context.df.instanceId, 'restore') },
+    statusActivity: 'vjStatus',
+    pollSeconds: 15,
+    deadlineMinutes: deadline,
+    what: 'restore',
+    restart: restoreRestart((n) => vmJobId(context.df.instanceId, `restore-${n}`)),
   });
-  const t0 = context.df.currentUtcDateTime.getTime();
-  try {
-    const job = yield* awaitVmJob(context, step, {
-      step: 'rollback',
-      startActivity: 'vjStart',
-      startInput: { environment: 'uat', backupId: 'uat/x', jobId: vmJobId(context.df.instanceId, 'restore') },
-      statusActivity: 'vjStatus',
-      pollSeconds: 15,
-      deadlineMinutes: deadline,
-      what: 'restore',
-      restart: restoreRestart((n) => vmJobId(context.df.instanceId, `restore-${n}`)),
-    });
-    return { job, ms: context.df.currentUtcDateTime.getTime() - t0 };
-  } catch (e) {
-    const f = e as StepFailure;
-    return {
-      failure: { step: f.step, code: f.code, message: f.message },
-      ms: context.df.currentUtcDateTime.getTime() - t0,
-    };
-  }
 });
 
 let clock: TestClock;
