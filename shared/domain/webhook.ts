@@ -247,6 +247,7 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
       const ref = str(push.ref) ?? '';
       if (ref !== `refs/heads/${s.defaultBranch}`)
         return { kind: 'ignore', reason: `push to ${ref || '(no ref)'}, not refs/heads/${s.defaultBranch}` };
+      // Stryker disable next-line StringLiteral: any fallback that is not 40 hex digits is refused the same way as a missing "after"
       const after = str(push.after) ?? '';
       if (push.deleted === true || after === ZERO_SHA) return { kind: 'ignore', reason: 'branch deletion' };
       if (!SHA.test(after)) return { kind: 'ignore', reason: 'push without a valid "after" commit sha' };
@@ -304,6 +305,7 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
       const headRepo = str(obj(run.head_repository).full_name);
       if (headRepo && headRepo.toLowerCase() !== repo.toLowerCase())
         return { kind: 'ignore', reason: `workflow_run built ${headRepo}, not ${repo}` };
+      // Stryker disable next-line StringLiteral: any fallback that is not 40 hex digits is refused the same way as a missing head_sha
       const sha = str(run.head_sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'workflow_run without a valid head_sha' };
       const runId = run.id;
@@ -334,6 +336,7 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
           kind: 'ignore',
           reason: `status context "${context ?? '(none)'}" is not "${s.coverageContext}"`,
         };
+      // Stryker disable next-line StringLiteral: any fallback that is not 40 hex digits is refused the same way as a missing sha
       const sha = str(status.sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'status without a valid sha' };
       return { kind: 'coverage-update', repository: repo, sha };
@@ -343,6 +346,7 @@ export function classifyEvent(event: string, payload: Obj, s: IntakeSettings): C
       const name = str(cr.name);
       if (name !== s.coverageContext)
         return { kind: 'ignore', reason: `check run "${name ?? '(none)'}" is not "${s.coverageContext}"` };
+      // Stryker disable next-line StringLiteral: any fallback that is not 40 hex digits is refused the same way as a missing head_sha
       const sha = str(cr.head_sha) ?? '';
       if (!SHA.test(sha)) return { kind: 'ignore', reason: 'check_run without a valid head_sha' };
       return { kind: 'coverage-update', repository: repo, sha };

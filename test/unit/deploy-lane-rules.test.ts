@@ -71,6 +71,8 @@ let server: Server;
 let base: string;
 const LANE = laneInstanceId('uat');
 const PREFIX = '/durabletask/';
+/** the client API answering 503, as when the task hub's storage is out */
+let clientDown = false;
 
 beforeAll(async () => {
   // the durable client API of whichever engine the test runs now
@@ -78,6 +80,7 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (clientDown) return void res.writeHead(503).end('storage unavailable');
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       engine
         .handleClientRequest({
@@ -371,5 +374,84 @@ describe('the lane activities (functions/activities/lane.ts) run at least once: 
         contextWithClient(),
       ),
     ).toBe('lane-gone');
+  });
+});
+
+test('work that cannot be started (the client API down through every retry) ends as failed with why, and the lane goes on', async () => {
+  const r1 = refresh('dddd');
+  const m2 = merge('1.1.0', 'b');
+  clientDown = true;
+  try {
+    await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: r1 } });
+    await settle();
+    await ask(m2);
+    // laneStartWork is retried 6 times, 10 s apart and doubling: past them, the lane gives up on it
+    const ended = () => recorded.some((d) => d.decision === 'deploy-finished');
+    for (let i = 0; i < 60 && !ended(); i++) await clock.advance(10_000).then(settle);
+  } finally {
+    clientDown = false;
+  }
+  const end = recorded.find((d) => d.decision === 'deploy-finished');
+  expect(end).toMatchObject({ instanceId: idOf(r1), outcome: 'failed' });
+  expect(String(end?.reason)).toMatch(
+    new RegExp(`^deploy of refreshUat ${r1.instanceId} failed: could not start it: .*503`),
+  );
+  expect(started).toEqual([]);
+  // the next one starts once the client answers again (its own retries)
+  for (let i = 0; i < 8 && started.length === 0; i++) await clock.advance(400_000).then(settle);
+  expect(started).toEqual(['1.1.0']);
+  expect(laneStatus()).toMatchObject({ running: idOf(m2), waiting: [] });
+  // the failed one counts as having run here: asked again, it is a duplicate
+  await ask(r1);
+  expect(recorded.at(-1)).toMatchObject({ decision: 'duplicate', instanceId: idOf(r1) });
+  expect(started).toEqual(['1.1.0']);
+});
+
+test('a lane carried over with work in its queue that already ran here does not run it again', async () => {
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  await engine.startNew('deployLane', {
+    instanceId: LANE,
+    input: { environment: 'uat', next: m1, queue: [m2], done: [idOf(m1)] },
+  });
+  await settle();
+  expect(started).toEqual(['1.1.0']);
+  expect(recorded[0]).toMatchObject({
+    decision: 'duplicate',
+    instanceId: idOf(m1),
+    reason: `deploy ${idOf(m1)} already ran in this lane`,
+  });
+  expect(decisions()).toEqual([`duplicate ${idOf(m1)}`, `deploy-started ${idOf(m2)}`]);
+});
+
+test('a storage outage of two minutes does not fail the work: starting it is retried with growing waits', async () => {
+  const m1 = merge('1.0.0', 'a');
+  clientDown = true;
+  try {
+    await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+    await settle();
+    for (let t = 0; t < 120_000; t += 10_000) await clock.advance(10_000).then(settle);
+  } finally {
+    clientDown = false;
+  }
+  expect(recorded.filter((d) => d.decision === 'deploy-finished')).toEqual([]);
+  for (let i = 0; i < 40 && started.length === 0; i++) await clock.advance(10_000).then(settle);
+  expect(started).toEqual(['1.0.0']);
+  expect(laneStatus()).toMatchObject({ running: idOf(m1) });
+});
+
+test('a failed end of work that gives no error text still reads as a failed deploy', async () => {
+  const m1 = merge('1.0.0', 'a');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  // what laneWork reports when the work failed without a message: the token it was started with
+  const { token } = engine.getStatus(`lanework-${idOf(m1)}`)?.input as { token: string };
+  expect(typeof token).toBe('string');
+  await ask({ workEnded: idOf(m1), outcome: 'failed', token } as unknown as LaneRequest);
+  expect(recorded.at(-1)).toMatchObject({
+    decision: 'deploy-finished',
+    instanceId: idOf(m1),
+    outcome: 'failed',
+    reason: 'deploy of 1.0.0 (aaaaaaa) failed: the deploy orchestration failed',
   });
 });
