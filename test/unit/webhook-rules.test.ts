@@ -1,12 +1,15 @@
 /**
  * GitHub webhook intake, more rules as a sender (or an impostor) would try them (issue #20): header
  * shapes, the exact size limit, bodies that are not UTF-8, who a merge is attributed to, what an
- * ignored event says when a field is absent, and names that GitHub compares without case.
+ * ignored event says when a field is absent, names that GitHub compares without case, and what a
+ * refused delivery says (GitHub shows the response body under the webhook's "Recent Deliveries", where
+ * the maintainer who set it up reads it: each refusal names the header or body problem it found).
  */
 import {
   MAX_WEBHOOK_BYTES,
   checkDeclaredLength,
   classifyEvent,
+  isRejection,
   signPayload,
   verifyRequest,
   verifySignature,
@@ -22,7 +25,9 @@ import {
 
 const SHA = 'b'.repeat(40);
 const secret = 'test-secret-0123456789';
-const headers = (h: Record<string, string>) => ({ get: (n: string) => h[n.toLowerCase()] ?? null });
+const headers = (h: Record<string, string | undefined>) => ({
+  get: (n: string) => h[n.toLowerCase()] ?? null,
+});
 const body = Buffer.from('{"zen":"Design for failure."}');
 const good = {
   'content-type': 'application/json',
@@ -283,5 +288,74 @@ describe('an ignored event says what was missing', () => {
       kind: 'ignore',
       reason: 'workflow_run ignored: deploys are triggered by push',
     });
+  });
+});
+
+describe('a refused delivery says what was wrong', () => {
+  const signed = (b: Buffer) => ({ ...good, 'x-hub-signature-256': signPayload(secret, b) });
+  async function refusal(h: Record<string, string | undefined>, b: Buffer = body) {
+    const r = await verifyRequest([secret], headers(h), b);
+    if (!isRejection(r)) throw new Error('expected a refusal, got an accepted delivery');
+    return r;
+  }
+
+  it('no signature header: names X-Hub-Signature-256 as missing', async () => {
+    const r = await refusal({ ...good, 'x-hub-signature-256': undefined });
+    expect(r.status).toBe(401);
+    expect(r.message).toMatch(/X-Hub-Signature-256/);
+    expect(r.message).toMatch(/missing/);
+  });
+
+  it('a signature made with another secret: says the signature does not match', async () => {
+    const r = await refusal({ ...good, 'x-hub-signature-256': signPayload('another-secret-000000', body) });
+    expect(r.status).toBe(401);
+    expect(r.message).toMatch(/signature/);
+    expect(r.message).toMatch(/not match/);
+  });
+
+  it('no event header: names X-GitHub-Event', async () => {
+    const r = await refusal({ ...good, 'x-github-event': undefined });
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(/X-GitHub-Event/);
+  });
+
+  it('a delivery id that is not one: names X-GitHub-Delivery', async () => {
+    const r = await refusal({ ...good, 'x-github-delivery': '../../etc/passwd' });
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(/X-GitHub-Delivery/);
+  });
+
+  it("a form-encoded delivery (GitHub's default content type): tells how to fix the webhook setting", async () => {
+    const r = await refusal({ ...good, 'content-type': 'application/x-www-form-urlencoded' });
+    expect(r.status).toBe(415);
+    expect(r.message).toMatch(/application\/json/);
+    expect(r.message).toMatch(/Content type/);
+  });
+
+  it('a signed body that is not JSON: says it is not valid JSON', async () => {
+    const form = Buffer.from('payload=%7B%7D');
+    const r = await refusal(signed(form), form);
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(/not valid UTF-8 JSON/);
+  });
+
+  it('a signed JSON array, string or null: says the body is not a JSON object', async () => {
+    for (const text of ['[1,2]', '"push"', 'null']) {
+      const b = Buffer.from(text);
+      const r = await refusal(signed(b), b);
+      expect(r.status).toBe(400);
+      expect(r.message).toMatch(/not a JSON object/);
+    }
+  });
+
+  it('every refusal message is a sentence someone can act on, never empty', async () => {
+    for (const h of [
+      { ...good, 'x-hub-signature-256': undefined },
+      { ...good, 'x-hub-signature-256': 'sha256=' + '0'.repeat(64) },
+      { ...good, 'x-github-event': 'Push Event' },
+      { ...good, 'x-github-delivery': undefined },
+      { ...good, 'content-type': undefined },
+    ])
+      expect((await refusal(h)).message.length).toBeGreaterThan(15);
   });
 });
