@@ -152,11 +152,15 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   const waiting: LaneRequest[] = [input.next, ...(Array.isArray(input.queue) ? input.queue : [])].filter(
     valid,
   );
+  // What the lane does, shown as soon as it is decided: when nothing runs, the head of the queue is the
+  // work it is about to start. A caller that checks whether the lane is busy (a refresh: `running` set)
+  // must not see it idle while a generation records the last one's decisions before starting that head,
+  // nor between taking a request and starting it.
   const show = () =>
     context.df.setCustomStatus({
       environment: env,
-      running: running ? idOf(running) : null,
-      waiting: waiting.map(idOf),
+      running: running ? idOf(running) : waiting[0] ? idOf(waiting[0]) : null,
+      waiting: (running ? waiting : waiting.slice(1)).map(idOf),
     });
   show();
 
@@ -278,14 +282,8 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
     take(next.result);
   }
 
-  // what the lane does from now on, shown at once (the next generation starts the head of the queue
-  // when nothing runs): a caller that checks whether the lane is busy (a refresh) must not see it idle
-  // between taking a request and starting it
-  context.df.setCustomStatus({
-    environment: env,
-    running: running ? idOf(running) : waiting[0] ? idOf(waiting[0]) : null,
-    waiting: (running ? waiting : waiting.slice(1)).map(idOf),
-  });
+  // what the lane does from now on (the next generation starts the head of the queue when nothing runs)
+  show();
 
   // no yield from the wait to here: the next generation records `notes` first
   context.df.continueAsNew({

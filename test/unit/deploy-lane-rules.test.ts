@@ -27,8 +27,14 @@ const recorded: Array<Record<string, unknown>> = [];
 /** the work the lane started, in order */
 const started: string[] = [];
 
+/** what the lane's status said while each of those decisions was being recorded */
+const statusWhileRecording: unknown[] = [];
+
 df.app.activity('intakeRecordLaneEvent', {
-  handler: (d: unknown) => void recorded.push(d as Record<string, unknown>),
+  handler: (d: unknown) => {
+    recorded.push(d as Record<string, unknown>);
+    statusWhileRecording.push(engine.getStatus(LANE)?.customStatus);
+  },
 });
 function* held(context: OrchestrationContext, label: string): Generator<df.Task, unknown, unknown> {
   if (!context.df.isReplaying) started.push(label);
@@ -103,6 +109,7 @@ afterAll(async () => {
 
 beforeEach(async () => {
   recorded.length = 0;
+  statusWhileRecording.length = 0;
   started.length = 0;
   clock = new TestClock();
   engine = new DurableEngine({
@@ -193,6 +200,29 @@ test('a newer merge supersedes only the waiting merge; a waiting refresh keeps i
   expect(recorded.find((d) => d.decision === 'deploy-started' && d.instanceId === idOf(m3))?.reason).toBe(
     'deploying 1.2.0 (ccccccc) to uat',
   );
+  expect(laneStatus()).toEqual({ environment: 'uat', running: null, waiting: [] });
+});
+
+test("while a generation records the last one's decisions before starting the queued work, the lane says it runs that work, never that it is idle", async () => {
+  // a refresh asked for through the API is refused while the lane runs something (`running` set) and
+  // goes ahead when it is idle: an idle-looking lane with work about to start would take it into the
+  // queue behind that work, to stop UAT later, unasked
+  const m1 = merge('1.0.0', 'a');
+  const m2 = merge('1.1.0', 'b');
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
+  await settle();
+  await ask(m2);
+  await finish(m1);
+  expect(started).toEqual(['1.0.0', '1.1.0']);
+  const at = recorded.findIndex((d) => d.decision === 'deploy-finished' && d.instanceId === idOf(m1));
+  expect(at).toBeGreaterThan(0);
+  expect(statusWhileRecording[at]).toEqual({ environment: 'uat', running: idOf(m2), waiting: [] });
+  await finish(m2);
+  expect(statusWhileRecording.length).toBe(recorded.length);
+  for (const s of statusWhileRecording) {
+    const { running, waiting } = s as { running: string | null; waiting: string[] };
+    if (running === null) expect(waiting).toEqual([]);
+  }
   expect(laneStatus()).toEqual({ environment: 'uat', running: null, waiting: [] });
 });
 
