@@ -1,6 +1,7 @@
 /**
- * The deploy lane's queue through the embedded host (real durable engine, real durable-functions
- * orchestrators, Azurite for the recorded lane decisions): while a piece of work runs, a newer
+ * The deploy lane's queue through the embedded host (the durable engine LOCAL_DURABLE_ENGINE names: the
+ * home-made one here, the real Durable Task extension through deploy-lane.webjobs.test.ts; real
+ * durable-functions orchestrators, Azurite for the recorded lane decisions): while a piece of work runs, a newer
  * request supersedes only the waiting request of its OWN orchestrator — a merge's deployUat never
  * pushes a waiting refresh out of the lane — and the rest runs in arrival order, across the lane's
  * continue-as-new. The work itself is test-only `deployUat` / `refreshUat` orchestrators that wait for
@@ -65,9 +66,9 @@ beforeAll(async () => {
     functionName: 'deployQueueTrigger',
     options: { extraInputs: [binding] },
   });
-  ctx.extraInputs.set(binding, host.engine.clientData(host.rpcBaseUrl));
+  ctx.extraInputs.set(binding, host.durable.clientData(host.rpcBaseUrl));
   client = df.getClient(ctx);
-}, 60000);
+}, 180000);
 
 afterAll(async () => {
   await resetDefaultIntake();
@@ -76,24 +77,28 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
+// on the real engine every step is a few queue hops (a deploy with a fake VM takes seconds, not ms)
 const until = <T>(
   what: string,
   probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 30000,
+  timeoutMs = 60000,
 ): Promise<T> => poll(what, probe, timeoutMs, 50);
 
 const key = () => ({ 'x-functions-key': host.keys.functionKey });
-const running = (id: string) => host.engine.getStatus(id)?.runtimeStatus === 'Running' || undefined;
-const laneStatus = () =>
-  host.engine.getStatus('lane-uat')?.customStatus as
+const running = async (id: string) =>
+  (await host.durable.getStatus(id))?.runtimeStatus === 'Running' || undefined;
+const laneStatus = async () =>
+  (await host.durable.getStatus('lane-uat'))?.customStatus as
     | { running?: string | null; waiting?: string[] | string | null }
     | undefined;
 /** the lane's waiting ids in order (a single id, as lanes before the queue showed it, counts as a list of one) */
-const waitingIds = (): string[] => {
-  const w = laneStatus()?.waiting;
+const waitingIds = async (): Promise<string[]> => {
+  const w = (await laneStatus())?.waiting;
   return Array.isArray(w) ? w : w ? [w] : [];
 };
-const waitingIs = (ids: string[]) => JSON.stringify(waitingIds()) === JSON.stringify(ids) || undefined;
+const waitingIs = async (ids: string[]) =>
+  JSON.stringify(await waitingIds()) === JSON.stringify(ids) || undefined;
+const idle = async () => ((await laneStatus())?.running === null && (await waitingIs([]))) || undefined;
 
 const deploy = (version: string): DeployRequest => ({
   type: 'deploy-uat',
@@ -148,7 +153,7 @@ it('a newer merge supersedes only the waiting deploy; a waiting refresh keeps it
   await until('refresh, then 1.1.0 waiting', () => waitingIs([R1, deployId('1.1.0')]));
   expect(await routeToLane(client, deploy('1.2.0'))).toBe('raised');
   await until('refresh, then 1.2.0 waiting', () => waitingIs([R1, deployId('1.2.0')]));
-  expect(laneStatus()).toMatchObject({ running: deployId('1.0.0'), waiting: [R1, deployId('1.2.0')] });
+  expect(await laneStatus()).toMatchObject({ running: deployId('1.0.0'), waiting: [R1, deployId('1.2.0')] });
 
   // the refresh API sees its refresh as waiting in the lane
   const waitingRefresh = await fetch(`${host.baseUrl}/api/refresh/${R1}`, { headers: key() });
@@ -161,19 +166,19 @@ it('a newer merge supersedes only the waiting deploy; a waiting refresh keeps it
   expect((await fetch(`${host.baseUrl}/api/refresh/${R1}`, { headers: key() })).status).toBe(404);
 
   // 4. the work runs one at a time in arrival order, across the lane's continue-as-new
-  await host.engine.raiseEvent(deployId('1.0.0'), 'finish', {});
+  await host.durable.raiseEvent(deployId('1.0.0'), 'finish', {});
   await until('deploy 1.2.0 running', () => running(deployId('1.2.0')));
   await until('the newer refresh still waiting', () => waitingIs([R2]));
-  expect(laneStatus()).toMatchObject({ running: deployId('1.2.0'), waiting: [R2] });
-  expect(host.engine.getStatus(R2)).toBeUndefined();
-  await host.engine.raiseEvent(deployId('1.2.0'), 'finish', {});
+  expect(await laneStatus()).toMatchObject({ running: deployId('1.2.0'), waiting: [R2] });
+  expect(await host.durable.getStatus(R2)).toBeUndefined();
+  await host.durable.raiseEvent(deployId('1.2.0'), 'finish', {});
   await until('the newer refresh running', () => running(R2));
-  await host.engine.raiseEvent(R2, 'finish', {});
-  await until('the lane idle', () => (laneStatus()?.running === null && waitingIs([])) || undefined);
+  await host.durable.raiseEvent(R2, 'finish', {});
+  await until('the lane idle', idle);
 
   expect(started).toEqual(['1.0.0', '1.2.0', R2]);
-  expect(host.engine.getStatus(deployId('1.1.0'))).toBeUndefined();
-  expect(host.engine.getStatus(R1)).toBeUndefined();
+  expect(await host.durable.getStatus(deployId('1.1.0'))).toBeUndefined();
+  expect(await host.durable.getStatus(R1)).toBeUndefined();
 
   // 5. each superseded request ends with its recorded reason, and only those two were superseded
   const recorded = await until('every lane decision recorded', async () => {
@@ -216,15 +221,15 @@ it('a request raised while the lane records the end of the previous work is not 
     expect(await routeToLane(client, deploy('2.0.0'))).toMatch(/^(started|raised)$/);
     await until('deploy 2.0.0 running', () => running(deployId('2.0.0')));
     gate = new Promise<void>((r) => (open = r));
-    await host.engine.raiseEvent(deployId('2.0.0'), 'finish', {});
+    await host.durable.raiseEvent(deployId('2.0.0'), 'finish', {});
     await until('the lane recording the end of 2.0.0', () => held > 0 || undefined);
     // the next merge arrives right then
     expect(await routeToLane(client, deploy('2.1.0'))).toBe('raised');
     gate = undefined;
     open();
     await until('deploy 2.1.0 running', () => running(deployId('2.1.0')));
-    await host.engine.raiseEvent(deployId('2.1.0'), 'finish', {});
-    await until('the lane idle', () => (laneStatus()?.running === null && waitingIs([])) || undefined);
+    await host.durable.raiseEvent(deployId('2.1.0'), 'finish', {});
+    await until('the lane idle', idle);
     expect(started.slice(-2)).toEqual(['2.0.0', '2.1.0']);
     const recorded = await until('both ends recorded', async () => {
       const all = await decisions();

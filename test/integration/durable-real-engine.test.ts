@@ -327,3 +327,67 @@ it('the lane between generations: requests raised as the work ends and while the
   for (const id of [id2('2.0.1'), id2('2.0.2'), other.instanceId!])
     expect((await client.getStatus(`lanework-${id}`)).runtimeStatus).toBe('Completed');
 });
+
+it('a burst of merges while a deploy runs: every request is decided once, none lost across the generations, the newest runs next', async () => {
+  // The lane drains buffered events against a timer due now and then continues as new, which drops an
+  // event it did not take; an event delivered in the very batch in which that timer fires would be lost
+  // (docs/durable-local-engine.md, "Left open"). Many requests, some raised together, while the lane
+  // turns over a generation per event: each must end up superseded or waiting.
+  const ENV3 = 'rt3';
+  const lane3 = 'lane-rt3';
+  const req3 = (version: string): LaneRequest => ({
+    ...request(version),
+    environment: ENV3,
+    deliveryId: `rt3-${version}`,
+  });
+  const id3 = (version: string) => deployInstanceId(ENV3, version, req3(version).sha);
+  const mine = (d: Record<string, unknown>) => d.lane === lane3;
+  const fail = async (e: unknown) => {
+    throw new Error(`${(e as Error).message}\n${await explain(lane3)}`);
+  };
+  expect(await routeToLane(client, req3('3.0.0'))).toBe('started');
+  await until('3.0.0 to start', () => (started.includes('3.0.0') ? true : undefined)).catch(fail);
+
+  const versions = Array.from({ length: 60 }, (_, i) => `3.${i + 1}.0`);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // three at a time (each a few ms apart), then a pause of up to 150 ms: some arrive in one delivery
+  // batch, some while the lane records or continues as new
+  for (let i = 0; i < versions.length; i += 3) {
+    await Promise.all(
+      versions
+        .slice(i, i + 3)
+        .map((v, k) =>
+          sleep(k * 5).then(async () => expect(await routeToLane(client, req3(v))).toBe('raised')),
+        ),
+    );
+    await sleep(Math.floor(Math.random() * 150));
+  }
+  // every request decided: all but one superseded, one waiting (which one depends on arrival order)
+  const decided = await until(
+    'every request to be decided',
+    async () => {
+      const superseded = recorded.filter(mine).filter((d) => d.decision === 'superseded');
+      const waiting = ((await client.getStatus(lane3)).customStatus as { waiting?: string[] })?.waiting ?? [];
+      return superseded.length + waiting.length >= versions.length ? { superseded, waiting } : undefined;
+    },
+    180000,
+  ).catch(fail);
+  expect(decided.waiting).toHaveLength(1);
+  const all = [...decided.superseded.map((d) => String(d.instanceId)), ...decided.waiting].sort();
+  expect(all).toEqual(versions.map(id3).sort());
+  expect(recorded.filter(mine).filter((d) => d.decision === 'duplicate')).toEqual([]);
+
+  // the waiting one runs after 3.0.0, and nothing else does
+  const newest = versions.find((v) => id3(v) === decided.waiting[0])!;
+  await finish(id3('3.0.0'));
+  await until(`${newest} to start`, () => (started.includes(newest) ? true : undefined), 60000).catch(fail);
+  await finish(id3(newest));
+  await until(
+    'the lane to idle',
+    async () =>
+      ((await client.getStatus(lane3)).customStatus as { running?: string | null })?.running === null ||
+      undefined,
+    60000,
+  ).catch(fail);
+  expect(started.filter((v) => v.startsWith('3.'))).toEqual(['3.0.0', newest]);
+});
