@@ -157,21 +157,38 @@ export async function routeToLane(
     return 'duplicate';
   }
   const laneId = laneInstanceId(request.environment);
+  // a unique id per event: the lane ignores an event it has already taken (the real engine can hand an
+  // event to the lane twice across continue-as-new)
+  const eventId = randomUUID();
+  const raise = async () => {
+    await client.raiseEvent(laneId, DEPLOY_REQUESTED, { ...request, eventId });
+    log(`raised ${DEPLOY_REQUESTED} on ${laneId} for ${deployId}`);
+  };
   for (let attempt = 0; attempt < 5; attempt++) {
     const lane = await runtimeOf(client, laneId);
     if (lane && LIVE.has(lane)) {
-      // a unique id per event: the lane ignores an event it has already taken (the real engine can
-      // hand an event to the lane twice across continue-as-new)
-      await client.raiseEvent(laneId, DEPLOY_REQUESTED, { ...request, eventId: randomUUID() });
-      log(`raised ${DEPLOY_REQUESTED} on ${laneId} for ${deployId}`);
+      await raise();
       return 'raised';
     }
     try {
+      // The start carries the request (the lane runs it first) and its eventId as already seen; the
+      // request is raised as well, which that lane then ignores. Why both: starts that race for an idle
+      // lane do not all fail but one. The Durable Task extension checks for a running instance before
+      // it enqueues the start, so concurrent starts all "succeed" and the engine runs the first and
+      // drops the others' ExecutionStarted, inputs and all (measured: five concurrent requests, five
+      // "started", four requests never seen by the lane). The raised copy is what reaches the lane
+      // from a start that lost.
       await client.startNew('deployLane', {
         instanceId: laneId,
-        input: { environment: request.environment, next: request, done: [] } satisfies LaneInput,
+        input: {
+          environment: request.environment,
+          next: request,
+          done: [],
+          seen: [eventId],
+        } satisfies LaneInput,
       });
       log(`started ${laneId} with ${deployId}`);
+      await raise();
       return 'started';
     } catch (err) {
       // another trigger started the lane between our status read and our start: raise instead
