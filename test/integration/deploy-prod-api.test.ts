@@ -2,7 +2,8 @@
  * `POST /api/deployments` for PROD and the deployments API's view of `deployProd`, through the embedded
  * host's real HTTP routes: Azurite (ledger), a real docker-registry (the `uat-vX.Y.Z` image check), a
  * Slack server behind the real adapter (the approval request reaches it). No VM: the deploys stop at
- * the approval wait, which is all these answers depend on.
+ * the approval wait, which is all these answers depend on. Runs on the durable engine
+ * LOCAL_DURABLE_ENGINE names (deploy-prod-api.webjobs.test.ts: the real Durable Task extension).
  */
 import type { LocalHost } from '../../local/host';
 import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';
@@ -12,8 +13,9 @@ import type { FakeSlack } from '../support/fake-slack';
 import { startProdApiHost, type ProdApiRig } from '../support/prod-api-rig';
 import { approvalLinks, requestProdDeploy, waitForLinks } from '../support/prod-approval';
 import { approversSetting } from '../support/identities';
+import { until } from '../support/until';
 
-jest.setTimeout(120_000);
+jest.setTimeout(240_000);
 
 const SHA = (c: string) => c.repeat(40);
 
@@ -65,7 +67,8 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     fetch(`${host.baseUrl}${p}`, { headers: { 'x-functions-key': host.keys.functionKey } }).then(
       async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }),
     );
-  const prodDeploys = () => host.engine.listInstances({}).instances.filter((s) => s.name === 'deployProd');
+  const prodDeploys = async () =>
+    (await host.durable.listInstances({})).instances.filter((s) => s.name === 'deployProd');
 
   it('bad input: 400 naming each problem, 401 without a key; nothing starts', async () => {
     const r = await post({
@@ -93,7 +96,7 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
       body: JSON.stringify({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x' }),
     });
     expect(noKey.status).toBe(401);
-    expect(prodDeploys()).toHaveLength(0);
+    expect(await prodDeploys()).toHaveLength(0);
   });
 
   it('422 unless the version succeeded on UAT and its uat image is still the one UAT ran', async () => {
@@ -111,7 +114,7 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     expect(
       await post({ environment: 'prod', version: '1.2.0', requestedBy: 'alice', reason: 'hotfix' }),
     ).toMatchObject({ status: 422, body: { error: 'DEPLOYMENTS.IMAGE_CHANGED' } });
-    expect(prodDeploys()).toHaveLength(0);
+    expect(await prodDeploys()).toHaveLength(0);
   });
 
   it('202 through the PROD lane: the approval request reaches Slack, the API shows it waiting; 409 for a second request; after a reject a new request gets -r2', async () => {
@@ -141,7 +144,8 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     });
     expect(status.pendingApprovals).toHaveLength(2);
     expect(JSON.stringify(one.body)).not.toContain('nonce'); // nonces never leave the server but in their own link
-    const pendingNow = (host.engine.getStatus(id)?.customStatus as ProdCustomStatus).pendingApprovals;
+    const pendingNow = ((await host.durable.getStatus(id))?.customStatus as ProdCustomStatus)
+      .pendingApprovals;
     const list = await get('/api/deployments?environment=prod');
     expect((list.body.items as Array<{ id: string }>).map((i) => i.id)).toEqual([id]);
 
@@ -149,13 +153,13 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
       await post({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'again' }),
     ).toMatchObject({ status: 409, body: { error: 'DEPLOYMENTS.BUSY' } });
 
-    await host.engine.raiseEvent(id, 'approval-decision', {
+    await host.durable.raiseEvent(id, 'approval-decision', {
       nonce: pendingNow[0].nonce,
       approver: pendingNow[0].approver,
       action: 'reject',
       comment: 'not today',
     });
-    const done = await host.engine.waitForCompletion(id, 30_000);
+    const done = await host.durable.waitForCompletion(id, 30_000);
     expect((done.output as ProdDeployResult).outcome).toBe('Rejected');
 
     const again = await post({
@@ -176,7 +180,7 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
       imageRef: `${registryHost}/odoo-mta:prod-v1.1.0`,
       deployedAt: new Date().toISOString(),
     });
-    const before = prodDeploys().length;
+    const before = (await prodDeploys()).length;
     const refused = await post({
       environment: 'prod',
       version: '1.1.0',
@@ -191,7 +195,7 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     expect(refused.body.message).toMatch(
       /^PROD already runs 1\.1\.0 .*"sameVersion": true \(CLI: --same-version\)$/,
     );
-    expect(prodDeploys().length).toBe(before); // nothing started
+    expect((await prodDeploys()).length).toBe(before); // nothing started
     expect(
       await post({
         environment: 'prod',
@@ -203,16 +207,18 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     ).toMatchObject({ status: 400, body: { problems: ['sameVersion must be true or false'] } });
 
     // the -r2 deploy of the previous test still waits: reject it so this one is not BUSY
-    const live = prodDeploys().find((s) => s.runtimeStatus === 'Running' || s.runtimeStatus === 'Pending');
+    const live = (await prodDeploys()).find(
+      (s) => s.runtimeStatus === 'Running' || s.runtimeStatus === 'Pending',
+    );
     if (live) {
-      const cs = host.engine.getStatus(live.instanceId)!.customStatus as ProdCustomStatus;
-      await host.engine.raiseEvent(live.instanceId, 'approval-decision', {
+      const cs = (await host.durable.getStatus(live.instanceId))!.customStatus as ProdCustomStatus;
+      await host.durable.raiseEvent(live.instanceId, 'approval-decision', {
         nonce: cs.pendingApprovals[0].nonce,
         approver: cs.pendingApprovals[0].approver,
         action: 'reject',
         comment: 'superseded',
       });
-      await host.engine.waitForCompletion(live.instanceId, 30_000);
+      await host.durable.waitForCompletion(live.instanceId, 30_000);
     }
     const forced = await post({
       environment: 'prod',
@@ -225,7 +231,12 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     expect(forced.body.warnings).toEqual([
       'PROD already runs 1.1.0: this re-deploys the same version (PROD is stopped and migrated again)',
     ]);
-    const input = host.engine.getStatus(String(forced.body.id))?.input as Record<string, unknown> | undefined;
-    if (input) expect(input.sameVersion).toBe(true);
+    // the lane starts the deploy (a moment later on the real engine): its input carries the flag
+    const started = await until(
+      'the forced deploy to start',
+      () => host.durable.getStatus(String(forced.body.id), { showInput: true }),
+      60_000,
+    );
+    expect((started.input as Record<string, unknown>).sameVersion).toBe(true);
   });
 });
