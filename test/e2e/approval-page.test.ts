@@ -3,7 +3,8 @@
  * viewport) against the embedded host. Opens the link, sees the checklist, cannot submit Approve
  * without typing APPROVE (neither with JavaScript nor without it, and the server refuses a forced
  * submit too), approves, sees the confirmation. Screenshots: test-artifacts/approval-page.png (the
- * filled-in form) and test-artifacts/approval-page-done.png (the confirmation).
+ * filled-in form) and test-artifacts/approval-page-done.png (the confirmation). Runs on the durable
+ * engine LOCAL_DURABLE_ENGINE names (approval-page.webjobs.test.ts: the real Durable Task extension).
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -14,11 +15,11 @@ import { startLocalHost, type LocalHost } from '../../local/host';
 import { approvalLink, signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
 import type { WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
-import { APPROVAL_PROBE, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import { APPROVAL_PROBE, waitFor, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
 import { launchBrowser, screenshot } from '../support/browser';
 import { approversSetting, cookieOf } from '../support/identities';
 
-jest.setTimeout(180_000);
+jest.setTimeout(process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 360_000 : 180_000);
 
 describe('approval page in Chromium', () => {
   let dir: string;
@@ -41,8 +42,10 @@ describe('approval page in Chromium', () => {
         APPROVERS: approversSetting('alice', 'bob', 'carol'),
       },
     });
+    // the suite runs on the engine it was asked for (the twin's on-webjobs import sets it)
+    expect(host.durableEngine).toBe(process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home');
     browser = await launchBrowser();
-  });
+  }, 240_000);
   afterAll(async () => {
     await browser?.close().catch(() => undefined);
     await host?.stop();
@@ -58,13 +61,12 @@ describe('approval page in Chromium', () => {
       version: '1.4.0',
     };
     const id = `deploy-prod-1.4.0-${(++n).toString(16).padStart(12, 'b')}`;
-    await host.engine.startNew(APPROVAL_PROBE, { instanceId: id, input });
-    let pending: WaitingStatus['pendingApprovals'];
-    for (let i = 0; i < 600 && !pending; i++) {
-      pending = (host.engine.getStatus(id)?.customStatus as WaitingStatus | undefined)?.pendingApprovals;
-      if (!pending) await new Promise((r) => setTimeout(r, 50));
-    }
-    if (!pending) throw new Error('the probe never waited for approval');
+    await host.durable.startNew(APPROVAL_PROBE, { instanceId: id, input });
+    const pending = await waitFor(
+      'the probe to wait for approval',
+      async () =>
+        ((await host.durable.getStatus(id))?.customStatus as WaitingStatus | undefined)?.pendingApprovals,
+    );
     const p = pending[0];
     const token = signApprovalToken(
       { instanceId: id, approver: p.approver, action: p.action, nonce: p.nonce, exp: Date.now() + 3600_000 },
@@ -101,8 +103,8 @@ describe('approval page in Chromium', () => {
     return { ctx, page, problems, posts };
   }
 
-  const pendingStill = (id: string, nonce: string) =>
-    ((host.engine.getStatus(id)?.customStatus as WaitingStatus).pendingApprovals ?? []).some(
+  const pendingStill = async (id: string, nonce: string) =>
+    (((await host.durable.getStatus(id))?.customStatus as WaitingStatus).pendingApprovals ?? []).some(
       (p) => p.nonce === nonce,
     );
 
@@ -138,7 +140,7 @@ describe('approval page in Chromium', () => {
       const [refused] = await Promise.all([page.waitForNavigation(), approve.click()]);
       expect(refused?.status()).toBe(400);
       await expect(page.getByRole('alert').textContent()).resolves.toContain('Type APPROVE');
-      expect(pendingStill(r.id, r.nonce)).toBe(true);
+      expect(await pendingStill(r.id, r.nonce)).toBe(true);
 
       // now properly: the re-shown form, ticked and typed
       for (const label of ['Tested on UAT?', 'Backup location ready?', 'Rollback plan documented?'])
@@ -157,12 +159,10 @@ describe('approval page in Chromium', () => {
       );
       await screenshot(page, 'approval-page-done.png');
 
-      let out: ProbeOutput | undefined;
-      for (let i = 0; i < 600 && !out; i++) {
-        const s = host.engine.getStatus(r.id);
-        if (s?.runtimeStatus === 'Completed') out = s.output as ProbeOutput;
-        else await new Promise((res2) => setTimeout(res2, 50));
-      }
+      const out = await waitFor('the probe to complete', async () => {
+        const st = await host.durable.getStatus(r.id);
+        return st?.runtimeStatus === 'Completed' ? (st.output as ProbeOutput) : undefined;
+      });
       expect(out?.outcome).toBe('Approved');
       expect(out?.decisions[0]).toMatchObject({
         approver: 'alice',
@@ -186,14 +186,14 @@ describe('approval page in Chromium', () => {
       await page.locator('#approve').click(); // the browser's own validation stops it: no request leaves
       expect(posts).toEqual([]);
       expect(await page.evaluate(`document.getElementById('confirm').validity.valid`)).toBe(false);
-      expect(pendingStill(r.id, r.nonce)).toBe(true);
+      expect(await pendingStill(r.id, r.nonce)).toBe(true);
       await page.locator('details.comment summary').click();
       await page.locator('#comment').fill('wrong build');
       // Reject asks again (a server-rendered second step: no JavaScript needed), keeping the comment
       const [asked] = await Promise.all([page.waitForNavigation(), page.locator('#reject').click()]);
       expect(asked?.status()).toBe(200);
       await expect(page.locator('h1').textContent()).resolves.toBe('Reject the PROD deploy of 1.4.0?');
-      expect(pendingStill(r.id, r.nonce)).toBe(true);
+      expect(await pendingStill(r.id, r.nonce)).toBe(true);
       expect(await page.locator('#comment').inputValue()).toBe('wrong build');
       const [done] = await Promise.all([page.waitForNavigation(), page.locator('#reject-confirm').click()]);
       expect(done?.status()).toBe(200);
