@@ -1,10 +1,10 @@
 /**
  * `npm run bench -- deploy`: what the pipeline adds to a UAT deploy on top of the remote commands.
  *
- * Runs complete `deployUat` orchestrations through the embedded host (real durable engine, real Azurite
- * for the backup parts + manifest + verify and the ledger), against an in-memory VM that answers the
- * odoo-ops verbs after a fixed simulated latency per command. Every remote call (SSH connect, command,
- * streamed backup) is timed; then
+ * Runs complete `deployUat` orchestrations through the embedded host (on the durable engine
+ * LOCAL_DURABLE_ENGINE names; real Azurite for the backup parts + manifest + verify and the ledger),
+ * against an in-memory VM that answers the odoo-ops verbs after a fixed simulated latency per command.
+ * Every remote call (SSH connect, command, streamed backup) is timed; then
  *   pipeline overhead = total deploy time − time spent in remote calls           (target ≤ 2 s)
  *   downtime overhead = (stop → healthy) − time spent in remote calls in between  (target ≤ 1 s)
  * The baseline is the remote time itself (what running the same odoo-ops commands by hand would take),
@@ -133,7 +133,7 @@ const bench: Bench = {
           log: createLogger({ level: 'error', sink: () => undefined }),
         });
         const t0 = performance.now();
-        const id = await host.engine.startNew('deployUat', {
+        const id = await host.durable.startNew('deployUat', {
           input: {
             environment: env,
             version: '1.1.0',
@@ -142,7 +142,7 @@ const bench: Bench = {
             force: true,
           },
         });
-        const st = await host.engine.waitForCompletion(id, 120000);
+        const st = await host.durable.waitForCompletion(id, 120000);
         const total = performance.now() - t0;
         const out = st.output as DeployResult;
         if (out.outcome !== 'Succeeded')

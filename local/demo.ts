@@ -255,7 +255,7 @@ async function main(): Promise<void> {
     say(
       `    bob ticks the checklist, types APPROVE → ${decided.status} ${String(decided.body.message ?? decided.body.outcome ?? '')}`,
     );
-    const prodSt = await h.engine.waitForCompletion(prodId, 15 * 60 * 1000);
+    const prodSt = await h.durable.waitForCompletion(prodId, 15 * 60 * 1000);
     const prodOut = (prodSt.output ?? {}) as Record<string, unknown>;
     const uatDigest = (
       await uat.ssh(`docker inspect --format '{{index .RepoDigests 0}}' ${sb.image('next', 'uat')}`)
@@ -304,9 +304,10 @@ async function main(): Promise<void> {
     });
     const { id: refreshId } = (await refreshRes.json()) as { id: string };
     say(`    POST /api/refresh → ${refreshRes.status} ${refreshId}`);
-    for (let i = 0; i < 600 && !h.engine.getStatus(refreshId); i++)
+    // the refresh reaches the lane first (it starts it when nothing else runs)
+    for (let i = 0; i < 600 && !(await h.durable.getStatus(refreshId)); i++)
       await new Promise((r) => setTimeout(r, 100));
-    const refreshSt = await h.engine.waitForCompletion(refreshId, 15 * 60 * 1000);
+    const refreshSt = await h.durable.waitForCompletion(refreshId, 15 * 60 * 1000);
     const rr = (refreshSt.output ?? {}) as {
       outcome?: string;
       rows?: Record<string, number>;
