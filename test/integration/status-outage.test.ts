@@ -9,6 +9,7 @@
  *  - after the rollback, the last deploy's cause is the migration failure — not the requester's reason;
  *  - a rejection names who rejected it and why;
  *  - a re-deploy of the version PROD runs is refused unless asked for explicitly (then warned about).
+ * Runs on the durable engine LOCAL_DURABLE_ENGINE names (status-outage.webjobs.test.ts: the real one).
  */
 import { randomBytes } from 'node:crypto';
 import type { LocalHost } from '../../local/host';
@@ -18,7 +19,7 @@ import { run } from '../../bin-src/odoo-pipeline';
 import { startProdDeploy, startProdHost, type ProdRigInput } from '../support/prod-rig';
 import type { FakeSlack } from '../support/fake-slack';
 
-jest.setTimeout(120_000);
+jest.setTimeout(process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 300_000 : 120_000);
 
 const signingKey = randomBytes(36).toString('base64url');
 /** the status page's read-only key (GET /api/dashboard opens with it, not with the function key) */
@@ -55,11 +56,14 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
       reason: REQUEST_REASON,
       vmBehaviour,
     });
-    const status = () => host.engine.getStatus(id)?.customStatus as ProdCustomStatus | undefined;
-    const until = async (what: string, ok: () => boolean) => {
-      const end = Date.now() + 60_000;
-      while (!ok()) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(status())}`);
+    const status = async () =>
+      (await host.durable.getStatus(id))?.customStatus as ProdCustomStatus | undefined;
+    const until = async (what: string, ok: (s: ProdCustomStatus | undefined) => boolean) => {
+      const end = Date.now() + 120_000;
+      for (;;) {
+        const s = await status();
+        if (ok(s)) return s;
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     };
@@ -67,12 +71,12 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
       const linkAction = action === 'rollback' ? 'rollback' : 'approval';
       await until(
         `${approver}'s ${linkAction} link`,
-        () => !!status()?.pendingApprovals?.some((p) => p.approver === approver && p.action === linkAction),
+        (s) => !!s?.pendingApprovals?.some((p) => p.approver === approver && p.action === linkAction),
       );
-      const nonce = status()!.pendingApprovals.find(
+      const nonce = (await status())!.pendingApprovals.find(
         (p) => p.approver === approver && p.action === linkAction,
       )!.nonce;
-      await host.engine.raiseEvent(id, 'approval-decision', {
+      await host.durable.raiseEvent(id, 'approval-decision', {
         nonce,
         approver,
         action,
@@ -129,8 +133,7 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
     await d.decide('bob', 'approve');
     await d.until(
       'the rollback decision',
-      () =>
-        d.status()?.step === 'awaiting-rollback-decision' && (d.status()?.pendingApprovals.length ?? 0) > 0,
+      (s) => s?.step === 'awaiting-rollback-decision' && (s?.pendingApprovals.length ?? 0) > 0,
     );
     expect(d.vm.state.webRunning).toBe(false);
 
@@ -198,7 +201,7 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
 
     // carol rolls back: PROD is up again on 1.0.0; the last deploy says why it failed
     await d.decide('carol', 'rollback');
-    await host.engine.waitForCompletion(d.id, 60_000);
+    await host.durable.waitForCompletion(d.id, 60_000);
     const after = await getStatus();
     const p2 = after.environments.find((e) => e.name === 'prod')!;
     expect(p2.health).toMatchObject({ ok: true, value: { state: 'up', version: '1.0.0' } });
@@ -233,7 +236,7 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
 
   it('a rejection names who rejected and why; while it waits, the strip says for whom', async () => {
     const d = await start();
-    await d.until('the approval links', () => (d.status()?.pendingApprovals.length ?? 0) > 0);
+    await d.until('the approval links', (s) => (s?.pendingApprovals.length ?? 0) > 0);
     const waiting = await getStatus();
     const item = waiting.attention.find((i) => i.deployment === d.id)!;
     expect(item).toMatchObject({
@@ -245,7 +248,7 @@ describe('a PROD outage on the status page, the JSON status and the CLI', () => 
     expect(plain(await getPage())).toMatch(/needs 1 of alice, bob, carol/);
 
     await d.decide('carol', 'reject', 'the release notes are missing');
-    await host.engine.waitForCompletion(d.id, 60_000);
+    await host.durable.waitForCompletion(d.id, 60_000);
     const doc = await getStatus();
     const last = doc.environments.find((e) => e.name === 'prod')!.lastDeploy;
     expect(last.ok && last.value).toMatchObject({
