@@ -5,6 +5,7 @@
  * approval (a stand-in orchestration with the deployProd custom status contract). Asserts what an
  * operator reads, that the strict CSP lets the page's own style apply and nothing else load, that the
  * page refreshes itself and then shows the finished deploy. Screenshot: test-artifacts/dashboard.png.
+ * Runs on the durable engine LOCAL_DURABLE_ENGINE names (dashboard.webjobs.test.ts: the real one).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -101,7 +102,7 @@ describe('dashboard in Chromium', () => {
     };
     setDeployPorts(ports);
     const deploy = (v: string, sha: string) =>
-      host.engine.startNew('deployUat', {
+      host.durable.startNew('deployUat', {
         instanceId: `deploy-uat-${v}-${sha.slice(0, 12)}`,
         input: {
           environment: 'uat',
@@ -113,11 +114,11 @@ describe('dashboard in Chromium', () => {
         },
       });
     // 1.1.0 deployed; 1.2.0 held in the middle of its migration
-    const done = await host.engine.waitForCompletion(await deploy('1.1.0', SHA('b')), 60_000);
+    const done = await host.durable.waitForCompletion(await deploy('1.1.0', SHA('b')), 60_000);
     expect(done.output).toMatchObject({ outcome: 'Succeeded' });
     vm.behaviour.holdMigrate = new Promise<void>((r) => (release = r));
     await deploy('1.2.0', SHA('c'));
-    await host.engine.startNew(PROD_STANDIN, {
+    await host.durable.startNew(PROD_STANDIN, {
       instanceId: `deploy-prod-1.1.0-${'b'.repeat(12)}`,
       input: {
         kind: 'deployProd',
@@ -138,7 +139,7 @@ describe('dashboard in Chromium', () => {
       },
     });
     // wait until the held deploy reports its step
-    const end = Date.now() + 60_000;
+    const end = Date.now() + 120_000;
     for (;;) {
       const s = await fetch(`${host.baseUrl}/api/deployments/deploy-uat-1.2.0-${'c'.repeat(12)}`, {
         headers: { 'x-functions-key': host.keys.functionKey },
@@ -147,12 +148,12 @@ describe('dashboard in Chromium', () => {
       if (Date.now() > end) throw new Error('the held deploy never reached migrate');
       await new Promise((r) => setTimeout(r, 100));
     }
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => {
     release();
     vm.behaviour.holdMigrate = undefined;
-    await host.engine.raiseEvent(`deploy-prod-1.1.0-${'b'.repeat(12)}`, 'finish', {}).catch(() => undefined);
+    await host.durable.raiseEvent(`deploy-prod-1.1.0-${'b'.repeat(12)}`, 'finish', {}).catch(() => undefined);
     setDeployPorts(undefined);
     await host?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
