@@ -7,6 +7,7 @@
  *
  * Every command shown in docs/CLI.md runs here, and every error path: usage (2), wrong/missing key and
  * unreachable URL (3), timeouts (4), unknown deployment / failed deploy / corrupt backup (1).
+ * Runs on the durable engine LOCAL_DURABLE_ENGINE names (cli.webjobs.test.ts: the real one).
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -535,7 +536,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
 
   it('approvals lists pending PROD approvals with expiry and no nonce; rollback prod shows a pending rollback decision', async () => {
     const exp = new Date(Date.now() + 3 * 3600_000).toISOString();
-    await host.engine.startNew(PROD_STANDIN, {
+    await host.durable.startNew(PROD_STANDIN, {
       instanceId: `deploy-prod-1.1.0-${'b'.repeat(12)}`,
       input: {
         kind: 'deployProd',
@@ -579,7 +580,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(nothing.stderr).toContain('PROD has no previous version in its ledger to roll back to');
 
     const rbId = `deploy-prod-1.0.1-${'e'.repeat(12)}`;
-    await host.engine.startNew(PROD_STANDIN, {
+    await host.durable.startNew(PROD_STANDIN, {
       instanceId: rbId,
       input: {
         kind: 'deployProd',
@@ -600,7 +601,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(rb.stdout).toContain('posted to Slack to: dave');
     expect(rb.stdout).not.toContain('SECRET');
     for (const id of [rbId, `deploy-prod-1.1.0-${'b'.repeat(12)}`])
-      await host.engine.raiseEvent(id, 'finish', {});
+      await host.durable.raiseEvent(id, 'finish', {});
   }, 120_000);
 
   it('refresh: bad input is a usage error; a refresh that fails exits 1 with its reason', async () => {
@@ -696,7 +697,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   it('status and approvals fit 80 and 120 columns, on a terminal and not; colours only on a terminal (NO_COLOR, FORCE_COLOR)', async () => {
     const exp = new Date(Date.now() + 3 * 3600_000).toISOString();
     const waitId = `deploy-prod-1.1.0-${'b'.repeat(12)}-w1`;
-    await host.engine.startNew(PROD_STANDIN, {
+    await host.durable.startNew(PROD_STANDIN, {
       instanceId: waitId,
       input: {
         kind: 'deployProd',
@@ -750,7 +751,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       const forced = await cli(['status'], { FORCE_COLOR: '1' });
       expect(forced.stdout).toContain('\x1b[33mWAITING');
     } finally {
-      await host.engine.raiseEvent(waitId, 'finish', {});
+      await host.durable.raiseEvent(waitId, 'finish', {});
     }
   }, 180_000);
 });
