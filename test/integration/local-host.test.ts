@@ -250,7 +250,7 @@ describe('local host', () => {
     });
     expect(res.status).toBe(202);
     const { id } = (await res.json()) as { id: string };
-    const status = await host.engine.waitForCompletion(id, 20000);
+    const status = await host.durable.waitForCompletion(id, 20000);
     expect(status.runtimeStatus).toBe('Completed');
     expect(status.output).toEqual(['hello uat', 'hello prod']);
   });
