@@ -607,9 +607,17 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
 }
 
 /** Lines the host prints at start: routes, keys, unset optional settings. */
+/** What runs the orchestrations, in one line (the host's description and the demo say it). */
+export function describeEngine(kind: DurableEngineKind): string {
+  return kind === 'webjobs'
+    ? 'orchestrations run on the Durable Task extension Azure runs (local/durable-host, Azure Storage provider on Azurite)'
+    : 'orchestrations run on the home-made engine (local/durable, SQLite); LOCAL_DURABLE_ENGINE=webjobs runs them on the Durable Task extension Azure runs';
+}
+
 export function describeHost(host: LocalHost): string[] {
   const lines: string[] = [];
   lines.push(`odoo-mta local host on ${host.baseUrl}  (data: ${host.dataDir})`);
+  lines.push(describeEngine(host.durableEngine));
   lines.push('');
   lines.push('HTTP functions:');
   for (const r of host.routes)

@@ -133,6 +133,12 @@ describe('local host', () => {
     expect(text).toContain('/api/health');
     expect(text).toContain('/api/lh/start/{name}');
     expect(text).toContain(host.keys.functionKey);
+    // which engine runs the orchestrations, said plainly
+    expect(text.split('\n')[1]).toBe(
+      host.durableEngine === 'webjobs'
+        ? 'orchestrations run on the Durable Task extension Azure runs (local/durable-host, Azure Storage provider on Azurite)'
+        : 'orchestrations run on the home-made engine (local/durable, SQLite); LOCAL_DURABLE_ENGINE=webjobs runs them on the Durable Task extension Azure runs',
+    );
   });
 
   it('honours auth levels: function key, master key, code query', async () => {
