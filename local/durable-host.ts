@@ -247,7 +247,7 @@ export const LOCAL_PROVIDER_OVERRIDES = {
 /**
  * The extension's own local RPC endpoint (an HTTP listener on 127.0.0.1:17071, or 30000-31000) has no
  * authentication: any local process, or a web page's cross-origin text/plain POST, could start, raise,
- * terminate or purge through it. It is off unless `localRpcEndpoint: true` (the standalone test and bench
+ * terminate or purge through it. It is off unless `localRpcEndpoint: true` (the standalone test
  * only); the management API is then reached through the NDJSON channel (`DurableHostHandle.request`),
  * which the embedded host serves only behind its master key.
  */
