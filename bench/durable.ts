@@ -315,7 +315,7 @@ async function measureRecovery(
       await sleep(200); // let the kernel reap the group's other members (the .NET host)
       const restartedAt = Date.now();
       h = await spawnHost(engine, path.join(dir, 'data'), env, baseEnv);
-      // the real engine picks work in flight up again after the queue visibility timeout (1 min locally);
+      // the real engine picks work in flight up again after the queue visibility timeout (30 s locally);
       // an instance the restarted engine does not know at all after 3 minutes was lost with the crash
       const lostAfterMs = 180000;
       const known = await (async () => {

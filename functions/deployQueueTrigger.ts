@@ -187,13 +187,14 @@ export async function routeToLane(
           seen: [eventId],
         } satisfies LaneInput,
       });
-      log(`started ${laneId} with ${deployId}`);
-      await raise();
-      return 'started';
     } catch (err) {
       // another trigger started the lane between our status read and our start: raise instead
       if (!/exist|409|conflict/i.test(messageOf(err))) throw err;
+      continue;
     }
+    log(`started ${laneId} with ${deployId}`);
+    await raise();
+    return 'started';
   }
   throw new PipelineError('LANE.BUSY', `could not start or reach ${laneId}`, true);
 }

@@ -606,7 +606,6 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   };
 }
 
-/** Lines the host prints at start: routes, keys, unset optional settings. */
 /** What runs the orchestrations, in one line (the host's description and the demo say it). */
 export function describeEngine(kind: DurableEngineKind): string {
   return kind === 'webjobs'
@@ -614,6 +613,7 @@ export function describeEngine(kind: DurableEngineKind): string {
     : 'orchestrations run on the home-made engine (local/durable, SQLite); LOCAL_DURABLE_ENGINE=webjobs runs them on the Durable Task extension Azure runs';
 }
 
+/** Lines the host prints at start: what runs the orchestrations, routes, keys, unset optional settings. */
 export function describeHost(host: LocalHost): string[] {
   const lines: string[] = [];
   lines.push(`odoo-mta local host on ${host.baseUrl}  (data: ${host.dataDir})`);

@@ -44,7 +44,10 @@ function prefixLines(tag, from, to) {
   });
 }
 
-/** @param {string} name @param {string[]} files @param {string[]} extra @returns {Promise<{name: string, code: number, seconds: number}>} */
+/**
+ * @param {string} name @param {string[]} files @param {string[]} extra
+ * @returns {Promise<{name: string, code: number, seconds: number}>}
+ */
 function runJest(name, files, extra) {
   const t0 = Date.now();
   const args = [

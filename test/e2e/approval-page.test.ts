@@ -6,16 +6,20 @@
  * filled-in form) and test-artifacts/approval-page-done.png (the confirmation). Runs on the durable
  * engine LOCAL_DURABLE_ENGINE names (approval-page.webjobs.test.ts: the real Durable Task extension).
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startLocalHost, type LocalHost } from '../../local/host';
+import type { LocalHost } from '../../local/host';
 import { approvalLink, signApprovalToken, signingKeys } from '../../shared/domain/approval-token';
 import type { WaitingStatus } from '../../functions/approvals';
 import '../../functions/approvals';
-import { APPROVAL_PROBE, waitFor, type ProbeInput, type ProbeOutput } from '../support/approval-probe';
+import {
+  APPROVAL_PROBE,
+  startApprovalHost,
+  waitFor,
+  type ProbeInput,
+  type ProbeOutput,
+} from '../support/approval-probe';
 import { launchBrowser, screenshot } from '../support/browser';
 import { approversSetting, cookieOf } from '../support/identities';
 
@@ -29,21 +33,11 @@ describe('approval page in Chromium', () => {
   const key = randomBytes(36).toString('base64url');
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'approval-page-'));
-    const functionsDir = path.join(dir, 'no-functions');
-    mkdirSync(functionsDir);
-    host = await startLocalHost({
-      dataDir: dir,
-      port: 0,
-      functionsDir,
-      env: {
-        LOG_LEVEL: 'error',
-        APPROVAL_SIGNING_KEY: key,
-        APPROVERS: approversSetting('alice', 'bob', 'carol'),
-      },
-    });
-    // the suite runs on the engine it was asked for (the twin's on-webjobs import sets it)
-    expect(host.durableEngine).toBe(process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home');
+    // refuses to run on another engine than the one asked for (the twin's on-webjobs import sets it)
+    ({ host, dir } = await startApprovalHost('approval-page-', {
+      APPROVAL_SIGNING_KEY: key,
+      APPROVERS: approversSetting('alice', 'bob', 'carol'),
+    }));
     browser = await launchBrowser();
   }, 240_000);
   afterAll(async () => {

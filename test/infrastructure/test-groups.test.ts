@@ -54,7 +54,7 @@ describe('the jest groups of npm test', () => {
     expect(rel(groups.rest)).toEqual(
       expect.arrayContaining([
         'test/integration/demo-prerequisites.test.ts',
-        'test/unit/webhook-rules.test.ts',
+        'test/integration/odoo-ops-tmp.test.ts',
       ]),
     );
   });

@@ -1,10 +1,10 @@
 /**
- * The deploy lane's queue through the embedded host (the durable engine LOCAL_DURABLE_ENGINE names: the
- * home-made one here, the real Durable Task extension through deploy-lane.webjobs.test.ts; real
- * durable-functions orchestrators, Azurite for the recorded lane decisions): while a piece of work runs, a newer
- * request supersedes only the waiting request of its OWN orchestrator — a merge's deployUat never
- * pushes a waiting refresh out of the lane — and the rest runs in arrival order, across the lane's
- * continue-as-new. The work itself is test-only `deployUat` / `refreshUat` orchestrators that wait for
+ * The deploy lane's queue through the embedded host (the durable engine LOCAL_DURABLE_ENGINE names:
+ * the home-made one here, the real Durable Task extension through deploy-lane.webjobs.test.ts; real
+ * durable-functions orchestrators, Azurite for the recorded lane decisions): while a piece of work
+ * runs, a newer request supersedes only the waiting request of its OWN orchestrator — a merge's
+ * deployUat never pushes a waiting refresh out of the lane — and the rest runs in arrival order, across
+ * the lane's continue-as-new. The work itself is test-only `deployUat` / `refreshUat` orchestrators that wait for
  * a `finish` event, so the test decides when each ends.
  */
 import { until as poll } from '../support/until';

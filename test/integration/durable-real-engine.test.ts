@@ -28,7 +28,7 @@ import type { LaneRequest } from '../../functions/orchestrators/deployLane';
 import '../../functions/orchestrators/deployLane';
 import '../../functions/activities/lane';
 import { routeToLane } from '../../functions/deployQueueTrigger';
-import { until } from '../support/until';
+import { sleep, until } from '../support/until';
 import { readInstance } from '../../shared/adapters/durable-status';
 
 jest.setTimeout(300000);
@@ -246,24 +246,34 @@ it('deploy lane across continueAsNew: a superseded release never deploys after t
   expect(of('duplicate')).toEqual([]);
 });
 
-it('the lane between generations: requests raised as the work ends and while the next generation records are each run once, in order', async () => {
-  const ENV2 = 'rt2';
-  const lane2 = 'lane-rt2';
-  const req2 = (version: string): LaneRequest => ({
+/**
+ * A lane of its own for one test (environment `env`): its requests, their deploy ids, its custom status,
+ * its recorded decisions, and a failure that shows the lane's history.
+ */
+function laneOf(env: string) {
+  const lane = `lane-${env}`;
+  const req = (version: string): LaneRequest => ({
     ...request(version),
-    environment: ENV2,
-    deliveryId: `rt2-${version}`,
+    environment: env,
+    deliveryId: `${env}-${version}`,
   });
-  const id2 = (version: string) => deployInstanceId(ENV2, version, req2(version).sha);
-  const other: LaneRequest = { ...req2('other'), orchestrator: 'rtHeld', instanceId: 'rt2-held-1' };
-  const status2 = async () =>
-    (await client.getStatus(lane2)).customStatus as
-      | { running?: string | null; waiting?: string[] }
-      | undefined;
-  const mine = (d: Record<string, unknown>) => d.lane === lane2;
-  const fail = async (e: unknown) => {
-    throw new Error(`${(e as Error).message}\n${await explain(lane2)}`);
+  return {
+    req,
+    id: (version: string) => deployInstanceId(env, version, req(version).sha),
+    status: async () =>
+      (await client.getStatus(lane)).customStatus as
+        | { running?: string | null; waiting?: string[] }
+        | undefined,
+    mine: (d: Record<string, unknown>) => d.lane === lane,
+    fail: async (e: unknown): Promise<never> => {
+      throw new Error(`${(e as Error).message}\n${await explain(lane)}`);
+    },
   };
+}
+
+it('the lane between generations: requests raised as the work ends and while the next generation records are each run once, in order', async () => {
+  const { req: req2, id: id2, status: status2, mine, fail } = laneOf('rt2');
+  const other: LaneRequest = { ...req2('other'), orchestrator: 'rtHeld', instanceId: 'rt2-held-1' };
 
   // the production path: routeToLane starts the lane with 2.0.1, then raises events (each with its eventId)
   expect(await routeToLane(client, req2('2.0.1'))).toBe('started');
@@ -313,7 +323,7 @@ it('the lane between generations: requests raised as the work ends and while the
     '2.0.2',
     other.instanceId,
   ]);
-  expect(await status2()).toEqual({ environment: ENV2, running: null, waiting: [] });
+  expect(await status2()).toEqual({ environment: 'rt2', running: null, waiting: [] });
   const of = (decision: string) =>
     recorded
       .filter(mine)
@@ -333,23 +343,11 @@ it('a burst of merges while a deploy runs: every request is decided once, none l
   // event it did not take; an event delivered in the very batch in which that timer fires would be lost
   // (docs/durable-local-engine.md, "Left open"). Many requests, some raised together, while the lane
   // turns over a generation per event: each must end up superseded or waiting.
-  const ENV3 = 'rt3';
-  const lane3 = 'lane-rt3';
-  const req3 = (version: string): LaneRequest => ({
-    ...request(version),
-    environment: ENV3,
-    deliveryId: `rt3-${version}`,
-  });
-  const id3 = (version: string) => deployInstanceId(ENV3, version, req3(version).sha);
-  const mine = (d: Record<string, unknown>) => d.lane === lane3;
-  const fail = async (e: unknown) => {
-    throw new Error(`${(e as Error).message}\n${await explain(lane3)}`);
-  };
+  const { req: req3, id: id3, status: status3, mine, fail } = laneOf('rt3');
   expect(await routeToLane(client, req3('3.0.0'))).toBe('started');
   await until('3.0.0 to start', () => (started.includes('3.0.0') ? true : undefined)).catch(fail);
 
   const versions = Array.from({ length: 60 }, (_, i) => `3.${i + 1}.0`);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   // three at a time (each a few ms apart), then a pause of up to 150 ms: some arrive in one delivery
   // batch, some while the lane records or continues as new
   for (let i = 0; i < versions.length; i += 3) {
@@ -367,7 +365,7 @@ it('a burst of merges while a deploy runs: every request is decided once, none l
     'every request to be decided',
     async () => {
       const superseded = recorded.filter(mine).filter((d) => d.decision === 'superseded');
-      const waiting = ((await client.getStatus(lane3)).customStatus as { waiting?: string[] })?.waiting ?? [];
+      const waiting = (await status3())?.waiting ?? [];
       return superseded.length + waiting.length >= versions.length ? { superseded, waiting } : undefined;
     },
     180000,
@@ -382,12 +380,8 @@ it('a burst of merges while a deploy runs: every request is decided once, none l
   await finish(id3('3.0.0'));
   await until(`${newest} to start`, () => (started.includes(newest) ? true : undefined), 60000).catch(fail);
   await finish(id3(newest));
-  await until(
-    'the lane to idle',
-    async () =>
-      ((await client.getStatus(lane3)).customStatus as { running?: string | null })?.running === null ||
-      undefined,
-    60000,
-  ).catch(fail);
+  await until('the lane to idle', async () => (await status3())?.running === null || undefined, 60000).catch(
+    fail,
+  );
   expect(started.filter((v) => v.startsWith('3.'))).toEqual(['3.0.0', newest]);
 });

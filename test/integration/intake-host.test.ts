@@ -5,7 +5,7 @@
  * when each deploy ends and can queue newer requests meanwhile. Runs on the durable engine
  * LOCAL_DURABLE_ENGINE names (intake-host.webjobs.test.ts: the real Durable Task extension).
  */
-import { until as poll } from '../support/until';
+import { sleep, until as poll } from '../support/until';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -100,7 +100,7 @@ const runtimeOf = async (id: string) => (await statusOf(id))?.runtimeStatus;
 /** give work in flight time to show: the home engine says when it is idle; the real one gets 5 s */
 async function quiet(): Promise<void> {
   if (host.durable.kind === 'home') await host.engine.idle();
-  else await new Promise((r) => setTimeout(r, 5000));
+  else await sleep(5000);
 }
 const instances = async (prefix: string) =>
   (await host.durable.listInstances({ top: 1000 })).instances.filter((i) => i.instanceId.startsWith(prefix));

@@ -135,6 +135,11 @@ async function settle() {
   await clock.advance(0);
   await engine.idle();
 }
+/** the lane started with `next` (as routeToLane starts an idle lane), settled */
+async function startLane(next: LaneRequest) {
+  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next } });
+  await settle();
+}
 async function ask(r: LaneRequest) {
   expect(await engine.raiseEvent(LANE, DEPLOY_REQUESTED, r)).toBe('accepted');
   await settle();
@@ -161,8 +166,7 @@ test('a newer merge supersedes only the waiting merge; a waiting refresh keeps i
   const m2 = merge('1.1.0', 'b');
   const r1 = refresh('aaaa');
   const m3 = merge('1.2.0', 'c');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   expect(started).toEqual(['1.0.0']);
   await ask(m2);
   await ask(r1);
@@ -209,8 +213,7 @@ test("while a generation records the last one's decisions before starting the qu
   // queue behind that work, to stop UAT later, unasked
   const m1 = merge('1.0.0', 'a');
   const m2 = merge('1.1.0', 'b');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   await ask(m2);
   await finish(m1);
   expect(started).toEqual(['1.0.0', '1.1.0']);
@@ -229,8 +232,7 @@ test("while a generation records the last one's decisions before starting the qu
 test('a burst of merges raised together (one delivery batch) loses none: the newest waits, each older one is recorded superseded', async () => {
   const m1 = merge('1.0.0', 'a');
   const burst = [merge('1.1.0', 'b'), merge('1.2.0', 'c'), merge('1.3.0', 'd'), merge('1.4.0', 'e')];
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   // all four reach the lane before it runs again: they are in its history together
   for (const r of await Promise.all(burst.map((m) => engine.raiseEvent(LANE, DEPLOY_REQUESTED, m))))
     expect(r).toBe('accepted');
@@ -250,8 +252,7 @@ test('a newer refresh supersedes the older waiting refresh, and says the lane wa
   const r1 = refresh('aaaa');
   const r2 = refresh('bbbb');
   const r3 = refresh('cccc');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: r1 } });
-  await settle();
+  await startLane(r1);
   await ask(r2);
   await ask(r3);
   expect(recorded.find((d) => d.decision === 'superseded')).toMatchObject({
@@ -265,8 +266,7 @@ test('a newer refresh supersedes the older waiting refresh, and says the lane wa
 test('a request already running, waiting or done is a duplicate and never runs twice', async () => {
   const m1 = merge('1.0.0', 'a');
   const m2 = merge('1.1.0', 'b');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   await ask(m1);
   await ask(m2);
   await ask({ ...m2, deliveryId: 'redelivered' });
@@ -291,8 +291,7 @@ test('a request already running, waiting or done is a duplicate and never runs t
 test('a failed deploy is recorded as failed with its reason, and the lane goes on', async () => {
   const m1 = merge('1.0.0', 'a');
   const m2 = merge('1.1.0', 'b');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   await ask(m2);
   await finish(m1, 'fail');
   const end = recorded.find((d) => d.decision === 'deploy-finished');
@@ -330,8 +329,7 @@ test('an event the lane already took is ignored when it comes again (the real en
   const m2 = merge('1.1.0', 'b');
   const m3 = merge('1.2.0', 'c');
   const r1 = refresh('aaaa');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   // routeToLane gives every event its own eventId
   await ask({ ...m2, eventId: 'event-m2' });
   await ask({ ...m3, eventId: 'event-m3' });
@@ -363,8 +361,7 @@ test('an event the lane already took is ignored when it comes again (the real en
 test('an end of work the lane did not start (no or a wrong token) does not end the running work: nothing overlaps it', async () => {
   const m1 = merge('1.0.0', 'a');
   const m2 = merge('1.1.0', 'b');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   await ask(m2);
   // what someone who can raise events on the lane might send to have it start the next work early
   for (const forged of [
@@ -420,8 +417,7 @@ test('work that cannot be started (the client API down through every retry) ends
   const r1 = refresh('dddd');
   const m2 = merge('1.1.0', 'b');
   await whileClientDown(async () => {
-    await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: r1 } });
-    await settle();
+    await startLane(r1);
     await ask(m2);
     // laneStartWork is retried 6 times, 10 s apart and doubling: past them, the lane gives up on it
     const ended = () => recorded.some((d) => d.decision === 'deploy-finished');
@@ -463,8 +459,7 @@ test('a lane carried over with work in its queue that already ran here does not 
 test('a storage outage of two minutes does not fail the work: starting it is retried with growing waits', async () => {
   const m1 = merge('1.0.0', 'a');
   await whileClientDown(async () => {
-    await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-    await settle();
+    await startLane(m1);
     for (let t = 0; t < 120_000; t += 10_000) await clock.advance(10_000).then(settle);
   });
   expect(recorded.filter((d) => d.decision === 'deploy-finished')).toEqual([]);
@@ -475,8 +470,7 @@ test('a storage outage of two minutes does not fail the work: starting it is ret
 
 test('a failed end of work without its optional error text still reads as a failed deploy', async () => {
   const m1 = merge('1.0.0', 'a');
-  await engine.startNew('deployLane', { instanceId: LANE, input: { environment: 'uat', next: m1 } });
-  await settle();
+  await startLane(m1);
   // LaneWorkEnded's `error` is optional; today's laneWork always fills it (the message of what was thrown),
   // so this is an end as the event's contract allows it, with the token the work was started with
   const { token } = engine.getStatus(`lanework-${idOf(m1)}`)?.input as { token: string };
