@@ -15,6 +15,8 @@
  *     says who rejected.
  *  3. a failed migration (PROD stopped): the rollback page says PROD is down, what failed, and which
  *     version it returns to, the Roll back button on the first screen of a phone.
+ *
+ * Runs on the durable engine LOCAL_DURABLE_ENGINE names (approval-pages.webjobs.test.ts: the real one).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -33,8 +35,10 @@ import { uatImage } from '../support/memory-registry';
 import { launchBrowser, screenshot } from '../support/browser';
 import { approversSetting, cookieOf, outboxSignIn, PEOPLE, type Who } from '../support/identities';
 import { waitForLinks } from '../support/prod-approval';
+import { until } from '../support/until';
 
-jest.setTimeout(300_000);
+const REAL_ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs';
+jest.setTimeout(REAL_ENGINE ? 480_000 : 300_000);
 
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const KEY = randomBytes(36).toString('base64url');
@@ -86,7 +90,7 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
     github.compares.set(`${PROD_SHA_OLD}...${PROD_SHA_NEW}`, ['addons/sale_custom/models/sale.py']);
     github.commitCounts = new Map([[`${PROD_SHA_OLD}...${PROD_SHA_NEW}`, 3]]);
     browser = await launchBrowser();
-  }, 180_000);
+  }, 240_000);
 
   afterAll(async () => {
     setProdPorts(undefined);
@@ -118,7 +122,7 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
   let n = 0;
   async function requestDeploy(): Promise<string> {
     const id = `deploy-prod-1.1.0-${(++n).toString(16).padStart(12, 'e')}`;
-    await host.engine.startNew('deployProd', {
+    await host.durable.startNew('deployProd', {
       instanceId: id,
       input: {
         environment: 'prod',
@@ -131,14 +135,8 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
     });
     return id;
   }
-  const status = (id: string) => host.engine.getStatus(id)?.customStatus as ProdCustomStatus | undefined;
-  async function until(what: string, ok: () => boolean, ms = 90_000) {
-    const end = Date.now() + ms;
-    while (!ok()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const status = async (id: string) =>
+    (await host.durable.getStatus(id))?.customStatus as ProdCustomStatus | undefined;
 
   /** a browser context signed in as `who` (the link decides only for its own approver) */
   async function as(
@@ -258,15 +256,15 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
       expect(await page.locator('#comment').inputValue()).toBe('Not before the inventory count');
       expect(await bottomOf(page, '#reject-confirm')).toBeLessThanOrEqual(PHONE.viewport.height);
       // still waiting for everyone: the first press decided nothing
-      expect(
-        status(approvalId)
-          ?.pendingApprovals.map((p) => p.approver)
-          .sort(),
-      ).toEqual(['alice', 'bob', 'carol']);
+      expect((await status(approvalId))?.pendingApprovals.map((p) => p.approver).sort()).toEqual([
+        'alice',
+        'bob',
+        'carol',
+      ]);
       const [back] = await Promise.all([page.waitForNavigation(), page.locator('#reject-back').click()]);
       expect(back?.status()).toBe(200);
       expect(await page.locator('h1').innerText()).toBe('Approve PROD deploy of 1.1.0?');
-      expect(status(approvalId)?.pendingApprovals).toHaveLength(3);
+      expect((await status(approvalId))?.pendingApprovals).toHaveLength(3);
     } finally {
       await ctx.close();
     }
@@ -285,7 +283,7 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
         await ctx.close();
       }
     }
-    expect(status(approvalId)?.pendingApprovals).toHaveLength(3);
+    expect((await status(approvalId))?.pendingApprovals).toHaveLength(3);
   });
 
   it('Bob approves: the page says what happens next, when (Europe/Brussels) and where to follow it', async () => {
@@ -332,7 +330,8 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
         await ctx.close();
       }
     }
-    const out = (await host.engine.waitForCompletion(approvalId, 90_000)).output as ProdDeployResult;
+    const out = (await host.durable.waitForCompletion(approvalId, REAL_ENGINE ? 180_000 : 90_000))
+      .output as ProdDeployResult;
     expect(out.outcome).toBe('Succeeded');
   });
 
@@ -363,7 +362,8 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
     } finally {
       await ctx.close();
     }
-    const out = (await host.engine.waitForCompletion(id, 60_000)).output as ProdDeployResult;
+    const out = (await host.durable.waitForCompletion(id, REAL_ENGINE ? 180_000 : 60_000))
+      .output as ProdDeployResult;
     expect(out.outcome).toBe('Rejected');
     expect(out.decisions).toEqual([
       expect.objectContaining({ approver: 'carol', action: 'reject', verdict: 'accepted' }),
@@ -387,16 +387,20 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
       await rig({ failMigration: true }); // a fresh PROD VM on 1.0.0 (the ledger says so again)
       id = await requestDeploy();
       const asked = await waitForLinks(slack.posts, id, 'approval', 90_000);
-      const nonce = status(id)!.pendingApprovals.find((p) => p.approver === asked[0].approver)!.nonce;
-      await host.engine.raiseEvent(id, 'approval-decision', {
+      const nonce = (await status(id))!.pendingApprovals.find((p) => p.approver === asked[0].approver)!.nonce;
+      await host.durable.raiseEvent(id, 'approval-decision', {
         nonce,
         approver: asked[0].approver,
         action: 'approve',
         decidedAt: new Date().toISOString(),
       });
       rb = await waitForLinks(slack.posts, id, 'rollback', 90_000);
-      await until('the rollback decision', () => status(id)?.step === 'awaiting-rollback-decision');
-    }, 180_000);
+      await until(
+        'the rollback decision',
+        async () => (await status(id))?.step === 'awaiting-rollback-decision',
+        90_000,
+      );
+    }, 360_000);
 
     for (const device of [PHONE, DESKTOP])
       for (const scheme of ['light', 'dark'] as const)

@@ -5,6 +5,8 @@
  * reads — the attention strip and "PROD is DOWN" before anything else, on the first screen of a phone;
  * the failure text from the failure; who may decide and until when — and runs axe-core (WCAG 2 A/AA,
  * colour contrast included) on the page in both colour schemes.
+ *
+ * Runs on the durable engine LOCAL_DURABLE_ENGINE names (dashboard-outage.webjobs.test.ts: the real one).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,8 +21,11 @@ import { PROD_SHA_NEW, prodRig } from '../support/prod-rig';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { uatImage } from '../support/memory-registry';
 import { screenshot, withBrowser } from '../support/browser';
+import { until } from '../support/until';
 
-jest.setTimeout(240_000);
+const REAL_ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs';
+jest.setTimeout(REAL_ENGINE ? 360_000 : 240_000);
+const SETUP_MS = REAL_ENGINE ? 420_000 : 180_000;
 
 const READ_KEY = randomBytes(24).toString('base64url');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -73,7 +78,7 @@ describe('status page during a PROD outage (Chromium, axe)', () => {
     });
     setProdPorts(ports);
     id = 'deploy-prod-1.1.0-bbbbbbbbbbbb';
-    await host.engine.startNew('deployProd', {
+    await host.durable.startNew('deployProd', {
       instanceId: id,
       input: {
         environment: 'prod',
@@ -84,26 +89,34 @@ describe('status page during a PROD outage (Chromium, axe)', () => {
         reason: 'UX review: re-deploy the checkout fixes',
       },
     });
-    const status = () => host.engine.getStatus(id)?.customStatus as ProdCustomStatus | undefined;
-    const wait = async (ok: () => boolean) => {
-      const end = Date.now() + 60_000;
-      while (!ok()) {
-        if (Date.now() > end) throw new Error(`timed out: ${JSON.stringify(status())}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    };
-    await wait(() => !!status()?.pendingApprovals?.some((p) => p.approver === 'bob'));
-    const nonce = status()!.pendingApprovals.find((p) => p.approver === 'bob')!.nonce;
-    await host.engine.raiseEvent(id, 'approval-decision', {
+    const status = async () =>
+      (await host.durable.getStatus(id))?.customStatus as ProdCustomStatus | undefined;
+    const wait = (what: string, ok: (st: ProdCustomStatus | undefined) => boolean) =>
+      until(
+        what,
+        async () => {
+          const st = await status();
+          return ok(st) && st;
+        },
+        REAL_ENGINE ? 180_000 : 60_000,
+        50,
+      );
+    const asked = await wait(
+      "Bob's approval link",
+      (st) => !!st?.pendingApprovals?.some((p) => p.approver === 'bob'),
+    );
+    const nonce = asked.pendingApprovals.find((p) => p.approver === 'bob')!.nonce;
+    await host.durable.raiseEvent(id, 'approval-decision', {
       nonce,
       approver: 'bob',
       action: 'approve',
       decidedAt: new Date().toISOString(),
     });
     await wait(
-      () => status()?.step === 'awaiting-rollback-decision' && (status()?.pendingApprovals.length ?? 0) > 0,
+      'the rollback decision',
+      (st) => st?.step === 'awaiting-rollback-decision' && (st?.pendingApprovals.length ?? 0) > 0,
     );
-  }, 180_000);
+  }, SETUP_MS);
 
   afterAll(async () => {
     setProdPorts(undefined);

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LocalHost } from '../../local/host';
 import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';
+import type { ProdOptions } from '../../functions/activities/prod';
 import { createFakeVm } from '../support/fake-vm-shell';
 import type { FakeSlack } from '../support/fake-slack';
 import { tokenApprover, waitForLinks } from '../support/prod-approval';
@@ -38,7 +39,7 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
   }, 300_000);
   afterAll(() => rig?.stop());
 
-  async function start(vmBehaviour: Parameters<typeof createFakeVm>[1] = {}) {
+  async function start(vmBehaviour: Parameters<typeof createFakeVm>[1] = {}, options?: Partial<ProdOptions>) {
     const k = ++n;
     const id = `deploy-prod-1.1.0-bbbbbbbbbbbb-a${k}`;
     const { vm, registry } = await startProdDeploy({
@@ -50,6 +51,7 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
       requestedBy: 'alice',
       reason: 'monthly release',
       vmBehaviour,
+      options,
     });
     return { id, vm, registry };
   }
@@ -220,6 +222,62 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
         rollback: { by: 'carol', ok: true },
       });
       expect(d.vm.state.image).toBe(PROD('1.0.0'));
+    },
+    2 * WAIT,
+  );
+
+  it(
+    'a reminder before anyone decides; an approval after it still reaches the gate, whose wait went on past the reminder',
+    async () => {
+      // the request expires after 72 s and reminds 60 s before: the reminder's timer fires after ≈ 12 s,
+      // then the gate waits again on the same approval event beside a new timer (what the real engine's
+      // out-of-proc shim replays differently from a first wait: durable-js #574)
+      const d = await start({}, { approvalTimeoutHours: 0.02, approvalReminderMinutes: 1 });
+      const asked = await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      const reminded = await waitForLinks(slack.posts, d.id, 'reminder', WAIT);
+      expect(reminded.map((l) => l.approver).sort()).toEqual(['bob', 'carol']); // four-eyes: none for alice
+      // the same single-use links again (the request's deadline is unchanged)
+      expect(reminded.map((l) => l.url).sort()).toEqual(asked.map((l) => l.url).sort());
+      const st = (await host.durable.getStatus(d.id))?.customStatus as ProdCustomStatus;
+      expect(st.step).toBe('awaiting-approval');
+      const done = await submit(reminded.find((l) => l.approver === 'carol')!.url, {
+        decision: 'approve',
+        confirm: 'APPROVE',
+        check_uat: 'yes',
+        check_backup: 'yes',
+        check_rollback: 'yes',
+      });
+      expect(done.status).toBe(200);
+      expect(done.html).toContain('Approved');
+      const result = await finish(d.id);
+      expect(result).toMatchObject({
+        outcome: 'Succeeded',
+        prodState: 'running-new',
+        approvals: [{ approver: 'carol' }],
+      });
+      expect(d.vm.state.image).toBe(PROD('1.1.0'));
+    },
+    2 * WAIT,
+  );
+
+  it(
+    'nobody decides: the request expires at its deadline, nothing is deployed and a late link is refused',
+    async () => {
+      const d = await start({}, { approvalTimeoutHours: 0.01, approvalReminderMinutes: 0 }); // 36 s
+      const asked = await waitForLinks(slack.posts, d.id, 'approval', WAIT);
+      const result = await finish(d.id);
+      expect(result.outcome).toBe('Expired');
+      expect(result.approvals ?? []).toEqual([]);
+      expect(d.vm.state.image).toBe(PROD('1.0.0'));
+      expect(d.registry.tags.get('prod-v1.1.0')).toBeUndefined();
+      const late = await submit(asked.find((l) => l.approver === 'bob')!.url, {
+        decision: 'approve',
+        confirm: 'APPROVE',
+        check_uat: 'yes',
+        check_backup: 'yes',
+        check_rollback: 'yes',
+      });
+      expect(late.status).toBe(410);
     },
     2 * WAIT,
   );

@@ -286,12 +286,14 @@ describe('local host start-up failures', () => {
   it('fails fast naming a malformed setting, and releases its port', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lh-bad-'));
     const before = process.env.COVERAGE_MIN;
+    // the real engine keeps its state in the host's Azurite: it always starts one (and stops it here)
+    const storage = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? {} : { azurite: false };
     try {
       await expect(
-        startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } }),
+        startLocalHost({ dataDir: dir, port: 0, ...storage, env: { COVERAGE_MIN: 'lots' } }),
       ).rejects.toThrow(ConfigError);
       await expect(
-        startLocalHost({ dataDir: dir, port: 0, azurite: false, env: { COVERAGE_MIN: 'lots' } }),
+        startLocalHost({ dataDir: dir, port: 0, ...storage, env: { COVERAGE_MIN: 'lots' } }),
       ).rejects.toThrow(/COVERAGE_MIN is malformed/);
     } finally {
       if (before === undefined) delete process.env.COVERAGE_MIN;

@@ -149,6 +149,8 @@ export async function startProdDeploy(o: {
   requestedBy: string;
   reason: string;
   vmBehaviour?: ProdRigInput['vmBehaviour'];
+  /** the approval policy and the rest of PROD's options, over prodRig's */
+  options?: Partial<ProdOptions>;
 }) {
   const r = await prodRig({
     blobConnectionString: o.host.blobConnectionString!,
@@ -158,6 +160,7 @@ export async function startProdDeploy(o: {
     slack: (log) =>
       createSlack({ botToken: o.slack.token, apiUrl: o.slack.apiUrl, channel: '#deployments', log }),
     vmBehaviour: o.vmBehaviour,
+    options: o.options,
   });
   setProdPorts(r.ports);
   await o.host.durable.startNew('deployProd', {
