@@ -70,7 +70,7 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
   async function waitForStep(id: string, step: string, timeoutMs = 10 * 60_000): Promise<ProdCustomStatus> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const st = host.engine.getStatus(id);
+      const st = await host.durable.getStatus(id);
       const cs = st?.customStatus as ProdCustomStatus | undefined;
       if (cs?.step === step) return cs;
       if (st && ['Completed', 'Failed', 'Terminated'].includes(st.runtimeStatus))
@@ -202,7 +202,9 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
       body: JSON.stringify({ environment: 'prod', version: '1.1.0', requestedBy: 'alice', reason: 'x' }),
     });
     expect(noKey.status).toBe(401);
-    expect(host.engine.listInstances({}).instances.filter((s) => s.name === 'deployProd')).toHaveLength(0);
+    expect(
+      (await host.durable.listInstances({})).instances.filter((s) => s.name === 'deployProd'),
+    ).toHaveLength(0);
   });
 
   it('request → Slack links → Slack prefetch decides nothing → approve on the page → PROD runs the UAT digest', async () => {
@@ -242,7 +244,7 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
     // the same link again: already used
     expect((await decideByLink(bob.url, 'approve', { cookie: signedIn('bob') })).status).toBe(409);
 
-    const st = await host.engine.waitForCompletion(id, 10 * 60_000);
+    const st = await host.durable.waitForCompletion(id, 10 * 60_000);
     const result = st.output as ProdDeployResult;
     expect(result).toMatchObject({
       outcome: 'Succeeded',
@@ -354,7 +356,7 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
     });
     expect(rb.status).toBe(200);
 
-    const st = await host.engine.waitForCompletion(id, 10 * 60_000);
+    const st = await host.durable.waitForCompletion(id, 10 * 60_000);
     const result = st.output as ProdDeployResult;
     expect(result).toMatchObject({
       outcome: 'RolledBack',

@@ -57,8 +57,8 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
   const merge = (sha: string) => pushWebhook(host.baseUrl, sha);
   /** the deploy the lane starts for a merge, once it has ended */
   async function finished(id: string): Promise<DeployResult> {
-    await until(`deploy ${id} to start`, () => host.engine.getStatus(id), 10 * 60 * 1000, 200);
-    const st = await host.engine.waitForCompletion(id, 15 * 60 * 1000);
+    await until(`deploy ${id} to start`, () => host.durable.getStatus(id), 10 * 60 * 1000, 200);
+    const st = await host.durable.waitForCompletion(id, 15 * 60 * 1000);
     expect(st.runtimeStatus).toBe('Completed');
     const r = st.output as DeployResult;
     process.stderr.write(
@@ -167,8 +167,9 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     expect((await merge(slow.sha)).body.decision).toBe('accepted');
     await until(
       'the 1.4.0 deploy to be migrating',
-      () =>
-        (host.engine.getStatus(slow.id)?.customStatus as { step?: string } | undefined)?.step === 'migrate',
+      async () =>
+        ((await host.durable.getStatus(slow.id))?.customStatus as { step?: string } | undefined)?.step ===
+        'migrate',
       10 * 60 * 1000,
     );
     const older = rig.commit('unhealthy'); // merged second: superseded before it runs
@@ -176,17 +177,17 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
     expect((await merge(older.sha)).body.decision).toBe('accepted');
     await until(
       'the older merge waiting in the lane',
-      () =>
+      async () =>
         !!(
-          host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined
+          (await host.durable.getStatus('lane-uat'))?.customStatus as { waiting?: string[] } | undefined
         )?.waiting?.includes(older.id),
     );
     expect((await merge(newer.sha)).body.decision).toBe('accepted');
     await until(
       'the newer merge waiting in the lane',
-      () =>
+      async () =>
         !!(
-          host.engine.getStatus('lane-uat')?.customStatus as { waiting?: string[] } | undefined
+          (await host.durable.getStatus('lane-uat'))?.customStatus as { waiting?: string[] } | undefined
         )?.waiting?.includes(newer.id),
     );
 
@@ -195,7 +196,7 @@ describeSandbox('deployUat end to end: merge webhook → sandbox UAT VM', () => 
       outcome: 'Succeeded',
       previous: { version: '1.4.0', sha: slow.sha },
     });
-    expect(host.engine.getStatus(older.id)).toBeUndefined();
+    expect(await host.durable.getStatus(older.id)).toBeUndefined();
     expect(await running()).toMatchObject({ web_state: 'running', web_image: newer.image });
     expect((await rig.ledger.current('uat'))?.sha).toBe(newer.sha);
     const superseded = (await decisions()).find((x) => x.decision === 'superseded' && x.sha === older.sha);

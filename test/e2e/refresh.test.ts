@@ -18,6 +18,7 @@ import { loadConfig } from '../../shared/config';
 import type { RefreshResult } from '../../shared/domain/refresh';
 import { FIXTURE_DIR } from '../fixtures/odoo/load';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
+import { until } from '../support/until';
 import {
   describeSandbox,
   Sandbox,
@@ -82,8 +83,8 @@ describeSandbox('refreshUat on the sandbox (PROD → UAT)', () => {
     const { id } = (await res!.json()) as { id: string };
     if (during) await during();
     // the lane starts the refresh as its sub-orchestration: wait for the instance to exist
-    for (let i = 0; i < 3000 && !host.engine.getStatus(id); i++) await new Promise((r) => setTimeout(r, 100));
-    const st = await host.engine.waitForCompletion(id, 15 * 60 * 1000);
+    await until(`refresh ${id} to start`, () => host.durable.getStatus(id), 5 * 60 * 1000);
+    const st = await host.durable.waitForCompletion(id, 15 * 60 * 1000);
     expect(st.runtimeStatus).toBe('Completed');
     return st.output as RefreshResult;
   }

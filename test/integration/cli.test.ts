@@ -658,6 +658,7 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
     expect(r.stdout).toContain('\r\x1b[2K');
     // the outcome starts a line of its own: after a newline, or in place of the live line it clears
     // (a step that is not timed, like "removing old images", may be the last live line the poll saw)
+    // eslint-disable-next-line no-control-regex
     expect(r.stdout).toMatch(/(?:\n|\r\x1b\[2K)deploy-uat-1\.1\.0-b{12}-r[0-9a-z]+: succeeded\r?\n/);
     expect(r.stdout).not.toMatch(/so far\)deploy-uat/);
     expect(r.stdout).toMatch(/ {2}✓ updating the database \(module upgrade\) +\d+s\r?\n/);
