@@ -263,6 +263,36 @@ export async function stopLeftoverSupervisor(dir: string): Promise<void> {
   rmSync(stateFile, { force: true });
 }
 
+/** SIGKILL to the process group `pid` leads (the supervisor was started detached: its own group) */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/**
+ * Whether `pid` is a live supervisor of the Azurite in `dir` (its command line names the folder), not
+ * another process that got the pid after the supervisor died. Without /proc (not Linux): alive is enough.
+ */
+export function supervisesFolder(pid: number, dir: string): boolean {
+  if (!pid || !pidAlive(pid)) return false;
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return !existsSync('/proc/self/cmdline');
+  }
+  const args = cmdline.split('\0');
+  const at = args.indexOf('--location');
+  return args.includes('-e') && at > 0 && path.resolve(args[at + 1]) === path.resolve(dir);
+}
+
 const pidAlive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -310,12 +340,15 @@ export async function startSupervisedAzurite(opts: {
     } catch {
       state = undefined;
     }
-    const usable =
-      state &&
-      pidAlive(state.supervisorPid) &&
-      (!opts.queueAndTable || (state.queuePort && state.tablePort)) &&
-      (await answers(endpoint(state.blobPort)));
-    if (!usable) state = undefined;
+    // A live supervisor of this folder is re-attached even when its Azurite does not answer at once
+    // (restarting, or slow on a loaded machine: the wait below gives it the start timeout). Never a second
+    // Azurite on the same folder beside it: that one would load the last save, not what the running one
+    // holds (a fresh-clone CI run once did exactly that after a kill -9, and the restarted host failed).
+    if (state && !supervisesFolder(state.supervisorPid, opts.dir)) state = undefined;
+    else if (state && opts.queueAndTable && !(state.queuePort && state.tablePort)) {
+      await stopLeftoverSupervisor(opts.dir); // a blob-only Azurite: the real engine needs all three
+      state = undefined;
+    }
   }
   let attached = false;
   if (state) {
@@ -378,7 +411,9 @@ export async function startSupervisedAzurite(opts: {
   const deadline = Date.now() + (opts.timeoutMs ?? 15000);
   while (!(await answers(blobEndpoint))) {
     if (!pidAlive(state.supervisorPid) || Date.now() > deadline) {
-      if (pidAlive(state.supervisorPid)) process.kill(state.supervisorPid, 'SIGKILL');
+      // the supervisor and its Azurite (one process group): nothing is left running on this folder
+      if (pidAlive(state.supervisorPid)) killGroup(state.supervisorPid);
+      rmSync(stateFile, { force: true });
       let tail = '';
       try {
         tail = readFileSync(path.join(opts.dir, 'supervisor.log'), 'utf8').slice(-500);

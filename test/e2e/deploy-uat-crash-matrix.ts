@@ -207,6 +207,7 @@ export function describeDeployCrashMatrix(engine: DurableEngineKind): void {
             // the step's activity is about to act (or has just acted): SIGKILL the host's group here
             const t0 = Date.now();
             await killGroup(host!);
+            host = undefined; // if the restart fails, the next test starts a host of its own
             killedAt.push(boundary);
             rmSync(paused, { force: true });
             host = await startHost();

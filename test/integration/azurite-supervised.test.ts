@@ -3,7 +3,7 @@
  * by a second start on the same folder, saved when stopped, and never run twice on one folder (a plain
  * start stops a leftover supervisor first). Real Azurite, real processes.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -85,4 +85,64 @@ it('a plain (unsupervised) start on a folder with a running supervised Azurite s
   expect(alive(a.supervisorPid!)).toBe(false);
   expect(existsSync(path.join(dir, SUPERVISOR_FILE))).toBe(false);
   expect(await container(plain, 'before').exists()).toBe(true);
+});
+
+/** the Azurite processes (node …/azurite…) whose --location is `folder` */
+function azuritesOn(folder: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const at = args.indexOf('--location');
+    if (!args.includes('-e') && args.some((a) => /azurite/.test(a)) && at > 0 && args[at + 1] === folder)
+      out.push(Number(e));
+  }
+  return out;
+}
+
+it('a restarted host re-attaches to a live supervisor whose Azurite is slow to answer: never a second Azurite on the folder, nothing lost', async () => {
+  const a = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+  handles.push(a);
+  await container(a, 'acknowledged').create(); // in the running Azurite's memory (maybe not saved yet)
+  const [azurite] = azuritesOn(dir);
+  expect(azuritesOn(dir)).toEqual([azurite]);
+  // Azurite stops answering for 6 s (a loaded machine: the host's probe gives up after 2 s)
+  process.kill(azurite, 'SIGSTOP');
+  const resume = setTimeout(() => process.kill(azurite, 'SIGCONT'), 6000);
+  try {
+    const b = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+    handles.push(b);
+    expect(b).toMatchObject({ attached: true, supervisorPid: a.supervisorPid, port: a.port });
+    expect(azuritesOn(dir)).toEqual([azurite]);
+    expect(await container(b, 'acknowledged').exists()).toBe(true);
+  } finally {
+    clearTimeout(resume);
+    process.kill(azurite, 'SIGCONT');
+  }
+});
+
+it('a supervisor pid now held by another process is not trusted: a new supervised Azurite starts', async () => {
+  const a = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+  await a.stop();
+  // the folder's state file names a live process that is no supervisor of it (a reused pid): this one
+  writeFileSync(
+    path.join(dir, SUPERVISOR_FILE),
+    JSON.stringify({
+      supervisorPid: process.pid,
+      hostPid: process.pid,
+      blobPort: a.port,
+      queuePort: 1,
+      tablePort: 2,
+    }),
+  );
+  const b = await startSupervisedAzurite({ dir, queueAndTable: true, timeoutMs: 60000 });
+  handles.push(b);
+  expect(b.attached).toBe(false);
+  expect(b.supervisorPid).not.toBe(process.pid);
+  expect(await container(b, 'probe').exists()).toBe(false); // it answers
 });
