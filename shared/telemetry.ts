@@ -150,6 +150,10 @@ export function createTelemetry(
       },
       enableLiveMetrics: false,
       enableStandardMetrics: false,
+      // the Functions host reports the worker's CPU and memory itself; the distro's performance counters
+      // run on a meter provider of their own that shutdownAzureMonitor() never stops (it kept exporting
+      // every 60 s after shutdown: "Cannot log after tests are done" in CI)
+      enablePerformanceCounters: false,
     });
   } catch (err) {
     log.warn('telemetry disabled: the Azure Monitor exporter did not start', {

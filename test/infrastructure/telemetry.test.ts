@@ -90,6 +90,7 @@ describe('telemetry helpers', () => {
 describe('telemetry with a connection string (fake ingestion endpoint)', () => {
   let server: https.Server;
   const envelopes: Envelope[] = [];
+  let requests = 0; // every request the ingestion endpoint received
   let endpoint = '';
   let certDir = '';
 
@@ -127,6 +128,7 @@ describe('telemetry with a connection string (fake ingestion endpoint)', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        requests++;
         if (req.method === 'POST' && req.url?.startsWith('/v2.1/track')) {
           const raw = Buffer.concat(chunks);
           const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
@@ -211,5 +213,12 @@ describe('telemetry with a connection string (fake ingestion endpoint)', () => {
     expect(backup[0]).toMatchObject({ value: 6144, count: 2, properties: { environment: 'prod' } });
     // the NaN duration was dropped, not sent
     expect(metrics.some((m) => m.name === 'odoo_mta.deploy.duration_seconds')).toBe(false);
-  });
+
+    // shut down means stopped: nothing reaches the endpoint after shutdown(), not even once the
+    // exporters' 60 s interval has passed (the distro's performance counters, on a meter provider of
+    // their own, kept sending after shutdown: they are off)
+    const posts = requests;
+    await new Promise((r) => setTimeout(r, 65_000));
+    expect(requests).toBe(posts);
+  }, 120_000);
 });
