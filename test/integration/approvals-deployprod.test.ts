@@ -22,6 +22,14 @@ const signingKey = randomBytes(36).toString('base64url');
 // the same suite runs on the real Durable Task engine through approvals-deployprod.webjobs.test.ts
 const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
 const WAIT = ENGINE === 'webjobs' ? 180_000 : 60_000;
+/** the approval page's form as an approver fills it: the checklist ticked, APPROVE typed */
+const APPROVE = {
+  decision: 'approve',
+  confirm: 'APPROVE',
+  check_uat: 'yes',
+  check_backup: 'yes',
+  check_rollback: 'yes',
+};
 
 describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () => {
   let rig: Awaited<ReturnType<typeof startProdHost>>;
@@ -103,14 +111,7 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
       ])
         expect(page.html).toContain(text);
 
-      const done = await submit(links.find((l) => l.approver === 'bob')!.url, {
-        decision: 'approve',
-        confirm: 'APPROVE',
-        check_uat: 'yes',
-        check_backup: 'yes',
-        check_rollback: 'yes',
-        comment: 'go',
-      });
+      const done = await submit(links.find((l) => l.approver === 'bob')!.url, { ...APPROVE, comment: 'go' });
       expect(done.status).toBe(200);
       expect(done.html).toContain('Approved');
       const result = await finish(d.id);
@@ -167,13 +168,7 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
         for (const l of links) expect(JSON.stringify(p.body)).not.toContain(l.token.split('.')[1]);
       }
       expect(JSON.stringify(channel[0].body)).toContain('Bob Dupont');
-      await submit(links[0].url, {
-        decision: 'approve',
-        confirm: 'APPROVE',
-        check_uat: 'yes',
-        check_backup: 'yes',
-        check_rollback: 'yes',
-      });
+      await submit(links[0].url, APPROVE);
       await finish(d.id);
       const update = slack.updates.find((u) => u.ts === channel[0].ts);
       expect(JSON.stringify(update?.body)).toMatch(/Approved by:\*? Bob Dupont/);
@@ -186,17 +181,7 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
     async () => {
       const d = await start({ failMigration: true });
       const links = await waitForLinks(slack.posts, d.id, 'approval', WAIT);
-      expect(
-        (
-          await submit(links[0].url, {
-            decision: 'approve',
-            confirm: 'APPROVE',
-            check_uat: 'yes',
-            check_backup: 'yes',
-            check_rollback: 'yes',
-          })
-        ).status,
-      ).toBe(200);
+      expect((await submit(links[0].url, APPROVE)).status).toBe(200);
       const rollback = await waitForLinks(slack.posts, d.id, 'rollback', WAIT);
       const carol = rollback.find((l) => l.approver === 'carol')!;
       const page = await openPage(carol.url);
@@ -240,13 +225,7 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
       expect(reminded.map((l) => l.url).sort()).toEqual(asked.map((l) => l.url).sort());
       const st = (await host.durable.getStatus(d.id))?.customStatus as ProdCustomStatus;
       expect(st.step).toBe('awaiting-approval');
-      const done = await submit(reminded.find((l) => l.approver === 'carol')!.url, {
-        decision: 'approve',
-        confirm: 'APPROVE',
-        check_uat: 'yes',
-        check_backup: 'yes',
-        check_rollback: 'yes',
-      });
+      const done = await submit(reminded.find((l) => l.approver === 'carol')!.url, APPROVE);
       expect(done.status).toBe(200);
       expect(done.html).toContain('Approved');
       const result = await finish(d.id);
@@ -271,13 +250,7 @@ describe(`approval links × deployProd (embedded host, ${ENGINE} engine)`, () =>
       expect(result.approvals ?? []).toEqual([]);
       expect(d.vm.state.image).toBe(PROD('1.0.0'));
       expect(d.registry.tags.get('prod-v1.1.0')).toBeUndefined();
-      const late = await submit(asked.find((l) => l.approver === 'bob')!.url, {
-        decision: 'approve',
-        confirm: 'APPROVE',
-        check_uat: 'yes',
-        check_backup: 'yes',
-        check_rollback: 'yes',
-      });
+      const late = await submit(asked.find((l) => l.approver === 'bob')!.url, APPROVE);
       expect(late.status).toBe(410);
     },
     36_000 + 2 * WAIT,
