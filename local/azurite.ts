@@ -316,10 +316,10 @@ async function answers(blobEndpoint: string): Promise<boolean> {
  * Azurite as its own supervised process (see SUPERVISOR): detached from the host's process group, so
  * that `kill -9` of the host's group (what a crash of the host does) leaves the storage running with
  * everything it acknowledged; the restarted host finds `<dir>/supervisor.json`, checks that the supervisor
- * of this folder is alive, and re-attaches (same ports and key), waiting for Azurite to answer. `stop()` (a clean host stop) stops the
- * supervisor, which stops Azurite with SIGTERM (metadata saved). A crash of the MACHINE still loses what
- * Azurite had not saved yet: its metadata (LokiJS) is saved every 5 s (fixed in Azurite 3.35), see
- * docs/durable-local-engine.md for the measured window.
+ * of this folder is alive, and re-attaches (same ports and key), waiting for Azurite to answer. `stop()`
+ * (a clean host stop) stops the supervisor, which stops Azurite with SIGTERM (metadata saved). A crash
+ * of the MACHINE still loses what Azurite had not saved yet: its metadata (LokiJS) is saved every 5 s
+ * (fixed in Azurite 3.35), see docs/durable-local-engine.md for the measured window.
  */
 export async function startSupervisedAzurite(opts: {
   dir: string;
