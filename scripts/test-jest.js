@@ -20,6 +20,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { groupTests } = require('./test-groups');
+const { formatFailures } = require('./jest-failures');
 
 const root = path.resolve(__dirname, '..');
 // jest's package exports only its API; its bin sits beside package.json
@@ -60,13 +61,19 @@ function runJest(name, files, extra) {
     '--maxWorkers=1',
     // with one worker jest would run the suites in its own process; a memory limit makes it use a worker
     '--workerIdleMemoryLimit=4GB',
+    '--reporters=default',
+    `--reporters=${path.join(__dirname, 'jest-failures.js')}`,
     ...extra,
     '--runTestsByPath',
     ...files,
   ];
   const tag = `[${name}]`;
   process.stdout.write(`${tag} jest: ${files.length} suites\n`);
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, JEST_FAILURES_FILE: failuresFile(name) },
+  });
   prefixLines(tag, child.stdout, process.stdout);
   prefixLines(tag, child.stderr, process.stderr);
   const stop = (signal) => child.kill(signal);
@@ -77,6 +84,17 @@ function runJest(name, files, extra) {
       resolve({ name, code: code ?? (signal ? 128 : 1), seconds });
     });
   });
+}
+
+/** @param {string} name */
+const failuresFile = (name) => path.join(coverageDir, `.${name}`, 'failures.json');
+
+/** What failed in a group, as its jest's reporter wrote it; a jest that wrote nothing is a failure too. */
+function failuresOf(name, code) {
+  const f = failuresFile(name);
+  if (fs.existsSync(f)) return JSON.parse(fs.readFileSync(f, 'utf8')).failures;
+  if (code === 0) return [];
+  return [{ suite: '(jest)', test: null, message: `jest "${name}" ended (exit ${code}) before its results` }];
 }
 
 /** Merge the groups' coverage-final.json into coverage/ (json, json-summary, lcov, text-summary). */
@@ -118,7 +136,19 @@ async function main() {
     process.stdout.write(
       `jest "${r.name}": ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`} in ${r.seconds} s\n`,
     );
-  mergeCoverage(results.map((r) => r.name));
+  let merged;
+  try {
+    mergeCoverage(results.map((r) => r.name));
+  } catch (err) {
+    merged = err;
+  }
+  // last, so that the end of a long log says which tests failed
+  const failed = results.flatMap((r) => {
+    const failures = failuresOf(r.name, r.code);
+    return failures.length ? [formatFailures(`[${r.name}]`, failures)] : [];
+  });
+  if (failed.length) process.stdout.write(`\n== failed tests\n${failed.join('')}`);
+  if (merged) throw merged;
   return results.every((r) => r.code === 0) ? 0 : 1;
 }
 
