@@ -27,7 +27,12 @@ import {
 } from './orchestrators/deployLane';
 import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { PipelineError, messageOf } from '../shared/domain/errors';
-import { readInstance } from '../shared/adapters/durable-status';
+import {
+  DELIVERY,
+  raiseUntilTaken,
+  readInstance,
+  type DeliveryTiming,
+} from '../shared/adapters/durable-status';
 // the lane's activities (start its work, report the end) live wherever requests are routed to a lane
 import './activities/lane';
 import { QueueDeadLetter } from '../shared/adapters/deploy-queue';
@@ -145,11 +150,22 @@ async function runtimeOf(client: DurableClient, instanceId: string): Promise<str
 
 const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 
-/** Route a request to the lane: 'started' | 'raised' | 'duplicate'. Safe against concurrent starts. */
+/**
+ * Route a request to the lane: 'started' | 'raised' | 'duplicate'. Safe against concurrent starts.
+ *
+ * It returns once the lane has TAKEN the request: the lane lists the event's id in the `seen` of its
+ * next generation's input, and until then the same event is raised again every `timing.repeatMs`. An
+ * event delivered in the very batch in which the lane's drain ends would otherwise be dropped by its
+ * continueAsNew (docs/durable-local-engine.md, "the lane's last window"); the repeat carries the same
+ * `eventId`, so a lane that took the first one ignores it. A lane busy for longer than
+ * `timing.giveUpMs` (starting work through a storage outage) is not waited for: the request is buffered
+ * for its next wait, and that is logged. A lane that stopped meanwhile (terminated) is started again.
+ */
 export async function routeToLane(
   client: DurableClient,
   request: LaneRequest,
   log: (msg: string) => void = () => undefined,
+  timing: DeliveryTiming = DELIVERY,
 ): Promise<'started' | 'raised' | 'duplicate'> {
   const deployId = request.instanceId ?? deployInstanceId(request.environment, request.version, request.sha);
   if (await runtimeOf(client, deployId)) {
@@ -160,15 +176,33 @@ export async function routeToLane(
   // a unique id per event: the lane ignores an event it has already taken (the real engine can hand an
   // event to the lane twice across continue-as-new)
   const eventId = randomUUID();
-  const raise = async () => {
-    await client.raiseEvent(laneId, DEPLOY_REQUESTED, { ...request, eventId });
-    log(`raised ${DEPLOY_REQUESTED} on ${laneId} for ${deployId}`);
+  /** raise until the lane took it; false when the lane stopped meanwhile (route again) */
+  const deliver = async (): Promise<boolean> => {
+    const { outcome, raised } = await raiseUntilTaken(
+      client,
+      laneId,
+      DEPLOY_REQUESTED,
+      { ...request, eventId } satisfies LaneRequest,
+      (input) => {
+        const seen: unknown = (input as LaneInput | undefined)?.seen;
+        return Array.isArray(seen) && seen.includes(eventId);
+      },
+      timing,
+    );
+    const times = raised > 1 ? ` (raised ${raised} times)` : '';
+    if (outcome === 'taken') log(`${laneId} took ${DEPLOY_REQUESTED} for ${deployId}${times}`);
+    else if (outcome === 'unconfirmed')
+      log(
+        `${laneId} has not taken ${DEPLOY_REQUESTED} for ${deployId} within ${Math.round(timing.giveUpMs / 1000)} s${times}: it waits for the lane's next wait`,
+      );
+    else log(`${laneId} stopped before it took ${DEPLOY_REQUESTED} for ${deployId}: routing again`);
+    return outcome !== 'gone';
   };
   for (let attempt = 0; attempt < 5; attempt++) {
     const lane = await runtimeOf(client, laneId);
     if (lane && LIVE.has(lane)) {
-      await raise();
-      return 'raised';
+      if (await deliver()) return 'raised';
+      continue;
     }
     try {
       // The start carries the request (the lane runs it first) and its eventId as already seen; the
@@ -193,8 +227,7 @@ export async function routeToLane(
       continue;
     }
     log(`started ${laneId} with ${deployId}`);
-    await raise();
-    return 'started';
+    if (await deliver()) return 'started';
   }
   throw new PipelineError('LANE.BUSY', `could not start or reach ${laneId}`, true);
 }

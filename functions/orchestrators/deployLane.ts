@@ -22,6 +22,9 @@
  * #574). An event taken through the drain's `Task.any` that the extension hands to the next generation
  * again (azure-functions-durable-extension #2606) is ignored there: requests raised by `routeToLane`
  * carry a unique `eventId` that the lane remembers, an end of work that is not the running one is stale.
+ * An event delivered in the very batch in which the drain ends is dropped by `continueAsNew`; only the
+ * sender can tell, so the senders (`routeToLane`, `laneWorkEnded`) raise the same event again until a
+ * later generation lists it in `seen` (a request's `eventId`) or `done` (the ended work): `raiseUntilTaken`.
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler } from 'durable-functions';
@@ -31,7 +34,8 @@ import { deployInstanceId } from '../../shared/domain/coverage-gate';
 export const DEPLOY_REQUESTED = 'deploy-requested';
 export const DEPLOY_ORCHESTRATOR = 'deployUat';
 const DONE_KEEP = 20;
-const SEEN_KEEP = 50;
+/** enough that a sender waiting for its event to show in `seen` (routeToLane) sees it before it rolls off */
+const SEEN_KEEP = 200;
 export const LANE_WORK_ORCHESTRATOR = 'laneWork';
 /** the lane's own activities (start the work, report its end): 6 attempts over about 5 minutes */
 const RETRY = Object.assign(new df.RetryOptions(10000, 6), { backoffCoefficient: 2 });

@@ -37,3 +37,63 @@ export function withoutNonces<T>(value: T, depth = 0): T {
     if (k !== 'nonce') out[k] = withoutNonces(v, depth + 1);
   return out as T;
 }
+
+/** How `raiseUntilTaken` waits (milliseconds). */
+export interface DeliveryTiming {
+  /** how often the instance's status is read */
+  pollMs: number;
+  /** the same event is raised again when the instance has not taken it after this long */
+  repeatMs: number;
+  /** then the sender stops waiting: the event may still sit behind slow work, and is raised again then */
+  giveUpMs: number;
+}
+
+export const DELIVERY: DeliveryTiming = { pollMs: 200, repeatMs: 10_000, giveUpMs: 60_000 };
+
+/** An instance's input as an object (the HTTP management API may hand it over as a JSON string). */
+export function inputOf(status: DurableOrchestrationStatus | undefined): Record<string, unknown> | undefined {
+  let input: unknown = status?.input;
+  if (typeof input === 'string')
+    try {
+      input = JSON.parse(input);
+    } catch {
+      return undefined;
+    }
+  return input && typeof input === 'object' ? (input as Record<string, unknown>) : undefined;
+}
+
+const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
+
+/**
+ * Raise an event on an eternal orchestration until it shows, in the input of a later generation, that it
+ * took it (`taken(input)`). The same event (same payload, so the receiver can recognise a repeat) is
+ * raised again every `repeatMs` while it is not taken: an orchestration that continues as new drops an
+ * event delivered after its last wait, and only the sender can tell. 'taken' when it was; 'gone' when the
+ * instance stopped running (nobody to tell); 'unconfirmed' after `giveUpMs` (the receiver is busy for
+ * longer: the event is buffered for its next wait, not lost, since it was raised again meanwhile).
+ */
+export async function raiseUntilTaken(
+  client: DurableClient,
+  instanceId: string,
+  eventName: string,
+  payload: unknown,
+  taken: (input: Record<string, unknown> | undefined) => boolean,
+  timing: DeliveryTiming = DELIVERY,
+): Promise<{ outcome: 'taken' | 'gone' | 'unconfirmed'; raised: number }> {
+  const t0 = Date.now();
+  let raised = 0;
+  let lastRaise = -Infinity;
+  for (;;) {
+    if (Date.now() - lastRaise >= timing.repeatMs) {
+      await client.raiseEvent(instanceId, eventName, payload);
+      raised++;
+      lastRaise = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, timing.pollMs));
+    // a failed read says nothing about the event (it was raised): read again until the time is up
+    const s = await readInstance(client, instanceId).catch(() => null);
+    if (s === undefined || (s && !LIVE.has(String(s.runtimeStatus)))) return { outcome: 'gone', raised };
+    if (s && taken(inputOf(s))) return { outcome: 'taken', raised };
+    if (Date.now() - t0 >= timing.giveUpMs) return { outcome: 'unconfirmed', raised };
+  }
+}

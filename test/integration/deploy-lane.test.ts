@@ -19,7 +19,9 @@ import { registeredFunctions } from '../../local/functions-core';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { resetDefaultIntake, type DeployRequest } from '../../functions/activities/intake';
 import { routeToLane } from '../../functions/deployQueueTrigger';
+import { laneWorkEnded } from '../../functions/activities/lane';
 import type { LaneRequest } from '../../functions/orchestrators/deployLane';
+import type { DeliveryTiming } from '../../shared/adapters/durable-status';
 import '../../functions/refresh';
 
 const saved = { ...process.env };
@@ -85,6 +87,37 @@ const until = <T>(
 ): Promise<T> => poll(what, probe, timeoutMs, 50);
 
 const key = () => ({ 'x-functions-key': host.keys.functionKey });
+/** one raise, a second's wait for the lane to take it, no repeat (the lane is held on purpose) */
+const ONCE: DeliveryTiming = { pollMs: 100, repeatMs: 600_000, giveUpMs: 1000 };
+/** quick repeats, so that a dropped event is raised again within a second */
+const QUICK: DeliveryTiming = { pollMs: 50, repeatMs: 1000, giveUpMs: 60_000 };
+
+/**
+ * Drop the first event raised on the lane that `which` picks, as the lane's continueAsNew drops an event
+ * delivered in the very batch in which its drain ended: the raise succeeds, the lane never sees it.
+ * Every client of this process (the test's, the activities') raises through the same prototype.
+ */
+function dropFirstRaise(which: (payload: Record<string, unknown>) => boolean): {
+  dropped: () => number;
+  raised: () => number;
+  restore: () => void;
+} {
+  const proto = Object.getPrototypeOf(client) as DurableClient;
+  const original = proto.raiseEvent;
+  let dropped = 0;
+  let raised = 0;
+  proto.raiseEvent = async function (this: DurableClient, instanceId, eventName, eventData, options) {
+    if (instanceId === 'lane-uat' && which(eventData as Record<string, unknown>)) {
+      raised++;
+      if (raised === 1) {
+        dropped++;
+        return;
+      }
+    }
+    return original.call(this, instanceId, eventName, eventData, options);
+  };
+  return { dropped: () => dropped, raised: () => raised, restore: () => (proto.raiseEvent = original) };
+}
 const running = async (id: string) =>
   (await host.durable.getStatus(id))?.runtimeStatus === 'Running' || undefined;
 const laneStatus = async () =>
@@ -223,8 +256,8 @@ it('a request raised while the lane records the end of the previous work is not 
     gate = new Promise<void>((r) => (open = r));
     await host.durable.raiseEvent(deployId('2.0.0'), 'finish', {});
     await until('the lane recording the end of 2.0.0', () => held > 0 || undefined);
-    // the next merge arrives right then
-    expect(await routeToLane(client, deploy('2.1.0'))).toBe('raised');
+    // the next merge arrives right then, raised once (not waited for: the lane takes it after the hold)
+    expect(await routeToLane(client, deploy('2.1.0'), undefined, ONCE)).toBe('raised');
     gate = undefined;
     open();
     await until('deploy 2.1.0 running', () => running(deployId('2.1.0')));
@@ -247,4 +280,68 @@ it('a request raised while the lane records the end of the previous work is not 
     open?.();
     entry.handler = original;
   }
+}, 120000);
+
+/** the lane exists and runs nothing: a request is then raised on it, not carried by a start */
+async function idleLane(version: string): Promise<void> {
+  if (!(await laneStatus())) {
+    expect(await routeToLane(client, deploy(version))).toBe('started');
+    await until(`deploy ${version} running`, () => running(deployId(version)));
+    await host.durable.raiseEvent(deployId(version), 'finish', {});
+  }
+  await until('the lane idle', idle);
+}
+
+it('a request whose event the lane never got is raised again until the lane took it, and runs once', async () => {
+  await idleLane('2.9.0');
+  const drop = dropFirstRaise((p) => p.version === '3.0.0');
+  try {
+    expect(await routeToLane(client, deploy('3.0.0'), undefined, QUICK)).toBe('raised');
+    // without the repeat the request is gone: the lane never runs 3.0.0
+    await until('deploy 3.0.0 running', () => running(deployId('3.0.0')));
+    // the first event was lost, the same event (same eventId) was raised again and taken
+    expect(drop.dropped()).toBe(1);
+    expect(drop.raised()).toBeGreaterThanOrEqual(2);
+  } finally {
+    drop.restore();
+  }
+  await host.durable.raiseEvent(deployId('3.0.0'), 'finish', {});
+  await until('the lane idle', idle);
+  expect(started.filter((v) => v === '3.0.0')).toEqual(['3.0.0']);
+  const recorded = await until('the end of 3.0.0 recorded', async () => {
+    const all = await decisions();
+    return all.some((d) => d.decision === 'deploy-finished' && d.instanceId === deployId('3.0.0'))
+      ? all
+      : undefined;
+  });
+  // taken once: the repeat was recognised, not queued again (no duplicate, no second start)
+  const of3 = recorded.filter((d) => d.instanceId === deployId('3.0.0')).map((d) => d.decision);
+  expect(of3.sort()).toEqual(['deploy-finished', 'deploy-started']);
+}, 120000);
+
+it('the end of a work that the lane never got is reported again until the lane took it: the next work starts', async () => {
+  const entry = registeredFunctions().find((f) => f.metadata.name === 'laneWorkEnded')!;
+  const original = entry.handler;
+  // the activity as registered, with repeats a second apart instead of ten
+  entry.handler = ((input: Parameters<typeof laneWorkEnded>[0], ctx: InvocationContext) =>
+    laneWorkEnded(input, ctx, QUICK)) as typeof original;
+  const drop = dropFirstRaise((p) => p.workEnded === deployId('4.0.0'));
+  try {
+    await idleLane('3.9.0');
+    expect(await routeToLane(client, deploy('4.0.0'))).toBe('raised');
+    await until('deploy 4.0.0 running', () => running(deployId('4.0.0')));
+    expect(await routeToLane(client, deploy('4.1.0'))).toBe('raised');
+    await until('4.1.0 waiting', () => waitingIs([deployId('4.1.0')]));
+    await host.durable.raiseEvent(deployId('4.0.0'), 'finish', {});
+    // without the repeat the lane would wait for 4.0.0 for ever and 4.1.0 would never start
+    await until('deploy 4.1.0 running', () => running(deployId('4.1.0')));
+    expect(drop.dropped()).toBe(1);
+    expect(drop.raised()).toBeGreaterThanOrEqual(2);
+  } finally {
+    drop.restore();
+    entry.handler = original;
+  }
+  await host.durable.raiseEvent(deployId('4.1.0'), 'finish', {});
+  await until('the lane idle', idle);
+  expect(started.filter((v) => v.startsWith('4.'))).toEqual(['4.0.0', '4.1.0']);
 }, 120000);

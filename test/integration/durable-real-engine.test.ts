@@ -29,7 +29,10 @@ import '../../functions/orchestrators/deployLane';
 import '../../functions/activities/lane';
 import { routeToLane } from '../../functions/deployQueueTrigger';
 import { sleep, until } from '../support/until';
-import { readInstance } from '../../shared/adapters/durable-status';
+import { readInstance, type DeliveryTiming } from '../../shared/adapters/durable-status';
+
+/** one raise, a second's wait for the lane to take it, no repeat (for a lane held on purpose) */
+const ONCE: DeliveryTiming = { pollMs: 100, repeatMs: 600_000, giveUpMs: 1000 };
 
 jest.setTimeout(300000);
 
@@ -285,14 +288,15 @@ it('the lane between generations: requests raised as the work ends and while the
   recordGate = new Promise<void>((r) => (open = r));
   recordsHeld = 0;
   await finish(id2('2.0.1'));
-  expect(await routeToLane(client, req2('2.0.2'))).toBe('raised');
+  // raised once each, not waited for (the lane is held on purpose): the lane must take them as they came
+  expect(await routeToLane(client, req2('2.0.2'), undefined, ONCE)).toBe('raised');
   // the next generation is recording (held): a request of another orchestrator arrives right then
   await until(
     'the lane to record between generations',
     () => (recordsHeld > 0 ? true : undefined),
     60000,
   ).catch(fail);
-  expect(await routeToLane(client, other)).toBe('raised');
+  expect(await routeToLane(client, other, undefined, ONCE)).toBe('raised');
   recordGate = undefined;
   open();
 
@@ -350,9 +354,12 @@ it('a burst of merges while a deploy runs: every request is decided once, none l
   const versions = Array.from({ length: 60 }, (_, i) => `3.${i + 1}.0`);
   // three at a time (each a few ms apart), then a pause of up to 150 ms: some arrive in one delivery
   // batch, some while the lane records or continues as new
+  // (each routeToLane returns once the lane took its request: they are awaited together at the end, so
+  // that the burst keeps its pace)
+  const routed: Promise<void>[] = [];
   for (let i = 0; i < versions.length; i += 3) {
-    await Promise.all(
-      versions
+    routed.push(
+      ...versions
         .slice(i, i + 3)
         .map((v, k) =>
           sleep(k * 5).then(async () => expect(await routeToLane(client, req3(v))).toBe('raised')),
@@ -360,6 +367,7 @@ it('a burst of merges while a deploy runs: every request is decided once, none l
     );
     await sleep(Math.floor(Math.random() * 150));
   }
+  await Promise.all(routed);
   // every request decided: all but one superseded, one waiting (which one depends on arrival order)
   const decided = await until(
     'every request to be decided',
