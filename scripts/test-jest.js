@@ -61,6 +61,8 @@ function runJest(name, files, extra) {
     '--maxWorkers=1',
     // with one worker jest would run the suites in its own process; a memory limit makes it use a worker
     '--workerIdleMemoryLimit=4GB',
+    // by path, whatever jest's cache says (scripts/jest-sequencer.js)
+    `--testSequencer=${path.join(__dirname, 'jest-sequencer.js')}`,
     '--reporters=default',
     `--reporters=${path.join(__dirname, 'jest-failures.js')}`,
     ...extra,

@@ -118,3 +118,37 @@ describe('the jest groups of npm test', () => {
     });
   });
 });
+
+describe('the order of the suites in npm test (scripts/jest-sequencer.js)', () => {
+  it('is by path, not by size or by the cache of an earlier run, so that CI runs what ran here', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jest-order-'));
+    try {
+      const log = path.join(dir, 'order.log');
+      // sizes in the opposite order of the paths: jest's own order on a fresh clone is the biggest first
+      const body = (name: string, padding: number) =>
+        `require('fs').appendFileSync(${JSON.stringify(log)}, '${name}\\n');\n${'// pad\n'.repeat(padding)}it('${name}', () => {});\n`;
+      writeFileSync(path.join(dir, 'a.test.js'), body('a', 1));
+      writeFileSync(path.join(dir, 'b.test.js'), body('b', 50));
+      writeFileSync(path.join(dir, 'c.test.js'), body('c', 500));
+      const run = () =>
+        execFileSync(
+          process.execPath,
+          [
+            path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js'),
+            `--rootDir=${dir}`,
+            '--config={"testEnvironment":"node"}',
+            `--cacheDirectory=${path.join(dir, 'cache')}`,
+            `--testSequencer=${path.join(ROOT, 'scripts', 'jest-sequencer.js')}`,
+            '--runInBand',
+          ],
+          { cwd: dir, encoding: 'utf8', stdio: 'pipe' },
+        );
+      run();
+      // a second run, with the first run's timings in the cache
+      run();
+      expect(readFileSync(log, 'utf8').split('\n').filter(Boolean)).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
+});
