@@ -85,9 +85,15 @@ export async function raiseUntilTaken(
   let lastRaise = -Infinity;
   for (;;) {
     if (Date.now() - lastRaise >= timing.repeatMs) {
-      await client.raiseEvent(instanceId, eventName, payload);
-      raised++;
       lastRaise = Date.now();
+      try {
+        await client.raiseEvent(instanceId, eventName, payload);
+        raised++;
+      } catch (err) {
+        // the first raise's failure is the caller's to handle; a repeat's is told by the read below
+        // (the instance gone) or tried again at the next repeat
+        if (raised === 0) throw err;
+      }
     }
     await new Promise((r) => setTimeout(r, timing.pollMs));
     // a failed read says nothing about the event (it was raised): read again until the time is up

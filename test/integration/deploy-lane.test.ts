@@ -93,11 +93,14 @@ const ONCE: DeliveryTiming = { pollMs: 100, repeatMs: 600_000, giveUpMs: 1000 };
 const QUICK: DeliveryTiming = { pollMs: 50, repeatMs: 1000, giveUpMs: 60_000 };
 
 /**
- * Drop the first event raised on the lane that `which` picks, as the lane's continueAsNew drops an event
+ * Drop the first event (or `count` events) raised on the lane that `which` picks, as the lane's continueAsNew drops an event
  * delivered in the very batch in which its drain ended: the raise succeeds, the lane never sees it.
  * Every client of this process (the test's, the activities') raises through the same prototype.
  */
-function dropFirstRaise(which: (payload: Record<string, unknown>) => boolean): {
+function dropFirstRaise(
+  which: (payload: Record<string, unknown>) => boolean,
+  count = 1,
+): {
   dropped: () => number;
   raised: () => number;
   restore: () => void;
@@ -109,7 +112,7 @@ function dropFirstRaise(which: (payload: Record<string, unknown>) => boolean): {
   proto.raiseEvent = async function (this: DurableClient, instanceId, eventName, eventData, options) {
     if (instanceId === 'lane-uat' && which(eventData as Record<string, unknown>)) {
       raised++;
-      if (raised === 1) {
+      if (raised <= count) {
         dropped++;
         return;
       }
@@ -344,4 +347,22 @@ it('the end of a work that the lane never got is reported again until the lane t
   await host.durable.raiseEvent(deployId('4.1.0'), 'finish', {});
   await until('the lane idle', idle);
   expect(started.filter((v) => v.startsWith('4.'))).toEqual(['4.0.0', '4.1.0']);
+}, 120000);
+
+it('a lane terminated while a request waits to be taken: the request is routed again, a new lane runs it', async () => {
+  await idleLane('4.9.0');
+  // every raise of 5.0.0 is lost: only a new lane, started with the request as its first work, can run it
+  const drop = dropFirstRaise((p) => p.version === '5.0.0', Infinity);
+  try {
+    const routed = routeToLane(client, deploy('5.0.0'), undefined, QUICK);
+    await until('the first raise of 5.0.0', () => drop.raised() > 0 || undefined);
+    await host.durable.terminate('lane-uat', 'an operator stops the lane');
+    expect(await routed).toBe('started');
+    await until('deploy 5.0.0 running', () => running(deployId('5.0.0')));
+  } finally {
+    drop.restore();
+  }
+  await host.durable.raiseEvent(deployId('5.0.0'), 'finish', {});
+  await until('the lane idle', idle);
+  expect(started.filter((v) => v === '5.0.0')).toEqual(['5.0.0']);
 }, 120000);
