@@ -628,6 +628,12 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
   }, 240_000);
   it('deploy --wait on a terminal draws one progress line, rewritten in place', async () => {
     await deployOk(); // 1.1.0 ran on UAT before: this is a redeploy (its id ends in -r…)
+    // the deploy holds at migrate until the CLI has drawn its live line (with the fake VM every step
+    // takes no time: the deploy could end before the CLI's first look, leaving nothing live to draw)
+    let release!: () => void;
+    vm.behaviour.holdMigrate = new Promise<void>((r) => (release = r));
+    // (and at the latest after 30 s, so that a wrong live line fails the assertions below, not the timeout)
+    const fallback = setTimeout(() => release(), 30_000);
     // a real pseudo-terminal through util-linux `script`
     const cmd = [process.execPath, BIN, 'deploy', 'uat', '1.1.0', '--wait', '--interval', '0.1']
       .map((a) => `'${a}'`)
@@ -645,17 +651,28 @@ describe('odoo-pipeline CLI (child process) against the embedded host', () => {
       });
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stdout.on('data', (c: Buffer) => {
+        stdout += c.toString();
+        // the live line of the held step drawn, and rewritten at least once: let the deploy go on
+        if (/updating the database[^\n]*so far\)/.test(stdout) && stdout.includes('\r\x1b[2K')) release();
+      });
       child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       child.on('error', reject);
       child.on('close', (code) => {
         outputs.push(stdout, stderr);
         resolve({ code, stdout, stderr });
       });
+    }).finally(() => {
+      clearTimeout(fallback);
+      vm.behaviour.holdMigrate = undefined;
+      release();
     });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/UAT deploy of 1\.1\.0 requested: deploy-uat-1\.1\.0-b{12}-r[0-9a-z]+/);
     expect(r.stdout).toContain('\r\x1b[2K');
+    // the held step was shown live, with its time so far
+    // eslint-disable-next-line no-control-regex
+    expect(r.stdout).toMatch(/\r\x1b\[2K[^\n]*updating the database[^\n]*\d+s so far\)/);
     // the outcome starts a line of its own: after a newline, or in place of the live line it clears
     // (a step that is not timed, like "removing old images", may be the last live line the poll saw)
     // eslint-disable-next-line no-control-regex
