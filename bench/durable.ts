@@ -19,6 +19,9 @@
  *              On the real engine Azurite runs under its own supervisor outside that group (as for
  *              `npm start`) and outlives the kill; the activity in flight comes back after the work-item
  *              queue's visibility timeout (30 s locally).
+ *   lane       `routeToLane` to a lane whose work is held, until the lane took the request (each request
+ *              supersedes the waiting one: one lane generation). Baseline: the same request raised once,
+ *              without waiting (what routeToLane did before it made sure).
  * The headline value is the home-made engine's chain median (or the real engine's when only it runs);
  * every measure of every engine is in `details.engines`.
  */
@@ -485,6 +488,89 @@ async function measureDeploy(engine: EngineUnderTest, runs: number, log: (m: str
   }
 }
 
+/**
+ * What routing a request to a busy lane costs (issue #19's last window): `routeToLane` returns once the
+ * lane took the request (its next generation lists the event id), raising it again if not. Measured on
+ * a lane whose work is held (each request supersedes the waiting one: one lane generation each), against
+ * the baseline of the same request raised once without waiting (what `routeToLane` did before).
+ */
+async function measureLane(engine: EngineUnderTest, runs: number, log: (m: string) => void) {
+  const saved = { ...process.env };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-durable-lane-'));
+  const host = await startLocalHost({
+    dataDir: dir,
+    port: 0,
+    env: { LOG_LEVEL: 'error', ...engine.env },
+    log: createLogger({ level: 'error', sink: () => undefined }),
+  });
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded after the host's functions-core hook */
+  const df = require('durable-functions') as typeof import('durable-functions');
+  const { InvocationContext } = require('@azure/functions') as typeof import('@azure/functions');
+  const { routeToLane } =
+    require('../functions/deployQueueTrigger') as typeof import('../functions/deployQueueTrigger');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  df.app.orchestration('benchHeld', function* (context) {
+    yield context.df.waitForExternalEvent('finish');
+    return { outcome: 'Succeeded' };
+  });
+  const binding = df.input.durableClient();
+  const ctx = new InvocationContext({ functionName: 'benchLane', options: { extraInputs: [binding] } });
+  ctx.extraInputs.set(binding, host.durable.clientData(host.rpcBaseUrl));
+  const client = df.getClient(ctx);
+  const environment = 'lanebench';
+  const request = (i: number) =>
+    ({
+      type: 'deploy-uat',
+      environment,
+      repository: 'acme/odoo-mta',
+      version: `9.${i}.0`,
+      sha: 'c'.repeat(40),
+      imageRef: `reg.local/odoo-mta:uat-v9.${i}.0`,
+      coverage: 90,
+      mergedBy: 'bench',
+      trigger: 'push',
+      deliveryId: `bench-${i}`,
+      requestedAt: new Date().toISOString(),
+      orchestrator: 'benchHeld',
+      instanceId: `lanebench-held-${i}`,
+    }) as Parameters<typeof routeToLane>[1];
+  try {
+    // the first request starts the lane and its work, which holds it
+    if ((await routeToLane(client, request(0))) !== 'started') throw new Error('the lane did not start');
+    const routed: number[] = [];
+    const raisedOnce: number[] = [];
+    let i = 1;
+    for (let k = 0; k < runs + 1; k++) {
+      let t = performance.now();
+      const how = await routeToLane(client, request(i++));
+      if (how !== 'raised') throw new Error(`routeToLane answered ${how}`);
+      if (k > 0) routed.push(performance.now() - t); // the first is a warm-up
+      t = performance.now();
+      await client.raiseEvent(`lane-${environment}`, 'deploy-requested', {
+        ...request(i++),
+        eventId: `bench-once-${k}`,
+      });
+      if (k > 0) raisedOnce.push(performance.now() - t);
+      await sleep(200); // let the lane take the bare raise before the next request
+    }
+    log(
+      `${engine.name} lane: routeToLane until taken median ${median(routed)} ms, a bare raise ${median(raisedOnce)} ms`,
+    );
+    return {
+      routedMedianMs: median(routed),
+      routedRunsMs: ms(routed),
+      raisedOnceMedianMs: median(raisedOnce),
+    };
+  } finally {
+    await host.durable.terminate('lanebench-held-0', 'bench over').catch(() => undefined);
+    await host.durable.terminate(`lane-${environment}`, 'bench over').catch(() => undefined);
+    await host.stop();
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
 function chosenEngines(): EngineName[] {
   const arg = process.argv.find((a) => a.startsWith('--engine='))?.slice('--engine='.length) ?? 'all';
   if (arg === 'all') return ['home', 'webjobs'];
@@ -495,7 +581,7 @@ function chosenEngines(): EngineName[] {
 const bench: Bench = {
   name: 'durable',
   description:
-    'durable engine under the embedded host: 5-activity chain and UAT deploy latency, cold start, recovery after kill -9',
+    'durable engine under the embedded host: 5-activity chain and UAT deploy latency, routing to a busy lane, cold start, recovery after kill -9',
   async run({ quick, log }): Promise<BenchResult> {
     if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: npm run bench builds it first`);
     const baseEnv = { ...process.env };
@@ -522,7 +608,8 @@ const bench: Bench = {
       // the deploy measure needs the app's activities in this process with the fake VM wired in: on the
       // in-process host (startLocalHost), with LOCAL_DURABLE_ENGINE from engine.env
       const deploy = await measureDeploy(engine, quick ? 2 : 5, log);
-      engines[name] = { label: engine.label, build, chain, deploy, coldStart, recovery };
+      const lane = await measureLane(engine, quick ? 5 : 20, log);
+      engines[name] = { label: engine.label, build, chain, deploy, lane, coldStart, recovery };
       if (!headline || name === 'home') headline = { engine: name, chain };
     }
     if (!headline) throw new Error(`no engine could run: ${JSON.stringify(skipped)}`);
