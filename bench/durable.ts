@@ -494,6 +494,8 @@ async function measureDeploy(engine: EngineUnderTest, runs: number, log: (m: str
  * a lane whose work is held (each request supersedes the waiting one: one lane generation each), against
  * the baseline of the same request raised once without waiting (what `routeToLane` did before).
  */
+let benchHeldRegistered = false;
+
 async function measureLane(engine: EngineUnderTest, runs: number, log: (m: string) => void) {
   const saved = { ...process.env };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-durable-lane-'));
@@ -503,16 +505,38 @@ async function measureLane(engine: EngineUnderTest, runs: number, log: (m: strin
     env: { LOG_LEVEL: 'error', ...engine.env },
     log: createLogger({ level: 'error', sink: () => undefined }),
   });
+  try {
+    return await laneOnHost(host, log, engine, runs);
+  } finally {
+    await host.durable.terminate('lanebench-held-0', 'bench over').catch(() => undefined);
+    await host.durable.terminate('lane-lanebench', 'bench over').catch(() => undefined);
+    await host.stop();
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
+async function laneOnHost(
+  host: Awaited<ReturnType<typeof startLocalHost>>,
+  log: (m: string) => void,
+  engine: EngineUnderTest,
+  runs: number,
+) {
   /* eslint-disable @typescript-eslint/no-require-imports -- loaded after the host's functions-core hook */
   const df = require('durable-functions') as typeof import('durable-functions');
   const { InvocationContext } = require('@azure/functions') as typeof import('@azure/functions');
   const { routeToLane } =
     require('../functions/deployQueueTrigger') as typeof import('../functions/deployQueueTrigger');
   /* eslint-enable @typescript-eslint/no-require-imports */
-  df.app.orchestration('benchHeld', function* (context) {
-    yield context.df.waitForExternalEvent('finish');
-    return { outcome: 'Succeeded' };
-  });
+  // registered once per process (the registry outlives the host: the second engine finds it there)
+  if (!benchHeldRegistered) {
+    df.app.orchestration('benchHeld', function* (context) {
+      yield context.df.waitForExternalEvent('finish');
+      return { outcome: 'Succeeded' };
+    });
+    benchHeldRegistered = true;
+  }
   const binding = df.input.durableClient();
   const ctx = new InvocationContext({ functionName: 'benchLane', options: { extraInputs: [binding] } });
   ctx.extraInputs.set(binding, host.durable.clientData(host.rpcBaseUrl));
@@ -534,41 +558,32 @@ async function measureLane(engine: EngineUnderTest, runs: number, log: (m: strin
       orchestrator: 'benchHeld',
       instanceId: `lanebench-held-${i}`,
     }) as Parameters<typeof routeToLane>[1];
-  try {
-    // the first request starts the lane and its work, which holds it
-    if ((await routeToLane(client, request(0))) !== 'started') throw new Error('the lane did not start');
-    const routed: number[] = [];
-    const raisedOnce: number[] = [];
-    let i = 1;
-    for (let k = 0; k < runs + 1; k++) {
-      let t = performance.now();
-      const how = await routeToLane(client, request(i++));
-      if (how !== 'raised') throw new Error(`routeToLane answered ${how}`);
-      if (k > 0) routed.push(performance.now() - t); // the first is a warm-up
-      t = performance.now();
-      await client.raiseEvent(`lane-${environment}`, 'deploy-requested', {
-        ...request(i++),
-        eventId: `bench-once-${k}`,
-      });
-      if (k > 0) raisedOnce.push(performance.now() - t);
-      await sleep(200); // let the lane take the bare raise before the next request
-    }
-    log(
-      `${engine.name} lane: routeToLane until taken median ${median(routed)} ms, a bare raise ${median(raisedOnce)} ms`,
-    );
-    return {
-      routedMedianMs: median(routed),
-      routedRunsMs: ms(routed),
-      raisedOnceMedianMs: median(raisedOnce),
-    };
-  } finally {
-    await host.durable.terminate('lanebench-held-0', 'bench over').catch(() => undefined);
-    await host.durable.terminate(`lane-${environment}`, 'bench over').catch(() => undefined);
-    await host.stop();
-    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
+  // the first request starts the lane and its work, which holds it
+  if ((await routeToLane(client, request(0))) !== 'started') throw new Error('the lane did not start');
+  const routed: number[] = [];
+  const raisedOnce: number[] = [];
+  let i = 1;
+  for (let k = 0; k < runs + 1; k++) {
+    let t = performance.now();
+    const how = await routeToLane(client, request(i++));
+    if (how !== 'raised') throw new Error(`routeToLane answered ${how}`);
+    if (k > 0) routed.push(performance.now() - t); // the first is a warm-up
+    t = performance.now();
+    await client.raiseEvent(`lane-${environment}`, 'deploy-requested', {
+      ...request(i++),
+      eventId: `bench-once-${k}`,
+    });
+    if (k > 0) raisedOnce.push(performance.now() - t);
+    await sleep(200); // let the lane take the bare raise before the next request
   }
+  log(
+    `${engine.name} lane: routeToLane until taken median ${median(routed)} ms, a bare raise ${median(raisedOnce)} ms`,
+  );
+  return {
+    routedMedianMs: median(routed),
+    routedRunsMs: ms(routed),
+    raisedOnceMedianMs: median(raisedOnce),
+  };
 }
 
 function chosenEngines(): EngineName[] {
