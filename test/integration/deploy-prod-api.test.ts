@@ -129,7 +129,14 @@ describe('PROD deploy requests (POST /api/deployments environment=prod)', () => 
     const links = await waitForLinks(slack.posts, id);
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
 
-    const one = await get(`/api/deployments/${id}`);
+    // the links leave from inside the activity that asks; the deploy shows "awaiting approval" once that
+    // activity has returned and the orchestration moved on (on the real engine, a few queue hops later)
+    const one = await until('the deploy to show it awaits approval', async () => {
+      const res = await get(`/api/deployments/${id}`);
+      return (res.body.status as ProdCustomStatus | undefined)?.step === 'awaiting-approval'
+        ? res
+        : undefined;
+    });
     expect(one.status).toBe(200);
     const status = one.body.status as ProdCustomStatus;
     // the requester is the function key (its id), with the label its caller gave
