@@ -369,16 +369,49 @@ async function measureRecovery(
   };
 }
 
-/** UAT deploys on the in-process host (so the fake VM shell can be wired into the deploy activities). */
-async function measureDeploy(engine: EngineUnderTest, runs: number, log: (m: string) => void) {
+type InProcessHost = Awaited<ReturnType<typeof startLocalHost>>;
+
+/**
+ * Runs `fn` on the in-process host (startLocalHost) on the engine's settings, in a scratch folder; then
+ * stops the host, removes the folder and puts the environment back as it was, whatever happened.
+ */
+async function onInProcessHost<T>(
+  engine: EngineUnderTest,
+  name: string,
+  fn: (host: InProcessHost) => Promise<T>,
+): Promise<T> {
   const saved = { ...process.env };
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-durable-deploy-'));
-  const host = await startLocalHost({
-    dataDir: dir,
-    port: 0,
-    env: { LOG_LEVEL: 'error', ...engine.env },
-    log: createLogger({ level: 'error', sink: () => undefined }),
-  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), `bench-durable-${name}-`));
+  try {
+    const host = await startLocalHost({
+      dataDir: dir,
+      port: 0,
+      env: { LOG_LEVEL: 'error', ...engine.env },
+      log: createLogger({ level: 'error', sink: () => undefined }),
+    });
+    try {
+      return await fn(host);
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
+/** UAT deploys on the in-process host (so the fake VM shell can be wired into the deploy activities). */
+function measureDeploy(engine: EngineUnderTest, runs: number, log: (m: string) => void) {
+  return onInProcessHost(engine, 'deploy', (host) => deployOnHost(host, runs, log, engine));
+}
+
+async function deployOnHost(
+  host: InProcessHost,
+  runs: number,
+  log: (m: string) => void,
+  engine: EngineUnderTest,
+) {
   const { setDeployPorts } =
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded after the host's functions-core hook
     require('../functions/activities/deploy') as typeof import('../functions/activities/deploy');
@@ -481,12 +514,11 @@ async function measureDeploy(engine: EngineUnderTest, runs: number, log: (m: str
     return { medianMs: median(totals), runsMs: ms(totals), remoteMedianMs: median(remotes) };
   } finally {
     setDeployPorts(undefined);
-    await host.stop();
-    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
   }
 }
+
+/** the lane measure's held work, registered once per process (the registry outlives the host) */
+let benchHeldRegistered = false;
 
 /**
  * What routing a request to a busy lane costs (issue #19's last window): `routeToLane` returns once the
@@ -494,31 +526,19 @@ async function measureDeploy(engine: EngineUnderTest, runs: number, log: (m: str
  * a lane whose work is held (each request supersedes the waiting one: one lane generation each), against
  * the baseline of the same request raised once without waiting (what `routeToLane` did before).
  */
-let benchHeldRegistered = false;
-
-async function measureLane(engine: EngineUnderTest, runs: number, log: (m: string) => void) {
-  const saved = { ...process.env };
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-durable-lane-'));
-  const host = await startLocalHost({
-    dataDir: dir,
-    port: 0,
-    env: { LOG_LEVEL: 'error', ...engine.env },
-    log: createLogger({ level: 'error', sink: () => undefined }),
+function measureLane(engine: EngineUnderTest, runs: number, log: (m: string) => void) {
+  return onInProcessHost(engine, 'lane', async (host) => {
+    try {
+      return await laneOnHost(host, log, engine, runs);
+    } finally {
+      await host.durable.terminate('lanebench-held-0', 'bench over').catch(() => undefined);
+      await host.durable.terminate('lane-lanebench', 'bench over').catch(() => undefined);
+    }
   });
-  try {
-    return await laneOnHost(host, log, engine, runs);
-  } finally {
-    await host.durable.terminate('lanebench-held-0', 'bench over').catch(() => undefined);
-    await host.durable.terminate('lane-lanebench', 'bench over').catch(() => undefined);
-    await host.stop();
-    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
-  }
 }
 
 async function laneOnHost(
-  host: Awaited<ReturnType<typeof startLocalHost>>,
+  host: InProcessHost,
   log: (m: string) => void,
   engine: EngineUnderTest,
   runs: number,
@@ -529,7 +549,6 @@ async function laneOnHost(
   const { routeToLane } =
     require('../functions/deployQueueTrigger') as typeof import('../functions/deployQueueTrigger');
   /* eslint-enable @typescript-eslint/no-require-imports */
-  // registered once per process (the registry outlives the host: the second engine finds it there)
   if (!benchHeldRegistered) {
     df.app.orchestration('benchHeld', function* (context) {
       yield context.df.waitForExternalEvent('finish');

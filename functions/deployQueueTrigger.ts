@@ -29,6 +29,7 @@ import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { PipelineError, messageOf } from '../shared/domain/errors';
 import {
   DELIVERY,
+  LIVE,
   raiseUntilTaken,
   readInstance,
   type DeliveryTiming,
@@ -147,8 +148,6 @@ async function runtimeOf(client: DurableClient, instanceId: string): Promise<str
   const s = await readInstance(client, instanceId, { showInput: false });
   return s?.runtimeStatus ? String(s.runtimeStatus) : undefined;
 }
-
-const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 
 /**
  * Route a request to the lane: 'started' | 'raised' | 'duplicate'. Safe against concurrent starts.

@@ -24,6 +24,7 @@ import {
   parseOdooShBranches,
   type OdooShRequest,
 } from '../shared/domain/odoosh';
+import { LIVE } from '../shared/adapters/durable-status';
 import { routeToLane } from './deployQueueTrigger';
 import { requesterLabel } from './deployments-prod';
 import { requestCaller } from '../shared/domain/identity';
@@ -31,7 +32,6 @@ import type { LaneRequest } from './orchestrators/deployLane';
 
 const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
 const PERSON = /^[\p{L}\p{N}._@+\- ]{1,100}$/u;
-const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 const json = (status: number, body: unknown): HttpResponseInit => ({
   status,
   jsonBody: body,

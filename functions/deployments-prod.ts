@@ -25,13 +25,13 @@ import { deployInstanceId } from '../shared/domain/coverage-gate';
 import { repositoryOf, tagOf } from '../shared/domain/deploy-plan';
 import { errorCode, messageOf } from '../shared/domain/errors';
 import { requestCaller, type Caller } from '../shared/domain/identity';
+import { LIVE } from '../shared/adapters/durable-status';
 import { routeToLane } from './deployQueueTrigger';
 import type { LaneRequest } from './orchestrators/deployLane';
 import { DEPLOY_PROD, type ProdDeployInput } from './orchestrators/deployProd';
 
 const VERSION = /^[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.-]+)?$/;
 const PERSON = /^[A-Za-z0-9][A-Za-z0-9._@+ -]{0,99}$/;
-const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 const json = (status: number, body: unknown): HttpResponseInit => ({
   status,
   jsonBody: body,

@@ -2,7 +2,8 @@
  * Reading one durable instance's status through the client, the same way for every HTTP function and
  * trigger: an instance that does not exist is `undefined` (whether the backend answers "nothing" or
  * throws a 404 / "not found": the Functions host's HTTP API and the local engine differ), any other
- * failure (store unreachable…) is thrown for the caller to map (503, retry).
+ * failure (store unreachable…) is thrown for the caller to map (503, retry). And raising an event on an
+ * eternal orchestration until it took it (`raiseUntilTaken`), which reads the instance the same way.
  */
 import type { DurableClient, DurableOrchestrationStatus, GetStatusOptions } from 'durable-functions';
 import { messageOf } from '../domain/errors';
@@ -51,7 +52,7 @@ export interface DeliveryTiming {
 export const DELIVERY: DeliveryTiming = { pollMs: 200, repeatMs: 10_000, giveUpMs: 60_000 };
 
 /** An instance's input as an object (the HTTP management API may hand it over as a JSON string). */
-export function inputOf(status: DurableOrchestrationStatus | undefined): Record<string, unknown> | undefined {
+function inputOf(status: DurableOrchestrationStatus | undefined): Record<string, unknown> | undefined {
   let input: unknown = status?.input;
   if (typeof input === 'string')
     try {
@@ -62,7 +63,8 @@ export function inputOf(status: DurableOrchestrationStatus | undefined): Record<
   return input && typeof input === 'object' ? (input as Record<string, unknown>) : undefined;
 }
 
-const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
+/** The runtime statuses of an instance that still runs (events raised on it are delivered). */
+export const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 
 /**
  * Raise an event on an eternal orchestration until it shows, in the input of a later generation, that it

@@ -24,7 +24,7 @@ import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { approvalLinks, decideByLink, waitForLinks } from '../support/prod-approval';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
 import type { OdooShCustomStatus } from '../../functions/orchestrators/deployOdooSh';
-import { laneEndsWithoutWaiting } from '../support/test-clock-lane';
+import { laneSendsWithoutWaiting } from '../support/test-clock-lane';
 
 /** the status page's read-only key (the dashboard does not take the function key) */
 const STATUS_READ_KEY = `read-${'s'.repeat(40)}`;
@@ -109,8 +109,8 @@ beforeAll(async () => {
       SLACK_API_URL: slack.apiUrl,
     },
   });
-  // the lane moves only when the ticker advances the test clock: ends are raised once, not waited for
-  laneEndsWithoutWaiting();
+  // the lane moves only when the ticker advances the test clock: requests and ends are raised once
+  laneSendsWithoutWaiting();
   // the gate passed for these commits and UAT ran them: by the pipeline's own ledger, not the statuses above
   // (anyone with write access can post a status); UAT ran 1.1.0 at C2 last: a deploy by version alone finds it
   const container = BlobServiceClient.fromConnectionString(

@@ -21,7 +21,7 @@ import { createLogger } from '../../shared/log';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
 import { DEPLOY_REQUESTED, laneInstanceId, type LaneRequest } from '../../functions/orchestrators/deployLane';
 import { laneStartWork, laneWorkEnded } from '../../functions/activities/lane';
-import { laneEndsWithoutWaiting } from '../support/test-clock-lane';
+import { laneSendsWithoutWaiting } from '../support/test-clock-lane';
 
 /** what the lane recorded (`intakeRecordLaneEvent`), in order */
 const recorded: Array<Record<string, unknown>> = [];
@@ -82,8 +82,8 @@ const PREFIX = '/durabletask/';
 let clientDown = false;
 
 beforeAll(async () => {
-  // the lane moves only when the test advances its clock: ends are raised once, not waited for
-  laneEndsWithoutWaiting();
+  // the lane moves only when the test advances its clock: requests and ends are raised once
+  laneSendsWithoutWaiting();
   // the durable client API of whichever engine the test runs now
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
