@@ -8,7 +8,7 @@
  * its other generated secrets). Any process that wants the local storage needs that file.
  */
 import { spawn, ChildProcess } from 'node:child_process';
-import { openSync, closeSync, rmSync } from 'node:fs';
+import { openSync, closeSync, rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -94,6 +94,8 @@ export async function startAzurite(opts: {
   supervised?: boolean;
   /** supervised: how long the supervisor keeps Azurite up after the host that started it is gone (default 10 min) */
   orphanGraceMs?: number;
+  /** how a free port is chosen (default: the OS's choice, freePort) */
+  pickPort?: () => Promise<number>;
 }): Promise<AzuriteHandle> {
   if (opts.supervised) return startSupervisedAzurite(opts);
   mkdirSync(opts.dir, { recursive: true });
@@ -101,8 +103,28 @@ export async function startAzurite(opts: {
   // home engine): two Azurites must never share a folder — stop it first (SIGTERM: it saves)
   await stopLeftoverSupervisor(opts.dir);
   const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
-  const port = opts.port || (await freePort());
-  const extraPorts = opts.queueAndTable ? [await freePort(), await freePort()] : [];
+  const pick = opts.pickPort ?? freePort;
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port || (await pick());
+    const extraPorts = opts.queueAndTable ? [await pick(), await pick()] : [];
+    const started = await startPlainAzurite(opts, accountKey, port, extraPorts);
+    if (!('taken' in started)) return started;
+    // another process bound a port between its choice and Azurite's bind: choose again (not a fixed port)
+    if (opts.port === started.taken || attempt >= START_ATTEMPTS)
+      throw new Error(
+        `[AZURITE.START_FAILED] Azurite could not listen on port ${started.taken}: another process uses it` +
+          (opts.port === started.taken ? '' : ` (${attempt} attempts, each on newly chosen free ports)`),
+      );
+  }
+}
+
+/** One start of the plain Azurite child; `taken`: it exited because one of its ports was in use. */
+async function startPlainAzurite(
+  opts: { dir: string; timeoutMs?: number; queueAndTable?: boolean },
+  accountKey: string,
+  port: number,
+  extraPorts: number[],
+): Promise<AzuriteHandle | { taken: number }> {
   const extraArgs = opts.queueAndTable
     ? [
         '--queueHost',
@@ -144,16 +166,19 @@ export async function startAzurite(opts: {
   let output = '';
   child.stdout?.on('data', (d) => (output += d.toString()));
   child.stderr?.on('data', (d) => (output += d.toString()));
-  const blobEndpoint = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+  const closed = new Promise((r) => child.once('close', r)); // its output read to the end
+  const endpoint = (p: number) => `http://127.0.0.1:${p}/${AZURITE_ACCOUNT}`;
+  const blobEndpoint = endpoint(port);
+  const queueEndpoint = opts.queueAndTable ? endpoint(extraPorts[0]) : undefined;
+  const tableEndpoint = opts.queueAndTable ? endpoint(extraPorts[1]) : undefined;
   const deadline = Date.now() + (opts.timeoutMs ?? 15000);
-  for (;;) {
-    if (child.exitCode !== null)
+  // Azurite starts its services one after another (blob, queue, table): ready when every one answers
+  while (!(await allAnswer([blobEndpoint, queueEndpoint, tableEndpoint]))) {
+    if (child.exitCode !== null) {
+      await closed;
+      const taken = portInUse(output);
+      if (taken) return { taken };
       throw new Error(`[AZURITE.START_FAILED] Azurite exited with ${child.exitCode}: ${output.slice(-500)}`);
-    try {
-      const res = await fetch(`${blobEndpoint}?comp=list`, { signal: AbortSignal.timeout(1000) });
-      if (res.status > 0) break;
-    } catch {
-      /* not up yet */
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -161,12 +186,6 @@ export async function startAzurite(opts: {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const queueEndpoint = opts.queueAndTable
-    ? `http://127.0.0.1:${extraPorts[0]}/${AZURITE_ACCOUNT}`
-    : undefined;
-  const tableEndpoint = opts.queueAndTable
-    ? `http://127.0.0.1:${extraPorts[1]}/${AZURITE_ACCOUNT}`
-    : undefined;
   return {
     blobEndpoint,
     queueEndpoint,
@@ -187,6 +206,19 @@ export async function startAzurite(opts: {
         child.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * How many times a start chooses new free ports when Azurite finds one of them taken: a port is free when
+ * chosen, but any process on the machine can bind it before Azurite does (seen in CI: the Queue service's
+ * port taken, Azurite exiting after its Blob service answered, the real engine's host unable to start).
+ */
+export const START_ATTEMPTS = 3;
+
+/** The port of `listen EADDRINUSE: address already in use 127.0.0.1:PORT` in Azurite's output, if any. */
+export function portInUse(output: string): number | undefined {
+  const m = /EADDRINUSE\b[^\n]*?:(\d+)\s*$/m.exec(output);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** What a supervised Azurite leaves in its folder: who supervises it, on which ports, for which host. */
@@ -302,14 +334,91 @@ const pidAlive = (pid: number) => {
   }
 };
 
-async function answers(blobEndpoint: string): Promise<boolean> {
+/** Whether a service listens at `endpoint`: any HTTP answer (Blob, Queue and Table all answer a list). */
+async function answers(endpoint: string): Promise<boolean> {
   try {
-    const res = await fetch(`${blobEndpoint}?comp=list`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`${endpoint}?comp=list`, { signal: AbortSignal.timeout(2000) });
     await res.body?.cancel();
     return res.status > 0;
   } catch {
     return false;
   }
+}
+
+/** Every endpoint given answers (`undefined`: a service not started). */
+async function allAnswer(endpoints: Array<string | undefined>): Promise<boolean> {
+  for (const e of endpoints) if (e && !(await answers(e))) return false;
+  return true;
+}
+
+/** The supervisor's log from byte `from` on ('' when there is none yet). */
+function readLog(file: string, from: number): string {
+  try {
+    return readFileSync(file).subarray(from).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Starts the supervisor of `opts.dir`'s Azurite on these ports (detached: its own process group). */
+function spawnSupervisor(
+  opts: { dir: string; queueAndTable?: boolean; orphanGraceMs?: number },
+  accountKey: string,
+  stateFile: string,
+  logFile: string,
+  blobPort: number,
+  queuePort: number | undefined,
+  tablePort: number | undefined,
+): SupervisorState {
+  const args = [
+    azuriteBin(opts.queueAndTable),
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(blobPort),
+    ...(opts.queueAndTable
+      ? [
+          '--queueHost',
+          '127.0.0.1',
+          '--queuePort',
+          String(queuePort),
+          '--tableHost',
+          '127.0.0.1',
+          '--tablePort',
+          String(tablePort),
+        ]
+      : []),
+    '--location',
+    opts.dir,
+    '--skipApiVersionCheck',
+    '--loose',
+    '--disableTelemetry',
+    '--silent',
+  ];
+  const state: SupervisorState = {
+    supervisorPid: 0,
+    hostPid: process.pid,
+    blobPort,
+    queuePort,
+    tablePort,
+    startedAt: new Date().toISOString(),
+  };
+  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, ['-e', SUPERVISOR, ...args], {
+    detached: true, // its own process group: a kill of the host's group does not reach the storage
+    stdio: ['ignore', logFd, logFd],
+    env: {
+      ...process.env,
+      AZURITE_ACCOUNTS: `${AZURITE_ACCOUNT}:${accountKey}`,
+      AZ_SUP_STATE: stateFile,
+      AZ_SUP_GRACE_MS: String(opts.orphanGraceMs ?? 10 * 60 * 1000),
+    },
+  });
+  closeSync(logFd);
+  child.unref();
+  state.supervisorPid = child.pid!;
+  return state;
 }
 
 /**
@@ -328,6 +437,7 @@ export async function startSupervisedAzurite(opts: {
   keyFolder?: string;
   queueAndTable?: boolean;
   orphanGraceMs?: number;
+  pickPort?: () => Promise<number>;
 }): Promise<AzuriteHandle> {
   mkdirSync(opts.dir, { recursive: true });
   const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
@@ -350,82 +460,59 @@ export async function startSupervisedAzurite(opts: {
       state = undefined;
     }
   }
-  let attached = false;
-  if (state) {
-    attached = true;
-    state = { ...state, hostPid: process.pid };
-  } else {
-    const blobPort = opts.port || (await freePort());
-    const [queuePort, tablePort] = opts.queueAndTable ? [await freePort(), await freePort()] : [];
-    const args = [
-      azuriteBin(opts.queueAndTable),
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(blobPort),
-      ...(opts.queueAndTable
-        ? [
-            '--queueHost',
-            '127.0.0.1',
-            '--queuePort',
-            String(queuePort),
-            '--tableHost',
-            '127.0.0.1',
-            '--tablePort',
-            String(tablePort),
-          ]
-        : []),
-      '--location',
-      opts.dir,
-      '--skipApiVersionCheck',
-      '--loose',
-      '--disableTelemetry',
-      '--silent',
-    ];
-    state = {
-      supervisorPid: 0,
-      hostPid: process.pid,
-      blobPort,
-      queuePort,
-      tablePort,
-      startedAt: new Date().toISOString(),
-    };
-    writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
-    const logFd = openSync(path.join(opts.dir, 'supervisor.log'), 'a');
-    const child = spawn(process.execPath, ['-e', SUPERVISOR, ...args], {
-      detached: true, // its own process group: a kill of the host's group does not reach the storage
-      stdio: ['ignore', logFd, logFd],
-      env: {
-        ...process.env,
-        AZURITE_ACCOUNTS: `${AZURITE_ACCOUNT}:${accountKey}`,
-        AZ_SUP_STATE: stateFile,
-        AZ_SUP_GRACE_MS: String(opts.orphanGraceMs ?? 10 * 60 * 1000),
-      },
-    });
-    closeSync(logFd);
-    child.unref();
-    state.supervisorPid = child.pid!;
-  }
-  writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
-  const blobEndpoint = endpoint(state.blobPort);
-  const deadline = Date.now() + (opts.timeoutMs ?? 15000);
-  while (!(await answers(blobEndpoint))) {
-    if (!pidAlive(state.supervisorPid) || Date.now() > deadline) {
-      // the supervisor and its Azurite (one process group): nothing is left running on this folder
-      if (pidAlive(state.supervisorPid)) killGroup(state.supervisorPid);
-      rmSync(stateFile, { force: true });
-      let tail = '';
-      try {
-        tail = readFileSync(path.join(opts.dir, 'supervisor.log'), 'utf8').slice(-500);
-      } catch {
-        /* no log */
-      }
-      throw new Error(
-        `[AZURITE.START_FAILED] supervised Azurite did not answer on port ${state.blobPort}: ${tail}`,
-      );
+  const attached = state !== undefined;
+  const logFile = path.join(opts.dir, 'supervisor.log');
+  const pick = opts.pickPort ?? freePort;
+  for (let attempt = 1; ; attempt++) {
+    // what the log held before this attempt: its EADDRINUSE lines are not this attempt's
+    const logFrom = existsSync(logFile) ? statSync(logFile).size : 0;
+    if (state) state = { ...state, hostPid: process.pid };
+    else {
+      const blobPort = opts.port || (await pick());
+      const [queuePort, tablePort] = opts.queueAndTable ? [await pick(), await pick()] : [];
+      state = spawnSupervisor(opts, accountKey, stateFile, logFile, blobPort, queuePort, tablePort);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    writeFileSync(stateFile, JSON.stringify(state, null, 2) + '\n');
+    const endpoints = [state.blobPort, state.queuePort, state.tablePort].map((p) =>
+      p ? endpoint(p) : undefined,
+    );
+    const deadline = Date.now() + (opts.timeoutMs ?? 15000);
+    let failure: string | undefined;
+    let taken: number | undefined;
+    // Azurite starts its services one after another (blob, queue, table): ready when every one answers
+    while (!(await allAnswer(endpoints))) {
+      const logged = readLog(logFile, logFrom);
+      // a port of a first start taken by another process: Azurite exits at once, and the supervisor would
+      // restart it on the same ports for ever. A re-attached Azurite keeps its ports (its clients know them).
+      taken = attached ? undefined : portInUse(logged);
+      if (taken) failure = `could not listen on port ${taken}: another process uses it`;
+      else if (!pidAlive(state.supervisorPid)) failure = `its supervisor exited`;
+      else if (Date.now() > deadline)
+        failure = `did not answer on port ${endpoints
+          .filter(Boolean)
+          .map((e) => new URL(e!).port)
+          .join(', ')} within ${opts.timeoutMs ?? 15000} ms`;
+      if (failure) {
+        // the supervisor and its Azurite (one process group): nothing is left running on this folder
+        if (pidAlive(state.supervisorPid)) killGroup(state.supervisorPid);
+        rmSync(stateFile, { force: true });
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!failure) break;
+    // a chosen port taken between its choice and Azurite's bind: choose again (never a port the caller fixed)
+    if (taken && taken !== opts.port && attempt < START_ATTEMPTS) {
+      state = undefined;
+      continue;
+    }
+    throw new Error(
+      `[AZURITE.START_FAILED] supervised Azurite ${failure}` +
+        (taken && taken !== opts.port ? ` (${attempt} attempts, each on newly chosen free ports)` : '') +
+        `: ${readLog(logFile, 0).slice(-500)}`,
+    );
   }
+  const blobEndpoint = endpoint(state.blobPort);
   const queueEndpoint = state.queuePort ? endpoint(state.queuePort) : undefined;
   const tableEndpoint = state.tablePort ? endpoint(state.tablePort) : undefined;
   const supervisorPid = state.supervisorPid;

@@ -359,11 +359,15 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
   const child = spawn(opts.dotnet ?? 'dotnet', [build.dll], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const log = opts.log;
   let stderrTail = '';
-  createInterface({ input: child.stderr! }).on('line', (line) => {
+  let cannotStart = ''; // Program.cs's one line when the WebJobs host failed to start
+  const stderrLines = createInterface({ input: child.stderr! });
+  stderrLines.on('line', (line) => {
     stderrTail = (stderrTail + line + '\n').slice(-4000);
+    if (line.startsWith('durable-host: could not start:')) cannotStart = line;
     if (/\b(fail|crit)\b|Exception/.test(line)) log.warn(line, { component: 'durable-host' });
     else log.debug(line, { component: 'durable-host' });
   });
+  const stderrClosed = new Promise<void>((resolve) => stderrLines.once('close', () => resolve()));
   const send = (msg: unknown) => {
     if (opts.traceFile) appendFileSync(opts.traceFile, JSON.stringify(msg) + '\n');
     if (child.stdin?.writable) child.stdin.write(JSON.stringify(msg) + '\n');
@@ -446,7 +450,9 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
     );
   });
 
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code === null ? `signal ${signal}` : `code ${code}`)),
+  );
   void exited.then(() => {
     // the host is gone: no answer will come
     for (const [rid, done] of httpPending) {
@@ -462,10 +468,13 @@ export async function startDurableHost(opts: DurableHostOptions): Promise<Durabl
   let timer: NodeJS.Timeout | undefined;
   const clientData = await Promise.race([
     ready,
-    exited.then((code) => {
+    exited.then(async (how) => {
+      await stderrClosed; // its last lines (the reason) are read
       throw new PipelineError(
         'DURABLE_HOST.START_FAILED',
-        `the local Durable Task host exited (${code}) before it was ready:\n${stderrTail}`,
+        `the local Durable Task host exited (${how}) before it was ready` +
+          (cannotStart ? `: ${cannotStart.replace('durable-host: ', '')}` : '') +
+          `\n${stderrTail}`,
         true,
       );
     }),

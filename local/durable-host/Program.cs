@@ -193,6 +193,8 @@ public static class Program
         return tb.CreateType()!;
     }
 
+    static string Line(string s) => s.ReplaceLineEndings(" ").Trim();
+
     public static async Task<int> Main()
     {
         string Need(string k) => Environment.GetEnvironmentVariable(k) is { Length: > 0 } v
@@ -227,7 +229,20 @@ public static class Program
             })
             .UseConsoleLifetime(o => o.SuppressStatusMessages = true)
             .Build();
-        await host.StartAsync();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch (Exception e)
+        {
+            // one line the Node side quotes first (an unhandled exception would abort the process with only a
+            // stack): the chain of causes names what failed, e.g. the storage endpoint that refused the connection
+            var chain = new List<string>();
+            for (var c = e; c != null && chain.Count < 6; c = c.InnerException)
+                chain.Add($"{c.GetType().Name}: {Line(c.Message)}");
+            Console.Error.WriteLine("durable-host: could not start: " + string.Join(" <- ", chain));
+            return 2;
+        }
         Bridge.Api = host.Services.GetServices<IExtensionConfigProvider>().OfType<DurableTaskExtension>().First();
         await host.Services.GetRequiredService<IJobHost>().CallAsync(ClientProbeName);
         await host.WaitForShutdownAsync();

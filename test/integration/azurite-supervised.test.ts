@@ -6,9 +6,12 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { BlobServiceClient } from '@azure/storage-blob';
 import {
   SUPERVISOR_FILE,
+  START_ATTEMPTS,
+  freePort,
   startAzurite,
   startSupervisedAzurite,
   type AzuriteHandle,
@@ -145,4 +148,135 @@ it('a supervisor pid now held by another process is not trusted: a new supervise
   expect(b.attached).toBe(false);
   expect(b.supervisorPid).not.toBe(process.pid);
   expect(await container(b, 'probe').exists()).toBe(false); // it answers
+});
+
+/** every process (supervisor, Azurite, its watchdog) whose command line runs on `folder` */
+function onFolder(folder: string): number[] {
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((e) => {
+      try {
+        const args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+        return args[args.indexOf('--location') + 1] === folder;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
+/** a port another process listens on (as when it binds a port between our choice and Azurite's bind) */
+async function holdPort(): Promise<{ port: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const srv = createServer((s) => sockets.add(s.on('close', () => sockets.delete(s)))); // accepts, never answers
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (srv.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        srv.close(() => r());
+        for (const s of sockets) s.destroy(); // the start's probes that got no answer
+      }),
+  };
+}
+/** which Azurite service answers at `endpoint` (its Server header, e.g. Azurite-Queue/3.35.0) */
+async function serverAt(endpoint: string | undefined): Promise<string> {
+  const res = await fetch(`${endpoint}?comp=list`, { signal: AbortSignal.timeout(2000) });
+  await res.body?.cancel();
+  return res.headers.get('server') ?? '';
+}
+
+describe('a port taken between its choice and Azurite’s bind (seen in CI: the real engine’s host then could not reach its queues)', () => {
+  it.each([
+    ['supervised', true],
+    ['plain', false],
+  ])(
+    '%s: Azurite is started again on newly chosen ports; the start returns when Blob, Queue and Table all answer',
+    async (_kind, supervised) => {
+      const held = await holdPort();
+      try {
+        let calls = 0;
+        // the first start's Queue port is the held one; every later choice is the OS's
+        const pickPort = async () => (++calls === 2 ? held.port : freePort());
+        const h = await startAzurite({ dir, queueAndTable: true, supervised, timeoutMs: 60000, pickPort });
+        handles.push(h);
+        // at once, no waiting: every service answers, and it is Azurite's
+        expect(await serverAt(h.blobEndpoint)).toMatch(/^Azurite-Blob\//);
+        expect(await serverAt(h.queueEndpoint)).toMatch(/^Azurite-Queue\//);
+        expect(await serverAt(h.tableEndpoint)).toMatch(/^Azurite-Table\//);
+        expect(new URL(h.queueEndpoint!).port).not.toBe(String(held.port));
+        expect(calls).toBe(6); // two starts, three ports each
+        // the first start's Azurite is gone: one Azurite on the folder (and its supervisor)
+        expect(onFolder(dir)).toHaveLength(supervised ? 2 : 1);
+        if (supervised) {
+          expect(readFileSync(path.join(dir, 'supervisor.log'), 'utf8')).toContain(
+            `EADDRINUSE: address already in use 127.0.0.1:${held.port}`,
+          );
+          const state = JSON.parse(readFileSync(path.join(dir, SUPERVISOR_FILE), 'utf8')) as {
+            supervisorPid: number;
+            queuePort: number;
+          };
+          expect(state).toMatchObject({
+            supervisorPid: h.supervisorPid,
+            queuePort: Number(new URL(h.queueEndpoint!).port),
+          });
+        }
+        await container(h, 'works').create();
+      } finally {
+        await held.close();
+      }
+    },
+  );
+
+  it.each([
+    ['supervised', true],
+    ['plain', false],
+  ])(
+    '%s: a port taken at every attempt fails clearly, naming it, and leaves nothing running',
+    async (_kind, supervised) => {
+      const held = await holdPort();
+      try {
+        let calls = 0;
+        const pickPort = async () => (++calls % 3 === 0 ? held.port : freePort()); // every Table port
+        const err = await startAzurite({
+          dir,
+          queueAndTable: true,
+          supervised,
+          timeoutMs: 60000,
+          pickPort,
+        }).then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        expect(err?.message).toMatch(
+          new RegExp(
+            `^\\[AZURITE\\.START_FAILED\\] .*port ${held.port}: another process uses it \\(${START_ATTEMPTS} attempts, each on newly chosen free ports\\)`,
+          ),
+        );
+        expect(calls).toBe(3 * START_ATTEMPTS);
+        expect(onFolder(dir)).toEqual([]);
+        expect(existsSync(path.join(dir, SUPERVISOR_FILE))).toBe(false);
+      } finally {
+        await held.close();
+      }
+    },
+  );
+
+  it('a Blob port the caller fixed is not replaced: the start fails at once, naming it', async () => {
+    const held = await holdPort();
+    try {
+      const err = await startSupervisedAzurite({ dir, port: held.port, timeoutMs: 60000 }).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toMatch(
+        new RegExp(
+          `^\\[AZURITE\\.START_FAILED\\] supervised Azurite could not listen on port ${held.port}: another process uses it: `,
+        ),
+      );
+      expect(onFolder(dir)).toEqual([]);
+    } finally {
+      await held.close();
+    }
+  });
 });

@@ -20,7 +20,8 @@ import path from 'node:path';
 import * as df from 'durable-functions';
 import type { DurableClient, OrchestrationContext } from 'durable-functions';
 import { InvocationContext } from '@azure/functions';
-import { startAzurite, type AzuriteHandle } from '../../local/azurite';
+import { freePort, startAzurite, type AzuriteHandle } from '../../local/azurite';
+import { errorCode } from '../../shared/domain/errors';
 import { durableTaskOptions, startDurableHost, type DurableHostHandle } from '../../local/durable-host';
 import { registeredFunctions } from '../../local/functions-core';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
@@ -392,4 +393,40 @@ it('a burst of merges while a deploy runs: every request is decided once, none l
     fail,
   );
   expect(started.filter((v) => v.startsWith('3.'))).toEqual(['3.0.0', newest]);
+});
+
+it('storage that refuses connections: the start fails with DURABLE_HOST.START_FAILED naming the refused endpoint, no process left', async () => {
+  // what CI once met: Azurite's Blob service up, its Queue service not listening (the port taken); the
+  // extension's listener cannot start and the host used to abort with only a stack ("exited (null)")
+  const dead = await freePort();
+  const queueAndTable = `QueueEndpoint=http://127.0.0.1:${dead}/devstoreaccount1;TableEndpoint=http://127.0.0.1:${dead}/devstoreaccount1;`;
+  const err = await startDurableHost({
+    functions: registeredFunctions().filter((f) => f.metadata.name === 'rtChain'),
+    storageConnection: azurite.connectionString.replace(/QueueEndpoint=.*$/, queueAndTable),
+    durableTask: durableTaskOptions(
+      JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'host.json'), 'utf8')),
+    ),
+    log: silent,
+    startTimeoutMs: 240000,
+  }).then(
+    (h) => h.stop().then(() => undefined),
+    (e: Error) => e,
+  );
+  expect(errorCode(err)).toBe('DURABLE_HOST.START_FAILED');
+  expect(err!.message.split('\n')[0]).toMatch(
+    new RegExp(
+      `^\\[DURABLE_HOST\\.START_FAILED\\] the local Durable Task host exited \\(code 2\\) before it was ready: could not start: .*Connection refused \\(127\\.0\\.0\\.1:${dead}\\)`,
+    ),
+  );
+  expect(err!.message).not.toContain(azurite.accountKey); // the connection string's key is not quoted
+  // nothing of that host runs on: only this file's own host is a child of this process
+  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/);
+  expect(
+    children.filter(
+      (c) =>
+        c && Number(c) !== host.pid && readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('DurableHost'),
+    ),
+  ).toEqual([]);
 });
