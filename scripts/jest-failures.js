@@ -55,16 +55,50 @@ class FailuresReporter {
  * @returns {string}
  */
 function formatFailures(tag, failures, maxLines = 20) {
-  return failures
-    .map((f) => {
-      const lines = f.message.split('\n').filter((l) => l.trim() !== '' && !LIBRARY_FRAME.test(l));
+  // tests of one suite that failed with the same message (a beforeAll that threw fails every test of the
+  // suite) are listed together, the message once
+  /** @type {Map<string, { suite: string, tests: (string | null)[], message: string }>} */
+  const groups = new Map();
+  for (const f of failures) {
+    const key = JSON.stringify([f.suite, f.test === null, f.message]);
+    const g = groups.get(key);
+    if (g) g.tests.push(f.test);
+    else groups.set(key, { suite: f.suite, tests: [f.test], message: f.message });
+  }
+  return [...groups.values()]
+    .map((g) => {
+      const lines = g.message.split('\n').filter((l) => l.trim() !== '' && !LIBRARY_FRAME.test(l));
       const kept = lines.slice(0, maxLines).map((l) => `    ${l}`);
       if (lines.length > maxLines)
         kept.push(`    … ${lines.length - maxLines} more lines: see this test in the log above`);
-      return `${tag} ✕ ${f.suite}${f.test ? ` › ${f.test}` : ' (the suite, outside its tests)'}\n${kept.join('\n')}\n`;
+      const heads = g.tests.map(
+        (t) => `${tag} ✕ ${g.suite}${t ? ` › ${t}` : ' (the suite, outside its tests)'}\n`,
+      );
+      const same = heads.length > 1 ? `    (the same message for these ${heads.length} tests)\n` : '';
+      return `${heads.join('')}${same}${kept.join('\n')}\n`;
     })
     .join('');
 }
 
+/**
+ * The last lines of the log: how many failed, then one line per failed test (names only), so that even
+ * a reader of only the log's last lines knows every failed test.
+ * @param {{ tag: string, failures: { suite: string, test: string | null }[] }[]} byGroup
+ * @returns {string}
+ */
+function failureIndex(byGroup) {
+  const all = byGroup.flatMap((g) => g.failures.map((f) => ({ ...f, tag: g.tag })));
+  if (!all.length) return '';
+  const suites = new Set(all.map((f) => `${f.tag} ${f.suite}`)).size;
+  const head = `== ${all.length} failed (${suites} ${suites === 1 ? 'suite' : 'suites'}):\n`;
+  return (
+    head +
+    all
+      .map((f) => `${f.tag} ✕ ${f.suite}${f.test ? ` › ${f.test}` : ' (the suite, outside its tests)'}\n`)
+      .join('')
+  );
+}
+
 module.exports = FailuresReporter;
 module.exports.formatFailures = formatFailures;
+module.exports.failureIndex = failureIndex;

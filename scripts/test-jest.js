@@ -20,7 +20,7 @@ const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { groupTests } = require('./test-groups');
-const { formatFailures } = require('./jest-failures');
+const { formatFailures, failureIndex } = require('./jest-failures');
 
 const root = path.resolve(__dirname, '..');
 // jest's package exports only its API; its bin sits beside package.json
@@ -145,11 +145,9 @@ async function main() {
     merged = err;
   }
   // last, so that the end of a long log says which tests failed
-  const failed = results.flatMap((r) => {
-    const failures = failuresOf(r.name, r.code);
-    return failures.length ? [formatFailures(`[${r.name}]`, failures)] : [];
-  });
-  if (failed.length) process.stdout.write(`\n== failed tests\n${failed.join('')}`);
+  const byGroup = results.map((r) => ({ tag: `[${r.name}]`, failures: failuresOf(r.name, r.code) }));
+  const failed = byGroup.flatMap((g) => (g.failures.length ? [formatFailures(g.tag, g.failures)] : []));
+  if (failed.length) process.stdout.write(`\n== failed tests\n${failed.join('')}\n${failureIndex(byGroup)}`);
   if (merged) throw merged;
   return results.every((r) => r.code === 0) ? 0 : 1;
 }

@@ -14,8 +14,9 @@ import { ROOT } from './bicep-cli';
 
 type Failure = { suite: string; test: string | null; message: string };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { formatFailures } = require('../../scripts/jest-failures.js') as {
+const { formatFailures, failureIndex } = require('../../scripts/jest-failures.js') as {
   formatFailures(tag: string, failures: Failure[], maxLines?: number): string;
+  failureIndex(byGroup: Array<{ tag: string; failures: Failure[] }>): string;
 };
 
 const JEST = path.join(ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
@@ -104,5 +105,32 @@ describe('the failed tests at the end of npm test', () => {
       '    line 5',
       '    … 45 more lines: see this test in the log above',
     ]);
+  });
+
+  it('tests of one suite that failed alike (their beforeAll threw) show the message once; the very end lists every failed test by name', () => {
+    // what the CI log of 3a94bdd ended with: seven tests, one host start error, only the last four visible
+    const message = 'PipelineError: [DURABLE_HOST.START_FAILED] the host exited\n' + 'frame\n'.repeat(30);
+    const slack = 'test/security/approvals-slack-modal.webjobs.test.ts';
+    const same = ['a', 'b', 'c'].map((t) => ({ suite: slack, test: `modal ${t}`, message }));
+    const other = { suite: 'test/unit/x.test.ts', test: 'x', message: 'expected 1, got 2' };
+    const text = formatFailures('[rest]', [...same, other], 5);
+    expect(text.match(/DURABLE_HOST\.START_FAILED/g)).toHaveLength(1);
+    expect(text).toContain(
+      `[rest] ✕ ${slack} › modal a\n[rest] ✕ ${slack} › modal b\n[rest] ✕ ${slack} › modal c\n    (the same message for these 3 tests)\n`,
+    );
+    expect(text).toContain('[rest] ✕ test/unit/x.test.ts › x\n    expected 1, got 2\n');
+    const index = failureIndex([
+      { tag: '[sandbox]', failures: [{ suite: 'test/e2e/demo.test.ts', test: null, message: 'afterAll' }] },
+      { tag: '[rest]', failures: [...same, other] },
+    ]);
+    expect(index.split('\n').filter(Boolean)).toEqual([
+      '== 5 failed (3 suites):',
+      '[sandbox] ✕ test/e2e/demo.test.ts (the suite, outside its tests)',
+      `[rest] ✕ ${slack} › modal a`,
+      `[rest] ✕ ${slack} › modal b`,
+      `[rest] ✕ ${slack} › modal c`,
+      '[rest] ✕ test/unit/x.test.ts › x',
+    ]);
+    expect(failureIndex([{ tag: '[rest]', failures: [] }])).toBe('');
   });
 });
