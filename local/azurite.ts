@@ -9,7 +9,7 @@
  */
 import { spawn, ChildProcess } from 'node:child_process';
 import { openSync, closeSync, rmSync, statSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -59,7 +59,56 @@ export interface AzuriteHandle {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
+/**
+ * A port free now, for a server that starts a moment later (Azurite, a registry, sshd, Odoo's published
+ * ports). Chosen at random in the 12,000 ports just below the kernel's ephemeral range
+ * (`net.ipv4.ip_local_port_range`): the kernel never hands those out itself, so no outgoing connection and
+ * no server bound to port 0 anywhere on the machine takes the port in between — only another explicit
+ * choice can, which is rare among 12,000 and which Azurite's start retries (startAzurite). A port the OS
+ * picked (port 0) is in that ephemeral range, where CI's thousands of connections compete for it. Without
+ * that much room below the range (or without /proc): the OS's choice.
+ */
+export async function freePort(rangeFile?: string): Promise<number> {
+  const low = ephemeralRange(rangeFile)[0];
+  const from = Math.max(1024, low - 12000);
+  const now = Date.now();
+  for (const [p, at] of handedOut) if (now - at > HANDED_OUT_MS) handedOut.delete(p);
+  if (low - from >= 1000)
+    for (let i = 0; i < 50; i++) {
+      const port = from + randomInt(low - from);
+      // not one this process handed out a moment ago (Azurite's three ports are chosen one after another,
+      // all still free until it starts)
+      if (handedOut.has(port) || !(await canListen(port))) continue;
+      handedOut.set(port, now);
+      return port;
+    }
+  return osPort();
+}
+
+/** ports freePort returned in this process, and when: not returned again for a minute */
+const handedOut = new Map<number, number>();
+const HANDED_OUT_MS = 60_000;
+
+/** The kernel's own range of ports (outgoing connections, bind to port 0); Linux's default if unreadable. */
+export function ephemeralRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] {
+  try {
+    const [low, high] = readFileSync(file, 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high) && low > 0 && high >= low) return [low, high];
+  } catch {
+    /* not Linux */
+  }
+  return [32768, 60999];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function osPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
