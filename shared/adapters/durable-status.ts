@@ -63,6 +63,17 @@ function inputOf(status: DurableOrchestrationStatus | undefined): Record<string,
   return input && typeof input === 'object' ? (input as Record<string, unknown>) : undefined;
 }
 
+/**
+ * Whether the durable client's call found nothing listening at the management API: connection refused,
+ * the answer of a host that stopped (a storage outage answers 5xx; a slow host answers late).
+ */
+export function hostGone(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  return (
+    e?.code === 'ECONNREFUSED' || e?.cause?.code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(messageOf(err))
+  );
+}
+
 /** The runtime statuses of an instance that still runs (events raised on it are delivered). */
 export const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
 
@@ -73,6 +84,7 @@ export const LIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended'
  * event delivered after its last wait, and only the sender can tell. 'taken' when it was; 'gone' when the
  * instance stopped running (nobody to tell); 'unconfirmed' after `giveUpMs` (the receiver is busy for
  * longer: the event is buffered for its next wait, not lost, since it was raised again meanwhile).
+ * Throws when the first raise fails, and when the management API stops accepting connections (hostGone).
  */
 export async function raiseUntilTaken(
   client: DurableClient,
@@ -100,8 +112,13 @@ export async function raiseUntilTaken(
     }
     // the first reads sooner (a lane that is idle takes an event within tens of milliseconds)
     await new Promise((r) => setTimeout(r, Math.min(timing.pollMs, 50 * 2 ** reads++)));
-    // a failed read says nothing about the event (it was raised): read again until the time is up
-    const s = await readInstance(client, instanceId).catch(() => null);
+    // a failed read says nothing about the event (it was raised): read again until the time is up — unless
+    // nothing listens at the management API any more (its host stopped): no later read can answer, and the
+    // caller fails now rather than polling a stopped host for the rest of giveUpMs
+    const s = await readInstance(client, instanceId).catch((err: unknown) => {
+      if (hostGone(err)) throw err;
+      return null;
+    });
     if (s === undefined || (s && !LIVE.has(String(s.runtimeStatus)))) return { outcome: 'gone', raised };
     if (s && taken(inputOf(s))) return { outcome: 'taken', raised };
     if (Date.now() - t0 >= timing.giveUpMs) return { outcome: 'unconfirmed', raised };

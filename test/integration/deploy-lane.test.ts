@@ -366,3 +366,27 @@ it('a lane terminated while a request waits to be taken: the request is routed a
   await until('the lane idle', idle);
   expect(started.filter((v) => v === '5.0.0')).toEqual(['5.0.0']);
 }, 120000);
+
+// last: it stops this file's host
+it('the host stops while a sender waits for the lane to take its request: the sender fails at once (connection refused), it does not poll a stopped host until it gives up', async () => {
+  await idleLane('6.0.0'); // the lane runs, idle
+  // every raise of 6.1.0 is lost, so the sender keeps waiting for the lane to list it
+  const drop = dropFirstRaise((p) => p.version === '6.1.0', Infinity);
+  try {
+    const outcome = routeToLane(client, deploy('6.1.0'), undefined, {
+      pollMs: 200,
+      repeatMs: 1000,
+      giveUpMs: 120_000,
+    }).then(
+      (how) => ({ how, err: undefined }),
+      (err: Error) => ({ how: undefined, err }),
+    );
+    await until('the sender to raise 6.1.0 twice', () => drop.raised() > 1 || undefined);
+    await host.stop();
+    const { how, err } = await outcome;
+    expect(how).toBeUndefined(); // not 'raised' (unconfirmed after two minutes) nor anything else
+    expect(String(err?.message)).toMatch(/ECONNREFUSED/);
+  } finally {
+    drop.restore();
+  }
+}, 90000);
