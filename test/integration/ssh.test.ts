@@ -2,7 +2,7 @@
  * SSH adapter against a real OpenSSH sshd on loopback.
  */
 import { createHash } from 'node:crypto';
-import { createServer, Server } from 'node:net';
+import { createServer, Server, type Socket } from 'node:net';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { errorCode, isRetryable } from '../../shared/domain/errors';
 import { createLogger } from '../../shared/log';
@@ -227,7 +227,10 @@ describe('SshClient.connect refusals', () => {
   });
 
   test('a server that never speaks SSH: SSH.TIMEOUT', async () => {
-    const silent: Server = createServer(() => undefined);
+    // it accepts and never reads: its side of the connection never sees the client's close (the unread
+    // banner comes first), so it is destroyed here, or it would keep the test process alive
+    const accepted = new Set<Socket>();
+    const silent: Server = createServer((s) => accepted.add(s));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     const port = (silent.address() as { port: number }).port;
     try {
@@ -236,6 +239,7 @@ describe('SshClient.connect refusals', () => {
       );
     } finally {
       silent.close();
+      for (const s of accepted) s.destroy();
     }
   });
 
