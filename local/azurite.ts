@@ -167,6 +167,35 @@ export async function startAzurite(opts: {
   }
 }
 
+/** Azurite's script and arguments: Blob on `blobPort`, Queue and Table on `queueAndTable` (all on 127.0.0.1). */
+function azuriteCommand(dir: string, blobPort: number, queueAndTable?: number[]): string[] {
+  return [
+    azuriteBin(queueAndTable !== undefined),
+    '--blobHost',
+    '127.0.0.1',
+    '--blobPort',
+    String(blobPort),
+    ...(queueAndTable
+      ? [
+          '--queueHost',
+          '127.0.0.1',
+          '--queuePort',
+          String(queueAndTable[0]),
+          '--tableHost',
+          '127.0.0.1',
+          '--tablePort',
+          String(queueAndTable[1]),
+        ]
+      : []),
+    '--location',
+    dir,
+    '--skipApiVersionCheck',
+    '--loose',
+    '--disableTelemetry',
+    '--silent',
+  ];
+}
+
 /** One start of the plain Azurite child; `taken`: it exited because one of its ports was in use. */
 async function startPlainAzurite(
   opts: { dir: string; timeoutMs?: number; queueAndTable?: boolean },
@@ -174,39 +203,12 @@ async function startPlainAzurite(
   port: number,
   extraPorts: number[],
 ): Promise<AzuriteHandle | { taken: number }> {
-  const extraArgs = opts.queueAndTable
-    ? [
-        '--queueHost',
-        '127.0.0.1',
-        '--queuePort',
-        String(extraPorts[0]),
-        '--tableHost',
-        '127.0.0.1',
-        '--tablePort',
-        String(extraPorts[1]),
-      ]
-    : [];
   // Azurite runs in a child that watches its stdin: when the parent dies (even by SIGKILL) the pipe
   // closes and the child stops itself with SIGTERM (so its metadata is flushed) — no orphaned Azurite.
   const watchdog = `const m=process.argv[1];process.argv=[process.argv[0],m,...process.argv.slice(2)];process.stdin.on('end',()=>process.kill(process.pid,'SIGTERM'));process.stdin.on('error',()=>process.kill(process.pid,'SIGTERM'));process.stdin.resume();require(m);`;
   const child: ChildProcess = spawn(
     process.execPath,
-    [
-      '-e',
-      watchdog,
-      azuriteBin(opts.queueAndTable),
-      '--blobHost',
-      '127.0.0.1',
-      '--blobPort',
-      String(port),
-      ...extraArgs,
-      '--location',
-      opts.dir,
-      '--skipApiVersionCheck',
-      '--loose',
-      '--disableTelemetry',
-      '--silent',
-    ],
+    ['-e', watchdog, ...azuriteCommand(opts.dir, port, opts.queueAndTable ? extraPorts : undefined)],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, AZURITE_ACCOUNTS: `${AZURITE_ACCOUNT}:${accountKey}` },
@@ -419,31 +421,7 @@ function spawnSupervisor(
   queuePort: number | undefined,
   tablePort: number | undefined,
 ): SupervisorState {
-  const args = [
-    azuriteBin(opts.queueAndTable),
-    '--blobHost',
-    '127.0.0.1',
-    '--blobPort',
-    String(blobPort),
-    ...(opts.queueAndTable
-      ? [
-          '--queueHost',
-          '127.0.0.1',
-          '--queuePort',
-          String(queuePort),
-          '--tableHost',
-          '127.0.0.1',
-          '--tablePort',
-          String(tablePort),
-        ]
-      : []),
-    '--location',
-    opts.dir,
-    '--skipApiVersionCheck',
-    '--loose',
-    '--disableTelemetry',
-    '--silent',
-  ];
+  const args = azuriteCommand(opts.dir, blobPort, opts.queueAndTable ? [queuePort!, tablePort!] : undefined);
   const state: SupervisorState = {
     supervisorPid: 0,
     hostPid: process.pid,
@@ -530,10 +508,9 @@ export async function startSupervisedAzurite(opts: {
     let taken: number | undefined;
     // Azurite starts its services one after another (blob, queue, table): ready when every one answers
     while (!(await allAnswer(endpoints))) {
-      const logged = readLog(logFile, logFrom);
       // a port of a first start taken by another process: Azurite exits at once, and the supervisor would
       // restart it on the same ports for ever. A re-attached Azurite keeps its ports (its clients know them).
-      taken = attached ? undefined : portInUse(logged);
+      taken = attached ? undefined : portInUse(readLog(logFile, logFrom));
       if (taken) failure = `could not listen on port ${taken}: another process uses it`;
       else if (!pidAlive(state.supervisorPid)) failure = `its supervisor exited`;
       else if (Date.now() > deadline)
