@@ -48,6 +48,10 @@ class FailuresReporter {
   }
 }
 
+/** One failed test's line: `[group] ✕ suite › test` (a suite that failed outside its tests says so). */
+const heading = (/** @type {string} */ tag, /** @type {string} */ suite, /** @type {string | null} */ test) =>
+  `${tag} ✕ ${suite}${test ? ` › ${test}` : ' (the suite, outside its tests)'}\n`;
+
 /**
  * @param {string} tag the group's name, e.g. "[sandbox]"
  * @param {{ suite: string, test: string | null, message: string }[]} failures
@@ -71,9 +75,7 @@ function formatFailures(tag, failures, maxLines = 20) {
       const kept = lines.slice(0, maxLines).map((l) => `    ${l}`);
       if (lines.length > maxLines)
         kept.push(`    … ${lines.length - maxLines} more lines: see this test in the log above`);
-      const heads = g.tests.map(
-        (t) => `${tag} ✕ ${g.suite}${t ? ` › ${t}` : ' (the suite, outside its tests)'}\n`,
-      );
+      const heads = g.tests.map((t) => heading(tag, g.suite, t));
       const same = heads.length > 1 ? `    (the same message for these ${heads.length} tests)\n` : '';
       return `${heads.join('')}${same}${kept.join('\n')}\n`;
     })
@@ -91,12 +93,7 @@ function failureIndex(byGroup) {
   if (!all.length) return '';
   const suites = new Set(all.map((f) => `${f.tag} ${f.suite}`)).size;
   const head = `== ${all.length} failed (${suites} ${suites === 1 ? 'suite' : 'suites'}):\n`;
-  return (
-    head +
-    all
-      .map((f) => `${f.tag} ✕ ${f.suite}${f.test ? ` › ${f.test}` : ' (the suite, outside its tests)'}\n`)
-      .join('')
-  );
+  return head + all.map((f) => heading(f.tag, f.suite, f.test)).join('');
 }
 
 module.exports = FailuresReporter;

@@ -67,7 +67,7 @@ function inputOf(status: DurableOrchestrationStatus | undefined): Record<string,
  * Whether the durable client's call found nothing listening at the management API: connection refused,
  * the answer of a host that stopped (a storage outage answers 5xx; a slow host answers late).
  */
-export function hostGone(err: unknown): boolean {
+function hostGone(err: unknown): boolean {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
   return (
     e?.code === 'ECONNREFUSED' || e?.cause?.code === 'ECONNREFUSED' || /\bECONNREFUSED\b/.test(messageOf(err))
