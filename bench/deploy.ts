@@ -1,8 +1,8 @@
 /**
  * `npm run bench -- deploy`: what the pipeline adds to a UAT deploy on top of the remote commands.
  *
- * Runs complete `deployUat` orchestrations through the embedded host (on the durable engine
- * LOCAL_DURABLE_ENGINE names; real Azurite for the backup parts + manifest + verify and the ledger),
+ * Runs complete `deployUat` orchestrations through the embedded host (on the Durable Task extension;
+ * real Azurite for its task hub, the backup parts + manifest + verify and the ledger),
  * against an in-memory VM that answers the odoo-ops verbs after a fixed simulated latency per command.
  * Every remote call (SSH connect, command, streamed backup) is timed; then
  *   pipeline overhead = total deploy time − time spent in remote calls           (target ≤ 2 s)

@@ -1,9 +1,9 @@
 /**
- * `npm run bench -- durable [--engine=home|webjobs|all]`: the durable engine under the embedded host.
+ * `npm run bench -- durable`: the Durable Task extension (local/durable-host) under the embedded host.
  *
- * Issue #19 replaces the home-made engine of local/durable with the real Durable Task extension; this
- * bench measures both on the same machine in the same run, so the old engine's numbers are on record
- * before its removal. For each engine:
+ * Issue #19 replaced the home-made engine (local/durable, SQLite) with the real Durable Task extension;
+ * this bench measured both on the same machine in the same runs before the old one was removed (its
+ * numbers are in docs/durable-local-engine.md). What it measures:
  *   chain      start → Completed of a 5-activity chain (activities do no work), through the real
  *              `npm start` host in a child process: POST to an HTTP starter that calls `df.getClient`,
  *              then the status route polled every 5 ms. Baseline: the same 5 steps run directly in one
@@ -22,8 +22,7 @@
  *   lane       `routeToLane` to a lane whose work is held, until the lane took the request (each request
  *              supersedes the waiting one: one lane generation). Baseline: the same request raised once,
  *              without waiting (what routeToLane did before it made sure).
- * The headline value is the home-made engine's chain median (or the real engine's when only it runs);
- * every measure of every engine is in `details.engines`.
+ * The headline value is the chain median; every measure is in `details.engines.webjobs`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -56,32 +55,17 @@ const median = (a: number[]) =>
   );
 const ms = (a: number[]) => a.map((x) => Math.round(x));
 
-export type EngineName = 'home' | 'webjobs';
-
-/** What the bench needs from an engine: how to start the `npm start` host and the in-process host on it. */
+/** The engine under test: its name in the results and logs, and extra environment for its hosts. */
 export interface EngineUnderTest {
-  name: EngineName;
+  name: 'webjobs';
   label: string;
-  /** extra environment for the host process (selects the engine) */
   env: Record<string, string>;
-  /** undefined when the engine can run here; otherwise why not (the bench skips it and says so) */
-  unavailable(): string | undefined;
 }
 
-export const ENGINES: Record<EngineName, EngineUnderTest> = {
-  home: {
-    name: 'home',
-    label: 'home-made engine (local/durable, SQLite history)',
-    env: {},
-    unavailable: () => undefined,
-  },
-  webjobs: {
-    name: 'webjobs',
-    label: 'Durable Task extension 3.19.0 (local/durable-host, Azure Storage provider on Azurite)',
-    env: { LOCAL_DURABLE_ENGINE: 'webjobs' },
-    unavailable: () =>
-      dotnetSdkMajors().some((m) => m >= 8) ? undefined : 'no .NET SDK 8 or later on this machine',
-  },
+const ENGINE: EngineUnderTest = {
+  name: 'webjobs',
+  label: 'Durable Task extension 3.19.0 (local/durable-host, Azure Storage provider on Azurite)',
+  env: {},
 };
 
 interface HostProc {
@@ -131,7 +115,7 @@ async function spawnHost(
   }
   const readyMs = performance.now() - spawnedAt;
   const output = () => out;
-  if (engine.name === 'webjobs' && !out.includes('Durable Task extension'))
+  if (!out.includes('Durable Task extension'))
     throw new Error(`the host did not say it runs the Durable Task extension: ${out.slice(0, 2000)}`);
   const baseUrl = /local host on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
   const key = /Function key: (\S+)/.exec(out)?.[1];
@@ -605,13 +589,6 @@ async function laneOnHost(
   };
 }
 
-function chosenEngines(): EngineName[] {
-  const arg = process.argv.find((a) => a.startsWith('--engine='))?.slice('--engine='.length) ?? 'all';
-  if (arg === 'all') return ['home', 'webjobs'];
-  if (arg === 'home' || arg === 'webjobs') return [arg];
-  throw new Error(`--engine must be home, webjobs or all (got ${arg})`);
-}
-
 const bench: Bench = {
   name: 'durable',
   description:
@@ -619,42 +596,31 @@ const bench: Bench = {
   async run({ quick, log }): Promise<BenchResult> {
     if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: npm run bench builds it first`);
     const baseEnv = { ...process.env };
-    const engines: Record<string, unknown> = {};
-    const skipped: Record<string, string> = {};
-    let headline: { engine: string; chain: { medianMs: number; directMedianMs: number } } | undefined;
-    for (const name of chosenEngines()) {
-      const engine = ENGINES[name];
-      const why = engine.unavailable();
-      if (why) {
-        skipped[name] = why;
-        log(`${name}: skipped (${why})`);
-        continue;
-      }
-      log(`${engine.label}`);
-      let build: unknown;
-      if (name === 'webjobs') {
-        const b = await ensureDurableHostBuilt({ log: createLogger({ level: 'info', sink: (l) => log(l) }) });
-        build = b.built ? { builtNowMs: b.buildMs } : 'cached';
-      }
-      const chain = await measureChain(engine, quick ? 5 : 20, baseEnv, log);
-      const coldStart = await measureColdStart(engine, quick ? 1 : 3, baseEnv, log);
-      const recovery = await measureRecovery(engine, quick ? 1 : 2, baseEnv, log);
-      // the deploy measure needs the app's activities in this process with the fake VM wired in: on the
-      // in-process host (startLocalHost), with LOCAL_DURABLE_ENGINE from engine.env
-      const deploy = await measureDeploy(engine, quick ? 2 : 5, log);
-      const lane = await measureLane(engine, quick ? 5 : 20, log);
-      engines[name] = { label: engine.label, build, chain, deploy, lane, coldStart, recovery };
-      if (!headline || name === 'home') headline = { engine: name, chain };
-    }
-    if (!headline) throw new Error(`no engine could run: ${JSON.stringify(skipped)}`);
+    if (!dotnetSdkMajors().some((m) => m >= 8))
+      throw new Error('no .NET SDK 8 or later on this machine: the Durable Task host cannot be built');
+    const engine = ENGINE;
+    log(engine.label);
+    const b = await ensureDurableHostBuilt({ log: createLogger({ level: 'info', sink: (l) => log(l) }) });
+    const build = b.built ? { builtNowMs: b.buildMs } : 'cached';
+    const chain = await measureChain(engine, quick ? 5 : 20, baseEnv, log);
+    const coldStart = await measureColdStart(engine, quick ? 1 : 3, baseEnv, log);
+    const recovery = await measureRecovery(engine, quick ? 1 : 2, baseEnv, log);
+    // the deploy measure needs the app's activities in this process with the fake VM wired in: on the
+    // in-process host (startLocalHost)
+    const deploy = await measureDeploy(engine, quick ? 2 : 5, log);
+    const lane = await measureLane(engine, quick ? 5 : 20, log);
+    const engines = {
+      [engine.name]: { label: engine.label, build, chain, deploy, lane, coldStart, recovery },
+    };
+    const headline = { engine: engine.name, chain };
     return {
       name: 'durable',
       unit: 'ms',
       value: headline.chain.medianMs,
       baseline: headline.chain.directMedianMs,
       ratio: +(headline.chain.medianMs / Math.max(1, headline.chain.directMedianMs)).toFixed(3),
-      description: `median start → Completed of a ${CHAIN}-activity chain on the ${headline.engine} engine (HTTP starter + status polling every 5 ms); baseline = the same ${CHAIN} steps run directly in one HTTP function. Every engine's chain, deploy, cold start and kill -9 recovery are in details.engines`,
-      details: { chainLength: CHAIN, engines, skipped },
+      description: `median start → Completed of a ${CHAIN}-activity chain on the Durable Task extension (HTTP starter + status polling every 5 ms); baseline = the same ${CHAIN} steps run directly in one HTTP function. The chain, deploy, cold start and kill -9 recovery are in details.engines.${headline.engine}`,
+      details: { chainLength: CHAIN, engines },
     };
   },
 };

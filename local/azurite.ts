@@ -148,8 +148,8 @@ export async function startAzurite(opts: {
 }): Promise<AzuriteHandle> {
   if (opts.supervised) return startSupervisedAzurite(opts);
   mkdirSync(opts.dir, { recursive: true });
-  // a supervised Azurite left on this folder (a crashed host of the real engine, then a start on the
-  // home engine): two Azurites must never share a folder — stop it first (SIGTERM: it saves)
+  // a supervised Azurite left on this folder (a crashed host, then a plain start on its folder): two
+  // Azurites must never share a folder — stop it first (SIGTERM: it saves)
   await stopLeftoverSupervisor(opts.dir);
   const accountKey = azuriteAccountKey(opts.keyFolder ?? opts.dir);
   const pick = opts.pickPort ?? freePort;

@@ -39,7 +39,7 @@ import { decideByLink, requestProdDeployAndLinks } from '../test/support/prod-ap
 import { approversSetting, cookieOf, outboxSignIn } from '../test/support/identities';
 import { freePort } from './azurite';
 import { EXAMPLE_REPO, pushTo, webhookHeaders } from '../test/support/github-events';
-import { describeEngine, describeHost, startLocalHost, type LocalHost } from './host';
+import { ENGINE_LINE, describeHost, startLocalHost, type LocalHost } from './host';
 import { superviseDemo } from './demo-supervisor';
 import { ensureSandboxPrerequisites } from './prerequisites';
 
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     say(
       `    local host on ${h.baseUrl} (function key in ${path.join(h.dataDir, 'keys.json')}; the pipeline's log lines go to ${logFile})`,
     );
-    say(`    ${describeEngine(h.durableEngine)}`);
+    say(`    ${ENGINE_LINE}`);
 
     let delivery = 0;
     const merge = async (sha: string, version: string, coverage: string) => {

@@ -1,15 +1,22 @@
 /**
- * What the embedded host offers its callers (tests, the demo, benches) to drive orchestrations, whichever
- * engine runs them (`LOCAL_DURABLE_ENGINE`): `home` (local/durable, SQLite) or `webjobs` (the real Durable
- * Task extension, local/durable-webjobs.ts). Every method is async: on the real engine each is an HTTP
- * call to the extension's management API.
+ * What the embedded host offers its callers (tests, the demo, benches) to drive orchestrations on the
+ * Durable Task extension (local/durable-webjobs.ts). Every method is async: each is an HTTP call to the
+ * extension's management API.
  */
-import type { DurableEngine, DurableStatus } from './durable/engine';
-import type { ClientRequest, ClientResponse } from './durable/client-api';
+import type { ClientRequest, ClientResponse } from './durable-client-guard';
 
-export type { DurableStatus };
-
-export type DurableEngineKind = 'home' | 'webjobs';
+/** An orchestration instance as the management API reports it. */
+export interface DurableStatus {
+  name: string;
+  instanceId: string;
+  createdTime: string;
+  lastUpdatedTime: string;
+  input: unknown;
+  output: unknown;
+  runtimeStatus: string;
+  customStatus: unknown;
+  history?: unknown[];
+}
 
 export interface ListFilter {
   runtimeStatus?: string[];
@@ -20,7 +27,6 @@ export interface ListFilter {
 }
 
 export interface HostDurable {
-  readonly kind: DurableEngineKind;
   startNew(name: string, opts?: { instanceId?: string; input?: unknown }): Promise<string>;
   /** undefined: no such instance */
   getStatus(
@@ -42,20 +48,4 @@ export interface HostDurable {
   clientData(rpcBaseUrl: string): Record<string, unknown>;
   /** serves one request of the durable client HTTP API (path relative to …/durabletask/) */
   handleClientRequest(req: ClientRequest): Promise<ClientResponse>;
-}
-
-/** The home-made engine behind the same async surface. */
-export function homeDurable(engine: DurableEngine): HostDurable {
-  return {
-    kind: 'home',
-    startNew: (name, opts) => engine.startNew(name, opts),
-    getStatus: async (id, opts) => engine.getStatus(id, opts),
-    listInstances: async (filter) => engine.listInstances(filter),
-    raiseEvent: (id, name, data) => engine.raiseEvent(id, name, data),
-    terminate: (id, reason) => engine.terminate(id, reason),
-    purge: async (id) => engine.purge(id),
-    waitForCompletion: (id, timeoutMs) => engine.waitForCompletion(id, timeoutMs),
-    clientData: (rpc) => engine.clientData(rpc),
-    handleClientRequest: (req) => engine.handleClientRequest(req),
-  };
 }

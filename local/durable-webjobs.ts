@@ -1,8 +1,8 @@
 /**
- * The embedded host's orchestrations on the REAL Durable Task engine (`LOCAL_DURABLE_ENGINE=webjobs`,
- * issue #19): the .NET WebJobs host of local/durable-host (the extension Azure runs, Azure Storage
- * provider on the host's Azurite) runs the app's `df.app.*` registrations in this process, and this
- * module gives the host the same async surface as the home-made engine (local/durable-ops.ts).
+ * The embedded host's orchestrations on the REAL Durable Task engine (issue #19): the .NET WebJobs host
+ * of local/durable-host (the extension Azure runs, Azure Storage provider on the host's Azurite) runs the
+ * app's `df.app.*` registrations in this process, and this module gives the host its async surface
+ * (`HostDurable`, local/durable-ops.ts).
  *
  * Every client operation is a request to the extension's own HTTP management API, handed to its webhook
  * handler over the .NET host's stdin/stdout channel: the extension's unauthenticated local RPC listener
@@ -16,7 +16,7 @@ import path from 'node:path';
 import type { InvocationContext } from '@azure/functions';
 import { PipelineError } from '../shared/domain/errors';
 import type { Logger } from '../shared/log';
-import type { ClientRequest, ClientResponse } from './durable/client-api';
+import type { ClientRequest, ClientResponse } from './durable-client-guard';
 import type { DurableStatus, HostDurable, ListFilter } from './durable-ops';
 import {
   durableTaskOptions,
@@ -85,7 +85,6 @@ export interface WebJobsDurableOptions {
 }
 
 export class WebJobsDurable implements HostDurable {
-  readonly kind = 'webjobs' as const;
   private host?: DurableHostHandle;
   /** the guarded port's base, without credentials: the URL the extension's answers are built on */
   private base = '';
@@ -263,7 +262,7 @@ export class WebJobsDurable implements HostDurable {
   async purge(instanceId: string): Promise<number> {
     const status = await this.getStatus(instanceId, { showInput: false });
     if (!status) return 0;
-    // the extension purges whatever it is asked to; the home engine refuses running instances: keep that rule
+    // the extension purges whatever it is asked to, running instances too: only finished ones are purged here
     if (!TERMINAL.has(status.runtimeStatus))
       throw new PipelineError(
         'DURABLE.INSTANCE_RUNNING',

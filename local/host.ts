@@ -6,14 +6,13 @@
  *   the data folder, printed at start).
  * - Service Bus triggers and outputs through a persistent local queue with Service Bus semantics;
  *   senders reach it over the Service Bus REST "send" protocol at /_local/servicebus/<queue>/messages.
- * - Orchestrations and activities through the real `durable-functions` handlers, driven by the durable
- *   engine in local/durable (history in SQLite) — or, with LOCAL_DURABLE_ENGINE=webjobs, by the real
+ * - Orchestrations and activities through the real `durable-functions` handlers, driven by the real
  *   Durable Task extension (local/durable-webjobs.ts: its Azure Storage provider on this host's Azurite,
  *   the port below forwarding to its HTTP API); the durable client HTTP API is served on a second,
  *   loopback-only port (like the real host's internal RPC endpoint), so `df.getClient(context)` works
  *   unchanged. That port needs the master key and JSON bodies and refuses browsers' requests
  *   (`guardClientRequest`); the app's client carries the key in `rpcBaseUrl`.
- * - Azurite for Blob storage, with its data under the data folder.
+ * - Azurite (Blob, Queue and Table) under its own supervisor, with its data under the data folder.
  */
 import { applyLocalAuth, localLogin, LOCAL_LOGIN_PATH } from './local-auth';
 import { InvocationContext } from '@azure/functions';
@@ -26,15 +25,13 @@ import { loadConfig, registerConfigSecrets, SETTINGS, unsetOptionalSettings } fr
 import { createLogger, Logger } from '../shared/log';
 import { AzuriteHandle, startAzurite } from './azurite';
 import { registeredFunctions } from './functions-core';
-import { Clock, realClock } from './durable/clock';
-import { DurableEngine } from './durable/engine';
 import { authorized, HostKeys, loadOrCreateKeys, loadOrCreateLocalSecrets } from './keys';
 import { LocalQueue, ReceivedMessage } from './queue';
 import { BindingInfo, FunctionInfo, loadFunctions } from './registrations';
 import { compileRoute, CompiledRoute } from './routes';
 import { toHttpRequest, writeResult } from './http-bridge';
-import { guardClientRequest } from './durable/client-api';
-import { homeDurable, type DurableEngineKind, type HostDurable } from './durable-ops';
+import { guardClientRequest } from './durable-client-guard';
+import type { HostDurable } from './durable-ops';
 import { WebJobsDurable } from './durable-webjobs';
 import { PipelineError } from '../shared/domain/errors';
 
@@ -47,10 +44,6 @@ export interface LocalHostOptions {
   env?: Record<string, string>;
   /** folder of function modules; default ../functions next to this file (dist or sources) */
   functionsDir?: string;
-  /** start Azurite (default true) */
-  azurite?: boolean;
-  clock?: Clock;
-  verbose?: boolean;
   log?: Logger;
   /** largest accepted request body (the Functions host allows 100 MB) */
   maxRequestBytes?: number;
@@ -70,15 +63,8 @@ export interface LocalHost {
   rpcBaseUrl: string;
   keys: HostKeys;
   dataDir: string;
-  /** which engine runs the orchestrations (LOCAL_DURABLE_ENGINE) */
-  durableEngine: DurableEngineKind;
-  /** start/status/events/terminate/purge of orchestrations, on either engine (async) */
+  /** start/status/events/terminate/purge of orchestrations (async: HTTP calls to the extension) */
   durable: HostDurable;
-  /**
-   * The home-made engine itself (LOCAL_DURABLE_ENGINE=home). With `webjobs` reading it throws
-   * HOST.NOT_HOME_ENGINE: use `durable`.
-   */
-  engine: DurableEngine;
   queue: LocalQueue;
   functions: FunctionInfo[];
   routes: HttpRouteInfo[];
@@ -182,37 +168,29 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   for (const [k, v] of Object.entries(generated)) if (!process.env[k]) process.env[k] = v;
   const keys = loadOrCreateKeys(dataDir);
 
-  const clock = opts.clock ?? realClock;
   const maxBody = opts.maxRequestBytes ?? DEFAULT_MAX_BODY;
   const requestedPort = opts.port ?? Number(process.env.LOCAL_HOST_PORT || 7071);
-  const kindParsed = SETTINGS.LOCAL_DURABLE_ENGINE.schema.safeParse(
-    process.env.LOCAL_DURABLE_ENGINE || SETTINGS.LOCAL_DURABLE_ENGINE.default,
-  );
-  if (!kindParsed.success)
+  // the home-made engine (LOCAL_DURABLE_ENGINE=home) was removed: say so rather than ignore the setting
+  const engineSetting = process.env.LOCAL_DURABLE_ENGINE;
+  if (engineSetting && engineSetting !== 'webjobs')
     throw new PipelineError(
       'CONFIG.INVALID',
-      `LOCAL_DURABLE_ENGINE must be ${SETTINGS.LOCAL_DURABLE_ENGINE.form} (got ${JSON.stringify(process.env.LOCAL_DURABLE_ENGINE)})`,
-    );
-  const engineKind: DurableEngineKind = kindParsed.data;
-  if (engineKind === 'webjobs' && opts.azurite === false)
-    throw new PipelineError(
-      'CONFIG.INVALID',
-      "LOCAL_DURABLE_ENGINE=webjobs keeps the orchestrations in the host's Azurite (queues and tables): it cannot run with azurite: false",
+      `LOCAL_DURABLE_ENGINE=${JSON.stringify(engineSetting)} is not supported: the home-made engine was removed; orchestrations always run on the Durable Task extension (unset LOCAL_DURABLE_ENGINE)`,
     );
 
-  // 2. Blob storage (Azurite) unless a storage connection is configured.
-  let azurite: AzuriteHandle | undefined;
-  if (engineKind === 'webjobs' || (opts.azurite !== false && !process.env.BACKUP_STORAGE_CONNECTION)) {
+  // 2. Storage (Azurite): the Durable Task extension keeps the orchestrations in its queues and tables
+  let azurite: AzuriteHandle;
+  {
     // generous: on a loaded machine (CI, 2 cores shared) Azurite can take well over 15 s to answer
     azurite = await startAzurite({
       dir: path.join(dataDir, 'azurite'),
       keyFolder: dataDir,
       timeoutMs: 60000,
-      // the real engine's Azure Storage provider needs the Queue and Table services too
-      queueAndTable: engineKind === 'webjobs',
+      // the extension's Azure Storage provider needs the Queue and Table services too
+      queueAndTable: true,
       // with the orchestration state in Azurite, the storage must survive a crash of the host: its own
       // supervised process group, re-attached by the restarted host (local/azurite.ts)
-      supervised: engineKind === 'webjobs',
+      supervised: true,
     });
     process.env.BACKUP_STORAGE_CONNECTION ||= azurite.connectionString;
     log.info(azurite.attached ? 'azurite re-attached (it outlived the previous host)' : 'azurite started', {
@@ -237,13 +215,13 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
 
   const rpcServer = http.createServer();
   await new Promise<void>((resolve) => rpcServer.listen(0, '127.0.0.1', () => resolve()));
-  // the in-process durable client carries the master key as Basic credentials (see local/durable/client-api.ts)
+  // the in-process durable client carries the master key as Basic credentials (see local/durable-client-guard.ts)
   const rpcBaseUrl = `http://host:${encodeURIComponent(keys.masterKey)}@127.0.0.1:${(rpcServer.address() as AddressInfo).port}/durabletask/`;
 
   const cleanup = async () => {
     await new Promise((r) => server.close(() => r(undefined)));
     await new Promise((r) => rpcServer.close(() => r(undefined)));
-    if (azurite) await azurite.stop();
+    await azurite.stop();
   };
 
   // 4. Validate the whole configuration now: fail fast naming each bad key.
@@ -272,39 +250,21 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     if (info)
       for (const b of clientInputFor(info)) ctx.extraInputs.set(b.name, durable.clientData(rpcBaseUrl));
   };
-  const homeEngine =
-    engineKind === 'home'
-      ? new DurableEngine({
-          dbPath: path.join(dataDir, 'durable.db'),
-          functions: () => registeredFunctions(),
-          clock,
-          log: log.child({ component: 'durable' }),
-          verbose: opts.verbose,
-          prepareContext,
-        })
-      : undefined;
-  const webjobs =
-    engineKind === 'webjobs'
-      ? new WebJobsDurable({
-          functions: () => registeredFunctions(),
-          storageConnection: azurite!.connectionString,
-          log: log.child({ component: 'durable' }),
-          hostRpcBaseUrl: rpcBaseUrl,
-          prepareContext,
-        })
-      : undefined;
-  const durable: HostDurable = homeEngine ? homeDurable(homeEngine) : webjobs!;
-  if (webjobs) {
-    try {
-      await webjobs.start(); // the client data (below) comes from the running extension
-    } catch (err) {
-      await cleanup();
-      throw err;
-    }
+  const durable = new WebJobsDurable({
+    functions: () => registeredFunctions(),
+    storageConnection: azurite.connectionString,
+    log: log.child({ component: 'durable' }),
+    hostRpcBaseUrl: rpcBaseUrl,
+    prepareContext,
+  });
+  try {
+    await durable.start(); // the client data (below) comes from the running extension
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
   const queue = new LocalQueue({
     dbPath: path.join(dataDir, 'queue.db'),
-    clock,
     log: log.child({ component: 'queue' }),
   });
 
@@ -545,12 +505,9 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
         ),
       );
     }
-
-    await homeEngine?.start();
   } catch (err) {
     await Promise.all(subscriptions.map((sub) => sub.close()));
-    await homeEngine?.stop().catch(() => undefined);
-    await webjobs?.stop().catch(() => undefined);
+    await durable.stop().catch(() => undefined);
     queue.close();
     await cleanup();
     throw err;
@@ -579,16 +536,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
     rpcBaseUrl,
     keys,
     dataDir,
-    durableEngine: engineKind,
     durable,
-    get engine(): DurableEngine {
-      if (!homeEngine)
-        throw new PipelineError(
-          'HOST.NOT_HOME_ENGINE',
-          'host.engine is the home-made engine; this host runs LOCAL_DURABLE_ENGINE=webjobs: use host.durable',
-        );
-      return homeEngine;
-    },
     queue,
     functions,
     routes,
@@ -598,8 +546,7 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
       if (stopped) return;
       stopped = true;
       await Promise.all(subscriptions.map((s) => s.close()));
-      await homeEngine?.stop();
-      await webjobs?.stop();
+      await durable.stop();
       queue.close();
       await cleanup();
     },
@@ -607,17 +554,14 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
 }
 
 /** What runs the orchestrations, in one line (the host's description and the demo say it). */
-export function describeEngine(kind: DurableEngineKind): string {
-  return kind === 'webjobs'
-    ? 'orchestrations run on the Durable Task extension Azure runs (local/durable-host, Azure Storage provider on Azurite)'
-    : 'orchestrations run on the home-made engine (local/durable, SQLite); LOCAL_DURABLE_ENGINE=webjobs runs them on the Durable Task extension Azure runs';
-}
+export const ENGINE_LINE =
+  'orchestrations run on the Durable Task extension Azure runs (local/durable-host, Azure Storage provider on Azurite)';
 
 /** Lines the host prints at start: what runs the orchestrations, routes, keys, unset optional settings. */
 export function describeHost(host: LocalHost): string[] {
   const lines: string[] = [];
   lines.push(`odoo-mta local host on ${host.baseUrl}  (data: ${host.dataDir})`);
-  lines.push(describeEngine(host.durableEngine));
+  lines.push(ENGINE_LINE);
   lines.push('');
   lines.push('HTTP functions:');
   for (const r of host.routes)

@@ -39,7 +39,6 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       port,
       dataDir: values['data-dir'],
       functionsDir: values.functions,
-      verbose: values.verbose,
       log,
     });
   } catch (err) {

@@ -97,14 +97,6 @@ export const SETTINGS = {
     schema: int(0, 65535),
     default: '7071',
   }),
-  LOCAL_DURABLE_ENGINE: s({
-    area: 'host',
-    description:
-      "Embedded host only: what runs orchestrations and activities. `home`: the home-made engine (local/durable, SQLite). `webjobs`: the real Durable Task extension (the one Azure runs; .NET SDK 8+, built on first use) on the Azure Storage provider over the host's Azurite (blob, queue and table).",
-    form: 'home | webjobs',
-    schema: z.enum(['home', 'webjobs']),
-    default: 'home',
-  }),
   LOG_LEVEL: s({
     area: 'host',
     description: 'Minimum log level.',
