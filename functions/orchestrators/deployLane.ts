@@ -7,7 +7,7 @@
  * it, a refresh an older waiting refresh — recorded with the reason); requests of another orchestrator
  * are never superseded by it and keep their place.
  *
- * How it waits (the same on the embedded engine and on the Durable Task extension Azure runs): the lane
+ * How it waits (on the Durable Task extension Azure runs, locally as in Azure): the lane
  * is an event-driven state machine. Each generation records the decisions of the previous one, starts
  * the head of the queue when nothing runs, waits for an event with a plain `waitForExternalEvent`,
  * then takes every event already buffered in its history (each through a fresh wait raced against a
@@ -126,36 +126,146 @@ const isWorkEnded = (e: unknown): e is LaneWorkEnded =>
   typeof (e as LaneWorkEnded).workEnded === 'string' &&
   typeof (e as LaneWorkEnded).outcome === 'string';
 
-export const deployLane: OrchestrationHandler = function* (context: OrchestrationContext) {
-  const input = (context.df.getInput() as LaneInput) ?? { environment: 'uat' };
-  const env = input.environment;
-  let done = input.done ?? [];
-  const seen = Array.isArray(input.seen) ? input.seen.filter((s) => typeof s === 'string') : [];
-  const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId(env, r.version, r.sha);
-  const decision = (
-    decision: string,
-    reason: string,
-    r: LaneRequest,
-    extra: Record<string, unknown> = {},
-  ): Record<string, unknown> => ({
+/**
+ * What one lane generation holds while it takes events: the pure part of the lane (no durable calls),
+ * so that its rules — duplicates, supersede, events seen again, the end of the running work — are judged
+ * by unit tests (and mutation testing) without an engine. `takeLaneEvent` changes it in place.
+ */
+export interface LaneState {
+  environment: string;
+  /** the lane's instance id (named in every decision) */
+  lane: string;
+  running?: LaneRequest;
+  /** the token `running` was started with */
+  token?: string;
+  /** requests waiting, in arrival order (at most one per orchestrator) */
+  waiting: LaneRequest[];
+  /** work ids already run by this lane (the last DONE_KEEP) */
+  done: string[];
+  /** `eventId`s taken (the last SEEN_KEEP are carried over) */
+  seen: string[];
+  /** the previous generation's `last` */
+  previousLast?: string;
+  /** the event without an `eventId` this generation took last, as JSON */
+  last?: string;
+  /** decisions taken in this generation (recorded by the next one) */
+  notes: Array<Record<string, unknown>>;
+}
+
+/** The instance id a request runs under in this lane. */
+export function laneWorkId(s: Pick<LaneState, 'environment'>, r: LaneRequest): string {
+  return r.instanceId ?? deployInstanceId(s.environment, r.version, r.sha);
+}
+
+/** One decision of the lane, as `intakeRecordLaneEvent` records it. */
+export function laneDecision(
+  s: Pick<LaneState, 'environment' | 'lane'>,
+  decision: string,
+  reason: string,
+  r: LaneRequest,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
     decision,
     reason,
     sha: r.sha,
     version: r.version,
     deliveryId: r.deliveryId,
-    instanceId: idOf(r),
-    lane: context.df.instanceId,
+    instanceId: laneWorkId(s, r),
+    lane: s.lane,
     ...extra,
-  });
-  const record = (d: Record<string, unknown>) => context.df.callActivity('intakeRecordLaneEvent', d);
+  };
+}
 
+/** Marks `id` as run in this lane (newest last, the last DONE_KEEP kept). */
+function markDone(s: LaneState, id: string): void {
+  s.done = [...s.done.filter((d) => d !== id), id].slice(-DONE_KEEP);
+}
+
+/** One event: the end of the running work, or a request (anything else is ignored). */
+export function takeLaneEvent(s: LaneState, event: unknown): void {
+  const idOf = (r: LaneRequest) => laneWorkId(s, r);
+  if (isWorkEnded(event)) {
+    // the end of the running work, from the laneWork the lane started (it echoes the token); the end of
+    // any other work is a repeat (activities run at least once), one without the token is not believed
+    if (s.running && event.workEnded === idOf(s.running) && event.token === s.token) {
+      const current = s.running;
+      s.notes.push(
+        event.outcome === 'failed'
+          ? laneDecision(
+              s,
+              'deploy-finished',
+              `deploy of ${short(current)} failed: ${event.error ?? 'the deploy orchestration failed'}`,
+              current,
+              { outcome: 'failed' },
+            )
+          : laneDecision(
+              s,
+              'deploy-finished',
+              `deploy of ${short(current)} ended: ${event.outcome}`,
+              current,
+              {
+                outcome: event.outcome,
+              },
+            ),
+      );
+      markDone(s, idOf(current));
+      s.running = undefined;
+      s.token = undefined;
+    }
+    return;
+  }
+  if (!valid(event as LaneRequest)) return;
+  const { eventId, ...r } = event as LaneRequest;
+  const again =
+    typeof eventId === 'string'
+      ? s.seen.includes(eventId)
+      : (s.previousLast !== undefined && s.previousLast === JSON.stringify(event)) ||
+        s.last === JSON.stringify(event);
+  if (typeof eventId === 'string') s.seen.push(eventId);
+  else s.last = JSON.stringify(event);
+  if (again) return;
+  // a new request: queued at the end; it supersedes the waiting request of its own orchestrator
+  // (the newest release wins), never one of another orchestrator
+  const id = idOf(r);
+  if ((s.running && id === idOf(s.running)) || s.waiting.some((w) => idOf(w) === id)) {
+    s.notes.push(laneDecision(s, 'duplicate', `deploy ${id} is already running, done or waiting`, r));
+  } else if (s.done.includes(id)) {
+    s.notes.push(laneDecision(s, 'duplicate', `deploy ${id} already ran in this lane`, r));
+  } else {
+    const same = s.waiting.findIndex((w) => kindOf(w) === kindOf(r));
+    if (same >= 0) {
+      const [older] = s.waiting.splice(same, 1);
+      const what = s.running
+        ? ` while ${short(s.running)} was ${kindOf(s.running) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`
+        : '';
+      s.notes.push(
+        laneDecision(s, 'superseded', `superseded by ${short(r)}${what}`, older, { supersededBy: id }),
+      );
+    }
+    s.waiting.push(r);
+  }
+}
+
+export const deployLane: OrchestrationHandler = function* (context: OrchestrationContext) {
+  const input = (context.df.getInput() as LaneInput) ?? { environment: 'uat' };
+  const env = input.environment;
   // the state carried over from the previous generation (an input of an older version has no
   // `running`: its `next` is the head of the queue)
-  let running: LaneRequest | undefined = valid(input.running) ? input.running : undefined;
-  let token = running && typeof input.token === 'string' ? input.token : undefined;
-  const waiting: LaneRequest[] = [input.next, ...(Array.isArray(input.queue) ? input.queue : [])].filter(
-    valid,
-  );
+  const running = valid(input.running) ? input.running : undefined;
+  const s: LaneState = {
+    environment: env,
+    lane: context.df.instanceId,
+    running,
+    token: running && typeof input.token === 'string' ? input.token : undefined,
+    waiting: [input.next, ...(Array.isArray(input.queue) ? input.queue : [])].filter(valid),
+    done: input.done ?? [],
+    seen: Array.isArray(input.seen) ? input.seen.filter((x) => typeof x === 'string') : [],
+    previousLast: input.last,
+    notes: [],
+  };
+  const idOf = (r: LaneRequest) => laneWorkId(s, r);
+  const record = (d: Record<string, unknown>) => context.df.callActivity('intakeRecordLaneEvent', d);
   // What the lane does, shown as soon as it is decided: when nothing runs, the head of the queue is the
   // work it is about to start. A caller that checks whether the lane is busy (a refresh: `running` set)
   // must not see it idle while a generation records the last one's decisions before starting that head,
@@ -163,8 +273,8 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   const show = () =>
     context.df.setCustomStatus({
       environment: env,
-      running: running ? idOf(running) : waiting[0] ? idOf(waiting[0]) : null,
-      waiting: (running ? waiting : waiting.slice(1)).map(idOf),
+      running: s.running ? idOf(s.running) : s.waiting[0] ? idOf(s.waiting[0]) : null,
+      waiting: (s.running ? s.waiting : s.waiting.slice(1)).map(idOf),
     });
   show();
 
@@ -175,115 +285,61 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   for (const d of Array.isArray(input.records) ? input.records : []) yield record(d);
 
   // nothing runs: start the head of the queue (skipping work that already ran here)
-  while (!running && waiting.length) {
-    const head = waiting.shift()!;
+  while (!s.running && s.waiting.length) {
+    const head = s.waiting.shift()!;
     const id = idOf(head);
-    if (done.includes(id)) {
-      yield record(decision('duplicate', `deploy ${id} already ran in this lane`, head));
+    if (s.done.includes(id)) {
+      yield record(laneDecision(s, 'duplicate', `deploy ${id} already ran in this lane`, head));
       continue;
     }
-    running = head;
-    token = context.df.newGuid(`${id}:${done.length}`);
+    s.running = head;
+    s.token = context.df.newGuid(`${id}:${s.done.length}`);
     show();
-    yield record(decision('deploy-started', `deploying ${short(head)} to ${env}`, head));
+    yield record(laneDecision(s, 'deploy-started', `deploying ${short(head)} to ${env}`, head));
     try {
       yield context.df.callActivityWithRetry('laneStartWork', RETRY, {
         lane: context.df.instanceId,
         orchestrator: kindOf(head),
         instanceId: id,
         request: head,
-        token,
+        token: s.token,
       } satisfies LaneWorkInput);
     } catch (err) {
       // the work could not be started (storage down through every retry): it ends here, failed
       const why = err instanceof Error ? err.message : String(err);
       yield record(
-        decision('deploy-finished', `deploy of ${short(head)} failed: could not start it: ${why}`, head, {
-          outcome: 'failed',
-        }),
+        laneDecision(
+          s,
+          'deploy-finished',
+          `deploy of ${short(head)} failed: could not start it: ${why}`,
+          head,
+          {
+            outcome: 'failed',
+          },
+        ),
       );
-      done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
-      running = undefined;
-      token = undefined;
+      markDone(s, id);
+      s.running = undefined;
+      s.token = undefined;
     }
   }
   show();
 
-  /** decisions taken in this generation (recorded by the next one) */
-  const notes: Array<Record<string, unknown>> = [];
-  let last: string | undefined;
-
-  /** one event: the end of the running work, or a request (anything else is ignored) */
-  const take = (event: unknown): void => {
-    if (isWorkEnded(event)) {
-      // the end of the running work, from the laneWork the lane started (it echoes the token); the end of
-      // any other work is a repeat (activities run at least once), one without the token is not believed
-      if (running && event.workEnded === idOf(running) && event.token === token) {
-        const current = running;
-        const id = idOf(current);
-        notes.push(
-          event.outcome === 'failed'
-            ? decision(
-                'deploy-finished',
-                `deploy of ${short(current)} failed: ${event.error ?? 'the deploy orchestration failed'}`,
-                current,
-                { outcome: 'failed' },
-              )
-            : decision('deploy-finished', `deploy of ${short(current)} ended: ${event.outcome}`, current, {
-                outcome: event.outcome,
-              }),
-        );
-        done = [...done.filter((d) => d !== id), id].slice(-DONE_KEEP);
-        running = undefined;
-        token = undefined;
-      }
-      return;
-    }
-    if (!valid(event as LaneRequest)) return;
-    const { eventId, ...r } = event as LaneRequest;
-    const again =
-      typeof eventId === 'string'
-        ? seen.includes(eventId)
-        : (input.last !== undefined && input.last === JSON.stringify(event)) ||
-          last === JSON.stringify(event);
-    if (typeof eventId === 'string') seen.push(eventId);
-    else last = JSON.stringify(event);
-    if (again) return;
-    // a new request: queued at the end; it supersedes the waiting request of its own orchestrator
-    // (the newest release wins), never one of another orchestrator
-    const id = idOf(r);
-    if ((running && id === idOf(running)) || waiting.some((w) => idOf(w) === id)) {
-      notes.push(decision('duplicate', `deploy ${id} is already running, done or waiting`, r));
-    } else if (done.includes(id)) {
-      notes.push(decision('duplicate', `deploy ${id} already ran in this lane`, r));
-    } else {
-      const same = waiting.findIndex((w) => kindOf(w) === kindOf(r));
-      if (same >= 0) {
-        const [older] = waiting.splice(same, 1);
-        const what = running
-          ? ` while ${short(running)} was ${kindOf(running) === DEPLOY_ORCHESTRATOR ? 'deploying' : 'running'}`
-          : '';
-        notes.push(decision('superseded', `superseded by ${short(r)}${what}`, older, { supersededBy: id }));
-      }
-      waiting.push(r);
-    }
-  };
-
-  take(yield context.df.waitForExternalEvent(DEPLOY_REQUESTED));
+  takeLaneEvent(s, yield context.df.waitForExternalEvent(DEPLOY_REQUESTED));
   // Drain: events that arrived while this generation recorded or started work are buffered in the
   // history, and continueAsNew drops every buffered event it did not take (the extension's
-  // ContinueAsNew without preserveUnprocessedEvents, the one the out-of-proc protocol calls; the
-  // embedded engine does the same). So take them all, each through a fresh wait raced against a timer
-  // due now: a buffered event wins at once, the timer only when none is left. Fresh tasks each time
-  // (never a task yielded twice: durable-js #574); an event taken this way that the extension hands to
-  // the next generation again (#2606) is recognised there (eventId, token).
+  // ContinueAsNew without preserveUnprocessedEvents, the one the out-of-proc protocol calls). So take
+  // them all, each through a fresh wait raced against a timer due now: a buffered event wins at once,
+  // the timer only when none is left. Fresh tasks each time (never a task yielded twice: durable-js
+  // #574); an event taken this way that the extension hands to the next generation again (#2606) is
+  // recognised there (eventId, token).
   for (;;) {
     const now = context.df.createTimer(context.df.currentUtcDateTime);
     const next = context.df.waitForExternalEvent(DEPLOY_REQUESTED);
     const first: unknown = yield context.df.Task.any([next, now]);
     if (first === now) break;
     now.cancel();
-    take(next.result);
+    takeLaneEvent(s, next.result);
   }
 
   // what the lane does from now on (the next generation starts the head of the queue when nothing runs)
@@ -292,13 +348,13 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
   // no yield from the wait to here: the next generation records `notes` first
   context.df.continueAsNew({
     environment: env,
-    running,
-    ...(running && token ? { token } : {}),
-    queue: waiting,
-    done,
-    records: notes,
-    seen: seen.slice(-SEEN_KEEP),
-    ...(last !== undefined ? { last } : {}),
+    running: s.running,
+    ...(s.running && s.token ? { token: s.token } : {}),
+    queue: s.waiting,
+    done: s.done,
+    records: s.notes,
+    seen: s.seen.slice(-SEEN_KEEP),
+    ...(s.last !== undefined ? { last: s.last } : {}),
   } satisfies LaneInput);
   return undefined;
 };
