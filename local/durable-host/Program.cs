@@ -127,9 +127,10 @@ public static class Bridge
     }
 
     /// <summary>Activity: the stored input (JSON) in, the activity's JSON result out.</summary>
-    public static async Task<JToken> RunActivity(string name, JToken input)
+    public static async Task<JToken> RunActivity(string name, JToken? input)
     {
-        var res = await Call("activity", name, input.ToString(Formatting.None)).ConfigureAwait(false);
+        // an activity called without an input (callActivity(name)) is bound with a null JToken
+        var res = await Call("activity", name, input?.ToString(Formatting.None) ?? "null").ConfigureAwait(false);
         if ((bool)res["ok"]!) return JToken.Parse((string)res["result"]!);
         throw Failure(res);
     }
