@@ -666,9 +666,10 @@ export const SETTINGS = {
   }),
   APPROVAL_REMINDER_MINUTES: s({
     area: 'approvals',
-    description: 'Reminder sent this long before an approval expires (0: none).',
-    form: 'an integer 0-10080',
-    schema: int(0, 10080),
+    description:
+      'Reminder sent this long before an approval expires (0: none; fractions allowed, e.g. 0.25 = 15 s).',
+    form: 'a number 0-10080',
+    schema: num(0, 10080),
     default: '60',
   }),
   FOUR_EYES: s({

@@ -35,6 +35,16 @@ export const APPROVAL_EVENT = 'approval-decision';
 /** durable-functions JS timers are limited to 6 days each: longer waits loop */
 export const MAX_TIMER_MS = 6 * 24 * 3600_000;
 
+/**
+ * When the gate's wait wakes next (pure): at the deadline, or at the reminder while it is not yet sent,
+ * but never more than MAX_TIMER_MS after `now` — a longer window is waited in legs, the loop re-arming
+ * a timer each time one fires before the deadline.
+ */
+export function nextWake(now: number, deadline: number, reminderAt?: number): number {
+  const wake = Math.min(deadline, now + MAX_TIMER_MS);
+  return reminderAt === undefined ? wake : Math.min(wake, reminderAt);
+}
+
 /** What `POST /api/approvals/{token}` raises (the approval contract). */
 export interface ApprovalDecision {
   nonce: string;
@@ -284,8 +294,7 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
         continue;
       }
       if (now() >= deadline) return { verdict: 'expired' };
-      let wake = Math.min(deadline, now() + MAX_TIMER_MS);
-      if (!reminded) wake = Math.min(wake, reminderAt!);
+      const wake = nextWake(now(), deadline, reminded ? undefined : reminderAt);
       // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
       const timer: TimerTask = context.df.createTimer(new Date(wake));
       const winner = (yield context.df.Task.any([ev, timer])) as Task;

@@ -36,6 +36,8 @@ describe('configuration schema', () => {
       FOUR_EYES: 'no',
       APPROVERS: ' alice:slack=U0123ABCD, bob:entra=bob@example.com ,,',
       UAT_SSH_PORT: '2222',
+      APPROVAL_TIMEOUT_HOURS: '0.01',
+      APPROVAL_REMINDER_MINUTES: '0.25',
     });
     expect(c.COVERAGE_MIN).toBe(85.5);
     expect(c.FOUR_EYES).toBe(false);
@@ -44,12 +46,16 @@ describe('configuration schema', () => {
       { id: 'bob', name: 'bob', entra: 'bob@example.com' },
     ]);
     expect(c.UAT_SSH_PORT).toBe(2222);
+    // short approval windows (the real-clock tests of deployProd's gate use them): 36 s, reminder 15 s before
+    expect(c.APPROVAL_TIMEOUT_HOURS).toBe(0.01);
+    expect(c.APPROVAL_REMINDER_MINUTES).toBe(0.25);
   });
 
   it.each([
     ['COVERAGE_MIN', '120', 'a number 0-100'],
     ['COVERAGE_MIN', 'eighty', 'a number 0-100'],
     ['UAT_SSH_PORT', '0', 'an integer 1-65535'],
+    ['APPROVAL_REMINDER_MINUTES', '-0.5', 'a number 0-10080'],
     ['FOUR_EYES', 'maybe', 'true | false'],
     ['PUBLIC_BASE_URL', 'not a url', 'an absolute http(s) URL'],
     ['GITHUB_REPOSITORY', 'just-a-name', 'owner/name'],
