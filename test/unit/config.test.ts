@@ -36,6 +36,7 @@ describe('configuration schema', () => {
       FOUR_EYES: 'no',
       APPROVERS: ' alice:slack=U0123ABCD, bob:entra=bob@example.com ,,',
       UAT_SSH_PORT: '2222',
+      ODOOSH_WAIT_MINUTES: '0.5',
     });
     expect(c.COVERAGE_MIN).toBe(85.5);
     expect(c.FOUR_EYES).toBe(false);
@@ -44,6 +45,8 @@ describe('configuration schema', () => {
       { id: 'bob', name: 'bob', entra: 'bob@example.com' },
     ]);
     expect(c.UAT_SSH_PORT).toBe(2222);
+    expect(c.ODOOSH_WAIT_MINUTES).toBe(0.5);
+    expect(loadConfig({}).ODOOSH_POLL_SECONDS).toBe(30);
   });
 
   it.each([
@@ -56,6 +59,9 @@ describe('configuration schema', () => {
     ['UAT_SSH_HOST_KEY', 'ssh-ed25519 AAAA', 'SHA256:<base64>'],
     ['LOG_LEVEL', 'loud', 'debug | info | warn | error'],
     ['BACKUP_CONTAINER', 'Bad_Name', 'a container name'],
+    ['ODOOSH_POLL_SECONDS', '0', 'an integer 1-600'],
+    ['ODOOSH_POLL_SECONDS', '1.5', 'an integer 1-600'],
+    ['ODOOSH_WAIT_MINUTES', '0.05', 'a number 0.1-1440'],
   ])('a malformed %s (%s) yields one message naming the key and form', (key, value, form) => {
     const problems = problemsOf({ [key]: value });
     expect(problems).toHaveLength(1);
