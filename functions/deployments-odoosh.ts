@@ -151,7 +151,7 @@ export async function requestOdooShDeployment(
       ...(typeof body.reason === 'string' && body.reason ? { reason: body.reason } : {}),
       requestedAt: new Date().toISOString(),
       waitMinutes: config.ODOOSH_WAIT_MINUTES ?? 60,
-      pollSeconds: 30,
+      pollSeconds: config.ODOOSH_POLL_SECONDS ?? 30,
     };
     const lane = {
       ...request,

@@ -780,9 +780,17 @@ export const SETTINGS = {
   ODOOSH_WAIT_MINUTES: s({
     area: 'odoosh',
     description: "How long to wait for Odoo.sh's commit status after moving a branch.",
-    form: 'an integer 1-1440',
-    schema: int(1, 1440),
+    form: 'a number 0.1-1440 (0.5: 30 s)',
+    schema: num(0.1, 1440),
     default: '60',
+  }),
+  ODOOSH_POLL_SECONDS: s({
+    area: 'odoosh',
+    description:
+      "While waiting for Odoo.sh's commit status: seconds between two reads of it through the GitHub API (durable timer).",
+    form: 'an integer 1-600',
+    schema: int(1, 600),
+    default: '30',
   }),
 
   // --- retention --------------------------------------------------------------------------------

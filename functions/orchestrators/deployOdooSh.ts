@@ -16,7 +16,12 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, OrchestrationHandler, Task } from 'durable-functions';
 import { codeOf as codeOfError, reasonOf } from '../../shared/domain/deploy-plan';
-import type { OdooShBuild, OdooShRequest, OdooShResult } from '../../shared/domain/odoosh';
+import {
+  odooShWaitText,
+  type OdooShBuild,
+  type OdooShRequest,
+  type OdooShResult,
+} from '../../shared/domain/odoosh';
 import type { ActivityFailure } from '../activities/deploy';
 import type { OdooShApprovalOut, OdooShPreflightOut } from '../activities/odoosh';
 import type { AnnounceInput, AnnounceKind, ApprovalSummary, CommitRange } from '../activities/prod';
@@ -349,7 +354,7 @@ export const deployOdooSh: OrchestrationHandler = function* (context: Orchestrat
         ...base,
         outcome: 'TimedOut',
         code: 'ODOOSH.TIMEOUT',
-        reason: `no ci/odoo.sh (${r.stage}) status for ${r.sha.slice(0, 7)} after ${r.waitMinutes} min`,
+        reason: `no ci/odoo.sh (${r.stage}) status for ${r.sha.slice(0, 7)} after ${odooShWaitText(r.waitMinutes)}`,
         previousSha: pre.previousSha,
         waitedMs: now() - waitStart,
       });

@@ -119,7 +119,7 @@ export interface OdooShRequest {
   requestedByName?: string;
   reason?: string;
   requestedAt: string;
-  /** how long to wait for Odoo.sh's status, and how often to look */
+  /** how long to wait for Odoo.sh's status (ODOOSH_WAIT_MINUTES), and how often to look (ODOOSH_POLL_SECONDS) */
   waitMinutes: number;
   pollSeconds: number;
 }
@@ -153,6 +153,11 @@ export interface OdooShResult {
   approvals?: Array<{ approver: string; at: string }>;
   decisions?: OdooShDecision[];
   requestedBy?: string;
+}
+
+/** ODOOSH_WAIT_MINUTES as a reason says it: whole minutes as minutes, a shorter or fractional wait in seconds */
+export function odooShWaitText(minutes: number): string {
+  return Number.isInteger(minutes) ? `${minutes} min` : `${Math.round(minutes * 60)} s`;
 }
 
 export function odooShInstanceId(branch: string, version: string, sha: string): string {

@@ -1,20 +1,22 @@
 /**
- * The Odoo.sh target end to end through the embedded host: `POST /api/deployments` with
- * `"target": "odoosh"` → the branch's lane → `deployOdooSh` → the real Octokit adapter moving the
- * tracked branch on a local server that speaks GitHub's refs/compare/statuses API (with GitHub's own
- * fast-forward rule) → waiting for `ci/odoo.sh (<stage>)` on durable timers driven by a test clock.
+ * The Odoo.sh target end to end through the embedded host on the real Durable Task engine:
+ * `POST /api/deployments` with `"target": "odoosh"` → the branch's lane → `deployOdooSh` → the real
+ * Octokit adapter moving the tracked branch on a local server that speaks GitHub's refs/compare/statuses
+ * API (with GitHub's own fast-forward rule) → waiting for `ci/odoo.sh (<stage>)` on durable timers, in
+ * real time: ODOOSH_POLL_SECONDS is 2 s here, and the waits that must run out (ODOOSH_WAIT_MINUTES, an
+ * approval's APPROVAL_TIMEOUT_HOURS) are set short by the tests that wait for them.
  *
  * Production-stage branches go through PROD's approval rules first (production wiring from settings:
  * APPROVERS, APPROVAL_SIGNING_KEY, the product's Slack adapter posting to a fake Slack): the links are
  * read from what Slack received and decided on the real approval page (GET + POST with CSRF).
  */
+import '../support/on-webjobs';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { startLocalHost, type LocalHost } from '../../local/host';
-import { TestClock } from '../../local/durable/clock';
 import { createLedger } from '../../shared/adapters/ledger';
 import { resetDefaultIntake } from '../../functions/activities/intake';
 import { setOdooShPorts } from '../../functions/activities/odoosh';
@@ -24,7 +26,6 @@ import { startFakeSlack, type FakeSlack } from '../support/fake-slack';
 import { approvalLinks, decideByLink, waitForLinks } from '../support/prod-approval';
 import { approversSetting, cookieOf, PEOPLE, type Who } from '../support/identities';
 import type { OdooShCustomStatus } from '../../functions/orchestrators/deployOdooSh';
-import { laneSendsWithoutWaiting } from '../support/test-clock-lane';
 
 /** the status page's read-only key (the dashboard does not take the function key) */
 const STATUS_READ_KEY = `read-${'s'.repeat(40)}`;
@@ -44,8 +45,6 @@ const signingKey = randomBytes(36).toString('base64url');
 const saved = { ...process.env };
 let host: LocalHost;
 let github: FakeGitHub;
-let clock: TestClock;
-let ticker: NodeJS.Timeout | undefined;
 let tmp: string;
 let slack: FakeSlack;
 
@@ -68,15 +67,9 @@ beforeAll(async () => {
     github.statuses.set(c, [
       { context: 'deploy/uat', state: 'success', description: 'coverage 85.0 % ≥ 80 %' },
     ]);
-  // starts at the real time: the approval door checks link expiry against the real clock
-  clock = new TestClock(Date.now());
-  // timers due now fire as they would on a real clock (the deploy lane drains its events against one);
-  // time itself moves only when a test moves it
-  ticker = setInterval(() => void clock.advance(0), 50);
   host = await startLocalHost({
     dataDir: tmp,
     port: 0,
-    clock,
     functionsDir: path.join(__dirname, '..', 'fixtures', 'odoosh-app'),
     log: {
       debug() {},
@@ -96,6 +89,8 @@ beforeAll(async () => {
       ODOOSH_REPOSITORY: REPO,
       ODOOSH_BRANCHES: 'staging:staging,production:production,preview:dev',
       ODOOSH_WAIT_MINUTES: '60',
+      // a build status set by a test is read within a second or two
+      ODOOSH_POLL_SECONDS: '2',
       DEPLOY_QUEUE_NAME: 'deploy-requests',
       LOG_LEVEL: 'error',
       // PROD's approval rules (production-stage branches)
@@ -109,8 +104,7 @@ beforeAll(async () => {
       SLACK_API_URL: slack.apiUrl,
     },
   });
-  // the lane moves only when the ticker advances the test clock: requests and ends are raised once
-  laneSendsWithoutWaiting();
+  expect(host.durableEngine).toBe('webjobs');
   // the gate passed for these commits and UAT ran them: by the pipeline's own ledger, not the statuses above
   // (anyone with write access can post a status); UAT ran 1.1.0 at C2 last: a deploy by version alone finds it
   const container = BlobServiceClient.fromConnectionString(
@@ -120,10 +114,9 @@ beforeAll(async () => {
   for (const [i, c] of [C3, X, FAIL, SLOW, P2, P3].entries())
     await ledger.record('uat', { version: `0.9.${i}`, sha: c, deployedAt: '2026-11-26T09:00:00.000Z' });
   await ledger.record('uat', { version: '1.1.0', sha: C2, deployedAt: '2026-11-26T10:00:00.000Z' });
-}, 60000);
+}, 300_000);
 
 afterAll(async () => {
-  clearInterval(ticker);
   setOdooShPorts(undefined);
   await resetDefaultIntake();
   await host?.stop();
@@ -150,30 +143,49 @@ async function post(
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-/** wait (in real time) for a condition, moving the test clock `stepMs` at each look */
+/** wait for a condition (real time) */
 async function until<T>(
   what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  stepMs = 0,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 60_000,
 ): Promise<T> {
-  const deadline = Date.now() + 30000;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    if (stepMs) await clock.advance(stepMs);
-    await new Promise((r) => setTimeout(r, 40));
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
-async function outcomeOf(id: string, stepMs = 5000): Promise<OdooShResult> {
-  return until(
+const customStatusOf = async (id: string) =>
+  (await host.durable.getStatus(id))?.customStatus as OdooShCustomStatus | undefined;
+/** the deploy's result once it ended (the lane starts the instance a moment after the 202) */
+async function outcomeOf(id: string, timeoutMs = 60_000): Promise<OdooShResult> {
+  const s = await until(
     `${id} to end`,
-    () => {
-      const s = host.engine.getStatus(id);
-      return s && ['Completed', 'Failed'].includes(s.runtimeStatus) ? (s.output as OdooShResult) : undefined;
+    async () => {
+      const st = await host.durable.getStatus(id);
+      return st && ['Completed', 'Failed', 'Terminated'].includes(st.runtimeStatus) ? st : undefined;
     },
-    stepMs,
+    timeoutMs,
   );
+  expect({ id, runtimeStatus: s.runtimeStatus }).toEqual({ id, runtimeStatus: 'Completed' });
+  return s.output as OdooShResult;
+}
+/** run `fn` with these settings in process.env (where the host's functions read them), then put them back */
+async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const before = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  setOdooShPorts(undefined); // the Odoo.sh activities read their settings again on first use
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    setOdooShPorts(undefined);
+  }
 }
 const setBuild = (c: string, stage: string, state: 'success' | 'failure' | 'pending', target_url?: string) =>
   github.statuses.set(c, [
@@ -236,6 +248,23 @@ describe('Odoo.sh target', () => {
     expect(github.refUpdates).toEqual([]);
   });
 
+  it('a malformed ODOOSH_POLL_SECONDS is a clear 503 naming the setting and its form; nothing moves', async () => {
+    const moves = github.refUpdates.length;
+    for (const value of ['0', '2.5', 'often']) {
+      const r = await withEnv({ ODOOSH_POLL_SECONDS: value }, () =>
+        post({ target: 'odoosh', branch: 'staging', version: '1.1.0' }),
+      );
+      expect({ value, status: r.status, error: r.body.error }).toEqual({
+        value,
+        status: 503,
+        error: 'CONFIG.INVALID',
+      });
+      expect(String(r.body.message)).toContain('ODOOSH_POLL_SECONDS');
+      expect(String(r.body.message)).toContain('an integer 1-600');
+    }
+    expect(github.refUpdates.length).toBe(moves);
+  });
+
   it('a missing ODOOSH_REPOSITORY is a clear 503 naming the setting', async () => {
     const before = process.env.ODOOSH_REPOSITORY;
     delete process.env.ODOOSH_REPOSITORY;
@@ -259,12 +288,10 @@ describe('Odoo.sh target', () => {
     // Odoo.sh builds, then reports
     await until(
       'waiting for odoo.sh',
-      () =>
-        (host.engine.getStatus(id)?.customStatus as { step?: string } | undefined)?.step ===
-        'waiting-for-odoo.sh',
+      async () => (await customStatusOf(id))?.step === 'waiting-for-odoo.sh',
     );
     setBuild(C2, 'staging', 'success', 'https://acme-staging.odoo.com/');
-    const out = await outcomeOf(id, 30_000);
+    const out = await outcomeOf(id);
     expect(out).toMatchObject({
       outcome: 'Succeeded',
       branch: 'staging',
@@ -303,7 +330,7 @@ describe('Odoo.sh target', () => {
     await until('the forced move', () => github.refs.get('staging') === X);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'staging', from: C3, to: X, force: true });
     setBuild(X, 'staging', 'success');
-    expect(await outcomeOf(String(forced.body.id), 30_000)).toMatchObject({
+    expect(await outcomeOf(String(forced.body.id))).toMatchObject({
       outcome: 'Succeeded',
       sha: X,
       previousSha: C3,
@@ -324,7 +351,7 @@ describe('Odoo.sh target', () => {
     const r = await post({ target: 'odoosh', branch: 'staging', version: '1.5.0', sha: FAIL });
     await until('the move', () => github.refs.get('staging') === FAIL);
     setBuild(FAIL, 'staging', 'failure', 'https://www.odoo.sh/project/acme/branches/staging/builds/42');
-    const out = await outcomeOf(String(r.body.id), 30_000);
+    const out = await outcomeOf(String(r.body.id));
     expect(out).toMatchObject({
       outcome: 'Failed',
       code: 'ODOOSH.BUILD_FAILED',
@@ -333,16 +360,50 @@ describe('Odoo.sh target', () => {
     expect(out.reason).toContain('builds/42');
   });
 
-  it('times out when Odoo.sh never reports, after ODOOSH_WAIT_MINUTES', async () => {
+  it('reads the build status every ODOOSH_POLL_SECONDS while Odoo.sh does not report, and times out after ODOOSH_WAIT_MINUTES', async () => {
     github.refs.set('staging', C3);
-    const r = await post({ target: 'odoosh', branch: 'staging', version: '1.6.0', sha: SLOW });
+    // both are read per request (POST /api/deployments passes them to the deploy): 12 s, a read every 3 s
+    // (the host's own ODOOSH_POLL_SECONDS is 2)
+    const r = await withEnv({ ODOOSH_WAIT_MINUTES: '0.2', ODOOSH_POLL_SECONDS: '3' }, () =>
+      post({ target: 'odoosh', branch: 'staging', version: '1.6.0', sha: SLOW }),
+    );
+    expect(r.status).toBe(202);
+    const id = String(r.body.id);
     await until('the move', () => github.refs.get('staging') === SLOW);
     setBuild(SLOW, 'staging', 'pending');
-    const out = await outcomeOf(String(r.body.id), 5 * 60_000);
+    const out = await outcomeOf(id);
     expect(out).toMatchObject({ outcome: 'TimedOut', code: 'ODOOSH.TIMEOUT' });
-    expect(out.reason).toContain('after 60 min');
-    expect(out.waitedMs).toBeGreaterThanOrEqual(60 * 60_000);
-  });
+    expect(out.reason).toBe(`no ci/odoo.sh (staging) status for ${SLOW.slice(0, 7)} after 12 s`);
+    expect(out.waitedMs).toBeGreaterThanOrEqual(12_000);
+
+    // the waits between two reads, from the instance's history: each is a durable timer set at most
+    // ODOOSH_POLL_SECONDS ahead, or up to the deadline when that comes first
+    const history = ((await host.durable.getStatus(id, { showHistory: true }))?.history ?? []) as Array<{
+      EventType?: string;
+      FireAt?: string;
+      Timestamp?: string;
+    }>;
+    const timers = history
+      .filter((e) => e.EventType === 'TimerCreated')
+      .map((e) => ({ fireAt: Date.parse(e.FireAt ?? ''), createdAt: Date.parse(e.Timestamp ?? '') }));
+    for (const t of timers) expect(t.fireAt - t.createdAt).toBeLessThanOrEqual(3000);
+    // the polls before the deadline (those due at it end the wait), each due at least ODOOSH_POLL_SECONDS
+    // after the previous one — less up to a second: the real engine fires a timer up to a second early
+    // (seen here, on Azurite: timers set 2 s ahead fired after ≈ 1 s, as if the delay of the timer's queue
+    // message were cut to whole seconds)
+    const deadline = Math.max(...timers.map((t) => t.fireAt));
+    const polls = timers.filter((t) => t.fireAt < deadline);
+    expect(polls.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < polls.length; i++)
+      expect(polls[i].fireAt - polls[i - 1].fireAt).toBeGreaterThan(3000 - 1000);
+    // what GitHub received: the first read after the move, then one read after each timer
+    const paths = github.requests.map((q) => `${q.method} ${decodeURIComponent(q.path.split('?')[0])}`);
+    const reads = paths.flatMap((p, i) => (p === `GET /repos/${REPO}/commits/${SLOW}/status` ? [i] : []));
+    expect(reads).toHaveLength(timers.length + 1);
+    const moved = paths.lastIndexOf(`PATCH /repos/${REPO}/git/refs/heads/staging`);
+    expect(moved).toBeGreaterThanOrEqual(0);
+    expect(reads[0]).toBeGreaterThan(moved);
+  }, 120_000);
 
   it('creates a missing dev-stage branch at the release commit', async () => {
     const r = await post({ target: 'odoosh', branch: 'preview', version: '1.1.0', sha: C3 });
@@ -350,7 +411,7 @@ describe('Odoo.sh target', () => {
     await until('the branch to be created', () => github.refs.get('preview') === C3);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'preview', to: C3, force: false });
     setBuild(C3, 'dev', 'success');
-    expect(await outcomeOf(String(r.body.id), 30_000)).toMatchObject({
+    expect(await outcomeOf(String(r.body.id))).toMatchObject({
       outcome: 'Succeeded',
       branch: 'preview',
       stage: 'dev',
@@ -360,21 +421,24 @@ describe('Odoo.sh target', () => {
   it('GitHub unreachable: retried, then Failed with a coded reason and no token in it', async () => {
     github.refs.set('staging', C3);
     github.failWith = 503;
+    const asked = github.requests.length;
     try {
       const r = await post({ target: 'odoosh', branch: 'staging', version: '1.1.0', sha: C2, force: true });
       expect(r.status).toBe(202);
-      const out = await outcomeOf(String(r.body.id), 5000);
+      const out = await outcomeOf(String(r.body.id));
       expect(out).toMatchObject({ outcome: 'Failed', code: 'GITHUB.UNAVAILABLE' });
       expect(out.reason).not.toMatch(/ghs_/);
+      // the preflight was tried 3 times (5 s apart) before it gave up
+      expect(github.requests.length - asked).toBeGreaterThanOrEqual(3);
     } finally {
       github.failWith = undefined;
     }
     expect(github.refs.get('staging')).toBe(C3);
-  });
+  }, 120_000);
 });
 
 describe('Odoo.sh production branch: PROD approval rules', () => {
-  const statusOf = (id: string) => host.engine.getStatus(id)?.customStatus as OdooShCustomStatus | undefined;
+  const statusOf = customStatusOf;
   const ledgerContainer = () =>
     BlobServiceClient.fromConnectionString(
       host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!,
@@ -409,7 +473,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(id).toBe(`deploy-odoosh-production-1.1.0-${C2.slice(0, 12)}`);
 
     // one signed link per allowed approver, posted to Slack; four-eyes: none for alice
-    const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
+    const links = await waitForLinks(slack.posts, id, 'approval', 60_000);
     expect(links.map((l) => l.approver).sort()).toEqual(['bob', 'carol']);
     const msg = slack.posts.find((p) => JSON.stringify(p.body).includes(links[0].token))!;
     expect(String(msg.body.text)).toContain(
@@ -420,9 +484,10 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(JSON.stringify(msg.body)).not.toContain(signingKey);
 
     // the approval contract: what the approval page, the status API and the CLI read
-    const st = await until('awaiting approval', () =>
-      statusOf(id)?.step === 'awaiting-approval' ? statusOf(id) : undefined,
-    );
+    const st = await until('awaiting approval', async () => {
+      const now = await statusOf(id);
+      return now?.step === 'awaiting-approval' ? now : undefined;
+    });
     expect(st).toMatchObject({
       kind: 'deployOdooSh',
       environment: 'odoosh-production',
@@ -434,7 +499,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       ['bob', 'approval'],
       ['carol', 'approval'],
     ]);
-    expect(Date.parse(st.expiresAt!) - clock.now()).toBeGreaterThan(60 * 60_000);
+    expect(Date.parse(st.expiresAt!) - Date.now()).toBeGreaterThan(60 * 60_000); // APPROVAL_TIMEOUT_HOURS: 2
     expect(github.refs.get('production')).toBe(C1); // nothing moves before the approval
 
     // the status API lists the pending approvals (the CLI's `approvals` reads them), never a nonce
@@ -479,17 +544,17 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     // four-eyes: the requester's approval (with a pending nonce) is refused and recorded
     const bobNonce = st.pendingApprovals.find((p) => p.approver === 'bob')!.nonce;
     expect(
-      await host.engine.raiseEvent(id, 'approval-decision', {
+      await host.durable.raiseEvent(id, 'approval-decision', {
         nonce: bobNonce,
         approver: 'alice',
         action: 'approve',
-        decidedAt: new Date(clock.now()).toISOString(),
+        decidedAt: new Date().toISOString(),
       }),
     ).toBe('accepted');
     await until('the refusal to be recorded', async () =>
       (await decisionRecords(id)).some((d) => d.verdict === 'refused') ? true : undefined,
     );
-    expect(statusOf(id)).toMatchObject({ step: 'awaiting-approval', approvals: { received: [] } });
+    expect(await statusOf(id)).toMatchObject({ step: 'awaiting-approval', approvals: { received: [] } });
     expect(github.refs.get('production')).toBe(C1);
 
     // bob approves on the page (GET, then POST the form with its CSRF pair)
@@ -500,9 +565,9 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(decided.status).toBe(200);
     await until('the production branch to move', () => github.refs.get('production') === C2);
     expect(github.refUpdates.at(-1)).toEqual({ branch: 'production', from: C1, to: C2, force: false });
-    await until('waiting for odoo.sh', () => statusOf(id)?.step === 'waiting-for-odoo.sh');
+    await until('waiting for odoo.sh', async () => (await statusOf(id))?.step === 'waiting-for-odoo.sh');
     setBuild(C2, 'production', 'success', 'https://acme.odoo.com/');
-    const out = await outcomeOf(id, 30_000);
+    const out = await outcomeOf(id);
     expect(out).toMatchObject({
       outcome: 'Succeeded',
       branch: 'production',
@@ -535,7 +600,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     expect(
       (await decideByLink(links.find((l) => l.approver === 'bob')!.url, 'approve', signedIn('bob'))).status,
     ).toBe(409);
-  });
+  }, 120_000);
 
   it('a reject leaves the branch untouched (Rejected); the same release can then be requested again', async () => {
     const moves = github.refUpdates.length;
@@ -551,7 +616,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
     );
     expect(r.status).toBe(202);
     const id = String(r.body.id);
-    const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
+    const links = await waitForLinks(slack.posts, id, 'approval', 60_000);
     expect(links.map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
     // a second request while this one waits is refused
     const busy = await post(
@@ -589,40 +654,44 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       ),
     ).toBe(true);
 
-    // asking again after a rejection starts a new request (new id, new links)
-    const again = await post(
-      {
-        target: 'odoosh',
-        branch: 'production',
-        version: '1.2.0',
-        sha: P2,
-        reason: 'sale is over',
+    // asking again after a rejection starts a new request (new id, new links); nobody decides on this
+    // one: it is open 63 s (APPROVAL_TIMEOUT_HOURS 0.0175) and reminds 1 min before it expires
+    const { again, links2, expired } = await withEnv(
+      { APPROVAL_TIMEOUT_HOURS: '0.0175', APPROVAL_REMINDER_MINUTES: '1' },
+      async () => {
+        const again = await post(
+          {
+            target: 'odoosh',
+            branch: 'production',
+            version: '1.2.0',
+            sha: P2,
+            reason: 'sale is over',
+          },
+          as('bob'),
+        );
+        expect(again.status).toBe(202);
+        expect(again.body.id).toBe(`${id}-r2`);
+        const links2 = await waitForLinks(slack.posts, String(again.body.id), 'approval', 60_000);
+        expect(links2.map((l) => l.token)).not.toEqual(links.map((l) => l.token));
+        return { again, links2, expired: await outcomeOf(String(again.body.id), 63_000 + 60_000) };
       },
-      as('bob'),
     );
-    expect(again.status).toBe(202);
-    expect(again.body.id).toBe(`${id}-r2`);
-    const links2 = await waitForLinks(slack.posts, String(again.body.id), 'approval', 30_000);
-    expect(links2.map((l) => l.token)).not.toEqual(links.map((l) => l.token));
 
     // expiry: a reminder before the deadline, then Expired and the branch untouched
-    const expired = await outcomeOf(String(again.body.id), 10 * 60_000);
     expect(expired).toMatchObject({ outcome: 'Expired', code: 'APPROVAL.EXPIRED', previousSha: C2 });
-    expect(
-      approvalLinks(slack.posts, String(again.body.id), 'reminder')
-        .map((l) => l.approver)
-        .sort(),
-    ).toEqual(['alice', 'carol']);
+    const reminders = approvalLinks(slack.posts, String(again.body.id), 'reminder');
+    expect(reminders.map((l) => l.approver).sort()).toEqual(['alice', 'carol']);
     expect(github.refs.get('production')).toBe(C2);
     expect(github.refUpdates.length).toBe(moves);
-    expect(
-      slackTexts().some((t) =>
-        t.startsWith('Odoo.sh production move: approval expired (nothing moved): 1.2.0'),
-      ),
-    ).toBe(true);
+    const expiredNotice = slackTexts().findIndex((t) =>
+      t.startsWith('Odoo.sh production move: approval expired (nothing moved): 1.2.0'),
+    );
+    expect(expiredNotice).toBeGreaterThanOrEqual(0);
+    const reminded = slack.posts.findIndex((p) => JSON.stringify(p.body).includes(reminders[0].token));
+    expect(reminded).toBeLessThan(expiredNotice);
     // an expired link's page says so
     expect((await fetch(links2[0].url, { headers: { accept: 'application/json' } })).status).toBe(410);
-  });
+  }, 240_000);
 
   it('the branch moved while approvers decided: refused, nothing moved by the pipeline', async () => {
     const r = await post(
@@ -636,7 +705,7 @@ describe('Odoo.sh production branch: PROD approval rules', () => {
       as('carol'),
     );
     const id = String(r.body.id);
-    const links = await waitForLinks(slack.posts, id, 'approval', 30_000);
+    const links = await waitForLinks(slack.posts, id, 'approval', 60_000);
     github.refs.set('production', P2); // someone pushed to the production branch meanwhile
     const moves = github.refUpdates.length;
     expect(

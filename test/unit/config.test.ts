@@ -38,6 +38,7 @@ describe('configuration schema', () => {
       UAT_SSH_PORT: '2222',
       APPROVAL_TIMEOUT_HOURS: '0.01',
       APPROVAL_REMINDER_MINUTES: '0.25',
+      ODOOSH_WAIT_MINUTES: '0.5',
     });
     expect(c.COVERAGE_MIN).toBe(85.5);
     expect(c.FOUR_EYES).toBe(false);
@@ -49,6 +50,8 @@ describe('configuration schema', () => {
     // short approval windows (the real-clock tests of deployProd's gate use them): 36 s, reminder 15 s before
     expect(c.APPROVAL_TIMEOUT_HOURS).toBe(0.01);
     expect(c.APPROVAL_REMINDER_MINUTES).toBe(0.25);
+    expect(c.ODOOSH_WAIT_MINUTES).toBe(0.5);
+    expect(loadConfig({}).ODOOSH_POLL_SECONDS).toBe(30);
   });
 
   it.each([
@@ -62,6 +65,9 @@ describe('configuration schema', () => {
     ['UAT_SSH_HOST_KEY', 'ssh-ed25519 AAAA', 'SHA256:<base64>'],
     ['LOG_LEVEL', 'loud', 'debug | info | warn | error'],
     ['BACKUP_CONTAINER', 'Bad_Name', 'a container name'],
+    ['ODOOSH_POLL_SECONDS', '0', 'an integer 1-600'],
+    ['ODOOSH_POLL_SECONDS', '1.5', 'an integer 1-600'],
+    ['ODOOSH_WAIT_MINUTES', '0.05', 'a number 0.1-1440'],
   ])('a malformed %s (%s) yields one message naming the key and form', (key, value, form) => {
     const problems = problemsOf({ [key]: value });
     expect(problems).toHaveLength(1);

@@ -2,6 +2,7 @@ import {
   odooShContext,
   odooShEnvironment,
   odooShInstanceId,
+  odooShWaitText,
   parseOdooShBranches,
   planMove,
   readOdooShBuild,
@@ -76,6 +77,12 @@ describe("Odoo.sh's status", () => {
     expect(readOdooShBuild([st('ci/odoo.sh (staging)', 'error')], 'staging')).toMatchObject({
       state: 'failure',
     });
+  });
+  it('says how long it waited: whole minutes as minutes, a fraction of ODOOSH_WAIT_MINUTES in seconds', () => {
+    expect(odooShWaitText(60)).toBe('60 min');
+    expect(odooShWaitText(1)).toBe('1 min');
+    expect(odooShWaitText(0.2)).toBe('12 s');
+    expect(odooShWaitText(1.5)).toBe('90 s');
   });
   it('names ledger environments and instance ids from the branch', () => {
     expect(odooShEnvironment('feature/New_UI')).toBe('odoosh-feature-new-ui');
