@@ -6,9 +6,10 @@
  * Scope: the pure decisions that guard PROD, backups and personal data —
  *  - shared/domain/** (coverage gate, webhook rules, versions, approval tokens, retention, deploy plan
  *    and its retry flags, errors, PII verdict, refresh body validation, status view, Odoo.sh rules);
- *  - the approval gate's judging of one decision (`judgeDecision`, `isRequester`: lines 70-123 of
- *    functions/orchestrators/approval-gate.ts, a Stryker line range);
- *  - the deploy lane (functions/orchestrators/deployLane.ts: take / supersede / duplicate rules).
+ *  - the approval gate's next wake and its judging of one decision (`nextWake`, `judgeDecision`,
+ *    `isRequester`: line ranges of functions/orchestrators/approval-gate.ts);
+ *  - the deploy lane's rules (functions/orchestrators/deployLane.ts, a line range: `takeLaneEvent` and
+ *    what it uses — take / supersede / duplicate, events seen again, the end-of-work token).
  * Only the unit tests run against each mutant (jest.unit.config.js), so every mutant is judged by
  * tests that need no service. Equivalent mutants are marked in the source with
  * `// Stryker disable next-line <mutator>: <reason>`; thresholds are never lowered to hide survivors.
@@ -29,10 +30,12 @@ export default {
   coverageAnalysis: 'perTest',
   mutate: [
     'shared/domain/**/*.ts',
-    // judgeDecision + isRequester only (a line range: keep it on those two functions when the file
-    // changes above them); the rest of the file is orchestration that only integration suites reach
-    'functions/orchestrators/approval-gate.ts:70-123',
-    'functions/orchestrators/deployLane.ts',
+    // nextWake, then judgeDecision + isRequester only (line ranges: keep them on those functions when the
+    // file changes above them); the rest of the file is orchestration that only integration suites reach
+    'functions/orchestrators/approval-gate.ts:43-46',
+    'functions/orchestrators/approval-gate.ts:80-132',
+    // the lane's rules (short … takeLaneEvent, a line range: keep it on them); its generator is orchestration
+    'functions/orchestrators/deployLane.ts:110-246',
   ],
   // what the unit tests never read: not copied into the sandbox (faster start)
   ignorePatterns: [

@@ -113,16 +113,15 @@ const short = (r: LaneRequest) =>
     : `${r.version} (${String(r.sha).slice(0, 7)})`;
 /** the orchestrator a request runs: requests of the same one supersede each other while waiting */
 const kindOf = (r: LaneRequest) => r.orchestrator ?? DEPLOY_ORCHESTRATOR;
+// (a string or number has neither field: no `typeof r === 'object'` needed)
 const valid = (r: LaneRequest | undefined): r is LaneRequest =>
   !!r &&
-  typeof r === 'object' &&
   (typeof r.instanceId === 'string'
     ? r.instanceId.length > 0
     : typeof r.sha === 'string' && typeof r.version === 'string');
 
 const isWorkEnded = (e: unknown): e is LaneWorkEnded =>
   !!e &&
-  typeof e === 'object' &&
   typeof (e as LaneWorkEnded).workEnded === 'string' &&
   typeof (e as LaneWorkEnded).outcome === 'string';
 
@@ -220,8 +219,7 @@ export function takeLaneEvent(s: LaneState, event: unknown): void {
   const again =
     typeof eventId === 'string'
       ? s.seen.includes(eventId)
-      : (s.previousLast !== undefined && s.previousLast === JSON.stringify(event)) ||
-        s.last === JSON.stringify(event);
+      : s.previousLast === JSON.stringify(event) || s.last === JSON.stringify(event);
   if (typeof eventId === 'string') s.seen.push(eventId);
   else s.last = JSON.stringify(event);
   if (again) return;

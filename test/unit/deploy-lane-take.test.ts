@@ -156,6 +156,27 @@ describe('the lane takes a request', () => {
     ]);
   });
 
+  it('names work by its orchestrator and instance id, a deployUat by version and sha, whoever sent it', () => {
+    const s = lane({ waiting: [{ ...merge('1.0.1', 'b'), orchestrator: 'deployUat' }] });
+    takeLaneEvent(s, { ...merge('1.0.2', 'c'), orchestrator: 'deployUat' });
+    // an orchestrator request without an instance id (sha + version given): named by its orchestrator alone
+    takeLaneEvent(s, { ...merge('r', '1'), orchestrator: 'refreshUat' });
+    takeLaneEvent(s, { ...merge('r', '2'), orchestrator: 'refreshUat' });
+    expect(decisions(s).map((d) => d[2])).toEqual([
+      'superseded by 1.0.2 (ccccccc)',
+      'superseded by refreshUat',
+    ]);
+  });
+
+  it('a request that happens to carry an outcome is still a request; an end needs both work id and outcome', () => {
+    const s = lane({ running: merge('1.0.0', 'a'), token: 't-1' });
+    takeLaneEvent(s, { ...merge('1.0.1', 'b'), outcome: 'Succeeded' });
+    expect(s.waiting.map(idOf)).toEqual([idOf(merge('1.0.1', 'b'))]);
+    takeLaneEvent(s, { workEnded: idOf(merge('1.0.0', 'a')), token: 't-1' });
+    expect(s.running).toEqual(merge('1.0.0', 'a'));
+    expect(s.notes).toEqual([]);
+  });
+
   it('ignores what is neither a request nor an end', () => {
     const s = lane({ running: merge('1.0.0', 'a') });
     for (const e of [
