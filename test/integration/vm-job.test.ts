@@ -257,7 +257,7 @@ describe('awaitVmJob: start once, poll with durable timers, clear errors', () =>
     expect(out.ms).toBeGreaterThanOrEqual(6000);
     // each timer one poll after it was created, but none past the deadline; the last one AT the deadline,
     // and the job was checked once more after each (a timer of this engine can fire up to a second before
-    // it is due — Azurite's queue delays are whole seconds —, so there may be more than one at the deadline)
+    // it is due (docs/durable-local-engine.md), so there may be more than one at the deadline)
     expect(timersDue).toEqual(out.timersAt.map((at) => Math.min(6000, at + 2000)));
     expect(timersDue.at(-1)).toBe(6000);
     expect(j.statusCalls).toBe(timersDue.length);
