@@ -299,11 +299,13 @@ test('a burst of merges raised together (one delivery batch) loses none: the new
   const m1 = merge('1.0.0', 'a');
   const burst = [merge('1.1.0', 'b'), merge('1.2.0', 'c'), merge('1.3.0', 'd'), merge('1.4.0', 'e')];
   await startLane(m1);
-  // each raised once, all at once (no repeat: the drain of the lane is what keeps them)
-  const raised = await Promise.all(
-    burst.map((m) => host.durable.raiseEvent(LANE(), DEPLOY_REQUESTED, { ...m, eventId: randomUUID() })),
-  );
-  expect(raised).toEqual(['accepted', 'accepted', 'accepted', 'accepted']);
+  // each raised once (no repeat: the drain of the lane is what keeps them), one right after the other
+  // without waiting for the lane, so that they reach it while it runs (in order: concurrent raises would
+  // arrive in any order, and "the newest" would be whichever came last)
+  for (const m of burst)
+    expect(await host.durable.raiseEvent(LANE(), DEPLOY_REQUESTED, { ...m, eventId: randomUUID() })).toBe(
+      'accepted',
+    );
   await until('three superseded', () => records().filter((d) => d.decision === 'superseded').length === 3);
   expect(await laneStatus()).toEqual({ environment: env, running: idOf(m1), waiting: [idOf(burst[3])] });
   expect(
