@@ -15,7 +15,7 @@ module.exports = {
   roots: ['<rootDir>/test/unit'],
   testPathIgnorePatterns: [
     '/node_modules/',
-    '/test/unit/(config|durable-[a-z]+|queue(-[a-z-]+)?|host-parts|orchestrator-step|pii-sql-scripts)\\.test\\.ts$',
+    '/test/unit/(config|durable-[a-z]+|queue(-[a-z-]+)?|host-parts|pii-sql-scripts)\\.test\\.ts$',
   ],
   collectCoverage: false,
   coverageThreshold: undefined,

@@ -167,6 +167,11 @@ export async function routeToLane(
   timing: DeliveryTiming = DELIVERY,
 ): Promise<'started' | 'raised' | 'duplicate'> {
   const deployId = request.instanceId ?? deployInstanceId(request.environment, request.version, request.sha);
+  // the lane's own retries for this work (starting it, reporting its end): LANE_RETRY_FIRST_SECONDS
+  const routed: LaneRequest = {
+    ...request,
+    laneRetrySeconds: loadConfig(process.env).LANE_RETRY_FIRST_SECONDS,
+  };
   if (await runtimeOf(client, deployId)) {
     log(`deploy ${deployId} already exists: not deploying twice`);
     return 'duplicate';
@@ -181,7 +186,7 @@ export async function routeToLane(
       client,
       laneId,
       DEPLOY_REQUESTED,
-      { ...request, eventId } satisfies LaneRequest,
+      { ...routed, eventId } satisfies LaneRequest,
       (input) => {
         const seen: unknown = (input as LaneInput | undefined)?.seen;
         return Array.isArray(seen) && seen.includes(eventId);
@@ -215,7 +220,7 @@ export async function routeToLane(
         instanceId: laneId,
         input: {
           environment: request.environment,
-          next: request,
+          next: routed,
           done: [],
           seen: [eventId],
         } satisfies LaneInput,

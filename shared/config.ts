@@ -186,6 +186,14 @@ export const SETTINGS = {
     schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/),
     default: 'deploy-requests',
   }),
+  LANE_RETRY_FIRST_SECONDS: s({
+    area: 'queue',
+    description:
+      "The deploy lane's own steps (starting a piece of work, reporting its end) when the durable client fails (a storage outage): first retry delay, doubling each attempt, 6 attempts (at 10: about 5 minutes, then the work is recorded failed: could not start it). Stamped on each request routed to the lane; requests routed before it was set use 10.",
+    form: 'an integer 1-600',
+    schema: int(1, 600),
+    default: '10',
+  }),
   LOCAL_SERVICEBUS_URL: s({
     area: 'queue',
     description:

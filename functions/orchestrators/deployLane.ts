@@ -37,8 +37,18 @@ const DONE_KEEP = 20;
 /** enough that a sender waiting for its event to show in `seen` (routeToLane) sees it before it rolls off */
 const SEEN_KEEP = 200;
 export const LANE_WORK_ORCHESTRATOR = 'laneWork';
-/** the lane's own activities (start the work, report its end): 6 attempts over about 5 minutes */
-const RETRY = Object.assign(new df.RetryOptions(10000, 6), { backoffCoefficient: 2 });
+/** first retry delay of the lane's own activities when the request does not say (LANE_RETRY_FIRST_SECONDS' default) */
+const RETRY_FIRST_SECONDS = 10;
+/**
+ * The retry policy of the lane's own activities for one piece of work (start it, report its end): the
+ * first delay its request carries (`laneRetrySeconds`, stamped by `routeToLane`), doubling, 6 attempts
+ * (at 10 s: about 5 minutes).
+ */
+const retryFor = (r: LaneRequest | undefined) => {
+  const s = r?.laneRetrySeconds;
+  const first = typeof s === 'number' && Number.isFinite(s) && s >= 1 && s <= 600 ? s : RETRY_FIRST_SECONDS;
+  return Object.assign(new df.RetryOptions(first * 1000, 6), { backoffCoefficient: 2 });
+};
 
 /**
  * What a lane runs. A plain `DeployRequest` runs `deployUat` with the id derived from environment +
@@ -51,6 +61,11 @@ export type LaneRequest = DeployRequest & {
   instanceId?: string;
   /** unique per raised event (set by `routeToLane`): the lane ignores an event it has already taken */
   eventId?: string;
+  /**
+   * first retry delay (seconds) of the lane's own activities for this work (starting it, reporting its
+   * end): LANE_RETRY_FIRST_SECONDS when `routeToLane` routed it; 10 without it
+   */
+  laneRetrySeconds?: number;
 };
 
 /** What `laneWork` raises on the lane when the work ends (on the same event name as requests). */
@@ -295,7 +310,7 @@ export const deployLane: OrchestrationHandler = function* (context: Orchestratio
     show();
     yield record(laneDecision(s, 'deploy-started', `deploying ${short(head)} to ${env}`, head));
     try {
-      yield context.df.callActivityWithRetry('laneStartWork', RETRY, {
+      yield context.df.callActivityWithRetry('laneStartWork', retryFor(head), {
         lane: context.df.instanceId,
         orchestrator: kindOf(head),
         instanceId: id,
@@ -381,7 +396,7 @@ export const laneWork: OrchestrationHandler = function* (context: OrchestrationC
       token: w.token,
     };
   }
-  yield context.df.callActivityWithRetry('laneWorkEnded', RETRY, { lane: w.lane, ...ended });
+  yield context.df.callActivityWithRetry('laneWorkEnded', retryFor(w.request), { lane: w.lane, ...ended });
   return ended;
 };
 
