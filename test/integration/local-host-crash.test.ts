@@ -92,7 +92,9 @@ describe('local host survives kill -9 of its process group', () => {
     if (host && host.child.exitCode === null && host.child.signalCode === null) {
       const exited = new Promise((r) => host!.child.once('exit', r));
       process.kill(-host.child.pid!, 'SIGTERM'); // a clean stop also stops the supervised Azurite
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 30000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 30000)))]);
+      clearTimeout(timer); // or it keeps the jest worker alive 30 s after the suite
     }
     const state = path.join(dir, 'data', 'azurite', SUPERVISOR_FILE);
     if (existsSync(state)) {
