@@ -3,8 +3,7 @@
  * viewport) against the embedded host. Opens the link, sees the checklist, cannot submit Approve
  * without typing APPROVE (neither with JavaScript nor without it, and the server refuses a forced
  * submit too), approves, sees the confirmation. Screenshots: test-artifacts/approval-page.png (the
- * filled-in form) and test-artifacts/approval-page-done.png (the confirmation). Runs on the durable
- * engine LOCAL_DURABLE_ENGINE names (approval-page.webjobs.test.ts: the real Durable Task extension).
+ * filled-in form) and test-artifacts/approval-page-done.png (the confirmation).
  */
 import { rmSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +22,7 @@ import {
 import { launchBrowser, screenshot } from '../support/browser';
 import { approversSetting, cookieOf } from '../support/identities';
 
-jest.setTimeout(process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 360_000 : 180_000);
+jest.setTimeout(360_000);
 
 describe('approval page in Chromium', () => {
   let dir: string;
@@ -33,7 +32,6 @@ describe('approval page in Chromium', () => {
   const key = randomBytes(36).toString('base64url');
 
   beforeAll(async () => {
-    // refuses to run on another engine than the one asked for (the twin's on-webjobs import sets it)
     ({ host, dir } = await startApprovalHost('approval-page-', {
       APPROVAL_SIGNING_KEY: key,
       APPROVERS: approversSetting('alice', 'bob', 'carol'),

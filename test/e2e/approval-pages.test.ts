@@ -15,8 +15,6 @@
  *     says who rejected.
  *  3. a failed migration (PROD stopped): the rollback page says PROD is down, what failed, and which
  *     version it returns to, the Roll back button on the first screen of a phone.
- *
- * Runs on the durable engine LOCAL_DURABLE_ENGINE names (approval-pages.webjobs.test.ts: the real one).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -37,8 +35,7 @@ import { approversSetting, cookieOf, outboxSignIn, PEOPLE, type Who } from '../s
 import { waitForLinks } from '../support/prod-approval';
 import { until } from '../support/until';
 
-const REAL_ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs';
-jest.setTimeout(REAL_ENGINE ? 480_000 : 300_000);
+jest.setTimeout(480_000);
 
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const KEY = randomBytes(36).toString('base64url');
@@ -330,8 +327,7 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
         await ctx.close();
       }
     }
-    const out = (await host.durable.waitForCompletion(approvalId, REAL_ENGINE ? 180_000 : 90_000))
-      .output as ProdDeployResult;
+    const out = (await host.durable.waitForCompletion(approvalId, 180_000)).output as ProdDeployResult;
     expect(out.outcome).toBe('Succeeded');
   });
 
@@ -362,8 +358,7 @@ describe('approval and rollback pages (Chromium, phone + desktop, light + dark, 
     } finally {
       await ctx.close();
     }
-    const out = (await host.durable.waitForCompletion(id, REAL_ENGINE ? 180_000 : 60_000))
-      .output as ProdDeployResult;
+    const out = (await host.durable.waitForCompletion(id, 180_000)).output as ProdDeployResult;
     expect(out.outcome).toBe('Rejected');
     expect(out.decisions).toEqual([
       expect.objectContaining({ approver: 'carol', action: 'reject', verdict: 'accepted' }),

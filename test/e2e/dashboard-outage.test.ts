@@ -5,8 +5,6 @@
  * reads — the attention strip and "PROD is DOWN" before anything else, on the first screen of a phone;
  * the failure text from the failure; who may decide and until when — and runs axe-core (WCAG 2 A/AA,
  * colour contrast included) on the page in both colour schemes.
- *
- * Runs on the durable engine LOCAL_DURABLE_ENGINE names (dashboard-outage.webjobs.test.ts: the real one).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,9 +21,8 @@ import { uatImage } from '../support/memory-registry';
 import { screenshot, withBrowser } from '../support/browser';
 import { until } from '../support/until';
 
-const REAL_ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs';
-jest.setTimeout(REAL_ENGINE ? 360_000 : 240_000);
-const SETUP_MS = REAL_ENGINE ? 420_000 : 180_000;
+jest.setTimeout(360_000);
+const SETUP_MS = 420_000;
 
 const READ_KEY = randomBytes(24).toString('base64url');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -98,7 +95,7 @@ describe('status page during a PROD outage (Chromium, axe)', () => {
           const st = await status();
           return ok(st) && st;
         },
-        REAL_ENGINE ? 180_000 : 60_000,
+        180_000,
         50,
       );
     const asked = await wait(

@@ -5,7 +5,6 @@
  * approval (a stand-in orchestration with the deployProd custom status contract). Asserts what an
  * operator reads, that the strict CSP lets the page's own style apply and nothing else load, that the
  * page refreshes itself and then shows the finished deploy. Screenshot: test-artifacts/dashboard.png.
- * Runs on the durable engine LOCAL_DURABLE_ENGINE names (dashboard.webjobs.test.ts: the real one).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';

@@ -13,8 +13,6 @@
  * UAT's success is taken from the ledger (seeded here as deployUat records it; deployUat itself is
  * covered by deploy-uat.test.ts), with the digest the registry really holds for `uat-vX.Y.Z`.
  * In CI (CI=true) these tests fail, not skip, when the sandbox cannot start.
- *
- * Runs on the durable engine LOCAL_DURABLE_ENGINE names (deploy-prod.webjobs.test.ts: the real one).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -120,8 +118,6 @@ describeSandbox('deployProd on the sandbox PROD VM', () => {
           SLACK_API_URL: slack.apiUrl,
         },
       });
-      // the engine LOCAL_DURABLE_ENGINE names (webjobs: the real Durable Task extension)
-      expect(host.durableEngine).toBe(process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home');
       const config = loadConfig(process.env);
       registry = createRegistryClient({ kind: 'oci', url: config.REGISTRY_URL! });
       ledger = createLedger(ledgerContainer(config));

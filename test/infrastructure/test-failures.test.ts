@@ -110,7 +110,7 @@ describe('the failed tests at the end of npm test', () => {
   it('tests of one suite that failed alike (their beforeAll threw) show the message once; the very end lists every failed test by name', () => {
     // what the CI log of 3a94bdd ended with: seven tests, one host start error, only the last four visible
     const message = 'PipelineError: [DURABLE_HOST.START_FAILED] the host exited\n' + 'frame\n'.repeat(30);
-    const slack = 'test/security/approvals-slack-modal.webjobs.test.ts';
+    const slack = 'test/security/approvals-slack-modal.test.ts';
     const same = ['a', 'b', 'c'].map((t) => ({ suite: slack, test: `modal ${t}`, message }));
     const other = { suite: 'test/unit/x.test.ts', test: 'x', message: 'expected 1, got 2' };
     const text = formatFailures('[rest]', [...same, other], 5);

@@ -43,13 +43,13 @@ describe('the jest groups of npm test', () => {
     const direct = listed.filter((f) => /\b(describeSandbox|startSandbox)\(/.test(readFileSync(f, 'utf8')));
     expect(direct.length).toBeGreaterThan(3);
     for (const f of direct) expect(rel(groups.sandbox)).toContain(path.relative(ROOT, f));
-    // the crash matrix twins reach it through test/e2e/deploy-uat-crash-matrix.ts → deploy-uat-rig.ts;
-    // deploy-prod's real-engine twin through the suite it imports
+    // the deploy suites on the sandbox, by name (reaching it through a rig is the scratch tree's case below)
     expect(rel(groups.sandbox)).toEqual(
       expect.arrayContaining([
+        'test/e2e/deploy-uat.test.ts',
         'test/e2e/deploy-uat-crash.test.ts',
-        'test/e2e/deploy-uat-crash.webjobs.test.ts',
-        'test/e2e/deploy-prod.webjobs.test.ts',
+        'test/e2e/deploy-prod.test.ts',
+        'test/e2e/refresh.test.ts',
       ]),
     );
     // importing a constant of test/support/sandbox.ts starts nothing

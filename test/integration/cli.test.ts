@@ -7,7 +7,6 @@
  *
  * Every command shown in docs/CLI.md runs here, and every error path: usage (2), wrong/missing key and
  * unreachable URL (3), timeouts (4), unknown deployment / failed deploy / corrupt backup (1).
- * Runs on the durable engine LOCAL_DURABLE_ENGINE names (cli.webjobs.test.ts: the real one).
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -1,7 +1,6 @@
 /**
- * The deploy lane's queue through the embedded host (the durable engine LOCAL_DURABLE_ENGINE names:
- * the home-made one here, the real Durable Task extension through deploy-lane.webjobs.test.ts; real
- * durable-functions orchestrators, Azurite for the recorded lane decisions): while a piece of work
+ * The deploy lane's queue through the embedded host (the Durable Task extension; real durable-functions
+ * orchestrators, Azurite for the recorded lane decisions): while a piece of work
  * runs, a newer request supersedes only the waiting request of its OWN orchestrator — a merge's
  * deployUat never pushes a waiting refresh out of the lane — and the rest runs in arrival order, across
  * the lane's continue-as-new. The work itself is test-only `deployUat` / `refreshUat` orchestrators that wait for

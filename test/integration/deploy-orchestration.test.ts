@@ -1,10 +1,8 @@
 /**
- * deployUat's logic through the REAL embedded host (durable engine driving the real durable-functions
- * orchestrator), real Azurite (backups + ledger), with an in-memory VM (odoo-ops answers), an in-memory
- * registry and a recording notifier. Outcomes, compensation order, retries, custom status.
- *
- * Runs on the engine LOCAL_DURABLE_ENGINE names (default `home`); `npm run test:webjobs` runs it on the
- * real Durable Task extension (`webjobs`), where what the real engine cannot do yet is marked below.
+ * deployUat's logic through the REAL embedded host (the Durable Task engine driving the real
+ * durable-functions orchestrator), real Azurite (backups + ledger), with an in-memory VM (odoo-ops
+ * answers), an in-memory registry and a recording notifier. Outcomes, compensation order, retries,
+ * custom status.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -60,14 +58,12 @@ function memoryRegistry(tags: string[]): RegistryClient & { tags: Set<string>; d
   };
 }
 
-const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
-const REAL = ENGINE === 'webjobs';
-/** the real engine hops through Azurite queues (≥ 1 s polling when idle): a deploy takes seconds, not ms */
-const WAIT_MS = REAL ? 120000 : 30000;
-const T = REAL ? 180000 : 60000;
-if (REAL) jest.setTimeout(T);
+/** the engine hops through Azurite queues (≥ 1 s polling when idle): a deploy takes seconds, not ms */
+const WAIT_MS = 120000;
+const T = 180000;
+jest.setTimeout(T);
 
-describe(`deployUat orchestration (embedded host on the ${ENGINE} engine, Azurite, in-memory VM)`, () => {
+describe('deployUat orchestration (embedded host, Azurite, in-memory VM)', () => {
   let dir: string;
   let host: LocalHost;
   let backups: BackupStore;
@@ -80,9 +76,8 @@ describe(`deployUat orchestration (embedded host on the ${ENGINE} engine, Azurit
     host = await startLocalHost({
       dataDir: dir,
       port: 0,
-      env: { LOG_LEVEL: 'error', LOCAL_DURABLE_ENGINE: ENGINE },
+      env: { LOG_LEVEL: 'error' },
     });
-    expect(host.durableEngine).toBe(ENGINE);
     ledgerConn = host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!;
   }, 300000);
   afterAll(async () => {

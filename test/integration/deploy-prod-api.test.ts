@@ -2,8 +2,7 @@
  * `POST /api/deployments` for PROD and the deployments API's view of `deployProd`, through the embedded
  * host's real HTTP routes: Azurite (ledger), a real docker-registry (the `uat-vX.Y.Z` image check), a
  * Slack server behind the real adapter (the approval request reaches it). No VM: the deploys stop at
- * the approval wait, which is all these answers depend on. Runs on the durable engine
- * LOCAL_DURABLE_ENGINE names (deploy-prod-api.webjobs.test.ts: the real Durable Task extension).
+ * the approval wait, which is all these answers depend on.
  */
 import type { LocalHost } from '../../local/host';
 import type { ProdCustomStatus, ProdDeployResult } from '../../functions/orchestrators/deployProd';

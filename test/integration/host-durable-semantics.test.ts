@@ -1,8 +1,6 @@
 /**
- * The durable semantics the orchestrators rely on, through the embedded host on the engine that
- * LOCAL_DURABLE_ENGINE names (`npm test`: home; `npm run test:webjobs`: the real Durable Task extension).
- * The same assertions on both engines: where the real engine differs, this file is where it shows
- * (docs/durable-local-engine.md lists what was found).
+ * The durable semantics the orchestrators rely on, through the embedded host on the Durable Task
+ * extension (docs/durable-local-engine.md lists what was found about it):
  *
  * - an external event raised before the orchestrator waits for it is kept and delivered;
  * - retries with back-off: an activity failing twice then succeeding runs three times, the error of a
@@ -18,9 +16,8 @@ import type { OrchestrationContext } from 'durable-functions';
 import { startLocalHost, type LocalHost } from '../../local/host';
 import { until } from '../support/until';
 
-const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
-const WAIT = ENGINE === 'webjobs' ? 120000 : 30000;
-jest.setTimeout(ENGINE === 'webjobs' ? 240000 : 60000);
+const WAIT = 120000;
+jest.setTimeout(240000);
 
 const attempts = new Map<string, number>();
 df.app.activity('hdsSlow', {
@@ -76,7 +73,7 @@ beforeAll(async () => {
   host = await startLocalHost({
     dataDir: dir,
     port: 0,
-    env: { LOG_LEVEL: 'error', LOCAL_DURABLE_ENGINE: ENGINE },
+    env: { LOG_LEVEL: 'error' },
     log: {
       debug() {},
       info() {},
@@ -87,7 +84,6 @@ beforeAll(async () => {
       },
     } as never,
   });
-  expect(host.durableEngine).toBe(ENGINE);
 }, 300000);
 
 afterAll(async () => {
@@ -104,7 +100,7 @@ const running = (id: string) =>
     50,
   );
 
-it(`[${ENGINE}] an event raised before the orchestrator waits for it is delivered`, async () => {
+it('an event raised before the orchestrator waits for it is delivered', async () => {
   const id = await host.durable.startNew('hdsEarlyEvent', { instanceId: 'hds-early', input: null });
   await running(id);
   expect(await host.durable.raiseEvent(id, 'go', { v: 1 })).toBe('accepted');
@@ -113,14 +109,14 @@ it(`[${ENGINE}] an event raised before the orchestrator waits for it is delivere
   expect(st.output).toEqual({ got: { v: 1 } });
 });
 
-it(`[${ENGINE}] retries an activity with back-off until it succeeds (3 attempts)`, async () => {
+it('retries an activity with back-off until it succeeds (3 attempts)', async () => {
   const id = await host.durable.startNew('hdsRetry', { instanceId: 'hds-retry', input: null });
   const st = await host.durable.waitForCompletion(id, WAIT);
   expect(st.output).toEqual({ attempts: 3 });
   expect(attempts.get('hds-retry')).toBe(3);
 });
 
-it(`[${ENGINE}] a failing sub-orchestration's error reaches the parent with its code`, async () => {
+it("a failing sub-orchestration's error reaches the parent with its code", async () => {
   const id = await host.durable.startNew('hdsParent', { instanceId: 'hds-parent', input: null });
   const st = await host.durable.waitForCompletion(id, WAIT);
   expect(st.runtimeStatus).toBe('Completed');
@@ -128,7 +124,7 @@ it(`[${ENGINE}] a failing sub-orchestration's error reaches the parent with its 
   expect((await host.durable.getStatus('hds-parent-child'))?.runtimeStatus).toBe('Failed');
 });
 
-it(`[${ENGINE}] terminate ends a waiting instance; a later event is refused as gone`, async () => {
+it('terminate ends a waiting instance; a later event is refused as gone', async () => {
   const id = await host.durable.startNew('hdsWaiter', { instanceId: 'hds-term', input: null });
   await running(id);
   expect(await host.durable.terminate(id, 'operator stop')).toBe('accepted');
@@ -138,7 +134,7 @@ it(`[${ENGINE}] terminate ends a waiting instance; a later event is refused as g
   expect(await host.durable.raiseEvent('hds-no-such-instance', 'never', 1)).toBe('not-found');
 });
 
-it(`[${ENGINE}] purge forgets a finished instance and never touches a running one`, async () => {
+it('purge forgets a finished instance and never touches a running one', async () => {
   const live = await host.durable.startNew('hdsWaiter', { instanceId: 'hds-live', input: null });
   await running(live);
   await expect(host.durable.purge(live)).rejects.toThrow(/DURABLE.INSTANCE_RUNNING/);

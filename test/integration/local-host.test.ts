@@ -135,9 +135,7 @@ describe('local host', () => {
     expect(text).toContain(host.keys.functionKey);
     // which engine runs the orchestrations, said plainly
     expect(text.split('\n')[1]).toBe(
-      host.durableEngine === 'webjobs'
-        ? 'orchestrations run on the Durable Task extension Azure runs (local/durable-host, Azure Storage provider on Azurite)'
-        : 'orchestrations run on the home-made engine (local/durable, SQLite); LOCAL_DURABLE_ENGINE=webjobs runs them on the Durable Task extension Azure runs',
+      'orchestrations run on the Durable Task extension Azure runs (local/durable-host, Azure Storage provider on Azurite)',
     );
   });
 
@@ -286,15 +284,14 @@ describe('local host start-up failures', () => {
   it('fails fast naming a malformed setting, and releases its port', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lh-bad-'));
     const before = process.env.COVERAGE_MIN;
-    // the real engine keeps its state in the host's Azurite: it always starts one (and stops it here)
-    const storage = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? {} : { azurite: false };
+    // the engine keeps its state in the host's Azurite: a failed start stops the one it started
     try {
-      await expect(
-        startLocalHost({ dataDir: dir, port: 0, ...storage, env: { COVERAGE_MIN: 'lots' } }),
-      ).rejects.toThrow(ConfigError);
-      await expect(
-        startLocalHost({ dataDir: dir, port: 0, ...storage, env: { COVERAGE_MIN: 'lots' } }),
-      ).rejects.toThrow(/COVERAGE_MIN is malformed/);
+      await expect(startLocalHost({ dataDir: dir, port: 0, env: { COVERAGE_MIN: 'lots' } })).rejects.toThrow(
+        ConfigError,
+      );
+      await expect(startLocalHost({ dataDir: dir, port: 0, env: { COVERAGE_MIN: 'lots' } })).rejects.toThrow(
+        /COVERAGE_MIN is malformed/,
+      );
     } finally {
       if (before === undefined) delete process.env.COVERAGE_MIN;
       else process.env.COVERAGE_MIN = before;

@@ -1,5 +1,5 @@
 /**
- * refreshUat's recovery logic through the REAL embedded host and durable engine driving the real
+ * refreshUat's recovery logic through the REAL embedded host and Durable Task engine driving the real
  * refreshUat orchestrator: what UAT is left as when a step fails — a leak found by the verifier, a
  * refreshed copy that does not come up after the swap, a failure before the swap, a cleanup that
  * cannot drop a database — and what the operator is told (outcome, reason, the report Slack and the
@@ -18,9 +18,7 @@ import '../../functions/orchestrators/refreshUat';
 import type { RefreshResult, ScrubOut } from '../../shared/domain/refresh';
 import type { PiiReport } from '../../shared/domain/pii';
 
-/** LOCAL_DURABLE_ENGINE=webjobs (`npm run test:webjobs`): the same tests on the real Durable Task engine */
-const REAL = process.env.LOCAL_DURABLE_ENGINE === 'webjobs';
-if (REAL) jest.setTimeout(180000);
+jest.setTimeout(180000);
 
 const LIVE = 'odoo_uat';
 const IMAGE = 'reg.local/odoo-mta:uat-v1.1.0';
@@ -154,7 +152,6 @@ let n = 0;
 beforeAll(async () => {
   bare = await startBareHost('refresh-orch-');
   host = bare.host;
-  expect(host.durableEngine).toBe(REAL ? 'webjobs' : 'home');
 }, 300000);
 afterAll(() => bare?.stop());
 
@@ -179,7 +176,7 @@ async function refresh(body: Record<string, unknown> = {}): Promise<RefreshResul
       ...body,
     },
   });
-  const done = await host.durable.waitForCompletion(instanceId, REAL ? 120_000 : 30_000);
+  const done = await host.durable.waitForCompletion(instanceId, 120_000);
   return done.output as RefreshResult;
 }
 const copies = () => [...vm.dbs].filter((d) => d !== LIVE);

@@ -9,7 +9,6 @@
  *  - after the rollback, the last deploy's cause is the migration failure — not the requester's reason;
  *  - a rejection names who rejected it and why;
  *  - a re-deploy of the version PROD runs is refused unless asked for explicitly (then warned about).
- * Runs on the durable engine LOCAL_DURABLE_ENGINE names (status-outage.webjobs.test.ts: the real one).
  */
 import { randomBytes } from 'node:crypto';
 import type { LocalHost } from '../../local/host';
@@ -19,7 +18,7 @@ import { run } from '../../bin-src/odoo-pipeline';
 import { startProdDeploy, startProdHost, type ProdRigInput } from '../support/prod-rig';
 import type { FakeSlack } from '../support/fake-slack';
 
-jest.setTimeout(process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 300_000 : 120_000);
+jest.setTimeout(300_000);
 
 const signingKey = randomBytes(36).toString('base64url');
 /** the status page's read-only key (GET /api/dashboard opens with it, not with the function key) */

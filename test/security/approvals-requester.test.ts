@@ -12,10 +12,8 @@ import { startProdApiHost, type ProdApiRig } from '../support/prod-api-rig';
 import { requestProdDeploy, waitForLinks } from '../support/prod-approval';
 import { approversSetting, cookieOf, PEOPLE } from '../support/identities';
 
-// the same suite runs on the real Durable Task engine through approvals-requester.webjobs.test.ts
-const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
-const WAIT = ENGINE === 'webjobs' ? 180_000 : 30_000;
-jest.setTimeout(ENGINE === 'webjobs' ? 600_000 : 120_000);
+const WAIT = 180_000;
+jest.setTimeout(600_000);
 
 describe('the requester of a PROD deploy is who is authenticated (security)', () => {
   let rig: ProdApiRig;
@@ -24,7 +22,6 @@ describe('the requester of a PROD deploy is who is authenticated (security)', ()
 
   beforeAll(async () => {
     rig = await startProdApiHost('sec-requester-', approversSetting('alice', 'bob', 'carol'));
-    expect(rig.host.durableEngine).toBe(ENGINE);
     ({ host, slack } = rig);
     for (const [v, c] of [
       ['1.1.0', '1'],

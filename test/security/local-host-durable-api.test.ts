@@ -9,9 +9,9 @@
  * durable client carries it, or `x-functions-key`), a body must be `application/json`, and a request
  * a browser marks with `Origin` is refused.
  *
- * Real parts: the embedded host with the app's own functions, the real durable engine and the real
- * durable-functions client; plain node:http requests play the attacker. On LOCAL_DURABLE_ENGINE=webjobs
- * the port forwards to the Durable Task extension's own API: the same guarantees must hold there.
+ * Real parts: the embedded host with the app's own functions, the real Durable Task engine and the
+ * real durable-functions client; plain node:http requests play the attacker. The port forwards to the
+ * Durable Task extension's own API, which must not be reachable any other way (the last test).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -31,9 +31,7 @@ df.app.orchestration('ldaAwaitingApproval', function* (context: OrchestrationCon
   return { decision };
 });
 
-/** the engine behind the port: LOCAL_DURABLE_ENGINE (default home; `npm run test:webjobs`: the real extension) */
-const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
-if (ENGINE === 'webjobs') jest.setTimeout(120000);
+jest.setTimeout(120000);
 const saved = { ...process.env };
 let dir: string;
 let host: LocalHost;
@@ -56,9 +54,8 @@ beforeAll(async () => {
         return this;
       },
     },
-    env: { LOG_LEVEL: 'error', LOCAL_DURABLE_ENGINE: ENGINE },
+    env: { LOG_LEVEL: 'error' },
   });
-  expect(host.durableEngine).toBe(ENGINE);
   const u = new URL(host.rpcBaseUrl);
   rpc = { port: Number(u.port), prefix: u.pathname };
   // an instance holding a secret-ish input, waiting for an approval
@@ -232,44 +229,42 @@ function listeningPorts(pid: number): number[] {
   return ports;
 }
 
-// defined on the real engine only (its .webjobs.test.ts twin runs it inside npm test)
-if (ENGINE === 'webjobs')
-  it('webjobs: the Durable Task extension itself listens on no port — nothing serves its API around the guarded one', async () => {
-    // the extension's own local RPC endpoint (127.0.0.1:17071 or 30000-31000) has no authentication at all:
-    // a local process or a page's text/plain POST could terminate a lane there without any key
-    const victim = 'lda-approval-2';
-    await host.durable.startNew('ldaAwaitingApproval', { instanceId: victim, input: { nonce: 'n-2' } });
-    await until(
-      'victim running',
-      async () => (await host.durable.getStatus(victim))?.runtimeStatus === 'Running',
-      30000,
-      50,
-    );
-    const pid = (host.durable as WebJobsDurable).handle!.pid;
-    const ports = listeningPorts(pid);
-    const served: number[] = [];
-    for (const port of ports) {
-      const status = await new Promise<number>((resolve) => {
-        const req = http.request(
-          {
-            host: '127.0.0.1',
-            port,
-            method: 'POST',
-            path: `/durabletask/instances/${victim}/terminate?reason=attacker`,
-            headers: { 'content-type': 'text/plain' },
-          },
-          (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          },
-        );
-        req.on('error', () => resolve(0));
-        req.end();
-      });
-      if (status >= 200 && status < 300) served.push(port);
-    }
-    expect(served).toEqual([]);
-    expect(ports).toEqual([]);
-    await new Promise((r) => setTimeout(r, 1500)); // a terminate is applied on the next queue poll
-    expect((await host.durable.getStatus(victim))?.runtimeStatus).toBe('Running');
-  });
+it('the Durable Task extension itself listens on no port — nothing serves its API around the guarded one', async () => {
+  // the extension's own local RPC endpoint (127.0.0.1:17071 or 30000-31000) has no authentication at all:
+  // a local process or a page's text/plain POST could terminate a lane there without any key
+  const victim = 'lda-approval-2';
+  await host.durable.startNew('ldaAwaitingApproval', { instanceId: victim, input: { nonce: 'n-2' } });
+  await until(
+    'victim running',
+    async () => (await host.durable.getStatus(victim))?.runtimeStatus === 'Running',
+    30000,
+    50,
+  );
+  const pid = (host.durable as WebJobsDurable).handle!.pid;
+  const ports = listeningPorts(pid);
+  const served: number[] = [];
+  for (const port of ports) {
+    const status = await new Promise<number>((resolve) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: `/durabletask/instances/${victim}/terminate?reason=attacker`,
+          headers: { 'content-type': 'text/plain' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', () => resolve(0));
+      req.end();
+    });
+    if (status >= 200 && status < 300) served.push(port);
+  }
+  expect(served).toEqual([]);
+  expect(ports).toEqual([]);
+  await new Promise((r) => setTimeout(r, 1500)); // a terminate is applied on the next queue poll
+  expect((await host.durable.getStatus(victim))?.runtimeStatus).toBe('Running');
+});

@@ -34,10 +34,6 @@ import type { DeployResult, DeploySettings } from '../../shared/domain/deploy-pl
 import { createLogger } from '../../shared/log';
 import { createFakeVm } from '../support/fake-vm-shell';
 
-// the same suite runs on the real Durable Task engine through sidedoors-api.webjobs.test.ts
-const ENGINE = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
-const SLOW = ENGINE === 'webjobs' ? 3 : 1;
-
 const IMG = (v: string) => `reg.local/odoo-mta:uat-v${v}`;
 const SHA = {
   gated: '1'.repeat(40),
@@ -88,7 +84,6 @@ beforeAll(async () => {
     },
     env: { LOG_LEVEL: 'error', REGISTRY_URL: 'http://reg.local', REGISTRY_REPOSITORY: 'odoo-mta' },
   });
-  expect(host.durableEngine).toBe(ENGINE);
   const conn = host.blobConnectionString ?? process.env.BACKUP_STORAGE_CONNECTION!;
   container = BlobServiceClient.fromConnectionString(conn).getContainerClient('ledger');
   await container.createIfNotExists();
@@ -166,7 +161,7 @@ beforeAll(async () => {
     deployedAt: now,
     coverage: 88,
   });
-}, 90000 * SLOW);
+}, 270000);
 
 afterAll(async () => {
   setDeployPorts(undefined);
@@ -222,80 +217,76 @@ it('overrideGate needs a reason', async () => {
   expect(String(r.body.message)).toMatch(/reason/);
 });
 
-it(
-  'a gate override deploys, records who and why — and the release is never eligible for PROD or Odoo.sh',
-  async () => {
-    const r = await post({
-      environment: 'uat',
-      version: '1.6.0',
-      sha: SHA.override,
-      overrideGate: true,
-      reason: 'hotfix while CI is down',
-    });
-    expect(r.status).toBe(202);
-    const id = String(r.body.id);
-    expect((await finished(id)).outcome).toBe('Succeeded');
+it('a gate override deploys, records who and why — and the release is never eligible for PROD or Odoo.sh', async () => {
+  const r = await post({
+    environment: 'uat',
+    version: '1.6.0',
+    sha: SHA.override,
+    overrideGate: true,
+    reason: 'hotfix while CI is down',
+  });
+  expect(r.status).toBe(202);
+  const id = String(r.body.id);
+  expect((await finished(id)).outcome).toBe('Succeeded');
 
-    // who and why: on the deployment, in the ledger and in the intake's decision records
-    const shown = (await (
-      await fetch(`${host.baseUrl}/api/deployments/${id}`, {
-        headers: { 'x-functions-key': host.keys.functionKey },
-      })
-    ).json()) as Record<string, unknown>;
-    expect(shown.gateOverride).toMatchObject({
-      by: expect.stringMatching(/^key:/),
-      reason: 'hotfix while CI is down',
-    });
-    const run = (await ledger.history('uat', 10)).find((x) => x.sha === SHA.override);
-    expect(run?.gateOverride).toMatchObject({
-      by: expect.stringMatching(/^key:/),
-      reason: 'hotfix while CI is down',
-    });
-    const records = await store.list(50);
-    expect(records.find((d) => d.sha === SHA.override && d.decision === 'gate-overridden')).toMatchObject({
-      version: '1.6.0',
-      reason: expect.stringContaining('hotfix while CI is down'),
-    });
+  // who and why: on the deployment, in the ledger and in the intake's decision records
+  const shown = (await (
+    await fetch(`${host.baseUrl}/api/deployments/${id}`, {
+      headers: { 'x-functions-key': host.keys.functionKey },
+    })
+  ).json()) as Record<string, unknown>;
+  expect(shown.gateOverride).toMatchObject({
+    by: expect.stringMatching(/^key:/),
+    reason: 'hotfix while CI is down',
+  });
+  const run = (await ledger.history('uat', 10)).find((x) => x.sha === SHA.override);
+  expect(run?.gateOverride).toMatchObject({
+    by: expect.stringMatching(/^key:/),
+    reason: 'hotfix while CI is down',
+  });
+  const records = await store.list(50);
+  expect(records.find((d) => d.sha === SHA.override && d.decision === 'gate-overridden')).toMatchObject({
+    version: '1.6.0',
+    reason: expect.stringContaining('hotfix while CI is down'),
+  });
 
-    // not eligible for PROD
-    const prod = await post({
-      environment: 'prod',
-      version: '1.6.0',
-      requestedBy: 'alice',
-      reason: 'ship it',
-    });
-    expect(prod.status).toBe(422);
-    expect(prod.body.error).toBe('DEPLOYMENTS.NOT_ON_UAT');
+  // not eligible for PROD
+  const prod = await post({
+    environment: 'prod',
+    version: '1.6.0',
+    requestedBy: 'alice',
+    reason: 'ship it',
+  });
+  expect(prod.status).toBe(422);
+  expect(prod.body.error).toBe('DEPLOYMENTS.NOT_ON_UAT');
 
-    // not eligible for Odoo.sh — even with a `deploy/uat: success` status anyone with write access can post
-    const odoosh = createOdooShActivities({
-      repo: { branchHead: async () => undefined } as unknown as OdooShRepoPort,
-      github: {
-        statusHistory: async () => [
-          {
-            context: 'deploy/uat',
-            state: 'success',
-            description: 'posted by hand',
-            creator: { login: 'mallory', id: 4242 },
-          },
-        ],
-      } as unknown as GitHubPort,
-      gateContext: 'deploy/uat',
-      ledger,
-      gates: store,
-      log: createLogger({ level: 'error', sink: () => undefined }),
-    });
-    const pre = await odoosh.preflight({
-      branch: 'staging',
-      stage: 'staging',
-      version: '1.6.0',
-      sha: SHA.override,
-      force: false,
-    } as never);
-    expect(pre).toMatchObject({ ok: false, code: 'ODOOSH.GATE_NOT_PASSED' });
-  },
-  120000 * SLOW,
-);
+  // not eligible for Odoo.sh — even with a `deploy/uat: success` status anyone with write access can post
+  const odoosh = createOdooShActivities({
+    repo: { branchHead: async () => undefined } as unknown as OdooShRepoPort,
+    github: {
+      statusHistory: async () => [
+        {
+          context: 'deploy/uat',
+          state: 'success',
+          description: 'posted by hand',
+          creator: { login: 'mallory', id: 4242 },
+        },
+      ],
+    } as unknown as GitHubPort,
+    gateContext: 'deploy/uat',
+    ledger,
+    gates: store,
+    log: createLogger({ level: 'error', sink: () => undefined }),
+  });
+  const pre = await odoosh.preflight({
+    branch: 'staging',
+    stage: 'staging',
+    version: '1.6.0',
+    sha: SHA.override,
+    force: false,
+  } as never);
+  expect(pre).toMatchObject({ ok: false, code: 'ODOOSH.GATE_NOT_PASSED' });
+}, 360000);
 
 it('Odoo.sh: a commit UAT never ran is refused even with a posted deploy/uat success status; one UAT ran from a passed gate goes', async () => {
   const odoosh = createOdooShActivities({
@@ -335,15 +326,11 @@ it('Odoo.sh: a commit UAT never ran is refused even with a posted deploy/uat suc
   ).toMatchObject({ ok: true, gate: 'uat-ledger' });
 });
 
-it(
-  'a gated release goes to UAT through the API, and a redeploy of what UAT ran from a passed gate too',
-  async () => {
-    const first = await post({ environment: 'uat', version: '1.5.0', sha: SHA.gated });
-    expect(first.status).toBe(202);
-    expect((await finished(String(first.body.id))).outcome).toBe('Succeeded');
-    const again = await post({ environment: 'uat', version: '1.0.0' });
-    expect(again.status).toBe(202);
-    expect((await finished(String(again.body.id))).outcome).toBe('Succeeded');
-  },
-  120000 * SLOW,
-);
+it('a gated release goes to UAT through the API, and a redeploy of what UAT ran from a passed gate too', async () => {
+  const first = await post({ environment: 'uat', version: '1.5.0', sha: SHA.gated });
+  expect(first.status).toBe(202);
+  expect((await finished(String(first.body.id))).outcome).toBe('Succeeded');
+  const again = await post({ environment: 'uat', version: '1.0.0' });
+  expect(again.status).toBe(202);
+  expect((await finished(String(again.body.id))).outcome).toBe('Succeeded');
+}, 360000);

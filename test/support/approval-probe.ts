@@ -108,22 +108,15 @@ export async function startApprovalHost(
     functionsDir,
     env: { LOG_LEVEL: 'error', ...env },
   });
-  // a suite's *.webjobs.test.ts twin must really be on the real engine (and the plain suite on home)
-  const want = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 'webjobs' : 'home';
-  if (host.durableEngine !== want) {
-    await host.stop();
-    throw new Error(`the host runs the ${host.durableEngine} engine, the suite asked for ${want}`);
-  }
   return { host, dir };
 }
 
-/** the per-test timeout of the approval suites (the real engine starts and polls slower) */
-export const PROBE_TEST_MS = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 240_000 : 60_000;
+/** the per-test timeout of the approval suites (the Durable Task engine starts, and polls its queues, slowly) */
+export const PROBE_TEST_MS = 240_000;
 
-/** Poll `fn` every 50 ms until it answers: 30 s at most (120 s on the real engine, slower to start and poll). */
+/** Poll `fn` every 50 ms until it answers: 120 s at most. */
 export async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const tries = process.env.LOCAL_DURABLE_ENGINE === 'webjobs' ? 2400 : 600;
-  for (let i = 0; i < tries; i++) {
+  for (let i = 0; i < 2400; i++) {
     const v = await fn();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 50));

@@ -1,7 +1,8 @@
 /**
- * The embedded host with only what the test file registered (an empty functions folder), no Azurite
- * (except on LOCAL_DURABLE_ENGINE=webjobs), quiet: for tests of the host's own doors (sign-in) or of one orchestrator with the activities the
- * test registers. `stop()` also puts process.env back as it was (the host applies its settings there).
+ * The embedded host with only what the test file registered (an empty functions folder) and its Azurite
+ * (where the Durable Task engine keeps the orchestrations), quiet: for tests of the host's own doors
+ * (sign-in) or of one orchestrator with the activities the test registers. `stop()` also puts
+ * process.env back as it was (the host applies its settings there).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -17,8 +18,6 @@ export async function startBareHost(prefix: string): Promise<{ host: LocalHost; 
     dataDir: dir,
     port: 0,
     functionsDir,
-    // no Azurite — unless the orchestrations run on the real engine (LOCAL_DURABLE_ENGINE=webjobs), whose state lives there
-    azurite: process.env.LOCAL_DURABLE_ENGINE === 'webjobs',
     log: createLogger({ level: 'error', sink: () => undefined }),
     env: { LOG_LEVEL: 'error' },
   });

@@ -1,4 +1,0 @@
-// the dashboard in Chromium on the real Durable Task engine,
-// inside `npm test` (see test/support/on-webjobs.ts)
-import '../support/on-webjobs';
-import './dashboard.test';

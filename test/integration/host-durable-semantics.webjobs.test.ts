@@ -1,3 +1,0 @@
-// host-durable-semantics on the real Durable Task engine, inside `npm test` (see test/support/on-webjobs.ts)
-import '../support/on-webjobs';
-import './host-durable-semantics.test';

@@ -1,4 +1,0 @@
-// the intake through the embedded host on the real Durable Task engine,
-// inside `npm test` (see test/support/on-webjobs.ts)
-import '../support/on-webjobs';
-import './intake-host.test';

@@ -1,3 +1,0 @@
-// refresh-orchestration on the real Durable Task engine, inside `npm test` (see test/support/on-webjobs.ts)
-import '../support/on-webjobs';
-import './refresh-orchestration.test';

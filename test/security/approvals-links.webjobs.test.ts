@@ -1,3 +1,0 @@
-// approvals-links on the real Durable Task engine, inside `npm test` (see test/support/on-webjobs.ts)
-import '../support/on-webjobs';
-import './approvals-links.test';

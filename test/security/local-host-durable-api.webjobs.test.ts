@@ -1,3 +1,0 @@
-// the durable-API door on the real Durable Task engine, inside `npm test` (see test/support/on-webjobs.ts)
-import '../support/on-webjobs';
-import './local-host-durable-api.test';
