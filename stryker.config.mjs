@@ -35,7 +35,7 @@ export default {
     'functions/orchestrators/approval-gate.ts:43-46',
     'functions/orchestrators/approval-gate.ts:80-132',
     // the lane's rules (short … takeLaneEvent, a line range: keep it on them); its generator is orchestration
-    'functions/orchestrators/deployLane.ts:110-246',
+    'functions/orchestrators/deployLane.ts:125-261',
   ],
   // what the unit tests never read: not copied into the sandbox (faster start)
   ignorePatterns: [

@@ -12,7 +12,6 @@
  * legs) is read from the instance's history (`TimerCreated` … `FireAt`: the first leg) and, for the
  * loop, from the gate's pure `nextWake` (test/unit/approval-wake.test.ts).
  */
-import '../support/on-webjobs';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -85,7 +84,6 @@ describe('deployProd orchestration (embedded host on the real Durable Task engin
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'deploy-prod-orch-'));
     host = await startLocalHost({ dataDir: dir, port: 0, env: { LOG_LEVEL: 'error' } });
-    expect(host.durable.kind).toBe('webjobs');
     conn = host.blobConnectionString!;
     slack = await startFakeSlack();
   }, 300_000);
