@@ -158,6 +158,14 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
   // 1. Settings: local.settings.json, then explicit env, then generated local secrets (only if unset).
   for (const [k, v] of Object.entries({ ...readLocalSettings(), ...(opts.env ?? {}) })) process.env[k] = v;
   process.env.PIPELINE_RUNTIME = process.env.PIPELINE_RUNTIME || 'local';
+  // the home-made engine (LOCAL_DURABLE_ENGINE=home) was removed: say so before anything starts
+  // (a local.settings.json copied from an older example still sets it)
+  const engineSetting = process.env.LOCAL_DURABLE_ENGINE;
+  if (engineSetting && engineSetting !== 'webjobs')
+    throw new PipelineError(
+      'CONFIG.INVALID',
+      `LOCAL_DURABLE_ENGINE=${JSON.stringify(engineSetting)} is not supported: the home-made engine was removed; orchestrations always run on the Durable Task extension (unset LOCAL_DURABLE_ENGINE)`,
+    );
   // Like App Service with built-in authentication on: every request's client-sent principal headers are
   // stripped and re-created from a signed session (applyLocalAuth), so the functions may read them.
   process.env.WEBSITE_AUTH_ENABLED = 'True';
@@ -170,14 +178,6 @@ export async function startLocalHost(opts: LocalHostOptions = {}): Promise<Local
 
   const maxBody = opts.maxRequestBytes ?? DEFAULT_MAX_BODY;
   const requestedPort = opts.port ?? Number(process.env.LOCAL_HOST_PORT || 7071);
-  // the home-made engine (LOCAL_DURABLE_ENGINE=home) was removed: say so rather than ignore the setting
-  const engineSetting = process.env.LOCAL_DURABLE_ENGINE;
-  if (engineSetting && engineSetting !== 'webjobs')
-    throw new PipelineError(
-      'CONFIG.INVALID',
-      `LOCAL_DURABLE_ENGINE=${JSON.stringify(engineSetting)} is not supported: the home-made engine was removed; orchestrations always run on the Durable Task extension (unset LOCAL_DURABLE_ENGINE)`,
-    );
-
   // 2. Storage (Azurite): the Durable Task extension keeps the orchestrations in its queues and tables
   let azurite: AzuriteHandle;
   {

@@ -2,7 +2,7 @@
  * The embedded host end to end, in-process: real registrations, real durable-functions client and
  * orchestrators, real queue, real Azurite.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,10 +13,13 @@ import { ConfigError } from '../../shared/config';
 
 // test-only functions, registered through the real @azure/functions and durable-functions APIs
 df.app.activity('lhGreet', { handler: async (name: string) => `hello ${name}` });
+// an activity called without an input gets null (the .NET bridge once failed on it)
+df.app.activity('lhNoInput', { handler: async (input: unknown) => `no input: ${JSON.stringify(input)}` });
 df.app.orchestration('lhHello', function* (context) {
   const a: string = yield context.df.callActivity('lhGreet', 'uat');
   const b: string = yield context.df.callActivity('lhGreet', 'prod');
-  return [a, b];
+  const c: string = yield context.df.callActivity('lhNoInput');
+  return [a, b, c];
 });
 app.http('lhStart', {
   route: 'lh/start/{name}',
@@ -256,7 +259,7 @@ describe('local host', () => {
     const { id } = (await res.json()) as { id: string };
     const status = await host.durable.waitForCompletion(id, 20000);
     expect(status.runtimeStatus).toBe('Completed');
-    expect(status.output).toEqual(['hello uat', 'hello prod']);
+    expect(status.output).toEqual(['hello uat', 'hello prod', 'no input: null']);
   });
 
   it('routes Service Bus REST sends to the queue trigger (master key required)', async () => {
@@ -281,6 +284,30 @@ describe('local host', () => {
 });
 
 describe('local host start-up failures', () => {
+  it.each(['home', 'sqlite'])(
+    'refuses LOCAL_DURABLE_ENGINE=%s (the removed home-made engine) before it starts anything',
+    async (value) => {
+      const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'lh-engine-')), 'data');
+      try {
+        const err = (await startLocalHost({
+          dataDir: dir,
+          port: 0,
+          env: { LOCAL_DURABLE_ENGINE: value },
+        }).catch((e: unknown) => e)) as Error;
+        expect(err).toBeInstanceOf(Error);
+        expect(err.message).toContain('CONFIG.INVALID');
+        expect(err.message).toContain(
+          `LOCAL_DURABLE_ENGINE="${value}" is not supported: the home-made engine was removed; orchestrations always run on the Durable Task extension (unset LOCAL_DURABLE_ENGINE)`,
+        );
+        // nothing started: not even the data folder (where Azurite, the keys and the queue would live)
+        expect(existsSync(dir)).toBe(false);
+      } finally {
+        delete process.env.LOCAL_DURABLE_ENGINE;
+        rmSync(path.dirname(dir), { recursive: true, force: true });
+      }
+    },
+  );
+
   it('fails fast naming a malformed setting, and releases its port', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lh-bad-'));
     const before = process.env.COVERAGE_MIN;
