@@ -233,7 +233,7 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
  * - work-item queue (activities): 30 s. The extension does not check this one; a running activity keeps
  *   its message invisible only because DTFx renews it (checked every 5 s, renewed once it is due within
  *   30 s), so much lower values risk a second copy of a running activity on a busy machine. The crash matrix
- *   holds an activity 75 s and checks it is not delivered twice (test/e2e/deploy-uat-crash-matrix.ts).
+ *   holds an activity 75 s and checks it is not delivered twice (test/e2e/deploy-uat-crash.test.ts).
  */
 export const LOCAL_PROVIDER_OVERRIDES = {
   storageProvider: {
