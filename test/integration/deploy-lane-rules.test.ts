@@ -34,6 +34,7 @@ import { laneStartWork, laneWorkEnded } from '../../functions/activities/lane';
 import { routeToLane } from '../../functions/deployQueueTrigger';
 import { startBareHost } from '../support/bare-host';
 import { until as poll } from '../support/until';
+import { laneMerge, laneRefresh } from '../support/lane-requests';
 
 jest.setTimeout(180_000);
 
@@ -120,26 +121,8 @@ beforeEach(() => {
 const LANE = () => laneInstanceId(env);
 const startedHere = () => started[env];
 
-const merge = (version: string, c: string): LaneRequest => ({
-  type: 'deploy-uat',
-  environment: env,
-  repository: 'acme/odoo-mta',
-  version,
-  sha: c.repeat(40),
-  imageRef: `registry.acme.test/odoo-mta:uat-v${version}`,
-  coverage: 91.2,
-  mergedBy: 'alice',
-  trigger: 'push',
-  deliveryId: `delivery-${version}`,
-  requestedAt: '2026-12-06T05:00:00Z',
-});
-const refresh = (k: string): LaneRequest => ({
-  ...merge('refresh', '0'),
-  sha: '',
-  version: 'refresh',
-  orchestrator: 'refreshUat',
-  instanceId: `refresh-${env}-20261206t050000z-${k}`,
-});
+const merge = (version: string, c: string): LaneRequest => laneMerge(env, version, c);
+const refresh = (k: string): LaneRequest => laneRefresh(env, k);
 const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId(env, r.version, r.sha);
 
 const until = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>) =>

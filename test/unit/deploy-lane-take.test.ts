@@ -15,27 +15,15 @@ import {
   type LaneState,
 } from '../../functions/orchestrators/deployLane';
 import { deployInstanceId } from '../../shared/domain/coverage-gate';
+import { laneMerge, laneRefresh } from '../support/lane-requests';
 
 const merge = (version: string, c: string, eventId?: string): LaneRequest => ({
-  type: 'deploy-uat',
-  environment: 'uat',
-  repository: 'acme/odoo-mta',
-  version,
-  sha: c.repeat(40),
-  imageRef: `registry.acme.test/odoo-mta:uat-v${version}`,
-  coverage: 91.2,
-  mergedBy: 'alice',
-  trigger: 'push',
-  deliveryId: `delivery-${version}`,
-  requestedAt: '2026-12-06T05:00:00Z',
+  ...laneMerge('uat', version, c),
   ...(eventId ? { eventId } : {}),
 });
 const refresh = (n: string, eventId?: string): LaneRequest => ({
-  ...merge('refresh', '0', eventId),
-  sha: '',
-  version: 'refresh',
-  orchestrator: 'refreshUat',
-  instanceId: `refresh-uat-20261206t050000z-${n}`,
+  ...laneRefresh('uat', n),
+  ...(eventId ? { eventId } : {}),
 });
 const idOf = (r: LaneRequest) => r.instanceId ?? deployInstanceId('uat', r.version, r.sha);
 const strip = ({ eventId: _eventId, ...r }: LaneRequest) => r;
