@@ -6,8 +6,8 @@
  * Scope: the pure decisions that guard PROD, backups and personal data —
  *  - shared/domain/** (coverage gate, webhook rules, versions, approval tokens, retention, deploy plan
  *    and its retry flags, errors, PII verdict, refresh body validation, status view, Odoo.sh rules);
- *  - the approval gate's next wake and its judging of one decision (`nextWake`, `judgeDecision`,
- *    `isRequester`: line ranges of functions/orchestrators/approval-gate.ts);
+ *  - the approval gate's next wake and timer, and its judging of one decision (`nextWake`,
+ *    `timerFireAt`, `judgeDecision`, `isRequester`: line ranges of functions/orchestrators/approval-gate.ts);
  *  - the deploy lane's rules (functions/orchestrators/deployLane.ts, a line range: `takeLaneEvent` and
  *    what it uses — take / supersede / duplicate, events seen again, the end-of-work token).
  * Only the unit tests run against each mutant (jest.unit.config.js), so every mutant is judged by
@@ -30,10 +30,10 @@ export default {
   coverageAnalysis: 'perTest',
   mutate: [
     'shared/domain/**/*.ts',
-    // nextWake, then judgeDecision + isRequester only (line ranges: keep them on those functions when the
-    // file changes above them); the rest of the file is orchestration that only integration suites reach
-    'functions/orchestrators/approval-gate.ts:43-46',
-    'functions/orchestrators/approval-gate.ts:80-132',
+    // nextWake … timerFireAt, then judgeDecision + isRequester only (line ranges: keep them on those
+    // functions when the file changes above them); the rest is orchestration only integration suites reach
+    'functions/orchestrators/approval-gate.ts:43-60',
+    'functions/orchestrators/approval-gate.ts:94-146',
     // the lane's rules (short … takeLaneEvent, a line range: keep it on them); its generator is orchestration
     'functions/orchestrators/deployLane.ts:125-261',
   ],

@@ -45,6 +45,20 @@ export function nextWake(now: number, deadline: number, reminderAt?: number): nu
   return reminderAt === undefined ? wake : Math.min(wake, reminderAt);
 }
 
+/**
+ * The least lead a timer of the gate gets (ms). The Azure Storage provider delivers a timer when its
+ * queue message becomes visible, and a message's delay is counted in whole seconds (cut, not rounded): a
+ * timer due in under a second fires at once, one due in 1.9 s after 1 s. Re-armed at the wake itself
+ * after such an early fire, the gate looped every few tens of ms until the wake (20–40 timers per wake
+ * seen on the real engine); with this lead it re-arms about once and wakes at most 2 s late.
+ */
+export const MIN_TIMER_LEAD_MS = 2000;
+
+/** When the gate's timer for `wake` is set to fire, at `now` (pure): the wake, or MIN_TIMER_LEAD_MS ahead. */
+export function timerFireAt(now: number, wake: number): number {
+  return Math.max(wake, now + MIN_TIMER_LEAD_MS);
+}
+
 /** What `POST /api/approvals/{token}` raises (the approval contract). */
 export interface ApprovalDecision {
   nonce: string;
@@ -296,7 +310,7 @@ export function approvalGate(context: OrchestrationContext, o: ApprovalGateOptio
       if (now() >= deadline) return { verdict: 'expired' };
       const wake = nextWake(now(), deadline, reminded ? undefined : reminderAt);
       // eslint-disable-next-line no-restricted-globals -- a Date built from replayed values, not the clock
-      const timer: TimerTask = context.df.createTimer(new Date(wake));
+      const timer: TimerTask = context.df.createTimer(new Date(timerFireAt(now(), wake)));
       const winner = (yield context.df.Task.any([ev, timer])) as Task;
       if (winner !== ev) continue; // the timer fired: reminder, expiry or just the next ≤ 6-day leg
       timer.cancel();

@@ -5,7 +5,12 @@
  * of at most 6 days, re-armed after each, the reminder and the deadline met exactly.
  * (test/integration/deploy-prod-orchestration.test.ts checks the first leg on the real engine.)
  */
-import { MAX_TIMER_MS, nextWake } from '../../functions/orchestrators/approval-gate';
+import {
+  MAX_TIMER_MS,
+  MIN_TIMER_LEAD_MS,
+  nextWake,
+  timerFireAt,
+} from '../../functions/orchestrators/approval-gate';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -78,5 +83,49 @@ describe('nextWake: the approval wait in timers of at most 6 days', () => {
     expect(nextWake(T0, T0 + 20 * DAY, T0 + 10 * DAY)).toBe(T0 + 6 * DAY);
     // once sent (undefined), it no longer shortens the wait
     expect(nextWake(T0 + 10 * DAY, T0 + 12 * DAY)).toBe(T0 + 12 * DAY);
+  });
+});
+
+describe('timerFireAt: a timer the provider delivers early is re-armed about once, not every few ms', () => {
+  // The Azure Storage provider: a timer's message is enqueued when the episode commits (here 30 ms after
+  // the orchestration's now), becomes visible after its delay cut to whole seconds, and the next episode
+  // starts 30 ms after that. (Seen on the real engine: a 2 s timer let the orchestration go on after ≈ 1.2 s.)
+  const EPISODE_MS = 30;
+  const delivered = (armedAt: number, fireAt: number) => {
+    const enqueued = armedAt + EPISODE_MS;
+    return enqueued + Math.max(0, Math.floor((fireAt - enqueued) / 1000)) * 1000 + EPISODE_MS;
+  };
+  /** the gate's turns until `now` reaches `wake`: how many timers it armed, and when it woke */
+  const untilWake = (fireAtOf: (now: number, wake: number) => number, ahead: number) => {
+    const wake = T0 + ahead;
+    let now = T0;
+    let timers = 0;
+    while (now < wake && timers < 1000) {
+      timers++;
+      now = delivered(now, fireAtOf(now, wake));
+    }
+    return { timers, lateMs: now - wake };
+  };
+
+  it('armed at the wake itself, the model shows the loop the real engine showed (a timer every 60 ms)', () => {
+    expect(untilWake((_now, wake) => wake, 36_000).timers).toBeGreaterThan(10);
+  });
+
+  it.each([500, 1_000, 1_900, 2_500, 15_000, 36_000, 6 * DAY])(
+    'a wake %i ms ahead takes at most 2 timers and is met at most MIN_TIMER_LEAD_MS late',
+    (ahead) => {
+      const { timers, lateMs } = untilWake(timerFireAt, ahead);
+      expect(timers).toBeLessThanOrEqual(2);
+      expect(lateMs).toBeGreaterThanOrEqual(0);
+      expect(lateMs).toBeLessThanOrEqual(MIN_TIMER_LEAD_MS);
+    },
+  );
+
+  it('a wake further ahead than the lead is the timer itself; a nearer one is pushed to the lead', () => {
+    expect(MIN_TIMER_LEAD_MS).toBe(2000);
+    expect(timerFireAt(T0, T0 + 36_000)).toBe(T0 + 36_000);
+    expect(timerFireAt(T0, T0 + 2_000)).toBe(T0 + 2_000);
+    expect(timerFireAt(T0, T0 + 1_999)).toBe(T0 + 2_000);
+    expect(timerFireAt(T0, T0 - 5_000)).toBe(T0 + 2_000);
   });
 });
