@@ -67,27 +67,48 @@ export interface AzuriteHandle {
  * choice can, which is rare among 12,000 and which Azurite's start retries (startAzurite). A port the OS
  * picked (port 0) is in that ephemeral range, where CI's thousands of connections compete for it. Without
  * that much room below the range (or without /proc): the OS's choice.
+ *
+ * Processes that choose ports side by side for long-lived servers can each take a slice of that room
+ * (`LOCAL_PORT_SLICE=i/n`, slice i of n): `npm test` gives its two jest processes one half each, so a
+ * port the sandbox chose for a VM's Odoo (bound again at every deploy's start, free while it is stopped)
+ * is never the one the other process's Azurite or sshd picks (most likely what a fresh-clone CI run saw:
+ * "bind: address already in use" starting the sandbox's PROD web on the port just chosen for it). Within a process, a port returned
+ * is not returned again while fewer than half the ports of the room were handed out.
  */
 export async function freePort(rangeFile?: string): Promise<number> {
   const low = ephemeralRange(rangeFile)[0];
-  const from = Math.max(1024, low - 12000);
-  const now = Date.now();
-  for (const [p, at] of handedOut) if (now - at > HANDED_OUT_MS) handedOut.delete(p);
-  if (low - from >= 1000)
+  const room = Math.max(1024, low - 12000);
+  const [from, to] = portSlice(room, low, process.env.LOCAL_PORT_SLICE);
+  if (to - from >= 500)
     for (let i = 0; i < 50; i++) {
-      const port = from + randomInt(low - from);
-      // not one this process handed out a moment ago (Azurite's three ports are chosen one after another,
-      // all still free until it starts)
+      const port = from + randomInt(to - from);
+      // not one this process handed out before (Azurite's three ports are chosen one after another, all
+      // still free until it starts; a sandbox VM's port is free while its container is stopped)
       if (handedOut.has(port) || !(await canListen(port))) continue;
-      handedOut.set(port, now);
+      handedOut.add(port);
+      // the oldest are forgotten once half the room was handed out (a Set keeps insertion order)
+      while (handedOut.size > (to - from) / 2) handedOut.delete(handedOut.values().next().value!);
       return port;
     }
   return osPort();
 }
 
-/** ports freePort returned in this process, and when: not returned again for a minute */
-const handedOut = new Map<number, number>();
-const HANDED_OUT_MS = 60_000;
+/** ports freePort returned in this process, oldest first */
+const handedOut = new Set<number>();
+
+/** The part [from, to) of the ports [room, low) that LOCAL_PORT_SLICE (`i/n`) gives this process. */
+export function portSlice(room: number, low: number, slice: string | undefined): [number, number] {
+  if (slice === undefined || slice === '') return [room, low];
+  const m = /^(\d+)\/(\d+)$/.exec(slice.trim());
+  const i = m ? Number(m[1]) : NaN;
+  const n = m ? Number(m[2]) : NaN;
+  if (!(n >= 1 && n <= 16 && i < n))
+    throw new Error(
+      `[CONFIG.INVALID] LOCAL_PORT_SLICE must be i/n with 0 <= i < n <= 16 (slice i of n of the local ports), got ${JSON.stringify(slice)}`,
+    );
+  const size = Math.floor((low - room) / n);
+  return [room + i * size, room + (i + 1) * size];
+}
 
 /** The kernel's own range of ports (outgoing connections, bind to port 0); Linux's default if unreadable. */
 export function ephemeralRange(file = '/proc/sys/net/ipv4/ip_local_port_range'): [number, number] {

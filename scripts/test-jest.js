@@ -74,7 +74,13 @@ function runJest(name, files, extra) {
   const child = spawn(process.execPath, args, {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, JEST_FAILURES_FILE: failuresFile(name) },
+    // each jest process (and what it spawns) chooses local ports in its own half of the room freePort
+    // uses (local/azurite.ts): the sandbox's Odoo ports are never what the other process's servers pick
+    env: {
+      ...process.env,
+      JEST_FAILURES_FILE: failuresFile(name),
+      LOCAL_PORT_SLICE: name === 'sandbox' ? '0/2' : '1/2',
+    },
   });
   prefixLines(tag, child.stdout, process.stdout);
   prefixLines(tag, child.stderr, process.stderr);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ephemeralRange, freePort } from '../../local/azurite';
+import { ephemeralRange, freePort, portSlice } from '../../local/azurite';
 
 const listenable = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -60,4 +60,44 @@ describe('the kernel range, read from the file the kernel exposes', () => {
       expect(p).toBeLessThan(15000);
     }
   });
+});
+
+describe('LOCAL_PORT_SLICE: processes that choose side by side take a slice each', () => {
+  const saved = process.env.LOCAL_PORT_SLICE;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.LOCAL_PORT_SLICE;
+    else process.env.LOCAL_PORT_SLICE = saved;
+  });
+
+  it('npm test’s two jest processes choose in different halves of the room below the range', async () => {
+    const [low] = ephemeralRange();
+    const room = Math.max(1024, low - 12000);
+    const half = Math.floor((low - room) / 2);
+    process.env.LOCAL_PORT_SLICE = '0/2';
+    const first: number[] = [];
+    for (let i = 0; i < 20; i++) first.push(await freePort());
+    process.env.LOCAL_PORT_SLICE = '1/2';
+    const second: number[] = [];
+    for (let i = 0; i < 20; i++) second.push(await freePort());
+    for (const p of first) expect([p >= room, p < room + half]).toEqual([true, true]);
+    for (const p of second) expect([p >= room + half, p < room + 2 * half]).toEqual([true, true]);
+  });
+
+  it('slices are contiguous, equal and inside the room; no slice: the whole room', () => {
+    expect(portSlice(20768, 32768, undefined)).toEqual([20768, 32768]);
+    expect(portSlice(20768, 32768, '')).toEqual([20768, 32768]);
+    expect(portSlice(20768, 32768, '0/2')).toEqual([20768, 26768]);
+    expect(portSlice(20768, 32768, ' 1/2 ')).toEqual([26768, 32768]);
+    expect(portSlice(20768, 32768, '2/3')).toEqual([28768, 32768]);
+    expect(portSlice(3000, 15000, '0/1')).toEqual([3000, 15000]);
+  });
+
+  it.each(['2/2', '1/0', 'half', '-1/2', '1/17', '1/2/3'])(
+    'a malformed slice %j is a clear error',
+    (slice) => {
+      expect(() => portSlice(20768, 32768, slice)).toThrow(
+        `[CONFIG.INVALID] LOCAL_PORT_SLICE must be i/n with 0 <= i < n <= 16 (slice i of n of the local ports), got ${JSON.stringify(slice)}`,
+      );
+    },
+  );
 });
