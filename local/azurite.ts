@@ -10,7 +10,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import { openSync, closeSync, rmSync, statSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -397,6 +397,25 @@ export function supervisesFolder(pid: number, dir: string): boolean {
   return args.includes('-e') && at > 0 && path.resolve(args[at + 1]) === path.resolve(dir);
 }
 
+/** Whether a process (not a zombie: its command line is empty) runs with `--location <dir>`: a supervisor or its Azurite. */
+function runningOnFolder(dir: string): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return false; // not Linux: nothing to look at
+  }
+  return entries.some((e) => {
+    try {
+      const args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      const at = args.indexOf('--location');
+      return at >= 0 && path.resolve(args[at + 1] ?? '') === path.resolve(dir);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
 const pidAlive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -540,8 +559,11 @@ export async function startSupervisedAzurite(opts: {
           .map((e) => new URL(e!).port)
           .join(', ')} within ${opts.timeoutMs ?? 15000} ms`;
       if (failure) {
-        // the supervisor and its Azurite (one process group): nothing is left running on this folder
+        // the supervisor and its Azurite (one process group): nothing is left running on this folder —
+        // waited for, not only signalled (a CI run once looked a moment after the error and found one)
         if (pidAlive(state.supervisorPid)) killGroup(state.supervisorPid);
+        for (const until = Date.now() + 5000; runningOnFolder(opts.dir) && Date.now() < until; )
+          await new Promise((r) => setTimeout(r, 20));
         rmSync(stateFile, { force: true });
         break;
       }
