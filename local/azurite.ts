@@ -392,9 +392,14 @@ export function supervisesFolder(pid: number, dir: string): boolean {
   } catch {
     return !existsSync('/proc/self/cmdline');
   }
+  return cmdline.split('\0').includes('-e') && onLocation(cmdline, dir);
+}
+
+/** Whether a process command line (NUL-separated, as /proc gives it) names `--location <dir>`. */
+function onLocation(cmdline: string, dir: string): boolean {
   const args = cmdline.split('\0');
   const at = args.indexOf('--location');
-  return args.includes('-e') && at > 0 && path.resolve(args[at + 1]) === path.resolve(dir);
+  return at > 0 && path.resolve(args[at + 1] ?? '') === path.resolve(dir);
 }
 
 /** Whether a process (not a zombie: its command line is empty) runs with `--location <dir>`: a supervisor or its Azurite. */
@@ -407,9 +412,7 @@ function runningOnFolder(dir: string): boolean {
   }
   return entries.some((e) => {
     try {
-      const args = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-      const at = args.indexOf('--location');
-      return at >= 0 && path.resolve(args[at + 1] ?? '') === path.resolve(dir);
+      return onLocation(readFileSync(`/proc/${e}/cmdline`, 'utf8'), dir);
     } catch {
       return false; // gone meanwhile
     }

@@ -217,6 +217,26 @@ it('overrideGate needs a reason', async () => {
   expect(String(r.body.message)).toMatch(/reason/);
 });
 
+/** Odoo.sh's activities on this file's ledger and gate store, GitHub showing a `deploy/uat: success` status anyone with write access could post by hand. */
+const odooShWithPostedStatus = () =>
+  createOdooShActivities({
+    repo: { branchHead: async () => undefined } as unknown as OdooShRepoPort,
+    github: {
+      statusHistory: async () => [
+        {
+          context: 'deploy/uat',
+          state: 'success',
+          description: 'posted by hand',
+          creator: { login: 'mallory', id: 4242 },
+        },
+      ],
+    } as unknown as GitHubPort,
+    gateContext: 'deploy/uat',
+    ledger,
+    gates: store,
+    log: createLogger({ level: 'error', sink: () => undefined }),
+  });
+
 it('a gate override deploys, records who and why — and the release is never eligible for PROD or Odoo.sh', async () => {
   const r = await post({
     environment: 'uat',
@@ -261,23 +281,7 @@ it('a gate override deploys, records who and why — and the release is never el
   expect(prod.body.error).toBe('DEPLOYMENTS.NOT_ON_UAT');
 
   // not eligible for Odoo.sh — even with a `deploy/uat: success` status anyone with write access can post
-  const odoosh = createOdooShActivities({
-    repo: { branchHead: async () => undefined } as unknown as OdooShRepoPort,
-    github: {
-      statusHistory: async () => [
-        {
-          context: 'deploy/uat',
-          state: 'success',
-          description: 'posted by hand',
-          creator: { login: 'mallory', id: 4242 },
-        },
-      ],
-    } as unknown as GitHubPort,
-    gateContext: 'deploy/uat',
-    ledger,
-    gates: store,
-    log: createLogger({ level: 'error', sink: () => undefined }),
-  });
+  const odoosh = odooShWithPostedStatus();
   const pre = await odoosh.preflight({
     branch: 'staging',
     stage: 'staging',
@@ -289,23 +293,7 @@ it('a gate override deploys, records who and why — and the release is never el
 }, 360000);
 
 it('Odoo.sh: a commit UAT never ran is refused even with a posted deploy/uat success status; one UAT ran from a passed gate goes', async () => {
-  const odoosh = createOdooShActivities({
-    repo: { branchHead: async () => undefined } as unknown as OdooShRepoPort,
-    github: {
-      statusHistory: async () => [
-        {
-          context: 'deploy/uat',
-          state: 'success',
-          description: 'posted by hand',
-          creator: { login: 'mallory', id: 4242 },
-        },
-      ],
-    } as unknown as GitHubPort,
-    gateContext: 'deploy/uat',
-    ledger,
-    gates: store,
-    log: createLogger({ level: 'error', sink: () => undefined }),
-  });
+  const odoosh = odooShWithPostedStatus();
   expect(
     await odoosh.preflight({
       branch: 'staging',
